@@ -1,0 +1,331 @@
+"""Graph conventions for fabrics, their validation and their summary.
+
+A fabric is an ``nx.DiGraph``. Every full-duplex cable is two directed edges (contention is per
+direction); parallel cables between one pair are one edge pair with ``num_links``.
+
+Nodes
+    ``kind`` is ``gpu``, ``nic`` or ``switch``. Switches carry ``tier`` (0 scale-up / NVSwitch,
+    1 leaf, 2 spine, 3 core), ``model`` (a catalog switch key) and ``radix`` (ports at the
+    model's port rate). GPUs carry ``node`` (the server or rack index), ``local`` (index inside
+    the node) and ``model`` (a catalog GPU key); builders add ``rail``, ``plane``, ``pod``, ``su``
+    where they mean something. Ids are stable strings: ``"node3/gpu5"``, ``"su1/leaf2"``.
+Edges
+    ``bandwidth_bytes_per_s`` (per link, per direction), ``latency_s`` (the cable plus the switch
+    the edge enters), ``num_links`` (parallel cables) and ``link`` (a catalog link key).
+Graph
+    ``G.graph`` records ``topology`` (the family), ``params`` (the builder call) and ``catalog``
+    (the catalog version).
+
+GPUs never forward traffic in the scale-out network: routes run GPU -> switches -> GPU.
+Forwarding through a peer GPU over NVLink (PXN, rail-only) is modeled explicitly by the flow
+layer, not by routing through GPU nodes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from fabric.catalog import LinkType, SwitchModel
+
+__all__ = [
+    "KINDS",
+    "TIER_NAMES",
+    "cable_edges",
+    "switch_attrs",
+    "gpu_attrs",
+    "validate_graph",
+    "gpu_nodes",
+    "cable_class",
+    "TopologySummary",
+    "summarize",
+]
+
+KINDS = ("gpu", "nic", "switch")
+TIER_NAMES = {0: "scale-up", 1: "leaf", 2: "spine", 3: "core"}
+EdgeTuple = tuple[str, str, dict[str, Any]]
+
+
+def switch_attrs(model: SwitchModel, tier: int, **indices: int) -> dict[str, Any]:
+    """Node attributes of a switch of catalog ``model`` at ``tier`` plus builder indices."""
+    return {"kind": "switch", "tier": tier, "model": model.key, "radix": model.radix, **indices}
+
+
+def gpu_attrs(gpu_model: str, node: int, local: int, **indices: int) -> dict[str, Any]:
+    """Node attributes of GPU ``local`` of server ``node``."""
+    return {"kind": "gpu", "model": gpu_model, "node": node, "local": local, **indices}
+
+
+def cable_edges(
+    u: str,
+    v: str,
+    link: LinkType,
+    *,
+    num_links: int = 1,
+    u_latency_s: float = 0.0,
+    v_latency_s: float = 0.0,
+) -> Iterator[EdgeTuple]:
+    """The two directed edges of ``num_links`` parallel cables of type ``link`` between u and v.
+
+    ``u_latency_s`` / ``v_latency_s`` is the switching latency of u / v (0 for GPUs and NICs),
+    charged to the edge that enters it, so a path's latency is the sum of its edges'.
+    """
+    bw = link.bandwidth_bytes_per_s
+    yield u, v, {"bandwidth_bytes_per_s": bw, "latency_s": link.latency_s + v_latency_s,
+                 "num_links": num_links, "link": link.key}
+    yield v, u, {"bandwidth_bytes_per_s": bw, "latency_s": link.latency_s + u_latency_s,
+                 "num_links": num_links, "link": link.key}
+
+
+def gpu_nodes(G: nx.DiGraph) -> list[str]:
+    """GPU node ids in insertion order (the builders' canonical rank order)."""
+    return [n for n, kind in G.nodes(data="kind") if kind == "gpu"]
+
+
+def _fail(message: str) -> None:
+    raise ValueError(f"invalid fabric graph: {message}")
+
+
+def validate_graph(G: nx.DiGraph) -> nx.DiGraph:
+    """Check ``G`` against the graph conventions and return it.
+
+    Checks: a DiGraph with ``topology``/``params``/``catalog`` in ``G.graph``; every node has a
+    known ``kind``; switches have an integer ``tier`` in 0..3, a ``model`` and a ``radix``;
+    every edge has positive ``bandwidth_bytes_per_s``, non-negative ``latency_s``, an integer
+    ``num_links`` >= 1 and a ``link`` name, and its reverse edge with the same ``num_links``
+    (full duplex); no GPU is dangling; no switch uses more ports than its radix.
+
+    Raises
+    ------
+    ValueError
+        On the first problem found, naming the node or edge.
+    """
+    if not isinstance(G, nx.DiGraph) or G.is_multigraph():
+        _fail(f"must be a networkx DiGraph, got {type(G).__name__}")
+    for key in ("topology", "params", "catalog"):
+        if key not in G.graph:
+            _fail(f"G.graph is missing {key!r}")
+    for n, data in G.nodes(data=True):
+        kind = data.get("kind")
+        if kind not in KINDS:
+            _fail(f"node {n!r} has kind {kind!r}; expected one of {', '.join(KINDS)}")
+        if kind == "switch":
+            tier = data.get("tier")
+            if not isinstance(tier, (int, np.integer)) or isinstance(tier, bool) or not 0 <= tier <= 3:
+                _fail(f"switch {n!r} has tier {tier!r}; expected an integer 0..3")
+            if not data.get("model"):
+                _fail(f"switch {n!r} has no model")
+            radix = data.get("radix")
+            if not isinstance(radix, (int, np.integer)) or radix < 1:
+                _fail(f"switch {n!r} has radix {radix!r}; expected an integer >= 1")
+    for u, v, data in G.edges(data=True):
+        bw = data.get("bandwidth_bytes_per_s")
+        if not isinstance(bw, (int, float, np.number)) or not bw > 0 or not np.isfinite(bw):
+            _fail(f"edge {u!r} -> {v!r} has bandwidth_bytes_per_s {bw!r}; expected a number > 0")
+        lat = data.get("latency_s")
+        if not isinstance(lat, (int, float, np.number)) or not lat >= 0 or not np.isfinite(lat):
+            _fail(f"edge {u!r} -> {v!r} has latency_s {lat!r}; expected a number >= 0")
+        num = data.get("num_links")
+        if not isinstance(num, (int, np.integer)) or isinstance(num, bool) or num < 1:
+            _fail(f"edge {u!r} -> {v!r} has num_links {num!r}; expected an integer >= 1")
+        if not isinstance(data.get("link"), str) or not data["link"]:
+            _fail(f"edge {u!r} -> {v!r} has no link type")
+        back = G.get_edge_data(v, u)
+        if back is None:
+            _fail(f"edge {u!r} -> {v!r} has no reverse edge (every cable is full duplex)")
+        elif back.get("num_links") != num:
+            _fail(f"edge {u!r} -> {v!r} has num_links {num} but its reverse has {back.get('num_links')}")
+    for n, data in G.nodes(data=True):
+        if data["kind"] == "gpu" and G.out_degree(n) == 0:
+            _fail(f"GPU {n!r} is dangling (no links)")
+        if data["kind"] == "switch":
+            used = sum(d["num_links"] for _, _, d in G.out_edges(n, data=True))
+            if used > data["radix"]:
+                _fail(f"switch {n!r} uses {used} ports but its radix is {data['radix']}")
+    return G
+
+
+def _node_class(data: dict[str, Any]) -> str:
+    if data["kind"] == "switch":
+        return TIER_NAMES[int(data["tier"])]
+    return str(data["kind"])
+
+
+_CLASS_ORDER = {"gpu": 0, "nic": 1, "scale-up": 2, "leaf": 3, "spine": 4, "core": 5}
+
+
+def cable_class(G: nx.DiGraph, u: str, v: str) -> str:
+    """Name of the cable class between u and v: ``gpu-leaf``, ``leaf-spine``, ``gpu-scale-up``..."""
+    a, b = _node_class(G.nodes[u]), _node_class(G.nodes[v])
+    if _CLASS_ORDER.get(a, 9) > _CLASS_ORDER.get(b, 9):
+        a, b = b, a
+    return f"{a}-{b}"
+
+
+def _undirected_cables(G: nx.DiGraph) -> Iterable[tuple[str, str, dict[str, Any]]]:
+    """Each full-duplex cable bundle once (u < v by insertion position)."""
+    position = {n: i for i, n in enumerate(G)}
+    for u, v, data in G.edges(data=True):
+        if position[u] < position[v]:
+            yield u, v, data
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopologySummary:
+    """Counts and capacities of a fabric, as ``fabric topology show`` prints them."""
+
+    topology: str
+    params: dict[str, Any]
+    num_gpus: int
+    num_nodes: int
+    num_switches: int
+    switches_by_tier: dict[str, int]
+    switches_by_model: dict[str, int]
+    cables_by_tier: dict[str, int]
+    cables_by_link: dict[str, int]
+    ports_used_by_tier: dict[str, int]
+    ports_available_by_tier: dict[str, int]
+    injection_bandwidth_bytes_per_s: float
+    scaleup_bandwidth_bytes_per_s: float
+    bisection_bandwidth_bytes_per_s: float
+    hop_diameter: int
+    catalog: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def _scaleout_injection(G: nx.DiGraph, gpu: str) -> tuple[float, float]:
+    out_bw = up_bw = 0.0
+    for _, v, d in G.out_edges(gpu, data=True):
+        bw = d["bandwidth_bytes_per_s"] * d["num_links"]
+        vd = G.nodes[v]
+        if vd["kind"] == "switch" and vd["tier"] == 0:
+            up_bw += bw
+        elif vd["kind"] == "nic":
+            out_bw += min(bw, sum(e["bandwidth_bytes_per_s"] * e["num_links"]
+                                  for _, w, e in G.out_edges(v, data=True)
+                                  if G.nodes[w]["kind"] == "switch"))
+        else:
+            out_bw += bw
+    return out_bw, up_bw
+
+
+def bisection_bandwidth(G: nx.DiGraph) -> float:
+    """Max flow (bytes/s, one direction) from the first half of the GPUs to the second half.
+
+    Halves follow the builders' GPU order (by node), so the cut separates whole servers; the
+    scale-up domains stay on one side except where a domain spans the middle. Capacities are
+    rounded to whole Mb/s for scipy's integer max-flow.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import maximum_flow
+
+    gpus = gpu_nodes(G)
+    if len(gpus) < 2:
+        return 0.0
+    index = {n: i for i, n in enumerate(G)}
+    num = len(index)
+    source, sink = num, num + 1
+    rows, cols, caps = [], [], []
+    scale = 1e6 / 8  # capacities in Mb/s
+    for u, v, d in G.edges(data=True):
+        if G.nodes[u]["kind"] == "gpu" and G.nodes[v]["kind"] == "gpu":
+            continue
+        rows.append(index[u])
+        cols.append(index[v])
+        caps.append(int(d["bandwidth_bytes_per_s"] * d["num_links"] / scale))
+    half = len(gpus) // 2
+    big = int(sum(caps)) + 1
+    for g in gpus[:half]:
+        rows.append(source)
+        cols.append(index[g])
+        caps.append(big)
+    for g in gpus[half: 2 * half]:
+        rows.append(index[g])
+        cols.append(sink)
+        caps.append(big)
+    cap = np.asarray(caps, dtype=np.int64)
+    big_cap = min(int(cap.max()), 2**31 - 1)
+    cap = np.minimum(cap, big_cap).astype(np.int32)
+    matrix = coo_matrix((cap, (rows, cols)), shape=(num + 2, num + 2)).tocsr()
+    matrix.sum_duplicates()
+    flow = maximum_flow(matrix, source, sink)
+    return float(flow.flow_value) * scale
+
+
+def hop_diameter(G: nx.DiGraph, *, samples: int = 16) -> int:
+    """Most switches on a shortest GPU-to-GPU route (GPUs do not forward), from sampled sources."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import shortest_path
+
+    gpus = gpu_nodes(G)
+    if len(gpus) < 2:
+        return 0
+    transit = [n for n, k in G.nodes(data="kind") if k != "gpu"]
+    tindex = {n: i for i, n in enumerate(transit)}
+    rows, cols = [], []
+    for u, v in G.edges():
+        if u in tindex and v in tindex:
+            rows.append(tindex[u])
+            cols.append(tindex[v])
+    m = len(transit)
+    adj = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(m, m)).tocsr()
+    attach = {g: [tindex[v] for v in G.successors(g) if v in tindex] for g in gpus}
+    inbound = {g: [tindex[u] for u in G.predecessors(g) if u in tindex] for g in gpus}
+    step = max(1, len(gpus) // samples)
+    sources = gpus[::step][:samples] + [gpus[-1]]
+    worst = 0
+    for src in sources:
+        if not attach[src]:
+            continue
+        dist = shortest_path(adj, unweighted=True, indices=attach[src]).min(axis=0)
+        for dst in gpus:
+            if dst == src or not inbound[dst]:
+                continue
+            hops = dist[inbound[dst]].min()
+            if np.isfinite(hops):
+                worst = max(worst, int(hops) + 1)
+    return worst
+
+
+def summarize(G: nx.DiGraph, *, exact_bisection: bool = True) -> TopologySummary:
+    """Counts, ports and capacities of a validated fabric (see :class:`TopologySummary`)."""
+    gpus = gpu_nodes(G)
+    switches = [(n, d) for n, d in G.nodes(data=True) if d["kind"] == "switch"]
+    by_tier = Counter(TIER_NAMES[int(d["tier"])] for _, d in switches)
+    by_model = Counter(str(d["model"]) for _, d in switches)
+    cables_by_tier: Counter[str] = Counter()
+    cables_by_link: Counter[str] = Counter()
+    for u, v, d in _undirected_cables(G):
+        cables_by_tier[cable_class(G, u, v)] += d["num_links"]
+        cables_by_link[d["link"]] += d["num_links"]
+    used: Counter[str] = Counter()
+    avail: Counter[str] = Counter()
+    for n, d in switches:
+        name = TIER_NAMES[int(d["tier"])]
+        used[name] += sum(e["num_links"] for _, _, e in G.out_edges(n, data=True))
+        avail[name] += int(d["radix"])
+    injection, scaleup = _scaleout_injection(G, gpus[0]) if gpus else (0.0, 0.0)
+    nodes = {G.nodes[g].get("node") for g in gpus}
+    return TopologySummary(
+        topology=str(G.graph.get("topology", "custom")),
+        params=dict(G.graph.get("params", {})),
+        num_gpus=len(gpus),
+        num_nodes=len(nodes),
+        num_switches=len(switches),
+        switches_by_tier=dict(sorted(by_tier.items(), key=lambda kv: _CLASS_ORDER[kv[0]])),
+        switches_by_model=dict(sorted(by_model.items())),
+        cables_by_tier=dict(sorted(cables_by_tier.items())),
+        cables_by_link=dict(sorted(cables_by_link.items())),
+        ports_used_by_tier=dict(used),
+        ports_available_by_tier=dict(avail),
+        injection_bandwidth_bytes_per_s=injection,
+        scaleup_bandwidth_bytes_per_s=scaleup,
+        bisection_bandwidth_bytes_per_s=bisection_bandwidth(G) if exact_bisection else float("nan"),
+        hop_diameter=hop_diameter(G),
+        catalog=str(G.graph.get("catalog", "")),
+    )
