@@ -1,0 +1,325 @@
+"""Measure point-to-point and collective times with mpi4py, one record per (operation, size).
+
+Launch under ``mpiexec -n N`` (or ``srun``) and call :func:`run_mpi_probe` with a communicator, as
+``mpi4py.bench`` does: the function returns data and never prints. mpi4py is imported inside the
+functions only, so the rest of the package works without it.
+
+Method (kept close to nccl-tests and IMB so the numbers compare):
+
+- every rank fills its send buffer with ``rank + 1 + (i % 17)`` (:func:`measure.probe_core.fill_values`);
+- warm-up iterations, then timed iterations. Each collective iteration starts after an
+  ``MPI_Barrier`` so that all ranks enter together and one iteration's stragglers do not leak into
+  the next: the time is then one collective from a common start, not the pipelined rate of
+  back-to-back calls that nccl-tests' averaged loop gives for tiny sizes (the barrier's exit skew,
+  a few microseconds in shared memory, is included in small-size times);
+- the ping-pong is not barriered: each round trip synchronizes the pair, and the one-way time is
+  half the round trip (``time_s`` of a send-recv record), as IMB's PingPong reports it;
+- each rank takes the median of its iterations; a record's ``time_s`` is the max over ranks of
+  those medians, ``time_min_s`` / ``time_max_s`` the fastest and slowest single iteration of any
+  rank (:func:`measure.probe_core.combine_timings`);
+- after the timed loop every rank checks its receive buffer against the expected values; a
+  record's ``num_wrong`` is the number of wrong elements summed over ranks (nccl-tests' #wrong).
+
+The MPI library picks its algorithms as it is configured: pinned algorithms in the environment
+(``MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM=ring``, ``OMPI_MCA_coll_tuned_*``) apply unchanged and are
+copied to the record's ``algorithm`` and ``env``. mpi4py's thread level (``MPI4PY_RC_THREAD_LEVEL``)
+changes MPICH's timings; the level in force is recorded in ``library["thread_level"]``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from measure.probe_core import (
+    DTYPES,
+    HOSTNAME_ENV,
+    IterationPlan,
+    Pair,
+    RankTiming,
+    Timing,
+    bound_iterations,
+    buffer_layout,
+    collect_env,
+    combine_timings,
+    count_wrong,
+    expected_values,
+    fill_values,
+    make_record,
+    parse_operations,
+    ping_pong_pairs,
+    plan_iterations,
+    rank_timing,
+)
+from measure.records import Record
+
+__all__ = ["run_mpi_probe", "mpi_library_info", "check_probe_arguments"]
+
+_TAG = 0x4FAB
+_IDLE_POLL_S = 1e-3
+
+
+def check_probe_arguments(*, operations: str | Iterable[str], sizes: Sequence[int],
+                          iterations: int | None, warmup: int | None, pairs: str,
+                          dtype: str, time_budget_s: float) -> tuple[str, ...]:
+    """Validate the probe arguments shared by the MPI and torch probes; return the operations.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, its value and the rule it breaks.
+    """
+    ops = parse_operations(operations)
+    sizes = list(sizes)
+    if not sizes or any(not isinstance(s, (int, np.integer)) or s <= 0 for s in sizes):
+        raise ValueError(f"sizes must be a non-empty list of byte counts > 0, got {sizes!r}")
+    if iterations is not None and iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    if warmup is not None and warmup < 0:
+        raise ValueError(f"warmup must be >= 0, got {warmup}")
+    if pairs not in ("auto", "matrix"):
+        raise ValueError(f"pairs must be 'auto' or 'matrix', got {pairs!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if not time_budget_s > 0:
+        raise ValueError(f"time_budget_s must be > 0, got {time_budget_s!r}")
+    return ops
+
+
+def mpi_library_info() -> dict[str, str]:
+    """Versions of the MPI library, mpi4py, numpy and Python, and the thread level in force.
+
+    MPI is initialized by this call if it was not yet.
+    """
+    import mpi4py
+    from mpi4py import MPI
+
+    levels = {MPI.THREAD_SINGLE: "single", MPI.THREAD_FUNNELED: "funneled",
+              MPI.THREAD_SERIALIZED: "serialized", MPI.THREAD_MULTIPLE: "multiple"}
+    lines = [line.strip() for line in MPI.Get_library_version().splitlines() if line.strip()]
+    version = " ".join(lines[0].split()) if lines else "unknown"
+    return {
+        "mpi": version,
+        "mpi_standard": "{}.{}".format(*MPI.Get_version()),
+        "mpi4py": str(mpi4py.__version__),
+        "numpy": str(np.__version__),
+        "python": platform.python_version(),
+        "thread_level": levels.get(MPI.Query_thread(), str(MPI.Query_thread())),
+    }
+
+
+def _idle_barrier(comm: Any) -> None:
+    """A barrier that sleeps while it waits, so idle ranks leave the cores to the measured pair."""
+    request = comm.Ibarrier()
+    while not request.Test():
+        time.sleep(_IDLE_POLL_S)
+
+
+def _collective_call(comm: Any, operation: str, send: np.ndarray, recv: np.ndarray,
+                     MPI: Any) -> Callable[[], None]:
+    if operation == "all-reduce":
+        return lambda: comm.Allreduce(send, recv, op=MPI.SUM)
+    if operation == "all-gather":
+        return lambda: comm.Allgather(send, recv)
+    if operation == "reduce-scatter":
+        return lambda: comm.Reduce_scatter_block(send, recv, op=MPI.SUM)
+    if operation == "all-to-all":
+        return lambda: comm.Alltoall(send, recv)
+    return lambda: comm.Bcast(recv, root=0)
+
+
+def _time_loop(comm: Any, call: Callable[[], None], count: int, *, barrier: bool,
+               wtime: Callable[[], float], scale: float = 1.0) -> np.ndarray:
+    times = np.empty(count)
+    for i in range(count):
+        if barrier:
+            comm.Barrier()
+        start = wtime()
+        call()
+        times[i] = (wtime() - start) * scale
+    return times
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Measured:
+    """One (operation, size) as every rank sees it after the gather."""
+
+    plan: IterationPlan
+    size_bytes: int
+    timing: Timing
+    num_wrong: int | None
+
+
+def _wrong_total(values: Iterable[int | None], check: bool) -> int | None:
+    return sum(v for v in values if v is not None) if check else None
+
+
+def _measure_collective(comm: Any, operation: str, size_bytes: int, *, dtype: str,
+                        iterations: int | None, warmup: int | None, budget_s: float,
+                        corrupt: bool, check: bool) -> _Measured | None:
+    from mpi4py import MPI
+
+    rank, n = comm.Get_rank(), comm.Get_size()
+    layout = buffer_layout(operation, size_bytes, num_ranks=n, itemsize=np.dtype(dtype).itemsize)
+    if layout.size_bytes == 0:
+        return None
+    if operation == "broadcast":
+        send = recv = fill_values(rank, layout.recv_count, dtype, corrupt=corrupt)
+    else:
+        send = fill_values(rank, layout.send_count, dtype, corrupt=corrupt)
+        recv = np.zeros(layout.recv_count, dtype=dtype)
+    call = _collective_call(comm, operation, send, recv, MPI)
+    plan = plan_iterations(layout.size_bytes, iterations=iterations, warmup=warmup)
+    warm = _time_loop(comm, call, plan.warmup, barrier=True, wtime=MPI.Wtime)
+    if iterations is None and plan.warmup:
+        plan = bound_iterations(plan, comm.allreduce(float(warm[-1]), op=MPI.MAX), budget_s)
+    times = _time_loop(comm, call, plan.iterations, barrier=True, wtime=MPI.Wtime)
+    wrong = count_wrong(recv, expected_values(operation, rank=rank, layout=layout, dtype=dtype)) \
+        if check else None
+    gathered = comm.allgather((rank_timing(times), wrong))
+    return _Measured(plan=plan, size_bytes=layout.size_bytes,
+                     timing=combine_timings([g[0] for g in gathered]),
+                     num_wrong=_wrong_total((g[1] for g in gathered), check))
+
+
+def _measure_pingpong(comm: Any, pair: Pair, size_bytes: int, *, dtype: str,
+                      iterations: int | None, warmup: int | None, budget_s: float,
+                      corrupt: bool, check: bool) -> _Measured:
+    from mpi4py import MPI
+
+    rank = comm.Get_rank()
+    layout = buffer_layout("send-recv", size_bytes, num_ranks=2, itemsize=np.dtype(dtype).itemsize)
+    plan = plan_iterations(layout.size_bytes, iterations=iterations, warmup=warmup)
+    timing: RankTiming | None = None
+    wrong: int | None = None
+    if rank in (pair.rank_a, pair.rank_b):
+        peer = pair.rank_b if rank == pair.rank_a else pair.rank_a
+        send = fill_values(rank, layout.send_count, dtype, corrupt=corrupt)
+        recv = np.zeros(layout.recv_count, dtype=dtype)
+        if rank == pair.rank_a:
+            def once() -> None:
+                comm.Send(send, peer, _TAG)
+                comm.Recv(recv, peer, _TAG)
+        else:
+            def once() -> None:
+                comm.Recv(recv, peer, _TAG)
+                comm.Send(send, peer, _TAG)
+        warm = _time_loop(comm, once, plan.warmup, barrier=False, wtime=MPI.Wtime, scale=0.5)
+        if iterations is None and plan.warmup:
+            # rank a's estimate decides, so both sides run the same number of round trips
+            if rank == pair.rank_a:
+                plan = bound_iterations(plan, 2.0 * float(warm[-1]), budget_s)
+                comm.send(plan, peer, _TAG + 1)
+            else:
+                plan = comm.recv(source=peer, tag=_TAG + 1)
+        times = _time_loop(comm, once, plan.iterations, barrier=False, wtime=MPI.Wtime, scale=0.5)
+        wrong = count_wrong(recv, expected_values("send-recv", rank=rank, layout=layout, dtype=dtype,
+                                                  peer=peer)) if check else None
+        timing = rank_timing(times) if rank == pair.rank_a else None
+    _idle_barrier(comm)
+    gathered = comm.allgather((timing, wrong, plan))
+    first = gathered[pair.rank_a]
+    return _Measured(plan=first[2], size_bytes=layout.size_bytes,
+                     timing=combine_timings([first[0]]),
+                     num_wrong=_wrong_total((g[1] for g in gathered), check))
+
+
+def run_mpi_probe(comm: Any, *, operations: str | Iterable[str], sizes: Sequence[int],
+                  iterations: int | None = None, warmup: int | None = None, pairs: str = "auto",
+                  dtype: str = "float32", check: bool = True,
+                  on_record: Callable[[Record], None] | None = None, time_budget_s: float = 1.0,
+                  corrupt_rank: int | None = None) -> list[Record]:
+    """Measure ``operations`` at ``sizes`` on ``comm``; every rank must call it with the same arguments.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm
+        The communicator to measure (usually ``MPI.COMM_WORLD``).
+    operations : str or iterable of str
+        ``"all"`` or names among send-recv, all-reduce, all-gather, reduce-scatter, all-to-all,
+        broadcast (aliases such as ``allreduce`` are accepted).
+    sizes : sequence of int
+        nccl-tests sizes in bytes (see :func:`measure.probe_core.buffer_layout`); sizes too small
+        for one element per rank are skipped.
+    iterations, warmup : int, optional
+        Fixed counts; by default they scale with size (:func:`measure.probe_core.plan_iterations`)
+        and the timed loop is cut to about ``time_budget_s`` per size.
+    pairs : {"auto", "matrix"}
+        Ping-pong pairs: one intra-host and one inter-host pair, or every pair.
+    dtype : {"float32", "float64", "int32", "int64"}
+        Element type; reductions are sums.
+    check : bool
+        Check every receive buffer after the timed loop (``num_wrong``); ``None`` when off.
+    on_record : callable, optional
+        Called on rank 0 with each record as soon as its (operation, size) is finished (a
+        :class:`~measure.records.RecordWriter`'s ``write``, so a killed run keeps what it did).
+    time_budget_s : float
+        Rough bound on one size's timed loop when ``iterations`` is not given.
+    corrupt_rank : int, optional
+        Test hook: this rank adds 1000 to element 0 of its contribution, so checks must fail.
+
+    Returns
+    -------
+    list of Record
+        The same records on every rank, in measuring order: for each operation, each size (and
+        for send-recv each pair). Send-recv records have ``num_ranks=2``, the pair's hosts, and
+        ``extra["ranks"]``; ``time_s`` is the one-way time.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid (raised on every rank alike, before any communication).
+
+    Notes
+    -----
+    Timing statistics follow DESIGN.md ("max over ranks of the median over iterations");
+    bandwidths follow nccl-tests ``doc/PERFORMANCE.md`` through the Record properties.
+    """
+    ops = check_probe_arguments(operations=operations, sizes=sizes, iterations=iterations,
+                                warmup=warmup, pairs=pairs, dtype=dtype, time_budget_s=time_budget_s)
+    rank, n = comm.Get_rank(), comm.Get_size()
+    from mpi4py import MPI
+
+    host = os.environ.get(HOSTNAME_ENV) or MPI.Get_processor_name()
+    hosts = comm.allgather(host)
+    library = comm.bcast(mpi_library_info(), root=0)
+    env = comm.bcast(collect_env(os.environ), root=0)
+    corrupt = corrupt_rank is not None and rank == corrupt_rank
+    common = dict(source="mpi-probe", backend="mpi", dtype=dtype, library=library, env=env)
+    records: list[Record] = []
+
+    def emit(record: Record) -> None:
+        records.append(record)
+        if rank == 0 and on_record is not None:
+            on_record(record)
+
+    for operation in ops:
+        if operation == "send-recv":
+            for pair in ping_pong_pairs(hosts, pairs):
+                for size in sizes:
+                    m = _measure_pingpong(comm, pair, int(size), dtype=dtype,
+                                          iterations=iterations, warmup=warmup,
+                                          budget_s=time_budget_s, corrupt=corrupt, check=check)
+                    emit(make_record(operation=operation, size_bytes=m.size_bytes, num_ranks=2,
+                                     timing=m.timing, hosts=[hosts[pair.rank_a], hosts[pair.rank_b]],
+                                     placement=pair.placement, plan=m.plan, num_wrong=m.num_wrong,
+                                     extra={"ranks": [pair.rank_a, pair.rank_b], "world_size": n},
+                                     **common))
+            continue
+        for size in sizes:
+            m = _measure_collective(comm, operation, int(size), dtype=dtype,
+                                    iterations=iterations, warmup=warmup,
+                                    budget_s=time_budget_s, corrupt=corrupt, check=check)
+            if m is None:
+                continue
+            extra = {"root": 0} if operation == "broadcast" else {}
+            emit(make_record(operation=operation, size_bytes=m.size_bytes, num_ranks=n,
+                             timing=m.timing, hosts=hosts, plan=m.plan, num_wrong=m.num_wrong,
+                             in_place=operation == "broadcast", extra=extra, **common))
+    return records

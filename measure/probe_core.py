@@ -1,0 +1,517 @@
+"""Pieces the MPI and torch.distributed probes share: buffers, iterations, statistics, checks.
+
+Nothing here communicates: the probes (:mod:`measure.mpi_probe`, :mod:`measure.torch_probe`)
+call these pure functions around their library's calls, so the arithmetic is tested without a
+launcher.
+
+Sizes follow nccl-tests (NVIDIA/nccl-tests ``doc/PERFORMANCE.md``): the per-rank buffer for
+all-reduce, broadcast and send-recv, the *total* gathered buffer for all-gather and
+reduce-scatter, and the total per-rank send buffer for all-to-all. Per-rank counts are rounded
+down as nccl-tests' ``*GetCollByteCount`` functions do (``count / nranks``), so the reported
+``size_bytes`` is what was really moved.
+
+>>> buffer_layout("all-gather", 1000, num_ranks=3, itemsize=4).size_bytes
+996
+>>> combine_timings([rank_timing([3e-6, 1e-6, 2e-6]), rank_timing([5e-6, 4e-6, 9e-6])]).time_s
+5e-06
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from collectives.names import canonical
+from measure.records import Record
+
+__all__ = [
+    "OPERATIONS",
+    "DTYPES",
+    "DEFAULT_SIZES",
+    "ENV_PREFIXES",
+    "CORRUPT_ENV",
+    "HOSTNAME_ENV",
+    "parse_operations",
+    "BufferLayout",
+    "buffer_layout",
+    "IterationPlan",
+    "plan_iterations",
+    "bound_iterations",
+    "RankTiming",
+    "rank_timing",
+    "Timing",
+    "combine_timings",
+    "HostLayout",
+    "host_layout",
+    "Pair",
+    "ping_pong_pairs",
+    "fill_values",
+    "expected_values",
+    "count_wrong",
+    "collect_env",
+    "pinned_algorithm",
+    "make_record",
+]
+
+OPERATIONS = ("send-recv", "all-reduce", "all-gather", "reduce-scatter", "all-to-all", "broadcast")
+DTYPES = ("float32", "float64", "int32", "int64")
+DEFAULT_SIZES = "8:64MiB"
+ENV_PREFIXES = ("NCCL_", "UCX_", "MPIR_CVAR_", "FI_", "OMPI_MCA_", "MPI4PY_", "GLOO_", "TORCH_NCCL_",
+                "I_MPI_")
+CORRUPT_ENV = "FABRIC_PROBE_CORRUPT_RANK"
+"""Test hook: the rank named here adds 1000 to element 0 of its contribution, so checks fail."""
+HOSTNAME_ENV = "FABRIC_HOSTNAME"
+"""Overrides the host name a rank reports (network namespaces share the UTS host name)."""
+
+_PATTERN = 17  # values cycle through rank + 1 + (index % 17): exact in float32 up to ~2^24 / 17 ranks
+
+
+def parse_operations(names: str | Iterable[str]) -> tuple[str, ...]:
+    """Canonical probe operations from ``"all-reduce,alltoall"``, ``"all"`` or a list.
+
+    Raises
+    ------
+    ValueError
+        If a name is unknown or not one the probes measure; the message lists the valid ones.
+
+    >>> parse_operations("allreduce,send_recv")
+    ('all-reduce', 'send-recv')
+    >>> len(parse_operations("all"))
+    6
+    """
+    items = [s.strip() for s in names.split(",")] if isinstance(names, str) else [str(s) for s in names]
+    items = [s for s in items if s]
+    if not items:
+        raise ValueError(f"operations must name at least one of {', '.join(OPERATIONS)}")
+    if items == ["all"]:
+        return OPERATIONS
+    out: list[str] = []
+    for item in items:
+        name = canonical(item)
+        if name not in OPERATIONS:
+            raise ValueError(f"operation {item!r} is not measured by the probes; valid: "
+                             f"{', '.join(OPERATIONS)}, all")
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BufferLayout:
+    """Element counts of one operation at one size.
+
+    ``send_count`` / ``recv_count`` are the elements in each rank's send and receive buffers;
+    ``size_bytes`` is the nccl-tests size really measured after rounding; ``count`` its elements.
+    """
+
+    operation: str
+    num_ranks: int
+    itemsize: int
+    send_count: int
+    recv_count: int
+
+    @property
+    def count(self) -> int:
+        """Elements of ``size_bytes`` (the nccl-tests ``count`` column)."""
+        if self.operation in ("all-gather",):
+            return self.recv_count
+        return self.send_count
+
+    @property
+    def size_bytes(self) -> int:
+        """The nccl-tests size of this layout in bytes."""
+        return self.count * self.itemsize
+
+
+def buffer_layout(operation: str, size_bytes: int, *, num_ranks: int, itemsize: int) -> BufferLayout:
+    """Send and receive counts for ``operation`` at nccl-tests size ``size_bytes``.
+
+    Parameters
+    ----------
+    operation : str
+        A probe operation (see :data:`OPERATIONS`).
+    size_bytes : int
+        Requested nccl-tests size.
+    num_ranks : int
+        Ranks taking part.
+    itemsize : int
+        Bytes per element.
+
+    Returns
+    -------
+    BufferLayout
+        ``size_bytes`` of the result may be smaller than asked (rounded to whole elements per
+        rank) and is 0 when the size is too small for one element per rank.
+
+    Raises
+    ------
+    ValueError
+        If a count is negative or zero where it must be positive.
+
+    Notes
+    -----
+    nccl-tests (``src/*.cu``, ``*GetCollByteCount``): with ``count = size / itemsize``,
+    all-gather sends ``count / n`` and receives ``(count / n) * n``; reduce-scatter sends
+    ``(count / n) * n`` and receives ``count / n``; all-to-all sends and receives
+    ``(count / n) * n``; the others send and receive ``count``.
+
+    >>> buffer_layout("reduce-scatter", 64, num_ranks=4, itemsize=4).recv_count
+    4
+    >>> buffer_layout("all-to-all", 8, num_ranks=4, itemsize=4).size_bytes
+    0
+    """
+    operation = canonical(operation)
+    if operation not in OPERATIONS:
+        raise ValueError(f"operation must be one of {', '.join(OPERATIONS)}, got {operation!r}")
+    for name, value in (("size_bytes", size_bytes), ("num_ranks", num_ranks), ("itemsize", itemsize)):
+        if not isinstance(value, (int, np.integer)) or value < (0 if name == "size_bytes" else 1):
+            raise ValueError(f"{name} must be an integer >= {0 if name == 'size_bytes' else 1}, "
+                             f"got {value!r}")
+    count = int(size_bytes) // int(itemsize)
+    per_rank = count // num_ranks
+    if operation == "all-gather":
+        send, recv = per_rank, per_rank * num_ranks
+    elif operation == "reduce-scatter":
+        send, recv = per_rank * num_ranks, per_rank
+    elif operation == "all-to-all":
+        send = recv = per_rank * num_ranks
+    else:
+        send = recv = count
+    return BufferLayout(operation=operation, num_ranks=int(num_ranks), itemsize=int(itemsize),
+                        send_count=send, recv_count=recv)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IterationPlan:
+    """Timed iterations and untimed warm-up iterations for one size."""
+
+    iterations: int
+    warmup: int
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1:
+            raise ValueError(f"iterations must be >= 1, got {self.iterations}")
+        if self.warmup < 0:
+            raise ValueError(f"warmup must be >= 0, got {self.warmup}")
+
+
+_BYTES_PER_SIZE = 256 * 1024**2
+_MAX_ITERATIONS = 200
+_MIN_ITERATIONS = 5
+
+
+def plan_iterations(size_bytes: int, *, iterations: int | None = None,
+                    warmup: int | None = None) -> IterationPlan:
+    """Iterations scaled by size: many for small messages, few for large ones.
+
+    Parameters
+    ----------
+    size_bytes : int
+        The nccl-tests size.
+    iterations, warmup : int, optional
+        Fixed counts; either one given overrides its default.
+
+    Returns
+    -------
+    IterationPlan
+        By default ``iterations = clamp(256 MiB / size, 5, 200)`` and
+        ``warmup = clamp(iterations / 10, 2, 20)``.
+
+    Raises
+    ------
+    ValueError
+        If a given count is below 1 (iterations) or 0 (warmup).
+
+    >>> plan_iterations(8), plan_iterations(64 * 1024**2)
+    (IterationPlan(iterations=200, warmup=20), IterationPlan(iterations=5, warmup=2))
+    >>> plan_iterations(8, iterations=3, warmup=0)
+    IterationPlan(iterations=3, warmup=0)
+    """
+    if iterations is None:
+        iterations = min(_MAX_ITERATIONS, max(_MIN_ITERATIONS, _BYTES_PER_SIZE // max(size_bytes, 1)))
+    if warmup is None:
+        warmup = min(20, max(2, iterations // 10))
+    return IterationPlan(iterations=int(iterations), warmup=int(warmup))
+
+
+def bound_iterations(plan: IterationPlan, time_per_iteration_s: float, budget_s: float) -> IterationPlan:
+    """Cut ``plan.iterations`` so the timed loop takes about ``budget_s`` at most.
+
+    The probes call this after the warm-up with the slowest rank's last warm-up time, and only
+    when the user did not fix the iteration count. At least :data:`_MIN_ITERATIONS` (5) stay.
+
+    >>> bound_iterations(IterationPlan(iterations=200, warmup=20), 0.01, 1.0).iterations
+    100
+    >>> bound_iterations(IterationPlan(iterations=200, warmup=20), 1.0, 1.0).iterations
+    5
+    """
+    if not budget_s > 0:
+        raise ValueError(f"budget_s must be > 0, got {budget_s!r}")
+    if not (time_per_iteration_s > 0 and math.isfinite(time_per_iteration_s)):
+        return plan
+    fit = int(budget_s / time_per_iteration_s)
+    iterations = max(min(plan.iterations, _MIN_ITERATIONS), min(plan.iterations, fit))
+    return IterationPlan(iterations=iterations, warmup=plan.warmup)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RankTiming:
+    """One rank's statistics over its timed iterations."""
+
+    median_s: float
+    min_s: float
+    max_s: float
+
+
+def rank_timing(times_s: Sequence[float]) -> RankTiming:
+    """Median, min and max of one rank's iteration times.
+
+    Raises
+    ------
+    ValueError
+        If there is no time or a time is not a finite number >= 0.
+
+    >>> rank_timing([4e-6, 1e-6, 2e-6, 3e-6]).median_s
+    2.5e-06
+    """
+    values = [float(t) for t in times_s]
+    if not values:
+        raise ValueError("times_s must hold at least one iteration time")
+    if any(not math.isfinite(t) or t < 0 for t in values):
+        raise ValueError(f"times_s must be finite and >= 0, got {values!r}")
+    return RankTiming(median_s=statistics.median(values), min_s=min(values), max_s=max(values))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timing:
+    """Times over ranks: ``time_s`` the slowest rank's median, min/max over every iteration."""
+
+    time_s: float
+    time_min_s: float
+    time_max_s: float
+
+
+def combine_timings(per_rank: Sequence[RankTiming]) -> Timing:
+    """Combine the ranks' statistics as nccl-tests and DESIGN.md say.
+
+    Returns
+    -------
+    Timing
+        ``time_s`` = max over ranks of each rank's median (a collective ends when its slowest
+        rank ends); ``time_min_s`` = min over ranks of each rank's fastest iteration;
+        ``time_max_s`` = max over ranks of each rank's slowest iteration.
+
+    Raises
+    ------
+    ValueError
+        If ``per_rank`` is empty.
+    """
+    if not per_rank:
+        raise ValueError("per_rank must hold at least one rank's timing")
+    return Timing(time_s=max(t.median_s for t in per_rank),
+                  time_min_s=min(t.min_s for t in per_rank),
+                  time_max_s=max(t.max_s for t in per_rank))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostLayout:
+    """Where ranks run: host of every rank, host count, ranks per host and the placement word."""
+
+    hosts: list[str]
+    num_hosts: int
+    ranks_per_host: int
+    placement: str
+    ranks_by_host: dict[str, list[int]] = field(default_factory=dict)
+
+
+def host_layout(hosts: Sequence[str]) -> HostLayout:
+    """Summarize the host name of every rank (in rank order).
+
+    ``ranks_per_host`` is 0 when hosts hold different numbers of ranks; ``placement`` is
+    ``intra-host`` (one host), ``inter-host`` (one rank per host) or ``mixed``.
+
+    >>> host_layout(["a", "a", "b", "b"]).placement, host_layout(["a", "b"]).placement
+    ('mixed', 'inter-host')
+    """
+    if not hosts:
+        raise ValueError("hosts must name the host of at least one rank")
+    by_host: dict[str, list[int]] = {}
+    for rank, host in enumerate(hosts):
+        by_host.setdefault(str(host), []).append(rank)
+    counts = {len(v) for v in by_host.values()}
+    if len(by_host) == 1:
+        placement = "intra-host"
+    elif counts == {1}:
+        placement = "inter-host"
+    else:
+        placement = "mixed"
+    return HostLayout(hosts=[str(h) for h in hosts], num_hosts=len(by_host),
+                      ranks_per_host=counts.pop() if len(counts) == 1 else 0,
+                      placement=placement, ranks_by_host=by_host)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pair:
+    """Two ranks that ping-pong; ``placement`` is ``intra-host`` or ``inter-host``."""
+
+    rank_a: int
+    rank_b: int
+    placement: str
+
+
+def ping_pong_pairs(hosts: Sequence[str], mode: str = "auto") -> list[Pair]:
+    """Rank pairs for the send-recv ping-pong.
+
+    ``auto``: one intra-host pair (the first two ranks of the first host that has two) and one
+    inter-host pair (the first rank of the first two hosts), whichever exist. ``matrix``: every
+    pair ``a < b``.
+
+    Raises
+    ------
+    ValueError
+        If ``mode`` is not ``auto`` or ``matrix``.
+
+    >>> [(p.rank_a, p.rank_b, p.placement) for p in ping_pong_pairs(["a", "a", "b", "b"])]
+    [(0, 1, 'intra-host'), (0, 2, 'inter-host')]
+    >>> len(ping_pong_pairs(["a", "a", "b", "b"], "matrix"))
+    6
+    """
+    hosts = [str(h) for h in hosts]
+    if mode == "matrix":
+        return [Pair(rank_a=a, rank_b=b, placement="intra-host" if hosts[a] == hosts[b] else "inter-host")
+                for a in range(len(hosts)) for b in range(a + 1, len(hosts))]
+    if mode != "auto":
+        raise ValueError(f"pairs must be 'auto' or 'matrix', got {mode!r}")
+    by_host = host_layout(hosts).ranks_by_host if hosts else {}
+    pairs = []
+    for ranks in by_host.values():
+        if len(ranks) >= 2:
+            pairs.append(Pair(rank_a=ranks[0], rank_b=ranks[1], placement="intra-host"))
+            break
+    firsts = [ranks[0] for ranks in by_host.values()]
+    if len(firsts) >= 2:
+        pairs.append(Pair(rank_a=firsts[0], rank_b=firsts[1], placement="inter-host"))
+    return pairs
+
+
+def fill_values(rank: int, count: int, dtype: str, *, corrupt: bool = False) -> np.ndarray:
+    """The contribution of ``rank``: ``rank + 1 + (i % 17)``; ``corrupt`` adds 1000 to element 0.
+
+    >>> fill_values(2, 4, "int32").tolist()
+    [3, 4, 5, 6]
+    """
+    values = (rank + 1 + np.arange(count, dtype=np.int64) % _PATTERN).astype(dtype)
+    if corrupt and count:
+        values[0] += 1000
+    return values
+
+
+def expected_values(operation: str, *, rank: int, layout: BufferLayout, dtype: str,
+                    peer: int | None = None) -> np.ndarray:
+    """What ``rank``'s receive buffer must hold after ``operation`` (root 0 for broadcast).
+
+    Every rank contributes :func:`fill_values`; send-recv's ``peer`` is the rank it received from.
+
+    Raises
+    ------
+    ValueError
+        If send-recv is asked without ``peer``.
+
+    >>> expected_values("all-reduce", rank=0, layout=buffer_layout("all-reduce", 12, num_ranks=2,
+    ...                 itemsize=4), dtype="float32").tolist()
+    [3.0, 5.0, 7.0]
+    """
+    n = layout.num_ranks
+    operation = canonical(operation)
+    if operation == "send-recv":
+        if peer is None:
+            raise ValueError("send-recv needs the peer rank to know the expected values")
+        return fill_values(peer, layout.recv_count, dtype)
+    if operation == "broadcast":
+        return fill_values(0, layout.recv_count, dtype)
+    per_rank = layout.send_count // n if operation in ("reduce-scatter", "all-to-all") else layout.send_count
+    rank_sum = n * (n + 1) // 2
+    if operation == "all-reduce":
+        index = np.arange(layout.recv_count, dtype=np.int64)
+        return (rank_sum + n * (index % _PATTERN)).astype(dtype)
+    if operation == "reduce-scatter":
+        index = rank * per_rank + np.arange(per_rank, dtype=np.int64)
+        return (rank_sum + n * (index % _PATTERN)).astype(dtype)
+    if operation == "all-gather":
+        return np.concatenate([fill_values(r, per_rank, dtype) for r in range(n)])
+    # all-to-all: block r of my receive buffer is block `rank` of rank r's send buffer
+    index = rank * per_rank + np.arange(per_rank, dtype=np.int64)
+    return np.concatenate([(r + 1 + index % _PATTERN).astype(dtype) for r in range(n)])
+
+
+def count_wrong(received: np.ndarray, expected: np.ndarray) -> int:
+    """Elements of ``received`` that differ from ``expected`` (exact: the values are integers).
+
+    >>> count_wrong(np.array([1.0, 2.0, 4.0]), np.array([1.0, 2.0, 3.0]))
+    1
+    """
+    received = np.asarray(received).reshape(-1)
+    expected = np.asarray(expected).reshape(-1)
+    if received.shape != expected.shape:
+        return int(max(received.size, expected.size))
+    return int(np.count_nonzero(received != expected))
+
+
+def collect_env(environ: Mapping[str, str], prefixes: Sequence[str] = ENV_PREFIXES) -> dict[str, str]:
+    """The variables of ``environ`` whose names start with one of ``prefixes``, sorted.
+
+    >>> collect_env({"NCCL_ALGO": "Ring", "HOME": "/root", "UCX_TLS": "tcp,self"})
+    {'NCCL_ALGO': 'Ring', 'UCX_TLS': 'tcp,self'}
+    """
+    return {k: environ[k] for k in sorted(environ) if k.startswith(tuple(prefixes))}
+
+
+_MPICH_CVAR = {"all-reduce": "ALLREDUCE", "all-gather": "ALLGATHER",
+               "reduce-scatter": "REDUCE_SCATTER_BLOCK", "all-to-all": "ALLTOALL",
+               "broadcast": "BCAST"}
+
+
+def pinned_algorithm(operation: str, env: Mapping[str, str]) -> str:
+    """The algorithm the environment pins for ``operation``, or ``""`` (library default).
+
+    Reads MPICH's ``MPIR_CVAR_<OP>_INTRA_ALGORITHM``, Open MPI's
+    ``OMPI_MCA_coll_tuned_<op>_algorithm`` and NCCL's ``NCCL_ALGO``.
+
+    >>> pinned_algorithm("all-reduce", {"MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM": "ring"})
+    'ring'
+    """
+    key = _MPICH_CVAR.get(canonical(operation))
+    if key is None:
+        return ""
+    for name in (f"MPIR_CVAR_{key}_INTRA_ALGORITHM", f"OMPI_MCA_coll_tuned_{key.lower()}_algorithm",
+                 "NCCL_ALGO"):
+        value = env.get(name, "").strip()
+        if value and value.lower() != "auto":
+            return value
+    return ""
+
+
+def make_record(*, source: str, backend: str, operation: str, size_bytes: int, num_ranks: int,
+                timing: Timing, hosts: Sequence[str], plan: IterationPlan, dtype: str,
+                num_wrong: int | None, library: Mapping[str, str], env: Mapping[str, str],
+                placement: str | None = None, in_place: bool = False,
+                extra: Mapping[str, Any] | None = None) -> Record:
+    """A :class:`~measure.records.Record` from one measured (operation, size).
+
+    ``hosts`` are the hosts of the ranks that took part; ``placement`` defaults to what
+    :func:`host_layout` says of them.
+    """
+    layout = host_layout(hosts)
+    return Record(operation=operation, size_bytes=int(size_bytes), time_s=timing.time_s,
+                  num_ranks=num_ranks, num_hosts=layout.num_hosts, source=source,
+                  ranks_per_host=layout.ranks_per_host, hosts=list(layout.hosts),
+                  placement=placement or layout.placement, time_min_s=timing.time_min_s,
+                  time_max_s=timing.time_max_s, iterations=plan.iterations,
+                  warmup_iterations=plan.warmup, backend=backend, dtype=dtype, in_place=in_place,
+                  num_wrong=num_wrong, algorithm=pinned_algorithm(operation, env),
+                  library=dict(library), env=dict(env), extra=dict(extra or {}))
