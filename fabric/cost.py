@@ -1,0 +1,568 @@
+"""Bill of materials, capex and power of a fabric graph.
+
+:func:`bill_of_materials` walks any graph that follows the conventions of :mod:`fabric.graph` and
+prices it from a :class:`~fabric.catalog.Catalog`: switches by model and tier, transceivers,
+cables, NICs, and the servers (or bare GPUs) they connect. Every line item names the catalog entry
+it was priced from, with that entry's source and year, and every rule the walk applied is written
+into :attr:`BillOfMaterials.rules`, so a reader can see why a link is copper or optical.
+
+Rules (each one a keyword argument; reference notes: ``shared/reference/topologies_capex.md``,
+cited as "capex §N"):
+
+Cable length and medium
+    A host link (GPU or NIC to a tier >= 1 switch) is *in rack* when the switch's hosts all fit in
+    one rack: they span at most ``max(1, rack_gpus // gpus_per_node)`` servers. An in-rack link is
+    ``in_rack_length_m`` long, any other link (every switch-to-switch link too: network switches
+    sit in their own racks) ``row_length_m``. A link is copper (DAC, then ACC: the cheapest copper
+    cable whose reach covers the length) when its length is at most ``copper_reach_m``, else
+    optical: one fiber plus a transceiver at each end (capex §2.3; Meta's ToR-to-server links
+    are DAC, capex §5.4). A rail-optimized leaf serves one GPU of each of 32 servers (the DGX
+    SuperPOD puts leaves in separate network racks, capex §3.1), so its host links come out
+    optical; a fat-tree edge switch whose 24 hosts share a rack comes out copper.
+Transceivers
+    One module per optical link end, of the link's rate and a reach that covers the length, the
+    cheapest per link. Switch side: a twin-port module (catalog ``ports = 2``) serves two links
+    of the same switch and cable class where the catalog has one (capex §2.3, §3.1). Host side:
+    single-port modules (``ports = 1``), unless ``twin_port_on_nodes`` (a DGX H100 carries 4
+    twin-port OSFPs for its 8 GPUs, capex §3.1), then twin modules shared by a server's links.
+NICs
+    One NIC port per host link: the catalog NIC whose ``link`` is the edge's link, else the
+    cheapest NIC whose port rate is at least the link's (a faster NIC run at the link's speed).
+Servers
+    GPUs grouped by their ``node`` attribute are priced as the catalog node whose ``gpu``,
+    ``gpus_per_node`` and ``scaleup_switch`` match (first by key, or ``node_model``), less the
+    NICs it includes (those are counted once, under ``nic``). With no match the GPUs are priced
+    alone (category ``gpu``; CPUs, memory and chassis not counted) and the rules say so.
+In-node links
+    NVLink and PCIe edges (GPU to scale-up switch, GPU to NIC) are inside the server and priced
+    with it; scale-up switches appear as line items at their catalog price (0 for NVSwitch
+    baseboards, which the node price covers).
+
+Four single-GPU servers on one QM9700 leaf in their rack: copper host links, no optics.
+
+>>> import networkx as nx
+>>> from fabric.catalog import default_catalog
+>>> from fabric.graph import cable_edges, gpu_attrs, switch_attrs
+>>> cat = default_catalog()
+>>> G = nx.DiGraph(topology="custom", params={}, catalog=cat.version)
+>>> G.add_node("leaf0", **switch_attrs(cat.switches["qm9700"], 1))
+>>> G.add_nodes_from((f"node{n}/gpu0", gpu_attrs("h100", n, 0)) for n in range(4))
+>>> G.add_edges_from(e for n in range(4)
+...                  for e in cable_edges(f"node{n}/gpu0", "leaf0", cat.links["ndr400"]))
+>>> bom = bill_of_materials(G)
+>>> bom.quantity("switch"), bom.quantity("cable", "dac"), bom.quantity("transceiver")
+(1, 4, 0)
+>>> bom.network_cost_usd  # 36,000 + 4 x (150 DAC + 1,090 NIC) USD (catalog)
+40960.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from fabric.catalog import Cable, Catalog, LinkType, NodeModel, Transceiver, default_catalog
+from fabric.graph import TIER_NAMES, cable_class, gpu_nodes
+
+__all__ = [
+    "CATEGORIES",
+    "NETWORK_CATEGORIES",
+    "LineItem",
+    "BillOfMaterials",
+    "bill_of_materials",
+]
+
+CATEGORIES = ("switch", "transceiver", "cable", "nic", "node", "gpu")
+NETWORK_CATEGORIES = ("switch", "transceiver", "cable", "nic")
+_IN_NODE_MEDIA = ("nvlink", "pcie")
+_FROZEN = {"frozen": True, "slots": True, "kw_only": True}
+
+
+def _price(owner: str, name: str, value: Any) -> float:
+    """``value`` as a float if it is a finite number >= 0, else a ValueError naming the entry."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value < 0:
+        raise ValueError(f"catalog {owner}: {name} must be a number >= 0 to price this fabric, "
+                         f"got {value!r}")
+    return float(value)
+
+
+@dataclass(**_FROZEN)
+class LineItem:
+    """One line of a bill of materials.
+
+    ``tier`` is the switch tier name (``leaf``, ``spine``...) for switches, the cable class
+    (``gpu-leaf``, ``leaf-spine``...) for transceivers, cables and NICs, and ``server`` for
+    nodes and GPUs.
+    """
+
+    category: str
+    key: str
+    tier: str
+    quantity: int
+    unit_cost_usd: float
+    unit_power_w: float
+    name: str = ""
+    source: str = ""
+    year: int = 0
+
+    def __post_init__(self) -> None:
+        if self.category not in CATEGORIES:
+            raise ValueError(f"category must be one of {', '.join(CATEGORIES)}, got {self.category!r}")
+        if not isinstance(self.quantity, int) or self.quantity < 0:
+            raise ValueError(f"quantity must be an integer >= 0, got {self.quantity!r}")
+        _price(f"{self.category} {self.key}", "unit_cost_usd", self.unit_cost_usd)
+        _price(f"{self.category} {self.key}", "unit_power_w", self.unit_power_w)
+
+    @property
+    def cost_usd(self) -> float:
+        """Quantity times unit cost."""
+        return self.quantity * self.unit_cost_usd
+
+    @property
+    def power_w(self) -> float:
+        """Quantity times unit power."""
+        return self.quantity * self.unit_power_w
+
+
+@dataclass(**_FROZEN)
+class BillOfMaterials:
+    """The priced parts list of one fabric and the rules used to derive it.
+
+    Network categories are switches, transceivers, cables and NICs; the cluster total adds the
+    servers (or bare GPUs).
+    """
+
+    topology: str
+    num_gpus: int
+    num_nodes: int
+    catalog_version: str
+    items: tuple[LineItem, ...]
+    ports_used_by_tier: Mapping[str, int] = field(default_factory=dict)
+    ports_available_by_tier: Mapping[str, int] = field(default_factory=dict)
+    links_by_medium: Mapping[str, int] = field(default_factory=dict)
+    rules: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.num_gpus, int) or self.num_gpus < 1:
+            raise ValueError(f"num_gpus must be an integer >= 1, got {self.num_gpus!r}")
+
+    def _sum(self, attr: str, categories: Iterable[str]) -> float:
+        wanted = set(categories)
+        return float(sum(getattr(i, attr) for i in self.items if i.category in wanted))
+
+    @property
+    def cost_usd(self) -> float:
+        """Cluster capex: network plus servers."""
+        return self._sum("cost_usd", CATEGORIES)
+
+    @property
+    def power_w(self) -> float:
+        """Cluster power: network plus servers (IT load, before PUE)."""
+        return self._sum("power_w", CATEGORIES)
+
+    @property
+    def network_cost_usd(self) -> float:
+        """Switches, transceivers, cables and NICs."""
+        return self._sum("cost_usd", NETWORK_CATEGORIES)
+
+    @property
+    def network_power_w(self) -> float:
+        """Power of switches, transceivers, cables and NICs."""
+        return self._sum("power_w", NETWORK_CATEGORIES)
+
+    @property
+    def cost_by_category(self) -> dict[str, float]:
+        """Cost per category, every category present (0.0 where none)."""
+        return {c: self._sum("cost_usd", [c]) for c in CATEGORIES}
+
+    @property
+    def power_by_category(self) -> dict[str, float]:
+        """Power per category, every category present (0.0 where none)."""
+        return {c: self._sum("power_w", [c]) for c in CATEGORIES}
+
+    @property
+    def network_cost_per_gpu_usd(self) -> float:
+        """Network cost divided by the GPU count."""
+        return self.network_cost_usd / self.num_gpus
+
+    @property
+    def network_power_per_gpu_w(self) -> float:
+        """Network power divided by the GPU count."""
+        return self.network_power_w / self.num_gpus
+
+    @property
+    def network_cost_share(self) -> float:
+        """Network cost as a fraction of the cluster's (0 for an unpriced cluster)."""
+        total = self.cost_usd
+        return self.network_cost_usd / total if total > 0 else 0.0
+
+    @property
+    def network_power_share(self) -> float:
+        """Network power as a fraction of the cluster's."""
+        total = self.power_w
+        return self.network_power_w / total if total > 0 else 0.0
+
+    def quantity(self, category: str, key: str | None = None, tier: str | None = None) -> int:
+        """Units of ``category`` (optionally one catalog ``key`` and one ``tier``)."""
+        if category not in CATEGORIES:
+            raise ValueError(f"category must be one of {', '.join(CATEGORIES)}, got {category!r}")
+        return sum(i.quantity for i in self.items if i.category == category
+                   and (key is None or i.key == key) and (tier is None or i.tier == tier))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for JSON: items with their totals, and the cluster totals."""
+        items = [{"category": i.category, "key": i.key, "tier": i.tier, "quantity": i.quantity,
+                  "unit_cost_usd": i.unit_cost_usd, "unit_power_w": i.unit_power_w,
+                  "cost_usd": i.cost_usd, "power_w": i.power_w, "name": i.name,
+                  "source": i.source, "year": i.year} for i in self.items]
+        return {
+            "topology": self.topology, "num_gpus": self.num_gpus, "num_nodes": self.num_nodes,
+            "catalog_version": self.catalog_version, "items": items,
+            "ports_used_by_tier": dict(self.ports_used_by_tier),
+            "ports_available_by_tier": dict(self.ports_available_by_tier),
+            "links_by_medium": dict(self.links_by_medium), "rules": list(self.rules),
+            "cost_usd": self.cost_usd, "power_w": self.power_w,
+            "network_cost_usd": self.network_cost_usd, "network_power_w": self.network_power_w,
+            "network_cost_per_gpu_usd": self.network_cost_per_gpu_usd,
+            "network_power_per_gpu_w": self.network_power_per_gpu_w,
+            "network_cost_share": self.network_cost_share,
+            "network_power_share": self.network_power_share,
+            "cost_by_category_usd": self.cost_by_category,
+            "power_by_category_w": self.power_by_category,
+        }
+
+
+@dataclass(**_FROZEN)
+class _Link:
+    """One cable bundle of the scale-out network, classified."""
+
+    u: str
+    v: str
+    link: str
+    num_links: int
+    cls: str
+    length_m: float
+    host: str | None  # the GPU/NIC end, None for switch-to-switch
+
+
+def _tier_name(data: Mapping[str, Any]) -> str:
+    return TIER_NAMES[int(data["tier"])]
+
+
+def _is_host(data: Mapping[str, Any]) -> bool:
+    return data["kind"] in ("gpu", "nic")
+
+
+def _server_of(G: nx.DiGraph, n: str) -> Any:
+    """The server index of a GPU or NIC (NICs inherit it from a GPU neighbour if they lack it)."""
+    data = G.nodes[n]
+    if "node" in data:
+        return data["node"]
+    for m in G.successors(n):
+        if G.nodes[m]["kind"] == "gpu":
+            return G.nodes[m].get("node", m)
+    return n
+
+
+def _gpus_per_node(G: nx.DiGraph) -> int:
+    counts = Counter(G.nodes[g].get("node", g) for g in gpu_nodes(G))
+    return max(counts.values()) if counts else 1
+
+
+def _scaleout_links(G: nx.DiGraph, catalog: Catalog, *, rack_gpus: int, in_rack_length_m: float,
+                    row_length_m: float, rules: list[str]) -> list[_Link]:
+    """Every cable bundle outside the servers, with its class and estimated length."""
+    position = {n: i for i, n in enumerate(G)}
+    per_rack = max(1, rack_gpus // _gpus_per_node(G))
+    servers_of_switch: dict[str, set[Any]] = defaultdict(set)
+    for u, v in G.edges():
+        if _is_host(G.nodes[u]) and G.nodes[v]["kind"] == "switch" and G.nodes[v]["tier"] >= 1:
+            servers_of_switch[v].add(_server_of(G, u))
+    out: list[_Link] = []
+    for u, v, d in G.edges(data=True):
+        if position[u] > position[v]:
+            continue
+        medium = catalog.links[d["link"]].medium
+        du, dv = G.nodes[u], G.nodes[v]
+        if medium in _IN_NODE_MEDIA:
+            continue
+        host = u if _is_host(du) else v if _is_host(dv) else None
+        if host is not None:
+            sw = v if host == u else u
+            if G.nodes[sw]["kind"] != "switch":
+                continue  # GPU to NIC over a non-NVLink/PCIe medium: still inside the server
+            in_rack = len(servers_of_switch[sw]) <= per_rack
+            length = in_rack_length_m if in_rack else row_length_m
+        else:
+            length = row_length_m
+        out.append(_Link(u=u, v=v, link=d["link"], num_links=int(d["num_links"]),
+                         cls=cable_class(G, u, v), length_m=length, host=host))
+    spread = Counter()
+    for lk in out:
+        if lk.host is not None:
+            sw = lk.v if lk.host == lk.u else lk.u
+            spread[(lk.cls, len(servers_of_switch[sw]) <= per_rack)] += lk.num_links
+    for (cls, in_rack), n in sorted(spread.items()):
+        where = (f"in rack ({in_rack_length_m:g} m): the switch's hosts fit in one rack of "
+                 f"{rack_gpus} GPUs" if in_rack else
+                 f"across racks ({row_length_m:g} m): the switch's hosts span more than "
+                 f"{per_rack} server(s) of a {rack_gpus}-GPU rack")
+        rules.append(f"{cls}: {n} links {where}")
+    return out
+
+
+def _pick_cable(catalog: Catalog, kind: str, length_m: float) -> Cable | None:
+    fits = [c for c in catalog.cables.values() if c.kind == kind and c.reach_m >= length_m]
+    return min(fits, key=lambda c: (c.cost_usd, c.key)) if fits else None
+
+
+def _pick_transceiver(catalog: Catalog, link: LinkType, length_m: float, *, twin: bool,
+                      what: str) -> Transceiver:
+    rate = [t for t in catalog.transceivers.values()
+            if math.isclose(t.link_rate_bytes_per_s, link.bandwidth_bytes_per_s, rel_tol=1e-9)]
+    if not rate:
+        known = ", ".join(f"{k} ({t.link_rate_bytes_per_s:g} B/s)"
+                          for k, t in sorted(catalog.transceivers.items())) or "(none)"
+        raise ValueError(f"link {link.key!r} ({link.bandwidth_bytes_per_s:g} bytes/s) needs a "
+                         f"transceiver of that rate for {what}; the catalog has none: {known}")
+    reach = [t for t in rate if t.reach_m >= length_m]
+    if not reach:
+        raise ValueError(f"link {link.key!r}: no transceiver of its rate reaches {length_m:g} m "
+                         f"for {what}; longest: {max(t.reach_m for t in rate):g} m")
+    preferred = [t for t in reach if (t.ports >= 2) == twin] or reach
+    return min(preferred, key=lambda t: (_price(f"transceiver {t.key}", "cost_usd", t.cost_usd)
+                                         / t.ports, t.key))
+
+
+def _pick_nic(catalog: Catalog, link: LinkType) -> tuple[str, str]:
+    exact = sorted(k for k, n in catalog.nics.items() if n.link == link.key)
+    if exact:
+        return exact[0], ""
+    faster = [n for n in catalog.nics.values()
+              if catalog.links[n.link].bandwidth_bytes_per_s >= link.bandwidth_bytes_per_s]
+    if not faster:
+        raise ValueError(f"link {link.key!r} needs a NIC of at least its rate "
+                         f"({link.bandwidth_bytes_per_s:g} bytes/s); the catalog has none: "
+                         f"{', '.join(sorted(catalog.nics)) or '(none)'}")
+    best = min(faster, key=lambda n: (_price(f"nic {n.key}", "cost_usd", n.cost_usd), n.key))
+    return best.key, f"NIC {best.key} ({best.link}) run at {link.key}: the catalog has no {link.key} NIC"
+
+
+def _match_node(catalog: Catalog, gpu: str, count: int, scaleup: str | None,
+                node_model: str | None) -> NodeModel | None:
+    if node_model is not None:
+        node = catalog.nodes[node_model]
+        if node.gpu != gpu or node.gpus_per_node != count:
+            raise ValueError(f"node_model {node_model!r} has {node.gpus_per_node} x {node.gpu}, "
+                             f"but the graph's servers have {count} x {gpu}")
+        return node
+    for key in sorted(catalog.nodes):
+        node = catalog.nodes[key]
+        if node.gpu == gpu and node.gpus_per_node == count and node.scaleup_switch == scaleup:
+            return node
+    return None
+
+
+def _entry_source(entry: Any) -> tuple[str, str, int]:
+    return entry.name, entry.source, int(entry.year)
+
+
+def bill_of_materials(
+    G: nx.DiGraph,
+    *,
+    catalog: Catalog | None = None,
+    copper_reach_m: float = 3.0,
+    rack_gpus: int = 32,
+    in_rack_length_m: float = 2.0,
+    row_length_m: float = 30.0,
+    twin_port_on_nodes: bool = False,
+    node_model: str | None = None,
+) -> BillOfMaterials:
+    """Price a fabric graph: switches, transceivers, cables, NICs and servers.
+
+    Parameters
+    ----------
+    G : nx.DiGraph
+        A fabric following :mod:`fabric.graph`'s conventions (any builder's output).
+    catalog : Catalog or None
+        Prices and power; None for :func:`fabric.catalog.default_catalog`. A user catalog
+        (:func:`fabric.catalog.load_catalog`) changes the totals.
+    copper_reach_m : float
+        Longest link that is copper (DAC ≤ about 2–3 m, capex §2.3); longer links are optical.
+    rack_gpus : int
+        GPUs per rack: a switch whose hosts fit in one rack is a top-of-rack switch (assumption:
+        4 DGX H100 = 32 GPUs; Meta's racks hold 16, capex §5.4).
+    in_rack_length_m, row_length_m : float
+        Length of a host-to-ToR link, and of every other link (network racks in a row).
+    twin_port_on_nodes : bool
+        Host side uses twin-port modules shared by a server's links (DGX H100 style, capex §3.1).
+    node_model : str or None
+        Catalog node to price every server as; None picks the first (by key) that matches.
+
+    Returns
+    -------
+    BillOfMaterials
+        Line items sorted by category, tier and key, and the rules applied.
+
+    Raises
+    ------
+    ValueError
+        A catalog entry the graph needs is missing or unpriced (the message names it): an unknown
+        switch/link/GPU model, a link rate with no transceiver or NIC, a non-numeric price; or a
+        bad keyword value.
+
+    Notes
+    -----
+    Counting rules are in the module docstring. Twin-port modules per switch and cable class are
+    ``ceil(optical ports / 2)`` (capex §2.3: "A twin-port 800G OSFP (2x400G) on the switch side
+    serves 2 links"; the SuperPOD 1-SU build has 382 switch-side modules for 764 ports, §3.1).
+
+    Examples
+    --------
+    See the module docstring; the k=48 Al-Fares fat-tree of 3,000 USD switches costs 8.64 M USD
+    in switches (capex §1.2, tests/fabric/test_cost.py).
+    """
+    cat = default_catalog() if catalog is None else catalog
+    for name, value in (("copper_reach_m", copper_reach_m), ("in_rack_length_m", in_rack_length_m),
+                        ("row_length_m", row_length_m)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    if isinstance(rack_gpus, bool) or not isinstance(rack_gpus, int) or rack_gpus < 1:
+        raise ValueError(f"rack_gpus must be an integer >= 1, got {rack_gpus!r}")
+    gpus = gpu_nodes(G)
+    if not gpus:
+        raise ValueError("the graph has no GPUs to price")
+    rules: list[str] = [f"copper when a link is <= {copper_reach_m:g} m, else optics + fiber"]
+    lines: dict[tuple[str, str, str], list[Any]] = {}
+
+    def add(category: str, key: str, tier: str, qty: int, cost: float, power: float,
+            entry: Any) -> None:
+        slot = lines.get((category, key, tier))
+        if slot is None:
+            lines[(category, key, tier)] = [qty, cost, power, *_entry_source(entry)]
+        else:
+            slot[0] += qty
+
+    # Switches and ports.
+    used: Counter[str] = Counter()
+    avail: Counter[str] = Counter()
+    for n, d in G.nodes(data=True):
+        if d["kind"] != "switch":
+            continue
+        model = cat.switches[d["model"]]
+        tier = _tier_name(d)
+        add("switch", model.key, tier, 1, _price(f"switch {model.key}", "cost_usd", model.cost_usd),
+            _price(f"switch {model.key}", "power_w", model.power_w), model)
+        used[tier] += sum(e["num_links"] for _, _, e in G.out_edges(n, data=True))
+        avail[tier] += int(d["radix"])
+
+    # Links: medium, cables, transceivers, NICs.
+    links = _scaleout_links(G, cat, rack_gpus=rack_gpus, in_rack_length_m=in_rack_length_m,
+                            row_length_m=row_length_m, rules=rules)
+    media: Counter[str] = Counter()
+    switch_optics: Counter[tuple[str, str, str]] = Counter()  # (switch, class, transceiver)
+    host_optics: Counter[tuple[Any, str, str]] = Counter()  # (server, class, transceiver)
+    nic_ports: Counter[tuple[Any, str, str]] = Counter()  # (host, class, nic)
+    nic_notes: set[str] = set()
+    for lk in links:
+        ltype = cat.links[lk.link]
+        copper = _pick_cable(cat, "copper", lk.length_m) if lk.length_m <= copper_reach_m else None
+        if copper is not None:
+            media["copper"] += lk.num_links
+            add("cable", copper.key, lk.cls, lk.num_links,
+                _price(f"cable {copper.key}", "cost_usd", copper.cost_usd),
+                _price(f"cable {copper.key}", "power_w", copper.power_w), copper)
+        else:
+            media["optical"] += lk.num_links
+            fiber = _pick_cable(cat, "fiber", lk.length_m)
+            if fiber is None:
+                raise ValueError(f"no fiber cable in the catalog reaches {lk.length_m:g} m "
+                                 f"({lk.cls} links)")
+            add("cable", fiber.key, lk.cls, lk.num_links,
+                _price(f"cable {fiber.key}", "cost_usd", fiber.cost_usd),
+                _price(f"cable {fiber.key}", "power_w", fiber.power_w), fiber)
+            what = f"{lk.num_links} optical {lk.cls} link(s)"
+            for end in (lk.u, lk.v):
+                if end == lk.host:
+                    t = _pick_transceiver(cat, ltype, lk.length_m, twin=twin_port_on_nodes, what=what)
+                    host_optics[(_server_of(G, end), lk.cls, t.key)] += lk.num_links
+                else:
+                    t = _pick_transceiver(cat, ltype, lk.length_m, twin=True, what=what)
+                    switch_optics[(end, lk.cls, t.key)] += lk.num_links
+        if lk.host is not None:
+            nic_key, note = _pick_nic(cat, ltype)
+            if note:
+                nic_notes.add(note)
+            nic_ports[(lk.host, lk.cls, nic_key)] += lk.num_links
+    for table in (switch_optics, host_optics):
+        for (_, cls, key), ports in table.items():
+            t = cat.transceivers[key]
+            add("transceiver", key, cls, -(-ports // t.ports),
+                _price(f"transceiver {key}", "cost_usd", t.cost_usd),
+                _price(f"transceiver {key}", "power_w", t.power_w), t)
+    for (_, cls, key), ports in nic_ports.items():
+        nic = cat.nics[key]
+        add("nic", key, cls, -(-ports // nic.ports), _price(f"nic {key}", "cost_usd", nic.cost_usd),
+            _price(f"nic {key}", "power_w", nic.power_w), nic)
+    rules.extend(sorted(nic_notes))
+    if switch_optics:
+        rules.append("switch side: twin-port modules serve 2 links of one switch where the "
+                     "catalog has them (capex §2.3)")
+    if host_optics:
+        rules.append("host side: " + ("twin-port modules shared by a server's links" if
+                                      twin_port_on_nodes else "one single-port module per link"))
+
+    # Servers.
+    servers: dict[Any, list[str]] = defaultdict(list)
+    for g in gpus:
+        servers[G.nodes[g].get("node", g)].append(g)
+    groups: Counter[tuple[str, int, str | None]] = Counter()
+    for members in servers.values():
+        scaleup = next((G.nodes[s]["model"] for s in G.successors(members[0])
+                        if G.nodes[s]["kind"] == "switch" and G.nodes[s]["tier"] == 0), None)
+        groups[(str(G.nodes[members[0]]["model"]), len(members), scaleup)] += 1
+    for (gpu_key, count, scaleup), num in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        node = _match_node(cat, gpu_key, count, scaleup, node_model)
+        if node is not None:
+            nic = cat.nics[node.nic]
+            cost = (_price(f"node {node.key}", "cost_usd", node.cost_usd)
+                    - node.nics_per_node * _price(f"nic {nic.key}", "cost_usd", nic.cost_usd))
+            power = (_price(f"node {node.key}", "power_w", node.power_w)
+                     - node.nics_per_node * _price(f"nic {nic.key}", "power_w", nic.power_w))
+            add("node", node.key, "server", num, max(cost, 0.0), max(power, 0.0), node)
+            rules.append(f"servers of {count} x {gpu_key}: priced as node {node.key} less its "
+                         f"{node.nics_per_node} x {nic.key} NICs (counted under nic)")
+        else:
+            gpu = cat.gpus[gpu_key]
+            add("gpu", gpu_key, "server", num * count,
+                _price(f"gpu {gpu_key}", "cost_usd", gpu.cost_usd),
+                _price(f"gpu {gpu_key}", "power_w", gpu.power_w), gpu)
+            rules.append(f"servers of {count} x {gpu_key} (scale-up {scaleup or 'none'}): no "
+                         f"catalog node matches, so GPUs are priced alone (host CPUs, memory "
+                         f"and chassis not counted)")
+
+    order = {c: i for i, c in enumerate(CATEGORIES)}
+    tier_order = {"scale-up": 0, "leaf": 1, "spine": 2, "core": 3}
+    items = tuple(
+        LineItem(category=c, key=k, tier=t, quantity=int(v[0]), unit_cost_usd=v[1],
+                 unit_power_w=v[2], name=v[3], source=v[4], year=v[5])
+        for (c, k, t), v in sorted(lines.items(), key=lambda kv: (
+            order[kv[0][0]], tier_order.get(kv[0][2], 9), kv[0][2], kv[0][1]))
+    )
+    return BillOfMaterials(
+        topology=str(G.graph.get("topology", "custom")),
+        num_gpus=len(gpus),
+        num_nodes=len(servers),
+        catalog_version=cat.version,
+        items=items,
+        ports_used_by_tier=dict(used),
+        ports_available_by_tier=dict(avail),
+        links_by_medium=dict(sorted(media.items())),
+        rules=tuple(rules),
+    )
