@@ -1,0 +1,225 @@
+"""Flows on the fabric: link sharing in a fluid model.
+
+Two solvers over the ECMP link loads of :mod:`fabric.routing`:
+
+* :func:`step_cost` — a synchronized step (every flow starts together, the step ends when the
+  last one ends, as in one step of a collective). Its time is
+  ``latency + max_e load_e / capacity_e``: the busiest link must carry its load, and under
+  max-min fair sharing in the fluid model no flow is slowed by anything but its most loaded link,
+  so for the symmetric steps of collectives (equal flows, equal shares) the makespan equals that
+  bound. Loads are linear in the step's size, so a step reduces to seconds-per-byte plus latency
+  and every message size costs O(1) after the first.
+* :func:`transfer` — a handful of flows (KV-cache shards, point-to-point) with optional background
+  flows, solved exactly: max-min fair rates by progressive filling, recomputed each time a flow
+  finishes, until the last demand is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+from fabric.routing import FabricIndex, fabric_index, route
+
+__all__ = ["StepCost", "step_cost", "TransferResult", "transfer", "edge_name", "max_min_rates"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepCost:
+    """Cost of one synchronized step whose flows carry ``relative_bytes`` x S bytes each.
+
+    ``seconds_per_byte`` x S is the step's transfer time; ``latency_s`` its path latency;
+    ``bottleneck`` the busiest edge (``"u->v"``) and ``bottleneck_load_bytes_per_byte`` its load
+    per byte of S.
+    """
+
+    seconds_per_byte: float
+    latency_s: float
+    bottleneck: str
+    bottleneck_edge: int
+    max_hops: int
+    bytes_injected_per_byte: float
+
+
+def edge_name(index: FabricIndex, edge: int) -> str:
+    """``"u->v"`` for an edge position, or ``""`` for -1."""
+    if edge < 0:
+        return ""
+    return f"{index.nodes[index.edge_src[edge]]}->{index.nodes[index.edge_dst[edge]]}"
+
+
+def step_cost(index: FabricIndex, src: np.ndarray, dst: np.ndarray, relative_bytes: np.ndarray,
+              *, efficiency: np.ndarray | None = None) -> StepCost:
+    """Cost of one step of concurrent demands ``src[i] -> dst[i]`` of ``relative_bytes[i]`` x S.
+
+    Parameters
+    ----------
+    index
+        The fabric's :class:`~fabric.routing.FabricIndex`.
+    src, dst
+        Node positions (``index.index[node_id]``) of the sending and receiving GPUs.
+    relative_bytes
+        Bytes of each demand per byte of the collective's size S.
+    efficiency
+        Optional per-edge factor (0, 1] applied to capacity (from a calibration).
+
+    Notes
+    -----
+    time(S) = latency_s + seconds_per_byte * S, with
+    seconds_per_byte = max_e load_e / (capacity_e * efficiency_e) for a load of 1 byte of S.
+    """
+    loads = route(index, src, dst, relative_bytes)
+    if loads.unroutable:
+        raise ValueError(f"{loads.unroutable} flow(s) have no path in the fabric "
+                         f"(a GPU with no scale-out link, or a disconnected network)")
+    capacity = index.edge_capacity_bytes_per_s
+    if efficiency is not None:
+        capacity = capacity * efficiency
+    ratio = loads.load_bytes / capacity
+    edge = int(np.argmax(ratio)) if len(ratio) else -1
+    worst = float(ratio[edge]) if edge >= 0 else 0.0
+    rel = np.asarray(relative_bytes, dtype=float)
+    keep = np.asarray(src) != np.asarray(dst)
+    return StepCost(
+        seconds_per_byte=worst,
+        latency_s=loads.max_latency_s,
+        bottleneck=edge_name(index, edge) if worst > 0 else "",
+        bottleneck_edge=edge if worst > 0 else -1,
+        max_hops=loads.max_hops,
+        bytes_injected_per_byte=float(rel[keep].sum()),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferResult:
+    """Outcome of :func:`transfer`.
+
+    ``time_s`` is when the last demand finishes (latency included); ``rates_bytes_per_s`` the
+    initial max-min fair rate of each demand; ``bandwidth_bytes_per_s`` total demand bytes over
+    the transfer part of ``time_s``.
+    """
+
+    time_s: float
+    latency_s: float
+    bandwidth_bytes_per_s: float
+    rates_bytes_per_s: tuple[float, ...]
+    bottleneck: str
+    bottleneck_utilization: float
+
+
+def max_min_rates(incidence: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Max-min fair rates (bytes/s) of flows by progressive filling.
+
+    ``incidence[e, f]`` is the fraction of flow f's bytes crossing edge e (ECMP splits give
+    fractions); ``capacity[e]`` is bytes/s. All unfrozen flows grow at the same rate until an
+    edge saturates; flows crossing it freeze; repeat.
+    """
+    num_edges, num_flows = incidence.shape
+    rates = np.zeros(num_flows)
+    active = np.ones(num_flows, dtype=bool)
+    remaining = capacity.astype(float).copy()
+    used = incidence.sum(axis=1) > 0
+    while active.any():
+        weight = incidence[:, active].sum(axis=1)
+        live = used & (weight > 1e-12)
+        if not live.any():
+            rates[active] = np.inf
+            break
+        increment = np.min(remaining[live] / weight[live])
+        rates[active] += increment
+        remaining -= increment * weight
+        saturated = live & (remaining <= 1e-9 * np.maximum(capacity, 1.0))
+        frozen = (incidence[saturated] > 1e-12).any(axis=0) & active
+        if not frozen.any():
+            break
+        active &= ~frozen
+    return rates
+
+
+def transfer(G: nx.DiGraph, demands: Sequence[tuple[str, str, float]], *,
+             background: Sequence[tuple[str, str, float]] = (),
+             efficiency: np.ndarray | None = None) -> TransferResult:
+    """Time to move ``demands`` concurrently, sharing links max-min fairly with ``background``.
+
+    Parameters
+    ----------
+    G
+        A validated fabric graph.
+    demands, background
+        ``(src_gpu, dst_gpu, size_bytes)`` triples. Background flows start together with the
+        demands and compete for links; the result times only the demands.
+    efficiency
+        Optional per-edge capacity factor (from a calibration).
+
+    Raises
+    ------
+    ValueError
+        If a node is not a GPU of ``G``, a size is not positive, or a demand has no path.
+    """
+    if not demands:
+        raise ValueError("transfer needs at least one demand (src, dst, size_bytes)")
+    index = fabric_index(G)
+    flows = list(demands) + list(background)
+    num_flows = len(flows)
+    incidence = np.zeros((index.num_edges, num_flows))
+    sizes = np.zeros(num_flows)
+    latency = 0.0
+    for f, (a, b, size) in enumerate(flows):
+        for name in (a, b):
+            if name not in index.index or not index.is_gpu[index.index[name]]:
+                raise ValueError(f"{name!r} is not a GPU of this fabric")
+        if not size > 0:
+            raise ValueError(f"transfer size_bytes must be > 0, got {size!r}")
+        sizes[f] = float(size)
+        if a == b:
+            continue
+        loads = route(index, np.array([index.index[a]]), np.array([index.index[b]]), np.array([1.0]))
+        if loads.unroutable:
+            raise ValueError(f"no path from {a!r} to {b!r}")
+        incidence[:, f] = loads.load_bytes
+        if f < len(demands):
+            latency = max(latency, loads.max_latency_s)
+    capacity = index.edge_capacity_bytes_per_s
+    if efficiency is not None:
+        capacity = capacity * efficiency
+    used = incidence.any(axis=1)
+    inc, cap = incidence[used], capacity[used]
+    edge_ids = np.flatnonzero(used)
+    remaining = sizes.copy()
+    remaining[[f for f, (a, b, _) in enumerate(flows) if a == b]] = 0.0
+    primary = np.zeros(num_flows, dtype=bool)
+    primary[: len(demands)] = True
+    now = 0.0
+    first_rates = None
+    bottleneck, utilization = "", 0.0
+    while (remaining[primary] > 0).any():
+        live = remaining > 0
+        rates = np.zeros(num_flows)
+        rates[live] = max_min_rates(inc[:, live], cap)
+        if first_rates is None:
+            first_rates = rates.copy()
+            util = (inc[:, live] @ rates[live]) / cap
+            k = int(np.argmax(util))
+            bottleneck, utilization = edge_name(index, int(edge_ids[k])), float(util[k])
+        with np.errstate(divide="ignore"):
+            finish = np.where(live, remaining / rates, np.inf)
+        dt = float(finish.min())
+        if not np.isfinite(dt):
+            raise ValueError("a demand gets no bandwidth (zero-capacity path)")
+        now += dt
+        remaining = np.where(live, np.maximum(remaining - rates * dt, 0.0), 0.0)
+        remaining[finish <= dt * (1 + 1e-12)] = 0.0
+    total = float(sizes[primary].sum())
+    if first_rates is None:  # every demand stays on its own GPU
+        first_rates = np.full(num_flows, np.inf)
+    return TransferResult(
+        time_s=latency + now,
+        latency_s=latency,
+        bandwidth_bytes_per_s=total / now if now > 0 else float("inf"),
+        rates_bytes_per_s=tuple(float(r) for r in first_rates[: len(demands)]),
+        bottleneck=bottleneck,
+        bottleneck_utilization=utilization,
+    )

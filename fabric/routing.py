@@ -1,0 +1,340 @@
+"""Equal-cost multipath routing of GPU-to-GPU demands, as link loads.
+
+Routing rules (see :mod:`fabric.graph` for the conventions):
+
+* Two GPUs that hang off the same scale-up (tier-0) switch talk through it (NVLink); their
+  traffic never enters the scale-out network.
+* Everything else is routed over the scale-out network: every node except tier-0 switches, with
+  GPUs as end points only (a GPU never forwards). Forwarding through a peer GPU (PXN, rail-only)
+  is the caller's rewrite of a demand into two demands (see :mod:`collectives.model`).
+* Among equal-cost (fewest-hop) paths, traffic splits at every hop over the next hops in
+  proportion to their parallel cables (``num_links``): the fluid limit of per-flow ECMP hashing.
+
+Demands to GPUs with the same scale-out neighbours (a *destination class*, e.g. every GPU on one
+leaf) share one shortest-path DAG, so routing is done per class, all classes at once, level by
+level: the work grows with (classes x DAG edges reached), not with GPU pairs. Source GPUs are
+aggregated the same way (their first hop is charged to their own links).
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra, shortest_path
+
+__all__ = ["FabricIndex", "fabric_index", "LinkLoads", "route"]
+
+_UNREACHABLE = np.iinfo(np.int32).max // 4
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkLoads:
+    """Bytes per directed edge (indexed as :attr:`FabricIndex.edge_src`) and path latencies.
+
+    ``max_latency_s`` is the largest path latency over the demands (cables plus switches);
+    ``unroutable`` counts demands with no path (their bytes are not in ``load_bytes``).
+    """
+
+    load_bytes: np.ndarray
+    max_latency_s: float
+    max_hops: int
+    unroutable: int
+
+
+class FabricIndex:
+    """Integer-indexed arrays of a fabric graph, built once and cached per graph object.
+
+    Attributes
+    ----------
+    nodes : list of node ids; ``index`` maps id -> position.
+    edge_src, edge_dst : int arrays of directed edges; ``edge_capacity_bytes_per_s`` is
+        bandwidth x num_links; ``edge_latency_s``; ``edge_num_links``; ``edge_medium`` names the
+        link type of each edge (``edge_link``).
+    gpu_ids : node positions of GPUs in the graph's GPU order.
+    """
+
+    def __init__(self, G: nx.DiGraph) -> None:
+        self.nodes = list(G.nodes)
+        self.index = {n: i for i, n in enumerate(self.nodes)}
+        num = len(self.nodes)
+        kinds = np.array([{"gpu": 0, "nic": 1, "switch": 2}[G.nodes[n]["kind"]] for n in self.nodes],
+                         dtype=np.int8)
+        tiers = np.array([int(G.nodes[n].get("tier", -1)) if kinds[i] == 2 else -1
+                          for i, n in enumerate(self.nodes)], dtype=np.int8)
+        self.is_gpu = kinds == 0
+        self.is_scaleup = tiers == 0
+        src, dst, cap, lat, nlinks, links = [], [], [], [], [], []
+        index = self.index
+        for u, v, d in G.edges(data=True):
+            src.append(index[u])
+            dst.append(index[v])
+            cap.append(d["bandwidth_bytes_per_s"] * d["num_links"])
+            lat.append(d["latency_s"])
+            nlinks.append(d["num_links"])
+            links.append(d["link"])
+        self.edge_src = np.asarray(src, dtype=np.int64)
+        self.edge_dst = np.asarray(dst, dtype=np.int64)
+        self.edge_capacity_bytes_per_s = np.asarray(cap, dtype=float)
+        self.edge_latency_s = np.asarray(lat, dtype=float)
+        self.edge_num_links = np.asarray(nlinks, dtype=float)
+        self.edge_link = np.asarray(links, dtype=object)
+        self.num_nodes = num
+        self.num_edges = len(src)
+        self.edge_of = {(int(a), int(b)): e for e, (a, b) in enumerate(zip(src, dst))}
+        self.gpu_ids = np.flatnonzero(self.is_gpu)
+
+        # Transit graph: scale-out switches and NICs; GPUs neither enter nor leave it here.
+        transit = ~self.is_gpu & ~self.is_scaleup
+        self.transit = transit
+        tmask = transit[self.edge_src] & transit[self.edge_dst]
+        self.t_edges = np.flatnonzero(tmask)
+        order = np.argsort(self.edge_src[self.t_edges], kind="stable")
+        self.t_edges = self.t_edges[order]
+        self.t_indptr = np.zeros(num + 1, dtype=np.int64)
+        np.add.at(self.t_indptr, self.edge_src[self.t_edges] + 1, 1)
+        self.t_indptr = np.cumsum(self.t_indptr)
+        tsrc, tdst = self.edge_src[self.t_edges], self.edge_dst[self.t_edges]
+        ones = np.ones(len(tsrc))
+        # reversed transit graph: distances *to* a node
+        self._rev_hops = csr_matrix((ones, (tdst, tsrc)), shape=(num, num))
+        self._rev_lat = csr_matrix((self.edge_latency_s[self.t_edges] + 1e-15, (tdst, tsrc)), shape=(num, num))
+
+        # GPU attachments: scale-out in/out edges and the scale-up switch per GPU.
+        gpu_out = self.is_gpu[self.edge_src] & transit[self.edge_dst]
+        gpu_in = transit[self.edge_src] & self.is_gpu[self.edge_dst]
+        self.out_edges_of: dict[int, np.ndarray] = {}
+        self.in_edges_of: dict[int, np.ndarray] = {}
+        for e in np.flatnonzero(gpu_out):
+            self.out_edges_of.setdefault(int(self.edge_src[e]), []).append(int(e))  # type: ignore[arg-type]
+        for e in np.flatnonzero(gpu_in):
+            self.in_edges_of.setdefault(int(self.edge_dst[e]), []).append(int(e))  # type: ignore[arg-type]
+        self.out_edges_of = {k: np.asarray(v) for k, v in self.out_edges_of.items()}
+        self.in_edges_of = {k: np.asarray(v) for k, v in self.in_edges_of.items()}
+        # one scale-out link per GPU is the common case: keep it as an array for vectorized hops
+        self.single_out = np.full(num, -1, dtype=np.int64)
+        self.single_in = np.full(num, -1, dtype=np.int64)
+        self.in_latency = np.zeros(num)
+        for g, edges in self.out_edges_of.items():
+            if len(edges) == 1:
+                self.single_out[g] = edges[0]
+        for g, edges in self.in_edges_of.items():
+            if len(edges) == 1:
+                self.single_in[g] = edges[0]
+            self.in_latency[g] = self.edge_latency_s[edges].max()
+        up_out = self.is_gpu[self.edge_src] & self.is_scaleup[self.edge_dst]
+        self.scaleup_of: dict[int, list[int]] = {}
+        for e in np.flatnonzero(up_out):
+            self.scaleup_of.setdefault(int(self.edge_src[e]), []).append(int(self.edge_dst[e]))
+        # the tier-0 switch of each GPU (one per GPU in every builder) and its two edges
+        self.scaleup_switch = np.full(num, -1, dtype=np.int64)
+        self.up_edge = np.full(num, -1, dtype=np.int64)
+        self.down_edge = np.full(num, -1, dtype=np.int64)
+        for g, switches in self.scaleup_of.items():
+            sw = switches[0]
+            self.scaleup_switch[g] = sw
+            self.up_edge[g] = self.edge_of[(g, sw)]
+            self.down_edge[g] = self.edge_of[(sw, g)]
+        # destination classes: GPUs with the same scale-out predecessors
+        classes: dict[tuple[int, ...], int] = {}
+        self.class_of = np.full(num, -1, dtype=np.int64)
+        self.class_preds: list[np.ndarray] = []
+        for g in self.gpu_ids:
+            edges = self.in_edges_of.get(int(g))
+            if edges is None:
+                continue
+            key = tuple(sorted(int(self.edge_src[e]) for e in edges))
+            if key not in classes:
+                classes[key] = len(classes)
+                self.class_preds.append(np.asarray(key, dtype=np.int64))
+            self.class_of[g] = classes[key]
+        self._dist: dict[int, np.ndarray] = {}
+        self._lat: dict[int, np.ndarray] = {}
+
+    # -- per-class distances ---------------------------------------------------------------
+    def class_distance(self, cls: int) -> np.ndarray:
+        """Fewest hops from every node to any predecessor of destination class ``cls``."""
+        dist = self._dist.get(cls)
+        if dist is None:
+            preds = self.class_preds[cls]
+            raw = shortest_path(self._rev_hops, unweighted=True, indices=preds)
+            raw = np.atleast_2d(raw).min(axis=0)
+            dist = np.where(np.isfinite(raw), raw, _UNREACHABLE).astype(np.int32)
+            self._dist[cls] = dist
+        return dist
+
+    def class_latency(self, cls: int) -> np.ndarray:
+        """Least latency (s) from every node to a predecessor of class ``cls`` (transit only)."""
+        lat = self._lat.get(cls)
+        if lat is None:
+            lat = dijkstra(self._rev_lat, indices=self.class_preds[cls], min_only=True)
+            self._lat[cls] = lat
+        return lat
+
+
+_CACHE: weakref.WeakKeyDictionary[nx.DiGraph, FabricIndex] = weakref.WeakKeyDictionary()
+
+
+def fabric_index(G: nx.DiGraph) -> FabricIndex:
+    """The cached :class:`FabricIndex` of ``G`` (rebuilt if the graph's size changed)."""
+    idx = _CACHE.get(G)
+    if idx is None or idx.num_nodes != G.number_of_nodes() or idx.num_edges != G.number_of_edges():
+        idx = FabricIndex(G)
+        _CACHE[G] = idx
+    return idx
+
+
+def route(index: FabricIndex, src: np.ndarray, dst: np.ndarray, size_bytes: np.ndarray,
+          *, chunk_classes: int = 64) -> LinkLoads:
+    """Route demands ``src[i] -> dst[i]`` of ``size_bytes[i]`` (node positions of GPUs).
+
+    Returns the bytes each directed edge carries under fluid ECMP, plus the largest path latency.
+    Demands with ``src == dst`` are ignored.
+    """
+    src = np.asarray(src, dtype=np.int64)
+    dst = np.asarray(dst, dtype=np.int64)
+    size = np.asarray(size_bytes, dtype=float)
+    keep = (src != dst) & (size > 0)
+    src, dst, size = src[keep], dst[keep], size[keep]
+    load = np.zeros(index.num_edges)
+    max_lat = 0.0
+    max_hops = 0
+    unroutable = 0
+    if len(src) == 0:
+        return LinkLoads(load_bytes=load, max_latency_s=0.0, max_hops=0, unroutable=0)
+
+    # 1. scale-up pairs: both GPUs on the same tier-0 switch
+    su_a, su_b = index.scaleup_switch[src], index.scaleup_switch[dst]
+    intra = (su_a >= 0) & (su_a == su_b)
+    if intra.any():
+        up, down = index.up_edge[src[intra]], index.down_edge[dst[intra]]
+        np.add.at(load, up, size[intra])
+        np.add.at(load, down, size[intra])
+        max_lat = float((index.edge_latency_s[up] + index.edge_latency_s[down]).max())
+        max_hops = 1
+    src, dst, size = src[~intra], dst[~intra], size[~intra]
+    if len(src) == 0:
+        return LinkLoads(load_bytes=load, max_latency_s=max_lat, max_hops=max_hops, unroutable=0)
+
+    # 2. scale-out: first hop, per-class propagation, last hop
+    cls = index.class_of[dst]
+    bad = cls < 0
+    unroutable += int(bad.sum())
+    src, dst, size, cls = src[~bad], dst[~bad], size[~bad], cls[~bad]
+    state_node, state_cls, state_amount = [], [], []
+    arrivals = np.zeros(index.num_nodes)
+    # first hop, vectorized for sources with one scale-out link (the common case)
+    single = index.single_out[src]
+    one = single >= 0
+    if one.any():
+        e = single[one]
+        np.add.at(load, e, size[one])
+        state_node.append(index.edge_dst[e])
+        state_cls.append(cls[one])
+        state_amount.append(size[one])
+        path = index.edge_latency_s[e] + index.in_latency[dst[one]]
+        max_lat = max(max_lat, float(path.max()))
+    for i in np.flatnonzero(~one):
+        edges = index.out_edges_of.get(int(src[i]))
+        if edges is None:
+            unroutable += 1
+            size[i] = 0.0
+            continue
+        dist = index.class_distance(int(cls[i]))
+        d = dist[index.edge_dst[edges]]
+        if d.min() >= _UNREACHABLE:
+            unroutable += 1
+            size[i] = 0.0
+            continue
+        pick = edges[d == d.min()]
+        w = index.edge_num_links[pick]
+        share = size[i] * w / w.sum()
+        load[pick] += share
+        state_node.append(index.edge_dst[pick])
+        state_cls.append(np.full(len(pick), cls[i]))
+        state_amount.append(share)
+        max_lat = max(max_lat, float(index.edge_latency_s[pick].max() + index.in_latency[dst[i]]))
+    np.add.at(arrivals, dst, size)
+    if state_node:
+        result = propagate(index, np.concatenate(state_node), np.concatenate(state_cls),
+                           np.concatenate(state_amount), load, chunk_classes=chunk_classes)
+        max_lat += result.max_latency_s
+        max_hops = max(max_hops, result.max_hops)
+        unroutable += result.unroutable
+    deliver(index, arrivals, load)
+    return LinkLoads(load_bytes=load, max_latency_s=max_lat, max_hops=max_hops, unroutable=unroutable)
+
+
+def deliver(index: FabricIndex, arrivals: np.ndarray, load: np.ndarray) -> None:
+    """Add each destination GPU's received bytes (``arrivals`` per node) to its in-edges."""
+    got = np.flatnonzero(arrivals)
+    one = index.single_in[got]
+    np.add.at(load, one[one >= 0], arrivals[got[one >= 0]])
+    for d in got[one < 0]:
+        edges = index.in_edges_of[int(d)]
+        w = index.edge_num_links[edges]
+        load[edges] += arrivals[d] * w / w.sum()
+
+
+def propagate(index: FabricIndex, node: np.ndarray, cls: np.ndarray, amount: np.ndarray,
+              load: np.ndarray, *, chunk_classes: int = 64) -> LinkLoads:
+    """Carry ``amount[i]`` bytes from transit ``node[i]`` to destination class ``cls[i]``.
+
+    Adds the bytes each transit edge carries to ``load`` (fluid ECMP over fewest-hop paths) and
+    returns the largest latency (transit part) and switch count over the injections; the last
+    hop into the GPUs is the caller's (:func:`deliver`).
+    """
+    num = index.num_nodes
+    max_lat, max_hops, lost = 0.0, 0, 0
+    classes = np.unique(cls)
+    for start in range(0, len(classes), chunk_classes):
+        chunk = classes[start:start + chunk_classes]
+        slot = np.full(int(classes.max()) + 1, -1, dtype=np.int64)
+        slot[chunk] = np.arange(len(chunk))
+        sel = slot[cls] >= 0
+        k_of, v, amt = slot[cls[sel]], node[sel], amount[sel]
+        dist = np.stack([index.class_distance(int(c)) for c in chunk])
+        lat_to = np.stack([index.class_latency(int(c)) for c in chunk])
+        reach = dist[k_of, v] < _UNREACHABLE
+        lost += int((~reach).sum())
+        k_of, v, amt = k_of[reach], v[reach], amt[reach]
+        if len(v) == 0:
+            continue
+        max_lat = max(max_lat, float(lat_to[k_of, v].max()))
+        max_hops = max(max_hops, int(dist[k_of, v].max()) + 1)
+        state = np.zeros(len(chunk) * num)
+        np.add.at(state, k_of * num + v, amt)
+        _propagate_levels(index, dist, state, load)
+    return LinkLoads(load_bytes=load, max_latency_s=max_lat, max_hops=max_hops, unroutable=lost)
+
+
+def _propagate_levels(index: FabricIndex, dist: np.ndarray, state: np.ndarray,
+                      load: np.ndarray) -> None:
+    num = index.num_nodes
+    flat_dist = dist.reshape(-1)
+    while True:
+        active = np.flatnonzero((state > 0) & (flat_dist > 0))
+        if len(active) == 0:
+            break
+        level = flat_dist[active].max()
+        front = active[flat_dist[active] == level]
+        amount = state[front]
+        state[front] = 0.0
+        k_front, u_front = np.divmod(front, num)
+        starts, ends = index.t_indptr[u_front], index.t_indptr[u_front + 1]
+        counts = ends - starts
+        rep = np.repeat(np.arange(len(front)), counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        edges = index.t_edges[np.repeat(starts, counts) + offsets]
+        kk = k_front[rep]
+        v = index.edge_dst[edges]
+        ok = dist[kk, v] == level - 1
+        edges, kk, v, rep = edges[ok], kk[ok], v[ok], rep[ok]
+        w = index.edge_num_links[edges]
+        total_w = np.bincount(rep, weights=w, minlength=len(front))
+        share = amount[rep] * w / total_w[rep]
+        np.add.at(load, edges, share)
+        np.add.at(state, kk * num + v, share)
