@@ -1,0 +1,366 @@
+"""Shared parts of the fabric builders: argument checks, catalog look-ups, scale-up domains and
+the switch layers above the leaves of a (folded) Clos.
+
+Every family module validates its arguments with :func:`check_int` and :func:`resolve_hardware`,
+adds its GPUs (and their NVLink domains) with :func:`add_gpus`, attaches them to its leaves with
+:func:`attach_gpus`, and, where it has spines, sizes them with :func:`plan_clos` and adds them with
+:func:`add_upper_tiers`. Reference counts are in ``shared/reference/topologies_capex.md``
+("capex §N").
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+
+from fabric.catalog import Catalog, Gpu, LinkType, SwitchModel, default_catalog
+from fabric.errors import InfeasibleError
+from fabric.graph import cable_edges, gpu_attrs, switch_attrs
+
+__all__ = [
+    "check_int",
+    "smallest_divisor_at_least",
+    "Hardware",
+    "resolve_hardware",
+    "new_graph",
+    "gpu_id",
+    "add_gpus",
+    "attach_gpus",
+    "ceil_div",
+    "ClosPlan",
+    "plan_clos",
+    "add_upper_tiers",
+]
+
+
+def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
+    """``value`` as an ``int`` if it is an integer >= ``minimum``, else a ValueError naming it.
+
+    >>> check_int("num_nodes", 4)
+    4
+    >>> check_int("num_nodes", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: num_nodes must be an integer >= 1, got 0
+    """
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def smallest_divisor_at_least(n: int, lower: int) -> int | None:
+    """The smallest divisor of ``n`` that is >= ``lower``, or None if ``lower > n``.
+
+    Used to spread a switch's ``n`` uplinks evenly over a group of upper switches: with ``g``
+    switches in the group every switch gets ``n // g`` links from every lower switch.
+
+    >>> smallest_divisor_at_least(32, 12)
+    16
+    """
+    for d in range(max(1, lower), n + 1):
+        if n % d == 0:
+            return d
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hardware:
+    """The catalog entries one build uses, looked up and checked once.
+
+    ``link`` is the scale-out switch's port link (also each GPU's NIC rate); ``scaleup`` and
+    ``scaleup_link`` are None when the build has no NVLink domain.
+    """
+
+    catalog: Catalog
+    switch: SwitchModel
+    link: LinkType
+    gpu: Gpu
+    scaleup: SwitchModel | None
+    scaleup_link: LinkType | None
+
+
+def resolve_hardware(
+    *,
+    catalog: Catalog | None,
+    switch: str,
+    gpu: str,
+    scaleup: str | None,
+    gpus_per_node: int,
+) -> Hardware:
+    """Look up and check the switch, GPU and scale-up models of a build.
+
+    Raises
+    ------
+    ValueError
+        Unknown key (the catalog's message lists the valid ones); ``switch`` not a scale-out
+        model or ``scaleup`` not a scale-up model; a scale-up switch whose radix cannot hold
+        ``gpus_per_node`` GPUs x the GPU's ``nvlink_num_links``, or whose NVLink generation is
+        not the GPU's.
+    """
+    cat = default_catalog() if catalog is None else catalog
+    sw = cat.switches[switch]
+    if sw.tier_kind != "scale-out":
+        valid = ", ".join(sorted(k for k, m in cat.switches.items() if m.tier_kind == "scale-out"))
+        raise ValueError(f"switch must be a scale-out switch model, got {switch!r} "
+                         f"(tier_kind {sw.tier_kind!r}); scale-out models: {valid}")
+    gpu_model = cat.gpus[gpu]
+    up: SwitchModel | None = None
+    up_link: LinkType | None = None
+    if scaleup is not None:
+        up = cat.switches[scaleup]
+        if up.tier_kind != "scale-up":
+            valid = ", ".join(sorted(k for k, m in cat.switches.items() if m.tier_kind == "scale-up"))
+            raise ValueError(f"scaleup must be a scale-up switch model or None, got {scaleup!r} "
+                             f"(tier_kind {up.tier_kind!r}); scale-up models: {valid}")
+        if gpu_model.nvlink_num_links < 1 or gpu_model.nvlink != up.port_link:
+            raise ValueError(f"scaleup {scaleup!r} uses {up.port_link} but gpu {gpu!r} has "
+                             f"{gpu_model.nvlink or 'no NVLink'}; pick a matching scale-up switch "
+                             f"or scaleup=None")
+        ports = gpus_per_node * gpu_model.nvlink_num_links
+        if up.radix < ports:
+            raise ValueError(f"scaleup {scaleup!r} has radix {up.radix}, too small for "
+                             f"gpus_per_node={gpus_per_node} x {gpu_model.nvlink_num_links} NVLink "
+                             f"links = {ports} ports; use at most "
+                             f"{up.radix // gpu_model.nvlink_num_links} GPUs per node")
+        up_link = cat.links[up.port_link]
+    return Hardware(catalog=cat, switch=sw, link=cat.links[sw.port_link], gpu=gpu_model,
+                    scaleup=up, scaleup_link=up_link)
+
+
+def new_graph(topology: str, params: Mapping[str, Any], hw: Hardware) -> nx.DiGraph:
+    """An empty fabric graph with ``topology``, ``params`` (a plain dict) and ``catalog`` set."""
+    G = nx.DiGraph()
+    G.graph.update(topology=topology, params=dict(params), catalog=hw.catalog.version)
+    return G
+
+
+def gpu_id(node: int, local: int) -> str:
+    """The id of GPU ``local`` of server ``node``: ``"node3/gpu5"``."""
+    return f"node{node}/gpu{local}"
+
+
+def add_gpus(
+    G: nx.DiGraph,
+    hw: Hardware,
+    num_nodes: int,
+    gpus_per_node: int,
+    node_indices: Callable[[int], Mapping[str, int]] | None = None,
+) -> None:
+    """Add the GPUs (canonical rank order: node-major, then local index) and their NVLink domains.
+
+    Every GPU gets ``node``, ``local``, ``model``, ``rail`` (= ``local``: GPU ``local`` uses NIC
+    ``local``) and whatever ``node_indices(node)`` returns (``su``, ``pod``...). With a scale-up
+    model, each node also gets a tier-0 switch ``"node{n}/nvswitch"`` and one edge pair to each of
+    its GPUs carrying the GPU's ``nvlink_num_links`` links of the switch's port link.
+    """
+    model = hw.gpu.key
+
+    def gpus() -> Iterator[tuple[str, dict[str, Any]]]:
+        for n in range(num_nodes):
+            extra = node_indices(n) if node_indices is not None else {}
+            for g in range(gpus_per_node):
+                yield gpu_id(n, g), gpu_attrs(model, n, g, rail=g, **extra)
+
+    G.add_nodes_from(gpus())
+    up, up_link = hw.scaleup, hw.scaleup_link
+    if up is None or up_link is None:
+        return
+    G.add_nodes_from((f"node{n}/nvswitch", switch_attrs(up, 0, node=n)) for n in range(num_nodes))
+    num_links = hw.gpu.nvlink_num_links
+    G.add_edges_from(
+        edge
+        for n in range(num_nodes)
+        for g in range(gpus_per_node)
+        for edge in cable_edges(gpu_id(n, g), f"node{n}/nvswitch", up_link, num_links=num_links,
+                                v_latency_s=up.latency_s)
+    )
+
+
+def attach_gpus(G: nx.DiGraph, hw: Hardware, pairs: Iterable[tuple[str, str]]) -> None:
+    """Cable each ``(gpu, switch)`` pair with one link of the switch's port link (the GPU's NIC)."""
+    link, latency_s = hw.link, hw.switch.latency_s
+    G.add_edges_from(
+        edge for gpu, sw in pairs for edge in cable_edges(gpu, sw, link, v_latency_s=latency_s)
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClosPlan:
+    """How many switches sit above ``num_leaves`` leaves, and how they are cabled.
+
+    Tier 1 is the leaves. With 2 tiers every leaf reaches every spine over
+    ``links_per_leaf_spine`` cables. With 3 tiers the leaves form ``num_pods`` pods of
+    ``leaves_per_pod`` leaves (the last one may be partial) with ``spines_per_pod`` spines each;
+    spine ``j`` of every pod reaches each of the ``cores_per_group`` cores of core group ``j`` over
+    ``links_per_spine_core`` cables (core ``i``'s ports go to pods in turn, capex §1.1).
+    """
+
+    tiers: int
+    num_leaves: int
+    uplinks_per_leaf: int
+    leaves_per_pod: int
+    num_pods: int
+    spines_per_pod: int
+    links_per_leaf_spine: int
+    uplinks_per_spine: int
+    cores_per_group: int
+    links_per_spine_core: int
+
+    @property
+    def num_spines(self) -> int:
+        """Spines in the whole fabric."""
+        return self.spines_per_pod * self.num_pods
+
+    @property
+    def num_cores(self) -> int:
+        """Core switches (0 below 3 tiers)."""
+        return self.spines_per_pod * self.cores_per_group if self.tiers == 3 else 0
+
+
+def plan_clos(
+    num_leaves: int,
+    uplinks_per_leaf: int,
+    radix: int,
+    *,
+    tiers: int | None = None,
+    leaves_per_pod: int | None = None,
+    what: str = "the fabric",
+) -> ClosPlan:
+    """Size the spine (and core) layers above ``num_leaves`` leaves of ``uplinks_per_leaf`` uplinks.
+
+    Parameters
+    ----------
+    num_leaves, uplinks_per_leaf
+        Leaves (tier 1) and the uplinks each one has (all leaves alike).
+    radix
+        Ports per spine and core switch.
+    tiers
+        1 (a single leaf, no uplinks used), 2, 3, or None for the fewest that fit.
+    leaves_per_pod
+        3 tiers only: leaves per pod; default ``radix // 2`` (the most a pod's spines can take).
+    what
+        How error messages name the fabric.
+
+    Returns
+    -------
+    ClosPlan
+
+    Raises
+    ------
+    InfeasibleError
+        If the leaves do not fit in the requested (or any) number of tiers.
+
+    Notes
+    -----
+    2 tiers (capex §2.1): spines = the smallest divisor ``s`` of ``u`` with ``s * radix >= L * u``,
+    so each leaf reaches each spine over the same ``u / s`` cables; fits while ``L <= radix``.
+    3 tiers (capex §2.2): pod spines run 1:1 (``radix / 2`` down, as many up); a pod of ``P``
+    leaves has the smallest divisor ``s`` of ``u`` with ``s * radix / 2 >= P * u`` spines, each
+    with ``P * u / s`` uplinks; core groups (one per spine index) have the smallest divisor ``c`` of
+    those uplinks with ``c * radix >= pods * uplinks``; fits while ``pods <= radix``.
+
+    >>> plan = plan_clos(128, 32, 64)  # capex §2.2: k=64, 4,096 GPUs -> 128 / 128 / 64
+    >>> plan.tiers, plan.num_spines, plan.num_cores
+    (3, 128, 64)
+    """
+    L, u, k = num_leaves, uplinks_per_leaf, radix
+    if tiers is None:
+        tiers = 1 if L == 1 else 2 if L <= k else 3
+    if tiers == 1:
+        if L != 1:
+            raise InfeasibleError(f"{what} needs {L} leaves, more than 1 tier holds; use tiers=2")
+        return ClosPlan(tiers=1, num_leaves=1, uplinks_per_leaf=0, leaves_per_pod=1, num_pods=1,
+                        spines_per_pod=0, links_per_leaf_spine=0, uplinks_per_spine=0,
+                        cores_per_group=0, links_per_spine_core=0)
+    if tiers == 2:
+        spines = smallest_divisor_at_least(u, ceil_div(L * u, k))
+        if spines is None:
+            raise InfeasibleError(f"{what} needs {L} leaves, but 2 tiers of radix-{k} switches hold "
+                                  f"at most {k}; use tiers=3 or a switch with radix >= {L}")
+        return ClosPlan(tiers=2, num_leaves=L, uplinks_per_leaf=u, leaves_per_pod=L, num_pods=1,
+                        spines_per_pod=spines, links_per_leaf_spine=u // spines,
+                        uplinks_per_spine=0, cores_per_group=0, links_per_spine_core=0)
+    half = k // 2
+    pod = half if leaves_per_pod is None else leaves_per_pod
+    spines = smallest_divisor_at_least(u, ceil_div(pod * u, half)) if half >= 1 else None
+    if spines is None or pod < 1:
+        raise InfeasibleError(f"{what}: a pod of {pod} leaves with {u} uplinks each does not fit "
+                              f"radix-{k} spines; use a switch with radix >= {2 * pod}")
+    spine_up = pod * u // spines
+    pods = ceil_div(L, pod)
+    cores = smallest_divisor_at_least(spine_up, ceil_div(pods * spine_up, k))
+    if cores is None:
+        raise InfeasibleError(f"{what} needs {L} leaves ({pods} pods of {pod}), but 3 tiers of "
+                              f"radix-{k} switches hold at most {k} pods ({k * pod} leaves); use "
+                              f"a larger-radix switch or more oversubscription")
+    return ClosPlan(tiers=3, num_leaves=L, uplinks_per_leaf=u, leaves_per_pod=pod, num_pods=pods,
+                    spines_per_pod=spines, links_per_leaf_spine=u // spines,
+                    uplinks_per_spine=spine_up, cores_per_group=cores,
+                    links_per_spine_core=spine_up // cores)
+
+
+def add_upper_tiers(
+    G: nx.DiGraph,
+    hw: Hardware,
+    plan: ClosPlan,
+    leaves: list[str],
+    *,
+    prefix: str = "",
+    spine_name: str = "spine",
+    indices: Mapping[str, int] | None = None,
+) -> None:
+    """Add the spines and cores of ``plan`` above ``leaves`` (in pod order) and cable them.
+
+    Ids: 2 tiers ``"{prefix}{spine_name}{j}"``; 3 tiers ``"{prefix}pod{p}/{spine_name}{j}"`` and
+    ``"{prefix}core{i}"`` (core group ``j`` is cores ``j * cores_per_group ...``). Spines carry
+    ``pod`` with 3 tiers; every switch carries ``indices`` (e.g. ``rail``).
+    """
+    if plan.tiers < 2:
+        return
+    extra = dict(indices or {})
+    sw, link, latency_s = hw.switch, hw.link, hw.switch.latency_s
+    per_pod = plan.leaves_per_pod
+    if plan.tiers == 2:
+        spines = [[f"{prefix}{spine_name}{j}" for j in range(plan.spines_per_pod)]]
+        G.add_nodes_from((s, switch_attrs(sw, 2, **extra)) for s in spines[0])
+    else:
+        spines = [[f"{prefix}pod{p}/{spine_name}{j}" for j in range(plan.spines_per_pod)]
+                  for p in range(plan.num_pods)]
+        G.add_nodes_from((s, switch_attrs(sw, 2, pod=p, **extra))
+                         for p, group in enumerate(spines) for s in group)
+    n = plan.links_per_leaf_spine
+    G.add_edges_from(
+        edge
+        for p, group in enumerate(spines)
+        for leaf in leaves[p * per_pod:(p + 1) * per_pod]
+        for spine in group
+        for edge in cable_edges(leaf, spine, link, num_links=n, u_latency_s=latency_s,
+                                v_latency_s=latency_s)
+    )
+    if plan.tiers < 3:
+        return
+    c = plan.cores_per_group
+    cores = [f"{prefix}core{i}" for i in range(plan.num_cores)]
+    G.add_nodes_from((core, switch_attrs(sw, 3, **extra)) for core in cores)
+    n = plan.links_per_spine_core
+    G.add_edges_from(
+        edge
+        for group in spines
+        for j, spine in enumerate(group)
+        for core in cores[j * c:(j + 1) * c]
+        for edge in cable_edges(spine, core, link, num_links=n, u_latency_s=latency_s,
+                                v_latency_s=latency_s)
+    )
+
+
+def ceil_div(a: int, b: int) -> int:
+    """``ceil(a / b)`` for non-negative integers.
+
+    >>> ceil_div(127 * 8, 32)
+    32
+    """
+    return -(-a // b)

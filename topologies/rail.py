@@ -1,0 +1,237 @@
+"""Rail-aligned fabrics: NVIDIA's rail-optimized SuperPOD and Wang et al.'s rail-only network."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from fabric.catalog import Catalog
+from fabric.graph import switch_attrs, validate_graph
+from topologies.common import (
+    add_gpus,
+    add_upper_tiers,
+    attach_gpus,
+    ceil_div,
+    check_int,
+    gpu_id,
+    new_graph,
+    plan_clos,
+    resolve_hardware,
+)
+
+__all__ = ["rail_optimized", "rail_only"]
+
+
+def rail_optimized(
+    num_nodes: int,
+    *,
+    gpus_per_node: int = 8,
+    su_size: int = 32,
+    switch: str = "qm9700",
+    reserved_leaf_ports: int = 0,
+    scaleup: str | None = "nvswitch-h100",
+    gpu: str = "h100",
+    catalog: Catalog | None = None,
+) -> nx.DiGraph:
+    """Return a rail-optimized fabric of ``num_nodes`` servers in scalable units (DGX SuperPOD).
+
+    Parameters
+    ----------
+    num_nodes : int
+        Servers (DGX systems).
+    gpus_per_node : int
+        GPUs per server = rails: GPU (and NIC) ``r`` of every server is on rail ``r``.
+    su_size : int
+        Server slots per scalable unit (SU); at most ``radix / 2`` (leaves run 1:1).
+    switch : str
+        Catalog scale-out switch model of leaves, spines and cores.
+    reserved_leaf_ports : int
+        Leaf down-ports held in SU 0 for management appliances (UFM: 4 in NVIDIA's H100 RA).
+        Port ``j`` sits on rail leaf ``j mod gpus_per_node`` in a server slot of its own, so they
+        take ``ceil(reserved_leaf_ports / gpus_per_node)`` server slots from SU 0. They are not
+        graph edges: leaves record them as ``reserved_ports`` and ``G.graph`` as
+        ``reserved_leaf_ports``.
+    scaleup : str or None
+        Catalog scale-up switch per server (NVLink); None for none.
+    gpu : str
+        Catalog GPU model.
+    catalog : Catalog or None
+        Hardware catalog; None for the built-in one.
+
+    Returns
+    -------
+    nx.DiGraph
+        GPUs ``"node{n}/gpu{g}"``; one leaf ``"su{s}/leaf{r}"`` per rail per SU (tier 1);
+        spines ``"spine{j}"`` while the leaves fit one spine layer (at most ``radix`` leaves),
+        else pods of whole SUs with spines ``"pod{p}/spine{j}"`` (tier 2) and cores ``"core{i}"``
+        (tier 3); scale-up switches ``"node{n}/nvswitch"`` (tier 0).
+
+        Node attributes: GPUs ``kind="gpu"``, ``model``, ``node``, ``local``, ``rail``
+        (= ``local``), ``su``, ``pod`` (3 tiers); leaves ``kind="switch"``, ``tier``, ``model``,
+        ``radix``, ``su``, ``rail``, ``reserved_ports``, ``pod`` (3 tiers); spines ``pod``
+        (3 tiers). Edge attributes: ``bandwidth_bytes_per_s``, ``latency_s`` (cable plus the
+        switch entered), ``num_links`` (parallel cables), ``link``. ``G.graph``:
+        ``topology="rail-optimized"``, ``params``, ``catalog``, ``reserved_leaf_ports``.
+
+    Raises
+    ------
+    ValueError
+        Bad sizes, ``su_size > radix / 2``, reserved ports that leave SU 0 no server slot,
+        unknown catalog keys.
+    InfeasibleError
+        If the leaves exceed what 3 tiers of the switch hold.
+
+    Notes
+    -----
+    NVIDIA DGX SuperPOD H100 RA (capex §3.1): SUs of 32 DGX, rail ``r`` of every server of an SU
+    on leaf ``r`` of the SU, leaves 1:1 with ``su_size`` uplinks each; spines = the smallest
+    divisor ``s`` of ``su_size`` with ``s * radix >= leaves * su_size``, so every leaf reaches
+    every spine over ``su_size / s`` cables. RA Table 4 (1-4 SU, 4 UFM ports): 31 / 63 / 95 / 127
+    nodes, 8 / 16 / 24 / 32 leaves, 4 / 8 / 16 / 16 spines, 252 / 508 / 764 / 1,020 node-leaf
+    cables including UFM, 256 / 512 / 768 / 1,024 spine-leaf cables. Beyond ``radix`` leaves a
+    core tier joins pods of whole SUs (capex §2.2; B200 SuperPOD: 16 SU -> 128 / 128 / 64,
+    64 SU -> 512 / 512 / 256).
+
+    Examples
+    --------
+    >>> G = rail_optimized(31, reserved_leaf_ports=4)  # 1 SU of DGX H100 with UFM
+    >>> sum(1 for _, d in G.nodes(data=True) if d.get("tier") == 1)
+    8
+    >>> sum(1 for _, d in G.nodes(data=True) if d.get("tier") == 2)
+    4
+    >>> sum(1 for _, d in G.nodes(data=True) if d["kind"] == "gpu") + G.graph["reserved_leaf_ports"]
+    252
+    """
+    num_nodes = check_int("num_nodes", num_nodes)
+    gpus_per_node = check_int("gpus_per_node", gpus_per_node)
+    su_size = check_int("su_size", su_size)
+    reserved = check_int("reserved_leaf_ports", reserved_leaf_ports, minimum=0)
+    hw = resolve_hardware(catalog=catalog, switch=switch, gpu=gpu, scaleup=scaleup,
+                          gpus_per_node=gpus_per_node)
+    radix = hw.switch.radix
+    if su_size > radix // 2:
+        raise ValueError(f"su_size must be <= radix/2 = {radix // 2} (1:1 leaves of {switch!r}), "
+                         f"got {su_size}")
+    held_slots = ceil_div(reserved, gpus_per_node)
+    first = su_size - held_slots
+    if first < 1:
+        raise ValueError(f"reserved_leaf_ports must leave SU 0 at least one server slot "
+                         f"(<= {(su_size - 1) * gpus_per_node}), got {reserved}")
+    params = {"num_nodes": num_nodes, "gpus_per_node": gpus_per_node, "su_size": su_size,
+              "switch": switch, "reserved_leaf_ports": reserved, "scaleup": scaleup, "gpu": gpu}
+    num_sus = 1 + ceil_div(max(0, num_nodes - first), su_size)
+    leaves = [f"su{s}/leaf{r}" for s in range(num_sus) for r in range(gpus_per_node)]
+    half = radix // 2
+    per_pod = gpus_per_node * (half // gpus_per_node) if gpus_per_node <= half else half
+    plan = plan_clos(len(leaves), su_size, radix, leaves_per_pod=per_pod,
+                     what=f"a rail-optimized fabric of {num_nodes} nodes")
+
+    def su_of(n: int) -> int:
+        return 0 if n < first else 1 + (n - first) // su_size
+
+    def indices(n: int) -> dict[str, int]:
+        su = su_of(n)
+        if plan.tiers == 3:
+            return {"su": su, "pod": su * gpus_per_node // plan.leaves_per_pod}
+        return {"su": su}
+
+    G = new_graph("rail-optimized", params, hw)
+    G.graph["reserved_leaf_ports"] = reserved
+    add_gpus(G, hw, num_nodes, gpus_per_node, indices)
+
+    def leaf_attrs(i: int) -> dict[str, object]:
+        s, r = divmod(i, gpus_per_node)
+        held = (reserved - r + gpus_per_node - 1) // gpus_per_node if s == 0 else 0
+        pod = {"pod": i // plan.leaves_per_pod} if plan.tiers == 3 else {}
+        return switch_attrs(hw.switch, 1, su=s, rail=r, reserved_ports=held, **pod)
+
+    G.add_nodes_from((leaf, leaf_attrs(i)) for i, leaf in enumerate(leaves))
+    attach_gpus(G, hw, ((gpu_id(n, g), leaves[su_of(n) * gpus_per_node + g])
+                        for n in range(num_nodes) for g in range(gpus_per_node)))
+    add_upper_tiers(G, hw, plan, leaves)
+    return validate_graph(G)
+
+
+def rail_only(
+    num_nodes: int,
+    *,
+    gpus_per_node: int = 8,
+    switch: str = "qm9700",
+    scaleup: str = "nvswitch-h100",
+    gpu: str = "h100",
+    catalog: Catalog | None = None,
+) -> nx.DiGraph:
+    """Return a rail-only fabric: one independent Clos per rail and no spine between rails.
+
+    Parameters
+    ----------
+    num_nodes : int
+        Servers (each one NVLink / high-bandwidth domain).
+    gpus_per_node : int
+        GPUs per server = rails (M, the HB-domain size in Wang et al.).
+    switch : str
+        Catalog scale-out switch model of the rail switches.
+    scaleup : str
+        Catalog scale-up switch per server; required, since traffic between rails is forwarded
+        over NVLink.
+    gpu : str
+        Catalog GPU model.
+    catalog : Catalog or None
+        Hardware catalog; None for the built-in one.
+
+    Returns
+    -------
+    nx.DiGraph
+        GPUs ``"node{n}/gpu{g}"``; per rail ``r`` a non-blocking Clos of ``num_nodes`` ports:
+        one switch ``"rail{r}/leaf0"`` while ``num_nodes <= radix``, else leaves
+        ``"rail{r}/leaf{i}"`` (``radix / 2`` GPUs each) under spines ``"rail{r}/spine{j}"`` (up to
+        ``radix**2 / 2`` nodes) or ``"rail{r}/pod{p}/spine{j}"`` and cores ``"rail{r}/core{i}"``;
+        scale-up switches ``"node{n}/nvswitch"`` (tier 0).
+
+        Node attributes: GPUs ``kind="gpu"``, ``model``, ``node``, ``local``, ``rail``
+        (= ``local``); switches ``kind="switch"``, ``tier``, ``model``, ``radix``, ``rail``
+        (``pod`` on 3-tier spines). Edge attributes: ``bandwidth_bytes_per_s``, ``latency_s``,
+        ``num_links``, ``link``. ``G.graph``: ``topology="rail-only"``, ``params``, ``catalog``.
+
+    Raises
+    ------
+    ValueError
+        Bad sizes, ``scaleup=None``, unknown catalog keys.
+    InfeasibleError
+        If one rail's nodes exceed what 3 tiers of the switch hold.
+
+    Notes
+    -----
+    Wang et al., "Rail-only" (arXiv 2307.12169; capex §4.1): the rail switches of a
+    rail-optimized fabric are kept and the spine layer joining rails is removed. Capex §4.3's
+    comparison counts each rail as a Clos of ``num_nodes`` ports (1 tier if it fits one switch,
+    2 tiers up to ``radix**2 / 2``, else 3) and counts host cables among the links: k=64, M=8,
+    16,384 GPUs -> 768 switches / 32,768 cables; 4,096 GPUs -> 192 / 8,192.
+
+    Examples
+    --------
+    >>> G = rail_only(64)  # 8 rails of one QM9700 each
+    >>> sum(1 for _, d in G.nodes(data=True) if d.get("tier") == 1)
+    8
+    """
+    num_nodes = check_int("num_nodes", num_nodes)
+    gpus_per_node = check_int("gpus_per_node", gpus_per_node)
+    if scaleup is None:
+        raise ValueError("scaleup must name a scale-up switch for rail-only (traffic between "
+                         "rails is forwarded over NVLink), got None")
+    hw = resolve_hardware(catalog=catalog, switch=switch, gpu=gpu, scaleup=scaleup,
+                          gpus_per_node=gpus_per_node)
+    radix = hw.switch.radix
+    params = {"num_nodes": num_nodes, "gpus_per_node": gpus_per_node, "switch": switch,
+              "scaleup": scaleup, "gpu": gpu}
+    G = new_graph("rail-only", params, hw)
+    add_gpus(G, hw, num_nodes, gpus_per_node)
+    down = radix if num_nodes <= radix else radix // 2
+    num_leaves = ceil_div(num_nodes, down)
+    plan = plan_clos(num_leaves, radix - down, radix,
+                     what=f"one rail of {num_nodes} nodes (rail-only)")
+    for r in range(gpus_per_node):
+        leaves = [f"rail{r}/leaf{i}" for i in range(num_leaves)]
+        G.add_nodes_from((leaf, switch_attrs(hw.switch, 1, rail=r)) for leaf in leaves)
+        attach_gpus(G, hw, ((gpu_id(n, r), leaves[n // down]) for n in range(num_nodes)))
+        add_upper_tiers(G, hw, plan, leaves, prefix=f"rail{r}/", indices={"rail": r})
+    return validate_graph(G)
