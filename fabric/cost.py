@@ -369,6 +369,36 @@ def _match_node(catalog: Catalog, gpu: str, count: int, scaleup: str | None,
     return None
 
 
+def _reserved_links(G: nx.DiGraph, cat: Catalog, length_m: float, copper_reach_m: float,
+                    switch_optics: Counter[tuple[str, str, str]],
+                    host_optics: Counter[tuple[Any, str, str]], media: Counter[str],
+                    add: Any) -> int:
+    """Cable the ports a builder reserved on its switches (``reserved_ports``); return how many."""
+    total = 0
+    for n, d in G.nodes(data=True):
+        count = int(d.get("reserved_ports", 0) or 0) if d["kind"] == "switch" else 0
+        if count <= 0:
+            continue
+        total += count
+        model = cat.switches[d["model"]]
+        ltype = cat.links[model.port_link]
+        cls = f"appliance-{_tier_name(d)}"
+        copper = _pick_cable(cat, "copper", length_m) if length_m <= copper_reach_m else None
+        cable = copper or _pick_cable(cat, "fiber", length_m)
+        if cable is None:
+            raise ValueError(f"no fiber cable in the catalog reaches {length_m:g} m ({cls} links)")
+        add("cable", cable.key, cls, count, _price(f"cable {cable.key}", "cost_usd", cable.cost_usd),
+            _price(f"cable {cable.key}", "power_w", cable.power_w), cable)
+        media["copper" if copper else "optical"] += count
+        if copper is None:
+            what = f"{count} reserved port(s) of {n}"
+            t = _pick_transceiver(cat, ltype, length_m, twin=True, what=what)
+            switch_optics[(n, _tier_name(d), t.key)] += count
+            t = _pick_transceiver(cat, ltype, length_m, twin=False, what=what)
+            host_optics[(f"appliance:{n}", "host", t.key)] += count
+    return total
+
+
 def _entry_source(entry: Any) -> tuple[str, str, int]:
     return entry.name, entry.source, int(entry.year)
 
@@ -460,13 +490,14 @@ def bill_of_materials(
         add("switch", model.key, tier, 1, _price(f"switch {model.key}", "cost_usd", model.cost_usd),
             _price(f"switch {model.key}", "power_w", model.power_w), model)
         used[tier] += sum(e["num_links"] for _, _, e in G.out_edges(n, data=True))
+        used[tier] += int(d.get("reserved_ports", 0))
         avail[tier] += int(d["radix"])
 
     # Links: medium, cables, transceivers, NICs.
     links = _scaleout_links(G, cat, rack_gpus=rack_gpus, in_rack_length_m=in_rack_length_m,
                             row_length_m=row_length_m, rules=rules)
     media: Counter[str] = Counter()
-    switch_optics: Counter[tuple[str, str, str]] = Counter()  # (switch, class, transceiver)
+    switch_optics: Counter[tuple[str, str, str]] = Counter()  # (switch, tier, transceiver)
     host_optics: Counter[tuple[Any, str, str]] = Counter()  # (server, class, transceiver)
     nic_ports: Counter[tuple[Any, str, str]] = Counter()  # (host, class, nic)
     nic_notes: set[str] = set()
@@ -491,15 +522,21 @@ def bill_of_materials(
             for end in (lk.u, lk.v):
                 if end == lk.host:
                     t = _pick_transceiver(cat, ltype, lk.length_m, twin=twin_port_on_nodes, what=what)
-                    host_optics[(_server_of(G, end), lk.cls, t.key)] += lk.num_links
+                    host_optics[(_server_of(G, end), "host", t.key)] += lk.num_links
                 else:
                     t = _pick_transceiver(cat, ltype, lk.length_m, twin=True, what=what)
-                    switch_optics[(end, lk.cls, t.key)] += lk.num_links
+                    switch_optics[(end, _tier_name(G.nodes[end]), t.key)] += lk.num_links
         if lk.host is not None:
             nic_key, note = _pick_nic(cat, ltype)
             if note:
                 nic_notes.add(note)
             nic_ports[(lk.host, lk.cls, nic_key)] += lk.num_links
+    reserved = _reserved_links(G, cat, row_length_m, copper_reach_m, switch_optics, host_optics,
+                               media, add)
+    if reserved:
+        rules.append(f"{reserved} leaf port(s) reserved for management appliances (UFM) are "
+                     f"cabled and priced like host links, without NICs (capex §3.1 Table 4 counts "
+                     f"their cables)")
     for table in (switch_optics, host_optics):
         for (_, cls, key), ports in table.items():
             t = cat.transceivers[key]
