@@ -1,0 +1,154 @@
+"""Import the benchmark logs people already have: nccl-tests, OSU Micro-Benchmarks, IMB-MPI1.
+
+:func:`parse_log` detects the format from the text (the first marker line of any format wins:
+an nccl-tests column header or ``# nThread`` line, an ``# OSU ... Test`` banner or ``# Size``
+header, an IMB ``# Benchmarking`` or ``#bytes #repetitions`` line) and returns a
+:class:`ParsedLog` of :class:`measure.records.Record`. Each format's conventions (which printed
+time becomes ``time_s``, how sizes map to nccl-tests' meaning) are in its module's docstring.
+
+>>> log = parse_log('''# OSU MPI Allreduce Latency Test v7.4
+... # Size       Avg Latency(us)
+... 8                      29.52''', num_ranks=2, num_hosts=2)
+>>> log.format, log.operations, log.records[0].time_s, log.records[0].placement
+('osu', ('all-reduce',), 2.952e-05, 'inter-host')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from measure.parsers.common import FORMATS, LogFormatError, ParsedLog, SkippedLine, shorten
+from measure.parsers.imb import looks_like_imb, parse_imb
+from measure.parsers.nccl_tests import looks_like_nccl_tests, parse_nccl_tests
+from measure.parsers.osu import looks_like_osu, parse_osu
+
+__all__ = [
+    "FORMATS",
+    "ParsedLog",
+    "SkippedLine",
+    "LogFormatError",
+    "detect_format",
+    "parse_log",
+    "parse_log_file",
+]
+
+_PARSERS = {"nccl-tests": parse_nccl_tests, "osu": parse_osu, "imb": parse_imb}
+_DETECTORS = (("nccl-tests", looks_like_nccl_tests), ("osu", looks_like_osu), ("imb", looks_like_imb))
+_MAX_BINARY_FRACTION = 0.05
+
+
+def detect_format(text: str) -> str | None:
+    """The format of the first marker line in ``text``, or None if no line is a marker.
+
+    >>> detect_format("# Benchmarking PingPong")
+    'imb'
+    >>> detect_format("hello") is None
+    True
+    """
+    from measure.parsers.common import split_lines
+
+    for _, line in split_lines(text):
+        for fmt, looks in _DETECTORS:
+            if looks(line):
+                return fmt
+    return None
+
+
+def parse_log(
+    text: str,
+    *,
+    name: str = "<log>",
+    format: str = "auto",
+    num_ranks: int | None = None,
+    num_hosts: int | None = None,
+    operation: str | None = None,
+) -> ParsedLog:
+    """Parse a benchmark log into records.
+
+    Parameters
+    ----------
+    text
+        The whole log as text.
+    name
+        The log's name in messages (a file name).
+    format
+        ``"auto"`` (detect), ``"nccl-tests"``, ``"osu"`` or ``"imb"``.
+    num_ranks, num_hosts
+        Rank and host counts for logs that do not print them (OSU, IMB, nccl-tests excerpts
+        without ``#  Rank`` lines). Point-to-point OSU/IMB tests default to 2 ranks.
+    operation
+        The collective for a table whose log does not name it (an excerpt).
+
+    Returns
+    -------
+    ParsedLog
+        At least one record.
+
+    Raises
+    ------
+    ValueError
+        One line: an unknown format, no data lines (``LOG: no nccl-tests, OSU or IMB data lines
+        found (line N: why)``), or counts the log needs and lacks.
+    """
+    if format != "auto" and format not in _PARSERS:
+        raise ValueError(f"format must be auto or one of {', '.join(FORMATS)}, got {format!r}")
+    if not isinstance(text, str):
+        raise ValueError(f"{name}: a log must be text, got {type(text).__name__}")
+    fmt = detect_format(text) if format == "auto" else format
+    if fmt is None:
+        raise LogFormatError(f"{name}: no nccl-tests, OSU or IMB data lines found"
+                             f"{_first_line_hint(text)}")
+    try:
+        return _PARSERS[fmt](text, name=name, num_ranks=num_ranks, num_hosts=num_hosts,
+                             operation=operation)
+    except LogFormatError:
+        raise
+    except ValueError as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if f"no {_LABEL[fmt]} data lines found" in message:
+            raise LogFormatError(message.replace(f"no {_LABEL[fmt]} data lines found",
+                                                 "no nccl-tests, OSU or IMB data lines found")
+                                 ) from None
+        raise ValueError(message) from None
+
+
+_LABEL = {"nccl-tests": "nccl-tests", "osu": "OSU", "imb": "IMB"}
+
+
+def _first_line_hint(text: str) -> str:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            return f" (line {number}: {shorten(line, 60)!r} is not a benchmark line)"
+    return " (the log is empty)"
+
+
+def parse_log_file(
+    path: str | Path,
+    *,
+    format: str = "auto",
+    num_ranks: int | None = None,
+    num_hosts: int | None = None,
+    operation: str | None = None,
+) -> ParsedLog:
+    """Read ``path`` (UTF-8; undecodable bytes replaced) and :func:`parse_log` it.
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read, looks binary (NUL bytes or many undecodable bytes), or
+        :func:`parse_log` fails; the message starts with the path.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read the log ({err.strerror or err})") from err
+    nul = data.find(b"\x00", 0, 65536)
+    if nul >= 0:
+        raise LogFormatError(f"{path}: not a text log (NUL byte at offset {nul})")
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    if bad and bad > _MAX_BINARY_FRACTION * max(len(text), 1):
+        raise LogFormatError(f"{path}: not a text log ({bad} bytes are not UTF-8)")
+    return parse_log(text, name=str(path), format=format, num_ranks=num_ranks,
+                     num_hosts=num_hosts, operation=operation)

@@ -1,0 +1,213 @@
+"""Pieces shared by the log parsers: the result types, launcher prefixes, numbers, placement.
+
+Launchers decorate every line a rank prints: Slurm's ``srun -l`` adds ``0: `` (padded to the
+width of the largest task id), Open MPI's ``--tag-output`` adds ``[1,0]<stdout>:`` (after a date
+with ``--timestamp-output``), some wrappers add ``[0]``. :func:`strip_launcher_prefix` removes one
+such prefix so that the parsers see the benchmark's own text.
+
+>>> strip_launcher_prefix(" 0:      8388608       2097152     float")
+'     8388608       2097152     float'
+>>> strip_launcher_prefix("[1,0]<stdout>:# OSU MPI Latency Test v5.0")
+'# OSU MPI Latency Test v5.0'
+>>> placement_of(["a", "a", "b", "b"])
+Placement(num_ranks=4, num_hosts=2, ranks_per_host=2, placement='inter-host')
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from measure.records import Record
+
+__all__ = [
+    "SkippedLine",
+    "ParsedLog",
+    "Placement",
+    "strip_launcher_prefix",
+    "split_lines",
+    "parse_number",
+    "placement_of",
+    "LogFormatError",
+]
+
+FORMATS = ("nccl-tests", "osu", "imb")
+
+_SRUN = re.compile(r"^\s{0,8}\d{1,6}: ?")
+_OMPI = re.compile(
+    r"^(?:[A-Z][a-z]{2} [A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d \d{4})?"
+    r"\[\d{1,9},\d{1,9}\]<std(?:out|err)>: ?"
+)
+_BRACKET = re.compile(r"^\[\d{1,9}\] ?")
+_MAX_LINE_CHARS = 4000
+
+
+class LogFormatError(ValueError):
+    """A log that holds no data line any parser can read."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SkippedLine:
+    """A line that looked like data but could not be turned into a record."""
+
+    line_number: int
+    text: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.line_number, int) or self.line_number < 1:
+            raise ValueError(f"line_number must be an integer >= 1, got {self.line_number!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Placement:
+    """How ranks sit on hosts: counts and the record's ``placement`` word."""
+
+    num_ranks: int
+    num_hosts: int
+    ranks_per_host: int
+    placement: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParsedLog:
+    """What a benchmark log held.
+
+    ``records`` are in log order (for nccl-tests: out-of-place then in-place per size);
+    ``skipped`` are data-like lines that could not be read, with their line numbers;
+    ``hosts`` lists the distinct host names the log names, in order of first appearance;
+    ``warnings`` are one-line notes for the user (assumed rank or host counts, unsupported tests);
+    ``num_zero_size_rows`` counts size-0 rows, which carry no data and give no record.
+    """
+
+    name: str
+    format: str
+    records: tuple[Record, ...]
+    skipped: tuple[SkippedLine, ...] = ()
+    hosts: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    library: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    num_zero_size_rows: int = 0
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if not self.records:
+            raise ValueError("a ParsedLog holds at least one record")
+
+    @property
+    def operations(self) -> tuple[str, ...]:
+        """Canonical operation names in order of first appearance."""
+        return tuple(dict.fromkeys(r.operation for r in self.records))
+
+    @property
+    def rank_counts(self) -> tuple[int, ...]:
+        """Distinct ``num_ranks`` values, sorted."""
+        return tuple(sorted({r.num_ranks for r in self.records}))
+
+    @property
+    def host_counts(self) -> tuple[int, ...]:
+        """Distinct ``num_hosts`` values, sorted."""
+        return tuple(sorted({r.num_hosts for r in self.records}))
+
+    @property
+    def min_size_bytes(self) -> int:
+        return min(r.size_bytes for r in self.records)
+
+    @property
+    def max_size_bytes(self) -> int:
+        return max(r.size_bytes for r in self.records)
+
+    @property
+    def wrong_records(self) -> tuple[Record, ...]:
+        """Records whose log reported ``#wrong`` > 0 (validation failures)."""
+        return tuple(r for r in self.records if r.num_wrong)
+
+
+def strip_launcher_prefix(line: str) -> str:
+    """Remove one launcher prefix (srun ``N:``, Open MPI ``[j,r]<stdout>:``, ``[r]``)."""
+    match = _OMPI.match(line)
+    if match:
+        return line[match.end():]
+    match = _SRUN.match(line)
+    if match:
+        return line[match.end():]
+    match = _BRACKET.match(line)
+    if match:
+        return line[match.end():]
+    return line
+
+
+def split_lines(text: str) -> list[tuple[int, str]]:
+    """``(line_number, text)`` for every line, launcher prefix removed, very long lines cut."""
+    out = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw[:_MAX_LINE_CHARS].replace("\x00", "")
+        out.append((number, strip_launcher_prefix(line).rstrip()))
+    return out
+
+
+def parse_number(token: str, what: str) -> float:
+    """A finite float from a printed token; ValueError naming ``what`` otherwise."""
+    try:
+        value = float(token)
+    except ValueError:
+        raise ValueError(f"{what} {token!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{what} {token!r} is not finite")
+    return value
+
+
+def parse_int(token: str, what: str) -> int:
+    """A non-negative integer from a printed token."""
+    if not token.isdigit() or len(token) > 30:
+        raise ValueError(f"{what} {token!r} is not a non-negative integer")
+    return int(token)
+
+
+def placement_of(hosts: Sequence[str]) -> Placement:
+    """Counts and placement word from the host name of every rank (rank order)."""
+    if not hosts:
+        raise ValueError("hosts must name at least one rank's host")
+    counts: dict[str, int] = {}
+    for host in hosts:
+        counts[host] = counts.get(host, 0) + 1
+    per_host = set(counts.values())
+    return Placement(
+        num_ranks=len(hosts),
+        num_hosts=len(counts),
+        ranks_per_host=per_host.pop() if len(per_host) == 1 else 0,
+        placement="intra-host" if len(counts) == 1 else "inter-host",
+    )
+
+
+def placement_from_counts(num_ranks: int, num_hosts: int | None) -> Placement:
+    """Placement from counts alone (``num_hosts`` None: unknown, recorded as 1 host, no word)."""
+    if num_hosts is None:
+        return Placement(num_ranks=num_ranks, num_hosts=1, ranks_per_host=0, placement="")
+    if num_hosts > num_ranks:
+        raise ValueError(f"hosts ({num_hosts}) cannot exceed ranks ({num_ranks})")
+    return Placement(
+        num_ranks=num_ranks,
+        num_hosts=num_hosts,
+        ranks_per_host=num_ranks // num_hosts if num_ranks % num_hosts == 0 else 0,
+        placement="intra-host" if num_hosts == 1 else "inter-host",
+    )
+
+
+def check_count(value: int | None, what: str) -> int | None:
+    """Validate an optional rank/host count given by the caller."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def shorten(text: str, limit: int = 120) -> str:
+    """One printable line of at most ``limit`` characters (for messages)."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in text.strip())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

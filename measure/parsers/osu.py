@@ -1,0 +1,276 @@
+"""Parse OSU Micro-Benchmarks output (OMB 3.x to 7.x) into records.
+
+Layout (OMB ``c/util/osu_util_mpi.c``; ``shared/reference/nccl_models.md`` §2.3): a banner
+``# OSU MPI[-CUDA] <Name> Test vX.Y``, in 7.x a ``# Datatype: MPI_CHAR.`` line, a column header
+``# Size`` followed by value columns, then one row per size.
+
+Conventions of this importer:
+
+- ``osu_latency`` (``Latency (us)``): one-way latency (half the ping-pong round trip), so
+  ``time_s`` is the printed value; operation ``send-recv``.
+- ``osu_bw`` (``Bandwidth (MB/s)``, decimal MB): ``time_s = size / (MB/s x 1e6)``, the time per
+  message when messages stream back to back; the bandwidth stays in
+  ``extra["bandwidth_bytes_per_s"]``.
+- Collectives (``Avg Latency(us)``): ``time_s`` is the printed average over ranks of each rank's
+  mean time; with ``-f`` the min / max over ranks go to ``time_min_s`` / ``time_max_s`` and the
+  iteration count to ``iterations``.
+- Sizes follow nccl-tests' meaning (:mod:`collectives.names`): OSU prints the per-rank message
+  for ``osu_allgather`` and the per-peer message for ``osu_alltoall``; both are multiplied by the
+  number of ranks (the printed value stays in ``extra["printed_size_bytes"]``).
+- OSU does not print how many ranks ran or where: pass them (``num_ranks``, ``num_hosts``).
+  Point-to-point tests default to 2 ranks. Size-0 rows carry no data and give no record.
+
+>>> text = '''# OSU MPI Latency Test v5.0
+... # Size          Latency (us)
+... 0                       1.84
+... 1024                    2.18'''
+>>> [(r.operation, r.size_bytes, r.time_s) for r in parse_osu(text).records]
+[('send-recv', 1024, 2.18e-06)]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from collectives.names import canonical
+from measure.parsers.common import (
+    ParsedLog,
+    SkippedLine,
+    check_count,
+    parse_int,
+    parse_number,
+    placement_from_counts,
+    shorten,
+    split_lines,
+)
+from measure.records import Record
+
+__all__ = ["parse_osu", "looks_like_osu", "RANKS_UNKNOWN"]
+
+RANKS_UNKNOWN = "OSU logs do not say how many ranks ran; pass --ranks N (and --hosts H)"
+
+_BANNER = re.compile(r"^#\s*OSU\s+([A-Za-z]+(?:-[A-Za-z0-9]+)?)\s+(.+?)\s+Test(?:\s+v(\S+))?\s*$")
+_HEADER = re.compile(r"^#\s*Size\b\s*(.*)$")
+_DATATYPE = re.compile(r"^#\s*Datatype:\s*(\S+?)\.?\s*$")
+_DATA = re.compile(r"^\s*\d+\s+[-+\d.]")
+
+
+def looks_like_osu(line: str) -> bool:
+    """Whether a (prefix-stripped) line is a marker of OSU output."""
+    return bool(_BANNER.match(line) or (_HEADER.match(line) and (
+        "Latency" in line or "Bandwidth" in line)))
+
+
+@dataclass
+class _Test:
+    name: str = ""
+    variant: str = "MPI"
+    version: str = ""
+    kind: str = ""          # "latency", "bw", "collective" or "" (unsupported)
+    operation: str = ""
+    unsupported: str = ""
+    dtype: str = ""
+    columns: tuple[str, ...] = ()
+
+
+def _classify(test: _Test, default_op: str | None) -> None:
+    key = re.sub(r"[^a-z]", "", test.name.lower())
+    test.kind, test.operation, test.unsupported = "", "", ""
+    if "nonblocking" in key:
+        test.unsupported = f"OSU test {test.name!r} (non-blocking) is not imported"
+    elif key in ("latency", "multithreadedlatency", "latencymultithreaded"):
+        test.kind, test.operation = "latency", "send-recv"
+    elif key == "bandwidth":
+        test.kind, test.operation = "bw", "send-recv"
+    elif key.endswith("latency"):
+        base = key[: -len("latency")].replace("personalizedexchange", "")
+        try:
+            test.kind, test.operation = "collective", canonical(base)
+        except ValueError:
+            test.unsupported = f"OSU test {test.name!r} is not a modeled operation"
+    elif key == "" and default_op:
+        test.kind, test.operation = "collective", default_op
+    else:
+        test.unsupported = f"OSU test {test.name!r} is not imported"
+
+
+def _column_kind(name: str) -> str:
+    low = name.lower().replace(" ", "")
+    if low.startswith("avglatency"):
+        return "avg"
+    if low.startswith("minlatency"):
+        return "min"
+    if low.startswith("maxlatency"):
+        return "max"
+    if low.startswith("latency"):
+        return "latency"
+    if low.startswith("bandwidth"):
+        return "bw"
+    if low.startswith("iterations"):
+        return "iterations"
+    return name
+
+
+def parse_osu(
+    text: str,
+    *,
+    name: str = "<log>",
+    num_ranks: int | None = None,
+    num_hosts: int | None = None,
+    operation: str | None = None,
+) -> ParsedLog:
+    """Read OSU Micro-Benchmarks output; one record per size.
+
+    Parameters
+    ----------
+    text
+        The log (several benchmarks may follow each other; noise lines are ignored).
+    name
+        The log's name for messages.
+    num_ranks, num_hosts
+        Ranks and hosts of the run, which OSU does not print. Point-to-point tests default to
+        2 ranks; collectives need ``num_ranks``. Unknown hosts are recorded as 1 host with an
+        empty placement and a warning.
+    operation
+        The collective, for a table without its ``# OSU ...`` banner.
+
+    Returns
+    -------
+    ParsedLog
+        ``format="osu"``.
+
+    Raises
+    ------
+    ValueError
+        If a collective table is found and ``num_ranks`` is None (:data:`RANKS_UNKNOWN`), or if
+        no data line can be read.
+    """
+    num_ranks = check_count(num_ranks, "num_ranks")
+    num_hosts = check_count(num_hosts, "num_hosts")
+    default_op = canonical(operation) if operation else None
+    records: list[Record] = []
+    skipped: list[SkippedLine] = []
+    warnings: list[str] = []
+    library: dict[str, str] = {}
+    zero_rows = 0
+    test: _Test | None = None
+    for number, line in split_lines(text):
+        match = _BANNER.match(line)
+        if match:
+            test = _Test(variant=match.group(1), name=match.group(2), version=match.group(3) or "")
+            _classify(test, default_op)
+            if test.version:
+                library["osu"] = test.version
+            if test.unsupported:
+                warnings.append(f"{name}:{number}: {test.unsupported}")
+            continue
+        match = _DATATYPE.match(line)
+        if match and test is not None:
+            test.dtype = match.group(1)
+            continue
+        match = _HEADER.match(line)
+        if match:
+            if test is None or test.columns:
+                test = _Test(name=_name_from_columns(match.group(1)))
+                _classify(test, default_op)
+            test.columns = tuple(c for c in re.split(r"\s{2,}", match.group(1).strip()) if c)
+            continue
+        if test is None or not test.columns or not _DATA.match(line):
+            continue
+        try:
+            record = _record(line.split(), test, library, num_ranks, num_hosts)
+        except _ZeroSize:
+            zero_rows += 1
+            continue
+        except ValueError as err:
+            if str(err) == RANKS_UNKNOWN:
+                raise ValueError(f"{name}: {RANKS_UNKNOWN}") from None
+            skipped.append(SkippedLine(line_number=number, text=shorten(line), reason=str(err)))
+            continue
+        records.append(record)
+    if not records:
+        detail = f" (line {skipped[0].line_number}: {skipped[0].reason})" if skipped else ""
+        raise ValueError(f"{name}: no OSU data lines found{detail}")
+    if num_hosts is None:
+        warnings.append(f"{name}: OSU logs do not say which hosts ran the ranks; "
+                        "recorded as 1 host (pass --hosts H)")
+    return ParsedLog(name=name, format="osu", records=tuple(records), skipped=tuple(skipped),
+                     warnings=tuple(warnings), library=library, num_zero_size_rows=zero_rows)
+
+
+class _ZeroSize(Exception):
+    """A size-0 row (no data moved)."""
+
+
+def _name_from_columns(columns: str) -> str:
+    low = columns.lower()
+    if "avg latency" in low:
+        return ""
+    if "bandwidth" in low and "bi-" not in low:
+        return "Bandwidth"
+    if "latency" in low:
+        return "Latency"
+    return columns
+
+
+def _record(tokens: list[str], test: _Test, library: dict[str, str],
+            num_ranks: int | None, num_hosts: int | None) -> Record:
+    if test.unsupported:
+        raise ValueError(test.unsupported)
+    if not test.operation:
+        raise ValueError("the table has no '# OSU ... Test' banner naming it; pass --operation")
+    size_bytes = parse_int(tokens[0], "size")
+    if len(tokens) - 1 < len(test.columns):
+        raise ValueError(f"{len(tokens)} columns, the header names {len(test.columns) + 1}")
+    if size_bytes == 0:
+        raise _ZeroSize
+    ranks = num_ranks
+    if ranks is None:
+        if test.kind == "collective":
+            raise ValueError(RANKS_UNKNOWN)
+        ranks = 2
+    placement = placement_from_counts(ranks, num_hosts)
+    values: dict[str, Any] = {}
+    for column, token in zip(test.columns, tokens[1:]):
+        kind = _column_kind(column)
+        try:
+            values[kind] = parse_number(token, column)
+        except ValueError:
+            if kind in ("avg", "latency", "bw", "min", "max", "iterations"):
+                raise
+            values[kind] = token
+    extra: dict[str, Any] = {"osu_test": test.name or test.operation}
+    if test.variant != "MPI":
+        extra["osu_variant"] = test.variant
+    if test.kind == "bw":
+        rate_mb_per_s = values.get("bw")
+        if rate_mb_per_s is None or rate_mb_per_s <= 0:
+            raise ValueError(f"bandwidth {rate_mb_per_s!r} MB/s is not > 0")
+        time_s = size_bytes / (rate_mb_per_s * 1e6)
+        extra["bandwidth_bytes_per_s"] = rate_mb_per_s * 1e6
+    else:
+        time_us = values.get("avg", values.get("latency"))
+        if time_us is None or time_us <= 0:
+            raise ValueError(f"latency {time_us!r} us is not > 0")
+        time_s = time_us * 1e-6
+    for key, value in values.items():
+        if key not in ("avg", "latency", "bw", "min", "max", "iterations"):
+            extra[key] = value
+    iterations = values.get("iterations", 0)
+    if iterations and (iterations < 0 or iterations != int(iterations)):
+        raise ValueError(f"iterations {iterations!r} is not a count")
+    record_size = size_bytes
+    if test.operation in ("all-gather", "all-to-all"):
+        record_size = size_bytes * ranks
+        extra["printed_size_bytes"] = size_bytes
+    return Record(
+        operation=test.operation, size_bytes=record_size, time_s=time_s, num_ranks=ranks,
+        num_hosts=placement.num_hosts, source="osu", ranks_per_host=placement.ranks_per_host,
+        placement=placement.placement,
+        time_min_s=values["min"] * 1e-6 if "min" in values else None,
+        time_max_s=values["max"] * 1e-6 if "max" in values else None,
+        iterations=int(iterations), backend="mpi", dtype=test.dtype, library=dict(library),
+        extra=extra,
+    )
