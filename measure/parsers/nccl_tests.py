@@ -290,9 +290,11 @@ def _records_from_line(
     placement = _run_placement(run, num_ranks, num_hosts)
     preamble = dict(zip(columns[:first], tokens[:first]))
     common: dict[str, Any] = {"count": count}
-    for key in ("redop", "root"):
-        if key in preamble:
-            common[key] = preamble[key]
+    if "redop" in preamble:
+        common["redop"] = preamble["redop"]
+    if "root" in preamble:
+        root = preamble["root"]
+        common["root"] = int(root) if root.lstrip("-").isdigit() and len(root) < 12 else root
     records = []
     for start, in_place in ((first, False), (second, True)):
         cells = dict(zip(columns[start:start + half], tokens[start:start + half]))

@@ -1,0 +1,119 @@
+"""``fabric import``: turn nccl-tests / OSU / IMB logs into a JSON Lines file of records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from fabric.cliutil import emit_json, format_table, json_option
+from fabric.units import format_size
+
+__all__ = ["COMMANDS", "import_command"]
+
+_MAX_WARNED_LINES = 20
+
+
+def _summary(log: Any) -> dict[str, Any]:
+    return {
+        "file": log.name,
+        "format": log.format,
+        "operations": list(log.operations),
+        "num_records": len(log.records),
+        "min_size_bytes": log.min_size_bytes,
+        "max_size_bytes": log.max_size_bytes,
+        "num_ranks": list(log.rank_counts),
+        "num_hosts": list(log.host_counts),
+        "hosts": list(log.hosts),
+        "skipped_lines": [{"line_number": s.line_number, "reason": s.reason, "text": s.text}
+                          for s in log.skipped],
+        "num_wrong_points": len(log.wrong_records),
+        "num_zero_size_rows": log.num_zero_size_rows,
+        "library": dict(log.library),
+        "warnings": list(log.warnings),
+    }
+
+
+def _counts(values: list[int]) -> str:
+    return ",".join(str(v) for v in values)
+
+
+def _skipped_cell(numbers: list[int]) -> str:
+    if not numbers:
+        return "0"
+    shown = ", ".join(str(n) for n in numbers[:5])
+    more = f", +{len(numbers) - 5}" if len(numbers) > 5 else ""
+    return f"{len(numbers)} (lines {shown}{more})"
+
+
+@click.command("import")
+@click.argument("logs", nargs=-1, required=True, metavar="LOG...")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Records file to write (JSON Lines; written atomically, nothing on error).")
+@click.option("--format", "log_format", default="auto", show_default=True,
+              type=click.Choice(["auto", "nccl-tests", "osu", "imb"]),
+              help="Log format; auto detects it from the text.")
+@click.option("--ranks", "num_ranks", type=click.IntRange(min=1), default=None,
+              help="Ranks of the run, for logs that do not print them (OSU, IMB, excerpts).")
+@click.option("--hosts", "num_hosts", type=click.IntRange(min=1), default=None,
+              help="Hosts of the run, for logs that do not print them.")
+@click.option("--operation", default=None,
+              help="Collective of a table whose log does not name it (all-reduce, ...).")
+@json_option
+def import_command(logs: tuple[str, ...], output: str, log_format: str, num_ranks: int | None,
+                   num_hosts: int | None, operation: str | None, as_json: bool) -> None:
+    """Import nccl-tests, OSU or IMB logs as measurement records.
+
+    Every LOG is parsed first; the records of all of them are then written to OUTPUT in one
+    atomic step, so a bad log leaves no file. Skipped lines and points whose validation
+    failed (#wrong > 0) are reported on stderr.
+    """
+    from measure.parsers import parse_log_file
+    from measure.records import write_records
+
+    parsed = []
+    for path in logs:
+        try:
+            parsed.append(parse_log_file(path, format=log_format, num_ranks=num_ranks,
+                                         num_hosts=num_hosts, operation=operation))
+        except ValueError as err:
+            message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise click.ClickException(message) from None
+    records = [record for log in parsed for record in log.records]
+    try:
+        write_records(records, output)
+    except (OSError, ValueError) as err:
+        raise click.ClickException(f"cannot write {output!r}: {getattr(err, 'strerror', None) or err}"
+                                   ) from None
+    for log in parsed:
+        _warn(log)
+    summaries = [_summary(log) for log in parsed]
+    if as_json:
+        emit_json({"output": output, "num_records": len(records), "files": summaries})
+        return
+    rows = [[s["file"], s["format"], ",".join(s["operations"]), s["num_records"],
+             f"{format_size(s['min_size_bytes'])}..{format_size(s['max_size_bytes'])}",
+             _counts(s["num_ranks"]), _counts(s["num_hosts"]),
+             _skipped_cell([k["line_number"] for k in s["skipped_lines"]])] for s in summaries]
+    click.echo(format_table(["file", "format", "operations", "records", "sizes", "ranks",
+                             "hosts", "skipped"], rows, align="lllrlrrl"))
+    click.echo(f"wrote {len(records)} records to {output}")
+
+
+def _warn(log: Any) -> None:
+    for warning in log.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for skipped in log.skipped[:_MAX_WARNED_LINES]:
+        click.echo(f"warning: {log.name}:{skipped.line_number}: skipped ({skipped.reason}): "
+                   f"{skipped.text}", err=True)
+    if len(log.skipped) > _MAX_WARNED_LINES:
+        click.echo(f"warning: {log.name}: {len(log.skipped) - _MAX_WARNED_LINES} more skipped lines",
+                   err=True)
+    wrong = log.wrong_records
+    if wrong:
+        sizes = ", ".join(str(r.size_bytes) for r in wrong[:8])
+        click.echo(f"warning: {log.name}: {len(wrong)} points report #wrong > 0 (validation "
+                   f"failed) at sizes {sizes}{' ...' if len(wrong) > 8 else ''}", err=True)
+
+
+COMMANDS = [import_command]
