@@ -37,8 +37,13 @@ LAUNCHERS = ("torchrun", "openmpi", "mpich", "slurm", "none")
 # (launcher, rank, world size, local rank, local world size)
 _SCHEMES = (
     ("torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"),
-    ("openmpi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
-     "OMPI_COMM_WORLD_LOCAL_SIZE"),
+    (
+        "openmpi",
+        "OMPI_COMM_WORLD_RANK",
+        "OMPI_COMM_WORLD_SIZE",
+        "OMPI_COMM_WORLD_LOCAL_RANK",
+        "OMPI_COMM_WORLD_LOCAL_SIZE",
+    ),
     ("mpich", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS"),
     ("slurm", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE"),
 )
@@ -63,7 +68,9 @@ class LaunchInfo:
 
     def __post_init__(self) -> None:
         if self.launcher not in LAUNCHERS:
-            raise ValueError(f"launcher must be one of {', '.join(LAUNCHERS)}, got {self.launcher!r}")
+            raise ValueError(
+                f"launcher must be one of {', '.join(LAUNCHERS)}, got {self.launcher!r}"
+            )
         if self.world_size < 1:
             raise ValueError(f"world_size must be >= 1, got {self.world_size}")
         if not 0 <= self.rank < self.world_size:
@@ -127,8 +134,21 @@ def detect_launch(env: Mapping[str, str] | None = None) -> LaunchInfo:
         local_size_text = env.get(local_size_var, "")
         # Slurm writes e.g. "8(x2),4" for uneven nodes: only a plain number is a size.
         local_world_size = int(local_size_text) if local_size_text.strip().isdigit() else 0
-        return LaunchInfo(launcher=launcher, rank=rank, world_size=world_size,  # type: ignore[arg-type]
-                          local_rank=local_rank or 0, local_world_size=local_world_size,
-                          master_addr=master_addr, master_port=master_port)
-    return LaunchInfo(launcher="none", rank=0, world_size=1, local_rank=0, local_world_size=1,
-                      master_addr=master_addr, master_port=master_port)
+        return LaunchInfo(
+            launcher=launcher,
+            rank=rank,
+            world_size=world_size,  # type: ignore[arg-type]
+            local_rank=local_rank or 0,
+            local_world_size=local_world_size,
+            master_addr=master_addr,
+            master_port=master_port,
+        )
+    return LaunchInfo(
+        launcher="none",
+        rank=0,
+        world_size=1,
+        local_rank=0,
+        local_world_size=1,
+        master_addr=master_addr,
+        master_port=master_port,
+    )

@@ -6,7 +6,8 @@ functions only, so the rest of the package works without it.
 
 Method (kept close to nccl-tests and IMB so the numbers compare):
 
-- every rank fills its send buffer with ``rank + 1 + (i % 17)`` (:func:`measure.probe_core.fill_values`);
+- every rank fills its send buffer with ``rank + 1 + (i % 17)``
+  (:func:`measure.probe_core.fill_values`);
 - warm-up iterations, then timed iterations. Each collective iteration starts after an
   ``MPI_Barrier`` so that all ranks enter together and one iteration's stragglers do not leak into
   the next: the time is then one collective from a common start, not the pipelined rate of
@@ -32,7 +33,6 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,10 +40,9 @@ import numpy as np
 from measure.probe_core import (
     DTYPES,
     HOSTNAME_ENV,
-    IterationPlan,
+    Measured,
     Pair,
     RankTiming,
-    Timing,
     bound_iterations,
     buffer_layout,
     collect_env,
@@ -65,9 +64,16 @@ _TAG = 0x4FAB
 _IDLE_POLL_S = 1e-3
 
 
-def check_probe_arguments(*, operations: str | Iterable[str], sizes: Sequence[int],
-                          iterations: int | None, warmup: int | None, pairs: str,
-                          dtype: str, time_budget_s: float) -> tuple[str, ...]:
+def check_probe_arguments(
+    *,
+    operations: str | Iterable[str],
+    sizes: Sequence[int],
+    iterations: int | None,
+    warmup: int | None,
+    pairs: str,
+    dtype: str,
+    time_budget_s: float,
+) -> tuple[str, ...]:
     """Validate the probe arguments shared by the MPI and torch probes; return the operations.
 
     Raises
@@ -100,8 +106,12 @@ def mpi_library_info() -> dict[str, str]:
     import mpi4py
     from mpi4py import MPI
 
-    levels = {MPI.THREAD_SINGLE: "single", MPI.THREAD_FUNNELED: "funneled",
-              MPI.THREAD_SERIALIZED: "serialized", MPI.THREAD_MULTIPLE: "multiple"}
+    levels = {
+        MPI.THREAD_SINGLE: "single",
+        MPI.THREAD_FUNNELED: "funneled",
+        MPI.THREAD_SERIALIZED: "serialized",
+        MPI.THREAD_MULTIPLE: "multiple",
+    }
     lines = [line.strip() for line in MPI.Get_library_version().splitlines() if line.strip()]
     version = " ".join(lines[0].split()) if lines else "unknown"
     return {
@@ -121,8 +131,9 @@ def _idle_barrier(comm: Any) -> None:
         time.sleep(_IDLE_POLL_S)
 
 
-def _collective_call(comm: Any, operation: str, send: np.ndarray, recv: np.ndarray,
-                     MPI: Any) -> Callable[[], None]:
+def _collective_call(
+    comm: Any, operation: str, send: np.ndarray, recv: np.ndarray, MPI: Any
+) -> Callable[[], None]:
     if operation == "all-reduce":
         return lambda: comm.Allreduce(send, recv, op=MPI.SUM)
     if operation == "all-gather":
@@ -134,8 +145,15 @@ def _collective_call(comm: Any, operation: str, send: np.ndarray, recv: np.ndarr
     return lambda: comm.Bcast(recv, root=0)
 
 
-def _time_loop(comm: Any, call: Callable[[], None], count: int, *, barrier: bool,
-               wtime: Callable[[], float], scale: float = 1.0) -> np.ndarray:
+def _time_loop(
+    comm: Any,
+    call: Callable[[], None],
+    count: int,
+    *,
+    barrier: bool,
+    wtime: Callable[[], float],
+    scale: float = 1.0,
+) -> np.ndarray:
     times = np.empty(count)
     for i in range(count):
         if barrier:
@@ -146,23 +164,22 @@ def _time_loop(comm: Any, call: Callable[[], None], count: int, *, barrier: bool
     return times
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Measured:
-    """One (operation, size) as every rank sees it after the gather."""
-
-    plan: IterationPlan
-    size_bytes: int
-    timing: Timing
-    num_wrong: int | None
-
-
 def _wrong_total(values: Iterable[int | None], check: bool) -> int | None:
     return sum(v for v in values if v is not None) if check else None
 
 
-def _measure_collective(comm: Any, operation: str, size_bytes: int, *, dtype: str,
-                        iterations: int | None, warmup: int | None, budget_s: float,
-                        corrupt: bool, check: bool) -> _Measured | None:
+def _measure_collective(
+    comm: Any,
+    operation: str,
+    size_bytes: int,
+    *,
+    dtype: str,
+    iterations: int | None,
+    warmup: int | None,
+    budget_s: float,
+    corrupt: bool,
+    check: bool,
+) -> Measured | None:
     from mpi4py import MPI
 
     rank, n = comm.Get_rank(), comm.Get_size()
@@ -180,17 +197,32 @@ def _measure_collective(comm: Any, operation: str, size_bytes: int, *, dtype: st
     if iterations is None and plan.warmup:
         plan = bound_iterations(plan, comm.allreduce(float(warm[-1]), op=MPI.MAX), budget_s)
     times = _time_loop(comm, call, plan.iterations, barrier=True, wtime=MPI.Wtime)
-    wrong = count_wrong(recv, expected_values(operation, rank=rank, layout=layout, dtype=dtype)) \
-        if check else None
+    wrong = (
+        count_wrong(recv, expected_values(operation, rank=rank, layout=layout, dtype=dtype))
+        if check
+        else None
+    )
     gathered = comm.allgather((rank_timing(times), wrong))
-    return _Measured(plan=plan, size_bytes=layout.size_bytes,
-                     timing=combine_timings([g[0] for g in gathered]),
-                     num_wrong=_wrong_total((g[1] for g in gathered), check))
+    return Measured(
+        plan=plan,
+        size_bytes=layout.size_bytes,
+        timing=combine_timings([g[0] for g in gathered]),
+        num_wrong=_wrong_total((g[1] for g in gathered), check),
+    )
 
 
-def _measure_pingpong(comm: Any, pair: Pair, size_bytes: int, *, dtype: str,
-                      iterations: int | None, warmup: int | None, budget_s: float,
-                      corrupt: bool, check: bool) -> _Measured:
+def _measure_pingpong(
+    comm: Any,
+    pair: Pair,
+    size_bytes: int,
+    *,
+    dtype: str,
+    iterations: int | None,
+    warmup: int | None,
+    budget_s: float,
+    corrupt: bool,
+    check: bool,
+) -> Measured:
     from mpi4py import MPI
 
     rank = comm.Get_rank()
@@ -203,13 +235,16 @@ def _measure_pingpong(comm: Any, pair: Pair, size_bytes: int, *, dtype: str,
         send = fill_values(rank, layout.send_count, dtype, corrupt=corrupt)
         recv = np.zeros(layout.recv_count, dtype=dtype)
         if rank == pair.rank_a:
+
             def once() -> None:
                 comm.Send(send, peer, _TAG)
                 comm.Recv(recv, peer, _TAG)
         else:
+
             def once() -> None:
                 comm.Recv(recv, peer, _TAG)
                 comm.Send(send, peer, _TAG)
+
         warm = _time_loop(comm, once, plan.warmup, barrier=False, wtime=MPI.Wtime, scale=0.5)
         if iterations is None and plan.warmup:
             # rank a's estimate decides, so both sides run the same number of round trips
@@ -219,23 +254,40 @@ def _measure_pingpong(comm: Any, pair: Pair, size_bytes: int, *, dtype: str,
             else:
                 plan = comm.recv(source=peer, tag=_TAG + 1)
         times = _time_loop(comm, once, plan.iterations, barrier=False, wtime=MPI.Wtime, scale=0.5)
-        wrong = count_wrong(recv, expected_values("send-recv", rank=rank, layout=layout, dtype=dtype,
-                                                  peer=peer)) if check else None
+        wrong = (
+            count_wrong(
+                recv, expected_values("send-recv", rank=rank, layout=layout, dtype=dtype, peer=peer)
+            )
+            if check
+            else None
+        )
         timing = rank_timing(times) if rank == pair.rank_a else None
     _idle_barrier(comm)
     gathered = comm.allgather((timing, wrong, plan))
     first = gathered[pair.rank_a]
-    return _Measured(plan=first[2], size_bytes=layout.size_bytes,
-                     timing=combine_timings([first[0]]),
-                     num_wrong=_wrong_total((g[1] for g in gathered), check))
+    return Measured(
+        plan=first[2],
+        size_bytes=layout.size_bytes,
+        timing=combine_timings([first[0]]),
+        num_wrong=_wrong_total((g[1] for g in gathered), check),
+    )
 
 
-def run_mpi_probe(comm: Any, *, operations: str | Iterable[str], sizes: Sequence[int],
-                  iterations: int | None = None, warmup: int | None = None, pairs: str = "auto",
-                  dtype: str = "float32", check: bool = True,
-                  on_record: Callable[[Record], None] | None = None, time_budget_s: float = 1.0,
-                  corrupt_rank: int | None = None) -> list[Record]:
-    """Measure ``operations`` at ``sizes`` on ``comm``; every rank must call it with the same arguments.
+def run_mpi_probe(
+    comm: Any,
+    *,
+    operations: str | Iterable[str],
+    sizes: Sequence[int],
+    iterations: int | None = None,
+    warmup: int | None = None,
+    pairs: str = "auto",
+    dtype: str = "float32",
+    check: bool = True,
+    on_record: Callable[[Record], None] | None = None,
+    time_budget_s: float = 1.0,
+    corrupt_rank: int | None = None,
+) -> list[Record]:
+    """Measure ``operations`` at ``sizes`` on ``comm``; every rank calls it with the same arguments.
 
     Parameters
     ----------
@@ -281,8 +333,15 @@ def run_mpi_probe(comm: Any, *, operations: str | Iterable[str], sizes: Sequence
     Timing statistics follow DESIGN.md ("max over ranks of the median over iterations");
     bandwidths follow nccl-tests ``doc/PERFORMANCE.md`` through the Record properties.
     """
-    ops = check_probe_arguments(operations=operations, sizes=sizes, iterations=iterations,
-                                warmup=warmup, pairs=pairs, dtype=dtype, time_budget_s=time_budget_s)
+    ops = check_probe_arguments(
+        operations=operations,
+        sizes=sizes,
+        iterations=iterations,
+        warmup=warmup,
+        pairs=pairs,
+        dtype=dtype,
+        time_budget_s=time_budget_s,
+    )
     rank, n = comm.Get_rank(), comm.Get_size()
     from mpi4py import MPI
 
@@ -303,23 +362,59 @@ def run_mpi_probe(comm: Any, *, operations: str | Iterable[str], sizes: Sequence
         if operation == "send-recv":
             for pair in ping_pong_pairs(hosts, pairs):
                 for size in sizes:
-                    m = _measure_pingpong(comm, pair, int(size), dtype=dtype,
-                                          iterations=iterations, warmup=warmup,
-                                          budget_s=time_budget_s, corrupt=corrupt, check=check)
-                    emit(make_record(operation=operation, size_bytes=m.size_bytes, num_ranks=2,
-                                     timing=m.timing, hosts=[hosts[pair.rank_a], hosts[pair.rank_b]],
-                                     placement=pair.placement, plan=m.plan, num_wrong=m.num_wrong,
-                                     extra={"ranks": [pair.rank_a, pair.rank_b], "world_size": n},
-                                     **common))
+                    m = _measure_pingpong(
+                        comm,
+                        pair,
+                        int(size),
+                        dtype=dtype,
+                        iterations=iterations,
+                        warmup=warmup,
+                        budget_s=time_budget_s,
+                        corrupt=corrupt,
+                        check=check,
+                    )
+                    emit(
+                        make_record(
+                            operation=operation,
+                            size_bytes=m.size_bytes,
+                            num_ranks=2,
+                            timing=m.timing,
+                            hosts=[hosts[pair.rank_a], hosts[pair.rank_b]],
+                            placement=pair.placement,
+                            plan=m.plan,
+                            num_wrong=m.num_wrong,
+                            extra={"ranks": [pair.rank_a, pair.rank_b], "world_size": n},
+                            **common,
+                        )
+                    )
             continue
         for size in sizes:
-            m = _measure_collective(comm, operation, int(size), dtype=dtype,
-                                    iterations=iterations, warmup=warmup,
-                                    budget_s=time_budget_s, corrupt=corrupt, check=check)
+            m = _measure_collective(
+                comm,
+                operation,
+                int(size),
+                dtype=dtype,
+                iterations=iterations,
+                warmup=warmup,
+                budget_s=time_budget_s,
+                corrupt=corrupt,
+                check=check,
+            )
             if m is None:
                 continue
             extra = {"root": 0} if operation == "broadcast" else {}
-            emit(make_record(operation=operation, size_bytes=m.size_bytes, num_ranks=n,
-                             timing=m.timing, hosts=hosts, plan=m.plan, num_wrong=m.num_wrong,
-                             in_place=operation == "broadcast", extra=extra, **common))
+            emit(
+                make_record(
+                    operation=operation,
+                    size_bytes=m.size_bytes,
+                    num_ranks=n,
+                    timing=m.timing,
+                    hosts=hosts,
+                    plan=m.plan,
+                    num_wrong=m.num_wrong,
+                    in_place=operation == "broadcast",
+                    extra=extra,
+                    **common,
+                )
+            )
     return records

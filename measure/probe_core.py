@@ -46,6 +46,7 @@ __all__ = [
     "rank_timing",
     "Timing",
     "combine_timings",
+    "Measured",
     "HostLayout",
     "host_layout",
     "Pair",
@@ -61,14 +62,25 @@ __all__ = [
 OPERATIONS = ("send-recv", "all-reduce", "all-gather", "reduce-scatter", "all-to-all", "broadcast")
 DTYPES = ("float32", "float64", "int32", "int64")
 DEFAULT_SIZES = "8:64MiB"
-ENV_PREFIXES = ("NCCL_", "UCX_", "MPIR_CVAR_", "FI_", "OMPI_MCA_", "MPI4PY_", "GLOO_", "TORCH_NCCL_",
-                "I_MPI_")
+ENV_PREFIXES = (
+    "NCCL_",
+    "UCX_",
+    "MPIR_CVAR_",
+    "FI_",
+    "OMPI_MCA_",
+    "MPI4PY_",
+    "GLOO_",
+    "TORCH_NCCL_",
+    "I_MPI_",
+)
 CORRUPT_ENV = "FABRIC_PROBE_CORRUPT_RANK"
 """Test hook: the rank named here adds 1000 to element 0 of its contribution, so checks fail."""
 HOSTNAME_ENV = "FABRIC_HOSTNAME"
 """Overrides the host name a rank reports (network namespaces share the UTS host name)."""
 
-_PATTERN = 17  # values cycle through rank + 1 + (index % 17): exact in float32 up to ~2^24 / 17 ranks
+_PATTERN = (
+    17  # values cycle through rank + 1 + (index % 17): exact in float32 up to ~2^24 / 17 ranks
+)
 
 
 def parse_operations(names: str | Iterable[str]) -> tuple[str, ...]:
@@ -84,7 +96,9 @@ def parse_operations(names: str | Iterable[str]) -> tuple[str, ...]:
     >>> len(parse_operations("all"))
     6
     """
-    items = [s.strip() for s in names.split(",")] if isinstance(names, str) else [str(s) for s in names]
+    items = (
+        [s.strip() for s in names.split(",")] if isinstance(names, str) else [str(s) for s in names]
+    )
     items = [s for s in items if s]
     if not items:
         raise ValueError(f"operations must name at least one of {', '.join(OPERATIONS)}")
@@ -94,8 +108,10 @@ def parse_operations(names: str | Iterable[str]) -> tuple[str, ...]:
     for item in items:
         name = canonical(item)
         if name not in OPERATIONS:
-            raise ValueError(f"operation {item!r} is not measured by the probes; valid: "
-                             f"{', '.join(OPERATIONS)}, all")
+            raise ValueError(
+                f"operation {item!r} is not measured by the probes; valid: "
+                f"{', '.join(OPERATIONS)}, all"
+            )
         if name not in out:
             out.append(name)
     return tuple(out)
@@ -128,7 +144,9 @@ class BufferLayout:
         return self.count * self.itemsize
 
 
-def buffer_layout(operation: str, size_bytes: int, *, num_ranks: int, itemsize: int) -> BufferLayout:
+def buffer_layout(
+    operation: str, size_bytes: int, *, num_ranks: int, itemsize: int
+) -> BufferLayout:
     """Send and receive counts for ``operation`` at nccl-tests size ``size_bytes``.
 
     Parameters
@@ -168,10 +186,15 @@ def buffer_layout(operation: str, size_bytes: int, *, num_ranks: int, itemsize: 
     operation = canonical(operation)
     if operation not in OPERATIONS:
         raise ValueError(f"operation must be one of {', '.join(OPERATIONS)}, got {operation!r}")
-    for name, value in (("size_bytes", size_bytes), ("num_ranks", num_ranks), ("itemsize", itemsize)):
+    for name, value in (
+        ("size_bytes", size_bytes),
+        ("num_ranks", num_ranks),
+        ("itemsize", itemsize),
+    ):
         if not isinstance(value, (int, np.integer)) or value < (0 if name == "size_bytes" else 1):
-            raise ValueError(f"{name} must be an integer >= {0 if name == 'size_bytes' else 1}, "
-                             f"got {value!r}")
+            raise ValueError(
+                f"{name} must be an integer >= {0 if name == 'size_bytes' else 1}, got {value!r}"
+            )
     count = int(size_bytes) // int(itemsize)
     per_rank = count // num_ranks
     if operation == "all-gather":
@@ -182,8 +205,13 @@ def buffer_layout(operation: str, size_bytes: int, *, num_ranks: int, itemsize: 
         send = recv = per_rank * num_ranks
     else:
         send = recv = count
-    return BufferLayout(operation=operation, num_ranks=int(num_ranks), itemsize=int(itemsize),
-                        send_count=send, recv_count=recv)
+    return BufferLayout(
+        operation=operation,
+        num_ranks=int(num_ranks),
+        itemsize=int(itemsize),
+        send_count=send,
+        recv_count=recv,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -205,8 +233,9 @@ _MAX_ITERATIONS = 200
 _MIN_ITERATIONS = 5
 
 
-def plan_iterations(size_bytes: int, *, iterations: int | None = None,
-                    warmup: int | None = None) -> IterationPlan:
+def plan_iterations(
+    size_bytes: int, *, iterations: int | None = None, warmup: int | None = None
+) -> IterationPlan:
     """Iterations scaled by size: many for small messages, few for large ones.
 
     Parameters
@@ -233,13 +262,17 @@ def plan_iterations(size_bytes: int, *, iterations: int | None = None,
     IterationPlan(iterations=3, warmup=0)
     """
     if iterations is None:
-        iterations = min(_MAX_ITERATIONS, max(_MIN_ITERATIONS, _BYTES_PER_SIZE // max(size_bytes, 1)))
+        iterations = min(
+            _MAX_ITERATIONS, max(_MIN_ITERATIONS, _BYTES_PER_SIZE // max(size_bytes, 1))
+        )
     if warmup is None:
         warmup = min(20, max(2, iterations // 10))
     return IterationPlan(iterations=int(iterations), warmup=int(warmup))
 
 
-def bound_iterations(plan: IterationPlan, time_per_iteration_s: float, budget_s: float) -> IterationPlan:
+def bound_iterations(
+    plan: IterationPlan, time_per_iteration_s: float, budget_s: float
+) -> IterationPlan:
     """Cut ``plan.iterations`` so the timed loop takes about ``budget_s`` at most.
 
     The probes call this after the warm-up with the slowest rank's last warm-up time, and only
@@ -313,9 +346,25 @@ def combine_timings(per_rank: Sequence[RankTiming]) -> Timing:
     """
     if not per_rank:
         raise ValueError("per_rank must hold at least one rank's timing")
-    return Timing(time_s=max(t.median_s for t in per_rank),
-                  time_min_s=min(t.min_s for t in per_rank),
-                  time_max_s=max(t.max_s for t in per_rank))
+    return Timing(
+        time_s=max(t.median_s for t in per_rank),
+        time_min_s=min(t.min_s for t in per_rank),
+        time_max_s=max(t.max_s for t in per_rank),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measured:
+    """One measured (operation, size) after the ranks' statistics were gathered.
+
+    ``fallback`` names the substitute call when the backend lacked the operation ("" if none).
+    """
+
+    plan: IterationPlan
+    size_bytes: int
+    timing: Timing
+    num_wrong: int | None
+    fallback: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -350,9 +399,13 @@ def host_layout(hosts: Sequence[str]) -> HostLayout:
         placement = "inter-host"
     else:
         placement = "mixed"
-    return HostLayout(hosts=[str(h) for h in hosts], num_hosts=len(by_host),
-                      ranks_per_host=counts.pop() if len(counts) == 1 else 0,
-                      placement=placement, ranks_by_host=by_host)
+    return HostLayout(
+        hosts=[str(h) for h in hosts],
+        num_hosts=len(by_host),
+        ranks_per_host=counts.pop() if len(counts) == 1 else 0,
+        placement=placement,
+        ranks_by_host=by_host,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -383,8 +436,13 @@ def ping_pong_pairs(hosts: Sequence[str], mode: str = "auto") -> list[Pair]:
     """
     hosts = [str(h) for h in hosts]
     if mode == "matrix":
-        return [Pair(rank_a=a, rank_b=b, placement="intra-host" if hosts[a] == hosts[b] else "inter-host")
-                for a in range(len(hosts)) for b in range(a + 1, len(hosts))]
+        return [
+            Pair(
+                rank_a=a, rank_b=b, placement="intra-host" if hosts[a] == hosts[b] else "inter-host"
+            )
+            for a in range(len(hosts))
+            for b in range(a + 1, len(hosts))
+        ]
     if mode != "auto":
         raise ValueError(f"pairs must be 'auto' or 'matrix', got {mode!r}")
     by_host = host_layout(hosts).ranks_by_host if hosts else {}
@@ -411,8 +469,9 @@ def fill_values(rank: int, count: int, dtype: str, *, corrupt: bool = False) -> 
     return values
 
 
-def expected_values(operation: str, *, rank: int, layout: BufferLayout, dtype: str,
-                    peer: int | None = None) -> np.ndarray:
+def expected_values(
+    operation: str, *, rank: int, layout: BufferLayout, dtype: str, peer: int | None = None
+) -> np.ndarray:
     """What ``rank``'s receive buffer must hold after ``operation`` (root 0 for broadcast).
 
     Every rank contributes :func:`fill_values`; send-recv's ``peer`` is the rank it received from.
@@ -434,7 +493,11 @@ def expected_values(operation: str, *, rank: int, layout: BufferLayout, dtype: s
         return fill_values(peer, layout.recv_count, dtype)
     if operation == "broadcast":
         return fill_values(0, layout.recv_count, dtype)
-    per_rank = layout.send_count // n if operation in ("reduce-scatter", "all-to-all") else layout.send_count
+    per_rank = (
+        layout.send_count // n
+        if operation in ("reduce-scatter", "all-to-all")
+        else layout.send_count
+    )
     rank_sum = n * (n + 1) // 2
     if operation == "all-reduce":
         index = np.arange(layout.recv_count, dtype=np.int64)
@@ -462,7 +525,9 @@ def count_wrong(received: np.ndarray, expected: np.ndarray) -> int:
     return int(np.count_nonzero(received != expected))
 
 
-def collect_env(environ: Mapping[str, str], prefixes: Sequence[str] = ENV_PREFIXES) -> dict[str, str]:
+def collect_env(
+    environ: Mapping[str, str], prefixes: Sequence[str] = ENV_PREFIXES
+) -> dict[str, str]:
     """The variables of ``environ`` whose names start with one of ``prefixes``, sorted.
 
     >>> collect_env({"NCCL_ALGO": "Ring", "HOME": "/root", "UCX_TLS": "tcp,self"})
@@ -471,9 +536,13 @@ def collect_env(environ: Mapping[str, str], prefixes: Sequence[str] = ENV_PREFIX
     return {k: environ[k] for k in sorted(environ) if k.startswith(tuple(prefixes))}
 
 
-_MPICH_CVAR = {"all-reduce": "ALLREDUCE", "all-gather": "ALLGATHER",
-               "reduce-scatter": "REDUCE_SCATTER_BLOCK", "all-to-all": "ALLTOALL",
-               "broadcast": "BCAST"}
+_MPICH_CVAR = {
+    "all-reduce": "ALLREDUCE",
+    "all-gather": "ALLGATHER",
+    "reduce-scatter": "REDUCE_SCATTER_BLOCK",
+    "all-to-all": "ALLTOALL",
+    "broadcast": "BCAST",
+}
 
 
 def pinned_algorithm(operation: str, env: Mapping[str, str]) -> str:
@@ -488,30 +557,61 @@ def pinned_algorithm(operation: str, env: Mapping[str, str]) -> str:
     key = _MPICH_CVAR.get(canonical(operation))
     if key is None:
         return ""
-    for name in (f"MPIR_CVAR_{key}_INTRA_ALGORITHM", f"OMPI_MCA_coll_tuned_{key.lower()}_algorithm",
-                 "NCCL_ALGO"):
+    for name in (
+        f"MPIR_CVAR_{key}_INTRA_ALGORITHM",
+        f"OMPI_MCA_coll_tuned_{key.lower()}_algorithm",
+        "NCCL_ALGO",
+    ):
         value = env.get(name, "").strip()
         if value and value.lower() != "auto":
             return value
     return ""
 
 
-def make_record(*, source: str, backend: str, operation: str, size_bytes: int, num_ranks: int,
-                timing: Timing, hosts: Sequence[str], plan: IterationPlan, dtype: str,
-                num_wrong: int | None, library: Mapping[str, str], env: Mapping[str, str],
-                placement: str | None = None, in_place: bool = False,
-                extra: Mapping[str, Any] | None = None) -> Record:
+def make_record(
+    *,
+    source: str,
+    backend: str,
+    operation: str,
+    size_bytes: int,
+    num_ranks: int,
+    timing: Timing,
+    hosts: Sequence[str],
+    plan: IterationPlan,
+    dtype: str,
+    num_wrong: int | None,
+    library: Mapping[str, str],
+    env: Mapping[str, str],
+    placement: str | None = None,
+    in_place: bool = False,
+    extra: Mapping[str, Any] | None = None,
+) -> Record:
     """A :class:`~measure.records.Record` from one measured (operation, size).
 
     ``hosts`` are the hosts of the ranks that took part; ``placement`` defaults to what
     :func:`host_layout` says of them.
     """
     layout = host_layout(hosts)
-    return Record(operation=operation, size_bytes=int(size_bytes), time_s=timing.time_s,
-                  num_ranks=num_ranks, num_hosts=layout.num_hosts, source=source,
-                  ranks_per_host=layout.ranks_per_host, hosts=list(layout.hosts),
-                  placement=placement or layout.placement, time_min_s=timing.time_min_s,
-                  time_max_s=timing.time_max_s, iterations=plan.iterations,
-                  warmup_iterations=plan.warmup, backend=backend, dtype=dtype, in_place=in_place,
-                  num_wrong=num_wrong, algorithm=pinned_algorithm(operation, env),
-                  library=dict(library), env=dict(env), extra=dict(extra or {}))
+    return Record(
+        operation=operation,
+        size_bytes=int(size_bytes),
+        time_s=timing.time_s,
+        num_ranks=num_ranks,
+        num_hosts=layout.num_hosts,
+        source=source,
+        ranks_per_host=layout.ranks_per_host,
+        hosts=list(layout.hosts),
+        placement=placement or layout.placement,
+        time_min_s=timing.time_min_s,
+        time_max_s=timing.time_max_s,
+        iterations=plan.iterations,
+        warmup_iterations=plan.warmup,
+        backend=backend,
+        dtype=dtype,
+        in_place=in_place,
+        num_wrong=num_wrong,
+        algorithm=pinned_algorithm(operation, env),
+        library=dict(library),
+        env=dict(env),
+        extra=dict(extra or {}),
+    )

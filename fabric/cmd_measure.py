@@ -1,0 +1,360 @@
+"""``fabric measure mpi|torch``: run the probes under a launcher and write JSON Lines records.
+
+Run as ``mpiexec -n N fabric measure mpi -o run.jsonl`` or ``torchrun --nproc-per-node N
+fabric measure torch -o run.jsonl``. Every rank runs the command; only rank 0 prints (an
+nccl-tests-like table, row by row as sizes finish, or one JSON document with ``--json``) and
+writes the file, one fsynced line per finished (operation, size). A check failure ends the run
+with exit 1 and one line; an unexpected error on any rank prints one line from that rank and
+aborts the whole job (``MPI_Abort``) so that no rank hangs.
+
+Test hook: ``FABRIC_PROBE_CORRUPT_RANK=R`` makes rank R corrupt its contribution (see
+:data:`measure.probe_core.CORRUPT_ENV`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from fabric.cliutil import SizeListType, emit_json, json_option
+from fabric.units import format_size
+from measure.launch import detect_launch
+from measure.probe_core import CORRUPT_ENV, DEFAULT_SIZES, DTYPES, OPERATIONS
+from measure.records import Record, RecordWriter
+
+_HEADER = (
+    f"{'operation':<15} {'placement':<10} {'size':>9} {'count':>11} {'type':>7} "
+    f"{'time(us)':>11} {'min(us)':>11} {'max(us)':>11} {'algbw(GB/s)':>11} "
+    f"{'busbw(GB/s)':>11} {'#wrong':>6}"
+)
+
+
+def _row(record: Record) -> str:
+    itemsize = {"float32": 4, "int32": 4, "float64": 8, "int64": 8}.get(record.dtype, 1)
+    wrong = "-" if record.num_wrong is None else str(record.num_wrong)
+    return (
+        f"{record.operation:<15} {record.placement:<10} {format_size(record.size_bytes):>9} "
+        f"{record.size_bytes // itemsize:>11} {record.dtype:>7} {record.time_s * 1e6:>11.2f} "
+        f"{(record.time_min_s or 0) * 1e6:>11.2f} {(record.time_max_s or 0) * 1e6:>11.2f} "
+        f"{record.algbw_bytes_per_s / 1e9:>11.3f} {record.busbw_bytes_per_s / 1e9:>11.3f} "
+        f"{wrong:>6}"
+    )
+
+
+def _probe_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The flags both probes share."""
+    options = [
+        click.option(
+            "-o",
+            "--output",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="JSON Lines file of records (rank 0 writes it, one line per finished size).",
+        ),
+        click.option(
+            "--ops",
+            "ops",
+            default="all",
+            show_default=True,
+            help=f"Comma-separated operations: {', '.join(OPERATIONS)}, or all.",
+        ),
+        click.option(
+            "--sizes",
+            type=SizeListType(),
+            default=DEFAULT_SIZES,
+            show_default=True,
+            help="nccl-tests sizes: MIN:MAX (x2), MIN:MAX:FACTOR or a comma list (8,1MiB).",
+        ),
+        click.option(
+            "--iters",
+            "iterations",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Timed iterations per size [default: scaled by size, ~1 s per size].",
+        ),
+        click.option(
+            "--warmup",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Warm-up iterations per size [default: iterations/10, 2..20].",
+        ),
+        click.option(
+            "--pairs",
+            type=click.Choice(["auto", "matrix"]),
+            default="auto",
+            show_default=True,
+            help="send-recv pairs: one intra- and one inter-host pair, or every pair.",
+        ),
+        click.option(
+            "--dtype",
+            type=click.Choice(DTYPES),
+            default="float32",
+            show_default=True,
+            help="Element type (reductions are sums).",
+        ),
+        click.option(
+            "--time-budget-s",
+            type=click.FloatRange(min=0, min_open=True),
+            default=1.0,
+            show_default=True,
+            help="Rough bound on one size's timed loop without --iters.",
+        ),
+        click.option(
+            "--no-check",
+            "check",
+            is_flag=True,
+            flag_value=False,
+            default=True,
+            help="Skip checking the received values.",
+        ),
+        json_option,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _corrupt_rank() -> int | None:
+    text = os.environ.get(CORRUPT_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError as err:
+        raise ValueError(f"{CORRUPT_ENV} must be a rank number, got {text!r}") from err
+
+
+class _Output:
+    """Rank 0's side of a run: the records file, the progressive table, the final document."""
+
+    def __init__(self, path: str | None, as_json: bool, title: str) -> None:
+        self.writer = RecordWriter(path) if path else None
+        self.path = path
+        self.as_json = as_json
+        self.title = title
+        self.started = False
+
+    def __call__(self, record: Record) -> None:
+        if self.writer is not None:
+            self.writer.write(record)
+        if not self.as_json:
+            if not self.started:
+                click.echo(f"# {self.title}")
+                click.echo(_HEADER)
+                self.started = True
+            click.echo(_row(record))
+            sys.stdout.flush()
+
+    def finish(self, records: list[Record]) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.as_json:
+            emit_json(
+                {
+                    "records": [r.to_dict() for r in records],
+                    "output": self.path,
+                    "num_wrong": sum(r.num_wrong or 0 for r in records),
+                }
+            )
+
+
+def _finish_checks(records: list[Record], rank: int) -> None:
+    wrong = [r for r in records if r.num_wrong]
+    if not wrong:
+        return
+    if rank != 0:
+        sys.exit(1)
+    total = sum(r.num_wrong or 0 for r in wrong)
+    first = wrong[0]
+    raise click.ClickException(
+        f"{total} wrong value(s) in {len(wrong)} record(s), first {first.operation} "
+        f"{format_size(first.size_bytes)}: the results are not correct"
+    )
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+@click.group("measure", context_settings={"help_option_names": ["-h", "--help"]})
+def measure() -> None:
+    """Measure a real cluster with mpi4py or torch.distributed probes (run under a launcher)."""
+
+
+@measure.command("mpi")
+@_probe_options
+def measure_mpi(
+    output: str | None,
+    ops: str,
+    sizes: list[int],
+    iterations: int | None,
+    warmup: int | None,
+    pairs: str,
+    dtype: str,
+    time_budget_s: float,
+    check: bool,
+    as_json: bool,
+) -> None:
+    """Probe MPI with mpi4py: run as `mpiexec -n N fabric measure mpi -o run.jsonl`."""
+    from measure.mpi_probe import check_probe_arguments, run_mpi_probe
+
+    rank = detect_launch().rank
+    try:
+        check_probe_arguments(
+            operations=ops,
+            sizes=sizes,
+            iterations=iterations,
+            warmup=warmup,
+            pairs=pairs,
+            dtype=dtype,
+            time_budget_s=time_budget_s,
+        )
+        corrupt = _corrupt_rank()
+    except ValueError:
+        if rank == 0:
+            raise
+        sys.exit(1)
+    try:
+        from mpi4py import MPI
+    except ImportError as err:
+        raise click.ClickException(
+            f"mpi4py cannot be imported ({_one_line(err)}); "
+            "install it: pip install 'fabric-modeler[mpi]'"
+        ) from None
+    comm = MPI.COMM_WORLD
+    sink: _Output | None = None
+    problem = None
+    if comm.Get_rank() == 0:
+        try:
+            sink = _Output(output, as_json, f"mpi probe, {comm.Get_size()} ranks")
+        except (ValueError, OSError) as err:
+            problem = (
+                _one_line(err) if isinstance(err, ValueError) else f"{err.strerror}: {output!r}"
+            )
+    problem = comm.bcast(problem, root=0)
+    if problem is not None:
+        if comm.Get_rank() == 0:
+            raise click.ClickException(problem)
+        sys.exit(1)
+    try:
+        records = run_mpi_probe(
+            comm,
+            operations=ops,
+            sizes=sizes,
+            iterations=iterations,
+            warmup=warmup,
+            pairs=pairs,
+            dtype=dtype,
+            check=check,
+            on_record=sink,
+            time_budget_s=time_budget_s,
+            corrupt_rank=corrupt,
+        )
+    except Exception as err:  # noqa: BLE001 - any failure on one rank must end the whole job
+        if sink is not None and sink.writer is not None:
+            sink.writer.close()
+        click.echo(f"Error: rank {comm.Get_rank()}: {_one_line(err)}", err=True)
+        sys.stderr.flush()
+        comm.Abort(1)
+        return
+    if sink is not None:
+        sink.finish(records)
+    _finish_checks(records, comm.Get_rank())
+
+
+@measure.command("torch")
+@_probe_options
+@click.option(
+    "--backend",
+    type=click.Choice(["nccl", "gloo"]),
+    default=None,
+    help="torch.distributed backend [default: nccl if CUDA is available, else gloo].",
+)
+@click.option(
+    "--master-addr", default=None, help="Rendezvous host [default: $MASTER_ADDR, else 127.0.0.1]."
+)
+@click.option(
+    "--master-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Rendezvous port [default: $MASTER_PORT, else 29500].",
+)
+@click.option(
+    "--timeout-s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=120.0,
+    show_default=True,
+    help="Give up when the rendezvous or one collective waits this long (a dead rank).",
+)
+def measure_torch(
+    output: str | None,
+    ops: str,
+    sizes: list[int],
+    iterations: int | None,
+    warmup: int | None,
+    pairs: str,
+    dtype: str,
+    time_budget_s: float,
+    check: bool,
+    as_json: bool,
+    backend: str | None,
+    master_addr: str | None,
+    master_port: int | None,
+    timeout_s: float,
+) -> None:
+    """Probe torch.distributed: run under torchrun, mpiexec or srun (one process per rank)."""
+    from measure.mpi_probe import check_probe_arguments
+    from measure.torch_probe import run_torch_probe
+
+    rank = detect_launch().rank
+    try:
+        check_probe_arguments(
+            operations=ops,
+            sizes=sizes,
+            iterations=iterations,
+            warmup=warmup,
+            pairs=pairs,
+            dtype=dtype,
+            time_budget_s=time_budget_s,
+        )
+        corrupt = _corrupt_rank()
+        sink = _Output(output, as_json, "torch probe") if rank == 0 else None
+    except (ValueError, OSError):
+        if rank == 0:
+            raise
+        sys.exit(1)
+    try:
+        records = run_torch_probe(
+            backend=backend,
+            operations=ops,
+            sizes=sizes,
+            iterations=iterations,
+            warmup=warmup,
+            pairs=pairs,
+            dtype=dtype,
+            check=check,
+            on_record=sink,
+            time_budget_s=time_budget_s,
+            corrupt_rank=corrupt,
+            master_addr=master_addr,
+            master_port=master_port,
+            timeout_s=timeout_s,
+        )
+    except Exception as err:  # noqa: BLE001 - one line, then exit 1 on every failing rank
+        if sink is not None and sink.writer is not None:
+            sink.writer.close()
+        click.echo(f"Error: rank {rank}: {_one_line(err)}", err=True)
+        sys.stderr.flush()
+        # a wedged gloo/NCCL worker thread must not keep the process alive
+        os._exit(1)
+    if sink is not None:
+        sink.finish(records)
+    _finish_checks(records, rank)
+
+
+COMMANDS = [measure]
