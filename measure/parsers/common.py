@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal, InvalidOperation
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ __all__ = [
     "strip_launcher_prefix",
     "split_lines",
     "parse_number",
+    "parse_scaled",
     "placement_of",
     "LogFormatError",
 ]
@@ -159,6 +161,19 @@ def parse_number(token: str, what: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{what} {token!r} is not finite")
     return value
+
+
+def parse_scaled(token: str, exponent: int, what: str) -> float:
+    """``token x 10**exponent`` rounded once, so ``"40838.9"`` us -> the float ``40838.9e-6``.
+
+    >>> parse_scaled("40838.9", -6, "time") == 40838.9e-6
+    True
+    """
+    parse_number(token, what)
+    try:
+        return float(Decimal(token).scaleb(exponent))
+    except (InvalidOperation, OverflowError):
+        raise ValueError(f"{what} {token!r} is not a number") from None
 
 
 def parse_int(token: str, what: str) -> int:

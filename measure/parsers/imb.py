@@ -43,6 +43,7 @@ from measure.parsers.common import (
     check_count,
     parse_int,
     parse_number,
+    parse_scaled,
     placement_from_counts,
     shorten,
     split_lines,
@@ -197,6 +198,8 @@ def _record(tokens: list[str], block: _Block, library: dict[str, str],
     if size_bytes == 0:
         raise _ZeroSize
     values = {column: parse_number(token, column) for column, token in zip(block.columns, tokens[2:])}
+    seconds = {column: parse_scaled(token, -6, column)
+               for column, token in zip(block.columns, tokens[2:]) if column.endswith("[usec]")}
     extra: dict[str, Any] = {"benchmark": block.benchmark}
     if "Mbytes/sec" in values:
         extra["printed_mbytes_per_s"] = values["Mbytes/sec"]
@@ -204,7 +207,7 @@ def _record(tokens: list[str], block: _Block, library: dict[str, str],
         ranks = 2
         if "t[usec]" not in values:
             raise ValueError(f"no t[usec] column in {' '.join(block.columns)!r}")
-        time_us = values["t[usec]"]
+        time_s = seconds["t[usec]"]
         time_min_s = time_max_s = None
     else:
         ranks = block.num_processes or num_ranks
@@ -213,12 +216,12 @@ def _record(tokens: list[str], block: _Block, library: dict[str, str],
         missing = [c for c in ("t_min[usec]", "t_max[usec]", "t_avg[usec]") if c not in values]
         if missing:
             raise ValueError(f"no {', '.join(missing)} column in {' '.join(block.columns)!r}")
-        time_us = values["t_max[usec]"]
-        time_min_s = values["t_min[usec]"] * 1e-6
-        time_max_s = values["t_max[usec]"] * 1e-6
-        extra["time_avg_s"] = values["t_avg[usec]"] * 1e-6
-    if time_us <= 0:
-        raise ValueError(f"time {time_us!r} us is not > 0")
+        time_s = seconds["t_max[usec]"]
+        time_min_s = seconds["t_min[usec]"]
+        time_max_s = seconds["t_max[usec]"]
+        extra["time_avg_s"] = seconds["t_avg[usec]"]
+    if time_s <= 0:
+        raise ValueError(f"time {time_s * 1e6!r} us is not > 0")
     placement = placement_from_counts(ranks, num_hosts if num_hosts is None or num_hosts <= ranks
                                       else ranks)
     record_size = size_bytes
@@ -226,7 +229,7 @@ def _record(tokens: list[str], block: _Block, library: dict[str, str],
         record_size = size_bytes * ranks
         extra["printed_size_bytes"] = size_bytes
     return Record(
-        operation=block.operation, size_bytes=record_size, time_s=time_us * 1e-6,
+        operation=block.operation, size_bytes=record_size, time_s=time_s,
         num_ranks=ranks, num_hosts=placement.num_hosts, source="imb",
         ranks_per_host=placement.ranks_per_host, placement=placement.placement,
         time_min_s=time_min_s, time_max_s=time_max_s if time_min_s is not None else None,

@@ -35,6 +35,7 @@ from measure.parsers.common import (
     check_count,
     parse_int,
     parse_number,
+    parse_scaled,
     placement_from_counts,
     placement_of,
     shorten,
@@ -298,8 +299,8 @@ def _records_from_line(
     records = []
     for start, in_place in ((first, False), (second, True)):
         cells = dict(zip(columns[start:start + half], tokens[start:start + half]))
-        time_us = parse_number(cells["time"], "time")
-        if time_us <= 0:
+        time_s = parse_scaled(cells["time"], -6, "time")
+        if time_s <= 0:
             raise ValueError(f"time {cells['time']!r} us is not > 0")
         extra = dict(common)
         num_wrong = None
@@ -307,7 +308,7 @@ def _records_from_line(
             if key == "time":
                 continue
             if key in ("algbw", "busbw"):
-                extra[f"printed_{key}_bytes_per_s"] = parse_number(value, key) * 1e9
+                extra[f"printed_{key}_bytes_per_s"] = parse_scaled(value, 9, key)
             elif key == "#wrong":
                 if value != "N/A":
                     wrong = parse_number(value, "#wrong")
@@ -323,7 +324,7 @@ def _records_from_line(
                 except ValueError:
                     extra[key] = value
         records.append(Record(
-            operation=run.operation, size_bytes=size_bytes, time_s=time_us * 1e-6,
+            operation=run.operation, size_bytes=size_bytes, time_s=time_s,
             num_ranks=placement.num_ranks, num_hosts=placement.num_hosts, source="nccl-tests",
             ranks_per_host=placement.ranks_per_host, hosts=_rank_hosts(run),
             placement=placement.placement, iterations=run.iterations,

@@ -41,6 +41,7 @@ from measure.parsers.common import (
     check_count,
     parse_int,
     parse_number,
+    parse_scaled,
     placement_from_counts,
     shorten,
     split_lines,
@@ -233,10 +234,15 @@ def _record(tokens: list[str], test: _Test, library: dict[str, str],
         ranks = 2
     placement = placement_from_counts(ranks, num_hosts)
     values: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
     for column, token in zip(test.columns, tokens[1:]):
         kind = _column_kind(column)
         try:
             values[kind] = parse_number(token, column)
+            if kind in ("avg", "latency", "min", "max"):
+                seconds[kind] = parse_scaled(token, -6, column)
+            elif kind == "bw":
+                seconds[kind] = parse_scaled(token, 6, column)
         except ValueError:
             if kind in ("avg", "latency", "bw", "min", "max", "iterations"):
                 raise
@@ -248,13 +254,12 @@ def _record(tokens: list[str], test: _Test, library: dict[str, str],
         rate_mb_per_s = values.get("bw")
         if rate_mb_per_s is None or rate_mb_per_s <= 0:
             raise ValueError(f"bandwidth {rate_mb_per_s!r} MB/s is not > 0")
-        time_s = size_bytes / (rate_mb_per_s * 1e6)
-        extra["bandwidth_bytes_per_s"] = rate_mb_per_s * 1e6
+        time_s = size_bytes / seconds["bw"]
+        extra["bandwidth_bytes_per_s"] = seconds["bw"]
     else:
-        time_us = values.get("avg", values.get("latency"))
-        if time_us is None or time_us <= 0:
-            raise ValueError(f"latency {time_us!r} us is not > 0")
-        time_s = time_us * 1e-6
+        time_s = seconds.get("avg", seconds.get("latency", 0.0))
+        if time_s <= 0:
+            raise ValueError(f"latency {values.get('avg', values.get('latency'))!r} us is not > 0")
     for key, value in values.items():
         if key not in ("avg", "latency", "bw", "min", "max", "iterations"):
             extra[key] = value
@@ -269,8 +274,8 @@ def _record(tokens: list[str], test: _Test, library: dict[str, str],
         operation=test.operation, size_bytes=record_size, time_s=time_s, num_ranks=ranks,
         num_hosts=placement.num_hosts, source="osu", ranks_per_host=placement.ranks_per_host,
         placement=placement.placement,
-        time_min_s=values["min"] * 1e-6 if "min" in values else None,
-        time_max_s=values["max"] * 1e-6 if "max" in values else None,
+        time_min_s=seconds.get("min"),
+        time_max_s=seconds.get("max"),
         iterations=int(iterations), backend="mpi", dtype=test.dtype, library=dict(library),
         extra=extra,
     )
