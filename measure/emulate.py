@@ -1,0 +1,783 @@
+"""An emulated cluster: network namespaces, veth pairs, Linux bridges and ``tbf`` shaping.
+
+:func:`emulated_fabric` builds a small fabric graph in the project's conventions (one rank per
+host, hosts = GPU nodes, Linux bridges = leaf switches); :class:`EmulatedCluster` lays such a
+graph out on this machine and runs ``mpiexec`` inside it, so that measured collective times can be
+compared with the model's prediction for the very same graph.
+
+Layout (one instance; ``P`` is its unique prefix, ``fme<pid>x<counter>``)
+    * one namespace ``P-h<i>`` per host, holding ``eth0`` with ``10.77.0.<i+1>/24``; the subnet
+      exists only inside the namespaces, so no traffic leaves them;
+    * one namespace ``P-sw`` holding one bridge ``br<j>`` per switch of the graph, the switch-side
+      veth end ``p<i>`` of every host and both ends ``t<j>x<k>`` of every switch-to-switch trunk;
+    * every link direction shaped by ``tbf rate R burst B latency 200ms`` on the egress of the veth
+      end it leaves from (host -> switch on ``eth0``, switch -> host on ``p<i>``, trunk on each
+      ``t<j>x<k>``), MTU 9000, TSO/GSO/GRO off so that each packet is at most one MTU.
+
+Tear-down deletes the namespaces (their veths, bridges and qdiscs go with them) after killing the
+processes left inside them by PID; it runs from ``__exit__``, an ``atexit`` hook and a
+SIGTERM/SIGINT handler, and :func:`cleanup_stale` removes what a killed run left behind.
+
+Notes
+-----
+Kernel facts this relies on (tbf available, netem missing, TSO/GSO/GRO off, ``burst >= MTU + 14``,
+``UCX_TLS=tcp,self`` so that ranks do not bypass the network through shared memory, the 2-core
+CPU limit of MTU 9000 at 200 Mbit/s) are in ``shared/reference/emulation.md``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import dataclasses
+import ipaddress
+import itertools
+import json
+import os
+import resource
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from fabric.catalog import default_catalog
+from fabric.graph import validate_graph
+
+__all__ = [
+    "PREFIX",
+    "STATE_DIR",
+    "DEFAULT_MTU_BYTES",
+    "DEFAULT_LINK_RATE_BYTES_PER_S",
+    "DEFAULT_LATENCY_S",
+    "MPI_ENV",
+    "emulated_fabric",
+    "EmulatedHost",
+    "ShapedLink",
+    "CpuUsage",
+    "MpiRun",
+    "EmulatedCluster",
+    "read_cpu_times",
+    "cleanup_stale",
+    "list_instances",
+]
+
+PREFIX = "fme"
+STATE_DIR = Path("/run/fabric-emulate")
+DEFAULT_MTU_BYTES = 9000
+DEFAULT_LINK_RATE_BYTES_PER_S = 25e6  # 200 Mbit/s: the 2-core limit at MTU 9000 (emulation.md)
+DEFAULT_LATENCY_S = 0.0
+SUBNET = ipaddress.ip_network("10.77.0.0/24")
+ETH_HEADER_BYTES = 14
+TBF_LATENCY_S = 0.2
+DEFAULT_NICE = -10
+
+#: Environment every rank gets (a caller's ``env`` overrides it). UCX over TCP on eth0 only, or
+#: ranks in different namespaces talk through shared memory (emulation.md); pinned algorithms so
+#: that the model can be asked for the same one; a waiting rank sleeps (nanosleep) every 10 polls
+#: instead of spinning, so that 4 waiting ranks do not take the 2 cores from the emulation.
+MPI_ENV: dict[str, str] = {
+    "UCX_TLS": "tcp,self",
+    "UCX_NET_DEVICES": "eth0",
+    "MPIR_CVAR_CH4_NETMOD": "ucx",
+    "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM": "ring",
+    "MPIR_CVAR_ALLTOALL_INTRA_ALGORITHM": "pairwise",
+    "MPIR_CVAR_ENABLE_HEAVY_YIELD": "1",
+    "MPIR_CVAR_POLLS_BEFORE_YIELD": "10",
+}
+
+
+# ------------------------------------------------------------------------------------------------
+# The graph
+
+
+def emulated_fabric(
+    kind: str = "flat",
+    *,
+    num_hosts: int = 4,
+    link_rate_bytes_per_s: float = DEFAULT_LINK_RATE_BYTES_PER_S,
+    trunk_rate_bytes_per_s: float | None = None,
+    latency_s: float = DEFAULT_LATENCY_S,
+) -> nx.DiGraph:
+    """A small fabric graph that :class:`EmulatedCluster` can lay out.
+
+    Parameters
+    ----------
+    kind : {"flat", "tree"}
+        ``flat``: every host on one bridge ``leaf0``. ``tree``: two bridges ``leaf0`` and
+        ``leaf1``, half the hosts on each, joined by one trunk.
+    num_hosts : int
+        Hosts, one rank each (>= 2; even for ``tree``).
+    link_rate_bytes_per_s : float
+        Shaped rate of every host link, per direction.
+    trunk_rate_bytes_per_s : float or None
+        Shaped rate of the trunk per direction (``tree`` only); default half the link rate, so
+        the trunk is oversubscribed ``num_hosts / 2 : 0.5`` (2 hosts per leaf: 4:1).
+    latency_s : float
+        ``latency_s`` of every edge (the path latency is the sum over its edges).
+
+    Returns
+    -------
+    networkx.DiGraph
+        Nodes ``node<i>/gpu0`` (kind ``gpu``, ``node=i``, ``local=0``, model ``emulated-host``)
+        and ``leaf<j>`` (kind ``switch``, tier 1, model ``linux-bridge``, radix 64); two directed
+        edges per cable with ``bandwidth_bytes_per_s``, ``latency_s``, ``num_links=1`` and
+        ``link="veth"``. ``G.graph`` has ``topology="emulated"``, ``params`` and ``catalog``.
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``kind``, too few hosts, an odd host count for ``tree``, a non-positive
+        rate or a negative latency.
+
+    Examples
+    --------
+    >>> G = emulated_fabric("tree", num_hosts=4, link_rate_bytes_per_s=25e6)
+    >>> G.number_of_nodes(), G.number_of_edges()
+    (6, 10)
+    >>> G["leaf0"]["leaf1"]["bandwidth_bytes_per_s"]
+    12500000.0
+    """
+    if kind not in ("flat", "tree"):
+        raise ValueError(f"kind must be one of flat, tree, got {kind!r}")
+    if not isinstance(num_hosts, int) or isinstance(num_hosts, bool) or not 2 <= num_hosts <= 64:
+        raise ValueError(f"num_hosts must be an integer in 2..64, got {num_hosts!r}")
+    if kind == "tree" and num_hosts % 2:
+        raise ValueError(f"num_hosts must be even for a tree (two equal leaves), got {num_hosts}")
+    if not link_rate_bytes_per_s > 0:
+        raise ValueError(f"link_rate_bytes_per_s must be > 0, got {link_rate_bytes_per_s!r}")
+    if trunk_rate_bytes_per_s is None:
+        trunk_rate_bytes_per_s = link_rate_bytes_per_s / 2
+    if not trunk_rate_bytes_per_s > 0:
+        raise ValueError(f"trunk_rate_bytes_per_s must be > 0, got {trunk_rate_bytes_per_s!r}")
+    if not latency_s >= 0:
+        raise ValueError(f"latency_s must be >= 0, got {latency_s!r}")
+    num_leaves = 1 if kind == "flat" else 2
+    per_leaf = num_hosts // num_leaves
+    G = nx.DiGraph()
+    G.graph.update(
+        topology="emulated",
+        params={"kind": kind, "num_hosts": num_hosts,
+                "link_rate_bytes_per_s": float(link_rate_bytes_per_s),
+                "trunk_rate_bytes_per_s": float(trunk_rate_bytes_per_s) if kind == "tree" else None,
+                "latency_s": float(latency_s)},
+        catalog=default_catalog().version,
+    )
+    G.add_nodes_from(
+        (f"node{i}/gpu0", {"kind": "gpu", "model": "emulated-host", "node": i, "local": 0})
+        for i in range(num_hosts))
+    G.add_nodes_from(
+        (f"leaf{j}", {"kind": "switch", "tier": 1, "model": "linux-bridge", "radix": 64})
+        for j in range(num_leaves))
+
+    def cable(u: str, v: str, rate: float) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        attrs = {"bandwidth_bytes_per_s": float(rate), "latency_s": float(latency_s),
+                 "num_links": 1, "link": "veth"}
+        yield u, v, dict(attrs)
+        yield v, u, dict(attrs)
+
+    G.add_edges_from(itertools.chain.from_iterable(
+        cable(f"node{i}/gpu0", f"leaf{i // per_leaf}", link_rate_bytes_per_s)
+        for i in range(num_hosts)))
+    if kind == "tree":
+        G.add_edges_from(cable("leaf0", "leaf1", trunk_rate_bytes_per_s))
+    return validate_graph(G)
+
+
+# ------------------------------------------------------------------------------------------------
+# Values
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmulatedHost:
+    """One host of the emulated cluster (one rank)."""
+
+    node_id: str
+    namespace: str
+    hostname: str
+    ip: str
+    switch: str
+    port: str
+    iface: str = "eth0"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShapedLink:
+    """One shaped link direction: the veth end ``device`` in ``namespace`` sends ``u -> v``."""
+
+    u: str
+    v: str
+    namespace: str
+    device: str
+    rate_bytes_per_s: float
+    burst_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CpuUsage:
+    """Busy fraction of the machine's cores over an interval, from ``/proc/stat``."""
+
+    wall_s: float
+    num_cores: int
+    busy_fraction: float
+    busy_fraction_per_core: list[float]
+    own_cpu_s: float = 0.0
+
+    @property
+    def own_fraction(self) -> float:
+        """CPU time of the run's own processes (mpiexec, ranks) / (wall time x cores)."""
+        return self.own_cpu_s / (self.wall_s * self.num_cores) if self.wall_s > 0 else 0.0
+
+    @property
+    def saturated(self) -> bool:
+        """True when every core was more than 90% busy: timings are then CPU-bound."""
+        return min(self.busy_fraction_per_core, default=0.0) > 0.9
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MpiRun:
+    """What one ``mpiexec`` inside the cluster returned."""
+
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    wall_s: float
+    cpu: CpuUsage
+    tx_bytes: dict[str, int] = field(default_factory=dict)
+
+    def check(self) -> MpiRun:
+        """Return self, or raise ``RuntimeError`` with the tail of stderr if mpiexec failed."""
+        if self.returncode != 0:
+            tail = "\n".join(self.stderr.strip().splitlines()[-20:])
+            raise RuntimeError(f"mpiexec exited with {self.returncode}:\n{tail}")
+        return self
+
+
+# ------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _run(argv: Sequence[str], *, check: bool = True, input_text: str | None = None,
+         timeout_s: float = 30.0) -> subprocess.CompletedProcess[str]:
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, input=input_text,
+                              timeout=timeout_s, check=False)
+    except FileNotFoundError as err:
+        raise RuntimeError(f"{argv[0]} not found: the emulated cluster needs iproute2 and "
+                           f"ethtool (apt-get install -y iproute2 ethtool)") from err
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{shlex.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc
+
+
+def _ip_batch(namespace: str | None, commands: Sequence[str]) -> None:
+    argv = ["ip"] + (["-n", namespace] if namespace else []) + ["-batch", "-"]
+    _run(argv, input_text="\n".join(commands) + "\n")
+
+
+def read_cpu_times() -> list[tuple[int, int]]:
+    """(busy, total) jiffies per core from ``/proc/stat`` (idle and iowait count as not busy)."""
+    out = []
+    with open("/proc/stat", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("cpu") and line[3].isdigit():
+                values = [int(v) for v in line.split()[1:]]
+                total = sum(values[:8])  # guest time is already inside user/nice
+                idle = values[3] + values[4]
+                out.append((total - idle, total))
+    return out
+
+
+def _cpu_usage(before: list[tuple[int, int]], after: list[tuple[int, int]], wall_s: float,
+               own_cpu_s: float = 0.0) -> CpuUsage:
+    per_core = []
+    for (b0, t0), (b1, t1) in zip(before, after):
+        per_core.append((b1 - b0) / (t1 - t0) if t1 > t0 else 0.0)
+    busy = sum(b1 - b0 for (b0, _), (b1, _) in zip(before, after))
+    total = sum(t1 - t0 for (_, t0), (_, t1) in zip(before, after))
+    return CpuUsage(wall_s=wall_s, num_cores=len(per_core),
+                    busy_fraction=busy / total if total else 0.0, busy_fraction_per_core=per_core,
+                    own_cpu_s=own_cpu_s)
+
+
+def _children_cpu_s() -> float:
+    """User + system CPU seconds of every finished, waited-for descendant of this process."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _namespaces() -> list[str]:
+    proc = _run(["ip", "netns", "list"], check=False)
+    return [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
+
+
+def _kill_namespace_processes(namespace: str) -> None:
+    """SIGKILL every process inside ``namespace`` (by PID, from ``ip netns pids``)."""
+    for _ in range(3):
+        proc = _run(["ip", "netns", "pids", namespace], check=False)
+        pids = [int(p) for p in proc.stdout.split() if p.isdigit() and int(p) != os.getpid()]
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+
+
+def _delete_namespaces(namespaces: Sequence[str]) -> None:
+    existing = set(_namespaces())
+    for ns in namespaces:
+        if ns in existing:
+            _kill_namespace_processes(ns)
+    for ns in namespaces:
+        if ns in existing:
+            _run(["ip", "netns", "del", ns], check=False)
+
+
+def _prefix_owner(prefix: str) -> int | None:
+    """The PID encoded in ``fme<pid>x<n>``, or None."""
+    body = prefix[len(PREFIX):]
+    pid, sep, _ = body.partition("x")
+    return int(pid) if sep and pid.isdigit() else None
+
+
+def list_instances(prefix: str = PREFIX) -> list[dict[str, Any]]:
+    """Emulated clusters present on this machine whose prefix starts with ``prefix``.
+
+    Each entry has ``prefix``, ``namespaces``, ``owner_pid``, ``owner_alive`` and ``persistent``
+    (and the saved ``hosts`` when the state file is readable).
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for ns in _namespaces():
+        if ns.startswith(prefix) and ns.startswith(PREFIX) and "-" in ns:
+            inst = ns.rsplit("-", 1)[0]
+            found.setdefault(inst, {"prefix": inst, "namespaces": []})["namespaces"].append(ns)
+    if STATE_DIR.is_dir():
+        for path in STATE_DIR.glob(f"{prefix}*.json"):
+            with contextlib.suppress(OSError, ValueError):
+                state = json.loads(path.read_text())
+                entry = found.setdefault(state["prefix"], {"prefix": state["prefix"], "namespaces": []})
+                entry.update({k: state[k] for k in ("persistent", "hosts") if k in state})
+    for entry in found.values():
+        owner = _prefix_owner(entry["prefix"])
+        entry["owner_pid"] = owner
+        entry["owner_alive"] = owner is not None and _pid_alive(owner)
+        entry.setdefault("persistent", False)
+    return sorted(found.values(), key=lambda e: e["prefix"])
+
+
+def _remove_instance(prefix: str, namespaces: Sequence[str]) -> None:
+    _delete_namespaces(namespaces)
+    with contextlib.suppress(FileNotFoundError):
+        (STATE_DIR / f"{prefix}.json").unlink()
+    shutil.rmtree(STATE_DIR / prefix, ignore_errors=True)
+
+
+def cleanup_stale(prefix: str = PREFIX, *, include_persistent: bool = False,
+                  include_live: bool = False) -> list[str]:
+    """Remove emulated clusters left behind by killed runs; return the prefixes removed.
+
+    Parameters
+    ----------
+    prefix : str
+        Only instances whose prefix starts with this (default: all of this module's).
+    include_persistent : bool
+        Also remove clusters made to outlive their process (``fabric emulate up``).
+    include_live : bool
+        Also remove clusters whose owning process still runs.
+
+    Returns
+    -------
+    list of str
+        The instance prefixes removed.
+    """
+    removed = []
+    for entry in list_instances(prefix):
+        if entry["persistent"] and not include_persistent:
+            continue
+        if entry["owner_alive"] and not entry["persistent"] and not include_live:
+            continue
+        _remove_instance(entry["prefix"], entry["namespaces"])
+        removed.append(entry["prefix"])
+    return removed
+
+
+# ------------------------------------------------------------------------------------------------
+# Tear-down on exit and on signals
+
+_LIVE: dict[int, EmulatedCluster] = {}
+_LIVE_LOCK = threading.Lock()
+_HOOKS_INSTALLED = False
+_COUNTER = itertools.count()
+
+
+def _teardown_all() -> None:
+    with _LIVE_LOCK:
+        clusters = list(_LIVE.values())
+    for cluster in clusters:
+        with contextlib.suppress(Exception):
+            cluster.close()
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    _teardown_all()
+    previous = _PREVIOUS_HANDLERS.get(signum)
+    if callable(previous):
+        previous(signum, frame)
+    elif previous == signal.SIG_IGN:
+        return
+    else:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+_PREVIOUS_HANDLERS: dict[int, Any] = {}
+
+
+def _install_hooks() -> None:
+    global _HOOKS_INSTALLED
+    if _HOOKS_INSTALLED:
+        return
+    _HOOKS_INSTALLED = True
+    atexit.register(_teardown_all)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            _PREVIOUS_HANDLERS[sig] = signal.getsignal(sig)
+            signal.signal(sig, _on_signal)
+
+
+# ------------------------------------------------------------------------------------------------
+# The cluster
+
+_LAUNCHER = """#!/bin/sh
+# hydra's ssh launcher calls: SCRIPT [-x] HOST COMMAND...; run COMMAND in HOST's namespace with
+# HOST's hostname (its own UTS namespace), the way ssh would run it on a real node.
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -*) shift ;;
+    *) break ;;
+  esac
+done
+host="$1"; shift
+case "$host" in
+{cases}
+  *) echo "emulate launcher: unknown host $host" >&2; exit 255 ;;
+esac
+exec ip netns exec "$ns" unshare --uts sh -c "hostname $name && $*"
+"""
+
+
+class EmulatedCluster:
+    """Lay a fabric graph out as network namespaces, bridges and shaped veths.
+
+    Parameters
+    ----------
+    G : networkx.DiGraph
+        A validated fabric whose GPUs are hosts (one rank each) attached to exactly one switch,
+        and whose switches form a tree (a loop would need spanning tree on the bridges).
+    mtu_bytes : int
+        MTU of every interface (default 9000: jumbo frames keep the 2 cores out of the way).
+    burst_bytes : int or None
+        tbf bucket; default ``2 * (mtu + 14)`` (tbf needs at least one frame, ``mtu + 14``).
+    persistent : bool
+        Keep the cluster after this process exits (``fabric emulate up``); tear-down is then
+        :meth:`close` or :func:`cleanup_stale` with ``include_persistent=True``.
+    prefix : str or None
+        Namespace name prefix; default ``fme<pid>x<counter>``, unique per instance.
+
+    Raises
+    ------
+    ValueError
+        If the graph has a GPU not attached to exactly one switch, a switch loop, more than
+        250 hosts, or a bad MTU/burst.
+    RuntimeError
+        From :meth:`open` when a command fails (not root, iproute2 or ethtool missing).
+
+    Examples
+    --------
+    ``with EmulatedCluster(emulated_fabric("flat")) as cluster: cluster.run_mpi([...])``
+    """
+
+    def __init__(self, G: nx.DiGraph, *, mtu_bytes: int = DEFAULT_MTU_BYTES,
+                 burst_bytes: int | None = None, persistent: bool = False,
+                 prefix: str | None = None) -> None:
+        validate_graph(G)
+        if not isinstance(mtu_bytes, int) or not 1280 <= mtu_bytes <= 65000:
+            raise ValueError(f"mtu_bytes must be an integer in 1280..65000, got {mtu_bytes!r}")
+        min_burst = mtu_bytes + ETH_HEADER_BYTES
+        if burst_bytes is None:
+            burst_bytes = 2 * min_burst
+        if not isinstance(burst_bytes, int) or burst_bytes < min_burst:
+            raise ValueError(f"burst_bytes must be an integer >= mtu + 14 = {min_burst}, "
+                             f"got {burst_bytes!r}")
+        self.G = G
+        self.mtu_bytes = mtu_bytes
+        self.burst_bytes = burst_bytes
+        self.persistent = persistent
+        self.prefix = prefix or f"{PREFIX}{os.getpid()}x{next(_COUNTER)}"
+        if not self.prefix.startswith(PREFIX) or not self.prefix.replace("x", "").isalnum():
+            raise ValueError(f"prefix must start with {PREFIX!r} and be alphanumeric, got {prefix!r}")
+        self.switch_namespace = f"{self.prefix}-sw"
+        switches = [n for n, k in G.nodes(data="kind") if k == "switch"]
+        self.bridges = {s: f"br{j}" for j, s in enumerate(switches)}
+        gpus = [n for n, k in G.nodes(data="kind") if k == "gpu"]
+        if len(gpus) > 250:
+            raise ValueError(f"an emulated cluster holds at most 250 hosts, got {len(gpus)}")
+        hosts = []
+        for i, gpu in enumerate(gpus):
+            attached = [v for v in G.successors(gpu) if G.nodes[v]["kind"] == "switch"]
+            if len(attached) != 1 or G.out_degree(gpu) != 1:
+                raise ValueError(f"host {gpu!r} must have exactly one link, to a switch; "
+                                 f"it links to {sorted(G.successors(gpu))}")
+            node = G.nodes[gpu].get("node", i)
+            hosts.append(EmulatedHost(
+                node_id=gpu, namespace=f"{self.prefix}-h{i}",
+                hostname=f"node{node}" if len(gpus) == len({G.nodes[g].get('node') for g in gpus})
+                else f"host{i}",
+                ip=str(SUBNET.network_address + i + 1), switch=attached[0], port=f"p{i}"))
+        self.hosts: list[EmulatedHost] = hosts
+        trunks = [(u, v) for u, v in G.edges() if u in self.bridges and v in self.bridges]
+        und = nx.Graph(trunks)
+        und.add_nodes_from(switches)
+        if und.number_of_edges() and not nx.is_forest(und):
+            raise ValueError("the switches form a loop; Linux bridges without spanning tree "
+                             "need a tree of switches")
+        self.trunks = sorted({tuple(sorted((u, v), key=switches.index)) for u, v in trunks})
+        self.links: list[ShapedLink] = []
+        self.state_dir = STATE_DIR / self.prefix
+        self.launcher = self.state_dir / "launch.sh"
+        self._open = False
+
+    # -- names ---------------------------------------------------------------------------------
+
+    @property
+    def namespaces(self) -> list[str]:
+        """Every namespace of this cluster (hosts first, then the switch)."""
+        return [h.namespace for h in self.hosts] + [self.switch_namespace]
+
+    def _trunk_device(self, u: str, v: str) -> str:
+        return f"t{list(self.bridges).index(u)}x{list(self.bridges).index(v)}"
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> EmulatedCluster:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> EmulatedCluster:
+        """Create the namespaces, bridges, veths and qdiscs; return self."""
+        if self._open:
+            return self
+        if os.geteuid() != 0:
+            raise RuntimeError("the emulated cluster needs root (network namespaces, tc)")
+        for tool in ("ip", "tc", "ethtool", "unshare"):
+            if shutil.which(tool) is None:
+                raise RuntimeError(f"{tool} not found: apt-get install -y iproute2 ethtool util-linux")
+        _install_hooks()
+        with _LIVE_LOCK:
+            _LIVE[id(self)] = self
+        self._open = True
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        """Kill what runs inside, delete the namespaces and the state files (idempotent)."""
+        with _LIVE_LOCK:
+            _LIVE.pop(id(self), None)
+        if not self._open:
+            return
+        self._open = False
+        _remove_instance(self.prefix, self.namespaces)
+
+    def _save_state(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        state = {"prefix": self.prefix, "persistent": self.persistent, "owner_pid": os.getpid(),
+                 "namespaces": self.namespaces,
+                 "hosts": [dataclasses.asdict(h) for h in self.hosts],
+                 "links": [dataclasses.asdict(link) for link in self.links],
+                 "topology": self.G.graph.get("topology"), "params": self.G.graph.get("params")}
+        path = STATE_DIR / f"{self.prefix}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, sort_keys=True, indent=2))
+        tmp.replace(path)
+
+    def _build(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        for ns in self.namespaces:
+            _run(["ip", "netns", "add", ns])
+        self._save_state()  # record the namespaces at once so a killed run can be cleaned
+        sw = self.switch_namespace
+        mtu = self.mtu_bytes
+        cmds = ["link set lo up"]
+        for bridge in self.bridges.values():
+            cmds += [f"link add {bridge} mtu {mtu} type bridge stp_state 0 forward_delay 0",
+                     f"link set {bridge} up"]
+        for host in self.hosts:
+            cmds += [f"link add {host.port} mtu {mtu} type veth peer name {host.iface} "
+                     f"mtu {mtu} netns {host.namespace}",
+                     f"link set {host.port} master {self.bridges[host.switch]} up"]
+        for u, v in self.trunks:
+            a, b = self._trunk_device(u, v), self._trunk_device(v, u)
+            cmds += [f"link add {a} mtu {mtu} type veth peer name {b} mtu {mtu}",
+                     f"link set {a} master {self.bridges[u]} up",
+                     f"link set {b} master {self.bridges[v]} up"]
+        _ip_batch(sw, cmds)
+        for host in self.hosts:
+            _ip_batch(host.namespace, [
+                "link set lo up",
+                f"addr add {host.ip}/{SUBNET.prefixlen} dev {host.iface}",
+                f"link set {host.iface} up"])
+            self._sysctl(host.namespace)
+        self._sysctl(sw)
+        links = []
+        for host in self.hosts:
+            links.append(self._link(host.node_id, host.switch, host.namespace, host.iface))
+            links.append(self._link(host.switch, host.node_id, sw, host.port))
+        for u, v in self.trunks:
+            links.append(self._link(u, v, sw, self._trunk_device(u, v)))
+            links.append(self._link(v, u, sw, self._trunk_device(v, u)))
+        for link in links:
+            _run(["ip", "netns", "exec", link.namespace, "ethtool", "-K", link.device,
+                  "tso", "off", "gso", "off", "gro", "off"])
+            _run(["ip", "netns", "exec", link.namespace, "tc", "qdisc", "replace", "dev",
+                  link.device, "root", "tbf", "rate", f"{round(link.rate_bytes_per_s * 8)}bit",
+                  "burst", str(link.burst_bytes), "latency", f"{round(TBF_LATENCY_S * 1000)}ms"])
+        self.links = links
+        self._write_launcher()
+        self._save_state()
+
+    def _link(self, u: str, v: str, namespace: str, device: str) -> ShapedLink:
+        data = self.G.edges[u, v]
+        rate = float(data["bandwidth_bytes_per_s"]) * int(data["num_links"])
+        return ShapedLink(u=u, v=v, namespace=namespace, device=device, rate_bytes_per_s=rate,
+                          burst_bytes=self.burst_bytes)
+
+    @staticmethod
+    def _sysctl(namespace: str) -> None:
+        # No IPv6 chatter on the counters; no slow start between the steps of a collective.
+        settings = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1",
+                    "net.ipv4.tcp_slow_start_after_idle=0"]
+        _run(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w", *settings], check=False)
+
+    def _write_launcher(self) -> None:
+        cases = "\n".join(f"  {h.ip}|{h.hostname}) ns={h.namespace}; name={h.hostname} ;;"
+                          for h in self.hosts)
+        self.launcher.write_text(_LAUNCHER.format(cases=cases))
+        self.launcher.chmod(0o755)
+
+    # -- use -----------------------------------------------------------------------------------
+
+    def host_command(self, host: int, argv: Sequence[str]) -> list[str]:
+        """argv that runs ``argv`` inside host ``host``'s namespace, under its own hostname."""
+        h = self.hosts[host]
+        return ["ip", "netns", "exec", h.namespace, "unshare", "--uts", "sh", "-c",
+                'hostname "$0" && exec "$@"', h.hostname, *argv]
+
+    def exec(self, host: int, argv: Sequence[str], *, timeout_s: float = 60.0,
+             check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` inside host ``host`` and return the finished process."""
+        return _run(self.host_command(host, argv), check=check, timeout_s=timeout_s)
+
+    def tx_bytes(self) -> dict[str, int]:
+        """Bytes sent so far by every shaped device, keyed ``"u->v"`` (the link direction)."""
+        out: dict[str, int] = {}
+        by_ns: dict[str, dict[str, int]] = {}
+        for link in self.links:
+            if link.namespace not in by_ns:
+                proc = _run(["ip", "-n", link.namespace, "-s", "-j", "link", "show"])
+                by_ns[link.namespace] = {d["ifname"]: int(d["stats64"]["tx"]["bytes"])
+                                         for d in json.loads(proc.stdout)}
+            out[f"{link.u}->{link.v}"] = by_ns[link.namespace][link.device]
+        return out
+
+    def mpi_env(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment ``run_mpi`` gives mpiexec: ours, :data:`MPI_ENV`, then ``env``."""
+        out = dict(os.environ)
+        out.update(MPI_ENV)
+        out.update(env or {})
+        return out
+
+    def mpiexec_argv(self, argv: Sequence[str], *, num_ranks: int | None = None) -> list[str]:
+        """The mpiexec command line (run inside host 0) that starts ``argv`` on the hosts."""
+        mpiexec = Path(sys.executable).parent / "mpiexec"
+        if not mpiexec.exists():
+            found = shutil.which("mpiexec")
+            if found is None:
+                raise RuntimeError("mpiexec not found next to the Python interpreter nor on PATH "
+                                   "(pip install mpich mpi4py)")
+            mpiexec = Path(found)
+        n = num_ranks or len(self.hosts)
+        return [str(mpiexec), "-launcher", "ssh", "-launcher-exec", str(self.launcher),
+                "-iface", "eth0", "-hosts", ",".join(h.ip for h in self.hosts),
+                "-n", str(n), *argv]
+
+    def run_mpi(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+                num_ranks: int | None = None, timeout_s: float = 600.0,
+                nice: int = DEFAULT_NICE) -> MpiRun:
+        """Run ``mpiexec -n N argv`` with one rank per host (round robin) and return what it did.
+
+        Parameters
+        ----------
+        argv : sequence of str
+            The program and its arguments (``[sys.executable, "-m", ...]`` or ``["fabric", ...]``).
+        env : mapping or None
+            Extra environment for mpiexec and every rank (overrides :data:`MPI_ENV`).
+        num_ranks : int or None
+            Ranks (default one per host).
+        timeout_s : float
+            Kill everything in the cluster after this long.
+
+        Returns
+        -------
+        MpiRun
+            Exit status, output, wall time, CPU busy fraction of the machine during the run and
+            bytes sent per link direction during the run.
+        """
+        if not self._open:
+            raise RuntimeError("the emulated cluster is not open (use it as a context manager)")
+        full = self.host_command(0, ["nice", "-n", str(nice),
+                                     *self.mpiexec_argv(argv, num_ranks=num_ranks)])
+        tx0 = self.tx_bytes()
+        cpu0 = read_cpu_times()
+        own0 = _children_cpu_s()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=self.mpi_env(env))
+        try:
+            out, err = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            for host in self.hosts:
+                _kill_namespace_processes(host.namespace)
+            proc.kill()
+            out, err = proc.communicate()
+            err += f"\nemulate: mpiexec killed after {timeout_s} s"
+        wall = time.perf_counter() - t0
+        cpu = _cpu_usage(cpu0, read_cpu_times(), wall, _children_cpu_s() - own0)
+        tx1 = self.tx_bytes()
+        return MpiRun(argv=full, returncode=proc.returncode, stdout=out, stderr=err, wall_s=wall,
+                      cpu=cpu, tx_bytes={k: tx1[k] - tx0[k] for k in tx1})
