@@ -1,0 +1,93 @@
+"""Placing ranks on GPUs.
+
+A communicator is a list of GPU node ids, rank i on the i-th. Strategies:
+
+``packed``
+    fill each server's GPUs before the next (the builders' GPU order).
+``rail-aligned``
+    ``ranks_per_node`` ranks on each server, always the same local GPUs (rails) 0..r-1.
+``spread``
+    round-robin over servers: rank i on server i mod N, so neighbours sit on different servers.
+``random``
+    a seeded random choice of GPUs (``seed``).
+explicit
+    a list of GPU node ids.
+
+>>> import topologies
+>>> G = topologies.build("single-hop", 16, gpus_per_node=8)
+>>> place(G, 4, "spread")
+['node0/gpu0', 'node1/gpu0', 'node0/gpu1', 'node1/gpu1']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import networkx as nx
+import numpy as np
+
+from fabric.errors import InfeasibleError
+from fabric.graph import gpu_nodes
+
+__all__ = ["PLACEMENTS", "place"]
+
+PLACEMENTS = ("packed", "rail-aligned", "spread", "random")
+
+
+def place(G: nx.DiGraph, num_ranks: int | None = None, placement: str | Sequence[str] = "packed",
+          *, seed: int = 0, ranks_per_node: int | None = None) -> list[str]:
+    """GPU node ids for ``num_ranks`` ranks (all GPUs when None) under ``placement``.
+
+    Raises
+    ------
+    ValueError
+        Unknown placement, ``num_ranks`` < 1, an explicit list naming a non-GPU or a GPU twice.
+    InfeasibleError
+        More ranks than the fabric (or the placement) has GPUs.
+    """
+    gpus = gpu_nodes(G)
+    if not isinstance(placement, str):
+        ranks = list(placement)
+        known = set(gpus)
+        for g in ranks:
+            if g not in known:
+                raise ValueError(f"placement names {g!r}, which is not a GPU of this fabric")
+        if len(set(ranks)) != len(ranks):
+            raise ValueError("placement lists a GPU twice")
+        if num_ranks is not None and num_ranks != len(ranks):
+            raise ValueError(f"ranks ({num_ranks}) differs from the placement's {len(ranks)} GPUs")
+        if not ranks:
+            raise ValueError("placement must list at least one GPU")
+        return ranks
+    n = len(gpus) if num_ranks is None else int(num_ranks)
+    if n < 1:
+        raise ValueError(f"ranks must be >= 1, got {num_ranks}")
+    if n > len(gpus):
+        raise InfeasibleError(f"{n} ranks do not fit: the fabric has {len(gpus)} GPUs")
+    if placement == "packed":
+        return gpus[:n]
+    by_node: dict[int, list[str]] = {}
+    for g in gpus:
+        by_node.setdefault(int(G.nodes[g].get("node", 0)), []).append(g)
+    nodes = list(by_node.values())
+    if placement == "rail-aligned":
+        per = ranks_per_node or max(len(v) for v in nodes)
+        chosen = [g for members in nodes for g in members[:per]]
+        if len(chosen) < n:
+            raise InfeasibleError(f"{n} ranks at {per} per node need {-(-n // per)} nodes; "
+                                  f"the fabric has {len(nodes)}")
+        return chosen[:n]
+    if placement == "spread":
+        out = []
+        depth = max(len(v) for v in nodes)
+        for local in range(depth):
+            for members in nodes:
+                if local < len(members):
+                    out.append(members[local])
+        return out[:n]
+    if placement == "random":
+        rng = np.random.default_rng(seed)
+        pick = rng.permutation(len(gpus))[:n]
+        return [gpus[i] for i in pick]
+    raise ValueError(f"unknown placement {placement!r}; use one of {', '.join(PLACEMENTS)} "
+                     f"or a list of GPU ids")
