@@ -83,8 +83,8 @@ def import_command(logs: tuple[str, ...], output: str, log_format: str, num_rank
     try:
         write_records(records, output)
     except (OSError, ValueError) as err:
-        raise click.ClickException(f"cannot write {output!r}: {getattr(err, 'strerror', None) or err}"
-                                   ) from None
+        reason = getattr(err, "strerror", None) or err
+        raise click.ClickException(f"cannot write {output!r}: {reason}") from None
     for log in parsed:
         _warn(log)
     summaries = [_summary(log) for log in parsed]
@@ -107,8 +107,8 @@ def _warn(log: Any) -> None:
         click.echo(f"warning: {log.name}:{skipped.line_number}: skipped ({skipped.reason}): "
                    f"{skipped.text}", err=True)
     if len(log.skipped) > _MAX_WARNED_LINES:
-        click.echo(f"warning: {log.name}: {len(log.skipped) - _MAX_WARNED_LINES} more skipped lines",
-                   err=True)
+        more = len(log.skipped) - _MAX_WARNED_LINES
+        click.echo(f"warning: {log.name}: {more} more skipped lines", err=True)
     wrong = log.wrong_records
     if wrong:
         sizes = ", ".join(str(r.size_bytes) for r in wrong[:8])

@@ -33,7 +33,11 @@ __all__ = [
 ]
 
 _PARSERS = {"nccl-tests": parse_nccl_tests, "osu": parse_osu, "imb": parse_imb}
-_DETECTORS = (("nccl-tests", looks_like_nccl_tests), ("osu", looks_like_osu), ("imb", looks_like_imb))
+_DETECTORS = (
+    ("nccl-tests", looks_like_nccl_tests),
+    ("osu", looks_like_osu),
+    ("imb", looks_like_imb),
+)
 _MAX_BINARY_FRACTION = 0.05
 
 

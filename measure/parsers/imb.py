@@ -197,9 +197,10 @@ def _record(tokens: list[str], block: _Block, library: dict[str, str],
     repetitions = parse_int(tokens[1], "#repetitions")
     if size_bytes == 0:
         raise _ZeroSize
-    values = {column: parse_number(token, column) for column, token in zip(block.columns, tokens[2:])}
+    cells = list(zip(block.columns, tokens[2:], strict=False))
+    values = {column: parse_number(token, column) for column, token in cells}
     seconds = {column: parse_scaled(token, -6, column)
-               for column, token in zip(block.columns, tokens[2:]) if column.endswith("[usec]")}
+               for column, token in cells if column.endswith("[usec]")}
     extra: dict[str, Any] = {"benchmark": block.benchmark}
     if "Mbytes/sec" in values:
         extra["printed_mbytes_per_s"] = values["Mbytes/sec"]

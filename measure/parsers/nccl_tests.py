@@ -12,11 +12,11 @@ buffer for all_gather, total input for reduce_scatter, total per-rank send for a
 is in microseconds, averaged over ranks by default (``-a 1``), per iteration.
 
 >>> text = '''# Collective test starting: all_reduce_perf
-... # nThread 1 nGpus 2 minBytes 8 maxBytes 8 step: 2(factor) warmup iters: 5 iters: 20 agg iters: 1 validation: 1 graph: 0
+... # nThread 1 nGpus 2 minBytes 8 maxBytes 8 warmup iters: 5 iters: 20
 ... #  Rank  0 Group  0 Pid   1 on nodeA device  0 [0x1] GPU
 ... #  Rank  1 Group  0 Pid   1 on nodeA device  1 [0x2] GPU
-... #       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong
-...      1048576        262144     float     sum      -1    25.00   41.94   41.94      0    24.00   43.69   43.69    N/A'''
+... # size count type redop root time algbw busbw #wrong time algbw busbw #wrong
+... 1048576 262144 float sum -1 25.00 41.94 41.94 0 24.00 43.69 43.69 N/A'''
 >>> log = parse_nccl_tests(text)
 >>> [(r.operation, r.size_bytes, r.time_s, r.in_place, r.num_wrong) for r in log.records]
 [('all-reduce', 1048576, 2.5e-05, False, 0), ('all-reduce', 1048576, 2.4e-05, True, None)]
@@ -289,7 +289,7 @@ def _records_from_line(
     if size_bytes == 0:
         return [], 1
     placement = _run_placement(run, num_ranks, num_hosts)
-    preamble = dict(zip(columns[:first], tokens[:first]))
+    preamble = dict(zip(columns[:first], tokens[:first], strict=False))
     common: dict[str, Any] = {"count": count}
     if "redop" in preamble:
         common["redop"] = preamble["redop"]
@@ -298,7 +298,7 @@ def _records_from_line(
         common["root"] = int(root) if root.lstrip("-").isdigit() and len(root) < 12 else root
     records = []
     for start, in_place in ((first, False), (second, True)):
-        cells = dict(zip(columns[start:start + half], tokens[start:start + half]))
+        cells = dict(zip(columns[start:start + half], tokens[start:start + half], strict=False))
         time_s = parse_scaled(cells["time"], -6, "time")
         if time_s <= 0:
             raise ValueError(f"time {cells['time']!r} us is not > 0")
@@ -328,7 +328,8 @@ def _records_from_line(
             num_ranks=placement.num_ranks, num_hosts=placement.num_hosts, source="nccl-tests",
             ranks_per_host=placement.ranks_per_host, hosts=_rank_hosts(run),
             placement=placement.placement, iterations=run.iterations,
-            warmup_iterations=run.warmup_iterations, backend="rccl" if "rccl" in library else "nccl",
+            warmup_iterations=run.warmup_iterations,
+            backend="rccl" if "rccl" in library else "nccl",
             dtype=preamble.get("type", ""), in_place=in_place, num_wrong=num_wrong,
             algorithm=env.get("NCCL_ALGO", ""), library=dict(library), env=dict(env), extra=extra,
         ))

@@ -235,7 +235,7 @@ def _record(tokens: list[str], test: _Test, library: dict[str, str],
     placement = placement_from_counts(ranks, num_hosts)
     values: dict[str, Any] = {}
     seconds: dict[str, float] = {}
-    for column, token in zip(test.columns, tokens[1:]):
+    for column, token in zip(test.columns, tokens[1:], strict=False):
         kind = _column_kind(column)
         try:
             values[kind] = parse_number(token, column)

@@ -1,0 +1,160 @@
+"""CLI tests of ``fabric import`` (real logs from tests/data/logs, see SOURCES.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fabric.cli import cli
+from measure.records import read_records
+
+LOGS = Path(__file__).resolve().parents[1] / "data" / "logs"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "logs"
+TOGETHER = LOGS / "nccl-tests" / "together_h100_all_reduce_ring.out"
+XXRJUN = LOGS / "nccl-tests" / "xxrjun_h100_2node_alltoall_sendrecv.log"
+OLD = LOGS / "nccl-tests" / "wohlbier_dgx2_v100_old_format.md"
+OSU_REDUCE = LOGS / "osu" / "ompi_pr12318_osu_reduce_v7.3_full.txt"
+IMB_PINGPONG = LOGS / "imb" / "ohpc_issue207_imb_pingpong_mvapich2.txt"
+
+
+def _run(*args: str):
+    return CliRunner().invoke(cli, ["import", *args], catch_exceptions=False)
+
+
+def test_json_summary_and_file_read_back(tmp_path):
+    out = tmp_path / "records.jsonl"
+    result = _run(str(TOGETHER), str(XXRJUN), "-o", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["num_records"] == 62 + 40
+    first, second = summary["files"]
+    assert (first["format"], first["operations"], first["num_records"]) == (
+        "nccl-tests", ["all-reduce"], 62)
+    assert (first["num_ranks"], first["num_hosts"]) == ([8], [1])
+    assert (first["min_size_bytes"], first["max_size_bytes"]) == (8, 8589934592)
+    assert second["operations"] == ["all-to-all", "send-recv"]
+    assert second["hosts"] == ["cnode4-005", "cnode4-009"]
+    records = read_records(out)
+    assert len(records) == 102
+    # together_h100_all_reduce_ring.out: "8589934592 ... 40838.9 210.34 368.09 0 ..."
+    last_out_of_place = records[60]
+    assert (last_out_of_place.size_bytes, last_out_of_place.time_s) == (8589934592, 40838.9e-6)
+
+
+def test_table_output(tmp_path):
+    out = tmp_path / "r.jsonl"
+    result = _run(str(XXRJUN), "-o", str(out))
+    assert result.exit_code == 0
+    assert "all-to-all,send-recv" in result.stdout
+    assert "32MiB..16GiB" in result.stdout
+    assert f"wrote 40 records to {out}" in result.stdout
+
+
+def test_warnings_for_wrong_points_on_stderr(tmp_path):
+    text = TOGETHER.read_text().replace(
+        "  80.49  104.23  182.39       0", "  80.49  104.23  182.39       7")
+    log = tmp_path / "wrong.log"
+    log.write_text(text)
+    result = _run(str(log), "-o", str(tmp_path / "r.jsonl"), "--json")
+    assert result.exit_code == 0
+    assert "1 points report #wrong > 0" in result.stderr and "8388608" in result.stderr
+    assert json.loads(result.stdout)["files"][0]["num_wrong_points"] == 1
+
+
+def test_skipped_lines_are_listed(tmp_path):
+    log = tmp_path / "cut.log"
+    log.write_text(TOGETHER.read_text().replace("  126.62", "  oops"))
+    result = _run(str(log), "-o", str(tmp_path / "r.jsonl"), "--json")
+    assert result.exit_code == 0
+    (skipped,) = json.loads(result.stdout)["files"][0]["skipped_lines"]
+    assert skipped["line_number"] == 39
+    assert f"{log}:39: skipped" in result.stderr
+
+
+def test_osu_needs_ranks_then_imports(tmp_path):
+    out = tmp_path / "r.jsonl"
+    result = _run(str(OSU_REDUCE), "-o", str(out))
+    assert result.exit_code == 1
+    assert "pass --ranks N" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+    result = _run(str(OSU_REDUCE), "-o", str(out), "--ranks", "192", "--hosts", "2", "--json")
+    assert result.exit_code == 0
+    records = read_records(out)
+    assert {(r.num_ranks, r.num_hosts, r.source) for r in records} == {(192, 2, "osu")}
+
+
+def test_forced_format_mismatch_is_exit_1(tmp_path):
+    out = tmp_path / "r.jsonl"
+    result = _run(str(IMB_PINGPONG), "--format", "osu", "-o", str(out))
+    assert result.exit_code == 1
+    assert "no nccl-tests, OSU or IMB data lines found" in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n\n", b"\x00\x01\x02binary\xff\xfe" * 50,
+                                     b"just some text\nno benchmark here\n"])
+def test_garbage_logs_exit_1_with_one_line_and_no_file(tmp_path, content):
+    bad = tmp_path / "bad.log"
+    bad.write_bytes(content)
+    out = tmp_path / "r.jsonl"
+    result = _run(str(XXRJUN), str(bad), "-o", str(out))
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and str(bad) in lines[0]
+    assert not out.exists()
+
+
+def test_truncated_log_mid_header_is_exit_1(tmp_path):
+    bad = tmp_path / "trunc.log"
+    bad.write_text(TOGETHER.read_text()[:900])  # stops inside the rank lines
+    result = _run(str(bad), "-o", str(tmp_path / "r.jsonl"))
+    assert result.exit_code == 1
+    assert "no nccl-tests, OSU or IMB data lines found" in result.output
+
+
+def test_missing_log_is_exit_1(tmp_path):
+    result = _run(str(tmp_path / "nope.log"), "-o", str(tmp_path / "r.jsonl"))
+    assert result.exit_code == 1
+    assert "cannot read the log" in result.output
+
+
+def test_failure_keeps_an_existing_output_untouched(tmp_path):
+    out = tmp_path / "r.jsonl"
+    out.write_text("previous\n")
+    bad = tmp_path / "bad.log"
+    bad.write_text("nothing\n")
+    assert _run(str(bad), "-o", str(out)).exit_code == 1
+    assert out.read_text() == "previous\n"
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert _run("-o", str(tmp_path / "r.jsonl")).exit_code == 2
+    assert _run(str(XXRJUN)).exit_code == 2
+    assert _run(str(XXRJUN), "-o", "x", "--ranks", "0").exit_code == 2
+
+
+def test_help():
+    result = _run("-h")
+    assert result.exit_code == 0 and "--ranks" in result.stdout
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*")))
+def test_examples_import_as_is(tmp_path, example):
+    out = tmp_path / "r.jsonl"
+    result = _run(str(example), "-o", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    assert len(read_records(out)) == json.loads(result.stdout)["num_records"] > 0
+
+
+def test_old_format_log_imports(tmp_path):
+    out = tmp_path / "r.jsonl"
+    result = _run(str(OLD), "-o", str(out), "--json")
+    assert result.exit_code == 0
+    summary = json.loads(result.stdout)["files"][0]
+    assert summary["operations"] == ["all-gather", "all-reduce"]
+    assert summary["num_zero_size_rows"] == 3
+    records = read_records(out)
+    assert all(r.num_wrong is None for r in records)
