@@ -309,8 +309,8 @@ def rank_timing(times_s: Sequence[float]) -> RankTiming:
     ValueError
         If there is no time or a time is not a finite number >= 0.
 
-    >>> rank_timing([4e-6, 1e-6, 2e-6, 3e-6]).median_s
-    2.5e-06
+    >>> rank_timing([4e-6, 1e-6, 2e-6, 3e-6, 5e-6]).median_s
+    3e-06
     """
     values = [float(t) for t in times_s]
     if not values:

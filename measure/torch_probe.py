@@ -1,7 +1,8 @@
 """Measure collectives and point-to-point times with torch.distributed (NCCL on GPUs, gloo on CPUs).
 
 The same operations, sizes, statistics and checks as :mod:`measure.mpi_probe`, through
-torch.distributed: ``all_reduce``, ``all_gather_into_tensor``, ``reduce_scatter_tensor``,
+torch.distributed: ``all_reduce``, ``all_gather_single`` / ``all_gather_into_tensor``,
+``reduce_scatter_single`` / ``reduce_scatter_tensor`` (torch 2.13 renamed them),
 ``all_to_all_single``, ``broadcast`` and a ``send``/``recv`` ping-pong. torch is imported inside
 the functions only.
 
@@ -150,6 +151,11 @@ def _init(
     return created, device
 
 
+def _tensor_call(dist: Any, name: str, older: str) -> Callable[..., Any]:
+    """The tensor form of a collective: ``name`` (torch >= 2.13) or its older spelling."""
+    return getattr(dist, name, None) or getattr(dist, older)
+
+
 class _Collective:
     """One operation's buffers, its (possibly fallback) call and the refill before each call."""
 
@@ -190,7 +196,7 @@ class _Collective:
             if self.fallback:
                 dist.all_gather(list(recv.chunk(n)), send)
             else:
-                dist.all_gather_into_tensor(recv, send)
+                _tensor_call(dist, "all_gather_single", "all_gather_into_tensor")(recv, send)
         elif self.fallback == "all_reduce":
             full = send.clone()
             dist.all_reduce(full)
@@ -198,7 +204,7 @@ class _Collective:
         elif self.fallback == "reduce_scatter":
             dist.reduce_scatter(recv, list(send.chunk(n)))
         else:
-            dist.reduce_scatter_tensor(recv, send)
+            _tensor_call(dist, "reduce_scatter_single", "reduce_scatter_tensor")(recv, send)
 
     def first_call(self) -> None:
         """Call once, switching to the documented fallback if the backend lacks the operation."""

@@ -1,0 +1,240 @@
+"""``fabric measure mpi`` run for real under the venv's ``mpiexec`` (MPICH from PyPI).
+
+No mocks: every test in the ``mpi`` group starts real ranks. Sizes and iteration counts are
+tiny so the whole file runs in well under a minute on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from collectives.names import busbw_factor
+from fabric.cli import cli
+from measure.probe_core import CORRUPT_ENV, OPERATIONS
+from measure.records import read_records
+
+BIN = Path(sys.executable).parent
+MPIEXEC = BIN / "mpiexec"
+FABRIC = [str(BIN / "fabric")] if (BIN / "fabric").exists() else [
+    sys.executable, "-c", "from fabric.cli import main; main()"]
+SIZES = "100,4KiB"
+TIMEOUT_S = 120
+
+mpi = pytest.mark.mpi
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop(CORRUPT_ENV, None)
+    env.update(extra)
+    return env
+
+
+def _mpiexec(n: int, *args: str, env: dict[str, str] | None = None,
+             timeout: float = TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+    if not MPIEXEC.exists():
+        pytest.fail(f"mpiexec not found next to {sys.executable}: install the [test] extra (mpich)")
+    return subprocess.run([str(MPIEXEC), "-n", str(n), *FABRIC, "measure", "mpi", *args],
+                          capture_output=True, text=True, timeout=timeout, env=env or _env())
+
+
+@mpi
+@pytest.mark.parametrize("num_ranks", [2, 4])
+def test_every_operation_and_size_is_recorded(tmp_path: Path, num_ranks: int) -> None:
+    out = tmp_path / "run.jsonl"
+    result = _mpiexec(num_ranks, "-o", str(out), "--sizes", SIZES, "--iters", "3", "--warmup", "1",
+                      env=_env(MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM="ring"))
+    assert result.returncode == 0, result.stderr
+    records = read_records(out)
+    # 100 bytes of float32 is 25 elements; gathered/scattered/all-to-all sizes round to whole
+    # elements per rank as nccl-tests does: (25 // n) * n * 4 bytes.
+    small = {op: 100 for op in OPERATIONS} | {
+        op: (25 // num_ranks) * num_ranks * 4 for op in ("all-gather", "reduce-scatter", "all-to-all")}
+    expected = {(op, size) for op in OPERATIONS for size in (small[op], 4096)}
+    assert {(r.operation, r.size_bytes) for r in records} == expected
+    assert len(records) == len(expected)  # one host: one intra-host send-recv pair
+    for record in records:
+        assert record.num_wrong == 0
+        assert record.source == "mpi-probe" and record.backend == "mpi"
+        assert (record.iterations, record.warmup_iterations) == (3, 1)
+        assert record.time_min_s <= record.time_s <= record.time_max_s
+        assert record.library["mpi"].startswith("MPICH")
+        assert record.env["MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM"] == "ring"
+        assert record.algorithm == ("ring" if record.operation == "all-reduce" else "")
+        if record.operation == "send-recv":
+            assert (record.num_ranks, record.placement, record.extra["ranks"]) == (2, "intra-host", [0, 1])
+        else:
+            assert record.num_ranks == num_ranks
+            assert len(record.hosts) == num_ranks and record.num_hosts == 1
+            assert record.ranks_per_host == num_ranks
+    # the file's derived bandwidths follow nccl-tests doc/PERFORMANCE.md
+    for line in out.read_text().splitlines():
+        data = json.loads(line)
+        algbw = data["size_bytes"] / data["time_s"]
+        assert data["algbw_bytes_per_s"] == pytest.approx(algbw)
+        assert data["busbw_bytes_per_s"] == pytest.approx(
+            algbw * busbw_factor(data["operation"], data["num_ranks"]))
+    # only rank 0 prints: one title, one header, one row per record
+    lines = result.stdout.splitlines()
+    assert sum(line.startswith("# mpi probe") for line in lines) == 1
+    assert sum(line.startswith("operation ") for line in lines) == 1
+    assert len(lines) == 2 + len(records)
+
+
+@mpi
+def test_json_output_is_one_document(tmp_path: Path) -> None:
+    out = tmp_path / "run.jsonl"
+    result = _mpiexec(2, "--ops", "all-reduce,send-recv", "--sizes", "8,64", "--iters", "2",
+                      "--warmup", "0", "--json", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["num_wrong"] == 0 and document["output"] == str(out)
+    assert [(r["operation"], r["size_bytes"]) for r in document["records"]] == [
+        ("all-reduce", 8), ("all-reduce", 64), ("send-recv", 8), ("send-recv", 64)]
+    assert len(read_records(out)) == 4
+
+
+@mpi
+def test_wrong_results_exit_nonzero_with_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "run.jsonl"
+    result = _mpiexec(2, "--ops", "all-reduce", "--sizes", "64", "--iters", "2", "-o", str(out),
+                      env=_env(**{CORRUPT_ENV: "1"}))
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "wrong value" in errors[0]
+    (record,) = read_records(out)
+    # rank 1 adds 1000 to element 0 of its contribution: element 0 is wrong on both ranks
+    assert record.num_wrong == 2
+
+
+@mpi
+def test_probe_takes_any_communicator(tmp_path: Path) -> None:
+    script = tmp_path / "split.py"
+    script.write_text(textwrap.dedent("""
+        import json, sys
+        from mpi4py import MPI
+        from measure.mpi_probe import run_mpi_probe
+        world = MPI.COMM_WORLD
+        half = world.Split(world.rank % 2, world.rank)
+        records = run_mpi_probe(half, operations="all-reduce,all-gather", sizes=[64],
+                                iterations=2, warmup=0)
+        print(json.dumps([world.rank, [r.num_ranks for r in records],
+                          [r.num_wrong for r in records]]))
+    """))
+    result = subprocess.run([str(MPIEXEC), "-n", "4", sys.executable, str(script)],
+                            capture_output=True, text=True, timeout=TIMEOUT_S, env=_env())
+    assert result.returncode == 0, result.stderr
+    rows = sorted(json.loads(line) for line in result.stdout.splitlines())
+    # records come back on every rank of each 2-rank sub-communicator
+    assert rows == [[rank, [2, 2], [0, 0]] for rank in range(4)]
+
+
+def _rank_pid(root_pid: int, rank: int) -> int | None:
+    """The pid of the process started by ``mpiexec`` (pid ``root_pid``) that is MPI rank ``rank``."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int(fields[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    for pid in parents:
+        ancestor = parents.get(pid)
+        while ancestor and ancestor != root_pid:
+            ancestor = parents.get(ancestor)
+        if ancestor != root_pid:
+            continue
+        try:
+            environ = (Path("/proc") / str(pid) / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"PMI_RANK={rank}".encode() in environ and str(pid) != str(root_pid):
+            cmdline = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+            if b"measure" in cmdline:
+                return pid
+    return None
+
+
+@mpi
+def test_killed_rank_ends_the_run_and_keeps_records(tmp_path: Path) -> None:
+    out = tmp_path / "run.jsonl"
+    command = [str(MPIEXEC), "-n", "2", *FABRIC, "measure", "mpi", "-o", str(out), "--ops",
+               "all-reduce,all-gather,reduce-scatter,all-to-all", "--sizes", "8:4MiB",
+               "--iters", "300", "--warmup", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=_env())
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            if out.exists() and out.read_text().count("\n") >= 1:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "the sweep ended before a rank could be killed"
+        victim = _rank_pid(process.pid, 1)
+        assert victim is not None, "rank 1's process was not found under mpiexec"
+        os.kill(victim, signal.SIGKILL)
+        # bounded: hydra notices the dead rank and tears the job down
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode != 0
+    records = read_records(out)  # every line is a complete record
+    assert 1 <= len(records) < 4 * 20
+    assert out.read_text().endswith("\n")
+    assert all(r.num_wrong == 0 for r in records)
+
+
+@mpi
+def test_single_process_without_launcher(tmp_path: Path) -> None:
+    out = tmp_path / "one.jsonl"
+    result = subprocess.run([*FABRIC, "measure", "mpi", "--ops", "all-reduce,send-recv",
+                             "--sizes", "64", "--iters", "2", "-o", str(out)],
+                            capture_output=True, text=True, timeout=TIMEOUT_S, env=_env())
+    assert result.returncode == 0, result.stderr
+    (record,) = read_records(out)  # no pair for send-recv with one rank
+    assert (record.operation, record.num_ranks, record.placement) == ("all-reduce", 1, "intra-host")
+
+
+@mpi
+def test_error_on_rank_zero_only_ends_every_rank(tmp_path: Path) -> None:
+    result = _mpiexec(2, "--ops", "all-reduce", "--sizes", "64", "-o",
+                      str(tmp_path / "missing" / "run.jsonl"), timeout=60)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert errors == [f"Error: cannot write '{tmp_path / 'missing' / 'run.jsonl'}': folder "
+                      f"'{tmp_path / 'missing'}' does not exist"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--ops", "all-reduce,bogus"], 1, "unknown collective 'bogus'"),
+        (["--ops", "reduce"], 1, "is not measured by the probes"),
+        (["--sizes", "0"], 2, "size must be > 0"),
+        (["--pairs", "ring"], 2, "'ring' is not one of"),
+        (["--iters", "0"], 2, "x>=1"),
+    ],
+)
+def test_bad_arguments_fail_before_mpi_starts(args: list[str], code: int, message: str) -> None:
+    result = CliRunner().invoke(cli, ["measure", "mpi", *args])
+    assert result.exit_code == code
+    assert message in result.output
+
+
+@pytest.mark.parametrize("command", [["measure"], ["measure", "mpi"], ["measure", "torch"]])
+def test_help(command: list[str]) -> None:
+    result = CliRunner().invoke(cli, [*command, "-h"], catch_exceptions=False)
+    assert result.exit_code == 0 and "Usage:" in result.output

@@ -1,0 +1,218 @@
+"""Shared probe pieces: nccl-tests buffer sizes, iteration plans, statistics, expected values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from measure.probe_core import (
+    OPERATIONS,
+    IterationPlan,
+    RankTiming,
+    bound_iterations,
+    buffer_layout,
+    collect_env,
+    combine_timings,
+    count_wrong,
+    expected_values,
+    fill_values,
+    host_layout,
+    make_record,
+    parse_operations,
+    pinned_algorithm,
+    ping_pong_pairs,
+    plan_iterations,
+    rank_timing,
+)
+
+# nccl-tests src/*.cu GetCollByteCount (classic form): count = size / itemsize;
+# all-gather sends count/n and receives (count/n)*n; reduce-scatter the reverse;
+# all-to-all (count/n)*n both ways; all-reduce / broadcast / send-recv count both ways.
+LAYOUTS = [
+    ("all-reduce", 100, 3, 4, 25, 25, 100),
+    ("broadcast", 100, 3, 4, 25, 25, 100),
+    ("send-recv", 8, 2, 4, 2, 2, 8),
+    ("all-gather", 100, 3, 4, 8, 24, 96),
+    ("reduce-scatter", 100, 3, 4, 24, 8, 96),
+    ("all-to-all", 100, 3, 4, 24, 24, 96),
+    ("all-gather", 1 << 20, 8, 4, 32768, 262144, 1 << 20),
+    ("all-to-all", 8, 4, 4, 0, 0, 0),
+]
+
+
+@pytest.mark.parametrize(("op", "size", "n", "itemsize", "send", "recv", "measured"), LAYOUTS)
+def test_buffer_layout_follows_nccl_tests(op, size, n, itemsize, send, recv, measured) -> None:
+    layout = buffer_layout(op, size, num_ranks=n, itemsize=itemsize)
+    assert (layout.send_count, layout.recv_count, layout.size_bytes) == (send, recv, measured)
+
+
+@pytest.mark.parametrize("bad", [{"size_bytes": -1}, {"num_ranks": 0}, {"itemsize": 0}])
+def test_buffer_layout_rejects(bad) -> None:
+    args = {"size_bytes": 64, "num_ranks": 2, "itemsize": 4} | bad
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=name):
+        buffer_layout("all-reduce", args["size_bytes"], num_ranks=args["num_ranks"],
+                      itemsize=args["itemsize"])
+
+
+def _simulate(op: str, n: int, layout, dtype: str) -> list[np.ndarray]:
+    """What each rank receives, computed from the contributions with plain numpy."""
+    send = [fill_values(r, layout.send_count, dtype) for r in range(n)]
+    if op == "all-reduce":
+        return [np.sum(send, axis=0)] * n
+    if op == "broadcast":
+        return [send[0]] * n
+    if op == "all-gather":
+        return [np.concatenate(send)] * n
+    if op == "reduce-scatter":
+        return list(np.split(np.sum(send, axis=0), n))
+    blocks = [np.split(s, n) for s in send]  # all-to-all: rank k gets block k of everyone
+    return [np.concatenate([blocks[r][k] for r in range(n)]) for k in range(n)]
+
+
+@pytest.mark.parametrize("op", [o for o in OPERATIONS if o != "send-recv"])
+@pytest.mark.parametrize("n", [1, 2, 3, 8])
+@pytest.mark.parametrize("dtype", ["float32", "int64"])
+def test_expected_values_match_a_simulation(op: str, n: int, dtype: str) -> None:
+    layout = buffer_layout(op, 4096, num_ranks=n, itemsize=np.dtype(dtype).itemsize)
+    for rank, received in enumerate(_simulate(op, n, layout, dtype)):
+        expected = expected_values(op, rank=rank, layout=layout, dtype=dtype)
+        assert received.shape == expected.shape
+        assert count_wrong(received, expected) == 0
+
+
+def test_corruption_is_detected() -> None:
+    layout = buffer_layout("all-reduce", 64, num_ranks=2, itemsize=4)
+    sent = [fill_values(0, 16, "float32"), fill_values(1, 16, "float32", corrupt=True)]
+    assert count_wrong(np.sum(sent, axis=0), expected_values("all-reduce", rank=0, layout=layout,
+                                                           dtype="float32")) == 1
+
+
+def test_send_recv_expects_the_peer() -> None:
+    layout = buffer_layout("send-recv", 16, num_ranks=2, itemsize=4)
+    assert expected_values("send-recv", rank=0, layout=layout, dtype="int32", peer=1).tolist() == [
+        2, 3, 4, 5]
+    with pytest.raises(ValueError, match="peer"):
+        expected_values("send-recv", rank=0, layout=layout, dtype="int32")
+
+
+def test_count_wrong_on_shape_mismatch() -> None:
+    assert count_wrong(np.zeros(3), np.zeros(5)) == 5
+
+
+@pytest.mark.parametrize(
+    ("size", "iterations", "warmup"),
+    [(8, 200, 20), (1 << 20, 200, 20), (4 << 20, 64, 6), (64 << 20, 5, 2), (1 << 30, 5, 2)],
+)
+def test_plan_scales_with_size(size: int, iterations: int, warmup: int) -> None:
+    # clamp(256 MiB / size, 5, 200) and clamp(iterations // 10, 2, 20), the documented rule
+    assert plan_iterations(size) == IterationPlan(iterations=iterations, warmup=warmup)
+
+
+def test_plan_keeps_given_counts_and_validates() -> None:
+    assert plan_iterations(8, iterations=3, warmup=0) == IterationPlan(iterations=3, warmup=0)
+    with pytest.raises(ValueError, match="iterations must be >= 1"):
+        plan_iterations(8, iterations=0)
+
+
+@pytest.mark.parametrize(
+    ("per_iteration_s", "expected"), [(0.001, 200), (0.02, 50), (0.5, 5), (float("nan"), 200)])
+def test_bound_iterations(per_iteration_s: float, expected: int) -> None:
+    plan = IterationPlan(iterations=200, warmup=20)
+    assert bound_iterations(plan, per_iteration_s, 1.0).iterations == expected
+
+
+def test_statistics_median_then_max_over_ranks() -> None:
+    ranks = [rank_timing([1.0, 5.0, 2.0]), rank_timing([3.0, 3.5, 4.0, 10.0]), rank_timing([0.5])]
+    assert [r.median_s for r in ranks] == [2.0, 3.75, 0.5]
+    timing = combine_timings(ranks)
+    assert (timing.time_s, timing.time_min_s, timing.time_max_s) == (3.75, 0.5, 10.0)
+
+
+def test_statistics_reject_empty_and_negative() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        rank_timing([])
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        rank_timing([1.0, -1.0])
+    with pytest.raises(ValueError, match="at least one"):
+        combine_timings([])
+
+
+@given(st.lists(st.lists(st.floats(min_value=0, max_value=1e3), min_size=1, max_size=20),
+                min_size=1, max_size=8))
+def test_combined_time_lies_between_min_and_max(per_rank: list[list[float]]) -> None:
+    timing = combine_timings([rank_timing(t) for t in per_rank])
+    assert timing.time_min_s <= timing.time_s <= timing.time_max_s
+    assert timing.time_max_s == max(max(t) for t in per_rank)
+
+
+def test_host_layout() -> None:
+    layout = host_layout(["a", "a", "b", "b", "b"])
+    assert (layout.num_hosts, layout.ranks_per_host, layout.placement) == (2, 0, "mixed")
+    assert layout.ranks_by_host == {"a": [0, 1], "b": [2, 3, 4]}
+    assert host_layout(["x"] * 4).ranks_per_host == 4
+    assert host_layout(["x", "y"]).placement == "inter-host"
+
+
+def test_pairs_auto_and_matrix() -> None:
+    single = ping_pong_pairs(["a", "a", "a"])
+    assert [(p.rank_a, p.rank_b, p.placement) for p in single] == [(0, 1, "intra-host")]
+    spread = ping_pong_pairs(["a", "b", "c"])
+    assert [(p.rank_a, p.rank_b, p.placement) for p in spread] == [(0, 1, "inter-host")]
+    assert ping_pong_pairs(["a"]) == []
+    matrix = ping_pong_pairs(["a", "a", "b"], "matrix")
+    assert [(p.rank_a, p.rank_b, p.placement) for p in matrix] == [
+        (0, 1, "intra-host"), (0, 2, "inter-host"), (1, 2, "inter-host")]
+    with pytest.raises(ValueError, match="'auto' or 'matrix'"):
+        ping_pong_pairs(["a", "b"], "ring")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("all-reduce", ("all-reduce",)), ("alltoall, bcast", ("all-to-all", "broadcast")),
+     ("all", OPERATIONS), (["send_recv", "sendrecv"], ("send-recv",))],
+)
+def test_parse_operations(text, expected) -> None:
+    assert parse_operations(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "reduce", "all,all-reduce", "bogus"])
+def test_parse_operations_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_operations(text)
+
+
+@given(st.text(max_size=30))
+def test_parse_operations_garbage_raises_value_error_only(text: str) -> None:
+    try:
+        ops = parse_operations(text)
+    except ValueError:
+        return
+    assert set(ops) <= set(OPERATIONS)
+
+
+def test_env_and_pinned_algorithm() -> None:
+    env = {"MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM": "ring", "UCX_TLS": "tcp,self", "PATH": "/bin",
+           "OMPI_MCA_coll_tuned_alltoall_algorithm": "2", "FI_PROVIDER": "tcp"}
+    assert list(collect_env(env)) == ["FI_PROVIDER", "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM",
+                                      "OMPI_MCA_coll_tuned_alltoall_algorithm", "UCX_TLS"]
+    assert pinned_algorithm("all-reduce", env) == "ring"
+    assert pinned_algorithm("all-to-all", env) == "2"
+    assert pinned_algorithm("all-gather", env) == ""
+    assert pinned_algorithm("send-recv", env) == ""
+    assert pinned_algorithm("all-reduce", {"MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM": "auto"}) == ""
+
+
+def test_make_record_bandwidths() -> None:
+    timing = combine_timings([RankTiming(median_s=1e-3, min_s=9e-4, max_s=2e-3)] * 4)
+    record = make_record(source="mpi-probe", backend="mpi", operation="all-reduce",
+                         size_bytes=1_000_000, num_ranks=4, timing=timing,
+                         hosts=["a", "a", "b", "b"], plan=IterationPlan(iterations=5, warmup=2),
+                         dtype="float32", num_wrong=0, library={}, env={})
+    # nccl-tests doc/PERFORMANCE.md: algbw = S / t; all-reduce busbw = algbw * 2(n-1)/n
+    assert record.algbw_bytes_per_s == pytest.approx(1e9)
+    assert record.busbw_bytes_per_s == pytest.approx(1.5e9)
+    assert (record.num_hosts, record.ranks_per_host, record.placement) == (2, 2, "mixed")
+    assert (record.iterations, record.warmup_iterations) == (5, 2)
