@@ -1,0 +1,801 @@
+"""A user's own cluster as a spec file: YAML, JSON or GraphML.
+
+A YAML/JSON spec takes one of two forms.
+
+Family form
+    ``{family: <name>, params: {...}}`` is built with :func:`topologies.build`::
+
+        family: rail-optimized
+        params: {num_nodes: 64, su_size: 32}
+
+Explicit form
+    ``{name: ..., nodes: [...], links: [...]}`` lists every node and every cable::
+
+        name: two-node lab
+        nodes:
+          - {id: leaf0, kind: switch, model: qm9700, tier: leaf}   # radix from the catalog
+          - {id: node0/gpu0, kind: gpu, node: 0, local: 0, model: h100}
+        links:
+          - {a: node0/gpu0, b: leaf0, link: ndr400}                # a catalog link type
+          - {a: node1/gpu0, b: leaf0, bandwidth: 400Gbps, latency: 1us, num_links: 2}
+
+Nodes
+    ``id`` and ``kind`` (``gpu``, ``nic``, ``switch``) are required. Switches need ``model`` (a
+    catalog switch key) and ``tier`` (0..3 or ``scale-up``/``leaf``/``spine``/``core``; scale-up
+    models default to 0); ``radix`` defaults to the model's. GPUs need ``node`` and ``local``
+    (integers >= 0); ``model`` defaults to ``h100``. Any other scalar field (``rail``, ``su``,
+    ``hostname`` ...) is kept as a node attribute.
+Links
+    ``a`` and ``b`` name two defined nodes; every cable becomes two directed edges. ``link`` is a
+    catalog link key that gives the bandwidth and the cable latency; ``bandwidth`` (a rate string,
+    ``400Gbps`` or ``50GB/s``) or ``bandwidth_bytes_per_s`` and ``latency`` (``1us``) or
+    ``latency_s`` override it, or describe a custom link (then ``link`` is optional and only
+    names it). ``num_links`` (default 1) counts parallel cables. As in the builders, the edge
+    that enters a switch also carries that switch's latency; ``latency_ab_s`` / ``latency_ba_s``
+    give a direction's full edge latency instead. ``attrs`` holds extra edge attributes and
+    ``reverse`` overrides attributes of the b -> a edge (SI keys); saved files use both where
+    needed so that a round trip is exact.
+Graph
+    ``topology`` (default ``custom``), ``params`` (default ``{}``), ``catalog`` (default: the
+    catalog's version) and ``name`` go to ``G.graph``; ``graph`` holds any other graph attribute.
+
+Human units in a file are converted at once with :mod:`fabric.units`; the graph holds SI only.
+Validation stops at the first problem and names the file, the place in the document
+(``links[3].b``) and, for YAML, the line.
+
+>>> import tempfile, pathlib
+>>> text = '''
+... nodes:
+...   - {id: leaf0, kind: switch, model: qm9700, tier: leaf}
+...   - {id: gpu0, kind: gpu, node: 0, local: 0}
+...   - {id: gpu1, kind: gpu, node: 1, local: 0}
+... links:
+...   - {a: gpu0, b: leaf0, bandwidth: 400Gbps, latency: 1us}
+...   - {a: gpu1, b: leaf0, link: ndr400, num_links: 2}
+... '''
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "lab.yaml"
+>>> _ = path.write_text(text)
+>>> G = load_spec(path)
+>>> G.number_of_nodes(), G.number_of_edges(), G["gpu0"]["leaf0"]["bandwidth_bytes_per_s"]
+(3, 4, 50000000000.0)
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+
+import networkx as nx
+import yaml
+
+from fabric import units
+from fabric.catalog import Catalog, default_catalog, load_catalog
+from fabric.fileio import atomic_write_text
+from fabric.graph import KINDS, TIER_NAMES, validate_graph
+
+__all__ = [
+    "FORMATS",
+    "SPEC_SUFFIXES",
+    "SpecError",
+    "load_spec",
+    "dump_spec",
+    "save_spec",
+    "load_topology",
+    "spec_format",
+]
+
+FORMATS = ("yaml", "json", "graphml")
+SPEC_SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".graphml": "graphml"}
+SPEC_VERSION = 1
+
+_TIERS_BY_NAME = {name: tier for tier, name in TIER_NAMES.items()}
+_GRAPH_KEYS = ("topology", "params", "catalog", "name")
+_EXPLICIT_KEYS = {"spec_version", "description", "graph", "nodes", "links", *_GRAPH_KEYS}
+_FAMILY_KEYS = {"spec_version", "description", "family", "params", "name"}
+_NODE_FIELDS = {"gpu": ("node", "local", "model"), "switch": ("model", "tier", "radix"),
+                "nic": ("model",)}
+_LINK_KEYS = {"a", "b", "link", "num_links", "bandwidth", "bandwidth_bytes_per_s", "latency",
+              "latency_s", "latency_ab", "latency_ab_s", "latency_ba", "latency_ba_s", "attrs",
+              "reverse"}
+_EDGE_CORE = ("bandwidth_bytes_per_s", "latency_s", "num_links", "link")
+_SCALARS = (str, int, float, bool)
+_GRAPHML_JSON_KEYS = "fabric_json_keys"
+
+Location = tuple[str | int, ...]
+
+
+class SpecError(ValueError):
+    """A problem in a spec file, with where it is.
+
+    Attributes
+    ----------
+    path
+        The file.
+    location
+        The place in the document, such as ``links[3].b`` ("" for the whole file).
+    line
+        1-based line number where known, else None.
+    """
+
+    def __init__(self, message: str, *, path: str, location: str = "", line: int | None = None):
+        where = path if line is None else f"{path}:{line}"
+        super().__init__(f"{where}: {location}: {message}" if location else f"{where}: {message}")
+        self.path = path
+        self.location = location
+        self.line = line
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _format_location(loc: Location) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _Doc:
+    """The file being loaded: names it in errors and finds YAML line numbers."""
+
+    def __init__(self, path: Path, root: yaml.Node | None = None) -> None:
+        self.path = str(path)
+        self.root = root
+
+    def _line(self, loc: Location) -> int | None:
+        node = self.root
+        if node is None:
+            return None
+        line = node.start_mark.line + 1
+        for part in loc:
+            child = None
+            if isinstance(node, yaml.MappingNode):
+                for key_node, value_node in node.value:
+                    if getattr(key_node, "value", None) == str(part):
+                        child = value_node
+                        break
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                if 0 <= part < len(node.value):
+                    child = node.value[part]
+            if child is None:
+                break
+            node = child
+            line = node.start_mark.line + 1
+        return line
+
+    def fail(self, loc: Location, message: str) -> NoReturn:
+        raise SpecError(_one_line(message), path=self.path, location=_format_location(loc),
+                        line=self._line(loc))
+
+
+def _resolve_catalog(catalog: Catalog | str | Path | None) -> Catalog:
+    if catalog is None:
+        return default_catalog()
+    if isinstance(catalog, Catalog):
+        return catalog
+    return load_catalog(catalog)
+
+
+def spec_format(path: str | Path, format: str | None = None) -> str:
+    """The spec format of ``path``: ``format`` if given, else from the suffix.
+
+    >>> spec_format("cluster.yml"), spec_format("x.out", "json")
+    ('yaml', 'json')
+
+    Raises
+    ------
+    ValueError
+        If ``format`` is not one of yaml, json, graphml, or the suffix is not a spec suffix.
+    """
+    if format is not None:
+        if format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+        return format
+    suffix = Path(path).suffix.lower()
+    if suffix not in SPEC_SUFFIXES:
+        raise ValueError(f"spec file must end in {', '.join(SPEC_SUFFIXES)}, got {str(path)!r}")
+    return SPEC_SUFFIXES[suffix]
+
+
+# ------------------------------------------------------------------------------------ loading
+
+
+def load_spec(path: str | Path, *, catalog: Catalog | str | Path | None = None) -> nx.DiGraph:
+    """Load a fabric from a YAML, JSON or GraphML spec file.
+
+    Parameters
+    ----------
+    path
+        A ``.yaml``/``.yml``/``.json`` spec (family or explicit form, see the module docstring)
+        or a ``.graphml`` file as written by :func:`save_spec` (or any GraphML whose nodes and
+        edges follow :mod:`fabric.graph`'s conventions; an undirected file gets two directed
+        edges per edge).
+    catalog
+        Catalog (or catalog TOML file) for model and link keys; default the built-in one.
+
+    Returns
+    -------
+    nx.DiGraph
+        A graph that passed :func:`fabric.graph.validate_graph`.
+
+    Raises
+    ------
+    SpecError
+        (a ValueError) For the first problem found: unreadable or malformed file, missing field,
+        unknown kind/model/link, dangling link, non-positive bandwidth, duplicate id or cable,
+        radix exceeded. The message is one line: ``file[:line]: location: problem``.
+    """
+    path = Path(path)
+    fmt = spec_format(path)
+    cat = _resolve_catalog(catalog)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise SpecError(f"cannot read spec file: {err.strerror or err}", path=str(path)) from err
+    if fmt == "graphml":
+        return _load_graphml(path, raw, cat)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(f"not UTF-8 text (byte {err.start})", path=str(path)) from err
+    if fmt == "json":
+        doc = _Doc(path)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SpecError(f"not valid JSON: {err.msg} (column {err.colno})", path=str(path),
+                            line=err.lineno) from err
+        except RecursionError as err:
+            raise SpecError("not valid JSON: nested too deeply", path=str(path)) from err
+    else:
+        doc, data = _parse_yaml(path, text)
+    return _from_data(doc, data, cat)
+
+
+def _parse_yaml(path: Path, text: str) -> tuple[_Doc, Any]:
+    """``yaml.safe_load`` that keeps the node tree (for line numbers in later errors)."""
+    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_cls(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = err.problem or err.context or "parse error"
+        raise SpecError(f"not valid YAML: {_one_line(problem)}", path=str(path), line=line) from err
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError) as err:
+        # YAMLError without a mark; RecursionError for absurd nesting; ValueError/TypeError/
+        # OverflowError from scalar constructors (an impossible timestamp, a huge integer).
+        raise SpecError(f"not valid YAML: {_one_line(err) or type(err).__name__}",
+                        path=str(path)) from err
+    finally:
+        loader.dispose()
+    return _Doc(path, root), data
+
+
+def _from_data(doc: _Doc, data: Any, catalog: Catalog) -> nx.DiGraph:
+    if not isinstance(data, dict):
+        doc.fail((), "a spec must be a mapping with 'family' (a topology family) or "
+                     f"'nodes' and 'links' (an explicit fabric), got {type(data).__name__}")
+    version = data.get("spec_version", SPEC_VERSION)
+    if version != SPEC_VERSION:
+        doc.fail(("spec_version",), f"spec_version must be {SPEC_VERSION}, got {version!r}")
+    if "family" in data:
+        return _from_family(doc, data, catalog)
+    if "nodes" in data:
+        return _from_explicit(doc, data, catalog)
+    doc.fail((), "a spec needs 'family' (a topology family) or 'nodes' and 'links' "
+                 "(an explicit fabric)")
+
+
+def _check_keys(doc: _Doc, loc: Location, entry: dict[str, Any], known: set[str], what: str) -> None:
+    for key in entry:
+        if key not in known:
+            doc.fail(loc + (str(key),),
+                     f"unknown field {key!r} in {what}; known: {', '.join(sorted(known))}")
+
+
+def _from_family(doc: _Doc, data: dict[str, Any], catalog: Catalog) -> nx.DiGraph:
+    import topologies
+
+    _check_keys(doc, (), data, _FAMILY_KEYS, "a family spec")
+    family = data["family"]
+    if not isinstance(family, str) or family not in topologies.FAMILIES:
+        doc.fail(("family",), f"unknown family {family!r}; known: {', '.join(topologies.FAMILIES)}")
+    params = data.get("params", {})
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        doc.fail(("params",), f"params must be a mapping of {family} parameters")
+    builder = topologies.FAMILIES[family]
+    try:
+        inspect.signature(builder).bind(**params, catalog=catalog)
+    except TypeError as err:
+        names = [p for p in inspect.signature(builder).parameters if p != "catalog"]
+        doc.fail(("params",), f"{err}; {family} takes {', '.join(names)}")
+    try:
+        return topologies.build(family, **params, catalog=catalog)
+    except ValueError as err:
+        doc.fail(("params",), str(err))
+
+
+def _node_id(doc: _Doc, loc: Location, value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        doc.fail(loc, f"a node id must be a non-empty string, got {value!r}")
+    return str(value)
+
+
+def _integer(doc: _Doc, loc: Location, value: Any, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        doc.fail(loc, f"must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _scalar_attrs(doc: _Doc, loc: Location, entry: Mapping[str, Any], skip: set[str]) -> dict[str, Any]:
+    out = {}
+    for key, value in entry.items():
+        if key in skip:
+            continue
+        if not isinstance(key, str) or not key:
+            doc.fail(loc, f"attribute names must be strings, got {key!r}")
+        if not isinstance(value, _SCALARS) or (isinstance(value, float) and not math.isfinite(value)):
+            doc.fail(loc + (key,), f"attribute {key!r} must be a string, number or boolean, "
+                                   f"got {value!r}")
+        out[key] = value
+    return out
+
+
+def _node_attrs(doc: _Doc, loc: Location, entry: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
+    if "kind" not in entry:
+        doc.fail(loc, "missing field 'kind' (gpu, nic or switch)")
+    kind = entry["kind"]
+    if kind not in KINDS:
+        doc.fail(loc + ("kind",), f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
+    attrs: dict[str, Any] = {"kind": kind}
+    model = entry.get("model")
+    if kind == "switch":
+        if model is None:
+            doc.fail(loc, "missing field 'model' (a catalog switch key)")
+        if not isinstance(model, str) or model not in catalog.switches:
+            doc.fail(loc + ("model",), f"unknown switch model {model!r}; known: "
+                                       f"{', '.join(sorted(catalog.switches))}")
+        spec = catalog.switches[model]
+        tier = entry.get("tier", 0 if spec.tier_kind == "scale-up" else None)
+        if tier is None:
+            doc.fail(loc, "missing field 'tier' (1 leaf, 2 spine, 3 core; 0 scale-up)")
+        if isinstance(tier, str):
+            if tier not in _TIERS_BY_NAME:
+                doc.fail(loc + ("tier",), f"unknown tier {tier!r}; known: "
+                                          f"{', '.join(_TIERS_BY_NAME)} or 0..3")
+            tier = _TIERS_BY_NAME[tier]
+        tier = _integer(doc, loc + ("tier",), tier, minimum=0)
+        if tier > 3:
+            doc.fail(loc + ("tier",), f"must be 0..3, got {tier}")
+        radix = _integer(doc, loc + ("radix",), entry.get("radix", spec.radix), minimum=1)
+        attrs.update(tier=tier, model=model, radix=radix)
+    elif kind == "gpu":
+        for key in ("node", "local"):
+            if key not in entry:
+                doc.fail(loc, f"missing field {key!r} (an integer >= 0) for a GPU")
+            attrs[key] = _integer(doc, loc + (key,), entry[key], minimum=0)
+        model = "h100" if model is None else model
+        if not isinstance(model, str) or model not in catalog.gpus:
+            doc.fail(loc + ("model",), f"unknown GPU model {model!r}; known: "
+                                       f"{', '.join(sorted(catalog.gpus))}")
+        attrs["model"] = model
+    elif model is not None:
+        if not isinstance(model, str) or model not in catalog.nics:
+            doc.fail(loc + ("model",), f"unknown NIC model {model!r}; known: "
+                                       f"{', '.join(sorted(catalog.nics))}")
+        attrs["model"] = model
+    attrs.update(_scalar_attrs(doc, loc, entry, {"id", "kind", *_NODE_FIELDS[kind]}))
+    return attrs
+
+
+def _quantity(doc: _Doc, loc: Location, entry: Mapping[str, Any], human: str, si: str,
+              parse: Callable[[str], float], *, positive: bool) -> float | None:
+    """``entry[human]`` (a string with a unit) or ``entry[si]`` (a number) in SI, or None."""
+    if human in entry and si in entry:
+        doc.fail(loc + (si,), f"give {human} or {si}, not both")
+    rule = "> 0" if positive else ">= 0"
+    if human in entry:
+        text = entry[human]
+        if not isinstance(text, str):
+            doc.fail(loc + (human,), f"{human} needs a unit (such as '400Gbps' or '1us'), got "
+                                     f"{text!r}; use {si} for a number in SI units")
+        try:
+            value = parse(text)
+        except ValueError as err:
+            doc.fail(loc + (human,), str(err))
+        if not (value > 0 if positive else value >= 0):
+            doc.fail(loc + (human,), f"{human} must be {rule}, got {text!r}")
+        return value
+    if si in entry:
+        value = entry[si]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or not (value > 0 if positive else value >= 0):
+            doc.fail(loc + (si,), f"{si} must be a number {rule}, got {value!r}")
+        return float(value)
+    return None
+
+
+def _from_explicit(doc: _Doc, data: dict[str, Any], catalog: Catalog) -> nx.DiGraph:
+    _check_keys(doc, (), data, _EXPLICIT_KEYS, "an explicit spec")
+    G = nx.DiGraph()
+    extra = data.get("graph", {}) or {}
+    if not isinstance(extra, dict):
+        doc.fail(("graph",), "graph must be a mapping of graph attributes")
+    G.graph.update(extra)
+    G.graph["topology"] = data.get("topology", "custom")
+    G.graph["params"] = data.get("params", {})
+    G.graph["catalog"] = data.get("catalog", catalog.version)
+    if "name" in data:
+        G.graph["name"] = data["name"]
+    if not isinstance(G.graph["params"], dict):
+        doc.fail(("params",), "params must be a mapping")
+
+    nodes = data["nodes"]
+    if not isinstance(nodes, list) or not nodes:
+        doc.fail(("nodes",), "nodes must be a non-empty list of {id, kind, ...} entries")
+    position: dict[str, int] = {}
+    for i, entry in enumerate(nodes):
+        loc: Location = ("nodes", i)
+        if not isinstance(entry, dict):
+            doc.fail(loc, f"a node must be a mapping with id and kind, got {entry!r}")
+        if "id" not in entry:
+            doc.fail(loc, "missing field 'id'")
+        node_id = _node_id(doc, loc + ("id",), entry["id"])
+        if node_id in position:
+            doc.fail(loc + ("id",), f"duplicate node id {node_id!r} "
+                                    f"(first defined at nodes[{position[node_id]}])")
+        position[node_id] = i
+        G.add_node(node_id, **_node_attrs(doc, loc, entry, catalog))
+
+    links = data.get("links", [])
+    if not isinstance(links, list):
+        doc.fail(("links",), "links must be a list of {a, b, link, ...} entries")
+    edges = []
+    cables: dict[tuple[str, str], int] = {}
+    ports_used: dict[str, int] = {}
+    for j, entry in enumerate(links):
+        edges.extend(_link_edges(doc, ("links", j), entry, G, catalog, cables, ports_used))
+    G.add_edges_from(edges)
+    for node_id, i in position.items():
+        if G.nodes[node_id]["kind"] == "gpu" and G.out_degree(node_id) == 0:
+            doc.fail(("nodes", i), f"GPU {node_id!r} has no links (dangling GPU)")
+    try:
+        return validate_graph(G)
+    except ValueError as err:
+        doc.fail((), str(err))
+
+
+def _link_edges(doc: _Doc, loc: Location, entry: Any, G: nx.DiGraph, catalog: Catalog,
+                cables: dict[tuple[str, str], int], ports_used: dict[str, int]) -> list[Any]:
+    if not isinstance(entry, dict):
+        doc.fail(loc, f"a link must be a mapping with a, b and link, got {entry!r}")
+    _check_keys(doc, loc, entry, _LINK_KEYS, "a link")
+    ends = []
+    for key in ("a", "b"):
+        if key not in entry:
+            doc.fail(loc, f"missing field {key!r}")
+        node_id = _node_id(doc, loc + (key,), entry[key])
+        if node_id not in G:
+            doc.fail(loc + (key,), f"dangling link: node {node_id!r} is not defined in nodes")
+        ends.append(node_id)
+    a, b = ends
+    if a == b:
+        doc.fail(loc, f"a link needs two different ends, got {a!r} twice")
+    pair = (a, b) if a < b else (b, a)
+    if pair in cables:
+        doc.fail(loc, f"duplicate cable between {a!r} and {b!r} (first at links[{cables[pair]}]); "
+                      "use num_links for parallel cables")
+    cables[pair] = int(loc[-1])
+
+    name = entry.get("link")
+    if name is not None and (not isinstance(name, str) or not name):
+        doc.fail(loc + ("link",), f"link must be a catalog link key, got {name!r}")
+    link = catalog.links.get(name) if name is not None else None
+    bandwidth = _quantity(doc, loc, entry, "bandwidth", "bandwidth_bytes_per_s", units.parse_rate,
+                          positive=True)
+    if link is None and bandwidth is None:
+        if name is None:
+            doc.fail(loc, "missing field 'link' (a catalog link key) or 'bandwidth' (such as "
+                          "'400Gbps')")
+        doc.fail(loc + ("link",), f"unknown link {name!r}; known: {', '.join(sorted(catalog.links))} "
+                                  "(or give bandwidth for a custom link)")
+    if bandwidth is None:
+        bandwidth = link.bandwidth_bytes_per_s
+    cable_latency = _quantity(doc, loc, entry, "latency", "latency_s", units.parse_time,
+                              positive=False)
+    if cable_latency is None:
+        cable_latency = link.latency_s if link is not None else 0.0
+    num_links = _integer(doc, loc + ("num_links",), entry.get("num_links", 1), minimum=1)
+
+    latency = {}
+    for end, enters in (("ab", b), ("ba", a)):
+        given = _quantity(doc, loc, entry, f"latency_{end}", f"latency_{end}_s", units.parse_time,
+                          positive=False)
+        latency[end] = given if given is not None else cable_latency + _switch_latency_s(
+            G, enters, catalog)
+    for node_id in (a, b):
+        node = G.nodes[node_id]
+        if node["kind"] == "switch":
+            ports_used[node_id] = ports_used.get(node_id, 0) + num_links
+            if ports_used[node_id] > node["radix"]:
+                doc.fail(loc, f"switch {node_id!r} would use {ports_used[node_id]} ports but its "
+                              f"radix is {node['radix']} (radix exceeded)")
+
+    common = {"bandwidth_bytes_per_s": float(bandwidth), "num_links": num_links,
+              "link": name if name is not None else "custom"}
+    extra = entry.get("attrs", {}) or {}
+    if not isinstance(extra, dict):
+        doc.fail(loc + ("attrs",), "attrs must be a mapping of edge attributes")
+    common.update(_scalar_attrs(doc, loc + ("attrs",), extra, set()))
+    forward = {**common, "latency_s": latency["ab"]}
+    backward = {**common, "latency_s": latency["ba"]}
+    reverse = entry.get("reverse", {}) or {}
+    if not isinstance(reverse, dict):
+        doc.fail(loc + ("reverse",), "reverse must be a mapping of b -> a edge attributes")
+    backward.update(_scalar_attrs(doc, loc + ("reverse",), reverse, set()))
+    return [(a, b, forward), (b, a, backward)]
+
+
+def _switch_latency_s(G: nx.DiGraph, node_id: str, catalog: Catalog) -> float:
+    node = G.nodes[node_id]
+    if node["kind"] != "switch":
+        return 0.0
+    return catalog.switches[node["model"]].latency_s
+
+
+def _load_graphml(path: Path, raw: bytes, catalog: Catalog) -> nx.DiGraph:
+    import io
+
+    where = str(path)
+    try:
+        G = nx.read_graphml(io.BytesIO(raw), node_type=str)
+    except ET.ParseError as err:
+        line = err.position[0] if getattr(err, "position", None) else None
+        raise SpecError(f"not valid GraphML: {_one_line(err)}", path=where, line=line) from err
+    except (nx.NetworkXError, ValueError, KeyError, TypeError, IndexError, AttributeError,
+            RecursionError) as err:
+        raise SpecError(f"not valid GraphML: {_one_line(err) or type(err).__name__}",
+                        path=where) from err
+    if G.is_multigraph():
+        raise SpecError("not a simple graph: parallel edges must be one edge with num_links",
+                        path=where)
+    if not G.is_directed():
+        G = G.to_directed()
+    graph = {k: v for k, v in G.graph.items()
+             if not (k in ("node_default", "edge_default") and not v)}  # networkx adds these
+    encoded = graph.pop(_GRAPHML_JSON_KEYS, None)
+    if encoded is not None:
+        try:
+            for key in json.loads(encoded):
+                graph[key] = json.loads(graph[key])
+        except (ValueError, KeyError, TypeError) as err:
+            raise SpecError(f"graph attribute {_GRAPHML_JSON_KEYS!r} is broken: {_one_line(err)}",
+                            path=where) from err
+    graph.setdefault("topology", "custom")
+    graph.setdefault("params", {})
+    graph.setdefault("catalog", catalog.version)
+    G.graph.clear()
+    G.graph.update(graph)
+    for n, data in G.nodes(data=True):
+        model = data.get("model")
+        table = {"switch": catalog.switches, "gpu": catalog.gpus, "nic": catalog.nics}.get(
+            data.get("kind"))
+        if table is not None and model is not None and model not in table:
+            raise SpecError(f"node {n!r} has unknown model {model!r}; known: "
+                            f"{', '.join(sorted(table))}", path=where)
+    try:
+        return validate_graph(G)
+    except ValueError as err:
+        raise SpecError(_one_line(err), path=where) from err
+
+
+# ------------------------------------------------------------------------------------- saving
+
+
+def _plain(value: Any) -> Any:
+    """Python scalars and containers only (numpy scalars become Python ones)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    item = getattr(value, "item", None)
+    if item is not None and not isinstance(value, _SCALARS):
+        return item()
+    return value
+
+
+def _explicit_data(G: nx.DiGraph) -> dict[str, Any]:
+    """The explicit spec of ``G``: every node with all attributes, one entry per cable."""
+    data: dict[str, Any] = {"spec_version": SPEC_VERSION}
+    for key in _GRAPH_KEYS:
+        if key in G.graph:
+            data[key] = _plain(G.graph[key])
+    extra = {k: _plain(v) for k, v in G.graph.items() if k not in _GRAPH_KEYS}
+    if extra:
+        data["graph"] = extra
+    nodes = []
+    for n, attrs in G.nodes(data=True):
+        if "id" in attrs:
+            raise ValueError(f"cannot save node {n!r}: it has an attribute named 'id'")
+        nodes.append({"id": n, **_plain(attrs)})
+    data["nodes"] = nodes
+    position = {n: i for i, n in enumerate(G)}
+    links = []
+    for a, b, forward in G.edges(data=True):
+        if position[a] > position[b]:
+            continue
+        backward = G.get_edge_data(b, a)
+        if backward is None:
+            raise ValueError(f"cannot save edge {a!r} -> {b!r}: it has no reverse edge")
+        entry: dict[str, Any] = {"a": a, "b": b}
+        for key in ("link", "num_links", "bandwidth_bytes_per_s"):
+            if key in forward:
+                entry[key] = _plain(forward[key])
+        entry["latency_ab_s"] = _plain(forward.get("latency_s"))
+        entry["latency_ba_s"] = _plain(backward.get("latency_s"))
+        extra = {k: _plain(v) for k, v in forward.items() if k not in _EDGE_CORE}
+        if extra:
+            entry["attrs"] = extra
+        if set(forward) != set(backward):
+            raise ValueError(f"cannot save cable {a!r} - {b!r}: its two directions have "
+                             f"different attribute names")
+        reverse = {k: _plain(v) for k, v in backward.items()
+                   if k != "latency_s" and forward[k] != v}
+        if reverse:
+            entry["reverse"] = reverse
+        links.append(entry)
+    data["links"] = links
+    return data
+
+
+def _json_text(data: dict[str, Any]) -> str:
+    """JSON with one node or link per line (diff-friendly, still one document)."""
+    def block(items: list[Any]) -> str:
+        if not items:
+            return "[]"
+        return "[\n" + ",\n".join("    " + json.dumps(i, allow_nan=False) for i in items) + "\n  ]"
+
+    parts = []
+    for key, value in data.items():
+        body = block(value) if key in ("nodes", "links") else json.dumps(value, allow_nan=False)
+        parts.append(f"  {json.dumps(key)}: {body}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
+def _graphml_text(G: nx.DiGraph) -> str:
+    H = nx.DiGraph()
+    encoded = []
+    for key, value in G.graph.items():
+        if isinstance(value, _SCALARS):
+            H.graph[key] = value
+        else:
+            H.graph[key] = json.dumps(_plain(value))
+            encoded.append(key)
+    if encoded:
+        H.graph[_GRAPHML_JSON_KEYS] = json.dumps(encoded)
+    for items, what in ((G.nodes(data=True), "node"), (G.edges(data=True), "edge")):
+        for *ids, attrs in items:
+            for key, value in attrs.items():
+                if not isinstance(_plain(value), _SCALARS):
+                    raise ValueError(f"cannot write GraphML: {what} {' -> '.join(map(repr, ids))} "
+                                     f"attribute {key!r} is {value!r}; GraphML holds scalars only")
+    H.add_nodes_from((n, _plain(d)) for n, d in G.nodes(data=True))
+    H.add_edges_from((u, v, _plain(d)) for u, v, d in G.edges(data=True))
+    return "\n".join(nx.generate_graphml(H)) + "\n"
+
+
+def dump_spec(G: nx.DiGraph, format: str) -> str:
+    """The text of ``G`` as a ``yaml``, ``json`` or ``graphml`` spec (see :func:`save_spec`).
+
+    >>> import networkx as nx
+    >>> from fabric.catalog import default_catalog
+    >>> from fabric.graph import cable_edges, gpu_attrs
+    >>> G = nx.DiGraph(topology="custom", params={}, catalog="test")
+    >>> G.add_nodes_from([("g0", gpu_attrs("h100", 0, 0)), ("g1", gpu_attrs("h100", 1, 0))])
+    >>> G.add_edges_from(cable_edges("g0", "g1", default_catalog().links["ndr400"]))
+    >>> print(dump_spec(G, "yaml"))  # doctest: +NORMALIZE_WHITESPACE
+    spec_version: 1
+    topology: custom
+    params: {}
+    catalog: test
+    nodes:
+    - {id: g0, kind: gpu, model: h100, node: 0, local: 0}
+    - {id: g1, kind: gpu, model: h100, node: 1, local: 0}
+    links:
+    - {a: g0, b: g1, link: ndr400, num_links: 1, bandwidth_bytes_per_s: 50000000000.0, latency_ab_s: 5.0e-08,
+      latency_ba_s: 5.0e-08}
+    <BLANKLINE>
+    """
+    fmt = spec_format("", format)
+    if fmt == "graphml":
+        return _graphml_text(G)
+    data = _explicit_data(G)
+    if fmt == "json":
+        return _json_text(data)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=None,
+                     allow_unicode=True, width=120)
+
+
+def save_spec(G: nx.DiGraph, path: str | Path, *, format: str | None = None) -> Path:
+    """Write ``G`` as a spec file, atomically.
+
+    Parameters
+    ----------
+    G
+        A fabric graph (see :mod:`fabric.graph`).
+    path
+        Output file; its folder must exist.
+    format
+        ``yaml``, ``json`` or ``graphml``; default from the suffix of ``path``.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    ValueError
+        If the format is unknown, the folder does not exist, or ``G`` holds something the
+        format cannot (a GraphML attribute that is not a scalar). Nothing is written then.
+
+    Notes
+    -----
+    YAML and JSON get the explicit form: every node with all its attributes, one entry per
+    cable with ``num_links``, rates and latencies as SI numbers under unit-suffixed keys
+    (``bandwidth_bytes_per_s``, ``latency_ab_s``, ``latency_ba_s``) and ``G.graph``'s
+    ``topology``/``params``/``catalog``. GraphML is networkx's, with ``G.graph`` values that
+    are not scalars stored as JSON strings. Loading the file with :func:`load_spec` gives back
+    the same nodes in the same order, the same edges and the same ``G.graph``.
+    """
+    return atomic_write_text(path, dump_spec(G, spec_format(path, format)))
+
+
+def load_topology(target: str | Path, *, catalog: Catalog | str | Path | None = None,
+                  **params: Any) -> nx.DiGraph:
+    """A fabric from a spec file or a family name.
+
+    Parameters
+    ----------
+    target
+        An existing spec file (loaded with :func:`load_spec`), or a family name of
+        :data:`topologies.FAMILIES` (built with :func:`topologies.build`).
+    catalog
+        Catalog (or catalog TOML file); default the built-in one.
+    **params
+        The family builder's parameters; ``None`` values are dropped (the builder's default
+        applies). Not allowed with a spec file.
+
+    Raises
+    ------
+    ValueError
+        If ``target`` is neither, a spec file is not found, or params come with a spec file.
+    """
+    import topologies
+
+    text = str(target)
+    given = {k: v for k, v in params.items() if v is not None}
+    path = Path(text)
+    if path.is_file():
+        if given:
+            raise ValueError(f"parameters ({', '.join(sorted(given))}) apply to a family, not to "
+                             f"the spec file {text!r}")
+        return load_spec(path, catalog=catalog)
+    if text in topologies.FAMILIES:
+        return topologies.build(text, **given, catalog=_resolve_catalog(catalog))
+    if path.suffix.lower() in SPEC_SUFFIXES:
+        raise ValueError(f"spec file {text!r} not found")
+    raise ValueError(f"topology must be a spec file ({', '.join(SPEC_SUFFIXES)}) or a "
+                     f"family ({', '.join(topologies.FAMILIES)}), got {text!r}")
