@@ -687,9 +687,10 @@ def nccl_time(system: NcclSystem, collective: str, size_bytes: int, *,
     size_bytes = int(size_bytes)
     coll = canonical(collective)
     if coll in _P2P:
-        if _resolve(algorithm, ("P2P",), "algorithm") not in (None, "P2P") or \
-                _resolve(protocol, ("Simple",), "protocol") not in (None, "Simple"):
-            raise ValueError(f"{coll} is point-to-point: only algorithm P2P / protocol Simple")
+        forced = (str(algorithm or "P2P").lower(), str(protocol or "Simple").lower())
+        if forced != ("p2p", "simple"):
+            raise ValueError(f"{coll} is point-to-point (not in NCCL's tuner); available: "
+                             f"P2P/Simple, got {algorithm}/{protocol}")
         return p2p_time(system, coll, size_bytes, version=version)
     c = constants_for(version)
     algo = _resolve(algorithm, c.algorithms, "algorithm")
