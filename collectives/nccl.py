@@ -34,9 +34,16 @@ from collectives.nccl_tables import (
     ALGORITHMS,
     DEFAULT_VERSION,
     GPU_ARCHS,
+    MAX_CHANNELS,
+    MAX_DIRECT_ARITY,
+    MAX_NVLS_ARITY,
+    NVLINK_PHYSICAL_PER_LINK_BYTES_PER_S,
+    P2P_CONSTANTS,
+    PCI_GBPS,
     PROTOCOLS,
     TABLES,
     NcclConstants,
+    P2pConstants,
     constants_for,
 )
 
@@ -63,14 +70,6 @@ __all__ = [
 _TUNED = ("all-reduce", "all-gather", "reduce-scatter", "broadcast", "reduce")
 _P2P = ("all-to-all", "send-recv")
 _ARCH_INDEX = {a: i for i, a in enumerate(GPU_ARCHS)}
-#: Physical NVLink rate per link per direction (bytes/s) by GPU generation, to turn a physical
-#: per-GPU bandwidth into NCCL's link count: NVLink2/3/4 25 GB/s, NVLink5 50 GB/s.
-_NVLINK_PHYSICAL_PER_LINK = {"volta": 25e9, "ampere": 25e9, "hopper": 25e9, "blackwell": 50e9}
-#: NCCL's PCIe x16 bandwidth (GB/s, topo.cc: width x GT/s / 80): Gen3 12, Gen4 24, Gen5 48.
-_PCI_GBPS = {"volta": 12.0, "ampere": 24.0, "hopper": 48.0, "blackwell": 48.0}
-_MAX_CHANNELS = 32  # MAXCHANNELS / 2, the ring/tree search limit
-_MAX_NVLS_ARITY = 32
-_MAX_DIRECT_ARITY = 8  # NCCL_MAX_DIRECT_ARITY + 1
 
 
 def _choice(name: str, value: str, valid: tuple[str, ...]) -> str:
@@ -128,42 +127,30 @@ class NcclSystem:
     bw_inter_bytes_per_s: float | None = None
 
     def __post_init__(self) -> None:
-        if int(self.num_ranks) != self.num_ranks or self.num_ranks < 2:
-            raise ValueError(
-                f"num_ranks must be an integer >= 2 (NCCL's tuner has no single-rank model), "
-                f"got {self.num_ranks!r}"
-            )
-        if int(self.num_nodes) != self.num_nodes or self.num_nodes < 1:
-            raise ValueError(f"num_nodes must be an integer >= 1, got {self.num_nodes!r}")
+        for name, low in (("num_ranks", 2), ("num_nodes", 1), ("nvlink_num_links", 1),
+                          ("num_channels", 1)):
+            value = getattr(self, name)
+            if value is not None and (int(value) != value or value < low):
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if self.num_ranks % self.num_nodes:
-            raise ValueError(
-                f"num_ranks must be a multiple of num_nodes, got {self.num_ranks} ranks on "
-                f"{self.num_nodes} nodes"
-            )
+            raise ValueError(f"num_ranks must be a multiple of num_nodes, got {self.num_ranks} "
+                             f"ranks on {self.num_nodes} nodes")
         _choice("gpu_arch", self.gpu_arch, GPU_ARCHS)
         _choice("intra", self.intra, ("nvlink", "pci"))
         _choice("cpu", self.cpu, ("intel", "amd", "arm"))
-        if self.intra == "nvlink" and self.ranks_per_node > 1:
-            if self.nvlink_num_links is None and self.nvlink_bandwidth_bytes_per_s is None:
-                raise ValueError(
-                    "intra='nvlink' needs nvlink_num_links or nvlink_bandwidth_bytes_per_s"
-                )
+        no_nvlink = self.nvlink_num_links is None and self.nvlink_bandwidth_bytes_per_s is None
+        if self.intra == "nvlink" and self.ranks_per_node > 1 and no_nvlink:
+            raise ValueError("intra=nvlink needs nvlink_num_links or nvlink_bandwidth_bytes_per_s")
         for name in ("nvlink_bandwidth_bytes_per_s", "pci_bandwidth_bytes_per_s",
                      "bw_intra_bytes_per_s", "bw_inter_bytes_per_s"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
-        for name in ("nvlink_num_links", "num_channels"):
-            value = getattr(self, name)
-            if value is not None and (int(value) != value or value < 1):
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        nic_ok = self.nics_per_node >= 1 and self.nic_bandwidth_bytes_per_s > 0
-        if self.num_nodes > 1 and not nic_ok:
-            raise ValueError(
-                f"num_nodes={self.num_nodes} needs nics_per_node >= 1 and "
-                f"nic_bandwidth_bytes_per_s > 0, got {self.nics_per_node} and "
-                f"{self.nic_bandwidth_bytes_per_s!r}"
-            )
+        if self.num_nodes > 1 and not (self.nics_per_node >= 1
+                                       and self.nic_bandwidth_bytes_per_s > 0):
+            raise ValueError(f"num_nodes={self.num_nodes} needs nics_per_node >= 1 and "
+                             f"nic_bandwidth_bytes_per_s > 0, got {self.nics_per_node} and "
+                             f"{self.nic_bandwidth_bytes_per_s!r}")
         if self.net_latency_s < 0:
             raise ValueError(f"net_latency_s must be >= 0, got {self.net_latency_s!r}")
 
@@ -230,17 +217,7 @@ class NcclPrediction:
     table_version: str
 
 
-# ------------------------------------------------------------------------------------------------
 # graph search (search.cc), simplified
-# ------------------------------------------------------------------------------------------------
-
-
-def _ladder(c: NcclConstants, arch: str, kind: str) -> tuple[float, ...]:
-    if arch == "blackwell" and c.has_blackwell:
-        return c.speed_ladders[f"sm100_{kind}"]
-    if arch in ("hopper", "blackwell"):
-        return c.speed_ladders[f"sm90_{kind}"]
-    return c.speed_ladders[kind]
 
 
 def _top(ladder: tuple[float, ...], limit: float) -> float | None:
@@ -281,11 +258,11 @@ def search_graphs(system: NcclSystem, *, version: str = DEFAULT_VERSION) -> Nccl
     s = system
     arch, G, N = s.gpu_arch, s.ranks_per_node, s.num_nodes
     nvl_arch = arch if (c.has_blackwell or arch != "blackwell") else "hopper"
-    pci = (s.pci_bandwidth_bytes_per_s / 1e9) if s.pci_bandwidth_bytes_per_s else _PCI_GBPS[arch]
+    pci = (s.pci_bandwidth_bytes_per_s / 1e9) if s.pci_bandwidth_bytes_per_s else PCI_GBPS[arch]
     if s.intra == "nvlink" and G > 1:
         links = s.nvlink_num_links
         if links is None:
-            links = max(1, round(s.nvlink_bandwidth_bytes_per_s / _NVLINK_PHYSICAL_PER_LINK[arch]))
+            links = max(1, round(s.nvlink_bandwidth_bytes_per_s / NVLINK_PHYSICAL_PER_LINK_BYTES_PER_S[arch]))
         intra_total = links * c.nvlink_per_link_gbps[nvl_arch]
     else:
         intra_total = pci
@@ -293,7 +270,7 @@ def search_graphs(system: NcclSystem, *, version: str = DEFAULT_VERSION) -> Nccl
     nic_eff = min(nic, pci) if N > 1 else 0.0
     nics = s.nics_per_node
     type_intra = "nvlink" if s.intra == "nvlink" else "pci"
-    lad_intra, lad_inter = _ladder(c, arch, "intra"), _ladder(c, arch, "inter")
+    lad_intra, lad_inter = c.ladder(arch, "intra"), c.ladder(arch, "inter")
 
     def fits(n: int, speed: float) -> bool:
         if N == 1:
@@ -308,7 +285,7 @@ def search_graphs(system: NcclSystem, *, version: str = DEFAULT_VERSION) -> Nccl
     for speed in ladder:
         if speed > max_bw + 1e-9 or (first is not None and speed < 0.49 * first):
             continue
-        n = max((k for k in range(1, _MAX_CHANNELS + 1) if fits(k, speed)), default=0)
+        n = max((k for k in range(1, MAX_CHANNELS + 1) if fits(k, speed)), default=0)
         if n == 0:
             continue
         first = speed if first is None else first
@@ -319,7 +296,7 @@ def search_graphs(system: NcclSystem, *, version: str = DEFAULT_VERSION) -> Nccl
     speed, n = best
     hopper_plus = arch in ("hopper", "blackwell")
     if speed >= 25.0 and not (hopper_plus and speed < 50.0 and n > 4):
-        dup = min(2 * n, _MAX_CHANNELS)
+        dup = min(2 * n, MAX_CHANNELS)
         speed, n = speed / math.ceil(dup / n), dup
     if s.num_channels is not None:
         n = int(s.num_channels)
@@ -341,7 +318,7 @@ def search_graphs(system: NcclSystem, *, version: str = DEFAULT_VERSION) -> Nccl
 
     has_nvs = s.intra == "nvlink" and s.nvswitch and G > 1
     if s.nvls and has_nvs and hopper_plus:
-        nv = min(G, _MAX_NVLS_ARITY)
+        nv = min(G, MAX_NVLS_ARITY)
         nv_intra = _top(lad_intra, intra_total / nv) or intra_total / nv
         if N == 1:
             nv_inter = _top(lad_intra, 2 * nv_intra) or nv_intra
@@ -354,7 +331,7 @@ def search_graphs(system: NcclSystem, *, version: str = DEFAULT_VERSION) -> Nccl
         graphs["NVLS"] = nvls
         graphs["NVLSTree"] = replace(nvls, algorithm="NVLSTree")
     if s.collnet and N > 1:
-        nc = max(1, min(G, nics, _MAX_DIRECT_ARITY))
+        nc = max(1, min(G, nics, MAX_DIRECT_ARITY))
         cn_inter = _top(lad_inter, nic_eff / math.ceil(nc / nics)) or nic_eff
         cn_intra = _top(lad_intra, min(2 * cn_inter, intra_total * scale / nc)) or cn_inter
         cn_intra = max(cn_intra, cn_inter) if G == 1 else cn_intra
@@ -367,9 +344,7 @@ def search_graphs(system: NcclSystem, *, version: str = DEFAULT_VERSION) -> Nccl
                       nic_bytes_per_s=nic * 1e9, version=c.version)
 
 
-# ------------------------------------------------------------------------------------------------
 # ncclTopoTuneModel (tuning.cc), §1.4 bandwidth and §1.5 latency
-# ------------------------------------------------------------------------------------------------
 
 
 def _log2i(x: int) -> int:
@@ -407,9 +382,9 @@ def _enabled(c: NcclConstants, s: NcclSystem, graphs: NcclGraphs, coll: str, a: 
         return False
     if a == "NVLS" and N > 1 and not s.collnet:
         return False
-    if a == "NVLS" and coll != "all-reduce" and G > _MAX_NVLS_ARITY:
+    if a == "NVLS" and coll != "all-reduce" and G > MAX_NVLS_ARITY:
         return False
-    if a == "CollNetDirect" and (not s.nvswitch or G > _MAX_DIRECT_ARITY):
+    if a == "CollNetDirect" and (not s.nvswitch or G > MAX_DIRECT_ARITY):
         return False
     if a in ("NVLS", "CollNetDirect") and coll != "all-reduce" and N > 1:
         # AG/RS over the network need the CollNet plugin's iallgather/ireducescatter and
@@ -605,9 +580,7 @@ def tune(system: NcclSystem, collective: str, *, version: str = DEFAULT_VERSION,
     return NcclTuneTable(collective=coll, version=c.version, entries=entries)
 
 
-# ------------------------------------------------------------------------------------------------
 # ncclTopoGetAlgoTime and selection (§1.6)
-# ------------------------------------------------------------------------------------------------
 
 
 def _resolve(name: str | None, valid: tuple[str, ...], what: str) -> str | None:
@@ -724,29 +697,9 @@ def nccl_time(system: NcclSystem, collective: str, size_bytes: int, *,
     )
 
 
-# ------------------------------------------------------------------------------------------------
 # all-to-all and send-recv: NOT NCCL's tuner (grouped P2P), §3.3
-# ------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class P2pConstants:
-    """Constants of this project's P2P model (not NCCL's; calibrate them).
-
-    ``alpha = base + hop`` borrows the tuner's Ring/Simple one-hop figures (8.4 µs base,
-    NVLink 3.4 / PCI 5.7 / NET 14 µs, nccl_models.md §1.2). ``net_efficiency`` = 42.6 / 50:
-    nccl-tests sendrecv busbw over NDR (50 GB/s) on 2 B200 nodes (§3.3).
-    """
-
-    base_latency_s: float = 8.4e-6
-    nvlink_hop_latency_s: float = 3.4e-6
-    pci_hop_latency_s: float = 5.7e-6
-    net_hop_latency_s: float = 14.0e-6
-    net_efficiency: float = 42.6 / 50.0
-    intra_efficiency: float = 1.0
-
-
-P2P_CONSTANTS = P2pConstants()
 
 
 def p2p_time(system: NcclSystem, collective: str, size_bytes: int, *,
@@ -796,9 +749,7 @@ def p2p_time(system: NcclSystem, collective: str, size_bytes: int, *,
     )
 
 
-# ------------------------------------------------------------------------------------------------
 # NCCL_DEBUG_SUBSYS=TUNING log parser
-# ------------------------------------------------------------------------------------------------
 
 _ALGO_ALIASES = {a.lower(): a for a in ALGORITHMS} | {"collnet": "CollNetDirect"}
 _PROTO_ALIASES = {p.lower(): p for p in PROTOCOLS}

@@ -28,6 +28,13 @@ __all__ = [
     "TABLES",
     "DEFAULT_VERSION",
     "constants_for",
+    "P2pConstants",
+    "P2P_CONSTANTS",
+    "NVLINK_PHYSICAL_PER_LINK_BYTES_PER_S",
+    "PCI_GBPS",
+    "MAX_CHANNELS",
+    "MAX_NVLS_ARITY",
+    "MAX_DIRECT_ARITY",
 ]
 
 #: NCCL's algorithm order (``src/include/plugin/nccl_tuner.h``) and spelling (``ncclAlgoStr``).
@@ -80,11 +87,29 @@ class NcclConstants:
     speed_ladders: dict[str, tuple[float, ...]] = field(default_factory=dict)
     ag_rs_algorithms: tuple[str, ...] = ("Ring", "NVLS", "CollNetDirect")
 
+    def ladder(self, arch: str, kind: str) -> tuple[float, ...]:
+        """search.cc's speed ladder (``kind`` "intra" or "inter") for a GPU generation."""
+        if arch == "blackwell" and self.has_blackwell:
+            return self.speed_ladders[f"sm100_{kind}"]
+        if arch in ("hopper", "blackwell"):
+            return self.speed_ladders[f"sm90_{kind}"]
+        return self.speed_ladders[kind]
+
     @property
     def algorithms(self) -> tuple[str, ...]:
         """Algorithms this release knows (PAT from 2.23 on)."""
         return tuple(a for a in ALGORITHMS if a != "PAT" or "PAT" in self.ag_rs_algorithms)
 
+
+# --- graph-search link constants (topo.h / topo.cc / search.cc) ------------------------------
+#: Physical NVLink rate per link per direction (bytes/s) by GPU generation, to turn a physical
+#: per-GPU bandwidth into NCCL's link count: NVLink2/3/4 25 GB/s, NVLink5 50 GB/s.
+NVLINK_PHYSICAL_PER_LINK_BYTES_PER_S = {"volta": 25e9, "ampere": 25e9, "hopper": 25e9, "blackwell": 50e9}
+#: NCCL's PCIe x16 bandwidth (GB/s, topo.cc: width x GT/s / 80): Gen3 12, Gen4 24, Gen5 48.
+PCI_GBPS = {"volta": 12.0, "ampere": 24.0, "hopper": 48.0, "blackwell": 48.0}
+MAX_CHANNELS = 32  # MAXCHANNELS / 2, the ring/tree search limit
+MAX_NVLS_ARITY = 32
+MAX_DIRECT_ARITY = 8  # NCCL_MAX_DIRECT_ARITY + 1
 
 # --- graph-search speed ladders (search.cc, nccl_models.md §1.2) ---------------------------------
 _LADDERS = {
@@ -264,3 +289,26 @@ def constants_for(version: str) -> NcclConstants:
             f"unknown NCCL version {version!r}; known: {', '.join(sorted(TABLES))}"
         )
     return TABLES[key]
+
+
+# --- all-to-all / send-recv: NOT NCCL's tuner (see collectives.nccl.p2p_time) ---------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class P2pConstants:
+    """Constants of this project's P2P model (not NCCL's; calibrate them).
+
+    ``alpha = base + hop`` borrows the tuner's Ring/Simple one-hop figures (8.4 µs base,
+    NVLink 3.4 / PCI 5.7 / NET 14 µs, nccl_models.md §1.2). ``net_efficiency`` = 42.6 / 50:
+    nccl-tests sendrecv busbw over NDR (50 GB/s) on 2 B200 nodes (§3.3).
+    """
+
+    base_latency_s: float = 8.4e-6
+    nvlink_hop_latency_s: float = 3.4e-6
+    pci_hop_latency_s: float = 5.7e-6
+    net_hop_latency_s: float = 14.0e-6
+    net_efficiency: float = 42.6 / 50.0
+    intra_efficiency: float = 1.0
+
+
+P2P_CONSTANTS = P2pConstants()
