@@ -553,7 +553,10 @@ class TTFT:
 
 def ttft(model: ModelSpec, context_tokens: int, *, compute: Compute, where: Tier,
          new_tokens: int = 0, tp: int = 1, pp: int = 1, batch: int = 1, dtype: str | None = None,
-         overlap: bool = True, gpus_per_node: int = 8, num_servers: int = 1) -> TTFT:
+         overlap: bool = True, gpus_per_node: int = 8, num_servers: int = 1,
+         G: nx.DiGraph | None = None, gpus: Sequence[str] = (), storage_gpus: Sequence[str] = (),
+         background: Sequence[tuple[str, str, float]] = (),
+         efficiency: float = DEFAULT_EFFICIENCY) -> TTFT:
     """TTFT recomputing the context versus loading its cached prefix from ``where``.
 
     Parameters
@@ -561,6 +564,9 @@ def ttft(model: ModelSpec, context_tokens: int, *, compute: Compute, where: Tier
     new_tokens
         Tokens at the end of the context that are not cached (the new turn); the first
         ``context_tokens - new_tokens`` are loaded.
+    gpus_per_node, num_servers, G, gpus, storage_gpus, background, efficiency
+        Passed to :func:`fetch` (networked storage over the fabric when ``G`` and
+        ``storage_gpus`` are given; ``gpus`` are the instance's GPUs).
     overlap
         Load layer by layer, each layer's prefill starting once its KV is in (kv_transfer.md §6:
         visible ~ max(T_fetch / L, T_fetch - (L-1)/L T_prefill)); else load, then prefill.
@@ -582,7 +588,8 @@ def ttft(model: ModelSpec, context_tokens: int, *, compute: Compute, where: Tier
     full = prefill(model, context_tokens, compute=compute, batch=batch)
     rest = prefill(model, context_tokens, compute=compute, cached_tokens=cached, batch=batch)
     size = kv_size(model, cached, batch=batch, dtype=dtype, tp=tp, pp=pp)
-    got = fetch(size, where, gpus_per_node=gpus_per_node, num_servers=num_servers)
+    got = fetch(size, where, gpus_per_node=gpus_per_node, num_servers=num_servers, G=G,
+                gpus=gpus, storage_gpus=storage_gpus, background=background, efficiency=efficiency)
     if overlap and got.time_s > 0:
         share = np.asarray(size.layer_bytes, dtype=np.float64) / max(sum(size.layer_bytes), 1)
         loads = share * (got.time_s - got.latency_s)

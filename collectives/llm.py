@@ -378,6 +378,11 @@ def model_from_config(
         active = attn + mlp[1] + embedding
     for field_name in ("num_params_total", "num_params_active", "num_params_embedding"):
         value = f.get(field_name)
+        if isinstance(value, str):  # YAML 1.1 reads 1.0e8 as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if value is not None:
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{origin}: field {field_name!r} must be a number >= 0, got {value!r}")
