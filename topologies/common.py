@@ -148,12 +148,12 @@ def add_gpus(
     hw: Hardware,
     num_nodes: int,
     gpus_per_node: int,
-    node_indices: Callable[[int], Mapping[str, int]] | None = None,
+    gpu_indices: Callable[[int, int], Mapping[str, int]] | None = None,
 ) -> None:
     """Add the GPUs (canonical rank order: node-major, then local index) and their NVLink domains.
 
     Every GPU gets ``node``, ``local``, ``model``, ``rail`` (= ``local``: GPU ``local`` uses NIC
-    ``local``) and whatever ``node_indices(node)`` returns (``su``, ``pod``...). With a scale-up
+    ``local``) and whatever ``gpu_indices(node, local)`` returns (``su``, ``pod``...). With a scale-up
     model, each node also gets a tier-0 switch ``"node{n}/nvswitch"`` and one edge pair to each of
     its GPUs carrying the GPU's ``nvlink_num_links`` links of the switch's port link.
     """
@@ -161,8 +161,8 @@ def add_gpus(
 
     def gpus() -> Iterator[tuple[str, dict[str, Any]]]:
         for n in range(num_nodes):
-            extra = node_indices(n) if node_indices is not None else {}
             for g in range(gpus_per_node):
+                extra = gpu_indices(n, g) if gpu_indices is not None else {}
                 yield gpu_id(n, g), gpu_attrs(model, n, g, rail=g, **extra)
 
     G.add_nodes_from(gpus())
@@ -227,7 +227,8 @@ def plan_clos(
     radix: int,
     *,
     tiers: int | None = None,
-    leaves_per_pod: int | None = None,
+    max_leaves_per_pod: int | None = None,
+    pod_multiple: int = 1,
     what: str = "the fabric",
 ) -> ClosPlan:
     """Size the spine (and core) layers above ``num_leaves`` leaves of ``uplinks_per_leaf`` uplinks.
@@ -240,8 +241,13 @@ def plan_clos(
         Ports per spine and core switch.
     tiers
         1 (a single leaf, no uplinks used), 2, 3, or None for the fewest that fit.
-    leaves_per_pod
-        3 tiers only: leaves per pod; default ``radix // 2`` (the most a pod's spines can take).
+    max_leaves_per_pod
+        3 tiers only: the most leaves in a pod; default ``radix // 2`` (the most a pod's spines
+        can take). The leaves are spread over as few pods as that allows, as evenly as
+        ``pod_multiple`` allows.
+    pod_multiple
+        3 tiers only: pods hold a multiple of this many leaves (the leaves of whole scalable
+        units), except the last.
     what
         How error messages name the fabric.
 
@@ -258,8 +264,8 @@ def plan_clos(
     -----
     2 tiers (capex §2.1): spines = the smallest divisor ``s`` of ``u`` with ``s * radix >= L * u``,
     so each leaf reaches each spine over the same ``u / s`` cables; fits while ``L <= radix``.
-    3 tiers (capex §2.2): pod spines run 1:1 (``radix / 2`` down, as many up); a pod of ``P``
-    leaves has the smallest divisor ``s`` of ``u`` with ``s * radix / 2 >= P * u`` spines, each
+    3 tiers (capex §2.2): pods of ``P = ceil(L / ceil(L / max_leaves_per_pod))`` leaves (rounded
+    up to ``pod_multiple``); pod spines run 1:1 (at most ``radix / 2`` down, as many up); a pod has the smallest divisor ``s`` of ``u`` with ``s * radix / 2 >= P * u`` spines, each
     with ``P * u / s`` uplinks; core groups (one per spine index) have the smallest divisor ``c`` of
     those uplinks with ``c * radix >= pods * uplinks``; fits while ``pods <= radix``.
 
@@ -285,13 +291,14 @@ def plan_clos(
                         spines_per_pod=spines, links_per_leaf_spine=u // spines,
                         uplinks_per_spine=0, cores_per_group=0, links_per_spine_core=0)
     half = k // 2
-    pod = half if leaves_per_pod is None else leaves_per_pod
+    largest = half if max_leaves_per_pod is None else max_leaves_per_pod
+    pods = ceil_div(L, max(1, largest))
+    pod = min(largest, ceil_div(ceil_div(L, pods), pod_multiple) * pod_multiple)
     spines = smallest_divisor_at_least(u, ceil_div(pod * u, half)) if half >= 1 else None
     if spines is None or pod < 1:
         raise InfeasibleError(f"{what}: a pod of {pod} leaves with {u} uplinks each does not fit "
                               f"radix-{k} spines; use a switch with radix >= {2 * pod}")
     spine_up = pod * u // spines
-    pods = ceil_div(L, pod)
     cores = smallest_divisor_at_least(spine_up, ceil_div(pods * spine_up, k))
     if cores is None:
         raise InfeasibleError(f"{what} needs {L} leaves ({pods} pods of {pod}), but 3 tiers of "

@@ -112,7 +112,7 @@ def fat_tree(
     hosts_per_pod = half * half
     num_nodes = k * hosts_per_pod // gpus_per_node
     add_gpus(G, hw, num_nodes, gpus_per_node,
-             lambda n: {"pod": n * gpus_per_node // hosts_per_pod})
+             lambda n, g: {"pod": n * gpus_per_node // hosts_per_pod})
     edges = [f"pod{p}/edge{e}" for p in range(k) for e in range(half)]
     G.add_nodes_from((leaf, switch_attrs(hw.switch, 1, pod=i // half))
                      for i, leaf in enumerate(edges))

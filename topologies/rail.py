@@ -121,17 +121,17 @@ def rail_optimized(
     num_sus = 1 + ceil_div(max(0, num_nodes - first), su_size)
     leaves = [f"su{s}/leaf{r}" for s in range(num_sus) for r in range(gpus_per_node)]
     half = radix // 2
-    per_pod = gpus_per_node * (half // gpus_per_node) if gpus_per_node <= half else half
-    plan = plan_clos(len(leaves), su_size, radix, leaves_per_pod=per_pod,
-                     what=f"a rail-optimized fabric of {num_nodes} nodes")
+    su_leaves = gpus_per_node if gpus_per_node <= half else 1  # pods of whole SUs if they fit
+    plan = plan_clos(len(leaves), su_size, radix, max_leaves_per_pod=half - half % su_leaves,
+                     pod_multiple=su_leaves, what=f"a rail-optimized fabric of {num_nodes} nodes")
 
     def su_of(n: int) -> int:
         return 0 if n < first else 1 + (n - first) // su_size
 
-    def indices(n: int) -> dict[str, int]:
+    def indices(n: int, g: int) -> dict[str, int]:
         su = su_of(n)
         if plan.tiers == 3:
-            return {"su": su, "pod": su * gpus_per_node // plan.leaves_per_pod}
+            return {"su": su, "pod": (su * gpus_per_node + g) // plan.leaves_per_pod}
         return {"su": su}
 
     G = new_graph("rail-optimized", params, hw)

@@ -150,7 +150,7 @@ class _Doc:
 
     def _line(self, loc: Location) -> int | None:
         node = self.root
-        if node is None:
+        if node is None or not loc:
             return None
         line = node.start_mark.line + 1
         for part in loc:
@@ -418,12 +418,21 @@ def _quantity(doc: _Doc, loc: Location, entry: Mapping[str, Any], human: str, si
             doc.fail(loc + (human,), f"{human} must be {rule}, got {text!r}")
         return value
     if si in entry:
-        value = entry[si]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or not (value > 0 if positive else value >= 0):
-            doc.fail(loc + (si,), f"{si} must be a number {rule}, got {value!r}")
-        return float(value)
+        return _si_number(doc, loc + (si,), entry[si], si, positive=positive)
     return None
+
+
+def _si_number(doc: _Doc, loc: Location, value: Any, key: str, *, positive: bool) -> float:
+    """A number in SI units; numeric text is accepted (YAML 1.1 reads ``5e10`` as text)."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not (value > 0 if positive else value >= 0):
+        doc.fail(loc, f"{key} must be a number {'> 0' if positive else '>= 0'}, got {value!r}")
+    return float(value)
 
 
 def _from_explicit(doc: _Doc, data: dict[str, Any], catalog: Catalog) -> nx.DiGraph:
@@ -544,6 +553,13 @@ def _link_edges(doc: _Doc, loc: Location, entry: Any, G: nx.DiGraph, catalog: Ca
     if not isinstance(reverse, dict):
         doc.fail(loc + ("reverse",), "reverse must be a mapping of b -> a edge attributes")
     backward.update(_scalar_attrs(doc, loc + ("reverse",), reverse, set()))
+    for key, positive in (("bandwidth_bytes_per_s", True), ("latency_s", False)):
+        if key in reverse:
+            backward[key] = _si_number(doc, loc + ("reverse", key), reverse[key], key,
+                                       positive=positive)
+    if "num_links" in reverse:
+        doc.fail(loc + ("reverse", "num_links"), "both directions of a cable have the same "
+                                                 "num_links")
     return [(a, b, forward), (b, a, backward)]
 
 
