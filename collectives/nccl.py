@@ -262,7 +262,8 @@ def search_graphs(system: NcclSystem, *, version: str = DEFAULT_VERSION) -> Nccl
     if s.intra == "nvlink" and G > 1:
         links = s.nvlink_num_links
         if links is None:
-            links = max(1, round(s.nvlink_bandwidth_bytes_per_s / NVLINK_PHYSICAL_PER_LINK_BYTES_PER_S[arch]))
+            per_link = NVLINK_PHYSICAL_PER_LINK_BYTES_PER_S[arch]
+            links = max(1, round(s.nvlink_bandwidth_bytes_per_s / per_link))
         intra_total = links * c.nvlink_per_link_gbps[nvl_arch]
     else:
         intra_total = pci

@@ -104,7 +104,9 @@ class NcclConstants:
 # --- graph-search link constants (topo.h / topo.cc / search.cc) ------------------------------
 #: Physical NVLink rate per link per direction (bytes/s) by GPU generation, to turn a physical
 #: per-GPU bandwidth into NCCL's link count: NVLink2/3/4 25 GB/s, NVLink5 50 GB/s.
-NVLINK_PHYSICAL_PER_LINK_BYTES_PER_S = {"volta": 25e9, "ampere": 25e9, "hopper": 25e9, "blackwell": 50e9}
+NVLINK_PHYSICAL_PER_LINK_BYTES_PER_S = {
+    "volta": 25e9, "ampere": 25e9, "hopper": 25e9, "blackwell": 50e9,
+}
 #: NCCL's PCIe x16 bandwidth (GB/s, topo.cc: width x GT/s / 80): Gen3 12, Gen4 24, Gen5 48.
 PCI_GBPS = {"volta": 12.0, "ampere": 24.0, "hopper": 48.0, "blackwell": 48.0}
 MAX_CHANNELS = 32  # MAXCHANNELS / 2, the ring/tree search limit
