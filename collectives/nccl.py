@@ -263,7 +263,7 @@ def search_graphs(system: NcclSystem, *, version: str = DEFAULT_VERSION) -> Nccl
         links = s.nvlink_num_links
         if links is None:
             per_link = NVLINK_PHYSICAL_PER_LINK_BYTES_PER_S[arch]
-            links = max(1, round(s.nvlink_bandwidth_bytes_per_s / per_link))
+            links = max(1, round(float(s.nvlink_bandwidth_bytes_per_s or 0.0) / per_link))
         intra_total = links * c.nvlink_per_link_gbps[nvl_arch]
     else:
         intra_total = pci
@@ -812,11 +812,11 @@ def parse_tuning_log(text: str) -> dict[str, NcclTuneTable]:
             else:
                 columns = []
                 for x in cells:
-                    a, _, p = x.partition("/")
-                    a, p = _ALGO_ALIASES.get(a.strip().lower()), _PROTO_ALIASES.get(
-                        p.strip().lower())
-                    if a and p:
-                        columns.append((a, p))
+                    a_txt, _, p_txt = x.partition("/")
+                    algo = _ALGO_ALIASES.get(a_txt.strip().lower())
+                    proto = _PROTO_ALIASES.get(p_txt.strip().lower())
+                    if algo and proto:
+                        columns.append((algo, proto))
                 algos = list(dict.fromkeys(a for a, _ in columns))
             if algos[:1] == [ALGORITHMS[0]] and current:
                 tables.append(current)

@@ -18,6 +18,7 @@ version; each such place says so in a comment.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 __all__ = [
@@ -73,18 +74,18 @@ class NcclConstants:
 
     version: str
     formula: str
-    base_latencies_us: dict[str, Row]
-    hw_latencies_us: dict[str, dict[str, Row]]
+    base_latencies_us: Mapping[str, Row]
+    hw_latencies_us: Mapping[str, dict[str, Row]]
     ll_max_bws: tuple[Row, ...]
-    per_ch_max_ring_ll128_bws: dict[str, Row]
-    per_ch_max_tree_ll128_bws: dict[str, Row]
-    per_ch_max_tree_bws: dict[str, Row]
-    per_ch_max_nvls_tree_bws: dict[str, Row] | None
-    nvls_efficiency: dict[str, float]
-    tree_correction: dict[str, tuple[float, ...]]
-    nvlink_per_link_gbps: dict[str, float]
+    per_ch_max_ring_ll128_bws: Mapping[str, Row]
+    per_ch_max_tree_ll128_bws: Mapping[str, Row]
+    per_ch_max_tree_bws: Mapping[str, Row]
+    per_ch_max_nvls_tree_bws: Mapping[str, Row] | None
+    nvls_efficiency: Mapping[str, float]
+    tree_correction: Mapping[str, tuple[float, ...]]
+    nvlink_per_link_gbps: Mapping[str, float]
     has_blackwell: bool
-    speed_ladders: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    speed_ladders: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     ag_rs_algorithms: tuple[str, ...] = ("Ring", "NVLS", "CollNetDirect")
 
     def ladder(self, arch: str, kind: str) -> tuple[float, ...]:
@@ -128,7 +129,7 @@ _LADDERS = {k: tuple(float(x) for x in v) for k, v in _LADDERS.items()}
 # inherited; SM100 ladders exist only where Blackwell is modeled (2.27+).
 _LADDERS_NO_SM100 = {k: v for k, v in _LADDERS.items() if not k.startswith("sm100")}
 
-_TREE_CORRECTION = {
+_TREE_CORRECTION: dict[str, tuple[float, ...]] = {
     "LL": (1, 1, 1, 1, .9, .8, .7, .7, .7, .7, .6, .5, .4, .4, .5, .6, .7, .8, .9, 1, 1, 1, 1, 1),
     "LL128": (1, 1, 1, 1, 1, .9, .8, .8, .8, .7, .6, .6, .6, .6, .6, .6, .8, .9, .9, .9, .9, 1, 1,
               1),
@@ -175,7 +176,7 @@ _V230 = NcclConstants(
 )
 
 
-def _hopper_x2(table: dict[str, Row]) -> dict[str, Row]:
+def _hopper_x2(table: Mapping[str, Row]) -> dict[str, Row]:
     """2.27 defines the Blackwell caps as twice Hopper's (nccl_models.md §1.3)."""
     out = dict(table)
     out["blackwell"] = tuple(2 * v for v in table["hopper"])  # type: ignore[assignment]
