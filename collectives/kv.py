@@ -682,12 +682,13 @@ def place(G: nx.DiGraph, num_gpus: int, *, prefill_at: str | Sequence[str] | Non
     by_node = _gpus_by_node(G)
     if not by_node:
         raise ValueError("the fabric has no GPUs")
-    last = max(by_node)
+    last, held = max(by_node), 0
+    for node in sorted(by_node, reverse=True):  # the last nodes that hold the instance
+        last, held = node, held + len(by_node[node])
+        if held >= num_gpus:
+            break
     prefill_gpus = _resolve(G, "0" if prefill_at is None else prefill_at, num_gpus, by_node, "prefill")
     decode_gpus = _resolve(G, str(last) if decode_at is None else decode_at, num_gpus, by_node, "decode")
-    if decode_at is None and set(prefill_gpus) & set(decode_gpus):
-        decode_gpus = _resolve(G, str(-(math.ceil(num_gpus / len(by_node[last])))), num_gpus,
-                               by_node, "decode")
     if set(prefill_gpus) & set(decode_gpus):
         raise InfeasibleError(f"prefill and decode instances overlap on "
                               f"{', '.join(sorted(set(prefill_gpus) & set(decode_gpus)))}")
@@ -707,16 +708,15 @@ def _transfer(G: nx.DiGraph, demands: list[tuple[str, str, float]],
     demands = [(a, b, float(s)) for a, b, s in demands if s > 0]
     if background or not demands:
         return transfer(G, demands, background=background)
-    scale = max(s for _, _, s in demands)
-    key = (G.number_of_edges(), tuple((a, b, round(s / scale, 12)) for a, b, s in demands))
+    scale = max(s for _, _, s in demands) / 1e9  # solve at 1 GB for the largest demand
+    key = (G.number_of_edges(), tuple((a, b, round(s / scale, 3)) for a, b, s in demands))
     cache = _UNIT_CACHE.setdefault(G, {})
     unit = cache.get(key)
     if unit is None:
         unit = transfer(G, [(a, b, s / scale) for a, b, s in demands])
         cache[key] = unit
-    body = (unit.time_s - unit.latency_s) * scale
-    return replace(unit, time_s=unit.latency_s + body, bandwidth_bytes_per_s=unit.bandwidth_bytes_per_s * scale,
-                   rates_bytes_per_s=tuple(r * scale for r in unit.rates_bytes_per_s))
+    # rates and bandwidth do not depend on the sizes; the transfer part of the time scales
+    return replace(unit, time_s=unit.latency_s + (unit.time_s - unit.latency_s) * scale)
 
 
 @dataclass(**_FROZEN)
