@@ -221,14 +221,14 @@ def rail_only(
     hw = resolve_hardware(catalog=catalog, switch=switch, gpu=gpu, scaleup=scaleup,
                           gpus_per_node=gpus_per_node)
     radix = hw.switch.radix
-    params = {"num_nodes": num_nodes, "gpus_per_node": gpus_per_node, "switch": switch,
-              "scaleup": scaleup, "gpu": gpu}
-    G = new_graph("rail-only", params, hw)
-    add_gpus(G, hw, num_nodes, gpus_per_node)
     down = radix if num_nodes <= radix else radix // 2
     num_leaves = ceil_div(num_nodes, down)
     plan = plan_clos(num_leaves, radix - down, radix,
                      what=f"one rail of {num_nodes} nodes (rail-only)")
+    params = {"num_nodes": num_nodes, "gpus_per_node": gpus_per_node, "switch": switch,
+              "scaleup": scaleup, "gpu": gpu}
+    G = new_graph("rail-only", params, hw)
+    add_gpus(G, hw, num_nodes, gpus_per_node)
     for r in range(gpus_per_node):
         leaves = [f"rail{r}/leaf{i}" for i in range(num_leaves)]
         G.add_nodes_from((leaf, switch_attrs(hw.switch, 1, rail=r)) for leaf in leaves)
