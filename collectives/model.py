@@ -110,12 +110,28 @@ class _Comm:
         return len(self.ranks)
 
 
+_COMM_CACHE: weakref.WeakKeyDictionary[nx.DiGraph, dict] = weakref.WeakKeyDictionary()
+
+
 def _comm(G: nx.DiGraph, index: FabricIndex, ranks: Sequence[str]) -> _Comm:
+    cache = _COMM_CACHE.setdefault(G, {})
+    key = tuple(ranks)
+    found = cache.get(key)
+    if found is not None and found[0] is index:
+        return found[1]
+    if len(cache) > 64:
+        cache.clear()
+    comm = _build_comm(index, key)
+    cache[key] = (index, comm)
+    return comm
+
+
+def _build_comm(index: FabricIndex, ranks: tuple[str, ...]) -> _Comm:
     pos = np.array([index.index[r] for r in ranks], dtype=np.int64)
     dom = index.scaleup_switch[pos].copy()
     lone = dom < 0
     dom[lone] = -1 - np.flatnonzero(lone)
-    rail = np.array([int(G.nodes[r].get("rail", G.nodes[r].get("local", 0))) for r in ranks], dtype=np.int64)
+    rail = index.rail[pos]
     order: dict[int, list[int]] = {}
     for i, d in enumerate(dom.tolist()):
         order.setdefault(d, []).append(i)
@@ -148,6 +164,23 @@ def _ring_flows(c: _Comm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     channels = min(len(g) for g in c.groups)
     src, dst = [], []
     rail_of = c.rail
+    if len({len(g) for g in c.groups}) == 1:  # equal domains: one vectorized pass per channel
+        table = np.stack(c.groups)
+        rails = rail_of[table]
+        for ch in range(channels):
+            seq = np.roll(table, -ch, axis=1)
+            src.append(c.pos[seq[:, :-1].ravel()])
+            dst.append(c.pos[seq[:, 1:].ravel()])
+            entry = np.roll(seq[:, 0], -1)
+            exit_ = seq[:, -1]
+            match = rails == rail_of[entry][:, None]
+            has = match.any(axis=1)
+            proxy = table[np.arange(len(table)), np.argmax(match, axis=1)]
+            via = has & (proxy != exit_)
+            src += [c.pos[exit_[via]], c.pos[proxy[via]], c.pos[exit_[~via]]]
+            dst += [c.pos[proxy[via]], c.pos[entry[via]], c.pos[entry[~via]]]
+        s, d = np.concatenate(src), np.concatenate(dst)
+        return s, d, np.full(len(s), 1.0 / (n * channels))
     for ch in range(channels):
         seqs = [np.roll(g, -(ch % len(g))) for g in c.groups]
         for gi, seq in enumerate(seqs):
@@ -167,6 +200,7 @@ def _ring_flows(c: _Comm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _tree_phases(index: FabricIndex, c: _Comm) -> list[_Phase]:
+    """Double binary tree over domains (heap order and its mirror), one tree pair per channel."""
     groups = c.groups
     num = len(groups)
     channels = min(len(g) for g in groups)
@@ -176,17 +210,20 @@ def _tree_phases(index: FabricIndex, c: _Comm) -> list[_Phase]:
             src.append(c.pos[g[:-1]])
             dst.append(c.pos[g[1:]])
             rel.append(np.ones(len(g) - 1))
-    for tree in range(2):
-        for i in range(1, num):
-            parent = (i - 1) // 2
-            a, b = (i, parent) if tree == 0 else (num - 1 - i, num - 1 - parent)
+    if num > 1:
+        child = np.arange(1, num)
+        parent = (child - 1) // 2
+        sizes = np.array([len(g) for g in groups])
+        flat = np.concatenate(groups)
+        offset = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        for a, b in ((child, parent), (num - 1 - child, num - 1 - parent)):
             for ch in range(channels):
-                src.append(c.pos[[groups[a][ch % len(groups[a])]]])
-                dst.append(c.pos[[groups[b][ch % len(groups[b])]]])
-                rel.append(np.array([0.5 / channels]))
-    steps = math.floor(math.log2(num)) + max(len(g) for g in groups) - 1 if num > 1 else len(groups[0]) - 1
+                src.append(c.pos[flat[offset[a] + ch % sizes[a]]])
+                dst.append(c.pos[flat[offset[b] + ch % sizes[b]]])
+                rel.append(np.full(len(a), 0.5 / channels))
     if not src:
         return []
+    steps = (math.floor(math.log2(num)) if num > 1 else 0) + max(len(g) for g in groups) - 1
     s, d, r = np.concatenate(src), np.concatenate(dst), np.concatenate(rel)
     up = _phase_from_flows(index, s, d, r, repeat=1, alpha_steps=steps)
     down = _phase_from_flows(index, d, s, r, repeat=1, alpha_steps=steps)
@@ -223,7 +260,9 @@ def _direct_all_to_all(index: FabricIndex, c: _Comm) -> _Phase:
     np.add.at(load, index.up_edge[pos[has_up]], intra_peers[has_up] / n)
     np.add.at(load, index.down_edge[pos[has_up]], intra_peers[has_up] / n)
     # proxy per (domain, rail): the domain's member on that rail
-    pxn = has_up.all() and len(dom_ids) > 1
+    # PXN needs every domain to have a GPU on every rail in use (else: direct, which may cross rails)
+    pxn = bool(has_up.all() and len(dom_ids) > 1
+               and len(np.unique(dom_idx * (int(rail.max()) + 1) + rail)) == len(dom_ids) * len(np.unique(rail)))
     cls = index.class_of[pos]
     if (cls < 0).any():
         raise ValueError("a rank's GPU has no scale-out link: all-to-all across servers is impossible")
@@ -235,45 +274,43 @@ def _direct_all_to_all(index: FabricIndex, c: _Comm) -> _Phase:
     arrivals = np.zeros(index.num_nodes)
     outside = n - dom_size[dom_idx]  # peers outside my domain
     if pxn:
-        key = dom_idx * (rail.max() + 1) + rail
-        proxy_of = {}
-        for i, k in enumerate(key.tolist()):
-            proxy_of.setdefault(k, i)
-        proxies = np.array(list(proxy_of.values()))
-        p_dom, p_rail = dom_idx[proxies], rail[proxies]
-        # destinations by (rail, class), all of them; subtract those inside the proxy's domain
-        rail_cls = {}
-        for r, k in zip(rail.tolist(), cls.tolist()):
-            rail_cls[(r, k)] = rail_cls.get((r, k), 0) + 1
-        nodes, classes, amounts = [], [], []
-        for (r, k), count in rail_cls.items():
-            sel = proxies[p_rail == r]
-            inside = np.array([np.count_nonzero((dom_idx == dom_idx[p]) & (rail == r) & (cls == k))
-                               for p in sel]) if len(sel) < 64 else None
-            if inside is None:
-                same = (dom_idx[:, None] == dom_idx[sel][None, :]) & (rail == r)[:, None] & (cls == k)[:, None]
-                inside = same.sum(axis=0)
-            amount = dom_size[p_dom[p_rail == r]] * (count - inside) / n
-            keep = amount > 0
-            nodes.append(hop_node[sel][keep])
-            classes.append(np.full(keep.sum(), k))
-            amounts.append(amount[keep])
-            np.add.at(load, first_hop[sel][keep], amount[keep])
-        # destinations whose rail has no proxy in a source domain: sent directly (rare)
-        result = propagate(index, np.concatenate(nodes), np.concatenate(classes),
-                           np.concatenate(amounts), load)
+        # proxy per (domain, rail): the domain's first member on that rail
+        num_rails = int(rail.max()) + 1
+        key = dom_idx * num_rails + rail
+        uniq, first = np.unique(key, return_index=True)
+        proxy_of_key = np.full(len(dom_ids) * num_rails, -1, dtype=np.int64)
+        proxy_of_key[uniq] = first
+        proxy_of_rank = proxy_of_key[key]  # the proxy serving (my domain, my rail)
+        hop_ids, hop_idx = np.unique(hop_node, return_inverse=True)
+        cls_ids, cls_idx = np.unique(cls, return_inverse=True)
+        # network bytes per (proxy first hop, destination class): a proxy (D, r) forwards for all
+        # m_D members of D to every destination on rail r outside D
+        cnt = np.zeros((num_rails, len(cls_ids)))
+        np.add.at(cnt, (rail, cls_idx), 1.0)
+        weight = np.zeros((len(hop_ids), num_rails))
+        np.add.at(weight, (hop_idx[first], rail[first]), dom_size[dom_idx[first]])
+        agg = weight @ cnt
+        # minus destinations inside the proxy's own domain
+        np.add.at(agg, (hop_idx[proxy_of_rank], cls_idx), -dom_size[dom_idx].astype(float))
+        agg = np.maximum(agg, 0.0) / n
+        f_i, k_i = np.nonzero(agg > 1e-15)
+        # first hop of each proxy: all it forwards
+        per_proxy = dom_size[dom_idx[first]] * (cnt[rail[first]].sum(axis=1)
+                                                - np.bincount(key, minlength=len(proxy_of_key))[key[first]]) / n
+        np.add.at(load, first_hop[first], per_proxy)
+        result = propagate(index, hop_ids[f_i], cls_ids[k_i], agg[f_i, k_i], load)
         np.add.at(arrivals, pos, outside / n)
         # NVLink hop to the proxy: for each source, destinations outside whose rail differs
-        rail_count = np.bincount(rail, minlength=rail.max() + 1)
-        dom_rail = np.zeros((len(dom_ids), rail.max() + 1))
+        rail_count = np.bincount(rail, minlength=num_rails)
+        dom_rail = np.zeros((len(dom_ids), num_rails))
         np.add.at(dom_rail, (dom_idx, rail), 1)
         forwarded = (n - rail_count[rail]) - (dom_size[dom_idx] - dom_rail[dom_idx, rail])
         np.add.at(load, index.up_edge[pos], forwarded / n)
-        proxy_in = np.zeros(n)
         # each proxy receives, from each of its domain peers, their traffic for its rail
-        proxy_in_amount = (dom_size[dom_idx] - 1) * (rail_count[rail] - dom_rail[dom_idx, rail]) / n
-        proxy_in += proxy_in_amount
-        np.add.at(load, index.down_edge[pos], proxy_in)
+        proxy_in = (dom_size[dom_idx] - 1) * (rail_count[rail] - dom_rail[dom_idx, rail]) / n
+        is_proxy = np.zeros(n, dtype=bool)
+        is_proxy[first] = True
+        np.add.at(load, index.down_edge[pos[is_proxy]], proxy_in[is_proxy])
     else:
         # non-PXN: every pair outside a domain goes source -> network -> destination,
         # aggregated by (first-hop node, destination class)
@@ -471,9 +508,19 @@ def _evaluate(index: FabricIndex, c: _Comm, phases: list[_Phase], algorithm: str
                          bottleneck=edge_name(index, worst_edge), bytes_sent_per_rank_per_byte=sent / c.n)
 
 
+AUTO_ALGORITHMS = ("ring", "tree", "hierarchical", "pat", "direct")
+
+
 def _candidates(collective: str, c: _Comm) -> list[str]:
+    """Algorithms tried when none is named: the ones NCCL chooses among.
+
+    MPI-style algorithms (recursive doubling/halving, Rabenseifner, Bruck, pairwise, binomial)
+    and in-network reduction (it needs SHARP/NVLS enabled) are modeled when named.
+    """
     out = []
     for a in algorithms_for(collective):
+        if a not in AUTO_ALGORITHMS:
+            continue
         if ALGORITHMS[a].power_of_two and not is_power_of_two(c.n):
             continue
         if a == "hierarchical" and (len(c.groups) < 2 or len({len(g) for g in c.groups}) != 1
@@ -528,8 +575,7 @@ def _lower_bound_s(G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str,
     n = c.n
     factor = {"all-reduce": 2 * (n - 1) / n, "all-gather": (n - 1) / n, "reduce-scatter": (n - 1) / n,
               "all-to-all": (n - 1) / n}.get(collective, 1.0)
-    egress = np.zeros(index.num_nodes)
-    np.add.at(egress, index.edge_src, index.edge_capacity_bytes_per_s)
+    egress = index.egress_bytes_per_s
     per_gpu = factor * size_bytes / float(egress[c.pos].min())
     if len(c.groups) <= 1:
         return per_gpu

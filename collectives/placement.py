@@ -31,6 +31,12 @@ from fabric.graph import gpu_nodes
 
 __all__ = ["PLACEMENTS", "place"]
 
+
+def _gpus(G: nx.DiGraph) -> list[str]:
+    from fabric.routing import fabric_index
+
+    return fabric_index(G).gpu_names
+
 PLACEMENTS = ("packed", "rail-aligned", "spread", "random")
 
 
@@ -45,7 +51,7 @@ def place(G: nx.DiGraph, num_ranks: int | None = None, placement: str | Sequence
     InfeasibleError
         More ranks than the fabric (or the placement) has GPUs.
     """
-    gpus = gpu_nodes(G)
+    gpus = _gpus(G)
     if not isinstance(placement, str):
         ranks = list(placement)
         known = set(gpus)

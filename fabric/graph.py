@@ -275,20 +275,28 @@ def hop_diameter(G: nx.DiGraph, *, samples: int = 16) -> int:
     m = len(transit)
     adj = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(m, m)).tocsr()
     attach = {g: [tindex[v] for v in G.successors(g) if v in tindex] for g in gpus}
-    inbound = {g: [tindex[u] for u in G.predecessors(g) if u in tindex] for g in gpus}
+    # in-neighbours of every GPU as a padded array, for a vectorized min over them
+    inbound = [[tindex[u] for u in G.predecessors(g) if u in tindex] for g in gpus]
+    width = max((len(x) for x in inbound), default=0)
+    if width == 0:
+        return 0
+    pad = np.full((len(gpus), width), m, dtype=np.int64)
+    for i, x in enumerate(inbound):
+        pad[i, : len(x)] = x
     step = max(1, len(gpus) // samples)
-    sources = gpus[::step][:samples] + [gpus[-1]]
+    positions = list(range(0, len(gpus), step))[:samples] + [len(gpus) - 1]
     worst = 0
-    for src in sources:
+    for i in positions:
+        src = gpus[i]
         if not attach[src]:
             continue
         dist = shortest_path(adj, unweighted=True, indices=attach[src]).min(axis=0)
-        for dst in gpus:
-            if dst == src or not inbound[dst]:
-                continue
-            hops = dist[inbound[dst]].min()
-            if np.isfinite(hops):
-                worst = max(worst, int(hops) + 1)
+        dist = np.append(np.atleast_1d(dist), np.inf)
+        hops = dist[pad].min(axis=1)
+        hops[i] = np.nan
+        finite = hops[np.isfinite(hops)]
+        if len(finite):
+            worst = max(worst, int(finite.max()) + 1)
     return worst
 
 

@@ -86,22 +86,36 @@ class FabricIndex:
         self.num_edges = len(src)
         self.edge_of = {(int(a), int(b)): e for e, (a, b) in enumerate(zip(src, dst))}
         self.gpu_ids = np.flatnonzero(self.is_gpu)
+        self.gpu_names = [self.nodes[g] for g in self.gpu_ids]
+        self.egress_bytes_per_s = np.bincount(self.edge_src, weights=self.edge_capacity_bytes_per_s,
+                                              minlength=num)
 
-        # Transit graph: scale-out switches and NICs; GPUs neither enter nor leave it here.
+        # Transit graph: scale-out switches and NICs, indexed locally (0..T-1); GPUs never
+        # forward, so they are not in it.
         transit = ~self.is_gpu & ~self.is_scaleup
         self.transit = transit
+        self.t_nodes = np.flatnonzero(transit)
+        self.t_of = np.full(num, -1, dtype=np.int64)
+        self.t_of[self.t_nodes] = np.arange(len(self.t_nodes))
+        num_t = len(self.t_nodes)
+        self.num_transit = num_t
         tmask = transit[self.edge_src] & transit[self.edge_dst]
-        self.t_edges = np.flatnonzero(tmask)
-        order = np.argsort(self.edge_src[self.t_edges], kind="stable")
-        self.t_edges = self.t_edges[order]
-        self.t_indptr = np.zeros(num + 1, dtype=np.int64)
-        np.add.at(self.t_indptr, self.edge_src[self.t_edges] + 1, 1)
-        self.t_indptr = np.cumsum(self.t_indptr)
-        tsrc, tdst = self.edge_src[self.t_edges], self.edge_dst[self.t_edges]
-        ones = np.ones(len(tsrc))
+        t_edges = np.flatnonzero(tmask)
+        t_src = self.t_of[self.edge_src[t_edges]]
+        order = np.argsort(t_src, kind="stable")
+        self.t_edges = t_edges[order]
+        self.t_src = t_src[order]
+        self.t_dst = self.t_of[self.edge_dst[self.t_edges]]
+        self.t_indptr = np.concatenate([[0], np.cumsum(np.bincount(self.t_src, minlength=num_t))])
+        ones = np.ones(len(self.t_edges))
         # reversed transit graph: distances *to* a node
-        self._rev_hops = csr_matrix((ones, (tdst, tsrc)), shape=(num, num))
-        self._rev_lat = csr_matrix((self.edge_latency_s[self.t_edges] + 1e-15, (tdst, tsrc)), shape=(num, num))
+        self._rev_hops = csr_matrix((ones, (self.t_dst, self.t_src)), shape=(num_t, num_t))
+        self._rev_lat = csr_matrix((self.edge_latency_s[self.t_edges] + 1e-15, (self.t_dst, self.t_src)),
+                                   shape=(num_t, num_t))
+        self.rail = np.zeros(num, dtype=np.int64)
+        for g in self.gpu_ids:
+            data = G.nodes[self.nodes[g]]
+            self.rail[g] = int(data.get("rail", data.get("local", 0)))
 
         # GPU attachments: scale-out in/out edges and the scale-up switch per GPU.
         gpu_out = self.is_gpu[self.edge_src] & transit[self.edge_dst]
@@ -146,33 +160,41 @@ class FabricIndex:
             edges = self.in_edges_of.get(int(g))
             if edges is None:
                 continue
-            key = tuple(sorted(int(self.edge_src[e]) for e in edges))
+            key = tuple(sorted(int(self.t_of[self.edge_src[e]]) for e in edges))
             if key not in classes:
                 classes[key] = len(classes)
-                self.class_preds.append(np.asarray(key, dtype=np.int64))
+                self.class_preds.append(np.asarray(key, dtype=np.int64))  # local transit ids
             self.class_of[g] = classes[key]
         self._dist: dict[int, np.ndarray] = {}
         self._lat: dict[int, np.ndarray] = {}
 
     # -- per-class distances ---------------------------------------------------------------
+    def prepare(self, classes: np.ndarray) -> None:
+        """Compute hop and latency distances of several destination classes in one pass."""
+        missing = [int(c) for c in classes if int(c) not in self._dist]
+        if not missing:
+            return
+        preds = np.concatenate([self.class_preds[c] for c in missing])
+        owner = np.concatenate([np.full(len(self.class_preds[c]), i) for i, c in enumerate(missing)])
+        hops = np.atleast_2d(shortest_path(self._rev_hops, unweighted=True, indices=preds))
+        lat = np.atleast_2d(dijkstra(self._rev_lat, indices=preds))
+        for i, c in enumerate(missing):
+            rows = owner == i
+            raw = hops[rows].min(axis=0)
+            self._dist[c] = np.where(np.isfinite(raw), raw, _UNREACHABLE).astype(np.int32)
+            self._lat[c] = lat[rows].min(axis=0)
+
     def class_distance(self, cls: int) -> np.ndarray:
-        """Fewest hops from every node to any predecessor of destination class ``cls``."""
-        dist = self._dist.get(cls)
-        if dist is None:
-            preds = self.class_preds[cls]
-            raw = shortest_path(self._rev_hops, unweighted=True, indices=preds)
-            raw = np.atleast_2d(raw).min(axis=0)
-            dist = np.where(np.isfinite(raw), raw, _UNREACHABLE).astype(np.int32)
-            self._dist[cls] = dist
-        return dist
+        """Fewest hops from every transit node (local id) to a predecessor of class ``cls``."""
+        if cls not in self._dist:
+            self.prepare(np.array([cls]))
+        return self._dist[cls]
 
     def class_latency(self, cls: int) -> np.ndarray:
-        """Least latency (s) from every node to a predecessor of class ``cls`` (transit only)."""
-        lat = self._lat.get(cls)
-        if lat is None:
-            lat = dijkstra(self._rev_lat, indices=self.class_preds[cls], min_only=True)
-            self._lat[cls] = lat
-        return lat
+        """Least latency (s) from every transit node (local id) to a predecessor of class ``cls``."""
+        if cls not in self._lat:
+            self.prepare(np.array([cls]))
+        return self._lat[cls]
 
 
 _CACHE: weakref.WeakKeyDictionary[nx.DiGraph, FabricIndex] = weakref.WeakKeyDictionary()
@@ -244,7 +266,7 @@ def route(index: FabricIndex, src: np.ndarray, dst: np.ndarray, size_bytes: np.n
             size[i] = 0.0
             continue
         dist = index.class_distance(int(cls[i]))
-        d = dist[index.edge_dst[edges]]
+        d = dist[index.t_of[index.edge_dst[edges]]]
         if d.min() >= _UNREACHABLE:
             unroutable += 1
             size[i] = 0.0
@@ -287,22 +309,27 @@ def propagate(index: FabricIndex, node: np.ndarray, cls: np.ndarray, amount: np.
     returns the largest latency (transit part) and switch count over the injections; the last
     hop into the GPUs is the caller's (:func:`deliver`).
     """
-    num = index.num_nodes
+    num = index.num_transit
     max_lat, max_hops, lost = 0.0, 0, 0
+    node = index.t_of[np.asarray(node, dtype=np.int64)]
+    if (node < 0).any():
+        raise ValueError("propagate starts only from scale-out switches or NICs")
     classes = np.unique(cls)
+    index.prepare(classes)
+    slot = np.full(int(classes.max()) + 1, -1, dtype=np.int64)
     for start in range(0, len(classes), chunk_classes):
         chunk = classes[start:start + chunk_classes]
-        slot = np.full(int(classes.max()) + 1, -1, dtype=np.int64)
+        slot[:] = -1
         slot[chunk] = np.arange(len(chunk))
         sel = slot[cls] >= 0
         k_of, v, amt = slot[cls[sel]], node[sel], amount[sel]
-        dist = np.stack([index.class_distance(int(c)) for c in chunk])
-        lat_to = np.stack([index.class_latency(int(c)) for c in chunk])
+        dist = np.stack([index._dist[int(c)] for c in chunk])
         reach = dist[k_of, v] < _UNREACHABLE
         lost += int((~reach).sum())
         k_of, v, amt = k_of[reach], v[reach], amt[reach]
         if len(v) == 0:
             continue
+        lat_to = np.stack([index._lat[int(c)] for c in chunk])
         max_lat = max(max_lat, float(lat_to[k_of, v].max()))
         max_hops = max(max_hops, int(dist[k_of, v].max()) + 1)
         state = np.zeros(len(chunk) * num)
@@ -313,7 +340,7 @@ def propagate(index: FabricIndex, node: np.ndarray, cls: np.ndarray, amount: np.
 
 def _propagate_levels(index: FabricIndex, dist: np.ndarray, state: np.ndarray,
                       load: np.ndarray) -> None:
-    num = index.num_nodes
+    num = index.num_transit
     flat_dist = dist.reshape(-1)
     while True:
         active = np.flatnonzero((state > 0) & (flat_dist > 0))
@@ -328,9 +355,10 @@ def _propagate_levels(index: FabricIndex, dist: np.ndarray, state: np.ndarray,
         counts = ends - starts
         rep = np.repeat(np.arange(len(front)), counts)
         offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        edges = index.t_edges[np.repeat(starts, counts) + offsets]
+        slots = np.repeat(starts, counts) + offsets
+        edges = index.t_edges[slots]
         kk = k_front[rep]
-        v = index.edge_dst[edges]
+        v = index.t_dst[slots]
         ok = dist[kk, v] == level - 1
         edges, kk, v, rep = edges[ok], kk[ok], v[ok], rep[ok]
         w = index.edge_num_links[edges]
