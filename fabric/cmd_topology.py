@@ -89,25 +89,42 @@ def family_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """
     options = [
         click.option("--k", type=int, help="fat-tree: switch radix k (even); k^3/4 GPUs."),
-        click.option("--gpus", type=int,
-                     help="Number of GPUs (clos, single-hop; rail families: nodes = "
-                          "ceil(gpus / gpus-per-node); fat-tree: smallest k that fits)."),
+        click.option(
+            "--gpus",
+            type=int,
+            help="Number of GPUs (clos, single-hop; rail families: nodes = "
+            "ceil(gpus / gpus-per-node); fat-tree: smallest k that fits).",
+        ),
         click.option("--nodes", type=int, help="rail-optimized, rail-only: number of servers."),
         click.option("--tiers", type=int, help="clos: switch tiers (2 or 3; default: fewest)."),
         click.option("--switch", help="Scale-out switch model (catalog key, e.g. qm9700)."),
-        click.option("--oversubscription", type=_Oversubscription(),
-                     help="clos: leaf down:up ratio, e.g. 3 or 3:1 (default 1)."),
+        click.option(
+            "--oversubscription",
+            type=_Oversubscription(),
+            help="clos: leaf down:up ratio, e.g. 3 or 3:1 (default 1).",
+        ),
         click.option("--planes", type=int, help="single-hop: parallel switch planes."),
         click.option("--gpus-per-node", type=int, help="GPUs per server."),
         click.option("--su-size", type=int, help="rail-optimized: servers per scalable unit."),
-        click.option("--reserved-leaf-ports", type=int,
-                     help="rail-optimized: leaf ports kept free (storage, management)."),
-        click.option("--scaleup", metavar="KEY|none",
-                     help="Scale-up (NVLink) switch model per node, or 'none'."),
-        click.option("--no-scaleup", is_flag=True, help="No scale-up domain (same as --scaleup none)."),
+        click.option(
+            "--reserved-leaf-ports",
+            type=int,
+            help="rail-optimized: leaf ports kept free (storage, management).",
+        ),
+        click.option(
+            "--scaleup",
+            metavar="KEY|none",
+            help="Scale-up (NVLink) switch model per node, or 'none'.",
+        ),
+        click.option(
+            "--no-scaleup", is_flag=True, help="No scale-up domain (same as --scaleup none)."
+        ),
         click.option("--gpu", help="GPU model (catalog key, e.g. h100)."),
-        click.option("--catalog", metavar="FILE",
-                     help="Catalog TOML file laid over the built-in one (your prices)."),
+        click.option(
+            "--catalog",
+            metavar="FILE",
+            help="Catalog TOML file laid over the built-in one (your prices).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -170,11 +187,19 @@ reserved_leaf_ports, scaleup, no_scaleup, gpu, catalog
     import topologies
     from topologies.spec import load_spec, load_topology
 
-    values: dict[str, Any] = {"k": k, "nodes": nodes, "tiers": tiers, "switch": switch,
-                              "oversubscription": oversubscription, "planes": planes,
-                              "gpus_per_node": gpus_per_node, "su_size": su_size,
-                              "reserved_leaf_ports": reserved_leaf_ports, "scaleup": scaleup,
-                              "gpu": gpu}
+    values: dict[str, Any] = {
+        "k": k,
+        "nodes": nodes,
+        "tiers": tiers,
+        "switch": switch,
+        "oversubscription": oversubscription,
+        "planes": planes,
+        "gpus_per_node": gpus_per_node,
+        "su_size": su_size,
+        "reserved_leaf_ports": reserved_leaf_ports,
+        "scaleup": scaleup,
+        "gpu": gpu,
+    }
     given = {name: value for name, value in values.items() if value is not None}
     if no_scaleup:
         if scaleup is not None and scaleup.lower() != "none":
@@ -187,8 +212,9 @@ reserved_leaf_ports, scaleup, no_scaleup, gpu, catalog
     if target not in topologies.FAMILIES:
         if given and Path(target).is_file():
             flags = ", ".join(_FLAG_NAMES[name] for name in given)
-            raise FlagError(f"{flags} describe a family; {target!r} is a spec file "
-                            "(only --catalog applies)")
+            raise FlagError(
+                f"{flags} describe a family; {target!r} is a spec file (only --catalog applies)"
+            )
         if Path(target).is_file():
             return load_spec(target, catalog=cat)
         return load_topology(target, catalog=cat)  # raises the "not a file or family" message
@@ -199,15 +225,20 @@ reserved_leaf_ports, scaleup, no_scaleup, gpu, catalog
     for name in given:
         if name != "gpus" and name not in accepted:
             takes = ", ".join(_FLAG_NAMES[n] for n in ["gpus", *accepted] if n in _FLAG_NAMES)
-            raise FlagError(f"{family} does not take {_FLAG_NAMES[name].split('/')[0]}; "
-                            f"it takes {takes}")
-    params: dict[str, Any] = {FAMILY_FLAGS[name]: value for name, value in given.items()
-                              if name != "gpus"}
+            raise FlagError(
+                f"{family} does not take {_FLAG_NAMES[name].split('/')[0]}; it takes {takes}"
+            )
+    params: dict[str, Any] = {
+        FAMILY_FLAGS[name]: value for name, value in given.items() if name != "gpus"
+    }
     if params.get("scaleup") is not None and params["scaleup"].lower() == "none":
         params["scaleup"] = None
     params["catalog"] = cat
-    size = next(name for name, p in parameters.items()
-                if p.default is inspect.Parameter.empty and p.kind != p.VAR_KEYWORD)
+    size = next(
+        name
+        for name, p in parameters.items()
+        if p.default is inspect.Parameter.empty and p.kind != p.VAR_KEYWORD
+    )
     if gpus is not None:
         if "num_gpus" in parameters:
             params["num_gpus"] = gpus
@@ -271,15 +302,26 @@ def _summary_text(summary: TopologySummary, catalog: Catalog) -> str:
         available = summary.ports_available_by_tier.get(tier, 0)
         share = f"{100 * used / available:.0f}%" if available else "-"
         tiers.append([tier, f"{count:,}", f"{used:,}", f"{available:,}", share])
-    models = [[key, catalog.switches[key].name if key in catalog.switches else "(not in catalog)",
-               f"{count:,}"] for key, count in summary.switches_by_model.items()]
+    models = [
+        [
+            key,
+            catalog.switches[key].name if key in catalog.switches else "(not in catalog)",
+            f"{count:,}",
+        ]
+        for key, count in summary.switches_by_model.items()
+    ]
     cable_tiers = [[name, f"{count:,}"] for name, count in summary.cables_by_tier.items()]
-    cable_links = [[key, catalog.links[key].name if key in catalog.links else "custom link",
-                    f"{count:,}"] for key, count in summary.cables_by_link.items()]
+    cable_links = [
+        [key, catalog.links[key].name if key in catalog.links else "custom link", f"{count:,}"]
+        for key, count in summary.cables_by_link.items()
+    ]
     parts = [
         format_table(["Fabric", "Value"], overview, align="ll"),
-        format_table(["Switch tier", "Switches", "Ports used", "Ports available", "Used"], tiers,
-                     align="lrrrr"),
+        format_table(
+            ["Switch tier", "Switches", "Ports used", "Ports available", "Used"],
+            tiers,
+            align="lrrrr",
+        ),
         format_table(["Switch model", "Name", "Switches"], models, align="llr"),
         format_table(["Cables between", "Cables"], cable_tiers, align="lr"),
         format_table(["Link type", "Name", "Cables"], cable_links, align="llr"),
@@ -299,15 +341,24 @@ def topology() -> None:
     """Build, inspect and export fabrics (families or spec files)."""
 
 
-_FORMAT = click.option("--format", "fmt", type=click.Choice(["yaml", "json", "graphml"]),
-                       help="Output format (default: from the output file's suffix).")
+_FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "json", "graphml"]),
+    help="Output format (default: from the output file's suffix).",
+)
 
 
 @topology.command("build")
 @click.argument("family")
 @family_options
-@click.option("-o", "--output", required=True, metavar="FILE",
-              help="Spec file to write (.yaml, .yml, .json, .graphml).")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="FILE",
+    help="Spec file to write (.yaml, .yml, .json, .graphml).",
+)
 @_FORMAT
 def build_command(family: str, output: str, fmt: str | None, **options: Any) -> None:
     """Build FAMILY with the given flags and write it as a spec file.
@@ -322,15 +373,20 @@ def build_command(family: str, output: str, fmt: str | None, **options: Any) -> 
     from topologies.spec import save_spec, spec_format
 
     if family not in topologies.FAMILIES:
-        raise click.ClickException(f"unknown family {family!r}; known: "
-                                   f"{', '.join(topologies.FAMILIES)} (to convert a spec file use "
-                                   "'fabric topology export')")
+        raise click.ClickException(
+            f"unknown family {family!r}; known: "
+            f"{', '.join(topologies.FAMILIES)} (to convert a spec file use "
+            "'fabric topology export')"
+        )
     fmt = spec_format(output, fmt)
     check_output_path(output)
     G = topology_from_options(family, **options)
     save_spec(G, output, format=fmt)
-    click.echo(f"wrote {output}: {G.graph.get('topology')}, {G.number_of_nodes():,} nodes, "
-               f"{G.number_of_edges() // 2:,} cable bundles", err=True)
+    click.echo(
+        f"wrote {output}: {G.graph.get('topology')}, {G.number_of_nodes():,} nodes, "
+        f"{G.number_of_edges() // 2:,} cable bundles",
+        err=True,
+    )
 
 
 @topology.command("show")

@@ -66,7 +66,7 @@ import inspect
 import json
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -302,7 +302,7 @@ class _Reader:
             self.fail(loc, f"must be an integer >= {minimum}, got {_short(value)}")
         return int(value)
 
-    def scalars(self, loc: Location, entry: Any, skip: set[str] = frozenset()) -> dict[str, Any]:
+    def scalars(self, loc: Location, entry: Any, skip: Set[str] = frozenset()) -> dict[str, Any]:
         """The fields of mapping ``entry`` not in ``skip``; each must be a finite scalar."""
         if not isinstance(entry, dict):
             self.fail(loc, f"must be a mapping of attributes, got {_short(entry)}")
@@ -550,9 +550,11 @@ class _Reader:
         rate = self.quantity(
             loc, entry, "bandwidth", "bandwidth_bytes_per_s", units.parse_rate, positive=True
         )
-        if rate is None and link is None and name is None:
+        if rate is None and link is not None:
+            rate = link.bandwidth_bytes_per_s
+        elif rate is None and name is None:
             self.fail(loc, "missing field 'link' (a catalog link key) or 'bandwidth' (400Gbps)")
-        if rate is None and link is None:
+        elif rate is None:
             known = ", ".join(sorted(self.catalog.links))
             self.fail(
                 loc + ("link",),
@@ -577,7 +579,7 @@ class _Reader:
                     )
 
         common = {
-            "bandwidth_bytes_per_s": rate if rate is not None else link.bandwidth_bytes_per_s,
+            "bandwidth_bytes_per_s": rate,
             "num_links": num_links,
             "link": name if name is not None else "custom",
             **self.scalars(loc + ("attrs",), entry.get("attrs") or {}),
