@@ -1,0 +1,152 @@
+"""How much the mpi4py probe adds over a C benchmark: all-reduce and ping-pong against IMB-MPI1.
+
+Both run on the same MPI library (MPICH from the ``mpich`` wheel in this venv), the same rank
+count and the same sizes, in alternating repetitions so that machine noise hits both alike. Per
+size the script prints the median over repetitions of the probe's time, of IMB's time, and their
+ratio; the target is a ratio within 10% for sizes >= 64 KiB.
+
+What is compared:
+
+- all-reduce: the probe's ``time_s`` (max over ranks of each rank's median, every iteration
+  started after a barrier) against IMB's ``t_max[usec]`` (max over ranks of each rank's mean over a
+  back-to-back loop);
+- ping-pong: the probe's one-way ``time_s`` (ranks 0 and 1) against IMB PingPong's ``t[usec]``
+  (half the mean round trip, ranks 0 and 1).
+
+IMB-MPI1 ships in the ``impi-rt`` wheel on PyPI (Intel MPI's runtime). Do NOT install that wheel
+into the project venv: it writes its own ``lib/libmpi.so.12`` at the same path as the MPICH
+wheel's and so replaces the library mpi4py and the tests use. Put it in a venv of its own and run
+its IMB-MPI1 against MPICH with ``LD_LIBRARY_PATH=<project venv>/lib`` (what this script does;
+the header shows what ``ldd`` resolves)::
+
+    python -m venv /tmp/impi_venv && /tmp/impi_venv/bin/pip install impi-rt
+    python benchmarks/probe_overhead.py --imb /tmp/impi_venv/bin/IMB-MPI1
+
+The probe runs with ``MPI4PY_RC_THREAD_LEVEL=single`` by default (IMB calls ``MPI_Init``), since
+mpi4py's default level (``multiple``) changes MPICH's timings (shared/reference/emulation.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+VENV_LIB = BIN.parent / "lib"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fabric.units import format_size, parse_size_list  # noqa: E402
+
+
+def _find_imb(given: str | None) -> Path:
+    for candidate in (given, shutil.which("IMB-MPI1"), "/tmp/impi_venv/bin/IMB-MPI1"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    sys.exit("IMB-MPI1 not found: pass --imb PATH (see this script's docstring for the install)")
+
+
+def _run_probe(ranks: int, sizes: list[int], iters: int, warmup: int, thread_level: str
+               ) -> dict[tuple[str, int], float]:
+    env = dict(os.environ, MPI4PY_RC_THREAD_LEVEL=thread_level)
+    command = [str(BIN / "mpiexec"), "-n", str(ranks), str(BIN / "fabric"), "measure", "mpi",
+               "--ops", "all-reduce,send-recv", "--sizes", ",".join(map(str, sizes)),
+               "--iters", str(iters), "--warmup", str(warmup), "--json"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    records = json.loads(result.stdout)["records"]
+    return {(r["operation"], r["size_bytes"]): r["time_s"] for r in records}
+
+
+def _run_imb(imb: Path, ranks: int, sizes: list[int], iters: int) -> dict[tuple[str, int], float]:
+    env = dict(os.environ, LD_LIBRARY_PATH=str(VENV_LIB))
+    with tempfile.NamedTemporaryFile("w", suffix=".msglen", delete=False) as handle:
+        handle.write("".join(f"{s}\n" for s in sizes))
+        msglen = handle.name
+    try:
+        command = [str(BIN / "mpiexec"), "-n", str(ranks), str(imb), "-npmin", str(ranks),
+                   "-msglen", msglen, "-iter", str(iters), "-iter_policy", "off",
+                   "PingPong", "Allreduce"]
+        result = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    finally:
+        os.unlink(msglen)
+    times: dict[tuple[str, int], float] = {}
+    section = None
+    for line in result.stdout.splitlines():
+        if line.startswith("# Benchmarking"):
+            section = {"PingPong": "send-recv", "Allreduce": "all-reduce"}.get(line.split()[2])
+            continue
+        fields = line.split()
+        if not (section and len(fields) >= 4 and fields[0].isdigit()):
+            continue
+        # PingPong: bytes reps t[usec] MB/s; Allreduce: bytes reps t_min t_max t_avg
+        try:
+            time_us = float(fields[2]) if section == "send-recv" else float(fields[3])
+        except ValueError:  # a note such as "time limit exceeded" instead of a number
+            continue
+        times[(section, int(fields[0]))] = time_us * 1e-6
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--imb", help="path of IMB-MPI1 (default: PATH, /tmp/impi_venv/bin)")
+    parser.add_argument("--ranks", type=int, default=2)
+    parser.add_argument("--sizes", default="8,1KiB,64KiB,256KiB,1MiB,4MiB")
+    parser.add_argument("--iters", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--thread-level", default="single",
+                        choices=["single", "funneled", "serialized", "multiple"])
+    args = parser.parse_args()
+    imb = _find_imb(args.imb)
+    sizes = parse_size_list(args.sizes)
+    # all-reduce of float32: sizes are whole elements
+    sizes = [s - s % 4 if s >= 4 else s for s in sizes]
+
+    ldd = subprocess.run(["ldd", str(imb)], capture_output=True, text=True,
+                         env=dict(os.environ, LD_LIBRARY_PATH=str(VENV_LIB))).stdout
+    libmpi = next((line.strip() for line in ldd.splitlines() if "libmpi.so" in line), "?")
+    query = "from mpi4py import MPI; print(MPI.Get_library_version().split()[2])"
+    version = subprocess.run([str(BIN / "python"), "-c", query], capture_output=True,
+                             text=True).stdout.strip()
+    print(f"# {args.ranks} ranks, {args.iters} iterations, {args.repeats} alternating repeats, "
+          f"mpi4py thread level {args.thread_level}")
+    print(f"# probe: mpi4py on MPICH {version} ({VENV_LIB / 'libmpi.so.12'})")
+    print(f"# IMB:   {imb} with {libmpi}")
+
+    probe_runs, imb_runs = [], []
+    for _ in range(args.repeats):
+        probe_runs.append(_run_probe(args.ranks, sizes, args.iters, args.warmup, args.thread_level))
+        imb_runs.append(_run_imb(imb, args.ranks, sizes, args.iters))
+
+    print(f"{'operation':<11} {'size':>8} {'probe(us)':>10} {'IMB(us)':>10} {'ratio':>6}")
+    worst = 0.0
+    for operation in ("all-reduce", "send-recv"):
+        for size in sizes:
+            key = (operation, size)
+            probe = [run[key] for run in probe_runs if key in run]
+            ref = [run[key] for run in imb_runs if key in run]
+            if not probe or not ref:
+                continue
+            p, r = statistics.median(probe), statistics.median(ref)
+            ratio = p / r
+            mark = ""
+            if size >= 64 * 1024:
+                worst = max(worst, abs(ratio - 1))
+                mark = "" if abs(ratio - 1) <= 0.10 else "  > 10%"
+            print(f"{operation:<11} {format_size(size):>8} {p * 1e6:>10.2f} {r * 1e6:>10.2f} "
+                  f"{ratio:>6.2f}{mark}")
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(f"# worst |ratio - 1| for sizes >= 64KiB: {worst:.1%}; "
+          f"peak RSS of one child process: {peak_kib / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
