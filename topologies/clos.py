@@ -157,7 +157,8 @@ def clos(
     num_nodes = num_gpus // gpus_per_node
     add_gpus(G, hw, num_nodes, gpus_per_node, lambda n, g: pod_of(n // nodes_per_leaf))
     leaves = [f"leaf{i}" for i in range(num_leaves)]
-    G.add_nodes_from((leaf, switch_attrs(hw.switch, 1, **pod_of(i))) for i, leaf in enumerate(leaves))
+    G.add_nodes_from((leaf, switch_attrs(hw.switch, 1, **pod_of(i)))
+                     for i, leaf in enumerate(leaves))
     attach_gpus(G, hw, ((gpu_id(n, g), leaves[n // nodes_per_leaf])
                         for n in range(num_nodes) for g in range(gpus_per_node)))
     add_upper_tiers(G, hw, plan, leaves)

@@ -113,7 +113,8 @@ def resolve_hardware(
     if scaleup is not None:
         up = cat.switches[scaleup]
         if up.tier_kind != "scale-up":
-            valid = ", ".join(sorted(k for k, m in cat.switches.items() if m.tier_kind == "scale-up"))
+            valid = ", ".join(sorted(k for k, m in cat.switches.items()
+                                     if m.tier_kind == "scale-up"))
             raise ValueError(f"scaleup must be a scale-up switch model or None, got {scaleup!r} "
                              f"(tier_kind {up.tier_kind!r}); scale-up models: {valid}")
         if gpu_model.nvlink_num_links < 1 or gpu_model.nvlink != up.port_link:
@@ -153,9 +154,9 @@ def add_gpus(
     """Add the GPUs (canonical rank order: node-major, then local index) and their NVLink domains.
 
     Every GPU gets ``node``, ``local``, ``model``, ``rail`` (= ``local``: GPU ``local`` uses NIC
-    ``local``) and whatever ``gpu_indices(node, local)`` returns (``su``, ``pod``...). With a scale-up
-    model, each node also gets a tier-0 switch ``"node{n}/nvswitch"`` and one edge pair to each of
-    its GPUs carrying the GPU's ``nvlink_num_links`` links of the switch's port link.
+    ``local``) and whatever ``gpu_indices(node, local)`` returns (``su``, ``pod``...). With a
+    scale-up model, each node also gets a tier-0 switch ``"node{n}/nvswitch"`` and one edge pair
+    to each of its GPUs carrying the GPU's ``nvlink_num_links`` links of the switch's port link.
     """
     model = hw.gpu.key
 
@@ -265,9 +266,11 @@ def plan_clos(
     2 tiers (capex §2.1): spines = the smallest divisor ``s`` of ``u`` with ``s * radix >= L * u``,
     so each leaf reaches each spine over the same ``u / s`` cables; fits while ``L <= radix``.
     3 tiers (capex §2.2): pods of ``P = ceil(L / ceil(L / max_leaves_per_pod))`` leaves (rounded
-    up to ``pod_multiple``); pod spines run 1:1 (at most ``radix / 2`` down, as many up); a pod has the smallest divisor ``s`` of ``u`` with ``s * radix / 2 >= P * u`` spines, each
-    with ``P * u / s`` uplinks; core groups (one per spine index) have the smallest divisor ``c`` of
-    those uplinks with ``c * radix >= pods * uplinks``; fits while ``pods <= radix``.
+    up to ``pod_multiple``); pod spines run 1:1 (at most ``radix / 2`` down, as many up); a pod
+    has the smallest divisor ``s`` of ``u`` with ``s * radix / 2 >= P * u`` spines, each with
+    ``P * u / s`` uplinks; core groups (one per spine index) have the smallest divisor ``c`` of
+    those uplinks with ``c * radix >= pods * uplinks``; fits while ``pods <= radix``. Every pod,
+    the last (possibly partial) one included, has the same spines, provisioned as in a full pod.
 
     >>> plan = plan_clos(128, 32, 64)  # capex §2.2: k=64, 4,096 GPUs -> 128 / 128 / 64
     >>> plan.tiers, plan.num_spines, plan.num_cores
@@ -285,8 +288,8 @@ def plan_clos(
     if tiers == 2:
         spines = smallest_divisor_at_least(u, ceil_div(L * u, k))
         if spines is None:
-            raise InfeasibleError(f"{what} needs {L} leaves, but 2 tiers of radix-{k} switches hold "
-                                  f"at most {k}; use tiers=3 or a switch with radix >= {L}")
+            raise InfeasibleError(f"{what} needs {L} leaves, but 2 tiers of radix-{k} switches "
+                                  f"hold at most {k}; use tiers=3 or a switch with radix >= {L}")
         return ClosPlan(tiers=2, num_leaves=L, uplinks_per_leaf=u, leaves_per_pod=L, num_pods=1,
                         spines_per_pod=spines, links_per_leaf_spine=u // spines,
                         uplinks_per_spine=0, cores_per_group=0, links_per_spine_core=0)

@@ -19,7 +19,8 @@ def switches_by_tier(G) -> dict[int, int]:
 def uplinks(G, n) -> Counter:
     """Links from switch n to each switch of the tier above, as a multiset of bundle sizes."""
     tier = G.nodes[n]["tier"]
-    return Counter(d["num_links"] for v, d in G.succ[n].items() if G.nodes[v].get("tier") == tier + 1)
+    return Counter(d["num_links"] for v, d in G.succ[n].items()
+                   if G.nodes[v].get("tier") == tier + 1)
 
 
 @pytest.mark.parametrize(
@@ -121,11 +122,15 @@ def test_three_tier_summary_has_spine_core_cables():
     [
         ({"num_gpus": 0}, ValueError, "num_gpus must be an integer >= 1, got 0"),
         ({"num_gpus": 12}, ValueError, "num_gpus must be a multiple of gpus_per_node=8, got 12"),
-        ({"num_gpus": 64, "oversubscription": 0.5}, ValueError, "oversubscription must be a number >= 1"),
+        ({"num_gpus": 64, "oversubscription": 0.5}, ValueError,
+         "oversubscription must be a number >= 1"),
         ({"num_gpus": 64, "tiers": 4}, ValueError, "tiers must be 1, 2, 3 or None, got 4"),
-        ({"num_gpus": 128, "tiers": 1}, InfeasibleError, "one radix-64 switch holds at most 64 GPUs"),
-        ({"num_gpus": 4096, "tiers": 2}, InfeasibleError, "use tiers=3 or a switch with radix >= 128"),
-        ({"num_gpus": 65536 * 2}, InfeasibleError, "3 tiers of radix-64 switches hold at most 64 pods"),
+        ({"num_gpus": 128, "tiers": 1}, InfeasibleError,
+         "one radix-64 switch holds at most 64 GPUs"),
+        ({"num_gpus": 4096, "tiers": 2}, InfeasibleError,
+         "use tiers=3 or a switch with radix >= 128"),
+        ({"num_gpus": 65536 * 2}, InfeasibleError,
+         "3 tiers of radix-64 switches hold at most 64 pods"),
         ({"num_gpus": 64, "switch": "bogus"}, ValueError, "unknown switch model 'bogus'; known:"),
         ({"num_gpus": 64, "gpus_per_node": 72, "scaleup": None}, ValueError,
          "num_gpus must be a multiple of gpus_per_node=72"),

@@ -96,7 +96,8 @@ def test_edge_latency_charges_the_switch_entered():
     cat = default_catalog()
     G = fat_tree(4)
     link, sw = cat.links["ndr400"], cat.switches["qm9700"]
-    assert G.edges["node0/gpu0", "pod0/edge0"]["latency_s"] == pytest.approx(link.latency_s + sw.latency_s)
+    up = G.edges["node0/gpu0", "pod0/edge0"]
+    assert up["latency_s"] == pytest.approx(link.latency_s + sw.latency_s)
     assert G.edges["pod0/edge0", "node0/gpu0"]["latency_s"] == pytest.approx(link.latency_s)
     assert G.edges["pod0/edge0", "node0/gpu0"]["bandwidth_bytes_per_s"] == 50e9  # NDR 400 Gb/s
 

@@ -8,6 +8,7 @@ import networkx as nx
 import pytest
 
 from fabric.catalog import load_catalog
+from fabric.graph import summarize
 from topologies import clos, rail_only, rail_optimized
 
 SCALE_OUT = {(-1, 1): "gpu-leaf", (1, 2): "leaf-spine", (2, 3): "spine-core"}
@@ -190,3 +191,16 @@ def test_bad_input(builder, kwargs, message):
     with pytest.raises(ValueError) as err:
         builder(**kwargs)
     assert message in str(err.value)
+
+
+def test_summaries():
+    s = summarize(rail_optimized(31, reserved_leaf_ports=4))
+    assert s.switches_by_tier == {"scale-up": 31, "leaf": 8, "spine": 4}
+    assert s.cables_by_tier == {"gpu-leaf": 248, "gpu-scale-up": 248 * 18, "leaf-spine": 256}
+    # graph edges only: the 4 UFM ports are the leaves' reserved_ports (Table 4: 508 with them)
+    assert s.ports_used_by_tier["leaf"] == 248 + 256
+    assert s.hop_diameter == 3  # rail to rail goes over the spines (capex §3 definition)
+    s = summarize(rail_only(16))
+    assert s.switches_by_tier == {"scale-up": 16, "leaf": 8}
+    assert s.cables_by_tier == {"gpu-leaf": 128, "gpu-scale-up": 128 * 18}
+    assert s.hop_diameter == 1  # one rail switch; other rails are reached only over NVLink
