@@ -1,0 +1,149 @@
+"""The NCCL flavor on a fabric graph: NCCL's tuner fed with what the graph says.
+
+:mod:`collectives.nccl` ports NCCL's tuner for a described system. This module describes the
+system from the graph and the placement:
+
+* ranks per scale-up domain -> NCCL's nodes and ``ppn`` (ranks must fill domains evenly);
+* the GPU model -> NCCL's GPU generation (H100/H200 hopper, B200 blackwell, ...);
+* a GPU's NVLink edge (bandwidth x num_links) -> the NVLink bandwidth NCCL's search sees;
+* a GPU's scale-out edge -> the NIC rate, one NIC per GPU;
+* NVSwitch with in-network reduction -> NVLS available; SHARP (CollNet) stays off, as it is in
+  NCCL unless ``NCCL_COLLNET_ENABLE=1``;
+* the fabric: NCCL's graph search assumes every NIC can run at line rate. The ideal flavor's ring
+  on this fabric and placement tells how far the network falls short of that (oversubscription,
+  rails crossed through spines): ``fabric_factor`` = (busiest GPU NIC load) / (busiest network
+  link load, each over its capacity), at most 1, and NCCL's per-channel ``bwInter`` is scaled by
+  it. On a non-blocking, rail-aligned fabric the factor is 1 and NCCL's own numbers stand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import networkx as nx
+import numpy as np
+
+from collectives import nccl
+from collectives.model import Prediction, _cached_phases, _comm, _lower_bound_s
+from collectives.names import busbw_factor
+from collectives.placement import place
+from fabric.routing import FabricIndex, fabric_index
+
+__all__ = ["predict_nccl", "nccl_system", "fabric_factor"]
+
+_ARCH = {"h100": "hopper", "h200": "hopper", "b200": "blackwell", "b300": "blackwell",
+         "gb200": "blackwell", "a100": "ampere", "l40s": "ampere", "v100": "volta"}
+
+
+def fabric_factor(G: nx.DiGraph, index: FabricIndex, comm: object, *,
+                  collective: str = "all-reduce", algorithm: str = "ring") -> float:
+    """How much of NCCL's assumed inter-node bandwidth the fabric delivers (<= 1).
+
+    Computed on the ideal flavor's phases of ``algorithm`` (a ring for the tuned collectives,
+    the direct exchange for all-to-all).
+    """
+    phases = _cached_phases(G, index, comm, collective, algorithm)  # type: ignore[arg-type]
+    network = index.transit[index.edge_src] | index.transit[index.edge_dst]
+    nic = network & (index.is_gpu[index.edge_src] | index.is_gpu[index.edge_dst])
+    worst_net = worst_nic = 0.0
+    for ph in phases:
+        ratio = ph.load / index.edge_capacity_bytes_per_s[ph.edges]
+        on_net = network[ph.edges]
+        on_nic = nic[ph.edges]
+        if on_net.any():
+            worst_net = max(worst_net, float(ratio[on_net].max()))
+        if on_nic.any():
+            worst_nic = max(worst_nic, float(ratio[on_nic].max()))
+    if worst_net <= 0 or worst_nic <= 0:
+        return 1.0
+    return min(1.0, worst_nic / worst_net)
+
+
+def nccl_system(G: nx.DiGraph, ranks: Sequence[str]) -> tuple[nccl.NcclSystem, float]:
+    """The :class:`collectives.nccl.NcclSystem` a placement on ``G`` presents, and its fabric factor.
+
+    Raises
+    ------
+    ValueError
+        If ranks do not fill the scale-up domains evenly (NCCL's model needs equal ``ppn``).
+    """
+    index = fabric_index(G)
+    comm = _comm(G, index, ranks)
+    sizes = {len(g) for g in comm.groups}
+    if len(sizes) != 1:
+        raise ValueError("the nccl flavor needs the same number of ranks in every server "
+                         f"(got {sorted(sizes)}); use --flavor ideal or another placement")
+    ppn = sizes.pop()
+    first = comm.pos[0]
+    gpu_model = str(G.nodes[index.nodes[first]].get("model", "h100")).lower()
+    arch = next((a for key, a in _ARCH.items() if gpu_model.startswith(key)), "hopper")
+    up = index.up_edge[first]
+    nvlink = float(index.edge_capacity_bytes_per_s[up]) if up >= 0 else None
+    out = index.out_edges_of.get(int(first))
+    nic = float(index.edge_capacity_bytes_per_s[out].sum()) if out is not None else 0.0
+    nvls = False
+    if up >= 0:
+        switch = G.nodes[index.nodes[index.edge_dst[up]]]
+        from fabric.catalog import default_catalog
+
+        model = default_catalog().switches.get(switch.get("model"))
+        nvls = bool(model is not None and model.in_network_reduction)
+    system = nccl.NcclSystem(
+        num_ranks=comm.n, num_nodes=len(comm.groups), gpu_arch=arch,
+        nvlink_bandwidth_bytes_per_s=nvlink if ppn > 1 else None,
+        nic_bandwidth_bytes_per_s=nic, nics_per_node=ppn if nic > 0 else 0,
+        intra="nvlink" if nvlink else "pci", nvls=nvls and ppn > 1, nvswitch=nvlink is not None,
+    )
+    factor = fabric_factor(G, index, comm) if len(comm.groups) > 1 else 1.0
+    return system, factor
+
+
+def predict_nccl(G: nx.DiGraph, collective: str, sizes: Sequence[int], *,
+                 ranks: int | Sequence[str] | None = None, placement: str | Sequence[str] = "packed",
+                 algorithm: str | None = None, calibration: object | None = None, seed: int = 0,
+                 version: str | None = None) -> list[Prediction]:
+    """NCCL-flavored predictions (see the module docstring); same contract as ``predict_many``.
+
+    ``algorithm`` takes NCCL's names (Ring, Tree, NVLS, NVLSTree, CollNetDirect, PAT), and
+    ``ring``/``tree`` in any case. A calibration's ``nccl`` overrides (``num_channels``,
+    ``bw_intra_bytes_per_s``, ``bw_inter_bytes_per_s``) are applied when present.
+    """
+    version = version or nccl.DEFAULT_VERSION
+    chosen = place(G, None, ranks) if isinstance(ranks, (list, tuple)) else place(G, ranks, placement, seed=seed)
+    if len(chosen) < 2:
+        raise ValueError(f"a collective needs at least 2 ranks, got {len(chosen)}")
+    system, factor = nccl_system(G, chosen)
+    overrides = dict(getattr(calibration, "nccl", None) or {})
+    if factor < 1.0 and system.num_nodes > 1 and "bw_inter_bytes_per_s" not in overrides:
+        ring = nccl.search_graphs(system, version=version).graphs.get("Ring")
+        if ring is not None:
+            overrides["bw_inter_bytes_per_s"] = ring.bw_inter_bytes_per_s * factor
+            overrides.setdefault("num_channels", ring.num_channels)
+    if collective == "all-to-all" and system.num_nodes > 1:
+        a2a = fabric_factor(G, fabric_index(G), _comm(G, fabric_index(G), chosen),
+                            collective="all-to-all", algorithm="direct")
+        if a2a < 1.0:
+            factor = a2a
+            overrides["nic_bandwidth_bytes_per_s"] = system.nic_bandwidth_bytes_per_s * a2a
+    if overrides:
+        system = replace(system, **overrides)
+    index = fabric_index(G)
+    comm = _comm(G, index, chosen)
+    band = getattr(calibration, "band", None)
+    out = []
+    for size in sizes:
+        p = nccl.nccl_time(system, collective, size, version=version, algorithm=algorithm)
+        low, high = band(p.time_s) if callable(band) else (p.time_s, p.time_s)
+        bound = _lower_bound_s(G, index, comm, collective, size)
+        out.append(Prediction(
+            collective=collective, size_bytes=size, num_ranks=comm.n, num_domains=len(comm.groups),
+            time_s=p.time_s, algbw_bytes_per_s=p.algbw_bytes_per_s,
+            busbw_bytes_per_s=p.algbw_bytes_per_s * busbw_factor(collective, comm.n),
+            algorithm=p.algorithm, protocol=p.protocol, flavor=f"nccl-{p.table_version}",
+            latency_s=p.latency_s,
+            bottleneck=("network (fabric factor %.2f)" % factor) if factor < 1 else "",
+            bottleneck_utilization=float(np.clip((p.time_s - p.latency_s) / p.time_s, 0, 1)),
+            bound_ratio=p.time_s / bound if bound > 0 else float("nan"),
+            bytes_sent_per_rank=float("nan"), time_low_s=low, time_high_s=high))
+    return out
