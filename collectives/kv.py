@@ -16,17 +16,19 @@ break-even §2.4, tiers §4, the analytic model §6).
 
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import networkx as nx
 import numpy as np
 
+from collectives.llm import KV_DTYPE_BYTES, ModelSpec
 from fabric.catalog import Catalog, default_catalog
 from fabric.errors import InfeasibleError
-from collectives.llm import KV_DTYPE_BYTES, ModelSpec
 from fabric.flows import TransferResult, transfer
 
 __all__ = [
@@ -61,7 +63,6 @@ DEFAULT_ALPHA_S = 0.6e-3
 #: Achieved fraction of the fabric's fair-share rate for large KV transfers: 71-82% of line rate
 #: at >= 4 GB in the Mooncake PD tables (kv_transfer.md §0.5, §4).
 DEFAULT_EFFICIENCY = 0.8
-_FROZEN = {"frozen": True, "slots": True, "kw_only": True}
 
 
 def _check_int(name: str, value: int, minimum: int = 1) -> None:
@@ -88,10 +89,16 @@ def kv_bytes_per_token(model: ModelSpec, *, dtype: str | None = None) -> int:
     context is shorter than their window (§1.2 lists Scout as 196,608 B "all layers").
 
     >>> from collectives.llm import load_model
-    >>> kv_bytes_per_token(load_model("deepseek-v3")), kv_bytes_per_token(load_model("deepseek-v3"), dtype="fp8")
+    >>> ds = load_model("deepseek-v3")
+    >>> kv_bytes_per_token(ds), kv_bytes_per_token(ds, dtype="fp8")
     (70272, 35136)
     """
     return model.num_layers * model.kv_elements_per_token * KV_DTYPE_BYTES[_dtype(model, dtype)]
+
+
+@functools.lru_cache(maxsize=256)
+def _windows(model: ModelSpec) -> np.ndarray:
+    return np.asarray(model.layer_windows_tokens, dtype=np.int64)
 
 
 def layer_kv_bytes(model: ModelSpec, context_tokens: int, *, dtype: str | None = None,
@@ -103,7 +110,7 @@ def layer_kv_bytes(model: ModelSpec, context_tokens: int, *, dtype: str | None =
     """
     _check_int("context_tokens", context_tokens)
     _check_int("page_tokens", page_tokens)
-    windows = np.asarray(model.layer_windows_tokens, dtype=np.int64)
+    windows = _windows(model)
     kept = np.where(windows > 0, np.minimum(context_tokens, windows), context_tokens)
     kept = -(-kept // page_tokens) * page_tokens
     return kept * (model.kv_elements_per_token * KV_DTYPE_BYTES[_dtype(model, dtype)])
@@ -127,7 +134,7 @@ def _rank_fraction(model: ModelSpec, tp: int) -> float:
     return max(model.num_kv_heads // tp, 1) / model.num_kv_heads
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class KVSize:
     """KV-cache bytes of a batch of requests on one instance of ``tp x pp`` GPUs.
 
@@ -219,7 +226,7 @@ def kv_size(model: ModelSpec, context_tokens: int, *, batch: int = 1, dtype: str
 # --- prefill compute ---------------------------------------------------------------------------
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Compute:
     """GPUs computing a prefill: ``num_gpus`` x ``peak_flops`` x ``mfu`` FLOP/s."""
 
@@ -252,18 +259,27 @@ def compute_for(gpu: str = "h100", *, num_gpus: int = 8, mfu: float = 0.5,
     return Compute(gpu=gpu, num_gpus=num_gpus, peak_flops=catalog.gpus[gpu].peak_flops, mfu=mfu)
 
 
-def _attention_pairs(tokens: np.ndarray, windows: np.ndarray, chunked: np.ndarray) -> np.ndarray:
-    """(query, key) pairs a causal layer computes for ``tokens`` (per layer window/chunk)."""
-    n = tokens.astype(np.float64)
-    full = n * (n + 1) / 2
-    w = np.maximum(windows, 1).astype(np.float64)
-    sliding = np.where(n <= w, full, w * (w + 1) / 2 + (n - w) * w)
-    q, r = np.floor_divide(n, w), np.mod(n, w)
-    chunk = q * w * (w + 1) / 2 + r * (r + 1) / 2
-    return np.where(windows == 0, full, np.where(chunked, chunk, sliding))
+@functools.lru_cache(maxsize=256)
+def _layer_kinds(model: ModelSpec) -> tuple[np.ndarray, tuple[tuple[int, bool], ...]]:
+    """Each layer's index into the model's distinct (window, chunked) kinds, and those kinds."""
+    per_layer = [(w, t == "chunked_attention")
+                 for w, t in zip(model.layer_windows_tokens, model.layer_types, strict=True)]
+    kinds = tuple(dict.fromkeys(per_layer))
+    return np.array([kinds.index(k) for k in per_layer]), kinds
 
 
-def _layer_flops(model: ModelSpec, context_tokens: int, cached_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+def _attention_pairs(n: int, window: int, chunked: bool) -> float:
+    """(query, key) pairs of a causal layer over ``n`` tokens: full, sliding or chunked."""
+    if window == 0 or n <= window:
+        return n * (n + 1) / 2
+    if chunked:
+        q, r = divmod(n, window)
+        return q * window * (window + 1) / 2 + r * (r + 1) / 2
+    return window * (window + 1) / 2 + (n - window) * window
+
+
+def _layer_flops(model: ModelSpec, context_tokens: int,
+                 cached_tokens: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-layer (linear, attention) FLOPs of computing tokens cached..context of one request."""
     nonembed = model.num_params_active_nonembedding
     if nonembed is None:
@@ -271,15 +287,14 @@ def _layer_flops(model: ModelSpec, context_tokens: int, cached_tokens: int) -> t
                          f"intermediate_size and vocab_size, or num_params_active")
     new = context_tokens - cached_tokens
     linear = np.full(model.num_layers, 2.0 * nonembed / model.num_layers * new)
-    windows = np.asarray(model.layer_windows_tokens, dtype=np.int64)
-    chunked = np.array([t == "chunked_attention" for t in model.layer_types])
-    pairs = (_attention_pairs(np.array([context_tokens]), windows, chunked)
-             - _attention_pairs(np.array([cached_tokens]), windows, chunked))
+    index, kinds = _layer_kinds(model)
     per_pair = 2.0 * model.num_attention_heads * (model.head_dim + model.v_head_dim)
-    return linear, per_pair * pairs
+    pairs = np.array([_attention_pairs(context_tokens, w, c) - _attention_pairs(cached_tokens, w, c)
+                      for w, c in kinds])
+    return linear, per_pair * pairs[index]
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Prefill:
     """Prefill FLOPs and time of ``batch`` requests (tokens ``cached_tokens..context_tokens``)."""
 
@@ -322,7 +337,8 @@ def prefill_flops(model: ModelSpec, context_tokens: int, *, cached_tokens: int =
     _check_int("cached_tokens", cached_tokens, 0)
     _check_int("batch", batch)
     if cached_tokens > context_tokens:
-        raise ValueError(f"cached_tokens must be <= context_tokens {context_tokens}, got {cached_tokens}")
+        raise ValueError(f"cached_tokens must be <= context_tokens {context_tokens}, "
+                         f"got {cached_tokens}")
     linear, attention = _layer_flops(model, context_tokens, cached_tokens)
     return float(linear.sum()) * batch, float(attention.sum()) * batch
 
@@ -332,19 +348,20 @@ def prefill(model: ModelSpec, context_tokens: int, *, compute: Compute, cached_t
     """Prefill time from FLOPs at ``compute``'s effective rate (kv_transfer.md §2.1).
 
     >>> from collectives.llm import load_model
-    >>> p = prefill(load_model("llama-4-scout"), 10**6, compute=compute_for("l40s", num_gpus=4, mfu=0.3))
+    >>> l40s = compute_for("l40s", num_gpus=4, mfu=0.3)
+    >>> p = prefill(load_model("llama-4-scout"), 10**6, compute=l40s)
     >>> round(p.time_s / 60, 1)   # kv_transfer.md §2.3 scenario A: 6.0 min
     6.0
     """
-    linear, attention = prefill_flops(model, context_tokens, cached_tokens=cached_tokens, batch=batch)
+    prefill_flops(model, context_tokens, cached_tokens=cached_tokens, batch=1)  # validates
     lin, att = _layer_flops(model, context_tokens, cached_tokens)
     layer_time = (lin + att) * batch / compute.flops_per_s
     return Prefill(context_tokens=context_tokens, cached_tokens=cached_tokens, batch=batch,
-                   linear_flops=linear, attention_flops=attention,
+                   linear_flops=float(lin.sum()) * batch, attention_flops=float(att.sum()) * batch,
                    flops_per_s=compute.flops_per_s, layer_time_s=tuple(layer_time.tolist()))
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BreakEven:
     """Load bandwidth at which fetching the KV cache takes as long as recomputing it."""
 
@@ -362,7 +379,8 @@ def breakeven_bandwidth(model: ModelSpec, context_tokens: int, *, compute: Compu
 
     >>> from collectives.llm import load_model
     >>> c = compute_for("h100", num_gpus=8, mfu=0.5)
-    >>> round(breakeven_bandwidth(load_model("llama-3.1-70b"), 10**6, compute=c, tp=8).bandwidth_bytes_per_s / 1e9, 1)
+    >>> b = breakeven_bandwidth(load_model("llama-3.1-70b"), 10**6, compute=c, tp=8)
+    >>> round(b.bandwidth_bytes_per_s / 1e9, 1)
     0.9
     """
     size = kv_size(model, context_tokens, batch=batch, dtype=dtype, tp=tp, pp=pp)
@@ -374,13 +392,13 @@ def breakeven_bandwidth(model: ModelSpec, context_tokens: int, *, compute: Compu
 # --- tiers -------------------------------------------------------------------------------------
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Tier:
     """Where a persisted KV cache lives and the path it is loaded over.
 
-    ``gpu_bandwidth_bytes_per_s`` is each GPU's own path (PCIe, NIC); ``shared_bandwidth_bytes_per_s``
-    what GPUs share: per client node (``shared_by="node"``: host DRAM, local drives) or per
-    storage server (``shared_by="server"``). ``resident`` means already in HBM (no load).
+    ``gpu_bandwidth_bytes_per_s`` is each GPU's own path (PCIe, NIC);
+    ``shared_bandwidth_bytes_per_s`` what GPUs share: per client node (``shared_by="node"``:
+    host DRAM, local drives) or per storage server (``shared_by="server"``). ``resident`` means already in HBM (no load).
     """
 
     name: str
@@ -394,22 +412,26 @@ class Tier:
     def __post_init__(self) -> None:
         for name in ("gpu_bandwidth_bytes_per_s", "shared_bandwidth_bytes_per_s"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"tier {self.name}: {name} must be > 0, got {getattr(self, name)!r}")
+                raise ValueError(f"tier {self.name}: {name} must be > 0, "
+                                 f"got {getattr(self, name)!r}")
         if not self.latency_s >= 0:
             raise ValueError(f"tier {self.name}: latency_s must be >= 0, got {self.latency_s!r}")
         if self.shared_by not in ("node", "server"):
-            raise ValueError(f"tier {self.name}: shared_by must be 'node' or 'server', got {self.shared_by!r}")
+            raise ValueError(f"tier {self.name}: shared_by must be 'node' or 'server', "
+                             f"got {self.shared_by!r}")
 
 
 #: Default tiers, per kv_transfer.md §4 (override any field with :func:`tier`).
 TIERS: dict[str, Tier] = {
-    "hbm": Tier(name="hbm", gpu_bandwidth_bytes_per_s=3.35e12, shared_bandwidth_bytes_per_s=math.inf,
-                shared_by="node", latency_s=0.0, resident=True,
+    "hbm": Tier(name="hbm", gpu_bandwidth_bytes_per_s=3.35e12,
+                shared_bandwidth_bytes_per_s=math.inf, shared_by="node", latency_s=0.0,
+                resident=True,
                 source="HBM3 H100 3.35 TB/s (kv §4); a hit needs no load (kv §6: T_fetch = 0)"),
     "dram": Tier(name="dram", gpu_bandwidth_bytes_per_s=54e9, shared_bandwidth_bytes_per_s=282e9,
                  shared_by="node", latency_s=10e-6,
-                 source="PCIe Gen5 x16 ~54 GB/s pinned H2D (gahow/agentic-kvc); host DRAM 282 GB/s "
-                        "per node (Xeon 8559C DDR5, Mooncake EFA doc) (kv §4); latency: assumption"),
+                 source="PCIe Gen5 x16 ~54 GB/s pinned H2D (gahow/agentic-kvc); host DRAM "
+                        "282 GB/s per node (Xeon 8559C DDR5, Mooncake EFA doc) (kv §4); "
+                        "latency: assumption"),
     "nvme": Tier(name="nvme", gpu_bandwidth_bytes_per_s=54e9,
                  shared_bandwidth_bytes_per_s=53.0 * 2**30, shared_by="node", latency_s=100e-6,
                  source="4 x Gen5 NVMe RAID0 via GDS 53.0 GiB/s read per node (gds-report); NVMe "
@@ -421,7 +443,7 @@ TIERS: dict[str, Tier] = {
 }
 
 
-def tier(name: str, **overrides: float | str | bool) -> Tier:
+def tier(name: str, **overrides: Any) -> Tier:
     """A default tier by name (``hbm``, ``dram``, ``nvme``, ``remote``) with fields overridden.
 
     >>> tier("nvme", shared_bandwidth_bytes_per_s=14.5e9).shared_bandwidth_bytes_per_s
@@ -435,7 +457,7 @@ def tier(name: str, **overrides: float | str | bool) -> Tier:
         raise ValueError(f"tier {name}: {err}") from err
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Fetch:
     """Loading a persisted KV cache onto an instance's GPUs from a tier."""
 
@@ -487,8 +509,8 @@ def fetch(size: KVSize, where: Tier, *, gpus_per_node: int = 8, num_servers: int
     shards = size.shards()
     per_gpu = max(shards) / where.gpu_bandwidth_bytes_per_s
     if where.shared_by == "node":
-        shared = max(sum(shards[i:i + gpus_per_node]) for i in range(0, len(shards), gpus_per_node)) \
-            / where.shared_bandwidth_bytes_per_s
+        per_node = [sum(shards[i:i + gpus_per_node]) for i in range(0, len(shards), gpus_per_node)]
+        shared = max(per_node) / where.shared_bandwidth_bytes_per_s
     else:
         shared = moved / (num_servers * where.shared_bandwidth_bytes_per_s)
     times = {"gpu path": per_gpu, f"shared per {where.shared_by}": shared}
@@ -520,7 +542,7 @@ def _exposed_after(first: np.ndarray, second: np.ndarray) -> float:
     return float(max(0.0, np.max(np.cumsum(first) + suffix) - first.sum()))
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TTFT:
     """Time to first token with and without a persisted KV cache (kv_transfer.md §6).
 
@@ -577,7 +599,8 @@ def ttft(model: ModelSpec, context_tokens: int, *, compute: Compute, where: Tier
         Bad counts (``new_tokens`` must be < ``context_tokens``).
 
     >>> from collectives.llm import load_model
-    >>> t = ttft(load_model("llama-3.1-70b"), 10**6, compute=compute_for("h100"), where=tier("dram"), tp=8)
+    >>> h100 = compute_for("h100")
+    >>> t = ttft(load_model("llama-3.1-70b"), 10**6, compute=h100, where=tier("dram"), tp=8)
     >>> round(t.ttft_recompute_s / 60, 1), round(t.ttft_cached_s, 2)   # §2.3 C: 6.1 min
     (6.1, 1.16)
     """
@@ -593,13 +616,14 @@ def ttft(model: ModelSpec, context_tokens: int, *, compute: Compute, where: Tier
     if overlap and got.time_s > 0:
         share = np.asarray(size.layer_bytes, dtype=np.float64) / max(sum(size.layer_bytes), 1)
         loads = share * (got.time_s - got.latency_s)
-        exposed = got.latency_s + loads.sum() + _exposed_after(loads, np.asarray(rest.layer_time_s)) \
-            - rest.time_s
+        tail = _exposed_after(loads, np.asarray(rest.layer_time_s))
+        exposed = got.latency_s + loads.sum() + tail - rest.time_s
     else:
         exposed = got.time_s
     return TTFT(context_tokens=context_tokens, cached_tokens=cached, tier=where.name,
                 ttft_recompute_s=full.time_s, ttft_cached_s=float(exposed + rest.time_s),
-                fetch_time_s=got.time_s, fetch_exposed_s=float(exposed), prefill_new_time_s=rest.time_s,
+                fetch_time_s=got.time_s, fetch_exposed_s=float(exposed),
+                prefill_new_time_s=rest.time_s,
                 breakeven_bandwidth_bytes_per_s=size.kv_bytes_moved / full.time_s,
                 fetch_bandwidth_bytes_per_s=got.bandwidth_bytes_per_s)
 
@@ -607,7 +631,7 @@ def ttft(model: ModelSpec, context_tokens: int, *, compute: Compute, where: Tier
 # --- prefill -> decode transfer over the fabric ------------------------------------------------
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Placement:
     """GPUs of the prefill and the decode instance, in rank order (GPU ``s * tp + r``)."""
 
@@ -623,12 +647,21 @@ class Placement:
                 raise ValueError(f"{name} GPUs must be distinct, got {', '.join(gpus)}")
 
 
+_NODE_CACHE: weakref.WeakKeyDictionary[nx.DiGraph, tuple[int, dict[int, list[str]]]] = \
+    weakref.WeakKeyDictionary()
+
+
 def _gpus_by_node(G: nx.DiGraph) -> dict[int, list[str]]:
+    cached = _NODE_CACHE.get(G)
+    if cached is not None and cached[0] == len(G):
+        return cached[1]
     nodes: dict[int, list[tuple[int, str]]] = {}
     for n, data in G.nodes(data=True):
         if data.get("kind") == "gpu":
             nodes.setdefault(int(data.get("node", 0)), []).append((int(data.get("local", 0)), n))
-    return {k: [n for _, n in sorted(v)] for k, v in sorted(nodes.items())}
+    table = {k: [n for _, n in sorted(v)] for k, v in sorted(nodes.items())}
+    _NODE_CACHE[G] = (len(G), table)
+    return table
 
 
 def _resolve(G: nx.DiGraph, spec: str | Sequence[str], num_gpus: int, by_node: dict[int, list[str]],
@@ -687,8 +720,10 @@ def place(G: nx.DiGraph, num_gpus: int, *, prefill_at: str | Sequence[str] | Non
         last, held = node, held + len(by_node[node])
         if held >= num_gpus:
             break
-    prefill_gpus = _resolve(G, "0" if prefill_at is None else prefill_at, num_gpus, by_node, "prefill")
-    decode_gpus = _resolve(G, str(last) if decode_at is None else decode_at, num_gpus, by_node, "decode")
+    prefill_gpus = _resolve(G, "0" if prefill_at is None else prefill_at, num_gpus, by_node,
+                            "prefill")
+    decode_gpus = _resolve(G, str(last) if decode_at is None else decode_at, num_gpus, by_node,
+                           "decode")
     if set(prefill_gpus) & set(decode_gpus):
         raise InfeasibleError(f"prefill and decode instances overlap on "
                               f"{', '.join(sorted(set(prefill_gpus) & set(decode_gpus)))}")
@@ -698,7 +733,7 @@ def place(G: nx.DiGraph, num_gpus: int, *, prefill_at: str | Sequence[str] | Non
 _UNIT_CACHE: weakref.WeakKeyDictionary[nx.DiGraph, dict] = weakref.WeakKeyDictionary()
 
 
-def _transfer(G: nx.DiGraph, demands: list[tuple[str, str, float]],
+def _transfer(G: nx.DiGraph, demands: Sequence[tuple[str, str, float]],
               background: Sequence[tuple[str, str, float]]) -> TransferResult:
     """:func:`fabric.flows.transfer`, reusing a solved shape when there is no background.
 
@@ -709,7 +744,7 @@ def _transfer(G: nx.DiGraph, demands: list[tuple[str, str, float]],
     if background or not demands:
         return transfer(G, demands, background=background)
     scale = max(s for _, _, s in demands) / 1e9  # solve at 1 GB for the largest demand
-    key = (G.number_of_edges(), tuple((a, b, round(s / scale, 3)) for a, b, s in demands))
+    key = (len(G), tuple((a, b, round(s / scale, 3)) for a, b, s in demands))
     cache = _UNIT_CACHE.setdefault(G, {})
     unit = cache.get(key)
     if unit is None:
@@ -719,7 +754,7 @@ def _transfer(G: nx.DiGraph, demands: list[tuple[str, str, float]],
     return replace(unit, time_s=unit.latency_s + (unit.time_s - unit.latency_s) * scale)
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PDTransfer:
     """A KV cache moving from a prefill instance to a decode instance over the fabric.
 
@@ -803,7 +838,8 @@ def pd_transfer(G: nx.DiGraph, model: ModelSpec, context_tokens: int, *,
         raise ValueError(f"efficiency must be in (0, 1], got {efficiency!r}")
     if not alpha_s >= 0:
         raise ValueError(f"alpha_s must be >= 0, got {alpha_s!r}")
-    size = kv_size(model, context_tokens, batch=batch, dtype=dtype, tp=tp, pp=pp, page_tokens=page_tokens)
+    size = kv_size(model, context_tokens, batch=batch, dtype=dtype, tp=tp, pp=pp,
+                   page_tokens=page_tokens)
     placement = placement or place(G, size.num_gpus)
     if len(placement.prefill_gpus) != size.num_gpus:
         raise ValueError(f"placement must have tp x pp = {size.num_gpus} GPUs per instance, got "
@@ -838,4 +874,5 @@ def pd_transfer(G: nx.DiGraph, model: ModelSpec, context_tokens: int, *,
                       transfer_time_s=transfer_time, prefill_time_s=pre.time_s,
                       exposed_time_s=float(exposed), latency_s=whole.latency_s,
                       bandwidth_bytes_per_s=size.kv_bytes_moved / transfer_time,
-                      bottleneck=whole.bottleneck, bottleneck_utilization=whole.bottleneck_utilization)
+                      bottleneck=whole.bottleneck,
+                      bottleneck_utilization=whole.bottleneck_utilization)

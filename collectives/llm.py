@@ -50,7 +50,6 @@ _TORCH_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32
                  "float": "fp32", "float8_e4m3fn": "fp8", "bf16": "bf16", "fp16": "fp16",
                  "fp32": "fp32", "fp8": "fp8", "int8": "int8"}
 _UNGATED_MLP = {"opt", "gpt2", "gpt_neox", "gptj", "bloom", "falcon", "gpt_bigcode"}
-_FROZEN = {"frozen": True, "slots": True, "kw_only": True}
 
 
 def _positive_int(owner: str, name: str, value: Any, *, allow_zero: bool = False) -> None:
@@ -59,7 +58,7 @@ def _positive_int(owner: str, name: str, value: Any, *, allow_zero: bool = False
         raise ValueError(f"{owner}: {name} must be an integer >= {low}, got {value!r}")
 
 
-@dataclass(**_FROZEN)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelSpec:
     """One transformer's KV-relevant architecture and parameter counts.
 
@@ -121,8 +120,10 @@ class ModelSpec:
         if self.attention not in ("gqa", "mla"):
             raise ValueError(f"{owner}: attention must be 'gqa' or 'mla', got {self.attention!r}")
         if self.attention == "mla" and self.kv_lora_rank < 1:
-            raise ValueError(f"{owner}: an MLA model needs kv_lora_rank >= 1, got {self.kv_lora_rank}")
-        if self.num_kv_heads > self.num_attention_heads or self.num_attention_heads % self.num_kv_heads:
+            raise ValueError(f"{owner}: an MLA model needs kv_lora_rank >= 1, "
+                             f"got {self.kv_lora_rank}")
+        heads, kv_heads = self.num_attention_heads, self.num_kv_heads
+        if kv_heads > heads or heads % kv_heads:
             raise ValueError(f"{owner}: num_kv_heads must divide num_attention_heads, got "
                              f"{self.num_kv_heads} KV heads for {self.num_attention_heads} heads")
         if len(self.layer_types) != self.num_layers:
@@ -255,7 +256,8 @@ def _attention_params(f: _Fields, mla: bool, hidden: int, heads: int, kv_heads: 
     nope = f.int("qk_nope_head_dim")
     q_lora = f.int("q_lora_rank", 0, allow_zero=True)
     rank = f.int("kv_lora_rank")
-    q = hidden * q_lora + q_lora * heads * (nope + rope) if q_lora else hidden * heads * (nope + rope)
+    q_in = q_lora or hidden
+    q = hidden * q_lora + q_in * heads * (nope + rope)
     return q + hidden * (rank + rope) + rank * heads * (nope + v_dim) + heads * v_dim * hidden
 
 
@@ -344,7 +346,8 @@ def model_from_config(
     """
     origin = origin or key
     if not isinstance(config, Mapping):
-        raise ValueError(f"{origin}: expected a mapping of config fields, got {type(config).__name__}")
+        raise ValueError(f"{origin}: expected a mapping of config fields, "
+                         f"got {type(config).__name__}")
     raw = dict(config)
     text = raw.get("text_config")
     if isinstance(text, Mapping):
@@ -373,7 +376,8 @@ def model_from_config(
     total = active = embedding = None
     if mlp is not None and f.get("vocab_size") is not None:
         attn = num_layers * _attention_params(f, mla, hidden, heads, kv_heads, head_dim, v_dim)
-        embedding = float(f.int("vocab_size") * hidden * (1 if f.get("tie_word_embeddings", True) else 2))
+        tied = f.get("tie_word_embeddings", True)
+        embedding = float(f.int("vocab_size") * hidden * (1 if tied else 2))
         total = attn + mlp[0] + embedding
         active = attn + mlp[1] + embedding
     for field_name in ("num_params_total", "num_params_active", "num_params_embedding"):
@@ -385,7 +389,8 @@ def model_from_config(
                 pass
         if value is not None:
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{origin}: field {field_name!r} must be a number >= 0, got {value!r}")
+                raise ValueError(f"{origin}: field {field_name!r} must be a number >= 0, "
+                                 f"got {value!r}")
             if field_name == "num_params_total":
                 total = float(value)
             elif field_name == "num_params_active":

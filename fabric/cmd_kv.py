@@ -48,13 +48,14 @@ def _fmt_count(value: float) -> str:
               help="Send each layer's KV as it is produced, or the whole cache after prefill.")
 @click.option("--alpha", "alpha_s", default="0.6ms", show_default=True, type=TimeType(),
               help="Fixed cost per transfer (Mooncake PD fit).")
-@click.option("--efficiency", default=0.8, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+@click.option("--efficiency", default=0.8, show_default=True,
+              type=click.FloatRange(0, 1, min_open=True),
               help="Achieved fraction of the fabric's fair-share rate.")
 @click.option("--tier", "tier_name", default="dram", show_default=True,
               type=click.Choice(["hbm", "dram", "nvme", "remote"]),
               help="Where the persisted cache is loaded from.")
 @click.option("--tier-bandwidth", type=RateType(),
-              help="Override the tier's shared rate (per node; per server for remote), e.g. 50GB/s.")
+              help="Override the tier's shared rate (per node; per server for remote): 50GB/s.")
 @click.option("--storage-at", metavar="NODE",
               help="remote tier: a node of the fabric standing in for the storage server.")
 @click.option("--new-tokens", default=0, show_default=True, type=click.IntRange(min=0),
@@ -176,13 +177,15 @@ def kv(model_name: str, context_tokens: int, batch: int, tp: int, pp: int, dtype
         ["context x batch", f"{context_tokens} x {batch} tokens, {size.dtype}"],
         ["KV per token", f"{size.kv_bytes_per_token:,} B"],
         ["KV (logical)", f"{size.kv_bytes / 1e9:.3f} GB"],
-        ["KV moved (TP/PP copies)", f"{size.kv_bytes_moved / 1e9:.3f} GB (x{size.replication_factor:.2f})"],
+        ["KV moved (TP/PP copies)",
+         f"{size.kv_bytes_moved / 1e9:.3f} GB (x{size.replication_factor:.2f})"],
         ["KV per GPU", f"{size.kv_bytes_per_gpu / 1e9:.3f} GB of {memory / 1e9:.0f} GB "
                        f"({'fits' if data['fits_gpu_memory'] else 'does NOT fit'})"],
         ["placement", f"{pd.prefill_gpus[0]}.. -> {pd.decode_gpus[0]}.. on {data['topology']} "
                       f"(tp {tp}, pp {pp})"],
         ["PD transfer", f"{units.format_time(pd.transfer_time_s)} at "
-                        f"{units.format_rate(pd.bandwidth_bytes_per_s)} (bottleneck {pd.bottleneck})"],
+                        f"{units.format_rate(pd.bandwidth_bytes_per_s)} "
+                        f"(bottleneck {pd.bottleneck})"],
         [f"PD exposed ({streaming} streaming)", units.format_time(pd.exposed_time_s)],
         ["prefill (recompute) TTFT", f"{units.format_time(t.ttft_recompute_s)} at "
                                      f"{_fmt_count(compute.flops_per_s)} FLOP/s"],

@@ -54,7 +54,8 @@ def test_section_1_2_builtin_sizes(key, per_token, gb_128k, gb_1m):
     assert kv.kv_size(m, 10**6).kv_bytes / 1e9 == pytest.approx(gb_1m, abs=0.5)  # §1.2 column
 
 
-@pytest.mark.parametrize("name, model, per_token", SECTION_1_2_EXTRA, ids=[r[0] for r in SECTION_1_2_EXTRA])
+@pytest.mark.parametrize("name, model, per_token", SECTION_1_2_EXTRA,
+                         ids=[r[0] for r in SECTION_1_2_EXTRA])
 def test_section_1_2_other_rows(name, model, per_token):
     assert kv.kv_bytes_per_token(model) == per_token  # exact, §1.2
 
@@ -76,7 +77,8 @@ def test_sizing_pitfalls_of_section_1_3():
 
 def test_hpe_llama_8b_32k_is_4_29_gb():
     # kv_transfer.md §1.1: HPE "~4 GB" for 32K tokens of Llama-3.1-8B FP16; the formula 4.29 GB
-    assert kv.kv_size(load_model("llama-3.1-8b"), 32768, dtype="fp16").kv_bytes / 1e9 == pytest.approx(4.29, abs=0.01)
+    size = kv.kv_size(load_model("llama-3.1-8b"), 32768, dtype="fp16")
+    assert size.kv_bytes / 1e9 == pytest.approx(4.29, abs=0.01)
 
 
 def test_scout_windows_cap_chunked_layers():
@@ -214,7 +216,8 @@ def test_lightbits_qwen_baseline_implies_37_percent_of_l40s():
     assert 0.36 < (lin + att) / (72.6 * 4 * 362e12) < 0.39
 
 
-@pytest.mark.parametrize("tokens, gb_per_s", [(8192, 8.8), (32768, 7.2), (131072, 4.2), (10**6, 0.9)])
+@pytest.mark.parametrize("tokens, gb_per_s",
+                         [(8192, 8.8), (32768, 7.2), (131072, 4.2), (10**6, 0.9)])
 def test_section_2_4_breakeven(tokens, gb_per_s):
     # kv_transfer.md §2.4: Llama-3.1-70B on 8 x H100 at 50% MFU
     c = kv.compute_for("h100", num_gpus=8, mfu=0.5)
@@ -250,7 +253,7 @@ def test_tier_paths():
 
 
 def test_unknown_tier_and_bad_override():
-    with pytest.raises(ValueError, match="unknown tier 'tape'; known tiers: hbm, dram, nvme, remote"):
+    with pytest.raises(ValueError, match="unknown tier 'tape'; known tiers: hbm, dram, nvme"):
         kv.tier("tape")
     with pytest.raises(ValueError, match="shared_bandwidth_bytes_per_s must be > 0"):
         kv.tier("dram", shared_bandwidth_bytes_per_s=0.0)
@@ -309,7 +312,8 @@ def test_default_placement(rail):
     ({"prefill_at": "9"}, ValueError, "prefill node 9 is not in the fabric"),
     ({"decode_at": "node3/gpu0,spine0"}, ValueError, "decode GPU 'spine0' is not a GPU"),
     ({"decode_at": "node3/gpu0"}, ValueError, "decode must name tp x pp = 2 GPUs"),
-    ({"prefill_at": "1", "decode_at": "node1/gpu1,node2/gpu0"}, InfeasibleError, "overlap on node1/gpu1"),
+    ({"prefill_at": "1", "decode_at": "node1/gpu1,node2/gpu0"}, InfeasibleError,
+     "overlap on node1/gpu1"),
 ])
 def test_placement_errors(rail, kwargs, error, message):
     with pytest.raises(error, match=message):
@@ -338,7 +342,8 @@ def test_same_node_transfer_rides_nvlink(rail):
     # prefill and decode inside one NVLink domain: the fabric is NVLink, not the 400G rails
     m = load_model("llama-3.1-8b")
     near = kv.pd_transfer(rail, m, 131072, streaming="request",
-                          placement=kv.place(rail, 1, prefill_at="node0/gpu0", decode_at="node0/gpu1"))
+                          placement=kv.place(rail, 1, prefill_at="node0/gpu0",
+                                             decode_at="node0/gpu1"))
     far = kv.pd_transfer(rail, m, 131072, streaming="request")
     assert near.fabric_time_s < far.fabric_time_s / 2
 
@@ -361,7 +366,7 @@ def test_oversubscribed_uplinks_with_background_slow_the_transfer(oversubscripti
     src = [g for g in by_leaf[_leaf_of(G, quiet.prefill_gpus[0])] if g not in quiet.prefill_gpus]
     dst = [g for g in by_leaf[_leaf_of(G, quiet.decode_gpus[0])] if g not in quiet.decode_gpus]
     assert _leaf_of(G, quiet.prefill_gpus[0]) != _leaf_of(G, quiet.decode_gpus[0])
-    background = [(a, b, 1e12) for a, b in zip(src, dst)]
+    background = [(a, b, 1e12) for a, b in zip(src, dst, strict=False)]
     busy = kv.pd_transfer(G, m, 131072, tp=8, streaming="request", background=background)
     ratio = (busy.fabric_time_s - busy.latency_s) / (quiet.fabric_time_s - quiet.latency_s)
     assert ratio == pytest.approx(slowdown, rel=0.01)
@@ -388,7 +393,8 @@ def test_layer_streaming_when_the_transfer_is_longer(rail):
     r = kv.pd_transfer(rail, m, 131072, tp=8, streaming="layer", compute=fast, efficiency=0.05)
     body = r.transfer_time_s - r.alpha_s
     assert body > r.prefill_time_s
-    assert r.exposed_time_s == pytest.approx(r.alpha_s + body - 79 / 80 * r.prefill_time_s, rel=1e-9)
+    want = r.alpha_s + body - 79 / 80 * r.prefill_time_s
+    assert r.exposed_time_s == pytest.approx(want, rel=1e-9)
 
 
 def test_pipeline_stages_send_over_their_own_gpus(rail):

@@ -28,7 +28,8 @@ TOML_PUBLISHED = {
 
 def _arch(model):
     """The description without its names (what a config file must reproduce)."""
-    return {k: v for k, v in dataclasses.asdict(model).items() if k not in ("key", "name", "source")}
+    names = ("key", "name", "source")
+    return {k: v for k, v in dataclasses.asdict(model).items() if k not in names}
 
 
 def test_builtins_are_the_eight_named_models():
@@ -68,7 +69,8 @@ def test_scout_has_12_global_and_36_chunked_layers():
     # kv_transfer.md §1.2 / §2.3: every 4th layer global (no_rope_layer_interval = 4)
     m = load_model("llama-4-scout")
     assert m.num_global_layers == 12 and m.num_local_layers == 36
-    assert [i for i, t in enumerate(m.layer_types) if t == "full_attention"] == list(range(3, 48, 4))
+    full = [i for i, t in enumerate(m.layer_types) if t == "full_attention"]
+    assert full == list(range(3, 48, 4))
     assert set(m.layer_windows_tokens) == {0, 8192}
 
 
@@ -83,7 +85,8 @@ def test_parameter_estimate_matches_model_card(key):
 
 def test_scout_active_nonembedding_is_15_1e9():
     # kv_transfer.md §2.3 scenario A: 15.1B active non-embedding parameters
-    assert load_model("llama-4-scout").num_params_active_nonembedding == pytest.approx(15.1e9, rel=0.01)
+    m = load_model("llama-4-scout")
+    assert m.num_params_active_nonembedding == pytest.approx(15.1e9, rel=0.01)
 
 
 @pytest.mark.parametrize("name", ["llama-3.1-70b", "deepseek-v3", "llama-4-scout", "qwen2.5-7b"])
@@ -124,7 +127,8 @@ def test_mha_default_and_derived_head_dim():
 def test_layer_types_field():
     m = model_from_config({"num_hidden_layers": 4, "num_attention_heads": 8, "hidden_size": 512,
                            "sliding_window": 128,
-                           "layer_types": ["sliding_attention", "full_attention"] * 2}, key="gptoss")
+                           "layer_types": ["sliding_attention", "full_attention"] * 2},
+                          key="gptoss")
     assert m.layer_windows_tokens == (128, 0, 128, 0)
     assert m.attention_kind == "MHA+sliding"
 
@@ -134,14 +138,18 @@ def test_layer_types_field():
     [
         ("{not json", r"bad\.json: not valid JSON: .* line 1"),
         ("[1, 2]", r"bad\.json: expected a mapping"),
-        ('{"num_attention_heads": 8, "hidden_size": 64}', r"bad\.json: field 'num_hidden_layers' is missing"),
+        ('{"num_attention_heads": 8, "hidden_size": 64}',
+         r"bad\.json: field 'num_hidden_layers' is missing"),
         ('{"num_hidden_layers": "x", "num_attention_heads": 8, "hidden_size": 64}',
          r"bad\.json: field 'num_hidden_layers' must be an integer"),
-        ('{"num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 3, "hidden_size": 64}',
+        ('{"num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 3, '
+         '"hidden_size": 64}',
          r"bad\.json: .*num_kv_heads must divide"),
-        ('{"num_hidden_layers": 2, "num_attention_heads": 8, "hidden_size": 64, "layer_types": ["linear_attention", "full_attention"]}',
+        ('{"num_hidden_layers": 2, "num_attention_heads": 8, "hidden_size": 64, '
+         '"layer_types": ["linear_attention", "full_attention"]}',
          r"bad\.json: field 'layer_types' has 'linear_attention'"),
-        ('{"num_hidden_layers": 2, "num_attention_heads": 8, "hidden_size": 64, "torch_dtype": "float64"}',
+        ('{"num_hidden_layers": 2, "num_attention_heads": 8, "hidden_size": 64, '
+         '"torch_dtype": "float64"}',
          r"bad\.json: field 'torch_dtype'"),
     ],
 )
