@@ -32,30 +32,10 @@ from fabric.errors import InfeasibleError
 from fabric.flows import TransferResult, transfer
 
 __all__ = [
-    "DEFAULT_ALPHA_S",
-    "DEFAULT_EFFICIENCY",
-    "TIERS",
-    "KVSize",
-    "Compute",
-    "Prefill",
-    "BreakEven",
-    "Tier",
-    "Fetch",
-    "TTFT",
-    "Placement",
-    "PDTransfer",
-    "kv_bytes_per_token",
-    "layer_kv_bytes",
-    "kv_size",
-    "compute_for",
-    "prefill_flops",
-    "prefill",
-    "breakeven_bandwidth",
-    "tier",
-    "fetch",
-    "ttft",
-    "place",
-    "pd_transfer",
+    "DEFAULT_ALPHA_S", "DEFAULT_EFFICIENCY", "TIERS", "KVSize", "Compute", "Prefill", "BreakEven",
+    "Tier", "Fetch", "TTFT", "Placement", "PDTransfer", "kv_bytes_per_token", "layer_kv_bytes",
+    "kv_size", "compute_for", "prefill_flops", "prefill", "breakeven_bandwidth", "tier", "fetch",
+    "ttft", "place", "pd_transfer",
 ]
 
 #: Fixed cost per PD transfer: Mooncake PD tables fit on 8 x CX7 RoCE (kv_transfer.md §0.5, §4).
@@ -398,7 +378,8 @@ class Tier:
 
     ``gpu_bandwidth_bytes_per_s`` is each GPU's own path (PCIe, NIC);
     ``shared_bandwidth_bytes_per_s`` what GPUs share: per client node (``shared_by="node"``:
-    host DRAM, local drives) or per storage server (``shared_by="server"``). ``resident`` means already in HBM (no load).
+    host DRAM, local drives) or per storage server (``shared_by="server"``). ``resident``
+    means already in HBM (no load).
     """
 
     name: str
@@ -748,6 +729,8 @@ def _transfer(G: nx.DiGraph, demands: Sequence[tuple[str, str, float]],
     cache = _UNIT_CACHE.setdefault(G, {})
     unit = cache.get(key)
     if unit is None:
+        if len(cache) >= 4096:  # bounded: a long sweep of distinct shapes starts over
+            cache.clear()
         unit = transfer(G, [(a, b, s / scale) for a, b, s in demands])
         cache[key] = unit
     # rates and bandwidth do not depend on the sizes; the transfer part of the time scales
