@@ -30,7 +30,32 @@ __all__ = [
 
 
 class FabricGroup(click.Group):
-    """A click group that turns a user's mistake (ValueError, OSError) into one line and exit 1."""
+    """A click group that turns a user's mistake into one line on stderr.
+
+    ValueError / OSError from the library: ``Error: ...`` and exit 1. Usage errors (unknown
+    option, bad value for a typed option): ``Error: ... (see 'fabric CMD -h')`` and exit 2,
+    instead of click's multi-line usage block.
+    """
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        import sys
+
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.Abort:
+            click.echo("Error: aborted", err=True)
+            sys.exit(1)
+        except click.ClickException as err:
+            message = " ".join(err.format_message().split())
+            ctx = getattr(err, "ctx", None)
+            if isinstance(err, click.UsageError) and ctx is not None:
+                message += f" (see '{ctx.command_path} -h')"
+            click.echo(f"Error: {message}", err=True)
+            sys.exit(err.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

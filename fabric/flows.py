@@ -204,7 +204,7 @@ def transfer(G: nx.DiGraph, demands: Sequence[tuple[str, str, float]], *,
             util = (inc[:, live] @ rates[live]) / cap
             k = int(np.argmax(util))
             bottleneck, utilization = edge_name(index, int(edge_ids[k])), float(util[k])
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             finish = np.where(live, remaining / rates, np.inf)
         dt = float(finish.min())
         if not np.isfinite(dt):
