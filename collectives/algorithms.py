@@ -237,5 +237,7 @@ def closed_form(collective: str, algorithm: str, num_ranks: int, size_bytes: flo
     info = ALGORITHMS[algorithm]
     if info.power_of_two and not is_power_of_two(num_ranks):
         raise ValueError(f"algorithm {algorithm!r} needs a power-of-two number of ranks, got {num_ranks}")
+    if name == "broadcast":  # broadcast and reduce share a closed form; only reduce reduces
+        gamma_s_per_byte = 0.0
     return float(func(num_ranks, size_bytes, alpha_s=alpha_s, beta_s_per_byte=beta_s_per_byte,  # type: ignore[operator]
                       gamma_s_per_byte=gamma_s_per_byte))
