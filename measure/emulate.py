@@ -67,6 +67,7 @@ __all__ = [
     "EmulatedCluster",
     "read_cpu_times",
     "cleanup_stale",
+    "remove_cluster",
     "list_instances",
 ]
 
@@ -80,14 +81,21 @@ ETH_HEADER_BYTES = 14
 TBF_LATENCY_S = 0.2
 DEFAULT_NICE = -10
 
-#: Environment every rank gets (a caller's ``env`` overrides it). UCX over TCP on eth0 only, or
-#: ranks in different namespaces talk through shared memory (emulation.md); pinned algorithms so
-#: that the model can be asked for the same one; a waiting rank sleeps (nanosleep) every 10 polls
-#: instead of spinning, so that 4 waiting ranks do not take the 2 cores from the emulation.
+#: Environment every rank gets (a caller's ``env`` overrides it). MPICH's libfabric netmod with the
+#: tcp provider on eth0 only: ranks in different namespaces would otherwise talk through shared
+#: memory (emulation.md). Measured here, UCX over TCP (``UCX_TLS=tcp,self``) also crosses the veths
+#: but its rendezvous protocol serialized the two directions of an exchange (all-to-all with >= 2
+#: MiB per peer took 2.0x the shaped time), libfabric tcp did not. Algorithms are pinned so that
+#: the model can be asked for the same ones (ring all-reduce, pairwise all-to-all); a waiting rank
+#: sleeps (nanosleep) every 10 polls instead of spinning, so that 4 waiting ranks do not take the
+#: 2 cores from the emulation (CPU of 4 ranks waiting 3 s in a barrier: 4.1 -> 1.2 core-seconds).
 MPI_ENV: dict[str, str] = {
+    "MPIR_CVAR_CH4_NETMOD": "ofi",
+    "FI_PROVIDER": "tcp",
+    "FI_TCP_IFACE": "eth0",
+    "MPIR_CVAR_NOLOCAL": "1",
     "UCX_TLS": "tcp,self",
     "UCX_NET_DEVICES": "eth0",
-    "MPIR_CVAR_CH4_NETMOD": "ucx",
     "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM": "ring",
     "MPIR_CVAR_ALLTOALL_INTRA_ALGORITHM": "pairwise",
     "MPIR_CVAR_ENABLE_HEAVY_YIELD": "1",
@@ -392,6 +400,15 @@ def _remove_instance(prefix: str, namespaces: Sequence[str]) -> None:
     shutil.rmtree(STATE_DIR / prefix, ignore_errors=True)
 
 
+def remove_cluster(prefix: str) -> bool:
+    """Remove the emulated cluster ``prefix`` (exact name), whoever made it; True if it existed."""
+    for entry in list_instances(prefix):
+        if entry["prefix"] == prefix:
+            _remove_instance(prefix, entry["namespaces"])
+            return True
+    return False
+
+
 def cleanup_stale(prefix: str = PREFIX, *, include_persistent: bool = False,
                   include_live: bool = False) -> list[str]:
     """Remove emulated clusters left behind by killed runs; return the prefixes removed.
@@ -585,6 +602,39 @@ class EmulatedCluster:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @classmethod
+    def attach(cls, prefix: str) -> EmulatedCluster:
+        """The open cluster ``prefix`` made by another process (``fabric emulate up``).
+
+        Raises
+        ------
+        ValueError
+            If no state file or namespaces of ``prefix`` exist.
+        """
+        path = STATE_DIR / f"{prefix}.json"
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"no emulated cluster {prefix!r} (no readable {path})") from err
+        missing = set(state["namespaces"]) - set(_namespaces())
+        if missing:
+            raise ValueError(f"emulated cluster {prefix!r} lacks namespaces {sorted(missing)}")
+        self = cls.__new__(cls)
+        self.G = nx.DiGraph()
+        self.mtu_bytes = int(state.get("mtu_bytes", DEFAULT_MTU_BYTES))
+        self.burst_bytes = 0
+        self.persistent = bool(state["persistent"])
+        self.prefix = prefix
+        self.switch_namespace = f"{prefix}-sw"
+        self.bridges = {}
+        self.trunks = []
+        self.hosts = [EmulatedHost(**h) for h in state["hosts"]]
+        self.links = [ShapedLink(**link) for link in state["links"]]
+        self.state_dir = STATE_DIR / prefix
+        self.launcher = self.state_dir / "launch.sh"
+        self._open = True
+        return self
+
     def open(self) -> EmulatedCluster:
         """Create the namespaces, bridges, veths and qdiscs; return self."""
         if self._open:
@@ -594,9 +644,10 @@ class EmulatedCluster:
         for tool in ("ip", "tc", "ethtool", "unshare"):
             if shutil.which(tool) is None:
                 raise RuntimeError(f"{tool} not found: apt-get install -y iproute2 ethtool util-linux")
-        _install_hooks()
-        with _LIVE_LOCK:
-            _LIVE[id(self)] = self
+        if not self.persistent:
+            _install_hooks()
+            with _LIVE_LOCK:
+                _LIVE[id(self)] = self
         self._open = True
         try:
             self._build()
@@ -617,7 +668,7 @@ class EmulatedCluster:
     def _save_state(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         state = {"prefix": self.prefix, "persistent": self.persistent, "owner_pid": os.getpid(),
-                 "namespaces": self.namespaces,
+                 "namespaces": self.namespaces, "mtu_bytes": self.mtu_bytes,
                  "hosts": [dataclasses.asdict(h) for h in self.hosts],
                  "links": [dataclasses.asdict(link) for link in self.links],
                  "topology": self.G.graph.get("topology"), "params": self.G.graph.get("params")}
@@ -679,9 +730,11 @@ class EmulatedCluster:
 
     @staticmethod
     def _sysctl(namespace: str) -> None:
-        # No IPv6 chatter on the counters; no slow start between the steps of a collective.
+        # No IPv6 chatter on the counters; no slow start between the steps of a collective;
+        # Reno, not the default BBR: BBR's pacing and probing left 5-10% of a tbf-shaped link
+        # unused in both directions at once, Reno 1-2% (16 MiB each way at 200 Mbit/s, measured).
         settings = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1",
-                    "net.ipv4.tcp_slow_start_after_idle=0"]
+                    "net.ipv4.tcp_slow_start_after_idle=0", "net.ipv4.tcp_congestion_control=reno"]
         _run(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w", *settings], check=False)
 
     def _write_launcher(self) -> None:
@@ -697,6 +750,15 @@ class EmulatedCluster:
         h = self.hosts[host]
         return ["ip", "netns", "exec", h.namespace, "unshare", "--uts", "sh", "-c",
                 'hostname "$0" && exec "$@"', h.hostname, *argv]
+
+    def shell_line(self, host: int, argv: Sequence[str] = ("bash",)) -> str:
+        """A shell command line that runs ``argv`` inside host ``host`` (for people)."""
+        return shlex.join(self.host_command(host, argv))
+
+    def mpi_shell_line(self, argv: Sequence[str]) -> str:
+        """A shell command line that runs ``argv`` under mpiexec on every host, as run_mpi does."""
+        env = [f"{k}={v}" for k, v in sorted(MPI_ENV.items())]
+        return shlex.join(self.host_command(0, ["env", *env, *self.mpiexec_argv(argv)]))
 
     def exec(self, host: int, argv: Sequence[str], *, timeout_s: float = 60.0,
              check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -294,15 +294,16 @@ def bound_iterations(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RankTiming:
-    """One rank's statistics over its timed iterations."""
+    """One rank's statistics over its timed iterations (``mean_s`` compares with IMB / OSU)."""
 
     median_s: float
     min_s: float
     max_s: float
+    mean_s: float = math.nan
 
 
 def rank_timing(times_s: Sequence[float]) -> RankTiming:
-    """Median, min and max of one rank's iteration times.
+    """Median, min, max and mean of one rank's iteration times.
 
     Raises
     ------
@@ -317,16 +318,26 @@ def rank_timing(times_s: Sequence[float]) -> RankTiming:
         raise ValueError("times_s must hold at least one iteration time")
     if any(not math.isfinite(t) or t < 0 for t in values):
         raise ValueError(f"times_s must be finite and >= 0, got {values!r}")
-    return RankTiming(median_s=statistics.median(values), min_s=min(values), max_s=max(values))
+    return RankTiming(
+        median_s=statistics.median(values),
+        min_s=min(values),
+        max_s=max(values),
+        mean_s=statistics.fmean(values),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Timing:
-    """Times over ranks: ``time_s`` the slowest rank's median, min/max over every iteration."""
+    """Times over ranks: ``time_s`` the slowest rank's median, min/max over every iteration.
+
+    ``time_mean_s`` is the slowest rank's mean: IMB's ``t_max`` and OSU's averages are means,
+    which a few preempted iterations pull up where the median stays put.
+    """
 
     time_s: float
     time_min_s: float
     time_max_s: float
+    time_mean_s: float = math.nan
 
 
 def combine_timings(per_rank: Sequence[RankTiming]) -> Timing:
@@ -337,7 +348,8 @@ def combine_timings(per_rank: Sequence[RankTiming]) -> Timing:
     Timing
         ``time_s`` = max over ranks of each rank's median (a collective ends when its slowest
         rank ends); ``time_min_s`` = min over ranks of each rank's fastest iteration;
-        ``time_max_s`` = max over ranks of each rank's slowest iteration.
+        ``time_max_s`` = max over ranks of each rank's slowest iteration; ``time_mean_s`` = max
+        over ranks of each rank's mean (as IMB's ``t_max``).
 
     Raises
     ------
@@ -350,6 +362,7 @@ def combine_timings(per_rank: Sequence[RankTiming]) -> Timing:
         time_s=max(t.median_s for t in per_rank),
         time_min_s=min(t.min_s for t in per_rank),
         time_max_s=max(t.max_s for t in per_rank),
+        time_mean_s=max(t.mean_s for t in per_rank),
     )
 
 
@@ -589,7 +602,7 @@ def make_record(
     """A :class:`~measure.records.Record` from one measured (operation, size).
 
     ``hosts`` are the hosts of the ranks that took part; ``placement`` defaults to what
-    :func:`host_layout` says of them.
+    :func:`host_layout` says of them. ``extra["time_mean_s"]`` keeps the slowest rank's mean.
     """
     layout = host_layout(hosts)
     return Record(
@@ -613,5 +626,6 @@ def make_record(
         algorithm=pinned_algorithm(operation, env),
         library=dict(library),
         env=dict(env),
-        extra=dict(extra or {}),
+        extra=({"time_mean_s": timing.time_mean_s} if math.isfinite(timing.time_mean_s) else {})
+        | dict(extra or {}),
     )

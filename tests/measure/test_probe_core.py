@@ -21,8 +21,8 @@ from measure.probe_core import (
     host_layout,
     make_record,
     parse_operations,
-    pinned_algorithm,
     ping_pong_pairs,
+    pinned_algorithm,
     plan_iterations,
     rank_timing,
 )
@@ -127,8 +127,10 @@ def test_bound_iterations(per_iteration_s: float, expected: int) -> None:
 def test_statistics_median_then_max_over_ranks() -> None:
     ranks = [rank_timing([1.0, 5.0, 2.0]), rank_timing([3.0, 3.5, 4.0, 10.0]), rank_timing([0.5])]
     assert [r.median_s for r in ranks] == [2.0, 3.75, 0.5]
+    assert [r.mean_s for r in ranks] == [8.0 / 3.0, 5.125, 0.5]
     timing = combine_timings(ranks)
     assert (timing.time_s, timing.time_min_s, timing.time_max_s) == (3.75, 0.5, 10.0)
+    assert timing.time_mean_s == 5.125
 
 
 def test_statistics_reject_empty_and_negative() -> None:
@@ -206,7 +208,7 @@ def test_env_and_pinned_algorithm() -> None:
 
 
 def test_make_record_bandwidths() -> None:
-    timing = combine_timings([RankTiming(median_s=1e-3, min_s=9e-4, max_s=2e-3)] * 4)
+    timing = combine_timings([RankTiming(median_s=1e-3, min_s=9e-4, max_s=2e-3, mean_s=1.1e-3)] * 4)
     record = make_record(source="mpi-probe", backend="mpi", operation="all-reduce",
                          size_bytes=1_000_000, num_ranks=4, timing=timing,
                          hosts=["a", "a", "b", "b"], plan=IterationPlan(iterations=5, warmup=2),
@@ -216,3 +218,4 @@ def test_make_record_bandwidths() -> None:
     assert record.busbw_bytes_per_s == pytest.approx(1.5e9)
     assert (record.num_hosts, record.ranks_per_host, record.placement) == (2, 2, "mixed")
     assert (record.iterations, record.warmup_iterations) == (5, 2)
+    assert record.extra == {"time_mean_s": 1.1e-3}

@@ -1,0 +1,135 @@
+"""``fabric emulate up|down|list``: an emulated cluster in network namespaces, kept up for people.
+
+``up`` lays out :func:`measure.emulate.emulated_fabric` with :class:`measure.emulate.EmulatedCluster`
+and leaves it running after the command exits; ``down`` removes it. Needs root, iproute2 and
+ethtool. State lives in ``/run/fabric-emulate/<prefix>.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from fabric.cliutil import RateType, emit_json, format_table, json_option
+
+__all__ = ["COMMANDS", "emulate"]
+
+PROBE_EXAMPLE = ["fabric", "measure", "mpi", "-o", "/tmp/emulated.jsonl", "--ops",
+                 "all-reduce,all-to-all", "--sizes", "1MiB:16MiB", "--iters", "5"]
+
+
+def _describe(cluster: Any) -> dict[str, Any]:
+    return {
+        "prefix": cluster.prefix,
+        "namespaces": cluster.namespaces,
+        "hosts": [{"node_id": h.node_id, "namespace": h.namespace, "hostname": h.hostname,
+                   "ip": h.ip, "switch": h.switch} for h in cluster.hosts],
+        "links": [{"from": link.u, "to": link.v, "namespace": link.namespace,
+                   "device": link.device, "rate_bytes_per_s": link.rate_bytes_per_s}
+                  for link in cluster.links],
+        "shell": cluster.shell_line(0),
+        "mpi": cluster.mpi_shell_line(PROBE_EXAMPLE),
+        "down": f"fabric emulate down {cluster.prefix}",
+    }
+
+
+def _print_description(info: dict[str, Any]) -> None:
+    click.echo(f"emulated cluster {info['prefix']}")
+    click.echo(format_table(["host", "namespace", "hostname", "ip", "switch"],
+                            [[h["node_id"], h["namespace"], h["hostname"], h["ip"], h["switch"]]
+                             for h in info["hosts"]]))
+    click.echo("")
+    click.echo(format_table(["link", "rate"],
+                            [[f"{link['from']} -> {link['to']}",
+                              f"{link['rate_bytes_per_s'] * 8 / 1e6:g} Mbit/s"]
+                             for link in info["links"]]))
+    click.echo("")
+    click.echo(f"shell in host 0:  {info['shell']}")
+    click.echo(f"MPI on all hosts: {info['mpi']}")
+    click.echo(f"remove:           {info['down']}")
+
+
+@click.group("emulate", context_settings={"help_option_names": ["-h", "--help"]})
+def emulate() -> None:
+    """An emulated cluster: network namespaces, bridges, tbf-shaped veths (root)."""
+
+
+@emulate.command("up")
+@click.option("--kind", type=click.Choice(["flat", "tree"]), default="flat", show_default=True,
+              help="flat: one bridge; tree: two leaf bridges joined by an oversubscribed trunk.")
+@click.option("--hosts", "num_hosts", type=click.IntRange(2, 64), default=4, show_default=True,
+              help="Hosts (one rank each).")
+@click.option("--rate", "rate_bytes_per_s", type=RateType(), default="200Mbps", show_default=True,
+              help="Shaped rate of every host link, per direction.")
+@click.option("--trunk-rate", "trunk_rate_bytes_per_s", type=RateType(), default=None,
+              help="Shaped trunk rate (tree) [default: half of --rate].")
+@click.option("--mtu", "mtu_bytes", type=click.IntRange(1280, 65000), default=9000,
+              show_default=True, help="MTU of every interface, bytes.")
+@json_option
+def emulate_up(kind: str, num_hosts: int, rate_bytes_per_s: float,
+               trunk_rate_bytes_per_s: float | None, mtu_bytes: int, as_json: bool) -> None:
+    """Create an emulated cluster that stays up; print its namespaces, IPs and shell lines."""
+    from measure.emulate import EmulatedCluster, emulated_fabric
+
+    G = emulated_fabric(kind, num_hosts=num_hosts, link_rate_bytes_per_s=rate_bytes_per_s,
+                        trunk_rate_bytes_per_s=trunk_rate_bytes_per_s)
+    try:
+        cluster = EmulatedCluster(G, mtu_bytes=mtu_bytes, persistent=True).open()
+    except RuntimeError as err:
+        raise click.ClickException(str(err).splitlines()[0]) from None
+    info = _describe(cluster)
+    if as_json:
+        emit_json(info)
+    else:
+        _print_description(info)
+
+
+@emulate.command("down")
+@click.argument("prefix", required=False)
+@click.option("--all", "remove_all", is_flag=True,
+              help="Remove every emulated cluster kept up or left behind by a killed run.")
+@json_option
+def emulate_down(prefix: str | None, remove_all: bool, as_json: bool) -> None:
+    """Remove the emulated cluster PREFIX (or the only one kept up, or --all)."""
+    from measure.emulate import PREFIX, cleanup_stale, list_instances, remove_cluster
+
+    instances = list_instances()
+    if remove_all:
+        removed = cleanup_stale(PREFIX, include_persistent=True)
+    else:
+        if prefix is None:
+            kept = [e["prefix"] for e in instances if e["persistent"]]
+            if len(kept) != 1:
+                raise click.ClickException(
+                    f"{len(kept)} emulated clusters are up ({', '.join(kept) or 'none'}); "
+                    "name one or use --all")
+            prefix = kept[0]
+        known = {e["prefix"]: e for e in instances}
+        if prefix not in known:
+            raise click.ClickException(f"no emulated cluster {prefix!r}; up: "
+                                       f"{', '.join(known) or 'none'}")
+        removed = [prefix] if remove_cluster(prefix) else []
+    if as_json:
+        emit_json({"removed": removed})
+    else:
+        click.echo("removed: " + (", ".join(removed) if removed else "nothing"))
+
+
+@emulate.command("list")
+@json_option
+def emulate_list(as_json: bool) -> None:
+    """List emulated clusters on this machine."""
+    from measure.emulate import list_instances
+
+    instances = [{k: e.get(k) for k in ("prefix", "namespaces", "owner_pid", "owner_alive",
+                                         "persistent")} for e in list_instances()]
+    if as_json:
+        emit_json({"clusters": instances})
+        return
+    click.echo(format_table(["prefix", "namespaces", "kept up", "owner alive"],
+                            [[e["prefix"], len(e["namespaces"]), e["persistent"],
+                              e["owner_alive"]] for e in instances], align="lrll"))
+
+
+COMMANDS = [emulate]
