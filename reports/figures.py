@@ -43,8 +43,8 @@ def _text(value: str) -> str:
 def _layout(title: str, **extra: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "title": {"text": _text(title)}, "font": _FONT, "plot_bgcolor": "white",
-        "margin": {"l": 70, "r": 20, "t": 60, "b": 90}, "height": 460,
-        "legend": {"orientation": "h", "y": -0.2},
+        "margin": {"l": 70, "r": 20, "t": 60, "b": 140}, "height": 500,
+        "legend": {"orientation": "h", "y": -0.38},
     }
     base.update(extra)
     return base
