@@ -200,17 +200,28 @@ def _ring_flows(c: _Comm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _tree_phases(index: FabricIndex, c: _Comm) -> list[_Phase]:
-    """Double binary tree over domains (heap order and its mirror), one tree pair per channel."""
+    """Double binary tree over domains (heap order and its mirror), one tree pair per channel.
+
+    A pipelined tree's first chunk crosses every level, so the phase latency is the chain's
+    ``m - 1`` NVLink hops plus ``floor(lg domains)`` network hops, each at its path latency
+    (the closed form's ``2 lg n·α`` per reduce + broadcast, nccl_models.md §3.3).
+    """
     groups = c.groups
     num = len(groups)
     channels = min(len(g) for g in groups)
+    parts = []
     src, dst, rel = [], [], []
     for g in groups:  # intra-domain chains carry the data once per phase
         if len(g) > 1:
             src.append(c.pos[g[:-1]])
             dst.append(c.pos[g[1:]])
             rel.append(np.ones(len(g) - 1))
+    chain = max(len(g) for g in groups) - 1
+    if src:
+        parts.append((np.concatenate(src), np.concatenate(dst), np.concatenate(rel), chain))
+    depth = math.floor(math.log2(num)) if num > 1 else 0
     if num > 1:
+        src, dst, rel = [], [], []
         child = np.arange(1, num)
         parent = (child - 1) // 2
         sizes = np.array([len(g) for g in groups])
@@ -221,13 +232,28 @@ def _tree_phases(index: FabricIndex, c: _Comm) -> list[_Phase]:
                 src.append(c.pos[flat[offset[a] + ch % sizes[a]]])
                 dst.append(c.pos[flat[offset[b] + ch % sizes[b]]])
                 rel.append(np.full(len(a), 0.5 / channels))
-    if not src:
+        parts.append((np.concatenate(src), np.concatenate(dst), np.concatenate(rel), depth))
+    if not parts:
         return []
-    steps = (math.floor(math.log2(num)) if num > 1 else 0) + max(len(g) for g in groups) - 1
-    s, d, r = np.concatenate(src), np.concatenate(dst), np.concatenate(rel)
-    up = _phase_from_flows(index, s, d, r, repeat=1, alpha_steps=steps)
-    down = _phase_from_flows(index, d, s, r, repeat=1, alpha_steps=steps)
+    steps = depth + chain
+    up = _phase_from_parts(index, parts, alpha_steps=steps)
+    down = _phase_from_parts(index, [(d, s, r, k) for s, d, r, k in parts], alpha_steps=steps)
     return [up, down]
+
+
+def _phase_from_parts(index: FabricIndex,
+                      parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]], *,
+                      alpha_steps: float) -> _Phase:
+    """One phase of several flow sets whose path latency counts ``k`` times each (pipelines)."""
+    load = np.zeros(index.num_edges)
+    latency = 0.0
+    for s, d, r, k in parts:
+        loads = route(index, s, d, r)
+        if loads.unroutable:
+            raise ValueError(f"{loads.unroutable} flow(s) have no path in this fabric")
+        load += loads.load_bytes
+        latency += k * loads.max_latency_s
+    return _phase_from_loads(load, latency, repeat=1, alpha_steps=alpha_steps)
 
 
 def _xor_phases(index: FabricIndex, c: _Comm, rel_of_step: list[float]) -> list[_Phase]:
@@ -405,8 +431,9 @@ def _phases(G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, algori
         repeat = 2 * (n - 1) if collective == "all-reduce" else n - 1
         return [_phase_from_flows(index, s, d, r, repeat=repeat, alpha_steps=1)]
     if algorithm == "ring" and collective in ("broadcast", "reduce"):
+        # pipelined chain: the first chunk crosses all n-1 hops, (n-1)·α (nccl_models.md §3.2)
         s, d = c.pos[:-1], c.pos[1:]
-        return [_phase_from_flows(index, s, d, np.ones(len(s)), repeat=1, alpha_steps=n - 1)]
+        return [_phase_from_parts(index, [(s, d, np.ones(len(s)), n - 1)], alpha_steps=n - 1)]
     if algorithm == "tree":
         return _tree_phases(index, c)
     if algorithm == "recursive-doubling" and collective == "all-reduce":

@@ -1,0 +1,246 @@
+"""The collective model on fabric graphs: exact analytic cases, fabric effects, bad input.
+
+Reference formulas: shared/reference/nccl_models.md §3.2 (ring, recursive doubling, pairwise),
+§3.3 (direct all-to-all with PXN, in-network reduction), §2.1 (busbw factors). Link rates and
+latencies come from the built-in catalog (fabric/data/catalog.toml).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import topologies
+from collectives.algorithms import closed_form
+from collectives.model import ModelParams, algorithm_costs, predict, predict_many
+from collectives.model import _cached_phases, _comm  # phase loads, to inspect link usage
+from collectives.placement import place
+from fabric.catalog import default_catalog
+from fabric.errors import InfeasibleError
+from fabric.routing import fabric_index
+
+CAT = default_catalog()
+ROCE200 = CAT.links["roce200"]
+TH6 = CAT.switches["th6-200"]
+GIB = 1 << 30
+
+
+def _single_hop(n: int):
+    return topologies.build("single-hop", num_gpus=n, gpus_per_node=1, scaleup=None)
+
+
+def _alpha(params: ModelParams) -> float:
+    """alpha = software step cost + one GPU -> switch -> GPU path (two cables, one switch)."""
+    return params.alpha_s + 2 * ROCE200.latency_s + TH6.latency_s
+
+
+# -- exact analytic cases on one switch ---------------------------------------------------------
+@pytest.mark.parametrize("n", [2, 3, 5, 8, 16])
+@pytest.mark.parametrize("size", [8, 1 << 20, GIB])
+def test_ring_all_reduce_single_switch_is_the_textbook_formula(n: int, size: int) -> None:
+    # 2(n-1)·α + 2(n-1)/n·S/B (nccl_models.md §3.2, Patarasuk & Yuan)
+    params = ModelParams(alpha_s=3e-6)
+    alpha, rate = _alpha(params), ROCE200.bandwidth_bytes_per_s
+    expected = 2 * (n - 1) * alpha + 2 * (n - 1) / n * size / rate
+    G = _single_hop(n)
+    cost = algorithm_costs(G, "all-reduce", algorithm="ring", params=params)[0]
+    assert cost.latency_s + cost.seconds_per_byte * size == pytest.approx(expected, rel=1e-9)
+    p = predict(G, "all-reduce", size, algorithm="ring")
+    default = ModelParams()
+    assert p.time_s == pytest.approx(2 * (n - 1) * _alpha(default) + 2 * (n - 1) / n * size / rate,
+                                     rel=1e-9)
+
+
+@pytest.mark.parametrize(("collective", "algorithm", "n"), [
+    ("all-reduce", "ring", 6),
+    ("all-gather", "ring", 6),
+    ("reduce-scatter", "ring", 7),
+    ("all-reduce", "recursive-doubling", 8),
+    ("all-gather", "recursive-doubling", 16),
+    ("reduce-scatter", "recursive-halving", 8),
+    ("all-reduce", "rabenseifner", 16),
+    ("all-to-all", "pairwise", 7),
+    ("all-to-all", "pairwise", 12),
+    ("all-to-all", "direct", 6),
+    ("all-to-all", "direct", 16),
+    ("all-to-all", "bruck", 8),
+    ("all-reduce", "tree", 8),
+    ("broadcast", "ring", 5),
+    ("broadcast", "binomial", 8),
+    ("send-recv", "direct", 2),
+])
+@pytest.mark.parametrize("size", [64, 3 << 20, 2 * GIB])
+def test_single_switch_equals_closed_form(collective: str, algorithm: str, n: int, size: int) -> None:
+    # closed forms of collectives.algorithms (nccl_models.md §3.2, §3.3) with
+    # alpha = alpha_s + path latency of one step and beta = 1 / link rate: the switch is
+    # non-blocking, so the flow model must reproduce them exactly.
+    params = ModelParams(alpha_s=1.5e-6)
+    expected = closed_form(collective, algorithm, n, size, alpha_s=_alpha(params),
+                           beta_s_per_byte=1 / ROCE200.bandwidth_bytes_per_s)
+    cost = algorithm_costs(_single_hop(n), collective, algorithm=algorithm, params=params)[0]
+    assert cost.latency_s + cost.seconds_per_byte * size == pytest.approx(expected, rel=1e-9)
+
+
+def test_busbw_on_one_switch_tends_to_the_link_rate() -> None:
+    # nccl-tests busbw = algbw x 2(n-1)/n (nccl_models.md §2.1) -> B for large S
+    p = predict(_single_hop(16), "all-reduce", 16 * GIB, algorithm="ring")
+    assert p.busbw_bytes_per_s == pytest.approx(ROCE200.bandwidth_bytes_per_s, rel=1e-3)
+    assert p.busbw_bytes_per_s < ROCE200.bandwidth_bytes_per_s
+    assert p.bound_ratio == pytest.approx(1.0, rel=1e-3)
+
+
+# -- fabric effects -------------------------------------------------------------------------------
+def test_all_to_all_on_3_to_1_clos_is_bounded_by_the_uplinks() -> None:
+    full = topologies.build("clos", num_gpus=256, oversubscription=1)
+    over = topologies.build("clos", num_gpus=256, oversubscription=3)
+    t_full = predict(full, "all-to-all", GIB).time_s
+    p = predict(over, "all-to-all", GIB)
+    assert "spine" in p.bottleneck
+    # Hand computation: qm9700 radix 64 at 3:1 -> 48 GPUs (6 servers) and 16 x 50 GB/s uplinks
+    # per leaf; leaf0 sends 48 x (256-48)/256 x S out through 16 uplinks.
+    rate = CAT.links[CAT.switches["qm9700"].port_link].bandwidth_bytes_per_s
+    uplink_s = 48 * (256 - 48) / 256 * GIB / (16 * rate)
+    assert p.time_s - p.latency_s == pytest.approx(uplink_s, rel=1e-9)
+    # 1:1: each NIC carries (n - G)/n x S (nccl_models.md §3.3, PXN all-to-all)
+    assert t_full == pytest.approx((256 - 8) / 256 * GIB / rate, rel=1e-3)
+    # about a third of the 1:1 figure (2.8x; the rest is the intra-leaf share)
+    assert 2.4 < p.time_s / t_full < 3.0
+
+
+def test_rail_aligned_ring_on_rail_optimized_matches_a_full_clos() -> None:
+    rail = topologies.build("rail-optimized", num_nodes=32)
+    clos = topologies.build("clos", num_gpus=256, oversubscription=1)
+    a = algorithm_costs(rail, "all-reduce", algorithm="ring", placement="rail-aligned")[0]
+    b = algorithm_costs(clos, "all-reduce", algorithm="ring", placement="rail-aligned")[0]
+    assert a.seconds_per_byte == pytest.approx(b.seconds_per_byte, rel=1e-12)
+    # each NIC carries 2(n-1)/n x S/8 (nccl_models.md §3.3, hierarchical / multi-node ring)
+    nic = CAT.links[CAT.switches["qm9700"].port_link].bandwidth_bytes_per_s
+    assert a.seconds_per_byte == pytest.approx(2 * 255 / 256 / (8 * nic), rel=1e-12)
+    # a rail-aligned ring never leaves its rail's leaf inside one SU: fewer hops than the Clos
+    assert a.latency_s <= b.latency_s
+
+
+def _nvlink_load(G, collective: str, algorithm: str, ranks: int) -> float:
+    index = fabric_index(G)
+    c = _comm(G, index, place(G, ranks, "packed"))
+    total = 0.0
+    for ph in _cached_phases(G, index, c, collective, algorithm):
+        up = index.is_scaleup[index.edge_src[ph.edges]] | index.is_scaleup[index.edge_dst[ph.edges]]
+        total += ph.repeat * float(ph.load[up].sum())
+    return total
+
+
+def test_rail_only_all_to_all_pays_the_nvlink_forwarding_hop() -> None:
+    rail_opt = topologies.build("rail-optimized", num_nodes=16)
+    rail_only = topologies.build("rail-only", num_nodes=16)
+    n, g = 128, 8
+    t_opt = predict(rail_opt, "all-to-all", GIB, algorithm="direct").time_s
+    t_only = predict(rail_only, "all-to-all", GIB, algorithm="direct").time_s
+    assert t_only >= t_opt
+    load_only = _nvlink_load(rail_only, "all-to-all", "direct", n)
+    load_opt = _nvlink_load(rail_opt, "all-to-all", "direct", n)
+    assert load_only >= load_opt
+    # Intra-server pairs alone put n x (g-1)/n S on NVLink up and down; on rail-only every byte
+    # for another server and rail also crosses NVLink once more (to the proxy on its rail).
+    intra = 2 * n * (g - 1) / n
+    forwarded = n * (n - n // g - (g - 1)) / n  # per source: other rails on other servers
+    proxy_in = forwarded
+    assert load_only == pytest.approx(intra + forwarded + proxy_in, rel=1e-9)
+    # without forwarding there is no way across rails on a rail-only fabric
+    with pytest.raises(ValueError, match="no path"):
+        predict(rail_only, "all-to-all", GIB, algorithm="pairwise")
+
+
+def test_in_network_reduction_halves_bytes_sent_per_rank() -> None:
+    # NVLS: each GPU sends S once instead of the ring's 2(n-1)/n S (nccl_models.md §3.3)
+    G = topologies.build("single-hop", num_gpus=8)  # one server, NVSwitch with NVLS
+    inr = predict(G, "all-reduce", GIB, algorithm="in-network")
+    ring = predict(G, "all-reduce", GIB, algorithm="ring")
+    assert inr.bytes_sent_per_rank == pytest.approx(GIB, rel=1e-12)
+    assert ring.bytes_sent_per_rank == pytest.approx(2 * 7 / 8 * GIB, rel=1e-12)
+    assert inr.time_s < ring.time_s
+    # SHARP across servers, one GPU each: each NIC injects S, not 2(n-1)/n S (§3.3 CollNet)
+    C = topologies.build("clos", num_gpus=64, gpus_per_node=1, scaleup=None)
+    sharp = predict(C, "all-reduce", GIB, algorithm="in-network")
+    ring = predict(C, "all-reduce", GIB, algorithm="ring")
+    assert sharp.bytes_sent_per_rank == pytest.approx(GIB, rel=1e-12)
+    assert ring.bytes_sent_per_rank == pytest.approx(2 * 63 / 64 * GIB, rel=1e-12)
+
+
+def test_in_network_needs_capable_switches() -> None:
+    with pytest.raises(ValueError, match="in-network reduction"):
+        predict(_single_hop(8), "all-reduce", GIB, algorithm="in-network")
+
+
+def test_auto_picks_the_fastest_candidate_per_size() -> None:
+    G = topologies.build("rail-optimized", num_nodes=4)
+    costs = {c.algorithm: c for c in algorithm_costs(G, "all-reduce")}
+    assert {"ring", "tree"} <= set(costs)
+    for size in (8, 1 << 16, GIB, 16 * GIB):
+        p = predict(G, "all-reduce", size)
+        best = min(c.latency_s + c.seconds_per_byte * size for c in costs.values())
+        assert p.time_s == pytest.approx(best, rel=1e-12)
+        assert p.time_s == pytest.approx(
+            costs[p.algorithm].latency_s + costs[p.algorithm].seconds_per_byte * size, rel=1e-12)
+
+
+def test_predict_many_equals_predict() -> None:
+    G = topologies.build("fat-tree", k=8)
+    sizes = [8, 4096, 1 << 24]
+    many = predict_many(G, "all-gather", sizes, ranks=64, placement="spread")
+    for s, p in zip(sizes, many):
+        assert p == predict(G, "all-gather", s, ranks=64, placement="spread")
+        assert p.busbw_bytes_per_s == pytest.approx(p.algbw_bytes_per_s * 63 / 64, rel=1e-12)
+
+
+def test_efficiency_scales_the_bandwidth_term() -> None:
+    G = _single_hop(8)
+    base = algorithm_costs(G, "all-reduce", algorithm="ring")[0]
+    half = algorithm_costs(G, "all-reduce", algorithm="ring",
+                           params=ModelParams(efficiency_by_link={"roce200": 0.5}))[0]
+    assert half.seconds_per_byte == pytest.approx(2 * base.seconds_per_byte, rel=1e-12)
+    assert half.latency_s == base.latency_s
+
+
+# -- bad input --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(collective="all-scatter", size_bytes=GIB), "unknown collective 'all-scatter'"),
+    (dict(collective="all-reduce", size_bytes=GIB, algorithm="magic"), "unknown algorithm 'magic'"),
+    (dict(collective="all-to-all", size_bytes=GIB, algorithm="ring"),
+     "'ring' does not serve all-to-all"),
+    (dict(collective="all-reduce", size_bytes=0), "size must be > 0 bytes, got 0"),
+    (dict(collective="all-reduce", size_bytes=-1), "size must be > 0 bytes, got -1"),
+    (dict(collective="all-reduce", size_bytes=GIB, ranks=6, algorithm="recursive-doubling"),
+     "needs a power-of-two number of ranks, got 6"),
+    (dict(collective="all-reduce", size_bytes=GIB, ranks=6, algorithm="rabenseifner"),
+     "needs a power-of-two number of ranks, got 6"),
+    (dict(collective="all-reduce", size_bytes=GIB, ranks=1), "at least 2 ranks"),
+    (dict(collective="all-reduce", size_bytes=GIB, placement="diagonal"), "unknown placement"),
+    (dict(collective="all-reduce", size_bytes=GIB, flavor="exact"), "unknown flavor"),
+])
+def test_bad_input_raises_value_error(kwargs: dict, message: str) -> None:
+    G = _single_hop(16)
+    with pytest.raises(ValueError, match=message):
+        predict(G, kwargs.pop("collective"), kwargs.pop("size_bytes"), **kwargs)
+
+
+def test_more_ranks_than_gpus_is_infeasible() -> None:
+    with pytest.raises(InfeasibleError, match="17 ranks do not fit: the fabric has 16 GPUs"):
+        predict(_single_hop(16), "all-reduce", GIB, ranks=17)
+
+
+def test_explicit_placement_list() -> None:
+    G = _single_hop(16)
+    ranks = ["node3/gpu0", "node0/gpu0", "node7/gpu0"]
+    p = predict(G, "all-reduce", GIB, ranks=ranks, algorithm="ring")
+    assert p.num_ranks == 3
+    with pytest.raises(ValueError, match="not a GPU"):
+        predict(G, "all-reduce", GIB, ranks=["plane0", "node0/gpu0"])
+
+
+def test_costs_are_linear_in_size() -> None:
+    G = topologies.build("rail-only", num_nodes=4)
+    sizes = np.array([1 << 10, 1 << 20, 1 << 30])
+    times = np.array([p.time_s for p in predict_many(G, "all-reduce", sizes.tolist(), algorithm="ring")])
+    slope = np.diff(times) / np.diff(sizes)
+    assert slope[0] == pytest.approx(slope[1], rel=1e-9)
