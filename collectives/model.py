@@ -350,12 +350,20 @@ def _direct_all_to_all(index: FabricIndex, c: _Comm) -> _Phase:
         np.add.at(arrivals, pos, outside / n)
         result = propagate(index, hop_ids[f_i], cls_ids[k_i], counts[f_i, k_i] / n, load) if len(f_i) else None
     deliver(index, arrivals, load)
-    latency = 0.0
-    if pxn or result is not None:
-        latency = (result.max_latency_s if result is not None else 0.0) + 2 * float(
-            index.edge_latency_s[first_hop].max())
-        if result is not None and result.unroutable:
+    # path latency: the longest of an NVLink pair and a network pair (GPU -> first switch ->
+    # ... -> last switch -> GPU), the latter after an NVLink hop to the proxy under PXN
+    lat = index.edge_latency_s
+    nvlink = 0.0
+    if has_up.any():
+        nvlink = float(lat[index.up_edge[pos[has_up]]].max() + lat[index.down_edge[pos[has_up]]].max())
+    latency = nvlink if (dom_size > 1).any() else 0.0
+    if result is not None:
+        if result.unroutable:
             raise ValueError("some all-to-all traffic has no path in this fabric")
+        network = result.max_latency_s + float(lat[first_hop].max() + index.in_latency[pos].max())
+        if pxn and (forwarded > 0).any():
+            network += nvlink
+        latency = max(latency, network)
     return _phase_from_loads(load, latency, repeat=1, alpha_steps=1)
 
 
