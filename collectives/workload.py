@@ -18,10 +18,11 @@ The step model is deliberately simple (all terms per GPU, per step):
     ``T_dp`` is the predicted time of the gradient all-reduce (or reduce-scatter + all-gather)
     of ``gradient_params * gradient_bytes_per_param / (tp * pp)`` bytes over one data-parallel
     group of the fabric; the rest hides behind the backward pass.
-``tp_s = 4 * (num_layers / pp) * num_microbatches * T_ar(micro_batch_size * sequence_length * hidden_size * activation_bytes)``
+``tp_s = 4 * (num_layers / pp) * num_microbatches * T_ar(B_tp)``
+    with ``B_tp = micro_batch_size * sequence_length * hidden_size * activation_bytes``.
     Megatron tensor parallelism: two all-reduces in the forward and two in the backward pass of
     every layer (Shoeybi et al. 2019, "Megatron-LM", §3), not overlapped.
-``ep_s = 4 * (moe_layers / pp) * num_microbatches * T_a2a(micro_batch_size * sequence_length * moe_top_k * hidden_size * activation_bytes)``
+``ep_s = 4 * (moe_layers / pp) * num_microbatches * T_a2a(B_tp * moe_top_k)``
     MoE dispatch and combine all-to-alls, forward and backward, not overlapped.
 
 ``step_s = compute_s + bubble_s + dp_exposed_s + tp_s + ep_s``; GPU utilization =
@@ -92,7 +93,8 @@ def _number(owner: str, name: str, value: Any, *, low: float, high: float = math
         ok = (value > low if low_open else value >= low) and value <= high
     if not ok:
         kind = "an integer" if integer else "a number"
-        rule = f"{'>' if low_open else '>='} {low:g}" + (f" and <= {high:g}" if high < math.inf else "")
+        rule = f"{'>' if low_open else '>='} {low:g}"
+        rule += f" and <= {high:g}" if high < math.inf else ""
         raise ValueError(f"{owner}: {name} must be {kind} {rule}, got {value!r}")
 
 
@@ -117,7 +119,8 @@ class Economics:
     amortization_years: float = 4.0
     usd_per_kwh: float = 0.08
     pue: float = 1.1
-    source: str = "assumptions: 4-year straight-line amortization, 0.08 USD/kWh; PUE 1.1 (capex §4.2 [S])"
+    source: str = ("assumptions: 4-year straight-line amortization, 0.08 USD/kWh; "
+                   "PUE 1.1 (capex §4.2 [S])")
 
     def __post_init__(self) -> None:
         _number("economics", "amortization_years", self.amortization_years, low=0, low_open=True)
@@ -338,13 +341,14 @@ def workload_from_dict(data: Mapping[str, Any], *, origin: str = "workload") -> 
     ValueError
         Unknown keys (listing the valid ones) or invalid values (naming the field).
 
-    >>> workload_from_dict({"global_batch_size": -1})
+    >>> workload_from_dict({"name": "w", "global_batch_size": -1})
     Traceback (most recent call last):
     ...
-    ValueError: workload 'dense 70B (Llama-3.1-70B-like)': global_batch_size must be an integer >= 1, got -1
+    ValueError: workload 'w': global_batch_size must be an integer >= 1, got -1
     """
     if not isinstance(data, Mapping):
-        raise ValueError(f"{origin}: must be a mapping of workload fields, got {type(data).__name__}")
+        raise ValueError(f"{origin}: must be a mapping of workload fields, got "
+                         f"{type(data).__name__}")
     unknown = sorted(set(data) - _FIELDS - {"economics"})
     if unknown:
         raise ValueError(f"{origin}: unknown field(s) {', '.join(map(str, unknown))}; known: "

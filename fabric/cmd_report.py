@@ -20,7 +20,8 @@ from fabric.cliutil import SizeListType, emit_json, format_table, json_option
 from fabric.errors import InfeasibleError
 from fabric.fileio import atomic_write_text, check_output_path
 
-__all__ = ["COMMANDS", "DEFAULT_FAMILIES", "parse_gpu_counts", "build_plan", "report"]
+__all__ = ["COMMANDS", "DEFAULT_FAMILIES", "parse_gpu_counts", "build_plan", "measured_points",
+           "report"]
 
 DEFAULT_FAMILIES = ("rail-optimized", "rail-only", "clos")
 
@@ -77,9 +78,45 @@ def _builder_params(family: str, *, gpus_per_node: int, scaleup: str | None, gpu
 def _load_calibration(path: str | None) -> Any:
     if path is None:
         return None
-    from measure.calibrate import load_calibration
-
+    try:
+        from measure.calibrate import load_calibration
+    except ImportError as err:
+        raise ValueError(f"--calibration needs measure.calibrate, which is not available: "
+                         f"{err}") from err
     return load_calibration(path)
+
+
+def measured_points(calibration: Any, label: str) -> tuple[Any, ...]:
+    """Measured-vs-predicted points of a calibration, if it carries them.
+
+    Reads ``calibration.points`` (or ``.held_out``): items with ``size_bytes``, a collective
+    (``collective`` or ``operation``), a measured time (``measured_time_s`` or ``time_s``) and
+    ``predicted_time_s`` (optionally ``predicted_low_s`` / ``predicted_high_s``). Items missing
+    any of these are skipped.
+    """
+    from reports.html import MeasuredPoint
+
+    items = getattr(calibration, "points", None) or getattr(calibration, "held_out", None) or ()
+    out = []
+    def get(item: Any, *names: str) -> Any:
+        for name in names:
+            value = item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+            if value is not None:
+                return value
+        return None
+
+    for item in items:
+        size, coll = get(item, "size_bytes"), get(item, "collective", "operation")
+        measured = get(item, "measured_time_s", "time_s")
+        predicted = get(item, "predicted_time_s")
+        if None in (size, coll, measured, predicted):
+            continue
+        low = get(item, "predicted_low_s", "time_low_s") or predicted
+        high = get(item, "predicted_high_s", "time_high_s") or predicted
+        out.append(MeasuredPoint(label=label, collective=str(coll), size_bytes=int(size),
+                                 measured_time_s=float(measured), predicted_time_s=float(predicted),
+                                 predicted_low_s=float(low), predicted_high_s=float(high)))
+    return tuple(sorted(out, key=lambda p: (p.collective, p.size_bytes)))
 
 
 def build_plan(
@@ -131,8 +168,10 @@ def build_plan(
                     flavor=flavor))
             if progress is not None:
                 progress(1)
+    measured = measured_points(calibration, calibration_label or "calibration") \
+        if calibration is not None else ()
     return ReportInput(fabrics=tuple(results), workload=w, catalog=cat, title=title,
-                       calibration_label=calibration_label, flavor=flavor,
+                       measured=measured, calibration_label=calibration_label, flavor=flavor,
                        generated_at=generated_at, command=command)
 
 

@@ -113,7 +113,8 @@ class LineItem:
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
-            raise ValueError(f"category must be one of {', '.join(CATEGORIES)}, got {self.category!r}")
+            raise ValueError(f"category must be one of {', '.join(CATEGORIES)}, "
+                             f"got {self.category!r}")
         if not isinstance(self.quantity, int) or self.quantity < 0:
             raise ValueError(f"quantity must be an integer >= 0, got {self.quantity!r}")
         _price(f"{self.category} {self.key}", "unit_cost_usd", self.unit_cost_usd)
@@ -351,7 +352,8 @@ def _pick_nic(catalog: Catalog, link: LinkType) -> tuple[str, str]:
                          f"({link.bandwidth_bytes_per_s:g} bytes/s); the catalog has none: "
                          f"{', '.join(sorted(catalog.nics)) or '(none)'}")
     best = min(faster, key=lambda n: (_price(f"nic {n.key}", "cost_usd", n.cost_usd), n.key))
-    return best.key, f"NIC {best.key} ({best.link}) run at {link.key}: the catalog has no {link.key} NIC"
+    return best.key, (f"NIC {best.key} ({best.link}) run at {link.key}: the catalog has no "
+                      f"{link.key} NIC")
 
 
 def _match_node(catalog: Catalog, gpu: str, count: int, scaleup: str | None,
@@ -387,7 +389,8 @@ def _reserved_links(G: nx.DiGraph, cat: Catalog, length_m: float, copper_reach_m
         cable = copper or _pick_cable(cat, "fiber", length_m)
         if cable is None:
             raise ValueError(f"no fiber cable in the catalog reaches {length_m:g} m ({cls} links)")
-        add("cable", cable.key, cls, count, _price(f"cable {cable.key}", "cost_usd", cable.cost_usd),
+        add("cable", cable.key, cls, count,
+            _price(f"cable {cable.key}", "cost_usd", cable.cost_usd),
             _price(f"cable {cable.key}", "power_w", cable.power_w), cable)
         media["copper" if copper else "optical"] += count
         if copper is None:
@@ -521,7 +524,8 @@ def bill_of_materials(
             what = f"{lk.num_links} optical {lk.cls} link(s)"
             for end in (lk.u, lk.v):
                 if end == lk.host:
-                    t = _pick_transceiver(cat, ltype, lk.length_m, twin=twin_port_on_nodes, what=what)
+                    t = _pick_transceiver(cat, ltype, lk.length_m, twin=twin_port_on_nodes,
+                                          what=what)
                     host_optics[(_server_of(G, end), "host", t.key)] += lk.num_links
                 else:
                     t = _pick_transceiver(cat, ltype, lk.length_m, twin=True, what=what)

@@ -158,7 +158,8 @@ def failed_fabric(family: str, requested_gpus: int, error: str, *,
                   label: str | None = None) -> FabricResult:
     """A :class:`FabricResult` for a family that cannot be built at ``requested_gpus``."""
     return FabricResult(label=label or family, family=family, requested_gpus=requested_gpus,
-                        num_gpus=0, error=str(error).splitlines()[0] if str(error) else "infeasible")
+                        num_gpus=0,
+                        error=str(error).splitlines()[0] if str(error) else "infeasible")
 
 
 def evaluate_fabric(
@@ -313,7 +314,8 @@ def recommendations(plan: ReportInput) -> list[Recommendation]:
             if len(ranked) > 1:
                 second = ranked[1]
                 ws = _result(second)
-                gap = ws.cost.cost_per_useful_gpu_hour_usd / wb.cost.cost_per_useful_gpu_hour_usd - 1
+                gap = (ws.cost.cost_per_useful_gpu_hour_usd
+                       / wb.cost.cost_per_useful_gpu_hour_usd - 1)
                 reason += (f"; next: {second.label} at {ws.cost.cost_per_useful_gpu_hour_usd:.3f}"
                            f" USD ({100 * gap:.1f} % more), utilization "
                            f"{100 * ws.step.gpu_utilization:.1f} %")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from fabric.units import format_size
 
 if TYPE_CHECKING:
-    from reports.html import FabricResult, RailComparison, Recommendation, ReportInput
+    from reports.html import RailComparison, Recommendation, ReportInput
 
 __all__ = ["esc", "script_json", "plotly_bundle", "page"]
 

@@ -149,8 +149,9 @@ def test_examples_load(path):
 @settings(max_examples=40, deadline=None)
 @given(st.dictionaries(st.sampled_from(["mfu", "global_batch_size", "num_params", "pue",
                                         "tensor_parallel", "name", "economics"]),
-                       st.one_of(st.integers(-5, 10), st.floats(allow_nan=True), st.text(max_size=5),
-                                 st.none(), st.lists(st.integers(), max_size=2))))
+                       st.one_of(st.integers(-5, 10), st.floats(allow_nan=True),
+                                 st.text(max_size=5), st.none(),
+                                 st.lists(st.integers(), max_size=2))))
 def test_garbage_raises_value_error_or_builds(data):
     try:
         w = workload_from_dict(data)
