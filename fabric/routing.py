@@ -110,7 +110,10 @@ class FabricIndex:
         ones = np.ones(len(self.t_edges))
         # reversed transit graph: distances *to* a node
         self._rev_hops = csr_matrix((ones, (self.t_dst, self.t_src)), shape=(num_t, num_t))
-        self._rev_lat = csr_matrix((self.edge_latency_s[self.t_edges] + 1e-15, (self.t_dst, self.t_src)),
+        # a zero latency would be an absent edge to csgraph: nudge only those, so path
+        # latencies stay exact sums of the catalog's cable and switch latencies
+        t_lat = self.edge_latency_s[self.t_edges]
+        self._rev_lat = csr_matrix((np.where(t_lat > 0, t_lat, 1e-15), (self.t_dst, self.t_src)),
                                    shape=(num_t, num_t))
         self.rail = np.zeros(num, dtype=np.int64)
         for g in self.gpu_ids:
