@@ -155,18 +155,27 @@ class FabricIndex:
             self.scaleup_switch[g] = sw
             self.up_edge[g] = self.edge_of[(g, sw)]
             self.down_edge[g] = self.edge_of[(sw, g)]
-        # destination classes: GPUs with the same scale-out predecessors
+        # destination classes: GPUs with the same scale-out predecessors. A GPU with several
+        # (multi-plane) is a class of its own, whose last hops are charged where its traffic
+        # arrives (propagate), not split blindly over its in-edges.
         classes: dict[tuple[int, ...], int] = {}
         self.class_of = np.full(num, -1, dtype=np.int64)
         self.class_preds: list[np.ndarray] = []
+        self.class_last_edges: dict[int, np.ndarray] = {}  # multi-homed class -> in-edge per pred
         for g in self.gpu_ids:
             edges = self.in_edges_of.get(int(g))
             if edges is None:
                 continue
-            key = tuple(sorted(int(self.t_of[self.edge_src[e]]) for e in edges))
+            preds = self.t_of[self.edge_src[edges]]
+            order = np.argsort(preds)
+            key = tuple(int(x) for x in preds[order])
+            if len(edges) > 1:
+                key = (*key, -1 - int(g))
             if key not in classes:
                 classes[key] = len(classes)
-                self.class_preds.append(np.asarray(key, dtype=np.int64))  # local transit ids
+                self.class_preds.append(preds[order].astype(np.int64))  # local transit ids
+                if len(edges) > 1:
+                    self.class_last_edges[classes[key]] = np.asarray(edges)[order]
             self.class_of[g] = classes[key]
         self._dist: dict[int, np.ndarray] = {}
         self._lat: dict[int, np.ndarray] = {}
@@ -254,6 +263,14 @@ def route(index: FabricIndex, src: np.ndarray, dst: np.ndarray, size_bytes: np.n
     # first hop, vectorized for sources with one scale-out link (the common case)
     single = index.single_out[src]
     one = single >= 0
+    lost = np.zeros(len(src), dtype=bool)
+    if one.any():
+        lost = one.copy()
+        lost[one] = ~_reachable(index, index.t_of[index.edge_dst[single[one]]], cls[one])
+        if lost.any():  # no path: charge nothing
+            unroutable += int(lost.sum())
+            size[lost] = 0.0
+            one &= ~lost
     if one.any():
         e = single[one]
         np.add.at(load, e, size[one])
@@ -262,7 +279,7 @@ def route(index: FabricIndex, src: np.ndarray, dst: np.ndarray, size_bytes: np.n
         state_amount.append(size[one])
         path = index.edge_latency_s[e] + index.in_latency[dst[one]]
         max_lat = max(max_lat, float(path.max()))
-    for i in np.flatnonzero(~one):
+    for i in np.flatnonzero(~one & ~lost):
         edges = index.out_edges_of.get(int(src[i]))
         if edges is None:
             unroutable += 1
@@ -293,15 +310,26 @@ def route(index: FabricIndex, src: np.ndarray, dst: np.ndarray, size_bytes: np.n
     return LinkLoads(load_bytes=load, max_latency_s=max_lat, max_hops=max_hops, unroutable=unroutable)
 
 
+def _reachable(index: FabricIndex, t_node: np.ndarray, cls: np.ndarray) -> np.ndarray:
+    """Whether transit node ``t_node[i]`` (local id) has a path to class ``cls[i]``."""
+    ok = np.ones(len(cls), dtype=bool)
+    classes, inverse = np.unique(cls, return_inverse=True)
+    index.prepare(classes)
+    for i, c in enumerate(classes.tolist()):
+        sel = inverse == i
+        ok[sel] = index._dist[c][t_node[sel]] < _UNREACHABLE
+    return ok
+
+
 def deliver(index: FabricIndex, arrivals: np.ndarray, load: np.ndarray) -> None:
-    """Add each destination GPU's received bytes (``arrivals`` per node) to its in-edges."""
+    """Add each destination GPU's received bytes (``arrivals`` per node) to its in-edge.
+
+    GPUs with several scale-out in-edges are skipped: :func:`propagate` charged their last
+    hops where the bytes arrived.
+    """
     got = np.flatnonzero(arrivals)
     one = index.single_in[got]
     np.add.at(load, one[one >= 0], arrivals[got[one >= 0]])
-    for d in got[one < 0]:
-        edges = index.in_edges_of[int(d)]
-        w = index.edge_num_links[edges]
-        load[edges] += arrivals[d] * w / w.sum()
 
 
 def propagate(index: FabricIndex, node: np.ndarray, cls: np.ndarray, amount: np.ndarray,
@@ -310,7 +338,8 @@ def propagate(index: FabricIndex, node: np.ndarray, cls: np.ndarray, amount: np.
 
     Adds the bytes each transit edge carries to ``load`` (fluid ECMP over fewest-hop paths) and
     returns the largest latency (transit part) and switch count over the injections; the last
-    hop into the GPUs is the caller's (:func:`deliver`).
+    hop into GPUs with one scale-out link is the caller's (:func:`deliver`), into GPUs with
+    several it is charged here, on the in-edges where the bytes arrive.
     """
     num = index.num_transit
     max_lat, max_hops, lost = 0.0, 0, 0
@@ -338,6 +367,10 @@ def propagate(index: FabricIndex, node: np.ndarray, cls: np.ndarray, amount: np.
         state = np.zeros(len(chunk) * num)
         np.add.at(state, k_of * num + v, amt)
         _propagate_levels(index, dist, state, load)
+        for k, c in enumerate(chunk.tolist()):  # multi-homed GPUs: last hop where bytes arrived
+            last = index.class_last_edges.get(c)
+            if last is not None:
+                load[last] += state[k * num + index.class_preds[c]]
     return LinkLoads(load_bytes=load, max_latency_s=max_lat, max_hops=max_hops, unroutable=lost)
 
 

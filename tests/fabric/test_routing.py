@@ -1,0 +1,227 @@
+"""ECMP routing (fabric.routing) against a brute-force per-pair reference on small fabrics.
+
+The reference routes each demand alone: the shortest paths of networkx.all_shortest_paths over
+the scale-out graph (switches and NICs, plus the two end GPUs; tier-0 switches excluded), and at
+every hop the bytes split over the next hops of those paths in proportion to ``num_links`` (the
+fluid limit of per-flow ECMP hashing, fabric/routing.py docstring). Pairs on one tier-0 switch
+go through it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import networkx as nx
+import numpy as np
+import pytest
+
+import topologies
+from fabric.routing import fabric_index, route
+
+BW = 50e9
+
+
+def _cable(G: nx.DiGraph, u: str, v: str, *, num_links: int = 1, latency_s: float = 1e-7,
+           bandwidth: float = BW, link: str = "ndr400") -> None:
+    for a, b in ((u, v), (v, u)):
+        G.add_edge(a, b, bandwidth_bytes_per_s=bandwidth, latency_s=latency_s,
+                   num_links=num_links, link=link)
+
+
+def _gpu(G: nx.DiGraph, name: str, node: int, local: int) -> None:
+    G.add_node(name, kind="gpu", node=node, local=local, model="h100", rail=local)
+
+
+def _switch(G: nx.DiGraph, name: str, tier: int) -> None:
+    G.add_node(name, kind="switch", tier=tier, model="qm9700", radix=64)
+
+
+def leaf_spine() -> nx.DiGraph:
+    """2 leaves x 3 spines, leaf0-spine0 doubled; 3 GPUs per leaf, 2 with an NVSwitch."""
+    G = nx.DiGraph()
+    for s in range(3):
+        _switch(G, f"spine{s}", 2)
+    for leaf in range(2):
+        _switch(G, f"leaf{leaf}", 1)
+        for s in range(3):
+            _cable(G, f"leaf{leaf}", f"spine{s}", num_links=2 if (leaf, s) == (0, 0) else 1)
+        _switch(G, f"nvs{leaf}", 0)
+        for g in range(3):
+            name = f"node{leaf}/gpu{g}"
+            _gpu(G, name, leaf, g)
+            _cable(G, name, f"leaf{leaf}")
+            if g < 2:
+                _cable(G, name, f"nvs{leaf}", num_links=18, bandwidth=25e9, link="nvlink4",
+                       latency_s=5e-8)
+    return G
+
+
+def multi_plane() -> nx.DiGraph:
+    """4 GPUs on 2 planes (one with 3 parallel cables per GPU) and an uneven 3-tier corner."""
+    G = nx.DiGraph()
+    for p in range(2):
+        _switch(G, f"plane{p}", 1)
+    _switch(G, "top", 2)
+    _cable(G, "plane0", "top", num_links=4)
+    for g in range(4):
+        name = f"node{g}/gpu0"
+        _gpu(G, name, g, 0)
+        _cable(G, name, "plane0")
+        _cable(G, name, "plane1", num_links=3)
+    _switch(G, "side", 1)
+    _cable(G, "side", "top")
+    _gpu(G, "node9/gpu0", 9, 0)
+    _cable(G, "node9/gpu0", "side")
+    return G
+
+
+def _brute_force(G: nx.DiGraph, src: str, dst: str, size: float) -> dict[tuple[str, str], float]:
+    loads: dict[tuple[str, str], float] = defaultdict(float)
+    up_s = {v for v in G.successors(src) if G.nodes[v].get("tier") == 0}
+    up_d = {v for v in G.predecessors(dst) if G.nodes[v].get("tier") == 0}
+    common = sorted(up_s & up_d)
+    if common:
+        loads[(src, common[0])] += size
+        loads[(common[0], dst)] += size
+        return loads
+    keep = [n for n, d in G.nodes(data=True)
+            if n in (src, dst) or (d["kind"] != "gpu" and d.get("tier") != 0)]
+    H = G.subgraph(keep)
+    dag: dict[str, set[str]] = defaultdict(set)
+    for path in nx.all_shortest_paths(H, src, dst):
+        for a, b in zip(path, path[1:]):
+            dag[a].add(b)
+    depth = nx.single_source_shortest_path_length(H, src)
+    amount = defaultdict(float, {src: size})
+    for u in sorted(dag, key=lambda x: depth[x]):
+        nxt = sorted(dag[u])
+        weights = np.array([H.edges[u, v]["num_links"] for v in nxt], dtype=float)
+        for v, w in zip(nxt, weights):
+            share = amount[u] * w / weights.sum()
+            loads[(u, v)] += share
+            amount[v] += share
+    return loads
+
+
+def _as_dict(G: nx.DiGraph, load: np.ndarray) -> dict[tuple[str, str], float]:
+    index = fabric_index(G)
+    return {(index.nodes[index.edge_src[e]], index.nodes[index.edge_dst[e]]): float(load[e])
+            for e in np.flatnonzero(load)}
+
+
+def _route_names(G: nx.DiGraph, demands: list[tuple[str, str, float]]):
+    index = fabric_index(G)
+    src = np.array([index.index[a] for a, _, _ in demands])
+    dst = np.array([index.index[b] for _, b, _ in demands])
+    size = np.array([s for _, _, s in demands])
+    return route(index, src, dst, size)
+
+
+@pytest.mark.parametrize("build", [leaf_spine, multi_plane])
+def test_every_pair_matches_brute_force_ecmp(build) -> None:
+    G = build()
+    gpus = [n for n, d in G.nodes(data=True) if d["kind"] == "gpu"]
+    for a in gpus:
+        for b in gpus:
+            if a == b:
+                continue
+            got = _as_dict(G, _route_names(G, [(a, b, 6.0)]).load_bytes)
+            want = {k: v for k, v in _brute_force(G, a, b, 6.0).items() if v > 0}
+            assert got.keys() == want.keys(), (a, b)
+            for key, value in want.items():
+                assert got[key] == pytest.approx(value, rel=1e-12), (a, b, key)
+
+
+@pytest.mark.parametrize("build", [leaf_spine, multi_plane])
+def test_many_demands_at_once_equal_the_sum_of_single_demands(build) -> None:
+    G = build()
+    gpus = [n for n, d in G.nodes(data=True) if d["kind"] == "gpu"]
+    rng = np.random.default_rng(7)
+    demands = [(gpus[i], gpus[j], float(rng.integers(1, 100)))
+               for i, j in rng.integers(0, len(gpus), size=(40, 2)) if i != j]
+    got = _route_names(G, demands).load_bytes
+    total: dict[tuple[str, str], float] = defaultdict(float)
+    for a, b, s in demands:
+        for key, value in _brute_force(G, a, b, s).items():
+            total[key] += value
+    got_d = _as_dict(G, got)
+    assert got_d.keys() == {k for k, v in total.items() if v > 0}
+    for key, value in total.items():
+        assert got_d[key] == pytest.approx(value, rel=1e-12)
+
+
+def test_ecmp_splits_by_num_links() -> None:
+    # leaf0 -> spines: spine0 has 2 cables, spine1 and spine2 one each: 1/2, 1/4, 1/4
+    G = leaf_spine()
+    load = _as_dict(G, _route_names(G, [("node0/gpu2", "node1/gpu2", 8.0)]).load_bytes)
+    assert load[("leaf0", "spine0")] == pytest.approx(4.0)
+    assert load[("leaf0", "spine1")] == pytest.approx(2.0)
+    assert load[("leaf0", "spine2")] == pytest.approx(2.0)
+    # multi-plane: the GPU's planes have 1 and 3 cables: 1/4 and 3/4 of the bytes
+    P = multi_plane()
+    load = _as_dict(P, _route_names(P, [("node0/gpu0", "node1/gpu0", 8.0)]).load_bytes)
+    assert load[("node0/gpu0", "plane0")] == pytest.approx(2.0)
+    assert load[("node0/gpu0", "plane1")] == pytest.approx(6.0)
+
+
+def test_loads_conserve_bytes() -> None:
+    """Every byte leaves its source once and enters its destination once; transit nodes
+    forward what they receive."""
+    G = topologies.build("clos", num_gpus=128, oversubscription=2)
+    index = fabric_index(G)
+    rng = np.random.default_rng(3)
+    src = rng.choice(index.gpu_ids, 300)
+    dst = rng.choice(index.gpu_ids, 300)
+    size = rng.uniform(1, 10, 300)
+    loads = route(index, src, dst, size)
+    keep = src != dst
+    out_of = np.bincount(index.edge_src, weights=loads.load_bytes, minlength=index.num_nodes)
+    into = np.bincount(index.edge_dst, weights=loads.load_bytes, minlength=index.num_nodes)
+    assert out_of[index.gpu_ids].sum() == pytest.approx(size[keep].sum(), rel=1e-12)
+    assert into[index.gpu_ids].sum() == pytest.approx(size[keep].sum(), rel=1e-12)
+    sent = np.bincount(src[keep], weights=size[keep], minlength=index.num_nodes)
+    got = np.bincount(dst[keep], weights=size[keep], minlength=index.num_nodes)
+    np.testing.assert_allclose(out_of[index.gpu_ids], sent[index.gpu_ids], rtol=1e-12)
+    np.testing.assert_allclose(into[index.gpu_ids], got[index.gpu_ids], rtol=1e-12)
+    switches = ~index.is_gpu
+    np.testing.assert_allclose(out_of[switches], into[switches], rtol=1e-9, atol=1e-9)
+    assert loads.unroutable == 0
+
+
+def test_intra_domain_traffic_stays_on_nvlink() -> None:
+    G = topologies.build("rail-optimized", num_nodes=2)
+    index = fabric_index(G)
+    server0 = [index.index[f"node0/gpu{g}"] for g in range(8)]
+    src = np.repeat(server0, 8)
+    dst = np.tile(server0, 8)
+    loads = route(index, src, dst, np.ones(64))
+    used = np.flatnonzero(loads.load_bytes)
+    touches_nvswitch = index.is_scaleup[index.edge_src[used]] | index.is_scaleup[index.edge_dst[used]]
+    assert touches_nvswitch.all()
+    assert loads.load_bytes.sum() == pytest.approx(2 * 56)  # 56 pairs, up and down
+    assert loads.max_hops == 1
+
+
+def test_latency_is_the_sum_of_cable_and_switch_latencies() -> None:
+    G = leaf_spine()  # gpu -> leaf -> spine -> leaf -> gpu: four edges of 1e-7 s
+    loads = _route_names(G, [("node0/gpu2", "node1/gpu2", 1.0)])
+    assert loads.max_latency_s == pytest.approx(4e-7, rel=1e-12)
+    assert loads.max_hops == 3  # switches crossed
+
+
+def test_unroutable_demands_are_counted() -> None:
+    G = topologies.build("rail-only", num_nodes=2)  # rails are disconnected networks
+    index = fabric_index(G)
+    a, b = index.index["node0/gpu0"], index.index["node1/gpu3"]
+    loads = route(index, np.array([a]), np.array([b]), np.array([1.0]))
+    assert loads.unroutable == 1
+    assert loads.load_bytes.sum() == 0.0  # LinkLoads: "their bytes are not in load_bytes"
+
+
+def test_index_is_cached_per_graph_and_rebuilt_when_it_changes() -> None:
+    G = leaf_spine()
+    first = fabric_index(G)
+    assert fabric_index(G) is first
+    _switch(G, "extra", 1)
+    _cable(G, "extra", "spine0")
+    assert fabric_index(G) is not first
