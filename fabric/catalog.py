@@ -50,8 +50,9 @@ _FROZEN = {"frozen": True, "slots": True, "kw_only": True}
 
 
 def _positive(owner: str, name: str, value: float, *, allow_zero: bool = False) -> None:
-    ok = value >= 0 if allow_zero else value > 0
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not ok:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = number and (value >= 0 if allow_zero else value > 0)
+    if not ok:
         rule = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{owner}: {name} must be a number {rule}, got {value!r}")
 
