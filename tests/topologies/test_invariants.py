@@ -170,3 +170,28 @@ def test_families_and_build_errors():
         for_gpus("fat-tree", 16, k=4)
     with pytest.raises(ValueError, match="num_gpus must be an integer >= 1, got 0"):
         for_gpus("clos", 0)
+
+
+NVL72 = {"gpus_per_node": 72, "scaleup": "nvlink-switch-tray", "gpu": "b200"}
+
+
+@pytest.mark.parametrize(
+    ("family", "params", "num_gpus"),
+    [
+        # NVL72 racks (capex §3.5) as the scale-up domain of each family; a fat-tree needs
+        # k/2 to be a multiple of 72 (k >= 144), too large for a test
+        ("clos", {"num_gpus": 288, "switch": "q3400", **NVL72}, 288),
+        ("rail-optimized", {"num_nodes": 4, **NVL72}, 288),
+        ("rail-only", {"num_nodes": 4, **NVL72}, 288),
+        ("single-hop", {"num_gpus": 288, **NVL72}, 288),
+        ("fat-tree", {"k": 8, "gpus_per_node": 4, "scaleup": "nvswitch-b200", "gpu": "b200"}, 128),
+    ],
+)
+def test_scale_up_domains_compose_with_every_family(family, params, num_gpus):
+    G = build(family, **params)
+    check_invariants(G, family, params, num_gpus)
+    gpn = params["gpus_per_node"]
+    nvlink = G.edges["node0/gpu0", "node0/nvswitch"]
+    assert (nvlink["num_links"], nvlink["link"]) == (18, "nvlink5")  # B200: 18 NVLink5 links
+    assert G.nodes["node0/nvswitch"]["tier"] == 0
+    assert G.out_degree("node0/nvswitch") == gpn
