@@ -36,3 +36,7 @@ _register()
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="fabric")
+
+
+if __name__ == "__main__":
+    main()

@@ -219,14 +219,12 @@ def measure_mpi(
         if rank == 0:
             raise
         sys.exit(1)
+    from measure.mpi_probe import world_communicator
+
     try:
-        from mpi4py import MPI
-    except ImportError as err:
-        raise click.ClickException(
-            f"mpi4py cannot be imported ({_one_line(err)}); "
-            "install it: pip install 'fabric-modeler[mpi]'"
-        ) from None
-    comm = MPI.COMM_WORLD
+        comm = world_communicator()
+    except ValueError as err:
+        raise click.ClickException(_one_line(err)) from None
     sink: _Output | None = None
     problem = None
     if comm.Get_rank() == 0:

@@ -98,6 +98,23 @@ def check_probe_arguments(
     return ops
 
 
+def world_communicator() -> Any:
+    """``MPI.COMM_WORLD`` (initializing MPI).
+
+    Raises
+    ------
+    ValueError
+        If mpi4py (or the MPI library under it) cannot be imported; the message says what to install.
+    """
+    try:
+        from mpi4py import MPI
+    except ImportError as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise ValueError(f"mpi4py cannot be imported ({reason}); "
+                         "install it: pip install 'fabric-modeler[mpi]'") from None
+    return MPI.COMM_WORLD
+
+
 def mpi_library_info() -> dict[str, str]:
     """Versions of the MPI library, mpi4py, numpy and Python, and the thread level in force.
 
