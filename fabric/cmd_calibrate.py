@@ -1,0 +1,175 @@
+"""``fabric calibrate`` and ``fabric validate``: fit the model to measurements, check the fit.
+
+Both read a records file (JSON Lines from ``fabric import`` / ``fabric measure``) or a benchmark
+log directly (nccl-tests, OSU, IMB). Without ``--topology`` they use the generic two-level
+fabric built from the records (:mod:`measure.generic_fabric`); ``validate`` rebuilds the one
+the calibration was fitted on.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import click
+
+from fabric import units
+from fabric.cliutil import FabricGroup, emit_json, format_table, json_option
+from fabric.cmd_topology import FlagError, family_options, topology_from_options
+
+__all__ = ["COMMANDS", "calibrate_command", "validate_command"]
+
+_ = FabricGroup  # the root group turns ValueError into one line and exit 1
+
+_HOLDOUT_HELP = ("Sizes left out: none, half, every:K (hold out every K-th size), fit-every:K (fit "
+                 "every K-th, hold out the rest), fraction:F, or sizes:1MiB,4MiB.")
+
+
+def _fabric(topology: str | None, options: dict[str, Any]) -> Any:
+    if topology is None:
+        given = [name for name, value in options.items() if value not in (None, False)]
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise FlagError(f"family flags ({flags}) need --topology FAMILY")
+        return None
+    return topology_from_options(topology, **options)
+
+
+def _pct(value: float) -> str:
+    return "-" if not math.isfinite(value) else f"{value * 100:.1f}%"
+
+
+def _buffers(in_place: bool, both: bool) -> bool | None:
+    if in_place and both:
+        raise click.UsageError("give --in-place or --both-buffers, not both")
+    return None if both else in_place
+
+
+@click.command("calibrate")
+@click.argument("records", metavar="RECORDS", type=click.Path(dir_okay=False))
+@click.option("--topology", metavar="FILE|FAMILY",
+              help="The fabric the measurements ran on (default: a generic two-level fabric "
+                   "built from the records' hosts).")
+@family_options
+@click.option("--holdout", default="none", show_default=True, metavar="SPEC", help=_HOLDOUT_HELP)
+@click.option("--in-place", is_flag=True, help="Fit the in-place points (default: out-of-place).")
+@click.option("--both-buffers", is_flag=True, help="Fit in-place and out-of-place points.")
+@click.option("--loss", type=click.Choice(["soft_l1", "huber", "cauchy", "linear"]),
+              default="soft_l1", show_default=True, help="Robust loss on log time.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Calibration file to write (JSON; atomic, nothing written on error).")
+@json_option
+def calibrate_command(records: str, topology: str | None, holdout: str, in_place: bool,
+                      both_buffers: bool, loss: str, output: str | None, as_json: bool,
+                      **options: Any) -> None:
+    """Fit alpha and per-link-class efficiency to RECORDS (a records file or a benchmark log).
+
+    Prints the fitted parameters with standard errors and the fit error; -o writes the file
+    that predict, compare and report take with --calibration.
+    """
+    from fabric.fileio import check_output_path
+    from measure.calibrate import calibrate, load_measurements, save_calibration
+
+    buffers = _buffers(in_place, both_buffers)
+    if output is not None:
+        check_output_path(output)
+    G = _fabric(topology, options)
+    cal = calibrate(load_measurements(records), G, holdout=holdout, in_place=buffers, loss=loss)
+    if output is not None:
+        save_calibration(cal, output)
+        click.echo(f"wrote {output}", err=True)
+    if as_json:
+        body = cal.to_dict()
+        effective = cal.effective_bandwidth_by_link_bytes_per_s
+        body["effective_bandwidth_by_link_bytes_per_s"] = effective
+        body["band_log_halfwidth"] = cal.band_log_halfwidth
+        body["output"] = output
+        emit_json(body)
+        return
+    g = cal.graph
+    click.echo(f"# {g['topology']} {_params(g['params'])}: {cal.num_points} points, "
+               f"{len(cal.fitted_sizes_bytes)} sizes fitted, {len(cal.held_out_sizes_bytes)} "
+               f"held out, loss {cal.loss}")
+    rows = [["alpha (us per step)", f"{cal.params.alpha_s * 1e6:.3f}",
+             f"{cal.alpha_s_stderr * 1e6:.3f}", ""]]
+    effective = cal.effective_bandwidth_by_link_bytes_per_s
+    for link, eff in sorted(cal.params.efficiency_by_link.items()):
+        rows.append([f"efficiency {link}", f"{eff:.4f}",
+                     f"{cal.efficiency_stderr_by_link.get(link, math.nan):.4f}",
+                     f"{units.format_rate(effective[link])} of "
+                     f"{units.format_rate(cal.bandwidth_by_link_bytes_per_s[link])}"])
+    click.echo(format_table(["parameter", "value", "stderr", "effective bandwidth"], rows,
+                            align="lrrl"))
+    h = cal.band_log_halfwidth
+    click.echo(f"\nfit error: median {_pct(cal.median_relative_error)}, worst "
+               f"{_pct(cal.worst_relative_error)} over {cal.num_points} points; band: "
+               f"x{math.exp(-h):.3f} .. x{math.exp(h):.3f} of a predicted time")
+    for note in cal.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+def _params(params: dict[str, Any]) -> str:
+    shown = {k: v for k, v in params.items() if not k.endswith("bytes_per_s")}
+    return "(" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")" if shown else ""
+
+
+@click.command("validate")
+@click.argument("records", metavar="RECORDS", type=click.Path(dir_okay=False))
+@click.option("--calibration", "calibration_path", required=True, metavar="FILE",
+              help="Calibration file from `fabric calibrate`.")
+@click.option("--topology", metavar="FILE|FAMILY",
+              help="The fabric (default: the generic fabric the calibration was fitted on).")
+@family_options
+@click.option("--holdout", default=None, metavar="SPEC",
+              help="Compare only the sizes this spec holds out (the spec given to calibrate). "
+                   + _HOLDOUT_HELP)
+@click.option("--in-place", is_flag=True, help="Use the in-place points (default: out-of-place).")
+@click.option("--both-buffers", is_flag=True, help="Use in-place and out-of-place points.")
+@json_option
+def validate_command(records: str, calibration_path: str, topology: str | None,
+                     holdout: str | None, in_place: bool, both_buffers: bool, as_json: bool,
+                     **options: Any) -> None:
+    """Predict each point of RECORDS with a calibration: predicted vs measured, median and worst
+    error, and which points the calibration was fitted on."""
+    from measure.calibrate import load_calibration, load_measurements, validate
+
+    buffers = _buffers(in_place, both_buffers)
+    cal = load_calibration(calibration_path)
+    G = _fabric(topology, options)
+    if G is None and cal.graph.get("topology") not in (None, "generic-two-level"):
+        G = _rebuild(cal.graph)
+    report = validate(load_measurements(records), cal, G, holdout=holdout, in_place=buffers)
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    rows = []
+    for q in report.points:
+        rows.append([q.operation, units.format_size(q.size_bytes), str(q.num_ranks),
+                     str(q.num_hosts), f"{q.measured_time_s * 1e6:.2f}",
+                     f"{q.predicted_time_s * 1e6:.2f}", f"{q.time_low_s * 1e6:.2f}",
+                     f"{q.time_high_s * 1e6:.2f}", f"{q.relative_error * 100:+.1f}%",
+                     q.algorithm, "fitted" if q.fitted else "held out"])
+    click.echo(format_table(["operation", "size", "ranks", "hosts", "measured(us)",
+                             "predicted(us)", "low(us)", "high(us)", "error", "algorithm",
+                             "point"], rows, align="lrrrrrrrrll"))
+    click.echo(f"\nall {len(report.points)} points: median {_pct(report.median_relative_error)}, "
+               f"worst {_pct(report.worst_relative_error)}; held out {report.num_held_out}: "
+               f"median {_pct(report.held_out_median_relative_error)}, worst "
+               f"{_pct(report.held_out_worst_relative_error)}; within band "
+               f"{report.fraction_within_band * 100:.0f}%")
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+def _rebuild(graph: dict[str, Any]) -> Any:
+    """The builder fabric a calibration names, rebuilt from its recorded parameters."""
+    import topologies
+
+    family = graph.get("topology")
+    if family not in topologies.FAMILIES:
+        raise ValueError(f"the calibration was fitted on a {family!r} fabric; pass it with "
+                         f"--topology FILE")
+    return topologies.build(family, **graph.get("params", {}))
+
+
+COMMANDS = [calibrate_command, validate_command]
