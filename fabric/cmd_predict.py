@@ -119,7 +119,13 @@ def compare_fabrics(num_gpus: int, families: list[str], collectives: list[str], 
             out.append(entry)
             continue
         summary = summarize(G, exact_bisection=num_gpus <= 16384)
-        bom = bill_of_materials(G, catalog=_catalog(catalog) if catalog else None)
+        cost_usd: float | None = None
+        power_w: float | None = None
+        try:
+            bom = bill_of_materials(G, catalog=_catalog(catalog) if catalog else None)
+            cost_usd, power_w = bom.network_cost_usd, bom.network_power_w
+        except ValueError as err:  # e.g. no transceiver of a link's rate: times still stand
+            entry["cost_error"] = str(err).splitlines()[0]
         entry.update({
             "num_gpus_built": summary.num_gpus,
             "switches_by_tier": summary.switches_by_tier,
@@ -127,9 +133,9 @@ def compare_fabrics(num_gpus: int, families: list[str], collectives: list[str], 
             "cables": sum(summary.cables_by_tier.values()) - summary.cables_by_tier.get("gpu-scale-up", 0),
             "bisection_bandwidth_bytes_per_s": summary.bisection_bandwidth_bytes_per_s,
             "hop_diameter": summary.hop_diameter,
-            "network_cost_usd": bom.network_cost_usd,
-            "network_power_w": bom.network_power_w,
-            "network_cost_per_gpu_usd": bom.network_cost_usd / summary.num_gpus,
+            "network_cost_usd": cost_usd,
+            "network_power_w": power_w,
+            "network_cost_per_gpu_usd": None if cost_usd is None else cost_usd / summary.num_gpus,
             "results": {},
         })
         for coll in collectives:
@@ -192,7 +198,8 @@ def compare_command(gpus: int, families: str, collectives: str, size_bytes: int,
         rows.append([e["family"], str(e["num_switches"]), str(e["cables"]),
                      f"{e['bisection_bandwidth_bytes_per_s'] * 8 / 1e12:.0f}"
                      if math.isfinite(e["bisection_bandwidth_bytes_per_s"]) else "-",
-                     f"{e['network_cost_usd'] / 1e6:.1f}", f"{e['network_cost_per_gpu_usd']:,.0f}"])
+                     "-" if e["network_cost_usd"] is None else f"{e['network_cost_usd'] / 1e6:.1f}",
+                     "-" if e["network_cost_usd"] is None else f"{e['network_cost_per_gpu_usd']:,.0f}"])
     click.echo(format_table(["family", "switches", "cables", "bisection(Tb/s)", "network(M USD)",
                              "USD/GPU"], rows, align="lrrrrr"))
     click.echo("")
@@ -209,6 +216,9 @@ def compare_command(gpus: int, families: str, collectives: str, size_bytes: int,
                              f"{r['busbw_bytes_per_s'] / 1e9:.1f}", r["algorithm"],
                              f"{r['bound_ratio']:.2f}x", r["bottleneck"]])
     click.echo(format_table(headers, rows, align="llrrlrl"))
+    for e in entries:
+        if "cost_error" in e:
+            click.echo(f"{e['family']}: no cost: {e['cost_error']}", err=True)
     click.echo("\nbound = time / bandwidth-optimal lower bound; bottleneck = busiest link (u->v).")
 
 

@@ -1,0 +1,104 @@
+"""`fabric predict` and `fabric compare` through the real CLI group."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from fabric.cli import cli
+
+ROW_KEYS = {"size_bytes", "time_s", "algbw_bytes_per_s", "busbw_bytes_per_s", "algorithm"}
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_predict_json_rows() -> None:
+    result = run("predict", "--topology", "single-hop", "--gpus", "8", "--gpus-per-node", "1",
+                 "--no-scaleup", "--sizes", "1KB,1MB,1GB", "--algorithm", "ring", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["topology"] == "single-hop"
+    rows = doc["rows"]
+    assert [r["size_bytes"] for r in rows] == [1000, 1_000_000, 1_000_000_000]
+    for r in rows:
+        assert ROW_KEYS <= set(r)
+        assert r["algorithm"] == "ring"
+        # busbw = algbw x 2(n-1)/n for all-reduce (nccl_models.md §2.1)
+        assert r["busbw_bytes_per_s"] == pytest.approx(r["algbw_bytes_per_s"] * 14 / 8, rel=1e-12)
+        assert r["algbw_bytes_per_s"] == pytest.approx(r["size_bytes"] / r["time_s"], rel=1e-12)
+    # 1 GB ring all-reduce on one 25 GB/s switch: 2 x 7/8 x 1e9 / 25e9 = 70 ms plus 14 steps of
+    # (2 us + 0.7 us) (nccl_models.md §3.2; catalog roce200 / th6-200)
+    assert rows[2]["time_s"] == pytest.approx(0.07 + 14 * 2.7e-6, rel=1e-9)
+
+
+def test_predict_table() -> None:
+    result = run("predict", "--topology", "rail-optimized", "--nodes", "2", "--sizes", "8B:1MB:16",
+                 "--collective", "all-gather")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("# all-gather on rail-optimized: 16 ranks in 2 scale-up domain(s)")
+    assert "busbw(GB/s)" in lines[1]
+    assert len([ln for ln in lines if "B " in ln or ln.split()[0].endswith("B")]) >= 5
+
+
+@pytest.mark.parametrize(("args", "codes", "needle"), [
+    (["--collective", "all-scatter"], (1,), "unknown collective 'all-scatter'"),
+    (["--algorithm", "magic"], (1,), "unknown algorithm 'magic'"),
+    (["--sizes", "0"], (2,), "size must be > 0"),
+    (["--sizes", "-1"], (2,), "--sizes"),
+    (["--ranks", "17"], (1,), "17 ranks do not fit"),
+    (["--ranks", "6", "--algorithm", "recursive-doubling"], (1,), "power-of-two number of ranks, got 6"),
+    (["--placement", "zigzag"], (1,), "unknown placement"),
+    (["--flavor", "exact"], (2,), "--flavor"),
+])
+def test_predict_errors_are_one_line(args: list[str], codes: tuple[int, ...], needle: str) -> None:
+    result = run("predict", "--topology", "single-hop", "--gpus", "16", "--sizes", "1MB", *args)
+    assert result.exit_code in codes, result.output
+    assert needle in result.output
+    assert "Traceback" not in result.output
+    if result.exit_code == 1:
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_compare_512_json() -> None:
+    result = run("compare", "--gpus", "512", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["num_gpus"] == 512
+    fams = {e["family"]: e for e in doc["families"]}
+    assert set(fams) == {"rail-optimized", "rail-only", "clos", "fat-tree", "single-hop"}
+    for fam, e in fams.items():
+        if "error" in e:
+            continue
+        assert e["num_gpus_built"] >= 512
+        # a missing transceiver makes the cost unknown, not the comparison fail
+        assert (e["network_cost_usd"] is None) == ("cost_error" in e)
+        for coll in ("all-reduce", "all-gather", "reduce-scatter", "all-to-all"):
+            r = e["results"][coll]
+            if "error" not in r:
+                assert ROW_KEYS <= set(r), (fam, coll)
+                assert r["time_s"] > 0
+    # every family that builds answers all-reduce
+    assert all("error" not in e["results"]["all-reduce"] for e in fams.values() if "error" not in e)
+
+
+def test_compare_table_and_bad_family() -> None:
+    result = run("compare", "--gpus", "64", "--families", "clos,rail-only", "--collectives", "all-reduce")
+    assert result.exit_code == 0, result.output
+    assert "clos" in result.stdout and "bound" in result.stdout
+    bad = run("compare", "--gpus", "64", "--families", "torus")
+    assert bad.exit_code == 1
+    assert "unknown family 'torus'" in bad.output
+    tiny = run("compare", "--gpus", "1")
+    assert tiny.exit_code == 2
+
+
+@pytest.mark.parametrize("command", ["predict", "compare"])
+def test_help(command: str) -> None:
+    result = run(command, "-h")
+    assert result.exit_code == 0
+    assert "Usage" in result.output
