@@ -607,6 +607,13 @@ def algorithm_costs(G: nx.DiGraph, collective: str, *, ranks: int | Sequence[str
 
 
 def _lower_bound_s(G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, size_bytes: float) -> float:
+    """Bandwidth-optimal time: bytes each GPU, and each scale-up domain, must move over its links.
+
+    Per domain D of m_D ranks (n in all) the scale-out links must carry at least: all-to-all
+    m_D (n - m_D)/n S (its ranks' shares for outside ranks); all-gather and reduce-scatter
+    (n - m_D)/n S; all-reduce 2 (n - m_D)/n S (with m_D = 1 these are nccl-tests' busbw
+    factors, nccl_models.md §2.1).
+    """
     n = c.n
     factor = {"all-reduce": 2 * (n - 1) / n, "all-gather": (n - 1) / n, "reduce-scatter": (n - 1) / n,
               "all-to-all": (n - 1) / n}.get(collective, 1.0)
@@ -615,15 +622,16 @@ def _lower_bound_s(G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str,
     if len(c.groups) <= 1:
         return per_gpu
     out_cap = index.edge_capacity_bytes_per_s
-    dom_egress = []
+    worst = per_gpu
     for g in c.groups:
-        edges = [index.single_out[p] for p in c.pos[g] if index.single_out[p] >= 0]
-        dom_egress.append(out_cap[edges].sum() if edges else np.inf)
-    num = len(c.groups)
-    m = len(c.groups[0])
-    dom_factor = {"all-reduce": 2 * (num - 1) / num, "all-gather": (num - 1) / num,
-                  "reduce-scatter": (num - 1) / num, "all-to-all": m * (n - m) / n}.get(collective, 1.0)
-    return max(per_gpu, dom_factor * size_bytes / float(min(dom_egress)))
+        edges = [e for p in c.pos[g].tolist() for e in index.out_edges_of.get(p, ())]
+        if not edges:
+            continue
+        m = len(g)
+        dom_factor = {"all-reduce": 2 * (n - m) / n, "all-gather": (n - m) / n,
+                      "reduce-scatter": (n - m) / n, "all-to-all": m * (n - m) / n}.get(collective, 0.0)
+        worst = max(worst, dom_factor * size_bytes / float(out_cap[edges].sum()))
+    return worst
 
 
 def predict_many(G: nx.DiGraph, collective: str, sizes: Sequence[int], *,
@@ -677,6 +685,7 @@ def predict_many(G: nx.DiGraph, collective: str, sizes: Sequence[int], *,
     chosen = place(G, None, ranks) if isinstance(ranks, (list, tuple)) else place(G, ranks, placement, seed=seed)
     c = _comm(G, index, chosen)
     out = []
+    bound_per_byte = _lower_bound_s(G, index, c, name, 1.0)  # linear in the size
     for size in sizes:
         best = min(costs, key=lambda a: a.latency_s + a.seconds_per_byte * size)
         time_s = best.latency_s + best.seconds_per_byte * size
@@ -685,7 +694,7 @@ def predict_many(G: nx.DiGraph, collective: str, sizes: Sequence[int], *,
         if callable(band):
             low, high = band(time_s)
         algbw = size / time_s
-        bound = _lower_bound_s(G, index, c, name, size)
+        bound = bound_per_byte * size
         transfer = best.seconds_per_byte * size
         out.append(Prediction(
             collective=name, size_bytes=size, num_ranks=c.n, num_domains=len(c.groups), time_s=time_s,
