@@ -118,7 +118,8 @@ def test_calibrate_on_a_family(run, tmp_path):
     assert json.loads(check.stdout)["graph"]["topology"] == "single-hop"
 
 
-_ONE = '{"operation": "all-reduce", "size_bytes": 8, "time_s": 1e-5, "num_ranks": 2, "num_hosts": 1}'
+_ONE = ('{"operation": "all-reduce", "size_bytes": 8, "time_s": 1e-5, "num_ranks": 2, '
+        '"num_hosts": 1}')
 
 
 @pytest.mark.parametrize(("content", "message"), [
