@@ -334,6 +334,27 @@ def _loss_weights(r: np.ndarray, loss: str, f_scale: float) -> np.ndarray:
     return np.ones_like(r)
 
 
+def _uncertainty(problem: _Problem, x: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                 loss: str, f_scale: float) -> tuple[np.ndarray, float, float]:
+    """(standard errors of x, largest log-time standard error of a point, residual log RMS).
+
+    Parameters whose Jacobian column vanishes (no point depends on them at the solution) get
+    a NaN standard error; with as many points as parameters all are NaN and the spreads 0.
+    """
+    r = problem.residuals(x)
+    m, p = len(r), len(x)
+    if m <= p:
+        return np.full(p, np.nan), 0.0, 0.0
+    jac = _jacobian(problem, x, lower, upper)
+    w = _loss_weights(r, loss, f_scale)
+    cov = float(np.sum(w * r**2)) / (m - p) * np.linalg.pinv(jac.T @ (w[:, None] * jac))
+    stderr = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    norms = np.linalg.norm(jac, axis=0)
+    stderr[norms <= 1e-9 * max(float(norms.max()), 1e-300)] = np.nan
+    spread = float(np.sqrt(np.max(np.einsum("ij,jk,ik->i", jac, cov, jac).clip(0.0))))
+    return stderr, spread, float(np.sqrt(np.sum(r**2) / (m - p)))
+
+
 def _jacobian(problem: _Problem, x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     """Central differences of the log-time residuals, one-sided at a bound."""
     jac = np.empty((len(problem.measured), len(x)))
@@ -497,7 +518,11 @@ def calibrate(records: Sequence[Record], G: nx.DiGraph | None = None, *, flavor:
     Minimizes ``sum rho((log t_model,i - log t_measured,i)^2 / f^2)`` over x = (alpha in us,
     efficiency per link) with bounds alpha in [0, 1e4] us and efficiency in [1e-3, 1.5]
     (``least_squares(method="trf")``, Branch, Coleman & Li 1999). Link classes that no point
-    loads are not fitted. The start is the best of a 3 x 3 grid of (alpha, efficiency).
+    loads are not fitted; one that no point depends on at the solution keeps its value with a
+    NaN standard error and a note. The start is the best of a 3 x 3 grid of (alpha,
+    efficiency). No per-link latency is fitted: path latencies come from the graph's
+    ``latency_s`` and :class:`~collectives.model.ModelParams` has no term to carry a fitted one,
+    so ``alpha_s`` absorbs the fixed cost of every step.
 
     Examples
     --------
@@ -548,20 +573,14 @@ def calibrate(records: Sequence[Record], G: nx.DiGraph | None = None, *, flavor:
     res = least_squares(problem.residuals, x0, bounds=(lower, upper), method="trf",
                         loss=loss, f_scale=f_scale_log, x_scale=np.maximum(x0, 0.1))
     x = res.x
-    r = problem.residuals(x)
-    jac = _jacobian(problem, x, lower, upper)
-    w = _loss_weights(r, loss, f_scale_log)
-    dof = m - p
-    if dof > 0:
-        s2 = float(np.sum(w * r**2)) / dof
-        cov = s2 * np.linalg.pinv(jac.T @ (w[:, None] * jac))
-        stderr = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-        par_spread = float(np.sqrt(np.max(np.einsum("ij,jk,ik->i", jac, cov, jac).clip(0.0))))
-        res_rms = float(np.sqrt(np.sum(r**2) / dof))
-    else:
-        stderr = np.full(p, np.nan)
-        par_spread, res_rms = 0.0, 0.0
+    stderr, par_spread, res_rms = _uncertainty(problem, res.x, lower, upper, loss, f_scale_log)
+    names = ["alpha_s", *fitted_links]
+    if m == p:
         notes.append(f"as many points as parameters ({p}): no standard errors")
+    for k in np.flatnonzero(~np.isfinite(stderr) & (m > p)):
+        notes.append(f"{names[k]} is not determined by these points (changing it alters no fitted "
+                     f"time); kept at {res.x[k]:.3g}, standard error unknown")
+    x = res.x
     params = problem.params(x)
     times, algos = problem.times(x, with_algorithms=True)
     rel = np.abs(times / problem.measured - 1.0)
@@ -851,6 +870,11 @@ def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph 
     usable, notes = _usable(graph, chosen)
     if not usable:
         raise ValueError("no point to validate: " + "; ".join(notes))
+    present = {str(d["link"]) for _, _, d in graph.edges(data=True)}
+    absent = sorted(set(calibration.params.efficiency_by_link) - present)
+    if absent:
+        notes.append(f"this fabric has no {', '.join(absent)} links, so their fitted efficiency "
+                     f"does not apply (its links: {', '.join(sorted(present))})")
     problem = _Problem(graph, usable, list(calibration.params.efficiency_by_link))
     times, algos = problem.times_for(calibration.params, with_algorithms=True)
     fitted = _fit_point_keys(calibration)
