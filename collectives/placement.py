@@ -14,7 +14,7 @@ explicit
     a list of GPU node ids.
 
 >>> import topologies
->>> G = topologies.build("single-hop", 16, gpus_per_node=8)
+>>> G = topologies.build("single-hop", num_gpus=16, gpus_per_node=8)
 >>> place(G, 4, "spread")
 ['node0/gpu0', 'node1/gpu0', 'node0/gpu1', 'node1/gpu1']
 """

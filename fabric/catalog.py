@@ -298,7 +298,7 @@ def _build(raw: Mapping[str, Any], origin: str) -> Catalog:
                                  f"known: {', '.join(sorted(names))}")
             try:
                 built[key] = cls(key=key, **values)
-            except TypeError as err:
+            except (TypeError, ValueError) as err:
                 raise ValueError(f"{origin}: [{section}.{key}]: {err}") from err
         tables[section] = _Table(section.rstrip("s").replace("switche", "switch model"), built)
     return Catalog(version=version, **tables)
