@@ -89,14 +89,16 @@ def _load_calibration(path: str | None) -> Any:
 def measured_points(calibration: Any, label: str) -> tuple[Any, ...]:
     """Measured-vs-predicted points of a calibration, if it carries them.
 
-    Reads ``calibration.points`` (or ``.held_out``): items with ``size_bytes``, a collective
+    Reads ``calibration.points`` (or ``.fit_points``, ``.held_out``): items with ``size_bytes``, a collective
     (``collective`` or ``operation``), a measured time (``measured_time_s`` or ``time_s``) and
     ``predicted_time_s`` (optionally ``predicted_low_s`` / ``predicted_high_s``). Items missing
     any of these are skipped.
     """
     from reports.html import MeasuredPoint
 
-    items = getattr(calibration, "points", None) or getattr(calibration, "held_out", None) or ()
+    items = (getattr(calibration, "points", None) or getattr(calibration, "fit_points", None)
+             or getattr(calibration, "held_out", None) or ())
+    band = getattr(calibration, "band", None)
     out = []
     def get(item: Any, *names: str) -> Any:
         for name in names:
@@ -111,8 +113,12 @@ def measured_points(calibration: Any, label: str) -> tuple[Any, ...]:
         predicted = get(item, "predicted_time_s")
         if None in (size, coll, measured, predicted):
             continue
-        low = get(item, "predicted_low_s", "time_low_s") or predicted
-        high = get(item, "predicted_high_s", "time_high_s") or predicted
+        low = get(item, "predicted_low_s", "time_low_s")
+        high = get(item, "predicted_high_s", "time_high_s")
+        if (low is None or high is None) and callable(band):
+            low, high = band(float(predicted))
+        low = predicted if low is None else low
+        high = predicted if high is None else high
         out.append(MeasuredPoint(label=label, collective=str(coll), size_bytes=int(size),
                                  measured_time_s=float(measured), predicted_time_s=float(predicted),
                                  predicted_low_s=float(low), predicted_high_s=float(high)))
