@@ -215,7 +215,10 @@ _CACHE: weakref.WeakKeyDictionary[nx.DiGraph, FabricIndex] = weakref.WeakKeyDict
 def fabric_index(G: nx.DiGraph) -> FabricIndex:
     """The cached :class:`FabricIndex` of ``G`` (rebuilt if the graph's size changed)."""
     idx = _CACHE.get(G)
-    if idx is None or idx.num_nodes != G.number_of_nodes() or idx.num_edges != G.number_of_edges():
+    # G.number_of_edges() walks networkx's degree views (~40 ms at 16k GPUs); counting the
+    # successor dicts directly is the same number at a tenth of the cost
+    adj = getattr(G, "_succ", None) or G.succ
+    if idx is None or idx.num_nodes != len(G) or idx.num_edges != sum(map(len, adj.values())):
         idx = FabricIndex(G)
         _CACHE[G] = idx
     return idx
