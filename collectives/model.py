@@ -609,29 +609,47 @@ def algorithm_costs(G: nx.DiGraph, collective: str, *, ranks: int | Sequence[str
 def _lower_bound_s(G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, size_bytes: float) -> float:
     """Bandwidth-optimal time: bytes each GPU, and each scale-up domain, must move over its links.
 
-    Per domain D of m_D ranks (n in all) the scale-out links must carry at least: all-to-all
-    m_D (n - m_D)/n S (its ranks' shares for outside ranks); all-gather and reduce-scatter
-    (n - m_D)/n S; all-reduce 2 (n - m_D)/n S (with m_D = 1 these are nccl-tests' busbw
-    factors, nccl_models.md §2.1).
+    Two bounds, at the level of GPUs and of domains (a domain D has m_D of the n ranks):
+
+    * some party moves the busbw factor x S (Patarasuk & Yuan's all-reduce bound 2(p-1)/p S,
+      nccl_models.md §2.1/§3.2): at least that over the best-connected party's egress;
+    * cut bounds, for every party: all-reduce S (every result outside D needs D's input),
+      reduce-scatter and all-gather (n - m_D)/n S, all-to-all m_D (n - m_D)/n S, over its own
+      egress.
+
+    With equal parties both reduce to the busbw factor over one party's links.
     """
     n = c.n
-    factor = {"all-reduce": 2 * (n - 1) / n, "all-gather": (n - 1) / n, "reduce-scatter": (n - 1) / n,
-              "all-to-all": (n - 1) / n}.get(collective, 1.0)
-    egress = index.egress_bytes_per_s
-    per_gpu = factor * size_bytes / float(egress[c.pos].min())
+    busbw = {"all-reduce": 2 * (n - 1) / n, "all-gather": (n - 1) / n, "reduce-scatter": (n - 1) / n,
+             "all-to-all": (n - 1) / n}.get(collective, 1.0)
+
+    def bound(m: np.ndarray, egress: np.ndarray, parties: int) -> float:
+        ok = egress > 0
+        if not ok.any():
+            return 0.0
+        some = {"all-reduce": 2 * (parties - 1) / parties}.get(collective, 0.0)
+        cut = {"all-reduce": np.ones_like(m), "all-gather": (n - m) / n,
+               "reduce-scatter": (n - m) / n, "all-to-all": m * (n - m) / n}.get(collective)
+        if cut is None:
+            return 0.0
+        return max(some * size_bytes / float(egress[ok].max()),
+                   float((cut[ok] * size_bytes / egress[ok]).max()))
+
+    per_gpu_egress = index.egress_bytes_per_s[c.pos]
+    if collective in ("all-reduce", "all-gather", "reduce-scatter", "all-to-all"):
+        worst = bound(np.ones(n), per_gpu_egress, n)
+    else:
+        worst = busbw * size_bytes / float(per_gpu_egress.min())
     if len(c.groups) <= 1:
-        return per_gpu
-    out_cap = index.edge_capacity_bytes_per_s
-    worst = per_gpu
-    for g in c.groups:
-        edges = [e for p in c.pos[g].tolist() for e in index.out_edges_of.get(p, ())]
-        if not edges:
-            continue
-        m = len(g)
-        dom_factor = {"all-reduce": 2 * (n - m) / n, "all-gather": (n - m) / n,
-                      "reduce-scatter": (n - m) / n, "all-to-all": m * (n - m) / n}.get(collective, 0.0)
-        worst = max(worst, dom_factor * size_bytes / float(out_cap[edges].sum()))
-    return worst
+        return worst
+    # scale-out egress per domain: GPU -> switch/NIC edges, summed over the domain's ranks
+    out_edges = np.flatnonzero(index.is_gpu[index.edge_src] & index.transit[index.edge_dst])
+    per_node = np.bincount(index.edge_src[out_edges], weights=index.edge_capacity_bytes_per_s[out_edges],
+                           minlength=index.num_nodes)
+    _, dom_idx = np.unique(c.domain, return_inverse=True)
+    dom_egress = np.bincount(dom_idx, weights=per_node[c.pos])
+    m = np.bincount(dom_idx).astype(float)
+    return max(worst, bound(m, dom_egress, len(m)))
 
 
 def predict_many(G: nx.DiGraph, collective: str, sizes: Sequence[int], *,
