@@ -91,6 +91,20 @@ def _fail(message: str) -> None:
     raise ValueError(f"invalid fabric graph: {message}")
 
 
+def _check_edge(u: object, v: object, data: dict[str, Any]) -> None:
+    bw = data.get("bandwidth_bytes_per_s")
+    if not isinstance(bw, (int, float, np.number)) or isinstance(bw, bool) or not bw > 0 or not np.isfinite(bw):
+        _fail(f"edge {u!r} -> {v!r} has bandwidth_bytes_per_s {bw!r}; expected a number > 0")
+    lat = data.get("latency_s")
+    if not isinstance(lat, (int, float, np.number)) or isinstance(lat, bool) or not lat >= 0 or not np.isfinite(lat):
+        _fail(f"edge {u!r} -> {v!r} has latency_s {lat!r}; expected a number >= 0")
+    num = data.get("num_links")
+    if not isinstance(num, (int, np.integer)) or isinstance(num, bool) or num < 1:
+        _fail(f"edge {u!r} -> {v!r} has num_links {num!r}; expected an integer >= 1")
+    if not isinstance(data.get("link"), str) or not data["link"]:
+        _fail(f"edge {u!r} -> {v!r} has no link type")
+
+
 def validate_graph(G: nx.DiGraph) -> nx.DiGraph:
     """Check ``G`` against the graph conventions and return it.
 
@@ -110,10 +124,13 @@ def validate_graph(G: nx.DiGraph) -> nx.DiGraph:
     for key in ("topology", "params", "catalog"):
         if key not in G.graph:
             _fail(f"G.graph is missing {key!r}")
+    checked: set[tuple[object, object, object, object]] = set()
+    succ = G.succ
     for n, data in G.nodes(data=True):
         kind = data.get("kind")
         if kind not in KINDS:
             _fail(f"node {n!r} has kind {kind!r}; expected one of {', '.join(KINDS)}")
+        nbrs = succ[n]
         if kind == "switch":
             tier = data.get("tier")
             if not isinstance(tier, (int, np.integer)) or isinstance(tier, bool) or not 0 <= tier <= 3:
@@ -123,30 +140,27 @@ def validate_graph(G: nx.DiGraph) -> nx.DiGraph:
             radix = data.get("radix")
             if not isinstance(radix, (int, np.integer)) or radix < 1:
                 _fail(f"switch {n!r} has radix {radix!r}; expected an integer >= 1")
-    for u, v, data in G.edges(data=True):
-        bw = data.get("bandwidth_bytes_per_s")
-        if not isinstance(bw, (int, float, np.number)) or not bw > 0 or not np.isfinite(bw):
-            _fail(f"edge {u!r} -> {v!r} has bandwidth_bytes_per_s {bw!r}; expected a number > 0")
-        lat = data.get("latency_s")
-        if not isinstance(lat, (int, float, np.number)) or not lat >= 0 or not np.isfinite(lat):
-            _fail(f"edge {u!r} -> {v!r} has latency_s {lat!r}; expected a number >= 0")
-        num = data.get("num_links")
-        if not isinstance(num, (int, np.integer)) or isinstance(num, bool) or num < 1:
-            _fail(f"edge {u!r} -> {v!r} has num_links {num!r}; expected an integer >= 1")
-        if not isinstance(data.get("link"), str) or not data["link"]:
-            _fail(f"edge {u!r} -> {v!r} has no link type")
-        back = G.get_edge_data(v, u)
-        if back is None:
-            _fail(f"edge {u!r} -> {v!r} has no reverse edge (every cable is full duplex)")
-        elif back.get("num_links") != num:
-            _fail(f"edge {u!r} -> {v!r} has num_links {num} but its reverse has {back.get('num_links')}")
-    for n, data in G.nodes(data=True):
-        if data["kind"] == "gpu" and G.out_degree(n) == 0:
+        used = 0
+        for v, d in nbrs.items():
+            num = d.get("num_links")
+            key = (d.get("bandwidth_bytes_per_s"), d.get("latency_s"), num, d.get("link"))
+            try:
+                seen = key in checked
+            except TypeError:  # an unhashable value: let the full check name it
+                seen = False
+            if not seen:
+                _check_edge(n, v, d)
+                checked.add(key)
+            back = succ[v].get(n)
+            if back is None:
+                _fail(f"edge {n!r} -> {v!r} has no reverse edge (every cable is full duplex)")
+            elif back.get("num_links") != num:
+                _fail(f"edge {n!r} -> {v!r} has num_links {num} but its reverse has {back.get('num_links')}")
+            used += num
+        if kind == "gpu" and not nbrs:
             _fail(f"GPU {n!r} is dangling (no links)")
-        if data["kind"] == "switch":
-            used = sum(d["num_links"] for _, _, d in G.out_edges(n, data=True))
-            if used > data["radix"]:
-                _fail(f"switch {n!r} uses {used} ports but its radix is {data['radix']}")
+        if kind == "switch" and used > data["radix"]:
+            _fail(f"switch {n!r} uses {used} ports but its radix is {data['radix']}")
     return G
 
 
@@ -315,7 +329,7 @@ def summarize(G: nx.DiGraph, *, exact_bisection: bool = True) -> TopologySummary
     avail: Counter[str] = Counter()
     for n, d in switches:
         name = TIER_NAMES[int(d["tier"])]
-        used[name] += sum(e["num_links"] for _, _, e in G.out_edges(n, data=True))
+        used[name] += sum(e["num_links"] for e in G.succ[n].values()) + int(d.get("reserved_ports", 0))
         avail[name] += int(d["radix"])
     injection, scaleup = _scaleout_injection(G, gpus[0]) if gpus else (0.0, 0.0)
     nodes = {G.nodes[g].get("node") for g in gpus}

@@ -197,8 +197,8 @@ def test_summaries():
     s = summarize(rail_optimized(31, reserved_leaf_ports=4))
     assert s.switches_by_tier == {"scale-up": 31, "leaf": 8, "spine": 4}
     assert s.cables_by_tier == {"gpu-leaf": 248, "gpu-scale-up": 248 * 18, "leaf-spine": 256}
-    # graph edges only: the 4 UFM ports are the leaves' reserved_ports (Table 4: 508 with them)
-    assert s.ports_used_by_tier["leaf"] == 248 + 256
+    # RA Table 4 (1 SU): 508 of 512 leaf ports in use = 248 GPU + 256 spine + 4 reserved (UFM)
+    assert s.ports_used_by_tier["leaf"] == 248 + 256 + 4
     assert s.hop_diameter == 3  # rail to rail goes over the spines (capex §3 definition)
     s = summarize(rail_only(16))
     assert s.switches_by_tier == {"scale-up": 16, "leaf": 8}
