@@ -525,7 +525,7 @@ def _evaluate(index: FabricIndex, c: _Comm, phases: list[_Phase], algorithm: str
     latency = spb = 0.0
     worst_edge, worst_part = -1, -1.0
     sent = 0.0
-    gpu_out = index.is_gpu[index.edge_src]
+    gpu_out = index.edge_from_gpu
     for ph in phases:
         if len(ph.edges) == 0:
             latency += ph.repeat * ph.alpha_steps * params.alpha_s

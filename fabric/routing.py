@@ -87,6 +87,7 @@ class FabricIndex:
         self.edge_of = {(int(a), int(b)): e for e, (a, b) in enumerate(zip(src, dst))}
         self.gpu_ids = np.flatnonzero(self.is_gpu)
         self.gpu_names = [self.nodes[g] for g in self.gpu_ids]
+        self.edge_from_gpu = self.is_gpu[self.edge_src]
         self.egress_bytes_per_s = np.bincount(self.edge_src, weights=self.edge_capacity_bytes_per_s,
                                               minlength=num)
 
