@@ -1,8 +1,8 @@
 """``fabric emulate up|down|list``: an emulated cluster in network namespaces, kept up for people.
 
-``up`` lays out :func:`measure.emulate.emulated_fabric` with :class:`measure.emulate.EmulatedCluster`
-and leaves it running after the command exits; ``down`` removes it. Needs root, iproute2 and
-ethtool. State lives in ``/run/fabric-emulate/<prefix>.json``.
+``up`` lays out :func:`measure.emulate.emulated_fabric` with
+:class:`measure.emulate.EmulatedCluster` and leaves it running after the command exits; ``down``
+removes it. Needs root, iproute2 and ethtool. State lives in ``/run/fabric-emulate/<prefix>.json``.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def emulate() -> None:
               help="Shaped rate of every host link, per direction.")
 @click.option("--trunk-rate", "trunk_rate_bytes_per_s", type=RateType(), default=None,
               help="Shaped trunk rate (tree) [default: half of --rate].")
-@click.option("--mtu", "mtu_bytes", type=click.IntRange(1280, 65000), default=9000,
+@click.option("--mtu", "mtu_bytes", type=click.IntRange(1280, 65000), default=64000,
               show_default=True, help="MTU of every interface, bytes.")
 @json_option
 def emulate_up(kind: str, num_hosts: int, rate_bytes_per_s: float,

@@ -12,7 +12,8 @@ Layout (one instance; ``P`` is its unique prefix, ``fme<pid>x<counter>``)
       veth end ``p<i>`` of every host and both ends ``t<j>x<k>`` of every switch-to-switch trunk;
     * every link direction shaped by ``tbf rate R burst B latency 200ms`` on the egress of the veth
       end it leaves from (host -> switch on ``eth0``, switch -> host on ``p<i>``, trunk on each
-      ``t<j>x<k>``), MTU 9000, TSO/GSO/GRO off so that each packet is at most one MTU.
+      ``t<j>x<k>``), TSO/GSO/GRO off so that each packet is at most one MTU;
+    * TCP Reno, no slow start after idle, IPv6 off inside the namespaces.
 
 Tear-down deletes the namespaces (their veths, bridges and qdiscs go with them) after killing the
 processes left inside them by PID; it runs from ``__exit__``, an ``atexit`` hook and a
@@ -21,8 +22,16 @@ SIGTERM/SIGINT handler, and :func:`cleanup_stale` removes what a killed run left
 Notes
 -----
 Kernel facts this relies on (tbf available, netem missing, TSO/GSO/GRO off, ``burst >= MTU + 14``,
-``UCX_TLS=tcp,self`` so that ranks do not bypass the network through shared memory, the 2-core
-CPU limit of MTU 9000 at 200 Mbit/s) are in ``shared/reference/emulation.md``.
+ranks bypassing the network through shared memory unless told otherwise, the 2-core CPU limit of
+MTU 9000 at 200 Mbit/s) are in ``shared/reference/emulation.md``. Measured for this module on the
+2-core machine (4 ranks, 200 Mbit/s links, other jobs loading the cores):
+
+* MTU 64000 instead of 9000 (veth takes up to 65535): 7x fewer packets per byte for the bridge,
+  tbf and TCP to handle. Flat ring all-reduce 1-8 MiB went from +48..+83% over the shaped time to
+  +2..+15%; all-to-all from +3..+30% to -1..+4%.
+* Reno instead of the default BBR: 16 MiB each way at once between two hosts took 1.01-1.02x
+  the shaped time with Reno, 1.05-1.10x with BBR.
+* libfabric tcp instead of UCX tcp (see :data:`MPI_ENV`), and ranks that sleep while they wait.
 """
 
 from __future__ import annotations
@@ -34,7 +43,6 @@ import ipaddress
 import itertools
 import json
 import os
-import resource
 import shlex
 import shutil
 import signal
@@ -51,6 +59,16 @@ import networkx as nx
 
 from fabric.catalog import default_catalog
 from fabric.graph import validate_graph
+from measure import emulate_launch as _host
+from measure.emulate_launch import (
+    PREFIX,
+    STATE_DIR,
+    CpuUsage,
+    cleanup_stale,
+    list_instances,
+    read_cpu_times,
+    remove_cluster,
+)
 
 __all__ = [
     "PREFIX",
@@ -71,14 +89,16 @@ __all__ = [
     "list_instances",
 ]
 
-PREFIX = "fme"
-STATE_DIR = Path("/run/fabric-emulate")
-DEFAULT_MTU_BYTES = 9000
+DEFAULT_MTU_BYTES = 64000  # see EmulatedCluster: per-packet CPU is what the 2 cores run out of
 DEFAULT_LINK_RATE_BYTES_PER_S = 25e6  # 200 Mbit/s: the 2-core limit at MTU 9000 (emulation.md)
 DEFAULT_LATENCY_S = 0.0
 SUBNET = ipaddress.ip_network("10.77.0.0/24")
 ETH_HEADER_BYTES = 14
-TBF_LATENCY_S = 0.2
+#: tbf queue per link direction. Not ``latency 200ms`` (emulation.md): on the tree's trunk (100
+#: Mbit/s, two TCP flows) that queue overflowed, and a dropped 64 KB frame with few frames in flight
+#: waits for a retransmission timeout (all-to-all 8 MiB +12% over the shaped time, 26 drops). 32 MiB
+#: holds what the hosts' TCP send buffers (4 MiB each) can have in flight, so nothing is dropped.
+TBF_LIMIT_BYTES = 32 << 20
 DEFAULT_NICE = -10
 
 #: Environment every rank gets (a caller's ``env`` overrides it). MPICH's libfabric netmod with the
@@ -87,8 +107,9 @@ DEFAULT_NICE = -10
 #: but its rendezvous protocol serialized the two directions of an exchange (all-to-all with >= 2
 #: MiB per peer took 2.0x the shaped time), libfabric tcp did not. Algorithms are pinned so that
 #: the model can be asked for the same ones (ring all-reduce, pairwise all-to-all); a waiting rank
-#: sleeps (nanosleep) every 10 polls instead of spinning, so that 4 waiting ranks do not take the
-#: 2 cores from the emulation (CPU of 4 ranks waiting 3 s in a barrier: 4.1 -> 1.2 core-seconds).
+#: sleeps (nanosleep) after every poll instead of spinning, so that 4 waiting ranks do not take the
+#: 2 cores from the emulation (CPU of 4 ranks waiting 3 s in a barrier: 4.1 -> 1.2 core-seconds;
+#: ring all-reduce at 200 Mbit/s: +40% over the shaped time when spinning, +2..15% yielding).
 MPI_ENV: dict[str, str] = {
     "MPIR_CVAR_CH4_NETMOD": "ofi",
     "FI_PROVIDER": "tcp",
@@ -99,7 +120,7 @@ MPI_ENV: dict[str, str] = {
     "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM": "ring",
     "MPIR_CVAR_ALLTOALL_INTRA_ALGORITHM": "pairwise",
     "MPIR_CVAR_ENABLE_HEAVY_YIELD": "1",
-    "MPIR_CVAR_POLLS_BEFORE_YIELD": "10",
+    "MPIR_CVAR_POLLS_BEFORE_YIELD": "1",
 }
 
 
@@ -230,27 +251,6 @@ class ShapedLink:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CpuUsage:
-    """Busy fraction of the machine's cores over an interval, from ``/proc/stat``."""
-
-    wall_s: float
-    num_cores: int
-    busy_fraction: float
-    busy_fraction_per_core: list[float]
-    own_cpu_s: float = 0.0
-
-    @property
-    def own_fraction(self) -> float:
-        """CPU time of the run's own processes (mpiexec, ranks) / (wall time x cores)."""
-        return self.own_cpu_s / (self.wall_s * self.num_cores) if self.wall_s > 0 else 0.0
-
-    @property
-    def saturated(self) -> bool:
-        """True when every core was more than 90% busy: timings are then CPU-bound."""
-        return min(self.busy_fraction_per_core, default=0.0) > 0.9
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class MpiRun:
     """What one ``mpiexec`` inside the cluster returned."""
 
@@ -268,174 +268,6 @@ class MpiRun:
             tail = "\n".join(self.stderr.strip().splitlines()[-20:])
             raise RuntimeError(f"mpiexec exited with {self.returncode}:\n{tail}")
         return self
-
-
-# ------------------------------------------------------------------------------------------------
-# Helpers
-
-
-def _run(argv: Sequence[str], *, check: bool = True, input_text: str | None = None,
-         timeout_s: float = 30.0) -> subprocess.CompletedProcess[str]:
-    try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, input=input_text,
-                              timeout=timeout_s, check=False)
-    except FileNotFoundError as err:
-        raise RuntimeError(f"{argv[0]} not found: the emulated cluster needs iproute2 and "
-                           f"ethtool (apt-get install -y iproute2 ethtool)") from err
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"{shlex.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()}")
-    return proc
-
-
-def _ip_batch(namespace: str | None, commands: Sequence[str]) -> None:
-    argv = ["ip"] + (["-n", namespace] if namespace else []) + ["-batch", "-"]
-    _run(argv, input_text="\n".join(commands) + "\n")
-
-
-def read_cpu_times() -> list[tuple[int, int]]:
-    """(busy, total) jiffies per core from ``/proc/stat`` (idle and iowait count as not busy)."""
-    out = []
-    with open("/proc/stat", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("cpu") and line[3].isdigit():
-                values = [int(v) for v in line.split()[1:]]
-                total = sum(values[:8])  # guest time is already inside user/nice
-                idle = values[3] + values[4]
-                out.append((total - idle, total))
-    return out
-
-
-def _cpu_usage(before: list[tuple[int, int]], after: list[tuple[int, int]], wall_s: float,
-               own_cpu_s: float = 0.0) -> CpuUsage:
-    per_core = []
-    for (b0, t0), (b1, t1) in zip(before, after):
-        per_core.append((b1 - b0) / (t1 - t0) if t1 > t0 else 0.0)
-    busy = sum(b1 - b0 for (b0, _), (b1, _) in zip(before, after))
-    total = sum(t1 - t0 for (_, t0), (_, t1) in zip(before, after))
-    return CpuUsage(wall_s=wall_s, num_cores=len(per_core),
-                    busy_fraction=busy / total if total else 0.0, busy_fraction_per_core=per_core,
-                    own_cpu_s=own_cpu_s)
-
-
-def _children_cpu_s() -> float:
-    """User + system CPU seconds of every finished, waited-for descendant of this process."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _namespaces() -> list[str]:
-    proc = _run(["ip", "netns", "list"], check=False)
-    return [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
-
-
-def _kill_namespace_processes(namespace: str) -> None:
-    """SIGKILL every process inside ``namespace`` (by PID, from ``ip netns pids``)."""
-    for _ in range(3):
-        proc = _run(["ip", "netns", "pids", namespace], check=False)
-        pids = [int(p) for p in proc.stdout.split() if p.isdigit() and int(p) != os.getpid()]
-        if not pids:
-            return
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.05)
-
-
-def _delete_namespaces(namespaces: Sequence[str]) -> None:
-    existing = set(_namespaces())
-    for ns in namespaces:
-        if ns in existing:
-            _kill_namespace_processes(ns)
-    for ns in namespaces:
-        if ns in existing:
-            _run(["ip", "netns", "del", ns], check=False)
-
-
-def _prefix_owner(prefix: str) -> int | None:
-    """The PID encoded in ``fme<pid>x<n>``, or None."""
-    body = prefix[len(PREFIX):]
-    pid, sep, _ = body.partition("x")
-    return int(pid) if sep and pid.isdigit() else None
-
-
-def list_instances(prefix: str = PREFIX) -> list[dict[str, Any]]:
-    """Emulated clusters present on this machine whose prefix starts with ``prefix``.
-
-    Each entry has ``prefix``, ``namespaces``, ``owner_pid``, ``owner_alive`` and ``persistent``
-    (and the saved ``hosts`` when the state file is readable).
-    """
-    found: dict[str, dict[str, Any]] = {}
-    for ns in _namespaces():
-        if ns.startswith(prefix) and ns.startswith(PREFIX) and "-" in ns:
-            inst = ns.rsplit("-", 1)[0]
-            found.setdefault(inst, {"prefix": inst, "namespaces": []})["namespaces"].append(ns)
-    if STATE_DIR.is_dir():
-        for path in STATE_DIR.glob(f"{prefix}*.json"):
-            with contextlib.suppress(OSError, ValueError):
-                state = json.loads(path.read_text())
-                entry = found.setdefault(state["prefix"], {"prefix": state["prefix"], "namespaces": []})
-                entry.update({k: state[k] for k in ("persistent", "hosts") if k in state})
-    for entry in found.values():
-        owner = _prefix_owner(entry["prefix"])
-        entry["owner_pid"] = owner
-        entry["owner_alive"] = owner is not None and _pid_alive(owner)
-        entry.setdefault("persistent", False)
-    return sorted(found.values(), key=lambda e: e["prefix"])
-
-
-def _remove_instance(prefix: str, namespaces: Sequence[str]) -> None:
-    _delete_namespaces(namespaces)
-    with contextlib.suppress(FileNotFoundError):
-        (STATE_DIR / f"{prefix}.json").unlink()
-    shutil.rmtree(STATE_DIR / prefix, ignore_errors=True)
-
-
-def remove_cluster(prefix: str) -> bool:
-    """Remove the emulated cluster ``prefix`` (exact name), whoever made it; True if it existed."""
-    for entry in list_instances(prefix):
-        if entry["prefix"] == prefix:
-            _remove_instance(prefix, entry["namespaces"])
-            return True
-    return False
-
-
-def cleanup_stale(prefix: str = PREFIX, *, include_persistent: bool = False,
-                  include_live: bool = False) -> list[str]:
-    """Remove emulated clusters left behind by killed runs; return the prefixes removed.
-
-    Parameters
-    ----------
-    prefix : str
-        Only instances whose prefix starts with this (default: all of this module's).
-    include_persistent : bool
-        Also remove clusters made to outlive their process (``fabric emulate up``).
-    include_live : bool
-        Also remove clusters whose owning process still runs.
-
-    Returns
-    -------
-    list of str
-        The instance prefixes removed.
-    """
-    removed = []
-    for entry in list_instances(prefix):
-        if entry["persistent"] and not include_persistent:
-            continue
-        if entry["owner_alive"] and not entry["persistent"] and not include_live:
-            continue
-        _remove_instance(entry["prefix"], entry["namespaces"])
-        removed.append(entry["prefix"])
-    return removed
 
 
 # ------------------------------------------------------------------------------------------------
@@ -512,9 +344,12 @@ class EmulatedCluster:
         A validated fabric whose GPUs are hosts (one rank each) attached to exactly one switch,
         and whose switches form a tree (a loop would need spanning tree on the bridges).
     mtu_bytes : int
-        MTU of every interface (default 9000: jumbo frames keep the 2 cores out of the way).
+        MTU of every interface (default 64000: large frames keep the 2 cores out of the way; the
+        module notes give the measurements).
     burst_bytes : int or None
-        tbf bucket; default ``2 * (mtu + 14)`` (tbf needs at least one frame, ``mtu + 14``).
+        tbf bucket; default ``mtu + 14 + 512``: tbf needs one whole frame (``mtu + 14``), and
+        every byte more is sent at line rate after a pause (two frames made the 1 MiB all-to-all
+        on the tree 11% faster than the shaped time).
     persistent : bool
         Keep the cluster after this process exits (``fabric emulate up``); tear-down is then
         :meth:`close` or :func:`cleanup_stale` with ``include_persistent=True``.
@@ -542,7 +377,7 @@ class EmulatedCluster:
             raise ValueError(f"mtu_bytes must be an integer in 1280..65000, got {mtu_bytes!r}")
         min_burst = mtu_bytes + ETH_HEADER_BYTES
         if burst_bytes is None:
-            burst_bytes = 2 * min_burst
+            burst_bytes = min_burst + 512  # tc rounds the bucket to its clock: keep a margin
         if not isinstance(burst_bytes, int) or burst_bytes < min_burst:
             raise ValueError(f"burst_bytes must be an integer >= mtu + 14 = {min_burst}, "
                              f"got {burst_bytes!r}")
@@ -552,7 +387,8 @@ class EmulatedCluster:
         self.persistent = persistent
         self.prefix = prefix or f"{PREFIX}{os.getpid()}x{next(_COUNTER)}"
         if not self.prefix.startswith(PREFIX) or not self.prefix.replace("x", "").isalnum():
-            raise ValueError(f"prefix must start with {PREFIX!r} and be alphanumeric, got {prefix!r}")
+            raise ValueError(f"prefix must start with {PREFIX!r} and be alphanumeric, "
+                             f"got {prefix!r}")
         self.switch_namespace = f"{self.prefix}-sw"
         switches = [n for n, k in G.nodes(data="kind") if k == "switch"]
         self.bridges = {s: f"br{j}" for j, s in enumerate(switches)}
@@ -616,7 +452,7 @@ class EmulatedCluster:
             state = json.loads(path.read_text())
         except (OSError, ValueError) as err:
             raise ValueError(f"no emulated cluster {prefix!r} (no readable {path})") from err
-        missing = set(state["namespaces"]) - set(_namespaces())
+        missing = set(state["namespaces"]) - set(_host.namespaces())
         if missing:
             raise ValueError(f"emulated cluster {prefix!r} lacks namespaces {sorted(missing)}")
         self = cls.__new__(cls)
@@ -643,7 +479,8 @@ class EmulatedCluster:
             raise RuntimeError("the emulated cluster needs root (network namespaces, tc)")
         for tool in ("ip", "tc", "ethtool", "unshare"):
             if shutil.which(tool) is None:
-                raise RuntimeError(f"{tool} not found: apt-get install -y iproute2 ethtool util-linux")
+                raise RuntimeError(f"{tool} not found: apt-get install -y iproute2 ethtool "
+                                   "util-linux")
         if not self.persistent:
             _install_hooks()
             with _LIVE_LOCK:
@@ -663,7 +500,7 @@ class EmulatedCluster:
         if not self._open:
             return
         self._open = False
-        _remove_instance(self.prefix, self.namespaces)
+        _host.delete_cluster(self.prefix, self.namespaces)
 
     def _save_state(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -680,7 +517,7 @@ class EmulatedCluster:
     def _build(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for ns in self.namespaces:
-            _run(["ip", "netns", "add", ns])
+            _host.run_command(["ip", "netns", "add", ns])
         self._save_state()  # record the namespaces at once so a killed run can be cleaned
         sw = self.switch_namespace
         mtu = self.mtu_bytes
@@ -697,9 +534,9 @@ class EmulatedCluster:
             cmds += [f"link add {a} mtu {mtu} type veth peer name {b} mtu {mtu}",
                      f"link set {a} master {self.bridges[u]} up",
                      f"link set {b} master {self.bridges[v]} up"]
-        _ip_batch(sw, cmds)
+        _host.ip_batch(sw, cmds)
         for host in self.hosts:
-            _ip_batch(host.namespace, [
+            _host.ip_batch(host.namespace, [
                 "link set lo up",
                 f"addr add {host.ip}/{SUBNET.prefixlen} dev {host.iface}",
                 f"link set {host.iface} up"])
@@ -713,11 +550,12 @@ class EmulatedCluster:
             links.append(self._link(u, v, sw, self._trunk_device(u, v)))
             links.append(self._link(v, u, sw, self._trunk_device(v, u)))
         for link in links:
-            _run(["ip", "netns", "exec", link.namespace, "ethtool", "-K", link.device,
-                  "tso", "off", "gso", "off", "gro", "off"])
-            _run(["ip", "netns", "exec", link.namespace, "tc", "qdisc", "replace", "dev",
-                  link.device, "root", "tbf", "rate", f"{round(link.rate_bytes_per_s * 8)}bit",
-                  "burst", str(link.burst_bytes), "latency", f"{round(TBF_LATENCY_S * 1000)}ms"])
+            inside = ["ip", "netns", "exec", link.namespace]
+            _host.run_command([*inside, "ethtool", "-K", link.device,
+                               "tso", "off", "gso", "off", "gro", "off"])
+            _host.run_command([*inside, "tc", "qdisc", "replace", "dev", link.device, "root",
+                               "tbf", "rate", f"{round(link.rate_bytes_per_s * 8)}bit",
+                               "burst", str(link.burst_bytes), "limit", str(TBF_LIMIT_BYTES)])
         self.links = links
         self._write_launcher()
         self._save_state()
@@ -735,7 +573,8 @@ class EmulatedCluster:
         # unused in both directions at once, Reno 1-2% (16 MiB each way at 200 Mbit/s, measured).
         settings = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1",
                     "net.ipv4.tcp_slow_start_after_idle=0", "net.ipv4.tcp_congestion_control=reno"]
-        _run(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w", *settings], check=False)
+        _host.run_command(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w", *settings],
+                          check=False)
 
     def _write_launcher(self) -> None:
         cases = "\n".join(f"  {h.ip}|{h.hostname}) ns={h.namespace}; name={h.hostname} ;;"
@@ -763,7 +602,7 @@ class EmulatedCluster:
     def exec(self, host: int, argv: Sequence[str], *, timeout_s: float = 60.0,
              check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` inside host ``host`` and return the finished process."""
-        return _run(self.host_command(host, argv), check=check, timeout_s=timeout_s)
+        return _host.run_command(self.host_command(host, argv), check=check, timeout_s=timeout_s)
 
     def tx_bytes(self) -> dict[str, int]:
         """Bytes sent so far by every shaped device, keyed ``"u->v"`` (the link direction)."""
@@ -771,7 +610,7 @@ class EmulatedCluster:
         by_ns: dict[str, dict[str, int]] = {}
         for link in self.links:
             if link.namespace not in by_ns:
-                proc = _run(["ip", "-n", link.namespace, "-s", "-j", "link", "show"])
+                proc = _host.run_command(["ip", "-n", link.namespace, "-s", "-j", "link", "show"])
                 by_ns[link.namespace] = {d["ifname"]: int(d["stats64"]["tx"]["bytes"])
                                          for d in json.loads(proc.stdout)}
             out[f"{link.u}->{link.v}"] = by_ns[link.namespace][link.device]
@@ -826,7 +665,7 @@ class EmulatedCluster:
                                      *self.mpiexec_argv(argv, num_ranks=num_ranks)])
         tx0 = self.tx_bytes()
         cpu0 = read_cpu_times()
-        own0 = _children_cpu_s()
+        own0 = _host.children_cpu_s()
         t0 = time.perf_counter()
         proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=self.mpi_env(env))
@@ -834,12 +673,12 @@ class EmulatedCluster:
             out, err = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             for host in self.hosts:
-                _kill_namespace_processes(host.namespace)
+                _host.kill_namespace_processes(host.namespace)
             proc.kill()
             out, err = proc.communicate()
             err += f"\nemulate: mpiexec killed after {timeout_s} s"
         wall = time.perf_counter() - t0
-        cpu = _cpu_usage(cpu0, read_cpu_times(), wall, _children_cpu_s() - own0)
+        cpu = _host.cpu_usage(cpu0, read_cpu_times(), wall, _host.children_cpu_s() - own0)
         tx1 = self.tx_bytes()
         return MpiRun(argv=full, returncode=proc.returncode, stdout=out, stderr=err, wall_s=wall,
                       cpu=cpu, tx_bytes={k: tx1[k] - tx0[k] for k in tx1})
