@@ -380,29 +380,42 @@ def propagate(index: FabricIndex, node: np.ndarray, cls: np.ndarray, amount: np.
 
 def _propagate_levels(index: FabricIndex, dist: np.ndarray, state: np.ndarray,
                       load: np.ndarray) -> None:
+    """Push ``state`` (classes x transit nodes, bytes) down the per-class distance levels.
+
+    Level by level from the farthest: the bytes at a node ``level`` hops from its class split
+    over the next hops one level closer (by ``num_links``). The positions of each level are
+    sorted once (radix sort on small ints), so a level costs its own size, not the whole state.
+    """
     num = index.num_transit
     flat_dist = dist.reshape(-1)
-    while True:
-        active = np.flatnonzero((state > 0) & (flat_dist > 0))
-        if len(active) == 0:
-            break
-        level = flat_dist[active].max()
-        front = active[flat_dist[active] == level]
+    live = np.flatnonzero(state)
+    live = live[(flat_dist[live] > 0) & (flat_dist[live] < _UNREACHABLE)]
+    if len(live) == 0:
+        return
+    top = int(flat_dist[live].max())
+    cand = np.flatnonzero((flat_dist > 0) & (flat_dist <= top))
+    levels = flat_dist[cand].astype(np.int16 if top < 2**15 else np.int64)
+    order = cand[np.argsort(levels, kind="stable")]
+    bounds = np.searchsorted(levels[np.argsort(levels, kind="stable")], np.arange(top + 2))
+    indptr, t_edges, t_dst = index.t_indptr, index.t_edges, index.t_dst
+    num_links = index.edge_num_links
+    for level in range(top, 0, -1):
+        at = order[bounds[level]:bounds[level + 1]]
+        front = at[state[at] > 0]
+        if len(front) == 0:
+            continue
         amount = state[front]
-        state[front] = 0.0
         k_front, u_front = np.divmod(front, num)
-        starts, ends = index.t_indptr[u_front], index.t_indptr[u_front + 1]
-        counts = ends - starts
+        starts = indptr[u_front]
+        counts = indptr[u_front + 1] - starts
         rep = np.repeat(np.arange(len(front)), counts)
-        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        offsets = np.arange(len(rep)) - np.repeat(np.cumsum(counts) - counts, counts)
         slots = np.repeat(starts, counts) + offsets
-        edges = index.t_edges[slots]
-        kk = k_front[rep]
-        v = index.t_dst[slots]
-        ok = dist[kk, v] == level - 1
-        edges, kk, v, rep = edges[ok], kk[ok], v[ok], rep[ok]
-        w = index.edge_num_links[edges]
+        target = k_front[rep] * num + t_dst[slots]
+        ok = flat_dist[target] == level - 1
+        edges, target, rep = t_edges[slots[ok]], target[ok], rep[ok]
+        w = num_links[edges]
         total_w = np.bincount(rep, weights=w, minlength=len(front))
         share = amount[rep] * w / total_w[rep]
         np.add.at(load, edges, share)
-        np.add.at(state, kk * num + v, share)
+        np.add.at(state, target, share)
