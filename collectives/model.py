@@ -18,6 +18,7 @@ every network hop on one rail. All-to-all crosses servers through the destinatio
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import weakref
 from collections.abc import Sequence
@@ -460,13 +461,13 @@ def _phases(G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, algori
             phases.append(_phase_from_flows(index, c.pos[senders], c.pos[senders + 2**k],
                                             np.ones(len(senders)), repeat=1, alpha_steps=1))
         return phases
+    if algorithm == "pat" and any(len(g) > 1 for g in c.groups):
+        raise ValueError("PAT runs with one GPU per node (NCCL); this placement has more")
     if algorithm in ("bruck", "pat"):
         phases = []
         for k in range(math.ceil(math.log2(n)) if n > 1 else 0):
             rel = 0.5 if collective == "all-to-all" else min(2**k, n - 2**k) / n
             phases.append(_shift_phase(index, c, 2**k, rel, repeat=1))
-        if algorithm == "pat" and any(len(g) > 1 for g in c.groups):
-            raise ValueError("PAT runs with one GPU per node (NCCL); this placement has more")
         return phases
     if algorithm == "pairwise":
         shifts = np.unique(np.linspace(1, n - 1, min(n - 1, PAIRWISE_SAMPLES)).round().astype(int))
@@ -499,8 +500,18 @@ class AlgorithmCost:
 _PHASE_CACHE: weakref.WeakKeyDictionary[nx.DiGraph, dict] = weakref.WeakKeyDictionary()
 
 
+# Collectives whose phases are another's: reduce-scatter's ring and PAT steps carry the same
+# bytes as all-gather's (the same shifts, reversed), a ring all-reduce is both back to back.
+_SAME_PHASES = {("reduce-scatter", "ring"): ("all-gather", "ring"),
+                ("reduce-scatter", "pat"): ("all-gather", "pat")}
+
+
 def _cached_phases(G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, algorithm: str) -> list[_Phase]:
     cache = _PHASE_CACHE.setdefault(G, {})
+    if (collective, algorithm) == ("all-reduce", "ring") and c.n > 1:
+        half = _cached_phases(G, index, c, "all-gather", "ring")
+        return [dataclasses.replace(ph, repeat=2 * ph.repeat) for ph in half]
+    collective, algorithm = _SAME_PHASES.get((collective, algorithm), (collective, algorithm))
     key = (c.ranks, collective, algorithm)
     if key not in cache:
         if len(cache) > 256:
