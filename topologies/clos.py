@@ -55,7 +55,7 @@ def clos(
     switch: str = "qm9700",
     oversubscription: float = 1.0,
     gpus_per_node: int = 8,
-    scaleup: str | None = "nvswitch-h100",
+    scaleup: str | None = "auto",
     gpu: str = "h100",
     catalog: Catalog | None = None,
 ) -> nx.DiGraph:
@@ -146,7 +146,7 @@ def clos(
     plan = plan_clos(num_leaves, up, radix, tiers=1 if up == 0 else tiers,
                      what=f"a Clos of {num_gpus} GPUs")
     params = {"tiers": tiers, "switch": switch, "oversubscription": oversubscription,
-              "gpus_per_node": gpus_per_node, "scaleup": scaleup, "gpu": gpu}
+              "gpus_per_node": gpus_per_node, "scaleup": hw.scaleup.key if hw.scaleup else None, "gpu": gpu}
     G = new_graph("clos", {"num_gpus": num_gpus, **params}, hw)
     nodes_per_leaf = down // gpus_per_node
     leaf_pod = plan.leaves_per_pod

@@ -83,6 +83,29 @@ class Hardware:
     scaleup_link: LinkType | None
 
 
+def auto_scaleup(cat: Catalog, gpu: Any, gpus_per_node: int) -> str | None:
+    """The scale-up switch ``scaleup="auto"`` means: the smallest catalog scale-up switch on the
+    GPU's NVLink generation that holds ``gpus_per_node`` GPUs; None for a GPU without NVLink or a
+    single GPU per node.
+
+    >>> from fabric.catalog import default_catalog
+    >>> cat = default_catalog()
+    >>> auto_scaleup(cat, cat.gpus["h100"], 8), auto_scaleup(cat, cat.gpus["b200"], 72)
+    ('nvswitch-h100', 'nvlink-switch-tray')
+    >>> auto_scaleup(cat, cat.gpus["l40s"], 4) is None
+    True
+    """
+    if gpu.nvlink_num_links < 1 or not gpu.nvlink or gpus_per_node < 2:
+        return None
+    ports = gpus_per_node * gpu.nvlink_num_links
+    fits = [m for m in cat.switches.values()
+            if m.tier_kind == "scale-up" and m.port_link == gpu.nvlink and m.radix >= ports]
+    if not fits:
+        raise ValueError(f"no catalog scale-up switch on {gpu.nvlink} holds {gpus_per_node} GPUs x "
+                         f"{gpu.nvlink_num_links} links; pass scaleup=None or add one to the catalog")
+    return min(fits, key=lambda m: (m.radix, m.key)).key
+
+
 def resolve_hardware(
     *,
     catalog: Catalog | None,
@@ -108,6 +131,8 @@ def resolve_hardware(
         raise ValueError(f"switch must be a scale-out switch model, got {switch!r} "
                          f"(tier_kind {sw.tier_kind!r}); scale-out models: {valid}")
     gpu_model = cat.gpus[gpu]
+    if scaleup == "auto":
+        scaleup = auto_scaleup(cat, gpu_model, gpus_per_node)
     up: SwitchModel | None = None
     up_link: LinkType | None = None
     if scaleup is not None:

@@ -106,7 +106,7 @@ def fat_tree(
     if radix < k:
         raise ValueError(f"switch {switch!r} has radix {radix}, too small for k={k}; its radix "
                          f"allows k <= {radix - radix % 2}")
-    params = {"k": k, "switch": switch, "gpus_per_node": gpus_per_node, "scaleup": scaleup,
+    params = {"k": k, "switch": switch, "gpus_per_node": gpus_per_node, "scaleup": hw.scaleup.key if hw.scaleup else None,
               "gpu": gpu}
     G = new_graph("fat-tree", params, hw)
     hosts_per_pod = half * half

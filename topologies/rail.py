@@ -28,7 +28,7 @@ def rail_optimized(
     su_size: int = 32,
     switch: str = "qm9700",
     reserved_leaf_ports: int = 0,
-    scaleup: str | None = "nvswitch-h100",
+    scaleup: str | None = "auto",
     gpu: str = "h100",
     catalog: Catalog | None = None,
 ) -> nx.DiGraph:
@@ -117,7 +117,7 @@ def rail_optimized(
         raise ValueError(f"reserved_leaf_ports must leave SU 0 at least one server slot "
                          f"(<= {(su_size - 1) * gpus_per_node}), got {reserved}")
     params = {"num_nodes": num_nodes, "gpus_per_node": gpus_per_node, "su_size": su_size,
-              "switch": switch, "reserved_leaf_ports": reserved, "scaleup": scaleup, "gpu": gpu}
+              "switch": switch, "reserved_leaf_ports": reserved, "scaleup": hw.scaleup.key if hw.scaleup else None, "gpu": gpu}
     num_sus = 1 + ceil_div(max(0, num_nodes - first), su_size)
     leaves = [f"su{s}/leaf{r}" for s in range(num_sus) for r in range(gpus_per_node)]
     half = radix // 2
@@ -156,7 +156,7 @@ def rail_only(
     *,
     gpus_per_node: int = 8,
     switch: str = "qm9700",
-    scaleup: str = "nvswitch-h100",
+    scaleup: str = "auto",
     gpu: str = "h100",
     catalog: Catalog | None = None,
 ) -> nx.DiGraph:
@@ -215,18 +215,21 @@ def rail_only(
     """
     num_nodes = check_int("num_nodes", num_nodes)
     gpus_per_node = check_int("gpus_per_node", gpus_per_node)
-    if scaleup is None:
+    if scaleup is None and gpus_per_node > 1:
         raise ValueError("scaleup must name a scale-up switch for rail-only (traffic between "
                          "rails is forwarded over NVLink), got None")
     hw = resolve_hardware(catalog=catalog, switch=switch, gpu=gpu, scaleup=scaleup,
                           gpus_per_node=gpus_per_node)
+    if hw.scaleup is None and gpus_per_node > 1:
+        raise ValueError(f"rail-only needs a scale-up (NVLink) domain, but gpu {gpu!r} with "
+                         f"gpus_per_node={gpus_per_node} has none: traffic between rails has no path")
     radix = hw.switch.radix
     down = radix if num_nodes <= radix else radix // 2
     num_leaves = ceil_div(num_nodes, down)
     plan = plan_clos(num_leaves, radix - down, radix,
                      what=f"one rail of {num_nodes} nodes (rail-only)")
     params = {"num_nodes": num_nodes, "gpus_per_node": gpus_per_node, "switch": switch,
-              "scaleup": scaleup, "gpu": gpu}
+              "scaleup": hw.scaleup.key if hw.scaleup else None, "gpu": gpu}
     G = new_graph("rail-only", params, hw)
     add_gpus(G, hw, num_nodes, gpus_per_node)
     for r in range(gpus_per_node):

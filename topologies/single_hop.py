@@ -18,7 +18,7 @@ def single_hop(
     planes: int = 1,
     switch: str = "th6-200",
     gpus_per_node: int = 8,
-    scaleup: str | None = "nvswitch-h100",
+    scaleup: str | None = "auto",
     gpu: str = "h100",
     catalog: Catalog | None = None,
 ) -> nx.DiGraph:
@@ -89,7 +89,7 @@ def single_hop(
                               f"{num_gpus}; {switch} has {radix}: use at most {radix} GPUs per "
                               f"single-hop domain or a switch with a larger radix")
     params = {"num_gpus": num_gpus, "planes": planes, "switch": switch,
-              "gpus_per_node": gpus_per_node, "scaleup": scaleup, "gpu": gpu}
+              "gpus_per_node": gpus_per_node, "scaleup": hw.scaleup.key if hw.scaleup else None, "gpu": gpu}
     G = new_graph("single-hop", params, hw)
     num_nodes = num_gpus // gpus_per_node
     add_gpus(G, hw, num_nodes, gpus_per_node)

@@ -85,9 +85,11 @@ def check_invariants(G: nx.DiGraph, family: str, params: dict, num_gpus: int) ->
             assert used <= d["radix"]
     # one scale-out link per plane (single-hop) or rail, one NVLink edge when scaleup is set
     planes = params.get("planes", 1)
-    scaleup = params.get("scaleup", "nvswitch-h100" if family in ("clos", "rail-optimized",
-                                                                   "rail-only", "single-hop")
-                         else None)
+    # the builder records the scale-up switch it used ("auto" resolves to one, or to None for
+    # a GPU without NVLink or one GPU per node)
+    scaleup = G.graph["params"].get("scaleup")
+    if params.get("scaleup") not in (None, "auto"):
+        assert scaleup == params["scaleup"]
     for g in gpus:
         out = [(v, e) for v, e in G.succ[g].items()]
         scale_out = [(v, e) for v, e in out if nodes[v]["tier"] > 0]
