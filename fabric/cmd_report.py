@@ -137,7 +137,7 @@ def build_plan(
     collectives: Sequence[str] = ("all-reduce",),
     flavor: str = "ideal",
     gpus_per_node: int = 8,
-    scaleup: str | None = "nvswitch-h100",
+    scaleup: str | None = "auto",
     gpu: str | None = None,
     switch: str | None = None,
     title: str = "Fabric capex planning report",
@@ -218,7 +218,7 @@ def _table(plan: Any) -> str:
               show_default=True, help="Collective model flavor.")
 @click.option("--gpus-per-node", type=click.IntRange(min=1), default=8, show_default=True,
               help="GPUs per server (every family).")
-@click.option("--scaleup", default="nvswitch-h100", show_default=True, metavar="KEY|none",
+@click.option("--scaleup", default="auto", show_default=True, metavar="KEY|none",
               help="Scale-up switch per server, or 'none'.")
 @click.option("--gpu", default=None, help="GPU model (catalog key; default the builders').")
 @click.option("--switch", default=None, help="Scale-out switch model for every family.")
