@@ -268,9 +268,13 @@ def _xor_phases(index: FabricIndex, c: _Comm, rel_of_step: list[float]) -> list[
     return phases
 
 
-def _shift_phase(index: FabricIndex, c: _Comm, shift: int, rel: float, repeat: float) -> _Phase:
+def _shift_phase(index: FabricIndex, c: _Comm, shift: int, rel: float, repeat: float,
+                 *, xor: bool = False) -> _Phase:
+    """Every rank sends to rank + shift (mod n), or to rank XOR shift (MPICH's pairwise exchange
+    for a power-of-two n, alltoall_intra_pairwise.c)."""
     n = c.n
-    dst = c.pos[(np.arange(n) + shift) % n]
+    ranks = np.arange(n)
+    dst = c.pos[ranks ^ shift] if xor else c.pos[(ranks + shift) % n]
     return _phase_from_flows(index, c.pos, dst, np.full(n, rel), repeat=repeat, alpha_steps=1)
 
 
@@ -472,7 +476,8 @@ def _phases(G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, algori
     if algorithm == "pairwise":
         shifts = np.unique(np.linspace(1, n - 1, min(n - 1, PAIRWISE_SAMPLES)).round().astype(int))
         weight = (n - 1) / len(shifts)
-        return [_shift_phase(index, c, int(k), 1.0 / n, repeat=weight) for k in shifts]
+        return [_shift_phase(index, c, int(k), 1.0 / n, repeat=weight, xor=is_power_of_two(n))
+                for k in shifts]
     if algorithm == "direct" and collective == "all-to-all":
         return [_direct_all_to_all(index, c)]
     if algorithm == "direct" and collective == "send-recv":
@@ -520,12 +525,32 @@ def _cached_phases(G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str,
     return cache[key]
 
 
+SCALEUP_CLASSES = ("scale-up", "host-internal")
+SCALEOUT_CLASSES = ("scale-out", "network")
+
+
 def _efficiency(index: FabricIndex, params: ModelParams) -> np.ndarray | None:
+    """Per-edge capacity factor: link keys first, then link classes for the other edges.
+
+    A key that is no edge's link type but names a class applies to that class: ``scale-up`` /
+    ``host-internal`` (edges into or out of a tier-0 switch) and ``scale-out`` / ``network``
+    (all others). So a calibration fitted on the generic two-level fabric of a log (whose links
+    are ``host-internal`` and ``network``) carries over to a built fabric's NVLink and NICs.
+    """
     if not params.efficiency_by_link and params.default_efficiency == 1.0:
         return None
     eff = np.full(index.num_edges, params.default_efficiency)
+    exact = np.zeros(index.num_edges, dtype=bool)
     for link, value in params.efficiency_by_link.items():
-        eff[index.edge_link == link] = value
+        hit = index.edge_link == link
+        eff[hit] = value
+        exact |= hit
+    scaleup = index.is_scaleup[index.edge_src] | index.is_scaleup[index.edge_dst]
+    for link, value in params.efficiency_by_link.items():
+        if link in SCALEUP_CLASSES:
+            eff[scaleup & ~exact] = value
+        elif link in SCALEOUT_CLASSES:
+            eff[~scaleup & ~exact] = value
     return eff
 
 
