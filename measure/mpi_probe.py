@@ -50,11 +50,10 @@ from measure.probe_core import (
     count_wrong,
     expected_values,
     fill_values,
-    make_record,
     parse_operations,
-    ping_pong_pairs,
     plan_iterations,
     rank_timing,
+    sweep,
 )
 from measure.records import Record
 
@@ -104,7 +103,8 @@ def world_communicator() -> Any:
     Raises
     ------
     ValueError
-        If mpi4py (or the MPI library under it) cannot be imported; the message says what to install.
+        If mpi4py (or the MPI library under it) cannot be imported; the message says what
+        to install.
     """
     try:
         from mpi4py import MPI
@@ -359,7 +359,7 @@ def run_mpi_probe(
         dtype=dtype,
         time_budget_s=time_budget_s,
     )
-    rank, n = comm.Get_rank(), comm.Get_size()
+    rank = comm.Get_rank()
     from mpi4py import MPI
 
     host = os.environ.get(HOSTNAME_ENV) or MPI.Get_processor_name()
@@ -375,63 +375,17 @@ def run_mpi_probe(
         if rank == 0 and on_record is not None:
             on_record(record)
 
-    for operation in ops:
-        if operation == "send-recv":
-            for pair in ping_pong_pairs(hosts, pairs):
-                for size in sizes:
-                    m = _measure_pingpong(
-                        comm,
-                        pair,
-                        int(size),
-                        dtype=dtype,
-                        iterations=iterations,
-                        warmup=warmup,
-                        budget_s=time_budget_s,
-                        corrupt=corrupt,
-                        check=check,
-                    )
-                    emit(
-                        make_record(
-                            operation=operation,
-                            size_bytes=m.size_bytes,
-                            num_ranks=2,
-                            timing=m.timing,
-                            hosts=[hosts[pair.rank_a], hosts[pair.rank_b]],
-                            placement=pair.placement,
-                            plan=m.plan,
-                            num_wrong=m.num_wrong,
-                            extra={"ranks": [pair.rank_a, pair.rank_b], "world_size": n},
-                            **common,
-                        )
-                    )
-            continue
-        for size in sizes:
-            m = _measure_collective(
-                comm,
-                operation,
-                int(size),
-                dtype=dtype,
-                iterations=iterations,
-                warmup=warmup,
-                budget_s=time_budget_s,
-                corrupt=corrupt,
-                check=check,
-            )
-            if m is None:
-                continue
-            extra = {"root": 0} if operation == "broadcast" else {}
-            emit(
-                make_record(
-                    operation=operation,
-                    size_bytes=m.size_bytes,
-                    num_ranks=n,
-                    timing=m.timing,
-                    hosts=hosts,
-                    plan=m.plan,
-                    num_wrong=m.num_wrong,
-                    in_place=operation == "broadcast",
-                    extra=extra,
-                    **common,
-                )
-            )
+    def pingpong(pair: Any, size: int) -> Any:
+        return _measure_pingpong(comm, pair, size, dtype=dtype, iterations=iterations,
+                                 warmup=warmup, budget_s=time_budget_s, corrupt=corrupt,
+                                 check=check)
+
+    def collective(operation: str, size: int) -> Any:
+        return _measure_collective(comm, operation, size, dtype=dtype, iterations=iterations,
+                                   warmup=warmup, budget_s=time_budget_s, corrupt=corrupt,
+                                   check=check)
+
+    sweep(ops, sizes, hosts=hosts, pairs=pairs, measure_pingpong=pingpong,
+          measure_collective=collective, emit=emit, in_place_operations=("broadcast",),
+          common=common)
     return records

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -629,3 +629,49 @@ def make_record(
         extra=({"time_mean_s": timing.time_mean_s} if math.isfinite(timing.time_mean_s) else {})
         | dict(extra or {}),
     )
+
+
+def sweep(
+    operations: Sequence[str],
+    sizes: Sequence[int],
+    *,
+    hosts: Sequence[str],
+    pairs: str,
+    measure_pingpong: Callable[[Any, int], Any],
+    measure_collective: Callable[[str, int], Any],
+    emit: Callable[[Record], None],
+    in_place_operations: Sequence[str],
+    common: Mapping[str, Any],
+) -> None:
+    """Run every (operation, size) of a probe and ``emit`` one record each, in order.
+
+    ``measure_pingpong(pair, size)`` and ``measure_collective(operation, size)`` are the
+    backend's (MPI or torch) measurements; they return an object with ``size_bytes``, ``timing``,
+    ``plan``, ``num_wrong`` (and optionally ``fallback``), or None for a size that cannot run.
+    Send-recv runs once per pair of :func:`ping_pong_pairs`, as a 2-rank record.
+    """
+    world_size = len(hosts)
+    for operation in operations:
+        if operation == "send-recv":
+            for pair in ping_pong_pairs(hosts, pairs):
+                for size in sizes:
+                    m = measure_pingpong(pair, int(size))
+                    emit(make_record(
+                        operation=operation, size_bytes=m.size_bytes, num_ranks=2, timing=m.timing,
+                        hosts=[hosts[pair.rank_a], hosts[pair.rank_b]], placement=pair.placement,
+                        plan=m.plan, num_wrong=m.num_wrong,
+                        extra={"ranks": [pair.rank_a, pair.rank_b], "world_size": world_size},
+                        **common))
+            continue
+        for size in sizes:
+            m = measure_collective(operation, int(size))
+            if m is None:
+                continue
+            extra: dict[str, Any] = {"root": 0} if operation == "broadcast" else {}
+            if getattr(m, "fallback", None):
+                extra["fallback"] = m.fallback
+            emit(make_record(
+                operation=operation, size_bytes=m.size_bytes, num_ranks=world_size, timing=m.timing,
+                hosts=hosts, plan=m.plan, num_wrong=m.num_wrong,
+                in_place=operation in in_place_operations, extra=extra, **common))
+

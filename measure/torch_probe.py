@@ -51,10 +51,9 @@ from measure.probe_core import (
     count_wrong,
     expected_values,
     fill_values,
-    make_record,
-    ping_pong_pairs,
     plan_iterations,
     rank_timing,
+    sweep,
 )
 from measure.records import Record
 
@@ -438,71 +437,20 @@ def run_torch_probe(
         if rank == 0 and on_record is not None:
             on_record(record)
 
-    for operation in ops:
-        if operation == "send-recv":
-            for pair in ping_pong_pairs(hosts, pairs):
-                for size in sizes:
-                    m = _measure_pingpong(
-                        pair,
-                        int(size),
-                        rank=rank,
-                        n=n,
-                        dtype=dtype,
-                        device=device,
-                        iterations=iterations,
-                        warmup=warmup,
-                        budget_s=time_budget_s,
-                        corrupt=corrupt,
-                        check=check,
-                    )
-                    emit(
-                        make_record(
-                            operation=operation,
-                            size_bytes=m.size_bytes,
-                            num_ranks=2,
-                            timing=m.timing,
-                            hosts=[hosts[pair.rank_a], hosts[pair.rank_b]],
-                            placement=pair.placement,
-                            plan=m.plan,
-                            num_wrong=m.num_wrong,
-                            extra={"ranks": [pair.rank_a, pair.rank_b], "world_size": n},
-                            **common,
-                        )
-                    )
-            continue
-        for size in sizes:
-            m = _measure_collective(
-                operation,
-                int(size),
-                rank=rank,
-                n=n,
-                dtype=dtype,
-                device=device,
-                iterations=iterations,
-                warmup=warmup,
-                budget_s=time_budget_s,
-                corrupt=corrupt,
-                check=check,
-            )
-            if m is None:
-                continue
-            extra: dict[str, Any] = {"root": 0} if operation == "broadcast" else {}
-            if m.fallback:
-                extra["fallback"] = m.fallback
-            emit(
-                make_record(
-                    operation=operation,
-                    size_bytes=m.size_bytes,
-                    num_ranks=n,
-                    timing=m.timing,
-                    hosts=hosts,
-                    plan=m.plan,
-                    num_wrong=m.num_wrong,
-                    in_place=operation in ("all-reduce", "broadcast"),
-                    extra=extra,
-                    **common,
-                )
-            )
+    def pingpong(pair: Any, size: int) -> Any:
+        return _measure_pingpong(pair, size, rank=rank, n=n, dtype=dtype, device=device,
+                                 iterations=iterations, warmup=warmup, budget_s=time_budget_s,
+                                 corrupt=corrupt, check=check)
+
+    def collective(operation: str, size: int) -> Any:
+        return _measure_collective(operation, size, rank=rank, n=n, dtype=dtype, device=device,
+                                   iterations=iterations, warmup=warmup, budget_s=time_budget_s,
+                                   corrupt=corrupt, check=check)
+
+    # torch's all-reduce and broadcast work in place
+    sweep(ops, sizes, hosts=hosts, pairs=pairs, measure_pingpong=pingpong,
+          measure_collective=collective, emit=emit,
+          in_place_operations=("all-reduce", "broadcast"), common=common)
     # only a successful run tears its group down: after a failure that can wait on the dead peer
     if created and dist.is_initialized():
         dist.destroy_process_group()
