@@ -86,17 +86,22 @@ def test_catalog_with_non_numeric_price_names_the_entry(tmp_path):
         bill_of_materials(topologies.rail_optimized(31), catalog=load_catalog(path))
 
 
-def test_link_without_transceiver_of_its_rate_names_the_link():
-    cat = default_catalog()
+def test_link_without_transceiver_of_its_rate_names_the_link(tmp_path):
+    # a user's catalog adds a 300G Ethernet link with no transceiver of that rate
+    extra = tmp_path / "extra.toml"
+    extra.write_text('[links.roce300]\nname = "RoCE 300GbE (test)"\n'
+                     'bandwidth_bytes_per_s = 37.5e9\nlatency_s = 5e-8\nmedium = "ethernet"\n'
+                     'source = "test"\nyear = 2026\n')
+    cat = load_catalog(extra)
     G = nx.DiGraph(topology="custom", params={}, catalog=cat.version)
     G.add_node("leaf0", **switch_attrs(cat.switches["th5-800"], 1))
     G.add_node("spine0", **switch_attrs(cat.switches["th6-200"], 2))
     G.add_node("node0/gpu0", **gpu_attrs("h100", 0, 0))
     G.add_edges_from(cable_edges("node0/gpu0", "leaf0", cat.links["roce800"]))
-    # roce200 (25 GB/s) has no transceiver in the built-in catalog; leaf-spine links are optical
-    G.add_edges_from(cable_edges("leaf0", "spine0", cat.links["roce200"]))
-    with pytest.raises(ValueError, match="roce200"):
-        bill_of_materials(G)
+    # leaf-spine links are optical and need a transceiver of the link's rate
+    G.add_edges_from(cable_edges("leaf0", "spine0", cat.links["roce300"]))
+    with pytest.raises(ValueError, match="roce300"):
+        bill_of_materials(G, catalog=cat)
 
 
 def _tiny(num_nodes: int, gpus_per_node: int = 1) -> nx.DiGraph:
