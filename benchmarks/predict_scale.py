@@ -51,13 +51,19 @@ def main() -> None:
     import topologies
     from collectives.model import predict
 
-    print(f"# load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}, {os.cpu_count()} CPUs",
-          flush=True)
+    print(
+        f"# load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}, {os.cpu_count()} CPUs",
+        flush=True,
+    )
     rows = []
     start = time.perf_counter()
     G = topologies.build("rail-optimized", num_nodes=2048)
-    print(f"# built rail-optimized 16,384 GPUs in {time.perf_counter() - start:.2f} s "
-          f"(not counted), rss {_rss_mib():.0f} MiB", file=sys.stderr, flush=True)
+    print(
+        f"# built rail-optimized 16,384 GPUs in {time.perf_counter() - start:.2f} s "
+        f"(not counted), rss {_rss_mib():.0f} MiB",
+        file=sys.stderr,
+        flush=True,
+    )
     if "cold" in args.only:
         times = []
         for _ in range(args.repeats):
@@ -70,9 +76,13 @@ def main() -> None:
     if "warm" in args.only:
         predict(G, "all-reduce", 1 << 30)
         sizes = iter(range(1000, 10**9, 7919))
-        rows.append(("warm all-reduce 16k, another size",
-                     _timed(lambda: predict(G, "all-reduce", next(sizes)), max(args.repeats, 20)),
-                     "10 ms"))
+        rows.append(
+            (
+                "warm all-reduce 16k, another size",
+                _timed(lambda: predict(G, "all-reduce", next(sizes)), max(args.repeats, 20)),
+                "10 ms",
+            )
+        )
     if "a2a" in args.only:
         times = []
         for _ in range(args.repeats):
@@ -83,17 +93,27 @@ def main() -> None:
             del fresh
         rows.append(("cold direct all-to-all 16k", times, "2 s"))
     if "many" in args.only:
-        fams = {f: topologies.for_gpus(f, 512) for f in
-                ("rail-optimized", "rail-only", "clos", "fat-tree", "single-hop")}
+        fams = {
+            f: topologies.for_gpus(f, 512)
+            for f in ("rail-optimized", "rail-only", "clos", "fat-tree", "single-hop")
+        }
         colls = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all")
-        jobs = [(1 << (3 + i % 28), f, c) for i, (f, c) in
-                enumerate((f, c) for _ in range(50) for f in fams for c in colls)][:1000]
+        jobs = [
+            (1 << (3 + i % 28), f, c)
+            for i, (f, c) in enumerate((f, c) for _ in range(50) for f in fams for c in colls)
+        ][:1000]
 
         def many() -> None:
             for size, fam, coll in jobs:
                 predict(fams[fam], coll, size)
-        rows.append((f"{len(jobs)} predictions (size, family, collective) at 512 GPUs",
-                     _timed(many, args.repeats), "10 s"))
+
+        rows.append(
+            (
+                f"{len(jobs)} predictions (size, family, collective) at 512 GPUs",
+                _timed(many, args.repeats),
+                "10 s",
+            )
+        )
     if "compare" in args.only:
         cmd = [sys.executable, "-m", "fabric.cli", "compare", "--gpus", "16384", "--json"]
         times = []
@@ -102,11 +122,16 @@ def main() -> None:
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
             times.append(time.perf_counter() - t0)
         rows.append(("fabric compare --gpus 16384 (subprocess)", times, "10 s"))
-        print(f"# compare subprocess peak rss {_rss_mib(resource.RUSAGE_CHILDREN):.0f} MiB",
-              flush=True)
+        print(
+            f"# compare subprocess peak rss {_rss_mib(resource.RUSAGE_CHILDREN):.0f} MiB",
+            flush=True,
+        )
     print(f"{'case':52s} {'median_s':>10s} {'min_s':>9s} {'runs':>5s}  target")
     for name, times, target in rows:
-        print(f"{name:52s} {statistics.median(times):10.4f} {min(times):9.4f} {len(times):5d}  {target}")
+        print(
+            f"{name:52s} {statistics.median(times):10.4f} {min(times):9.4f} "
+            f"{len(times):5d}  {target}"
+        )
     print(f"# peak rss {_rss_mib():.0f} MiB; load average now {os.getloadavg()[0]:.2f}")
 
 

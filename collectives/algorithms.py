@@ -29,25 +29,48 @@ def _lg(n: int) -> int:
     return max(0, math.ceil(math.log2(n))) if n > 1 else 0
 
 
-def ring_all_reduce(n: int, size_bytes: float, *, alpha_s: float, beta_s_per_byte: float,
-                    gamma_s_per_byte: float = 0.0) -> float:
+def ring_all_reduce(
+    n: int,
+    size_bytes: float,
+    *,
+    alpha_s: float,
+    beta_s_per_byte: float,
+    gamma_s_per_byte: float = 0.0,
+) -> float:
     """Ring all-reduce: ``2(n-1)α + 2(n-1)/n·Sβ + (n-1)/n·Sγ``.
 
     Patarasuk & Yuan, "Bandwidth optimal all-reduce algorithms for clusters of workstations",
     JPDC 2009 (nccl_models.md §3.2).
     """
     f = (n - 1) / n
-    return 2 * (n - 1) * alpha_s + 2 * f * size_bytes * beta_s_per_byte + f * size_bytes * gamma_s_per_byte
+    return (
+        2 * (n - 1) * alpha_s
+        + 2 * f * size_bytes * beta_s_per_byte
+        + f * size_bytes * gamma_s_per_byte
+    )
 
 
-def ring_all_gather(n: int, size_bytes: float, *, alpha_s: float, beta_s_per_byte: float,
-                    gamma_s_per_byte: float = 0.0) -> float:
-    """Ring all-gather (S = gathered total): ``(n-1)α + (n-1)/n·Sβ`` (MPICH allgather_intra_ring.c)."""
+def ring_all_gather(
+    n: int,
+    size_bytes: float,
+    *,
+    alpha_s: float,
+    beta_s_per_byte: float,
+    gamma_s_per_byte: float = 0.0,
+) -> float:
+    """Ring all-gather (S = gathered total): ``(n-1)α + (n-1)/n·Sβ`` (MPICH allgather_intra_ring.c).
+    """
     return (n - 1) * alpha_s + (n - 1) / n * size_bytes * beta_s_per_byte
 
 
-def ring_reduce_scatter(n: int, size_bytes: float, *, alpha_s: float, beta_s_per_byte: float,
-                        gamma_s_per_byte: float = 0.0) -> float:
+def ring_reduce_scatter(
+    n: int,
+    size_bytes: float,
+    *,
+    alpha_s: float,
+    beta_s_per_byte: float,
+    gamma_s_per_byte: float = 0.0,
+) -> float:
     """Ring / pairwise reduce-scatter (S = input total): ``(n-1)α + (n-1)/n·S(β+γ)``.
 
     MPICH reduce_scatter_block_intra_pairwise.c (nccl_models.md §3.2).
@@ -56,76 +79,164 @@ def ring_reduce_scatter(n: int, size_bytes: float, *, alpha_s: float, beta_s_per
     return (n - 1) * alpha_s + f * size_bytes * (beta_s_per_byte + gamma_s_per_byte)
 
 
-def recursive_doubling_all_reduce(n: int, size_bytes: float, *, alpha_s: float,
-                                  beta_s_per_byte: float, gamma_s_per_byte: float = 0.0) -> float:
-    """Recursive doubling all-reduce: ``lg n·(α + Sβ + Sγ)`` (MPICH allreduce_intra_recursive_doubling.c)."""
+def recursive_doubling_all_reduce(
+    n: int,
+    size_bytes: float,
+    *,
+    alpha_s: float,
+    beta_s_per_byte: float,
+    gamma_s_per_byte: float = 0.0,
+) -> float:
+    """Recursive doubling all-reduce: ``lg n·(α + Sβ + Sγ)`` (MPICH
+    allreduce_intra_recursive_doubling.c).
+    """
     return _lg(n) * (alpha_s + size_bytes * (beta_s_per_byte + gamma_s_per_byte))
 
 
-def recursive_doubling_all_gather(n: int, size_bytes: float, *, alpha_s: float,
-                                  beta_s_per_byte: float, gamma_s_per_byte: float = 0.0) -> float:
-    """Recursive doubling (or Bruck) all-gather: ``lg n·α + (n-1)/n·Sβ`` (MPICH allgather_intra_*.c)."""
+def recursive_doubling_all_gather(
+    n: int,
+    size_bytes: float,
+    *,
+    alpha_s: float,
+    beta_s_per_byte: float,
+    gamma_s_per_byte: float = 0.0,
+) -> float:
+    """Recursive doubling (or Bruck) all-gather: ``lg n·α + (n-1)/n·Sβ`` (MPICH
+    allgather_intra_*.c).
+    """
     return _lg(n) * alpha_s + (n - 1) / n * size_bytes * beta_s_per_byte
 
 
-def recursive_halving_reduce_scatter(n: int, size_bytes: float, *, alpha_s: float,
-                                     beta_s_per_byte: float, gamma_s_per_byte: float = 0.0) -> float:
-    """Recursive halving reduce-scatter: ``lg n·α + (n-1)/n·S(β+γ)`` (MPICH reduce_scatter_intra_recursive_halving.c)."""
+def recursive_halving_reduce_scatter(
+    n: int,
+    size_bytes: float,
+    *,
+    alpha_s: float,
+    beta_s_per_byte: float,
+    gamma_s_per_byte: float = 0.0,
+) -> float:
+    """Recursive halving reduce-scatter: ``lg n·α + (n-1)/n·S(β+γ)`` (MPICH
+    reduce_scatter_intra_recursive_halving.c).
+    """
     return _lg(n) * alpha_s + (n - 1) / n * size_bytes * (beta_s_per_byte + gamma_s_per_byte)
 
 
-def rabenseifner_all_reduce(n: int, size_bytes: float, *, alpha_s: float, beta_s_per_byte: float,
-                            gamma_s_per_byte: float = 0.0) -> float:
-    """Rabenseifner (reduce-scatter halving + all-gather doubling): ``2 lg n·α + 2(n-1)/n·Sβ + (n-1)/n·Sγ``.
+def rabenseifner_all_reduce(
+    n: int,
+    size_bytes: float,
+    *,
+    alpha_s: float,
+    beta_s_per_byte: float,
+    gamma_s_per_byte: float = 0.0,
+) -> float:
+    """Rabenseifner (reduce-scatter halving + all-gather doubling): ``2 lg n·α + 2(n-1)/n·Sβ +
+    (n-1)/n·Sγ``.
 
     MPICH allreduce_intra_reduce_scatter_allgather.c, power-of-two case (nccl_models.md §3.2).
     """
     f = (n - 1) / n
-    return 2 * _lg(n) * alpha_s + 2 * f * size_bytes * beta_s_per_byte + f * size_bytes * gamma_s_per_byte
+    return (
+        2 * _lg(n) * alpha_s
+        + 2 * f * size_bytes * beta_s_per_byte
+        + f * size_bytes * gamma_s_per_byte
+    )
 
 
-def double_binary_tree_all_reduce(n: int, size_bytes: float, *, alpha_s: float,
-                                  beta_s_per_byte: float, gamma_s_per_byte: float = 0.0) -> float:
+def double_binary_tree_all_reduce(
+    n: int,
+    size_bytes: float,
+    *,
+    alpha_s: float,
+    beta_s_per_byte: float,
+    gamma_s_per_byte: float = 0.0,
+) -> float:
     """Double binary tree, pipelined: ``2 lg n·α + 2·Sβ + Sγ``.
 
     Two trees each carry half the data; every rank sends and receives about S in the reduce phase
-    and again in the broadcast phase (Sanders, Speck & Träff 2009; NCCL trees.cc; nccl_models.md §3.3).
+    and again in the broadcast phase (Sanders, Speck & Träff 2009; NCCL trees.cc;
+    nccl_models.md §3.3).
     """
     return 2 * _lg(n) * alpha_s + 2 * size_bytes * beta_s_per_byte + size_bytes * gamma_s_per_byte
 
 
-def binomial_broadcast(n: int, size_bytes: float, *, alpha_s: float, beta_s_per_byte: float,
-                       gamma_s_per_byte: float = 0.0) -> float:
-    """Binomial tree broadcast / reduce: ``lg n·(α + Sβ)`` (+ ``lg n·Sγ`` for reduce) (MPICH bcast_intra_binomial.c)."""
+def binomial_broadcast(
+    n: int,
+    size_bytes: float,
+    *,
+    alpha_s: float,
+    beta_s_per_byte: float,
+    gamma_s_per_byte: float = 0.0,
+) -> float:
+    """Binomial tree broadcast / reduce: ``lg n·(α + Sβ)`` (+ ``lg n·Sγ`` for reduce) (MPICH
+    bcast_intra_binomial.c).
+    """
     return _lg(n) * (alpha_s + size_bytes * (beta_s_per_byte + gamma_s_per_byte))
 
 
-def pipelined_ring_broadcast(n: int, size_bytes: float, *, alpha_s: float, beta_s_per_byte: float,
-                             gamma_s_per_byte: float = 0.0) -> float:
-    """Pipelined chain broadcast with many chunks: ``(n-1)α + S(β+γ)`` (large-message limit of ``(n-1+k-1)(α + Sβ/k)``, nccl_models.md §3.2)."""
+def pipelined_ring_broadcast(
+    n: int,
+    size_bytes: float,
+    *,
+    alpha_s: float,
+    beta_s_per_byte: float,
+    gamma_s_per_byte: float = 0.0,
+) -> float:
+    """Pipelined chain broadcast with many chunks: ``(n-1)α + S(β+γ)`` (large-message limit of
+    ``(n-1+k-1)(α + Sβ/k)``, nccl_models.md §3.2).
+    """
     return (n - 1) * alpha_s + size_bytes * (beta_s_per_byte + gamma_s_per_byte)
 
 
-def bruck_all_to_all(n: int, size_bytes: float, *, alpha_s: float, beta_s_per_byte: float,
-                     gamma_s_per_byte: float = 0.0) -> float:
-    """Bruck all-to-all (S = per-rank total send): ``lg n·α + (S/2) lg n·β`` (MPICH alltoall_intra_brucks.c)."""
+def bruck_all_to_all(
+    n: int,
+    size_bytes: float,
+    *,
+    alpha_s: float,
+    beta_s_per_byte: float,
+    gamma_s_per_byte: float = 0.0,
+) -> float:
+    """Bruck all-to-all (S = per-rank total send): ``lg n·α + (S/2) lg n·β`` (MPICH
+    alltoall_intra_brucks.c).
+    """
     return _lg(n) * alpha_s + size_bytes / 2 * _lg(n) * beta_s_per_byte
 
 
-def pairwise_all_to_all(n: int, size_bytes: float, *, alpha_s: float, beta_s_per_byte: float,
-                        gamma_s_per_byte: float = 0.0) -> float:
-    """Pairwise exchange all-to-all: ``(n-1)α + (n-1)/n·Sβ`` (MPICH alltoall_intra_pairwise.c; S per-rank total)."""
+def pairwise_all_to_all(
+    n: int,
+    size_bytes: float,
+    *,
+    alpha_s: float,
+    beta_s_per_byte: float,
+    gamma_s_per_byte: float = 0.0,
+) -> float:
+    """Pairwise exchange all-to-all: ``(n-1)α + (n-1)/n·Sβ`` (MPICH alltoall_intra_pairwise.c; S
+    per-rank total).
+    """
     return (n - 1) * alpha_s + (n - 1) / n * size_bytes * beta_s_per_byte
 
 
-def direct_all_to_all(n: int, size_bytes: float, *, alpha_s: float, beta_s_per_byte: float,
-                      gamma_s_per_byte: float = 0.0) -> float:
-    """All pairs at once (NCCL's grouped send/recv): ``α + (n-1)/n·Sβ`` on a non-blocking network (nccl_models.md §3.3)."""
+def direct_all_to_all(
+    n: int,
+    size_bytes: float,
+    *,
+    alpha_s: float,
+    beta_s_per_byte: float,
+    gamma_s_per_byte: float = 0.0,
+) -> float:
+    """All pairs at once (NCCL's grouped send/recv): ``α + (n-1)/n·Sβ`` on a non-blocking network
+    (nccl_models.md §3.3).
+    """
     return alpha_s + (n - 1) / n * size_bytes * beta_s_per_byte
 
 
-def in_network_all_reduce(n: int, size_bytes: float, *, alpha_s: float, beta_s_per_byte: float,
-                          gamma_s_per_byte: float = 0.0) -> float:
+def in_network_all_reduce(
+    n: int,
+    size_bytes: float,
+    *,
+    alpha_s: float,
+    beta_s_per_byte: float,
+    gamma_s_per_byte: float = 0.0,
+) -> float:
     """Switch reduction (SHARP / NVLS): each rank sends S once and receives S once: ``2α + Sβ``.
 
     Half the ``2(n-1)/n·S`` a ring sends per rank; ideal algbw -> B (nccl_models.md §3.3, NVLS and
@@ -134,8 +245,14 @@ def in_network_all_reduce(n: int, size_bytes: float, *, alpha_s: float, beta_s_p
     return 2 * alpha_s + size_bytes * beta_s_per_byte
 
 
-def send_recv(n: int, size_bytes: float, *, alpha_s: float, beta_s_per_byte: float,
-              gamma_s_per_byte: float = 0.0) -> float:
+def send_recv(
+    n: int,
+    size_bytes: float,
+    *,
+    alpha_s: float,
+    beta_s_per_byte: float,
+    gamma_s_per_byte: float = 0.0,
+) -> float:
     """One message: Hockney ``α + Sβ`` (nccl_models.md §3.1)."""
     return alpha_s + size_bytes * beta_s_per_byte
 
@@ -154,37 +271,90 @@ class AlgorithmInfo:
 ALGORITHMS: dict[str, AlgorithmInfo] = {
     info.name: info
     for info in (
-        AlgorithmInfo(name="ring", collectives=("all-reduce", "all-gather", "reduce-scatter", "broadcast", "reduce"),
-                      power_of_two=False, closed_form=ring_all_reduce,
-                      summary="ring (one ring per NIC/rail channel, rail-aligned with PXN)"),
-        AlgorithmInfo(name="tree", collectives=("all-reduce",), power_of_two=False,
-                      closed_form=double_binary_tree_all_reduce,
-                      summary="double binary tree across domains, chains inside"),
-        AlgorithmInfo(name="recursive-doubling", collectives=("all-reduce", "all-gather"),
-                      power_of_two=True, closed_form=recursive_doubling_all_reduce,
-                      summary="recursive doubling (pairwise exchange at distance 2^k)"),
-        AlgorithmInfo(name="recursive-halving", collectives=("reduce-scatter",), power_of_two=True,
-                      closed_form=recursive_halving_reduce_scatter, summary="recursive halving"),
-        AlgorithmInfo(name="rabenseifner", collectives=("all-reduce",), power_of_two=True,
-                      closed_form=rabenseifner_all_reduce,
-                      summary="reduce-scatter by halving + all-gather by doubling"),
-        AlgorithmInfo(name="binomial", collectives=("broadcast", "reduce"), power_of_two=False,
-                      closed_form=binomial_broadcast, summary="binomial tree"),
-        AlgorithmInfo(name="bruck", collectives=("all-to-all", "all-gather"), power_of_two=False,
-                      closed_form=bruck_all_to_all, summary="Bruck (log steps)"),
-        AlgorithmInfo(name="pairwise", collectives=("all-to-all",), power_of_two=False,
-                      closed_form=pairwise_all_to_all, summary="pairwise exchange, n-1 steps"),
-        AlgorithmInfo(name="direct", collectives=("all-to-all", "send-recv"), power_of_two=False,
-                      closed_form=direct_all_to_all, summary="all pairs at once (PXN when domains exist)"),
-        AlgorithmInfo(name="hierarchical", collectives=("all-reduce",), power_of_two=False,
-                      closed_form=ring_all_reduce,
-                      summary="reduce-scatter in domain, ring all-reduce per rail, all-gather in domain"),
-        AlgorithmInfo(name="in-network", collectives=("all-reduce",), power_of_two=False,
-                      closed_form=in_network_all_reduce,
-                      summary="switch reduction: NVLS in an NVSwitch domain, SHARP across it"),
-        AlgorithmInfo(name="pat", collectives=("all-gather", "reduce-scatter"), power_of_two=False,
-                      closed_form=recursive_doubling_all_gather,
-                      summary="PAT (Bruck-like, 1 GPU per node; arXiv 2506.20252)"),
+        AlgorithmInfo(
+            name="ring",
+            collectives=("all-reduce", "all-gather", "reduce-scatter", "broadcast", "reduce"),
+            power_of_two=False,
+            closed_form=ring_all_reduce,
+            summary="ring (one ring per NIC/rail channel, rail-aligned with PXN)",
+        ),
+        AlgorithmInfo(
+            name="tree",
+            collectives=("all-reduce",),
+            power_of_two=False,
+            closed_form=double_binary_tree_all_reduce,
+            summary="double binary tree across domains, chains inside",
+        ),
+        AlgorithmInfo(
+            name="recursive-doubling",
+            collectives=("all-reduce", "all-gather"),
+            power_of_two=True,
+            closed_form=recursive_doubling_all_reduce,
+            summary="recursive doubling (pairwise exchange at distance 2^k)",
+        ),
+        AlgorithmInfo(
+            name="recursive-halving",
+            collectives=("reduce-scatter",),
+            power_of_two=True,
+            closed_form=recursive_halving_reduce_scatter,
+            summary="recursive halving",
+        ),
+        AlgorithmInfo(
+            name="rabenseifner",
+            collectives=("all-reduce",),
+            power_of_two=True,
+            closed_form=rabenseifner_all_reduce,
+            summary="reduce-scatter by halving + all-gather by doubling",
+        ),
+        AlgorithmInfo(
+            name="binomial",
+            collectives=("broadcast", "reduce"),
+            power_of_two=False,
+            closed_form=binomial_broadcast,
+            summary="binomial tree",
+        ),
+        AlgorithmInfo(
+            name="bruck",
+            collectives=("all-to-all", "all-gather"),
+            power_of_two=False,
+            closed_form=bruck_all_to_all,
+            summary="Bruck (log steps)",
+        ),
+        AlgorithmInfo(
+            name="pairwise",
+            collectives=("all-to-all",),
+            power_of_two=False,
+            closed_form=pairwise_all_to_all,
+            summary="pairwise exchange, n-1 steps",
+        ),
+        AlgorithmInfo(
+            name="direct",
+            collectives=("all-to-all", "send-recv"),
+            power_of_two=False,
+            closed_form=direct_all_to_all,
+            summary="all pairs at once (PXN when domains exist)",
+        ),
+        AlgorithmInfo(
+            name="hierarchical",
+            collectives=("all-reduce",),
+            power_of_two=False,
+            closed_form=ring_all_reduce,
+            summary="reduce-scatter in domain, ring all-reduce per rail, all-gather in domain",
+        ),
+        AlgorithmInfo(
+            name="in-network",
+            collectives=("all-reduce",),
+            power_of_two=False,
+            closed_form=in_network_all_reduce,
+            summary="switch reduction: NVLS in an NVSwitch domain, SHARP across it",
+        ),
+        AlgorithmInfo(
+            name="pat",
+            collectives=("all-gather", "reduce-scatter"),
+            power_of_two=False,
+            closed_form=recursive_doubling_all_gather,
+            summary="PAT (Bruck-like, 1 GPU per node; arXiv 2506.20252)",
+        ),
     )
 }
 
@@ -219,8 +389,16 @@ def algorithms_for(collective: str) -> list[str]:
     return [a for (c, a) in _CLOSED if c == name]
 
 
-def closed_form(collective: str, algorithm: str, num_ranks: int, size_bytes: float, *,
-                alpha_s: float, beta_s_per_byte: float, gamma_s_per_byte: float = 0.0) -> float:
+def closed_form(
+    collective: str,
+    algorithm: str,
+    num_ranks: int,
+    size_bytes: float,
+    *,
+    alpha_s: float,
+    beta_s_per_byte: float,
+    gamma_s_per_byte: float = 0.0,
+) -> float:
     """Contention-free time of ``algorithm`` for ``collective`` (seconds).
 
     Raises
@@ -232,12 +410,23 @@ def closed_form(collective: str, algorithm: str, num_ranks: int, size_bytes: flo
     name = canonical(collective)
     func = _CLOSED.get((name, algorithm))
     if func is None:
-        raise ValueError(f"algorithm {algorithm!r} does not serve {name}; use one of "
-                         f"{', '.join(algorithms_for(name))}")
+        raise ValueError(
+            f"algorithm {algorithm!r} does not serve {name}; use one of "
+            f"{', '.join(algorithms_for(name))}"
+        )
     info = ALGORITHMS[algorithm]
     if info.power_of_two and not is_power_of_two(num_ranks):
-        raise ValueError(f"algorithm {algorithm!r} needs a power-of-two number of ranks, got {num_ranks}")
+        raise ValueError(
+            f"algorithm {algorithm!r} needs a power-of-two number of ranks, got {num_ranks}"
+        )
     if name == "broadcast":  # broadcast and reduce share a closed form; only reduce reduces
         gamma_s_per_byte = 0.0
-    return float(func(num_ranks, size_bytes, alpha_s=alpha_s, beta_s_per_byte=beta_s_per_byte,  # type: ignore[operator]
-                      gamma_s_per_byte=gamma_s_per_byte))
+    return float(
+        func(
+            num_ranks,
+            size_bytes,
+            alpha_s=alpha_s,
+            beta_s_per_byte=beta_s_per_byte,  # type: ignore[operator]
+            gamma_s_per_byte=gamma_s_per_byte,
+        )
+    )

@@ -33,8 +33,15 @@ from collectives.placement import place
 from fabric.flows import edge_name
 from fabric.routing import FabricIndex, deliver, fabric_index, propagate, route
 
-__all__ = ["ModelParams", "Prediction", "predict", "predict_many", "algorithm_costs",
-           "PAIRWISE_SAMPLES", "FLAVORS"]
+__all__ = [
+    "ModelParams",
+    "Prediction",
+    "predict",
+    "predict_many",
+    "algorithm_costs",
+    "PAIRWISE_SAMPLES",
+    "FLAVORS",
+]
 
 PAIRWISE_SAMPLES = 16
 FLAVORS = ("ideal", "nccl")
@@ -140,17 +147,28 @@ def _build_comm(index: FabricIndex, ranks: tuple[str, ...]) -> _Comm:
     return _Comm(ranks=tuple(ranks), pos=pos, domain=dom, rail=rail, groups=groups)
 
 
-def _phase_from_flows(index: FabricIndex, src: np.ndarray, dst: np.ndarray, rel: np.ndarray,
-                      *, repeat: float, alpha_steps: float) -> _Phase:
+def _phase_from_flows(
+    index: FabricIndex,
+    src: np.ndarray,
+    dst: np.ndarray,
+    rel: np.ndarray,
+    *,
+    repeat: float,
+    alpha_steps: float,
+) -> _Phase:
     loads = route(index, src, dst, rel)
     if loads.unroutable:
-        raise ValueError(f"{loads.unroutable} flow(s) have no path in this fabric (e.g. across rails "
-                         f"of a rail-only fabric without NVLink forwarding)")
+        raise ValueError(
+            f"{loads.unroutable} flow(s) have no path in this fabric (e.g. across rails "
+            f"of a rail-only fabric without NVLink forwarding)"
+        )
     nz = np.flatnonzero(loads.load_bytes)
     return _Phase(repeat, nz, loads.load_bytes[nz], loads.max_latency_s, alpha_steps)
 
 
-def _phase_from_loads(load: np.ndarray, latency_s: float, *, repeat: float, alpha_steps: float) -> _Phase:
+def _phase_from_loads(
+    load: np.ndarray, latency_s: float, *, repeat: float, alpha_steps: float
+) -> _Phase:
     nz = np.flatnonzero(load)
     return _Phase(repeat, nz, load[nz], latency_s, alpha_steps)
 
@@ -242,9 +260,12 @@ def _tree_phases(index: FabricIndex, c: _Comm) -> list[_Phase]:
     return [up, down]
 
 
-def _phase_from_parts(index: FabricIndex,
-                      parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]], *,
-                      alpha_steps: float) -> _Phase:
+def _phase_from_parts(
+    index: FabricIndex,
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]],
+    *,
+    alpha_steps: float,
+) -> _Phase:
     """One phase of several flow sets whose path latency counts ``k`` times each (pipelines)."""
     load = np.zeros(index.num_edges)
     latency = 0.0
@@ -263,13 +284,17 @@ def _xor_phases(index: FabricIndex, c: _Comm, rel_of_step: list[float]) -> list[
     phases = []
     for k, rel in enumerate(rel_of_step):
         partner = ranks ^ (1 << k)
-        phases.append(_phase_from_flows(index, c.pos, c.pos[partner], np.full(n, rel),
-                                        repeat=1, alpha_steps=1))
+        phases.append(
+            _phase_from_flows(
+                index, c.pos, c.pos[partner], np.full(n, rel), repeat=1, alpha_steps=1
+            )
+        )
     return phases
 
 
-def _shift_phase(index: FabricIndex, c: _Comm, shift: int, rel: float, repeat: float,
-                 *, xor: bool = False) -> _Phase:
+def _shift_phase(
+    index: FabricIndex, c: _Comm, shift: int, rel: float, repeat: float, *, xor: bool = False
+) -> _Phase:
     """Every rank sends to rank + shift (mod n), or to rank XOR shift (MPICH's pairwise exchange
     for a power-of-two n, alltoall_intra_pairwise.c)."""
     n = c.n
@@ -291,16 +316,25 @@ def _direct_all_to_all(index: FabricIndex, c: _Comm) -> _Phase:
     np.add.at(load, index.up_edge[pos[has_up]], intra_peers[has_up] / n)
     np.add.at(load, index.down_edge[pos[has_up]], intra_peers[has_up] / n)
     # proxy per (domain, rail): the domain's member on that rail
-    # PXN needs every domain to have a GPU on every rail in use (else: direct, which may cross rails)
-    pxn = bool(has_up.all() and len(dom_ids) > 1
-               and len(np.unique(dom_idx * (int(rail.max()) + 1) + rail)) == len(dom_ids) * len(np.unique(rail)))
+    # PXN needs every domain to have a GPU on every rail in use (else direct, which may cross
+    # rails)
+    pxn = bool(
+        has_up.all()
+        and len(dom_ids) > 1
+        and len(np.unique(dom_idx * (int(rail.max()) + 1) + rail))
+        == len(dom_ids) * len(np.unique(rail))
+    )
     cls = index.class_of[pos]
     if (cls < 0).any():
-        raise ValueError("a rank's GPU has no scale-out link: all-to-all across servers is impossible")
+        raise ValueError(
+            "a rank's GPU has no scale-out link: all-to-all across servers is impossible"
+        )
     first_hop = index.single_out[pos]
     if (first_hop < 0).any():
-        raise ValueError("all-to-all over GPUs with several scale-out links is modeled per pair; "
-                         "use --algorithm pairwise")
+        raise ValueError(
+            "all-to-all over GPUs with several scale-out links is modeled per pair; "
+            "use --algorithm pairwise"
+        )
     hop_node = index.edge_dst[first_hop]
     arrivals = np.zeros(index.num_nodes)
     outside = n - dom_size[dom_idx]  # peers outside my domain
@@ -326,8 +360,14 @@ def _direct_all_to_all(index: FabricIndex, c: _Comm) -> _Phase:
         agg = np.maximum(agg, 0.0) / n
         f_i, k_i = np.nonzero(agg > 1e-15)
         # first hop of each proxy: all it forwards
-        per_proxy = dom_size[dom_idx[first]] * (cnt[rail[first]].sum(axis=1)
-                                                - np.bincount(key, minlength=len(proxy_of_key))[key[first]]) / n
+        per_proxy = (
+            dom_size[dom_idx[first]]
+            * (
+                cnt[rail[first]].sum(axis=1)
+                - np.bincount(key, minlength=len(proxy_of_key))[key[first]]
+            )
+            / n
+        )
         np.add.at(load, first_hop[first], per_proxy)
         result = propagate(index, hop_ids[f_i], cls_ids[k_i], agg[f_i, k_i], load)
         np.add.at(arrivals, pos, outside / n)
@@ -353,14 +393,20 @@ def _direct_all_to_all(index: FabricIndex, c: _Comm) -> _Phase:
         f_i, k_i = np.nonzero(counts > 0)
         np.add.at(load, first_hop, outside / n)
         np.add.at(arrivals, pos, outside / n)
-        result = propagate(index, hop_ids[f_i], cls_ids[k_i], counts[f_i, k_i] / n, load) if len(f_i) else None
+        result = (
+            propagate(index, hop_ids[f_i], cls_ids[k_i], counts[f_i, k_i] / n, load)
+            if len(f_i)
+            else None
+        )
     deliver(index, arrivals, load)
     # path latency: the longest of an NVLink pair and a network pair (GPU -> first switch ->
     # ... -> last switch -> GPU), the latter after an NVLink hop to the proxy under PXN
     lat = index.edge_latency_s
     nvlink = 0.0
     if has_up.any():
-        nvlink = float(lat[index.up_edge[pos[has_up]]].max() + lat[index.down_edge[pos[has_up]]].max())
+        nvlink = float(
+            lat[index.up_edge[pos[has_up]]].max() + lat[index.down_edge[pos[has_up]]].max()
+        )
     latency = nvlink if (dom_size > 1).any() else 0.0
     if result is not None:
         if result.unroutable:
@@ -375,8 +421,10 @@ def _direct_all_to_all(index: FabricIndex, c: _Comm) -> _Phase:
 def _hierarchical_phases(index: FabricIndex, c: _Comm) -> list[_Phase]:
     sizes = {len(g) for g in c.groups}
     if len(c.groups) < 2 or len(sizes) != 1 or sizes == {1}:
-        raise ValueError("hierarchical all-reduce needs >= 2 scale-up domains with the same number "
-                         "of ranks (>= 2) each")
+        raise ValueError(
+            "hierarchical all-reduce needs >= 2 scale-up domains with the same number "
+            "of ranks (>= 2) each"
+        )
     m, num = sizes.pop(), len(c.groups)
     table = np.stack(c.groups)  # (domains, m)
     intra_src = c.pos[table.ravel()]
@@ -385,27 +433,44 @@ def _hierarchical_phases(index: FabricIndex, c: _Comm) -> list[_Phase]:
     rs = _phase_from_flows(index, intra_src, intra_dst, rel_intra, repeat=m - 1, alpha_steps=1)
     inter_src = c.pos[table.T.ravel()]
     inter_dst = c.pos[np.roll(table, -1, axis=0).T.ravel()]
-    inter = _phase_from_flows(index, inter_src, inter_dst, np.full(len(inter_src), 1.0 / (m * num)),
-                              repeat=2 * (num - 1), alpha_steps=1)
+    inter = _phase_from_flows(
+        index,
+        inter_src,
+        inter_dst,
+        np.full(len(inter_src), 1.0 / (m * num)),
+        repeat=2 * (num - 1),
+        alpha_steps=1,
+    )
     return [rs, inter, rs]
 
 
 def _in_network_phases(G: nx.DiGraph, index: FabricIndex, c: _Comm) -> list[_Phase]:
     def capable(node_pos: int) -> bool:
-        return bool(G.nodes[index.nodes[node_pos]].get("in_network_reduction", _switch_inr(G, index, node_pos)))
+        return bool(
+            G.nodes[index.nodes[node_pos]].get(
+                "in_network_reduction", _switch_inr(G, index, node_pos)
+            )
+        )
 
     if len(c.groups) == 1 and c.domain[0] >= 0:
         if not capable(int(c.domain[0])):
-            raise ValueError("in-network reduction needs an NVSwitch with NVLS (in_network_reduction)")
+            raise ValueError(
+                "in-network reduction needs an NVSwitch with NVLS (in_network_reduction)"
+            )
         load = np.zeros(index.num_edges)
         np.add.at(load, index.up_edge[c.pos], 1.0)
         np.add.at(load, index.down_edge[c.pos], 1.0)
-        lat = float(index.edge_latency_s[index.up_edge[c.pos]].max() + index.edge_latency_s[index.down_edge[c.pos]].max())
+        lat = float(
+            index.edge_latency_s[index.up_edge[c.pos]].max()
+            + index.edge_latency_s[index.down_edge[c.pos]].max()
+        )
         return [_phase_from_loads(load, lat, repeat=1, alpha_steps=2)]
     first = index.single_out[c.pos]
     if (first < 0).any() or not all(capable(int(index.edge_dst[e])) for e in set(first.tolist())):
-        raise ValueError("in-network reduction (SHARP) needs every rank on a switch with "
-                         "in_network_reduction (e.g. qm9700); this fabric's leaves lack it")
+        raise ValueError(
+            "in-network reduction (SHARP) needs every rank on a switch with "
+            "in_network_reduction (e.g. qm9700); this fabric's leaves lack it"
+        )
     sizes = {len(g) for g in c.groups}
     m = max(sizes)
     phases = []
@@ -415,7 +480,9 @@ def _in_network_phases(G: nx.DiGraph, index: FabricIndex, c: _Comm) -> list[_Pha
             table_src.append(c.pos[g])
             table_dst.append(c.pos[np.roll(g, -1)])
         s, d = np.concatenate(table_src), np.concatenate(table_dst)
-        phases.append(_phase_from_flows(index, s, d, np.full(len(s), 1.0 / m), repeat=m - 1, alpha_steps=1))
+        phases.append(
+            _phase_from_flows(index, s, d, np.full(len(s), 1.0 / m), repeat=m - 1, alpha_steps=1)
+        )
     load = np.zeros(index.num_edges)
     np.add.at(load, first, 1.0 / m)
     np.add.at(load, index.single_in[c.pos], 1.0 / m)
@@ -434,7 +501,9 @@ def _switch_inr(G: nx.DiGraph, index: FabricIndex, node_pos: int) -> bool:
     return bool(model in switches and switches[model].in_network_reduction)
 
 
-def _phases(G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, algorithm: str) -> list[_Phase]:
+def _phases(
+    G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, algorithm: str
+) -> list[_Phase]:
     n = c.n
     if ALGORITHMS[algorithm].power_of_two and not is_power_of_two(n):
         raise ValueError(f"algorithm {algorithm!r} needs a power-of-two number of ranks, got {n}")
@@ -462,8 +531,16 @@ def _phases(G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, algori
         phases = []
         for k in range(math.ceil(math.log2(n)) if n > 1 else 0):
             senders = np.arange(min(2**k, n - 2**k))
-            phases.append(_phase_from_flows(index, c.pos[senders], c.pos[senders + 2**k],
-                                            np.ones(len(senders)), repeat=1, alpha_steps=1))
+            phases.append(
+                _phase_from_flows(
+                    index,
+                    c.pos[senders],
+                    c.pos[senders + 2**k],
+                    np.ones(len(senders)),
+                    repeat=1,
+                    alpha_steps=1,
+                )
+            )
         return phases
     if algorithm == "pat" and any(len(g) > 1 for g in c.groups):
         raise ValueError("PAT runs with one GPU per node (NCCL); this placement has more")
@@ -476,8 +553,10 @@ def _phases(G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, algori
     if algorithm == "pairwise":
         shifts = np.unique(np.linspace(1, n - 1, min(n - 1, PAIRWISE_SAMPLES)).round().astype(int))
         weight = (n - 1) / len(shifts)
-        return [_shift_phase(index, c, int(k), 1.0 / n, repeat=weight, xor=is_power_of_two(n))
-                for k in shifts]
+        return [
+            _shift_phase(index, c, int(k), 1.0 / n, repeat=weight, xor=is_power_of_two(n))
+            for k in shifts
+        ]
     if algorithm == "direct" and collective == "all-to-all":
         return [_direct_all_to_all(index, c)]
     if algorithm == "direct" and collective == "send-recv":
@@ -486,8 +565,10 @@ def _phases(G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, algori
         return _hierarchical_phases(index, c)
     if algorithm == "in-network":
         return _in_network_phases(G, index, c)
-    raise ValueError(f"algorithm {algorithm!r} does not serve {collective}; use one of "
-                     f"{', '.join(algorithms_for(collective))}")
+    raise ValueError(
+        f"algorithm {algorithm!r} does not serve {collective}; use one of "
+        f"{', '.join(algorithms_for(collective))}"
+    )
 
 
 # -- evaluation -------------------------------------------------------------------------------
@@ -507,11 +588,15 @@ _PHASE_CACHE: weakref.WeakKeyDictionary[nx.DiGraph, dict] = weakref.WeakKeyDicti
 
 # Collectives whose phases are another's: reduce-scatter's ring and PAT steps carry the same
 # bytes as all-gather's (the same shifts, reversed), a ring all-reduce is both back to back.
-_SAME_PHASES = {("reduce-scatter", "ring"): ("all-gather", "ring"),
-                ("reduce-scatter", "pat"): ("all-gather", "pat")}
+_SAME_PHASES = {
+    ("reduce-scatter", "ring"): ("all-gather", "ring"),
+    ("reduce-scatter", "pat"): ("all-gather", "pat"),
+}
 
 
-def _cached_phases(G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, algorithm: str) -> list[_Phase]:
+def _cached_phases(
+    G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, algorithm: str
+) -> list[_Phase]:
     cache = _PHASE_CACHE.setdefault(G, {})
     if (collective, algorithm) == ("all-reduce", "ring") and c.n > 1:
         half = _cached_phases(G, index, c, "all-gather", "ring")
@@ -554,8 +639,9 @@ def _efficiency(index: FabricIndex, params: ModelParams) -> np.ndarray | None:
     return eff
 
 
-def _evaluate(index: FabricIndex, c: _Comm, phases: list[_Phase], algorithm: str,
-              params: ModelParams) -> AlgorithmCost:
+def _evaluate(
+    index: FabricIndex, c: _Comm, phases: list[_Phase], algorithm: str, params: ModelParams
+) -> AlgorithmCost:
     eff = _efficiency(index, params)
     cap = index.edge_capacity_bytes_per_s
     latency = spb = 0.0
@@ -575,8 +661,13 @@ def _evaluate(index: FabricIndex, c: _Comm, phases: list[_Phase], algorithm: str
         if ph.repeat * step > worst_part:
             worst_part, worst_edge = ph.repeat * step, int(ph.edges[k])
         sent += ph.repeat * float(ph.load[gpu_out[ph.edges]].sum())
-    return AlgorithmCost(algorithm=algorithm, latency_s=latency, seconds_per_byte=spb,
-                         bottleneck=edge_name(index, worst_edge), bytes_sent_per_rank_per_byte=sent / c.n)
+    return AlgorithmCost(
+        algorithm=algorithm,
+        latency_s=latency,
+        seconds_per_byte=spb,
+        bottleneck=edge_name(index, worst_edge),
+        bytes_sent_per_rank_per_byte=sent / c.n,
+    )
 
 
 AUTO_ALGORITHMS = ("ring", "tree", "hierarchical", "pat", "direct")
@@ -594,8 +685,9 @@ def _candidates(collective: str, c: _Comm) -> list[str]:
             continue
         if ALGORITHMS[a].power_of_two and not is_power_of_two(c.n):
             continue
-        if a == "hierarchical" and (len(c.groups) < 2 or len({len(g) for g in c.groups}) != 1
-                                    or len(c.groups[0]) < 2):
+        if a == "hierarchical" and (
+            len(c.groups) < 2 or len({len(g) for g in c.groups}) != 1 or len(c.groups[0]) < 2
+        ):
             continue
         if a == "pat" and any(len(g) > 1 for g in c.groups):
             continue
@@ -605,9 +697,16 @@ def _candidates(collective: str, c: _Comm) -> list[str]:
     return out
 
 
-def algorithm_costs(G: nx.DiGraph, collective: str, *, ranks: int | Sequence[str] | None = None,
-                    placement: str | Sequence[str] = "packed", algorithm: str | None = None,
-                    params: ModelParams | None = None, seed: int = 0) -> list[AlgorithmCost]:
+def algorithm_costs(
+    G: nx.DiGraph,
+    collective: str,
+    *,
+    ranks: int | Sequence[str] | None = None,
+    placement: str | Sequence[str] = "packed",
+    algorithm: str | None = None,
+    params: ModelParams | None = None,
+    seed: int = 0,
+) -> list[AlgorithmCost]:
     """Latency and seconds-per-byte of each candidate algorithm (or the named one).
 
     Algorithms that do not apply on this fabric (no in-network reduction, a rail-only path that
@@ -627,9 +726,13 @@ def algorithm_costs(G: nx.DiGraph, collective: str, *, ranks: int | Sequence[str
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
         if algorithm not in algorithms_for(name):
-            raise ValueError(f"algorithm {algorithm!r} does not serve {name}; use one of "
-                             f"{', '.join(algorithms_for(name))}")
-        return [_evaluate(index, c, _cached_phases(G, index, c, name, algorithm), algorithm, params)]
+            raise ValueError(
+                f"algorithm {algorithm!r} does not serve {name}; use one of "
+                f"{', '.join(algorithms_for(name))}"
+            )
+        return [
+            _evaluate(index, c, _cached_phases(G, index, c, name, algorithm), algorithm, params)
+        ]
     costs = []
     errors = []
     for a in _candidates(name, c):
@@ -642,7 +745,9 @@ def algorithm_costs(G: nx.DiGraph, collective: str, *, ranks: int | Sequence[str
     return costs
 
 
-def _lower_bound_s(G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, size_bytes: float) -> float:
+def _lower_bound_s(
+    G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, size_bytes: float
+) -> float:
     """Bandwidth-optimal time: bytes each GPU, and each scale-up domain, must move over its links.
 
     Two bounds, at the level of GPUs and of domains (a domain D has m_D of the n ranks):
@@ -656,20 +761,30 @@ def _lower_bound_s(G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str,
     With equal parties both reduce to the busbw factor over one party's links.
     """
     n = c.n
-    busbw = {"all-reduce": 2 * (n - 1) / n, "all-gather": (n - 1) / n, "reduce-scatter": (n - 1) / n,
-             "all-to-all": (n - 1) / n}.get(collective, 1.0)
+    busbw = {
+        "all-reduce": 2 * (n - 1) / n,
+        "all-gather": (n - 1) / n,
+        "reduce-scatter": (n - 1) / n,
+        "all-to-all": (n - 1) / n,
+    }.get(collective, 1.0)
 
     def bound(m: np.ndarray, egress: np.ndarray, parties: int) -> float:
         ok = egress > 0
         if not ok.any():
             return 0.0
         some = {"all-reduce": 2 * (parties - 1) / parties}.get(collective, 0.0)
-        cut = {"all-reduce": np.ones_like(m), "all-gather": (n - m) / n,
-               "reduce-scatter": (n - m) / n, "all-to-all": m * (n - m) / n}.get(collective)
+        cut = {
+            "all-reduce": np.ones_like(m),
+            "all-gather": (n - m) / n,
+            "reduce-scatter": (n - m) / n,
+            "all-to-all": m * (n - m) / n,
+        }.get(collective)
         if cut is None:
             return 0.0
-        return max(some * size_bytes / float(egress[ok].max()),
-                   float((cut[ok] * size_bytes / egress[ok]).max()))
+        return max(
+            some * size_bytes / float(egress[ok].max()),
+            float((cut[ok] * size_bytes / egress[ok]).max()),
+        )
 
     per_gpu_egress = index.egress_bytes_per_s[c.pos]
     if collective in ("all-reduce", "all-gather", "reduce-scatter", "all-to-all"):
@@ -680,18 +795,30 @@ def _lower_bound_s(G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str,
         return worst
     # scale-out egress per domain: GPU -> switch/NIC edges, summed over the domain's ranks
     out_edges = np.flatnonzero(index.is_gpu[index.edge_src] & index.transit[index.edge_dst])
-    per_node = np.bincount(index.edge_src[out_edges], weights=index.edge_capacity_bytes_per_s[out_edges],
-                           minlength=index.num_nodes)
+    per_node = np.bincount(
+        index.edge_src[out_edges],
+        weights=index.edge_capacity_bytes_per_s[out_edges],
+        minlength=index.num_nodes,
+    )
     _, dom_idx = np.unique(c.domain, return_inverse=True)
     dom_egress = np.bincount(dom_idx, weights=per_node[c.pos])
     m = np.bincount(dom_idx).astype(float)
     return max(worst, bound(m, dom_egress, len(m)))
 
 
-def predict_many(G: nx.DiGraph, collective: str, sizes: Sequence[int], *,
-                 ranks: int | Sequence[str] | None = None, placement: str | Sequence[str] = "packed",
-                 algorithm: str | None = None, flavor: str = "ideal", calibration: object | None = None,
-                 seed: int = 0, nccl_version: str | None = None) -> list[Prediction]:
+def predict_many(
+    G: nx.DiGraph,
+    collective: str,
+    sizes: Sequence[int],
+    *,
+    ranks: int | Sequence[str] | None = None,
+    placement: str | Sequence[str] = "packed",
+    algorithm: str | None = None,
+    flavor: str = "ideal",
+    calibration: object | None = None,
+    seed: int = 0,
+    nccl_version: str | None = None,
+) -> list[Prediction]:
     """Predictions for several sizes of one collective on one placement (one flow solution).
 
     Parameters
@@ -705,11 +832,13 @@ def predict_many(G: nx.DiGraph, collective: str, sizes: Sequence[int], *,
     ranks
         Number of ranks (placed by ``placement``) or an explicit list of GPU node ids; None = all.
     placement
-        packed, rail-aligned, spread, random (with ``seed``) or a list (:mod:`collectives.placement`).
+        packed, rail-aligned, spread, random (with ``seed``) or a list
+        (:mod:`collectives.placement`).
     algorithm
         Force one algorithm; None picks the fastest per size.
     flavor
-        ``ideal`` (alpha-beta on the flow model) or ``nccl`` (NCCL's tuner, bandwidths from the graph).
+        ``ideal`` (alpha-beta on the flow model) or ``nccl`` (NCCL's tuner, bandwidths from
+        the graph).
     calibration
         A :class:`measure.calibrate.Calibration` (or anything with ``params`` and ``band``).
 
@@ -732,11 +861,25 @@ def predict_many(G: nx.DiGraph, collective: str, sizes: Sequence[int], *,
     if flavor == "nccl":
         from collectives.nccl_bridge import predict_nccl
 
-        return predict_nccl(G, name, sizes, ranks=ranks, placement=placement, algorithm=algorithm,
-                            calibration=calibration, seed=seed, version=nccl_version)
-    costs = algorithm_costs(G, name, ranks=ranks, placement=placement, algorithm=algorithm,
-                            params=params, seed=seed)
-    chosen = place(G, None, ranks) if isinstance(ranks, (list, tuple)) else place(G, ranks, placement, seed=seed)
+        return predict_nccl(
+            G,
+            name,
+            sizes,
+            ranks=ranks,
+            placement=placement,
+            algorithm=algorithm,
+            calibration=calibration,
+            seed=seed,
+            version=nccl_version,
+        )
+    costs = algorithm_costs(
+        G, name, ranks=ranks, placement=placement, algorithm=algorithm, params=params, seed=seed
+    )
+    chosen = (
+        place(G, None, ranks)
+        if isinstance(ranks, (list, tuple))
+        else place(G, ranks, placement, seed=seed)
+    )
     c = _comm(G, index, chosen)
     out = []
     bound_per_byte = _lower_bound_s(G, index, c, name, 1.0)  # linear in the size
@@ -750,15 +893,27 @@ def predict_many(G: nx.DiGraph, collective: str, sizes: Sequence[int], *,
         algbw = size / time_s
         bound = bound_per_byte * size
         transfer = best.seconds_per_byte * size
-        out.append(Prediction(
-            collective=name, size_bytes=size, num_ranks=c.n, num_domains=len(c.groups), time_s=time_s,
-            algbw_bytes_per_s=algbw, busbw_bytes_per_s=algbw * busbw_factor(name, c.n),
-            algorithm=best.algorithm, protocol="simple", flavor="ideal", latency_s=best.latency_s,
-            bottleneck=best.bottleneck,
-            bottleneck_utilization=transfer / time_s if time_s > 0 else 0.0,
-            bound_ratio=time_s / bound if bound > 0 else float("nan"),
-            bytes_sent_per_rank=best.bytes_sent_per_rank_per_byte * size,
-            time_low_s=low, time_high_s=high))
+        out.append(
+            Prediction(
+                collective=name,
+                size_bytes=size,
+                num_ranks=c.n,
+                num_domains=len(c.groups),
+                time_s=time_s,
+                algbw_bytes_per_s=algbw,
+                busbw_bytes_per_s=algbw * busbw_factor(name, c.n),
+                algorithm=best.algorithm,
+                protocol="simple",
+                flavor="ideal",
+                latency_s=best.latency_s,
+                bottleneck=best.bottleneck,
+                bottleneck_utilization=transfer / time_s if time_s > 0 else 0.0,
+                bound_ratio=time_s / bound if bound > 0 else float("nan"),
+                bytes_sent_per_rank=best.bytes_sent_per_rank_per_byte * size,
+                time_low_s=low,
+                time_high_s=high,
+            )
+        )
     return out
 
 

@@ -32,12 +32,26 @@ from fabric.routing import FabricIndex, fabric_index
 
 __all__ = ["predict_nccl", "nccl_system", "fabric_factor"]
 
-_ARCH = {"h100": "hopper", "h200": "hopper", "b200": "blackwell", "b300": "blackwell",
-         "gb200": "blackwell", "a100": "ampere", "l40s": "ampere", "v100": "volta"}
+_ARCH = {
+    "h100": "hopper",
+    "h200": "hopper",
+    "b200": "blackwell",
+    "b300": "blackwell",
+    "gb200": "blackwell",
+    "a100": "ampere",
+    "l40s": "ampere",
+    "v100": "volta",
+}
 
 
-def fabric_factor(G: nx.DiGraph, index: FabricIndex, comm: object, *,
-                  collective: str = "all-reduce", algorithm: str = "ring") -> float:
+def fabric_factor(
+    G: nx.DiGraph,
+    index: FabricIndex,
+    comm: object,
+    *,
+    collective: str = "all-reduce",
+    algorithm: str = "ring",
+) -> float:
     """How much of NCCL's assumed inter-node bandwidth the fabric delivers (<= 1).
 
     Computed on the ideal flavor's phases of ``algorithm`` (a ring for the tuned collectives,
@@ -61,7 +75,8 @@ def fabric_factor(G: nx.DiGraph, index: FabricIndex, comm: object, *,
 
 
 def nccl_system(G: nx.DiGraph, ranks: Sequence[str]) -> tuple[nccl.NcclSystem, float]:
-    """The :class:`collectives.nccl.NcclSystem` a placement on ``G`` presents, and its fabric factor.
+    """The :class:`collectives.nccl.NcclSystem` a placement on ``G`` presents, and its fabric
+    factor.
 
     Raises
     ------
@@ -72,8 +87,10 @@ def nccl_system(G: nx.DiGraph, ranks: Sequence[str]) -> tuple[nccl.NcclSystem, f
     comm = _comm(G, index, ranks)
     sizes = {len(g) for g in comm.groups}
     if len(sizes) != 1:
-        raise ValueError("the nccl flavor needs the same number of ranks in every server "
-                         f"(got {sorted(sizes)}); use --flavor ideal or another placement")
+        raise ValueError(
+            "the nccl flavor needs the same number of ranks in every server "
+            f"(got {sorted(sizes)}); use --flavor ideal or another placement"
+        )
     ppn = sizes.pop()
     first = comm.pos[0]
     gpu_model = str(G.nodes[index.nodes[first]].get("model", "h100")).lower()
@@ -90,19 +107,32 @@ def nccl_system(G: nx.DiGraph, ranks: Sequence[str]) -> tuple[nccl.NcclSystem, f
         model = default_catalog().switches.get(switch.get("model"))
         nvls = bool(model is not None and model.in_network_reduction)
     system = nccl.NcclSystem(
-        num_ranks=comm.n, num_nodes=len(comm.groups), gpu_arch=arch,
+        num_ranks=comm.n,
+        num_nodes=len(comm.groups),
+        gpu_arch=arch,
         nvlink_bandwidth_bytes_per_s=nvlink if ppn > 1 else None,
-        nic_bandwidth_bytes_per_s=nic, nics_per_node=ppn if nic > 0 else 0,
-        intra="nvlink" if nvlink else "pci", nvls=nvls and ppn > 1, nvswitch=nvlink is not None,
+        nic_bandwidth_bytes_per_s=nic,
+        nics_per_node=ppn if nic > 0 else 0,
+        intra="nvlink" if nvlink else "pci",
+        nvls=nvls and ppn > 1,
+        nvswitch=nvlink is not None,
     )
     factor = fabric_factor(G, index, comm) if len(comm.groups) > 1 else 1.0
     return system, factor
 
 
-def predict_nccl(G: nx.DiGraph, collective: str, sizes: Sequence[int], *,
-                 ranks: int | Sequence[str] | None = None, placement: str | Sequence[str] = "packed",
-                 algorithm: str | None = None, calibration: object | None = None, seed: int = 0,
-                 version: str | None = None) -> list[Prediction]:
+def predict_nccl(
+    G: nx.DiGraph,
+    collective: str,
+    sizes: Sequence[int],
+    *,
+    ranks: int | Sequence[str] | None = None,
+    placement: str | Sequence[str] = "packed",
+    algorithm: str | None = None,
+    calibration: object | None = None,
+    seed: int = 0,
+    version: str | None = None,
+) -> list[Prediction]:
     """NCCL-flavored predictions (see the module docstring); same contract as ``predict_many``.
 
     ``algorithm`` takes NCCL's names (Ring, Tree, NVLS, NVLSTree, CollNetDirect, PAT), and
@@ -110,7 +140,11 @@ def predict_nccl(G: nx.DiGraph, collective: str, sizes: Sequence[int], *,
     ``bw_intra_bytes_per_s``, ``bw_inter_bytes_per_s``) are applied when present.
     """
     version = version or nccl.DEFAULT_VERSION
-    chosen = place(G, None, ranks) if isinstance(ranks, (list, tuple)) else place(G, ranks, placement, seed=seed)
+    chosen = (
+        place(G, None, ranks)
+        if isinstance(ranks, (list, tuple))
+        else place(G, ranks, placement, seed=seed)
+    )
     if len(chosen) < 2:
         raise ValueError(f"a collective needs at least 2 ranks, got {len(chosen)}")
     system, factor = nccl_system(G, chosen)
@@ -121,8 +155,13 @@ def predict_nccl(G: nx.DiGraph, collective: str, sizes: Sequence[int], *,
             overrides["bw_inter_bytes_per_s"] = ring.bw_inter_bytes_per_s * factor
             overrides.setdefault("num_channels", ring.num_channels)
     if collective == "all-to-all" and system.num_nodes > 1:
-        a2a = fabric_factor(G, fabric_index(G), _comm(G, fabric_index(G), chosen),
-                            collective="all-to-all", algorithm="direct")
+        a2a = fabric_factor(
+            G,
+            fabric_index(G),
+            _comm(G, fabric_index(G), chosen),
+            collective="all-to-all",
+            algorithm="direct",
+        )
         if a2a < 1.0:
             factor = a2a
             overrides["nic_bandwidth_bytes_per_s"] = system.nic_bandwidth_bytes_per_s * a2a
@@ -136,14 +175,25 @@ def predict_nccl(G: nx.DiGraph, collective: str, sizes: Sequence[int], *,
         p = nccl.nccl_time(system, collective, size, version=version, algorithm=algorithm)
         low, high = band(p.time_s) if callable(band) else (p.time_s, p.time_s)
         bound = _lower_bound_s(G, index, comm, collective, size)
-        out.append(Prediction(
-            collective=collective, size_bytes=size, num_ranks=comm.n, num_domains=len(comm.groups),
-            time_s=p.time_s, algbw_bytes_per_s=p.algbw_bytes_per_s,
-            busbw_bytes_per_s=p.algbw_bytes_per_s * busbw_factor(collective, comm.n),
-            algorithm=p.algorithm, protocol=p.protocol, flavor=f"nccl-{p.table_version}",
-            latency_s=p.latency_s,
-            bottleneck=("network (fabric factor %.2f)" % factor) if factor < 1 else "",
-            bottleneck_utilization=float(np.clip((p.time_s - p.latency_s) / p.time_s, 0, 1)),
-            bound_ratio=p.time_s / bound if bound > 0 else float("nan"),
-            bytes_sent_per_rank=float("nan"), time_low_s=low, time_high_s=high))
+        out.append(
+            Prediction(
+                collective=collective,
+                size_bytes=size,
+                num_ranks=comm.n,
+                num_domains=len(comm.groups),
+                time_s=p.time_s,
+                algbw_bytes_per_s=p.algbw_bytes_per_s,
+                busbw_bytes_per_s=p.algbw_bytes_per_s * busbw_factor(collective, comm.n),
+                algorithm=p.algorithm,
+                protocol=p.protocol,
+                flavor=f"nccl-{p.table_version}",
+                latency_s=p.latency_s,
+                bottleneck=f"network (fabric factor {factor:.2f})" if factor < 1 else "",
+                bottleneck_utilization=float(np.clip((p.time_s - p.latency_s) / p.time_s, 0, 1)),
+                bound_ratio=p.time_s / bound if bound > 0 else float("nan"),
+                bytes_sent_per_rank=float("nan"),
+                time_low_s=low,
+                time_high_s=high,
+            )
+        )
     return out

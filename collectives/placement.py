@@ -27,7 +27,6 @@ import networkx as nx
 import numpy as np
 
 from fabric.errors import InfeasibleError
-from fabric.graph import gpu_nodes
 
 __all__ = ["PLACEMENTS", "place"]
 
@@ -37,11 +36,18 @@ def _gpus(G: nx.DiGraph) -> list[str]:
 
     return fabric_index(G).gpu_names
 
+
 PLACEMENTS = ("packed", "rail-aligned", "spread", "random")
 
 
-def place(G: nx.DiGraph, num_ranks: int | None = None, placement: str | Sequence[str] = "packed",
-          *, seed: int = 0, ranks_per_node: int | None = None) -> list[str]:
+def place(
+    G: nx.DiGraph,
+    num_ranks: int | None = None,
+    placement: str | Sequence[str] = "packed",
+    *,
+    seed: int = 0,
+    ranks_per_node: int | None = None,
+) -> list[str]:
     """GPU node ids for ``num_ranks`` ranks (all GPUs when None) under ``placement``.
 
     Raises
@@ -80,8 +86,10 @@ def place(G: nx.DiGraph, num_ranks: int | None = None, placement: str | Sequence
         per = ranks_per_node or max(len(v) for v in nodes)
         chosen = [g for members in nodes for g in members[:per]]
         if len(chosen) < n:
-            raise InfeasibleError(f"{n} ranks at {per} per node need {-(-n // per)} nodes; "
-                                  f"the fabric has {len(nodes)}")
+            raise InfeasibleError(
+                f"{n} ranks at {per} per node need {-(-n // per)} nodes; "
+                f"the fabric has {len(nodes)}"
+            )
         return chosen[:n]
     if placement == "spread":
         out = []
@@ -95,5 +103,6 @@ def place(G: nx.DiGraph, num_ranks: int | None = None, placement: str | Sequence
         rng = np.random.default_rng(seed)
         pick = rng.permutation(len(gpus))[:n]
         return [gpus[i] for i in pick]
-    raise ValueError(f"unknown placement {placement!r}; use one of {', '.join(PLACEMENTS)} "
-                     f"or a list of GPU ids")
+    raise ValueError(
+        f"unknown placement {placement!r}; use one of {', '.join(PLACEMENTS)} or a list of GPU ids"
+    )

@@ -94,7 +94,9 @@ class SwitchModel:
     def __post_init__(self) -> None:
         owner = f"switch {self.key}"
         if self.tier_kind not in ("scale-up", "scale-out"):
-            raise ValueError(f"{owner}: tier_kind must be 'scale-up' or 'scale-out', got {self.tier_kind!r}")
+            raise ValueError(
+                f"{owner}: tier_kind must be 'scale-up' or 'scale-out', got {self.tier_kind!r}"
+            )
         if not isinstance(self.radix, int) or self.radix < 2:
             raise ValueError(f"{owner}: radix must be an integer >= 2, got {self.radix!r}")
         _positive(owner, "latency_s", self.latency_s, allow_zero=True)
@@ -256,20 +258,30 @@ class Catalog:
     def __post_init__(self) -> None:
         for switch in self.switches.values():
             if switch.port_link not in self.links:
-                raise ValueError(f"switch {switch.key}: port_link {switch.port_link!r} is not a known link")
+                raise ValueError(
+                    f"switch {switch.key}: port_link {switch.port_link!r} is not a known link"
+                )
         for nic in self.nics.values():
             if nic.link not in self.links:
                 raise ValueError(f"nic {nic.key}: link {nic.link!r} is not a known link")
         for node in self.nodes.values():
-            for attr, table in (("gpu", self.gpus), ("nic", self.nics), ("scaleup_switch", self.switches)):
+            for attr, table in (
+                ("gpu", self.gpus),
+                ("nic", self.nics),
+                ("scaleup_switch", self.switches),
+            ):
                 if getattr(node, attr) not in table:
-                    raise ValueError(f"node {node.key}: {attr} {getattr(node, attr)!r} is not in the catalog")
+                    raise ValueError(
+                        f"node {node.key}: {attr} {getattr(node, attr)!r} is not in the catalog"
+                    )
 
     def as_dict(self) -> dict[str, Any]:
         """The catalog as plain data (for JSON output)."""
         out: dict[str, Any] = {"version": self.version}
         for section in _SECTIONS:
-            out[section] = {k: dataclasses.asdict(v) for k, v in sorted(getattr(self, section).items())}
+            out[section] = {
+                k: dataclasses.asdict(v) for k, v in sorted(getattr(self, section).items())
+            }
         return out
 
 
@@ -278,7 +290,9 @@ def _build(raw: Mapping[str, Any], origin: str) -> Catalog:
     version = str(meta.get("version", "unversioned"))
     unknown = set(raw) - set(_SECTIONS) - {"meta"}
     if unknown:
-        raise ValueError(f"{origin}: unknown catalog section(s) {sorted(unknown)}; known: {sorted(_SECTIONS)}")
+        raise ValueError(
+            f"{origin}: unknown catalog section(s) {sorted(unknown)}; known: {sorted(_SECTIONS)}"
+        )
     tables: dict[str, _Table] = {}
     for section, cls in _SECTIONS.items():
         entries = raw.get(section, {})
@@ -294,8 +308,10 @@ def _build(raw: Mapping[str, Any], origin: str) -> Catalog:
                 raise ValueError(f"{origin}: [{section}.{key}] is missing {', '.join(missing)}")
             extra = sorted(set(values) - names)
             if extra:
-                raise ValueError(f"{origin}: [{section}.{key}] has unknown field(s) {', '.join(extra)}; "
-                                 f"known: {', '.join(sorted(names))}")
+                raise ValueError(
+                    f"{origin}: [{section}.{key}] has unknown field(s) {', '.join(extra)}; "
+                    f"known: {', '.join(sorted(names))}"
+                )
             try:
                 built[key] = cls(key=key, **values)
             except (TypeError, ValueError) as err:
@@ -311,7 +327,9 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
             merged.setdefault("meta", {}).update(entries)
             continue
         if not isinstance(entries, Mapping):
-            raise ValueError(f"[{section}] must be a table of entries, got {type(entries).__name__}")
+            raise ValueError(
+                f"[{section}] must be a table of entries, got {type(entries).__name__}"
+            )
         target = merged.setdefault(section, {})
         for key, values in entries.items():
             if not isinstance(values, Mapping):

@@ -14,7 +14,6 @@ from fabric import __version__
 from fabric.cliutil import FabricGroup
 
 
-
 @click.group(cls=FabricGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="fabric")
 def cli() -> None:

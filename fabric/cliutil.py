@@ -37,8 +37,14 @@ class FabricGroup(click.Group):
     instead of click's multi-line usage block.
     """
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         import sys
@@ -63,7 +69,9 @@ class FabricGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except ValueError as err:
-            raise click.ClickException(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+            raise click.ClickException(
+                str(err).splitlines()[0] if str(err) else type(err).__name__
+            ) from None
         except OSError as err:
             where = f" {err.filename!r}" if getattr(err, "filename", None) else ""
             raise click.ClickException(f"{err.strerror or err}{where}") from None
@@ -118,8 +126,12 @@ class CountType(_Parsed):
 
 def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--json``: one JSON document on stdout instead of a table."""
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print one JSON document (unit-suffixed keys, sorted) instead of a table.")(func)
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print one JSON document (unit-suffixed keys, sorted) instead of a table.",
+    )(func)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -154,8 +166,10 @@ def format_table(headers: list[str], rows: list[list[Any]], *, align: str | None
         for i, c in enumerate(row):
             widths[i] = max(widths[i], len(c))
     if align is None:
-        align = "".join("r" if rows and isinstance(rows[0][i], (int, float)) else "l"
-                        for i in range(len(headers)))
+        align = "".join(
+            "r" if rows and isinstance(rows[0][i], (int, float)) else "l"
+            for i in range(len(headers))
+        )
 
     def line(values: list[str]) -> str:
         out = []

@@ -20,8 +20,14 @@ from fabric.cliutil import SizeListType, emit_json, format_table, json_option
 from fabric.errors import InfeasibleError
 from fabric.fileio import atomic_write_text, check_output_path
 
-__all__ = ["COMMANDS", "DEFAULT_FAMILIES", "parse_gpu_counts", "build_plan", "measured_points",
-           "report"]
+__all__ = [
+    "COMMANDS",
+    "DEFAULT_FAMILIES",
+    "parse_gpu_counts",
+    "build_plan",
+    "measured_points",
+    "report",
+]
 
 DEFAULT_FAMILIES = ("rail-optimized", "rail-only", "clos")
 
@@ -52,13 +58,21 @@ def _families(text: str) -> list[str]:
         raise ValueError("--families needs at least one family")
     for name in names:
         if name not in topologies.FAMILIES:
-            raise ValueError(f"unknown topology family {name!r}; known: "
-                             f"{', '.join(sorted(topologies.FAMILIES))}")
+            raise ValueError(
+                f"unknown topology family {name!r}; known: {', '.join(sorted(topologies.FAMILIES))}"
+            )
     return list(dict.fromkeys(names))
 
 
-def _builder_params(family: str, *, gpus_per_node: int, scaleup: str | None, gpu: str | None,
-                    switch: str | None, catalog: Catalog) -> dict[str, Any]:
+def _builder_params(
+    family: str,
+    *,
+    gpus_per_node: int,
+    scaleup: str | None,
+    gpu: str | None,
+    switch: str | None,
+    catalog: Catalog,
+) -> dict[str, Any]:
     """Servers alike in every family: ``gpus_per_node`` GPUs behind one scale-up switch."""
     import inspect
 
@@ -81,25 +95,32 @@ def _load_calibration(path: str | None) -> Any:
     try:
         from measure.calibrate import load_calibration
     except ImportError as err:
-        raise ValueError(f"--calibration needs measure.calibrate, which is not available: "
-                         f"{err}") from err
+        raise ValueError(
+            f"--calibration needs measure.calibrate, which is not available: {err}"
+        ) from err
     return load_calibration(path)
 
 
 def measured_points(calibration: Any, label: str) -> tuple[Any, ...]:
     """Measured-vs-predicted points of a calibration, if it carries them.
 
-    Reads ``calibration.points`` (or ``.fit_points``, ``.held_out``): items with ``size_bytes``, a collective
+    Reads ``calibration.points`` (or ``.fit_points``, ``.held_out``): items with ``size_bytes``,
+    a collective
     (``collective`` or ``operation``), a measured time (``measured_time_s`` or ``time_s``) and
     ``predicted_time_s`` (optionally ``predicted_low_s`` / ``predicted_high_s``). Items missing
     any of these are skipped.
     """
     from reports.html import MeasuredPoint
 
-    items = (getattr(calibration, "points", None) or getattr(calibration, "fit_points", None)
-             or getattr(calibration, "held_out", None) or ())
+    items = (
+        getattr(calibration, "points", None)
+        or getattr(calibration, "fit_points", None)
+        or getattr(calibration, "held_out", None)
+        or ()
+    )
     band = getattr(calibration, "band", None)
     out = []
+
     def get(item: Any, *names: str) -> Any:
         for name in names:
             value = item.get(name) if isinstance(item, dict) else getattr(item, name, None)
@@ -119,9 +140,17 @@ def measured_points(calibration: Any, label: str) -> tuple[Any, ...]:
             low, high = band(float(predicted))
         low = predicted if low is None else low
         high = predicted if high is None else high
-        out.append(MeasuredPoint(label=label, collective=str(coll), size_bytes=int(size),
-                                 measured_time_s=float(measured), predicted_time_s=float(predicted),
-                                 predicted_low_s=float(low), predicted_high_s=float(high)))
+        out.append(
+            MeasuredPoint(
+                label=label,
+                collective=str(coll),
+                size_bytes=int(size),
+                measured_time_s=float(measured),
+                predicted_time_s=float(predicted),
+                predicted_low_s=float(low),
+                predicted_high_s=float(high),
+            )
+        )
     return tuple(sorted(out, key=lambda p: (p.collective, p.size_bytes)))
 
 
@@ -160,25 +189,51 @@ def build_plan(
     sizes = DEFAULT_SIZES if sizes_bytes is None else tuple(sizes_bytes)
     results = []
     for family in families:
-        params = _builder_params(family, gpus_per_node=gpus_per_node, scaleup=scaleup, gpu=gpu,
-                                 switch=switch, catalog=cat)
+        params = _builder_params(
+            family,
+            gpus_per_node=gpus_per_node,
+            scaleup=scaleup,
+            gpu=gpu,
+            switch=switch,
+            catalog=cat,
+        )
         for n in gpu_counts:
             try:
                 G = topologies.for_gpus(family, n, **params)
             except InfeasibleError as err:
                 results.append(failed_fabric(family, n, str(err)))
             else:
-                results.append(evaluate_fabric(
-                    G, family=family, requested_gpus=n, catalog=cat, workload=w,
-                    collectives=collectives, sizes_bytes=sizes, calibration=calibration,
-                    flavor=flavor))
+                results.append(
+                    evaluate_fabric(
+                        G,
+                        family=family,
+                        requested_gpus=n,
+                        catalog=cat,
+                        workload=w,
+                        collectives=collectives,
+                        sizes_bytes=sizes,
+                        calibration=calibration,
+                        flavor=flavor,
+                    )
+                )
             if progress is not None:
                 progress(1)
-    measured = measured_points(calibration, calibration_label or "calibration") \
-        if calibration is not None else ()
-    return ReportInput(fabrics=tuple(results), workload=w, catalog=cat, title=title,
-                       measured=measured, calibration_label=calibration_label, flavor=flavor,
-                       generated_at=generated_at, command=command)
+    measured = (
+        measured_points(calibration, calibration_label or "calibration")
+        if calibration is not None
+        else ()
+    )
+    return ReportInput(
+        fabrics=tuple(results),
+        workload=w,
+        catalog=cat,
+        title=title,
+        measured=measured,
+        calibration_label=calibration_label,
+        flavor=flavor,
+        generated_at=generated_at,
+        command=command,
+    )
 
 
 def _table(plan: Any) -> str:
@@ -191,47 +246,116 @@ def _table(plan: Any) -> str:
             rows.append([f.label, f.requested_gpus, "-", "-", "-", "-", f"n/a: {f.error}"])
             continue
         w = f.workload
-        rows.append([f.label, f.requested_gpus, f.num_gpus,
-                     f"{f.bom.network_cost_per_gpu_usd:,.0f}",
-                     f"{100 * w.step.gpu_utilization:.1f}" if w else "-",
-                     f"{w.cost.cost_per_useful_gpu_hour_usd:.3f}" if w else "-",
-                     "recommended" if (f.requested_gpus, f.label) in best else ""])
-    return format_table(["fabric", "GPUs asked", "GPUs", "network USD/GPU", "util %",
-                         "USD/useful GPU-h", ""], rows, align="lrrrrrl")
+        rows.append(
+            [
+                f.label,
+                f.requested_gpus,
+                f.num_gpus,
+                f"{f.bom.network_cost_per_gpu_usd:,.0f}",
+                f"{100 * w.step.gpu_utilization:.1f}" if w else "-",
+                f"{w.cost.cost_per_useful_gpu_hour_usd:.3f}" if w else "-",
+                "recommended" if (f.requested_gpus, f.label) in best else "",
+            ]
+        )
+    return format_table(
+        ["fabric", "GPUs asked", "GPUs", "network USD/GPU", "util %", "USD/useful GPU-h", ""],
+        rows,
+        align="lrrrrrl",
+    )
 
 
 @click.command("report")
-@click.option("--gpus", "gpus_text", required=True, metavar="N[,N...]",
-              help="GPU counts to plan for, e.g. 1024,4096,16k (k = 1024).")
-@click.option("--families", "families_text", default=",".join(DEFAULT_FAMILIES),
-              show_default=True, help="Comma-separated topology families.")
-@click.option("--workload", "workload_path", metavar="FILE",
-              help="Workload YAML/JSON (default: built-in 70B dense training step).")
+@click.option(
+    "--gpus",
+    "gpus_text",
+    required=True,
+    metavar="N[,N...]",
+    help="GPU counts to plan for, e.g. 1024,4096,16k (k = 1024).",
+)
+@click.option(
+    "--families",
+    "families_text",
+    default=",".join(DEFAULT_FAMILIES),
+    show_default=True,
+    help="Comma-separated topology families.",
+)
+@click.option(
+    "--workload",
+    "workload_path",
+    metavar="FILE",
+    help="Workload YAML/JSON (default: built-in 70B dense training step).",
+)
 @click.option("--calibration", metavar="FILE", help="Calibration file from `fabric calibrate`.")
-@click.option("--catalog", "catalog_path", metavar="FILE",
-              help="Catalog TOML laid over the built-in one (your prices).")
-@click.option("--sizes", type=SizeListType(), default=None,
-              help="Collective sizes, e.g. 1KiB:4GiB:4 (default 1KiB..4GiB, x4).")
-@click.option("--collective", "collectives", multiple=True, default=("all-reduce",),
-              show_default=True, help="Collective curve(s) to draw; repeatable.")
-@click.option("--flavor", type=click.Choice(["ideal", "nccl"]), default="ideal",
-              show_default=True, help="Collective model flavor.")
-@click.option("--gpus-per-node", type=click.IntRange(min=1), default=8, show_default=True,
-              help="GPUs per server (every family).")
-@click.option("--scaleup", default="auto", show_default=True, metavar="KEY|none",
-              help="Scale-up switch per server, or 'none'.")
+@click.option(
+    "--catalog",
+    "catalog_path",
+    metavar="FILE",
+    help="Catalog TOML laid over the built-in one (your prices).",
+)
+@click.option(
+    "--sizes",
+    type=SizeListType(),
+    default=None,
+    help="Collective sizes, e.g. 1KiB:4GiB:4 (default 1KiB..4GiB, x4).",
+)
+@click.option(
+    "--collective",
+    "collectives",
+    multiple=True,
+    default=("all-reduce",),
+    show_default=True,
+    help="Collective curve(s) to draw; repeatable.",
+)
+@click.option(
+    "--flavor",
+    type=click.Choice(["ideal", "nccl"]),
+    default="ideal",
+    show_default=True,
+    help="Collective model flavor.",
+)
+@click.option(
+    "--gpus-per-node",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="GPUs per server (every family).",
+)
+@click.option(
+    "--scaleup",
+    default="auto",
+    show_default=True,
+    metavar="KEY|none",
+    help="Scale-up switch per server, or 'none'.",
+)
 @click.option("--gpu", default=None, help="GPU model (catalog key; default the builders').")
 @click.option("--switch", default=None, help="Scale-out switch model for every family.")
 @click.option("--title", default="Fabric capex planning report", show_default=True)
-@click.option("--generated-at", default=None, metavar="TEXT",
-              help="Timestamp to print in the report (none by default: same input, same bytes).")
+@click.option(
+    "--generated-at",
+    default=None,
+    metavar="TEXT",
+    help="Timestamp to print in the report (none by default: same input, same bytes).",
+)
 @click.option("-o", "--output", metavar="FILE", help="Write the HTML report here (atomically).")
 @json_option
-def report(gpus_text: str, families_text: str, workload_path: str | None,
-           calibration: str | None, catalog_path: str | None, sizes: list[int] | None,
-           collectives: tuple[str, ...], flavor: str, gpus_per_node: int, scaleup: str,
-           gpu: str | None, switch: str | None, title: str, generated_at: str | None,
-           output: str | None, as_json: bool) -> None:
+def report(
+    gpus_text: str,
+    families_text: str,
+    workload_path: str | None,
+    calibration: str | None,
+    catalog_path: str | None,
+    sizes: list[int] | None,
+    collectives: tuple[str, ...],
+    flavor: str,
+    gpus_per_node: int,
+    scaleup: str,
+    gpu: str | None,
+    switch: str | None,
+    title: str,
+    generated_at: str | None,
+    output: str | None,
+    as_json: bool,
+) -> None:
     """Plan capex: cost, power, collective times and utilization per dollar, as HTML.
 
     Builds every family at every GPU count, prices it (fabric/cost.py), predicts its collective
@@ -252,19 +376,48 @@ def report(gpus_text: str, families_text: str, workload_path: str | None,
     cat = load_catalog(catalog_path)
     w = load_workload(workload_path) if workload_path else default_workload()
     cal = _load_calibration(calibration)
-    command = " ".join(["fabric report", "--gpus", ",".join(map(str, counts)), "--families",
-                        ",".join(families), "--flavor", flavor] +
-                       [f"{flag} {shlex.quote(value)}" for flag, value in (
-                           ("--workload", workload_path), ("--catalog", catalog_path),
-                           ("--calibration", calibration)) if value])
-    with click.progressbar(length=len(counts) * len(families), label="fabric report",
-                           file=sys.stderr, show_pos=True) as bar:
-        plan = build_plan(counts, families, catalog=cat, workload=w, calibration=cal,
-                          calibration_label=calibration or "", sizes_bytes=sizes,
-                          collectives=names, flavor=flavor, gpus_per_node=gpus_per_node,
-                          scaleup=None if scaleup.lower() == "none" else scaleup, gpu=gpu,
-                          switch=switch, title=title, generated_at=generated_at,
-                          command=command, progress=bar.update)
+    command = " ".join(
+        [
+            "fabric report",
+            "--gpus",
+            ",".join(map(str, counts)),
+            "--families",
+            ",".join(families),
+            "--flavor",
+            flavor,
+        ]
+        + [
+            f"{flag} {shlex.quote(value)}"
+            for flag, value in (
+                ("--workload", workload_path),
+                ("--catalog", catalog_path),
+                ("--calibration", calibration),
+            )
+            if value
+        ]
+    )
+    with click.progressbar(
+        length=len(counts) * len(families), label="fabric report", file=sys.stderr, show_pos=True
+    ) as bar:
+        plan = build_plan(
+            counts,
+            families,
+            catalog=cat,
+            workload=w,
+            calibration=cal,
+            calibration_label=calibration or "",
+            sizes_bytes=sizes,
+            collectives=names,
+            flavor=flavor,
+            gpus_per_node=gpus_per_node,
+            scaleup=None if scaleup.lower() == "none" else scaleup,
+            gpu=gpu,
+            switch=switch,
+            title=title,
+            generated_at=generated_at,
+            command=command,
+            progress=bar.update,
+        )
     if output is not None:
         atomic_write_text(output, render_report(plan))
         click.echo(f"wrote {output}", err=True)

@@ -51,8 +51,14 @@ def edge_name(index: FabricIndex, edge: int) -> str:
     return f"{index.nodes[index.edge_src[edge]]}->{index.nodes[index.edge_dst[edge]]}"
 
 
-def step_cost(index: FabricIndex, src: np.ndarray, dst: np.ndarray, relative_bytes: np.ndarray,
-              *, efficiency: np.ndarray | None = None) -> StepCost:
+def step_cost(
+    index: FabricIndex,
+    src: np.ndarray,
+    dst: np.ndarray,
+    relative_bytes: np.ndarray,
+    *,
+    efficiency: np.ndarray | None = None,
+) -> StepCost:
     """Cost of one step of concurrent demands ``src[i] -> dst[i]`` of ``relative_bytes[i]`` x S.
 
     Parameters
@@ -73,8 +79,10 @@ def step_cost(index: FabricIndex, src: np.ndarray, dst: np.ndarray, relative_byt
     """
     loads = route(index, src, dst, relative_bytes)
     if loads.unroutable:
-        raise ValueError(f"{loads.unroutable} flow(s) have no path in the fabric "
-                         f"(a GPU with no scale-out link, or a disconnected network)")
+        raise ValueError(
+            f"{loads.unroutable} flow(s) have no path in the fabric "
+            f"(a GPU with no scale-out link, or a disconnected network)"
+        )
     capacity = index.edge_capacity_bytes_per_s
     if efficiency is not None:
         capacity = capacity * efficiency
@@ -139,9 +147,13 @@ def max_min_rates(incidence: np.ndarray, capacity: np.ndarray) -> np.ndarray:
     return rates
 
 
-def transfer(G: nx.DiGraph, demands: Sequence[tuple[str, str, float]], *,
-             background: Sequence[tuple[str, str, float]] = (),
-             efficiency: np.ndarray | None = None) -> TransferResult:
+def transfer(
+    G: nx.DiGraph,
+    demands: Sequence[tuple[str, str, float]],
+    *,
+    background: Sequence[tuple[str, str, float]] = (),
+    efficiency: np.ndarray | None = None,
+) -> TransferResult:
     """Time to move ``demands`` concurrently, sharing links max-min fairly with ``background``.
 
     Parameters
@@ -176,7 +188,9 @@ def transfer(G: nx.DiGraph, demands: Sequence[tuple[str, str, float]], *,
         sizes[f] = float(size)
         if a == b:
             continue
-        loads = route(index, np.array([index.index[a]]), np.array([index.index[b]]), np.array([1.0]))
+        loads = route(
+            index, np.array([index.index[a]]), np.array([index.index[b]]), np.array([1.0])
+        )
         if loads.unroutable:
             raise ValueError(f"no path from {a!r} to {b!r}")
         incidence[:, f] = loads.load_bytes

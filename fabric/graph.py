@@ -76,10 +76,26 @@ def cable_edges(
     charged to the edge that enters it, so a path's latency is the sum of its edges'.
     """
     bw = link.bandwidth_bytes_per_s
-    yield u, v, {"bandwidth_bytes_per_s": bw, "latency_s": link.latency_s + v_latency_s,
-                 "num_links": num_links, "link": link.key}
-    yield v, u, {"bandwidth_bytes_per_s": bw, "latency_s": link.latency_s + u_latency_s,
-                 "num_links": num_links, "link": link.key}
+    yield (
+        u,
+        v,
+        {
+            "bandwidth_bytes_per_s": bw,
+            "latency_s": link.latency_s + v_latency_s,
+            "num_links": num_links,
+            "link": link.key,
+        },
+    )
+    yield (
+        v,
+        u,
+        {
+            "bandwidth_bytes_per_s": bw,
+            "latency_s": link.latency_s + u_latency_s,
+            "num_links": num_links,
+            "link": link.key,
+        },
+    )
 
 
 def gpu_nodes(G: nx.DiGraph) -> list[str]:
@@ -93,10 +109,20 @@ def _fail(message: str) -> None:
 
 def _check_edge(u: object, v: object, data: dict[str, Any]) -> None:
     bw = data.get("bandwidth_bytes_per_s")
-    if not isinstance(bw, (int, float, np.number)) or isinstance(bw, bool) or not bw > 0 or not np.isfinite(bw):
+    if (
+        not isinstance(bw, (int, float, np.number))
+        or isinstance(bw, bool)
+        or not bw > 0
+        or not np.isfinite(bw)
+    ):
         _fail(f"edge {u!r} -> {v!r} has bandwidth_bytes_per_s {bw!r}; expected a number > 0")
     lat = data.get("latency_s")
-    if not isinstance(lat, (int, float, np.number)) or isinstance(lat, bool) or not lat >= 0 or not np.isfinite(lat):
+    if (
+        not isinstance(lat, (int, float, np.number))
+        or isinstance(lat, bool)
+        or not lat >= 0
+        or not np.isfinite(lat)
+    ):
         _fail(f"edge {u!r} -> {v!r} has latency_s {lat!r}; expected a number >= 0")
     num = data.get("num_links")
     if not isinstance(num, (int, np.integer)) or isinstance(num, bool) or num < 1:
@@ -133,7 +159,11 @@ def validate_graph(G: nx.DiGraph) -> nx.DiGraph:
         nbrs = succ[n]
         if kind == "switch":
             tier = data.get("tier")
-            if not isinstance(tier, (int, np.integer)) or isinstance(tier, bool) or not 0 <= tier <= 3:
+            if (
+                not isinstance(tier, (int, np.integer))
+                or isinstance(tier, bool)
+                or not 0 <= tier <= 3
+            ):
                 _fail(f"switch {n!r} has tier {tier!r}; expected an integer 0..3")
             if not data.get("model"):
                 _fail(f"switch {n!r} has no model")
@@ -155,7 +185,10 @@ def validate_graph(G: nx.DiGraph) -> nx.DiGraph:
             if back is None:
                 _fail(f"edge {n!r} -> {v!r} has no reverse edge (every cable is full duplex)")
             elif back.get("num_links") != num:
-                _fail(f"edge {n!r} -> {v!r} has num_links {num} but its reverse has {back.get('num_links')}")
+                _fail(
+                    f"edge {n!r} -> {v!r} has num_links {num} "
+                    f"but its reverse has {back.get('num_links')}"
+                )
             used += num
         if kind == "gpu" and not nbrs:
             _fail(f"GPU {n!r} is dangling (no links)")
@@ -220,9 +253,14 @@ def _scaleout_injection(G: nx.DiGraph, gpu: str) -> tuple[float, float]:
         if vd["kind"] == "switch" and vd["tier"] == 0:
             up_bw += bw
         elif vd["kind"] == "nic":
-            out_bw += min(bw, sum(e["bandwidth_bytes_per_s"] * e["num_links"]
-                                  for _, w, e in G.out_edges(v, data=True)
-                                  if G.nodes[w]["kind"] == "switch"))
+            out_bw += min(
+                bw,
+                sum(
+                    e["bandwidth_bytes_per_s"] * e["num_links"]
+                    for _, w, e in G.out_edges(v, data=True)
+                    if G.nodes[w]["kind"] == "switch"
+                ),
+            )
         else:
             out_bw += bw
     return out_bw, up_bw
@@ -258,7 +296,7 @@ def bisection_bandwidth(G: nx.DiGraph) -> float:
         rows.append(source)
         cols.append(index[g])
         caps.append(big)
-    for g in gpus[half: 2 * half]:
+    for g in gpus[half : 2 * half]:
         rows.append(index[g])
         cols.append(sink)
         caps.append(big)
@@ -329,7 +367,9 @@ def summarize(G: nx.DiGraph, *, exact_bisection: bool = True) -> TopologySummary
     avail: Counter[str] = Counter()
     for n, d in switches:
         name = TIER_NAMES[int(d["tier"])]
-        used[name] += sum(e["num_links"] for e in G.succ[n].values()) + int(d.get("reserved_ports", 0))
+        used[name] += sum(e["num_links"] for e in G.succ[n].values()) + int(
+            d.get("reserved_ports", 0)
+        )
         avail[name] += int(d["radix"])
     injection, scaleup = _scaleout_injection(G, gpus[0]) if gpus else (0.0, 0.0)
     nodes = {G.nodes[g].get("node") for g in gpus}

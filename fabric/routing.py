@@ -61,10 +61,17 @@ class FabricIndex:
         self.nodes = list(G.nodes)
         self.index = {n: i for i, n in enumerate(self.nodes)}
         num = len(self.nodes)
-        kinds = np.array([{"gpu": 0, "nic": 1, "switch": 2}[G.nodes[n]["kind"]] for n in self.nodes],
-                         dtype=np.int8)
-        tiers = np.array([int(G.nodes[n].get("tier", -1)) if kinds[i] == 2 else -1
-                          for i, n in enumerate(self.nodes)], dtype=np.int8)
+        kinds = np.array(
+            [{"gpu": 0, "nic": 1, "switch": 2}[G.nodes[n]["kind"]] for n in self.nodes],
+            dtype=np.int8,
+        )
+        tiers = np.array(
+            [
+                int(G.nodes[n].get("tier", -1)) if kinds[i] == 2 else -1
+                for i, n in enumerate(self.nodes)
+            ],
+            dtype=np.int8,
+        )
         self.is_gpu = kinds == 0
         self.is_scaleup = tiers == 0
         src, dst, cap, lat, nlinks, links = [], [], [], [], [], []
@@ -84,12 +91,13 @@ class FabricIndex:
         self.edge_link = np.asarray(links, dtype=object)
         self.num_nodes = num
         self.num_edges = len(src)
-        self.edge_of = {(int(a), int(b)): e for e, (a, b) in enumerate(zip(src, dst))}
+        self.edge_of = {(int(a), int(b)): e for e, (a, b) in enumerate(zip(src, dst, strict=True))}
         self.gpu_ids = np.flatnonzero(self.is_gpu)
         self.gpu_names = [self.nodes[g] for g in self.gpu_ids]
         self.edge_from_gpu = self.is_gpu[self.edge_src]
-        self.egress_bytes_per_s = np.bincount(self.edge_src, weights=self.edge_capacity_bytes_per_s,
-                                              minlength=num)
+        self.egress_bytes_per_s = np.bincount(
+            self.edge_src, weights=self.edge_capacity_bytes_per_s, minlength=num
+        )
 
         # Transit graph: scale-out switches and NICs, indexed locally (0..T-1); GPUs never
         # forward, so they are not in it.
@@ -114,8 +122,9 @@ class FabricIndex:
         # a zero latency would be an absent edge to csgraph: nudge only those, so path
         # latencies stay exact sums of the catalog's cable and switch latencies
         t_lat = self.edge_latency_s[self.t_edges]
-        self._rev_lat = csr_matrix((np.where(t_lat > 0, t_lat, 1e-15), (self.t_dst, self.t_src)),
-                                   shape=(num_t, num_t))
+        self._rev_lat = csr_matrix(
+            (np.where(t_lat > 0, t_lat, 1e-15), (self.t_dst, self.t_src)), shape=(num_t, num_t)
+        )
         self.rail = np.zeros(num, dtype=np.int64)
         for g in self.gpu_ids:
             data = G.nodes[self.nodes[g]]
@@ -188,7 +197,9 @@ class FabricIndex:
         if not missing:
             return
         preds = np.concatenate([self.class_preds[c] for c in missing])
-        owner = np.concatenate([np.full(len(self.class_preds[c]), i) for i, c in enumerate(missing)])
+        owner = np.concatenate(
+            [np.full(len(self.class_preds[c]), i) for i, c in enumerate(missing)]
+        )
         hops = np.atleast_2d(shortest_path(self._rev_hops, unweighted=True, indices=preds))
         lat = np.atleast_2d(dijkstra(self._rev_lat, indices=preds))
         for i, c in enumerate(missing):
@@ -204,7 +215,8 @@ class FabricIndex:
         return self._dist[cls]
 
     def class_latency(self, cls: int) -> np.ndarray:
-        """Least latency (s) from every transit node (local id) to a predecessor of class ``cls``."""
+        """Least latency (s) from every transit node (local id) to a predecessor of class ``cls``.
+        """
         if cls not in self._lat:
             self.prepare(np.array([cls]))
         return self._lat[cls]
@@ -225,8 +237,14 @@ def fabric_index(G: nx.DiGraph) -> FabricIndex:
     return idx
 
 
-def route(index: FabricIndex, src: np.ndarray, dst: np.ndarray, size_bytes: np.ndarray,
-          *, chunk_classes: int = 64) -> LinkLoads:
+def route(
+    index: FabricIndex,
+    src: np.ndarray,
+    dst: np.ndarray,
+    size_bytes: np.ndarray,
+    *,
+    chunk_classes: int = 64,
+) -> LinkLoads:
     """Route demands ``src[i] -> dst[i]`` of ``size_bytes[i]`` (node positions of GPUs).
 
     Returns the bytes each directed edge carries under fluid ECMP, plus the largest path latency.
@@ -305,13 +323,21 @@ def route(index: FabricIndex, src: np.ndarray, dst: np.ndarray, size_bytes: np.n
         max_lat = max(max_lat, float(index.edge_latency_s[pick].max() + index.in_latency[dst[i]]))
     np.add.at(arrivals, dst, size)
     if state_node:
-        result = propagate(index, np.concatenate(state_node), np.concatenate(state_cls),
-                           np.concatenate(state_amount), load, chunk_classes=chunk_classes)
+        result = propagate(
+            index,
+            np.concatenate(state_node),
+            np.concatenate(state_cls),
+            np.concatenate(state_amount),
+            load,
+            chunk_classes=chunk_classes,
+        )
         max_lat += result.max_latency_s
         max_hops = max(max_hops, result.max_hops)
         unroutable += result.unroutable
     deliver(index, arrivals, load)
-    return LinkLoads(load_bytes=load, max_latency_s=max_lat, max_hops=max_hops, unroutable=unroutable)
+    return LinkLoads(
+        load_bytes=load, max_latency_s=max_lat, max_hops=max_hops, unroutable=unroutable
+    )
 
 
 def _reachable(index: FabricIndex, t_node: np.ndarray, cls: np.ndarray) -> np.ndarray:
@@ -336,8 +362,15 @@ def deliver(index: FabricIndex, arrivals: np.ndarray, load: np.ndarray) -> None:
     np.add.at(load, one[one >= 0], arrivals[got[one >= 0]])
 
 
-def propagate(index: FabricIndex, node: np.ndarray, cls: np.ndarray, amount: np.ndarray,
-              load: np.ndarray, *, chunk_classes: int = 64) -> LinkLoads:
+def propagate(
+    index: FabricIndex,
+    node: np.ndarray,
+    cls: np.ndarray,
+    amount: np.ndarray,
+    load: np.ndarray,
+    *,
+    chunk_classes: int = 64,
+) -> LinkLoads:
     """Carry ``amount[i]`` bytes from transit ``node[i]`` to destination class ``cls[i]``.
 
     Adds the bytes each transit edge carries to ``load`` (fluid ECMP over fewest-hop paths) and
@@ -354,7 +387,7 @@ def propagate(index: FabricIndex, node: np.ndarray, cls: np.ndarray, amount: np.
     index.prepare(classes)
     slot = np.full(int(classes.max()) + 1, -1, dtype=np.int64)
     for start in range(0, len(classes), chunk_classes):
-        chunk = classes[start:start + chunk_classes]
+        chunk = classes[start : start + chunk_classes]
         slot[:] = -1
         slot[chunk] = np.arange(len(chunk))
         sel = slot[cls] >= 0
@@ -378,8 +411,9 @@ def propagate(index: FabricIndex, node: np.ndarray, cls: np.ndarray, amount: np.
     return LinkLoads(load_bytes=load, max_latency_s=max_lat, max_hops=max_hops, unroutable=lost)
 
 
-def _propagate_levels(index: FabricIndex, dist: np.ndarray, state: np.ndarray,
-                      load: np.ndarray) -> None:
+def _propagate_levels(
+    index: FabricIndex, dist: np.ndarray, state: np.ndarray, load: np.ndarray
+) -> None:
     """Push ``state`` (classes x transit nodes, bytes) down the per-class distance levels.
 
     Level by level from the farthest: the bytes at a node ``level`` hops from its class split
@@ -400,7 +434,7 @@ def _propagate_levels(index: FabricIndex, dist: np.ndarray, state: np.ndarray,
     indptr, t_edges, t_dst = index.t_indptr, index.t_edges, index.t_dst
     num_links = index.edge_num_links
     for level in range(top, 0, -1):
-        at = order[bounds[level]:bounds[level + 1]]
+        at = order[bounds[level] : bounds[level + 1]]
         front = at[state[at] > 0]
         if len(front) == 0:
             continue

@@ -57,10 +57,28 @@ _SIZE_UNITS = {
 }
 
 # bits per second prefixes; "gbps", "gb/s" lower-case "b" means bits only when the user wrote "bps"
-_RATE_BITS = {"bps": 1, "kbps": 1e3, "mbps": 1e6, "gbps": 1e9, "tbps": 1e12, "bit/s": 1,
-              "kbit/s": 1e3, "mbit/s": 1e6, "gbit/s": 1e9, "tbit/s": 1e12}
-_RATE_BYTES = {"b/s": 1, "kb/s": 1e3, "mb/s": 1e6, "gb/s": 1e9, "tb/s": 1e12,
-               "kib/s": 1024.0, "mib/s": 1024.0**2, "gib/s": 1024.0**3}
+_RATE_BITS = {
+    "bps": 1,
+    "kbps": 1e3,
+    "mbps": 1e6,
+    "gbps": 1e9,
+    "tbps": 1e12,
+    "bit/s": 1,
+    "kbit/s": 1e3,
+    "mbit/s": 1e6,
+    "gbit/s": 1e9,
+    "tbit/s": 1e12,
+}
+_RATE_BYTES = {
+    "b/s": 1,
+    "kb/s": 1e3,
+    "mb/s": 1e6,
+    "gb/s": 1e9,
+    "tb/s": 1e12,
+    "kib/s": 1024.0,
+    "mib/s": 1024.0**2,
+    "gib/s": 1024.0**3,
+}
 _TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "min": 60.0, "h": 3600.0}
 _COUNT_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
@@ -91,7 +109,9 @@ def parse_size(text: str | int) -> int:
     value, unit = _split(text, "size", accepted)
     factor = _SIZE_UNITS.get(unit.lower())
     if factor is None:
-        raise ValueError(f"size unit {unit!r} is not known in {text!r}; use B, KB, MB, GB, KiB, MiB, GiB")
+        raise ValueError(
+            f"size unit {unit!r} is not known in {text!r}; use B, KB, MB, GB, KiB, MiB, GiB"
+        )
     size_bytes = value * factor
     if size_bytes <= 0 or not math.isfinite(size_bytes):
         raise ValueError(f"size must be > 0 bytes, got {text!r}")
@@ -191,12 +211,21 @@ def parse_count(text: str | int) -> int:
 
 
 def format_size(size_bytes: float) -> str:
-    """Format bytes with the shortest exact binary or decimal suffix (``1GiB``, ``64KB``, ``8B``)."""
+    """Format bytes with the shortest exact binary or decimal suffix (``1GiB``, ``64KB``, ``8B``).
+    """
     n = int(size_bytes)
     if n != size_bytes:
         return f"{size_bytes:g}B"
-    for unit, factor in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024),
-                         ("TB", 1000**4), ("GB", 1000**3), ("MB", 1000**2), ("KB", 1000)):
+    for unit, factor in (
+        ("TiB", 1024**4),
+        ("GiB", 1024**3),
+        ("MiB", 1024**2),
+        ("KiB", 1024),
+        ("TB", 1000**4),
+        ("GB", 1000**3),
+        ("MB", 1000**2),
+        ("KB", 1000),
+    ):
         if n >= factor and n % factor == 0:
             return f"{n // factor}{unit}"
     return f"{n}B"

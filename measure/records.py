@@ -70,20 +70,33 @@ class Record:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "operation", canonical(self.operation))
-        if not isinstance(self.size_bytes, int) or isinstance(self.size_bytes, bool) or self.size_bytes < 0:
+        if (
+            not isinstance(self.size_bytes, int)
+            or isinstance(self.size_bytes, bool)
+            or self.size_bytes < 0
+        ):
             raise ValueError(f"size_bytes must be an integer >= 0, got {self.size_bytes!r}")
-        if not isinstance(self.time_s, (int, float)) or not math.isfinite(self.time_s) or self.time_s <= 0:
+        if (
+            not isinstance(self.time_s, (int, float))
+            or not math.isfinite(self.time_s)
+            or self.time_s <= 0
+        ):
             raise ValueError(f"time_s must be a finite number > 0, got {self.time_s!r}")
         for name in ("num_ranks", "num_hosts"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if self.num_hosts > self.num_ranks:
-            raise ValueError(f"num_hosts ({self.num_hosts}) cannot exceed num_ranks ({self.num_ranks})")
+            raise ValueError(
+                f"num_hosts ({self.num_hosts}) cannot exceed num_ranks ({self.num_ranks})"
+            )
         if self.source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
         if self.schema != SCHEMA_VERSION:
-            raise ValueError(f"record schema {self.schema!r} is not supported (this version reads {SCHEMA_VERSION})")
+            raise ValueError(
+                f"record schema {self.schema!r} is not supported "
+                f"(this version reads {SCHEMA_VERSION})"
+            )
 
     @property
     def algbw_bytes_per_s(self) -> float:
@@ -124,7 +137,9 @@ def record_from_dict(data: Mapping[str, Any]) -> Record:
     unknown = set(data) - _FIELDS - _DERIVED
     if unknown:
         raise ValueError(f"unknown record field(s) {', '.join(sorted(unknown))}")
-    missing = [k for k in ("operation", "size_bytes", "time_s", "num_ranks", "num_hosts") if k not in data]
+    missing = [
+        k for k in ("operation", "size_bytes", "time_s", "num_ranks", "num_hosts") if k not in data
+    ]
     if missing:
         raise ValueError(f"record is missing {', '.join(missing)}")
     values = {k: v for k, v in data.items() if k in _FIELDS}
@@ -161,8 +176,10 @@ def read_records(path: str | Path) -> list[Record]:
         except ValueError as err:
             raise ValueError(f"{path}:{number}: {err}") from err
     if not records:
-        raise ValueError(f"{path}: no records (expected JSON lines with operation, size_bytes, time_s, "
-                         f"num_ranks, num_hosts)")
+        raise ValueError(
+            f"{path}: no records (expected JSON lines with operation, size_bytes, time_s, "
+            f"num_ranks, num_hosts)"
+        )
     return records
 
 

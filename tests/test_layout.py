@@ -61,7 +61,12 @@ def test_fabric_core_imports_only_stdlib_numpy_scipy_networkx() -> None:
         if _is_cli(path):
             continue
         for module, _ in _imports(path):
-            ok = module in stdlib or module in THIRD_PARTY_CORE or module == "fabric" or module == "__future__"
+            ok = (
+                module in stdlib
+                or module in THIRD_PARTY_CORE
+                or module == "fabric"
+                or module == "__future__"
+            )
             assert ok, f"{path.relative_to(ROOT)} imports {module}"
 
 
@@ -95,9 +100,11 @@ def test_the_model_imports_without_mpi4py_or_torch() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['mpi4py'] = None; sys.modules['torch'] = None\n"
-            "import topologies, collectives.model, collectives.kv, fabric.cost\n"
-            "G = topologies.build('rail-optimized', num_nodes=2)\n"
-            "print(collectives.model.predict(G, 'all-reduce', 1 << 20).time_s > 0)")
+    code = (
+        "import sys; sys.modules['mpi4py'] = None; sys.modules['torch'] = None\n"
+        "import topologies, collectives.model, collectives.kv, fabric.cost\n"
+        "G = topologies.build('rail-optimized', num_nodes=2)\n"
+        "print(collectives.model.predict(G, 'all-reduce', 1 << 20).time_s > 0)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"

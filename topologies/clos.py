@@ -42,9 +42,11 @@ def leaf_ports(radix: int, oversubscription: float, gpus_per_node: int) -> tuple
     d = math.floor(radix * oversubscription / (1 + oversubscription) + 1e-9)
     d -= d % gpus_per_node
     if d < 1:
-        raise ValueError(f"a radix-{radix} leaf at {oversubscription:g}:1 has fewer than "
-                         f"gpus_per_node={gpus_per_node} down-ports; use fewer GPUs per node, "
-                         f"more oversubscription or a larger-radix switch")
+        raise ValueError(
+            f"a radix-{radix} leaf at {oversubscription:g}:1 has fewer than "
+            f"gpus_per_node={gpus_per_node} down-ports; use fewer GPUs per node, "
+            f"more oversubscription or a larger-radix switch"
+        )
     return d, math.ceil(d / oversubscription - 1e-9)
 
 
@@ -123,30 +125,48 @@ def clos(
     num_gpus = check_int("num_gpus", num_gpus)
     gpus_per_node = check_int("gpus_per_node", gpus_per_node)
     if num_gpus % gpus_per_node:
-        raise ValueError(f"num_gpus must be a multiple of gpus_per_node={gpus_per_node}, "
-                         f"got {num_gpus}")
-    if tiers is not None and (not isinstance(tiers, numbers.Integral) or isinstance(tiers, bool)
-                              or tiers not in (1, 2, 3)):
+        raise ValueError(
+            f"num_gpus must be a multiple of gpus_per_node={gpus_per_node}, got {num_gpus}"
+        )
+    if tiers is not None and (
+        not isinstance(tiers, numbers.Integral) or isinstance(tiers, bool) or tiers not in (1, 2, 3)
+    ):
         raise ValueError(f"tiers must be 1, 2, 3 or None, got {tiers!r}")
-    if (not isinstance(oversubscription, numbers.Real) or isinstance(oversubscription, bool)
-            or not math.isfinite(oversubscription) or oversubscription < 1):
-        raise ValueError(f"oversubscription must be a number >= 1 (down:up ports at the leaf), "
-                         f"got {oversubscription!r}")
-    hw = resolve_hardware(catalog=catalog, switch=switch, gpu=gpu, scaleup=scaleup,
-                          gpus_per_node=gpus_per_node)
+    if (
+        not isinstance(oversubscription, numbers.Real)
+        or isinstance(oversubscription, bool)
+        or not math.isfinite(oversubscription)
+        or oversubscription < 1
+    ):
+        raise ValueError(
+            f"oversubscription must be a number >= 1 (down:up ports at the leaf), "
+            f"got {oversubscription!r}"
+        )
+    hw = resolve_hardware(
+        catalog=catalog, switch=switch, gpu=gpu, scaleup=scaleup, gpus_per_node=gpus_per_node
+    )
     radix = hw.switch.radix
     if tiers == 1 or (tiers is None and num_gpus <= radix - radix % gpus_per_node):
         down, up = radix - radix % gpus_per_node, 0
         if num_gpus > down:
-            raise InfeasibleError(f"one radix-{radix} switch holds at most {down} GPUs, got "
-                                  f"num_gpus={num_gpus}; use tiers=2 or None")
+            raise InfeasibleError(
+                f"one radix-{radix} switch holds at most {down} GPUs, got "
+                f"num_gpus={num_gpus}; use tiers=2 or None"
+            )
     else:
         down, up = leaf_ports(radix, float(oversubscription), gpus_per_node)
     num_leaves = ceil_div(num_gpus, down)
-    plan = plan_clos(num_leaves, up, radix, tiers=1 if up == 0 else tiers,
-                     what=f"a Clos of {num_gpus} GPUs")
-    params = {"tiers": tiers, "switch": switch, "oversubscription": oversubscription,
-              "gpus_per_node": gpus_per_node, "scaleup": hw.scaleup.key if hw.scaleup else None, "gpu": gpu}
+    plan = plan_clos(
+        num_leaves, up, radix, tiers=1 if up == 0 else tiers, what=f"a Clos of {num_gpus} GPUs"
+    )
+    params = {
+        "tiers": tiers,
+        "switch": switch,
+        "oversubscription": oversubscription,
+        "gpus_per_node": gpus_per_node,
+        "scaleup": hw.scaleup.key if hw.scaleup else None,
+        "gpu": gpu,
+    }
     G = new_graph("clos", {"num_gpus": num_gpus, **params}, hw)
     nodes_per_leaf = down // gpus_per_node
     leaf_pod = plan.leaves_per_pod
@@ -157,9 +177,17 @@ def clos(
     num_nodes = num_gpus // gpus_per_node
     add_gpus(G, hw, num_nodes, gpus_per_node, lambda n, g: pod_of(n // nodes_per_leaf))
     leaves = [f"leaf{i}" for i in range(num_leaves)]
-    G.add_nodes_from((leaf, switch_attrs(hw.switch, 1, **pod_of(i)))
-                     for i, leaf in enumerate(leaves))
-    attach_gpus(G, hw, ((gpu_id(n, g), leaves[n // nodes_per_leaf])
-                        for n in range(num_nodes) for g in range(gpus_per_node)))
+    G.add_nodes_from(
+        (leaf, switch_attrs(hw.switch, 1, **pod_of(i))) for i, leaf in enumerate(leaves)
+    )
+    attach_gpus(
+        G,
+        hw,
+        (
+            (gpu_id(n, g), leaves[n // nodes_per_leaf])
+            for n in range(num_nodes)
+            for g in range(gpus_per_node)
+        ),
+    )
     add_upper_tiers(G, hw, plan, leaves)
     return validate_graph(G)

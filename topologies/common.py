@@ -98,11 +98,16 @@ def auto_scaleup(cat: Catalog, gpu: Any, gpus_per_node: int) -> str | None:
     if gpu.nvlink_num_links < 1 or not gpu.nvlink or gpus_per_node < 2:
         return None
     ports = gpus_per_node * gpu.nvlink_num_links
-    fits = [m for m in cat.switches.values()
-            if m.tier_kind == "scale-up" and m.port_link == gpu.nvlink and m.radix >= ports]
+    fits = [
+        m
+        for m in cat.switches.values()
+        if m.tier_kind == "scale-up" and m.port_link == gpu.nvlink and m.radix >= ports
+    ]
     if not fits:
-        raise ValueError(f"no catalog scale-up switch on {gpu.nvlink} holds {gpus_per_node} GPUs x "
-                         f"{gpu.nvlink_num_links} links; pass scaleup=None or add one to the catalog")
+        raise ValueError(
+            f"no catalog scale-up switch on {gpu.nvlink} holds {gpus_per_node} GPUs x "
+            f"{gpu.nvlink_num_links} links; pass scaleup=None or add one to the catalog"
+        )
     return min(fits, key=lambda m: (m.radix, m.key)).key
 
 
@@ -128,8 +133,10 @@ def resolve_hardware(
     sw = cat.switches[switch]
     if sw.tier_kind != "scale-out":
         valid = ", ".join(sorted(k for k, m in cat.switches.items() if m.tier_kind == "scale-out"))
-        raise ValueError(f"switch must be a scale-out switch model, got {switch!r} "
-                         f"(tier_kind {sw.tier_kind!r}); scale-out models: {valid}")
+        raise ValueError(
+            f"switch must be a scale-out switch model, got {switch!r} "
+            f"(tier_kind {sw.tier_kind!r}); scale-out models: {valid}"
+        )
     gpu_model = cat.gpus[gpu]
     if scaleup == "auto":
         scaleup = auto_scaleup(cat, gpu_model, gpus_per_node)
@@ -138,23 +145,36 @@ def resolve_hardware(
     if scaleup is not None:
         up = cat.switches[scaleup]
         if up.tier_kind != "scale-up":
-            valid = ", ".join(sorted(k for k, m in cat.switches.items()
-                                     if m.tier_kind == "scale-up"))
-            raise ValueError(f"scaleup must be a scale-up switch model or None, got {scaleup!r} "
-                             f"(tier_kind {up.tier_kind!r}); scale-up models: {valid}")
+            valid = ", ".join(
+                sorted(k for k, m in cat.switches.items() if m.tier_kind == "scale-up")
+            )
+            raise ValueError(
+                f"scaleup must be a scale-up switch model or None, got {scaleup!r} "
+                f"(tier_kind {up.tier_kind!r}); scale-up models: {valid}"
+            )
         if gpu_model.nvlink_num_links < 1 or gpu_model.nvlink != up.port_link:
-            raise ValueError(f"scaleup {scaleup!r} uses {up.port_link} but gpu {gpu!r} has "
-                             f"{gpu_model.nvlink or 'no NVLink'}; pick a matching scale-up switch "
-                             f"or scaleup=None")
+            raise ValueError(
+                f"scaleup {scaleup!r} uses {up.port_link} but gpu {gpu!r} has "
+                f"{gpu_model.nvlink or 'no NVLink'}; pick a matching scale-up switch "
+                f"or scaleup=None"
+            )
         ports = gpus_per_node * gpu_model.nvlink_num_links
         if up.radix < ports:
-            raise ValueError(f"scaleup {scaleup!r} has radix {up.radix}, too small for "
-                             f"gpus_per_node={gpus_per_node} x {gpu_model.nvlink_num_links} NVLink "
-                             f"links = {ports} ports; use at most "
-                             f"{up.radix // gpu_model.nvlink_num_links} GPUs per node")
+            raise ValueError(
+                f"scaleup {scaleup!r} has radix {up.radix}, too small for "
+                f"gpus_per_node={gpus_per_node} x {gpu_model.nvlink_num_links} NVLink "
+                f"links = {ports} ports; use at most "
+                f"{up.radix // gpu_model.nvlink_num_links} GPUs per node"
+            )
         up_link = cat.links[up.port_link]
-    return Hardware(catalog=cat, switch=sw, link=cat.links[sw.port_link], gpu=gpu_model,
-                    scaleup=up, scaleup_link=up_link)
+    return Hardware(
+        catalog=cat,
+        switch=sw,
+        link=cat.links[sw.port_link],
+        gpu=gpu_model,
+        scaleup=up,
+        scaleup_link=up_link,
+    )
 
 
 def new_graph(topology: str, params: Mapping[str, Any], hw: Hardware) -> nx.DiGraph:
@@ -201,8 +221,13 @@ def add_gpus(
         edge
         for n in range(num_nodes)
         for g in range(gpus_per_node)
-        for edge in cable_edges(gpu_id(n, g), f"node{n}/nvswitch", up_link, num_links=num_links,
-                                v_latency_s=up.latency_s)
+        for edge in cable_edges(
+            gpu_id(n, g),
+            f"node{n}/nvswitch",
+            up_link,
+            num_links=num_links,
+            v_latency_s=up.latency_s,
+        )
     )
 
 
@@ -307,35 +332,67 @@ def plan_clos(
     if tiers == 1:
         if L != 1:
             raise InfeasibleError(f"{what} needs {L} leaves, more than 1 tier holds; use tiers=2")
-        return ClosPlan(tiers=1, num_leaves=1, uplinks_per_leaf=0, leaves_per_pod=1, num_pods=1,
-                        spines_per_pod=0, links_per_leaf_spine=0, uplinks_per_spine=0,
-                        cores_per_group=0, links_per_spine_core=0)
+        return ClosPlan(
+            tiers=1,
+            num_leaves=1,
+            uplinks_per_leaf=0,
+            leaves_per_pod=1,
+            num_pods=1,
+            spines_per_pod=0,
+            links_per_leaf_spine=0,
+            uplinks_per_spine=0,
+            cores_per_group=0,
+            links_per_spine_core=0,
+        )
     if tiers == 2:
         spines = smallest_divisor_at_least(u, ceil_div(L * u, k))
         if spines is None:
-            raise InfeasibleError(f"{what} needs {L} leaves, but 2 tiers of radix-{k} switches "
-                                  f"hold at most {k}; use tiers=3 or a switch with radix >= {L}")
-        return ClosPlan(tiers=2, num_leaves=L, uplinks_per_leaf=u, leaves_per_pod=L, num_pods=1,
-                        spines_per_pod=spines, links_per_leaf_spine=u // spines,
-                        uplinks_per_spine=0, cores_per_group=0, links_per_spine_core=0)
+            raise InfeasibleError(
+                f"{what} needs {L} leaves, but 2 tiers of radix-{k} switches "
+                f"hold at most {k}; use tiers=3 or a switch with radix >= {L}"
+            )
+        return ClosPlan(
+            tiers=2,
+            num_leaves=L,
+            uplinks_per_leaf=u,
+            leaves_per_pod=L,
+            num_pods=1,
+            spines_per_pod=spines,
+            links_per_leaf_spine=u // spines,
+            uplinks_per_spine=0,
+            cores_per_group=0,
+            links_per_spine_core=0,
+        )
     half = k // 2
     largest = half if max_leaves_per_pod is None else max_leaves_per_pod
     pods = ceil_div(L, max(1, largest))
     pod = min(largest, ceil_div(ceil_div(L, pods), pod_multiple) * pod_multiple)
     spines = smallest_divisor_at_least(u, ceil_div(pod * u, half)) if half >= 1 else None
     if spines is None or pod < 1:
-        raise InfeasibleError(f"{what}: a pod of {pod} leaves with {u} uplinks each does not fit "
-                              f"radix-{k} spines; use a switch with radix >= {2 * pod}")
+        raise InfeasibleError(
+            f"{what}: a pod of {pod} leaves with {u} uplinks each does not fit "
+            f"radix-{k} spines; use a switch with radix >= {2 * pod}"
+        )
     spine_up = pod * u // spines
     cores = smallest_divisor_at_least(spine_up, ceil_div(pods * spine_up, k))
     if cores is None:
-        raise InfeasibleError(f"{what} needs {L} leaves ({pods} pods of {pod}), but 3 tiers of "
-                              f"radix-{k} switches hold at most {k} pods ({k * pod} leaves); use "
-                              f"a larger-radix switch or more oversubscription")
-    return ClosPlan(tiers=3, num_leaves=L, uplinks_per_leaf=u, leaves_per_pod=pod, num_pods=pods,
-                    spines_per_pod=spines, links_per_leaf_spine=u // spines,
-                    uplinks_per_spine=spine_up, cores_per_group=cores,
-                    links_per_spine_core=spine_up // cores)
+        raise InfeasibleError(
+            f"{what} needs {L} leaves ({pods} pods of {pod}), but 3 tiers of "
+            f"radix-{k} switches hold at most {k} pods ({k * pod} leaves); use "
+            f"a larger-radix switch or more oversubscription"
+        )
+    return ClosPlan(
+        tiers=3,
+        num_leaves=L,
+        uplinks_per_leaf=u,
+        leaves_per_pod=pod,
+        num_pods=pods,
+        spines_per_pod=spines,
+        links_per_leaf_spine=u // spines,
+        uplinks_per_spine=spine_up,
+        cores_per_group=cores,
+        links_per_spine_core=spine_up // cores,
+    )
 
 
 def add_upper_tiers(
@@ -363,18 +420,24 @@ def add_upper_tiers(
         spines = [[f"{prefix}{spine_name}{j}" for j in range(plan.spines_per_pod)]]
         G.add_nodes_from((s, switch_attrs(sw, 2, **extra)) for s in spines[0])
     else:
-        spines = [[f"{prefix}pod{p}/{spine_name}{j}" for j in range(plan.spines_per_pod)]
-                  for p in range(plan.num_pods)]
-        G.add_nodes_from((s, switch_attrs(sw, 2, pod=p, **extra))
-                         for p, group in enumerate(spines) for s in group)
+        spines = [
+            [f"{prefix}pod{p}/{spine_name}{j}" for j in range(plan.spines_per_pod)]
+            for p in range(plan.num_pods)
+        ]
+        G.add_nodes_from(
+            (s, switch_attrs(sw, 2, pod=p, **extra))
+            for p, group in enumerate(spines)
+            for s in group
+        )
     n = plan.links_per_leaf_spine
     G.add_edges_from(
         edge
         for p, group in enumerate(spines)
-        for leaf in leaves[p * per_pod:(p + 1) * per_pod]
+        for leaf in leaves[p * per_pod : (p + 1) * per_pod]
         for spine in group
-        for edge in cable_edges(leaf, spine, link, num_links=n, u_latency_s=latency_s,
-                                v_latency_s=latency_s)
+        for edge in cable_edges(
+            leaf, spine, link, num_links=n, u_latency_s=latency_s, v_latency_s=latency_s
+        )
     )
     if plan.tiers < 3:
         return
@@ -386,9 +449,10 @@ def add_upper_tiers(
         edge
         for group in spines
         for j, spine in enumerate(group)
-        for core in cores[j * c:(j + 1) * c]
-        for edge in cable_edges(spine, core, link, num_links=n, u_latency_s=latency_s,
-                                v_latency_s=latency_s)
+        for core in cores[j * c : (j + 1) * c]
+        for edge in cable_edges(
+            spine, core, link, num_links=n, u_latency_s=latency_s, v_latency_s=latency_s
+        )
     )
 
 

@@ -98,29 +98,45 @@ def fat_tree(
     gpus_per_node = check_int("gpus_per_node", gpus_per_node)
     half = k // 2
     if half % gpus_per_node:
-        raise ValueError(f"gpus_per_node must divide k/2 = {half} (a server's GPUs share one edge "
-                         f"switch), got {gpus_per_node}")
-    hw = resolve_hardware(catalog=catalog, switch=switch, gpu=gpu, scaleup=scaleup,
-                          gpus_per_node=gpus_per_node)
+        raise ValueError(
+            f"gpus_per_node must divide k/2 = {half} (a server's GPUs share one edge "
+            f"switch), got {gpus_per_node}"
+        )
+    hw = resolve_hardware(
+        catalog=catalog, switch=switch, gpu=gpu, scaleup=scaleup, gpus_per_node=gpus_per_node
+    )
     radix = hw.switch.radix
     if radix < k:
-        raise ValueError(f"switch {switch!r} has radix {radix}, too small for k={k}; its radix "
-                         f"allows k <= {radix - radix % 2}")
-    params = {"k": k, "switch": switch, "gpus_per_node": gpus_per_node, "scaleup": hw.scaleup.key if hw.scaleup else None,
-              "gpu": gpu}
+        raise ValueError(
+            f"switch {switch!r} has radix {radix}, too small for k={k}; its radix "
+            f"allows k <= {radix - radix % 2}"
+        )
+    params = {
+        "k": k,
+        "switch": switch,
+        "gpus_per_node": gpus_per_node,
+        "scaleup": hw.scaleup.key if hw.scaleup else None,
+        "gpu": gpu,
+    }
     G = new_graph("fat-tree", params, hw)
     hosts_per_pod = half * half
     num_nodes = k * hosts_per_pod // gpus_per_node
-    add_gpus(G, hw, num_nodes, gpus_per_node,
-             lambda n, g: {"pod": n * gpus_per_node // hosts_per_pod})
+    add_gpus(
+        G, hw, num_nodes, gpus_per_node, lambda n, g: {"pod": n * gpus_per_node // hosts_per_pod}
+    )
     edges = [f"pod{p}/edge{e}" for p in range(k) for e in range(half)]
-    G.add_nodes_from((leaf, switch_attrs(hw.switch, 1, pod=i // half))
-                     for i, leaf in enumerate(edges))
-    attach_gpus(G, hw, (
-        (gpu_id(host // gpus_per_node, host % gpus_per_node), leaf)
-        for i, leaf in enumerate(edges)
-        for host in range(i * half, (i + 1) * half)
-    ))
+    G.add_nodes_from(
+        (leaf, switch_attrs(hw.switch, 1, pod=i // half)) for i, leaf in enumerate(edges)
+    )
+    attach_gpus(
+        G,
+        hw,
+        (
+            (gpu_id(host // gpus_per_node, host % gpus_per_node), leaf)
+            for i, leaf in enumerate(edges)
+            for host in range(i * half, (i + 1) * half)
+        ),
+    )
     plan = plan_clos(len(edges), half, k, tiers=3, what=f"fat-tree k={k}")
     add_upper_tiers(G, hw, plan, edges, spine_name="agg")
     return validate_graph(G)

@@ -105,25 +105,42 @@ def rail_optimized(
     gpus_per_node = check_int("gpus_per_node", gpus_per_node)
     su_size = check_int("su_size", su_size)
     reserved = check_int("reserved_leaf_ports", reserved_leaf_ports, minimum=0)
-    hw = resolve_hardware(catalog=catalog, switch=switch, gpu=gpu, scaleup=scaleup,
-                          gpus_per_node=gpus_per_node)
+    hw = resolve_hardware(
+        catalog=catalog, switch=switch, gpu=gpu, scaleup=scaleup, gpus_per_node=gpus_per_node
+    )
     radix = hw.switch.radix
     if su_size > radix // 2:
-        raise ValueError(f"su_size must be <= radix/2 = {radix // 2} (1:1 leaves of {switch!r}), "
-                         f"got {su_size}")
+        raise ValueError(
+            f"su_size must be <= radix/2 = {radix // 2} (1:1 leaves of {switch!r}), got {su_size}"
+        )
     held_slots = ceil_div(reserved, gpus_per_node)
     first = su_size - held_slots
     if first < 1:
-        raise ValueError(f"reserved_leaf_ports must leave SU 0 at least one server slot "
-                         f"(<= {(su_size - 1) * gpus_per_node}), got {reserved}")
-    params = {"num_nodes": num_nodes, "gpus_per_node": gpus_per_node, "su_size": su_size,
-              "switch": switch, "reserved_leaf_ports": reserved, "scaleup": hw.scaleup.key if hw.scaleup else None, "gpu": gpu}
+        raise ValueError(
+            f"reserved_leaf_ports must leave SU 0 at least one server slot "
+            f"(<= {(su_size - 1) * gpus_per_node}), got {reserved}"
+        )
+    params = {
+        "num_nodes": num_nodes,
+        "gpus_per_node": gpus_per_node,
+        "su_size": su_size,
+        "switch": switch,
+        "reserved_leaf_ports": reserved,
+        "scaleup": hw.scaleup.key if hw.scaleup else None,
+        "gpu": gpu,
+    }
     num_sus = 1 + ceil_div(max(0, num_nodes - first), su_size)
     leaves = [f"su{s}/leaf{r}" for s in range(num_sus) for r in range(gpus_per_node)]
     half = radix // 2
     su_leaves = gpus_per_node if gpus_per_node <= half else 1  # pods of whole SUs if they fit
-    plan = plan_clos(len(leaves), su_size, radix, max_leaves_per_pod=half - half % su_leaves,
-                     pod_multiple=su_leaves, what=f"a rail-optimized fabric of {num_nodes} nodes")
+    plan = plan_clos(
+        len(leaves),
+        su_size,
+        radix,
+        max_leaves_per_pod=half - half % su_leaves,
+        pod_multiple=su_leaves,
+        what=f"a rail-optimized fabric of {num_nodes} nodes",
+    )
 
     def su_of(n: int) -> int:
         return 0 if n < first else 1 + (n - first) // su_size
@@ -145,8 +162,15 @@ def rail_optimized(
         return switch_attrs(hw.switch, 1, su=s, rail=r, reserved_ports=held, **pod)
 
     G.add_nodes_from((leaf, leaf_attrs(i)) for i, leaf in enumerate(leaves))
-    attach_gpus(G, hw, ((gpu_id(n, g), leaves[su_of(n) * gpus_per_node + g])
-                        for n in range(num_nodes) for g in range(gpus_per_node)))
+    attach_gpus(
+        G,
+        hw,
+        (
+            (gpu_id(n, g), leaves[su_of(n) * gpus_per_node + g])
+            for n in range(num_nodes)
+            for g in range(gpus_per_node)
+        ),
+    )
     add_upper_tiers(G, hw, plan, leaves)
     return validate_graph(G)
 
@@ -216,20 +240,31 @@ def rail_only(
     num_nodes = check_int("num_nodes", num_nodes)
     gpus_per_node = check_int("gpus_per_node", gpus_per_node)
     if scaleup is None and gpus_per_node > 1:
-        raise ValueError("scaleup must name a scale-up switch for rail-only (traffic between "
-                         "rails is forwarded over NVLink), got None")
-    hw = resolve_hardware(catalog=catalog, switch=switch, gpu=gpu, scaleup=scaleup,
-                          gpus_per_node=gpus_per_node)
+        raise ValueError(
+            "scaleup must name a scale-up switch for rail-only (traffic between "
+            "rails is forwarded over NVLink), got None"
+        )
+    hw = resolve_hardware(
+        catalog=catalog, switch=switch, gpu=gpu, scaleup=scaleup, gpus_per_node=gpus_per_node
+    )
     if hw.scaleup is None and gpus_per_node > 1:
-        raise ValueError(f"rail-only needs a scale-up (NVLink) domain, but gpu {gpu!r} with "
-                         f"gpus_per_node={gpus_per_node} has none: traffic between rails has no path")
+        raise ValueError(
+            f"rail-only needs a scale-up (NVLink) domain, but gpu {gpu!r} with "
+            f"gpus_per_node={gpus_per_node} has none: traffic between rails has no path"
+        )
     radix = hw.switch.radix
     down = radix if num_nodes <= radix else radix // 2
     num_leaves = ceil_div(num_nodes, down)
-    plan = plan_clos(num_leaves, radix - down, radix,
-                     what=f"one rail of {num_nodes} nodes (rail-only)")
-    params = {"num_nodes": num_nodes, "gpus_per_node": gpus_per_node, "switch": switch,
-              "scaleup": hw.scaleup.key if hw.scaleup else None, "gpu": gpu}
+    plan = plan_clos(
+        num_leaves, radix - down, radix, what=f"one rail of {num_nodes} nodes (rail-only)"
+    )
+    params = {
+        "num_nodes": num_nodes,
+        "gpus_per_node": gpus_per_node,
+        "switch": switch,
+        "scaleup": hw.scaleup.key if hw.scaleup else None,
+        "gpu": gpu,
+    }
     G = new_graph("rail-only", params, hw)
     add_gpus(G, hw, num_nodes, gpus_per_node)
     for r in range(gpus_per_node):

@@ -79,22 +79,40 @@ def single_hop(
     planes = check_int("planes", planes)
     gpus_per_node = check_int("gpus_per_node", gpus_per_node)
     if num_gpus % gpus_per_node:
-        raise ValueError(f"num_gpus must be a multiple of gpus_per_node={gpus_per_node}, "
-                         f"got {num_gpus}")
-    hw = resolve_hardware(catalog=catalog, switch=switch, gpu=gpu, scaleup=scaleup,
-                          gpus_per_node=gpus_per_node)
+        raise ValueError(
+            f"num_gpus must be a multiple of gpus_per_node={gpus_per_node}, got {num_gpus}"
+        )
+    hw = resolve_hardware(
+        catalog=catalog, switch=switch, gpu=gpu, scaleup=scaleup, gpus_per_node=gpus_per_node
+    )
     radix = hw.switch.radix
     if num_gpus > radix:
-        raise InfeasibleError(f"single-hop for {num_gpus} GPUs needs a switch radix >= "
-                              f"{num_gpus}; {switch} has {radix}: use at most {radix} GPUs per "
-                              f"single-hop domain or a switch with a larger radix")
-    params = {"num_gpus": num_gpus, "planes": planes, "switch": switch,
-              "gpus_per_node": gpus_per_node, "scaleup": hw.scaleup.key if hw.scaleup else None, "gpu": gpu}
+        raise InfeasibleError(
+            f"single-hop for {num_gpus} GPUs needs a switch radix >= "
+            f"{num_gpus}; {switch} has {radix}: use at most {radix} GPUs per "
+            f"single-hop domain or a switch with a larger radix"
+        )
+    params = {
+        "num_gpus": num_gpus,
+        "planes": planes,
+        "switch": switch,
+        "gpus_per_node": gpus_per_node,
+        "scaleup": hw.scaleup.key if hw.scaleup else None,
+        "gpu": gpu,
+    }
     G = new_graph("single-hop", params, hw)
     num_nodes = num_gpus // gpus_per_node
     add_gpus(G, hw, num_nodes, gpus_per_node)
     switches = [f"plane{p}" for p in range(planes)]
     G.add_nodes_from((s, switch_attrs(hw.switch, 1, plane=p)) for p, s in enumerate(switches))
-    attach_gpus(G, hw, ((gpu_id(n, g), s) for n in range(num_nodes) for g in range(gpus_per_node)
-                        for s in switches))
+    attach_gpus(
+        G,
+        hw,
+        (
+            (gpu_id(n, g), s)
+            for n in range(num_nodes)
+            for g in range(gpus_per_node)
+            for s in switches
+        ),
+    )
     return validate_graph(G)

@@ -777,7 +777,12 @@ def dump_spec(G: nx.DiGraph, format: str) -> str:
         return _json_text(data)
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     return yaml.dump(
-        data, Dumper=dumper, sort_keys=False, default_flow_style=None, allow_unicode=True, width=4096
+        data,
+        Dumper=dumper,
+        sort_keys=False,
+        default_flow_style=None,
+        allow_unicode=True,
+        width=4096,
     )
 
 

@@ -18,56 +18,71 @@ GAMMA = 1 / 500e9
 S = 1 << 30
 
 
-@pytest.mark.parametrize(("collective", "algorithm", "n", "expected"), [
-    # ring all-reduce 2(n-1)α + 2(n-1)/n·Sβ + (n-1)/n·Sγ (§3.2, Patarasuk & Yuan)
-    ("all-reduce", "ring", 8, 14 * ALPHA + 2 * 7 / 8 * S * BETA + 7 / 8 * S * GAMMA),
-    # ring all-gather (p-1)α + n(p-1)/p·β (§3.2, allgather_intra_ring.c)
-    ("all-gather", "ring", 8, 7 * ALPHA + 7 / 8 * S * BETA),
-    # pairwise reduce-scatter (p-1)α + n(p-1)/p·(β+γ) (§3.2)
-    ("reduce-scatter", "ring", 8, 7 * ALPHA + 7 / 8 * S * (BETA + GAMMA)),
-    # recursive doubling all-reduce lg p·(α + nβ + nγ) (§3.2)
-    ("all-reduce", "recursive-doubling", 16, 4 * (ALPHA + S * (BETA + GAMMA))),
-    # recursive doubling all-gather lg p·α + n(p-1)/p·β (§3.2)
-    ("all-gather", "recursive-doubling", 16, 4 * ALPHA + 15 / 16 * S * BETA),
-    # recursive halving reduce-scatter lg p·α + n(p-1)/p·(β+γ) (§3.2)
-    ("reduce-scatter", "recursive-halving", 16, 4 * ALPHA + 15 / 16 * S * (BETA + GAMMA)),
-    # Rabenseifner 2 lg p·α + 2n(p-1)/p·β + n(p-1)/p·γ (§3.2)
-    ("all-reduce", "rabenseifner", 16, 8 * ALPHA + 2 * 15 / 16 * S * BETA + 15 / 16 * S * GAMMA),
-    # double binary tree 2 lg n·α + 2Sβ + Sγ (§3.3)
-    ("all-reduce", "tree", 8, 6 * ALPHA + 2 * S * BETA + S * GAMMA),
-    # Bruck all-to-all lg p·α + (n/2)·lg p·β (§3.2), ceil(lg 6) = 3
-    ("all-to-all", "bruck", 6, 3 * ALPHA + S / 2 * 3 * BETA),
-    # pairwise all-to-all with n = per-rank total: (p-1)α + (p-1)/p·nβ (§3.2 / §3.3)
-    ("all-to-all", "pairwise", 6, 5 * ALPHA + 5 / 6 * S * BETA),
-    # direct all-to-all α + (n-1)/n·Sβ (§3.3)
-    ("all-to-all", "direct", 6, ALPHA + 5 / 6 * S * BETA),
-    # in-network 2α + Sβ (§3.3 NVLS/CollNet)
-    ("all-reduce", "in-network", 64, 2 * ALPHA + S * BETA),
-    # binomial broadcast lg p·α + n·lg p·β (§3.2)
-    ("broadcast", "binomial", 5, 3 * (ALPHA + S * BETA)),
-    # pipelined chain broadcast (p-1)α + nβ, large-message limit (§3.2)
-    ("broadcast", "ring", 5, 4 * ALPHA + S * BETA),
-    # Hockney α + Sβ (§3.1)
-    ("send-recv", "direct", 2, ALPHA + S * BETA),
-])
-def test_closed_form_matches_reference_formula(collective: str, algorithm: str, n: int,
-                                               expected: float) -> None:
-    got = closed_form(collective, algorithm, n, S, alpha_s=ALPHA, beta_s_per_byte=BETA,
-                      gamma_s_per_byte=GAMMA)
+@pytest.mark.parametrize(
+    ("collective", "algorithm", "n", "expected"),
+    [
+        # ring all-reduce 2(n-1)α + 2(n-1)/n·Sβ + (n-1)/n·Sγ (§3.2, Patarasuk & Yuan)
+        ("all-reduce", "ring", 8, 14 * ALPHA + 2 * 7 / 8 * S * BETA + 7 / 8 * S * GAMMA),
+        # ring all-gather (p-1)α + n(p-1)/p·β (§3.2, allgather_intra_ring.c)
+        ("all-gather", "ring", 8, 7 * ALPHA + 7 / 8 * S * BETA),
+        # pairwise reduce-scatter (p-1)α + n(p-1)/p·(β+γ) (§3.2)
+        ("reduce-scatter", "ring", 8, 7 * ALPHA + 7 / 8 * S * (BETA + GAMMA)),
+        # recursive doubling all-reduce lg p·(α + nβ + nγ) (§3.2)
+        ("all-reduce", "recursive-doubling", 16, 4 * (ALPHA + S * (BETA + GAMMA))),
+        # recursive doubling all-gather lg p·α + n(p-1)/p·β (§3.2)
+        ("all-gather", "recursive-doubling", 16, 4 * ALPHA + 15 / 16 * S * BETA),
+        # recursive halving reduce-scatter lg p·α + n(p-1)/p·(β+γ) (§3.2)
+        ("reduce-scatter", "recursive-halving", 16, 4 * ALPHA + 15 / 16 * S * (BETA + GAMMA)),
+        # Rabenseifner 2 lg p·α + 2n(p-1)/p·β + n(p-1)/p·γ (§3.2)
+        (
+            "all-reduce",
+            "rabenseifner",
+            16,
+            8 * ALPHA + 2 * 15 / 16 * S * BETA + 15 / 16 * S * GAMMA,
+        ),
+        # double binary tree 2 lg n·α + 2Sβ + Sγ (§3.3)
+        ("all-reduce", "tree", 8, 6 * ALPHA + 2 * S * BETA + S * GAMMA),
+        # Bruck all-to-all lg p·α + (n/2)·lg p·β (§3.2), ceil(lg 6) = 3
+        ("all-to-all", "bruck", 6, 3 * ALPHA + S / 2 * 3 * BETA),
+        # pairwise all-to-all with n = per-rank total: (p-1)α + (p-1)/p·nβ (§3.2 / §3.3)
+        ("all-to-all", "pairwise", 6, 5 * ALPHA + 5 / 6 * S * BETA),
+        # direct all-to-all α + (n-1)/n·Sβ (§3.3)
+        ("all-to-all", "direct", 6, ALPHA + 5 / 6 * S * BETA),
+        # in-network 2α + Sβ (§3.3 NVLS/CollNet)
+        ("all-reduce", "in-network", 64, 2 * ALPHA + S * BETA),
+        # binomial broadcast lg p·α + n·lg p·β (§3.2)
+        ("broadcast", "binomial", 5, 3 * (ALPHA + S * BETA)),
+        # pipelined chain broadcast (p-1)α + nβ, large-message limit (§3.2)
+        ("broadcast", "ring", 5, 4 * ALPHA + S * BETA),
+        # Hockney α + Sβ (§3.1)
+        ("send-recv", "direct", 2, ALPHA + S * BETA),
+    ],
+)
+def test_closed_form_matches_reference_formula(
+    collective: str, algorithm: str, n: int, expected: float
+) -> None:
+    got = closed_form(
+        collective, algorithm, n, S, alpha_s=ALPHA, beta_s_per_byte=BETA, gamma_s_per_byte=GAMMA
+    )
     assert got == pytest.approx(expected, rel=1e-12)
 
 
 def test_ring_all_reduce_doctest_number() -> None:
     # 14 x 1 us + 2 x 7/8 x 1e9 B / 50e9 B/s = 14 us + 35 ms (§3.2 ring formula)
-    assert closed_form("allreduce", "ring", 8, 1e9, alpha_s=1e-6,
-                       beta_s_per_byte=1 / 50e9) == pytest.approx(0.035014, rel=1e-12)
+    assert closed_form(
+        "allreduce", "ring", 8, 1e9, alpha_s=1e-6, beta_s_per_byte=1 / 50e9
+    ) == pytest.approx(0.035014, rel=1e-12)
 
 
 def test_ring_is_bandwidth_optimal_and_tree_is_not() -> None:
     """Large S: ring 2(n-1)/n·S/B < tree 2·S/B; tiny S: tree's 2 lg n α < ring's 2(n-1)α."""
     big = dict(alpha_s=ALPHA, beta_s_per_byte=BETA)
-    assert closed_form("all-reduce", "ring", 64, S, **big) < closed_form("all-reduce", "tree", 64, S, **big)
-    assert closed_form("all-reduce", "ring", 64, 8, **big) > closed_form("all-reduce", "tree", 64, 8, **big)
+    assert closed_form("all-reduce", "ring", 64, S, **big) < closed_form(
+        "all-reduce", "tree", 64, S, **big
+    )
+    assert closed_form("all-reduce", "ring", 64, 8, **big) > closed_form(
+        "all-reduce", "tree", 64, 8, **big
+    )
 
 
 @pytest.mark.parametrize("n", [1, 2, 4, 1024])
@@ -88,7 +103,9 @@ def test_power_of_two_algorithm_rejects_six_ranks(algorithm: str) -> None:
 
 
 def test_algorithm_that_does_not_serve_the_collective() -> None:
-    with pytest.raises(ValueError, match=r"'ring' does not serve all-to-all; use one of .*pairwise"):
+    with pytest.raises(
+        ValueError, match=r"'ring' does not serve all-to-all; use one of .*pairwise"
+    ):
         closed_form("all-to-all", "ring", 8, S, alpha_s=ALPHA, beta_s_per_byte=BETA)
 
 

@@ -12,8 +12,14 @@ import pytest
 
 import topologies
 from collectives.algorithms import closed_form
-from collectives.model import ModelParams, algorithm_costs, predict, predict_many
-from collectives.model import _cached_phases, _comm  # phase loads, to inspect link usage
+from collectives.model import (  # phase loads, to inspect link usage
+    ModelParams,
+    _cached_phases,
+    _comm,
+    algorithm_costs,
+    predict,
+    predict_many,
+)
 from collectives.placement import place
 from fabric.catalog import default_catalog
 from fabric.errors import InfeasibleError
@@ -47,36 +53,48 @@ def test_ring_all_reduce_single_switch_is_the_textbook_formula(n: int, size: int
     assert cost.latency_s + cost.seconds_per_byte * size == pytest.approx(expected, rel=1e-9)
     p = predict(G, "all-reduce", size, algorithm="ring")
     default = ModelParams()
-    assert p.time_s == pytest.approx(2 * (n - 1) * _alpha(default) + 2 * (n - 1) / n * size / rate,
-                                     rel=1e-9)
+    assert p.time_s == pytest.approx(
+        2 * (n - 1) * _alpha(default) + 2 * (n - 1) / n * size / rate, rel=1e-9
+    )
 
 
-@pytest.mark.parametrize(("collective", "algorithm", "n"), [
-    ("all-reduce", "ring", 6),
-    ("all-gather", "ring", 6),
-    ("reduce-scatter", "ring", 7),
-    ("all-reduce", "recursive-doubling", 8),
-    ("all-gather", "recursive-doubling", 16),
-    ("reduce-scatter", "recursive-halving", 8),
-    ("all-reduce", "rabenseifner", 16),
-    ("all-to-all", "pairwise", 7),
-    ("all-to-all", "pairwise", 12),
-    ("all-to-all", "direct", 6),
-    ("all-to-all", "direct", 16),
-    ("all-to-all", "bruck", 8),
-    ("all-reduce", "tree", 8),
-    ("broadcast", "ring", 5),
-    ("broadcast", "binomial", 8),
-    ("send-recv", "direct", 2),
-])
+@pytest.mark.parametrize(
+    ("collective", "algorithm", "n"),
+    [
+        ("all-reduce", "ring", 6),
+        ("all-gather", "ring", 6),
+        ("reduce-scatter", "ring", 7),
+        ("all-reduce", "recursive-doubling", 8),
+        ("all-gather", "recursive-doubling", 16),
+        ("reduce-scatter", "recursive-halving", 8),
+        ("all-reduce", "rabenseifner", 16),
+        ("all-to-all", "pairwise", 7),
+        ("all-to-all", "pairwise", 12),
+        ("all-to-all", "direct", 6),
+        ("all-to-all", "direct", 16),
+        ("all-to-all", "bruck", 8),
+        ("all-reduce", "tree", 8),
+        ("broadcast", "ring", 5),
+        ("broadcast", "binomial", 8),
+        ("send-recv", "direct", 2),
+    ],
+)
 @pytest.mark.parametrize("size", [64, 3 << 20, 2 * GIB])
-def test_single_switch_equals_closed_form(collective: str, algorithm: str, n: int, size: int) -> None:
+def test_single_switch_equals_closed_form(
+    collective: str, algorithm: str, n: int, size: int
+) -> None:
     # closed forms of collectives.algorithms (nccl_models.md §3.2, §3.3) with
     # alpha = alpha_s + path latency of one step and beta = 1 / link rate: the switch is
     # non-blocking, so the flow model must reproduce them exactly.
     params = ModelParams(alpha_s=1.5e-6)
-    expected = closed_form(collective, algorithm, n, size, alpha_s=_alpha(params),
-                           beta_s_per_byte=1 / ROCE200.bandwidth_bytes_per_s)
+    expected = closed_form(
+        collective,
+        algorithm,
+        n,
+        size,
+        alpha_s=_alpha(params),
+        beta_s_per_byte=1 / ROCE200.bandwidth_bytes_per_s,
+    )
     cost = algorithm_costs(_single_hop(n), collective, algorithm=algorithm, params=params)[0]
     assert cost.latency_s + cost.seconds_per_byte * size == pytest.approx(expected, rel=1e-9)
 
@@ -181,14 +199,15 @@ def test_auto_picks_the_fastest_candidate_per_size() -> None:
         best = min(c.latency_s + c.seconds_per_byte * size for c in costs.values())
         assert p.time_s == pytest.approx(best, rel=1e-12)
         assert p.time_s == pytest.approx(
-            costs[p.algorithm].latency_s + costs[p.algorithm].seconds_per_byte * size, rel=1e-12)
+            costs[p.algorithm].latency_s + costs[p.algorithm].seconds_per_byte * size, rel=1e-12
+        )
 
 
 def test_predict_many_equals_predict() -> None:
     G = topologies.build("fat-tree", k=8)
     sizes = [8, 4096, 1 << 24]
     many = predict_many(G, "all-gather", sizes, ranks=64, placement="spread")
-    for s, p in zip(sizes, many):
+    for s, p in zip(sizes, many, strict=False):
         assert p == predict(G, "all-gather", s, ranks=64, placement="spread")
         assert p.busbw_bytes_per_s == pytest.approx(p.algbw_bytes_per_s * 63 / 64, rel=1e-12)
 
@@ -196,28 +215,41 @@ def test_predict_many_equals_predict() -> None:
 def test_efficiency_scales_the_bandwidth_term() -> None:
     G = _single_hop(8)
     base = algorithm_costs(G, "all-reduce", algorithm="ring")[0]
-    half = algorithm_costs(G, "all-reduce", algorithm="ring",
-                           params=ModelParams(efficiency_by_link={"roce200": 0.5}))[0]
+    half = algorithm_costs(
+        G, "all-reduce", algorithm="ring", params=ModelParams(efficiency_by_link={"roce200": 0.5})
+    )[0]
     assert half.seconds_per_byte == pytest.approx(2 * base.seconds_per_byte, rel=1e-12)
     assert half.latency_s == base.latency_s
 
 
-# -- bad input --------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("kwargs", "message"), [
-    (dict(collective="all-scatter", size_bytes=GIB), "unknown collective 'all-scatter'"),
-    (dict(collective="all-reduce", size_bytes=GIB, algorithm="magic"), "unknown algorithm 'magic'"),
-    (dict(collective="all-to-all", size_bytes=GIB, algorithm="ring"),
-     "'ring' does not serve all-to-all"),
-    (dict(collective="all-reduce", size_bytes=0), "size must be > 0 bytes, got 0"),
-    (dict(collective="all-reduce", size_bytes=-1), "size must be > 0 bytes, got -1"),
-    (dict(collective="all-reduce", size_bytes=GIB, ranks=6, algorithm="recursive-doubling"),
-     "needs a power-of-two number of ranks, got 6"),
-    (dict(collective="all-reduce", size_bytes=GIB, ranks=6, algorithm="rabenseifner"),
-     "needs a power-of-two number of ranks, got 6"),
-    (dict(collective="all-reduce", size_bytes=GIB, ranks=1), "at least 2 ranks"),
-    (dict(collective="all-reduce", size_bytes=GIB, placement="diagonal"), "unknown placement"),
-    (dict(collective="all-reduce", size_bytes=GIB, flavor="exact"), "unknown flavor"),
-])
+# -- bad input ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(collective="all-scatter", size_bytes=GIB), "unknown collective 'all-scatter'"),
+        (
+            dict(collective="all-reduce", size_bytes=GIB, algorithm="magic"),
+            "unknown algorithm 'magic'",
+        ),
+        (
+            dict(collective="all-to-all", size_bytes=GIB, algorithm="ring"),
+            "'ring' does not serve all-to-all",
+        ),
+        (dict(collective="all-reduce", size_bytes=0), "size must be > 0 bytes, got 0"),
+        (dict(collective="all-reduce", size_bytes=-1), "size must be > 0 bytes, got -1"),
+        (
+            dict(collective="all-reduce", size_bytes=GIB, ranks=6, algorithm="recursive-doubling"),
+            "needs a power-of-two number of ranks, got 6",
+        ),
+        (
+            dict(collective="all-reduce", size_bytes=GIB, ranks=6, algorithm="rabenseifner"),
+            "needs a power-of-two number of ranks, got 6",
+        ),
+        (dict(collective="all-reduce", size_bytes=GIB, ranks=1), "at least 2 ranks"),
+        (dict(collective="all-reduce", size_bytes=GIB, placement="diagonal"), "unknown placement"),
+        (dict(collective="all-reduce", size_bytes=GIB, flavor="exact"), "unknown flavor"),
+    ],
+)
 def test_bad_input_raises_value_error(kwargs: dict, message: str) -> None:
     G = _single_hop(16)
     with pytest.raises(ValueError, match=message):
@@ -241,6 +273,8 @@ def test_explicit_placement_list() -> None:
 def test_costs_are_linear_in_size() -> None:
     G = topologies.build("rail-only", num_nodes=4)
     sizes = np.array([1 << 10, 1 << 20, 1 << 30])
-    times = np.array([p.time_s for p in predict_many(G, "all-reduce", sizes.tolist(), algorithm="ring")])
+    times = np.array(
+        [p.time_s for p in predict_many(G, "all-reduce", sizes.tolist(), algorithm="ring")]
+    )
     slope = np.diff(times) / np.diff(sizes)
     assert slope[0] == pytest.approx(slope[1], rel=1e-9)

@@ -27,8 +27,12 @@ def test_network_class_efficiency_applies_to_built_fabrics_nics_and_switch_links
     # slow the scale-out links (NICs, leaf-spine), not NVLink
     G = topologies.build("rail-optimized", num_nodes=4)
     base = _time(G, "all-to-all", algorithm="direct")
-    half = _time(G, "all-to-all", ModelParams(alpha_s=0.0, efficiency_by_link={"network": 0.5}),
-                 algorithm="direct")
+    half = _time(
+        G,
+        "all-to-all",
+        ModelParams(alpha_s=0.0, efficiency_by_link={"network": 0.5}),
+        algorithm="direct",
+    )
     # all-to-all across servers is NIC-bound: half the efficiency, about twice the time
     assert half / base == pytest.approx(2.0, rel=0.02)
 
@@ -36,19 +40,27 @@ def test_network_class_efficiency_applies_to_built_fabrics_nics_and_switch_links
 def test_host_internal_class_efficiency_applies_to_nvlink_only():
     G = topologies.build("rail-optimized", num_nodes=1)  # one server: everything on NVLink
     base = _time(G, "all-reduce", algorithm="ring")
-    slow = _time(G, "all-reduce", ModelParams(efficiency_by_link={"host-internal": 0.5}),
-                 algorithm="ring")
-    net_only = _time(G, "all-reduce", ModelParams(efficiency_by_link={"network": 0.5}),
-                     algorithm="ring")
+    slow = _time(
+        G, "all-reduce", ModelParams(efficiency_by_link={"host-internal": 0.5}), algorithm="ring"
+    )
+    net_only = _time(
+        G, "all-reduce", ModelParams(efficiency_by_link={"network": 0.5}), algorithm="ring"
+    )
     assert slow > 1.9 * base
     assert net_only == pytest.approx(base, rel=1e-9)
 
 
 def test_exact_link_key_wins_over_its_class():
     G = topologies.build("rail-optimized", num_nodes=4)
-    exact = _time(G, "all-to-all", ModelParams(efficiency_by_link={"ndr400": 1.0, "network": 0.5}),
-                  algorithm="direct")
-    assert exact == pytest.approx(_time(G, "all-to-all", ModelParams(), algorithm="direct"), rel=1e-9)
+    exact = _time(
+        G,
+        "all-to-all",
+        ModelParams(efficiency_by_link={"ndr400": 1.0, "network": 0.5}),
+        algorithm="direct",
+    )
+    assert exact == pytest.approx(
+        _time(G, "all-to-all", ModelParams(), algorithm="direct"), rel=1e-9
+    )
 
 
 def test_pairwise_all_to_all_pairs_by_xor_for_a_power_of_two():

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 
 import pytest
-
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -91,25 +90,31 @@ def test_busbw_within_the_injection_bound(case, size: int) -> None:
 @given(scenario(), sizes)
 def test_reduce_scatter_never_slower_than_all_reduce(case, size: int) -> None:
     name, ranks, placement, _ = case
-    G = fabric(name)
     # Same algorithm: a ring reduce-scatter is the first half of a ring all-reduce. (Auto-picked
     # all-reduce may be a tree whose 2 lg n steps beat the ring's n-1 at tiny sizes, as in
     # NCCL, where reduce-scatter has no tree.)
     rs = _predict(name, "reduce-scatter", size, ranks=ranks, placement=placement)
     ring = _predict(name, "all-reduce", size, ranks=ranks, placement=placement, algorithm="ring")
     assert rs.time_s <= ring.time_s
-    forced = _predict(name, "reduce-scatter", size, ranks=ranks, placement=placement,
-                      algorithm="ring")
+    forced = _predict(
+        name, "reduce-scatter", size, ranks=ranks, placement=placement, algorithm="ring"
+    )
     assert forced.time_s <= ring.time_s
-    assert 2 * (forced.time_s - forced.latency_s) == pytest.approx(ring.time_s - ring.latency_s,
-                                                                   rel=1e-9)
+    assert 2 * (forced.time_s - forced.latency_s) == pytest.approx(
+        ring.time_s - ring.latency_s, rel=1e-9
+    )
 
 
 @SETTINGS
-@given(st.sampled_from([64, 128, 256]), st.sampled_from(COLLECTIVES), sizes,
-       st.sampled_from(["packed", "spread"]))
-def test_oversubscription_never_speeds_anything_up(gpus: int, coll: str, size: int,
-                                                   placement: str) -> None:
+@given(
+    st.sampled_from([64, 128, 256]),
+    st.sampled_from(COLLECTIVES),
+    sizes,
+    st.sampled_from(["packed", "spread"]),
+)
+def test_oversubscription_never_speeds_anything_up(
+    gpus: int, coll: str, size: int, placement: str
+) -> None:
     times = []
     for ratio in (1, 2, 3):
         G = topologies.build("clos", num_gpus=gpus, oversubscription=ratio)
@@ -136,5 +141,6 @@ def test_deterministic_twice_and_across_builds(case, size: int) -> None:
     spec = dict(FABRICS[name])
     fresh = topologies.build(spec.pop("family"), **spec)
     assert predict(fresh, coll, size, ranks=ranks, placement=placement) == first
-    assert (algorithm_costs(fresh, coll, ranks=ranks, placement=placement)
-            == algorithm_costs(G, coll, ranks=ranks, placement=placement))
+    assert algorithm_costs(fresh, coll, ranks=ranks, placement=placement) == algorithm_costs(
+        G, coll, ranks=ranks, placement=placement
+    )

@@ -17,8 +17,21 @@ def run(*args: str):
 
 
 def test_predict_json_rows() -> None:
-    result = run("predict", "--topology", "single-hop", "--gpus", "8", "--gpus-per-node", "1",
-                 "--no-scaleup", "--sizes", "1KB,1MB,1GB", "--algorithm", "ring", "--json")
+    result = run(
+        "predict",
+        "--topology",
+        "single-hop",
+        "--gpus",
+        "8",
+        "--gpus-per-node",
+        "1",
+        "--no-scaleup",
+        "--sizes",
+        "1KB,1MB,1GB",
+        "--algorithm",
+        "ring",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["topology"] == "single-hop"
@@ -36,8 +49,17 @@ def test_predict_json_rows() -> None:
 
 
 def test_predict_table() -> None:
-    result = run("predict", "--topology", "rail-optimized", "--nodes", "2", "--sizes", "8B:1MB:16",
-                 "--collective", "all-gather")
+    result = run(
+        "predict",
+        "--topology",
+        "rail-optimized",
+        "--nodes",
+        "2",
+        "--sizes",
+        "8B:1MB:16",
+        "--collective",
+        "all-gather",
+    )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith("# all-gather on rail-optimized: 16 ranks in 2 scale-up domain(s)")
@@ -45,16 +67,23 @@ def test_predict_table() -> None:
     assert len([ln for ln in lines if "B " in ln or ln.split()[0].endswith("B")]) >= 5
 
 
-@pytest.mark.parametrize(("args", "codes", "needle"), [
-    (["--collective", "all-scatter"], (1,), "unknown collective 'all-scatter'"),
-    (["--algorithm", "magic"], (1,), "unknown algorithm 'magic'"),
-    (["--sizes", "0"], (2,), "size must be > 0"),
-    (["--sizes", "-1"], (2,), "--sizes"),
-    (["--ranks", "17"], (1,), "17 ranks do not fit"),
-    (["--ranks", "6", "--algorithm", "recursive-doubling"], (1,), "power-of-two number of ranks, got 6"),
-    (["--placement", "zigzag"], (1,), "unknown placement"),
-    (["--flavor", "exact"], (2,), "--flavor"),
-])
+@pytest.mark.parametrize(
+    ("args", "codes", "needle"),
+    [
+        (["--collective", "all-scatter"], (1,), "unknown collective 'all-scatter'"),
+        (["--algorithm", "magic"], (1,), "unknown algorithm 'magic'"),
+        (["--sizes", "0"], (2,), "size must be > 0"),
+        (["--sizes", "-1"], (2,), "--sizes"),
+        (["--ranks", "17"], (1,), "17 ranks do not fit"),
+        (
+            ["--ranks", "6", "--algorithm", "recursive-doubling"],
+            (1,),
+            "power-of-two number of ranks, got 6",
+        ),
+        (["--placement", "zigzag"], (1,), "unknown placement"),
+        (["--flavor", "exact"], (2,), "--flavor"),
+    ],
+)
 def test_predict_errors_are_one_line(args: list[str], codes: tuple[int, ...], needle: str) -> None:
     result = run("predict", "--topology", "single-hop", "--gpus", "16", "--sizes", "1MB", *args)
     assert result.exit_code in codes, result.output
@@ -87,7 +116,9 @@ def test_compare_512_json() -> None:
 
 
 def test_compare_table_and_bad_family() -> None:
-    result = run("compare", "--gpus", "64", "--families", "clos,rail-only", "--collectives", "all-reduce")
+    result = run(
+        "compare", "--gpus", "64", "--families", "clos,rail-only", "--collectives", "all-reduce"
+    )
     assert result.exit_code == 0, result.output
     assert "clos" in result.stdout and "bound" in result.stdout
     bad = run("compare", "--gpus", "64", "--families", "torus")

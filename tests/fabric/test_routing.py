@@ -21,11 +21,25 @@ from fabric.routing import fabric_index, route
 BW = 50e9
 
 
-def _cable(G: nx.DiGraph, u: str, v: str, *, num_links: int = 1, latency_s: float = 1e-7,
-           bandwidth: float = BW, link: str = "ndr400") -> None:
+def _cable(
+    G: nx.DiGraph,
+    u: str,
+    v: str,
+    *,
+    num_links: int = 1,
+    latency_s: float = 1e-7,
+    bandwidth: float = BW,
+    link: str = "ndr400",
+) -> None:
     for a, b in ((u, v), (v, u)):
-        G.add_edge(a, b, bandwidth_bytes_per_s=bandwidth, latency_s=latency_s,
-                   num_links=num_links, link=link)
+        G.add_edge(
+            a,
+            b,
+            bandwidth_bytes_per_s=bandwidth,
+            latency_s=latency_s,
+            num_links=num_links,
+            link=link,
+        )
 
 
 def _gpu(G: nx.DiGraph, name: str, node: int, local: int) -> None:
@@ -51,8 +65,15 @@ def leaf_spine() -> nx.DiGraph:
             _gpu(G, name, leaf, g)
             _cable(G, name, f"leaf{leaf}")
             if g < 2:
-                _cable(G, name, f"nvs{leaf}", num_links=18, bandwidth=25e9, link="nvlink4",
-                       latency_s=5e-8)
+                _cable(
+                    G,
+                    name,
+                    f"nvs{leaf}",
+                    num_links=18,
+                    bandwidth=25e9,
+                    link="nvlink4",
+                    latency_s=5e-8,
+                )
     return G
 
 
@@ -84,19 +105,22 @@ def _brute_force(G: nx.DiGraph, src: str, dst: str, size: float) -> dict[tuple[s
         loads[(src, common[0])] += size
         loads[(common[0], dst)] += size
         return loads
-    keep = [n for n, d in G.nodes(data=True)
-            if n in (src, dst) or (d["kind"] != "gpu" and d.get("tier") != 0)]
+    keep = [
+        n
+        for n, d in G.nodes(data=True)
+        if n in (src, dst) or (d["kind"] != "gpu" and d.get("tier") != 0)
+    ]
     H = G.subgraph(keep)
     dag: dict[str, set[str]] = defaultdict(set)
     for path in nx.all_shortest_paths(H, src, dst):
-        for a, b in zip(path, path[1:]):
+        for a, b in zip(path, path[1:], strict=False):
             dag[a].add(b)
     depth = nx.single_source_shortest_path_length(H, src)
     amount = defaultdict(float, {src: size})
     for u in sorted(dag, key=lambda x: depth[x]):
         nxt = sorted(dag[u])
         weights = np.array([H.edges[u, v]["num_links"] for v in nxt], dtype=float)
-        for v, w in zip(nxt, weights):
+        for v, w in zip(nxt, weights, strict=False):
             share = amount[u] * w / weights.sum()
             loads[(u, v)] += share
             amount[v] += share
@@ -105,8 +129,10 @@ def _brute_force(G: nx.DiGraph, src: str, dst: str, size: float) -> dict[tuple[s
 
 def _as_dict(G: nx.DiGraph, load: np.ndarray) -> dict[tuple[str, str], float]:
     index = fabric_index(G)
-    return {(index.nodes[index.edge_src[e]], index.nodes[index.edge_dst[e]]): float(load[e])
-            for e in np.flatnonzero(load)}
+    return {
+        (index.nodes[index.edge_src[e]], index.nodes[index.edge_dst[e]]): float(load[e])
+        for e in np.flatnonzero(load)
+    }
 
 
 def _route_names(G: nx.DiGraph, demands: list[tuple[str, str, float]]):
@@ -137,8 +163,11 @@ def test_many_demands_at_once_equal_the_sum_of_single_demands(build) -> None:
     G = build()
     gpus = [n for n, d in G.nodes(data=True) if d["kind"] == "gpu"]
     rng = np.random.default_rng(7)
-    demands = [(gpus[i], gpus[j], float(rng.integers(1, 100)))
-               for i, j in rng.integers(0, len(gpus), size=(40, 2)) if i != j]
+    demands = [
+        (gpus[i], gpus[j], float(rng.integers(1, 100)))
+        for i, j in rng.integers(0, len(gpus), size=(40, 2))
+        if i != j
+    ]
     got = _route_names(G, demands).load_bytes
     total: dict[tuple[str, str], float] = defaultdict(float)
     for a, b, s in demands:
@@ -196,7 +225,9 @@ def test_intra_domain_traffic_stays_on_nvlink() -> None:
     dst = np.tile(server0, 8)
     loads = route(index, src, dst, np.ones(64))
     used = np.flatnonzero(loads.load_bytes)
-    touches_nvswitch = index.is_scaleup[index.edge_src[used]] | index.is_scaleup[index.edge_dst[used]]
+    touches_nvswitch = (
+        index.is_scaleup[index.edge_src[used]] | index.is_scaleup[index.edge_dst[used]]
+    )
     assert touches_nvswitch.all()
     assert loads.load_bytes.sum() == pytest.approx(2 * 56)  # 56 pairs, up and down
     assert loads.max_hops == 1
