@@ -130,13 +130,16 @@ def test_probe_takes_any_communicator(tmp_path: Path) -> None:
         half = world.Split(world.rank % 2, world.rank)
         records = run_mpi_probe(half, operations="all-reduce,all-gather", sizes=[64],
                                 iterations=2, warmup=0)
-        print(json.dumps([world.rank, [r.num_ranks for r in records],
-                          [r.num_wrong for r in records]]))
+        # one writer: ranks printing at once can interleave on the shared stdout
+        rows = world.gather([world.rank, [r.num_ranks for r in records],
+                             [r.num_wrong for r in records]], root=0)
+        if world.rank == 0:
+            print(json.dumps(rows))
     """))
     result = subprocess.run([str(MPIEXEC), "-n", "4", sys.executable, str(script)],
                             capture_output=True, text=True, timeout=TIMEOUT_S, env=_env())
     assert result.returncode == 0, result.stderr
-    rows = sorted(json.loads(line) for line in result.stdout.splitlines())
+    rows = sorted(json.loads(result.stdout))
     # records come back on every rank of each 2-rank sub-communicator
     assert rows == [[rank, [2, 2], [0, 0]] for rank in range(4)]
 
