@@ -496,7 +496,21 @@ def bill_of_materials(
         used[tier] += int(d.get("reserved_ports", 0))
         avail[tier] += int(d["radix"])
 
-    # Links: medium, cables, transceivers, NICs.
+    # Links: medium, cables, transceivers, NICs. Picks depend only on (link, length, side): memoize.
+    picks: dict[tuple[Any, ...], Any] = {}
+
+    def pick(kind: str, *key: Any, what: str = "") -> Any:
+        slot = (kind, *key)
+        if slot not in picks:
+            if kind == "cable":
+                picks[slot] = _pick_cable(cat, key[0], key[1])
+            elif kind == "transceiver":
+                picks[slot] = _pick_transceiver(cat, cat.links[key[0]], key[1], twin=key[2],
+                                                what=what)
+            else:
+                picks[slot] = _pick_nic(cat, cat.links[key[0]])
+        return picks[slot]
+
     links = _scaleout_links(G, cat, rack_gpus=rack_gpus, in_rack_length_m=in_rack_length_m,
                             row_length_m=row_length_m, rules=rules)
     media: Counter[str] = Counter()
@@ -505,8 +519,8 @@ def bill_of_materials(
     nic_ports: Counter[tuple[Any, str, str]] = Counter()  # (host, class, nic)
     nic_notes: set[str] = set()
     for lk in links:
-        ltype = cat.links[lk.link]
-        copper = _pick_cable(cat, "copper", lk.length_m) if lk.length_m <= copper_reach_m else None
+        cat.links[lk.link]  # an unknown link type fails here, naming the known ones
+        copper = pick("cable", "copper", lk.length_m) if lk.length_m <= copper_reach_m else None
         if copper is not None:
             media["copper"] += lk.num_links
             add("cable", copper.key, lk.cls, lk.num_links,
@@ -514,7 +528,7 @@ def bill_of_materials(
                 _price(f"cable {copper.key}", "power_w", copper.power_w), copper)
         else:
             media["optical"] += lk.num_links
-            fiber = _pick_cable(cat, "fiber", lk.length_m)
+            fiber = pick("cable", "fiber", lk.length_m)
             if fiber is None:
                 raise ValueError(f"no fiber cable in the catalog reaches {lk.length_m:g} m "
                                  f"({lk.cls} links)")
@@ -524,14 +538,13 @@ def bill_of_materials(
             what = f"{lk.num_links} optical {lk.cls} link(s)"
             for end in (lk.u, lk.v):
                 if end == lk.host:
-                    t = _pick_transceiver(cat, ltype, lk.length_m, twin=twin_port_on_nodes,
-                                          what=what)
+                    t = pick("transceiver", lk.link, lk.length_m, twin_port_on_nodes, what=what)
                     host_optics[(_server_of(G, end), "host", t.key)] += lk.num_links
                 else:
-                    t = _pick_transceiver(cat, ltype, lk.length_m, twin=True, what=what)
+                    t = pick("transceiver", lk.link, lk.length_m, True, what=what)
                     switch_optics[(end, _tier_name(G.nodes[end]), t.key)] += lk.num_links
         if lk.host is not None:
-            nic_key, note = _pick_nic(cat, ltype)
+            nic_key, note = pick("nic", lk.link)
             if note:
                 nic_notes.add(note)
             nic_ports[(lk.host, lk.cls, nic_key)] += lk.num_links
