@@ -5,6 +5,7 @@ side.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import click
@@ -181,66 +182,77 @@ def compare_fabrics(
     flavor: str = "ideal",
     calibration: Any = None,
     catalog: str | None = None,
+    jobs: int | None = None,
 ) -> list[dict[str, Any]]:
     """Build each family for ``num_gpus`` GPUs and predict each collective on all of them.
 
     A family that cannot hold the GPUs (e.g. single-hop beyond its switch radix) gets an
-    ``error`` entry instead of numbers.
+    ``error`` entry instead of numbers. Families are independent, so they run in up to ``jobs``
+    worker processes (default: one per core, at most one per family); the result is the same,
+    in the order of ``families``.
     """
+    work = [(family, num_gpus, collectives, size_bytes, placement, flavor, calibration, catalog)
+            for family in families]
+    workers = min(len(work), jobs if jobs is not None else (os.cpu_count() or 1))
+    if workers <= 1:
+        return [_compare_one(*args) for args in work]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    # the fat-tree (one GPU per server, a destination class per edge switch) routes longest:
+    # start it first so the other families share the remaining workers meanwhile
+    order = sorted(range(len(work)), key=lambda i: work[i][0] != "fat-tree")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {i: pool.submit(_compare_one, *work[i]) for i in order}
+        return [futures[i].result() for i in range(len(work))]
+
+
+def _compare_one(family: str, num_gpus: int, collectives: list[str], size_bytes: int,
+                 placement: str, flavor: str, calibration: Any, catalog: str | None,
+                 ) -> dict[str, Any]:
     from collectives.model import predict
     from fabric.cost import bill_of_materials
     from fabric.graph import summarize
 
-    out = []
-    for family in families:
-        entry: dict[str, Any] = {"family": family}
+    entry: dict[str, Any] = {"family": family}
+    try:
+        G = topology_from_options(family, gpus=num_gpus, catalog=catalog)
+    except ValueError as err:
+        entry["error"] = str(err).splitlines()[0]
+        return entry
+    summary = summarize(G, exact_bisection=num_gpus <= 16384)
+    cost_usd: float | None = None
+    power_w: float | None = None
+    try:
+        bom = bill_of_materials(G, catalog=_catalog(catalog) if catalog else None)
+        cost_usd, power_w = bom.network_cost_usd, bom.network_power_w
+    except ValueError as err:  # e.g. no transceiver of a link's rate: times still stand
+        entry["cost_error"] = str(err).splitlines()[0]
+    entry.update(
+        {
+            "num_gpus_built": summary.num_gpus,
+            "switches_by_tier": summary.switches_by_tier,
+            "num_switches": summary.num_switches,
+            "cables": sum(summary.cables_by_tier.values())
+            - summary.cables_by_tier.get("gpu-scale-up", 0),
+            "bisection_bandwidth_bytes_per_s": summary.bisection_bandwidth_bytes_per_s,
+            "hop_diameter": summary.hop_diameter,
+            "network_cost_usd": cost_usd,
+            "network_power_w": power_w,
+            "network_cost_per_gpu_usd": None if cost_usd is None else cost_usd / summary.num_gpus,
+            "results": {},
+        }
+    )
+    for coll in collectives:
         try:
-            G = topology_from_options(family, gpus=num_gpus, catalog=catalog)
+            p = predict(G, coll, size_bytes, ranks=num_gpus, placement=placement, flavor=flavor,
+                        calibration=calibration)
+            entry["results"][p.collective] = _prediction_row(p)
         except ValueError as err:
-            entry["error"] = str(err).splitlines()[0]
-            out.append(entry)
-            continue
-        summary = summarize(G, exact_bisection=num_gpus <= 16384)
-        cost_usd: float | None = None
-        power_w: float | None = None
-        try:
-            bom = bill_of_materials(G, catalog=_catalog(catalog) if catalog else None)
-            cost_usd, power_w = bom.network_cost_usd, bom.network_power_w
-        except ValueError as err:  # e.g. no transceiver of a link's rate: times still stand
-            entry["cost_error"] = str(err).splitlines()[0]
-        entry.update(
-            {
-                "num_gpus_built": summary.num_gpus,
-                "switches_by_tier": summary.switches_by_tier,
-                "num_switches": summary.num_switches,
-                "cables": sum(summary.cables_by_tier.values())
-                - summary.cables_by_tier.get("gpu-scale-up", 0),
-                "bisection_bandwidth_bytes_per_s": summary.bisection_bandwidth_bytes_per_s,
-                "hop_diameter": summary.hop_diameter,
-                "network_cost_usd": cost_usd,
-                "network_power_w": power_w,
-                "network_cost_per_gpu_usd": None
-                if cost_usd is None
-                else cost_usd / summary.num_gpus,
-                "results": {},
-            }
-        )
-        for coll in collectives:
-            try:
-                p = predict(
-                    G,
-                    coll,
-                    size_bytes,
-                    ranks=num_gpus,
-                    placement=placement,
-                    flavor=flavor,
-                    calibration=calibration,
-                )
-                entry["results"][p.collective] = _prediction_row(p)
-            except ValueError as err:
-                entry["results"][coll] = {"error": str(err).splitlines()[0]}
-        out.append(entry)
-    return out
+            entry["results"][coll] = {"error": str(err).splitlines()[0]}
+    return entry
 
 
 def _catalog(path: str) -> Any:

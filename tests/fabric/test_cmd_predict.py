@@ -133,3 +133,11 @@ def test_help(command: str) -> None:
     result = run(command, "-h")
     assert result.exit_code == 0
     assert "Usage" in result.output
+
+
+def test_compare_in_worker_processes_equals_in_process() -> None:
+    from fabric.cmd_predict import compare_fabrics
+
+    families = ["rail-optimized", "fat-tree", "single-hop"]
+    args = (256, families, ["all-reduce", "all-to-all"], 1 << 24)
+    assert compare_fabrics(*args, jobs=1) == compare_fabrics(*args, jobs=2)
