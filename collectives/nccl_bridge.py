@@ -25,8 +25,9 @@ import networkx as nx
 import numpy as np
 
 from collectives import nccl
-from collectives.model import Prediction, _cached_phases, _comm, _lower_bound_s
+from collectives.model import Prediction, _lower_bound_s
 from collectives.names import busbw_factor
+from collectives.patterns import _cached_phases, _comm
 from collectives.placement import place
 from fabric.routing import FabricIndex, fabric_index
 

@@ -12,14 +12,8 @@ import pytest
 
 import topologies
 from collectives.algorithms import closed_form
-from collectives.model import (  # phase loads, to inspect link usage
-    ModelParams,
-    _cached_phases,
-    _comm,
-    algorithm_costs,
-    predict,
-    predict_many,
-)
+from collectives.model import ModelParams, algorithm_costs, predict, predict_many
+from collectives.patterns import _cached_phases, _comm  # phase loads, to inspect link usage
 from collectives.placement import place
 from fabric.catalog import default_catalog
 from fabric.errors import InfeasibleError

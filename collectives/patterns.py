@@ -1,0 +1,544 @@
+"""Flow patterns: each collective algorithm as a list of phases of link loads on the fabric.
+
+A *phase* (:class:`_Phase`) is one synchronized step of an algorithm, repeated ``repeat`` times:
+every rank sends its share at once, the step's flows are routed over the graph
+(:mod:`fabric.routing`, ECMP) and summed into a load per edge, in bytes per byte of the
+collective's size S. :mod:`collectives.model` turns a phase into time,
+``alpha_s * alpha_steps + latency_s + S * max_e(load_e / capacity_e)`` (:mod:`fabric.flows`):
+``alpha_steps`` counts the software step costs and ``latency_s`` the path latency (a pipelined
+chain or tree counts it once per hop its first chunk crosses). Loads are linear in S, so the
+phases of an algorithm on a placement are computed once (cached per graph, ranks, collective and
+algorithm: :func:`_cached_phases`). Symmetric steps are computed once (a ring's 2(n-1) steps are
+one phase); pairwise all-to-all samples at most ``PAIRWISE_SAMPLES`` of its n-1 shifts. A
+communicator (:class:`_Comm`) is the ranks' positions in the
+:class:`~fabric.routing.FabricIndex` with their scale-up domains and rails.
+
+Rings and trees follow NCCL's structure (nccl_models.md §3.3): one ring per NIC ("channel"),
+entering each server at the GPU of that channel's rail and leaving through the same rail, with
+the last hop forwarded over NVLink to that rail's GPU (PXN), so a rail-aligned placement keeps
+every network hop on one rail. All-to-all crosses servers through the destination rail's GPU
+(PXN) whenever servers have an NVLink domain; rail-only fabrics depend on it.
+
+The builders are private to the package: :mod:`collectives.model` and
+:mod:`collectives.nccl_bridge` use them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+from collectives.algorithms import ALGORITHMS, algorithms_for, is_power_of_two
+from fabric.routing import FabricIndex, deliver, propagate, route
+
+__all__ = ["PAIRWISE_SAMPLES"]
+
+PAIRWISE_SAMPLES = 16
+
+
+@dataclass(frozen=True, slots=True)
+class _Phase:
+    repeat: float
+    edges: np.ndarray  # edge positions with load
+    load: np.ndarray  # bytes per byte of S on those edges
+    latency_s: float
+    alpha_steps: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Comm:
+    ranks: tuple[str, ...]
+    pos: np.ndarray
+    domain: np.ndarray  # per rank: scale-up switch position, or -1 - rank
+    rail: np.ndarray
+    groups: tuple[np.ndarray, ...]  # rank indices per domain, in order of first appearance
+
+    @property
+    def n(self) -> int:
+        return len(self.ranks)
+
+
+_COMM_CACHE: weakref.WeakKeyDictionary[nx.DiGraph, dict] = weakref.WeakKeyDictionary()
+
+
+def _comm(G: nx.DiGraph, index: FabricIndex, ranks: Sequence[str]) -> _Comm:
+    cache = _COMM_CACHE.setdefault(G, {})
+    key = tuple(ranks)
+    found = cache.get(key)
+    if found is not None and found[0] is index:
+        return found[1]
+    if len(cache) > 64:
+        cache.clear()
+    comm = _build_comm(index, key)
+    cache[key] = (index, comm)
+    return comm
+
+
+def _build_comm(index: FabricIndex, ranks: tuple[str, ...]) -> _Comm:
+    pos = np.array([index.index[r] for r in ranks], dtype=np.int64)
+    dom = index.scaleup_switch[pos].copy()
+    lone = dom < 0
+    dom[lone] = -1 - np.flatnonzero(lone)
+    rail = index.rail[pos]
+    order: dict[int, list[int]] = {}
+    for i, d in enumerate(dom.tolist()):
+        order.setdefault(d, []).append(i)
+    groups = tuple(np.asarray(v, dtype=np.int64) for v in order.values())
+    return _Comm(ranks=tuple(ranks), pos=pos, domain=dom, rail=rail, groups=groups)
+
+
+def _phase_from_flows(
+    index: FabricIndex,
+    src: np.ndarray,
+    dst: np.ndarray,
+    rel: np.ndarray,
+    *,
+    repeat: float,
+    alpha_steps: float,
+) -> _Phase:
+    loads = route(index, src, dst, rel)
+    if loads.unroutable:
+        raise ValueError(
+            f"{loads.unroutable} flow(s) have no path in this fabric (e.g. across rails "
+            f"of a rail-only fabric without NVLink forwarding)"
+        )
+    nz = np.flatnonzero(loads.load_bytes)
+    return _Phase(repeat, nz, loads.load_bytes[nz], loads.max_latency_s, alpha_steps)
+
+
+def _phase_from_loads(
+    load: np.ndarray, latency_s: float, *, repeat: float, alpha_steps: float
+) -> _Phase:
+    nz = np.flatnonzero(load)
+    return _Phase(repeat, nz, load[nz], latency_s, alpha_steps)
+
+
+# -- flow patterns ---------------------------------------------------------------------------
+def _ring_flows(c: _Comm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flows of one ring step (relative bytes 1/n per rank), channelled per rail with PXN."""
+    n = c.n
+    if len(c.groups) == 1 or all(len(g) == 1 for g in c.groups):
+        order = c.pos
+        return order, np.roll(order, -1), np.full(n, 1.0 / n)
+    channels = min(len(g) for g in c.groups)
+    src, dst = [], []
+    rail_of = c.rail
+    if len({len(g) for g in c.groups}) == 1:  # equal domains: one vectorized pass per channel
+        table = np.stack(c.groups)
+        rails = rail_of[table]
+        for ch in range(channels):
+            seq = np.roll(table, -ch, axis=1)
+            src.append(c.pos[seq[:, :-1].ravel()])
+            dst.append(c.pos[seq[:, 1:].ravel()])
+            entry = np.roll(seq[:, 0], -1)
+            exit_ = seq[:, -1]
+            match = rails == rail_of[entry][:, None]
+            has = match.any(axis=1)
+            proxy = table[np.arange(len(table)), np.argmax(match, axis=1)]
+            via = has & (proxy != exit_)
+            src += [c.pos[exit_[via]], c.pos[proxy[via]], c.pos[exit_[~via]]]
+            dst += [c.pos[proxy[via]], c.pos[entry[via]], c.pos[entry[~via]]]
+        s, d = np.concatenate(src), np.concatenate(dst)
+        return s, d, np.full(len(s), 1.0 / (n * channels))
+    for ch in range(channels):
+        seqs = [np.roll(g, -(ch % len(g))) for g in c.groups]
+        for gi, seq in enumerate(seqs):
+            src.append(c.pos[seq[:-1]])
+            dst.append(c.pos[seq[1:]])
+            entry = seqs[(gi + 1) % len(seqs)][0]
+            exit_ = seq[-1]
+            proxy = seq[rail_of[seq] == rail_of[entry]]
+            if len(proxy) and proxy[0] != exit_:
+                src.append(c.pos[[exit_, proxy[0]]])
+                dst.append(c.pos[[proxy[0], entry]])
+            else:
+                src.append(c.pos[[exit_]])
+                dst.append(c.pos[[entry]])
+    s, d = np.concatenate(src), np.concatenate(dst)
+    return s, d, np.full(len(s), 1.0 / (n * channels))
+
+
+def _tree_phases(index: FabricIndex, c: _Comm) -> list[_Phase]:
+    """Double binary tree over domains (heap order and its mirror), one tree pair per channel.
+
+    A pipelined tree's first chunk crosses every level, so the phase latency is the chain's
+    ``m - 1`` NVLink hops plus ``floor(lg domains)`` network hops, each at its path latency
+    (the closed form's ``2 lg n·α`` per reduce + broadcast, nccl_models.md §3.3).
+    """
+    groups = c.groups
+    num = len(groups)
+    channels = min(len(g) for g in groups)
+    parts = []
+    src, dst, rel = [], [], []
+    for g in groups:  # intra-domain chains carry the data once per phase
+        if len(g) > 1:
+            src.append(c.pos[g[:-1]])
+            dst.append(c.pos[g[1:]])
+            rel.append(np.ones(len(g) - 1))
+    chain = max(len(g) for g in groups) - 1
+    if src:
+        parts.append((np.concatenate(src), np.concatenate(dst), np.concatenate(rel), chain))
+    depth = math.floor(math.log2(num)) if num > 1 else 0
+    if num > 1:
+        src, dst, rel = [], [], []
+        child = np.arange(1, num)
+        parent = (child - 1) // 2
+        sizes = np.array([len(g) for g in groups])
+        flat = np.concatenate(groups)
+        offset = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        for a, b in ((child, parent), (num - 1 - child, num - 1 - parent)):
+            for ch in range(channels):
+                src.append(c.pos[flat[offset[a] + ch % sizes[a]]])
+                dst.append(c.pos[flat[offset[b] + ch % sizes[b]]])
+                rel.append(np.full(len(a), 0.5 / channels))
+        parts.append((np.concatenate(src), np.concatenate(dst), np.concatenate(rel), depth))
+    if not parts:
+        return []
+    steps = depth + chain
+    up = _phase_from_parts(index, parts, alpha_steps=steps)
+    down = _phase_from_parts(index, [(d, s, r, k) for s, d, r, k in parts], alpha_steps=steps)
+    return [up, down]
+
+
+def _phase_from_parts(
+    index: FabricIndex,
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]],
+    *,
+    alpha_steps: float,
+) -> _Phase:
+    """One phase of several flow sets whose path latency counts ``k`` times each (pipelines)."""
+    load = np.zeros(index.num_edges)
+    latency = 0.0
+    for s, d, r, k in parts:
+        loads = route(index, s, d, r)
+        if loads.unroutable:
+            raise ValueError(f"{loads.unroutable} flow(s) have no path in this fabric")
+        load += loads.load_bytes
+        latency += k * loads.max_latency_s
+    return _phase_from_loads(load, latency, repeat=1, alpha_steps=alpha_steps)
+
+
+def _xor_phases(index: FabricIndex, c: _Comm, rel_of_step: list[float]) -> list[_Phase]:
+    n = c.n
+    ranks = np.arange(n)
+    phases = []
+    for k, rel in enumerate(rel_of_step):
+        partner = ranks ^ (1 << k)
+        phases.append(
+            _phase_from_flows(
+                index, c.pos, c.pos[partner], np.full(n, rel), repeat=1, alpha_steps=1
+            )
+        )
+    return phases
+
+
+def _shift_phase(
+    index: FabricIndex, c: _Comm, shift: int, rel: float, repeat: float, *, xor: bool = False
+) -> _Phase:
+    """Every rank sends to rank + shift (mod n), or to rank XOR shift (MPICH's pairwise exchange
+    for a power-of-two n, alltoall_intra_pairwise.c)."""
+    n = c.n
+    ranks = np.arange(n)
+    dst = c.pos[ranks ^ shift] if xor else c.pos[(ranks + shift) % n]
+    return _phase_from_flows(index, c.pos, dst, np.full(n, rel), repeat=repeat, alpha_steps=1)
+
+
+def _direct_all_to_all(index: FabricIndex, c: _Comm) -> _Phase:
+    """All pairs at once, relative bytes 1/n per pair; PXN through the destination rail's GPU."""
+    n = c.n
+    load = np.zeros(index.num_edges)
+    dom, rail, pos = c.domain, c.rail, c.pos
+    dom_ids, dom_idx = np.unique(dom, return_inverse=True)
+    dom_size = np.bincount(dom_idx)
+    # intra-domain pairs over the scale-up switch
+    intra_peers = dom_size[dom_idx] - 1
+    has_up = index.scaleup_switch[pos] >= 0
+    np.add.at(load, index.up_edge[pos[has_up]], intra_peers[has_up] / n)
+    np.add.at(load, index.down_edge[pos[has_up]], intra_peers[has_up] / n)
+    # proxy per (domain, rail): the domain's member on that rail
+    # PXN needs every domain to have a GPU on every rail in use (else direct, which may cross
+    # rails)
+    pxn = bool(
+        has_up.all()
+        and len(dom_ids) > 1
+        and len(np.unique(dom_idx * (int(rail.max()) + 1) + rail))
+        == len(dom_ids) * len(np.unique(rail))
+    )
+    cls = index.class_of[pos]
+    if (cls < 0).any():
+        raise ValueError(
+            "a rank's GPU has no scale-out link: all-to-all across servers is impossible"
+        )
+    first_hop = index.single_out[pos]
+    if (first_hop < 0).any():
+        raise ValueError(
+            "all-to-all over GPUs with several scale-out links is modeled per pair; "
+            "use --algorithm pairwise"
+        )
+    hop_node = index.edge_dst[first_hop]
+    arrivals = np.zeros(index.num_nodes)
+    outside = n - dom_size[dom_idx]  # peers outside my domain
+    if pxn:
+        # proxy per (domain, rail): the domain's first member on that rail
+        num_rails = int(rail.max()) + 1
+        key = dom_idx * num_rails + rail
+        uniq, first = np.unique(key, return_index=True)
+        proxy_of_key = np.full(len(dom_ids) * num_rails, -1, dtype=np.int64)
+        proxy_of_key[uniq] = first
+        proxy_of_rank = proxy_of_key[key]  # the proxy serving (my domain, my rail)
+        hop_ids, hop_idx = np.unique(hop_node, return_inverse=True)
+        cls_ids, cls_idx = np.unique(cls, return_inverse=True)
+        # network bytes per (proxy first hop, destination class): a proxy (D, r) forwards for all
+        # m_D members of D to every destination on rail r outside D
+        cnt = np.zeros((num_rails, len(cls_ids)))
+        np.add.at(cnt, (rail, cls_idx), 1.0)
+        weight = np.zeros((len(hop_ids), num_rails))
+        np.add.at(weight, (hop_idx[first], rail[first]), dom_size[dom_idx[first]])
+        agg = weight @ cnt
+        # minus destinations inside the proxy's own domain
+        np.add.at(agg, (hop_idx[proxy_of_rank], cls_idx), -dom_size[dom_idx].astype(float))
+        agg = np.maximum(agg, 0.0) / n
+        f_i, k_i = np.nonzero(agg > 1e-15)
+        # first hop of each proxy: all it forwards
+        per_proxy = (
+            dom_size[dom_idx[first]]
+            * (
+                cnt[rail[first]].sum(axis=1)
+                - np.bincount(key, minlength=len(proxy_of_key))[key[first]]
+            )
+            / n
+        )
+        np.add.at(load, first_hop[first], per_proxy)
+        result = propagate(index, hop_ids[f_i], cls_ids[k_i], agg[f_i, k_i], load)
+        np.add.at(arrivals, pos, outside / n)
+        # NVLink hop to the proxy: for each source, destinations outside whose rail differs
+        rail_count = np.bincount(rail, minlength=num_rails)
+        dom_rail = np.zeros((len(dom_ids), num_rails))
+        np.add.at(dom_rail, (dom_idx, rail), 1)
+        forwarded = (n - rail_count[rail]) - (dom_size[dom_idx] - dom_rail[dom_idx, rail])
+        np.add.at(load, index.up_edge[pos], forwarded / n)
+        # each proxy receives, from each of its domain peers, their traffic for its rail
+        proxy_in = (dom_size[dom_idx] - 1) * (rail_count[rail] - dom_rail[dom_idx, rail]) / n
+        is_proxy = np.zeros(n, dtype=bool)
+        is_proxy[first] = True
+        np.add.at(load, index.down_edge[pos[is_proxy]], proxy_in[is_proxy])
+    else:
+        # non-PXN: every pair outside a domain goes source -> network -> destination,
+        # aggregated by (first-hop node, destination class)
+        hop_ids, hop_idx = np.unique(hop_node, return_inverse=True)
+        cls_ids, cls_idx = np.unique(cls, return_inverse=True)
+        counts = np.outer(np.bincount(hop_idx), np.bincount(cls_idx)).astype(float)
+        for g in c.groups:  # same-domain pairs (self included) stay off the network
+            np.add.at(counts, (np.repeat(hop_idx[g], len(g)), np.tile(cls_idx[g], len(g))), -1.0)
+        f_i, k_i = np.nonzero(counts > 0)
+        np.add.at(load, first_hop, outside / n)
+        np.add.at(arrivals, pos, outside / n)
+        result = (
+            propagate(index, hop_ids[f_i], cls_ids[k_i], counts[f_i, k_i] / n, load)
+            if len(f_i)
+            else None
+        )
+    deliver(index, arrivals, load)
+    # path latency: the longest of an NVLink pair and a network pair (GPU -> first switch ->
+    # ... -> last switch -> GPU), the latter after an NVLink hop to the proxy under PXN
+    lat = index.edge_latency_s
+    nvlink = 0.0
+    if has_up.any():
+        nvlink = float(
+            lat[index.up_edge[pos[has_up]]].max() + lat[index.down_edge[pos[has_up]]].max()
+        )
+    latency = nvlink if (dom_size > 1).any() else 0.0
+    if result is not None:
+        if result.unroutable:
+            raise ValueError("some all-to-all traffic has no path in this fabric")
+        network = result.max_latency_s + float(lat[first_hop].max() + index.in_latency[pos].max())
+        if pxn and (forwarded > 0).any():
+            network += nvlink
+        latency = max(latency, network)
+    return _phase_from_loads(load, latency, repeat=1, alpha_steps=1)
+
+
+def _hierarchical_phases(index: FabricIndex, c: _Comm) -> list[_Phase]:
+    sizes = {len(g) for g in c.groups}
+    if len(c.groups) < 2 or len(sizes) != 1 or sizes == {1}:
+        raise ValueError(
+            "hierarchical all-reduce needs >= 2 scale-up domains with the same number "
+            "of ranks (>= 2) each"
+        )
+    m, num = sizes.pop(), len(c.groups)
+    table = np.stack(c.groups)  # (domains, m)
+    intra_src = c.pos[table.ravel()]
+    intra_dst = c.pos[np.roll(table, -1, axis=1).ravel()]
+    rel_intra = np.full(len(intra_src), 1.0 / m)
+    rs = _phase_from_flows(index, intra_src, intra_dst, rel_intra, repeat=m - 1, alpha_steps=1)
+    inter_src = c.pos[table.T.ravel()]
+    inter_dst = c.pos[np.roll(table, -1, axis=0).T.ravel()]
+    inter = _phase_from_flows(
+        index,
+        inter_src,
+        inter_dst,
+        np.full(len(inter_src), 1.0 / (m * num)),
+        repeat=2 * (num - 1),
+        alpha_steps=1,
+    )
+    return [rs, inter, rs]
+
+
+def _in_network_phases(G: nx.DiGraph, index: FabricIndex, c: _Comm) -> list[_Phase]:
+    def capable(node_pos: int) -> bool:
+        return bool(
+            G.nodes[index.nodes[node_pos]].get(
+                "in_network_reduction", _switch_inr(G, index, node_pos)
+            )
+        )
+
+    if len(c.groups) == 1 and c.domain[0] >= 0:
+        if not capable(int(c.domain[0])):
+            raise ValueError(
+                "in-network reduction needs an NVSwitch with NVLS (in_network_reduction)"
+            )
+        load = np.zeros(index.num_edges)
+        np.add.at(load, index.up_edge[c.pos], 1.0)
+        np.add.at(load, index.down_edge[c.pos], 1.0)
+        lat = float(
+            index.edge_latency_s[index.up_edge[c.pos]].max()
+            + index.edge_latency_s[index.down_edge[c.pos]].max()
+        )
+        return [_phase_from_loads(load, lat, repeat=1, alpha_steps=2)]
+    first = index.single_out[c.pos]
+    if (first < 0).any() or not all(capable(int(index.edge_dst[e])) for e in set(first.tolist())):
+        raise ValueError(
+            "in-network reduction (SHARP) needs every rank on a switch with "
+            "in_network_reduction (e.g. qm9700); this fabric's leaves lack it"
+        )
+    sizes = {len(g) for g in c.groups}
+    m = max(sizes)
+    phases = []
+    if m > 1:
+        table_src, table_dst = [], []
+        for g in c.groups:
+            table_src.append(c.pos[g])
+            table_dst.append(c.pos[np.roll(g, -1)])
+        s, d = np.concatenate(table_src), np.concatenate(table_dst)
+        phases.append(
+            _phase_from_flows(index, s, d, np.full(len(s), 1.0 / m), repeat=m - 1, alpha_steps=1)
+        )
+    load = np.zeros(index.num_edges)
+    np.add.at(load, first, 1.0 / m)
+    np.add.at(load, index.single_in[c.pos], 1.0 / m)
+    lat = 2 * float(index.edge_latency_s[first].max()) + 2 * float(index.edge_latency_s.max())
+    phases.append(_phase_from_loads(load, lat, repeat=1, alpha_steps=2))
+    if m > 1:
+        phases.append(phases[0])
+    return phases
+
+
+def _switch_inr(G: nx.DiGraph, index: FabricIndex, node_pos: int) -> bool:
+    from fabric.catalog import default_catalog
+
+    model = G.nodes[index.nodes[node_pos]].get("model")
+    switches = default_catalog().switches
+    return bool(model in switches and switches[model].in_network_reduction)
+
+
+def _phases(
+    G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, algorithm: str
+) -> list[_Phase]:
+    n = c.n
+    if ALGORITHMS[algorithm].power_of_two and not is_power_of_two(n):
+        raise ValueError(f"algorithm {algorithm!r} needs a power-of-two number of ranks, got {n}")
+    lg = int(round(math.log2(n))) if is_power_of_two(n) else 0
+    if collective in ("all-reduce", "all-gather", "reduce-scatter") and algorithm == "ring":
+        s, d, r = _ring_flows(c)
+        repeat = 2 * (n - 1) if collective == "all-reduce" else n - 1
+        return [_phase_from_flows(index, s, d, r, repeat=repeat, alpha_steps=1)]
+    if algorithm == "ring" and collective in ("broadcast", "reduce"):
+        # pipelined chain: the first chunk crosses all n-1 hops, (n-1)·α (nccl_models.md §3.2)
+        s, d = c.pos[:-1], c.pos[1:]
+        return [_phase_from_parts(index, [(s, d, np.ones(len(s)), n - 1)], alpha_steps=n - 1)]
+    if algorithm == "tree":
+        return _tree_phases(index, c)
+    if algorithm == "recursive-doubling" and collective == "all-reduce":
+        return _xor_phases(index, c, [1.0] * lg)
+    if algorithm == "recursive-doubling" and collective == "all-gather":
+        return _xor_phases(index, c, [2**k / n for k in range(lg)])
+    if algorithm == "recursive-halving":
+        return _xor_phases(index, c, [2 ** (lg - 1 - k) / n for k in range(lg)])[::-1]
+    if algorithm == "rabenseifner":
+        halving = _xor_phases(index, c, [2 ** (lg - 1 - k) / n for k in range(lg)])
+        return halving + halving
+    if algorithm == "binomial":
+        phases = []
+        for k in range(math.ceil(math.log2(n)) if n > 1 else 0):
+            senders = np.arange(min(2**k, n - 2**k))
+            phases.append(
+                _phase_from_flows(
+                    index,
+                    c.pos[senders],
+                    c.pos[senders + 2**k],
+                    np.ones(len(senders)),
+                    repeat=1,
+                    alpha_steps=1,
+                )
+            )
+        return phases
+    if algorithm == "pat" and any(len(g) > 1 for g in c.groups):
+        raise ValueError("PAT runs with one GPU per node (NCCL); this placement has more")
+    if algorithm in ("bruck", "pat"):
+        phases = []
+        for k in range(math.ceil(math.log2(n)) if n > 1 else 0):
+            rel = 0.5 if collective == "all-to-all" else min(2**k, n - 2**k) / n
+            phases.append(_shift_phase(index, c, 2**k, rel, repeat=1))
+        return phases
+    if algorithm == "pairwise":
+        shifts = np.unique(np.linspace(1, n - 1, min(n - 1, PAIRWISE_SAMPLES)).round().astype(int))
+        weight = (n - 1) / len(shifts)
+        return [
+            _shift_phase(index, c, int(k), 1.0 / n, repeat=weight, xor=is_power_of_two(n))
+            for k in shifts
+        ]
+    if algorithm == "direct" and collective == "all-to-all":
+        return [_direct_all_to_all(index, c)]
+    if algorithm == "direct" and collective == "send-recv":
+        return [_shift_phase(index, c, 1, 1.0, repeat=1)]
+    if algorithm == "hierarchical":
+        return _hierarchical_phases(index, c)
+    if algorithm == "in-network":
+        return _in_network_phases(G, index, c)
+    raise ValueError(
+        f"algorithm {algorithm!r} does not serve {collective}; use one of "
+        f"{', '.join(algorithms_for(collective))}"
+    )
+
+
+_PHASE_CACHE: weakref.WeakKeyDictionary[nx.DiGraph, dict] = weakref.WeakKeyDictionary()
+
+
+# Collectives whose phases are another's: reduce-scatter's ring and PAT steps carry the same
+# bytes as all-gather's (the same shifts, reversed), a ring all-reduce is both back to back.
+_SAME_PHASES = {
+    ("reduce-scatter", "ring"): ("all-gather", "ring"),
+    ("reduce-scatter", "pat"): ("all-gather", "pat"),
+}
+
+
+def _cached_phases(
+    G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, algorithm: str
+) -> list[_Phase]:
+    cache = _PHASE_CACHE.setdefault(G, {})
+    if (collective, algorithm) == ("all-reduce", "ring") and c.n > 1:
+        half = _cached_phases(G, index, c, "all-gather", "ring")
+        return [dataclasses.replace(ph, repeat=2 * ph.repeat) for ph in half]
+    collective, algorithm = _SAME_PHASES.get((collective, algorithm), (collective, algorithm))
+    key = (c.ranks, collective, algorithm)
+    if key not in cache:
+        if len(cache) > 256:
+            cache.clear()
+        cache[key] = _phases(G, index, c, collective, algorithm)
+    return cache[key]
