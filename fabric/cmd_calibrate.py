@@ -131,7 +131,8 @@ def validate_command(records: str, calibration_path: str, topology: str | None,
                      **options: Any) -> None:
     """Predict each point of RECORDS with a calibration: predicted vs measured, median and worst
     error, and which points the calibration was fitted on."""
-    from measure.calibrate import load_calibration, load_measurements, validate
+    from measure.calibrate import load_calibration, load_measurements
+    from measure.validate import validate
 
     buffers = _buffers(in_place, both_buffers)
     cal = load_calibration(calibration_path)

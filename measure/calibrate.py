@@ -1,4 +1,4 @@
-"""Fit the collective model to measurements, check it on held-out points, save and load the fit.
+"""Fit the collective model to measurements, and save and load the fit.
 
 The ideal flavor predicts ``time(S) = latency_s + seconds_per_byte * S`` per algorithm and rank
 placement (:func:`collectives.model.algorithm_costs`). Calibration fits its parameters
@@ -8,8 +8,11 @@ with :func:`scipy.optimize.least_squares` (bounded, trust-region reflective, rob
 log of time, so a 10 % miss weighs the same at 8 B and at 8 GiB). Each evaluation re-prices the
 cached routing with new parameters, so a fit of a few hundred points takes well under a second.
 
-Held-out sizes (``--holdout``) are left out of the fit; :func:`validate` reports predicted vs
-measured per point, which points were fitted, and the median / worst relative error.
+Held-out sizes (``--holdout``) are left out of the fit; :func:`measure.validate.validate`
+reports predicted vs measured per point, which points were fitted, and the median / worst
+relative error. Validation lives in :mod:`measure.validate`; ``validate``, ``ValidationReport``
+and ``ValidationPoint`` are re-exported here (imported on first use: :mod:`measure.validate`
+imports this module).
 
 Holdout specs (distinct sizes of the selected records, sorted; positions count from 0):
 
@@ -38,9 +41,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import networkx as nx
 import numpy as np
@@ -51,13 +54,15 @@ from collectives.model import ModelParams, algorithm_costs
 from fabric.fileio import atomic_write_text
 from fabric.units import parse_size
 from measure.generic_fabric import (
-    GENERIC_TOPOLOGY,
-    generic_fabric,
+    generic_fabric,  # noqa: F401 (the calibrate doctest uses it)
     generic_fabric_from_records,
     gpus_for_layout,
     rank_layouts,
 )
 from measure.records import Record, read_records
+
+if TYPE_CHECKING:
+    from measure.validate import ValidationPoint, ValidationReport, validate
 
 __all__ = [
     "CALIBRATION_SCHEMA",
@@ -472,11 +477,6 @@ class Calibration:
         return out
 
 
-def _fit_point_keys(cal: Calibration) -> set[tuple[Any, ...]]:
-    return {(p.operation, p.size_bytes, p.num_ranks, p.num_hosts, p.measured_time_s)
-            for p in cal.fit_points}
-
-
 def calibrate(records: Sequence[Record], G: nx.DiGraph | None = None, *, flavor: str = "ideal",
               holdout: str | Holdout | None = None, in_place: bool | None = False,
               loss: str = "soft_l1", f_scale_log: float = 0.1) -> Calibration:
@@ -737,153 +737,13 @@ def load_calibration(path: str | Path) -> Calibration:
         raise ValueError(f"{path}: {message}") from err
 
 
-# -- validation ------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ValidationPoint:
-    """Predicted vs measured for one point; ``fitted`` if the calibration used this measurement."""
-
-    operation: str
-    size_bytes: int
-    num_ranks: int
-    num_hosts: int
-    measured_time_s: float
-    predicted_time_s: float
-    time_low_s: float
-    time_high_s: float
-    algorithm: str
-    fitted: bool
-
-    @property
-    def relative_error(self) -> float:
-        """predicted / measured - 1 (signed)."""
-        return self.predicted_time_s / self.measured_time_s - 1.0
-
-    @property
-    def within_band(self) -> bool:
-        """Whether the measured time lies inside the calibration's band."""
-        return self.time_low_s <= self.measured_time_s <= self.time_high_s
+_VALIDATION_NAMES = ("ValidationPoint", "ValidationReport", "validate")
 
 
-def _stats(points: Sequence[ValidationPoint]) -> tuple[float, float]:
-    if not points:
-        return float("nan"), float("nan")
-    errors = np.abs([q.relative_error for q in points])
-    return float(np.median(errors)), float(np.max(errors))
+def __getattr__(name: str) -> Any:
+    """Re-export :mod:`measure.validate`'s names, imported on first use (no import cycle)."""
+    if name in _VALIDATION_NAMES:
+        from measure import validate as _validation
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ValidationReport:
-    """Per-point comparison and error summaries (all points, held-out only, fitted only).
-
-    Errors are ``|predicted / measured - 1|``; a summary over no points is NaN.
-    """
-
-    points: tuple[ValidationPoint, ...]
-    graph: dict[str, Any]
-    notes: tuple[str, ...] = ()
-    median_relative_error: float = field(init=False)
-    worst_relative_error: float = field(init=False)
-    held_out_median_relative_error: float = field(init=False)
-    held_out_worst_relative_error: float = field(init=False)
-    fitted_median_relative_error: float = field(init=False)
-    fitted_worst_relative_error: float = field(init=False)
-    fraction_within_band: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        if not self.points:
-            raise ValueError("a validation report needs at least one point")
-        held = [q for q in self.points if not q.fitted]
-        fitted = [q for q in self.points if q.fitted]
-        for prefix, group in (("", self.points), ("held_out_", held), ("fitted_", fitted)):
-            median, worst = _stats(group)
-            object.__setattr__(self, f"{prefix}median_relative_error", median)
-            object.__setattr__(self, f"{prefix}worst_relative_error", worst)
-        inside = sum(q.within_band for q in self.points) / len(self.points)
-        object.__setattr__(self, "fraction_within_band", inside)
-
-    @property
-    def num_held_out(self) -> int:
-        """Points the calibration did not use."""
-        return sum(not q.fitted for q in self.points)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON, each point with its relative error and band verdict."""
-        out = {k: getattr(self, k) for k in (
-            "graph", "median_relative_error", "worst_relative_error",
-            "held_out_median_relative_error", "held_out_worst_relative_error",
-            "fitted_median_relative_error", "fitted_worst_relative_error",
-            "fraction_within_band", "num_held_out")}
-        out["notes"] = list(self.notes)
-        out["points"] = [{**asdict(q), "relative_error": q.relative_error,
-                          "within_band": q.within_band} for q in self.points]
-        return out
-
-
-def _graph_for(cal: Calibration, records: Sequence[Record]) -> nx.DiGraph:
-    if cal.graph.get("topology") != GENERIC_TOPOLOGY:
-        raise ValueError(f"the calibration was fitted on a {cal.graph.get('topology')!r} fabric; "
-                         f"pass that fabric (G / --topology) to validate on it")
-    gp = cal.graph.get("params", {})
-    layouts = rank_layouts(records)
-    hosts = max(max(max(x.rank_hosts) + 1 for x in layouts), int(gp.get("num_hosts", 1)))
-    per = max(max(x.gpus_per_host for x in layouts), int(gp.get("gpus_per_host", 1)))
-    return generic_fabric(hosts, per,
-                          host_bandwidth_bytes_per_s=gp.get("host_bandwidth_bytes_per_s"),
-                          network_bandwidth_bytes_per_s=gp.get("network_bandwidth_bytes_per_s"))
-
-
-def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph | None = None, *,
-             holdout: str | Holdout | None = None,
-             in_place: bool | None = False) -> ValidationReport:
-    """Predict every usable record with ``calibration`` and compare with the measurement.
-
-    Parameters
-    ----------
-    records
-        Measurements (filtered as :func:`select_records`).
-    calibration
-        From :func:`calibrate` or :func:`load_calibration`.
-    G
-        The fabric; None rebuilds the calibration's generic fabric (same bandwidths), grown to
-        hold these records' hosts if needed.
-    holdout
-        If given, only the sizes this spec holds out are compared (e.g. the spec given to
-        :func:`calibrate`). Either way a point is marked ``fitted`` only if the calibration used
-        that very measurement (same operation, size, ranks, hosts and time).
-    in_place
-        As in :func:`select_records`.
-
-    Raises
-    ------
-    ValueError
-        No usable record, a fabric that cannot hold the records, or a calibration fitted on
-        another topology with ``G`` None.
-    """
-    chosen = select_records(records, in_place=in_place)
-    if not chosen:
-        raise ValueError(f"no usable records among {len(records)} to validate")
-    split = parse_holdout(holdout).split([r.size_bytes for r in chosen])
-    if holdout is not None and parse_holdout(holdout).kind != "none":
-        keep = set(split.held_out_sizes_bytes)
-        chosen = [r for r in chosen if r.size_bytes in keep]
-    graph = _graph_for(calibration, chosen) if G is None else G
-    usable, notes = _usable(graph, chosen)
-    if not usable:
-        raise ValueError("no point to validate: " + "; ".join(notes))
-    present = {str(d["link"]) for _, _, d in graph.edges(data=True)}
-    absent = sorted(set(calibration.params.efficiency_by_link) - present)
-    if absent:
-        notes.append(f"this fabric has no {', '.join(absent)} links, so their fitted efficiency "
-                     f"does not apply (its links: {', '.join(sorted(present))})")
-    problem = _Problem(graph, usable, list(calibration.params.efficiency_by_link))
-    times, algos = problem.times_for(calibration.params, with_algorithms=True)
-    fitted = _fit_point_keys(calibration)
-    points = []
-    for r, t, a in zip(usable, times, algos, strict=True):
-        band = calibration.band(float(t))
-        key = (r.operation, r.size_bytes, r.num_ranks, r.num_hosts, r.time_s)
-        points.append(ValidationPoint(
-            operation=r.operation, size_bytes=r.size_bytes, num_ranks=r.num_ranks,
-            num_hosts=r.num_hosts, measured_time_s=r.time_s, predicted_time_s=float(t),
-            time_low_s=band.low_s, time_high_s=band.high_s, algorithm=a, fitted=key in fitted))
-    return ValidationReport(points=tuple(points), graph=_describe(graph), notes=tuple(notes))
+        return getattr(_validation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
