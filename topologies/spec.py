@@ -1,5 +1,8 @@
 """A user's own cluster as a spec file: YAML, JSON or GraphML.
 
+This module reads and writes the YAML/JSON spec format below; :func:`load_spec`,
+:func:`dump_spec` and :func:`save_spec` hand ``.graphml`` files to :mod:`topologies.graphml`.
+
 A YAML/JSON spec takes one of two forms.
 
 Family form
@@ -65,7 +68,6 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Set
 from pathlib import Path
 from typing import Any, NoReturn
@@ -102,11 +104,9 @@ _LINK_KEYS = set(
     "a b link num_links bandwidth bandwidth_bytes_per_s latency latency_s latency_ab latency_ab_s "
     "latency_ba latency_ba_s attrs reverse".split()
 )
-_GRAPHML_ERRORS = (nx.NetworkXError, ValueError, KeyError, TypeError, IndexError, AttributeError)
 _EDGE_CORE = ("bandwidth_bytes_per_s", "latency_s", "num_links", "link")
 _SCALARS = (str, int, float, bool)
 _INF = float("inf")
-_GRAPHML_JSON_KEYS = "fabric_json_keys"
 
 Location = tuple[str | int, ...]
 
@@ -214,7 +214,9 @@ def load_spec(path: str | Path, *, catalog: Catalog | str | Path | None = None) 
     except OSError as err:
         raise SpecError(f"cannot read spec file: {err.strerror or err}", path=str(path)) from err
     if fmt == "graphml":
-        return _load_graphml(path, raw, cat)
+        from topologies.graphml import parse_graphml
+
+        return parse_graphml(path, raw, cat)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -606,51 +608,6 @@ class _Reader:
         return [(a, b, forward), (b, a, backward)]
 
 
-def _load_graphml(path: Path, raw: bytes, catalog: Catalog) -> nx.DiGraph:
-    import io
-
-    where = str(path)
-    try:
-        G = nx.read_graphml(io.BytesIO(raw), node_type=str)
-    except ET.ParseError as err:
-        line = err.position[0] if getattr(err, "position", None) else None
-        raise SpecError(f"not valid GraphML: {_one_line(err)}", path=where, line=line) from err
-    except (*_GRAPHML_ERRORS, RecursionError) as err:
-        raise SpecError(
-            f"not valid GraphML: {_one_line(err) or type(err).__name__}", path=where
-        ) from err
-    if G.is_multigraph():
-        raise SpecError(
-            "not a simple graph: parallel edges must be one edge with num_links", path=where
-        )
-    if not G.is_directed():
-        G = G.to_directed()
-    # networkx adds empty node_default / edge_default
-    graph = {k: v for k, v in G.graph.items() if v or k not in ("node_default", "edge_default")}
-    encoded = graph.pop(_GRAPHML_JSON_KEYS, None)
-    if encoded is not None:
-        try:
-            for key in json.loads(encoded):
-                graph[key] = json.loads(graph[key])
-        except (ValueError, KeyError, TypeError) as err:
-            raise SpecError(
-                f"graph attribute {_GRAPHML_JSON_KEYS!r} is broken: {_one_line(err)}", path=where
-            ) from err
-    G.graph = {"topology": "custom", "params": {}, "catalog": catalog.version, **graph}
-    tables = {"switch": catalog.switches, "gpu": catalog.gpus, "nic": catalog.nics}
-    for n, data in G.nodes(data=True):
-        table, model = tables.get(data.get("kind"), {}), data.get("model")
-        if table and model is not None and model not in table:
-            known = ", ".join(sorted(table))
-            raise SpecError(
-                f"node {n!r}: unknown model {_short(model)}; known: {known}", path=where
-            )
-    try:
-        return validate_graph(G)
-    except ValueError as err:
-        raise SpecError(_one_line(err), path=where) from err
-
-
 # ------------------------------------------------------------------------------------- saving
 
 
@@ -728,25 +685,6 @@ def _json_text(data: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
-def _graphml_text(G: nx.DiGraph) -> str:
-    H = nx.DiGraph()
-    encoded = []
-    for key, value in G.graph.items():
-        if isinstance(value, _SCALARS):
-            H.graph[key] = value
-        else:
-            H.graph[key] = json.dumps(_plain(value))
-            encoded.append(key)
-    if encoded:
-        H.graph[_GRAPHML_JSON_KEYS] = json.dumps(encoded)
-    H.add_nodes_from((n, _plain(d)) for n, d in G.nodes(data=True))
-    H.add_edges_from((u, v, _plain(d)) for u, v, d in G.edges(data=True))
-    try:
-        return "\n".join(nx.generate_graphml(H)) + "\n"
-    except nx.NetworkXError as err:  # a list, dict or None attribute
-        raise ValueError(f"cannot write GraphML: {err} (GraphML holds scalars only)") from err
-
-
 def dump_spec(G: nx.DiGraph, format: str) -> str:
     """The text of ``G`` as a ``yaml``, ``json`` or ``graphml`` spec (see :func:`save_spec`).
 
@@ -771,7 +709,9 @@ def dump_spec(G: nx.DiGraph, format: str) -> str:
     """
     fmt = spec_format("", format)
     if fmt == "graphml":
-        return _graphml_text(G)
+        from topologies.graphml import graphml_text
+
+        return graphml_text(G)
     data = _explicit_data(G)
     if fmt == "json":
         return _json_text(data)
