@@ -3,20 +3,15 @@
 Reference: ``shared/reference/kv_transfer.md`` (sizes §1, FLOPs §2.1, the essay's numbers §2.3,
 break-even §2.4, tiers §4, the analytic model §6).
 
->>> from collectives.llm import load_model
->>> m = load_model("llama-3.1-70b")
->>> kv_bytes_per_token(m)                      # kv_transfer.md §1.2: 320 KiB
-327680
->>> kv_size(m, 131072).kv_bytes                # 42.9 GB at 128K tokens (§1.2)
-42949672960
->>> c = compute_for("h100", num_gpus=8, mfu=0.5)
->>> round(breakeven_bandwidth(m, 8192, compute=c, tp=8).bandwidth_bytes_per_s / 1e9, 1)  # §2.4
-8.8
+This module loads a cache from a storage tier (:func:`tier`, :func:`fetch`), weighs loading it
+against recomputing it (:func:`ttft`) and moves it from a prefill to a decode instance over the
+fabric (:func:`place`, :func:`pd_transfer`). Sizes and prefill compute (:func:`kv_size`,
+:func:`prefill`, :func:`breakeven_bandwidth`, ...) live in :mod:`collectives.prefill` and are
+re-exported here, so ``collectives.kv`` stays the one import for the whole KV model.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import weakref
 from collections.abc import Sequence
@@ -26,16 +21,50 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from collectives.llm import KV_DTYPE_BYTES, ModelSpec
-from fabric.catalog import Catalog, default_catalog
+from collectives.llm import ModelSpec
+from collectives.prefill import (
+    BreakEven,
+    Compute,
+    KVSize,
+    Prefill,
+    _check_int,
+    _stage_slices,
+    breakeven_bandwidth,
+    compute_for,
+    kv_bytes_per_token,
+    kv_size,
+    layer_kv_bytes,
+    prefill,
+    prefill_flops,
+)
 from fabric.errors import InfeasibleError
 from fabric.flows import TransferResult, transfer
 
 __all__ = [
-    "DEFAULT_ALPHA_S", "DEFAULT_EFFICIENCY", "TIERS", "KVSize", "Compute", "Prefill", "BreakEven",
-    "Tier", "Fetch", "TTFT", "Placement", "PDTransfer", "kv_bytes_per_token", "layer_kv_bytes",
-    "kv_size", "compute_for", "prefill_flops", "prefill", "breakeven_bandwidth", "tier", "fetch",
-    "ttft", "place", "pd_transfer",
+    "DEFAULT_ALPHA_S",
+    "DEFAULT_EFFICIENCY",
+    "TIERS",
+    "KVSize",
+    "Compute",
+    "Prefill",
+    "BreakEven",
+    "Tier",
+    "Fetch",
+    "TTFT",
+    "Placement",
+    "PDTransfer",
+    "kv_bytes_per_token",
+    "layer_kv_bytes",
+    "kv_size",
+    "compute_for",
+    "prefill_flops",
+    "prefill",
+    "breakeven_bandwidth",
+    "tier",
+    "fetch",
+    "ttft",
+    "place",
+    "pd_transfer",
 ]
 
 #: Fixed cost per PD transfer: Mooncake PD tables fit on 8 x CX7 RoCE (kv_transfer.md §0.5, §4).
@@ -43,330 +72,6 @@ DEFAULT_ALPHA_S = 0.6e-3
 #: Achieved fraction of the fabric's fair-share rate for large KV transfers: 71-82% of line rate
 #: at >= 4 GB in the Mooncake PD tables (kv_transfer.md §0.5, §4).
 DEFAULT_EFFICIENCY = 0.8
-
-
-def _check_int(name: str, value: int, minimum: int = 1) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _dtype(model: ModelSpec, dtype: str | None) -> str:
-    name = model.kv_dtype if dtype is None else dtype
-    if name not in KV_DTYPE_BYTES:
-        raise ValueError(f"dtype must be one of {', '.join(KV_DTYPE_BYTES)}, got {name!r}")
-    return name
-
-
-# --- sizes -------------------------------------------------------------------------------------
-
-
-def kv_bytes_per_token(model: ModelSpec, *, dtype: str | None = None) -> int:
-    """KV bytes one token adds over all layers of one replica (logical, no replication).
-
-    Notes
-    -----
-    ``B_tok = sum_layers e_layer * b_kv`` (kv_transfer.md §1.1); windowed layers count while the
-    context is shorter than their window (§1.2 lists Scout as 196,608 B "all layers").
-
-    >>> from collectives.llm import load_model
-    >>> ds = load_model("deepseek-v3")
-    >>> kv_bytes_per_token(ds), kv_bytes_per_token(ds, dtype="fp8")
-    (70272, 35136)
-    """
-    return model.num_layers * model.kv_elements_per_token * KV_DTYPE_BYTES[_dtype(model, dtype)]
-
-
-@functools.lru_cache(maxsize=256)
-def _windows(model: ModelSpec) -> np.ndarray:
-    return np.asarray(model.layer_windows_tokens, dtype=np.int64)
-
-
-def layer_kv_bytes(model: ModelSpec, context_tokens: int, *, dtype: str | None = None,
-                   page_tokens: int = 1) -> np.ndarray:
-    """KV bytes of each layer for one request of ``context_tokens`` (windowed layers capped).
-
-    ``B_req(n) = sum_layers min(n, W_layer) * e_layer * b_kv``, tokens rounded up to whole pages
-    of ``page_tokens`` (kv_transfer.md §1.1).
-    """
-    _check_int("context_tokens", context_tokens)
-    _check_int("page_tokens", page_tokens)
-    windows = _windows(model)
-    kept = np.where(windows > 0, np.minimum(context_tokens, windows), context_tokens)
-    kept = -(-kept // page_tokens) * page_tokens
-    return kept * (model.kv_elements_per_token * KV_DTYPE_BYTES[_dtype(model, dtype)])
-
-
-def _stage_slices(num_layers: int, pp: int) -> list[slice]:
-    bounds = [round(s * num_layers / pp) for s in range(pp + 1)]
-    return [slice(bounds[s], bounds[s + 1]) for s in range(pp)]
-
-
-def _rank_fraction(model: ModelSpec, tp: int) -> float:
-    """Share of a layer's KV one TP rank holds (replicated heads / MLA latents count fully)."""
-    if model.num_attention_heads % tp:
-        raise ValueError(f"tp must divide the {model.num_attention_heads} attention heads of "
-                         f"{model.key}, got {tp}")
-    if model.attention == "mla":
-        return 1.0
-    if model.num_kv_heads % tp and tp % model.num_kv_heads:
-        raise ValueError(f"tp must divide or be a multiple of the {model.num_kv_heads} KV heads "
-                         f"of {model.key}, got {tp}")
-    return max(model.num_kv_heads // tp, 1) / model.num_kv_heads
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KVSize:
-    """KV-cache bytes of a batch of requests on one instance of ``tp x pp`` GPUs.
-
-    ``kv_bytes`` is logical (one copy); ``kv_bytes_moved`` what the instance's GPUs hold and
-    move, replication included; ``stage_bytes_per_gpu[s]`` what each TP GPU of PP stage ``s``
-    holds; ``layer_bytes`` the logical bytes of each layer for the whole batch.
-    """
-
-    model: str
-    context_tokens: int
-    batch: int
-    dtype: str
-    tp: int
-    pp: int
-    kv_bytes_per_token: int
-    kv_bytes: int
-    kv_bytes_moved: int
-    replication_factor: float
-    kv_bytes_per_gpu: int
-    stage_bytes_per_gpu: tuple[int, ...]
-    layer_bytes: tuple[int, ...]
-
-    @property
-    def num_gpus(self) -> int:
-        """GPUs of the instance."""
-        return self.tp * self.pp
-
-    def shards(self) -> list[int]:
-        """Bytes per GPU in rank order (stage-major: GPU ``s * tp + r``)."""
-        return [b for b in self.stage_bytes_per_gpu for _ in range(self.tp)]
-
-
-def kv_size(model: ModelSpec, context_tokens: int, *, batch: int = 1, dtype: str | None = None,
-            tp: int = 1, pp: int = 1, page_tokens: int = 1) -> KVSize:
-    """KV-cache size of ``batch`` requests of ``context_tokens`` under TP x PP.
-
-    Parameters
-    ----------
-    model
-        The model.
-    context_tokens, batch
-        Tokens per request and requests.
-    dtype
-        KV dtype (``bf16``, ``fp8``...); None for the model's default.
-    tp, pp
-        Tensor- and pipeline-parallel degrees of the instance holding the cache.
-    page_tokens
-        Page (block) size in tokens; contexts round up to whole pages.
-
-    Returns
-    -------
-    KVSize
-
-    Raises
-    ------
-    ValueError
-        If a count is not a positive integer, ``tp`` does not divide the attention heads (or
-        neither divides nor is a multiple of the KV heads), or ``pp`` exceeds the layers.
-
-    Notes
-    -----
-    Replication (kv_transfer.md §1.1): GQA ranks hold ``max(H_kv / tp, 1)`` heads, so
-    ``R_tp = max(1, tp / H_kv)``; an MLA latent is held whole on every TP rank, ``R_tp = tp``.
-    PP stages hold contiguous, near-equal runs of layers.
-
-    >>> from collectives.llm import load_model
-    >>> s = kv_size(load_model("qwen3-235b-a22b"), 32768, tp=8)  # Mooncake SGLang PD: 12.62 GB
-    >>> s.kv_bytes_moved, s.replication_factor
-    (12616466432, 2.0)
-    """
-    _check_int("batch", batch)
-    _check_int("tp", tp)
-    _check_int("pp", pp)
-    if pp > model.num_layers:
-        raise ValueError(f"pp must be <= the {model.num_layers} layers of {model.key}, got {pp}")
-    layers = layer_kv_bytes(model, context_tokens, dtype=dtype, page_tokens=page_tokens) * batch
-    fraction = _rank_fraction(model, tp)
-    stage = [int(round(layers[s].sum() * fraction)) for s in _stage_slices(model.num_layers, pp)]
-    logical = int(layers.sum())
-    moved = sum(stage) * tp
-    return KVSize(model=model.key, context_tokens=context_tokens, batch=batch,
-                  dtype=_dtype(model, dtype), tp=tp, pp=pp,
-                  kv_bytes_per_token=kv_bytes_per_token(model, dtype=dtype), kv_bytes=logical,
-                  kv_bytes_moved=moved, replication_factor=moved / logical,
-                  kv_bytes_per_gpu=max(stage), stage_bytes_per_gpu=tuple(stage),
-                  layer_bytes=tuple(int(b) for b in layers))
-
-
-# --- prefill compute ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Compute:
-    """GPUs computing a prefill: ``num_gpus`` x ``peak_flops`` x ``mfu`` FLOP/s."""
-
-    gpu: str
-    num_gpus: int
-    peak_flops: float
-    mfu: float
-
-    def __post_init__(self) -> None:
-        _check_int("num_gpus", self.num_gpus)
-        if not self.peak_flops > 0:
-            raise ValueError(f"peak_flops must be > 0, got {self.peak_flops!r}")
-        if not 0 < self.mfu <= 1:
-            raise ValueError(f"mfu must be in (0, 1], got {self.mfu!r}")
-
-    @property
-    def flops_per_s(self) -> float:
-        """Effective FLOP/s of the instance."""
-        return self.num_gpus * self.peak_flops * self.mfu
-
-
-def compute_for(gpu: str = "h100", *, num_gpus: int = 8, mfu: float = 0.5,
-                catalog: Catalog | None = None) -> Compute:
-    """A :class:`Compute` from the catalog's dense BF16 peak of ``gpu``.
-
-    >>> compute_for("l40s", num_gpus=4, mfu=0.3).flops_per_s  # kv_transfer.md §2.3 A: 4.34e14
-    434400000000000.0
-    """
-    catalog = catalog or default_catalog()
-    return Compute(gpu=gpu, num_gpus=num_gpus, peak_flops=catalog.gpus[gpu].peak_flops, mfu=mfu)
-
-
-@functools.lru_cache(maxsize=256)
-def _layer_kinds(model: ModelSpec) -> tuple[np.ndarray, tuple[tuple[int, bool], ...]]:
-    """Each layer's index into the model's distinct (window, chunked) kinds, and those kinds."""
-    per_layer = [(w, t == "chunked_attention")
-                 for w, t in zip(model.layer_windows_tokens, model.layer_types, strict=True)]
-    kinds = tuple(dict.fromkeys(per_layer))
-    return np.array([kinds.index(k) for k in per_layer]), kinds
-
-
-def _attention_pairs(n: int, window: int, chunked: bool) -> float:
-    """(query, key) pairs of a causal layer over ``n`` tokens: full, sliding or chunked."""
-    if window == 0 or n <= window:
-        return n * (n + 1) / 2
-    if chunked:
-        q, r = divmod(n, window)
-        return q * window * (window + 1) / 2 + r * (r + 1) / 2
-    return window * (window + 1) / 2 + (n - window) * window
-
-
-def _layer_flops(model: ModelSpec, context_tokens: int,
-                 cached_tokens: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-layer (linear, attention) FLOPs of computing tokens cached..context of one request."""
-    nonembed = model.num_params_active_nonembedding
-    if nonembed is None:
-        raise ValueError(f"model {model.key!r} has no parameter count; its description needs "
-                         f"intermediate_size and vocab_size, or num_params_active")
-    new = context_tokens - cached_tokens
-    linear = np.full(model.num_layers, 2.0 * nonembed / model.num_layers * new)
-    index, kinds = _layer_kinds(model)
-    per_pair = 2.0 * model.num_attention_heads * (model.head_dim + model.v_head_dim)
-    pairs = np.array([_attention_pairs(context_tokens, w, c) - _attention_pairs(cached_tokens, w, c)
-                      for w, c in kinds])
-    return linear, per_pair * pairs[index]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Prefill:
-    """Prefill FLOPs and time of ``batch`` requests (tokens ``cached_tokens..context_tokens``)."""
-
-    context_tokens: int
-    cached_tokens: int
-    batch: int
-    linear_flops: float
-    attention_flops: float
-    flops_per_s: float
-    layer_time_s: tuple[float, ...]
-
-    @property
-    def total_flops(self) -> float:
-        """Linear plus attention FLOPs."""
-        return self.linear_flops + self.attention_flops
-
-    @property
-    def time_s(self) -> float:
-        """Prefill time: FLOPs over effective FLOP/s."""
-        return self.total_flops / self.flops_per_s
-
-
-def prefill_flops(model: ModelSpec, context_tokens: int, *, cached_tokens: int = 0,
-                  batch: int = 1) -> tuple[float, float]:
-    """(linear, attention) FLOPs of prefilling ``context_tokens`` given a cached prefix.
-
-    Notes
-    -----
-    kv_transfer.md §2.1: ``F(n|p) = 2 N_active_nonembed (n - p) + sum_layers 2 H_q (d_qk + d_v)
-    (K(n) - K(p))``, with ``K`` the causal (query, key) pairs: ``n(n+1)/2`` for full layers,
-    ``~n W`` for sliding windows, ``~n W / 2`` for chunks (exact sums here). For GQA this is
-    the reference's ``2 d_attn n^2``; for MLA ``d_qk = nope + rope``.
-
-    >>> from collectives.llm import load_model
-    >>> lin, att = prefill_flops(load_model("llama-3.1-70b"), 10**6)   # §2.1: 1.37e17, 1.31e18
-    >>> f"{lin:.3g} {att:.3g}"
-    '1.37e+17 1.31e+18'
-    """
-    _check_int("context_tokens", context_tokens)
-    _check_int("cached_tokens", cached_tokens, 0)
-    _check_int("batch", batch)
-    if cached_tokens > context_tokens:
-        raise ValueError(f"cached_tokens must be <= context_tokens {context_tokens}, "
-                         f"got {cached_tokens}")
-    linear, attention = _layer_flops(model, context_tokens, cached_tokens)
-    return float(linear.sum()) * batch, float(attention.sum()) * batch
-
-
-def prefill(model: ModelSpec, context_tokens: int, *, compute: Compute, cached_tokens: int = 0,
-            batch: int = 1) -> Prefill:
-    """Prefill time from FLOPs at ``compute``'s effective rate (kv_transfer.md §2.1).
-
-    >>> from collectives.llm import load_model
-    >>> l40s = compute_for("l40s", num_gpus=4, mfu=0.3)
-    >>> p = prefill(load_model("llama-4-scout"), 10**6, compute=l40s)
-    >>> round(p.time_s / 60, 1)   # kv_transfer.md §2.3 scenario A: 6.0 min
-    6.0
-    """
-    prefill_flops(model, context_tokens, cached_tokens=cached_tokens, batch=1)  # validates
-    lin, att = _layer_flops(model, context_tokens, cached_tokens)
-    layer_time = (lin + att) * batch / compute.flops_per_s
-    return Prefill(context_tokens=context_tokens, cached_tokens=cached_tokens, batch=batch,
-                   linear_flops=float(lin.sum()) * batch, attention_flops=float(att.sum()) * batch,
-                   flops_per_s=compute.flops_per_s, layer_time_s=tuple(layer_time.tolist()))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BreakEven:
-    """Load bandwidth at which fetching the KV cache takes as long as recomputing it."""
-
-    context_tokens: int
-    kv_bytes_moved: int
-    recompute_time_s: float
-    bandwidth_bytes_per_s: float
-
-
-def breakeven_bandwidth(model: ModelSpec, context_tokens: int, *, compute: Compute, tp: int = 1,
-                        pp: int = 1, batch: int = 1, dtype: str | None = None) -> BreakEven:
-    """``B_breakeven(p) = B_moved(p) / T_recompute(p)`` (kv_transfer.md §2.4).
-
-    Falls as O(1/n) with context: compute is O(n^2), bytes O(n).
-
-    >>> from collectives.llm import load_model
-    >>> c = compute_for("h100", num_gpus=8, mfu=0.5)
-    >>> b = breakeven_bandwidth(load_model("llama-3.1-70b"), 10**6, compute=c, tp=8)
-    >>> round(b.bandwidth_bytes_per_s / 1e9, 1)
-    0.9
-    """
-    size = kv_size(model, context_tokens, batch=batch, dtype=dtype, tp=tp, pp=pp)
-    t = prefill(model, context_tokens, compute=compute, batch=batch).time_s
-    return BreakEven(context_tokens=context_tokens, kv_bytes_moved=size.kv_bytes_moved,
-                     recompute_time_s=t, bandwidth_bytes_per_s=size.kv_bytes_moved / t)
 
 
 # --- tiers -------------------------------------------------------------------------------------
@@ -393,34 +98,56 @@ class Tier:
     def __post_init__(self) -> None:
         for name in ("gpu_bandwidth_bytes_per_s", "shared_bandwidth_bytes_per_s"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"tier {self.name}: {name} must be > 0, "
-                                 f"got {getattr(self, name)!r}")
+                raise ValueError(
+                    f"tier {self.name}: {name} must be > 0, got {getattr(self, name)!r}"
+                )
         if not self.latency_s >= 0:
             raise ValueError(f"tier {self.name}: latency_s must be >= 0, got {self.latency_s!r}")
         if self.shared_by not in ("node", "server"):
-            raise ValueError(f"tier {self.name}: shared_by must be 'node' or 'server', "
-                             f"got {self.shared_by!r}")
+            raise ValueError(
+                f"tier {self.name}: shared_by must be 'node' or 'server', got {self.shared_by!r}"
+            )
 
 
 #: Default tiers, per kv_transfer.md §4 (override any field with :func:`tier`).
 TIERS: dict[str, Tier] = {
-    "hbm": Tier(name="hbm", gpu_bandwidth_bytes_per_s=3.35e12,
-                shared_bandwidth_bytes_per_s=math.inf, shared_by="node", latency_s=0.0,
-                resident=True,
-                source="HBM3 H100 3.35 TB/s (kv §4); a hit needs no load (kv §6: T_fetch = 0)"),
-    "dram": Tier(name="dram", gpu_bandwidth_bytes_per_s=54e9, shared_bandwidth_bytes_per_s=282e9,
-                 shared_by="node", latency_s=10e-6,
-                 source="PCIe Gen5 x16 ~54 GB/s pinned H2D (gahow/agentic-kvc); host DRAM "
-                        "282 GB/s per node (Xeon 8559C DDR5, Mooncake EFA doc) (kv §4); "
-                        "latency: assumption"),
-    "nvme": Tier(name="nvme", gpu_bandwidth_bytes_per_s=54e9,
-                 shared_bandwidth_bytes_per_s=53.0 * 2**30, shared_by="node", latency_s=100e-6,
-                 source="4 x Gen5 NVMe RAID0 via GDS 53.0 GiB/s read per node (gds-report); NVMe "
-                        "4K read ~100 us (spheron GDS guide) (kv §4)"),
-    "remote": Tier(name="remote", gpu_bandwidth_bytes_per_s=0.96 * 50e9,
-                   shared_bandwidth_bytes_per_s=43.4 * 2**30, shared_by="server", latency_s=100e-6,
-                   source="NFSoRDMA over 400GbE: 43.4 GiB/s per storage server to 4 GPUs, 96% of "
-                          "line rate (VAST) (kv §4); latency: NVMe read ~100 us (kv §4)"),
+    "hbm": Tier(
+        name="hbm",
+        gpu_bandwidth_bytes_per_s=3.35e12,
+        shared_bandwidth_bytes_per_s=math.inf,
+        shared_by="node",
+        latency_s=0.0,
+        resident=True,
+        source="HBM3 H100 3.35 TB/s (kv §4); a hit needs no load (kv §6: T_fetch = 0)",
+    ),
+    "dram": Tier(
+        name="dram",
+        gpu_bandwidth_bytes_per_s=54e9,
+        shared_bandwidth_bytes_per_s=282e9,
+        shared_by="node",
+        latency_s=10e-6,
+        source="PCIe Gen5 x16 ~54 GB/s pinned H2D (gahow/agentic-kvc); host DRAM "
+        "282 GB/s per node (Xeon 8559C DDR5, Mooncake EFA doc) (kv §4); "
+        "latency: assumption",
+    ),
+    "nvme": Tier(
+        name="nvme",
+        gpu_bandwidth_bytes_per_s=54e9,
+        shared_bandwidth_bytes_per_s=53.0 * 2**30,
+        shared_by="node",
+        latency_s=100e-6,
+        source="4 x Gen5 NVMe RAID0 via GDS 53.0 GiB/s read per node (gds-report); NVMe "
+        "4K read ~100 us (spheron GDS guide) (kv §4)",
+    ),
+    "remote": Tier(
+        name="remote",
+        gpu_bandwidth_bytes_per_s=0.96 * 50e9,
+        shared_bandwidth_bytes_per_s=43.4 * 2**30,
+        shared_by="server",
+        latency_s=100e-6,
+        source="NFSoRDMA over 400GbE: 43.4 GiB/s per storage server to 4 GPUs, 96% of "
+        "line rate (VAST) (kv §4); latency: NVMe read ~100 us (kv §4)",
+    ),
 }
 
 
@@ -450,10 +177,18 @@ class Fetch:
     bottleneck: str
 
 
-def fetch(size: KVSize, where: Tier, *, gpus_per_node: int = 8, num_servers: int = 1,
-          G: nx.DiGraph | None = None, gpus: Sequence[str] = (), storage_gpus: Sequence[str] = (),
-          background: Sequence[tuple[str, str, float]] = (),
-          efficiency: float = DEFAULT_EFFICIENCY) -> Fetch:
+def fetch(
+    size: KVSize,
+    where: Tier,
+    *,
+    gpus_per_node: int = 8,
+    num_servers: int = 1,
+    G: nx.DiGraph | None = None,
+    gpus: Sequence[str] = (),
+    storage_gpus: Sequence[str] = (),
+    background: Sequence[tuple[str, str, float]] = (),
+    efficiency: float = DEFAULT_EFFICIENCY,
+) -> Fetch:
     """Time to load ``size`` (every GPU its own shard) from tier ``where``.
 
     Parameters
@@ -483,14 +218,22 @@ def fetch(size: KVSize, where: Tier, *, gpus_per_node: int = 8, num_servers: int
     """
     moved = size.kv_bytes_moved
     if where.resident:
-        return Fetch(tier=where.name, kv_bytes_moved=moved, time_s=0.0, latency_s=0.0,
-                     bandwidth_bytes_per_s=math.inf, bottleneck="resident in HBM")
+        return Fetch(
+            tier=where.name,
+            kv_bytes_moved=moved,
+            time_s=0.0,
+            latency_s=0.0,
+            bandwidth_bytes_per_s=math.inf,
+            bottleneck="resident in HBM",
+        )
     _check_int("gpus_per_node", gpus_per_node)
     _check_int("num_servers", num_servers)
     shards = size.shards()
     per_gpu = max(shards) / where.gpu_bandwidth_bytes_per_s
     if where.shared_by == "node":
-        per_node = [sum(shards[i:i + gpus_per_node]) for i in range(0, len(shards), gpus_per_node)]
+        per_node = [
+            sum(shards[i : i + gpus_per_node]) for i in range(0, len(shards), gpus_per_node)
+        ]
         shared = max(per_node) / where.shared_bandwidth_bytes_per_s
     else:
         shared = moved / (num_servers * where.shared_bandwidth_bytes_per_s)
@@ -499,16 +242,23 @@ def fetch(size: KVSize, where: Tier, *, gpus_per_node: int = 8, num_servers: int
     if G is not None and storage_gpus:
         if len(gpus) != len(shards):
             raise ValueError(f"gpus must list the instance's {len(shards)} GPUs, got {len(gpus)}")
-        demands = [(storage_gpus[i % len(storage_gpus)], gpu, b)
-                   for i, (gpu, b) in enumerate(zip(gpus, shards, strict=True))]
+        demands = [
+            (storage_gpus[i % len(storage_gpus)], gpu, b)
+            for i, (gpu, b) in enumerate(zip(gpus, shards, strict=True))
+        ]
         res = _transfer(G, demands, background)
         times[f"fabric {res.bottleneck}"] = (res.time_s - res.latency_s) / efficiency
         latency += res.latency_s
     bottleneck = max(times, key=times.__getitem__)
     t = latency + times[bottleneck]
-    return Fetch(tier=where.name, kv_bytes_moved=moved, time_s=t, latency_s=latency,
-                 bandwidth_bytes_per_s=moved / (t - latency) if t > latency else math.inf,
-                 bottleneck=bottleneck)
+    return Fetch(
+        tier=where.name,
+        kv_bytes_moved=moved,
+        time_s=t,
+        latency_s=latency,
+        bandwidth_bytes_per_s=moved / (t - latency) if t > latency else math.inf,
+        bottleneck=bottleneck,
+    )
 
 
 def _exposed_after(first: np.ndarray, second: np.ndarray) -> float:
@@ -554,12 +304,26 @@ class TTFT:
         return self.ttft_recompute_s / self.ttft_cached_s if self.ttft_cached_s > 0 else math.inf
 
 
-def ttft(model: ModelSpec, context_tokens: int, *, compute: Compute, where: Tier,
-         new_tokens: int = 0, tp: int = 1, pp: int = 1, batch: int = 1, dtype: str | None = None,
-         overlap: bool = True, gpus_per_node: int = 8, num_servers: int = 1,
-         G: nx.DiGraph | None = None, gpus: Sequence[str] = (), storage_gpus: Sequence[str] = (),
-         background: Sequence[tuple[str, str, float]] = (),
-         efficiency: float = DEFAULT_EFFICIENCY) -> TTFT:
+def ttft(
+    model: ModelSpec,
+    context_tokens: int,
+    *,
+    compute: Compute,
+    where: Tier,
+    new_tokens: int = 0,
+    tp: int = 1,
+    pp: int = 1,
+    batch: int = 1,
+    dtype: str | None = None,
+    overlap: bool = True,
+    gpus_per_node: int = 8,
+    num_servers: int = 1,
+    G: nx.DiGraph | None = None,
+    gpus: Sequence[str] = (),
+    storage_gpus: Sequence[str] = (),
+    background: Sequence[tuple[str, str, float]] = (),
+    efficiency: float = DEFAULT_EFFICIENCY,
+) -> TTFT:
     """TTFT recomputing the context versus loading its cached prefix from ``where``.
 
     Parameters
@@ -592,8 +356,17 @@ def ttft(model: ModelSpec, context_tokens: int, *, compute: Compute, where: Tier
     full = prefill(model, context_tokens, compute=compute, batch=batch)
     rest = prefill(model, context_tokens, compute=compute, cached_tokens=cached, batch=batch)
     size = kv_size(model, cached, batch=batch, dtype=dtype, tp=tp, pp=pp)
-    got = fetch(size, where, gpus_per_node=gpus_per_node, num_servers=num_servers, G=G,
-                gpus=gpus, storage_gpus=storage_gpus, background=background, efficiency=efficiency)
+    got = fetch(
+        size,
+        where,
+        gpus_per_node=gpus_per_node,
+        num_servers=num_servers,
+        G=G,
+        gpus=gpus,
+        storage_gpus=storage_gpus,
+        background=background,
+        efficiency=efficiency,
+    )
     if overlap and got.time_s > 0:
         share = np.asarray(size.layer_bytes, dtype=np.float64) / max(sum(size.layer_bytes), 1)
         loads = share * (got.time_s - got.latency_s)
@@ -601,12 +374,18 @@ def ttft(model: ModelSpec, context_tokens: int, *, compute: Compute, where: Tier
         exposed = got.latency_s + loads.sum() + tail - rest.time_s
     else:
         exposed = got.time_s
-    return TTFT(context_tokens=context_tokens, cached_tokens=cached, tier=where.name,
-                ttft_recompute_s=full.time_s, ttft_cached_s=float(exposed + rest.time_s),
-                fetch_time_s=got.time_s, fetch_exposed_s=float(exposed),
-                prefill_new_time_s=rest.time_s,
-                breakeven_bandwidth_bytes_per_s=size.kv_bytes_moved / full.time_s,
-                fetch_bandwidth_bytes_per_s=got.bandwidth_bytes_per_s)
+    return TTFT(
+        context_tokens=context_tokens,
+        cached_tokens=cached,
+        tier=where.name,
+        ttft_recompute_s=full.time_s,
+        ttft_cached_s=float(exposed + rest.time_s),
+        fetch_time_s=got.time_s,
+        fetch_exposed_s=float(exposed),
+        prefill_new_time_s=rest.time_s,
+        breakeven_bandwidth_bytes_per_s=size.kv_bytes_moved / full.time_s,
+        fetch_bandwidth_bytes_per_s=got.bandwidth_bytes_per_s,
+    )
 
 
 # --- prefill -> decode transfer over the fabric ------------------------------------------------
@@ -621,15 +400,18 @@ class Placement:
 
     def __post_init__(self) -> None:
         if len(self.prefill_gpus) != len(self.decode_gpus) or not self.prefill_gpus:
-            raise ValueError(f"prefill and decode need the same number (>= 1) of GPUs, got "
-                             f"{len(self.prefill_gpus)} and {len(self.decode_gpus)}")
+            raise ValueError(
+                f"prefill and decode need the same number (>= 1) of GPUs, got "
+                f"{len(self.prefill_gpus)} and {len(self.decode_gpus)}"
+            )
         for name, gpus in (("prefill", self.prefill_gpus), ("decode", self.decode_gpus)):
             if len(set(gpus)) != len(gpus):
                 raise ValueError(f"{name} GPUs must be distinct, got {', '.join(gpus)}")
 
 
-_NODE_CACHE: weakref.WeakKeyDictionary[nx.DiGraph, tuple[int, dict[int, list[str]]]] = \
+_NODE_CACHE: weakref.WeakKeyDictionary[nx.DiGraph, tuple[int, dict[int, list[str]]]] = (
     weakref.WeakKeyDictionary()
+)
 
 
 def _gpus_by_node(G: nx.DiGraph) -> dict[int, list[str]]:
@@ -645,8 +427,13 @@ def _gpus_by_node(G: nx.DiGraph) -> dict[int, list[str]]:
     return table
 
 
-def _resolve(G: nx.DiGraph, spec: str | Sequence[str], num_gpus: int, by_node: dict[int, list[str]],
-             what: str) -> tuple[str, ...]:
+def _resolve(
+    G: nx.DiGraph,
+    spec: str | Sequence[str],
+    num_gpus: int,
+    by_node: dict[int, list[str]],
+    what: str,
+) -> tuple[str, ...]:
     if isinstance(spec, str):
         parts = [p.strip() for p in spec.split(",") if p.strip()]
     else:
@@ -657,24 +444,34 @@ def _resolve(G: nx.DiGraph, spec: str | Sequence[str], num_gpus: int, by_node: d
         if node < 0:
             node = order[node] if -node <= len(order) else -1
         if node not in by_node:
-            raise ValueError(f"{what} node {parts[0]} is not in the fabric; nodes are "
-                             f"{order[0]}..{order[-1]}")
+            raise ValueError(
+                f"{what} node {parts[0]} is not in the fabric; nodes are {order[0]}..{order[-1]}"
+            )
         pool = [g for k in order if k >= node for g in by_node[k]]
         if len(pool) < num_gpus:
-            raise InfeasibleError(f"{what} needs {num_gpus} GPUs from node {node} on, only "
-                                  f"{len(pool)} there; pick an earlier node or a larger fabric")
+            raise InfeasibleError(
+                f"{what} needs {num_gpus} GPUs from node {node} on, only "
+                f"{len(pool)} there; pick an earlier node or a larger fabric"
+            )
         return tuple(pool[:num_gpus])
     for gpu in parts:
         if G.nodes.get(gpu, {}).get("kind") != "gpu":
-            raise ValueError(f"{what} GPU {gpu!r} is not a GPU of the fabric (ids look like "
-                             f"{next(iter(by_node.values()))[0]!r})")
+            raise ValueError(
+                f"{what} GPU {gpu!r} is not a GPU of the fabric (ids look like "
+                f"{next(iter(by_node.values()))[0]!r})"
+            )
     if len(parts) != num_gpus:
         raise ValueError(f"{what} must name tp x pp = {num_gpus} GPUs, got {len(parts)}")
     return tuple(parts)
 
 
-def place(G: nx.DiGraph, num_gpus: int, *, prefill_at: str | Sequence[str] | None = None,
-          decode_at: str | Sequence[str] | None = None) -> Placement:
+def place(
+    G: nx.DiGraph,
+    num_gpus: int,
+    *,
+    prefill_at: str | Sequence[str] | None = None,
+    decode_at: str | Sequence[str] | None = None,
+) -> Placement:
     """Place a prefill and a decode instance of ``num_gpus`` GPUs each on ``G``.
 
     ``prefill_at`` / ``decode_at``: a node index (the instance takes that node's first GPUs,
@@ -701,21 +498,28 @@ def place(G: nx.DiGraph, num_gpus: int, *, prefill_at: str | Sequence[str] | Non
         last, held = node, held + len(by_node[node])
         if held >= num_gpus:
             break
-    prefill_gpus = _resolve(G, "0" if prefill_at is None else prefill_at, num_gpus, by_node,
-                            "prefill")
-    decode_gpus = _resolve(G, str(last) if decode_at is None else decode_at, num_gpus, by_node,
-                           "decode")
+    prefill_gpus = _resolve(
+        G, "0" if prefill_at is None else prefill_at, num_gpus, by_node, "prefill"
+    )
+    decode_gpus = _resolve(
+        G, str(last) if decode_at is None else decode_at, num_gpus, by_node, "decode"
+    )
     if set(prefill_gpus) & set(decode_gpus):
-        raise InfeasibleError(f"prefill and decode instances overlap on "
-                              f"{', '.join(sorted(set(prefill_gpus) & set(decode_gpus)))}")
+        raise InfeasibleError(
+            f"prefill and decode instances overlap on "
+            f"{', '.join(sorted(set(prefill_gpus) & set(decode_gpus)))}"
+        )
     return Placement(prefill_gpus=prefill_gpus, decode_gpus=decode_gpus)
 
 
 _UNIT_CACHE: weakref.WeakKeyDictionary[nx.DiGraph, dict] = weakref.WeakKeyDictionary()
 
 
-def _transfer(G: nx.DiGraph, demands: Sequence[tuple[str, str, float]],
-              background: Sequence[tuple[str, str, float]]) -> TransferResult:
+def _transfer(
+    G: nx.DiGraph,
+    demands: Sequence[tuple[str, str, float]],
+    background: Sequence[tuple[str, str, float]],
+) -> TransferResult:
     """:func:`fabric.flows.transfer`, reusing a solved shape when there is no background.
 
     Without background every finish time of the fluid max-min model scales with the demand sizes,
@@ -769,12 +573,23 @@ class PDTransfer:
         return self.prefill_time_s + self.exposed_time_s
 
 
-def pd_transfer(G: nx.DiGraph, model: ModelSpec, context_tokens: int, *,
-                placement: Placement | None = None, tp: int = 1, pp: int = 1, batch: int = 1,
-                dtype: str | None = None, compute: Compute | None = None, streaming: str = "layer",
-                background: Sequence[tuple[str, str, float]] = (),
-                alpha_s: float = DEFAULT_ALPHA_S, efficiency: float = DEFAULT_EFFICIENCY,
-                page_tokens: int = 1) -> PDTransfer:
+def pd_transfer(
+    G: nx.DiGraph,
+    model: ModelSpec,
+    context_tokens: int,
+    *,
+    placement: Placement | None = None,
+    tp: int = 1,
+    pp: int = 1,
+    batch: int = 1,
+    dtype: str | None = None,
+    compute: Compute | None = None,
+    streaming: str = "layer",
+    background: Sequence[tuple[str, str, float]] = (),
+    alpha_s: float = DEFAULT_ALPHA_S,
+    efficiency: float = DEFAULT_EFFICIENCY,
+    page_tokens: int = 1,
+) -> PDTransfer:
     """Move the KV cache of a prefill to its decode instance, rank to rank, over ``G``.
 
     Parameters
@@ -821,12 +636,15 @@ def pd_transfer(G: nx.DiGraph, model: ModelSpec, context_tokens: int, *,
         raise ValueError(f"efficiency must be in (0, 1], got {efficiency!r}")
     if not alpha_s >= 0:
         raise ValueError(f"alpha_s must be >= 0, got {alpha_s!r}")
-    size = kv_size(model, context_tokens, batch=batch, dtype=dtype, tp=tp, pp=pp,
-                   page_tokens=page_tokens)
+    size = kv_size(
+        model, context_tokens, batch=batch, dtype=dtype, tp=tp, pp=pp, page_tokens=page_tokens
+    )
     placement = placement or place(G, size.num_gpus)
     if len(placement.prefill_gpus) != size.num_gpus:
-        raise ValueError(f"placement must have tp x pp = {size.num_gpus} GPUs per instance, got "
-                         f"{len(placement.prefill_gpus)}")
+        raise ValueError(
+            f"placement must have tp x pp = {size.num_gpus} GPUs per instance, got "
+            f"{len(placement.prefill_gpus)}"
+        )
     if compute is None:
         gpu = G.nodes[placement.prefill_gpus[0]].get("model", "h100")
         compute = compute_for(gpu, num_gpus=size.num_gpus, mfu=0.5)
@@ -845,17 +663,25 @@ def pd_transfer(G: nx.DiGraph, model: ModelSpec, context_tokens: int, *,
             if pp == 1:
                 stage_time = fabric_time
             else:
-                stage_time = _transfer(G, pairs[s * tp:(s + 1) * tp], background).time_s
+                stage_time = _transfer(G, pairs[s * tp : (s + 1) * tp], background).time_s
             total = layer_bytes[sl].sum()
             if total > 0:
                 x[sl] = stage_time / efficiency * layer_bytes[sl] / total
         exposed = alpha_s + _exposed_after(np.asarray(pre.layer_time_s), x)
-    return PDTransfer(streaming=streaming, prefill_gpus=placement.prefill_gpus,
-                      decode_gpus=placement.decode_gpus, kv_bytes_moved=size.kv_bytes_moved,
-                      num_flows=sum(1 for a, b, s in pairs if a != b and s > 0), alpha_s=alpha_s,
-                      efficiency=efficiency, fabric_time_s=fabric_time,
-                      transfer_time_s=transfer_time, prefill_time_s=pre.time_s,
-                      exposed_time_s=float(exposed), latency_s=whole.latency_s,
-                      bandwidth_bytes_per_s=size.kv_bytes_moved / transfer_time,
-                      bottleneck=whole.bottleneck,
-                      bottleneck_utilization=whole.bottleneck_utilization)
+    return PDTransfer(
+        streaming=streaming,
+        prefill_gpus=placement.prefill_gpus,
+        decode_gpus=placement.decode_gpus,
+        kv_bytes_moved=size.kv_bytes_moved,
+        num_flows=sum(1 for a, b, s in pairs if a != b and s > 0),
+        alpha_s=alpha_s,
+        efficiency=efficiency,
+        fabric_time_s=fabric_time,
+        transfer_time_s=transfer_time,
+        prefill_time_s=pre.time_s,
+        exposed_time_s=float(exposed),
+        latency_s=whole.latency_s,
+        bandwidth_bytes_per_s=size.kv_bytes_moved / transfer_time,
+        bottleneck=whole.bottleneck,
+        bottleneck_utilization=whole.bottleneck_utilization,
+    )
