@@ -27,6 +27,11 @@ PROBE_OPS = "all-reduce,all-to-all"
 #: 100 Mbit/s links: at 200 Mbit/s the flat switch (4 links busy at once) drifted +4..8% at 8 MiB
 #: as the two cores got busy; at half the rate the emulation stays clear of the CPU.
 PROBE_LINK_RATE_BYTES_PER_S = 12.5e6
+#: The sweep runs twice per fabric and each point keeps the faster of its two medians: a
+#: process of another job landing on one of the two cores slows a whole run (seen: +15% on a
+#: 4 MiB flat all-reduce while a test suite ran beside it), not two in a row. The CPU check
+#: uses the busier of the two runs.
+PROBE_RUNS = 2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,13 +105,20 @@ def probe_runs(netns_session: None) -> Iterator[Callable[[str], ProbeRun]]:
         if kind not in cache:
             G = emulated_fabric(kind, num_hosts=4,
                                 link_rate_bytes_per_s=PROBE_LINK_RATE_BYTES_PER_S)
-            out = os.path.join(workdir, f"{kind}.jsonl")
+            runs, best = [], {}
             with EmulatedCluster(G) as cluster:
-                run = cluster.run_mpi(
-                    [str(fabric), "measure", "mpi", "-o", out, "--ops", PROBE_OPS, "--sizes",
-                     PROBE_SIZES, "--iters", str(PROBE_ITERATIONS), "--warmup", "1"],
-                    timeout_s=240).check()
-            cache[kind] = ProbeRun(kind=kind, G=G, records=read_records(out), run=run)
+                for attempt in range(PROBE_RUNS):
+                    out = os.path.join(workdir, f"{kind}-{attempt}.jsonl")
+                    runs.append(cluster.run_mpi(
+                        [str(fabric), "measure", "mpi", "-o", out, "--ops", PROBE_OPS, "--sizes",
+                         PROBE_SIZES, "--iters", str(PROBE_ITERATIONS), "--warmup", "1"],
+                        timeout_s=240).check())
+                    for record in read_records(out):
+                        key = (record.operation, record.size_bytes)
+                        if key not in best or record.time_s < best[key].time_s:
+                            best[key] = record
+            busiest = max(runs, key=lambda r: r.cpu.own_fraction)
+            cache[kind] = ProbeRun(kind=kind, G=G, records=list(best.values()), run=busiest)
         return cache[kind]
 
     try:
