@@ -21,7 +21,7 @@ import numpy as np
 from collectives.algorithms import ALGORITHMS, algorithms_for, is_power_of_two
 from collectives.names import busbw_factor, canonical
 from collectives.patterns import PAIRWISE_SAMPLES, _cached_phases, _Comm, _comm, _Phase
-from collectives.placement import place
+from collectives.placement import place_ranks
 from fabric.flows import edge_name
 from fabric.routing import FabricIndex, fabric_index
 
@@ -204,10 +204,7 @@ def algorithm_costs(
     name = canonical(collective)
     params = params or ModelParams()
     index = fabric_index(G)
-    if isinstance(ranks, (list, tuple)):
-        chosen = place(G, None, ranks)
-    else:
-        chosen = place(G, ranks, placement, seed=seed)
+    chosen = place_ranks(G, ranks, placement, seed=seed)
     if len(chosen) < 2:
         raise ValueError(f"a collective needs at least 2 ranks, got {len(chosen)}")
     c = _comm(G, index, chosen)
@@ -364,11 +361,7 @@ def predict_many(
     costs = algorithm_costs(
         G, name, ranks=ranks, placement=placement, algorithm=algorithm, params=params, seed=seed
     )
-    chosen = (
-        place(G, None, ranks)
-        if isinstance(ranks, (list, tuple))
-        else place(G, ranks, placement, seed=seed)
-    )
+    chosen = place_ranks(G, ranks, placement, seed=seed)
     c = _comm(G, index, chosen)
     out = []
     bound_per_byte = _lower_bound_s(G, index, c, name, 1.0)  # linear in the size

@@ -28,7 +28,7 @@ from collectives import nccl
 from collectives.model import Prediction, _lower_bound_s
 from collectives.names import busbw_factor
 from collectives.patterns import _cached_phases, _comm
-from collectives.placement import place
+from collectives.placement import place_ranks
 from fabric.routing import FabricIndex, fabric_index
 
 __all__ = ["predict_nccl", "nccl_system", "fabric_factor"]
@@ -141,11 +141,7 @@ def predict_nccl(
     ``bw_intra_bytes_per_s``, ``bw_inter_bytes_per_s``) are applied when present.
     """
     version = version or nccl.DEFAULT_VERSION
-    chosen = (
-        place(G, None, ranks)
-        if isinstance(ranks, (list, tuple))
-        else place(G, ranks, placement, seed=seed)
-    )
+    chosen = place_ranks(G, ranks, placement, seed=seed)
     if len(chosen) < 2:
         raise ValueError(f"a collective needs at least 2 ranks, got {len(chosen)}")
     system, factor = nccl_system(G, chosen)

@@ -35,7 +35,7 @@ import networkx as nx
 import numpy as np
 
 from collectives.algorithms import ALGORITHMS, algorithms_for, is_power_of_two
-from fabric.routing import FabricIndex, deliver, propagate, route
+from fabric.routing import FabricIndex, LinkLoads, deliver, propagate, route
 
 __all__ = ["PAIRWISE_SAMPLES"]
 
@@ -315,7 +315,7 @@ def _direct_all_to_all(index: FabricIndex, c: _Comm) -> _Phase:
             / n
         )
         np.add.at(load, first_hop[first], per_proxy)
-        result = propagate(index, hop_ids[f_i], cls_ids[k_i], agg[f_i, k_i], load)
+        result: LinkLoads | None = propagate(index, hop_ids[f_i], cls_ids[k_i], agg[f_i, k_i], load)
         np.add.at(arrivals, pos, outside / n)
         # NVLink hop to the proxy: for each source, destinations outside whose rail differs
         rail_count = np.bincount(rail, minlength=num_rails)

@@ -28,7 +28,7 @@ import numpy as np
 
 from fabric.errors import InfeasibleError
 
-__all__ = ["PLACEMENTS", "place"]
+__all__ = ["PLACEMENTS", "place", "place_ranks"]
 
 
 def _gpus(G: nx.DiGraph) -> list[str]:
@@ -106,3 +106,44 @@ def place(
     raise ValueError(
         f"unknown placement {placement!r}; use one of {', '.join(PLACEMENTS)} or a list of GPU ids"
     )
+
+
+def place_ranks(
+    G: nx.DiGraph,
+    ranks: int | Sequence[str] | None,
+    placement: str | Sequence[str] = "packed",
+    *,
+    seed: int = 0,
+) -> list[str]:
+    """GPU node ids of a communicator given as a rank count or as the GPU ids themselves.
+
+    Parameters
+    ----------
+    G
+        The fabric.
+    ranks
+        Number of ranks, placed by ``placement`` (None: every GPU), or a sequence of GPU node ids,
+        which is then the placement itself (``placement`` and ``seed`` are not used).
+    placement, seed
+        As for :func:`place`.
+
+    Returns
+    -------
+    list of str
+        GPU node ids, rank i on the i-th.
+
+    Raises
+    ------
+    ValueError, InfeasibleError
+        As :func:`place` raises them.
+
+    >>> import topologies
+    >>> G = topologies.build("single-hop", num_gpus=16, gpus_per_node=8)
+    >>> place_ranks(G, 2, "spread")
+    ['node0/gpu0', 'node1/gpu0']
+    >>> place_ranks(G, ["node1/gpu3", "node0/gpu5"], "spread")
+    ['node1/gpu3', 'node0/gpu5']
+    """
+    if isinstance(ranks, Sequence) and not isinstance(ranks, str):
+        return place(G, None, ranks)
+    return place(G, None if ranks is None else int(ranks), placement, seed=seed)

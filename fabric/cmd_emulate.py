@@ -122,8 +122,10 @@ def emulate_list(as_json: bool) -> None:
     """List emulated clusters on this machine."""
     from measure.emulate import list_instances
 
-    instances = [{k: e.get(k) for k in ("prefix", "namespaces", "owner_pid", "owner_alive",
-                                         "persistent")} for e in list_instances()]
+    instances: list[dict[str, Any]] = [
+        {k: e.get(k) for k in ("prefix", "namespaces", "owner_pid", "owner_alive", "persistent")}
+        for e in list_instances()
+    ]
     if as_json:
         emit_json({"clusters": instances})
         return

@@ -47,7 +47,7 @@ def _row(record: Record) -> str:
 
 def _probe_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The flags both probes share."""
-    options = [
+    options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         click.option(
             "-o",
             "--output",

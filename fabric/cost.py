@@ -304,7 +304,7 @@ def _scaleout_links(G: nx.DiGraph, catalog: Catalog, *, rack_gpus: int, in_rack_
             length = row_length_m
         out.append(_Link(u=u, v=v, link=d["link"], num_links=int(d["num_links"]),
                          cls=cable_class(G, u, v), length_m=length, host=host))
-    spread = Counter()
+    spread: Counter[tuple[str, bool]] = Counter()
     for lk in out:
         if lk.host is not None:
             sw = lk.v if lk.host == lk.u else lk.u

@@ -173,14 +173,14 @@ def validate_graph(G: nx.DiGraph) -> nx.DiGraph:
         used = 0
         for v, d in nbrs.items():
             num = d.get("num_links")
-            key = (d.get("bandwidth_bytes_per_s"), d.get("latency_s"), num, d.get("link"))
+            edge_key = (d.get("bandwidth_bytes_per_s"), d.get("latency_s"), num, d.get("link"))
             try:
-                seen = key in checked
+                seen = edge_key in checked
             except TypeError:  # an unhashable value: let the full check name it
                 seen = False
             if not seen:
                 _check_edge(n, v, d)
-                checked.add(key)
+                checked.add(edge_key)
             back = succ[v].get(n)
             if back is None:
                 _fail(f"edge {n!r} -> {v!r} has no reverse edge (every cable is full duplex)")

@@ -126,21 +126,21 @@ class FabricIndex:
             (np.where(t_lat > 0, t_lat, 1e-15), (self.t_dst, self.t_src)), shape=(num_t, num_t)
         )
         self.rail = np.zeros(num, dtype=np.int64)
-        for g in self.gpu_ids:
+        for g in map(int, self.gpu_ids):
             data = G.nodes[self.nodes[g]]
             self.rail[g] = int(data.get("rail", data.get("local", 0)))
 
         # GPU attachments: scale-out in/out edges and the scale-up switch per GPU.
         gpu_out = self.is_gpu[self.edge_src] & transit[self.edge_dst]
         gpu_in = transit[self.edge_src] & self.is_gpu[self.edge_dst]
-        self.out_edges_of: dict[int, np.ndarray] = {}
-        self.in_edges_of: dict[int, np.ndarray] = {}
+        out_lists: dict[int, list[int]] = {}
+        in_lists: dict[int, list[int]] = {}
         for e in np.flatnonzero(gpu_out):
-            self.out_edges_of.setdefault(int(self.edge_src[e]), []).append(int(e))  # type: ignore[arg-type]
+            out_lists.setdefault(int(self.edge_src[e]), []).append(int(e))
         for e in np.flatnonzero(gpu_in):
-            self.in_edges_of.setdefault(int(self.edge_dst[e]), []).append(int(e))  # type: ignore[arg-type]
-        self.out_edges_of = {k: np.asarray(v) for k, v in self.out_edges_of.items()}
-        self.in_edges_of = {k: np.asarray(v) for k, v in self.in_edges_of.items()}
+            in_lists.setdefault(int(self.edge_dst[e]), []).append(int(e))
+        self.out_edges_of: dict[int, np.ndarray] = {k: np.asarray(v) for k, v in out_lists.items()}
+        self.in_edges_of: dict[int, np.ndarray] = {k: np.asarray(v) for k, v in in_lists.items()}
         # one scale-out link per GPU is the common case: keep it as an array for vectorized hops
         self.single_out = np.full(num, -1, dtype=np.int64)
         self.single_in = np.full(num, -1, dtype=np.int64)
@@ -172,20 +172,20 @@ class FabricIndex:
         self.class_of = np.full(num, -1, dtype=np.int64)
         self.class_preds: list[np.ndarray] = []
         self.class_last_edges: dict[int, np.ndarray] = {}  # multi-homed class -> in-edge per pred
-        for g in self.gpu_ids:
-            edges = self.in_edges_of.get(int(g))
-            if edges is None:
+        for g in map(int, self.gpu_ids):
+            gpu_in_edges = self.in_edges_of.get(g)
+            if gpu_in_edges is None:
                 continue
-            preds = self.t_of[self.edge_src[edges]]
+            preds = self.t_of[self.edge_src[gpu_in_edges]]
             order = np.argsort(preds)
             key = tuple(int(x) for x in preds[order])
-            if len(edges) > 1:
-                key = (*key, -1 - int(g))
+            if len(gpu_in_edges) > 1:
+                key = (*key, -1 - g)
             if key not in classes:
                 classes[key] = len(classes)
                 self.class_preds.append(preds[order].astype(np.int64))  # local transit ids
-                if len(edges) > 1:
-                    self.class_last_edges[classes[key]] = np.asarray(edges)[order]
+                if len(gpu_in_edges) > 1:
+                    self.class_last_edges[classes[key]] = np.asarray(gpu_in_edges)[order]
             self.class_of[g] = classes[key]
         self._dist: dict[int, np.ndarray] = {}
         self._lat: dict[int, np.ndarray] = {}

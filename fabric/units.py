@@ -86,7 +86,7 @@ _NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 _QUANTITY = re.compile(r"^\s*" + _NUMBER + r"\s*([A-Za-zµ/]*)\s*$")
 
 
-def _split(text: str, what: str, accepted: str) -> tuple[float, str]:
+def _split(text: str | float, what: str, accepted: str) -> tuple[float, str]:
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         return float(text), ""
     match = _QUANTITY.match(str(text))

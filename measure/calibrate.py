@@ -562,8 +562,8 @@ def calibrate(records: Sequence[Record], G: nx.DiGraph | None = None, *, flavor:
     problem = _Problem(graph, usable, fitted_links)
     m, p = len(usable), 1 + len(fitted_links)
     if m < p:
-        names = ", ".join(["alpha_s"] + [f"efficiency of {k}" for k in fitted_links])
-        raise ValueError(f"calibration needs at least {p} points for {p} parameters ({names}); "
+        wanted = ", ".join(["alpha_s"] + [f"efficiency of {k}" for k in fitted_links])
+        raise ValueError(f"calibration needs at least {p} points for {p} parameters ({wanted}); "
                          f"got {m}")
     lower = np.array([0.0] + [_EFF_MIN] * len(fitted_links))
     upper = np.array([_ALPHA_MAX_US] + [_EFF_MAX] * len(fitted_links))

@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal, overload
 
 __all__ = ["LAUNCHERS", "LaunchInfo", "detect_launch"]
 
@@ -83,6 +84,10 @@ class LaunchInfo:
             raise ValueError(f"master_port must be in 1..65535, got {self.master_port}")
 
 
+@overload
+def _int(env: Mapping[str, str], name: str, *, required: Literal[True]) -> int: ...
+@overload
+def _int(env: Mapping[str, str], name: str, *, required: Literal[False]) -> int | None: ...
 def _int(env: Mapping[str, str], name: str, *, required: bool) -> int | None:
     text = env.get(name)
     if text is None or text.strip() == "":
@@ -137,7 +142,7 @@ def detect_launch(env: Mapping[str, str] | None = None) -> LaunchInfo:
         return LaunchInfo(
             launcher=launcher,
             rank=rank,
-            world_size=world_size,  # type: ignore[arg-type]
+            world_size=world_size,
             local_rank=local_rank or 0,
             local_world_size=local_world_size,
             master_addr=master_addr,

@@ -302,7 +302,7 @@ class RankTiming:
     mean_s: float = math.nan
 
 
-def rank_timing(times_s: Sequence[float]) -> RankTiming:
+def rank_timing(times_s: Sequence[float] | np.ndarray) -> RankTiming:
     """Median, min, max and mean of one rank's iteration times.
 
     Raises

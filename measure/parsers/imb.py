@@ -204,6 +204,7 @@ def _record(tokens: list[str], block: _Block, library: dict[str, str],
     extra: dict[str, Any] = {"benchmark": block.benchmark}
     if "Mbytes/sec" in values:
         extra["printed_mbytes_per_s"] = values["Mbytes/sec"]
+    ranks: int | None
     if block.operation == "send-recv":
         ranks = 2
         if "t[usec]" not in values:
