@@ -426,7 +426,7 @@ def closed_form(
             num_ranks,
             size_bytes,
             alpha_s=alpha_s,
-            beta_s_per_byte=beta_s_per_byte,  # type: ignore[operator]
+            beta_s_per_byte=beta_s_per_byte,
             gamma_s_per_byte=gamma_s_per_byte,
         )
     )

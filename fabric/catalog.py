@@ -230,7 +230,7 @@ _SECTIONS: dict[str, type] = {
 }
 
 
-class _Table(dict):  # type: ignore[type-arg]
+class _Table(dict[str, Any]):
     """A dict whose missing keys raise a ValueError that lists the valid ones."""
 
     def __init__(self, what: str, items: Mapping[str, Any]) -> None:
