@@ -58,7 +58,9 @@ def ring_all_gather(
     beta_s_per_byte: float,
     gamma_s_per_byte: float = 0.0,
 ) -> float:
-    """Ring all-gather (S = gathered total): ``(n-1)α + (n-1)/n·Sβ`` (MPICH allgather_intra_ring.c).
+    """Ring all-gather (S = gathered total): ``(n-1)α + (n-1)/n·Sβ``.
+
+    Source: MPICH ``allgather_intra_ring.c``.
     """
     return (n - 1) * alpha_s + (n - 1) / n * size_bytes * beta_s_per_byte
 

@@ -15,19 +15,45 @@ from fabric.cliutil import RateType, emit_json, format_table, json_option
 
 __all__ = ["COMMANDS", "emulate"]
 
-PROBE_EXAMPLE = ["fabric", "measure", "mpi", "-o", "/tmp/emulated.jsonl", "--ops",
-                 "all-reduce,all-to-all", "--sizes", "1MiB:16MiB", "--iters", "5"]
+PROBE_EXAMPLE = [
+    "fabric",
+    "measure",
+    "mpi",
+    "-o",
+    "/tmp/emulated.jsonl",
+    "--ops",
+    "all-reduce,all-to-all",
+    "--sizes",
+    "1MiB:16MiB",
+    "--iters",
+    "5",
+]
 
 
 def _describe(cluster: Any) -> dict[str, Any]:
     return {
         "prefix": cluster.prefix,
         "namespaces": cluster.namespaces,
-        "hosts": [{"node_id": h.node_id, "namespace": h.namespace, "hostname": h.hostname,
-                   "ip": h.ip, "switch": h.switch} for h in cluster.hosts],
-        "links": [{"from": link.u, "to": link.v, "namespace": link.namespace,
-                   "device": link.device, "rate_bytes_per_s": link.rate_bytes_per_s}
-                  for link in cluster.links],
+        "hosts": [
+            {
+                "node_id": h.node_id,
+                "namespace": h.namespace,
+                "hostname": h.hostname,
+                "ip": h.ip,
+                "switch": h.switch,
+            }
+            for h in cluster.hosts
+        ],
+        "links": [
+            {
+                "from": link.u,
+                "to": link.v,
+                "namespace": link.namespace,
+                "device": link.device,
+                "rate_bytes_per_s": link.rate_bytes_per_s,
+            }
+            for link in cluster.links
+        ],
         "shell": cluster.shell_line(0),
         "mpi": cluster.mpi_shell_line(PROBE_EXAMPLE),
         "down": f"fabric emulate down {cluster.prefix}",
@@ -36,14 +62,28 @@ def _describe(cluster: Any) -> dict[str, Any]:
 
 def _print_description(info: dict[str, Any]) -> None:
     click.echo(f"emulated cluster {info['prefix']}")
-    click.echo(format_table(["host", "namespace", "hostname", "ip", "switch"],
-                            [[h["node_id"], h["namespace"], h["hostname"], h["ip"], h["switch"]]
-                             for h in info["hosts"]]))
+    click.echo(
+        format_table(
+            ["host", "namespace", "hostname", "ip", "switch"],
+            [
+                [h["node_id"], h["namespace"], h["hostname"], h["ip"], h["switch"]]
+                for h in info["hosts"]
+            ],
+        )
+    )
     click.echo("")
-    click.echo(format_table(["link", "rate"],
-                            [[f"{link['from']} -> {link['to']}",
-                              f"{link['rate_bytes_per_s'] * 8 / 1e6:g} Mbit/s"]
-                             for link in info["links"]]))
+    click.echo(
+        format_table(
+            ["link", "rate"],
+            [
+                [
+                    f"{link['from']} -> {link['to']}",
+                    f"{link['rate_bytes_per_s'] * 8 / 1e6:g} Mbit/s",
+                ]
+                for link in info["links"]
+            ],
+        )
+    )
     click.echo("")
     click.echo(f"shell in host 0:  {info['shell']}")
     click.echo(f"MPI on all hosts: {info['mpi']}")
@@ -56,24 +96,62 @@ def emulate() -> None:
 
 
 @emulate.command("up")
-@click.option("--kind", type=click.Choice(["flat", "tree"]), default="flat", show_default=True,
-              help="flat: one bridge; tree: two leaf bridges joined by an oversubscribed trunk.")
-@click.option("--hosts", "num_hosts", type=click.IntRange(2, 64), default=4, show_default=True,
-              help="Hosts (one rank each).")
-@click.option("--rate", "rate_bytes_per_s", type=RateType(), default="200Mbps", show_default=True,
-              help="Shaped rate of every host link, per direction.")
-@click.option("--trunk-rate", "trunk_rate_bytes_per_s", type=RateType(), default=None,
-              help="Shaped trunk rate (tree) [default: half of --rate].")
-@click.option("--mtu", "mtu_bytes", type=click.IntRange(1280, 65000), default=64000,
-              show_default=True, help="MTU of every interface, bytes.")
+@click.option(
+    "--kind",
+    type=click.Choice(["flat", "tree"]),
+    default="flat",
+    show_default=True,
+    help="flat: one bridge; tree: two leaf bridges joined by an oversubscribed trunk.",
+)
+@click.option(
+    "--hosts",
+    "num_hosts",
+    type=click.IntRange(2, 64),
+    default=4,
+    show_default=True,
+    help="Hosts (one rank each).",
+)
+@click.option(
+    "--rate",
+    "rate_bytes_per_s",
+    type=RateType(),
+    default="200Mbps",
+    show_default=True,
+    help="Shaped rate of every host link, per direction.",
+)
+@click.option(
+    "--trunk-rate",
+    "trunk_rate_bytes_per_s",
+    type=RateType(),
+    default=None,
+    help="Shaped trunk rate (tree) [default: half of --rate].",
+)
+@click.option(
+    "--mtu",
+    "mtu_bytes",
+    type=click.IntRange(1280, 65000),
+    default=64000,
+    show_default=True,
+    help="MTU of every interface, bytes.",
+)
 @json_option
-def emulate_up(kind: str, num_hosts: int, rate_bytes_per_s: float,
-               trunk_rate_bytes_per_s: float | None, mtu_bytes: int, as_json: bool) -> None:
+def emulate_up(
+    kind: str,
+    num_hosts: int,
+    rate_bytes_per_s: float,
+    trunk_rate_bytes_per_s: float | None,
+    mtu_bytes: int,
+    as_json: bool,
+) -> None:
     """Create an emulated cluster that stays up; print its namespaces, IPs and shell lines."""
     from measure.emulate import EmulatedCluster, emulated_fabric
 
-    G = emulated_fabric(kind, num_hosts=num_hosts, link_rate_bytes_per_s=rate_bytes_per_s,
-                        trunk_rate_bytes_per_s=trunk_rate_bytes_per_s)
+    G = emulated_fabric(
+        kind,
+        num_hosts=num_hosts,
+        link_rate_bytes_per_s=rate_bytes_per_s,
+        trunk_rate_bytes_per_s=trunk_rate_bytes_per_s,
+    )
     try:
         cluster = EmulatedCluster(G, mtu_bytes=mtu_bytes, persistent=True).open()
     except RuntimeError as err:
@@ -87,8 +165,12 @@ def emulate_up(kind: str, num_hosts: int, rate_bytes_per_s: float,
 
 @emulate.command("down")
 @click.argument("prefix", required=False)
-@click.option("--all", "remove_all", is_flag=True,
-              help="Remove every emulated cluster kept up or left behind by a killed run.")
+@click.option(
+    "--all",
+    "remove_all",
+    is_flag=True,
+    help="Remove every emulated cluster kept up or left behind by a killed run.",
+)
 @json_option
 def emulate_down(prefix: str | None, remove_all: bool, as_json: bool) -> None:
     """Remove the emulated cluster PREFIX (or the only one kept up, or --all)."""
@@ -103,12 +185,14 @@ def emulate_down(prefix: str | None, remove_all: bool, as_json: bool) -> None:
             if len(kept) != 1:
                 raise click.ClickException(
                     f"{len(kept)} emulated clusters are up ({', '.join(kept) or 'none'}); "
-                    "name one or use --all")
+                    "name one or use --all"
+                )
             prefix = kept[0]
         known = {e["prefix"]: e for e in instances}
         if prefix not in known:
-            raise click.ClickException(f"no emulated cluster {prefix!r}; up: "
-                                       f"{', '.join(known) or 'none'}")
+            raise click.ClickException(
+                f"no emulated cluster {prefix!r}; up: {', '.join(known) or 'none'}"
+            )
         removed = [prefix] if remove_cluster(prefix) else []
     if as_json:
         emit_json({"removed": removed})
@@ -129,9 +213,16 @@ def emulate_list(as_json: bool) -> None:
     if as_json:
         emit_json({"clusters": instances})
         return
-    click.echo(format_table(["prefix", "namespaces", "kept up", "owner alive"],
-                            [[e["prefix"], len(e["namespaces"]), e["persistent"],
-                              e["owner_alive"]] for e in instances], align="lrll"))
+    click.echo(
+        format_table(
+            ["prefix", "namespaces", "kept up", "owner alive"],
+            [
+                [e["prefix"], len(e["namespaces"]), e["persistent"], e["owner_alive"]]
+                for e in instances
+            ],
+            align="lrll",
+        )
+    )
 
 
 COMMANDS = [emulate]

@@ -85,10 +85,15 @@ _FROZEN = {"frozen": True, "slots": True, "kw_only": True}
 
 def _price(owner: str, name: str, value: Any) -> float:
     """``value`` as a float if it is a finite number >= 0, else a ValueError naming the entry."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < 0:
-        raise ValueError(f"catalog {owner}: {name} must be a number >= 0 to price this fabric, "
-                         f"got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(
+            f"catalog {owner}: {name} must be a number >= 0 to price this fabric, got {value!r}"
+        )
     return float(value)
 
 
@@ -113,8 +118,9 @@ class LineItem:
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
-            raise ValueError(f"category must be one of {', '.join(CATEGORIES)}, "
-                             f"got {self.category!r}")
+            raise ValueError(
+                f"category must be one of {', '.join(CATEGORIES)}, got {self.category!r}"
+            )
         if not isinstance(self.quantity, int) or self.quantity < 0:
             raise ValueError(f"quantity must be an integer >= 0, got {self.quantity!r}")
         _price(f"{self.category} {self.key}", "unit_cost_usd", self.unit_cost_usd)
@@ -213,23 +219,46 @@ class BillOfMaterials:
         """Units of ``category`` (optionally one catalog ``key`` and one ``tier``)."""
         if category not in CATEGORIES:
             raise ValueError(f"category must be one of {', '.join(CATEGORIES)}, got {category!r}")
-        return sum(i.quantity for i in self.items if i.category == category
-                   and (key is None or i.key == key) and (tier is None or i.tier == tier))
+        return sum(
+            i.quantity
+            for i in self.items
+            if i.category == category
+            and (key is None or i.key == key)
+            and (tier is None or i.tier == tier)
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON: items with their totals, and the cluster totals."""
-        items = [{"category": i.category, "key": i.key, "tier": i.tier, "quantity": i.quantity,
-                  "unit_cost_usd": i.unit_cost_usd, "unit_power_w": i.unit_power_w,
-                  "cost_usd": i.cost_usd, "power_w": i.power_w, "name": i.name,
-                  "source": i.source, "year": i.year} for i in self.items]
+        items = [
+            {
+                "category": i.category,
+                "key": i.key,
+                "tier": i.tier,
+                "quantity": i.quantity,
+                "unit_cost_usd": i.unit_cost_usd,
+                "unit_power_w": i.unit_power_w,
+                "cost_usd": i.cost_usd,
+                "power_w": i.power_w,
+                "name": i.name,
+                "source": i.source,
+                "year": i.year,
+            }
+            for i in self.items
+        ]
         return {
-            "topology": self.topology, "num_gpus": self.num_gpus, "num_nodes": self.num_nodes,
-            "catalog_version": self.catalog_version, "items": items,
+            "topology": self.topology,
+            "num_gpus": self.num_gpus,
+            "num_nodes": self.num_nodes,
+            "catalog_version": self.catalog_version,
+            "items": items,
             "ports_used_by_tier": dict(self.ports_used_by_tier),
             "ports_available_by_tier": dict(self.ports_available_by_tier),
-            "links_by_medium": dict(self.links_by_medium), "rules": list(self.rules),
-            "cost_usd": self.cost_usd, "power_w": self.power_w,
-            "network_cost_usd": self.network_cost_usd, "network_power_w": self.network_power_w,
+            "links_by_medium": dict(self.links_by_medium),
+            "rules": list(self.rules),
+            "cost_usd": self.cost_usd,
+            "power_w": self.power_w,
+            "network_cost_usd": self.network_cost_usd,
+            "network_power_w": self.network_power_w,
             "network_cost_per_gpu_usd": self.network_cost_per_gpu_usd,
             "network_power_per_gpu_w": self.network_power_per_gpu_w,
             "network_cost_share": self.network_cost_share,
@@ -276,8 +305,15 @@ def _gpus_per_node(G: nx.DiGraph) -> int:
     return max(counts.values()) if counts else 1
 
 
-def _scaleout_links(G: nx.DiGraph, catalog: Catalog, *, rack_gpus: int, in_rack_length_m: float,
-                    row_length_m: float, rules: list[str]) -> list[_Link]:
+def _scaleout_links(
+    G: nx.DiGraph,
+    catalog: Catalog,
+    *,
+    rack_gpus: int,
+    in_rack_length_m: float,
+    row_length_m: float,
+    rules: list[str],
+) -> list[_Link]:
     """Every cable bundle outside the servers, with its class and estimated length."""
     position = {n: i for i, n in enumerate(G)}
     per_rack = max(1, rack_gpus // _gpus_per_node(G))
@@ -302,18 +338,30 @@ def _scaleout_links(G: nx.DiGraph, catalog: Catalog, *, rack_gpus: int, in_rack_
             length = in_rack_length_m if in_rack else row_length_m
         else:
             length = row_length_m
-        out.append(_Link(u=u, v=v, link=d["link"], num_links=int(d["num_links"]),
-                         cls=cable_class(G, u, v), length_m=length, host=host))
+        out.append(
+            _Link(
+                u=u,
+                v=v,
+                link=d["link"],
+                num_links=int(d["num_links"]),
+                cls=cable_class(G, u, v),
+                length_m=length,
+                host=host,
+            )
+        )
     spread: Counter[tuple[str, bool]] = Counter()
     for lk in out:
         if lk.host is not None:
             sw = lk.v if lk.host == lk.u else lk.u
             spread[(lk.cls, len(servers_of_switch[sw]) <= per_rack)] += lk.num_links
     for (cls, in_rack), n in sorted(spread.items()):
-        where = (f"in rack ({in_rack_length_m:g} m): the switch's hosts fit in one rack of "
-                 f"{rack_gpus} GPUs" if in_rack else
-                 f"across racks ({row_length_m:g} m): the switch's hosts span more than "
-                 f"{per_rack} server(s) of a {rack_gpus}-GPU rack")
+        where = (
+            f"in rack ({in_rack_length_m:g} m): the switch's hosts fit in one rack of "
+            f"{rack_gpus} GPUs"
+            if in_rack
+            else f"across racks ({row_length_m:g} m): the switch's hosts span more than "
+            f"{per_rack} server(s) of a {rack_gpus}-GPU rack"
+        )
         rules.append(f"{cls}: {n} links {where}")
     return out
 
@@ -323,46 +371,70 @@ def _pick_cable(catalog: Catalog, kind: str, length_m: float) -> Cable | None:
     return min(fits, key=lambda c: (c.cost_usd, c.key)) if fits else None
 
 
-def _pick_transceiver(catalog: Catalog, link: LinkType, length_m: float, *, twin: bool,
-                      what: str) -> Transceiver:
-    rate = [t for t in catalog.transceivers.values()
-            if math.isclose(t.link_rate_bytes_per_s, link.bandwidth_bytes_per_s, rel_tol=1e-9)]
+def _pick_transceiver(
+    catalog: Catalog, link: LinkType, length_m: float, *, twin: bool, what: str
+) -> Transceiver:
+    rate = [
+        t
+        for t in catalog.transceivers.values()
+        if math.isclose(t.link_rate_bytes_per_s, link.bandwidth_bytes_per_s, rel_tol=1e-9)
+    ]
     if not rate:
-        known = ", ".join(f"{k} ({t.link_rate_bytes_per_s:g} B/s)"
-                          for k, t in sorted(catalog.transceivers.items())) or "(none)"
-        raise ValueError(f"link {link.key!r} ({link.bandwidth_bytes_per_s:g} bytes/s) needs a "
-                         f"transceiver of that rate for {what}; the catalog has none: {known}")
+        known = (
+            ", ".join(
+                f"{k} ({t.link_rate_bytes_per_s:g} B/s)"
+                for k, t in sorted(catalog.transceivers.items())
+            )
+            or "(none)"
+        )
+        raise ValueError(
+            f"link {link.key!r} ({link.bandwidth_bytes_per_s:g} bytes/s) needs a "
+            f"transceiver of that rate for {what}; the catalog has none: {known}"
+        )
     reach = [t for t in rate if t.reach_m >= length_m]
     if not reach:
-        raise ValueError(f"link {link.key!r}: no transceiver of its rate reaches {length_m:g} m "
-                         f"for {what}; longest: {max(t.reach_m for t in rate):g} m")
+        raise ValueError(
+            f"link {link.key!r}: no transceiver of its rate reaches {length_m:g} m "
+            f"for {what}; longest: {max(t.reach_m for t in rate):g} m"
+        )
     preferred = [t for t in reach if (t.ports >= 2) == twin] or reach
-    return min(preferred, key=lambda t: (_price(f"transceiver {t.key}", "cost_usd", t.cost_usd)
-                                         / t.ports, t.key))
+    return min(
+        preferred,
+        key=lambda t: (_price(f"transceiver {t.key}", "cost_usd", t.cost_usd) / t.ports, t.key),
+    )
 
 
 def _pick_nic(catalog: Catalog, link: LinkType) -> tuple[str, str]:
     exact = sorted(k for k, n in catalog.nics.items() if n.link == link.key)
     if exact:
         return exact[0], ""
-    faster = [n for n in catalog.nics.values()
-              if catalog.links[n.link].bandwidth_bytes_per_s >= link.bandwidth_bytes_per_s]
+    faster = [
+        n
+        for n in catalog.nics.values()
+        if catalog.links[n.link].bandwidth_bytes_per_s >= link.bandwidth_bytes_per_s
+    ]
     if not faster:
-        raise ValueError(f"link {link.key!r} needs a NIC of at least its rate "
-                         f"({link.bandwidth_bytes_per_s:g} bytes/s); the catalog has none: "
-                         f"{', '.join(sorted(catalog.nics)) or '(none)'}")
+        raise ValueError(
+            f"link {link.key!r} needs a NIC of at least its rate "
+            f"({link.bandwidth_bytes_per_s:g} bytes/s); the catalog has none: "
+            f"{', '.join(sorted(catalog.nics)) or '(none)'}"
+        )
     best = min(faster, key=lambda n: (_price(f"nic {n.key}", "cost_usd", n.cost_usd), n.key))
-    return best.key, (f"NIC {best.key} ({best.link}) run at {link.key}: the catalog has no "
-                      f"{link.key} NIC")
+    return best.key, (
+        f"NIC {best.key} ({best.link}) run at {link.key}: the catalog has no {link.key} NIC"
+    )
 
 
-def _match_node(catalog: Catalog, gpu: str, count: int, scaleup: str | None,
-                node_model: str | None) -> NodeModel | None:
+def _match_node(
+    catalog: Catalog, gpu: str, count: int, scaleup: str | None, node_model: str | None
+) -> NodeModel | None:
     if node_model is not None:
         node = catalog.nodes[node_model]
         if node.gpu != gpu or node.gpus_per_node != count:
-            raise ValueError(f"node_model {node_model!r} has {node.gpus_per_node} x {node.gpu}, "
-                             f"but the graph's servers have {count} x {gpu}")
+            raise ValueError(
+                f"node_model {node_model!r} has {node.gpus_per_node} x {node.gpu}, "
+                f"but the graph's servers have {count} x {gpu}"
+            )
         return node
     for key in sorted(catalog.nodes):
         node = catalog.nodes[key]
@@ -371,10 +443,16 @@ def _match_node(catalog: Catalog, gpu: str, count: int, scaleup: str | None,
     return None
 
 
-def _reserved_links(G: nx.DiGraph, cat: Catalog, length_m: float, copper_reach_m: float,
-                    switch_optics: Counter[tuple[str, str, str]],
-                    host_optics: Counter[tuple[Any, str, str]], media: Counter[str],
-                    add: Any) -> int:
+def _reserved_links(
+    G: nx.DiGraph,
+    cat: Catalog,
+    length_m: float,
+    copper_reach_m: float,
+    switch_optics: Counter[tuple[str, str, str]],
+    host_optics: Counter[tuple[Any, str, str]],
+    media: Counter[str],
+    add: Any,
+) -> int:
     """Cable the ports a builder reserved on its switches (``reserved_ports``); return how many."""
     total = 0
     for n, d in G.nodes(data=True):
@@ -389,9 +467,15 @@ def _reserved_links(G: nx.DiGraph, cat: Catalog, length_m: float, copper_reach_m
         cable = copper or _pick_cable(cat, "fiber", length_m)
         if cable is None:
             raise ValueError(f"no fiber cable in the catalog reaches {length_m:g} m ({cls} links)")
-        add("cable", cable.key, cls, count,
+        add(
+            "cable",
+            cable.key,
+            cls,
+            count,
             _price(f"cable {cable.key}", "cost_usd", cable.cost_usd),
-            _price(f"cable {cable.key}", "power_w", cable.power_w), cable)
+            _price(f"cable {cable.key}", "power_w", cable.power_w),
+            cable,
+        )
         media["copper" if copper else "optical"] += count
         if copper is None:
             what = f"{count} reserved port(s) of {n}"
@@ -462,8 +546,11 @@ def bill_of_materials(
     in switches (capex §1.2, tests/fabric/test_cost.py).
     """
     cat = default_catalog() if catalog is None else catalog
-    for name, value in (("copper_reach_m", copper_reach_m), ("in_rack_length_m", in_rack_length_m),
-                        ("row_length_m", row_length_m)):
+    for name, value in (
+        ("copper_reach_m", copper_reach_m),
+        ("in_rack_length_m", in_rack_length_m),
+        ("row_length_m", row_length_m),
+    ):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             raise ValueError(f"{name} must be a number >= 0, got {value!r}")
     if isinstance(rack_gpus, bool) or not isinstance(rack_gpus, int) or rack_gpus < 1:
@@ -474,8 +561,9 @@ def bill_of_materials(
     rules: list[str] = [f"copper when a link is <= {copper_reach_m:g} m, else optics + fiber"]
     lines: dict[tuple[str, str, str], list[Any]] = {}
 
-    def add(category: str, key: str, tier: str, qty: int, cost: float, power: float,
-            entry: Any) -> None:
+    def add(
+        category: str, key: str, tier: str, qty: int, cost: float, power: float, entry: Any
+    ) -> None:
         slot = lines.get((category, key, tier))
         if slot is None:
             lines[(category, key, tier)] = [qty, cost, power, *_entry_source(entry)]
@@ -490,8 +578,15 @@ def bill_of_materials(
             continue
         model = cat.switches[d["model"]]
         tier = _tier_name(d)
-        add("switch", model.key, tier, 1, _price(f"switch {model.key}", "cost_usd", model.cost_usd),
-            _price(f"switch {model.key}", "power_w", model.power_w), model)
+        add(
+            "switch",
+            model.key,
+            tier,
+            1,
+            _price(f"switch {model.key}", "cost_usd", model.cost_usd),
+            _price(f"switch {model.key}", "power_w", model.power_w),
+            model,
+        )
         used[tier] += sum(e["num_links"] for _, _, e in G.out_edges(n, data=True))
         used[tier] += int(d.get("reserved_ports", 0))
         avail[tier] += int(d["radix"])
@@ -505,14 +600,21 @@ def bill_of_materials(
             if kind == "cable":
                 picks[slot] = _pick_cable(cat, key[0], key[1])
             elif kind == "transceiver":
-                picks[slot] = _pick_transceiver(cat, cat.links[key[0]], key[1], twin=key[2],
-                                                what=what)
+                picks[slot] = _pick_transceiver(
+                    cat, cat.links[key[0]], key[1], twin=key[2], what=what
+                )
             else:
                 picks[slot] = _pick_nic(cat, cat.links[key[0]])
         return picks[slot]
 
-    links = _scaleout_links(G, cat, rack_gpus=rack_gpus, in_rack_length_m=in_rack_length_m,
-                            row_length_m=row_length_m, rules=rules)
+    links = _scaleout_links(
+        G,
+        cat,
+        rack_gpus=rack_gpus,
+        in_rack_length_m=in_rack_length_m,
+        row_length_m=row_length_m,
+        rules=rules,
+    )
     media: Counter[str] = Counter()
     switch_optics: Counter[tuple[str, str, str]] = Counter()  # (switch, tier, transceiver)
     host_optics: Counter[tuple[Any, str, str]] = Counter()  # (server, class, transceiver)
@@ -523,18 +625,31 @@ def bill_of_materials(
         copper = pick("cable", "copper", lk.length_m) if lk.length_m <= copper_reach_m else None
         if copper is not None:
             media["copper"] += lk.num_links
-            add("cable", copper.key, lk.cls, lk.num_links,
+            add(
+                "cable",
+                copper.key,
+                lk.cls,
+                lk.num_links,
                 _price(f"cable {copper.key}", "cost_usd", copper.cost_usd),
-                _price(f"cable {copper.key}", "power_w", copper.power_w), copper)
+                _price(f"cable {copper.key}", "power_w", copper.power_w),
+                copper,
+            )
         else:
             media["optical"] += lk.num_links
             fiber = pick("cable", "fiber", lk.length_m)
             if fiber is None:
-                raise ValueError(f"no fiber cable in the catalog reaches {lk.length_m:g} m "
-                                 f"({lk.cls} links)")
-            add("cable", fiber.key, lk.cls, lk.num_links,
+                raise ValueError(
+                    f"no fiber cable in the catalog reaches {lk.length_m:g} m ({lk.cls} links)"
+                )
+            add(
+                "cable",
+                fiber.key,
+                lk.cls,
+                lk.num_links,
                 _price(f"cable {fiber.key}", "cost_usd", fiber.cost_usd),
-                _price(f"cable {fiber.key}", "power_w", fiber.power_w), fiber)
+                _price(f"cable {fiber.key}", "power_w", fiber.power_w),
+                fiber,
+            )
             what = f"{lk.num_links} optical {lk.cls} link(s)"
             for end in (lk.u, lk.v):
                 if end == lk.host:
@@ -548,29 +663,53 @@ def bill_of_materials(
             if note:
                 nic_notes.add(note)
             nic_ports[(lk.host, lk.cls, nic_key)] += lk.num_links
-    reserved = _reserved_links(G, cat, row_length_m, copper_reach_m, switch_optics, host_optics,
-                               media, add)
+    reserved = _reserved_links(
+        G, cat, row_length_m, copper_reach_m, switch_optics, host_optics, media, add
+    )
     if reserved:
-        rules.append(f"{reserved} leaf port(s) reserved for management appliances (UFM) are "
-                     f"cabled and priced like host links, without NICs (capex §3.1 Table 4 counts "
-                     f"their cables)")
+        rules.append(
+            f"{reserved} leaf port(s) reserved for management appliances (UFM) are "
+            f"cabled and priced like host links, without NICs (capex §3.1 Table 4 counts "
+            f"their cables)"
+        )
     for table in (switch_optics, host_optics):
         for (_, cls, key), ports in table.items():
             t = cat.transceivers[key]
-            add("transceiver", key, cls, -(-ports // t.ports),
+            add(
+                "transceiver",
+                key,
+                cls,
+                -(-ports // t.ports),
                 _price(f"transceiver {key}", "cost_usd", t.cost_usd),
-                _price(f"transceiver {key}", "power_w", t.power_w), t)
+                _price(f"transceiver {key}", "power_w", t.power_w),
+                t,
+            )
     for (_, cls, key), ports in nic_ports.items():
         nic = cat.nics[key]
-        add("nic", key, cls, -(-ports // nic.ports), _price(f"nic {key}", "cost_usd", nic.cost_usd),
-            _price(f"nic {key}", "power_w", nic.power_w), nic)
+        add(
+            "nic",
+            key,
+            cls,
+            -(-ports // nic.ports),
+            _price(f"nic {key}", "cost_usd", nic.cost_usd),
+            _price(f"nic {key}", "power_w", nic.power_w),
+            nic,
+        )
     rules.extend(sorted(nic_notes))
     if switch_optics:
-        rules.append("switch side: twin-port modules serve 2 links of one switch where the "
-                     "catalog has them (capex §2.3)")
+        rules.append(
+            "switch side: twin-port modules serve 2 links of one switch where the "
+            "catalog has them (capex §2.3)"
+        )
     if host_optics:
-        rules.append("host side: " + ("twin-port modules shared by a server's links" if
-                                      twin_port_on_nodes else "one single-port module per link"))
+        rules.append(
+            "host side: "
+            + (
+                "twin-port modules shared by a server's links"
+                if twin_port_on_nodes
+                else "one single-port module per link"
+            )
+        )
 
     # Servers.
     servers: dict[Any, list[str]] = defaultdict(list)
@@ -578,36 +717,65 @@ def bill_of_materials(
         servers[G.nodes[g].get("node", g)].append(g)
     groups: Counter[tuple[str, int, str | None]] = Counter()
     for members in servers.values():
-        scaleup = next((G.nodes[s]["model"] for s in G.successors(members[0])
-                        if G.nodes[s]["kind"] == "switch" and G.nodes[s]["tier"] == 0), None)
+        scaleup = next(
+            (
+                G.nodes[s]["model"]
+                for s in G.successors(members[0])
+                if G.nodes[s]["kind"] == "switch" and G.nodes[s]["tier"] == 0
+            ),
+            None,
+        )
         groups[(str(G.nodes[members[0]]["model"]), len(members), scaleup)] += 1
     for (gpu_key, count, scaleup), num in sorted(groups.items(), key=lambda kv: str(kv[0])):
         node = _match_node(cat, gpu_key, count, scaleup, node_model)
         if node is not None:
             nic = cat.nics[node.nic]
-            cost = (_price(f"node {node.key}", "cost_usd", node.cost_usd)
-                    - node.nics_per_node * _price(f"nic {nic.key}", "cost_usd", nic.cost_usd))
-            power = (_price(f"node {node.key}", "power_w", node.power_w)
-                     - node.nics_per_node * _price(f"nic {nic.key}", "power_w", nic.power_w))
+            cost = _price(
+                f"node {node.key}", "cost_usd", node.cost_usd
+            ) - node.nics_per_node * _price(f"nic {nic.key}", "cost_usd", nic.cost_usd)
+            power = _price(
+                f"node {node.key}", "power_w", node.power_w
+            ) - node.nics_per_node * _price(f"nic {nic.key}", "power_w", nic.power_w)
             add("node", node.key, "server", num, max(cost, 0.0), max(power, 0.0), node)
-            rules.append(f"servers of {count} x {gpu_key}: priced as node {node.key} less its "
-                         f"{node.nics_per_node} x {nic.key} NICs (counted under nic)")
+            rules.append(
+                f"servers of {count} x {gpu_key}: priced as node {node.key} less its "
+                f"{node.nics_per_node} x {nic.key} NICs (counted under nic)"
+            )
         else:
             gpu = cat.gpus[gpu_key]
-            add("gpu", gpu_key, "server", num * count,
+            add(
+                "gpu",
+                gpu_key,
+                "server",
+                num * count,
                 _price(f"gpu {gpu_key}", "cost_usd", gpu.cost_usd),
-                _price(f"gpu {gpu_key}", "power_w", gpu.power_w), gpu)
-            rules.append(f"servers of {count} x {gpu_key} (scale-up {scaleup or 'none'}): no "
-                         f"catalog node matches, so GPUs are priced alone (host CPUs, memory "
-                         f"and chassis not counted)")
+                _price(f"gpu {gpu_key}", "power_w", gpu.power_w),
+                gpu,
+            )
+            rules.append(
+                f"servers of {count} x {gpu_key} (scale-up {scaleup or 'none'}): no "
+                f"catalog node matches, so GPUs are priced alone (host CPUs, memory "
+                f"and chassis not counted)"
+            )
 
     order = {c: i for i, c in enumerate(CATEGORIES)}
     tier_order = {"scale-up": 0, "leaf": 1, "spine": 2, "core": 3}
     items = tuple(
-        LineItem(category=c, key=k, tier=t, quantity=int(v[0]), unit_cost_usd=v[1],
-                 unit_power_w=v[2], name=v[3], source=v[4], year=v[5])
-        for (c, k, t), v in sorted(lines.items(), key=lambda kv: (
-            order[kv[0][0]], tier_order.get(kv[0][2], 9), kv[0][2], kv[0][1]))
+        LineItem(
+            category=c,
+            key=k,
+            tier=t,
+            quantity=int(v[0]),
+            unit_cost_usd=v[1],
+            unit_power_w=v[2],
+            name=v[3],
+            source=v[4],
+            year=v[5],
+        )
+        for (c, k, t), v in sorted(
+            lines.items(),
+            key=lambda kv: (order[kv[0][0]], tier_order.get(kv[0][2], 9), kv[0][2], kv[0][1]),
+        )
     )
     return BillOfMaterials(
         topology=str(G.graph.get("topology", "custom")),

@@ -215,8 +215,7 @@ class FabricIndex:
         return self._dist[cls]
 
     def class_latency(self, cls: int) -> np.ndarray:
-        """Least latency (s) from every transit node (local id) to a predecessor of class ``cls``.
-        """
+        """Least latency (s) from each transit node (local id) to a predecessor of class ``cls``."""
         if cls not in self._lat:
             self.prepare(np.array([cls]))
         return self._lat[cls]

@@ -211,8 +211,7 @@ def parse_count(text: str | int) -> int:
 
 
 def format_size(size_bytes: float) -> str:
-    """Format bytes with the shortest exact binary or decimal suffix (``1GiB``, ``64KB``, ``8B``).
-    """
+    """Format bytes in the shortest exact binary or decimal unit (``1GiB``, ``64KB``, ``8B``)."""
     n = int(size_bytes)
     if n != size_bytes:
         return f"{size_bytes:g}B"

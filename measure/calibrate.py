@@ -88,8 +88,15 @@ CALIBRATION_VERSION = 1
 LOSSES = ("linear", "soft_l1", "huber", "cauchy")
 _ALPHA_MAX_US = 1.0e4  # 10 ms per algorithm step: anything slower is not a network
 _EFF_MIN, _EFF_MAX = 1.0e-3, 1.5  # ModelParams accepts (0, 1.5]
-_NCCL_ALGOS = {"ring": "ring", "tree": "tree", "nvls": "in-network", "nvlstree": "in-network",
-               "collnetdirect": "in-network", "collnetchain": "in-network", "pat": "pat"}
+_NCCL_ALGOS = {
+    "ring": "ring",
+    "tree": "tree",
+    "nvls": "in-network",
+    "nvlstree": "in-network",
+    "collnetdirect": "in-network",
+    "collnetchain": "in-network",
+    "pat": "pat",
+}
 
 
 # -- holdout -------------------------------------------------------------------------------
@@ -111,8 +118,9 @@ class Holdout:
 
     def __post_init__(self) -> None:
         if self.kind not in ("none", "every", "fit-every", "fraction", "sizes"):
-            raise ValueError(f"holdout kind must be none, every, fit-every, fraction or sizes, "
-                             f"got {self.kind!r}")
+            raise ValueError(
+                f"holdout kind must be none, every, fit-every, fraction or sizes, got {self.kind!r}"
+            )
         if self.kind in ("every", "fit-every") and self.step < 2:
             raise ValueError(f"holdout {self.kind}:K needs an integer K >= 2, got {self.step!r}")
         if self.kind == "fraction" and not 0 < self.fraction < 1:
@@ -132,8 +140,10 @@ class Holdout:
         if self.kind == "sizes":
             missing = sorted(set(self.sizes_bytes) - set(sizes))
             if missing:
-                raise ValueError(f"holdout sizes {', '.join(map(str, missing))} B are not among "
-                                 f"the records' sizes")
+                raise ValueError(
+                    f"holdout sizes {', '.join(map(str, missing))} B are not among "
+                    f"the records' sizes"
+                )
             held = set(self.sizes_bytes)
         elif self.kind == "every":
             held = {s for i, s in enumerate(sizes) if i % self.step == self.step - 1}
@@ -172,8 +182,12 @@ def parse_holdout(spec: str | Holdout | None) -> Holdout:
         if kind == "fraction":
             return Holdout(kind="fraction", fraction=float(value))
         if kind == "sizes":
-            return Holdout(kind="sizes", sizes_bytes=tuple(
-                sorted({parse_size(v.strip()) for v in value.split(",") if v.strip()})))
+            return Holdout(
+                kind="sizes",
+                sizes_bytes=tuple(
+                    sorted({parse_size(v.strip()) for v in value.split(",") if v.strip()})
+                ),
+            )
     except ValueError as err:
         raise ValueError(f"bad holdout {spec!r}: {err}; use {forms}") from err
     raise ValueError(f"bad holdout {spec!r}; use {forms}")
@@ -257,8 +271,9 @@ class _Problem:
         self.measured = np.array([r.time_s for r in self.records], dtype=float)
 
     def params(self, x: np.ndarray) -> ModelParams:
-        eff = {k: float(np.clip(v, _EFF_MIN, _EFF_MAX))
-               for k, v in zip(self.links, x[1:], strict=True)}
+        eff = {
+            k: float(np.clip(v, _EFF_MIN, _EFF_MAX)) for k, v in zip(self.links, x[1:], strict=True)
+        }
         return ModelParams(alpha_s=max(float(x[0]), 0.0) * 1e-6, efficiency_by_link=eff)
 
     def times(self, x: np.ndarray, *, with_algorithms: bool = False) -> Any:
@@ -268,8 +283,9 @@ class _Problem:
         out = np.empty(len(self.size))
         chosen = [""] * len(self.size)
         for g in self.groups:
-            costs = algorithm_costs(self.G, g.operation, ranks=list(g.gpus),
-                                    algorithm=g.algorithm, params=params)
+            costs = algorithm_costs(
+                self.G, g.operation, ranks=list(g.gpus), algorithm=g.algorithm, params=params
+            )
             lat = np.array([c.latency_s for c in costs])
             spb = np.array([c.seconds_per_byte for c in costs])
             t = lat[:, None] + spb[:, None] * self.size[g.points][None, :]
@@ -307,11 +323,15 @@ def _usable(G: nx.DiGraph, records: Sequence[Record]) -> tuple[list[Record], lis
             ok.append(r)
     for (op, n, why), count in dropped.items():
         notes.append(f"left out {count} {op} point(s) on {n} ranks: {why}")
-    unknown = sum(1 for r, x in zip(ok, rank_layouts(ok), strict=True)
-                  if not x.known and r.num_hosts == 1 and not r.placement)
+    unknown = sum(
+        1
+        for r, x in zip(ok, rank_layouts(ok), strict=True)
+        if not x.known and r.num_hosts == 1 and not r.placement
+    )
     if unknown:
-        notes.append(f"{unknown} point(s) do not say where their ranks ran (OSU/IMB); taken as "
-                     f"one host")
+        notes.append(
+            f"{unknown} point(s) do not say where their ranks ran (OSU/IMB); taken as one host"
+        )
     return ok, notes
 
 
@@ -339,8 +359,14 @@ def _loss_weights(r: np.ndarray, loss: str, f_scale: float) -> np.ndarray:
     return np.ones_like(r)
 
 
-def _uncertainty(problem: _Problem, x: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                 loss: str, f_scale: float) -> tuple[np.ndarray, float, float]:
+def _uncertainty(
+    problem: _Problem,
+    x: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    loss: str,
+    f_scale: float,
+) -> tuple[np.ndarray, float, float]:
     """(standard errors of x, largest log-time standard error of a point, residual log RMS).
 
     Parameters whose Jacobian column vanishes (no point depends on them at the solution) get
@@ -453,8 +479,10 @@ class Calibration:
     def effective_bandwidth_by_link_bytes_per_s(self) -> dict[str, float]:
         """Nominal bandwidth x fitted efficiency, per link class."""
         eff = self.params.efficiency_by_link
-        return {k: bw * eff.get(k, self.params.default_efficiency)
-                for k, bw in self.bandwidth_by_link_bytes_per_s.items()}
+        return {
+            k: bw * eff.get(k, self.params.default_efficiency)
+            for k, bw in self.bandwidth_by_link_bytes_per_s.items()
+        }
 
     def band(self, time_s: float) -> Band:
         """Error band of a predicted time: ``time_s * exp(-h)`` to ``time_s * exp(h)``.
@@ -477,9 +505,16 @@ class Calibration:
         return out
 
 
-def calibrate(records: Sequence[Record], G: nx.DiGraph | None = None, *, flavor: str = "ideal",
-              holdout: str | Holdout | None = None, in_place: bool | None = False,
-              loss: str = "soft_l1", f_scale_log: float = 0.1) -> Calibration:
+def calibrate(
+    records: Sequence[Record],
+    G: nx.DiGraph | None = None,
+    *,
+    flavor: str = "ideal",
+    holdout: str | Holdout | None = None,
+    in_place: bool | None = False,
+    loss: str = "soft_l1",
+    f_scale_log: float = 0.1,
+) -> Calibration:
     """Fit ``alpha_s`` and per-link-class efficiencies of the ideal model to measured points.
 
     Parameters
@@ -538,16 +573,19 @@ def calibrate(records: Sequence[Record], G: nx.DiGraph | None = None, *, flavor:
     (5.0, 0.8)
     """
     if flavor != "ideal":
-        raise ValueError(f"flavor must be 'ideal' (the nccl flavor has no fitted parameters yet), "
-                         f"got {flavor!r}")
+        raise ValueError(
+            f"flavor must be 'ideal' (the nccl flavor has no fitted parameters yet), got {flavor!r}"
+        )
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
     if not f_scale_log > 0:
         raise ValueError(f"f_scale_log must be > 0, got {f_scale_log!r}")
     chosen = select_records(records, in_place=in_place)
     if not chosen:
-        raise ValueError(f"no usable records among {len(records)} (need correct results, "
-                         f"size > 0, >= 2 ranks, {'in' if in_place else 'out-of'}-place)")
+        raise ValueError(
+            f"no usable records among {len(records)} (need correct results, "
+            f"size > 0, >= 2 ranks, {'in' if in_place else 'out-of'}-place)"
+        )
     split = parse_holdout(holdout).split([r.size_bytes for r in chosen])
     fit_sizes = set(split.fitted_sizes_bytes)
     graph = generic_fabric_from_records(chosen) if G is None else G
@@ -563,23 +601,34 @@ def calibrate(records: Sequence[Record], G: nx.DiGraph | None = None, *, flavor:
     m, p = len(usable), 1 + len(fitted_links)
     if m < p:
         wanted = ", ".join(["alpha_s"] + [f"efficiency of {k}" for k in fitted_links])
-        raise ValueError(f"calibration needs at least {p} points for {p} parameters ({wanted}); "
-                         f"got {m}")
+        raise ValueError(
+            f"calibration needs at least {p} points for {p} parameters ({wanted}); got {m}"
+        )
     lower = np.array([0.0] + [_EFF_MIN] * len(fitted_links))
     upper = np.array([_ALPHA_MAX_US] + [_EFF_MAX] * len(fitted_links))
-    starts = [np.array([a] + [e] * len(fitted_links)) for a in (1.0, 5.0, 20.0)
-              for e in (0.3, 0.6, 1.0)]
+    starts = [
+        np.array([a] + [e] * len(fitted_links)) for a in (1.0, 5.0, 20.0) for e in (0.3, 0.6, 1.0)
+    ]
     x0 = min(starts, key=lambda x: float(np.sum(np.abs(problem.residuals(x)))))
-    res = least_squares(problem.residuals, x0, bounds=(lower, upper), method="trf",
-                        loss=loss, f_scale=f_scale_log, x_scale=np.maximum(x0, 0.1))
+    res = least_squares(
+        problem.residuals,
+        x0,
+        bounds=(lower, upper),
+        method="trf",
+        loss=loss,
+        f_scale=f_scale_log,
+        x_scale=np.maximum(x0, 0.1),
+    )
     x = res.x
     stderr, par_spread, res_rms = _uncertainty(problem, res.x, lower, upper, loss, f_scale_log)
     names = ["alpha_s", *fitted_links]
     if m == p:
         notes.append(f"as many points as parameters ({p}): no standard errors")
     for k in np.flatnonzero(~np.isfinite(stderr) & (m > p)):
-        notes.append(f"{names[k]} is not determined by these points (changing it alters no fitted "
-                     f"time); kept at {res.x[k]:.3g}, standard error unknown")
+        notes.append(
+            f"{names[k]} is not determined by these points (changing it alters no fitted "
+            f"time); kept at {res.x[k]:.3g}, standard error unknown"
+        )
     x = res.x
     params = problem.params(x)
     times, algos = problem.times(x, with_algorithms=True)
@@ -600,19 +649,35 @@ def calibrate(records: Sequence[Record], G: nx.DiGraph | None = None, *, flavor:
         residual_log_rms=res_rms,
         parameter_log_spread=par_spread,
         graph=_describe(graph),
-        fit_points=tuple(FitPoint(operation=rec.operation, size_bytes=rec.size_bytes,
-                                  num_ranks=rec.num_ranks, num_hosts=rec.num_hosts,
-                                  measured_time_s=rec.time_s, predicted_time_s=float(t),
-                                  algorithm=a)
-                         for rec, t, a in zip(usable, times, algos, strict=True)),
-        flavor=flavor, loss=loss, notes=tuple(notes))
+        fit_points=tuple(
+            FitPoint(
+                operation=rec.operation,
+                size_bytes=rec.size_bytes,
+                num_ranks=rec.num_ranks,
+                num_hosts=rec.num_hosts,
+                measured_time_s=rec.time_s,
+                predicted_time_s=float(t),
+                algorithm=a,
+            )
+            for rec, t, a in zip(usable, times, algos, strict=True)
+        ),
+        flavor=flavor,
+        loss=loss,
+        notes=tuple(notes),
+    )
 
 
 def _describe(G: nx.DiGraph) -> dict[str, Any]:
-    params = {k: v for k, v in dict(G.graph.get("params", {})).items()
-              if isinstance(v, (str, int, float, bool)) or v is None}
-    return {"topology": str(G.graph.get("topology", "custom")), "params": params,
-            "catalog": str(G.graph.get("catalog", ""))}
+    params = {
+        k: v
+        for k, v in dict(G.graph.get("params", {})).items()
+        if isinstance(v, (str, int, float, bool)) or v is None
+    }
+    return {
+        "topology": str(G.graph.get("topology", "custom")),
+        "params": params,
+        "catalog": str(G.graph.get("catalog", "")),
+    }
 
 
 # -- files -----------------------------------------------------------------------------------
@@ -622,8 +687,9 @@ def save_calibration(cal: Calibration, path: str | Path) -> Path:
     NaN standard errors (no degrees of freedom) are written as null.
     """
     body = {"schema": CALIBRATION_SCHEMA, "version": CALIBRATION_VERSION, **cal.to_dict()}
-    return atomic_write_text(path, json.dumps(_nan_to_null(body), sort_keys=True, indent=2,
-                                              allow_nan=False) + "\n")
+    return atomic_write_text(
+        path, json.dumps(_nan_to_null(body), sort_keys=True, indent=2, allow_nan=False) + "\n"
+    )
 
 
 def _nan_to_null(value: Any) -> Any:
@@ -662,18 +728,23 @@ def calibration_from_dict(data: Any) -> Calibration:
     """
     if not isinstance(data, dict) or data.get("schema") != CALIBRATION_SCHEMA:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise ValueError(f"not a fabric calibration (schema {found!r}, expected "
-                         f"{CALIBRATION_SCHEMA!r})")
+        raise ValueError(
+            f"not a fabric calibration (schema {found!r}, expected {CALIBRATION_SCHEMA!r})"
+        )
     if data.get("version") != CALIBRATION_VERSION:
-        raise ValueError(f"calibration version {data.get('version')!r} is not supported (this "
-                         f"version reads {CALIBRATION_VERSION})")
+        raise ValueError(
+            f"calibration version {data.get('version')!r} is not supported (this "
+            f"version reads {CALIBRATION_VERSION})"
+        )
     try:
         p = data["params"]
         if not isinstance(p, dict):
             raise ValueError(f"params must be an object, got {p!r}")
-        params = ModelParams(alpha_s=_number(p, "alpha_s"),
-                             efficiency_by_link=_str_floats(p, "efficiency_by_link"),
-                             default_efficiency=_number(p, "default_efficiency"))
+        params = ModelParams(
+            alpha_s=_number(p, "alpha_s"),
+            efficiency_by_link=_str_floats(p, "efficiency_by_link"),
+            default_efficiency=_number(p, "default_efficiency"),
+        )
         points = data.get("fit_points", [])
         if not isinstance(points, list) or not all(isinstance(q, dict) for q in points):
             raise ValueError("fit_points must be a list of objects")
@@ -688,7 +759,8 @@ def calibration_from_dict(data: Any) -> Calibration:
         if not isinstance(notes, list):
             raise ValueError("notes must be a list")
         return Calibration(
-            params=params, alpha_s_stderr=_number(data, "alpha_s_stderr"),
+            params=params,
+            alpha_s_stderr=_number(data, "alpha_s_stderr"),
             efficiency_stderr_by_link=_str_floats(data, "efficiency_stderr_by_link"),
             bandwidth_by_link_bytes_per_s=_str_floats(data, "bandwidth_by_link_bytes_per_s"),
             num_points=data.get("num_points"),  # type: ignore[arg-type]
@@ -700,8 +772,10 @@ def calibration_from_dict(data: Any) -> Calibration:
             parameter_log_spread=_number(data, "parameter_log_spread"),
             graph=graph,
             fit_points=tuple(FitPoint(**q) for q in points),
-            flavor=str(data.get("flavor", "ideal")), loss=str(data.get("loss", "soft_l1")),
-            notes=tuple(str(n) for n in notes))
+            flavor=str(data.get("flavor", "ideal")),
+            loss=str(data.get("loss", "soft_l1")),
+            notes=tuple(str(n) for n in notes),
+        )
     except KeyError as err:
         raise ValueError(f"calibration is missing {err.args[0]!r}") from err
     except TypeError as err:
@@ -721,8 +795,9 @@ def load_calibration(path: str | Path) -> Calibration:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise ValueError(f"cannot read calibration file {str(path)!r}: "
-                         f"{err.strerror or err}") from err
+        raise ValueError(
+            f"cannot read calibration file {str(path)!r}: {err.strerror or err}"
+        ) from err
     except UnicodeDecodeError as err:
         raise ValueError(f"{path}: not a calibration file (not UTF-8 text)") from err
     try:

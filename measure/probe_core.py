@@ -656,12 +656,20 @@ def sweep(
             for pair in ping_pong_pairs(hosts, pairs):
                 for size in sizes:
                     m = measure_pingpong(pair, int(size))
-                    emit(make_record(
-                        operation=operation, size_bytes=m.size_bytes, num_ranks=2, timing=m.timing,
-                        hosts=[hosts[pair.rank_a], hosts[pair.rank_b]], placement=pair.placement,
-                        plan=m.plan, num_wrong=m.num_wrong,
-                        extra={"ranks": [pair.rank_a, pair.rank_b], "world_size": world_size},
-                        **common))
+                    emit(
+                        make_record(
+                            operation=operation,
+                            size_bytes=m.size_bytes,
+                            num_ranks=2,
+                            timing=m.timing,
+                            hosts=[hosts[pair.rank_a], hosts[pair.rank_b]],
+                            placement=pair.placement,
+                            plan=m.plan,
+                            num_wrong=m.num_wrong,
+                            extra={"ranks": [pair.rank_a, pair.rank_b], "world_size": world_size},
+                            **common,
+                        )
+                    )
             continue
         for size in sizes:
             m = measure_collective(operation, int(size))
@@ -670,8 +678,17 @@ def sweep(
             extra: dict[str, Any] = {"root": 0} if operation == "broadcast" else {}
             if getattr(m, "fallback", None):
                 extra["fallback"] = m.fallback
-            emit(make_record(
-                operation=operation, size_bytes=m.size_bytes, num_ranks=world_size, timing=m.timing,
-                hosts=hosts, plan=m.plan, num_wrong=m.num_wrong,
-                in_place=operation in in_place_operations, extra=extra, **common))
-
+            emit(
+                make_record(
+                    operation=operation,
+                    size_bytes=m.size_bytes,
+                    num_ranks=world_size,
+                    timing=m.timing,
+                    hosts=hosts,
+                    plan=m.plan,
+                    num_wrong=m.num_wrong,
+                    in_place=operation in in_place_operations,
+                    extra=extra,
+                    **common,
+                )
+            )

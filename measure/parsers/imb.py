@@ -154,10 +154,12 @@ def parse_imb(
         match = _HEADER.match(line)
         if match:
             if block is None or block.columns:
-                block = _Block(benchmark=block.benchmark if block else "",
-                               operation=block.operation if block else (default_op or ""),
-                               unsupported=block.unsupported if block else "",
-                               num_processes=block.num_processes if block else None)
+                block = _Block(
+                    benchmark=block.benchmark if block else "",
+                    operation=block.operation if block else (default_op or ""),
+                    unsupported=block.unsupported if block else "",
+                    num_processes=block.num_processes if block else None,
+                )
             block.columns = tuple(match.group(1).split())
             continue
         if block is None or not block.columns or not _DATA.match(line):
@@ -175,18 +177,32 @@ def parse_imb(
         detail = f" (line {skipped[0].line_number}: {skipped[0].reason})" if skipped else ""
         raise ValueError(f"{name}: no IMB data lines found{detail}")
     if num_hosts is None:
-        warnings.append(f"{name}: IMB logs do not say which hosts ran the ranks; "
-                        "recorded as 1 host (pass --hosts H)")
-    return ParsedLog(name=name, format="imb", records=tuple(records), skipped=tuple(skipped),
-                     warnings=tuple(warnings), library=library, num_zero_size_rows=zero_rows)
+        warnings.append(
+            f"{name}: IMB logs do not say which hosts ran the ranks; "
+            "recorded as 1 host (pass --hosts H)"
+        )
+    return ParsedLog(
+        name=name,
+        format="imb",
+        records=tuple(records),
+        skipped=tuple(skipped),
+        warnings=tuple(warnings),
+        library=library,
+        num_zero_size_rows=zero_rows,
+    )
 
 
 class _ZeroSize(Exception):
     """A ``#bytes 0`` row."""
 
 
-def _record(tokens: list[str], block: _Block, library: dict[str, str],
-            num_ranks: int | None, num_hosts: int | None) -> Record:
+def _record(
+    tokens: list[str],
+    block: _Block,
+    library: dict[str, str],
+    num_ranks: int | None,
+    num_hosts: int | None,
+) -> Record:
     if block.unsupported:
         raise ValueError(block.unsupported)
     if not block.operation:
@@ -199,8 +215,11 @@ def _record(tokens: list[str], block: _Block, library: dict[str, str],
         raise _ZeroSize
     cells = list(zip(block.columns, tokens[2:], strict=False))
     values = {column: parse_number(token, column) for column, token in cells}
-    seconds = {column: parse_scaled(token, -6, column)
-               for column, token in cells if column.endswith("[usec]")}
+    seconds = {
+        column: parse_scaled(token, -6, column)
+        for column, token in cells
+        if column.endswith("[usec]")
+    }
     extra: dict[str, Any] = {"benchmark": block.benchmark}
     if "Mbytes/sec" in values:
         extra["printed_mbytes_per_s"] = values["Mbytes/sec"]
@@ -224,16 +243,26 @@ def _record(tokens: list[str], block: _Block, library: dict[str, str],
         extra["time_avg_s"] = seconds["t_avg[usec]"]
     if time_s <= 0:
         raise ValueError(f"time {time_s * 1e6!r} us is not > 0")
-    placement = placement_from_counts(ranks, num_hosts if num_hosts is None or num_hosts <= ranks
-                                      else ranks)
+    placement = placement_from_counts(
+        ranks, num_hosts if num_hosts is None or num_hosts <= ranks else ranks
+    )
     record_size = size_bytes
     if block.operation in ("all-gather", "all-to-all"):
         record_size = size_bytes * ranks
         extra["printed_size_bytes"] = size_bytes
     return Record(
-        operation=block.operation, size_bytes=record_size, time_s=time_s,
-        num_ranks=ranks, num_hosts=placement.num_hosts, source="imb",
-        ranks_per_host=placement.ranks_per_host, placement=placement.placement,
-        time_min_s=time_min_s, time_max_s=time_max_s if time_min_s is not None else None,
-        iterations=repetitions, backend="mpi", library=dict(library), extra=extra,
+        operation=block.operation,
+        size_bytes=record_size,
+        time_s=time_s,
+        num_ranks=ranks,
+        num_hosts=placement.num_hosts,
+        source="imb",
+        ranks_per_host=placement.ranks_per_host,
+        placement=placement.placement,
+        time_min_s=time_min_s,
+        time_max_s=time_max_s if time_min_s is not None else None,
+        iterations=repetitions,
+        backend="mpi",
+        library=dict(library),
+        extra=extra,
     )
