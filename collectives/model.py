@@ -342,6 +342,10 @@ def predict_many(
     for s in sizes:
         if s <= 0:
             raise ValueError(f"size must be > 0 bytes, got {s}")
+    fitted_for = getattr(calibration, "flavor", None)
+    if isinstance(fitted_for, str) and fitted_for != flavor:
+        raise ValueError(f"the calibration was fitted for the {fitted_for} flavor; predict with "
+                         f"--flavor {fitted_for} (or calibrate with --flavor {flavor})")
     params = getattr(calibration, "params", None) or ModelParams()
     index = fabric_index(G)
     if flavor == "nccl":

@@ -110,6 +110,10 @@ class NcclSystem:
     num_channels, bw_intra_bytes_per_s, bw_inter_bytes_per_s : optional
         Override the searched Ring/Tree ``nChannels`` and per-channel ``bwIntra``/``bwInter``
         (read them from an ``NCCL_DEBUG_SUBSYS=GRAPH`` log, or let calibration fit them).
+    latency_scale : float
+        Factor on every latency of the table (and of the P2P model): a calibration's fit of how
+        much slower (or faster) a cluster's launch and synchronization are than NCCL's
+        constants say (1 = NCCL's).
     """
 
     num_ranks: int
@@ -129,8 +133,11 @@ class NcclSystem:
     num_channels: int | None = None
     bw_intra_bytes_per_s: float | None = None
     bw_inter_bytes_per_s: float | None = None
+    latency_scale: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0 < self.latency_scale < 1e3:
+            raise ValueError(f"latency_scale must be in (0, 1000), got {self.latency_scale!r}")
         for name, low in (("num_ranks", 2), ("num_nodes", 1), ("nvlink_num_links", 1),
                           ("num_channels", 1)):
             value = getattr(self, name)
@@ -580,7 +587,7 @@ def tune(system: NcclSystem, collective: str, *, version: str = DEFAULT_VERSION,
                 continue
             lat, bw = _cell(c, system, graphs, coll, a, p)
             ok = bw > 0 and _enabled(c, system, graphs, coll, a, p)
-            entries[(a, p)] = NcclTuneEntry(latency_s=lat * 1e-6,
+            entries[(a, p)] = NcclTuneEntry(latency_s=lat * 1e-6 * system.latency_scale,
                                             algbw_bytes_per_s=bw * 1e9 if ok else None)
     return NcclTuneTable(collective=coll, version=c.version, entries=entries)
 
@@ -738,7 +745,8 @@ def p2p_time(system: NcclSystem, collective: str, size_bytes: int, *,
     b_nic = min(nic, system.nics_per_node * nic / G) * constants.net_efficiency if N > 1 else 0.0
     intra_hop = (constants.nvlink_hop_latency_s if system.intra == "nvlink"
                  else constants.pci_hop_latency_s)
-    alpha = constants.base_latency_s + (constants.net_hop_latency_s if N > 1 else intra_hop)
+    alpha = (constants.base_latency_s + (constants.net_hop_latency_s if N > 1 else intra_hop)
+             ) * system.latency_scale
     if coll == "all-to-all":
         t_net = (n - G) / n * size_bytes / b_nic if N > 1 else 0.0
         t_intra = (G - 1) / n * size_bytes / b_intra if G > 1 else 0.0

@@ -18,7 +18,7 @@ system from the graph and the placement:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import networkx as nx
@@ -122,6 +122,57 @@ def nccl_system(G: nx.DiGraph, ranks: Sequence[str]) -> tuple[nccl.NcclSystem, f
     return system, factor
 
 
+NCCL_PARAMETERS = ("bw_intra_scale", "bw_inter_scale", "net_latency_s", "latency_scale")
+
+
+def calibrated_system(
+    G: nx.DiGraph,
+    ranks: Sequence[str],
+    values: Mapping[str, float] | None = None,
+    *,
+    collective: str = "all-reduce",
+    version: str = nccl.DEFAULT_VERSION,
+) -> nccl.NcclSystem:
+    """The NCCL system of a placement with the fabric factor and calibrated figures applied.
+
+    ``values`` (from a calibration of the nccl flavor, :mod:`measure.calibrate_nccl`) scale the
+    per-channel bandwidths NCCL's search finds (``bw_intra_scale``, ``bw_inter_scale``) and every
+    latency of NCCL's table (``latency_scale``), and set the net plugin's latency
+    (``net_latency_s``); missing keys are neutral (1, 1, 0, 1). The
+    fabric factor (module docstring) scales the inter-node bandwidth: of the ring for tuned
+    collectives, of the NICs for all-to-all.
+    """
+    values = dict(values or {})
+    unknown = set(values) - set(NCCL_PARAMETERS)
+    if unknown:
+        raise ValueError(f"unknown nccl calibration value(s) {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(NCCL_PARAMETERS)}")
+    system, factor = nccl_system(G, ranks)
+    intra = values.get("bw_intra_scale", 1.0)
+    inter = values.get("bw_inter_scale", 1.0)
+    latency = values.get("net_latency_s", 0.0)
+    overrides: dict[str, object] = {}
+    if values.get("latency_scale", 1.0) != 1.0:
+        overrides["latency_scale"] = values["latency_scale"]
+    if collective == "all-to-all":
+        if system.num_nodes > 1:
+            index = fabric_index(G)
+            a2a = fabric_factor(G, index, _comm(G, index, ranks), collective="all-to-all",
+                                algorithm="direct")
+            overrides["nic_bandwidth_bytes_per_s"] = system.nic_bandwidth_bytes_per_s * min(
+                a2a, 1.0) * inter
+    elif intra != 1.0 or (system.num_nodes > 1 and (factor < 1.0 or inter != 1.0)):
+        ring = nccl.search_graphs(system, version=version).graphs.get("Ring")
+        if ring is not None:
+            overrides["num_channels"] = ring.num_channels
+            overrides["bw_intra_bytes_per_s"] = ring.bw_intra_bytes_per_s * intra
+            if system.num_nodes > 1:
+                overrides["bw_inter_bytes_per_s"] = ring.bw_inter_bytes_per_s * factor * inter
+    if latency:
+        overrides["net_latency_s"] = latency
+    return replace(system, **overrides) if overrides else system  # type: ignore[arg-type]
+
+
 def predict_nccl(
     G: nx.DiGraph,
     collective: str,
@@ -137,33 +188,20 @@ def predict_nccl(
     """NCCL-flavored predictions (see the module docstring); same contract as ``predict_many``.
 
     ``algorithm`` takes NCCL's names (Ring, Tree, NVLS, NVLSTree, CollNetDirect, PAT), and
-    ``ring``/``tree`` in any case. A calibration's ``nccl`` overrides (``num_channels``,
-    ``bw_intra_bytes_per_s``, ``bw_inter_bytes_per_s``) are applied when present.
+    ``ring``/``tree`` in any case. A calibration of the nccl flavor (``calibration.nccl``:
+    :data:`NCCL_PARAMETERS`) is applied, with its NCCL version unless ``version`` is given.
     """
-    version = version or nccl.DEFAULT_VERSION
+    version = version or getattr(calibration, "nccl_version", "") or nccl.DEFAULT_VERSION
     chosen = place_ranks(G, ranks, placement, seed=seed)
     if len(chosen) < 2:
         raise ValueError(f"a collective needs at least 2 ranks, got {len(chosen)}")
-    system, factor = nccl_system(G, chosen)
-    overrides = dict(getattr(calibration, "nccl", None) or {})
-    if factor < 1.0 and system.num_nodes > 1 and "bw_inter_bytes_per_s" not in overrides:
-        ring = nccl.search_graphs(system, version=version).graphs.get("Ring")
-        if ring is not None:
-            overrides["bw_inter_bytes_per_s"] = ring.bw_inter_bytes_per_s * factor
-            overrides.setdefault("num_channels", ring.num_channels)
+    values = getattr(calibration, "nccl", None) or {}
+    system = calibrated_system(G, chosen, values, collective=collective, version=version)
+    _, factor = nccl_system(G, chosen)
     if collective == "all-to-all" and system.num_nodes > 1:
-        a2a = fabric_factor(
-            G,
-            fabric_index(G),
-            _comm(G, fabric_index(G), chosen),
-            collective="all-to-all",
-            algorithm="direct",
-        )
-        if a2a < 1.0:
-            factor = a2a
-            overrides["nic_bandwidth_bytes_per_s"] = system.nic_bandwidth_bytes_per_s * a2a
-    if overrides:
-        system = replace(system, **overrides)
+        index = fabric_index(G)
+        factor = min(1.0, fabric_factor(G, index, _comm(G, index, chosen),
+                                        collective="all-to-all", algorithm="direct"))
     index = fabric_index(G)
     comm = _comm(G, index, chosen)
     band = getattr(calibration, "band", None)

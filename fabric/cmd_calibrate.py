@@ -56,13 +56,17 @@ def _buffers(in_place: bool, both: bool) -> bool | None:
 @click.option("--both-buffers", is_flag=True, help="Fit in-place and out-of-place points.")
 @click.option("--loss", type=click.Choice(["soft_l1", "huber", "cauchy", "linear"]),
               default="soft_l1", show_default=True, help="Robust loss on log time.")
+@click.option("--flavor", type=click.Choice(["ideal", "nccl"]), default="ideal", show_default=True,
+              help="ideal: alpha and link efficiencies; nccl: NCCL tuner's bandwidth scales and "
+                   "network latency.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Calibration file to write (JSON; atomic, nothing written on error).")
 @json_option
 def calibrate_command(records: str, topology: str | None, holdout: str, in_place: bool,
-                      both_buffers: bool, loss: str, output: str | None, as_json: bool,
-                      **options: Any) -> None:
-    """Fit alpha and per-link-class efficiency to RECORDS (a records file or a benchmark log).
+                      both_buffers: bool, loss: str, flavor: str, output: str | None,
+                      as_json: bool, **options: Any) -> None:
+    """Fit the model to RECORDS (a records file or a benchmark log): alpha and per-link-class
+    efficiency (ideal flavor), or NCCL's bandwidth scales and network latency (nccl flavor).
 
     Prints the fitted parameters with standard errors and the fit error; -o writes the file
     that predict, compare and report take with --calibration.
@@ -74,7 +78,8 @@ def calibrate_command(records: str, topology: str | None, holdout: str, in_place
     if output is not None:
         check_output_path(output)
     G = _fabric(topology, options)
-    cal = calibrate(load_measurements(records), G, holdout=holdout, in_place=buffers, loss=loss)
+    cal = calibrate(load_measurements(records), G, flavor=flavor, holdout=holdout,
+                    in_place=buffers, loss=loss)
     if output is not None:
         save_calibration(cal, output)
         click.echo(f"wrote {output}", err=True)
@@ -91,7 +96,12 @@ def calibrate_command(records: str, topology: str | None, holdout: str, in_place
                f"{len(cal.fitted_sizes_bytes)} sizes fitted, {len(cal.held_out_sizes_bytes)} "
                f"held out, loss {cal.loss}")
     rows = [["alpha (us per step)", f"{cal.params.alpha_s * 1e6:.3f}",
-             f"{cal.alpha_s_stderr * 1e6:.3f}", ""]]
+             f"{cal.alpha_s_stderr * 1e6:.3f}", ""]] if cal.flavor == "ideal" else []
+    for name, value in sorted(cal.nccl.items()):
+        err = cal.nccl_stderr.get(name, math.nan)
+        scale, unit = (1e6, " us") if name.endswith("_s") else (1.0, "")
+        rows.append([f"nccl {name}", f"{value * scale:.4g}{unit}", f"{err * scale:.3g}",
+                     f"NCCL {cal.nccl_version} tuner"])
     effective = cal.effective_bandwidth_by_link_bytes_per_s
     for link, eff in sorted(cal.params.efficiency_by_link.items()):
         rows.append([f"efficiency {link}", f"{eff:.4f}",

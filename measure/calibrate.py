@@ -41,9 +41,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import networkx as nx
 import numpy as np
@@ -359,8 +359,16 @@ def _loss_weights(r: np.ndarray, loss: str, f_scale: float) -> np.ndarray:
     return np.ones_like(r)
 
 
+class _FitProblem(Protocol):
+    """What the uncertainty estimate needs of a fit: measured times and log residuals."""
+
+    measured: np.ndarray
+
+    def residuals(self, x: np.ndarray) -> np.ndarray: ...
+
+
 def _uncertainty(
-    problem: _Problem,
+    problem: _FitProblem,
     x: np.ndarray,
     lower: np.ndarray,
     upper: np.ndarray,
@@ -386,7 +394,9 @@ def _uncertainty(
     return stderr, spread, float(np.sqrt(np.sum(r**2) / (m - p)))
 
 
-def _jacobian(problem: _Problem, x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+def _jacobian(
+    problem: _FitProblem, x: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> np.ndarray:
     """Central differences of the log-time residuals, one-sided at a bound."""
     jac = np.empty((len(problem.measured), len(x)))
     for k in range(len(x)):
@@ -454,6 +464,9 @@ class Calibration:
     flavor: str = "ideal"
     loss: str = "soft_l1"
     notes: tuple[str, ...] = ()
+    nccl: dict[str, float] = field(default_factory=dict)
+    nccl_stderr: dict[str, float] = field(default_factory=dict)
+    nccl_version: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, ModelParams):
@@ -528,7 +541,8 @@ def calibrate(
         The fabric the measurements ran on; None builds
         :func:`measure.generic_fabric.generic_fabric_from_records`.
     flavor
-        ``"ideal"`` (the only flavor with fitted parameters so far).
+        ``"ideal"`` (alpha_s and link efficiencies) or ``"nccl"`` (NCCL's tuner: bandwidth scales
+        and network latency, :mod:`measure.calibrate_nccl`).
     holdout
         A holdout spec (module docstring) or :class:`Holdout`: sizes left out of the fit.
     in_place
@@ -572,10 +586,13 @@ def calibrate(
     >>> round(cal.params.alpha_s * 1e6, 2), round(cal.params.efficiency_by_link["host-internal"], 3)
     (5.0, 0.8)
     """
+    if flavor == "nccl":
+        from measure.calibrate_nccl import calibrate_nccl
+
+        return calibrate_nccl(records, G, holdout=holdout, in_place=in_place, loss=loss,
+                              f_scale_log=f_scale_log)
     if flavor != "ideal":
-        raise ValueError(
-            f"flavor must be 'ideal' (the nccl flavor has no fitted parameters yet), got {flavor!r}"
-        )
+        raise ValueError(f"flavor must be 'ideal' or 'nccl', got {flavor!r}")
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
     if not f_scale_log > 0:
@@ -775,6 +792,9 @@ def calibration_from_dict(data: Any) -> Calibration:
             flavor=str(data.get("flavor", "ideal")),
             loss=str(data.get("loss", "soft_l1")),
             notes=tuple(str(n) for n in notes),
+            nccl=_str_floats(data, "nccl") if "nccl" in data else {},
+            nccl_stderr=_str_floats(data, "nccl_stderr") if "nccl_stderr" in data else {},
+            nccl_version=str(data.get("nccl_version", "")),
         )
     except KeyError as err:
         raise ValueError(f"calibration is missing {err.args[0]!r}") from err

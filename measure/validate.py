@@ -16,6 +16,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from collectives.model import SCALEOUT_CLASSES, SCALEUP_CLASSES
 from measure.calibrate import (
     Calibration,
     Holdout,
@@ -170,12 +171,25 @@ def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph 
     if not usable:
         raise ValueError("no point to validate: " + "; ".join(notes))
     present = {str(d["link"]) for _, _, d in graph.edges(data=True)}
-    absent = sorted(set(calibration.params.efficiency_by_link) - present)
+    classes = set(SCALEUP_CLASSES) | set(SCALEOUT_CLASSES)  # apply by class (collectives.model)
+    absent = sorted(set(calibration.params.efficiency_by_link) - present - classes)
     if absent:
         notes.append(f"this fabric has no {', '.join(absent)} links, so their fitted efficiency "
                      f"does not apply (its links: {', '.join(sorted(present))})")
-    problem = _Problem(graph, usable, list(calibration.params.efficiency_by_link))
-    times, algos = problem.times_for(calibration.params, with_algorithms=True)
+    if calibration.flavor == "nccl":
+        from measure.calibrate_nccl import TUNED, nccl_times
+
+        left = [r for r in usable if r.operation not in TUNED]
+        if left:
+            notes.append(f"left out {len(left)} point(s) outside NCCL's tuner (all-to-all, "
+                         f"send-recv)")
+        usable = [r for r in usable if r.operation in TUNED]
+        if not usable:
+            raise ValueError("no point of a tuned collective to validate the nccl flavor on")
+        times, algos = nccl_times(graph, usable, calibration)
+    else:
+        problem = _Problem(graph, usable, list(calibration.params.efficiency_by_link))
+        times, algos = problem.times_for(calibration.params, with_algorithms=True)
     fitted = _fit_point_keys(calibration)
     points = []
     for r, t, a in zip(usable, times, algos, strict=True):

@@ -199,7 +199,7 @@ def test_fewer_points_than_parameters():
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"flavor": "nccl"}, "flavor must be 'ideal'"),
+    ({"flavor": "mpi"}, "flavor must be 'ideal' or 'nccl'"),
     ({"loss": "l2"}, "loss must be one of"),
     ({"holdout": "every:1"}, "K >= 2"),
 ])

@@ -1,0 +1,243 @@
+"""Calibration of the NCCL flavor: NCCL's own tuner with fitted bandwidths and network latency.
+
+The NCCL flavor (:mod:`collectives.nccl`, :mod:`collectives.nccl_bridge`) predicts with NCCL's
+tuner fed by the graph. What a cluster changes in that model are the figures NCCL's topology
+search produces, so those are what is fitted (each only when some point depends on it):
+
+``bw_intra_scale``
+    factor on the per-channel intra-node bandwidth the search finds (NVLink or PCIe);
+``bw_inter_scale``
+    factor on the per-channel inter-node bandwidth (the NICs, after the fabric factor);
+``net_latency_s``
+    the net plugin's latency (``graph->latencyInter``, 0 for InfiniBand in NCCL itself), added to
+    every inter-node step;
+``latency_scale``
+    factor on every latency of NCCL's table: launch and synchronization cost as this cluster
+    (and launch mode: one process per GPU or ``-g 8``) pays it.
+
+The fit is bounded least squares on log time with a robust loss, as for the ideal flavor
+(:func:`measure.calibrate.calibrate`), and gives the same :class:`~measure.calibrate.Calibration`
+with ``flavor="nccl"`` and the fitted values in ``nccl``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import numpy as np
+from scipy.optimize import least_squares
+
+from collectives import nccl
+from collectives.nccl_bridge import NCCL_PARAMETERS, calibrated_system
+from measure.calibrate import (
+    LOSSES,
+    Calibration,
+    FitPoint,
+    _describe,
+    _uncertainty,
+    parse_holdout,
+    select_records,
+)
+from measure.generic_fabric import generic_fabric_from_records, gpus_for_layout, rank_layouts
+from measure.records import Record
+
+__all__ = ["calibrate_nccl", "nccl_times", "TUNED"]
+
+TUNED = ("all-reduce", "all-gather", "reduce-scatter", "broadcast", "reduce")
+
+_BOUNDS = {"bw_intra_scale": (0.05, 2.0), "bw_inter_scale": (0.05, 2.0),
+           "net_latency_s": (0.0, 1e-3), "latency_scale": (0.05, 50.0)}
+_UNIT = {"bw_intra_scale": 1.0, "bw_inter_scale": 1.0, "net_latency_s": 1e-6,  # x is in us
+         "latency_scale": 1.0}
+_NEUTRAL = {"bw_intra_scale": 1.0, "bw_inter_scale": 1.0, "net_latency_s": 0.0,
+            "latency_scale": 1.0}
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    operation: str
+    gpus: tuple[str, ...]
+    algorithm: str | None
+    points: np.ndarray
+
+
+def _nccl_algorithm(record: Record) -> str | None:
+    name = (record.algorithm or record.env.get("NCCL_ALGO", "")).strip()
+    if not name or "," in name or name.startswith("^"):
+        return None
+    for known in nccl.ALGORITHMS:
+        if known.lower() == name.lower().replace("_", ""):
+            return known
+    return None
+
+
+class _NcclProblem:
+    """Points grouped by (operation, GPUs, forced algorithm); NCCL times for a parameter vector."""
+
+    def __init__(self, G: nx.DiGraph, records: Sequence[Record], version: str) -> None:
+        self.G = G
+        self.version = version
+        self.records = list(records)
+        keyed: dict[tuple[str, tuple[str, ...], str | None], list[int]] = {}
+        for i, (r, layout) in enumerate(zip(self.records, rank_layouts(self.records), strict=True)):
+            key = (r.operation, tuple(gpus_for_layout(G, layout)), _nccl_algorithm(r))
+            keyed.setdefault(key, []).append(i)
+        self.groups = [_Group(op, g, a, np.asarray(ix)) for (op, g, a), ix in keyed.items()]
+        self.size = [r.size_bytes for r in self.records]
+        self.measured = np.array([r.time_s for r in self.records], dtype=float)
+        self.names = list(NCCL_PARAMETERS)
+
+    def values(self, x: np.ndarray) -> dict[str, float]:
+        return {n: float(v) * _UNIT[n] for n, v in zip(self.names, x, strict=True)}
+
+    def times(self, x: np.ndarray, *, with_algorithms: bool = False) -> Any:
+        out = np.empty(len(self.records))
+        chosen = [""] * len(self.records)
+        values = self.values(x)
+        for g in self.groups:
+            system = calibrated_system(self.G, g.gpus, values, version=self.version)
+            for p in g.points:
+                pred = nccl.nccl_time(system, g.operation, self.size[p], version=self.version,
+                                      algorithm=g.algorithm)
+                out[p] = pred.time_s
+                chosen[p] = f"{pred.algorithm}/{pred.protocol}"
+        return (out, chosen) if with_algorithms else out
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        return np.log(self.times(x)) - np.log(self.measured)
+
+
+def calibrate_nccl(
+    records: Sequence[Record],
+    G: nx.DiGraph | None = None,
+    *,
+    holdout: Any = None,
+    in_place: bool | None = False,
+    loss: str = "soft_l1",
+    f_scale_log: float = 0.1,
+    version: str | None = None,
+) -> Calibration:
+    """Fit the NCCL flavor's bandwidth scales and network latency to measured points.
+
+    Parameters are as for :func:`measure.calibrate.calibrate`; ``version`` picks NCCL's
+    constants (default the newest). Parameters that no point depends on (no multi-node point:
+    no ``bw_inter_scale`` nor ``net_latency_s``) are left at their neutral values and named in
+    the notes.
+
+    Raises
+    ------
+    ValueError
+        No usable records, fewer points than fitted parameters, a bad holdout or loss, or
+        placements NCCL's model cannot price (unequal ranks per host).
+    """
+    version = version or nccl.DEFAULT_VERSION
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    chosen = select_records(records, in_place=in_place)
+    if not chosen:
+        raise ValueError(f"no usable records among {len(records)} (need correct results, size > 0, "
+                         f">= 2 ranks)")
+    split = parse_holdout(holdout).split([r.size_bytes for r in chosen])
+    fit_sizes = set(split.fitted_sizes_bytes)
+    graph = generic_fabric_from_records(chosen) if G is None else G
+    notes: list[str] = []
+    usable = [r for r in chosen if r.size_bytes in fit_sizes and r.operation in TUNED]
+    left = len([r for r in chosen if r.size_bytes in fit_sizes]) - len(usable)
+    if left:
+        notes.append(f"left out {left} point(s) of operations outside NCCL's tuner "
+                     f"(all-to-all, send-recv): fit them with the ideal flavor")
+    if not usable:
+        raise ValueError("no point of a tuned collective (all-reduce, all-gather, reduce-scatter, "
+                         "broadcast, reduce) to fit the nccl flavor on")
+    problem = _NcclProblem(graph, usable, version)
+    neutral = np.array([_NEUTRAL[n] / _UNIT[n] for n in problem.names])
+    base = problem.times(neutral)
+    free = []
+    for k, name in enumerate(problem.names):
+        probe = neutral.copy()
+        probe[k] = 0.5 if name != "net_latency_s" else 20.0
+        if np.any(np.abs(problem.times(probe) / base - 1) > 1e-9):
+            free.append(k)
+        else:
+            notes.append(f"{name} is not seen by these points; kept at {neutral[k]:g}")
+    m, p = len(usable), len(free)
+    if p == 0:
+        raise ValueError("no NCCL parameter changes any of these points' times")
+    if m < p:
+        raise ValueError(f"nccl calibration needs at least {p} points for {p} parameters "
+                         f"({', '.join(problem.names[k] for k in free)}); got {m}")
+    lower = np.array([_BOUNDS[n][0] / _UNIT[n] for n in problem.names])
+    upper = np.array([_BOUNDS[n][1] / _UNIT[n] for n in problem.names])
+
+    def full(y: np.ndarray) -> np.ndarray:
+        x = neutral.copy()
+        x[free] = y
+        return x
+
+    sub = _SubProblem(problem, full)
+    res = least_squares(sub.residuals, neutral[free] + np.where(neutral[free] == 0, 1.0, 0.0),
+                        bounds=(lower[free], upper[free]), method="trf", loss=loss,
+                        f_scale=f_scale_log)
+    stderr, spread, rms = _uncertainty(sub, res.x, lower[free], upper[free], loss, f_scale_log)
+    x = full(res.x)
+    times, algos = problem.times(x, with_algorithms=True)
+    rel = np.abs(times / problem.measured - 1.0)
+    values = problem.values(x)
+    errors = {problem.names[k]: float(s) * _UNIT[problem.names[k]] for k, s in zip(free, stderr,
+                                                                                   strict=True)}
+    return Calibration(
+        params=_neutral_params(),
+        alpha_s_stderr=float("nan"),
+        efficiency_stderr_by_link={},
+        bandwidth_by_link_bytes_per_s={},
+        num_points=m,
+        fitted_sizes_bytes=tuple(sorted({r.size_bytes for r in usable})),
+        held_out_sizes_bytes=split.held_out_sizes_bytes,
+        median_relative_error=float(np.median(rel)),
+        worst_relative_error=float(np.max(rel)),
+        residual_log_rms=rms,
+        parameter_log_spread=spread,
+        graph=_describe(graph),
+        fit_points=tuple(
+            FitPoint(operation=r.operation, size_bytes=r.size_bytes, num_ranks=r.num_ranks,
+                     num_hosts=r.num_hosts, measured_time_s=r.time_s, predicted_time_s=float(t),
+                     algorithm=a)
+            for r, t, a in zip(usable, times, algos, strict=True)),
+        flavor="nccl",
+        loss=loss,
+        notes=tuple(notes),
+        nccl=values,
+        nccl_version=version,
+        nccl_stderr=errors,
+    )
+
+
+def nccl_times(G: nx.DiGraph, records: Sequence[Record], calibration: Calibration
+               ) -> tuple[np.ndarray, list[str]]:
+    """Times (and NCCL algorithm/protocol) of ``records`` under an nccl-flavor calibration."""
+    problem = _NcclProblem(G, records, calibration.nccl_version or nccl.DEFAULT_VERSION)
+    values = {**_NEUTRAL, **calibration.nccl}
+    x = np.array([values[n] / _UNIT[n] for n in problem.names])
+    times, algos = problem.times(x, with_algorithms=True)
+    return times, algos
+
+
+class _SubProblem:
+    """The problem over the free parameters only (for the fit and its uncertainty)."""
+
+    def __init__(self, problem: _NcclProblem, full: Any) -> None:
+        self.problem = problem
+        self.full = full
+        self.measured = problem.measured
+
+    def residuals(self, y: np.ndarray) -> np.ndarray:
+        return self.problem.residuals(self.full(y))
+
+
+def _neutral_params() -> Any:
+    from collectives.model import ModelParams
+
+    return ModelParams()
