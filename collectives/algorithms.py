@@ -261,13 +261,16 @@ def send_recv(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlgorithmInfo:
-    """An algorithm: the collectives it serves, whether it needs a power of two, its closed form."""
+    """An algorithm: whether it needs a power of two, a summary; its collectives are derived."""
 
     name: str
-    collectives: tuple[str, ...]
     power_of_two: bool
-    closed_form: object
     summary: str
+
+    @property
+    def collectives(self) -> tuple[str, ...]:
+        """The collectives this algorithm serves (those with a closed form for it)."""
+        return tuple(c for (c, a) in _CLOSED if a == self.name)
 
 
 ALGORITHMS: dict[str, AlgorithmInfo] = {
@@ -275,86 +278,62 @@ ALGORITHMS: dict[str, AlgorithmInfo] = {
     for info in (
         AlgorithmInfo(
             name="ring",
-            collectives=("all-reduce", "all-gather", "reduce-scatter", "broadcast", "reduce"),
             power_of_two=False,
-            closed_form=ring_all_reduce,
             summary="ring (one ring per NIC/rail channel, rail-aligned with PXN)",
         ),
         AlgorithmInfo(
             name="tree",
-            collectives=("all-reduce",),
             power_of_two=False,
-            closed_form=double_binary_tree_all_reduce,
             summary="double binary tree across domains, chains inside",
         ),
         AlgorithmInfo(
             name="recursive-doubling",
-            collectives=("all-reduce", "all-gather"),
             power_of_two=True,
-            closed_form=recursive_doubling_all_reduce,
             summary="recursive doubling (pairwise exchange at distance 2^k)",
         ),
         AlgorithmInfo(
             name="recursive-halving",
-            collectives=("reduce-scatter",),
             power_of_two=True,
-            closed_form=recursive_halving_reduce_scatter,
             summary="recursive halving",
         ),
         AlgorithmInfo(
             name="rabenseifner",
-            collectives=("all-reduce",),
             power_of_two=True,
-            closed_form=rabenseifner_all_reduce,
             summary="reduce-scatter by halving + all-gather by doubling",
         ),
         AlgorithmInfo(
             name="binomial",
-            collectives=("broadcast", "reduce"),
             power_of_two=False,
-            closed_form=binomial_broadcast,
             summary="binomial tree",
         ),
         AlgorithmInfo(
             name="bruck",
-            collectives=("all-to-all", "all-gather"),
             power_of_two=False,
-            closed_form=bruck_all_to_all,
             summary="Bruck (log steps)",
         ),
         AlgorithmInfo(
             name="pairwise",
-            collectives=("all-to-all",),
             power_of_two=False,
-            closed_form=pairwise_all_to_all,
             summary="pairwise exchange, n-1 steps",
         ),
         AlgorithmInfo(
             name="direct",
-            collectives=("all-to-all", "send-recv"),
             power_of_two=False,
-            closed_form=direct_all_to_all,
             summary="all pairs at once (PXN when domains exist)",
         ),
         AlgorithmInfo(
             name="hierarchical",
-            collectives=("all-reduce",),
             power_of_two=False,
-            closed_form=ring_all_reduce,
             summary="reduce-scatter in domain, ring all-reduce per rail, all-gather in domain",
         ),
         AlgorithmInfo(
             name="in-network",
-            collectives=("all-reduce",),
             power_of_two=False,
-            closed_form=in_network_all_reduce,
             summary="switch reduction: NVLS in an NVSwitch domain, SHARP across it",
         ),
         AlgorithmInfo(
             name="pat",
-            collectives=("all-gather", "reduce-scatter"),
             power_of_two=False,
-            closed_form=recursive_doubling_all_gather,
             summary="PAT (Bruck-like, 1 GPU per node; arXiv 2506.20252)",
         ),
     )
