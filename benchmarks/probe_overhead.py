@@ -55,12 +55,14 @@ def _find_imb(given: str | None) -> Path:
     sys.exit("IMB-MPI1 not found: pass --imb PATH (see this script's docstring for the install)")
 
 
-def _run_probe(ranks: int, sizes: list[int], iters: int, warmup: int, thread_level: str
-               ) -> dict[tuple[str, int], tuple[float, float]]:
+def _run_probe(ranks: int, sizes: list[int], iters: int, warmup: int, thread_level: str,
+               back_to_back: bool = False) -> dict[tuple[str, int], tuple[float, float]]:
     env = dict(os.environ, MPI4PY_RC_THREAD_LEVEL=thread_level)
     command = [str(BIN / "mpiexec"), "-n", str(ranks), str(BIN / "fabric"), "measure", "mpi",
                "--ops", "all-reduce,send-recv", "--sizes", ",".join(map(str, sizes)),
                "--iters", str(iters), "--warmup", str(warmup), "--json"]
+    if back_to_back:
+        command.append("--back-to-back")
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
     records = json.loads(result.stdout)["records"]
     return {(r["operation"], r["size_bytes"]): (r["time_s"], r["extra"]["time_mean_s"])
@@ -107,6 +109,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--thread-level", default="single",
                         choices=["single", "funneled", "serialized", "multiple"])
+    parser.add_argument("--back-to-back", action="store_true",
+                        help="time the probe's collectives back to back, as IMB does "
+                             "(default: a barrier before each)")
     args = parser.parse_args()
     imb = _find_imb(args.imb)
     sizes = parse_size_list(args.sizes)
@@ -119,14 +124,16 @@ def main() -> None:
     query = "from mpi4py import MPI; print(MPI.Get_library_version().split()[2])"
     version = subprocess.run([str(BIN / "python"), "-c", query], capture_output=True,
                              text=True).stdout.strip()
+    timing = "back to back" if args.back_to_back else "a barrier before each"
     print(f"# {args.ranks} ranks, {args.iters} iterations, {args.repeats} alternating repeats, "
-          f"mpi4py thread level {args.thread_level}")
+          f"mpi4py thread level {args.thread_level}; probe collectives timed {timing}")
     print(f"# probe: mpi4py on MPICH {version} ({VENV_LIB / 'libmpi.so.12'})")
     print(f"# IMB:   {imb} with {libmpi}")
 
     probe_runs, imb_runs = [], []
     for _ in range(args.repeats):
-        probe_runs.append(_run_probe(args.ranks, sizes, args.iters, args.warmup, args.thread_level))
+        probe_runs.append(_run_probe(args.ranks, sizes, args.iters, args.warmup, args.thread_level,
+                                     args.back_to_back))
         imb_runs.append(_run_imb(imb, args.ranks, sizes, args.iters))
 
     print(f"{'operation':<11} {'size':>8} {'probe median':>12} {'probe mean':>10} {'IMB mean':>10} "

@@ -188,7 +188,11 @@ def measure() -> None:
 
 @measure.command("mpi")
 @_probe_options
+@click.option("--back-to-back", is_flag=True,
+              help="Time collectives back to back after one barrier (as nccl-tests and IMB do) "
+                   "instead of one barrier before each.")
 def measure_mpi(
+    back_to_back: bool,
     output: str | None,
     ops: str,
     sizes: list[int],
@@ -252,6 +256,7 @@ def measure_mpi(
             on_record=sink,
             time_budget_s=time_budget_s,
             corrupt_rank=corrupt,
+            barrier=not back_to_back,
         )
     except Exception as err:  # noqa: BLE001 - any failure on one rank must end the whole job
         if sink is not None and sink.writer is not None:

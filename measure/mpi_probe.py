@@ -196,6 +196,7 @@ def _measure_collective(
     budget_s: float,
     corrupt: bool,
     check: bool,
+    barrier: bool = True,
 ) -> Measured | None:
     from mpi4py import MPI
 
@@ -213,7 +214,9 @@ def _measure_collective(
     warm = _time_loop(comm, call, plan.warmup, barrier=True, wtime=MPI.Wtime)
     if iterations is None and plan.warmup:
         plan = bound_iterations(plan, comm.allreduce(float(warm[-1]), op=MPI.MAX), budget_s)
-    times = _time_loop(comm, call, plan.iterations, barrier=True, wtime=MPI.Wtime)
+    if not barrier:
+        comm.Barrier()  # start together once, then back to back (nccl-tests and IMB time so)
+    times = _time_loop(comm, call, plan.iterations, barrier=barrier, wtime=MPI.Wtime)
     wrong = (
         count_wrong(recv, expected_values(operation, rank=rank, layout=layout, dtype=dtype))
         if check
@@ -303,6 +306,7 @@ def run_mpi_probe(
     on_record: Callable[[Record], None] | None = None,
     time_budget_s: float = 1.0,
     corrupt_rank: int | None = None,
+    barrier: bool = True,
 ) -> list[Record]:
     """Measure ``operations`` at ``sizes`` on ``comm``; every rank calls it with the same arguments.
 
@@ -332,6 +336,11 @@ def run_mpi_probe(
         Rough bound on one size's timed loop when ``iterations`` is not given.
     corrupt_rank : int, optional
         Test hook: this rank adds 1000 to element 0 of its contribution, so checks must fail.
+    barrier : bool
+        True (default): a barrier before every timed collective, so each iteration is one
+        collective from a common start (arrival skew included). False: one barrier, then the
+        iterations back to back, as nccl-tests and IMB time them (consecutive collectives may
+        overlap a little). Recorded in ``extra["timing"]``.
 
     Returns
     -------
@@ -383,9 +392,9 @@ def run_mpi_probe(
     def collective(operation: str, size: int) -> Any:
         return _measure_collective(comm, operation, size, dtype=dtype, iterations=iterations,
                                    warmup=warmup, budget_s=time_budget_s, corrupt=corrupt,
-                                   check=check)
+                                   check=check, barrier=barrier)
 
     sweep(ops, sizes, hosts=hosts, pairs=pairs, measure_pingpong=pingpong,
           measure_collective=collective, emit=emit, in_place_operations=("broadcast",),
-          common=common)
+          common=common, collective_extra={"timing": "barrier" if barrier else "back-to-back"})
     return records

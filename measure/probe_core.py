@@ -642,13 +642,15 @@ def sweep(
     emit: Callable[[Record], None],
     in_place_operations: Sequence[str],
     common: Mapping[str, Any],
+    collective_extra: Mapping[str, Any] | None = None,
 ) -> None:
     """Run every (operation, size) of a probe and ``emit`` one record each, in order.
 
     ``measure_pingpong(pair, size)`` and ``measure_collective(operation, size)`` are the
     backend's (MPI or torch) measurements; they return an object with ``size_bytes``, ``timing``,
     ``plan``, ``num_wrong`` (and optionally ``fallback``), or None for a size that cannot run.
-    Send-recv runs once per pair of :func:`ping_pong_pairs`, as a 2-rank record.
+    Send-recv runs once per pair of :func:`ping_pong_pairs`, as a 2-rank record;
+    ``collective_extra`` is added to every collective record's ``extra``.
     """
     world_size = len(hosts)
     for operation in operations:
@@ -676,6 +678,7 @@ def sweep(
             if m is None:
                 continue
             extra: dict[str, Any] = {"root": 0} if operation == "broadcast" else {}
+            extra.update(collective_extra or {})
             if getattr(m, "fallback", None):
                 extra["fallback"] = m.fallback
             emit(

@@ -107,6 +107,17 @@ def test_json_output_is_one_document(tmp_path: Path) -> None:
 
 
 @mpi
+@pytest.mark.parametrize(("flags", "timing"),
+                         [([], "barrier"), (["--back-to-back"], "back-to-back")])
+def test_timing_mode_is_recorded(flags: list[str], timing: str) -> None:
+    result = _mpiexec(2, "--ops", "all-reduce", "--sizes", "1KiB", "--iters", "3", "--warmup",
+                      "1", "--json", *flags)
+    assert result.returncode == 0, result.stderr
+    (record,) = json.loads(result.stdout)["records"]
+    assert record["extra"]["timing"] == timing and record["num_wrong"] == 0
+
+
+@mpi
 def test_wrong_results_exit_nonzero_with_one_line(tmp_path: Path) -> None:
     out = tmp_path / "run.jsonl"
     result = _mpiexec(2, "--ops", "all-reduce", "--sizes", "64", "--iters", "2", "-o", str(out),
