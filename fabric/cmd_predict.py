@@ -343,7 +343,7 @@ def compare_command(
     rows = []
     for e in entries:
         if "error" in e:
-            rows.append([e["family"], "-", "-", "-", "-", "infeasible: " + e["error"]])
+            rows.append([e["family"], "-", "-", "-", "-", "-"])
             continue
         rows.append(
             [
@@ -364,6 +364,11 @@ def compare_command(
             align="lrrrrr",
         )
     )
+    for e in entries:
+        if "error" in e:
+            click.echo(f"{e['family']}: infeasible: {e['error']}")
+        elif e.get("cost_error"):
+            click.echo(f"{e['family']}: no cost: {e['cost_error']}")
     click.echo("")
     headers = [
         "family",
