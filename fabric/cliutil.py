@@ -16,6 +16,7 @@ import click
 from fabric import units
 
 __all__ = [
+    "one_line",
     "FabricGroup",
     "SizeType",
     "SizeListType",
@@ -27,6 +28,12 @@ __all__ = [
     "format_table",
     "to_jsonable",
 ]
+
+
+def one_line(err: BaseException) -> str:
+    """The first line of an error's message (its type's name when it has none)."""
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
 
 
 class FabricGroup(click.Group):
@@ -69,9 +76,7 @@ class FabricGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except ValueError as err:
-            raise click.ClickException(
-                str(err).splitlines()[0] if str(err) else type(err).__name__
-            ) from None
+            raise click.ClickException(one_line(err)) from None
         except OSError as err:
             where = f" {err.filename!r}" if getattr(err, "filename", None) else ""
             raise click.ClickException(f"{err.strerror or err}{where}") from None

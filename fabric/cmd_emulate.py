@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from fabric.cliutil import RateType, emit_json, format_table, json_option
+from fabric.cliutil import RateType, emit_json, format_table, json_option, one_line
 
 __all__ = ["COMMANDS", "emulate"]
 
@@ -155,7 +155,7 @@ def emulate_up(
     try:
         cluster = EmulatedCluster(G, mtu_bytes=mtu_bytes, persistent=True).open()
     except RuntimeError as err:
-        raise click.ClickException(str(err).splitlines()[0]) from None
+        raise click.ClickException(one_line(err)) from None
     info = _describe(cluster)
     if as_json:
         emit_json(info)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from fabric.cliutil import emit_json, format_table, json_option
+from fabric.cliutil import emit_json, format_table, json_option, one_line
 from fabric.units import format_size
 
 __all__ = ["COMMANDS", "import_command"]
@@ -77,8 +77,7 @@ def import_command(logs: tuple[str, ...], output: str, log_format: str, num_rank
             parsed.append(parse_log_file(path, format=log_format, num_ranks=num_ranks,
                                          num_hosts=num_hosts, operation=operation))
         except ValueError as err:
-            message = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise click.ClickException(message) from None
+            raise click.ClickException(one_line(err)) from None
     records = [record for log in parsed for record in log.records]
     try:
         write_records(records, output)

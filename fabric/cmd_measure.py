@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from fabric.cliutil import SizeListType, emit_json, json_option
+from fabric.cliutil import SizeListType, emit_json, json_option, one_line
 from fabric.units import format_size
 from measure.launch import detect_launch
 from measure.probe_core import CORRUPT_ENV, DEFAULT_SIZES, DTYPES, OPERATIONS
@@ -176,11 +176,6 @@ def _finish_checks(records: list[Record], rank: int) -> None:
     )
 
 
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
-
-
 @click.group("measure", context_settings={"help_option_names": ["-h", "--help"]})
 def measure() -> None:
     """Measure a real cluster with mpi4py or torch.distributed probes (run under a launcher)."""
@@ -228,7 +223,7 @@ def measure_mpi(
     try:
         comm = world_communicator()
     except ValueError as err:
-        raise click.ClickException(_one_line(err)) from None
+        raise click.ClickException(one_line(err)) from None
     sink: _Output | None = None
     problem = None
     if comm.Get_rank() == 0:
@@ -236,7 +231,7 @@ def measure_mpi(
             sink = _Output(output, as_json, f"mpi probe, {comm.Get_size()} ranks")
         except (ValueError, OSError) as err:
             problem = (
-                _one_line(err) if isinstance(err, ValueError) else f"{err.strerror}: {output!r}"
+                one_line(err) if isinstance(err, ValueError) else f"{err.strerror}: {output!r}"
             )
     problem = comm.bcast(problem, root=0)
     if problem is not None:
@@ -261,7 +256,7 @@ def measure_mpi(
     except Exception as err:  # noqa: BLE001 - any failure on one rank must end the whole job
         if sink is not None and sink.writer is not None:
             sink.writer.close()
-        click.echo(f"Error: rank {comm.Get_rank()}: {_one_line(err)}", err=True)
+        click.echo(f"Error: rank {comm.Get_rank()}: {one_line(err)}", err=True)
         sys.stderr.flush()
         comm.Abort(1)
         return
@@ -351,7 +346,7 @@ def measure_torch(
     except Exception as err:  # noqa: BLE001 - one line, then exit 1 on every failing rank
         if sink is not None and sink.writer is not None:
             sink.writer.close()
-        click.echo(f"Error: rank {rank}: {_one_line(err)}", err=True)
+        click.echo(f"Error: rank {rank}: {one_line(err)}", err=True)
         sys.stderr.flush()
         # a wedged gloo/NCCL worker thread must not keep the process alive
         os._exit(1)

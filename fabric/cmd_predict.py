@@ -11,7 +11,15 @@ from typing import Any
 import click
 
 from fabric import units
-from fabric.cliutil import FabricGroup, SizeListType, SizeType, emit_json, format_table, json_option
+from fabric.cliutil import (
+    FabricGroup,
+    SizeListType,
+    SizeType,
+    emit_json,
+    format_table,
+    json_option,
+    one_line,
+)
 from fabric.cmd_topology import family_options, topology_from_options
 
 __all__ = ["COMMANDS", "DEFAULT_FAMILIES", "DEFAULT_COLLECTIVES", "compare_fabrics"]
@@ -220,7 +228,7 @@ def _compare_one(family: str, num_gpus: int, collectives: list[str], size_bytes:
     try:
         G = topology_from_options(family, gpus=num_gpus, catalog=catalog)
     except ValueError as err:
-        entry["error"] = str(err).splitlines()[0]
+        entry["error"] = one_line(err)
         return entry
     summary = summarize(G, exact_bisection=num_gpus <= 16384)
     cost_usd: float | None = None
@@ -229,7 +237,7 @@ def _compare_one(family: str, num_gpus: int, collectives: list[str], size_bytes:
         bom = bill_of_materials(G, catalog=_catalog(catalog) if catalog else None)
         cost_usd, power_w = bom.network_cost_usd, bom.network_power_w
     except ValueError as err:  # e.g. no transceiver of a link's rate: times still stand
-        entry["cost_error"] = str(err).splitlines()[0]
+        entry["cost_error"] = one_line(err)
     entry.update(
         {
             "num_gpus_built": summary.num_gpus,
@@ -251,7 +259,7 @@ def _compare_one(family: str, num_gpus: int, collectives: list[str], size_bytes:
                         calibration=calibration)
             entry["results"][p.collective] = _prediction_row(p)
         except ValueError as err:
-            entry["results"][coll] = {"error": str(err).splitlines()[0]}
+            entry["results"][coll] = {"error": one_line(err)}
     return entry
 
 
