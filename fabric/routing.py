@@ -91,7 +91,6 @@ class FabricIndex:
         self.edge_link = np.asarray(links, dtype=object)
         self.num_nodes = num
         self.num_edges = len(src)
-        self.edge_of = {(int(a), int(b)): e for e, (a, b) in enumerate(zip(src, dst, strict=True))}
         self.gpu_ids = np.flatnonzero(self.is_gpu)
         self.gpu_names = [self.nodes[g] for g in self.gpu_ids]
         self.edge_from_gpu = self.is_gpu[self.edge_src]
@@ -152,19 +151,19 @@ class FabricIndex:
             if len(edges) == 1:
                 self.single_in[g] = edges[0]
             self.in_latency[g] = self.edge_latency_s[edges].max()
-        up_out = self.is_gpu[self.edge_src] & self.is_scaleup[self.edge_dst]
-        self.scaleup_of: dict[int, list[int]] = {}
-        for e in np.flatnonzero(up_out):
-            self.scaleup_of.setdefault(int(self.edge_src[e]), []).append(int(self.edge_dst[e]))
-        # the tier-0 switch of each GPU (one per GPU in every builder) and its two edges
+        # the tier-0 switch of each GPU (one per GPU in every builder; the first if several)
+        # and its two edges
         self.scaleup_switch = np.full(num, -1, dtype=np.int64)
         self.up_edge = np.full(num, -1, dtype=np.int64)
         self.down_edge = np.full(num, -1, dtype=np.int64)
-        for g, switches in self.scaleup_of.items():
-            sw = switches[0]
-            self.scaleup_switch[g] = sw
-            self.up_edge[g] = self.edge_of[(g, sw)]
-            self.down_edge[g] = self.edge_of[(sw, g)]
+        up = np.flatnonzero(self.is_gpu[self.edge_src] & self.is_scaleup[self.edge_dst])
+        if len(up):
+            first = up[np.unique(self.edge_src[up], return_index=True)[1]]
+            self.scaleup_switch[self.edge_src[first]] = self.edge_dst[first]
+            self.up_edge[self.edge_src[first]] = first
+            down = np.flatnonzero(self.is_scaleup[self.edge_src] & self.is_gpu[self.edge_dst])
+            mine = self.scaleup_switch[self.edge_dst[down]] == self.edge_src[down]
+            self.down_edge[self.edge_dst[down[mine]]] = down[mine]
         # destination classes: GPUs with the same scale-out predecessors. A GPU with several
         # (multi-plane) is a class of its own, whose last hops are charged where its traffic
         # arrives (propagate), not split blindly over its in-edges.
