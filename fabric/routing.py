@@ -241,7 +241,7 @@ def route(
     dst: np.ndarray,
     size_bytes: np.ndarray,
     *,
-    chunk_classes: int = 64,
+    chunk_classes: int = 32,
 ) -> LinkLoads:
     """Route demands ``src[i] -> dst[i]`` of ``size_bytes[i]`` (node positions of GPUs).
 
@@ -367,7 +367,7 @@ def propagate(
     amount: np.ndarray,
     load: np.ndarray,
     *,
-    chunk_classes: int = 64,
+    chunk_classes: int = 32,
 ) -> LinkLoads:
     """Carry ``amount[i]`` bytes from transit ``node[i]`` to destination class ``cls[i]``.
 
