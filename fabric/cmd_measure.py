@@ -176,6 +176,16 @@ def _finish_checks(records: list[Record], rank: int) -> None:
     )
 
 
+def _checked_arguments(ops: str, sizes: list[int], iterations: int | None, warmup: int | None,
+                       pairs: str, dtype: str, time_budget_s: float) -> int | None:
+    """Validate the probe flags (every rank alike, before any communication); the corrupt rank."""
+    from measure.mpi_probe import check_probe_arguments
+
+    check_probe_arguments(operations=ops, sizes=sizes, iterations=iterations, warmup=warmup,
+                          pairs=pairs, dtype=dtype, time_budget_s=time_budget_s)
+    return _corrupt_rank()
+
+
 @click.group("measure", context_settings={"help_option_names": ["-h", "--help"]})
 def measure() -> None:
     """Measure a real cluster with mpi4py or torch.distributed probes (run under a launcher)."""
@@ -200,20 +210,11 @@ def measure_mpi(
     as_json: bool,
 ) -> None:
     """Probe MPI with mpi4py: run as `mpiexec -n N fabric measure mpi -o run.jsonl`."""
-    from measure.mpi_probe import check_probe_arguments, run_mpi_probe
+    from measure.mpi_probe import run_mpi_probe
 
     rank = detect_launch().rank
     try:
-        check_probe_arguments(
-            operations=ops,
-            sizes=sizes,
-            iterations=iterations,
-            warmup=warmup,
-            pairs=pairs,
-            dtype=dtype,
-            time_budget_s=time_budget_s,
-        )
-        corrupt = _corrupt_rank()
+        corrupt = _checked_arguments(ops, sizes, iterations, warmup, pairs, dtype, time_budget_s)
     except ValueError:
         if rank == 0:
             raise
@@ -306,21 +307,11 @@ def measure_torch(
     timeout_s: float,
 ) -> None:
     """Probe torch.distributed: run under torchrun, mpiexec or srun (one process per rank)."""
-    from measure.mpi_probe import check_probe_arguments
     from measure.torch_probe import run_torch_probe
 
     rank = detect_launch().rank
     try:
-        check_probe_arguments(
-            operations=ops,
-            sizes=sizes,
-            iterations=iterations,
-            warmup=warmup,
-            pairs=pairs,
-            dtype=dtype,
-            time_budget_s=time_budget_s,
-        )
-        corrupt = _corrupt_rank()
+        corrupt = _checked_arguments(ops, sizes, iterations, warmup, pairs, dtype, time_budget_s)
         sink = _Output(output, as_json, "torch probe") if rank == 0 else None
     except (ValueError, OSError):
         if rank == 0:
