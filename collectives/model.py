@@ -133,27 +133,27 @@ def _evaluate(
 ) -> AlgorithmCost:
     eff = _efficiency(index, params)
     cap = index.edge_capacity_bytes_per_s
-    latency = spb = 0.0
+    latency_s = seconds_per_byte = 0.0
     worst_edge, worst_part = -1, -1.0
     sent = 0.0
     gpu_out = index.edge_from_gpu
     for ph in phases:
         if len(ph.edges) == 0:
-            latency += ph.repeat * ph.alpha_steps * params.alpha_s
+            latency_s += ph.repeat * ph.alpha_steps * params.alpha_s
             continue
         c_e = cap[ph.edges] * (eff[ph.edges] if eff is not None else 1.0)
         ratio = ph.load / c_e
         k = int(np.argmax(ratio))
         step = float(ratio[k])
-        latency += ph.repeat * (ph.latency_s + ph.alpha_steps * params.alpha_s)
-        spb += ph.repeat * step
+        latency_s += ph.repeat * (ph.latency_s + ph.alpha_steps * params.alpha_s)
+        seconds_per_byte += ph.repeat * step
         if ph.repeat * step > worst_part:
             worst_part, worst_edge = ph.repeat * step, int(ph.edges[k])
         sent += ph.repeat * float(ph.load[gpu_out[ph.edges]].sum())
     return AlgorithmCost(
         algorithm=algorithm,
-        latency_s=latency,
-        seconds_per_byte=spb,
+        latency_s=latency_s,
+        seconds_per_byte=seconds_per_byte,
         bottleneck=edge_name(index, worst_edge),
         bytes_sent_per_rank_per_byte=sent / c.n,
     )

@@ -214,14 +214,14 @@ def _phase_from_parts(
 ) -> _Phase:
     """One phase of several flow sets whose path latency counts ``k`` times each (pipelines)."""
     load = np.zeros(index.num_edges)
-    latency = 0.0
+    latency_s = 0.0
     for s, d, r, k in parts:
         loads = route(index, s, d, r)
         if loads.unroutable:
             raise ValueError(f"{loads.unroutable} flow(s) have no path in this fabric")
         load += loads.load_bytes
-        latency += k * loads.max_latency_s
-    return _phase_from_loads(load, latency, repeat=1, alpha_steps=alpha_steps)
+        latency_s += k * loads.max_latency_s
+    return _phase_from_loads(load, latency_s, repeat=1, alpha_steps=alpha_steps)
 
 
 def _xor_phases(index: FabricIndex, c: _Comm, rel_of_step: list[float]) -> list[_Phase]:
@@ -348,20 +348,22 @@ def _direct_all_to_all(index: FabricIndex, c: _Comm) -> _Phase:
     # path latency: the longest of an NVLink pair and a network pair (GPU -> first switch ->
     # ... -> last switch -> GPU), the latter after an NVLink hop to the proxy under PXN
     lat = index.edge_latency_s
-    nvlink = 0.0
+    nvlink_latency_s = 0.0
     if has_up.any():
-        nvlink = float(
+        nvlink_latency_s = float(
             lat[index.up_edge[pos[has_up]]].max() + lat[index.down_edge[pos[has_up]]].max()
         )
-    latency = nvlink if (dom_size > 1).any() else 0.0
+    latency_s = nvlink_latency_s if (dom_size > 1).any() else 0.0
     if result is not None:
         if result.unroutable:
             raise ValueError("some all-to-all traffic has no path in this fabric")
-        network = result.max_latency_s + float(lat[first_hop].max() + index.in_latency[pos].max())
+        network_latency_s = result.max_latency_s + float(
+            lat[first_hop].max() + index.in_latency[pos].max()
+        )
         if pxn and (forwarded > 0).any():
-            network += nvlink
-        latency = max(latency, network)
-    return _phase_from_loads(load, latency, repeat=1, alpha_steps=1)
+            network_latency_s += nvlink_latency_s
+        latency_s = max(latency_s, network_latency_s)
+    return _phase_from_loads(load, latency_s, repeat=1, alpha_steps=1)
 
 
 def _hierarchical_phases(index: FabricIndex, c: _Comm) -> list[_Phase]:

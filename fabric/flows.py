@@ -178,7 +178,7 @@ def transfer(
     num_flows = len(flows)
     incidence = np.zeros((index.num_edges, num_flows))
     sizes = np.zeros(num_flows)
-    latency = 0.0
+    latency_s = 0.0
     for f, (a, b, size) in enumerate(flows):
         for name in (a, b):
             if name not in index.index or not index.is_gpu[index.index[name]]:
@@ -195,7 +195,7 @@ def transfer(
             raise ValueError(f"no path from {a!r} to {b!r}")
         incidence[:, f] = loads.load_bytes
         if f < len(demands):
-            latency = max(latency, loads.max_latency_s)
+            latency_s = max(latency_s, loads.max_latency_s)
     capacity = index.edge_capacity_bytes_per_s
     if efficiency is not None:
         capacity = capacity * efficiency
@@ -230,8 +230,8 @@ def transfer(
     if first_rates is None:  # every demand stays on its own GPU
         first_rates = np.full(num_flows, np.inf)
     return TransferResult(
-        time_s=latency + now,
-        latency_s=latency,
+        time_s=latency_s + now,
+        latency_s=latency_s,
         bandwidth_bytes_per_s=total / now if now > 0 else float("inf"),
         rates_bytes_per_s=tuple(float(r) for r in first_rates[: len(demands)]),
         bottleneck=bottleneck,

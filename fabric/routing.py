@@ -250,9 +250,9 @@ def route(
     """
     src = np.asarray(src, dtype=np.int64)
     dst = np.asarray(dst, dtype=np.int64)
-    size = np.asarray(size_bytes, dtype=float)
-    keep = (src != dst) & (size > 0)
-    src, dst, size = src[keep], dst[keep], size[keep]
+    demand_bytes = np.asarray(size_bytes, dtype=float)
+    keep = (src != dst) & (demand_bytes > 0)
+    src, dst, demand_bytes = src[keep], dst[keep], demand_bytes[keep]
     load = np.zeros(index.num_edges)
     max_lat = 0.0
     max_hops = 0
@@ -265,11 +265,11 @@ def route(
     intra = (su_a >= 0) & (su_a == su_b)
     if intra.any():
         up, down = index.up_edge[src[intra]], index.down_edge[dst[intra]]
-        np.add.at(load, up, size[intra])
-        np.add.at(load, down, size[intra])
+        np.add.at(load, up, demand_bytes[intra])
+        np.add.at(load, down, demand_bytes[intra])
         max_lat = float((index.edge_latency_s[up] + index.edge_latency_s[down]).max())
         max_hops = 1
-    src, dst, size = src[~intra], dst[~intra], size[~intra]
+    src, dst, demand_bytes = src[~intra], dst[~intra], demand_bytes[~intra]
     if len(src) == 0:
         return LinkLoads(load_bytes=load, max_latency_s=max_lat, max_hops=max_hops, unroutable=0)
 
@@ -277,7 +277,7 @@ def route(
     cls = index.class_of[dst]
     bad = cls < 0
     unroutable += int(bad.sum())
-    src, dst, size, cls = src[~bad], dst[~bad], size[~bad], cls[~bad]
+    src, dst, demand_bytes, cls = src[~bad], dst[~bad], demand_bytes[~bad], cls[~bad]
     state_node, state_cls, state_amount = [], [], []
     arrivals = np.zeros(index.num_nodes)
     # first hop, vectorized for sources with one scale-out link (the common case)
@@ -289,37 +289,37 @@ def route(
         lost[one] = ~_reachable(index, index.t_of[index.edge_dst[single[one]]], cls[one])
         if lost.any():  # no path: charge nothing
             unroutable += int(lost.sum())
-            size[lost] = 0.0
+            demand_bytes[lost] = 0.0
             one &= ~lost
     if one.any():
         e = single[one]
-        np.add.at(load, e, size[one])
+        np.add.at(load, e, demand_bytes[one])
         state_node.append(index.edge_dst[e])
         state_cls.append(cls[one])
-        state_amount.append(size[one])
+        state_amount.append(demand_bytes[one])
         path = index.edge_latency_s[e] + index.in_latency[dst[one]]
         max_lat = max(max_lat, float(path.max()))
     for i in np.flatnonzero(~one & ~lost):
         edges = index.out_edges_of.get(int(src[i]))
         if edges is None:
             unroutable += 1
-            size[i] = 0.0
+            demand_bytes[i] = 0.0
             continue
         dist = index.class_distance(int(cls[i]))
         d = dist[index.t_of[index.edge_dst[edges]]]
         if d.min() >= _UNREACHABLE:
             unroutable += 1
-            size[i] = 0.0
+            demand_bytes[i] = 0.0
             continue
         pick = edges[d == d.min()]
         w = index.edge_num_links[pick]
-        share = size[i] * w / w.sum()
+        share = demand_bytes[i] * w / w.sum()
         load[pick] += share
         state_node.append(index.edge_dst[pick])
         state_cls.append(np.full(len(pick), cls[i]))
         state_amount.append(share)
         max_lat = max(max_lat, float(index.edge_latency_s[pick].max() + index.in_latency[dst[i]]))
-    np.add.at(arrivals, dst, size)
+    np.add.at(arrivals, dst, demand_bytes)
     if state_node:
         result = propagate(
             index,
