@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,10 +52,10 @@ _FROZEN = {"frozen": True, "slots": True, "kw_only": True}
 
 def _positive(owner: str, name: str, value: float, *, allow_zero: bool = False) -> None:
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = number and (value >= 0 if allow_zero else value > 0)
+    ok = number and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
     if not ok:
         rule = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{owner}: {name} must be a number {rule}, got {value!r}")
+        raise ValueError(f"{owner}: {name} must be a finite number {rule}, got {value!r}")
 
 
 @dataclass(**_FROZEN)
@@ -317,13 +318,18 @@ def _build(raw: Mapping[str, Any], origin: str) -> Catalog:
             except (TypeError, ValueError) as err:
                 raise ValueError(f"{origin}: [{section}.{key}]: {err}") from err
         tables[section] = _Table(section.rstrip("s").replace("switche", "switch model"), built)
-    return Catalog(version=version, **tables)
+    try:
+        return Catalog(version=version, **tables)
+    except ValueError as err:  # an entry naming another that is not there
+        raise ValueError(f"{origin}: {err}") from err
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     merged = copy.deepcopy(base)
     for section, entries in override.items():
         if section == "meta":
+            if not isinstance(entries, Mapping):
+                raise ValueError(f"[meta] must be a table, got {type(entries).__name__}")
             merged.setdefault("meta", {}).update(entries)
             continue
         if not isinstance(entries, Mapping):
@@ -373,11 +379,16 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ValueError(f"cannot read catalog file {str(path)!r}: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text: {err.reason} at byte {err.start}") from err
     try:
         user = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: not valid TOML: {err}") from err
-    merged = _merge(_default_raw(), user)
+    try:
+        merged = _merge(_default_raw(), user)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
     meta = merged.setdefault("meta", {})
     if "version" not in user.get("meta", {}):
         meta["version"] = f"{_default_raw()['meta']['version']}+{path.name}"

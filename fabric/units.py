@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Context, Decimal, Inexact
 
 __all__ = [
     "parse_size",
@@ -37,7 +38,14 @@ __all__ = [
     "us_to_s",
     "s_to_us",
     "ns_to_s",
+    "MAX_SIZES",
+    "MAX_INTEGER",
 ]
+
+#: The most sizes a size list or range may hold (``8B:8GiB:1.0001`` would hold 136,000).
+MAX_SIZES = 10_000
+#: The largest byte count or token count accepted: an int64, as numpy arrays hold them.
+MAX_INTEGER = 2**63 - 1
 
 _SIZE_UNITS = {
     "": 1,
@@ -86,19 +94,55 @@ _NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 _QUANTITY = re.compile(r"^\s*" + _NUMBER + r"\s*([A-Za-zµ/]*)\s*$")
 
 
+def _show(text: object) -> str:
+    """``repr(text)`` for an error message, shortened: a user may pass 10**5000 or a novel."""
+    if isinstance(text, int) and not isinstance(text, bool) and text.bit_length() > 64:
+        return f"an integer of {text.bit_length()} bits"
+    shown = repr(text)
+    return shown if len(shown) <= 60 else f"{shown[:40]}...{shown[-12:]} ({len(shown)} characters)"
+
+
 def _split(text: str | float, what: str, accepted: str) -> tuple[float, str]:
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return float(text), ""
+        try:
+            return float(text), ""
+        except OverflowError as err:  # an int beyond a float's range
+            raise ValueError(f"{what} must be a finite number, got {_show(text)}") from err
     match = _QUANTITY.match(str(text))
     if not match:
-        raise ValueError(f"{what} must look like {accepted}, got {text!r}")
+        raise ValueError(f"{what} must look like {accepted}, got {_show(text)}")
     return float(match.group(1)), match.group(2)
+
+
+def _split_exact(text: str | float, what: str, accepted: str) -> tuple[Decimal, str]:
+    """:func:`_split` for whole quantities: the number as an exact Decimal (NaN/inf kept)."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return Decimal(text), ""
+    match = _QUANTITY.match(str(text))
+    if not match:
+        raise ValueError(f"{what} must look like {accepted}, got {_show(text)}")
+    return Decimal(match.group(1)), match.group(2)
+
+
+# exact products up to 60 digits; a value that needs more is not a whole number <= 2**63
+_EXACT = Context(prec=60, traps=[Inexact])
+
+
+def _exact_product(value: Decimal, factor: int) -> Decimal | None:
+    """``value * factor`` exactly, for a finite ``0 < value <= MAX_INTEGER``; None if it takes
+    more than 60 digits (then it is not a whole number <= MAX_INTEGER)."""
+    try:
+        return _EXACT.multiply(value, Decimal(factor))
+    except Inexact:
+        return None
 
 
 def parse_size(text: str | int) -> int:
     """Parse a byte count such as ``8``, ``8B``, ``64KB``, ``64KiB``, ``1GiB``.
 
     Decimal suffixes (``KB``, ``MB``, ``GB``) are powers of 1000; ``KiB``... are powers of 1024.
+    The arithmetic is exact (decimal, not binary floating point): ``0.1GB`` is 100,000,000
+    bytes and every whole number up to :data:`MAX_INTEGER` reads back as itself.
 
     Raises
     ------
@@ -106,55 +150,105 @@ def parse_size(text: str | int) -> int:
         If the text is not a positive whole number of bytes.
     """
     accepted = "8, 64KB, 64KiB or 1GiB (a positive number of bytes)"
-    value, unit = _split(text, "size", accepted)
+    value, unit = _split_exact(text, "size", accepted)
     factor = _SIZE_UNITS.get(unit.lower())
     if factor is None:
         raise ValueError(
-            f"size unit {unit!r} is not known in {text!r}; use B, KB, MB, GB, KiB, MiB, GiB"
+            f"size unit {unit!r} is not known in {_show(text)}; use B, KB, MB, GB, KiB, MiB, GiB"
         )
-    size_bytes = value * factor
-    if size_bytes <= 0 or not math.isfinite(size_bytes):
-        raise ValueError(f"size must be > 0 bytes, got {text!r}")
-    if abs(size_bytes - round(size_bytes)) > 1e-6 * max(1.0, size_bytes):
-        raise ValueError(f"size must be a whole number of bytes, got {text!r}")
-    return int(round(size_bytes))
+    if value.is_nan() or not value > 0:
+        raise ValueError(f"size must be > 0 bytes, got {_show(text)}")
+    size_bytes = _exact_product(value, factor) if value <= MAX_INTEGER else value
+    if size_bytes is not None and size_bytes > MAX_INTEGER:
+        raise ValueError(f"size must be at most 2**63 - 1 bytes (8 EiB), got {_show(text)}")
+    if size_bytes is None or size_bytes != size_bytes.to_integral_value():
+        raise ValueError(f"size must be a whole number of bytes, got {_show(text)}")
+    return int(size_bytes)
 
 
 def parse_size_list(text: str) -> list[int]:
     """Parse ``8B:8GiB`` (doubling), ``1KiB:1MiB:4`` (factor 4) or ``8,64KB,1GiB`` into bytes.
 
+    A range ``MIN:MAX:FACTOR`` holds the sizes ``round(MIN * FACTOR**k)`` up to MAX. The result
+    is sorted and without duplicates (a factor near 1 rounds several steps to the same byte
+    count), and holds at most :data:`MAX_SIZES` sizes.
+
     >>> parse_size_list("8:64")
     [8, 16, 32, 64]
     >>> parse_size_list("1KiB,1MiB")
     [1024, 1048576]
+    >>> parse_size_list("1:4:1.2")
+    [1, 2, 3, 4]
+
+    Raises
+    ------
+    ValueError
+        A malformed size, a range with MIN > MAX or a FACTOR that is not a finite number > 1,
+        or more than :data:`MAX_SIZES` distinct sizes.
     """
+    if isinstance(text, int) and not isinstance(text, bool):
+        return [parse_size(text)]
     text = str(text).strip()
-    if ":" in text:
-        parts = text.split(":")
-        if len(parts) not in (2, 3):
-            raise ValueError(f"size range must be MIN:MAX or MIN:MAX:FACTOR, got {text!r}")
-        low, high = parse_size(parts[0]), parse_size(parts[1])
-        factor = 2.0
-        if len(parts) == 3:
-            try:
-                factor = float(parts[2])
-            except ValueError:
-                factor = 0.0
-            if not factor > 1.0:
-                raise ValueError(f"size range factor must be a number > 1, got {parts[2]!r}")
-        if high < low:
-            raise ValueError(f"size range must have MIN <= MAX, got {text!r}")
-        sizes = []
-        value = float(low)
-        while value <= high * (1 + 1e-12):
-            sizes.append(int(round(value)))
-            value *= factor
+    if ":" not in text:
+        sizes = sorted({parse_size(part) for part in text.split(",") if part.strip()})
+        if not sizes:
+            raise ValueError(f"size list must name at least one size, got {_show(text)}")
+        if len(sizes) > MAX_SIZES:
+            raise ValueError(
+                f"size list must hold at most {MAX_SIZES} distinct sizes, got {len(sizes)}"
+            )
         return sizes
-    return [parse_size(part) for part in text.split(",") if part.strip()] or _empty(text)
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise ValueError(f"size range must be MIN:MAX or MIN:MAX:FACTOR, got {_show(text)}")
+    low, high = parse_size(parts[0]), parse_size(parts[1])
+    factor = 2.0
+    if len(parts) == 3:
+        try:
+            factor = float(parts[2])
+        except ValueError:
+            factor = math.nan
+        if not (factor > 1.0 and math.isfinite(factor)):
+            message = f"size range factor must be a finite number > 1, got {_show(parts[2])}"
+            raise ValueError(message)
+    if high < low:
+        raise ValueError(f"size range must have MIN <= MAX, got {_show(text)}")
+    return _size_range(low, high, factor, text)
 
 
-def _empty(text: str) -> list[int]:
-    raise ValueError(f"size list must name at least one size, got {text!r}")
+def _size_range(low: int, high: int, factor: float, text: str) -> list[int]:
+    """The distinct ``round(low * factor**k) <= high``, found without walking repeated ones.
+
+    From each size it jumps to the first step k that rounds to a larger size (estimated with a
+    logarithm, then corrected by checking ``round`` itself), so the work is per distinct size
+    and a factor of ``1 + 1e-12`` costs no more than the cap.
+    """
+    limit = high * (1 + 1e-12)
+    log_factor = math.log(factor)
+
+    def value(k: int) -> float:
+        try:
+            return low * factor**k
+        except OverflowError:
+            return math.inf
+
+    sizes, k = [low], 0
+    while True:
+        last = sizes[-1]
+        step = max(k + 1, math.ceil(math.log((last + 0.5) / low) / log_factor))
+        while step - 1 > k and round(value(step - 1)) > last:
+            step -= 1
+        while value(step) <= limit and round(value(step)) <= last:
+            step += 1
+        if value(step) > limit:
+            return sizes
+        sizes.append(int(round(value(step))))
+        if len(sizes) > MAX_SIZES:
+            raise ValueError(
+                f"size range {_show(text)} gives more than {MAX_SIZES} distinct sizes; a list may "
+                f"hold at most {MAX_SIZES}: use a factor further from 1 or a narrower range"
+            )
+        k = step
 
 
 def parse_rate(text: str | float) -> float:
@@ -177,9 +271,11 @@ def parse_rate(text: str | float) -> float:
     elif unit_l in _RATE_BYTES:
         rate = value * _RATE_BYTES[unit_l]
     else:
-        raise ValueError(f"rate unit {unit!r} is not known in {text!r}; use {accepted}")
-    if rate <= 0 or not math.isfinite(rate):
-        raise ValueError(f"rate must be > 0, got {text!r}")
+        raise ValueError(f"rate unit {unit!r} is not known in {_show(text)}; use {accepted}")
+    if not rate > 0:
+        raise ValueError(f"rate must be > 0, got {_show(text)}")
+    if not math.isfinite(rate):
+        raise ValueError(f"rate must be a finite number, got {_show(text)}")
     return float(rate)
 
 
@@ -188,10 +284,12 @@ def parse_time(text: str | float) -> float:
     value, unit = _split(text, "time", "1.5us, 200ns, 3ms or 2s")
     factor = _TIME_UNITS.get(unit.lower() if unit != "µs" else unit, None if unit else 1.0)
     if factor is None:
-        raise ValueError(f"time unit {unit!r} is not known in {text!r}; use ns, us, ms, s")
+        raise ValueError(f"time unit {unit!r} is not known in {_show(text)}; use ns, us, ms, s")
     seconds = value * factor
-    if seconds < 0 or not math.isfinite(seconds):
-        raise ValueError(f"time must be >= 0, got {text!r}")
+    if not seconds >= 0:
+        raise ValueError(f"time must be >= 0, got {_show(text)}")
+    if not math.isfinite(seconds):
+        raise ValueError(f"time must be a finite number, got {_show(text)}")
     return seconds
 
 
@@ -200,18 +298,24 @@ def parse_count(text: str | int) -> int:
 
     Token counts use binary prefixes, as model context lengths do (a 128k context is 131072).
     """
-    value, unit = _split(text, "count", "131072, 128k or 1M")
+    value, unit = _split_exact(text, "count", "131072, 128k or 1M")
     factor = _COUNT_UNITS.get(unit.lower())
     if factor is None:
-        raise ValueError(f"count suffix {unit!r} is not known in {text!r}; use k, M or G")
-    count = value * factor
-    if count < 1 or abs(count - round(count)) > 1e-6 * count:
-        raise ValueError(f"count must be a whole number >= 1, got {text!r}")
-    return int(round(count))
+        raise ValueError(f"count suffix {unit!r} is not known in {_show(text)}; use k, M or G")
+    if value.is_nan() or not value > 0:
+        raise ValueError(f"count must be a whole number >= 1, got {_show(text)}")
+    count = _exact_product(value, factor) if value <= MAX_INTEGER else value
+    if count is not None and count > MAX_INTEGER:
+        raise ValueError(f"count must be at most 2**63 - 1, got {_show(text)}")
+    if count is None or count < 1 or count != count.to_integral_value():
+        raise ValueError(f"count must be a whole number >= 1, got {_show(text)}")
+    return int(count)
 
 
 def format_size(size_bytes: float) -> str:
     """Format bytes in the shortest exact binary or decimal unit (``1GiB``, ``64KB``, ``8B``)."""
+    if not math.isfinite(size_bytes):
+        return f"{size_bytes}B"
     n = int(size_bytes)
     if n != size_bytes:
         return f"{size_bytes:g}B"
@@ -237,6 +341,8 @@ def format_rate(bandwidth_bytes_per_s: float) -> str:
 
 def format_time(time_s: float) -> str:
     """Format seconds with a readable unit (ns, us, ms, s, min, h)."""
+    if not math.isfinite(time_s):
+        return f"{time_s} s"
     t = abs(time_s)
     if t == 0:
         return "0 s"

@@ -247,6 +247,81 @@ def test_unroutable_demands_are_counted() -> None:
     loads = route(index, np.array([a]), np.array([b]), np.array([1.0]))
     assert loads.unroutable == 1
     assert loads.load_bytes.sum() == 0.0  # LinkLoads: "their bytes are not in load_bytes"
+    assert np.isnan(loads.path_latency_s[0])  # LinkLoads: NaN for a demand with no path
+    assert loads.max_latency_s == 0.0
+
+
+# -- path latency per demand ---------------------------------------------------------------
+
+
+def two_pairs() -> nx.DiGraph:
+    """a -> b over one leaf with a 10 us first hop; c -> d over leaf1 -> spine -> leaf2, 2 us."""
+    G = nx.DiGraph()
+    for name in ("leaf0", "leaf1", "leaf2"):
+        _switch(G, name, 1)
+    _switch(G, "spine", 2)
+    for i, name in enumerate("abcd"):
+        _gpu(G, name, i, 0)
+    for u, v in (("a", "leaf0"), ("b", "leaf0"), ("c", "leaf1"), ("d", "leaf2")):
+        _cable(G, u, v, latency_s=0.0)
+    for leaf in ("leaf1", "leaf2"):
+        _cable(G, leaf, "spine", latency_s=1e-6)
+    G.edges["a", "leaf0"]["latency_s"] = 10e-6
+    return G
+
+
+def test_path_latency_is_per_demand() -> None:
+    """(10 us first hop + 0 transit) and (0 + 2 us transit) is 10 us, not 12 us (issue 9)."""
+    G = two_pairs()
+    loads = _route_names(G, [("a", "b", 1.0), ("c", "d", 1.0)])
+    np.testing.assert_allclose(loads.path_latency_s, [10e-6, 2e-6], rtol=1e-9)
+    assert loads.max_latency_s == pytest.approx(10e-6, rel=1e-9)
+    # each demand alone has the same latency as in the batch
+    assert _route_names(G, [("c", "d", 1.0)]).max_latency_s == pytest.approx(2e-6, rel=1e-9)
+
+
+def _reference_latency_s(G: nx.DiGraph, src: str, dst: str) -> float:
+    """Least-latency path by networkx: through a shared tier-0 switch, or else over the
+    scale-out network (switches and NICs; GPUs only as the two ends; tier-0 excluded)."""
+    up_s = {v for v in G.successors(src) if G.nodes[v].get("tier") == 0}
+    up_d = {v for v in G.predecessors(dst) if G.nodes[v].get("tier") == 0}
+    common = sorted(up_s & up_d)
+    if common:
+        return G.edges[src, common[0]]["latency_s"] + G.edges[common[0], dst]["latency_s"]
+    keep = [
+        n
+        for n, d in G.nodes(data=True)
+        if n in (src, dst) or (d["kind"] != "gpu" and d.get("tier") != 0)
+    ]
+    try:
+        return nx.shortest_path_length(G.subgraph(keep), src, dst, weight="latency_s")
+    except nx.NetworkXNoPath:
+        return float("nan")
+
+
+@pytest.mark.parametrize(
+    ("family", "params"),
+    [
+        ("rail-optimized", {"num_nodes": 4}),  # NVLink pairs and rail leaves under spines
+        ("clos", {"num_gpus": 64, "oversubscription": 2, "gpus_per_node": 1, "scaleup": None}),
+        ("fat-tree", {"k": 4}),
+        ("single-hop", {"num_gpus": 16, "planes": 2}),  # GPUs on two planes
+    ],
+)
+def test_path_latency_matches_networkx_per_pair(family: str, params: dict) -> None:
+    G = topologies.build(family, **params)
+    index = fabric_index(G)
+    gpus = index.gpu_names
+    pairs = [(a, b) for a in gpus for b in gpus if a != b]
+    loads = _route_names(G, [(a, b, 1.0) for a, b in pairs])
+    want = np.array([_reference_latency_s(G, a, b) for a, b in pairs])
+    np.testing.assert_allclose(loads.path_latency_s, want, rtol=1e-9, atol=1e-15)
+    # the largest over any subset of demands is the largest of their own latencies
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        pick = rng.choice(len(pairs), size=7, replace=False)
+        subset = _route_names(G, [(*pairs[i], 1.0) for i in pick])
+        assert subset.max_latency_s == pytest.approx(want[pick].max(), rel=1e-9)
 
 
 def test_index_is_cached_per_graph_and_rebuilt_when_it_changes() -> None:
