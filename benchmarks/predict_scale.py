@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import topologies
-    from collectives.model import predict
+    from collectives.predict import predict
 
     print(
         f"# load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}, {os.cpu_count()} CPUs",

@@ -13,10 +13,9 @@ re-exported here, so ``collectives.kv`` stays the one import for the whole KV mo
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import networkx as nx
 import numpy as np
@@ -27,18 +26,19 @@ from collectives.prefill import (
     Compute,
     KVSize,
     Prefill,
-    _check_int,
-    _stage_slices,
     breakeven_bandwidth,
+    check_int,
     compute_for,
     kv_bytes_per_token,
     kv_size,
     layer_kv_bytes,
     prefill,
     prefill_flops,
+    stage_slices,
 )
 from fabric.errors import InfeasibleError
 from fabric.flows import TransferResult, transfer
+from fabric.routing import fabric_index
 
 __all__ = [
     "DEFAULT_ALPHA_S",
@@ -226,8 +226,8 @@ def fetch(
             bandwidth_bytes_per_s=math.inf,
             bottleneck="resident in HBM",
         )
-    _check_int("gpus_per_node", gpus_per_node)
-    _check_int("num_servers", num_servers)
+    check_int("gpus_per_node", gpus_per_node)
+    check_int("num_servers", num_servers)
     shards = size.shards()
     per_gpu = max(shards) / where.gpu_bandwidth_bytes_per_s
     if where.shared_by == "node":
@@ -349,7 +349,7 @@ def ttft(
     >>> round(t.ttft_recompute_s / 60, 1), round(t.ttft_cached_s, 2)   # §2.3 C: 6.1 min
     (6.1, 1.16)
     """
-    _check_int("new_tokens", new_tokens, 0)
+    check_int("new_tokens", new_tokens, 0)
     if new_tokens >= context_tokens:
         raise ValueError(f"new_tokens must be < context_tokens {context_tokens}, got {new_tokens}")
     cached = context_tokens - new_tokens
@@ -409,21 +409,24 @@ class Placement:
                 raise ValueError(f"{name} GPUs must be distinct, got {', '.join(gpus)}")
 
 
-_NODE_CACHE: weakref.WeakKeyDictionary[nx.DiGraph, tuple[int, dict[int, list[str]]]] = (
-    weakref.WeakKeyDictionary()
-)
+# Derived from the graph, so kept in its fabric index's memo: it lives exactly as long as the
+# index, which is rebuilt when the graph changes (fabric.routing.fabric_index).
+_NODES_KEY = (__name__, "gpus_by_node")
+_UNITS_KEY = (__name__, "unit_transfers")
+_UNITS_LIMIT = 4096  # solved shapes kept per index; a long sweep of distinct shapes starts over
 
 
 def _gpus_by_node(G: nx.DiGraph) -> dict[int, list[str]]:
-    cached = _NODE_CACHE.get(G)
-    if cached is not None and cached[0] == len(G):
-        return cached[1]
+    memo = fabric_index(G).memo
+    found = memo.get(_NODES_KEY)
+    if found is not None:
+        return cast("dict[int, list[str]]", found)
     nodes: dict[int, list[tuple[int, str]]] = {}
     for n, data in G.nodes(data=True):
         if data.get("kind") == "gpu":
             nodes.setdefault(int(data.get("node", 0)), []).append((int(data.get("local", 0)), n))
     table = {k: [n for _, n in sorted(v)] for k, v in sorted(nodes.items())}
-    _NODE_CACHE[G] = (len(G), table)
+    memo[_NODES_KEY] = table
     return table
 
 
@@ -489,7 +492,7 @@ def place(
     >>> place(topologies.build("rail-optimized", num_nodes=4), 2).decode_gpus
     ('node3/gpu0', 'node3/gpu1')
     """
-    _check_int("num_gpus", num_gpus)
+    check_int("num_gpus", num_gpus)
     by_node = _gpus_by_node(G)
     if not by_node:
         raise ValueError("the fabric has no GPUs")
@@ -512,9 +515,6 @@ def place(
     return Placement(prefill_gpus=prefill_gpus, decode_gpus=decode_gpus)
 
 
-_UNIT_CACHE: weakref.WeakKeyDictionary[nx.DiGraph, dict] = weakref.WeakKeyDictionary()
-
-
 def _transfer(
     G: nx.DiGraph,
     demands: Sequence[tuple[str, str, float]],
@@ -529,11 +529,14 @@ def _transfer(
     if background or not demands:
         return transfer(G, demands, background=background)
     scale = max(s for _, _, s in demands) / 1e9  # solve at 1 GB for the largest demand
-    key = (len(G), tuple((a, b, round(s / scale, 3)) for a, b, s in demands))
-    cache = _UNIT_CACHE.setdefault(G, {})
+    key = tuple((a, b, round(s / scale, 3)) for a, b, s in demands)
+    cache = cast(
+        "dict[tuple[tuple[str, str, float], ...], TransferResult]",
+        fabric_index(G).memo.setdefault(_UNITS_KEY, {}),
+    )
     unit = cache.get(key)
     if unit is None:
-        if len(cache) >= 4096:  # bounded: a long sweep of distinct shapes starts over
+        if len(cache) >= _UNITS_LIMIT:
             cache.clear()
         unit = transfer(G, [(a, b, s / scale) for a, b, s in demands])
         cache[key] = unit
@@ -659,7 +662,7 @@ def pd_transfer(
     else:
         layer_bytes = np.asarray(size.layer_bytes, dtype=np.float64)
         x = np.zeros(model.num_layers)
-        for s, sl in enumerate(_stage_slices(model.num_layers, pp)):
+        for s, sl in enumerate(stage_slices(model.num_layers, pp)):
             if pp == 1:
                 stage_time = fabric_time
             else:

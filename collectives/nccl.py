@@ -6,14 +6,15 @@ predicts ``t = L + nBytes / (1000 B)`` and runs the argmin (``shared/reference/n
 §1.4-1.6). This module reproduces that table for a described system, per NCCL release
 (:mod:`collectives.nccl_tables`), and answers in SI units.
 
-Entry points (stable, called from ``collectives/model.py``):
+Entry points (stable, called from :mod:`collectives.nccl_bridge`):
 
 - :class:`NcclSystem`: the inputs (ranks, nodes, GPU generation, NVLink and NIC bandwidths ...);
 - :func:`search_graphs`: NCCL's graph-search outputs (channels, per-channel bandwidths);
 - :func:`tune`: the latency / bandwidth table for one collective;
 - :func:`nccl_time`: time of one collective at one size, NCCL's choice or a forced one;
-- :func:`parse_tuning_log`: the table a real run prints with ``NCCL_DEBUG_SUBSYS=TUNING``
-  (in :mod:`collectives.nccl_log`, re-exported here on first use).
+- :func:`collectives.nccl_log.parse_tuning_log`: the table a real run prints with
+  ``NCCL_DEBUG_SUBSYS=TUNING``, as :class:`~collectives.nccl_tuning.NcclTuneTable` objects
+  (the type :func:`tune` returns).
 
 All-to-all and send-recv are not in NCCL's tuner (they are grouped point-to-point operations);
 :func:`nccl_time` answers them with a separate, labeled P2P model (§3.3).
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
 
 from collectives.names import busbw_factor, canonical
 from collectives.nccl_tables import (
@@ -47,9 +47,7 @@ from collectives.nccl_tables import (
     P2pConstants,
     constants_for,
 )
-
-if TYPE_CHECKING:
-    from collectives.nccl_log import parse_tuning_log
+from collectives.nccl_tuning import NcclTuneEntry, NcclTuneTable
 
 __all__ = [
     "ALGORITHMS",
@@ -68,7 +66,6 @@ __all__ = [
     "tune",
     "nccl_time",
     "p2p_time",
-    "parse_tuning_log",
 ]
 
 _TUNED = ("all-reduce", "all-gather", "reduce-scatter", "broadcast", "reduce")
@@ -191,27 +188,6 @@ class NcclGraphs:
     nvlink_bytes_per_s: float
     nic_bytes_per_s: float
     version: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NcclTuneEntry:
-    """One cell of NCCL's table: latency and algorithm bandwidth (``None``: unavailable)."""
-
-    latency_s: float
-    algbw_bytes_per_s: float | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NcclTuneTable:
-    """NCCL's ``latencies``/``bandwidths`` for one collective, keyed by (algorithm, protocol)."""
-
-    collective: str
-    version: str
-    entries: dict[tuple[str, str], NcclTuneEntry]
-
-    def available(self) -> list[tuple[str, str]]:
-        """The (algorithm, protocol) pairs NCCL may pick, in NCCL's order."""
-        return [k for k, e in self.entries.items() if e.algbw_bytes_per_s is not None]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -760,13 +736,3 @@ def p2p_time(system: NcclSystem, collective: str, size_bytes: int, *,
         num_channels=graphs.graphs["Ring"].num_channels,  # type: ignore[union-attr]
         table_version="p2p-model",
     )
-
-
-def __getattr__(name: str) -> Any:
-    """Re-export :func:`collectives.nccl_log.parse_tuning_log`, imported on first use (that
-    module imports this one)."""
-    if name == "parse_tuning_log":
-        from collectives.nccl_log import parse_tuning_log
-
-        return parse_tuning_log
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,13 +25,21 @@ import networkx as nx
 import numpy as np
 
 from collectives import nccl
-from collectives.model import Prediction, _lower_bound_s
-from collectives.names import busbw_factor
-from collectives.patterns import _cached_phases, _comm
-from collectives.placement import place_ranks
-from fabric.routing import FabricIndex, fabric_index
+from collectives.bounds import bandwidth_lower_bound_s
+from collectives.calibration import check_calibration
+from collectives.communicator import PlacedRanks, communicator, placed_ranks
+from collectives.names import busbw_factor, canonical
+from collectives.registry import phases, reduces_in_network
+from collectives.results import Prediction
+from fabric.routing import fabric_index
 
-__all__ = ["predict_nccl", "nccl_system", "fabric_factor"]
+__all__ = [
+    "NCCL_PARAMETERS",
+    "predict_nccl",
+    "nccl_system",
+    "calibrated_system",
+    "fabric_factor",
+]
 
 _ARCH = {
     "h100": "hopper",
@@ -46,9 +54,7 @@ _ARCH = {
 
 
 def fabric_factor(
-    G: nx.DiGraph,
-    index: FabricIndex,
-    comm: object,
+    on: PlacedRanks,
     *,
     collective: str = "all-reduce",
     algorithm: str = "ring",
@@ -56,13 +62,14 @@ def fabric_factor(
     """How much of NCCL's assumed inter-node bandwidth the fabric delivers (<= 1).
 
     Computed on the ideal flavor's phases of ``algorithm`` (a ring for the tuned collectives,
-    the direct exchange for all-to-all).
+    the direct exchange for all-to-all; :func:`collectives.registry.phases`).
     """
-    phases = _cached_phases(G, index, comm, collective, algorithm)  # type: ignore[arg-type]
+    index = on.index
+    steps = phases(on, collective, algorithm)
     network = index.transit[index.edge_src] | index.transit[index.edge_dst]
     nic = network & (index.is_gpu[index.edge_src] | index.is_gpu[index.edge_dst])
     worst_net = worst_nic = 0.0
-    for ph in phases:
+    for ph in steps:
         ratio = ph.load / index.edge_capacity_bytes_per_s[ph.edges]
         on_net = network[ph.edges]
         on_nic = nic[ph.edges]
@@ -85,7 +92,8 @@ def nccl_system(G: nx.DiGraph, ranks: Sequence[str]) -> tuple[nccl.NcclSystem, f
         If ranks do not fill the scale-up domains evenly (NCCL's model needs equal ``ppn``).
     """
     index = fabric_index(G)
-    comm = _comm(G, index, ranks)
+    comm = communicator(index, ranks)
+    on = PlacedRanks(G=G, index=index, comm=comm)
     sizes = {len(g) for g in comm.groups}
     if len(sizes) != 1:
         raise ValueError(
@@ -100,13 +108,7 @@ def nccl_system(G: nx.DiGraph, ranks: Sequence[str]) -> tuple[nccl.NcclSystem, f
     nvlink = float(index.edge_capacity_bytes_per_s[up]) if up >= 0 else None
     out = index.out_edges_of.get(int(first))
     nic = float(index.edge_capacity_bytes_per_s[out].sum()) if out is not None else 0.0
-    nvls = False
-    if up >= 0:
-        switch = G.nodes[index.nodes[index.edge_dst[up]]]
-        from fabric.catalog import default_catalog
-
-        model = default_catalog().switches.get(switch.get("model"))
-        nvls = bool(model is not None and model.in_network_reduction)
+    nvls = bool(up >= 0) and reduces_in_network(G, index.nodes[index.edge_dst[up]])
     system = nccl.NcclSystem(
         num_ranks=comm.n,
         num_nodes=len(comm.groups),
@@ -118,7 +120,7 @@ def nccl_system(G: nx.DiGraph, ranks: Sequence[str]) -> tuple[nccl.NcclSystem, f
         nvls=nvls and ppn > 1,
         nvswitch=nvlink is not None,
     )
-    factor = fabric_factor(G, index, comm) if len(comm.groups) > 1 else 1.0
+    factor = fabric_factor(on) if len(comm.groups) > 1 else 1.0
     return system, factor
 
 
@@ -157,8 +159,8 @@ def calibrated_system(
     if collective == "all-to-all":
         if system.num_nodes > 1:
             index = fabric_index(G)
-            a2a = fabric_factor(G, index, _comm(G, index, ranks), collective="all-to-all",
-                                algorithm="direct")
+            on = PlacedRanks(G=G, index=index, comm=communicator(index, ranks))
+            a2a = fabric_factor(on, collective="all-to-all", algorithm="direct")
             overrides["nic_bandwidth_bytes_per_s"] = system.nic_bandwidth_bytes_per_s * min(
                 a2a, 1.0) * inter
     elif intra != 1.0 or (system.num_nodes > 1 and (factor < 1.0 or inter != 1.0)):
@@ -185,31 +187,30 @@ def predict_nccl(
     seed: int = 0,
     version: str | None = None,
 ) -> list[Prediction]:
-    """NCCL-flavored predictions (see the module docstring); same contract as ``predict_many``.
+    """NCCL-flavored predictions (see the module docstring).
 
-    ``algorithm`` takes NCCL's names (Ring, Tree, NVLS, NVLSTree, CollNetDirect, PAT), and
-    ``ring``/``tree`` in any case. A calibration of the nccl flavor (``calibration.nccl``:
-    :data:`NCCL_PARAMETERS`) is applied, with its NCCL version unless ``version`` is given.
+    The contract is :func:`collectives.predict.predict_many`'s (call that). ``algorithm`` takes
+    NCCL's names (Ring, Tree, NVLS, NVLSTree, CollNetDirect, PAT), and ``ring``/``tree`` in any
+    case. ``calibration`` must be a :class:`~collectives.calibration.ModelCalibration` of the nccl
+    flavor; its values (``calibration.nccl``: :data:`NCCL_PARAMETERS`) are applied, with its NCCL
+    version unless ``version`` is given.
     """
-    version = version or getattr(calibration, "nccl_version", "") or nccl.DEFAULT_VERSION
-    chosen = place_ranks(G, ranks, placement, seed=seed)
-    if len(chosen) < 2:
-        raise ValueError(f"a collective needs at least 2 ranks, got {len(chosen)}")
-    values = getattr(calibration, "nccl", None) or {}
+    collective = canonical(collective)
+    cal = check_calibration(calibration, flavor="nccl")
+    version = version or (cal.nccl_version if cal is not None else "") or nccl.DEFAULT_VERSION
+    on = placed_ranks(G, ranks, placement, seed=seed)
+    chosen = list(on.comm.ranks)
+    values = dict(cal.nccl) if cal is not None else {}
     system = calibrated_system(G, chosen, values, collective=collective, version=version)
     _, factor = nccl_system(G, chosen)
     if collective == "all-to-all" and system.num_nodes > 1:
-        index = fabric_index(G)
-        factor = min(1.0, fabric_factor(G, index, _comm(G, index, chosen),
-                                        collective="all-to-all", algorithm="direct"))
-    index = fabric_index(G)
-    comm = _comm(G, index, chosen)
-    band = getattr(calibration, "band", None)
+        factor = min(1.0, fabric_factor(on, collective="all-to-all", algorithm="direct"))
+    comm = on.comm
     out = []
     for size in sizes:
         p = nccl.nccl_time(system, collective, size, version=version, algorithm=algorithm)
-        low, high = band(p.time_s) if callable(band) else (p.time_s, p.time_s)
-        bound = _lower_bound_s(G, index, comm, collective, size)
+        low, high = cal.band(p.time_s) if cal is not None else (p.time_s, p.time_s)
+        bound = bandwidth_lower_bound_s(on.index, comm, collective, size)
         out.append(
             Prediction(
                 collective=collective,

@@ -1,8 +1,8 @@
 """Parse the tables NCCL prints with ``NCCL_DEBUG=INFO NCCL_DEBUG_SUBSYS=TUNING``.
 
 :func:`parse_tuning_log` turns rank 0's latency / bandwidth table of a real run into
-:class:`collectives.nccl.NcclTuneTable` objects, comparable with :func:`collectives.nccl.tune`'s
-port of NCCL's tuner. :mod:`collectives.nccl` re-exports it.
+:class:`collectives.nccl_tuning.NcclTuneTable` objects, comparable with
+:func:`collectives.nccl.tune`'s port of NCCL's tuner.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import math
 import re
 
 from collectives.names import canonical
-from collectives.nccl import NcclTuneEntry, NcclTuneTable
 from collectives.nccl_tables import ALGORITHMS, PROTOCOLS
+from collectives.nccl_tuning import NcclTuneEntry, NcclTuneTable
 
 __all__ = ["parse_tuning_log"]
 

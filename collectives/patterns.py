@@ -1,96 +1,73 @@
 """Flow patterns: each collective algorithm as a list of phases of link loads on the fabric.
 
-A *phase* (:class:`_Phase`) is one synchronized step of an algorithm, repeated ``repeat`` times:
+A *phase* (:class:`Phase`) is one synchronized step of an algorithm, repeated ``repeat`` times:
 every rank sends its share at once, the step's flows are routed over the graph
 (:mod:`fabric.routing`, ECMP) and summed into a load per edge, in bytes per byte of the
 collective's size S. :mod:`collectives.model` turns a phase into time,
 ``alpha_s * alpha_steps + latency_s + S * max_e(load_e / capacity_e)`` (:mod:`fabric.flows`):
 ``alpha_steps`` counts the software step costs and ``latency_s`` the path latency (a pipelined
-chain or tree counts it once per hop its first chunk crosses). Loads are linear in S, so the
-phases of an algorithm on a placement are computed once (cached per graph, ranks, collective and
-algorithm: :func:`_cached_phases`). Symmetric steps are computed once (a ring's 2(n-1) steps are
-one phase); pairwise all-to-all samples at most ``PAIRWISE_SAMPLES`` of its n-1 shifts. A
-communicator (:class:`_Comm`) is the ranks' positions in the
-:class:`~fabric.routing.FabricIndex` with their scale-up domains and rails.
+chain or tree counts it once per hop its first chunk crosses). Symmetric steps are computed once
+(a ring's 2(n-1) steps are one phase); pairwise all-to-all samples at most ``PAIRWISE_SAMPLES``
+of its n-1 shifts.
+
+Each ``*_phases(on, collective)`` function builds one algorithm's phases for ranks placed on a
+fabric (:class:`~collectives.communicator.PlacedRanks`). They are the flow-pattern builders of
+the algorithm registry (:mod:`collectives.registry`), which checks first that the algorithm
+serves the collective and applies to the placement, and memoizes the result: call
+:func:`collectives.registry.phases`, not these.
 
 Rings and trees follow NCCL's structure (nccl_models.md §3.3): one ring per NIC ("channel"),
 entering each server at the GPU of that channel's rail and leaving through the same rail, with
 the last hop forwarded over NVLink to that rail's GPU (PXN), so a rail-aligned placement keeps
 every network hop on one rail. All-to-all crosses servers through the destination rail's GPU
 (PXN) whenever servers have an NVLink domain; rail-only fabrics depend on it.
-
-The builders are private to the package: :mod:`collectives.model` and
-:mod:`collectives.nccl_bridge` use them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import weakref
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 
-from collectives.algorithms import ALGORITHMS, algorithms_for, is_power_of_two
+from collectives.algorithms import is_power_of_two
+from collectives.communicator import Communicator, PlacedRanks
 from fabric.routing import FabricIndex, LinkLoads, deliver, propagate, route
 
-__all__ = ["PAIRWISE_SAMPLES"]
+__all__ = [
+    "PAIRWISE_SAMPLES",
+    "Phase",
+    "ring_phases",
+    "tree_phases",
+    "recursive_doubling_phases",
+    "recursive_halving_phases",
+    "rabenseifner_phases",
+    "binomial_phases",
+    "bruck_phases",
+    "pairwise_phases",
+    "direct_phases",
+    "hierarchical_phases",
+    "in_network_phases",
+]
 
+#: Shifts of a pairwise all-to-all routed (evenly spaced among its n-1; each weighs the rest).
 PAIRWISE_SAMPLES = 16
 
 
-@dataclass(frozen=True, slots=True)
-class _Phase:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Phase:
+    """One synchronized step of an algorithm, ``repeat`` times.
+
+    ``edges`` are the index positions of the edges with load, ``load`` their bytes per byte of
+    the collective's size; ``latency_s`` is the step's path latency, ``alpha_steps`` how many
+    software step costs it pays.
+    """
+
     repeat: float
-    edges: np.ndarray  # edge positions with load
-    load: np.ndarray  # bytes per byte of S on those edges
+    edges: np.ndarray
+    load: np.ndarray
     latency_s: float
     alpha_steps: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Comm:
-    ranks: tuple[str, ...]
-    pos: np.ndarray
-    domain: np.ndarray  # per rank: scale-up switch position, or -1 - rank
-    rail: np.ndarray
-    groups: tuple[np.ndarray, ...]  # rank indices per domain, in order of first appearance
-
-    @property
-    def n(self) -> int:
-        return len(self.ranks)
-
-
-_COMM_CACHE: weakref.WeakKeyDictionary[nx.DiGraph, dict] = weakref.WeakKeyDictionary()
-
-
-def _comm(G: nx.DiGraph, index: FabricIndex, ranks: Sequence[str]) -> _Comm:
-    cache = _COMM_CACHE.setdefault(G, {})
-    key = tuple(ranks)
-    found = cache.get(key)
-    if found is not None and found[0] is index:
-        return found[1]
-    if len(cache) > 64:
-        cache.clear()
-    comm = _build_comm(index, key)
-    cache[key] = (index, comm)
-    return comm
-
-
-def _build_comm(index: FabricIndex, ranks: tuple[str, ...]) -> _Comm:
-    pos = np.array([index.index[r] for r in ranks], dtype=np.int64)
-    dom = index.scaleup_switch[pos].copy()
-    lone = dom < 0
-    dom[lone] = -1 - np.flatnonzero(lone)
-    rail = index.rail[pos]
-    order: dict[int, list[int]] = {}
-    for i, d in enumerate(dom.tolist()):
-        order.setdefault(d, []).append(i)
-    groups = tuple(np.asarray(v, dtype=np.int64) for v in order.values())
-    return _Comm(ranks=tuple(ranks), pos=pos, domain=dom, rail=rail, groups=groups)
 
 
 def _phase_from_flows(
@@ -101,7 +78,7 @@ def _phase_from_flows(
     *,
     repeat: float,
     alpha_steps: float,
-) -> _Phase:
+) -> Phase:
     loads = route(index, src, dst, rel)
     if loads.unroutable:
         raise ValueError(
@@ -109,18 +86,26 @@ def _phase_from_flows(
             f"of a rail-only fabric without NVLink forwarding)"
         )
     nz = np.flatnonzero(loads.load_bytes)
-    return _Phase(repeat, nz, loads.load_bytes[nz], loads.max_latency_s, alpha_steps)
+    return Phase(
+        repeat=repeat,
+        edges=nz,
+        load=loads.load_bytes[nz],
+        latency_s=loads.max_latency_s,
+        alpha_steps=alpha_steps,
+    )
 
 
 def _phase_from_loads(
     load: np.ndarray, latency_s: float, *, repeat: float, alpha_steps: float
-) -> _Phase:
+) -> Phase:
     nz = np.flatnonzero(load)
-    return _Phase(repeat, nz, load[nz], latency_s, alpha_steps)
+    return Phase(
+        repeat=repeat, edges=nz, load=load[nz], latency_s=latency_s, alpha_steps=alpha_steps
+    )
 
 
 # -- flow patterns ---------------------------------------------------------------------------
-def _ring_flows(c: _Comm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _ring_flows(c: Communicator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flows of one ring step (relative bytes 1/n per rank), channelled per rail with PXN."""
     n = c.n
     if len(c.groups) == 1 or all(len(g) == 1 for g in c.groups):
@@ -164,7 +149,7 @@ def _ring_flows(c: _Comm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return s, d, np.full(len(s), 1.0 / (n * channels))
 
 
-def _tree_phases(index: FabricIndex, c: _Comm) -> list[_Phase]:
+def _tree(index: FabricIndex, c: Communicator) -> list[Phase]:
     """Double binary tree over domains (heap order and its mirror), one tree pair per channel.
 
     A pipelined tree's first chunk crosses every level, so the phase latency is the chain's
@@ -211,7 +196,7 @@ def _phase_from_parts(
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]],
     *,
     alpha_steps: float,
-) -> _Phase:
+) -> Phase:
     """One phase of several flow sets whose path latency counts ``k`` times each (pipelines)."""
     load = np.zeros(index.num_edges)
     latency_s = 0.0
@@ -224,7 +209,7 @@ def _phase_from_parts(
     return _phase_from_loads(load, latency_s, repeat=1, alpha_steps=alpha_steps)
 
 
-def _xor_phases(index: FabricIndex, c: _Comm, rel_of_step: list[float]) -> list[_Phase]:
+def _xor_phases(index: FabricIndex, c: Communicator, rel_of_step: list[float]) -> list[Phase]:
     n = c.n
     ranks = np.arange(n)
     phases = []
@@ -239,8 +224,8 @@ def _xor_phases(index: FabricIndex, c: _Comm, rel_of_step: list[float]) -> list[
 
 
 def _shift_phase(
-    index: FabricIndex, c: _Comm, shift: int, rel: float, repeat: float, *, xor: bool = False
-) -> _Phase:
+    index: FabricIndex, c: Communicator, shift: int, rel: float, repeat: float, *, xor: bool = False
+) -> Phase:
     """Every rank sends to rank + shift (mod n), or to rank XOR shift (MPICH's pairwise exchange
     for a power-of-two n, alltoall_intra_pairwise.c)."""
     n = c.n
@@ -249,7 +234,7 @@ def _shift_phase(
     return _phase_from_flows(index, c.pos, dst, np.full(n, rel), repeat=repeat, alpha_steps=1)
 
 
-def _direct_all_to_all(index: FabricIndex, c: _Comm) -> _Phase:
+def _direct_all_to_all(index: FabricIndex, c: Communicator) -> Phase:
     """All pairs at once, relative bytes 1/n per pair; PXN through the destination rail's GPU."""
     n = c.n
     load = np.zeros(index.num_edges)
@@ -366,14 +351,112 @@ def _direct_all_to_all(index: FabricIndex, c: _Comm) -> _Phase:
     return _phase_from_loads(load, latency_s, repeat=1, alpha_steps=1)
 
 
-def _hierarchical_phases(index: FabricIndex, c: _Comm) -> list[_Phase]:
-    sizes = {len(g) for g in c.groups}
-    if len(c.groups) < 2 or len(sizes) != 1 or sizes == {1}:
-        raise ValueError(
-            "hierarchical all-reduce needs >= 2 scale-up domains with the same number "
-            "of ranks (>= 2) each"
+# -- the builders, one per algorithm (the registry checks applicability first) ----------------
+def ring_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+    """Ring (all-reduce, all-gather, reduce-scatter): one phase of ``n - 1`` (all-reduce:
+    ``2(n - 1)``) steps over the per-rail channels; broadcast and reduce: a pipelined chain whose
+    first chunk crosses all ``n - 1`` hops, ``(n - 1)·α`` (nccl_models.md §3.2)."""
+    index, c = on.index, on.comm
+    n = c.n
+    if collective in ("broadcast", "reduce"):
+        s, d = c.pos[:-1], c.pos[1:]
+        return [_phase_from_parts(index, [(s, d, np.ones(len(s)), n - 1)], alpha_steps=n - 1)]
+    s, d, r = _ring_flows(c)
+    repeat = 2 * (n - 1) if collective == "all-reduce" else n - 1
+    return [_phase_from_flows(index, s, d, r, repeat=repeat, alpha_steps=1)]
+
+
+def tree_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+    """Double binary tree across domains, chains inside: reduce up, broadcast down."""
+    return _tree(on.index, on.comm)
+
+
+def _lg(n: int) -> int:
+    """log2 of a power of two (0 otherwise: the registry refuses other counts first)."""
+    return int(round(math.log2(n))) if is_power_of_two(n) else 0
+
+
+def recursive_doubling_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+    """Exchange with the partner at distance 2^k, k = 0..lg n - 1: the whole buffer each step
+    (all-reduce) or the 2^k/n gathered so far (all-gather)."""
+    n = on.comm.n
+    lg = _lg(n)
+    if collective == "all-reduce":
+        return _xor_phases(on.index, on.comm, [1.0] * lg)
+    return _xor_phases(on.index, on.comm, [2**k / n for k in range(lg)])
+
+
+def recursive_halving_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+    """Reduce-scatter by halving: half of what is left each step, the farthest partner first."""
+    n = on.comm.n
+    lg = _lg(n)
+    return _xor_phases(on.index, on.comm, [2 ** (lg - 1 - k) / n for k in range(lg)])[::-1]
+
+
+def rabenseifner_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+    """Reduce-scatter by recursive halving, then all-gather by recursive doubling."""
+    n = on.comm.n
+    lg = _lg(n)
+    halving = _xor_phases(on.index, on.comm, [2 ** (lg - 1 - k) / n for k in range(lg)])
+    return halving + halving
+
+
+def binomial_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+    """Binomial tree: in step k the 2^k ranks holding the data send it to rank + 2^k."""
+    index, c = on.index, on.comm
+    n = c.n
+    phases = []
+    for k in range(math.ceil(math.log2(n)) if n > 1 else 0):
+        senders = np.arange(min(2**k, n - 2**k))
+        phases.append(
+            _phase_from_flows(
+                index,
+                c.pos[senders],
+                c.pos[senders + 2**k],
+                np.ones(len(senders)),
+                repeat=1,
+                alpha_steps=1,
+            )
         )
-    m, num = sizes.pop(), len(c.groups)
+    return phases
+
+
+def bruck_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+    """Bruck (and PAT, its one-GPU-per-node variant): ceil(lg n) shifts by 2^k, half the buffer
+    each (all-to-all) or the min(2^k, n - 2^k)/n gathered so far."""
+    n = on.comm.n
+    phases = []
+    for k in range(math.ceil(math.log2(n)) if n > 1 else 0):
+        rel = 0.5 if collective == "all-to-all" else min(2**k, n - 2**k) / n
+        phases.append(_shift_phase(on.index, on.comm, 2**k, rel, repeat=1))
+    return phases
+
+
+def pairwise_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+    """Pairwise exchange: n - 1 steps (sampled, :data:`PAIRWISE_SAMPLES`), partner by XOR for a
+    power-of-two n and by shift otherwise (MPICH alltoall_intra_pairwise.c)."""
+    n = on.comm.n
+    shifts = np.unique(np.linspace(1, n - 1, min(n - 1, PAIRWISE_SAMPLES)).round().astype(int))
+    weight = (n - 1) / len(shifts)
+    return [
+        _shift_phase(on.index, on.comm, int(k), 1.0 / n, repeat=weight, xor=is_power_of_two(n))
+        for k in shifts
+    ]
+
+
+def direct_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+    """All pairs at once (all-to-all, PXN when domains exist), or rank i to rank i + 1
+    (send-recv)."""
+    if collective == "all-to-all":
+        return [_direct_all_to_all(on.index, on.comm)]
+    return [_shift_phase(on.index, on.comm, 1, 1.0, repeat=1)]
+
+
+def hierarchical_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+    """Reduce-scatter inside each domain (a ring of m), a ring all-reduce per rail across the
+    domains, all-gather inside each domain; domains of equal size m >= 2."""
+    index, c = on.index, on.comm
+    m, num = len(c.groups[0]), len(c.groups)
     table = np.stack(c.groups)  # (domains, m)
     intra_src = c.pos[table.ravel()]
     intra_dst = c.pos[np.roll(table, -1, axis=1).ravel()]
@@ -392,19 +475,12 @@ def _hierarchical_phases(index: FabricIndex, c: _Comm) -> list[_Phase]:
     return [rs, inter, rs]
 
 
-def _in_network_phases(G: nx.DiGraph, index: FabricIndex, c: _Comm) -> list[_Phase]:
-    def capable(node_pos: int) -> bool:
-        return bool(
-            G.nodes[index.nodes[node_pos]].get(
-                "in_network_reduction", _switch_inr(G, index, node_pos)
-            )
-        )
-
+def in_network_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+    """Switch reduction: in one NVSwitch domain every rank sends S up and receives S down (NVLS);
+    across domains a reduce-scatter in each domain, 1/m of S up to the leaf and back (SHARP),
+    and an all-gather in each domain."""
+    index, c = on.index, on.comm
     if len(c.groups) == 1 and c.domain[0] >= 0:
-        if not capable(int(c.domain[0])):
-            raise ValueError(
-                "in-network reduction needs an NVSwitch with NVLS (in_network_reduction)"
-            )
         load = np.zeros(index.num_edges)
         np.add.at(load, index.up_edge[c.pos], 1.0)
         np.add.at(load, index.down_edge[c.pos], 1.0)
@@ -414,13 +490,7 @@ def _in_network_phases(G: nx.DiGraph, index: FabricIndex, c: _Comm) -> list[_Pha
         )
         return [_phase_from_loads(load, lat, repeat=1, alpha_steps=2)]
     first = index.single_out[c.pos]
-    if (first < 0).any() or not all(capable(int(index.edge_dst[e])) for e in set(first.tolist())):
-        raise ValueError(
-            "in-network reduction (SHARP) needs every rank on a switch with "
-            "in_network_reduction (e.g. qm9700); this fabric's leaves lack it"
-        )
-    sizes = {len(g) for g in c.groups}
-    m = max(sizes)
+    m = max(len(g) for g in c.groups)
     phases = []
     if m > 1:
         table_src, table_dst = [], []
@@ -439,108 +509,3 @@ def _in_network_phases(G: nx.DiGraph, index: FabricIndex, c: _Comm) -> list[_Pha
     if m > 1:
         phases.append(phases[0])
     return phases
-
-
-def _switch_inr(G: nx.DiGraph, index: FabricIndex, node_pos: int) -> bool:
-    from fabric.catalog import default_catalog
-
-    model = G.nodes[index.nodes[node_pos]].get("model")
-    switches = default_catalog().switches
-    return bool(model in switches and switches[model].in_network_reduction)
-
-
-def _phases(
-    G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, algorithm: str
-) -> list[_Phase]:
-    n = c.n
-    if ALGORITHMS[algorithm].power_of_two and not is_power_of_two(n):
-        raise ValueError(f"algorithm {algorithm!r} needs a power-of-two number of ranks, got {n}")
-    lg = int(round(math.log2(n))) if is_power_of_two(n) else 0
-    if collective in ("all-reduce", "all-gather", "reduce-scatter") and algorithm == "ring":
-        s, d, r = _ring_flows(c)
-        repeat = 2 * (n - 1) if collective == "all-reduce" else n - 1
-        return [_phase_from_flows(index, s, d, r, repeat=repeat, alpha_steps=1)]
-    if algorithm == "ring" and collective in ("broadcast", "reduce"):
-        # pipelined chain: the first chunk crosses all n-1 hops, (n-1)·α (nccl_models.md §3.2)
-        s, d = c.pos[:-1], c.pos[1:]
-        return [_phase_from_parts(index, [(s, d, np.ones(len(s)), n - 1)], alpha_steps=n - 1)]
-    if algorithm == "tree":
-        return _tree_phases(index, c)
-    if algorithm == "recursive-doubling" and collective == "all-reduce":
-        return _xor_phases(index, c, [1.0] * lg)
-    if algorithm == "recursive-doubling" and collective == "all-gather":
-        return _xor_phases(index, c, [2**k / n for k in range(lg)])
-    if algorithm == "recursive-halving":
-        return _xor_phases(index, c, [2 ** (lg - 1 - k) / n for k in range(lg)])[::-1]
-    if algorithm == "rabenseifner":
-        halving = _xor_phases(index, c, [2 ** (lg - 1 - k) / n for k in range(lg)])
-        return halving + halving
-    if algorithm == "binomial":
-        phases = []
-        for k in range(math.ceil(math.log2(n)) if n > 1 else 0):
-            senders = np.arange(min(2**k, n - 2**k))
-            phases.append(
-                _phase_from_flows(
-                    index,
-                    c.pos[senders],
-                    c.pos[senders + 2**k],
-                    np.ones(len(senders)),
-                    repeat=1,
-                    alpha_steps=1,
-                )
-            )
-        return phases
-    if algorithm == "pat" and any(len(g) > 1 for g in c.groups):
-        raise ValueError("PAT runs with one GPU per node (NCCL); this placement has more")
-    if algorithm in ("bruck", "pat"):
-        phases = []
-        for k in range(math.ceil(math.log2(n)) if n > 1 else 0):
-            rel = 0.5 if collective == "all-to-all" else min(2**k, n - 2**k) / n
-            phases.append(_shift_phase(index, c, 2**k, rel, repeat=1))
-        return phases
-    if algorithm == "pairwise":
-        shifts = np.unique(np.linspace(1, n - 1, min(n - 1, PAIRWISE_SAMPLES)).round().astype(int))
-        weight = (n - 1) / len(shifts)
-        return [
-            _shift_phase(index, c, int(k), 1.0 / n, repeat=weight, xor=is_power_of_two(n))
-            for k in shifts
-        ]
-    if algorithm == "direct" and collective == "all-to-all":
-        return [_direct_all_to_all(index, c)]
-    if algorithm == "direct" and collective == "send-recv":
-        return [_shift_phase(index, c, 1, 1.0, repeat=1)]
-    if algorithm == "hierarchical":
-        return _hierarchical_phases(index, c)
-    if algorithm == "in-network":
-        return _in_network_phases(G, index, c)
-    raise ValueError(
-        f"algorithm {algorithm!r} does not serve {collective}; use one of "
-        f"{', '.join(algorithms_for(collective))}"
-    )
-
-
-_PHASE_CACHE: weakref.WeakKeyDictionary[nx.DiGraph, dict] = weakref.WeakKeyDictionary()
-
-
-# Collectives whose phases are another's: reduce-scatter's ring and PAT steps carry the same
-# bytes as all-gather's (the same shifts, reversed), a ring all-reduce is both back to back.
-_SAME_PHASES = {
-    ("reduce-scatter", "ring"): ("all-gather", "ring"),
-    ("reduce-scatter", "pat"): ("all-gather", "pat"),
-}
-
-
-def _cached_phases(
-    G: nx.DiGraph, index: FabricIndex, c: _Comm, collective: str, algorithm: str
-) -> list[_Phase]:
-    cache = _PHASE_CACHE.setdefault(G, {})
-    if (collective, algorithm) == ("all-reduce", "ring") and c.n > 1:
-        half = _cached_phases(G, index, c, "all-gather", "ring")
-        return [dataclasses.replace(ph, repeat=2 * ph.repeat) for ph in half]
-    collective, algorithm = _SAME_PHASES.get((collective, algorithm), (collective, algorithm))
-    key = (c.ranks, collective, algorithm)
-    if key not in cache:
-        if len(cache) > 256:
-            cache.clear()
-        cache[key] = _phases(G, index, c, collective, algorithm)
-    return cache[key]

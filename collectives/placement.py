@@ -27,13 +27,12 @@ import networkx as nx
 import numpy as np
 
 from fabric.errors import InfeasibleError
+from fabric.routing import fabric_index
 
 __all__ = ["PLACEMENTS", "place", "place_ranks"]
 
 
 def _gpus(G: nx.DiGraph) -> list[str]:
-    from fabric.routing import fabric_index
-
     return fabric_index(G).gpu_names
 
 

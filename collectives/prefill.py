@@ -40,10 +40,19 @@ __all__ = [
     "prefill_flops",
     "prefill",
     "breakeven_bandwidth",
+    "check_int",
+    "stage_slices",
 ]
 
 
-def _check_int(name: str, value: int, minimum: int = 1) -> None:
+def check_int(name: str, value: int, minimum: int = 1) -> None:
+    """Refuse anything but an integer (not a bool) >= ``minimum``, naming ``name``.
+
+    Raises
+    ------
+    ValueError
+        ``{name} must be an integer >= {minimum}, got {value!r}``.
+    """
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
@@ -87,15 +96,20 @@ def layer_kv_bytes(
     ``B_req(n) = sum_layers min(n, W_layer) * e_layer * b_kv``, tokens rounded up to whole pages
     of ``page_tokens`` (kv_transfer.md §1.1).
     """
-    _check_int("context_tokens", context_tokens)
-    _check_int("page_tokens", page_tokens)
+    check_int("context_tokens", context_tokens)
+    check_int("page_tokens", page_tokens)
     windows = _windows(model)
     kept = np.where(windows > 0, np.minimum(context_tokens, windows), context_tokens)
     kept = -(-kept // page_tokens) * page_tokens
     return kept * (model.kv_elements_per_token * KV_DTYPE_BYTES[_dtype(model, dtype)])
 
 
-def _stage_slices(num_layers: int, pp: int) -> list[slice]:
+def stage_slices(num_layers: int, pp: int) -> list[slice]:
+    """The layers of each of ``pp`` pipeline stages, as even as whole layers allow.
+
+    >>> stage_slices(10, 3)
+    [slice(0, 3, None), slice(3, 7, None), slice(7, 10, None)]
+    """
     bounds = [round(s * num_layers / pp) for s in range(pp + 1)]
     return [slice(bounds[s], bounds[s + 1]) for s in range(pp)]
 
@@ -196,14 +210,14 @@ def kv_size(
     >>> s.kv_bytes_moved, s.replication_factor
     (12616466432, 2.0)
     """
-    _check_int("batch", batch)
-    _check_int("tp", tp)
-    _check_int("pp", pp)
+    check_int("batch", batch)
+    check_int("tp", tp)
+    check_int("pp", pp)
     if pp > model.num_layers:
         raise ValueError(f"pp must be <= the {model.num_layers} layers of {model.key}, got {pp}")
     layers = layer_kv_bytes(model, context_tokens, dtype=dtype, page_tokens=page_tokens) * batch
     fraction = _rank_fraction(model, tp)
-    stage = [int(round(layers[s].sum() * fraction)) for s in _stage_slices(model.num_layers, pp)]
+    stage = [int(round(layers[s].sum() * fraction)) for s in stage_slices(model.num_layers, pp)]
     logical = int(layers.sum())
     moved = sum(stage) * tp
     return KVSize(
@@ -236,7 +250,7 @@ class Compute:
     mfu: float
 
     def __post_init__(self) -> None:
-        _check_int("num_gpus", self.num_gpus)
+        check_int("num_gpus", self.num_gpus)
         if not self.peak_flops > 0:
             raise ValueError(f"peak_flops must be > 0, got {self.peak_flops!r}")
         if not 0 < self.mfu <= 1:
@@ -344,9 +358,9 @@ def prefill_flops(
     >>> f"{lin:.3g} {att:.3g}"
     '1.37e+17 1.31e+18'
     """
-    _check_int("context_tokens", context_tokens)
-    _check_int("cached_tokens", cached_tokens, 0)
-    _check_int("batch", batch)
+    check_int("context_tokens", context_tokens)
+    check_int("cached_tokens", cached_tokens, 0)
+    check_int("batch", batch)
     if cached_tokens > context_tokens:
         raise ValueError(
             f"cached_tokens must be <= context_tokens {context_tokens}, got {cached_tokens}"

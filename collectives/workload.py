@@ -59,6 +59,8 @@ from typing import Any
 
 import networkx as nx
 
+from collectives.calibration import ModelCalibration
+from collectives.predict import predict as default_predict
 from fabric.catalog import Catalog, default_catalog
 from fabric.errors import InfeasibleError
 from fabric.graph import gpu_nodes
@@ -454,12 +456,6 @@ class WorkloadResult:
 Predictor = Callable[..., Any]
 
 
-def _default_predictor() -> Predictor:
-    from collectives.model import predict
-
-    return predict
-
-
 def _group_time(predict: Predictor, G: nx.DiGraph, collective: str, size_bytes: float,
                 ranks: Sequence[str], options: Mapping[str, Any]) -> tuple[float, str]:
     if len(ranks) < 2 or size_bytes <= 0:
@@ -473,7 +469,7 @@ def step_time(
     workload: Workload | None = None,
     *,
     catalog: Catalog | None = None,
-    calibration: Any = None,
+    calibration: ModelCalibration | None = None,
     flavor: str = "ideal",
     predictor: Predictor | None = None,
 ) -> StepTime:
@@ -488,9 +484,9 @@ def step_time(
     catalog : Catalog or None
         For the GPU's ``peak_flops``; None for the built-in catalog.
     calibration, flavor
-        Passed to the collective model (:func:`collectives.model.predict`).
+        Passed to the collective model (:func:`collectives.predict.predict`).
     predictor : callable or None
-        The collective model; None for :func:`collectives.model.predict`.
+        The collective model; None for :func:`collectives.predict.predict`.
 
     Returns
     -------
@@ -509,7 +505,7 @@ def step_time(
     layout = w.parallelism(len(gpus))
     gpu_key = w.gpu or str(G.nodes[gpus[0]]["model"])
     peak = cat.gpus[gpu_key].peak_flops
-    predict = _default_predictor() if predictor is None else predictor
+    predict = default_predict if predictor is None else predictor
     options: dict[str, Any] = {"flavor": flavor}
     if calibration is not None:
         options["calibration"] = calibration
@@ -598,7 +594,7 @@ def evaluate(
     capex_usd: float,
     power_w: float,
     catalog: Catalog | None = None,
-    calibration: Any = None,
+    calibration: ModelCalibration | None = None,
     flavor: str = "ideal",
     predictor: Predictor | None = None,
 ) -> WorkloadResult:

@@ -10,7 +10,8 @@ import math
 
 import pytest
 
-from collectives.algorithms import ALGORITHMS, algorithms_for, closed_form, is_power_of_two
+from collectives.algorithms import is_power_of_two
+from collectives.registry import ALGORITHMS, algorithms_for, closed_form
 
 ALPHA = 2.0e-6
 BETA = 1 / 50e9

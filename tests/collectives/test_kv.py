@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 
 import numpy as np
 import pytest
@@ -82,14 +83,28 @@ def test_hpe_llama_8b_32k_is_4_29_gb():
 
 
 def test_scout_windows_cap_chunked_layers():
-    # kv_transfer.md §1.2: Scout 192 KiB/token all layers, 48 KiB global only;
-    # 10M tokens: 1.97 TB naive, 0.49 TB global-only (+ 36 chunked layers capped at 8192)
+    # kv_transfer.md §1.2: Llama 4 Scout keeps 196,608 B/token over all 48 layers (4,096 B per
+    # layer: 8 KV heads x 128 x K,V x bf16), 36 of them chunked at 8,192 tokens; for 10M tokens
+    # 1.97 TB if every layer kept every token, 0.49 TB with the chunked layers capped.
     m = load_model("llama-4-scout")
-    assert kv.kv_bytes_per_token(m) == 196_608
-    size = kv.kv_size(m, 10**7)
-    assert size.kv_bytes == 12 * 4096 * 10**7 + 36 * 4096 * 8192
-    assert size.kv_bytes / 1e12 == pytest.approx(0.49, abs=0.005)
-    assert 196_608 * 10**7 / 1e12 == pytest.approx(1.97, abs=0.005)
+    chunk = m.attention_chunk_tokens
+    per_layer = kv.kv_bytes_per_token(m) // m.num_layers
+    assert (kv.kv_bytes_per_token(m), m.num_local_layers, chunk) == (196_608, 36, 8192)
+    uncapped = dataclasses.replace(m, layer_types=("full_attention",) * m.num_layers)
+    # up to one chunk every layer keeps every token: the cap must not bite yet
+    assert kv.kv_size(m, chunk).kv_bytes == kv.kv_size(uncapped, chunk).kv_bytes
+    # past the chunk a chunked layer stops growing: a token more costs the global layers only
+    grow = kv.kv_size(m, 3 * chunk).kv_bytes - kv.kv_size(m, 2 * chunk).kv_bytes
+    assert grow == m.num_global_layers * per_layer * chunk
+    # per layer at 10M tokens: one chunk in each chunked layer, every token in the others
+    layers = kv.layer_kv_bytes(m, 10**7)
+    chunked = np.asarray(m.layer_windows_tokens) > 0
+    assert set(layers[chunked].tolist()) == {chunk * per_layer}
+    assert set(layers[~chunked].tolist()) == {10**7 * per_layer}
+    assert kv.kv_size(m, 10**7).kv_bytes == layers.sum()
+    # the published sizes (§1.2)
+    assert kv.kv_size(uncapped, 10**7).kv_bytes / 1e12 == pytest.approx(1.97, abs=0.005)
+    assert kv.kv_size(m, 10**7).kv_bytes / 1e12 == pytest.approx(0.49, abs=0.005)
 
 
 def test_qwen3_235b_tp8_moves_twice_the_logical_kv():

@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 import topologies
-from collectives.algorithms import closed_form
-from collectives.model import ModelParams, algorithm_costs, predict, predict_many
-from collectives.patterns import _cached_phases, _comm  # phase loads, to inspect link usage
+from collectives.calibration import ModelParams
+from collectives.communicator import PlacedRanks, communicator
+from collectives.model import algorithm_costs
 from collectives.placement import place
+from collectives.predict import predict, predict_many
+from collectives.registry import closed_form, phases  # phase loads, to inspect link usage
 from fabric.catalog import default_catalog
 from fabric.errors import InfeasibleError
 from fabric.routing import fabric_index
@@ -134,9 +136,9 @@ def test_rail_aligned_ring_on_rail_optimized_matches_a_full_clos() -> None:
 
 def _nvlink_load(G, collective: str, algorithm: str, ranks: int) -> float:
     index = fabric_index(G)
-    c = _comm(G, index, place(G, ranks, "packed"))
+    on = PlacedRanks(G=G, index=index, comm=communicator(index, place(G, ranks, "packed")))
     total = 0.0
-    for ph in _cached_phases(G, index, c, collective, algorithm):
+    for ph in phases(on, collective, algorithm):
         up = index.is_scaleup[index.edge_src[ph.edges]] | index.is_scaleup[index.edge_dst[ph.edges]]
         total += ph.repeat * float(ph.load[up].sum())
     return total

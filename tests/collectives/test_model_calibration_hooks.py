@@ -5,20 +5,15 @@ from __future__ import annotations
 import pytest
 
 import topologies
-from collectives.model import ModelParams, predict
-from measure.emulate import emulated_fabric
+from collectives.calibration import ModelParams, StaticCalibration
+from collectives.predict import predict
+from topologies.emulated import emulated_fabric
 
 GIB = 1 << 30
 
 
 def _time(G, collective, params=None, **kw):
-    class Cal:  # the model reads .params (and .band when present)
-        pass
-
-    cal = None
-    if params is not None:
-        cal = Cal()
-        cal.params = params
+    cal = None if params is None else StaticCalibration(params=params)
     return predict(G, collective, GIB, calibration=cal, **kw).time_s
 
 

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import topologies
-from collectives.model import algorithm_costs, predict, predict_many
+from collectives.model import algorithm_costs
+from collectives.predict import predict, predict_many
 from fabric.routing import fabric_index
 
 FABRICS = {

@@ -16,10 +16,10 @@ from collectives.nccl import (
     NcclSystem,
     nccl_time,
     p2p_time,
-    parse_tuning_log,
     search_graphs,
     tune,
 )
+from collectives.nccl_log import parse_tuning_log
 from collectives.nccl_tables import TABLES, constants_for
 
 GIB = 1 << 30

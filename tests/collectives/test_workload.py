@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import topologies
-from collectives.model import predict
+from collectives.predict import predict
 from collectives.workload import (
     Economics,
     Workload,
@@ -137,13 +140,38 @@ def test_yaml_and_json_files(tmp_path):
         load_workload(tmp_path / "missing.yaml")
 
 
-@pytest.mark.parametrize("path", ["examples/workload_dense70b.yaml", "examples/workload_moe.yaml"])
-def test_examples_load(path):
-    from pathlib import Path
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("workload_*.yaml"))
 
-    root = Path(__file__).resolve().parents[2]
-    w = load_workload(root / path)
-    assert w.tokens_per_step > 0
+
+def test_the_documented_example_workloads_are_there():
+    assert {p.name for p in EXAMPLES} >= {"workload_dense70b.yaml", "workload_moe.yaml"}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_examples_load(path):
+    # what the file declares, read here with plain YAML, against what loading gives
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    w = load_workload(path)
+    for key, value in raw.items():
+        if key == "economics":
+            for k, v in value.items():
+                assert getattr(w.economics, k) == pytest.approx(float(v), rel=1e-12), k
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            assert getattr(w, key) == pytest.approx(float(value), rel=1e-12), key
+        else:
+            assert getattr(w, key) == value, key
+    default = Workload()
+    for f in dataclasses.fields(Workload):  # what it leaves out keeps the defaults
+        if f.name not in raw:
+            assert getattr(w, f.name) == getattr(default, f.name), f.name
+    # numbers computed here from the file: tokens per step, 6ND step FLOPs (Kaplan et al. 2020,
+    # §2.1) and the gradient bytes one data-parallel rank reduces
+    tokens = int(raw["global_batch_size"]) * int(raw["sequence_length"])
+    assert w.tokens_per_step == tokens
+    assert w.flops_per_step == pytest.approx(6 * float(raw["num_params"]) * tokens, rel=1e-12)
+    grad_params = float(raw.get("gradient_params", raw["num_params"]))
+    per_param = float(raw.get("gradient_bytes_per_param", default.gradient_bytes_per_param))
+    assert w.gradient_bytes == pytest.approx(grad_params * per_param, rel=1e-12)
 
 
 @settings(max_examples=40, deadline=None)

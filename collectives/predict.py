@@ -1,0 +1,144 @@
+"""Predict a collective on a fabric: the one entry point, for every flavor.
+
+:func:`predict_many` checks what it is given (collective, sizes, flavor, calibration) and hands
+the question to a flavor: ``ideal`` (:func:`collectives.model.predict_ideal`, alpha-beta on the
+flow model) or ``nccl`` (:func:`collectives.nccl_bridge.predict_nccl`, NCCL's tuner with the
+graph's bandwidths). Both answer with :class:`collectives.results.Prediction`.
+
+>>> import topologies
+>>> G = topologies.build("single-hop", num_gpus=8, gpus_per_node=1, scaleup=None)
+>>> p = predict(G, "all-reduce", 1 << 30, algorithm="ring")
+>>> p.algorithm, p.num_ranks, round(p.busbw_bytes_per_s / p.algbw_bytes_per_s, 2)
+('ring', 8, 1.75)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import networkx as nx
+
+from collectives.calibration import FLAVORS, ModelCalibration, check_calibration
+from collectives.model import predict_ideal
+from collectives.names import canonical
+from collectives.nccl_bridge import predict_nccl
+from collectives.results import Prediction
+
+__all__ = ["FLAVORS", "predict", "predict_many"]
+
+
+def predict_many(
+    G: nx.DiGraph,
+    collective: str,
+    sizes: Sequence[int],
+    *,
+    ranks: int | Sequence[str] | None = None,
+    placement: str | Sequence[str] = "packed",
+    algorithm: str | None = None,
+    flavor: str = "ideal",
+    calibration: ModelCalibration | None = None,
+    seed: int = 0,
+    nccl_version: str | None = None,
+) -> list[Prediction]:
+    """Predictions for several sizes of one collective on one placement (one flow solution).
+
+    Parameters
+    ----------
+    G
+        A validated fabric graph.
+    collective
+        all-reduce, all-gather, reduce-scatter, all-to-all, broadcast, reduce or send-recv
+        (aliases of :mod:`collectives.names` accepted).
+    sizes
+        Sizes in bytes, nccl-tests' meaning (:mod:`collectives.names`); each must be > 0.
+    ranks
+        Number of ranks (placed by ``placement``) or an explicit list of GPU node ids; None = all.
+    placement
+        packed, rail-aligned, spread, random (with ``seed``) or a list
+        (:mod:`collectives.placement`).
+    algorithm
+        Force one algorithm (ideal: a name of :data:`collectives.registry.ALGORITHMS`; nccl:
+        NCCL's names); None picks the fastest per size.
+    flavor
+        ``ideal`` (alpha-beta on the flow model) or ``nccl`` (NCCL's tuner, bandwidths from
+        the graph).
+    calibration
+        A :class:`~collectives.calibration.ModelCalibration` fitted for ``flavor`` (for example
+        ``measure``'s fitted calibration, or a
+        :class:`~collectives.calibration.StaticCalibration`); None = the default parameters.
+    seed
+        Seed of the ``random`` placement.
+    nccl_version
+        NCCL release of the nccl flavor's tables; None = the calibration's, else the default.
+
+    Returns
+    -------
+    list of Prediction
+        One per size, in order.
+
+    Raises
+    ------
+    ValueError
+        Unknown collective, algorithm, flavor or placement; a size <= 0; a calibration that is
+        not a ModelCalibration or was fitted for the other flavor; an algorithm that does not
+        apply (e.g. a power-of-two algorithm on 6 ranks). :class:`fabric.InfeasibleError` when
+        the ranks do not fit.
+    """
+    name = canonical(collective)
+    if flavor not in FLAVORS:
+        raise ValueError(f"unknown flavor {flavor!r}; use one of {', '.join(FLAVORS)}")
+    checked = [int(s) for s in sizes]
+    for s in checked:
+        if s <= 0:
+            raise ValueError(f"size must be > 0 bytes, got {s}")
+    cal = check_calibration(calibration, flavor=flavor)
+    if flavor == "nccl":
+        return predict_nccl(
+            G,
+            name,
+            checked,
+            ranks=ranks,
+            placement=placement,
+            algorithm=algorithm,
+            calibration=cal,
+            seed=seed,
+            version=nccl_version,
+        )
+    return predict_ideal(
+        G,
+        name,
+        checked,
+        ranks=ranks,
+        placement=placement,
+        algorithm=algorithm,
+        calibration=cal,
+        seed=seed,
+    )
+
+
+def predict(
+    G: nx.DiGraph,
+    collective: str,
+    size_bytes: int,
+    *,
+    ranks: int | Sequence[str] | None = None,
+    placement: str | Sequence[str] = "packed",
+    algorithm: str | None = None,
+    flavor: str = "ideal",
+    calibration: ModelCalibration | None = None,
+    seed: int = 0,
+    nccl_version: str | None = None,
+) -> Prediction:
+    """One prediction; see :func:`predict_many` for the parameters."""
+    return predict_many(
+        G,
+        collective,
+        [size_bytes],
+        ranks=ranks,
+        placement=placement,
+        algorithm=algorithm,
+        flavor=flavor,
+        calibration=calibration,
+        seed=seed,
+        nccl_version=nccl_version,
+    )[0]
