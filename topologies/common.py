@@ -19,7 +19,7 @@ import networkx as nx
 
 from fabric.catalog import Catalog, Gpu, LinkType, SwitchModel, default_catalog
 from fabric.errors import InfeasibleError
-from fabric.graph import cable_edges, gpu_attrs, switch_attrs
+from fabric.graph import FabricGraph, cable_edges, gpu_attrs, switch_attrs
 
 __all__ = [
     "check_int",
@@ -179,7 +179,7 @@ def resolve_hardware(
 
 def new_graph(topology: str, params: Mapping[str, Any], hw: Hardware) -> nx.DiGraph:
     """An empty fabric graph with ``topology``, ``params`` (a plain dict) and ``catalog`` set."""
-    G = nx.DiGraph()
+    G = FabricGraph()
     G.graph.update(topology=topology, params=dict(params), catalog=hw.catalog.version)
     return G
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import networkx as nx
 
 from fabric.catalog import Catalog
-from fabric.graph import validate_graph
-from topologies.spec import _SCALARS, SpecError, _one_line, _plain, _short
+from fabric.graph import FabricGraph, validate_graph
+from topologies.spec_common import SCALARS, SpecError, one_line, plain, short
 
 __all__ = ["parse_graphml", "graphml_text"]
 
@@ -43,10 +43,10 @@ def parse_graphml(path: Path, raw: bytes, catalog: Catalog) -> nx.DiGraph:
         G = nx.read_graphml(io.BytesIO(raw), node_type=str)
     except ET.ParseError as err:
         line = err.position[0] if getattr(err, "position", None) else None
-        raise SpecError(f"not valid GraphML: {_one_line(err)}", path=where, line=line) from err
+        raise SpecError(f"not valid GraphML: {one_line(err)}", path=where, line=line) from err
     except (*_GRAPHML_ERRORS, RecursionError) as err:
         raise SpecError(
-            f"not valid GraphML: {_one_line(err) or type(err).__name__}", path=where
+            f"not valid GraphML: {one_line(err) or type(err).__name__}", path=where
         ) from err
     if G.is_multigraph():
         raise SpecError(
@@ -63,7 +63,7 @@ def parse_graphml(path: Path, raw: bytes, catalog: Catalog) -> nx.DiGraph:
                 graph[key] = json.loads(graph[key])
         except (ValueError, KeyError, TypeError) as err:
             raise SpecError(
-                f"graph attribute {_GRAPHML_JSON_KEYS!r} is broken: {_one_line(err)}", path=where
+                f"graph attribute {_GRAPHML_JSON_KEYS!r} is broken: {one_line(err)}", path=where
             ) from err
     G.graph = {"topology": "custom", "params": {}, "catalog": catalog.version, **graph}
     tables = {"switch": catalog.switches, "gpu": catalog.gpus, "nic": catalog.nics}
@@ -72,12 +72,12 @@ def parse_graphml(path: Path, raw: bytes, catalog: Catalog) -> nx.DiGraph:
         if table and model is not None and model not in table:
             known = ", ".join(sorted(table))
             raise SpecError(
-                f"node {n!r}: unknown model {_short(model)}; known: {known}", path=where
+                f"node {n!r}: unknown model {short(model)}; known: {known}", path=where
             )
     try:
-        return validate_graph(G)
+        return validate_graph(FabricGraph(G))
     except ValueError as err:
-        raise SpecError(_one_line(err), path=where) from err
+        raise SpecError(one_line(err), path=where) from err
 
 
 def graphml_text(G: nx.DiGraph) -> str:
@@ -91,15 +91,15 @@ def graphml_text(G: nx.DiGraph) -> str:
     H = nx.DiGraph()
     encoded = []
     for key, value in G.graph.items():
-        if isinstance(value, _SCALARS):
+        if isinstance(value, SCALARS):
             H.graph[key] = value
         else:
-            H.graph[key] = json.dumps(_plain(value))
+            H.graph[key] = json.dumps(plain(value))
             encoded.append(key)
     if encoded:
         H.graph[_GRAPHML_JSON_KEYS] = json.dumps(encoded)
-    H.add_nodes_from((n, _plain(d)) for n, d in G.nodes(data=True))
-    H.add_edges_from((u, v, _plain(d)) for u, v, d in G.edges(data=True))
+    H.add_nodes_from((n, plain(d)) for n, d in G.nodes(data=True))
+    H.add_edges_from((u, v, plain(d)) for u, v, d in G.edges(data=True))
     try:
         return "\n".join(nx.generate_graphml(H)) + "\n"
     except nx.NetworkXError as err:  # a list, dict or None attribute

@@ -253,6 +253,12 @@ BAD_YAML = [
     ("family: torus\n", "family", "unknown family 'torus'", 1),
     ("family: fat-tree\nparams: {k: 5}\n", "params", "k must be an even integer", 2),
     ("family: fat-tree\nparams: {k: 4, radix: 8}\n", "params", "fat-tree takes k", 2),
+    ("family: clos\nparams: {planes: 2}\n", "params",
+     "unknown parameter 'planes'; clos takes num_gpus, tiers, switch, oversubscription", 2),
+    ("family: rail-only\nparams: {gpus_per_node: 4}\n", "params",
+     "missing parameter 'num_nodes'; rail-only takes num_nodes, gpus_per_node", 2),
+    ("family: clos\nparams: {num_gpus: 8, catalog: x.toml}\n", "params.catalog",
+     "the catalog comes from the caller", 2),
     ("family: fat-tree\nnodes: []\n", "nodes", "unknown field", 2),
     ("spec_version: 7\nfamily: fat-tree\n", "spec_version", "must be 1", 1),
 ]
