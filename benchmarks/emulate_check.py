@@ -18,10 +18,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from collectives.model import predict
+from collectives.predict import predict
 from fabric.units import parse_size_list
-from measure.emulate import EmulatedCluster, emulated_fabric
+from measure.emulate import EmulatedCluster
 from measure.records import read_records
+from topologies.emulated import emulated_fabric
 
 ALGORITHM = {"all-reduce": "ring", "all-to-all": "pairwise"}
 

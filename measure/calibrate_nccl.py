@@ -16,32 +16,27 @@ search produces, so those are what is fitted (each only when some point depends 
     (and launch mode: one process per GPU or ``-g 8``) pays it.
 
 The fit is bounded least squares on log time with a robust loss, as for the ideal flavor
-(:func:`measure.calibrate.calibrate`), and gives the same :class:`~measure.calibrate.Calibration`
-with ``flavor="nccl"`` and the fitted values in ``nccl``.
+(:mod:`measure.fit_ideal`), and gives the same :class:`~measure.calibration.Calibration` with
+``flavor="nccl"`` and the fitted values in ``nccl``. :func:`measure.calibrate.calibrate` calls
+:func:`calibrate_nccl` for ``flavor="nccl"``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import networkx as nx
 import numpy as np
 from scipy.optimize import least_squares
 
 from collectives import nccl
+from collectives.calibration import ModelParams
 from collectives.nccl_bridge import NCCL_PARAMETERS, calibrated_system
-from measure.calibrate import (
-    LOSSES,
-    Calibration,
-    FitPoint,
-    _describe,
-    _uncertainty,
-    parse_holdout,
-    select_records,
-)
-from measure.generic_fabric import generic_fabric_from_records, gpus_for_layout, rank_layouts
+from measure.calibration import Calibration, FitPoint, describe_graph
+from measure.fit_data import PredictedTimes, group_points, select_records
+from measure.fit_uncertainty import check_loss, fit_uncertainty
+from measure.generic_fabric import generic_fabric_from_records
+from measure.holdout import Holdout, parse_holdout
 from measure.records import Record
 
 __all__ = ["calibrate_nccl", "nccl_times", "TUNED"]
@@ -54,14 +49,6 @@ _UNIT = {"bw_intra_scale": 1.0, "bw_inter_scale": 1.0, "net_latency_s": 1e-6,  #
          "latency_scale": 1.0}
 _NEUTRAL = {"bw_intra_scale": 1.0, "bw_inter_scale": 1.0, "net_latency_s": 0.0,
             "latency_scale": 1.0}
-
-
-@dataclass(frozen=True, slots=True)
-class _Group:
-    operation: str
-    gpus: tuple[str, ...]
-    algorithm: str | None
-    points: np.ndarray
 
 
 def _nccl_algorithm(record: Record) -> str | None:
@@ -81,11 +68,7 @@ class _NcclProblem:
         self.G = G
         self.version = version
         self.records = list(records)
-        keyed: dict[tuple[str, tuple[str, ...], str | None], list[int]] = {}
-        for i, (r, layout) in enumerate(zip(self.records, rank_layouts(self.records), strict=True)):
-            key = (r.operation, tuple(gpus_for_layout(G, layout)), _nccl_algorithm(r))
-            keyed.setdefault(key, []).append(i)
-        self.groups = [_Group(op, g, a, np.asarray(ix)) for (op, g, a), ix in keyed.items()]
+        self.groups = group_points(G, self.records, _nccl_algorithm)
         self.size = [r.size_bytes for r in self.records]
         self.measured = np.array([r.time_s for r in self.records], dtype=float)
         self.names = list(NCCL_PARAMETERS)
@@ -93,7 +76,10 @@ class _NcclProblem:
     def values(self, x: np.ndarray) -> dict[str, float]:
         return {n: float(v) * _UNIT[n] for n, v in zip(self.names, x, strict=True)}
 
-    def times(self, x: np.ndarray, *, with_algorithms: bool = False) -> Any:
+    def times(self, x: np.ndarray) -> np.ndarray:
+        return self.predicted(x).times_s
+
+    def predicted(self, x: np.ndarray) -> PredictedTimes:
         out = np.empty(len(self.records))
         chosen = [""] * len(self.records)
         values = self.values(x)
@@ -104,7 +90,7 @@ class _NcclProblem:
                                       algorithm=g.algorithm)
                 out[p] = pred.time_s
                 chosen[p] = f"{pred.algorithm}/{pred.protocol}"
-        return (out, chosen) if with_algorithms else out
+        return PredictedTimes(out, chosen)
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
         return np.log(self.times(x)) - np.log(self.measured)
@@ -114,7 +100,7 @@ def calibrate_nccl(
     records: Sequence[Record],
     G: nx.DiGraph | None = None,
     *,
-    holdout: Any = None,
+    holdout: str | Holdout | None = None,
     in_place: bool | None = False,
     loss: str = "soft_l1",
     f_scale_log: float = 0.1,
@@ -134,8 +120,7 @@ def calibrate_nccl(
         placements NCCL's model cannot price (unequal ranks per host).
     """
     version = version or nccl.DEFAULT_VERSION
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    check_loss(loss, f_scale_log)
     chosen = select_records(records, in_place=in_place)
     if not chosen:
         raise ValueError(f"no usable records among {len(records)} (need correct results, size > 0, "
@@ -181,15 +166,16 @@ def calibrate_nccl(
     res = least_squares(sub.residuals, neutral[free] + np.where(neutral[free] == 0, 1.0, 0.0),
                         bounds=(lower[free], upper[free]), method="trf", loss=loss,
                         f_scale=f_scale_log)
-    stderr, spread, rms = _uncertainty(sub, res.x, lower[free], upper[free], loss, f_scale_log)
+    stderr, spread, rms = fit_uncertainty(sub, res.x, lower[free], upper[free], loss,
+                                          f_scale_log)
     x = full(res.x)
-    times, algos = problem.times(x, with_algorithms=True)
+    times, algos = problem.predicted(x)
     rel = np.abs(times / problem.measured - 1.0)
     values = problem.values(x)
     errors = {problem.names[k]: float(s) * _UNIT[problem.names[k]] for k, s in zip(free, stderr,
                                                                                    strict=True)}
     return Calibration(
-        params=_neutral_params(),
+        params=ModelParams(),
         alpha_s_stderr=float("nan"),
         efficiency_stderr_by_link={},
         bandwidth_by_link_bytes_per_s={},
@@ -200,7 +186,7 @@ def calibrate_nccl(
         worst_relative_error=float(np.max(rel)),
         residual_log_rms=rms,
         parameter_log_spread=spread,
-        graph=_describe(graph),
+        graph=describe_graph(graph),
         fit_points=tuple(
             FitPoint(operation=r.operation, size_bytes=r.size_bytes, num_ranks=r.num_ranks,
                      num_hosts=r.num_hosts, measured_time_s=r.time_s, predicted_time_s=float(t),
@@ -216,19 +202,17 @@ def calibrate_nccl(
 
 
 def nccl_times(G: nx.DiGraph, records: Sequence[Record], calibration: Calibration
-               ) -> tuple[np.ndarray, list[str]]:
+               ) -> PredictedTimes:
     """Times (and NCCL algorithm/protocol) of ``records`` under an nccl-flavor calibration."""
     problem = _NcclProblem(G, records, calibration.nccl_version or nccl.DEFAULT_VERSION)
     values = {**_NEUTRAL, **calibration.nccl}
-    x = np.array([values[n] / _UNIT[n] for n in problem.names])
-    times, algos = problem.times(x, with_algorithms=True)
-    return times, algos
+    return problem.predicted(np.array([values[n] / _UNIT[n] for n in problem.names]))
 
 
 class _SubProblem:
     """The problem over the free parameters only (for the fit and its uncertainty)."""
 
-    def __init__(self, problem: _NcclProblem, full: Any) -> None:
+    def __init__(self, problem: _NcclProblem, full: Callable[[np.ndarray], np.ndarray]) -> None:
         self.problem = problem
         self.full = full
         self.measured = problem.measured
@@ -236,8 +220,3 @@ class _SubProblem:
     def residuals(self, y: np.ndarray) -> np.ndarray:
         return self.problem.residuals(self.full(y))
 
-
-def _neutral_params() -> Any:
-    from collectives.model import ModelParams
-
-    return ModelParams()

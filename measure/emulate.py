@@ -1,9 +1,10 @@
 """An emulated cluster: network namespaces, veth pairs, Linux bridges and ``tbf`` shaping.
 
-:func:`emulated_fabric` builds a small fabric graph in the project's conventions (one rank per
-host, hosts = GPU nodes, Linux bridges = leaf switches); :class:`EmulatedCluster` lays such a
-graph out on this machine and runs ``mpiexec`` inside it, so that measured collective times can be
-compared with the model's prediction for the very same graph.
+:func:`topologies.emulated.emulated_fabric` builds a small fabric graph in the project's
+conventions (one rank per host, hosts = GPU nodes, Linux bridges = leaf switches);
+:class:`EmulatedCluster` lays such a graph out on this machine and runs ``mpiexec`` inside it, so
+that measured collective times can be compared with the model's prediction for the very same
+graph.
 
 Layout (one instance; ``P`` is its unique prefix, ``fme<pid>x<counter>``)
     * one namespace ``P-h<i>`` per host, holding ``eth0`` with ``10.77.0.<i+1>/24``; the subnet
@@ -50,14 +51,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
-from fabric.catalog import default_catalog
 from fabric.graph import validate_graph
 from measure import emulate_launch as _host
 from measure.emulate_launch import (
@@ -74,10 +74,7 @@ __all__ = [
     "PREFIX",
     "STATE_DIR",
     "DEFAULT_MTU_BYTES",
-    "DEFAULT_LINK_RATE_BYTES_PER_S",
-    "DEFAULT_LATENCY_S",
     "MPI_ENV",
-    "emulated_fabric",
     "EmulatedHost",
     "ShapedLink",
     "CpuUsage",
@@ -90,8 +87,6 @@ __all__ = [
 ]
 
 DEFAULT_MTU_BYTES = 64000  # see EmulatedCluster: per-packet CPU is what the 2 cores run out of
-DEFAULT_LINK_RATE_BYTES_PER_S = 25e6  # 200 Mbit/s: the 2-core limit at MTU 9000 (emulation.md)
-DEFAULT_LATENCY_S = 0.0
 SUBNET = ipaddress.ip_network("10.77.0.0/24")
 ETH_HEADER_BYTES = 14
 #: tbf queue per link direction. Not ``latency 200ms`` (emulation.md): on the tree's trunk (100
@@ -122,103 +117,6 @@ MPI_ENV: dict[str, str] = {
     "MPIR_CVAR_ENABLE_HEAVY_YIELD": "1",
     "MPIR_CVAR_POLLS_BEFORE_YIELD": "1",
 }
-
-
-# ------------------------------------------------------------------------------------------------
-# The graph
-
-
-def emulated_fabric(
-    kind: str = "flat",
-    *,
-    num_hosts: int = 4,
-    link_rate_bytes_per_s: float = DEFAULT_LINK_RATE_BYTES_PER_S,
-    trunk_rate_bytes_per_s: float | None = None,
-    latency_s: float = DEFAULT_LATENCY_S,
-) -> nx.DiGraph:
-    """A small fabric graph that :class:`EmulatedCluster` can lay out.
-
-    Parameters
-    ----------
-    kind : {"flat", "tree"}
-        ``flat``: every host on one bridge ``leaf0``. ``tree``: two bridges ``leaf0`` and
-        ``leaf1``, half the hosts on each, joined by one trunk.
-    num_hosts : int
-        Hosts, one rank each (>= 2; even for ``tree``).
-    link_rate_bytes_per_s : float
-        Shaped rate of every host link, per direction.
-    trunk_rate_bytes_per_s : float or None
-        Shaped rate of the trunk per direction (``tree`` only); default half the link rate, so
-        the trunk is oversubscribed ``num_hosts / 2 : 0.5`` (2 hosts per leaf: 4:1).
-    latency_s : float
-        ``latency_s`` of every edge (the path latency is the sum over its edges).
-
-    Returns
-    -------
-    networkx.DiGraph
-        Nodes ``node<i>/gpu0`` (kind ``gpu``, ``node=i``, ``local=0``, model ``emulated-host``)
-        and ``leaf<j>`` (kind ``switch``, tier 1, model ``linux-bridge``, radix 64); two directed
-        edges per cable with ``bandwidth_bytes_per_s``, ``latency_s``, ``num_links=1`` and
-        ``link="veth"``. ``G.graph`` has ``topology="emulated"``, ``params`` and ``catalog``.
-
-    Raises
-    ------
-    ValueError
-        On an unknown ``kind``, too few hosts, an odd host count for ``tree``, a non-positive
-        rate or a negative latency.
-
-    Examples
-    --------
-    >>> G = emulated_fabric("tree", num_hosts=4, link_rate_bytes_per_s=25e6)
-    >>> G.number_of_nodes(), G.number_of_edges()
-    (6, 10)
-    >>> G["leaf0"]["leaf1"]["bandwidth_bytes_per_s"]
-    12500000.0
-    """
-    if kind not in ("flat", "tree"):
-        raise ValueError(f"kind must be one of flat, tree, got {kind!r}")
-    if not isinstance(num_hosts, int) or isinstance(num_hosts, bool) or not 2 <= num_hosts <= 64:
-        raise ValueError(f"num_hosts must be an integer in 2..64, got {num_hosts!r}")
-    if kind == "tree" and num_hosts % 2:
-        raise ValueError(f"num_hosts must be even for a tree (two equal leaves), got {num_hosts}")
-    if not link_rate_bytes_per_s > 0:
-        raise ValueError(f"link_rate_bytes_per_s must be > 0, got {link_rate_bytes_per_s!r}")
-    if trunk_rate_bytes_per_s is None:
-        trunk_rate_bytes_per_s = link_rate_bytes_per_s / 2
-    if not trunk_rate_bytes_per_s > 0:
-        raise ValueError(f"trunk_rate_bytes_per_s must be > 0, got {trunk_rate_bytes_per_s!r}")
-    if not latency_s >= 0:
-        raise ValueError(f"latency_s must be >= 0, got {latency_s!r}")
-    num_leaves = 1 if kind == "flat" else 2
-    per_leaf = num_hosts // num_leaves
-    G = nx.DiGraph()
-    G.graph.update(
-        topology="emulated",
-        params={"kind": kind, "num_hosts": num_hosts,
-                "link_rate_bytes_per_s": float(link_rate_bytes_per_s),
-                "trunk_rate_bytes_per_s": float(trunk_rate_bytes_per_s) if kind == "tree" else None,
-                "latency_s": float(latency_s)},
-        catalog=default_catalog().version,
-    )
-    G.add_nodes_from(
-        (f"node{i}/gpu0", {"kind": "gpu", "model": "emulated-host", "node": i, "local": 0})
-        for i in range(num_hosts))
-    G.add_nodes_from(
-        (f"leaf{j}", {"kind": "switch", "tier": 1, "model": "linux-bridge", "radix": 64})
-        for j in range(num_leaves))
-
-    def cable(u: str, v: str, rate: float) -> Iterator[tuple[str, str, dict[str, Any]]]:
-        attrs = {"bandwidth_bytes_per_s": float(rate), "latency_s": float(latency_s),
-                 "num_links": 1, "link": "veth"}
-        yield u, v, dict(attrs)
-        yield v, u, dict(attrs)
-
-    G.add_edges_from(itertools.chain.from_iterable(
-        cable(f"node{i}/gpu0", f"leaf{i // per_leaf}", link_rate_bytes_per_s)
-        for i in range(num_hosts)))
-    if kind == "tree":
-        G.add_edges_from(cable("leaf0", "leaf1", trunk_rate_bytes_per_s))
-    return validate_graph(G)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -38,63 +38,29 @@ from typing import Any
 import numpy as np
 
 from measure.probe_core import (
-    DTYPES,
     HOSTNAME_ENV,
     Measured,
     Pair,
     RankTiming,
     bound_iterations,
     buffer_layout,
+    check_probe_arguments,
     collect_env,
     combine_timings,
+    corrupting_rank,
     count_wrong,
     expected_values,
     fill_values,
-    parse_operations,
     plan_iterations,
     rank_timing,
     sweep,
 )
 from measure.records import Record
 
-__all__ = ["run_mpi_probe", "mpi_library_info", "check_probe_arguments"]
+__all__ = ["run_mpi_probe", "mpi_library_info"]
 
 _TAG = 0x4FAB
 _IDLE_POLL_S = 1e-3
-
-
-def check_probe_arguments(
-    *,
-    operations: str | Iterable[str],
-    sizes: Sequence[int],
-    iterations: int | None,
-    warmup: int | None,
-    pairs: str,
-    dtype: str,
-    time_budget_s: float,
-) -> tuple[str, ...]:
-    """Validate the probe arguments shared by the MPI and torch probes; return the operations.
-
-    Raises
-    ------
-    ValueError
-        Naming the argument, its value and the rule it breaks.
-    """
-    ops = parse_operations(operations)
-    sizes = list(sizes)
-    if not sizes or any(not isinstance(s, (int, np.integer)) or s <= 0 for s in sizes):
-        raise ValueError(f"sizes must be a non-empty list of byte counts > 0, got {sizes!r}")
-    if iterations is not None and iterations < 1:
-        raise ValueError(f"iterations must be >= 1, got {iterations}")
-    if warmup is not None and warmup < 0:
-        raise ValueError(f"warmup must be >= 0, got {warmup}")
-    if pairs not in ("auto", "matrix"):
-        raise ValueError(f"pairs must be 'auto' or 'matrix', got {pairs!r}")
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    if not time_budget_s > 0:
-        raise ValueError(f"time_budget_s must be > 0, got {time_budget_s!r}")
-    return ops
 
 
 def world_communicator() -> Any:
@@ -305,7 +271,6 @@ def run_mpi_probe(
     check: bool = True,
     on_record: Callable[[Record], None] | None = None,
     time_budget_s: float = 1.0,
-    corrupt_rank: int | None = None,
     barrier: bool = True,
 ) -> list[Record]:
     """Measure ``operations`` at ``sizes`` on ``comm``; every rank calls it with the same arguments.
@@ -334,8 +299,6 @@ def run_mpi_probe(
         :class:`~measure.records.RecordWriter`'s ``write``, so a killed run keeps what it did).
     time_budget_s : float
         Rough bound on one size's timed loop when ``iterations`` is not given.
-    corrupt_rank : int, optional
-        Test hook: this rank adds 1000 to element 0 of its contribution, so checks must fail.
     barrier : bool
         True (default): a barrier before every timed collective, so each iteration is one
         collective from a common start (arrival skew included). False: one barrier, then the
@@ -352,10 +315,13 @@ def run_mpi_probe(
     Raises
     ------
     ValueError
-        If an argument is invalid (raised on every rank alike, before any communication).
+        If an argument is invalid (raised on every rank alike, before any communication), or
+        the test-only :data:`measure.probe_core.CORRUPT_ENV` is set to something not a rank.
 
     Notes
     -----
+    Fault injection for tests: with :data:`measure.probe_core.CORRUPT_ENV` set to a rank in the
+    environment, that rank corrupts its contribution so the checks must fail.
     Timing statistics follow DESIGN.md ("max over ranks of the median over iterations");
     bandwidths follow nccl-tests ``doc/PERFORMANCE.md`` through the Record properties.
     """
@@ -368,6 +334,7 @@ def run_mpi_probe(
         dtype=dtype,
         time_budget_s=time_budget_s,
     )
+    corrupt_rank = corrupting_rank(os.environ)
     rank = comm.Get_rank()
     from mpi4py import MPI
 

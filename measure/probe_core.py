@@ -37,6 +37,8 @@ __all__ = [
     "CORRUPT_ENV",
     "HOSTNAME_ENV",
     "parse_operations",
+    "check_probe_arguments",
+    "corrupting_rank",
     "BufferLayout",
     "buffer_layout",
     "IterationPlan",
@@ -74,7 +76,9 @@ ENV_PREFIXES = (
     "I_MPI_",
 )
 CORRUPT_ENV = "FABRIC_PROBE_CORRUPT_RANK"
-"""Test hook: the rank named here adds 1000 to element 0 of its contribution, so checks fail."""
+"""Test-only fault injection: the rank named here adds 1000 to element 0 of its contribution, so
+the checks must fail (read by :func:`corrupting_rank` when a probe starts; never set it in a run
+whose numbers matter)."""
 HOSTNAME_ENV = "FABRIC_HOSTNAME"
 """Overrides the host name a rank reports (network namespaces share the UTS host name)."""
 
@@ -115,6 +119,63 @@ def parse_operations(names: str | Iterable[str]) -> tuple[str, ...]:
         if name not in out:
             out.append(name)
     return tuple(out)
+
+
+def check_probe_arguments(
+    *,
+    operations: str | Iterable[str],
+    sizes: Sequence[int],
+    iterations: int | None,
+    warmup: int | None,
+    pairs: str,
+    dtype: str,
+    time_budget_s: float,
+) -> tuple[str, ...]:
+    """Validate the probe arguments shared by the MPI and torch probes; return the operations.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, its value and the rule it breaks.
+    """
+    ops = parse_operations(operations)
+    sizes = list(sizes)
+    if not sizes or any(not isinstance(s, (int, np.integer)) or s <= 0 for s in sizes):
+        raise ValueError(f"sizes must be a non-empty list of byte counts > 0, got {sizes!r}")
+    if iterations is not None and iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    if warmup is not None and warmup < 0:
+        raise ValueError(f"warmup must be >= 0, got {warmup}")
+    if pairs not in ("auto", "matrix"):
+        raise ValueError(f"pairs must be 'auto' or 'matrix', got {pairs!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if not time_budget_s > 0:
+        raise ValueError(f"time_budget_s must be > 0, got {time_budget_s!r}")
+    return ops
+
+
+def corrupting_rank(env: Mapping[str, str]) -> int | None:
+    """The rank that corrupts its contribution, from the test-only :data:`CORRUPT_ENV`, or None.
+
+    Fault injection for the probes' own tests: the probes read it from the environment when a
+    run starts, so no public signature carries it. A real run never sets it.
+
+    Raises
+    ------
+    ValueError
+        If the variable is set to something other than an integer rank.
+
+    >>> corrupting_rank({CORRUPT_ENV: "1"}), corrupting_rank({})
+    (1, None)
+    """
+    text = env.get(CORRUPT_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError as err:
+        raise ValueError(f"{CORRUPT_ENV} must be a rank number, got {text!r}") from err
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

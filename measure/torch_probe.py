@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 
 from measure.launch import detect_launch
-from measure.mpi_probe import check_probe_arguments
 from measure.probe_core import (
     HOSTNAME_ENV,
     IterationPlan,
@@ -46,8 +45,10 @@ from measure.probe_core import (
     RankTiming,
     bound_iterations,
     buffer_layout,
+    check_probe_arguments,
     collect_env,
     combine_timings,
+    corrupting_rank,
     count_wrong,
     expected_values,
     fill_values,
@@ -372,7 +373,6 @@ def run_torch_probe(
     check: bool = True,
     on_record: Callable[[Record], None] | None = None,
     time_budget_s: float = 1.0,
-    corrupt_rank: int | None = None,
     master_addr: str | None = None,
     master_port: int | None = None,
     timeout_s: float = 120.0,
@@ -385,8 +385,6 @@ def run_torch_probe(
         Default: :func:`default_backend`. Ignored when a process group already exists (its
         backend is used and the group is left open).
     operations, sizes, iterations, warmup, pairs, dtype, check, on_record, time_budget_s
-        As in :func:`measure.mpi_probe.run_mpi_probe`.
-    corrupt_rank
         As in :func:`measure.mpi_probe.run_mpi_probe`.
     master_addr, master_port : optional
         Rendezvous for launches other than torchrun (default ``$MASTER_ADDR`` / ``$MASTER_PORT``,
@@ -402,9 +400,15 @@ def run_torch_probe(
     Raises
     ------
     ValueError
-        If an argument is invalid.
+        If an argument is invalid, or the test-only :data:`measure.probe_core.CORRUPT_ENV` is
+        set to something not a rank.
     RuntimeError
         From torch.distributed when a peer fails or ``timeout_s`` passes.
+
+    Notes
+    -----
+    Fault injection for tests: as in :func:`measure.mpi_probe.run_mpi_probe`, the rank named by
+    :data:`measure.probe_core.CORRUPT_ENV` corrupts its contribution.
     """
     ops = check_probe_arguments(
         operations=operations,
@@ -419,6 +423,7 @@ def run_torch_probe(
         raise ValueError(f"backend must be 'nccl' or 'gloo', got {backend!r}")
     if not timeout_s > 0:
         raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
+    corrupt_rank = corrupting_rank(os.environ)
     import torch.distributed as dist
 
     backend = str(dist.get_backend()) if dist.is_initialized() else (backend or default_backend())

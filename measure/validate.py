@@ -1,10 +1,10 @@
 """Check a calibration on measured points: predicted vs measured, per point and in summary.
 
-:func:`validate` predicts every usable record with a :class:`~measure.calibrate.Calibration`
-(its band included), marks which points the calibration was fitted on, and reports the median /
-worst relative error over all points, the held-out ones and the fitted ones
-(:class:`ValidationReport` of :class:`ValidationPoint`). The fit itself, holdout specs and the
-calibration file live in :mod:`measure.calibrate`, which re-exports these names.
+:func:`validate` predicts every usable record with a :class:`~measure.calibration.Calibration`
+of either flavor (its band included), marks which points the calibration was fitted on, and
+reports the median / worst relative error over all points, the held-out ones and the fitted ones
+(:class:`ValidationReport` of :class:`ValidationPoint`). The fit is :mod:`measure.calibrate`,
+holdout specs :mod:`measure.holdout`, the calibration file :mod:`measure.calibration`.
 """
 
 from __future__ import annotations
@@ -16,18 +16,15 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from collectives.model import SCALEOUT_CLASSES, SCALEUP_CLASSES
-from measure.calibrate import (
-    Calibration,
-    Holdout,
-    _describe,
-    _Problem,
-    _usable,
-    parse_holdout,
-    select_records,
-)
-from measure.generic_fabric import GENERIC_TOPOLOGY, generic_fabric, rank_layouts
+from fabric.links import SCALEOUT_CLASSES, SCALEUP_CLASSES
+from measure.calibrate_nccl import TUNED, nccl_times
+from measure.calibration import Calibration, describe_graph
+from measure.fit_data import select_records, usable_records
+from measure.fit_ideal import ideal_times
+from measure.generic_fabric import rank_layouts
+from measure.holdout import Holdout, parse_holdout
 from measure.records import Record
+from topologies.generic import GENERIC_TOPOLOGY, generic_fabric
 
 __all__ = ["ValidationPoint", "ValidationReport", "validate"]
 
@@ -139,10 +136,10 @@ def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph 
     Parameters
     ----------
     records
-        Measurements (filtered as :func:`~measure.calibrate.select_records`).
+        Measurements (filtered as :func:`~measure.fit_data.select_records`).
     calibration
         From :func:`~measure.calibrate.calibrate` or
-        :func:`~measure.calibrate.load_calibration`.
+        :func:`~measure.calibration.load_calibration`.
     G
         The fabric; None rebuilds the calibration's generic fabric (same bandwidths), grown to
         hold these records' hosts if needed.
@@ -151,7 +148,7 @@ def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph 
         :func:`~measure.calibrate.calibrate`). Either way a point is marked ``fitted`` only if
         the calibration used that very measurement (same operation, size, ranks, hosts and time).
     in_place
-        As in :func:`~measure.calibrate.select_records`.
+        As in :func:`~measure.fit_data.select_records`.
 
     Raises
     ------
@@ -167,18 +164,17 @@ def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph 
         keep = set(split.held_out_sizes_bytes)
         chosen = [r for r in chosen if r.size_bytes in keep]
     graph = _graph_for(calibration, chosen) if G is None else G
-    usable, notes = _usable(graph, chosen)
+    found = usable_records(graph, chosen)
+    usable, notes = list(found.records), list(found.notes)
     if not usable:
         raise ValueError("no point to validate: " + "; ".join(notes))
     present = {str(d["link"]) for _, _, d in graph.edges(data=True)}
-    classes = set(SCALEUP_CLASSES) | set(SCALEOUT_CLASSES)  # apply by class (collectives.model)
+    classes = set(SCALEUP_CLASSES) | set(SCALEOUT_CLASSES)  # apply by class (fabric.links)
     absent = sorted(set(calibration.params.efficiency_by_link) - present - classes)
     if absent:
         notes.append(f"this fabric has no {', '.join(absent)} links, so their fitted efficiency "
                      f"does not apply (its links: {', '.join(sorted(present))})")
     if calibration.flavor == "nccl":
-        from measure.calibrate_nccl import TUNED, nccl_times
-
         left = [r for r in usable if r.operation not in TUNED]
         if left:
             notes.append(f"left out {len(left)} point(s) outside NCCL's tuner (all-to-all, "
@@ -188,8 +184,7 @@ def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph 
             raise ValueError("no point of a tuned collective to validate the nccl flavor on")
         times, algos = nccl_times(graph, usable, calibration)
     else:
-        problem = _Problem(graph, usable, list(calibration.params.efficiency_by_link))
-        times, algos = problem.times_for(calibration.params, with_algorithms=True)
+        times, algos = ideal_times(graph, usable, calibration.params)
     fitted = _fit_point_keys(calibration)
     points = []
     for r, t, a in zip(usable, times, algos, strict=True):
@@ -199,4 +194,4 @@ def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph 
             operation=r.operation, size_bytes=r.size_bytes, num_ranks=r.num_ranks,
             num_hosts=r.num_hosts, measured_time_s=r.time_s, predicted_time_s=float(t),
             time_low_s=band.low_s, time_high_s=band.high_s, algorithm=a, fitted=key in fitted))
-    return ValidationReport(points=tuple(points), graph=_describe(graph), notes=tuple(notes))
+    return ValidationReport(points=tuple(points), graph=describe_graph(graph), notes=tuple(notes))

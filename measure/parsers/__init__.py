@@ -17,7 +17,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from measure.parsers.common import FORMATS, LogFormatError, ParsedLog, SkippedLine, shorten
+from measure.parsers.common import (
+    FORMATS,
+    LogFormatError,
+    ParsedLog,
+    SkippedLine,
+    shorten,
+    split_lines,
+)
 from measure.parsers.imb import looks_like_imb, parse_imb
 from measure.parsers.nccl_tests import looks_like_nccl_tests, parse_nccl_tests
 from measure.parsers.osu import looks_like_osu, parse_osu
@@ -49,8 +56,6 @@ def detect_format(text: str) -> str | None:
     >>> detect_format("hello") is None
     True
     """
-    from measure.parsers.common import split_lines
-
     for _, line in split_lines(text):
         for fmt, looks in _DETECTORS:
             if looks(line):

@@ -31,6 +31,7 @@ from typing import Any
 from collectives.names import canonical
 from measure.parsers.common import (
     ParsedLog,
+    Placement,
     SkippedLine,
     check_count,
     parse_int,
@@ -342,7 +343,7 @@ def _rank_hosts(run: _Run) -> list[str]:
     return []
 
 
-def _run_placement(run: _Run, num_ranks: int | None, num_hosts: int | None):
+def _run_placement(run: _Run, num_ranks: int | None, num_hosts: int | None) -> Placement:
     hosts = _rank_hosts(run)
     if hosts:
         return placement_of(hosts)

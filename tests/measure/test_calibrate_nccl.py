@@ -9,27 +9,25 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from collectives.calibration import StaticCalibration
 from collectives.nccl_bridge import predict_nccl
 from fabric.cli import cli
-from measure.calibrate import calibrate, load_calibration, save_calibration
-from measure.generic_fabric import generic_fabric
+from measure.calibrate import calibrate
+from measure.calibration import load_calibration, save_calibration
 from measure.records import Record
 from measure.validate import validate
+from topologies.generic import generic_fabric
 
 LOGS = Path(__file__).resolve().parents[1] / "data" / "logs" / "nccl-tests"
 SIZES = [2**k for k in range(3, 34, 2)]  # 8 B .. 8 GiB
-
-
-class _Truth:
-    def __init__(self, **nccl: float) -> None:
-        self.nccl = nccl
 
 
 def _records(G, num_hosts: int, per_host: int, truth: dict[str, float], *, noise: float = 0.0,
              seed: int = 0) -> list[Record]:
     rng = np.random.default_rng(seed)
     gpus = [f"node{h}/gpu{g}" for h in range(num_hosts) for g in range(per_host)]
-    preds = predict_nccl(G, "all-reduce", SIZES, ranks=gpus, calibration=_Truth(**truth))
+    preds = predict_nccl(G, "all-reduce", SIZES, ranks=gpus,
+                         calibration=StaticCalibration(flavor="nccl", nccl=truth))
     hosts = [f"host{h}" for h in range(num_hosts) for _ in range(per_host)]
     return [Record(operation="all-reduce", size_bytes=p.size_bytes, num_ranks=len(gpus),
                    num_hosts=num_hosts, hosts=hosts,

@@ -1,10 +1,10 @@
-"""The emulated cluster: its graph, its layout in namespaces, real traffic, the model against it.
+"""The emulated cluster: its layout in namespaces, real traffic, the model against it.
 
 Tests marked ``netns`` build real namespaces, bridges and tbf qdiscs (root, iproute2, ethtool) and
 run real ``mpiexec`` inside them; nothing is mocked. Reference numbers: the shaped rates are what
 ``emulated_fabric`` was given; closed forms are the ring all-reduce ``2(n-1)/n * S / B`` and the
 pairwise all-to-all ``(n-1)/n * S / B`` (Thakur, Rabenseifner and Gropp 2005), both computed by
-``collectives.model.predict`` on the same graph.
+``collectives.predict.predict`` on the same graph.
 """
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ import pytest
 from click.testing import CliRunner
 
 from measure.emulate import (
-    DEFAULT_LINK_RATE_BYTES_PER_S,
     DEFAULT_MTU_BYTES,
     STATE_DIR,
     EmulatedCluster,
     cleanup_stale,
-    emulated_fabric,
     list_instances,
 )
+from topologies.emulated import DEFAULT_LINK_RATE_BYTES_PER_S, emulated_fabric
 
 HERE = Path(__file__).parent
 PINGPONG = HERE / "_emulate_pingpong.py"
@@ -57,50 +56,7 @@ def _qdisc(namespace: str, device: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------
-# The graph (no root needed)
-
-
-@pytest.mark.parametrize(("kind", "num_hosts", "num_switches", "num_edges"),
-                         [("flat", 2, 1, 4), ("flat", 4, 1, 8), ("tree", 4, 2, 10),
-                          ("tree", 8, 2, 18)])
-def test_emulated_fabric_counts(kind: str, num_hosts: int, num_switches: int,
-                                num_edges: int) -> None:
-    # counts: one cable (two directed edges) per host, plus the trunk (2 edges) for a tree
-    G = emulated_fabric(kind, num_hosts=num_hosts, link_rate_bytes_per_s=25e6)
-    gpus = [n for n, k in G.nodes(data="kind") if k == "gpu"]
-    switches = [n for n, k in G.nodes(data="kind") if k == "switch"]
-    assert len(gpus) == num_hosts
-    assert len(switches) == num_switches
-    assert G.number_of_edges() == num_edges
-    assert [G.nodes[g]["node"] for g in gpus] == list(range(num_hosts))
-    assert all(G.nodes[g]["local"] == 0 for g in gpus)
-    assert {d["link"] for _, _, d in G.edges(data=True)} == {"veth"}
-    assert G.graph["topology"] == "emulated"
-    assert G.graph["params"]["kind"] == kind
-
-
-def test_emulated_fabric_tree_trunk_is_oversubscribed() -> None:
-    G = emulated_fabric("tree", num_hosts=4, link_rate_bytes_per_s=25e6)
-    # 2 hosts per leaf at 25 MB/s = 50 MB/s offered, trunk at 25/2 MB/s: 4:1
-    assert G["leaf0"]["leaf1"]["bandwidth_bytes_per_s"] == pytest.approx(12.5e6)
-    assert G["node0/gpu0"]["leaf0"]["bandwidth_bytes_per_s"] == pytest.approx(25e6)
-    assert G["node3/gpu0"]["leaf1"]["bandwidth_bytes_per_s"] == pytest.approx(25e6)
-    G2 = emulated_fabric("tree", num_hosts=4, link_rate_bytes_per_s=25e6,
-                         trunk_rate_bytes_per_s=5e6)
-    assert G2["leaf1"]["leaf0"]["bandwidth_bytes_per_s"] == pytest.approx(5e6)
-
-
-@pytest.mark.parametrize(("kwargs", "word"), [
-    ({"kind": "ring"}, "kind"),
-    ({"num_hosts": 1}, "num_hosts"),
-    ({"kind": "tree", "num_hosts": 5}, "even"),
-    ({"link_rate_bytes_per_s": 0.0}, "link_rate_bytes_per_s"),
-    ({"kind": "tree", "trunk_rate_bytes_per_s": -1.0}, "trunk_rate_bytes_per_s"),
-    ({"latency_s": -1e-6}, "latency_s"),
-])
-def test_emulated_fabric_rejects(kwargs: dict, word: str) -> None:
-    with pytest.raises(ValueError, match=word):
-        emulated_fabric(**kwargs)
+# The cluster's checks (no root needed); the graph's own tests are tests/topologies/test_emulated.py
 
 
 def test_cluster_rejects_switch_loop() -> None:
@@ -172,7 +128,8 @@ def test_teardown_after_exception_in_block(netns_session: None) -> None:
 
 _CHILD = textwrap.dedent("""
     import sys, time
-    from measure.emulate import EmulatedCluster, emulated_fabric
+    from measure.emulate import EmulatedCluster
+    from topologies.emulated import emulated_fabric
     cluster = EmulatedCluster(emulated_fabric("flat", num_hosts=2)).open()
     print(cluster.prefix, flush=True)
     time.sleep(120)
@@ -279,7 +236,7 @@ def test_mpi_failure_is_reported(cluster_factory) -> None:
 
 
 def _predict(G, operation: str, size_bytes: int, **options) -> float:
-    from collectives.model import predict
+    from collectives.predict import predict
 
     return predict(G, operation, size_bytes, algorithm=ALGORITHM[operation], **options).time_s
 

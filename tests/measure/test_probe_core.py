@@ -8,13 +8,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from measure.probe_core import (
+    CORRUPT_ENV,
     OPERATIONS,
     IterationPlan,
     RankTiming,
     bound_iterations,
     buffer_layout,
+    check_probe_arguments,
     collect_env,
     combine_timings,
+    corrupting_rank,
     count_wrong,
     expected_values,
     fill_values,
@@ -219,3 +222,40 @@ def test_make_record_bandwidths() -> None:
     assert (record.num_hosts, record.ranks_per_host, record.placement) == (2, 2, "mixed")
     assert (record.iterations, record.warmup_iterations) == (5, 2)
     assert record.extra == {"time_mean_s": 1.1e-3}
+
+
+# -- argument checks and the test-only fault injection ---------------------------------------
+_GOOD = {"operations": "all-reduce,alltoall", "sizes": [8, 1024], "iterations": None,
+         "warmup": None, "pairs": "auto", "dtype": "float32", "time_budget_s": 1.0}
+
+
+def test_check_probe_arguments_returns_the_operations() -> None:
+    assert check_probe_arguments(**_GOOD) == ("all-reduce", "all-to-all")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"operations": "bogus"}, "unknown collective 'bogus'"),
+    ({"sizes": []}, "sizes must be a non-empty list of byte counts > 0"),
+    ({"sizes": [8, 0]}, "sizes must be a non-empty list of byte counts > 0"),
+    ({"iterations": 0}, "iterations must be >= 1, got 0"),
+    ({"warmup": -1}, "warmup must be >= 0, got -1"),
+    ({"pairs": "ring"}, "pairs must be 'auto' or 'matrix', got 'ring'"),
+    ({"dtype": "float16"}, "dtype must be one of float32, float64, int32, int64"),
+    ({"time_budget_s": 0.0}, "time_budget_s must be > 0, got 0.0"),
+])
+def test_check_probe_arguments_rejects(change: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_probe_arguments(**{**_GOOD, **change})
+
+
+@pytest.mark.parametrize(("env", "rank"), [
+    ({}, None), ({CORRUPT_ENV: ""}, None), ({CORRUPT_ENV: " 3 "}, 3), ({CORRUPT_ENV: "0"}, 0),
+    ({"OTHER": "1"}, None),
+])
+def test_corrupting_rank_is_read_from_the_environment(env: dict, rank: int | None) -> None:
+    assert corrupting_rank(env) == rank
+
+
+def test_corrupting_rank_must_be_a_rank() -> None:
+    with pytest.raises(ValueError, match=f"{CORRUPT_ENV} must be a rank number, got 'one'"):
+        corrupting_rank({CORRUPT_ENV: "one"})

@@ -1,0 +1,303 @@
+"""The result of a calibration and its file: :class:`Calibration`, saved and loaded as JSON.
+
+A :class:`Calibration` is what :func:`measure.calibrate.calibrate` returns for either flavor:
+the fitted model parameters (``params`` for the ideal flavor, ``nccl`` for the NCCL flavor),
+their standard errors, the fit's error and what it was fitted on. It is what the model reads
+(``predict(..., calibration=cal)``), through the members of
+:class:`collectives.calibration.ModelCalibration`: ``flavor``, ``params``, ``nccl``,
+``nccl_version`` and :meth:`Calibration.band`.
+
+The file is JSON: ``schema`` (:data:`CALIBRATION_SCHEMA`), ``version``
+(:data:`CALIBRATION_VERSION`), then :meth:`Calibration.to_dict`'s fields, sorted, with NaN
+written as null. :func:`save_calibration` writes it atomically; :func:`load_calibration` and
+:func:`calibration_from_dict` check the schema, the version and every field's type.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import networkx as nx
+
+from collectives.calibration import ModelParams
+from fabric.fileio import atomic_write_text
+
+__all__ = [
+    "CALIBRATION_SCHEMA",
+    "CALIBRATION_VERSION",
+    "Band",
+    "FitPoint",
+    "Calibration",
+    "describe_graph",
+    "save_calibration",
+    "load_calibration",
+    "calibration_from_dict",
+]
+
+CALIBRATION_SCHEMA = "fabric-calibration"
+CALIBRATION_VERSION = 1
+
+
+class Band(NamedTuple):
+    """An error band around a predicted time."""
+
+    low_s: float
+    high_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FitPoint:
+    """One measured point the fit used, and the fitted model's time for it."""
+
+    operation: str
+    size_bytes: int
+    num_ranks: int
+    num_hosts: int
+    measured_time_s: float
+    predicted_time_s: float
+    algorithm: str
+
+    @property
+    def relative_error(self) -> float:
+        """predicted / measured - 1."""
+        return self.predicted_time_s / self.measured_time_s - 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Calibration:
+    """Fitted model parameters with their uncertainty, fit error and what they were fitted on.
+
+    ``flavor`` says which parameters were fitted: ``"ideal"`` fits ``params`` (``alpha_s`` and
+    one efficiency per link class, :mod:`measure.fit_ideal`); ``"nccl"`` fits ``nccl`` (NCCL's
+    bandwidth scales and latencies, :mod:`measure.calibrate_nccl`, with ``nccl_version`` the
+    constants' version) and leaves ``params`` neutral. Standard errors come
+    from the Jacobian J of the log-time residuals r at the solution: covariance
+    ``s^2 (J^T W J)^-1`` with ``s^2 = sum(w r^2) / (m - p)`` for m points and p parameters,
+    W = diag(w) the robust loss's weights rho'((r/f)^2) (all 1 for ``loss="linear"``, which gives
+    the textbook ``s^2 (J^T J)^-1``; Bates & Watts, *Nonlinear Regression Analysis*, 1988, §2.3;
+    scipy's ``curve_fit`` computes the same from ``least_squares``' Jacobian).
+    ``bandwidth_by_link_bytes_per_s`` is each fitted link class's nominal bandwidth per link in
+    the fitted graph; efficiency x nominal is the bandwidth the data shows.
+    """
+
+    params: ModelParams
+    alpha_s_stderr: float
+    efficiency_stderr_by_link: dict[str, float]
+    bandwidth_by_link_bytes_per_s: dict[str, float]
+    num_points: int
+    fitted_sizes_bytes: tuple[int, ...]
+    held_out_sizes_bytes: tuple[int, ...]
+    median_relative_error: float
+    worst_relative_error: float
+    residual_log_rms: float
+    parameter_log_spread: float
+    graph: dict[str, Any]
+    fit_points: tuple[FitPoint, ...] = ()
+    flavor: str = "ideal"
+    loss: str = "soft_l1"
+    notes: tuple[str, ...] = ()
+    nccl: dict[str, float] = field(default_factory=dict)
+    nccl_stderr: dict[str, float] = field(default_factory=dict)
+    nccl_version: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, ModelParams):
+            raise ValueError(f"params must be a ModelParams, got {type(self.params).__name__}")
+        if not isinstance(self.num_points, int) or self.num_points < 1:
+            raise ValueError(f"num_points must be an integer >= 1, got {self.num_points!r}")
+        for name in ("residual_log_rms", "parameter_log_spread"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value >= 0 or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+    @property
+    def num_parameters(self) -> int:
+        """Fitted parameters: alpha_s plus one efficiency per fitted link class."""
+        return 1 + len(self.params.efficiency_by_link)
+
+    @property
+    def band_log_halfwidth(self) -> float:
+        """h = 2 sqrt(residual_log_rms^2 + parameter_log_spread^2) (about 95 % if log-normal)."""
+        return 2.0 * math.hypot(self.residual_log_rms, self.parameter_log_spread)
+
+    @property
+    def effective_bandwidth_by_link_bytes_per_s(self) -> dict[str, float]:
+        """Nominal bandwidth x fitted efficiency, per link class."""
+        eff = self.params.efficiency_by_link
+        return {
+            k: bw * eff.get(k, self.params.default_efficiency)
+            for k, bw in self.bandwidth_by_link_bytes_per_s.items()
+        }
+
+    def band(self, time_s: float) -> Band:
+        """Error band of a predicted time: ``time_s * exp(-h)`` to ``time_s * exp(h)``.
+
+        h (:attr:`band_log_halfwidth`) combines the fit's residual spread (RMS of log(predicted /
+        measured) over the fit points, with m - p degrees of freedom) and the parameters'
+        uncertainty (the largest standard error of a fitted point's log time,
+        ``sqrt(J_i C J_i^T)``), in quadrature, times 2.
+        """
+        h = self.band_log_halfwidth
+        return Band(time_s * math.exp(-h), time_s * math.exp(h))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON (the saved file's body)."""
+        out = asdict(self)
+        out["fitted_sizes_bytes"] = list(self.fitted_sizes_bytes)
+        out["held_out_sizes_bytes"] = list(self.held_out_sizes_bytes)
+        out["fit_points"] = [asdict(p) for p in self.fit_points]
+        out["notes"] = list(self.notes)
+        return out
+
+
+def describe_graph(G: nx.DiGraph) -> dict[str, Any]:
+    """What a calibration records of its fabric: topology, scalar builder parameters, catalog."""
+    params = {
+        k: v
+        for k, v in dict(G.graph.get("params", {})).items()
+        if isinstance(v, (str, int, float, bool)) or v is None
+    }
+    return {
+        "topology": str(G.graph.get("topology", "custom")),
+        "params": params,
+        "catalog": str(G.graph.get("catalog", "")),
+    }
+
+
+def save_calibration(cal: Calibration, path: str | Path) -> Path:
+    """Write ``cal`` as JSON (``schema``, ``version``, then the fields), atomically.
+
+    NaN standard errors (no degrees of freedom) are written as null.
+    """
+    body = {"schema": CALIBRATION_SCHEMA, "version": CALIBRATION_VERSION, **cal.to_dict()}
+    return atomic_write_text(
+        path, json.dumps(_nan_to_null(body), sort_keys=True, indent=2, allow_nan=False) + "\n"
+    )
+
+
+def _nan_to_null(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _nan_to_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nan_to_null(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _number(data: dict[str, Any], key: str) -> float:
+    value = data.get(key)
+    if value is None and key in data:
+        return float("nan")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ValueError(f"{key} must be a number, got {value!r}")
+    return float(value)
+
+
+def _str_floats(data: dict[str, Any], key: str) -> dict[str, float]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} must be an object of numbers, got {value!r}")
+    return {str(k): _number(value, k) for k in value}
+
+
+def calibration_from_dict(data: Any) -> Calibration:
+    """Rebuild a :class:`Calibration` from :meth:`Calibration.to_dict` data (schema checked).
+
+    Raises
+    ------
+    ValueError
+        Not a calibration object, wrong schema or version, a missing or mistyped field.
+    """
+    if not isinstance(data, dict) or data.get("schema") != CALIBRATION_SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise ValueError(
+            f"not a fabric calibration (schema {found!r}, expected {CALIBRATION_SCHEMA!r})"
+        )
+    if data.get("version") != CALIBRATION_VERSION:
+        raise ValueError(
+            f"calibration version {data.get('version')!r} is not supported (this "
+            f"version reads {CALIBRATION_VERSION})"
+        )
+    try:
+        p = data["params"]
+        if not isinstance(p, dict):
+            raise ValueError(f"params must be an object, got {p!r}")
+        params = ModelParams(
+            alpha_s=_number(p, "alpha_s"),
+            efficiency_by_link=_str_floats(p, "efficiency_by_link"),
+            default_efficiency=_number(p, "default_efficiency"),
+        )
+        points = data.get("fit_points", [])
+        if not isinstance(points, list) or not all(isinstance(q, dict) for q in points):
+            raise ValueError("fit_points must be a list of objects")
+        sizes = {k: data.get(k) for k in ("fitted_sizes_bytes", "held_out_sizes_bytes")}
+        for k, v in sizes.items():
+            if not isinstance(v, list) or not all(isinstance(s, int) for s in v):
+                raise ValueError(f"{k} must be a list of integers")
+        graph = data.get("graph")
+        if not isinstance(graph, dict):
+            raise ValueError(f"graph must be an object, got {graph!r}")
+        notes = data.get("notes", [])
+        if not isinstance(notes, list):
+            raise ValueError("notes must be a list")
+        return Calibration(
+            params=params,
+            alpha_s_stderr=_number(data, "alpha_s_stderr"),
+            efficiency_stderr_by_link=_str_floats(data, "efficiency_stderr_by_link"),
+            bandwidth_by_link_bytes_per_s=_str_floats(data, "bandwidth_by_link_bytes_per_s"),
+            num_points=data.get("num_points"),  # type: ignore[arg-type]
+            fitted_sizes_bytes=tuple(sizes["fitted_sizes_bytes"] or ()),
+            held_out_sizes_bytes=tuple(sizes["held_out_sizes_bytes"] or ()),
+            median_relative_error=_number(data, "median_relative_error"),
+            worst_relative_error=_number(data, "worst_relative_error"),
+            residual_log_rms=_number(data, "residual_log_rms"),
+            parameter_log_spread=_number(data, "parameter_log_spread"),
+            graph=graph,
+            fit_points=tuple(FitPoint(**q) for q in points),
+            flavor=str(data.get("flavor", "ideal")),
+            loss=str(data.get("loss", "soft_l1")),
+            notes=tuple(str(n) for n in notes),
+            nccl=_str_floats(data, "nccl") if "nccl" in data else {},
+            nccl_stderr=_str_floats(data, "nccl_stderr") if "nccl_stderr" in data else {},
+            nccl_version=str(data.get("nccl_version", "")),
+        )
+    except KeyError as err:
+        raise ValueError(f"calibration is missing {err.args[0]!r}") from err
+    except TypeError as err:
+        raise ValueError(f"bad calibration field: {err}") from err
+
+
+def load_calibration(path: str | Path) -> Calibration:
+    """Read a calibration file written by :func:`save_calibration`.
+
+    Raises
+    ------
+    ValueError
+        One line starting with the path: missing or unreadable file, not JSON, not a
+        calibration (schema), an unsupported version, or a bad field.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ValueError(
+            f"cannot read calibration file {str(path)!r}: {err.strerror or err}"
+        ) from err
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a calibration file (not UTF-8 text)") from err
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as err:
+        where = f" at line {err.lineno}" if isinstance(err, json.JSONDecodeError) else ""
+        raise ValueError(f"{path}: not a calibration file (invalid JSON{where})") from err
+    try:
+        return calibration_from_dict(data)
+    except ValueError as err:
+        message = str(err).splitlines()[0] if str(err) else "bad calibration"
+        raise ValueError(f"{path}: {message}") from err
+

@@ -1,0 +1,233 @@
+"""The data a calibration fits: measurements loaded, selected, placed on a fabric and grouped.
+
+Both flavors' fits (:mod:`measure.fit_ideal`, :mod:`measure.calibrate_nccl`) and the validation
+(:mod:`measure.validate`) start here:
+
+* :func:`load_measurements` reads a JSON Lines records file or a benchmark log;
+* :func:`select_records` keeps the records a fit may use (correct results, one buffer mode);
+* :func:`usable_records` keeps those whose (operation, placement) the model can price on the
+  fabric, with a note for each kind of point left out;
+* :func:`group_points` groups points by (operation, GPUs, algorithm), so that each group's
+  algorithm costs are computed once per parameter vector.
+
+Each record's ranks are mapped onto the fabric by :func:`measure.generic_fabric.rank_layouts` and
+:func:`measure.generic_fabric.gpus_for_layout` (host i -> node i, its ranks -> that node's GPUs in
+order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import networkx as nx
+import numpy as np
+
+from collectives.model import algorithm_costs
+from collectives.registry import ALGORITHMS
+from measure.generic_fabric import gpus_for_layout, rank_layouts
+from measure.parsers import parse_log_file
+from measure.records import Record, read_records
+
+__all__ = [
+    "NCCL_ALGORITHM_NAMES",
+    "PointGroup",
+    "PredictedTimes",
+    "UsableRecords",
+    "group_points",
+    "ideal_algorithm",
+    "load_measurements",
+    "select_records",
+    "usable_records",
+]
+
+#: NCCL's algorithm names (``NCCL_ALGO`` spellings, lower case, no ``_`` or ``-``) -> the ideal
+#: model's algorithm (:data:`collectives.registry.ALGORITHMS`).
+NCCL_ALGORITHM_NAMES = {
+    "ring": "ring",
+    "tree": "tree",
+    "nvls": "in-network",
+    "nvlstree": "in-network",
+    "collnetdirect": "in-network",
+    "collnetchain": "in-network",
+    "pat": "pat",
+}
+
+
+class PredictedTimes(NamedTuple):
+    """Model times of a list of points, in order, and the algorithm the model chose for each."""
+
+    times_s: np.ndarray
+    algorithms: list[str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsableRecords:
+    """The records the model can price on a fabric, and one note per kind of point left out."""
+
+    records: tuple[Record, ...]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointGroup:
+    """Points that share an operation, a set of GPUs and a forced algorithm (None: the fastest).
+
+    ``points`` are indices into the list of records the groups were made from.
+    """
+
+    operation: str
+    gpus: tuple[str, ...]
+    algorithm: str | None
+    points: np.ndarray
+
+
+def select_records(records: Sequence[Record], *, in_place: bool | None = False) -> list[Record]:
+    """The records a fit may use: correct results, size > 0, not IMB PingPing, one buffer mode.
+
+    Parameters
+    ----------
+    records
+        Measurements.
+    in_place
+        False keeps out-of-place records (nccl-tests' left half), True in-place ones, None both.
+
+    Returns
+    -------
+    list of Record
+        In their order; records with ``num_wrong`` other than None or 0, size 0 or fewer than 2
+        ranks are dropped.
+    """
+    out = []
+    for r in records:
+        if r.num_wrong not in (None, 0) or r.size_bytes <= 0 or r.num_ranks < 2:
+            continue
+        if r.extra.get("benchmark") == "PingPing":
+            continue
+        if in_place is not None and bool(r.in_place) != in_place:
+            continue
+        out.append(r)
+    return out
+
+
+def load_measurements(path: str | Path) -> list[Record]:
+    """Records from a JSON Lines records file, or from a benchmark log (nccl-tests, OSU, IMB).
+
+    A file whose first non-blank character is ``{`` is read as records
+    (:func:`measure.records.read_records`); anything else as a log
+    (:func:`measure.parsers.parse_log_file`).
+
+    Raises
+    ------
+    ValueError
+        One line: a missing or unreadable file, a bad record line, a log with no data.
+    """
+    path = Path(path)
+    try:
+        head = path.read_bytes()[:4096]
+    except OSError as err:
+        raise ValueError(f"cannot read {str(path)!r}: {err.strerror or err}") from err
+    if head.lstrip()[:1] == b"{":
+        return read_records(path)
+    return list(parse_log_file(path).records)
+
+
+def ideal_algorithm(record: Record) -> str | None:
+    """The ideal model's algorithm a record names (its ``algorithm`` or ``NCCL_ALGO``), or None.
+
+    None when the record names none, a list (``ring,tree``), or one the model does not know:
+    the model then picks the fastest per size.
+
+    >>> ideal_algorithm(Record(operation="all-reduce", size_bytes=8, time_s=1e-5, num_ranks=2,
+    ...                        num_hosts=1, algorithm="NVLS"))
+    'in-network'
+    """
+    name = (record.algorithm or record.env.get("NCCL_ALGO", "")).strip().lower()
+    if not name or "," in name:
+        return None
+    if name in ALGORITHMS:
+        return name
+    return NCCL_ALGORITHM_NAMES.get(name.replace("_", "").replace("-", ""))
+
+
+def group_points(
+    G: nx.DiGraph,
+    records: Sequence[Record],
+    algorithm_of: Callable[[Record], str | None],
+) -> list[PointGroup]:
+    """Group ``records`` by (operation, GPUs of ``G`` their ranks run on, forced algorithm).
+
+    Parameters
+    ----------
+    G
+        The fabric; each record's ranks are laid out on its nodes' GPUs.
+    records
+        The points.
+    algorithm_of
+        The algorithm a record forces in the flavor being fitted (None: the model picks).
+
+    Returns
+    -------
+    list of PointGroup
+        In order of each group's first point.
+
+    Raises
+    ------
+    ValueError
+        A record whose ranks cannot be laid out, or a fabric too small for them.
+    """
+    keyed: dict[tuple[str, tuple[str, ...], str | None], list[int]] = {}
+    for i, (r, layout) in enumerate(zip(records, rank_layouts(records), strict=True)):
+        key = (r.operation, tuple(gpus_for_layout(G, layout)), algorithm_of(r))
+        keyed.setdefault(key, []).append(i)
+    return [
+        PointGroup(operation=op, gpus=gpus, algorithm=algo, points=np.asarray(ix))
+        for (op, gpus, algo), ix in keyed.items()
+    ]
+
+
+def usable_records(G: nx.DiGraph, records: Sequence[Record]) -> UsableRecords:
+    """The records whose (operation, placement) the model can price on ``G``; notes on the rest.
+
+    A point is left out when :func:`collectives.model.algorithm_costs` rejects its operation,
+    GPUs and algorithm; one note per (operation, ranks, reason) says how many. A further note
+    counts the points that do not say where their ranks ran (OSU/IMB), which are taken as one
+    host.
+
+    Raises
+    ------
+    ValueError
+        A record whose ranks cannot be laid out, or a fabric too small for them.
+    """
+    notes: list[str] = []
+    ok: list[Record] = []
+    dropped: dict[tuple[str, int, str], int] = {}
+    cache: dict[tuple[str, tuple[str, ...], str | None], str] = {}
+    for r, layout in zip(records, rank_layouts(records), strict=True):
+        gpus = tuple(gpus_for_layout(G, layout))
+        key = (r.operation, gpus, ideal_algorithm(r))
+        if key not in cache:
+            try:
+                algorithm_costs(G, r.operation, ranks=list(gpus), algorithm=key[2])
+                cache[key] = ""
+            except ValueError as err:
+                cache[key] = str(err).splitlines()[0]
+        if cache[key]:
+            dropped.setdefault((r.operation, r.num_ranks, cache[key]), 0)
+            dropped[(r.operation, r.num_ranks, cache[key])] += 1
+        else:
+            ok.append(r)
+    for (op, n, why), count in dropped.items():
+        notes.append(f"left out {count} {op} point(s) on {n} ranks: {why}")
+    unknown = sum(
+        1
+        for r, x in zip(ok, rank_layouts(ok), strict=True)
+        if not x.known and r.num_hosts == 1 and not r.placement
+    )
+    if unknown:
+        notes.append(
+            f"{unknown} point(s) do not say where their ranks ran (OSU/IMB); taken as one host"
+        )
+    return UsableRecords(records=tuple(ok), notes=tuple(notes))
