@@ -1,8 +1,8 @@
 """The fabric modeler's core: units, catalog, graph conventions, routing, flows and cost.
 
-Core modules import only the standard library, numpy, scipy and networkx. The command line lives
-in :mod:`fabric.cli` and the ``fabric/cmd_*.py`` modules, which are the only parts of this package
-that import :mod:`topologies`, :mod:`collectives`, :mod:`measure` or :mod:`reports`.
+Core modules import only the standard library, numpy, scipy and networkx, and none of the
+project's other packages. The command line is the subpackage :mod:`fabric.cli`, the top layer:
+it may import everything, and nothing imports it (``docs/architecture.md``).
 """
 
 from fabric.errors import InfeasibleError

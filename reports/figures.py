@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import plotly.graph_objects as go
 
-if TYPE_CHECKING:
-    from reports.html import FabricResult, MeasuredPoint
+from studies.capex import MeasuredPoint
+from studies.evaluate import FabricResult
 
 __all__ = [
     "CAPEX_PARTS",

@@ -16,12 +16,15 @@ import functools
 import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fabric.units import format_size
-
-if TYPE_CHECKING:
-    from reports.html import RailComparison, Recommendation, ReportInput
+from studies.capex import (
+    PUBLISHED_RAIL_ONLY_REDUCTION,
+    CapexPlan,
+    RailComparison,
+    Recommendation,
+)
 
 __all__ = ["esc", "script_json", "plotly_bundle", "page"]
 
@@ -92,7 +95,7 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f} %"
 
 
-def _summary(plan: ReportInput, recs: Sequence[Recommendation]) -> str:
+def _summary(plan: CapexPlan, recs: Sequence[Recommendation]) -> str:
     best = {(r.requested_gpus, r.label) for r in recs}
     rows, classes = [], []
     for f in plan.fabrics:
@@ -121,7 +124,7 @@ def _summary(plan: ReportInput, recs: Sequence[Recommendation]) -> str:
             f"<ul>{why}</ul></section>")
 
 
-def _capex(plan: ReportInput, figs: Mapping[str, Any]) -> str:
+def _capex(plan: CapexPlan, figs: Mapping[str, Any]) -> str:
     rows = []
     for f in plan.fabrics:
         if f.bom is None:
@@ -136,7 +139,7 @@ def _capex(plan: ReportInput, figs: Mapping[str, Any]) -> str:
             f"{table}</section>")
 
 
-def _power(plan: ReportInput, figs: Mapping[str, Any]) -> str:
+def _power(plan: CapexPlan, figs: Mapping[str, Any]) -> str:
     econ = plan.workload.economics
     rows = []
     for f in plan.fabrics:
@@ -150,7 +153,7 @@ def _power(plan: ReportInput, figs: Mapping[str, Any]) -> str:
     return f'<section id="power"><h2>Power</h2>{_slot("fig-power", figs)}{table}</section>'
 
 
-def _collectives(plan: ReportInput, figs: Mapping[str, Any]) -> str:
+def _collectives(plan: CapexPlan, figs: Mapping[str, Any]) -> str:
     rows = []
     for f in plan.fabrics:
         for c in f.curves:
@@ -171,7 +174,7 @@ def _collectives(plan: ReportInput, figs: Mapping[str, Any]) -> str:
             f"{table}</section>")
 
 
-def _utilization(plan: ReportInput, figs: Mapping[str, Any]) -> str:
+def _utilization(plan: CapexPlan, figs: Mapping[str, Any]) -> str:
     rows = []
     for f in plan.fabrics:
         if f.workload is None:
@@ -191,7 +194,7 @@ def _utilization(plan: ReportInput, figs: Mapping[str, Any]) -> str:
             f'{_slot("fig-utilization", figs)}{table}</section>')
 
 
-def _measured(plan: ReportInput, figs: Mapping[str, Any]) -> str:
+def _measured(plan: CapexPlan, figs: Mapping[str, Any]) -> str:
     if not plan.measured:
         return ""
     rows = [[p.label, p.collective, format_size(p.size_bytes), f"{p.measured_time_s:.4g}",
@@ -208,8 +211,6 @@ def _measured(plan: ReportInput, figs: Mapping[str, Any]) -> str:
 def _rail_only(comparisons: Sequence[RailComparison]) -> str:
     if not comparisons:
         return ""
-    from reports.html import PUBLISHED_RAIL_ONLY_REDUCTION
-
     low, high = PUBLISHED_RAIL_ONLY_REDUCTION
     rows = [[f"{c.num_gpus:,}", c.hb_domain_gpus, f"{c.switches_rail_optimized:,}",
              f"{c.switches_rail_only:,}", f"{c.links_rail_optimized:,}",
@@ -224,22 +225,22 @@ def _rail_only(comparisons: Sequence[RailComparison]) -> str:
         "<ul>"
         "<li>Tier count of each design: rail-only builds one Clos per rail of N/M ports, so "
         "it saves switches only where that needs fewer tiers than one Clos of N ports (k, M and "
-        "N decide it; capex §4.3). Where both need the same tiers the saving is 0.</li>"
+        "N decide it). Where both need the same tiers the saving is 0.</li>"
         "<li>HB-domain size M: larger domains (NVL72) give smaller rails and larger savings.</li>"
         "<li>What is counted: host links and NICs are the same in both designs and dilute the "
         "saving; the fabric column counts switches, optics and cables, the network column adds "
         "NICs.</li>"
-        "<li>Switch price versus optics per link: switches are saved at the §4.3 switch ratio, "
+        "<li>Switch price versus optics per link: switches are saved at the switch-count ratio, "
         "links at the link ratio; the catalog's prices weight them.</li>"
-        "<li>Wang et al.'s own price table was not retrieved (capex §4.2): their range is a "
+        "<li>Wang et al. do not publish their price table: their range is a "
         "reference, not a target.</li></ul>")
     return (f'<section id="rail-only"><h2>Rail-only vs rail-optimized</h2>'
             f'<p class="note">Published: {100 * low:.0f}-{100 * high:.0f} % lower network cost, '
-            f"37-75 % lower network power (Wang et al., arXiv 2307.12169 v5; capex §4.1).</p>"
+            f"37-75 % lower network power (Wang et al., arXiv:2307.12169 v5, §4.1).</p>"
             f"{table}<p>What drives the difference:</p>{drivers}</section>")
 
 
-def _assumptions(plan: ReportInput) -> str:
+def _assumptions(plan: CapexPlan) -> str:
     w = plan.workload
     fields = [[f.name, getattr(w, f.name)] for f in dataclasses.fields(w)
               if f.name != "economics"]
@@ -281,7 +282,7 @@ def _slot(fig_id: str, figs: Mapping[str, Any]) -> str:
     return f'<div class="fig" id="{esc(fig_id)}"></div>' if fig_id in figs else ""
 
 
-def page(plan: ReportInput, figs: Mapping[str, dict[str, Any]], recs: Sequence[Recommendation],
+def page(plan: CapexPlan, figs: Mapping[str, dict[str, Any]], recs: Sequence[Recommendation],
          comparisons: Sequence[RailComparison]) -> str:
     """Assemble the HTML page (see :func:`reports.html.render_report`)."""
     meta = [f"Workload: {esc(plan.workload.name)}", f"catalog {esc(plan.catalog.version)}",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TYPED_PACKAGES = ("fabric", "topologies", "collectives")
+TYPED_PACKAGES = ("fabric", "topologies", "collectives", "measure", "studies", "reports")
 
 
 def _tool(name: str) -> str:

@@ -14,10 +14,11 @@ from typing import Any
 import click
 
 from fabric import units
-from fabric.cliutil import FabricGroup, emit_json, format_table, json_option
-from fabric.cmd_topology import FlagError, family_options, topology_from_options
+from fabric.cli.common import FabricGroup, FlagError, emit_json, format_table, json_option
+from fabric.cli.options import design_from_options, fabric_options
+from studies.design import build_fabric
 
-__all__ = ["COMMANDS", "calibrate_command", "validate_command"]
+__all__ = ["calibrate_command", "validate_command"]
 
 _ = FabricGroup  # the root group turns ValueError into one line and exit 1
 
@@ -32,7 +33,7 @@ def _fabric(topology: str | None, options: dict[str, Any]) -> Any:
             flags = ", ".join("--" + name.replace("_", "-") for name in given)
             raise FlagError(f"family flags ({flags}) need --topology FAMILY")
         return None
-    return topology_from_options(topology, **options)
+    return build_fabric(design_from_options(topology, options))
 
 
 def _pct(value: float) -> str:
@@ -50,7 +51,7 @@ def _buffers(in_place: bool, both: bool) -> bool | None:
 @click.option("--topology", metavar="FILE|FAMILY",
               help="The fabric the measurements ran on (default: a generic two-level fabric "
                    "built from the records' hosts).")
-@family_options
+@fabric_options()
 @click.option("--holdout", default="none", show_default=True, metavar="SPEC", help=_HOLDOUT_HELP)
 @click.option("--in-place", is_flag=True, help="Fit the in-place points (default: out-of-place).")
 @click.option("--both-buffers", is_flag=True, help="Fit in-place and out-of-place points.")
@@ -72,7 +73,9 @@ def calibrate_command(records: str, topology: str | None, holdout: str, in_place
     that predict, compare and report take with --calibration.
     """
     from fabric.fileio import check_output_path
-    from measure.calibrate import calibrate, load_measurements, save_calibration
+    from measure.calibrate import calibrate
+    from measure.calibration import save_calibration
+    from measure.fit_data import load_measurements
 
     buffers = _buffers(in_place, both_buffers)
     if output is not None:
@@ -129,7 +132,7 @@ def _params(params: dict[str, Any]) -> str:
               help="Calibration file from `fabric calibrate`.")
 @click.option("--topology", metavar="FILE|FAMILY",
               help="The fabric (default: the generic fabric the calibration was fitted on).")
-@family_options
+@fabric_options()
 @click.option("--holdout", default=None, metavar="SPEC",
               help="Compare only the sizes this spec holds out (the spec given to calibrate). "
                    + _HOLDOUT_HELP)
@@ -141,7 +144,8 @@ def validate_command(records: str, calibration_path: str, topology: str | None,
                      **options: Any) -> None:
     """Predict each point of RECORDS with a calibration: predicted vs measured, median and worst
     error, and which points the calibration was fitted on."""
-    from measure.calibrate import load_calibration, load_measurements
+    from measure.calibration import load_calibration
+    from measure.fit_data import load_measurements
     from measure.validate import validate
 
     buffers = _buffers(in_place, both_buffers)
@@ -180,7 +184,4 @@ def _rebuild(graph: dict[str, Any]) -> Any:
     if family not in topologies.FAMILIES:
         raise ValueError(f"the calibration was fitted on a {family!r} fabric; pass it with "
                          f"--topology FILE")
-    return topologies.build(family, **graph.get("params", {}))
-
-
-COMMANDS = [calibrate_command, validate_command]
+    return topologies.build(str(family), **graph.get("params", {}))

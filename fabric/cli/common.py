@@ -1,7 +1,6 @@
 """Shared pieces of the command line: parameter types, JSON output, error handling.
 
-This module and ``fabric/cli.py`` / ``fabric/cmd_*.py`` form the CLI layer; the core modules of
-:mod:`fabric` do not import click.
+The package :mod:`fabric.cli` is the only place that imports click.
 """
 
 from __future__ import annotations
@@ -14,9 +13,12 @@ from typing import Any
 import click
 
 from fabric import units
+from studies.design import DesignError
+from studies.evaluate import first_line
 
 __all__ = [
     "one_line",
+    "FlagError",
     "FabricGroup",
     "SizeType",
     "SizeListType",
@@ -30,10 +32,13 @@ __all__ = [
 ]
 
 
-def one_line(err: BaseException) -> str:
-    """The first line of an error's message (its type's name when it has none)."""
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
+one_line = first_line
+
+
+class FlagError(click.ClickException):
+    """Options that do not fit together or do not fit the fabric: one line, exit 2 (usage)."""
+
+    exit_code = 2
 
 
 class FabricGroup(click.Group):
@@ -75,11 +80,20 @@ class FabricGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except DesignError as err:
+            raise FlagError(one_line(err)) from None
         except ValueError as err:
             raise click.ClickException(one_line(err)) from None
         except OSError as err:
             where = f" {err.filename!r}" if getattr(err, "filename", None) else ""
             raise click.ClickException(f"{err.strerror or err}{where}") from None
+        except OverflowError as err:  # a number too large for a float or an array
+            raise click.ClickException(f"a value is too large to compute with ({err})") from None
+        except RecursionError:
+            raise click.ClickException("an input is nested too deeply to read") from None
+        except MemoryError:
+            raise click.ClickException("out of memory: the request is too large for this "
+                                       "machine (try fewer GPUs or sizes)") from None
 
 
 class _Parsed(click.ParamType):

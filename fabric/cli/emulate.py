@@ -1,6 +1,6 @@
 """``fabric emulate up|down|list``: an emulated cluster in network namespaces, kept up for people.
 
-``up`` lays out :func:`measure.emulate.emulated_fabric` with
+``up`` lays out :func:`topologies.emulated.emulated_fabric` with
 :class:`measure.emulate.EmulatedCluster` and leaves it running after the command exits; ``down``
 removes it. Needs root, iproute2 and ethtool. State lives in ``/run/fabric-emulate/<prefix>.json``.
 """
@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
-from fabric.cliutil import RateType, emit_json, format_table, json_option, one_line
+from fabric.cli.common import RateType, emit_json, format_table, json_option, one_line
 
-__all__ = ["COMMANDS", "emulate"]
+__all__ = ["emulate"]
 
 PROBE_EXAMPLE = [
     "fabric",
@@ -144,7 +144,8 @@ def emulate_up(
     as_json: bool,
 ) -> None:
     """Create an emulated cluster that stays up; print its namespaces, IPs and shell lines."""
-    from measure.emulate import EmulatedCluster, emulated_fabric
+    from measure.emulate import EmulatedCluster
+    from topologies.emulated import emulated_fabric
 
     G = emulated_fabric(
         kind,
@@ -223,6 +224,3 @@ def emulate_list(as_json: bool) -> None:
             align="lrll",
         )
     )
-
-
-COMMANDS = [emulate]

@@ -6,10 +6,10 @@ from typing import Any
 
 import click
 
-from fabric.cliutil import emit_json, format_table, json_option, one_line
+from fabric.cli.common import emit_json, format_table, json_option, one_line
 from fabric.units import format_size
 
-__all__ = ["COMMANDS", "import_command"]
+__all__ = ["import_command"]
 
 _MAX_WARNED_LINES = 20
 
@@ -113,6 +113,3 @@ def _warn(log: Any) -> None:
         sizes = ", ".join(str(r.size_bytes) for r in wrong[:8])
         click.echo(f"warning: {log.name}: {len(wrong)} points report #wrong > 0 (validation "
                    f"failed) at sizes {sizes}{' ...' if len(wrong) > 8 else ''}", err=True)
-
-
-COMMANDS = [import_command]

@@ -1,6 +1,6 @@
 """``fabric kv``: KV-cache size, prefill->decode transfer on a fabric, and load versus recompute.
 
-A thin command over :mod:`collectives.kv`; see ``docs/kv.md`` for worked examples.
+A thin command over :func:`studies.kv.kv_scenario`; see ``docs/kv.md`` for worked examples.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from typing import Any
 import click
 
 from fabric import units
-from fabric.catalog import load_catalog
-from fabric.cliutil import CountType, RateType, TimeType, emit_json, format_table, json_option
-from fabric.cmd_topology import family_options, topology_from_options
+from fabric.cli.common import CountType, RateType, TimeType, emit_json, format_table, json_option
+from fabric.cli.options import design_from_options, fabric_options
+from studies.kv import kv_scenario
 
-__all__ = ["COMMANDS", "kv"]
+__all__ = ["kv"]
 
 
 def _fmt_count(value: float) -> str:
@@ -38,7 +38,7 @@ def _fmt_count(value: float) -> str:
               help="KV page (block) size; contexts round up to whole pages.")
 @click.option("--topology", "target", metavar="FILE|FAMILY",
               help="Fabric spec file or family (default: rail-optimized, 4 nodes).")
-@family_options
+@fabric_options()
 @click.option("--prefill-at", metavar="NODE|GPU,...",
               help="Prefill instance: a node index or GPU ids (default: node 0).")
 @click.option("--decode-at", metavar="NODE|GPU,...",
@@ -78,97 +78,22 @@ def kv(model_name: str, context_tokens: int, batch: int, tp: int, pp: int, dtype
       fabric kv --model llama-4-scout --context 1000000 --gpu l40s --num-gpus 4 --mfu 0.3
       fabric kv --model config.json --context 32k --topology clos --gpus 128 --oversubscription 3
     """
-    from collectives import kv as kvm
-    from collectives.llm import load_model
-
-    model = load_model(model_name)
-    size = kvm.kv_size(model, context_tokens, batch=batch, dtype=dtype, tp=tp, pp=pp,
-                       page_tokens=page_tokens)
-    instance = size.num_gpus
-    if target is None:
-        target = "rail-optimized"
-        if options.get("nodes") is None and options.get("gpus") is None:
-            per_node = options.get("gpus_per_node") or 8
-            options["nodes"] = max(4, 2 * -(-instance // per_node))
-        gpu_key = options.get("gpu")
-        if gpu_key and options.get("scaleup") is None and not options.get("no_scaleup"):
-            known = load_catalog(options.get("catalog")).gpus
-            if gpu_key in known and not known[gpu_key].nvlink:
-                options["no_scaleup"] = True  # PCIe cards (L40S): no NVLink domain
-    G = topology_from_options(target, **options)
-    placement = kvm.place(G, instance, prefill_at=prefill_at, decode_at=decode_at)
-    gpu = options.get("gpu") or G.nodes[placement.prefill_gpus[0]].get("model", "h100")
-    catalog = load_catalog(options.get("catalog"))
-    compute = kvm.compute_for(gpu, num_gpus=num_gpus or instance, mfu=mfu, catalog=catalog)
-    pd = kvm.pd_transfer(G, model, context_tokens, placement=placement, tp=tp, pp=pp,
-                         batch=batch, dtype=dtype, compute=compute, streaming=streaming,
-                         alpha_s=alpha_s, efficiency=efficiency, page_tokens=page_tokens)
-    overrides: dict[str, Any] = {}
-    if tier_bandwidth is not None:
-        overrides["shared_bandwidth_bytes_per_s"] = tier_bandwidth
-    where = kvm.tier(tier_name, **overrides)
-    storage: tuple[str, ...] = ()
-    if storage_at is not None:
-        if tier_name != "remote":
-            raise click.UsageError("--storage-at applies to --tier remote only")
-        if not storage_at.strip().isdigit():
-            raise click.BadParameter(f"must be a node index, got {storage_at!r}",
-                                     param_hint="--storage-at")
-        storage = tuple(g for g, d in G.nodes(data=True)
-                        if d.get("kind") == "gpu" and d.get("node") == int(storage_at))
-        if not storage:
-            raise ValueError(f"storage node {storage_at} is not a node of the fabric")
-        if set(storage) & set(placement.prefill_gpus):
-            raise click.UsageError("--storage-at must be a node outside the prefill instance")
-    per_node = max(1, sum(1 for _, d in G.nodes(data=True) if d.get("kind") == "gpu"
-                          and d.get("node") == G.nodes[placement.prefill_gpus[0]].get("node")))
-    t = kvm.ttft(model, context_tokens, compute=compute, where=where, new_tokens=new_tokens,
-                 tp=tp, pp=pp, batch=batch, dtype=dtype, gpus_per_node=per_node, G=G,
-                 gpus=placement.prefill_gpus, storage_gpus=storage, efficiency=efficiency)
-    memory = catalog.gpus[gpu].memory_bytes
-    data = {
-        "model": model.key,
-        "attention": model.attention_kind,
-        "context_tokens": context_tokens,
-        "batch": batch,
-        "tp": tp,
-        "pp": pp,
-        "dtype": size.dtype,
-        "kv_bytes_per_token": size.kv_bytes_per_token,
-        "kv_bytes": size.kv_bytes,
-        "kv_bytes_moved": size.kv_bytes_moved,
-        "kv_bytes_per_gpu": size.kv_bytes_per_gpu,
-        "replication_factor": size.replication_factor,
-        "fits_gpu_memory": size.kv_bytes_per_gpu <= memory,
-        "gpu": gpu,
-        "gpu_memory_bytes": memory,
-        "topology": G.graph.get("topology", ""),
-        "prefill_gpus": list(pd.prefill_gpus),
-        "decode_gpus": list(pd.decode_gpus),
-        "streaming": streaming,
-        "transfer_time_s": pd.transfer_time_s,
-        "transfer_exposed_s": pd.exposed_time_s,
-        "transfer_bandwidth_bytes_per_s": pd.bandwidth_bytes_per_s,
-        "transfer_alpha_s": pd.alpha_s,
-        "transfer_efficiency": pd.efficiency,
-        "transfer_latency_s": pd.latency_s,
-        "transfer_bottleneck": pd.bottleneck,
-        "transfer_bottleneck_utilization": pd.bottleneck_utilization,
-        "prefill_flops_per_s": compute.flops_per_s,
-        "prefill_num_gpus": compute.num_gpus,
-        "mfu": mfu,
-        "ttft_recompute_s": t.ttft_recompute_s,
-        "ttft_pd_s": pd.ttft_s,
-        "tier": where.name,
-        "tier_source": where.source,
-        "cached_tokens": t.cached_tokens,
-        "fetch_time_s": t.fetch_time_s,
-        "fetch_exposed_s": t.fetch_exposed_s,
-        "fetch_bandwidth_bytes_per_s": t.fetch_bandwidth_bytes_per_s,
-        "ttft_cached_s": t.ttft_cached_s,
-        "load_beats_recompute": t.load_beats_recompute,
-        "breakeven_bandwidth_bytes_per_s": t.breakeven_bandwidth_bytes_per_s,
-    }
+    if storage_at is not None and not storage_at.strip().isdigit():
+        raise click.BadParameter(f"must be a node index, got {storage_at!r}",
+                                 param_hint="--storage-at")
+    if storage_at is not None and tier_name != "remote":
+        raise click.UsageError("--storage-at applies to --tier remote only")
+    design = design_from_options(target or "rail-optimized", options)
+    s = kv_scenario(model_name, context_tokens, design=design, default_fabric=target is None,
+                    batch=batch, tp=tp, pp=pp, dtype=dtype, page_tokens=page_tokens,
+                    prefill_at=prefill_at, decode_at=decode_at, streaming=streaming,
+                    alpha_s=alpha_s, efficiency=efficiency, tier_name=tier_name,
+                    tier_bandwidth_bytes_per_s=tier_bandwidth,
+                    storage_node=None if storage_at is None else int(storage_at),
+                    new_tokens=new_tokens, num_gpus=num_gpus, mfu=mfu)
+    data = s.as_dict()
+    size, pd, t, compute, model, where = s.size, s.transfer, s.ttft, s.compute, s.model, s.tier
+    memory = s.gpu_memory_bytes
     if as_json:
         emit_json(data)
         return
@@ -196,6 +121,3 @@ def kv(model_name: str, context_tokens: int, batch: int, tp: int, pp: int, dtype
         ["break-even load rate", units.format_rate(t.breakeven_bandwidth_bytes_per_s)],
     ]
     click.echo(format_table(["quantity", "value"], rows, align="ll"))
-
-
-COMMANDS = [kv]

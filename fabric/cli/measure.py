@@ -6,9 +6,6 @@ nccl-tests-like table, row by row as sizes finish, or one JSON document with ``-
 writes the file, one fsynced line per finished (operation, size). A check failure ends the run
 with exit 1 and one line; an unexpected error on any rank prints one line from that rank and
 aborts the whole job (``MPI_Abort``) so that no rank hangs.
-
-Test hook: ``FABRIC_PROBE_CORRUPT_RANK=R`` makes rank R corrupt its contribution (see
-:data:`measure.probe_core.CORRUPT_ENV`).
 """
 
 from __future__ import annotations
@@ -20,10 +17,10 @@ from typing import Any
 
 import click
 
-from fabric.cliutil import SizeListType, emit_json, json_option, one_line
+from fabric.cli.common import SizeListType, emit_json, json_option, one_line
 from fabric.units import format_size
 from measure.launch import detect_launch
-from measure.probe_core import CORRUPT_ENV, DEFAULT_SIZES, DTYPES, OPERATIONS
+from measure.probe_core import DEFAULT_SIZES, DTYPES, OPERATIONS
 from measure.records import Record, RecordWriter
 
 _HEADER = (
@@ -118,16 +115,6 @@ def _probe_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _corrupt_rank() -> int | None:
-    text = os.environ.get(CORRUPT_ENV, "").strip()
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError as err:
-        raise ValueError(f"{CORRUPT_ENV} must be a rank number, got {text!r}") from err
-
-
 class _Output:
     """Rank 0's side of a run: the records file, the progressive table, the final document."""
 
@@ -177,13 +164,12 @@ def _finish_checks(records: list[Record], rank: int) -> None:
 
 
 def _checked_arguments(ops: str, sizes: list[int], iterations: int | None, warmup: int | None,
-                       pairs: str, dtype: str, time_budget_s: float) -> int | None:
-    """Validate the probe flags (every rank alike, before any communication); the corrupt rank."""
-    from measure.mpi_probe import check_probe_arguments
+                       pairs: str, dtype: str, time_budget_s: float) -> None:
+    """Validate the probe flags (every rank alike, before any communication)."""
+    from measure.probe_core import check_probe_arguments
 
     check_probe_arguments(operations=ops, sizes=sizes, iterations=iterations, warmup=warmup,
                           pairs=pairs, dtype=dtype, time_budget_s=time_budget_s)
-    return _corrupt_rank()
 
 
 @click.group("measure", context_settings={"help_option_names": ["-h", "--help"]})
@@ -214,7 +200,7 @@ def measure_mpi(
 
     rank = detect_launch().rank
     try:
-        corrupt = _checked_arguments(ops, sizes, iterations, warmup, pairs, dtype, time_budget_s)
+        _checked_arguments(ops, sizes, iterations, warmup, pairs, dtype, time_budget_s)
     except ValueError:
         if rank == 0:
             raise
@@ -251,7 +237,6 @@ def measure_mpi(
             check=check,
             on_record=sink,
             time_budget_s=time_budget_s,
-            corrupt_rank=corrupt,
             barrier=not back_to_back,
         )
     except Exception as err:  # noqa: BLE001 - any failure on one rank must end the whole job
@@ -311,7 +296,7 @@ def measure_torch(
 
     rank = detect_launch().rank
     try:
-        corrupt = _checked_arguments(ops, sizes, iterations, warmup, pairs, dtype, time_budget_s)
+        _checked_arguments(ops, sizes, iterations, warmup, pairs, dtype, time_budget_s)
         sink = _Output(output, as_json, "torch probe") if rank == 0 else None
     except (ValueError, OSError):
         if rank == 0:
@@ -329,7 +314,6 @@ def measure_torch(
             check=check,
             on_record=sink,
             time_budget_s=time_budget_s,
-            corrupt_rank=corrupt,
             master_addr=master_addr,
             master_port=master_port,
             timeout_s=timeout_s,
@@ -344,6 +328,3 @@ def measure_torch(
     if sink is not None:
         sink.finish(records)
     _finish_checks(records, rank)
-
-
-COMMANDS = [measure]

@@ -5,36 +5,32 @@ side.
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import click
 
+from collectives.predict import predict_many
+from collectives.workload import default_workload, load_workload
 from fabric import units
-from fabric.cliutil import (
-    FabricGroup,
+from fabric.cli.common import (
+    CountType,
     SizeListType,
     SizeType,
     emit_json,
     format_table,
     json_option,
-    one_line,
 )
-from fabric.cmd_topology import family_options, topology_from_options
+from fabric.cli.options import design_from_options, fabric_options, load_catalog_option
+from measure.calibration import load_calibration
+from studies.compare import DEFAULT_COLLECTIVES, DEFAULT_FAMILIES, compare_fabrics
+from studies.design import build_fabric
+from studies.evaluate import FabricResult
 
-__all__ = ["COMMANDS", "DEFAULT_FAMILIES", "DEFAULT_COLLECTIVES", "compare_fabrics"]
-
-DEFAULT_FAMILIES = ("rail-optimized", "rail-only", "clos", "fat-tree", "single-hop")
-DEFAULT_COLLECTIVES = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all")
-_ = FabricGroup  # the root group turns ValueError into one line
+__all__ = ["predict_command", "compare_command"]
 
 
 def _load_calibration(path: str | None) -> Any:
-    if path is None:
-        return None
-    from measure.calibrate import load_calibration
-
-    return load_calibration(path)
+    return None if path is None else load_calibration(path)
 
 
 def _split(text: str) -> list[str]:
@@ -71,7 +67,7 @@ def _prediction_row(p: Any) -> dict[str, Any]:
     metavar="FILE|FAMILY",
     help="A spec file or a family (fat-tree, clos, rail-optimized, rail-only, single-hop).",
 )
-@family_options
+@fabric_options()
 @click.option(
     "--collective",
     default="all-reduce",
@@ -119,9 +115,7 @@ def predict_command(
     **options: Any,
 ) -> None:
     """Predict one collective over a range of sizes, as an nccl-tests-like table."""
-    from collectives.model import predict_many
-
-    G = topology_from_options(topology, **options)
+    G = build_fabric(design_from_options(topology, options))
     where: Any = placement if "," not in placement else _split(placement)
     cal = _load_calibration(calibration)
     preds = predict_many(
@@ -180,237 +174,129 @@ def predict_command(
     click.echo(format_table(headers, rows, align="r" * (len(headers) - 3) + "lll"))
 
 
-def compare_fabrics(
-    num_gpus: int,
-    families: list[str],
-    collectives: list[str],
-    size_bytes: int,
-    *,
-    placement: str = "packed",
-    flavor: str = "ideal",
-    calibration: Any = None,
-    catalog: str | None = None,
-    jobs: int | None = None,
-) -> list[dict[str, Any]]:
-    """Build each family for ``num_gpus`` GPUs and predict each collective on all of them.
-
-    A family that cannot hold the GPUs (e.g. single-hop beyond its switch radix) gets an
-    ``error`` entry instead of numbers. Families are independent, so they run in up to ``jobs``
-    worker processes (default: one per core, at most one per family); the result is the same,
-    in the order of ``families``.
-    """
-    work = [(family, num_gpus, collectives, size_bytes, placement, flavor, calibration, catalog)
-            for family in families]
-    workers = min(len(work), jobs if jobs is not None else (os.cpu_count() or 1))
-    if workers <= 1:
-        return [_compare_one(*args) for args in work]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    # the fat-tree (one GPU per server, a destination class per edge switch) routes longest:
-    # start it first so the other families share the remaining workers meanwhile
-    order = sorted(range(len(work)), key=lambda i: work[i][0] != "fat-tree")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {i: pool.submit(_compare_one, *work[i]) for i in order}
-        return [futures[i].result() for i in range(len(work))]
+def _compare_rows(entry: FabricResult) -> dict[str, dict[str, Any]]:
+    """Collective -> its prediction at the compared size (compare takes one size)."""
+    return {curve.collective: (_prediction_row(curve.predictions[0]) if curve.predictions
+                               else {"error": curve.error or "no prediction"})
+            for curve in entry.curves}
 
 
-def _compare_one(family: str, num_gpus: int, collectives: list[str], size_bytes: int,
-                 placement: str, flavor: str, calibration: Any, catalog: str | None,
-                 ) -> dict[str, Any]:
-    from collectives.model import predict
-    from fabric.cost import bill_of_materials
-    from fabric.graph import summarize
-
-    entry: dict[str, Any] = {"family": family}
-    try:
-        G = topology_from_options(family, gpus=num_gpus, catalog=catalog)
-    except ValueError as err:
-        entry["error"] = one_line(err)
+def _compare_entry(f: FabricResult) -> dict[str, Any]:
+    entry: dict[str, Any] = {"family": f.family, "requested_gpus": f.requested_gpus,
+                             "notes": list(f.notes)}
+    s, bom, w = f.summary, f.bom, f.workload
+    if f.error or s is None:
+        entry["error"] = f.error or "not built"
         return entry
-    summary = summarize(G, exact_bisection=num_gpus <= 16384)
-    cost_usd: float | None = None
-    power_w: float | None = None
-    try:
-        bom = bill_of_materials(G, catalog=_catalog(catalog) if catalog else None)
-        cost_usd, power_w = bom.network_cost_usd, bom.network_power_w
-    except ValueError as err:  # e.g. no transceiver of a link's rate: times still stand
-        entry["cost_error"] = one_line(err)
-    entry.update(
-        {
-            "num_gpus_built": summary.num_gpus,
-            "switches_by_tier": summary.switches_by_tier,
-            "num_switches": summary.num_switches,
-            "cables": sum(summary.cables_by_tier.values())
-            - summary.cables_by_tier.get("gpu-scale-up", 0),
-            "bisection_bandwidth_bytes_per_s": summary.bisection_bandwidth_bytes_per_s,
-            "hop_diameter": summary.hop_diameter,
-            "network_cost_usd": cost_usd,
-            "network_power_w": power_w,
-            "network_cost_per_gpu_usd": None if cost_usd is None else cost_usd / summary.num_gpus,
-            "results": {},
-        }
-    )
-    for coll in collectives:
-        try:
-            p = predict(G, coll, size_bytes, ranks=num_gpus, placement=placement, flavor=flavor,
-                        calibration=calibration)
-            entry["results"][p.collective] = _prediction_row(p)
-        except ValueError as err:
-            entry["results"][coll] = {"error": one_line(err)}
+    entry.update({
+        "num_gpus_built": f.num_gpus,
+        "params": {k: v for k, v in f.params.items() if k != "catalog"},
+        "switches_by_tier": s.switches_by_tier,
+        "num_switches": s.num_switches,
+        "cables": sum(s.cables_by_tier.values()) - s.cables_by_tier.get("gpu-scale-up", 0),
+        "bisection_bandwidth_bytes_per_s": s.bisection_bandwidth_bytes_per_s,
+        "hop_diameter": s.hop_diameter,
+        "network_cost_usd": None if bom is None else bom.network_cost_usd,
+        "network_power_w": None if bom is None else bom.network_power_w,
+        "network_cost_per_gpu_usd": None if bom is None else bom.network_cost_per_gpu_usd,
+        "cost_error": f.cost_error or None,
+        "gpu_utilization": None if w is None else w.step.gpu_utilization,
+        "step_time_s": None if w is None else w.step.step_time_s,
+        "cost_per_useful_gpu_hour_usd":
+            None if w is None else w.cost.cost_per_useful_gpu_hour_usd,
+        "results": _compare_rows(f),
+    })
     return entry
 
 
-def _catalog(path: str) -> Any:
-    from fabric.catalog import load_catalog
-
-    return load_catalog(path)
-
-
 @click.command("compare")
-@click.option("--gpus", type=int, default=4096, show_default=True, help="GPUs in the cluster.")
-@click.option(
-    "--families",
-    default=",".join(DEFAULT_FAMILIES),
-    show_default=True,
-    help="Comma-separated families to compare.",
-)
-@click.option(
-    "--collectives",
-    default=",".join(DEFAULT_COLLECTIVES),
-    show_default=True,
-    help="Comma-separated collectives.",
-)
-@click.option(
-    "--size",
-    "size_bytes",
-    type=SizeType(),
-    default="1GiB",
-    show_default=True,
-    help="Message size (nccl-tests' meaning).",
-)
-@click.option(
-    "--placement", default="packed", show_default=True, help="packed, rail-aligned, spread, random."
-)
+@click.option("--gpus", type=CountType(), default="4096", show_default=True,
+              help="GPUs in the cluster (k = 1024).")
+@click.option("--families", default=",".join(DEFAULT_FAMILIES), show_default=True,
+              help="Comma-separated families to compare.")
+@click.option("--collectives", default=",".join(DEFAULT_COLLECTIVES), show_default=True,
+              help="Comma-separated collectives.")
+@click.option("--size", "size_bytes", type=SizeType(), default="1GiB", show_default=True,
+              help="Message size (nccl-tests' meaning).")
+@click.option("--placement", default="packed", show_default=True,
+              help="packed, rail-aligned, spread, random.")
 @click.option("--flavor", type=click.Choice(["ideal", "nccl"]), default="ideal", show_default=True)
 @click.option("--calibration", metavar="FILE", help="Calibration file from `fabric calibrate`.")
-@click.option(
-    "--catalog", metavar="FILE", help="Catalog TOML laid over the built-in one (your prices)."
-)
+@click.option("--workload", "workload_path", metavar="FILE",
+              help="Workload YAML/JSON for utilization and USD per useful GPU-hour "
+                   "(default: built-in 70B dense training step).")
+@fabric_options(sizes=False)
 @json_option
-def compare_command(
-    gpus: int,
-    families: str,
-    collectives: str,
-    size_bytes: int,
-    placement: str,
-    flavor: str,
-    calibration: str | None,
-    catalog: str | None,
-    as_json: bool,
-) -> None:
-    """Compare fabric families for one cluster size: collective times, busbw, bottleneck, cost."""
-    import topologies
-    from collectives.names import canonical
+def compare_command(gpus: int, families: str, collectives: str, size_bytes: int, placement: str,
+                    flavor: str, calibration: str | None, workload_path: str | None,
+                    as_json: bool, **options: Any) -> None:
+    """Compare fabric families for one cluster: cost, collective times, utilization per dollar.
 
+    Every family is built with the same servers (8 GPUs behind NVLink unless --gpus-per-node /
+    --scaleup say otherwise) and evaluated by the same function as `fabric report`.
+    """
     if gpus < 2:
         raise click.BadParameter(f"must be >= 2, got {gpus}", param_hint="--gpus")
-    fams = _split(families)
-    for fam in fams:
-        if fam not in topologies.FAMILIES:
-            raise ValueError(f"unknown family {fam!r}; known: {', '.join(topologies.FAMILIES)}")
-    colls = [canonical(c) for c in _split(collectives)]
+    catalog = load_catalog_option(options.get("catalog"))
+    base = design_from_options(None, options, catalog=catalog)
     cal = _load_calibration(calibration)
-    entries = compare_fabrics(
-        gpus,
-        fams,
-        colls,
-        size_bytes,
-        placement=placement,
-        flavor=flavor,
-        calibration=cal,
-        catalog=catalog,
-    )
+    w = load_workload(workload_path) if workload_path else default_workload()
+    result = compare_fabrics(gpus, _split(families), base=base, collectives=_split(collectives),
+                             sizes_bytes=(size_bytes,), placement=placement, flavor=flavor,
+                             calibration=cal, catalog=catalog, workload=w)
+    entries = [_compare_entry(f) for f in result.fabrics]
     if as_json:
-        emit_json(
-            {
-                "num_gpus": gpus,
-                "size_bytes": size_bytes,
-                "placement": placement,
-                "flavor": flavor,
-                "families": entries,
-            }
-        )
-        return
+        emit_json({"num_gpus": gpus, "size_bytes": size_bytes, "placement": placement,
+                   "flavor": flavor, "workload": w.name, "families": entries})
+    else:
+        _print_comparison(gpus, size_bytes, placement, flavor, cal is not None, entries)
+    if result.num_built == 0:
+        raise click.ClickException("no family could be built for "
+                                   f"{gpus:,} GPUs (see the lines above)")
+
+
+def _print_comparison(gpus: int, size_bytes: int, placement: str, flavor: str, calibrated: bool,
+                      entries: list[dict[str, Any]]) -> None:
     click.echo(
-        f"# {gpus} GPUs, {units.format_size(size_bytes)} per collective, {placement} placement, "
-        f"{flavor} flavor" + (", calibrated" if cal is not None else "")
+        f"# {gpus:,} GPUs, {units.format_size(size_bytes)} per collective, {placement} placement, "
+        f"{flavor} flavor" + (", calibrated" if calibrated else "")
     )
     rows = []
     for e in entries:
         if "error" in e:
-            rows.append([e["family"], "-", "-", "-", "-", "-"])
+            rows.append([e["family"], "-", "-", "-", "-", "-", "-", "-"])
             continue
-        rows.append(
-            [
-                e["family"],
-                str(e["num_switches"]),
-                str(e["cables"]),
-                f"{e['bisection_bandwidth_bytes_per_s'] * 8 / 1e12:.0f}"
-                if math.isfinite(e["bisection_bandwidth_bytes_per_s"])
-                else "-",
-                "-" if e["network_cost_usd"] is None else f"{e['network_cost_usd'] / 1e6:.1f}",
-                "-" if e["network_cost_usd"] is None else f"{e['network_cost_per_gpu_usd']:,.0f}",
-            ]
-        )
-    click.echo(
-        format_table(
-            ["family", "switches", "cables", "bisection(Tb/s)", "network(M USD)", "USD/GPU"],
-            rows,
-            align="lrrrrr",
-        )
-    )
+        cost = e["network_cost_usd"]
+        rows.append([
+            e["family"], f"{e['num_gpus_built']:,}", f"{e['num_switches']:,}", f"{e['cables']:,}",
+            f"{e['bisection_bandwidth_bytes_per_s'] * 8 / 1e12:.0f}"
+            if math.isfinite(e["bisection_bandwidth_bytes_per_s"]) else "-",
+            "-" if cost is None else f"{cost / 1e6:.1f}",
+            "-" if cost is None else f"{e['network_cost_per_gpu_usd']:,.0f}",
+            "-" if e["gpu_utilization"] is None else f"{100 * e['gpu_utilization']:.1f}",
+        ])
+    click.echo(format_table(
+        ["family", "GPUs", "switches", "cables", "bisection(Tb/s)", "network(M USD)", "USD/GPU",
+         "util %"], rows, align="lrrrrrrr"))
     for e in entries:
         if "error" in e:
             click.echo(f"{e['family']}: infeasible: {e['error']}")
         elif e.get("cost_error"):
             click.echo(f"{e['family']}: no cost: {e['cost_error']}")
+        for note in e.get("notes", []):
+            click.echo(f"{e['family']}: {note}")
     click.echo("")
-    headers = [
-        "family",
-        "collective",
-        "time(ms)",
-        "busbw(GB/s)",
-        "algorithm",
-        "bound",
-        "bottleneck",
-    ]
+    headers = ["family", "collective", "time(ms)", "busbw(GB/s)", "algorithm", "bound",
+               "bottleneck"]
     rows = []
     for e in entries:
-        if "error" in e:
-            continue
-        for coll, r in e["results"].items():
+        for coll, r in e.get("results", {}).items():
             if "error" in r:
                 rows.append([e["family"], coll, "-", "-", "-", "-", r["error"]])
             else:
-                rows.append(
-                    [
-                        e["family"],
-                        coll,
-                        f"{r['time_s'] * 1e3:.3f}",
-                        f"{r['busbw_bytes_per_s'] / 1e9:.1f}",
-                        r["algorithm"],
-                        f"{r['bound_ratio']:.2f}x",
-                        r["bottleneck"],
-                    ]
-                )
+                rows.append([e["family"], coll, f"{r['time_s'] * 1e3:.3f}",
+                             f"{r['busbw_bytes_per_s'] / 1e9:.1f}", r["algorithm"],
+                             f"{r['bound_ratio']:.2f}x", r["bottleneck"]])
     click.echo(format_table(headers, rows, align="llrrlrl"))
-    for e in entries:
-        if "cost_error" in e:
-            click.echo(f"{e['family']}: no cost: {e['cost_error']}", err=True)
-    click.echo("\nbound = time / bandwidth-optimal lower bound; bottleneck = busiest link (u->v).")
-
-
-COMMANDS = [predict_command, compare_command]
+    click.echo("\nbound = time / bandwidth-optimal lower bound; bottleneck = busiest link (u->v); "
+               "util = GPU utilization of the workload's training step.")

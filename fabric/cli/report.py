@@ -9,31 +9,27 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 import click
 
+import topologies
+from collectives.names import canonical
+from collectives.workload import default_workload, load_workload
 from fabric import units
-from fabric.catalog import Catalog, load_catalog
-from fabric.cliutil import SizeListType, emit_json, format_table, json_option
-from fabric.errors import InfeasibleError
+from fabric.cli.common import SizeListType, emit_json, format_table, json_option
+from fabric.cli.options import design_from_options, fabric_options, load_catalog_option
 from fabric.fileio import atomic_write_text, check_output_path
+from measure.calibration import load_calibration
+from reports.html import render_report, report_data
+from studies.capex import DEFAULT_FAMILIES, CapexPlan, plan_capex, recommendations
+from studies.design import check_options_used
 
-__all__ = [
-    "COMMANDS",
-    "DEFAULT_FAMILIES",
-    "parse_gpu_counts",
-    "build_plan",
-    "measured_points",
-    "report",
-]
-
-DEFAULT_FAMILIES = ("rail-optimized", "rail-only", "clos")
+__all__ = ["report", "parse_gpu_counts"]
 
 
 def parse_gpu_counts(text: str) -> list[int]:
-    """``"1024,4096,16k"`` -> ``[1024, 4096, 16384]`` (``k`` = 1024, as token counts).
+    """``"1024,4096,16k"`` -> ``[1024, 4096, 16384]`` (``k`` = 1024, as for every count).
 
     >>> parse_gpu_counts("1024, 4k")
     [1024, 4096]
@@ -51,194 +47,13 @@ def parse_gpu_counts(text: str) -> list[int]:
 
 
 def _families(text: str) -> list[str]:
-    import topologies
-
     names = [t.strip() for t in str(text).split(",") if t.strip()]
     if not names:
         raise ValueError("--families needs at least one family")
-    for name in names:
-        if name not in topologies.FAMILIES:
-            raise ValueError(
-                f"unknown topology family {name!r}; known: {', '.join(sorted(topologies.FAMILIES))}"
-            )
-    return list(dict.fromkeys(names))
+    return [topologies.family(name).name for name in dict.fromkeys(names)]
 
 
-def _builder_params(
-    family: str,
-    *,
-    gpus_per_node: int,
-    scaleup: str | None,
-    gpu: str | None,
-    switch: str | None,
-    catalog: Catalog,
-) -> dict[str, Any]:
-    """Servers alike in every family: ``gpus_per_node`` GPUs behind one scale-up switch."""
-    import inspect
-
-    import topologies
-
-    accepted = inspect.signature(topologies.FAMILIES[family]).parameters
-    params: dict[str, Any] = {"gpus_per_node": gpus_per_node, "catalog": catalog}
-    if "scaleup" in accepted:
-        params["scaleup"] = scaleup
-    if gpu is not None:
-        params["gpu"] = gpu
-    if switch is not None:
-        params["switch"] = switch
-    return {k: v for k, v in params.items() if k in accepted}
-
-
-def _load_calibration(path: str | None) -> Any:
-    if path is None:
-        return None
-    try:
-        from measure.calibrate import load_calibration
-    except ImportError as err:
-        raise ValueError(
-            f"--calibration needs measure.calibrate, which is not available: {err}"
-        ) from err
-    return load_calibration(path)
-
-
-def measured_points(calibration: Any, label: str) -> tuple[Any, ...]:
-    """Measured-vs-predicted points of a calibration, if it carries them.
-
-    Reads ``calibration.points`` (or ``.fit_points``, ``.held_out``): items with ``size_bytes``,
-    a collective
-    (``collective`` or ``operation``), a measured time (``measured_time_s`` or ``time_s``) and
-    ``predicted_time_s`` (optionally ``predicted_low_s`` / ``predicted_high_s``). Items missing
-    any of these are skipped.
-    """
-    from reports.html import MeasuredPoint
-
-    items = (
-        getattr(calibration, "points", None)
-        or getattr(calibration, "fit_points", None)
-        or getattr(calibration, "held_out", None)
-        or ()
-    )
-    band = getattr(calibration, "band", None)
-    out = []
-
-    def get(item: Any, *names: str) -> Any:
-        for name in names:
-            value = item.get(name) if isinstance(item, dict) else getattr(item, name, None)
-            if value is not None:
-                return value
-        return None
-
-    for item in items:
-        size, coll = get(item, "size_bytes"), get(item, "collective", "operation")
-        measured = get(item, "measured_time_s", "time_s")
-        predicted = get(item, "predicted_time_s")
-        if None in (size, coll, measured, predicted):
-            continue
-        low = get(item, "predicted_low_s", "time_low_s")
-        high = get(item, "predicted_high_s", "time_high_s")
-        if (low is None or high is None) and callable(band):
-            low, high = band(float(predicted))
-        low = predicted if low is None else low
-        high = predicted if high is None else high
-        out.append(
-            MeasuredPoint(
-                label=label,
-                collective=str(coll),
-                size_bytes=int(size),
-                measured_time_s=float(measured),
-                predicted_time_s=float(predicted),
-                predicted_low_s=float(low),
-                predicted_high_s=float(high),
-            )
-        )
-    return tuple(sorted(out, key=lambda p: (p.collective, p.size_bytes)))
-
-
-def build_plan(
-    gpu_counts: Sequence[int],
-    families: Sequence[str] = DEFAULT_FAMILIES,
-    *,
-    catalog: Catalog | None = None,
-    workload: Any = None,
-    calibration: Any = None,
-    calibration_label: str = "",
-    sizes_bytes: Sequence[int] | None = None,
-    collectives: Sequence[str] = ("all-reduce",),
-    flavor: str = "ideal",
-    gpus_per_node: int = 8,
-    scaleup: str | None = "auto",
-    gpu: str | None = None,
-    switch: str | None = None,
-    title: str = "Fabric capex planning report",
-    generated_at: str | None = None,
-    command: str = "",
-    progress: Any = None,
-) -> Any:
-    """Build every family at every scale, evaluate it, and return a ``ReportInput``.
-
-    A family that cannot be built at a scale (:class:`fabric.errors.InfeasibleError`) becomes a
-    row that says why; any other error propagates. ``progress`` (a callable taking one step) is
-    called after each (family, scale).
-    """
-    import topologies
-    from collectives.workload import default_workload
-    from reports.html import DEFAULT_SIZES, ReportInput, evaluate_fabric, failed_fabric
-
-    cat = load_catalog(None) if catalog is None else catalog
-    w = default_workload() if workload is None else workload
-    sizes = DEFAULT_SIZES if sizes_bytes is None else tuple(sizes_bytes)
-    results = []
-    for family in families:
-        params = _builder_params(
-            family,
-            gpus_per_node=gpus_per_node,
-            scaleup=scaleup,
-            gpu=gpu,
-            switch=switch,
-            catalog=cat,
-        )
-        for n in gpu_counts:
-            try:
-                G = topologies.for_gpus(family, n, **params)
-            except InfeasibleError as err:
-                results.append(failed_fabric(family, n, str(err)))
-            else:
-                results.append(
-                    evaluate_fabric(
-                        G,
-                        family=family,
-                        requested_gpus=n,
-                        catalog=cat,
-                        workload=w,
-                        collectives=collectives,
-                        sizes_bytes=sizes,
-                        calibration=calibration,
-                        flavor=flavor,
-                    )
-                )
-            if progress is not None:
-                progress(1)
-    measured = (
-        measured_points(calibration, calibration_label or "calibration")
-        if calibration is not None
-        else ()
-    )
-    return ReportInput(
-        fabrics=tuple(results),
-        workload=w,
-        catalog=cat,
-        title=title,
-        measured=measured,
-        calibration_label=calibration_label,
-        flavor=flavor,
-        generated_at=generated_at,
-        command=command,
-    )
-
-
-def _table(plan: Any) -> str:
-    from reports.html import recommendations
-
+def _table(plan: CapexPlan) -> str:
     best = {(r.requested_gpus, r.label) for r in recommendations(plan)}
     rows = []
     for f in plan.fabrics:
@@ -287,12 +102,6 @@ def _table(plan: Any) -> str:
 )
 @click.option("--calibration", metavar="FILE", help="Calibration file from `fabric calibrate`.")
 @click.option(
-    "--catalog",
-    "catalog_path",
-    metavar="FILE",
-    help="Catalog TOML laid over the built-in one (your prices).",
-)
-@click.option(
     "--sizes",
     type=SizeListType(),
     default=None,
@@ -313,22 +122,7 @@ def _table(plan: Any) -> str:
     show_default=True,
     help="Collective model flavor.",
 )
-@click.option(
-    "--gpus-per-node",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="GPUs per server (every family).",
-)
-@click.option(
-    "--scaleup",
-    default="auto",
-    show_default=True,
-    metavar="KEY|none",
-    help="Scale-up switch per server, or 'none'.",
-)
-@click.option("--gpu", default=None, help="GPU model (catalog key; default the builders').")
-@click.option("--switch", default=None, help="Scale-out switch model for every family.")
+@fabric_options(sizes=False)
 @click.option("--title", default="Fabric capex planning report", show_default=True)
 @click.option(
     "--generated-at",
@@ -343,18 +137,14 @@ def report(
     families_text: str,
     workload_path: str | None,
     calibration: str | None,
-    catalog_path: str | None,
     sizes: list[int] | None,
     collectives: tuple[str, ...],
     flavor: str,
-    gpus_per_node: int,
-    scaleup: str,
-    gpu: str | None,
-    switch: str | None,
     title: str,
     generated_at: str | None,
     output: str | None,
     as_json: bool,
+    **options: Any,
 ) -> None:
     """Plan capex: cost, power, collective times and utilization per dollar, as HTML.
 
@@ -368,56 +158,26 @@ def report(
     families = _families(families_text)
     if output is not None:
         check_output_path(output)
-    from collectives.names import canonical
-    from collectives.workload import default_workload, load_workload
-    from reports.html import render_report, report_data
-
     names = [canonical(c) for c in collectives]
-    cat = load_catalog(catalog_path)
+    cat = load_catalog_option(options.get("catalog"))
+    base = design_from_options(None, options, catalog=cat)
+    check_options_used(base, families)
     w = load_workload(workload_path) if workload_path else default_workload()
-    cal = _load_calibration(calibration)
+    cal = None if calibration is None else load_calibration(calibration)
     command = " ".join(
-        [
-            "fabric report",
-            "--gpus",
-            ",".join(map(str, counts)),
-            "--families",
-            ",".join(families),
-            "--flavor",
-            flavor,
-        ]
-        + [
-            f"{flag} {shlex.quote(value)}"
-            for flag, value in (
-                ("--workload", workload_path),
-                ("--catalog", catalog_path),
-                ("--calibration", calibration),
-            )
-            if value
-        ]
+        ["fabric report", "--gpus", ",".join(map(str, counts)), "--families", ",".join(families),
+         "--flavor", flavor]
+        + [f"{flag} {shlex.quote(value)}" for flag, value in (
+            ("--workload", workload_path), ("--catalog", options.get("catalog")),
+            ("--calibration", calibration)) if value]
     )
-    with click.progressbar(
-        length=len(counts) * len(families), label="fabric report", file=sys.stderr, show_pos=True
-    ) as bar:
-        plan = build_plan(
-            counts,
-            families,
-            catalog=cat,
-            workload=w,
-            calibration=cal,
-            calibration_label=calibration or "",
-            sizes_bytes=sizes,
-            collectives=names,
-            flavor=flavor,
-            gpus_per_node=gpus_per_node,
-            scaleup=None if scaleup.lower() == "none" else scaleup,
-            gpu=gpu,
-            switch=switch,
-            title=title,
-            generated_at=generated_at,
-            command=command,
-            progress=bar.update,
-        )
+    with click.progressbar(length=len(counts) * len(families), label="fabric report",
+                           file=sys.stderr, show_pos=True) as bar:
+        plan = plan_capex(counts, families, base=base, catalog=cat, workload=w, calibration=cal,
+                          calibration_label=calibration or "", sizes_bytes=sizes,
+                          collectives=names, flavor=flavor, title=title,
+                          generated_at=generated_at, command=command,
+                          progress=lambda _: bar.update(1))
     if output is not None:
         atomic_write_text(output, render_report(plan))
         click.echo(f"wrote {output}", err=True)
@@ -425,6 +185,6 @@ def report(
         emit_json(report_data(plan))
     else:
         click.echo(_table(plan))
-
-
-COMMANDS = [report]
+    if not any(f.bom is not None for f in plan.fabrics):
+        raise click.ClickException("no fabric could be built and priced at the requested "
+                                   "scales (see the table)")

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from fabric.cli import cli
-from measure.calibrate import load_calibration
+from measure.calibration import load_calibration
 from measure.parsers import parse_log_file
 from measure.records import write_records
 

@@ -128,8 +128,31 @@ def _documented_commands() -> list[str]:
     return [line[2:] for line in text.splitlines() if line.startswith("$ fabric kv ")]
 
 
-def test_docs_have_examples():
-    assert len(_documented_commands()) >= 8
+def _documented_ttft() -> dict[int, str]:
+    """The scenario-A table of docs/kv.md: context tokens -> the ttft_recompute_s it states."""
+    out = {}
+    for line in (ROOT / "docs" / "kv.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and cells[0].endswith(" tokens") and " s = " in cells[1]:
+            out[int(cells[0].split()[0].replace(",", ""))] = cells[1].split()[0]
+    return out
+
+
+def test_docs_state_what_the_command_prints():
+    # the figures docs/kv.md quotes for its scenario-A commands are what those commands print
+    stated = _documented_ttft()
+    assert sorted(stated) == [1_000_000, 10_000_000]
+    for tokens, text in stated.items():
+        data = run_json("--model", "llama-4-scout", "--context", str(tokens), "--gpu", "l40s",
+                        "--tp", "4", "--mfu", "0.3")
+        decimals = len(text.split(".")[1]) if "." in text else 0
+        assert f"{data['ttft_recompute_s']:,.{decimals}f}" == text, tokens
+    big = run_json("--model", "llama-4-scout", "--context", "10000000", "--gpu", "l40s",
+                   "--tp", "4", "--mfu", "0.3")
+    text = (ROOT / "docs" / "kv.md").read_text()
+    assert f"`kv_bytes` = {big['kv_bytes'] / 1e9:.1f} GB" in text
+    assert f"({big['kv_bytes_per_gpu'] / 1e9:.0f} GB per GPU" in text
+    assert big["fits_gpu_memory"] is False
 
 
 @pytest.mark.parametrize("command", _documented_commands())

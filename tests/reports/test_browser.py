@@ -16,7 +16,9 @@ import pytest
 import topologies
 from collectives.workload import default_workload
 from fabric.catalog import default_catalog
-from reports.html import MeasuredPoint, ReportInput, evaluate_fabric, render_report
+from reports.html import render_report
+from studies.capex import CapexPlan, MeasuredPoint
+from studies.evaluate import evaluate_fabric
 
 pytestmark = pytest.mark.browser
 
@@ -61,13 +63,13 @@ def report_file(tmp_path_factory) -> Path:
     fabrics = tuple(
         evaluate_fabric(topologies.for_gpus(family, n), family=family, requested_gpus=n,
                         label=PAYLOAD if family == "rail-optimized" else family,
-                        sizes_bytes=sizes)
+                        sizes_bytes=sizes, workload=default_workload())
         for family in ("rail-optimized", "rail-only") for n in (64, 128))
     points = tuple(MeasuredPoint(label=PAYLOAD, collective="all-reduce", size_bytes=s,
                                  measured_time_s=1e-5 * (i + 1), predicted_time_s=1.2e-5 * (i + 1),
                                  predicted_low_s=1e-5 * (i + 1), predicted_high_s=1.4e-5 * (i + 1))
                    for i, s in enumerate(sizes))
-    plan = ReportInput(fabrics=fabrics, workload=default_workload(), catalog=default_catalog(),
+    plan = CapexPlan(fabrics=fabrics, workload=default_workload(), catalog=default_catalog(),
                        measured=points, title="Fabric capex planning report")
     path = tmp_path_factory.mktemp("report") / "plan.html"
     path.write_text(render_report(plan), encoding="utf-8")

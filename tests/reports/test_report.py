@@ -12,38 +12,36 @@ import topologies
 from collectives.workload import default_workload
 from fabric.catalog import default_catalog
 from fabric.cli import cli
-from reports.html import (
+from reports.html import render_report, report_data
+from reports.template import script_json
+from studies.capex import (
     PUBLISHED_RAIL_ONLY_REDUCTION,
+    CapexPlan,
     MeasuredPoint,
-    ReportInput,
-    evaluate_fabric,
-    failed_fabric,
     rail_only_comparisons,
     recommendations,
-    render_report,
-    report_data,
 )
-from reports.template import script_json
+from studies.evaluate import evaluate_fabric, failed_fabric
 
 XSS = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
 SIZES = (1024, 1 << 20, 1 << 26)
 
 
-def make_plan(label: str = "rail-optimized", measured=()) -> ReportInput:
+def make_plan(label: str = "rail-optimized", measured=()) -> CapexPlan:
     fabrics = []
     for family, n in (("rail-optimized", 64), ("rail-only", 64), ("rail-optimized", 128),
                       ("rail-only", 128), ("clos", 64)):
         G = topologies.for_gpus(family, n)
         name = label if family == "rail-optimized" else family
         fabrics.append(evaluate_fabric(G, family=family, requested_gpus=n, label=name,
-                                       sizes_bytes=SIZES))
+                                       sizes_bytes=SIZES, workload=default_workload()))
     fabrics.append(failed_fabric("single-hop", 100_000, "needs a radix of 100000"))
-    return ReportInput(fabrics=tuple(fabrics), workload=default_workload(),
+    return CapexPlan(fabrics=tuple(fabrics), workload=default_workload(),
                        catalog=default_catalog(), measured=tuple(measured))
 
 
 @pytest.fixture(scope="module")
-def plan() -> ReportInput:
+def plan() -> CapexPlan:
     return make_plan()
 
 
@@ -73,7 +71,7 @@ def test_deterministic_bytes(plan, page):
     assert render_report(plan) == page
     assert render_report(make_plan()) == page  # rebuilt from scratch
     assert "generated" not in page[page.index("</head>"):]
-    stamped = render_report(ReportInput(**{**{f: getattr(plan, f) for f in plan.__slots__},
+    stamped = render_report(CapexPlan(**{**{f: getattr(plan, f) for f in plan.__slots__},
                                            "generated_at": "2026-11-25"}))
     assert "generated 2026-11-25" in stamped
 

@@ -1,0 +1,161 @@
+"""The fabric options, defined once and shared by every command that takes a fabric.
+
+``@fabric_options()`` adds the family flags (``--k``, ``--gpus``, ``--nodes``, ``--tiers``,
+``--switch``, ``--oversubscription``, ``--planes``, ``--gpus-per-node``, ``--su-size``,
+``--reserved-leaf-ports``, ``--scaleup``/``--no-scaleup``, ``--gpu``, ``--catalog``);
+``@fabric_options(sizes=False)`` adds all but the sizes, for commands that size the fabric
+themselves (``compare``, ``report``). :func:`design_from_options` turns them into a
+:class:`studies.design.FabricDesign`:
+
+.. code-block:: python
+
+    @click.command()
+    @click.argument("topology")
+    @fabric_options()
+    def predict(topology, **options):
+        G = build_fabric(design_from_options(topology, options))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+import topologies
+from fabric.catalog import Catalog, load_catalog
+from fabric.cli.common import CountType
+from studies.design import DesignError, FabricDesign
+
+__all__ = ["FABRIC_OPTION_NAMES", "fabric_options", "design_from_options", "load_catalog_option"]
+
+#: The keyword arguments ``@fabric_options()`` gives a command.
+FABRIC_OPTION_NAMES: tuple[str, ...] = (
+    "k", "gpus", "nodes", "tiers", "switch", "oversubscription", "planes", "gpus_per_node",
+    "su_size", "reserved_leaf_ports", "scaleup", "no_scaleup", "gpu", "catalog",
+)
+_SIZE_OPTIONS = ("k", "gpus", "nodes")
+
+
+class _Oversubscription(click.ParamType):
+    """``3``, ``1.5`` or ``3:1`` (down:up)."""
+
+    name = "ratio"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        try:
+            if ":" in text:
+                down, up = text.split(":", 1)
+                ratio = float(down) / float(up)
+            else:
+                ratio = float(text)
+        except (ValueError, ZeroDivisionError):
+            self.fail(f"oversubscription must look like 3, 1.5 or 3:1, got {value!r}", param, ctx)
+        if not 1.0 <= ratio < float("inf"):
+            self.fail(f"oversubscription must be a finite ratio >= 1, got {value!r}", param, ctx)
+        return ratio
+
+
+def _families_taking(name: str) -> str:
+    return ", ".join(f for f, record in topologies.FAMILIES.items() if record.accepts(name))
+
+
+def fabric_options(*, sizes: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator adding the fabric flags (with ``sizes``: also ``--k``, ``--gpus``, ``--nodes``).
+
+    The command receives them as keyword arguments named as :data:`FABRIC_OPTION_NAMES`, None
+    (or False) when not given; pass them to :func:`design_from_options`.
+    """
+    size_options = [
+        click.option("--k", type=click.IntRange(min=2),
+                     help=f"Switch radix k of a k-ary fat-tree (even): k^3/4 GPUs "
+                          f"[{_families_taking('k')}]."),
+        click.option("--gpus", type=CountType(),
+                     help="GPUs (any family: servers or k are derived; k = 1024)."),
+        click.option("--nodes", type=click.IntRange(min=1),
+                     help=f"Servers [{_families_taking('num_nodes')}]."),
+    ]
+    options = [
+        click.option("--tiers", type=click.IntRange(min=1),
+                     help=f"Switch tiers (default: fewest) [{_families_taking('tiers')}]."),
+        click.option("--switch", help="Scale-out switch model (catalog key, e.g. qm9700)."),
+        click.option("--oversubscription", type=_Oversubscription(),
+                     help=f"Leaf down:up ratio, e.g. 3 or 3:1 (default 1) "
+                          f"[{_families_taking('oversubscription')}]."),
+        click.option("--planes", type=click.IntRange(min=1),
+                     help=f"Parallel switch planes [{_families_taking('planes')}]."),
+        click.option("--gpus-per-node", type=click.IntRange(min=1), help="GPUs per server."),
+        click.option("--su-size", type=click.IntRange(min=1),
+                     help=f"Servers per scalable unit [{_families_taking('su_size')}]."),
+        click.option("--reserved-leaf-ports", type=click.IntRange(min=0),
+                     help=f"Leaf ports kept free for storage and management "
+                          f"[{_families_taking('reserved_leaf_ports')}]."),
+        click.option("--scaleup", metavar="KEY|none",
+                     help="Scale-up (NVLink) switch per server, 'auto' or 'none'."),
+        click.option("--no-scaleup", is_flag=True,
+                     help="No scale-up domain (same as --scaleup none)."),
+        click.option("--gpu", help="GPU model (catalog key, e.g. h100)."),
+        click.option("--catalog", metavar="FILE",
+                     help="Catalog TOML laid over the built-in one (your prices)."),
+    ]
+    chosen = (size_options if sizes else []) + options
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(chosen):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def load_catalog_option(path: str | Catalog | None) -> Catalog:
+    """The catalog a ``--catalog`` value names (the built-in one for None)."""
+    if isinstance(path, Catalog):
+        return path
+    return load_catalog(path)
+
+
+def design_from_options(target: str | None, options: Mapping[str, Any], *,
+                        catalog: Catalog | None = None) -> FabricDesign:
+    """The :class:`FabricDesign` of a TARGET argument (a family or spec file) and fabric flags.
+
+    ``target`` None gives a design without a family (for ``compare`` and ``report``, which
+    apply the options to each family): :attr:`FabricDesign.family` is then the first family
+    that takes every given option, or ``rail-optimized``. ``catalog`` overrides ``--catalog``
+    (already loaded).
+
+    Raises
+    ------
+    studies.design.DesignError
+        (exit 2) ``--scaleup`` together with ``--no-scaleup``, or conflicting sizes.
+    ValueError
+        (exit 1) A catalog file that cannot be read.
+    """
+    values = {name: options.get(name) for name in FABRIC_OPTION_NAMES}
+    scaleup = values["scaleup"]
+    if values["no_scaleup"]:
+        if scaleup is not None and str(scaleup).lower() != "none":
+            raise DesignError(f"give --scaleup {scaleup} or --no-scaleup, not both")
+        scaleup = "none"
+    cat = catalog if catalog is not None else (
+        load_catalog_option(values["catalog"]) if values["catalog"] is not None else None)
+    fields: dict[str, Any] = {
+        "num_gpus": values["gpus"], "num_nodes": values["nodes"], "k": values["k"],
+        "tiers": values["tiers"], "switch": values["switch"],
+        "oversubscription": values["oversubscription"], "planes": values["planes"],
+        "gpus_per_node": values["gpus_per_node"], "su_size": values["su_size"],
+        "reserved_leaf_ports": values["reserved_leaf_ports"], "scaleup": scaleup,
+        "gpu": values["gpu"], "catalog": cat,
+    }
+    if target is None:
+        return FabricDesign(family="rail-optimized", **fields)
+    if target in topologies.FAMILIES:
+        return FabricDesign(family=target, **fields)
+    if Path(target).suffix or Path(target).exists() or "/" in target:
+        return FabricDesign(spec_path=target, **fields)
+    return FabricDesign(family=target, **fields)  # an unknown family: build says which exist

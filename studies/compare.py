@@ -1,0 +1,136 @@
+"""Compare fabric families for one cluster: each built with the same servers, evaluated alike.
+
+Families are independent, so they are evaluated in worker processes; the result does not depend
+on how many.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import topologies
+from collectives.calibration import ModelCalibration
+from collectives.names import canonical
+from collectives.workload import Workload
+from fabric.catalog import Catalog
+from studies.design import FabricDesign, check_options_used, design_for_family, for_study
+from studies.evaluate import FabricResult, evaluate_design
+
+__all__ = [
+    "DEFAULT_COLLECTIVES",
+    "DEFAULT_FAMILIES",
+    "Comparison",
+    "compare_fabrics",
+]
+
+DEFAULT_FAMILIES: tuple[str, ...] = ("rail-optimized", "rail-only", "clos", "fat-tree",
+                                     "single-hop")
+DEFAULT_COLLECTIVES: tuple[str, ...] = ("all-reduce", "all-gather", "reduce-scatter",
+                                        "all-to-all")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Comparison:
+    """Families side by side for ``num_gpus`` GPUs at the message ``sizes_bytes``."""
+
+    num_gpus: int
+    sizes_bytes: tuple[int, ...]
+    placement: str
+    flavor: str
+    calibrated: bool
+    fabrics: tuple[FabricResult, ...]
+
+    @property
+    def num_built(self) -> int:
+        """Families that could be built."""
+        return sum(1 for f in self.fabrics if f.built)
+
+
+def _evaluate_one(design: FabricDesign, num_gpus: int, options: dict[str, Any]) -> FabricResult:
+    return evaluate_design(design, requested_gpus=num_gpus, **options)
+
+
+def compare_fabrics(
+    num_gpus: int,
+    families: Sequence[str] = DEFAULT_FAMILIES,
+    *,
+    base: FabricDesign | None = None,
+    collectives: Sequence[str] = DEFAULT_COLLECTIVES,
+    sizes_bytes: Sequence[int] = (1 << 30,),
+    placement: str = "packed",
+    flavor: str = "ideal",
+    calibration: ModelCalibration | None = None,
+    catalog: Catalog | None = None,
+    workload: Workload | None = None,
+    jobs: int | None = None,
+    progress: Callable[[FabricResult], None] | None = None,
+) -> Comparison:
+    """Build every family for ``num_gpus`` GPUs and evaluate each with :func:`evaluate_fabric`.
+
+    Parameters
+    ----------
+    num_gpus : int
+        GPUs the cluster must hold.
+    families : sequence of str
+        Family names (:data:`topologies.FAMILIES`).
+    base : FabricDesign or None
+        Options shared by every family (switch, GPUs per node, scale-up, oversubscription ...);
+        an option a family does not take is left out for that family. Unset server options
+        take :data:`studies.design.STUDY_SERVER` (8 GPUs per server behind NVLink).
+    collectives, sizes_bytes, placement, flavor, calibration, catalog, workload
+        As :func:`studies.evaluate.evaluate_fabric`.
+    jobs : int or None
+        Worker processes (default: one per core, at most one per family).
+    progress : callable or None
+        Called with each family's result as it finishes (in the main process).
+
+    Raises
+    ------
+    ValueError
+        An unknown family or collective, or ``num_gpus`` < 2.
+    """
+    if isinstance(num_gpus, bool) or not isinstance(num_gpus, int) or num_gpus < 2:
+        raise ValueError(f"--gpus must be an integer >= 2, got {num_gpus!r}")
+    if not families:
+        raise ValueError("give at least one family to compare")
+    if not collectives:
+        raise ValueError("give at least one collective to compare")
+    names = [topologies.family(f).name for f in dict.fromkeys(families)]
+    colls = [canonical(c) for c in dict.fromkeys(collectives)]
+    base = base or FabricDesign(family=names[0])
+    options: dict[str, Any] = {
+        "collectives": tuple(colls), "sizes_bytes": tuple(int(s) for s in sizes_bytes),
+        "placement": placement, "flavor": flavor, "calibration": calibration,
+        "catalog": catalog, "workload": workload,
+    }
+    check_options_used(base, names)
+    designs = [for_study(design_for_family(base, name, num_gpus, catalog)) for name in names]
+    work = [(d, num_gpus, options) for d in designs]
+    workers = min(len(work), jobs if jobs is not None else (os.cpu_count() or 1))
+    results: dict[int, FabricResult] = {}
+    if workers <= 1:
+        for i, args in enumerate(work):
+            results[i] = _evaluate_one(*args)
+            if progress is not None:
+                progress(results[i])
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        # the fat-tree routes longest (a destination class per edge switch): start it first
+        order = sorted(range(len(work)), key=lambda i: names[i] != "fat-tree")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {pool.submit(_evaluate_one, *work[i]): i for i in order}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                if progress is not None:
+                    progress(results[futures[future]])
+    return Comparison(num_gpus=num_gpus, sizes_bytes=options["sizes_bytes"], placement=placement,
+                      flavor=flavor, calibrated=calibration is not None,
+                      fabrics=tuple(results[i] for i in range(len(work))))
+

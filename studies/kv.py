@@ -1,0 +1,197 @@
+"""KV-cache scenarios: a model's cache, its prefill->decode transfer on a fabric, load vs recompute.
+
+:func:`kv_scenario` is what ``fabric kv`` answers: it sizes the cache, picks a default fabric
+that holds two instances when none is given, places the prefill and decode instances, moves the
+cache between them over the fabric, and weighs loading a persisted cache from a tier against
+recomputing it. The physics is in :mod:`collectives.kv` and :mod:`collectives.prefill`.
+
+>>> s = kv_scenario("llama-3.1-70b", 131072, tp=8)
+>>> s.size.kv_bytes_per_token, s.topology
+(327680, 'rail-optimized')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from collectives import kv as kvm
+from collectives.llm import ModelSpec, load_model
+from collectives.prefill import Compute, KVSize, compute_for, kv_size
+from fabric.catalog import Catalog, load_catalog
+from studies.design import FabricDesign, build_fabric
+
+__all__ = ["KvScenario", "default_kv_design", "kv_scenario"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KvScenario:
+    """The answers of one KV scenario (see :func:`kv_scenario`)."""
+
+    model: ModelSpec
+    context_tokens: int
+    batch: int
+    tp: int
+    pp: int
+    mfu: float
+    streaming: str
+    size: KVSize
+    gpu: str
+    gpu_memory_bytes: float
+    topology: str
+    compute: Compute
+    transfer: kvm.PDTransfer
+    tier: kvm.Tier
+    ttft: kvm.TTFT
+
+    @property
+    def fits_gpu_memory(self) -> bool:
+        """Whether one GPU's share of the KV cache fits its memory."""
+        return self.size.kv_bytes_per_gpu <= self.gpu_memory_bytes
+
+    def as_dict(self) -> dict[str, Any]:
+        """Flat JSON data with unit-suffixed keys (what ``fabric kv --json`` prints)."""
+        size, pd, t, compute = self.size, self.transfer, self.ttft, self.compute
+        return {
+            "model": self.model.key, "attention": self.model.attention_kind,
+            "context_tokens": self.context_tokens, "batch": self.batch, "tp": self.tp,
+            "pp": self.pp, "dtype": size.dtype, "kv_bytes_per_token": size.kv_bytes_per_token,
+            "kv_bytes": size.kv_bytes, "kv_bytes_moved": size.kv_bytes_moved,
+            "kv_bytes_per_gpu": size.kv_bytes_per_gpu,
+            "replication_factor": size.replication_factor,
+            "fits_gpu_memory": self.fits_gpu_memory, "gpu": self.gpu,
+            "gpu_memory_bytes": self.gpu_memory_bytes, "topology": self.topology,
+            "prefill_gpus": list(pd.prefill_gpus), "decode_gpus": list(pd.decode_gpus),
+            "streaming": self.streaming, "transfer_time_s": pd.transfer_time_s,
+            "transfer_exposed_s": pd.exposed_time_s,
+            "transfer_bandwidth_bytes_per_s": pd.bandwidth_bytes_per_s,
+            "transfer_alpha_s": pd.alpha_s, "transfer_efficiency": pd.efficiency,
+            "transfer_latency_s": pd.latency_s, "transfer_bottleneck": pd.bottleneck,
+            "transfer_bottleneck_utilization": pd.bottleneck_utilization,
+            "prefill_flops_per_s": compute.flops_per_s, "prefill_num_gpus": compute.num_gpus,
+            "mfu": self.mfu, "ttft_recompute_s": t.ttft_recompute_s, "ttft_pd_s": pd.ttft_s,
+            "tier": self.tier.name, "tier_source": self.tier.source,
+            "cached_tokens": t.cached_tokens, "fetch_time_s": t.fetch_time_s,
+            "fetch_exposed_s": t.fetch_exposed_s,
+            "fetch_bandwidth_bytes_per_s": t.fetch_bandwidth_bytes_per_s,
+            "ttft_cached_s": t.ttft_cached_s, "load_beats_recompute": t.load_beats_recompute,
+            "breakeven_bandwidth_bytes_per_s": t.breakeven_bandwidth_bytes_per_s,
+        }
+
+
+def default_kv_design(instance_gpus: int, design: FabricDesign | None,
+                      catalog: Catalog) -> FabricDesign:
+    """The fabric of a scenario given no spec file or family: rail-optimized with room for two
+    instances (at least 4 servers), and no NVLink domain for a GPU that has none (PCIe cards)."""
+    base = design or FabricDesign(family="rail-optimized")
+    changes: dict[str, Any] = {}
+    if base.num_nodes is None and base.num_gpus is None:
+        per_node = base.gpus_per_node or 8
+        changes["num_nodes"] = max(4, 2 * -(-instance_gpus // per_node))
+    if base.gpu and base.scaleup is None and base.gpu in catalog.gpus \
+            and not catalog.gpus[base.gpu].nvlink:
+        changes["scaleup"] = "none"
+    return base.replace(**changes) if changes else base
+
+
+def kv_scenario(
+    model: str | ModelSpec,
+    context_tokens: int,
+    *,
+    design: FabricDesign | None = None,
+    default_fabric: bool = True,
+    batch: int = 1,
+    tp: int = 1,
+    pp: int = 1,
+    dtype: str | None = None,
+    page_tokens: int = 1,
+    prefill_at: str | None = None,
+    decode_at: str | None = None,
+    streaming: str = "layer",
+    alpha_s: float = 0.6e-3,
+    efficiency: float = 0.8,
+    tier_name: str = "dram",
+    tier_bandwidth_bytes_per_s: float | None = None,
+    storage_node: int | None = None,
+    new_tokens: int = 0,
+    num_gpus: int | None = None,
+    mfu: float = 0.5,
+    catalog: Catalog | None = None,
+) -> KvScenario:
+    """Size a model's KV cache, move it prefill->decode over a fabric, and weigh load vs recompute.
+
+    Parameters
+    ----------
+    model : str or ModelSpec
+        A built-in model key, a HF ``config.json`` / YAML path, or a loaded model.
+    context_tokens : int
+        Context tokens per request.
+    design : FabricDesign or None
+        The fabric. With ``default_fabric`` (a family given without a size, or no design):
+        :func:`default_kv_design` fills in a size that holds two instances.
+    batch, tp, pp, dtype, page_tokens
+        Requests, parallelism of each instance, KV dtype (default the model's), page size.
+    prefill_at, decode_at
+        Where the instances sit: a node index or GPU ids (:func:`collectives.kv.place`).
+    streaming, alpha_s, efficiency
+        Layer-wise or whole-request transfer, fixed cost per transfer, achieved share of the
+        fair-share rate (:func:`collectives.kv.pd_transfer`).
+    tier_name, tier_bandwidth_bytes_per_s, storage_node
+        Where a persisted cache is loaded from (:func:`collectives.kv.tier`); ``storage_node``
+        is a node of the fabric standing in for the storage server of the ``remote`` tier.
+    new_tokens, num_gpus, mfu
+        Uncached tokens of the new turn; GPUs computing the prefill (default ``tp * pp``) and
+        their model FLOPs utilization.
+    catalog : Catalog or None
+        Laid over the built-in catalog (GPU memory and FLOP/s).
+
+    Raises
+    ------
+    ValueError
+        Bad values, a storage node that is not in the fabric or that the prefill instance uses,
+        ``storage_node`` without the ``remote`` tier.
+    """
+    cat = catalog if catalog is not None else load_catalog(
+        design.catalog if design is not None and not isinstance(design.catalog, Catalog)
+        else None)
+    if design is not None and isinstance(design.catalog, Catalog):
+        cat = design.catalog
+    m = load_model(model) if isinstance(model, str) else model
+    size = kv_size(m, context_tokens, batch=batch, dtype=dtype, tp=tp, pp=pp,
+                       page_tokens=page_tokens)
+    if default_fabric:
+        design = default_kv_design(size.num_gpus, design, cat)
+    if design is None:
+        raise ValueError("a KV scenario needs a fabric design")
+    G = build_fabric(design.replace(catalog=cat))
+    placement = kvm.place(G, size.num_gpus, prefill_at=prefill_at, decode_at=decode_at)
+    gpu = design.gpu or G.nodes[placement.prefill_gpus[0]].get("model", "h100")
+    compute = compute_for(gpu, num_gpus=num_gpus or size.num_gpus, mfu=mfu, catalog=cat)
+    pd = kvm.pd_transfer(G, m, context_tokens, placement=placement, tp=tp, pp=pp, batch=batch,
+                         dtype=dtype, compute=compute, streaming=streaming, alpha_s=alpha_s,
+                         efficiency=efficiency, page_tokens=page_tokens)
+    overrides: dict[str, Any] = {}
+    if tier_bandwidth_bytes_per_s is not None:
+        overrides["shared_bandwidth_bytes_per_s"] = tier_bandwidth_bytes_per_s
+    where = kvm.tier(tier_name, **overrides)
+    storage: tuple[str, ...] = ()
+    if storage_node is not None:
+        if tier_name != "remote":
+            raise ValueError("a storage node applies to the remote tier only (--tier remote)")
+        storage = tuple(g for g, d in G.nodes(data=True)
+                        if d.get("kind") == "gpu" and d.get("node") == storage_node)
+        if not storage:
+            raise ValueError(f"storage node {storage_node} is not a node of the fabric")
+        if set(storage) & set(placement.prefill_gpus):
+            raise ValueError("the storage node must be outside the prefill instance")
+    first_node = G.nodes[placement.prefill_gpus[0]].get("node")
+    per_node = max(1, sum(1 for _, d in G.nodes(data=True)
+                          if d.get("kind") == "gpu" and d.get("node") == first_node))
+    t = kvm.ttft(m, context_tokens, compute=compute, where=where, new_tokens=new_tokens, tp=tp,
+                 pp=pp, batch=batch, dtype=dtype, gpus_per_node=per_node, G=G,
+                 gpus=placement.prefill_gpus, storage_gpus=storage, efficiency=efficiency)
+    return KvScenario(model=m, context_tokens=context_tokens, batch=batch, tp=tp, pp=pp, mfu=mfu,
+                      streaming=streaming, size=size, gpu=gpu,
+                      gpu_memory_bytes=cat.gpus[gpu].memory_bytes,
+                      topology=str(G.graph.get("topology", "")), compute=compute, transfer=pd,
+                      tier=where, ttft=t)
