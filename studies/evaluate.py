@@ -141,11 +141,12 @@ def failed_fabric(family: str, requested_gpus: int, error: BaseException | str, 
                         num_gpus=0, error=first_line(error) or "infeasible")
 
 
-def _curve(G: nx.DiGraph, collective: str, sizes: Sequence[int], *, placement: Any,
-           flavor: str, calibration: ModelCalibration | None) -> CollectiveCurve:
+def _curve(G: nx.DiGraph, collective: str, sizes: Sequence[int], *, ranks: int | None,
+           placement: Any, flavor: str,
+           calibration: ModelCalibration | None) -> CollectiveCurve:
     name = canonical(collective)
     try:
-        preds = predict_many(G, name, [int(s) for s in sizes], placement=placement,
+        preds = predict_many(G, name, [int(s) for s in sizes], ranks=ranks, placement=placement,
                              flavor=flavor, calibration=calibration)
     except InfeasibleError as err:  # e.g. an algorithm family that needs what G lacks
         return CollectiveCurve(collective=name, error=first_line(err))
@@ -167,7 +168,7 @@ def evaluate_fabric(
     flavor: str = "ideal",
     bom_options: Mapping[str, Any] | None = None,
 ) -> FabricResult:
-    """Summarize and price ``G``, predict its collective curves over all its GPUs, time a workload.
+    """Summarize and price ``G``, predict its collective curves, time a workload.
 
     Parameters
     ----------
@@ -180,7 +181,9 @@ def evaluate_fabric(
     workload : Workload or None
         A training step to time (:func:`collectives.workload.evaluate`); None skips it.
     collectives, sizes_bytes
-        Curves to predict (nccl-tests' size meaning), over every GPU of ``G``.
+        Curves to predict (nccl-tests' size meaning), over ``requested_gpus`` GPUs placed by
+        ``placement`` when the fabric holds more (a fat-tree comes in sizes of k^3/4), else over
+        every GPU of ``G``.
     placement
         Rank placement of the collectives (:mod:`collectives.placement`).
     calibration, flavor
@@ -205,17 +208,20 @@ def evaluate_fabric(
         1 for _, kind in G.nodes(data="kind") if kind == "gpu") <= EXACT_BISECTION_MAX_GPUS)
     requested = summary.num_gpus if requested_gpus is None else int(requested_gpus)
     notes: list[str] = []
+    ranks = requested if 2 <= requested < summary.num_gpus else None
     if summary.num_gpus != requested:
+        over = (f"collectives run over the {requested:,} asked ({placement} placement); "
+                if ranks is not None else "")
         notes.append(f"built {summary.num_gpus:,} GPUs for the {requested:,} asked "
-                     f"({_size_text(G)}): collectives run over all built GPUs and costs per GPU "
-                     f"are per built GPU")
+                     f"({_size_text(G)}): {over}the workload and costs per GPU cover all "
+                     f"{summary.num_gpus:,} built GPUs")
     bom: BillOfMaterials | None = None
     cost_error = ""
     try:
         bom = bill_of_materials(G, catalog=cat, **dict(bom_options or {}))
     except ValueError as err:  # e.g. no transceiver of a link's rate: times still stand
         cost_error = first_line(err)
-    curves = tuple(_curve(G, name, sizes_bytes, placement=placement, flavor=flavor,
+    curves = tuple(_curve(G, name, sizes_bytes, ranks=ranks, placement=placement, flavor=flavor,
                           calibration=calibration) for name in collectives)
     result: WorkloadResult | None = None
     if workload is not None and bom is not None:

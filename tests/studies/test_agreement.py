@@ -59,6 +59,7 @@ def test_the_fat_tree_reports_what_it_built() -> None:
     f = plan.fabrics[0]
     assert f.params["k"] == 32 and f.num_gpus == 8192 and f.requested_gpus == 4096
     assert any("built 8,192 GPUs for the 4,096 asked" in note for note in f.notes)
+    assert f.curve("all-reduce").num_ranks == 4096  # the job asked for, not the spare ports
 
 
 def test_a_design_is_built_the_same_way_everywhere() -> None:
