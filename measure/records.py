@@ -43,6 +43,11 @@ class Record:
 
     ``placement`` is ``"intra-host"``, ``"inter-host"`` or ``"mixed"``; ``hosts`` lists the host
     name of every rank in rank order when known (an empty list otherwise).
+
+    ``inferred`` is provenance: for each field the source did not state and an importer
+    inferred (``"operation"``, ``"num_ranks"``, ``"num_hosts"``), the evidence, e.g.
+    ``{"operation": "busbw/algbw ratio 1.75 with 8 ranks"}``. It is left out of the JSON line
+    when empty, so records that infer nothing read and write as before.
     """
 
     operation: str
@@ -66,6 +71,7 @@ class Record:
     library: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    inferred: dict[str, str] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -90,6 +96,10 @@ class Record:
             raise ValueError(
                 f"num_hosts ({self.num_hosts}) cannot exceed num_ranks ({self.num_ranks})"
             )
+        if not isinstance(self.inferred, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.inferred.items()
+        ):
+            raise ValueError(f"inferred must map field names to text, got {self.inferred!r}")
         if self.source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
         if self.schema != SCHEMA_VERSION:
@@ -111,6 +121,8 @@ class Record:
     def to_dict(self) -> dict[str, Any]:
         """Plain data with the derived bandwidths, keys sorted when dumped."""
         out = dataclasses.asdict(self)
+        if not out["inferred"]:
+            del out["inferred"]
         out["algbw_bytes_per_s"] = self.algbw_bytes_per_s
         out["busbw_bytes_per_s"] = self.busbw_bytes_per_s
         return out

@@ -2,7 +2,8 @@
 
 :func:`parse_log` detects the format from the text (the first marker line of any format wins:
 an nccl-tests column header or ``# nThread`` line, an ``# OSU ... Test`` banner or ``# Size``
-header, an IMB ``# Benchmarking`` or ``#bytes #repetitions`` line) and returns a
+header, an IMB ``# Benchmarking`` or ``#bytes #repetitions`` line; with no marker at all, a
+whole nccl-tests data row, as in a headerless fragment) and returns a
 :class:`ParsedLog` of :class:`measure.records.Record`. Each format's conventions (which printed
 time becomes ``time_s``, how sizes map to nccl-tests' meaning) are in its module's docstring.
 
@@ -26,7 +27,11 @@ from measure.parsers.common import (
     split_lines,
 )
 from measure.parsers.imb import looks_like_imb, parse_imb
-from measure.parsers.nccl_tests import looks_like_nccl_tests, parse_nccl_tests
+from measure.parsers.nccl_tests import (
+    looks_like_nccl_tests,
+    looks_like_nccl_tests_row,
+    parse_nccl_tests,
+)
 from measure.parsers.osu import looks_like_osu, parse_osu
 
 __all__ = [
@@ -56,10 +61,14 @@ def detect_format(text: str) -> str | None:
     >>> detect_format("hello") is None
     True
     """
-    for _, line in split_lines(text):
+    lines = split_lines(text)
+    for _, line in lines:
         for fmt, looks in _DETECTORS:
             if looks(line):
                 return fmt
+    for _, line in lines:
+        if looks_like_nccl_tests_row(line):
+            return "nccl-tests"
     return None
 
 
@@ -84,14 +93,16 @@ def parse_log(
         ``"auto"`` (detect), ``"nccl-tests"``, ``"osu"`` or ``"imb"``.
     num_ranks, num_hosts
         Rank and host counts for logs that do not print them (OSU, IMB, nccl-tests excerpts
-        without ``#  Rank`` lines). Point-to-point OSU/IMB tests default to 2 ranks.
+        without ``#  Rank`` lines); without them they come from a launcher line in the log or,
+        for nccl-tests, busbw/algbw. Point-to-point OSU/IMB tests default to 2 ranks.
     operation
-        The collective for a table whose log does not name it (an excerpt).
+        The collective for a table whose log does not name it and whose columns do not tell
+        (all-gather from all-to-all; all-reduce from send-recv on 2 ranks).
 
     Returns
     -------
     ParsedLog
-        At least one record.
+        At least one record; ``inferred`` lists what was inferred and from what.
 
     Raises
     ------

@@ -11,6 +11,16 @@ such prefix so that the parsers see the benchmark's own text.
 '# OSU MPI Latency Test v5.0'
 >>> placement_of(["a", "a", "b", "b"])
 Placement(num_ranks=4, num_hosts=2, ranks_per_host=2, placement='inter-host')
+
+Logs pasted into documents are also quoted (``> ``) or indented inside Markdown lists;
+:func:`split_lines` removes a quote marker, and the list marker and indentation before a ``#``
+line, so that headers such as ``    # Benchmarking Allreduce`` are found. :func:`find_launches`
+reads the rank and host counts of ``mpirun``/``mpiexec``/``srun`` command lines.
+
+>>> split_lines("    - # Benchmarking Allreduce") + split_lines("> -np 4")
+[(1, '# Benchmarking Allreduce'), (1, '-np 4')]
+>>> find_launches("$ mpirun -n 144 -N 36 ./IMB-MPI1 -npmin 144 allreduce")
+[Launch(line_number=1, num_ranks=144, num_hosts=4)]
 """
 
 from __future__ import annotations
@@ -33,6 +43,9 @@ __all__ = [
     "parse_scaled",
     "placement_of",
     "LogFormatError",
+    "Launch",
+    "find_launches",
+    "launch_before",
 ]
 
 FORMATS = ("nccl-tests", "osu", "imb")
@@ -43,6 +56,17 @@ _OMPI = re.compile(
     r"\[\d{1,9},\d{1,9}\]<std(?:out|err)>: ?"
 )
 _BRACKET = re.compile(r"^\[\d{1,9}\] ?")
+_QUOTE = re.compile(r"^\s{0,12}(?:> ?)+")
+_HASH_LINE = re.compile(r"^\s{0,40}(?:(?:[-*+]|\d{1,3}[.)])\s{1,8})?(?=#)")
+_LAUNCHER = re.compile(r"(?:^|[\s/$>])(mpirun|mpiexec(?:\.hydra)?|orterun|srun|prun|aprun)(?=\s|$)")
+_BENCH_BINARY = re.compile(r"(?:_perf(?:_mpi)?|/osu_\w+|^osu_\w+|IMB-\w+)$")
+_COUNT_OPTIONS = {
+    # option -> (what, launchers it means that for); "ranks", "hosts" or "per-host"
+    "-np": "ranks", "--np": "ranks", "-n": "ranks", "--n": "ranks", "--ntasks": "ranks",
+    "-c": "", "--nodes": "hosts", "-npernode": "per-host", "--npernode": "per-host",
+    "-ppn": "per-host", "--ppn": "per-host", "--ntasks-per-node": "per-host",
+    "-perhost": "per-host",
+}
 _MAX_LINE_CHARS = 4000
 
 
@@ -81,7 +105,9 @@ class ParsedLog:
     ``skipped`` are data-like lines that could not be read, with their line numbers;
     ``hosts`` lists the distinct host names the log names, in order of first appearance;
     ``warnings`` are one-line notes for the user (assumed rank or host counts, unsupported tests);
-    ``num_zero_size_rows`` counts size-0 rows, which carry no data and give no record.
+    ``num_zero_size_rows`` counts size-0 rows, which carry no data and give no record;
+    ``inferred`` lists one line per thing the log did not state and the parser inferred
+    (the collective, the rank or host count), each naming the evidence.
     """
 
     name: str
@@ -93,6 +119,7 @@ class ParsedLog:
     library: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     num_zero_size_rows: int = 0
+    inferred: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -148,8 +175,89 @@ def split_lines(text: str) -> list[tuple[int, str]]:
     out = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw[:_MAX_LINE_CHARS].replace("\x00", "")
-        out.append((number, strip_launcher_prefix(line).rstrip()))
+        line = strip_launcher_prefix(line)
+        line = _QUOTE.sub("", line, count=1)
+        line = _HASH_LINE.sub("", line, count=1)
+        out.append((number, line.rstrip()))
     return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Launch:
+    """The counts a launcher command line states (``num_hosts`` None: it does not say)."""
+
+    line_number: int
+    num_ranks: int
+    num_hosts: int | None
+
+
+def find_launches(text: str) -> list[Launch]:
+    """Rank and host counts of every ``mpirun``/``mpiexec``/``srun``/``prun``/``aprun`` line.
+
+    Reads ``-np N``, ``-n N`` (also ``-n2``), ``--ntasks=N`` for ranks; ``srun -N``/``--nodes``
+    for hosts; ``mpirun -N``, ``-npernode``, ``-ppn``, ``--ntasks-per-node``, ``--map-by
+    ppr:N:node`` for ranks per host. Lines continued with a trailing ``\\`` are joined. Options
+    after the benchmark's own binary (``*_perf``, ``osu_*``, ``IMB-*``) are its options, not the
+    launcher's, and are ignored. A line with no rank count gives no :class:`Launch`.
+    """
+    lines = split_lines(text)
+    out: list[Launch] = []
+    index = 0
+    while index < len(lines):
+        number, line = lines[index]
+        while line.endswith("\\") and index + 1 < len(lines):
+            index += 1
+            line = line[:-1] + " " + lines[index][1]
+        index += 1
+        match = _LAUNCHER.search(line)
+        if match:
+            launch = _launch_counts(match.group(1), line[match.end():].split(), number)
+            if launch is not None:
+                out.append(launch)
+    return out
+
+
+def _launch_counts(launcher: str, tokens: list[str], number: int) -> Launch | None:
+    found: dict[str, int] = {}
+    for position, token in enumerate(tokens):
+        if _BENCH_BINARY.search(token):
+            break
+        name, _, attached = token.partition("=")
+        what = _COUNT_OPTIONS.get(name, None)
+        if name == "-N":
+            what = "hosts" if launcher == "srun" else "per-host"
+        elif what is None and re.fullmatch(r"-n\d{1,7}|-N\d{1,7}", token):
+            name, attached = token[:2], token[2:]
+            what = "ranks" if name == "-n" else ("hosts" if launcher == "srun" else "per-host")
+        elif name == "--map-by" and position + 1 < len(tokens):
+            ppr = re.fullmatch(r"ppr:(\d{1,7}):node\S*", tokens[position + 1])
+            if ppr:
+                found.setdefault("per-host", int(ppr.group(1)))
+            continue
+        if not what:
+            continue
+        value = attached or (tokens[position + 1] if position + 1 < len(tokens) else "")
+        if value.isdigit() and 0 < int(value) < 10**7:
+            found.setdefault(what, int(value))
+    ranks = found.get("ranks")
+    if ranks is None:
+        return None
+    hosts = found.get("hosts")
+    per_host = found.get("per-host")
+    if hosts is None and per_host:
+        hosts = -(-ranks // per_host)
+    if hosts is not None and not 1 <= hosts <= ranks:
+        hosts = None
+    return Launch(line_number=number, num_ranks=ranks, num_hosts=hosts)
+
+
+def launch_before(launches: Sequence[Launch], line_number: int) -> Launch | None:
+    """The last launch stated at or before ``line_number`` (None: none)."""
+    best = None
+    for launch in launches:
+        if launch.line_number <= line_number:
+            best = launch
+    return best
 
 
 def parse_number(token: str, what: str) -> float:

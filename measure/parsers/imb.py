@@ -19,6 +19,9 @@ Conventions of this importer:
 - Sizes follow nccl-tests' meaning (:mod:`collectives.names`): IMB's ``#bytes`` is the per-rank
   block for Allgather and the per-peer block for Alltoall, so both are multiplied by the number
   of processes (printed value in ``extra["printed_size_bytes"]``).
+- Ranks come from ``# #processes = N``; hosts, which IMB does not print, from ``num_hosts`` or
+  else an ``mpirun -n N -N K`` / ``-ppn K`` / ``srun -N H`` command line in the log (recorded in
+  the records' ``inferred``). Headers indented or list-marked by a Markdown paste are found.
 - ``#bytes 0`` rows move no data and give no record. Benchmarks without a modeled operation
   (Sendrecv, Exchange, Barrier, Gather, ``-multi`` variants ...) are reported as skipped.
 
@@ -38,9 +41,12 @@ from typing import Any
 
 from collectives.names import canonical
 from measure.parsers.common import (
+    Launch,
     ParsedLog,
     SkippedLine,
     check_count,
+    find_launches,
+    launch_before,
     parse_int,
     parse_number,
     parse_scaled,
@@ -48,6 +54,7 @@ from measure.parsers.common import (
     shorten,
     split_lines,
 )
+from measure.record_checks import check_record
 from measure.records import Record
 
 __all__ = ["parse_imb", "looks_like_imb"]
@@ -135,6 +142,8 @@ def parse_imb(
     library: dict[str, str] = {}
     zero_rows = 0
     block: _Block | None = None
+    launches = find_launches(text)
+    inferred: dict[str, None] = {}
     for number, line in split_lines(text):
         match = _VERSION.search(line)
         if match:
@@ -165,18 +174,23 @@ def parse_imb(
         if block is None or not block.columns or not _DATA.match(line):
             continue
         try:
-            record = _record(line.split(), block, library, num_ranks, num_hosts)
+            record = _record(line.split(), block, library, num_ranks, num_hosts,
+                             launch_before(launches, number))
         except _ZeroSize:
             zero_rows += 1
             continue
         except ValueError as err:
             skipped.append(SkippedLine(line_number=number, text=shorten(line), reason=str(err)))
             continue
+        check_record(record, where=f"{name}:{number}")
+        for key, evidence in record.inferred.items():
+            value = record.num_ranks if key == "num_ranks" else record.num_hosts
+            inferred.setdefault(f"{name}: {key} {value} inferred from {evidence}")
         records.append(record)
     if not records:
         detail = f" (line {skipped[0].line_number}: {skipped[0].reason})" if skipped else ""
         raise ValueError(f"{name}: no IMB data lines found{detail}")
-    if num_hosts is None:
+    if any(r.placement == "" for r in records):
         warnings.append(
             f"{name}: IMB logs do not say which hosts ran the ranks; "
             "recorded as 1 host (pass --hosts H)"
@@ -189,6 +203,7 @@ def parse_imb(
         warnings=tuple(warnings),
         library=library,
         num_zero_size_rows=zero_rows,
+        inferred=tuple(inferred),
     )
 
 
@@ -202,6 +217,7 @@ def _record(
     library: dict[str, str],
     num_ranks: int | None,
     num_hosts: int | None,
+    launch: Launch | None,
 ) -> Record:
     if block.unsupported:
         raise ValueError(block.unsupported)
@@ -243,9 +259,14 @@ def _record(
         extra["time_avg_s"] = seconds["t_avg[usec]"]
     if time_s <= 0:
         raise ValueError(f"time {time_s * 1e6!r} us is not > 0")
-    placement = placement_from_counts(
-        ranks, num_hosts if num_hosts is None or num_hosts <= ranks else ranks
-    )
+    inferred: dict[str, str] = {}
+    hosts = num_hosts
+    if (hosts is None and launch is not None and launch.num_hosts is not None
+            and launch.num_ranks == ranks):
+        hosts = launch.num_hosts
+        inferred["num_hosts"] = (f"the launcher line {launch.line_number} ({launch.num_ranks} "
+                                 f"processes on {launch.num_hosts} hosts)")
+    placement = placement_from_counts(ranks, hosts if hosts is None or hosts <= ranks else ranks)
     record_size = size_bytes
     if block.operation in ("all-gather", "all-to-all"):
         record_size = size_bytes * ranks
@@ -265,4 +286,5 @@ def _record(
         backend="mpi",
         library=dict(library),
         extra=extra,
+        inferred=inferred,
     )

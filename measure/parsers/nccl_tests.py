@@ -7,6 +7,14 @@ then one line per size: ``size count type [redop] [root]`` followed by the out-o
 in-place halves ``time algbw busbw #wrong`` (old builds: ``error``, a relative error, not a count),
 plus any per-iteration columns a build adds (``-I``). Each half becomes one record.
 
+What the log does not state is inferred per run (:mod:`measure.parsers.nccl_infer`): the
+collective from the ``redop``/``root`` columns, busbw/algbw and count against size; the rank
+count from complete rank lines, ``--ranks``, an ``mpirun -np``/``srun -n`` line (x ``nThread``
+x ``nGpus``), the ``nThread``/``nGpus`` header of a single process, the last rank line of a list
+cut to its tail, or busbw/algbw. Rows of a summary table with label columns before ``size``
+(a ``p4dn`` node count) are separate runs. Every record passes :mod:`measure.record_checks`
+or the log is refused, naming the line.
+
 Semantics kept from nccl-tests: ``size`` is printed as the collective's size (the total gathered
 buffer for all_gather, total input for reduce_scatter, total per-rank send for alltoall), ``time``
 is in microseconds, averaged over ranks by default (``-a 1``), per iteration.
@@ -30,10 +38,13 @@ from typing import Any
 
 from collectives.names import canonical
 from measure.parsers.common import (
+    Launch,
     ParsedLog,
     Placement,
     SkippedLine,
     check_count,
+    find_launches,
+    launch_before,
     parse_int,
     parse_number,
     parse_scaled,
@@ -42,16 +53,18 @@ from measure.parsers.common import (
     shorten,
     split_lines,
 )
+from measure.parsers.nccl_infer import RankSource, RowEvidence, resolve, row_evidence
+from measure.record_checks import DTYPE_BYTES, check_record
 from measure.records import Record
 
-__all__ = ["parse_nccl_tests", "looks_like_nccl_tests"]
+__all__ = ["parse_nccl_tests", "looks_like_nccl_tests", "looks_like_nccl_tests_row"]
 
 _VERSION = re.compile(r"^#\s*nccl-tests version\s+(\S+)(?:.*?nccl-library=(\d+))?")
 _STARTING = re.compile(r"^#\s*Collective test starting:\s*(\w+)")
 _CONCLUDED = re.compile(r"^#\s*Collective test concluded")
 _NTHREAD = re.compile(r"^#?\s*nThread\s+(\d+)\s+nGpus\s+(\d+)(.*)$")
-_RANK = re.compile(r"^#\s*Rank\s+(\d+)\s+(?:Group\s+\d+\s+)?Pid\s+\d+\s+on\s+(\S+)\s+device")
-_COLUMNS = re.compile(r"^#?\s*size\s+count\s+type\s")
+_RANK = re.compile(r"^#?\s*Rank\s+(\d+)\s+(?:Group\s+\d+\s+)?Pid\s+\d+\s+on\s+(\S+)\s+device")
+_COLUMNS = re.compile(r"^#?\s*(?:[A-Za-z][\w.-]{0,20}\s+){0,2}size\s+count\s+type\s")
 _BINARY = re.compile(r"\b([a-z_]{3,30}?)_perf(?:_mpi)?\b")
 _DATA = re.compile(r"^\s*\d+\s+\d+\s+\S")
 _NCCL_VERSION = re.compile(r"\b(NCCL|RCCL) version\s+(\d+\.\d+\.\d+\S*)")
@@ -74,6 +87,31 @@ def looks_like_nccl_tests(line: str) -> bool:
                 or _VERSION.match(line))
 
 
+def looks_like_nccl_tests_row(line: str) -> bool:
+    """Whether a line is a whole nccl-tests data row (for fragments without any header).
+
+    ``size count type [redop] [root]`` then two ``time algbw busbw #wrong|error`` halves: 11 to
+    13 tokens, two integers, a type name nccl-tests prints, numbers after it.
+
+    >>> looks_like_nccl_tests_row("  4294967296  1073741824  float  sum  -1  23192  185.19"
+    ...                           "  347.23  0  23209  185.06  346.99  0")
+    True
+    """
+    tokens = line.split()
+    if len(tokens) not in _DEFAULT_COLUMNS or not (tokens[0].isdigit() and tokens[1].isdigit()):
+        return False
+    if tokens[2].lower() not in DTYPE_BYTES:
+        return False
+    tail = tokens[-8:]
+    try:
+        for token in tail:
+            if token != "N/A":
+                float(token)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass
 class _Run:
     """State of one benchmark run inside the log (a log may hold several)."""
@@ -87,6 +125,8 @@ class _Run:
     columns: list[str] | None = None
     has_header: bool = False
     has_data: bool = False
+    header_line: int = 0
+    rows: list[tuple[int, list[str]]] = field(default_factory=list)
 
 
 def _decode_nccl_code(code: str) -> str:
@@ -134,7 +174,7 @@ def parse_nccl_tests(
     name
         The log's name for messages.
     num_ranks, num_hosts
-        Used only for runs whose header has no ``#  Rank`` lines (an excerpt).
+        Used for runs whose header has no complete ``#  Rank`` list (an excerpt).
     operation
         Used only for runs whose collective the log does not name.
 
@@ -143,13 +183,16 @@ def parse_nccl_tests(
     ParsedLog
         ``format="nccl-tests"``; ``time_s`` is the printed time (us) in seconds; ``size_bytes``
         the printed size; ``num_wrong`` the ``#wrong`` count (None for ``N/A`` and for old logs,
-        whose ``error`` column is kept in ``extra["max_rel_error"]``).
+        whose ``error`` column is kept in ``extra["max_rel_error"]``). What the log did not
+        state and was inferred (:mod:`measure.parsers.nccl_infer`) is in ``inferred`` and in
+        each record's ``inferred``.
 
     Raises
     ------
     ValueError
-        If no data line can be read (the message names the first unreadable line), or if a run
-        names neither its ranks nor its collective and none was passed.
+        If no data line can be read (the message names the first unreadable line and why:
+        the candidate collectives and ``--operation``, or ``--ranks``), or if a record fails a
+        sanity check (:mod:`measure.record_checks`; the message names the line).
     """
     num_ranks = check_count(num_ranks, "num_ranks")
     num_hosts = check_count(num_hosts, "num_hosts")
@@ -159,11 +202,8 @@ def parse_nccl_tests(
     env: dict[str, str] = {}
     for _, line in lines:
         _scan_metadata(line, library, env)
-    records: list[Record] = []
-    skipped: list[SkippedLine] = []
-    warnings: list[str] = []
-    hosts: dict[str, None] = {}
-    zero_rows = 0
+    out = _Output(name=name, library=library, env=env, launches=find_launches(text),
+                  num_ranks=num_ranks, num_hosts=num_hosts, default_op=default_op)
     run = _Run()
     pending_op: str | None = None
     for number, line in lines:
@@ -171,19 +211,23 @@ def parse_nccl_tests(
             continue
         match = _STARTING.match(line)
         if match:
+            out.finish(run)
             run = _Run()
             _set_operation(run, match.group(1))
             continue
         if _CONCLUDED.match(line):
+            out.finish(run)
             run = _Run()
             continue
         match = _NTHREAD.match(line)
         if match:
             if run.has_data or run.gpus_per_process is not None:
+                out.finish(run)
                 run = _Run()
             if run.operation is None and not run.operation_error and pending_op:
                 _set_operation(run, pending_op)
             run.gpus_per_process = int(match.group(1)) * int(match.group(2))
+            run.header_line = number
             rest = match.group(3)
             warm = _WARMUP.search(rest)
             run.warmup_iterations = int(warm.group(1)) if warm else 0
@@ -193,14 +237,17 @@ def parse_nccl_tests(
         match = _RANK.match(line)
         if match:
             if run.has_data:
+                out.finish(run)
                 run = _Run(operation=run.operation, operation_error=run.operation_error)
             run.ranks[int(match.group(1))] = match.group(2)
-            hosts.setdefault(match.group(2), None)
+            out.hosts.setdefault(match.group(2), None)
             continue
         if _COLUMNS.match(line):
             if run.has_data:
+                out.finish(run)
                 run = _Run(operation=run.operation, operation_error=run.operation_error,
-                           ranks=dict(run.ranks))
+                           ranks=dict(run.ranks), gpus_per_process=run.gpus_per_process,
+                           iterations=run.iterations, warmup_iterations=run.warmup_iterations)
             run.columns = line.lstrip("#").split()
             run.has_header = True
             continue
@@ -211,39 +258,36 @@ def parse_nccl_tests(
             if run.columns is None:
                 default = _DEFAULT_COLUMNS.get(len(tokens))
                 if default is None:
-                    skipped.append(SkippedLine(line_number=number, text=shorten(line),
-                                               reason="numbers outside an nccl-tests table"))
+                    out.skipped.append(SkippedLine(line_number=number, text=shorten(line),
+                                                   reason="numbers outside an nccl-tests table"))
                     continue
                 run.columns = default.split()
             run.has_data = True
-            if run.operation is None and not run.operation_error:
-                if pending_op:
-                    _set_operation(run, pending_op)
-                elif default_op:
-                    run.operation = default_op
-            try:
-                new, zero = _records_from_line(tokens, run, library, env,
-                                               num_ranks=num_ranks, num_hosts=num_hosts)
-            except ValueError as err:
-                skipped.append(SkippedLine(line_number=number, text=shorten(line), reason=str(err)))
-                continue
-            records.extend(new)
-            zero_rows += zero
+            if run.operation is None and not run.operation_error and pending_op:
+                _set_operation(run, pending_op)
+            run.rows.append((number, tokens))
             continue
         binary = _BINARY.search(line)
         if binary and "NCCL INFO" not in line:
             pending_op = binary.group(1)
             if run.has_data:
+                out.finish(run)
                 run = _Run()
+    out.finish(run)
+    records, skipped = out.records, out.skipped
     if not records:
+        if skipped and skipped[0].reason in out.run_reasons:
+            raise ValueError(f"{name}:{skipped[0].line_number}: {skipped[0].reason}")
         detail = f" (line {skipped[0].line_number}: {skipped[0].reason})" if skipped else ""
         raise ValueError(f"{name}: no nccl-tests data lines found{detail}")
+    warnings = []
     if any(r.placement == "" for r in records):
         warnings.append(f"{name}: the log does not say which hosts ran the ranks; "
                         "recorded as 1 host (pass --hosts H)")
-    return ParsedLog(name=name, format="nccl-tests", records=tuple(records), skipped=tuple(skipped),
-                     hosts=tuple(hosts), warnings=tuple(warnings), library=library, env=env,
-                     num_zero_size_rows=zero_rows)
+    return ParsedLog(name=name, format="nccl-tests", records=tuple(records),
+                     skipped=tuple(sorted(skipped, key=lambda s: s.line_number)),
+                     hosts=tuple(out.hosts), warnings=tuple(warnings), library=library, env=env,
+                     num_zero_size_rows=out.zero_rows, inferred=tuple(out.inferred))
 
 
 def _scan_metadata(line: str, library: dict[str, str], env: dict[str, str]) -> None:
@@ -263,35 +307,200 @@ def _scan_metadata(line: str, library: dict[str, str], env: dict[str, str]) -> N
             env.setdefault(found.group(1), found.group(2))
 
 
-def _records_from_line(
-    tokens: list[str],
-    run: _Run,
-    library: dict[str, str],
-    env: dict[str, str],
-    *,
-    num_ranks: int | None,
-    num_hosts: int | None,
-) -> tuple[list[Record], int]:
-    """Records of one data line (0, 1 or 2) and 1 if it was a size-0 row."""
-    columns = run.columns or []
-    if run.operation is None:
+@dataclass
+class _Output:
+    """What the runs of one log add up to, and how each finished run becomes records."""
+
+    name: str
+    library: dict[str, str]
+    env: dict[str, str]
+    launches: list[Launch]
+    num_ranks: int | None
+    num_hosts: int | None
+    default_op: str | None
+    records: list[Record] = field(default_factory=list)
+    skipped: list[SkippedLine] = field(default_factory=list)
+    hosts: dict[str, None] = field(default_factory=dict)
+    inferred: list[str] = field(default_factory=list)
+    run_reasons: set[str] = field(default_factory=set)
+    zero_rows: int = 0
+
+    def skip_all(self, rows: list[tuple[int, list[str]]], reason: str) -> None:
+        self.run_reasons.add(reason)
+        for number, tokens in rows:
+            self.skipped.append(SkippedLine(line_number=number, text=shorten(" ".join(tokens)),
+                                            reason=reason))
+
+    def finish(self, run: _Run) -> None:
+        """Turn a run's rows into records (rows grouped by any label columns before size)."""
+        if not run.rows:
+            return
+        columns = run.columns or []
+        layout = _layout(columns)
+        if layout is None or "size" not in columns:
+            self.skip_all(run.rows, f"column header {' '.join(columns)!r} has no "
+                                    "out-of-place/in-place times")
+            return
         if run.operation_error:
-            raise ValueError(run.operation_error)
-        raise ValueError("the log does not name the collective (no 'Collective test starting' "
-                         "line or *_perf command); pass --operation")
-    layout = _layout(columns)
-    if layout is None:
-        raise ValueError(f"column header {' '.join(columns)!r} has no out-of-place/in-place times")
+            self.skip_all(run.rows, run.operation_error)
+            return
+        labels = columns.index("size")
+        groups: dict[tuple[str, ...], list[tuple[int, list[str]]]] = {}
+        for number, tokens in run.rows:
+            groups.setdefault(tuple(tokens[:labels]), []).append((number, tokens))
+        for rows in groups.values():
+            self._finish_group(run, columns, layout, rows)
+
+    def _finish_group(self, run: _Run, columns: list[str], layout: tuple[int, int, int],
+                      rows: list[tuple[int, list[str]]]) -> None:
+        first, second, half = layout
+        labels = columns.index("size")
+        parsed: list[tuple[int, list[str], int, int]] = []
+        evidence = []
+        redops: set[str] = set()
+        roots: set[int] = set()
+        for number, tokens in rows:
+            try:
+                if len(tokens) < second + half:
+                    raise ValueError(f"{len(tokens)} columns, the header names {len(columns)}")
+                size_bytes = parse_int(tokens[labels], "size")
+                count = parse_int(tokens[labels + 1], "count")
+            except ValueError as err:
+                self.skipped.append(SkippedLine(line_number=number, text=shorten(" ".join(tokens)),
+                                                reason=str(err)))
+                continue
+            if size_bytes == 0:
+                self.zero_rows += 1
+                continue
+            cells = dict(zip(columns[:first], tokens[:first], strict=False))
+            if "redop" in cells:
+                redops.add(cells["redop"])
+            root = cells.get("root", "")
+            if root.lstrip("-").isdigit() and len(root) < 12:
+                roots.add(int(root))
+            pairs = []
+            for start in (first, second):
+                half_cells = dict(zip(columns[start:start + half], tokens[start:start + half],
+                                      strict=False))
+                if "algbw" in half_cells and "busbw" in half_cells:
+                    pairs.append((half_cells["algbw"], half_cells["busbw"]))
+            evidence.append(row_evidence(line_number=number, size_bytes=size_bytes, count=count,
+                                         dtype=cells.get("type", ""), bandwidth_tokens=pairs))
+            parsed.append((number, tokens, size_bytes, count))
+        if not parsed:
+            return
+        for row in evidence:
+            _check_size_and_count(row, self.name)
+        named = run.operation or self.default_op
+        sources, hosts_by_source = self._rank_sources(run, parsed[0][0])
+        try:
+            found = resolve(evidence, redops=redops, roots=roots, has_root_column="root" in columns,
+                            named_operation=named, rank_sources=sources)
+        except ValueError as err:
+            self.skip_all([(n, t) for n, t, _, _ in parsed], str(err))
+            return
+        if found.num_ranks is None:
+            self.skip_all([(n, t) for n, t, _, _ in parsed],
+                          "the log has no '#  Rank' lines and its rank count cannot be inferred "
+                          "from busbw/algbw; pass --ranks N (and --hosts H)")
+            return
+        rank_hosts = _rank_hosts(run)
+        inferred = dict(found.inferred)
+        if rank_hosts and len(rank_hosts) == found.num_ranks:
+            placement = placement_of(rank_hosts)
+        else:
+            rank_hosts = []
+            hosts = self.num_hosts or hosts_by_source.get(found.ranks_from)
+            if hosts is not None and hosts > found.num_ranks:
+                hosts = None
+            if hosts is not None and self.num_hosts is None:
+                inferred["num_hosts"] = found.ranks_from
+            placement = placement_from_counts(found.num_ranks, hosts)
+        where = f"{self.name}:{parsed[0][0]}"
+        for key, evidence_text in inferred.items():
+            value = {"operation": found.operation, "num_ranks": found.num_ranks,
+                     "num_hosts": placement.num_hosts}[key]
+            self.inferred.append(f"{where}: {key} {value} inferred from {evidence_text}")
+        for number, tokens, size_bytes, count in parsed:
+            try:
+                new = _records_from_row(tokens, columns, layout, run, self, found.operation,
+                                        placement, rank_hosts, inferred, size_bytes, count)
+            except ValueError as err:
+                self.skipped.append(SkippedLine(line_number=number, text=shorten(" ".join(tokens)),
+                                                reason=str(err)))
+                continue
+            for record in new:
+                check_record(record, where=f"{self.name}:{number}")
+            self.records.extend(new)
+
+    def _rank_sources(self, run: _Run, first_line: int,
+                      ) -> tuple[list[RankSource], dict[str, int | None]]:
+        """Rank counts the log states for this run, most trusted first, and their host counts."""
+        sources: list[RankSource] = []
+        hosts: dict[str, int | None] = {}
+        floor = max(run.ranks) + 1 if run.ranks else 0
+        complete = bool(run.ranks) and sorted(run.ranks) == list(range(len(run.ranks)))
+        if complete:
+            sources.append(RankSource(num_ranks=len(run.ranks), evidence="the rank lines",
+                                      inferred=False, floor=floor))
+        if self.num_ranks is not None:
+            sources.append(RankSource(num_ranks=self.num_ranks, evidence="--ranks",
+                                      inferred=False, floor=floor, forced=True))
+        launch = launch_before(self.launches, first_line)
+        per_process = run.gpus_per_process or 1
+        if launch is not None:
+            evidence = (f"the launcher line {launch.line_number} ({launch.num_ranks} processes"
+                        f"{f' x {per_process} GPUs' if per_process > 1 else ''})")
+            sources.append(RankSource(num_ranks=launch.num_ranks * per_process,
+                                      evidence=evidence, floor=floor))
+            hosts[evidence] = launch.num_hosts
+        elif per_process > 1 and not run.ranks:
+            sources.append(RankSource(num_ranks=per_process, floor=floor,
+                                      evidence=f"the nThread x nGpus header (line "
+                                               f"{run.header_line}, one process)"))
+        if run.ranks and not complete:
+            last = max(run.ranks)
+            sources.append(RankSource(num_ranks=floor, floor=floor,
+                                      evidence=f"the last rank line (rank {last})"))
+        if not sources and floor:
+            sources.append(RankSource(num_ranks=floor, evidence="the rank lines", floor=floor))
+        return sources, hosts
+
+
+def _check_size_and_count(row: RowEvidence, name: str) -> None:
+    """Refuse a row whose size is not count x type size (x ranks): garbled or swapped columns."""
+    if row.type_bytes is None or row.count < 1:
+        return
+    element_bytes = row.count * row.type_bytes
+    if row.size_bytes < element_bytes or row.size_bytes % element_bytes:
+        hint = " (are the size and count columns swapped?)" if row.size_bytes < row.count else ""
+        raise ValueError(f"{name}:{row.line_number}: size {row.size_bytes} B is not count "
+                         f"{row.count} x {row.type_bytes} B or a multiple of it{hint}")
+
+
+def _records_from_row(
+    tokens: list[str],
+    columns: list[str],
+    layout: tuple[int, int, int],
+    run: _Run,
+    out: _Output,
+    operation: str,
+    placement: Placement,
+    rank_hosts: list[str],
+    inferred: dict[str, str],
+    size_bytes: int,
+    count: int,
+) -> list[Record]:
+    """The out-of-place and in-place records of one data row."""
     first, second, half = layout
-    if len(tokens) < second + half:
-        raise ValueError(f"{len(tokens)} columns, the header names {len(columns)}")
-    size_bytes = parse_int(tokens[0], "size")
-    count = parse_int(tokens[1], "count")
-    if size_bytes == 0:
-        return [], 1
-    placement = _run_placement(run, num_ranks, num_hosts)
+    labels = columns.index("size")
     preamble = dict(zip(columns[:first], tokens[:first], strict=False))
     common: dict[str, Any] = {"count": count}
+    for label in columns[:labels]:
+        try:
+            common[label] = parse_number(preamble[label], label)
+        except ValueError:
+            common[label] = preamble[label]
     if "redop" in preamble:
         common["redop"] = preamble["redop"]
     if "root" in preamble:
@@ -325,30 +534,20 @@ def _records_from_line(
                 except ValueError:
                     extra[key] = value
         records.append(Record(
-            operation=run.operation, size_bytes=size_bytes, time_s=time_s,
+            operation=operation, size_bytes=size_bytes, time_s=time_s,
             num_ranks=placement.num_ranks, num_hosts=placement.num_hosts, source="nccl-tests",
-            ranks_per_host=placement.ranks_per_host, hosts=_rank_hosts(run),
+            ranks_per_host=placement.ranks_per_host, hosts=list(rank_hosts),
             placement=placement.placement, iterations=run.iterations,
             warmup_iterations=run.warmup_iterations,
-            backend="rccl" if "rccl" in library else "nccl",
+            backend="rccl" if "rccl" in out.library else "nccl",
             dtype=preamble.get("type", ""), in_place=in_place, num_wrong=num_wrong,
-            algorithm=env.get("NCCL_ALGO", ""), library=dict(library), env=dict(env), extra=extra,
+            algorithm=out.env.get("NCCL_ALGO", ""), library=dict(out.library),
+            env=dict(out.env), extra=extra, inferred=dict(inferred),
         ))
-    return records, 0
+    return records
 
 
 def _rank_hosts(run: _Run) -> list[str]:
     if run.ranks and sorted(run.ranks) == list(range(len(run.ranks))):
         return [run.ranks[r] for r in range(len(run.ranks))]
     return []
-
-
-def _run_placement(run: _Run, num_ranks: int | None, num_hosts: int | None) -> Placement:
-    hosts = _rank_hosts(run)
-    if hosts:
-        return placement_of(hosts)
-    if run.ranks:
-        raise ValueError(f"rank lines name ranks {sorted(run.ranks)[:8]}, not 0..n-1")
-    if num_ranks is None:
-        raise ValueError("the log has no '#  Rank' lines; pass --ranks N (and --hosts H)")
-    return placement_from_counts(num_ranks, num_hosts)

@@ -17,8 +17,11 @@ Conventions of this importer:
 - Sizes follow nccl-tests' meaning (:mod:`collectives.names`): OSU prints the per-rank message
   for ``osu_allgather`` and the per-peer message for ``osu_alltoall``; both are multiplied by the
   number of ranks (the printed value stays in ``extra["printed_size_bytes"]``).
-- OSU does not print how many ranks ran or where: pass them (``num_ranks``, ``num_hosts``).
-  Point-to-point tests default to 2 ranks. Size-0 rows carry no data and give no record.
+- OSU does not print how many ranks ran or where. They come from ``num_ranks``/``num_hosts``
+  (``--ranks``/``--hosts``), else from an ``mpirun -np N`` (``srun -n N -N H``, ``-npernode``
+  ...) command line in the log, which is recorded in the records' ``inferred``; a collective
+  with neither is refused (:data:`RANKS_UNKNOWN`). Point-to-point tests default to 2 ranks.
+  Size-0 rows carry no data and give no record.
 
 >>> text = '''# OSU MPI Latency Test v5.0
 ... # Size          Latency (us)
@@ -36,9 +39,12 @@ from typing import Any
 
 from collectives.names import canonical
 from measure.parsers.common import (
+    Launch,
     ParsedLog,
     SkippedLine,
     check_count,
+    find_launches,
+    launch_before,
     parse_int,
     parse_number,
     parse_scaled,
@@ -46,11 +52,13 @@ from measure.parsers.common import (
     shorten,
     split_lines,
 )
+from measure.record_checks import check_record
 from measure.records import Record
 
 __all__ = ["parse_osu", "looks_like_osu", "RANKS_UNKNOWN"]
 
-RANKS_UNKNOWN = "OSU logs do not say how many ranks ran; pass --ranks N (and --hosts H)"
+RANKS_UNKNOWN = ("OSU logs do not say how many ranks ran and this one has no mpirun -np line; "
+                 "pass --ranks N (and --hosts H)")
 
 _BANNER = re.compile(r"^#\s*OSU\s+([A-Za-z]+(?:-[A-Za-z0-9]+)?)\s+(.+?)\s+Test(?:\s+v(\S+))?\s*$")
 _HEADER = re.compile(r"^#\s*Size\b\s*(.*)$")
@@ -157,6 +165,8 @@ def parse_osu(
     library: dict[str, str] = {}
     zero_rows = 0
     test: _Test | None = None
+    launches = find_launches(text)
+    inferred: dict[str, None] = {}
     for number, line in split_lines(text):
         match = _BANNER.match(line)
         if match:
@@ -181,7 +191,8 @@ def parse_osu(
         if test is None or not test.columns or not _DATA.match(line):
             continue
         try:
-            record = _record(line.split(), test, library, num_ranks, num_hosts)
+            record = _record(line.split(), test, library, num_ranks, num_hosts,
+                             launch_before(launches, number))
         except _ZeroSize:
             zero_rows += 1
             continue
@@ -190,15 +201,28 @@ def parse_osu(
                 raise ValueError(f"{name}: {RANKS_UNKNOWN}") from None
             skipped.append(SkippedLine(line_number=number, text=shorten(line), reason=str(err)))
             continue
+        check_record(record, where=f"{name}:{number}")
+        for key, evidence in record.inferred.items():
+            value = record.num_ranks if key == "num_ranks" else record.num_hosts
+            inferred.setdefault(f"{name}:{number}: {key} {value} inferred from {evidence}")
         records.append(record)
     if not records:
         detail = f" (line {skipped[0].line_number}: {skipped[0].reason})" if skipped else ""
         raise ValueError(f"{name}: no OSU data lines found{detail}")
-    if num_hosts is None:
+    if any(r.placement == "" for r in records):
         warnings.append(f"{name}: OSU logs do not say which hosts ran the ranks; "
                         "recorded as 1 host (pass --hosts H)")
     return ParsedLog(name=name, format="osu", records=tuple(records), skipped=tuple(skipped),
-                     warnings=tuple(warnings), library=library, num_zero_size_rows=zero_rows)
+                     warnings=tuple(warnings), library=library, num_zero_size_rows=zero_rows,
+                     inferred=_first_per_key(inferred))
+
+
+def _first_per_key(lines: dict[str, None]) -> tuple[str, ...]:
+    """Inference lines, one per distinct (key, value, evidence) after the line number."""
+    seen: dict[str, str] = {}
+    for line in lines:
+        seen.setdefault(line.split(": ", 1)[-1], line)
+    return tuple(seen.values())
 
 
 class _ZeroSize(Exception):
@@ -217,7 +241,7 @@ def _name_from_columns(columns: str) -> str:
 
 
 def _record(tokens: list[str], test: _Test, library: dict[str, str],
-            num_ranks: int | None, num_hosts: int | None) -> Record:
+            num_ranks: int | None, num_hosts: int | None, launch: Launch | None) -> Record:
     if test.unsupported:
         raise ValueError(test.unsupported)
     if not test.operation:
@@ -228,11 +252,23 @@ def _record(tokens: list[str], test: _Test, library: dict[str, str],
     if size_bytes == 0:
         raise _ZeroSize
     ranks = num_ranks
+    inferred: dict[str, str] = {}
+    launch_text = (f"the launcher line {launch.line_number} ({launch.num_ranks} processes"
+                   f"{f' on {launch.num_hosts} hosts' if launch.num_hosts else ''})"
+                   if launch is not None else "")
+    if ranks is None and launch is not None:
+        ranks = launch.num_ranks
+        inferred["num_ranks"] = launch_text
     if ranks is None:
         if test.kind == "collective":
             raise ValueError(RANKS_UNKNOWN)
         ranks = 2
-    placement = placement_from_counts(ranks, num_hosts)
+    hosts = num_hosts
+    if (hosts is None and launch is not None and launch.num_hosts is not None
+            and launch.num_ranks == ranks):
+        hosts = launch.num_hosts
+        inferred["num_hosts"] = launch_text
+    placement = placement_from_counts(ranks, hosts)
     values: dict[str, Any] = {}
     seconds: dict[str, float] = {}
     for column, token in zip(test.columns, tokens[1:], strict=False):
@@ -277,5 +313,5 @@ def _record(tokens: list[str], test: _Test, library: dict[str, str],
         time_min_s=seconds.get("min"),
         time_max_s=seconds.get("max"),
         iterations=int(iterations), backend="mpi", dtype=test.dtype, library=dict(library),
-        extra=extra,
+        extra=extra, inferred=inferred,
     )

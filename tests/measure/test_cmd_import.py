@@ -17,6 +17,7 @@ TOGETHER = LOGS / "nccl-tests" / "together_h100_all_reduce_ring.out"
 XXRJUN = LOGS / "nccl-tests" / "xxrjun_h100_2node_alltoall_sendrecv.log"
 OLD = LOGS / "nccl-tests" / "wohlbier_dgx2_v100_old_format.md"
 OSU_REDUCE = LOGS / "osu" / "ompi_pr12318_osu_reduce_v7.3_full.txt"
+OSU_ARCHER2 = LOGS / "osu" / "archer2_cray-ex-slingshot_2node_osu_allreduce_v5.4.1.txt"
 IMB_PINGPONG = LOGS / "imb" / "ohpc_issue207_imb_pingpong_mvapich2.txt"
 
 
@@ -75,15 +76,29 @@ def test_skipped_lines_are_listed(tmp_path):
 
 
 def test_osu_needs_ranks_then_imports(tmp_path):
+    # ARCHER2's osu_allreduce log has no launcher line: OSU never prints the rank count.
     out = tmp_path / "r.jsonl"
-    result = _run(str(OSU_REDUCE), "-o", str(out))
+    result = _run(str(OSU_ARCHER2), "-o", str(out))
     assert result.exit_code == 1
     assert "pass --ranks N" in result.output and len(result.output.strip().splitlines()) == 1
     assert not out.exists()
-    result = _run(str(OSU_REDUCE), "-o", str(out), "--ranks", "192", "--hosts", "2", "--json")
+    result = _run(str(OSU_ARCHER2), "-o", str(out), "--ranks", "256", "--hosts", "2", "--json")
     assert result.exit_code == 0
     records = read_records(out)
-    assert {(r.num_ranks, r.num_hosts, r.source) for r in records} == {(192, 2, "osu")}
+    assert {(r.num_ranks, r.num_hosts, r.source) for r in records} == {(256, 2, "osu")}
+    assert all(not r.inferred for r in records)
+
+
+def test_osu_ranks_from_the_mpirun_line(tmp_path):
+    out = tmp_path / "r.jsonl"
+    result = _run(str(OSU_REDUCE), "-o", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["files"][0]
+    assert summary["num_ranks"] == [192]
+    assert summary["inferred"] == [
+        f"{OSU_REDUCE}:6: num_ranks 192 inferred from the launcher line 1 (192 processes)"]
+    assert {r.inferred["num_ranks"] for r in read_records(out)} == {
+        "the launcher line 1 (192 processes)"}
 
 
 def test_forced_format_mismatch_is_exit_1(tmp_path):
@@ -158,3 +173,50 @@ def test_old_format_log_imports(tmp_path):
     assert summary["num_zero_size_rows"] == 3
     records = read_records(out)
     assert all(r.num_wrong is None for r in records)
+
+
+SRUN = LOGS / "nccl-tests" / "issue290_srun_h100_2node_all_reduce.log"
+IMB_MDLIST = LOGS / "imb" / "ocitutorials_bm-optimized3-36_4node_allreduce_imb2018_mdlist.md"
+
+
+def test_inferences_are_reported_on_stderr_in_json_and_in_records(tmp_path):
+    out = tmp_path / "r.jsonl"
+    result = CliRunner().invoke(cli, ["import", str(SRUN), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    expected = ("operation all-reduce inferred from busbw/algbw ratio 1.875 with 16 ranks; "
+                "redop sum, root -1; size = count x 4 B")
+    assert f"inferred: {SRUN}:24: {expected}" in result.stderr.splitlines()
+    assert "inferred" not in result.stdout
+    records = read_records(out)
+    assert {r.inferred["operation"] for r in records} == {expected.split(" from ", 1)[1]}
+    result = _run(str(SRUN), "-o", str(out), "--json")
+    assert json.loads(result.stdout)["files"][0]["inferred"] == [f"{SRUN}:24: {expected}"]
+
+
+def test_a_collective_the_table_cannot_tell_is_refused_naming_the_flag(tmp_path):
+    # xxrjun's alltoall run without its "Collective test starting: alltoall_perf" line: the
+    # columns (redop none, root -1, size = count x 8 B x 2, busbw/algbw 1/2) fit all-gather too.
+    text = "\n".join(XXRJUN.read_text().splitlines()[1:22])
+    log = tmp_path / "excerpt.log"
+    log.write_text(text)
+    out = tmp_path / "r.jsonl"
+    result = _run(str(log), "-o", str(out))
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert "all-gather or all-to-all" in line
+    assert "--operation all-gather or --operation all-to-all" in line
+    assert not out.exists()
+    assert _run(str(log), "-o", str(out), "--operation", "all-to-all").exit_code == 0
+    assert {r.operation for r in read_records(out)} == {"all-to-all"}
+
+
+def test_imb_headers_inside_a_markdown_list_and_hosts_from_mpirun(tmp_path):
+    out = tmp_path / "r.jsonl"
+    result = _run(str(IMB_MDLIST), "-o", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    records = read_records(out)
+    # "    # Benchmarking Allreduce" / "    # #processes = 144"; "$ mpirun -n 144 -N 36 ..."
+    assert {(r.operation, r.num_ranks, r.num_hosts, r.ranks_per_host) for r in records} == {
+        ("all-reduce", 144, 4, 36)}
+    # "            8         1000         4.50        18.59        11.69": t_max is the time.
+    assert next(r for r in records if r.size_bytes == 8).time_s == 18.59e-6
