@@ -171,7 +171,14 @@ class Nic:
 
 @dataclass(**_FROZEN)
 class Gpu:
-    """An accelerator: dense BF16 peak, memory and NVLink."""
+    """An accelerator: dense BF16 peak, memory, its scale-up link and its host (PCIe) link.
+
+    ``nvlink`` is the scale-up link key (NVLink or AMD xGMI; ``""`` for none) and
+    ``nvlink_num_links`` how many the GPU has. ``pcie`` is the link key of the GPU's host
+    interface (``""``: not stated) and ``peer_to_peer`` whether GPUs of one host reach each other
+    over PCIe directly; False means traffic between them is staged through host memory. Both are
+    optional in a catalog file (defaults ``""`` and True).
+    """
 
     key: str
     name: str
@@ -184,9 +191,17 @@ class Gpu:
     power_w: float
     source: str
     year: int
+    pcie: str = ""
+    peer_to_peer: bool = True
 
     def __post_init__(self) -> None:
         owner = f"gpu {self.key}"
+        if not isinstance(self.peer_to_peer, bool):
+            raise ValueError(f"{owner}: peer_to_peer must be true or false, "
+                             f"got {self.peer_to_peer!r}")
+        if not isinstance(self.nvlink_num_links, int) or self.nvlink_num_links < 0:
+            raise ValueError(f"{owner}: nvlink_num_links must be an integer >= 0, "
+                             f"got {self.nvlink_num_links!r}")
         _positive(owner, "peak_flops", self.peak_flops)
         _positive(owner, "memory_bytes", self.memory_bytes)
         _positive(owner, "memory_bandwidth_bytes_per_s", self.memory_bandwidth_bytes_per_s)
@@ -265,6 +280,11 @@ class Catalog:
         for nic in self.nics.values():
             if nic.link not in self.links:
                 raise ValueError(f"nic {nic.key}: link {nic.link!r} is not a known link")
+        for gpu in self.gpus.values():
+            for attr in ("nvlink", "pcie"):
+                if getattr(gpu, attr) and getattr(gpu, attr) not in self.links:
+                    raise ValueError(f"gpu {gpu.key}: {attr} {getattr(gpu, attr)!r} is not a "
+                                     f"known link")
         for node in self.nodes.values():
             for attr, table in (
                 ("gpu", self.gpus),
@@ -300,11 +320,13 @@ def _build(raw: Mapping[str, Any], origin: str) -> Catalog:
         if not isinstance(entries, Mapping):
             raise ValueError(f"{origin}: [{section}] must be a table of entries")
         names = {f.name for f in dataclasses.fields(cls)} - {"key"}
+        required = {f.name for f in dataclasses.fields(cls)
+                    if f.default is dataclasses.MISSING} - {"key"}
         built = {}
         for key, values in entries.items():
             if not isinstance(values, Mapping):
                 raise ValueError(f"{origin}: [{section}.{key}] must be a table")
-            missing = sorted(names - set(values))
+            missing = sorted(required - set(values))
             if missing:
                 raise ValueError(f"{origin}: [{section}.{key}] is missing {', '.join(missing)}")
             extra = sorted(set(values) - names)

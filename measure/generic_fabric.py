@@ -18,18 +18,31 @@ calibrated efficiency of each link class stays inside the model's range (0, 1.5]
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import networkx as nx
 
 from measure.records import Record
-from topologies.generic import generic_fabric, generic_links
+from topologies.generic import (
+    GENERIC_TOPOLOGY,
+    ClusterDescription,
+    cluster_links,
+    cluster_of_params,
+    generic_fabric,
+    generic_links,
+    rebuild_generic_fabric,
+)
 
 __all__ = [
     "RankLayout",
     "rank_layouts",
     "generic_fabric_from_records",
+    "generic_fabric_for_records",
+    "undescribed_network_note",
+    "with_cluster",
+    "cluster_of_records",
     "gpus_for_layout",
 ]
 
@@ -110,14 +123,25 @@ def rank_layouts(records: Sequence[Record]) -> list[RankLayout]:
     return out
 
 
-def generic_fabric_from_records(records: Sequence[Record]) -> nx.DiGraph:
+def generic_fabric_from_records(records: Sequence[Record], *,
+                                cluster: ClusterDescription | None = None) -> nx.DiGraph:
     """The :func:`topologies.generic.generic_fabric` that holds every record's ranks, bandwidths
     fitted to the data.
 
     Hosts = distinct hosts over all records; GPUs per host = most ranks any record put on one
-    host. Each link class starts at the catalog figure, raised to the highest bus bandwidth
-    (nccl-tests' busbw) of the records that use it (one-host records: ``host-internal``;
-    multi-host records with one rank per host: ``network``) when that is higher.
+    host. Each link class starts at the catalog figure (the described ``cluster``'s, or the
+    H100 / NDR 400G defaults), raised to the highest bus bandwidth (nccl-tests' busbw) of the
+    records that use it (one-host records: ``host-internal``; multi-host records with one rank
+    per host: a GPU's ``network`` share) when that is higher.
+
+    Parameters
+    ----------
+    records : sequence of Record
+        The measurements.
+    cluster : ClusterDescription or None
+        What the servers are (GPU, NICs, peer-to-peer); recorded in the graph's params so that
+        :func:`generic_fabric_for_records` and
+        :func:`topologies.generic.rebuild_generic_fabric` rebuild the same servers.
 
     Raises
     ------
@@ -136,8 +160,12 @@ def generic_fabric_from_records(records: Sequence[Record]) -> nx.DiGraph:
     layouts = rank_layouts(records)
     num_hosts = max(max(x.rank_hosts) for x in layouts) + 1
     per_host = max(x.gpus_per_host for x in layouts)
-    links = generic_links()
-    host_bw, net_bw = links.host_bandwidth_bytes_per_s, links.network_bandwidth_bytes_per_s
+    if cluster is None:
+        links = generic_links()
+        host_bw, net_bw = links.host_bandwidth_bytes_per_s, links.network_bandwidth_bytes_per_s
+    else:
+        cl = cluster_links(cluster, per_host)
+        host_bw, net_bw = cl.host_bandwidth_bytes_per_s, cl.network_bandwidth_per_gpu_bytes_per_s
     for record, layout in zip(records, layouts, strict=True):
         if record.size_bytes <= 0:
             continue
@@ -147,7 +175,118 @@ def generic_fabric_from_records(records: Sequence[Record]) -> nx.DiGraph:
         elif layout.gpus_per_host == 1:
             net_bw = max(net_bw, busbw)
     return generic_fabric(num_hosts, per_host, host_bandwidth_bytes_per_s=host_bw,
-                          network_bandwidth_bytes_per_s=net_bw)
+                          network_bandwidth_bytes_per_s=net_bw, cluster=cluster)
+
+
+def generic_fabric_for_records(records: Sequence[Record],
+                               params: Mapping[str, Any]) -> nx.DiGraph:
+    """The generic fabric a calibration was fitted on (its ``graph["params"]``), grown to hold
+    ``records``: the same servers (cluster, recorded bandwidths) with as many hosts and GPUs per
+    host as the records or the calibration used, whichever is more.
+
+    For ``validate`` on a calibration's own generic fabric, and for carrying a calibration to
+    another node count (:func:`topologies.generic.rebuild_generic_fabric`).
+
+    Raises
+    ------
+    ValueError
+        No records, a record that cannot be laid out, or params of another fabric.
+
+    Examples
+    --------
+    >>> r = Record(operation="all-reduce", size_bytes=2**20, time_s=1e-4, num_ranks=32,
+    ...            num_hosts=4, ranks_per_host=8)
+    >>> a100 = ClusterDescription(gpu="a100", nic="hdr200", nics_per_node=4)
+    >>> G = generic_fabric_from_records([r], cluster=a100)
+    >>> r16 = Record(operation="all-reduce", size_bytes=2**20, time_s=1e-4, num_ranks=128,
+    ...              num_hosts=16, ranks_per_host=8)
+    >>> H = generic_fabric_for_records([r16], G.graph["params"])
+    >>> H.graph["params"]["num_hosts"], H.graph["params"]["nic"]
+    (16, 'hdr200')
+    """
+    if not records:
+        raise ValueError("records must hold at least one record")
+    layouts = rank_layouts(records)
+    hosts = max(max(max(x.rank_hosts) + 1 for x in layouts), int(params.get("num_hosts", 1)))
+    per = max(max(x.gpus_per_host for x in layouts), int(params.get("gpus_per_host", 1)))
+    return rebuild_generic_fabric(params, num_hosts=hosts, gpus_per_host=per)
+
+
+def undescribed_network_note(graph: Mapping[str, Any]) -> str:
+    """One line when ``graph`` (a fabric's ``G.graph``, or a calibration's ``graph``) is a
+    generic fabric whose network link was neither measured (one host) nor described (no NIC), so
+    that it is the NDR 400G default; else ``""``.
+
+    Examples
+    --------
+    >>> undescribed_network_note(generic_fabric(1, 8).graph)[:40]
+    'the records ran on one host, so nothing '
+    >>> G = generic_fabric(1, 8, cluster=ClusterDescription(nic="hdr200"))
+    >>> undescribed_network_note(G.graph)
+    ''
+    """
+    if graph.get("topology") != GENERIC_TOPOLOGY:
+        return ""
+    params = graph.get("params", {})
+    if int(params.get("num_hosts", 1)) > 1 or params.get("nic"):
+        return ""
+    share = float(params.get("network_bandwidth_bytes_per_s", 0.0))
+    return (f"the records ran on one host, so nothing measured the network, and no NIC was "
+            f"described: the network link is the generic default ({share / 1e9:g} GB/s per "
+            f"GPU, one NDR 400G each); describe it with --nic and --nics-per-node")
+
+
+#: The key of ``Record.extra`` that holds the described cluster (``fabric import`` writes it).
+CLUSTER_KEY = "cluster"
+
+
+def with_cluster(records: Sequence[Record], cluster: ClusterDescription | None) -> list[Record]:
+    """``records`` with ``cluster`` recorded in each one's ``extra["cluster"]`` (unchanged for
+    None), so that ``calibrate`` builds the same servers without the flags again.
+
+    Examples
+    --------
+    >>> r = Record(operation="all-reduce", size_bytes=8, time_s=1e-5, num_ranks=2, num_hosts=2)
+    >>> cluster_of_records(with_cluster([r], ClusterDescription(gpu="v100", nic="edr100"))).nic
+    'edr100'
+    """
+    if cluster is None:
+        return list(records)
+    return [replace(r, extra={**r.extra, CLUSTER_KEY: cluster.as_dict()}) for r in records]
+
+
+def cluster_of_records(records: Sequence[Record]) -> ClusterDescription | None:
+    """The cluster :func:`with_cluster` recorded in ``records``; None when none holds one.
+
+    Raises
+    ------
+    ValueError
+        Records that describe different clusters, or a recorded description that is invalid.
+    """
+    found = {_cluster_key(r.extra[CLUSTER_KEY]) for r in records if CLUSTER_KEY in r.extra}
+    if not found:
+        return None
+    if len(found) > 1:
+        raise ValueError(f"the records describe {len(found)} different clusters; import them "
+                         f"separately or give the cluster flags (--gpu, --nic, ...)")
+    (key,) = found
+    cluster = cluster_of_params(dict(key))
+    if cluster is None:
+        raise ValueError(f"a record's cluster names no gpu: {dict(key)}")
+    return cluster
+
+
+def _cluster_key(data: Any) -> tuple[tuple[str, Any], ...]:
+    """A hashable form of a flat mapping (a recorded cluster).
+
+    Raises
+    ------
+    ValueError
+        ``data`` is not a mapping.
+    """
+    if not isinstance(data, Mapping):
+        raise ValueError(f"a record's cluster must be a mapping, got {type(data).__name__}")
+    return tuple(sorted(data.items()))
 
 
 def gpus_for_layout(G: nx.DiGraph, layout: RankLayout) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from fabric.cli.common import emit_json, format_table, json_option, one_line
+from fabric.cli.options import cluster_from_options, cluster_options
 from fabric.units import format_size
 
 __all__ = ["import_command"]
@@ -31,6 +32,7 @@ def _summary(log: Any) -> dict[str, Any]:
         "num_zero_size_rows": log.num_zero_size_rows,
         "library": dict(log.library),
         "warnings": list(log.warnings),
+        "inferred": list(log.inferred),
     }
 
 
@@ -58,16 +60,26 @@ def _skipped_cell(numbers: list[int]) -> str:
 @click.option("--hosts", "num_hosts", type=click.IntRange(min=1), default=None,
               help="Hosts of the run, for logs that do not print them.")
 @click.option("--operation", default=None,
-              help="Collective of a table whose log does not name it (all-reduce, ...).")
+              help="Collective of a table whose log does not name it and whose columns do not "
+                   "tell (all-reduce, ...).")
+@click.option("--gpu", help="The servers' GPU (catalog key), recorded for calibrate.")
+@cluster_options()
 @json_option
 def import_command(logs: tuple[str, ...], output: str, log_format: str, num_ranks: int | None,
-                   num_hosts: int | None, operation: str | None, as_json: bool) -> None:
+                   num_hosts: int | None, operation: str | None, as_json: bool,
+                   **cluster_flags: Any) -> None:
     """Import nccl-tests, OSU or IMB logs as measurement records.
 
     Every LOG is parsed first; the records of all of them are then written to OUTPUT in one
-    atomic step, so a bad log leaves no file. Skipped lines and points whose validation
-    failed (#wrong > 0) are reported on stderr.
+    atomic step, so a bad log leaves no file. What a log does not state is inferred where the
+    log allows it (the collective from the redop/root columns, busbw/algbw and count vs size;
+    the rank count from rank lines, an mpirun/srun line or busbw/algbw) and reported on stderr
+    (one "inferred:" line each) and in each record's "inferred" field. Skipped lines and points
+    whose validation failed (#wrong > 0) are reported on stderr. A record that fails a sanity
+    check (size vs count, time bounds, bus bandwidth above the fastest catalog link) refuses
+    the log.
     """
+    from measure.generic_fabric import with_cluster
     from measure.parsers import parse_log_file
     from measure.records import write_records
 
@@ -79,6 +91,7 @@ def import_command(logs: tuple[str, ...], output: str, log_format: str, num_rank
         except ValueError as err:
             raise click.ClickException(one_line(err)) from None
     records = [record for log in parsed for record in log.records]
+    records = with_cluster(records, cluster_from_options(cluster_flags))  # for calibrate
     try:
         write_records(records, output)
     except (OSError, ValueError) as err:
@@ -100,6 +113,8 @@ def import_command(logs: tuple[str, ...], output: str, log_format: str, num_rank
 
 
 def _warn(log: Any) -> None:
+    for line in log.inferred:
+        click.echo(f"inferred: {line}", err=True)
     for warning in log.warnings:
         click.echo(f"warning: {warning}", err=True)
     for skipped in log.skipped[:_MAX_WARNED_LINES]:

@@ -5,7 +5,13 @@
 ``--reserved-leaf-ports``, ``--scaleup``/``--no-scaleup``, ``--gpu``, ``--catalog``);
 ``@fabric_options(sizes=False)`` adds all but the sizes, for commands that size the fabric
 themselves (``compare``, ``report``). :func:`design_from_options` turns them into a
-:class:`studies.design.FabricDesign`:
+:class:`studies.design.FabricDesign`.
+
+``@cluster_options()`` adds the flags that describe the real servers behind a benchmark log
+(``--nic``, ``--nics-per-node``, ``--peer-to-peer``/``--no-peer-to-peer``, ``--cpu-ranks``);
+with ``--gpu`` and ``--gpus-per-node`` of the fabric options, :func:`cluster_from_options`
+turns them into a :class:`topologies.generic.ClusterDescription` for the generic fabric
+(``calibrate``, ``validate``, ``predict --topology generic``, ``import``):
 
 .. code-block:: python
 
@@ -28,8 +34,10 @@ import topologies
 from fabric.catalog import Catalog, load_catalog
 from fabric.cli.common import CountType
 from studies.design import DesignError, FabricDesign
+from topologies.generic import CPU_RANKS, ClusterDescription, cluster_links
 
-__all__ = ["FABRIC_OPTION_NAMES", "fabric_options", "design_from_options", "load_catalog_option"]
+__all__ = ["FABRIC_OPTION_NAMES", "CLUSTER_OPTION_NAMES", "fabric_options", "cluster_options",
+           "cluster_from_options", "design_from_options", "load_catalog_option"]
 
 #: The keyword arguments ``@fabric_options()`` gives a command.
 FABRIC_OPTION_NAMES: tuple[str, ...] = (
@@ -111,6 +119,68 @@ def fabric_options(*, sizes: bool = True) -> Callable[[Callable[..., Any]], Call
         return func
 
     return decorate
+
+
+#: The keyword arguments ``@cluster_options()`` gives a command.
+CLUSTER_OPTION_NAMES: tuple[str, ...] = ("nic", "nics_per_node", "peer_to_peer", "cpu_ranks")
+
+
+def cluster_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator adding the cluster flags (:data:`CLUSTER_OPTION_NAMES`).
+
+    The GPU model and GPUs per server are the fabric options' ``--gpu`` and ``--gpus-per-node``
+    (add ``@fabric_options()`` or give them yourself); pass all of them to
+    :func:`cluster_from_options`.
+    """
+    options = [
+        click.option("--nic", metavar="KEY",
+                     help="The servers' network port: a catalog link or NIC key (edr100, hdr200, "
+                          "ndr400, roce100/200/400, efa100, tcpx200, tcpxo200, slingshot100/200)."),
+        click.option("--nics-per-node", type=click.IntRange(min=1),
+                     help="NICs per server (default: one per GPU; one per server for "
+                          "--cpu-ranks). Fewer NICs than GPUs are shared."),
+        click.option("--peer-to-peer/--no-peer-to-peer", "peer_to_peer", default=None,
+                     help="Whether PCIe GPUs of a server reach each other directly (default: "
+                          "the catalog GPU's); without, traffic is staged through host memory."),
+        click.option("--cpu-ranks", type=click.IntRange(min=1),
+                     help="MPI ranks per server on CPU cores (instead of --gpu): shared memory "
+                          "inside a server, its NICs shared by all ranks outside."),
+    ]
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def cluster_from_options(options: Mapping[str, Any], *,
+                         catalog: Catalog | None = None) -> ClusterDescription | None:
+    """The :class:`topologies.generic.ClusterDescription` of the cluster flags and ``--gpu``;
+    None when none of them was given.
+
+    Keys are checked against the catalog here, so a typo fails before any work.
+
+    Raises
+    ------
+    studies.design.DesignError
+        (exit 2) ``--cpu-ranks`` together with ``--gpu``.
+    ValueError
+        (exit 1) An unknown GPU, link or NIC key (the message lists the known ones).
+    """
+    gpu, cpu_ranks = options.get("gpu"), options.get("cpu_ranks")
+    given = [options.get(name) for name in ("nic", "nics_per_node", "peer_to_peer")]
+    if gpu is None and cpu_ranks is None and all(v is None for v in given):
+        return None
+    if cpu_ranks is not None and gpu is not None:
+        raise DesignError(f"give --gpu {gpu} or --cpu-ranks {cpu_ranks}, not both")
+    cluster = ClusterDescription(gpu=CPU_RANKS if cpu_ranks is not None else (gpu or "h100"),
+                                 nic=options.get("nic"), nics_per_node=options.get("nics_per_node"),
+                                 peer_to_peer=options.get("peer_to_peer"))
+    cat = catalog if catalog is not None else load_catalog_option(options.get("catalog"))
+    cluster_links(cluster, 1, catalog=cat)  # unknown keys fail here, naming the known ones
+    return cluster
 
 
 def load_catalog_option(path: str | Catalog | None) -> Catalog:

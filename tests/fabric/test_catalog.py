@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fabric.catalog import Catalog, SwitchModel, default_catalog, load_catalog
+from fabric.catalog import Catalog, Gpu, SwitchModel, default_catalog, load_catalog
 
 SECTIONS = ("links", "switches", "transceivers", "cables", "nics", "gpus", "nodes")
 
@@ -132,3 +132,73 @@ def test_as_dict_is_plain_sorted_data() -> None:
     assert data["version"] == default_catalog().version
     assert list(data["switches"]) == sorted(data["switches"])
     assert data["links"]["ndr400"]["bandwidth_bytes_per_s"] == 50e9
+
+
+# -- GPUs' scale-up and host links, network links (issue 10) ----------------------------------
+
+
+def test_every_gpu_names_known_scale_up_and_pcie_links() -> None:
+    cat = default_catalog()
+    for key, gpu in cat.gpus.items():
+        assert gpu.pcie in cat.links, key
+        assert cat.links[gpu.pcie].medium == "pcie", key
+        if gpu.nvlink_num_links:
+            assert cat.links[gpu.nvlink].medium in ("nvlink", "xgmi"), key
+
+
+@pytest.mark.parametrize(("gpu", "bidirectional_bytes_per_s"), [
+    ("a100-40gb", 600e9),  # NVIDIA A100 datasheet (2021): NVLink 600 GB/s
+    ("a100-80gb", 600e9),
+    ("v100", 300e9),  # NVIDIA V100 datasheet (2020): NVLink 300 GB/s
+    ("h100", 900e9),  # NVIDIA H100 datasheet: NVLink 900 GB/s
+    ("b200", 1800e9),  # NVIDIA DGX B200 datasheet: 1.8 TB/s per GPU
+    ("mi300x", 896e9),  # AMD MI300X data sheet (2023): 7 x 128 GB/s Infinity Fabric
+])
+def test_scale_up_bandwidth_per_gpu_matches_the_datasheets(gpu, bidirectional_bytes_per_s):
+    cat = default_catalog()
+    g = cat.gpus[gpu]
+    per_direction = cat.links[g.nvlink].bandwidth_bytes_per_s * g.nvlink_num_links
+    assert 2 * per_direction == pytest.approx(bidirectional_bytes_per_s)
+
+
+@pytest.mark.parametrize(("key", "gbit_per_s"), [
+    ("edr100", 100), ("hdr200", 200), ("ndr400", 400), ("roce100", 100), ("efa100", 100),
+    ("tcpx200", 200), ("tcpxo200", 200), ("slingshot200", 200), ("slingshot100", 100),
+])
+def test_network_links_are_their_line_rate(key, gbit_per_s):
+    assert default_catalog().links[key].bandwidth_bytes_per_s * 8 == gbit_per_s * 1e9
+
+
+def test_pcie_generations_double() -> None:
+    """PCI-SIG: 8, 16, 32 GT/s per lane with 128b/130b: 15.75, 31.5, 63 GB/s per direction x16
+    (the catalog rounds Gen4 to 32 and Gen5 to 63)."""
+    links = default_catalog().links
+    assert links["pcie3x16"].bandwidth_bytes_per_s == pytest.approx(8e9 * 16 * 128 / 130 / 8,
+                                                                    rel=1e-3)
+    assert links["pcie4x16"].bandwidth_bytes_per_s == pytest.approx(
+        2 * links["pcie3x16"].bandwidth_bytes_per_s, rel=0.02)
+
+
+def test_peer_to_peer_is_false_only_where_the_catalog_says_staged() -> None:
+    gpus = default_catalog().gpus
+    assert {k for k, g in gpus.items() if not g.peer_to_peer} == {"t4", "l40s"}
+
+
+def test_a_user_gpu_without_the_optional_fields_loads(tmp_path: Path) -> None:
+    h100 = dataclasses.asdict(default_catalog().gpus["h100"])
+    required = {f.name for f in dataclasses.fields(Gpu)
+                if f.default is dataclasses.MISSING} - {"key"}
+    assert {"pcie", "peer_to_peer"}.isdisjoint(required)
+    body = "\n".join(f"{name} = {_toml(h100[name])}" for name in sorted(required))
+    cat = load_catalog(_write(tmp_path, f"[gpus.ours]\n{body}\n"))
+    assert (cat.gpus["ours"].pcie, cat.gpus["ours"].peer_to_peer) == ("", True)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[gpus.t4]\npeer_to_peer = 1\n", r"\[gpus\.t4\].*peer_to_peer must be true or false"),
+    ('[gpus.t4]\npcie = "pcie9x16"\n', r"gpu t4: pcie 'pcie9x16' is not a known link"),
+    ("[gpus.t4]\nnvlink_num_links = -1\n", r"nvlink_num_links must be an integer >= 0"),
+])
+def test_bad_gpu_fields_name_the_entry(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_catalog(_write(tmp_path, text))

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import pytest
 
+from fabric.catalog import default_catalog
 from measure.generic_fabric import (
     RankLayout,
+    generic_fabric_for_records,
     generic_fabric_from_records,
     gpus_for_layout,
     rank_layouts,
+    undescribed_network_note,
 )
 from measure.records import Record
-from topologies.generic import generic_fabric
+from topologies.generic import ClusterDescription, generic_fabric
 
 
 def test_generic_fabric_from_records_hosts_and_bandwidth():
@@ -46,3 +49,56 @@ def test_gpus_for_layout_needs_room():
     G = generic_fabric(1, 4)
     with pytest.raises(ValueError, match="need 2 hosts; the fabric has 1 nodes"):
         gpus_for_layout(G, RankLayout(rank_hosts=(0, 1), rank_locals=(0, 0), known=True))
+
+
+def _allreduce(hosts: int, per_host: int, time_s: float = 1e-2) -> Record:
+    return Record(operation="all-reduce", size_bytes=2**26, time_s=time_s,
+                  num_ranks=hosts * per_host, num_hosts=hosts, ranks_per_host=per_host)
+
+
+def test_a_described_cluster_sets_the_starting_bandwidths():
+    """V100 SXM2 x 4 with 2 x EDR per server (ABCI V-node): NVLink2 6 x 25 GB/s inside, a GPU's
+    share 2 x 12.5 / 4 GB/s outside; the slow records (busbw ~12 GB/s) raise neither."""
+    v100 = ClusterDescription(gpu="v100-16gb", nic="edr100", nics_per_node=2)
+    G = generic_fabric_from_records([_allreduce(2, 4)], cluster=v100)
+    cat = default_catalog()
+    params = G.graph["params"]
+    assert params["host_bandwidth_bytes_per_s"] == 6 * cat.links["nvlink2"].bandwidth_bytes_per_s
+    assert params["network_bandwidth_bytes_per_s"] == 2 * 12.5e9 / 4
+    assert (params["gpu"], params["nic"], params["nics_per_node"]) == ("v100-16gb", "edr100", 2)
+    assert G.nodes["node1/nic1"]["kind"] == "nic"
+
+
+def test_a_one_host_busbw_above_the_catalog_raises_the_host_link():
+    # 8 ranks on one host, 64 MiB in 0.1 ms: busbw 2(n-1)/n x S/t = 1,174 GB/s > A100's 300 GB/s
+    a100 = ClusterDescription(gpu="a100", nic="hdr200", nics_per_node=4)
+    fast = _allreduce(1, 8, time_s=1e-4)
+    G = generic_fabric_from_records([fast], cluster=a100)
+    assert G.graph["params"]["host_bandwidth_bytes_per_s"] == pytest.approx(
+        fast.busbw_bytes_per_s)
+
+
+def test_the_calibration_fabric_grows_to_the_records_with_its_servers():
+    a100 = ClusterDescription(gpu="a100", nic="hdr200", nics_per_node=4)
+    G = generic_fabric_from_records([_allreduce(4, 8)], cluster=a100)
+    H = generic_fabric_for_records([_allreduce(16, 8)], G.graph["params"])
+    assert H.graph["params"]["num_hosts"] == 16
+    assert (H.graph["params"]["gpu"], H.graph["params"]["nic"]) == ("a100", "hdr200")
+    assert H.edges["node15/nic3", "network"]["bandwidth_bytes_per_s"] == 25e9
+    # fewer hosts in the records than in the calibration: the calibration's size stays
+    assert generic_fabric_for_records([_allreduce(2, 8)], G.graph["params"]).graph["params"][
+        "num_hosts"] == 4
+    with pytest.raises(ValueError, match="at least one record"):
+        generic_fabric_for_records([], G.graph["params"])
+
+
+def test_an_unmeasured_undescribed_network_is_said():
+    one_host = generic_fabric_from_records([_allreduce(1, 8)])
+    note = undescribed_network_note(one_host.graph)
+    assert "one host" in note and "50 GB/s per GPU" in note and "--nic" in note
+    assert "\n" not in note
+    described = generic_fabric_from_records([_allreduce(1, 8)],
+                                            cluster=ClusterDescription(nic="hdr200"))
+    assert undescribed_network_note(described.graph) == ""
+    assert undescribed_network_note(generic_fabric_from_records([_allreduce(2, 8)]).graph) == ""
+    assert undescribed_network_note({"topology": "fat-tree", "params": {}}) == ""

@@ -13,11 +13,17 @@ from fabric.catalog import default_catalog
 from fabric.graph import gpu_nodes, validate_graph
 from fabric.links import HOST_LINK, NETWORK_LINK, link_class
 from topologies.generic import (
+    CPU_RANKS,
     GENERIC_TOPOLOGY,
     HOST_SWITCH_MODEL,
     NETWORK_SWITCH_MODEL,
+    STAGED_PCIE_FRACTION,
+    ClusterDescription,
+    cluster_links,
+    cluster_of_params,
     generic_fabric,
     generic_links,
+    rebuild_generic_fabric,
 )
 
 CAT = default_catalog()
@@ -85,3 +91,140 @@ def test_given_bandwidths_and_rebuild_from_params() -> None:
 def test_rejects(args: tuple, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         generic_fabric(*args, **kwargs)
+
+
+# -- a described cluster (ClusterDescription) ------------------------------------------------
+
+
+def _nics(G) -> list[str]:
+    return [n for n, kind in G.nodes(data="kind") if kind == "nic"]
+
+
+def test_a100_with_four_hdr_nics_per_eight_gpus() -> None:
+    """ABCI A-node / DGX-A100-like: 8 x A100 (12 NVLink3 links, NVIDIA A100 datasheet: 600 GB/s
+    bidirectional), 4 x HDR 200G shared by two GPUs each."""
+    a100 = ClusterDescription(gpu="a100-40gb", nic="hdr200", nics_per_node=4)
+    G = generic_fabric(3, 8, cluster=a100)
+    assert validate_graph(G) is G
+    nvlink3, hdr = CAT.links["nvlink3"], CAT.links["hdr200"]
+    host_bw = nvlink3.bandwidth_bytes_per_s * CAT.gpus["a100-40gb"].nvlink_num_links
+    assert host_bw == 300e9  # 600 GB/s bidirectional
+    assert G.edges["node2/gpu7", "node2/host-switch"]["bandwidth_bytes_per_s"] == host_bw
+    assert {G.nodes[g]["model"] for g in gpu_nodes(G)} == {"a100-40gb"}
+    # 3 hosts x 4 NICs, each a node between two GPUs and the network switch
+    assert len(_nics(G)) == 12
+    for h in range(3):
+        for i in range(4):
+            nic = f"node{h}/nic{i}"
+            gpus = sorted(u for u in G.predecessors(nic) if G.nodes[u]["kind"] == "gpu")
+            assert gpus == [f"node{h}/gpu{2 * i}", f"node{h}/gpu{2 * i + 1}"]
+            assert G.edges[nic, "network"]["bandwidth_bytes_per_s"] == hdr.bandwidth_bytes_per_s
+            assert G.edges["network", nic]["num_links"] == 1
+    # GPUs reach their NIC over their PCIe link (A100: Gen4 x16), at most at the NIC's rate
+    pcie = CAT.links["pcie4x16"].bandwidth_bytes_per_s
+    assert G.edges["node0/gpu0", "node0/nic0"]["bandwidth_bytes_per_s"] == min(
+        pcie, hdr.bandwidth_bytes_per_s)
+    slow = generic_fabric(1, 4, cluster=ClusterDescription(gpu="t4", nic="roce400",
+                                                           nics_per_node=1))
+    assert slow.edges["node0/gpu0", "node0/nic0"]["bandwidth_bytes_per_s"] == (
+        CAT.links["pcie3x16"].bandwidth_bytes_per_s)  # T4's PCIe Gen3 is below 400G
+    assert not G.has_edge("node0/gpu0", "network")
+    params = G.graph["params"]
+    assert {k: params[k] for k in ("gpu", "nic", "nics_per_node", "peer_to_peer")} == {
+        "gpu": "a100-40gb", "nic": "hdr200", "nics_per_node": 4, "peer_to_peer": None}
+    assert all(isinstance(v, (str, int, float, bool, type(None))) for v in params.values())
+    assert cluster_of_params(params) == a100
+    assert params["network_bandwidth_bytes_per_s"] == 4 * hdr.bandwidth_bytes_per_s / 8
+    assert params["nic_bandwidth_bytes_per_s"] == hdr.bandwidth_bytes_per_s
+    for u, v, d in G.edges(data=True):
+        tiers = [G.nodes[n].get("tier", -1) for n in (u, v)]
+        assert d["link"] == link_class(*tiers)
+
+
+def test_more_nics_than_gpus_are_parallel_links() -> None:
+    """OCI BM.GPU.H100.8: 16 x 200G RDMA ports for 8 GPUs: two links per GPU, no NIC nodes."""
+    G = generic_fabric(2, 8, cluster=ClusterDescription(gpu="h100", nic="roce200",
+                                                        nics_per_node=16))
+    assert _nics(G) == []
+    edge = G.edges["node1/gpu3", "network"]
+    assert (edge["num_links"], edge["bandwidth_bytes_per_s"]) == (2, 25e9)
+    assert G.graph["params"]["network_bandwidth_bytes_per_s"] == 50e9
+
+
+def test_a_nic_key_brings_its_ports() -> None:
+    cx7 = CAT.nics["cx7-400"]
+    cl = cluster_links(ClusterDescription(nic="cx7-400", nics_per_node=2), 8)
+    assert cl.nic_link == cx7.link and cl.nic_ports == cx7.ports
+    assert cl.nic_bandwidth_bytes_per_s == CAT.links[cx7.link].bandwidth_bytes_per_s * cx7.ports
+    assert cl.shared_nics
+
+
+@pytest.mark.parametrize(("peer_to_peer", "fraction"), [(None, STAGED_PCIE_FRACTION),
+                                                        (False, STAGED_PCIE_FRACTION),
+                                                        (True, 1.0)])
+def test_pcie_gpus_without_peer_to_peer_stage_through_host_memory(peer_to_peer, fraction) -> None:
+    """T4: no NVLink, PCIe Gen3 x16 (NVIDIA T4 datasheet); the catalog says no peer-to-peer."""
+    assert CAT.gpus["t4"].peer_to_peer is False
+    t4 = ClusterDescription(gpu="t4", nic="roce100", nics_per_node=1, peer_to_peer=peer_to_peer)
+    cl = cluster_links(t4, 4)
+    gen3 = CAT.links["pcie3x16"]
+    assert cl.host_bandwidth_bytes_per_s == pytest.approx(gen3.bandwidth_bytes_per_s * fraction)
+    staged = peer_to_peer is not True
+    assert ("staged" in cl.host_path) is staged
+    assert cl.host_latency_s == pytest.approx(gen3.latency_s * (2 if staged else 1))
+    G = generic_fabric(2, 4, cluster=t4)
+    assert G.edges["node0/gpu1", "node0/host-switch"]["bandwidth_bytes_per_s"] == pytest.approx(
+        cl.host_bandwidth_bytes_per_s)
+
+
+def test_cpu_ranks_share_memory_inside_and_one_nic_outside() -> None:
+    cpu = ClusterDescription(gpu=CPU_RANKS, nic="roce100")
+    G = generic_fabric(2, 36, cluster=cpu)
+    shm = CAT.links["shm"]
+    assert G.edges["node1/gpu35", "node1/host-switch"]["bandwidth_bytes_per_s"] == (
+        shm.bandwidth_bytes_per_s)
+    assert len(_nics(G)) == 2  # one NIC per host by default for CPU ranks
+    assert sum(1 for u in G.predecessors("node0/nic0") if G.nodes[u]["kind"] == "gpu") == 36
+    assert G.edges["node0/nic0", "network"]["bandwidth_bytes_per_s"] == 12.5e9
+    assert G.graph["params"]["network_bandwidth_bytes_per_s"] == pytest.approx(12.5e9 / 36)
+
+
+def test_xgmi_is_the_mi300x_scale_up_link() -> None:
+    """AMD MI300X data sheet: 7 Infinity Fabric links x 128 GB/s bidirectional."""
+    cl = cluster_links(ClusterDescription(gpu="mi300x"), 8)
+    assert cl.host_bandwidth_bytes_per_s == 7 * 64e9
+    assert cl.host_path == "7 x xgmi3"
+
+
+def test_rebuild_at_another_node_count_keeps_the_servers() -> None:
+    p4d = ClusterDescription(gpu="a100-40gb", nic="efa100", nics_per_node=4)
+    G = generic_fabric(2, 8, cluster=p4d, network_bandwidth_bytes_per_s=10e9)
+    # a GPU's share 10 GB/s with 2 GPUs per NIC: NICs scaled to 20 GB/s
+    assert G.edges["node0/nic0", "network"]["bandwidth_bytes_per_s"] == pytest.approx(20e9)
+    H = rebuild_generic_fabric(G.graph["params"], num_hosts=16)
+    assert len(gpu_nodes(H)) == 128 and len(_nics(H)) == 64
+    assert H.edges["node15/nic3", "network"]["bandwidth_bytes_per_s"] == pytest.approx(20e9)
+    assert cluster_of_params(H.graph["params"]) == p4d
+    same = rebuild_generic_fabric(G.graph["params"])
+    assert list(same.edges(data=True)) == list(G.edges(data=True))
+    legacy = generic_fabric(2, 2, host_bandwidth_bytes_per_s=1e11)
+    assert list(rebuild_generic_fabric(legacy.graph["params"]).edges(data=True)) == list(
+        legacy.edges(data=True))
+
+
+def test_without_a_cluster_nothing_changes() -> None:
+    G = generic_fabric(2, 8)
+    assert cluster_of_params(G.graph["params"]) is None and _nics(G) == []
+    assert {G.nodes[g]["model"] for g in gpu_nodes(G)} == {"h100"}
+
+
+@pytest.mark.parametrize(("cluster", "message"), [
+    ({"gpu": "a200"}, "unknown gpu 'a200'; known: a100"),
+    ({"nic": "hdr300"}, "unknown nic 'hdr300'; known links and NICs: "),
+    ({"nics_per_node": 0}, "nics_per_node must be an integer >= 1, got 0"),
+    ({"peer_to_peer": "yes"}, "peer_to_peer must be True, False or None, got 'yes'"),
+    ({"gpu": ""}, "gpu must be a catalog GPU key or 'cpu'"),
+])
+def test_bad_cluster(cluster: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        generic_fabric(2, 8, cluster=ClusterDescription(**cluster))
