@@ -8,8 +8,9 @@ names what is missing. The model never guesses at attributes.
 Members of the protocol, read-only:
 
 ``flavor``
-    ``ideal`` or ``nccl``: the flavor the values were fitted for (predicting with the other one
-    is refused).
+    ``ideal``, ``nccl`` or ``mpi``: the flavor the values were fitted for (predicting with
+    another one is refused). ``mpi`` is the ideal flow model fitted to MPI measurements (OSU,
+    IMB, mpi4py): the same ``params``.
 ``params``
     :class:`ModelParams`, the ideal flavor's fitted parameters.
 ``nccl``
@@ -20,6 +21,13 @@ Members of the protocol, read-only:
 ``band(time_s)``
     ``(low_s, high_s)``: the error band around a predicted time.
 
+A calibration may also be a :class:`CorrectingCalibration`: it then corrects each predicted
+time (``correct_time``: regimes of the curve, or a plain alpha-beta fit that did better) and
+gives a band that knows where it was fitted (``scoped_band``: wider outside the fitted sizes,
+rank counts and link classes), and names the link classes it never measured
+(``unmeasured_link_classes``). :func:`collectives.predict.predict_many` applies both, so every
+caller (predict, compare, report, kv) gets them.
+
 >>> cal = StaticCalibration(params=ModelParams(alpha_s=5e-6))
 >>> isinstance(cal, ModelCalibration), cal.band(1.0)
 (True, (1.0, 1.0))
@@ -28,7 +36,7 @@ Members of the protocol, read-only:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -36,12 +44,14 @@ __all__ = [
     "FLAVORS",
     "ModelParams",
     "ModelCalibration",
+    "CorrectingCalibration",
     "StaticCalibration",
     "check_calibration",
 ]
 
-#: The model's flavors: ``ideal`` (alpha-beta on the flow model) and ``nccl`` (NCCL's tuner).
-FLAVORS: tuple[str, ...] = ("ideal", "nccl")
+#: The model's flavors: ``ideal`` (alpha-beta on the flow model), ``nccl`` (NCCL's tuner) and
+#: ``mpi`` (the flow model fitted to MPI measurements).
+FLAVORS: tuple[str, ...] = ("ideal", "nccl", "mpi")
 
 _MEMBERS = ("flavor", "params", "nccl", "nccl_version", "band")
 
@@ -98,6 +108,25 @@ class ModelCalibration(Protocol):
 
     def band(self, time_s: float) -> tuple[float, float]:
         """(low, high) bounds of a predicted time in seconds."""
+        ...
+
+
+@runtime_checkable
+class CorrectingCalibration(ModelCalibration, Protocol):
+    """A calibration that corrects the model's time and scopes its band (module docstring)."""
+
+    def correct_time(self, *, collective: str, size_bytes: int, num_ranks: int, time_s: float,
+                     latency_s: float) -> float:
+        """The corrected time of a model time ``time_s`` (``latency_s`` of it is latency)."""
+        ...
+
+    def scoped_band(self, time_s: float, *, size_bytes: int, num_ranks: int,
+                    link_classes: Sequence[str]) -> tuple[float, float]:
+        """(low, high) of a time, widened outside the fitted sizes, ranks and link classes."""
+        ...
+
+    def unmeasured_link_classes(self, link_classes: Sequence[str]) -> tuple[str, ...]:
+        """Those of ``link_classes`` (``host-internal``, ``network``) no fit point loaded."""
         ...
 
 

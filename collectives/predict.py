@@ -2,8 +2,14 @@
 
 :func:`predict_many` checks what it is given (collective, sizes, flavor, calibration) and hands
 the question to a flavor: ``ideal`` (:func:`collectives.model.predict_ideal`, alpha-beta on the
-flow model) or ``nccl`` (:func:`collectives.nccl_bridge.predict_nccl`, NCCL's tuner with the
-graph's bandwidths). Both answer with :class:`collectives.results.Prediction`.
+flow model), ``mpi`` (the same flow model with an MPI calibration) or ``nccl``
+(:func:`collectives.nccl_bridge.predict_nccl`, NCCL's tuner with the graph's bandwidths). All
+answer with :class:`collectives.results.Prediction`.
+
+A :class:`~collectives.calibration.CorrectingCalibration` then corrects each time (its regimes,
+or the plain alpha-beta fit where that fitted better) and sets the band with
+``scoped_band``: wider outside the sizes, rank counts and link classes it was fitted on
+(:func:`link_classes_of` says which classes a prediction loads).
 
 >>> import topologies
 >>> G = topologies.build("single-hop", num_gpus=8, gpus_per_node=1, scaleup=None)
@@ -14,17 +20,57 @@ graph's bandwidths). Both answer with :class:`collectives.results.Prediction`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import networkx as nx
 
-from collectives.calibration import FLAVORS, ModelCalibration, check_calibration
+from collectives.calibration import (
+    FLAVORS,
+    CorrectingCalibration,
+    ModelCalibration,
+    StaticCalibration,
+    check_calibration,
+)
 from collectives.model import predict_ideal
 from collectives.names import canonical
 from collectives.nccl_bridge import predict_nccl
 from collectives.results import Prediction
+from fabric.links import HOST_LINK, NETWORK_LINK
 
-__all__ = ["FLAVORS", "predict", "predict_many"]
+__all__ = ["FLAVORS", "link_classes_of", "predict", "predict_many"]
+
+
+def link_classes_of(p: Prediction) -> tuple[str, ...]:
+    """The link classes a prediction loads: ``host-internal`` when two ranks share a scale-up
+    domain, ``network`` when there are several domains."""
+    out = []
+    if p.num_ranks > p.num_domains:
+        out.append(HOST_LINK)
+    if p.num_domains > 1:
+        out.append(NETWORK_LINK)
+    return tuple(out)
+
+
+def _corrected(p: Prediction, cal: ModelCalibration | None, flavor: str) -> Prediction:
+    """``p`` with the calibration's correction and scoped band applied (and its flavor)."""
+    if isinstance(cal, CorrectingCalibration):
+        time_s = cal.correct_time(collective=p.collective, size_bytes=p.size_bytes,
+                                  num_ranks=p.num_ranks, time_s=p.time_s, latency_s=p.latency_s)
+        low, high = cal.scoped_band(time_s, size_bytes=p.size_bytes, num_ranks=p.num_ranks,
+                                    link_classes=link_classes_of(p))
+    elif cal is not None and flavor == "mpi":
+        time_s = p.time_s
+        low, high = cal.band(time_s)
+    else:
+        return p
+    ratio = time_s / p.time_s
+    return dataclasses.replace(
+        p, time_s=time_s, time_low_s=low, time_high_s=high, flavor=flavor,
+        algbw_bytes_per_s=p.algbw_bytes_per_s / ratio,
+        busbw_bytes_per_s=p.busbw_bytes_per_s / ratio,
+        bottleneck_utilization=min(1.0, p.bottleneck_utilization / ratio),
+        bound_ratio=p.bound_ratio * ratio)
 
 
 def predict_many(
@@ -57,11 +103,11 @@ def predict_many(
         packed, rail-aligned, spread, random (with ``seed``) or a list
         (:mod:`collectives.placement`).
     algorithm
-        Force one algorithm (ideal: a name of :data:`collectives.registry.ALGORITHMS`; nccl:
+        Force one algorithm (ideal, mpi: a name of :data:`collectives.registry.ALGORITHMS`; nccl:
         NCCL's names); None picks the fastest per size.
     flavor
-        ``ideal`` (alpha-beta on the flow model) or ``nccl`` (NCCL's tuner, bandwidths from
-        the graph).
+        ``ideal`` (alpha-beta on the flow model), ``mpi`` (the same model with an MPI
+        calibration) or ``nccl`` (NCCL's tuner, bandwidths from the graph).
     calibration
         A :class:`~collectives.calibration.ModelCalibration` fitted for ``flavor`` (for example
         ``measure``'s fitted calibration, or a
@@ -93,7 +139,7 @@ def predict_many(
             raise ValueError(f"size must be > 0 bytes, got {s}")
     cal = check_calibration(calibration, flavor=flavor)
     if flavor == "nccl":
-        return predict_nccl(
+        out = predict_nccl(
             G,
             name,
             checked,
@@ -104,16 +150,23 @@ def predict_many(
             seed=seed,
             version=nccl_version,
         )
-    return predict_ideal(
-        G,
-        name,
-        checked,
-        ranks=ranks,
-        placement=placement,
-        algorithm=algorithm,
-        calibration=cal,
-        seed=seed,
-    )
+    else:
+        base = cal
+        if flavor == "mpi":
+            base = None if cal is None else StaticCalibration(params=cal.params)
+        out = predict_ideal(
+            G,
+            name,
+            checked,
+            ranks=ranks,
+            placement=placement,
+            algorithm=algorithm,
+            calibration=base,
+            seed=seed,
+        )
+        if flavor == "mpi" and cal is None:
+            out = [dataclasses.replace(p, flavor="mpi") for p in out]
+    return [_corrected(p, cal, flavor) for p in out]
 
 
 def predict(

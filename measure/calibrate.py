@@ -9,6 +9,12 @@
     NCCL's tuner with fitted bandwidth scales and latencies
     (:func:`measure.calibrate_nccl.calibrate_nccl`).
 
+``mpi``
+    the ideal fit on MPI measurements (OSU, IMB, mpi4py), recorded as the mpi flavor.
+
+Then :func:`measure.fit_choice.add_corrections` fits regimes on top (breakpoints, per-regime
+latency and bandwidth) and the plain alpha-beta fit on the same points, and keeps the one with
+the lower leave-one-out error on the fit points (both errors and the choice are recorded).
 Either way the result is a :class:`measure.calibration.Calibration`, which
 :func:`measure.calibration.save_calibration` writes and the model reads.
 :func:`measure.validate.validate` reports predicted vs measured per point, which points were
@@ -28,6 +34,7 @@ import networkx as nx
 from collectives.calibration import FLAVORS
 from measure.calibrate_nccl import calibrate_nccl
 from measure.calibration import Calibration
+from measure.fit_choice import add_corrections
 from measure.fit_ideal import calibrate_ideal
 from measure.holdout import Holdout
 from measure.records import Record
@@ -44,8 +51,9 @@ def calibrate(
     in_place: bool | None = False,
     loss: str = "soft_l1",
     f_scale_log: float = 0.1,
+    corrections: bool = True,
 ) -> Calibration:
-    """Fit the model's ``flavor`` to measured points.
+    """Fit the model's ``flavor`` to measured points, then its corrections.
 
     Parameters
     ----------
@@ -61,7 +69,8 @@ def calibrate(
     flavor
         ``"ideal"`` (alpha_s and link efficiencies, :func:`measure.fit_ideal.calibrate_ideal`)
         or ``"nccl"`` (NCCL's tuner: bandwidth scales and network latency,
-        :func:`measure.calibrate_nccl.calibrate_nccl`).
+        :func:`measure.calibrate_nccl.calibrate_nccl`; it refuses MPI records) or ``"mpi"``
+        (the ideal fit, for OSU / IMB / mpi4py records).
     holdout
         A holdout spec (:mod:`measure.holdout`) or :class:`~measure.holdout.Holdout`: sizes
         left out of the fit.
@@ -70,6 +79,9 @@ def calibrate(
     loss, f_scale_log
         The robust loss of ``least_squares`` (linear, soft_l1, huber, cauchy) and its scale in
         log time (0.1 ~ 10 %).
+    corrections
+        Fit regimes and the naive alpha-beta fit and choose between them
+        (:func:`measure.fit_choice.add_corrections`); False returns the flavor's fit alone.
 
     Returns
     -------
@@ -100,11 +112,14 @@ def calibrate(
     (5.0, 0.8)
     """
     if flavor == "nccl":
-        return calibrate_nccl(
+        base = calibrate_nccl(
             records, G, holdout=holdout, in_place=in_place, loss=loss, f_scale_log=f_scale_log
         )
-    if flavor == "ideal":
-        return calibrate_ideal(
-            records, G, holdout=holdout, in_place=in_place, loss=loss, f_scale_log=f_scale_log
+    elif flavor in ("ideal", "mpi"):
+        base = calibrate_ideal(
+            records, G, holdout=holdout, in_place=in_place, loss=loss, f_scale_log=f_scale_log,
+            flavor=flavor,
         )
-    raise ValueError(f"flavor must be {' or '.join(map(repr, FLAVORS))}, got {flavor!r}")
+    else:
+        raise ValueError(f"flavor must be {' or '.join(map(repr, FLAVORS))}, got {flavor!r}")
+    return add_corrections(base, records, G, in_place=in_place) if corrections else base

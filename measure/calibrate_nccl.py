@@ -23,6 +23,7 @@ The fit is bounded least squares on log time with a robust loss, as for the idea
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import networkx as nx
@@ -39,7 +40,10 @@ from measure.generic_fabric import generic_fabric_from_records
 from measure.holdout import Holdout, parse_holdout
 from measure.records import Record
 
-__all__ = ["calibrate_nccl", "nccl_times", "TUNED"]
+__all__ = ["MPI_SOURCES", "calibrate_nccl", "nccl_algorithm", "nccl_times", "TUNED"]
+
+#: Record sources that are MPI measurements (OSU, IMB, the mpi4py probe), not NCCL's.
+MPI_SOURCES = ("osu", "imb", "mpi-probe")
 
 TUNED = ("all-reduce", "all-gather", "reduce-scatter", "broadcast", "reduce")
 
@@ -47,11 +51,14 @@ _BOUNDS = {"bw_intra_scale": (0.05, 2.0), "bw_inter_scale": (0.05, 2.0),
            "net_latency_s": (0.0, 1e-3), "latency_scale": (0.05, 50.0)}
 _UNIT = {"bw_intra_scale": 1.0, "bw_inter_scale": 1.0, "net_latency_s": 1e-6,  # x is in us
          "latency_scale": 1.0}
+#: Which parameters a fit with fewer points than parameters keeps first.
+_PRIORITY = ("bw_inter_scale", "bw_intra_scale", "latency_scale", "net_latency_s")
 _NEUTRAL = {"bw_intra_scale": 1.0, "bw_inter_scale": 1.0, "net_latency_s": 0.0,
             "latency_scale": 1.0}
 
 
-def _nccl_algorithm(record: Record) -> str | None:
+def nccl_algorithm(record: Record) -> str | None:
+    """The NCCL algorithm a record forces (its ``algorithm`` or ``NCCL_ALGO``), else None."""
     name = (record.algorithm or record.env.get("NCCL_ALGO", "")).strip()
     if not name or "," in name or name.startswith("^"):
         return None
@@ -68,7 +75,7 @@ class _NcclProblem:
         self.G = G
         self.version = version
         self.records = list(records)
-        self.groups = group_points(G, self.records, _nccl_algorithm)
+        self.groups = group_points(G, self.records, nccl_algorithm)
         self.size = [r.size_bytes for r in self.records]
         self.measured = np.array([r.time_s for r in self.records], dtype=float)
         self.names = list(NCCL_PARAMETERS)
@@ -116,8 +123,10 @@ def calibrate_nccl(
     Raises
     ------
     ValueError
-        No usable records, fewer points than fitted parameters, a bad holdout or loss, or
-        placements NCCL's model cannot price (unequal ranks per host).
+        No usable records, MPI records (OSU, IMB, the mpi4py probe: use the mpi flavor), a
+        bad holdout or loss, or placements NCCL's model cannot price (unequal ranks per
+        host). With fewer points than parameters the least telling ones are kept neutral
+        (named in the notes).
     """
     version = version or nccl.DEFAULT_VERSION
     check_loss(loss, f_scale_log)
@@ -125,6 +134,10 @@ def calibrate_nccl(
     if not chosen:
         raise ValueError(f"no usable records among {len(records)} (need correct results, size > 0, "
                          f">= 2 ranks)")
+    mpi = sorted({r.source for r in chosen if r.source in MPI_SOURCES})
+    if mpi:
+        raise ValueError(f"the nccl flavor models NCCL, and these records are MPI measurements "
+                         f"({', '.join(mpi)}): calibrate them with --flavor mpi")
     split = parse_holdout(holdout).split([r.size_bytes for r in chosen])
     fit_sizes = set(split.fitted_sizes_bytes)
     graph = generic_fabric_from_records(chosen) if G is None else G
@@ -148,12 +161,17 @@ def calibrate_nccl(
             free.append(k)
         else:
             notes.append(f"{name} is not seen by these points; kept at {neutral[k]:g}")
-    m, p = len(usable), len(free)
-    if p == 0:
+    m = len(usable)
+    if not free:
         raise ValueError("no NCCL parameter changes any of these points' times")
-    if m < p:
-        raise ValueError(f"nccl calibration needs at least {p} points for {p} parameters "
-                         f"({', '.join(problem.names[k] for k in free)}); got {m}")
+    if m < 2:
+        raise ValueError(f"nccl calibration needs at least 2 points for 2 parameters; got {m}")
+    if m < len(free):  # fewer points than parameters: keep the most telling ones
+        ranked = sorted(free, key=lambda k: _PRIORITY.index(problem.names[k]))
+        for k in ranked[m:]:
+            notes.append(f"only {m} point(s): {problem.names[k]} not fitted (kept at "
+                         f"{neutral[k]:g})")
+        free = sorted(ranked[:m])
     lower = np.array([_BOUNDS[n][0] / _UNIT[n] for n in problem.names])
     upper = np.array([_BOUNDS[n][1] / _UNIT[n] for n in problem.names])
 
@@ -163,7 +181,7 @@ def calibrate_nccl(
         return x
 
     sub = _SubProblem(problem, full)
-    res = least_squares(sub.residuals, neutral[free] + np.where(neutral[free] == 0, 1.0, 0.0),
+    res = least_squares(sub.residuals, _start(sub, problem.names, free, neutral),
                         bounds=(lower[free], upper[free]), method="trf", loss=loss,
                         f_scale=f_scale_log)
     stderr, spread, rms = fit_uncertainty(sub, res.x, lower[free], upper[free], loss,
@@ -199,6 +217,28 @@ def calibrate_nccl(
         nccl_version=version,
         nccl_stderr=errors,
     )
+
+
+def _start(sub: _SubProblem, names: Sequence[str], free: Sequence[int],
+           neutral: np.ndarray) -> np.ndarray:
+    """The best start of a grid over the free bandwidth scales (0.25, 0.5, 1).
+
+    NCCL's tuner picks the algorithm and protocol per size, so near the neutral values a
+    bandwidth scale can change no time at all (the picked regime does not depend on it) while a
+    smaller one does: a 4-node A100 log left ``bw_inter_scale`` at 1 with no standard error
+    when started there. Starting from the grid point with the least absolute log error finds
+    the basin the data are in.
+    """
+    base = neutral[list(free)] + np.where(neutral[list(free)] == 0, 1.0, 0.0)
+    bw = [j for j, k in enumerate(free) if names[k] in ("bw_intra_scale", "bw_inter_scale")]
+    best, best_cost = base, float(np.sum(np.abs(sub.residuals(base))))
+    for combo in itertools.product((0.25, 0.5, 1.0), repeat=len(bw)):
+        y = base.copy()
+        y[bw] = combo
+        cost = float(np.sum(np.abs(sub.residuals(y))))
+        if cost < best_cost - 1e-12:
+            best, best_cost = y, cost
+    return best
 
 
 def nccl_times(G: nx.DiGraph, records: Sequence[Record], calibration: Calibration

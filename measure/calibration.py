@@ -7,6 +7,17 @@ their standard errors, the fit's error and what it was fitted on. It is what the
 :class:`collectives.calibration.ModelCalibration`: ``flavor``, ``params``, ``nccl``,
 ``nccl_version`` and :meth:`Calibration.band`.
 
+A calibration may carry two corrections fitted on the same points after the flavor's own
+parameters (:func:`measure.calibrate.calibrate` fits both): ``regimes``
+(:mod:`measure.fit_regimes`, piecewise latency and bandwidth factors on the model) and
+``naive_fits`` (:mod:`measure.fit_naive`, the plain alpha-beta fit). ``chosen_fit`` says which
+one predicts (``model``: the model with its regimes; ``naive``: alpha-beta, for the collectives
+and rank counts it was fitted on), chosen by leave-one-out error on the fit points
+(``model_cv_error``, ``naive_cv_error``). :meth:`Calibration.correct_time` applies it and
+:meth:`Calibration.scoped_band` widens the band outside the fitted sizes, rank counts and link
+classes; both are members of :class:`collectives.calibration.CorrectingCalibration`, which
+:func:`collectives.predict.predict_many` applies.
+
 The file is JSON: ``schema`` (:data:`CALIBRATION_SCHEMA`), ``version``
 (:data:`CALIBRATION_VERSION`), then :meth:`Calibration.to_dict`'s fields, sorted, with NaN
 written as null. :func:`save_calibration` writes it atomically; :func:`load_calibration` and
@@ -17,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,11 +37,18 @@ import networkx as nx
 
 from collectives.calibration import ModelParams
 from fabric.fileio import atomic_write_text
+from fabric.links import HOST_LINK, NETWORK_LINK, SCALEOUT_CLASSES, SCALEUP_CLASSES
+from measure.fit_naive import NaiveFit, naive_time
+from measure.fit_regimes import Regime, regime_time
 
 __all__ = [
     "CALIBRATION_SCHEMA",
     "CALIBRATION_VERSION",
     "Band",
+    "CHOSEN_FITS",
+    "SIZE_WIDENING_PER_OCTAVE",
+    "RANKS_WIDENING_PER_OCTAVE",
+    "UNMEASURED_LINK_WIDENING",
     "FitPoint",
     "Calibration",
     "describe_graph",
@@ -40,6 +59,37 @@ __all__ = [
 
 CALIBRATION_SCHEMA = "fabric-calibration"
 CALIBRATION_VERSION = 1
+
+#: Which fit predicts: the model with its regimes, or the plain alpha-beta fit.
+CHOSEN_FITS = ("model", "naive")
+#: Band widening (log half-width) per factor of 2 outside the fitted sizes, rank counts, and
+#: per link class never measured (its default was used). Stated assumptions, not fitted: a
+#: curve's shape is known within the fitted sizes; a rank count 2x outside adds about 15 %
+#: (algorithm and protocol choices change with the rank count); an unmeasured link class's
+#: default bandwidth may be off by 2x (issue 10: a 1-node calibration used 50 GB/s against a
+#: system's 12.5).
+SIZE_WIDENING_PER_OCTAVE = 0.05
+RANKS_WIDENING_PER_OCTAVE = 0.15
+UNMEASURED_LINK_WIDENING = math.log(2.0)
+
+
+def _octaves_outside(value: float, values: Sequence[float]) -> float:
+    if not values or value <= 0:
+        return 0.0
+    low, high = min(values), max(values)
+    if value < low:
+        return math.log2(low / value)
+    if value > high:
+        return math.log2(value / high)
+    return 0.0
+
+
+def _link_class(name: str) -> str:
+    if name in SCALEUP_CLASSES:
+        return HOST_LINK
+    if name in SCALEOUT_CLASSES:
+        return NETWORK_LINK
+    return name
 
 
 class Band(NamedTuple):
@@ -103,8 +153,16 @@ class Calibration:
     nccl: dict[str, float] = field(default_factory=dict)
     nccl_stderr: dict[str, float] = field(default_factory=dict)
     nccl_version: str = ""
+    regimes: tuple[Regime, ...] = ()
+    naive_fits: tuple[NaiveFit, ...] = ()
+    chosen_fit: str = "model"
+    model_cv_error: float = math.nan
+    naive_cv_error: float = math.nan
 
     def __post_init__(self) -> None:
+        if self.chosen_fit not in CHOSEN_FITS:
+            raise ValueError(f"chosen_fit must be one of {', '.join(CHOSEN_FITS)}, got "
+                             f"{self.chosen_fit!r}")
         if not isinstance(self.params, ModelParams):
             raise ValueError(f"params must be a ModelParams, got {type(self.params).__name__}")
         if not isinstance(self.num_points, int) or self.num_points < 1:
@@ -144,9 +202,74 @@ class Calibration:
         h = self.band_log_halfwidth
         return Band(time_s * math.exp(-h), time_s * math.exp(h))
 
+    @property
+    def fitted_num_ranks(self) -> tuple[int, ...]:
+        """The rank counts of the fit points, ascending."""
+        return tuple(sorted({p.num_ranks for p in self.fit_points}))
+
+    @property
+    def measured_link_classes(self) -> tuple[str, ...]:
+        """Link classes some fit point loaded: ``host-internal`` (two ranks on one host),
+        ``network`` (more than one host)."""
+        out = set()
+        for p in self.fit_points:
+            if p.num_ranks > p.num_hosts:
+                out.add(HOST_LINK)
+            if p.num_hosts > 1:
+                out.add(NETWORK_LINK)
+        return tuple(sorted(out))
+
+    def unmeasured_link_classes(self, link_classes: Sequence[str]) -> tuple[str, ...]:
+        """Those of ``link_classes`` that no fit point loaded (their defaults are used)."""
+        if not self.fit_points:
+            return ()
+        measured = set(self.measured_link_classes)
+        wanted = dict.fromkeys(_link_class(c) for c in link_classes)
+        return tuple(c for c in wanted if c not in measured)
+
+    def correct_time(self, *, collective: str, size_bytes: int, num_ranks: int, time_s: float,
+                     latency_s: float) -> float:
+        """The chosen fit's time for a model time ``time_s`` with latency part ``latency_s``.
+
+        ``chosen_fit == "naive"``: the alpha-beta fit of this collective and rank count when
+        there is one; otherwise (and for ``model``) the regime holding ``size_bytes`` corrects
+        the model's time (:meth:`measure.fit_regimes.Regime.time_s`).
+        """
+        if self.chosen_fit == "naive":
+            t = naive_time(self.naive_fits, collective, num_ranks, size_bytes)
+            if t is not None and t > 0:
+                return t
+        return regime_time(self.regimes, collective, size_bytes, time_s, latency_s)
+
+    def scoped_log_halfwidth(self, *, size_bytes: int, num_ranks: int,
+                             link_classes: Sequence[str]) -> float:
+        """The band's log half-width at a point: :attr:`band_log_halfwidth` widened outside
+        the fit.
+
+        ``sqrt(h^2 + (w_s o_s)^2 + (w_r o_r)^2 + (w_l n_l)^2)`` with o_s, o_r the octaves
+        (factors of 2) outside the fitted sizes and rank counts, n_l the link classes never
+        measured, and the w's :data:`SIZE_WIDENING_PER_OCTAVE`,
+        :data:`RANKS_WIDENING_PER_OCTAVE`, :data:`UNMEASURED_LINK_WIDENING`.
+        """
+        o_s = _octaves_outside(size_bytes, self.fitted_sizes_bytes)
+        o_r = _octaves_outside(num_ranks, self.fitted_num_ranks)
+        n_l = len(self.unmeasured_link_classes(link_classes))
+        return math.sqrt(self.band_log_halfwidth**2 + (SIZE_WIDENING_PER_OCTAVE * o_s) ** 2
+                         + (RANKS_WIDENING_PER_OCTAVE * o_r) ** 2
+                         + (UNMEASURED_LINK_WIDENING * n_l) ** 2)
+
+    def scoped_band(self, time_s: float, *, size_bytes: int, num_ranks: int,
+                    link_classes: Sequence[str]) -> Band:
+        """Error band of a predicted time at a point (:meth:`scoped_log_halfwidth`)."""
+        h = self.scoped_log_halfwidth(size_bytes=size_bytes, num_ranks=num_ranks,
+                                      link_classes=link_classes)
+        return Band(time_s * math.exp(-h), time_s * math.exp(h))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON (the saved file's body)."""
         out = asdict(self)
+        out["regimes"] = [asdict(r) for r in self.regimes]
+        out["naive_fits"] = [asdict(f) for f in self.naive_fits]
         out["fitted_sizes_bytes"] = list(self.fitted_sizes_bytes)
         out["held_out_sizes_bytes"] = list(self.held_out_sizes_bytes)
         out["fit_points"] = [asdict(p) for p in self.fit_points]
@@ -203,6 +326,17 @@ def _str_floats(data: dict[str, Any], key: str) -> dict[str, float]:
     if not isinstance(value, dict):
         raise ValueError(f"{key} must be an object of numbers, got {value!r}")
     return {str(k): _number(value, k) for k in value}
+
+
+def _objects(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(q, dict) for q in value):
+        raise ValueError(f"{key} must be a list of objects")
+    return value
+
+
+def _nulls_to_nan(q: dict[str, Any]) -> dict[str, Any]:
+    return {k: (math.nan if v is None and k.endswith("stderr") else v) for k, v in q.items()}
 
 
 def calibration_from_dict(data: Any) -> Calibration:
@@ -265,6 +399,13 @@ def calibration_from_dict(data: Any) -> Calibration:
             nccl=_str_floats(data, "nccl") if "nccl" in data else {},
             nccl_stderr=_str_floats(data, "nccl_stderr") if "nccl_stderr" in data else {},
             nccl_version=str(data.get("nccl_version", "")),
+            regimes=tuple(Regime(**_nulls_to_nan(q)) for q in _objects(data, "regimes")),
+            naive_fits=tuple(NaiveFit(**_nulls_to_nan(q)) for q in _objects(data, "naive_fits")),
+            chosen_fit=str(data.get("chosen_fit", "model")),
+            model_cv_error=_number(data, "model_cv_error") if "model_cv_error" in data
+            else math.nan,
+            naive_cv_error=_number(data, "naive_cv_error") if "naive_cv_error" in data
+            else math.nan,
         )
     except KeyError as err:
         raise ValueError(f"calibration is missing {err.args[0]!r}") from err

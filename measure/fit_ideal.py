@@ -122,6 +122,7 @@ def calibrate_ideal(
     in_place: bool | None = False,
     loss: str = "soft_l1",
     f_scale_log: float = 0.1,
+    flavor: str = "ideal",
 ) -> Calibration:
     """Fit ``alpha_s`` and per-link-class efficiencies of the ideal model to measured points.
 
@@ -129,24 +130,27 @@ def calibrate_ideal(
     ----------
     records, G, holdout, in_place, loss, f_scale_log
         As in :func:`measure.calibrate.calibrate`.
+    flavor
+        ``ideal``, or ``mpi`` for MPI measurements (the same fit, recorded as the mpi flavor).
 
     Returns
     -------
     Calibration
-        ``flavor="ideal"``, the fitted values in ``params``.
+        ``flavor`` as given, the fitted values in ``params``.
 
     Raises
     ------
     ValueError
         An unknown loss, a bad holdout, no usable records, a fabric that cannot hold the
-        records' ranks, or fewer fit points than parameters (the message says how many are
-        needed).
+        records' ranks, or a single fit point (the message says 2 are needed).
 
     Notes
     -----
     Minimizes ``sum rho((log t_model,i - log t_measured,i)^2 / f^2)`` over x = (alpha in us,
     efficiency per link) with bounds alpha in [0, 1e4] us and efficiency in [1e-3, 1.5]
-    (``least_squares(method="trf")``, Branch, Coleman & Li 1999). Link classes that no point
+    (``least_squares(method="trf")``, Branch, Coleman & Li 1999). With fewer points than
+    parameters (at least 2) the efficiencies are dropped, host-internal first (a note names
+    each). Link classes that no point
     loads are not fitted; one that no point depends on at the solution keeps its value with a
     NaN standard error and a note. The start is the best of a 3 x 3 grid of (alpha,
     efficiency). No per-link latency is fitted: path latencies come from the graph's
@@ -154,6 +158,8 @@ def calibrate_ideal(
     so ``alpha_s`` absorbs the fixed cost of every step. Standard errors:
     :func:`measure.fit_uncertainty.fit_uncertainty`.
     """
+    if flavor not in ("ideal", "mpi"):
+        raise ValueError(f"flavor must be 'ideal' or 'mpi' for this fit, got {flavor!r}")
     check_loss(loss, f_scale_log)
     chosen = select_records(records, in_place=in_place)
     if not chosen:
@@ -174,12 +180,17 @@ def calibrate_ideal(
     x_probe = np.array([2.0] + [1.0] * len(links))
     fitted_links = _loaded_links(problem, x_probe)
     problem = _IdealProblem(graph, points, fitted_links)
-    m, p = len(points), 1 + len(fitted_links)
-    if m < p:
-        wanted = ", ".join(["alpha_s"] + [f"efficiency of {k}" for k in fitted_links])
-        raise ValueError(
-            f"calibration needs at least {p} points for {p} parameters ({wanted}); got {m}"
-        )
+    m = len(points)
+    if m < 2:
+        wanted = ", ".join(["alpha_s"] + [f"efficiency of {k}" for k in fitted_links][-1:])
+        raise ValueError(f"calibration needs at least 2 points for 2 parameters ({wanted}); "
+                         f"got {m}")
+    while 1 + len(fitted_links) > m and fitted_links:
+        # fewer points than parameters: fit fewer (the network's efficiency last to go)
+        kept = fitted_links.pop(0)
+        notes.append(f"only {m} point(s): efficiency of {kept} not fitted (kept at 1)")
+    problem = _IdealProblem(graph, points, fitted_links)
+    p = 1 + len(fitted_links)
     lower = np.array([0.0] + [_EFF_MIN] * len(fitted_links))
     upper = np.array([_ALPHA_MAX_US] + [_EFF_MAX] * len(fitted_links))
     starts = [
@@ -236,7 +247,7 @@ def calibrate_ideal(
             )
             for rec, t, a in zip(points, times, algos, strict=True)
         ),
-        flavor="ideal",
+        flavor=flavor,
         loss=loss,
         notes=tuple(notes),
     )

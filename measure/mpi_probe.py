@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -105,6 +107,50 @@ def mpi_library_info() -> dict[str, str]:
         "python": platform.python_version(),
         "thread_level": levels.get(MPI.Query_thread(), str(MPI.Query_thread())),
     }
+
+
+class _Watchdog:
+    """Ends the whole job when no record is finished for ``timeout_s`` (a stopped or lost rank).
+
+    MPI has no timeout on a blocking call: a rank stopped with SIGSTOP, or lost without its
+    socket closing, leaves the others waiting in a collective forever. A daemon thread on every
+    rank watches the time since the last finished (operation, size); past ``timeout_s`` it
+    prints one line, calls ``MPI_Abort`` (the launcher then kills every rank, stopped ones
+    included) and, should the abort itself hang, leaves with ``os._exit(1)`` 5 s later.
+    Records are written under the same lock, so the end never cuts a record in half.
+    """
+
+    def __init__(self, comm: Any, timeout_s: float) -> None:
+        self.comm, self.timeout_s = comm, timeout_s
+        self.lock = threading.Lock()
+        self.deadline = time.monotonic() + timeout_s
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="mpi-probe-watchdog", daemon=True)
+        self.thread.start()
+
+    def kick(self) -> None:
+        """A record is finished: the next one has ``timeout_s`` again."""
+        self.deadline = time.monotonic() + self.timeout_s
+
+    def stop(self) -> None:
+        """The run is over (or failed on its own): stop watching."""
+        self.stopped.set()
+
+    def _watch(self) -> None:
+        poll_s = min(1.0, self.timeout_s / 4)
+        while not self.stopped.wait(poll_s):
+            if time.monotonic() <= self.deadline:
+                continue
+            self.lock.acquire(timeout=5.0)  # let a record being written finish its line
+            rank = self.comm.Get_rank()
+            sys.stderr.write(f"Error: rank {rank}: no measurement finished in "
+                             f"{self.timeout_s:g} s (--timeout-s): a rank is stopped, hung or "
+                             f"gone; ending the run\n")
+            sys.stderr.flush()
+            aborter = threading.Thread(target=self.comm.Abort, args=(1,), daemon=True)
+            aborter.start()
+            aborter.join(5.0)
+            os._exit(1)
 
 
 def _idle_barrier(comm: Any) -> None:
@@ -272,6 +318,7 @@ def run_mpi_probe(
     on_record: Callable[[Record], None] | None = None,
     time_budget_s: float = 1.0,
     barrier: bool = True,
+    timeout_s: float | None = None,
 ) -> list[Record]:
     """Measure ``operations`` at ``sizes`` on ``comm``; every rank calls it with the same arguments.
 
@@ -304,6 +351,10 @@ def run_mpi_probe(
         collective from a common start (arrival skew included). False: one barrier, then the
         iterations back to back, as nccl-tests and IMB time them (consecutive collectives may
         overlap a little). Recorded in ``extra["timing"]``.
+    timeout_s : float, optional
+        End the whole job (``MPI_Abort``, exit 1) when no (operation, size) finishes for this
+        long on some rank: a stopped, hung or lost rank cannot hang the run. None: no limit.
+        Set it above the longest single size (its warm-up plus timed loop).
 
     Returns
     -------
@@ -334,6 +385,8 @@ def run_mpi_probe(
         dtype=dtype,
         time_budget_s=time_budget_s,
     )
+    if timeout_s is not None and not 0 < timeout_s < float("inf"):
+        raise ValueError(f"timeout_s must be > 0 and finite, got {timeout_s!r}")
     corrupt_rank = corrupting_rank(os.environ)
     rank = comm.Get_rank()
     from mpi4py import MPI
@@ -346,9 +399,16 @@ def run_mpi_probe(
     common = dict(source="mpi-probe", backend="mpi", dtype=dtype, library=library, env=env)
     records: list[Record] = []
 
+    watchdog = _Watchdog(comm, timeout_s) if timeout_s is not None else None
+
     def emit(record: Record) -> None:
         records.append(record)
-        if rank == 0 and on_record is not None:
+        if watchdog is not None:
+            with watchdog.lock:
+                if rank == 0 and on_record is not None:
+                    on_record(record)
+                watchdog.kick()
+        elif rank == 0 and on_record is not None:
             on_record(record)
 
     def pingpong(pair: Any, size: int) -> Any:
@@ -361,7 +421,12 @@ def run_mpi_probe(
                                    warmup=warmup, budget_s=time_budget_s, corrupt=corrupt,
                                    check=check, barrier=barrier)
 
-    sweep(ops, sizes, hosts=hosts, pairs=pairs, measure_pingpong=pingpong,
-          measure_collective=collective, emit=emit, in_place_operations=("broadcast",),
-          common=common, collective_extra={"timing": "barrier" if barrier else "back-to-back"})
+    try:
+        sweep(ops, sizes, hosts=hosts, pairs=pairs, measure_pingpong=pingpong,
+              measure_collective=collective, emit=emit, in_place_operations=("broadcast",),
+              common=common,
+              collective_extra={"timing": "barrier" if barrier else "back-to-back"})
+    finally:
+        if watchdog is not None:
+            watchdog.stop()
     return records

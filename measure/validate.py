@@ -16,15 +16,16 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from collectives.predict import link_classes_of
 from fabric.links import SCALEOUT_CLASSES, SCALEUP_CLASSES
-from measure.calibrate_nccl import TUNED, nccl_times
+from measure.calibrate_nccl import TUNED
 from measure.calibration import Calibration, describe_graph
 from measure.fit_data import select_records, usable_records
-from measure.fit_ideal import ideal_times
-from measure.generic_fabric import rank_layouts
+from measure.generic_fabric import generic_fabric_for_records
 from measure.holdout import Holdout, parse_holdout
+from measure.predict_records import predict_records
 from measure.records import Record
-from topologies.generic import GENERIC_TOPOLOGY, generic_fabric
+from topologies.generic import GENERIC_TOPOLOGY
 
 __all__ = ["ValidationPoint", "ValidationReport", "validate"]
 
@@ -119,13 +120,7 @@ def _graph_for(cal: Calibration, records: Sequence[Record]) -> nx.DiGraph:
     if cal.graph.get("topology") != GENERIC_TOPOLOGY:
         raise ValueError(f"the calibration was fitted on a {cal.graph.get('topology')!r} fabric; "
                          f"pass that fabric (G / --topology) to validate on it")
-    gp = cal.graph.get("params", {})
-    layouts = rank_layouts(records)
-    hosts = max(max(max(x.rank_hosts) + 1 for x in layouts), int(gp.get("num_hosts", 1)))
-    per = max(max(x.gpus_per_host for x in layouts), int(gp.get("gpus_per_host", 1)))
-    return generic_fabric(hosts, per,
-                          host_bandwidth_bytes_per_s=gp.get("host_bandwidth_bytes_per_s"),
-                          network_bandwidth_bytes_per_s=gp.get("network_bandwidth_bytes_per_s"))
+    return generic_fabric_for_records(records, cal.graph.get("params", {}))
 
 
 def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph | None = None, *,
@@ -163,6 +158,9 @@ def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph 
     if holdout is not None and parse_holdout(holdout).kind != "none":
         keep = set(split.held_out_sizes_bytes)
         chosen = [r for r in chosen if r.size_bytes in keep]
+        if not chosen:
+            raise ValueError(f"no point to validate: holdout {holdout!r} holds out none of "
+                             f"these records' sizes")
     graph = _graph_for(calibration, chosen) if G is None else G
     found = usable_records(graph, chosen)
     usable, notes = list(found.records), list(found.notes)
@@ -182,16 +180,27 @@ def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph 
         usable = [r for r in usable if r.operation in TUNED]
         if not usable:
             raise ValueError("no point of a tuned collective to validate the nccl flavor on")
-        times, algos = nccl_times(graph, usable, calibration)
-    else:
-        times, algos = ideal_times(graph, usable, calibration.params)
+    preds = predict_records(graph, usable, calibration)
+    unmeasured = sorted({c for p in preds
+                         for c in calibration.unmeasured_link_classes(link_classes_of(p))})
+    if unmeasured:
+        notes.append(f"link class(es) {', '.join(unmeasured)} never measured by this "
+                     f"calibration: their default bandwidth was used and the band is wider")
+    outside = sorted({p.num_ranks for p in preds} - set(calibration.fitted_num_ranks))
+    if outside and calibration.fitted_num_ranks:
+        notes.append(f"rank count(s) {', '.join(map(str, outside))} outside the fitted "
+                     f"{', '.join(map(str, calibration.fitted_num_ranks))}: the band is wider")
+    if calibration.chosen_fit == "naive" and outside:
+        notes.append("the naive alpha-beta fit does not carry to other rank counts: the model "
+                     "with its regimes predicts those")
     fitted = _fit_point_keys(calibration)
     points = []
-    for r, t, a in zip(usable, times, algos, strict=True):
-        band = calibration.band(float(t))
+    for r, p in zip(usable, preds, strict=True):
         key = (r.operation, r.size_bytes, r.num_ranks, r.num_hosts, r.time_s)
+        algorithm = p.algorithm if calibration.flavor != "nccl" else f"{p.algorithm}/{p.protocol}"
         points.append(ValidationPoint(
             operation=r.operation, size_bytes=r.size_bytes, num_ranks=r.num_ranks,
-            num_hosts=r.num_hosts, measured_time_s=r.time_s, predicted_time_s=float(t),
-            time_low_s=band.low_s, time_high_s=band.high_s, algorithm=a, fitted=key in fitted))
+            num_hosts=r.num_hosts, measured_time_s=r.time_s, predicted_time_s=p.time_s,
+            time_low_s=p.time_low_s, time_high_s=p.time_high_s, algorithm=algorithm,
+            fitted=key in fitted))
     return ValidationReport(points=tuple(points), graph=describe_graph(graph), notes=tuple(notes))

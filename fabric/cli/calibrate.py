@@ -1,9 +1,11 @@
 """``fabric calibrate`` and ``fabric validate``: fit the model to measurements, check the fit.
 
 Both read a records file (JSON Lines from ``fabric import`` / ``fabric measure``) or a benchmark
-log directly (nccl-tests, OSU, IMB). Without ``--topology`` they use the generic two-level
-fabric built from the records (:mod:`measure.generic_fabric`); ``validate`` rebuilds the one
-the calibration was fitted on.
+log directly (nccl-tests, OSU, IMB). Without ``--topology`` (or with ``--topology generic``) they
+use the generic two-level fabric built from the records (:mod:`measure.generic_fabric`), its
+servers described by the cluster flags (``--gpu a100 --nic hdr200 --nics-per-node 4``,
+``--cpu-ranks``; :func:`fabric.cli.options.cluster_options`); ``validate`` rebuilds the one the
+calibration was fitted on, servers included.
 """
 
 from __future__ import annotations
@@ -15,8 +17,15 @@ import click
 
 from fabric import units
 from fabric.cli.common import FabricGroup, FlagError, emit_json, format_table, json_option
-from fabric.cli.options import design_from_options, fabric_options
+from fabric.cli.options import (
+    CLUSTER_OPTION_NAMES,
+    cluster_from_options,
+    cluster_options,
+    design_from_options,
+    fabric_options,
+)
 from studies.design import build_fabric
+from topologies.generic import GENERIC_TOPOLOGY, ClusterDescription
 
 __all__ = ["calibrate_command", "validate_command"]
 
@@ -26,14 +35,32 @@ _HOLDOUT_HELP = ("Sizes left out: none, half, every:K (hold out every K-th size)
                  "every K-th, hold out the rest), fraction:F, or sizes:1MiB,4MiB.")
 
 
-def _fabric(topology: str | None, options: dict[str, Any]) -> Any:
-    if topology is None:
-        given = [name for name, value in options.items() if value not in (None, False)]
-        if given:
-            flags = ", ".join("--" + name.replace("_", "-") for name in given)
-            raise FlagError(f"family flags ({flags}) need --topology FAMILY")
-        return None
-    return build_fabric(design_from_options(topology, options))
+_GENERIC_NAMES = ("generic", GENERIC_TOPOLOGY)
+#: Flags of the generic fabric's servers (besides the cluster flags): the rest are family flags.
+_SERVER_FLAGS = ("gpu", "catalog")
+
+
+def _flags(names: list[str]) -> str:
+    return ", ".join("--" + name.replace("_", "-") for name in names)
+
+
+def _fabric(topology: str | None,
+            options: dict[str, Any]) -> tuple[Any, ClusterDescription | None]:
+    """The fabric ``--topology`` names (None: the generic one from the records) and the
+    described cluster (None when no cluster flag was given)."""
+    given = [name for name, value in options.items() if value not in (None, False)]
+    cluster_given = [n for n in given if n in CLUSTER_OPTION_NAMES]
+    if topology is None or topology in _GENERIC_NAMES:
+        family = [n for n in given if n not in CLUSTER_OPTION_NAMES + _SERVER_FLAGS]
+        if family:
+            raise FlagError(f"family flags ({_flags(family)}) need --topology FAMILY; the "
+                            f"generic fabric takes its sizes from the records")
+        return None, cluster_from_options(options)
+    if cluster_given:
+        raise FlagError(f"cluster flags ({_flags(cluster_given)}) describe the generic fabric's "
+                        f"servers; drop --topology {topology} or give --topology generic")
+    family_options = {k: v for k, v in options.items() if k not in CLUSTER_OPTION_NAMES}
+    return build_fabric(design_from_options(topology, family_options)), None
 
 
 def _pct(value: float) -> str:
@@ -50,16 +77,19 @@ def _buffers(in_place: bool, both: bool) -> bool | None:
 @click.argument("records", metavar="RECORDS", type=click.Path(dir_okay=False))
 @click.option("--topology", metavar="FILE|FAMILY",
               help="The fabric the measurements ran on (default: a generic two-level fabric "
-                   "built from the records' hosts).")
+                   "built from the records' hosts, its servers described by --gpu, --nic, "
+                   "--nics-per-node, --peer-to-peer, --cpu-ranks).")
 @fabric_options()
+@cluster_options()
 @click.option("--holdout", default="none", show_default=True, metavar="SPEC", help=_HOLDOUT_HELP)
 @click.option("--in-place", is_flag=True, help="Fit the in-place points (default: out-of-place).")
 @click.option("--both-buffers", is_flag=True, help="Fit in-place and out-of-place points.")
 @click.option("--loss", type=click.Choice(["soft_l1", "huber", "cauchy", "linear"]),
               default="soft_l1", show_default=True, help="Robust loss on log time.")
-@click.option("--flavor", type=click.Choice(["ideal", "nccl"]), default="ideal", show_default=True,
+@click.option("--flavor", type=click.Choice(["ideal", "nccl", "mpi"]), default="ideal",
+              show_default=True,
               help="ideal: alpha and link efficiencies; nccl: NCCL tuner's bandwidth scales and "
-                   "network latency.")
+                   "network latency; mpi: the ideal fit for OSU/IMB/mpi4py records.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Calibration file to write (JSON; atomic, nothing written on error).")
 @json_option
@@ -76,13 +106,26 @@ def calibrate_command(records: str, topology: str | None, holdout: str, in_place
     from measure.calibrate import calibrate
     from measure.calibration import save_calibration
     from measure.fit_data import load_measurements
+    from measure.generic_fabric import (
+        cluster_of_records,
+        generic_fabric_from_records,
+        undescribed_network_note,
+    )
 
     buffers = _buffers(in_place, both_buffers)
     if output is not None:
         check_output_path(output)
-    G = _fabric(topology, options)
-    cal = calibrate(load_measurements(records), G, flavor=flavor, holdout=holdout,
+    G, cluster = _fabric(topology, options)
+    measurements = load_measurements(records)
+    if G is None and cluster is None:
+        cluster = cluster_of_records(measurements)  # what `fabric import` recorded
+    if G is None and cluster is not None:
+        G = generic_fabric_from_records(measurements, cluster=cluster)
+    cal = calibrate(measurements, G, flavor=flavor, holdout=holdout,
                     in_place=buffers, loss=loss)
+    unmeasured = undescribed_network_note(cal.graph)
+    if unmeasured:
+        click.echo(f"warning: {unmeasured}", err=True)
     if output is not None:
         save_calibration(cal, output)
         click.echo(f"wrote {output}", err=True)
@@ -99,7 +142,7 @@ def calibrate_command(records: str, topology: str | None, holdout: str, in_place
                f"{len(cal.fitted_sizes_bytes)} sizes fitted, {len(cal.held_out_sizes_bytes)} "
                f"held out, loss {cal.loss}")
     rows = [["alpha (us per step)", f"{cal.params.alpha_s * 1e6:.3f}",
-             f"{cal.alpha_s_stderr * 1e6:.3f}", ""]] if cal.flavor == "ideal" else []
+             f"{cal.alpha_s_stderr * 1e6:.3f}", ""]] if cal.flavor != "nccl" else []
     for name, value in sorted(cal.nccl.items()):
         err = cal.nccl_stderr.get(name, math.nan)
         scale, unit = (1e6, " us") if name.endswith("_s") else (1.0, "")
@@ -117,8 +160,24 @@ def calibrate_command(records: str, topology: str | None, holdout: str, in_place
     click.echo(f"\nfit error: median {_pct(cal.median_relative_error)}, worst "
                f"{_pct(cal.worst_relative_error)} over {cal.num_points} points; band: "
                f"x{math.exp(-h):.3f} .. x{math.exp(h):.3f} of a predicted time")
+    _echo_fit_choice(cal)
     for note in cal.notes:
         click.echo(f"note: {note}", err=True)
+
+
+def _echo_fit_choice(cal: Any) -> None:
+    """The regimes, and which fit predicts with both leave-one-out errors (issue 10)."""
+    if cal.regimes:
+        rows = [[r.operation, units.format_size(r.low_size_bytes) if r.low_size_bytes else "0",
+                 "-" if r.high_size_bytes is None else units.format_size(r.high_size_bytes),
+                 f"{r.latency_scale:.3g} +- {r.latency_scale_stderr:.2g}",
+                 f"{r.bandwidth_factor:.3g} +- {r.bandwidth_factor_stderr:.2g}", str(r.num_points)]
+                for r in cal.regimes]
+        click.echo("\n" + format_table(["regime", "from", "to", "latency x", "transfer x",
+                                        "points"], rows, align="lrrrrr"))
+    used = "the model with its regimes" if cal.chosen_fit == "model" else "plain alpha-beta"
+    click.echo(f"fit used: {used}; leave-one-out error on the fit points (median): model "
+               f"{_pct(cal.model_cv_error)}, plain alpha-beta {_pct(cal.naive_cv_error)}")
 
 
 def _params(params: dict[str, Any]) -> str:
@@ -131,8 +190,10 @@ def _params(params: dict[str, Any]) -> str:
 @click.option("--calibration", "calibration_path", required=True, metavar="FILE",
               help="Calibration file from `fabric calibrate`.")
 @click.option("--topology", metavar="FILE|FAMILY",
-              help="The fabric (default: the generic fabric the calibration was fitted on).")
+              help="The fabric (default: the generic fabric the calibration was fitted on; the "
+                   "cluster flags describe other servers).")
 @fabric_options()
+@cluster_options()
 @click.option("--holdout", default=None, metavar="SPEC",
               help="Compare only the sizes this spec holds out (the spec given to calibrate). "
                    + _HOLDOUT_HELP)
@@ -146,14 +207,29 @@ def validate_command(records: str, calibration_path: str, topology: str | None,
     error, and which points the calibration was fitted on."""
     from measure.calibration import load_calibration
     from measure.fit_data import load_measurements
+    from measure.generic_fabric import (
+        generic_fabric_for_records,
+        generic_fabric_from_records,
+        undescribed_network_note,
+    )
     from measure.validate import validate
 
     buffers = _buffers(in_place, both_buffers)
     cal = load_calibration(calibration_path)
-    G = _fabric(topology, options)
-    if G is None and cal.graph.get("topology") not in (None, "generic-two-level"):
+    G, cluster = _fabric(topology, options)
+    measurements = load_measurements(records)
+    generic = cal.graph.get("topology") in (None, GENERIC_TOPOLOGY)
+    if G is None and cluster is not None:
+        G = generic_fabric_from_records(measurements, cluster=cluster)
+    elif G is None and generic and "gpu" in cal.graph.get("params", {}):
+        G = generic_fabric_for_records(measurements, cal.graph["params"])
+    elif G is None and not generic:
         G = _rebuild(cal.graph)
-    report = validate(load_measurements(records), cal, G, holdout=holdout, in_place=buffers)
+    if G is None and any(r.num_hosts > 1 for r in measurements):
+        unmeasured = undescribed_network_note(cal.graph)
+        if unmeasured:
+            click.echo(f"warning: the calibration: {unmeasured}", err=True)
+    report = validate(measurements, cal, G, holdout=holdout, in_place=buffers)
     if as_json:
         emit_json(report.to_dict())
         return

@@ -20,17 +20,85 @@ from fabric.cli.common import (
     format_table,
     json_option,
 )
-from fabric.cli.options import design_from_options, fabric_options, load_catalog_option
+from fabric.cli.options import (
+    CLUSTER_OPTION_NAMES,
+    cluster_from_options,
+    cluster_options,
+    design_from_options,
+    fabric_options,
+    load_catalog_option,
+)
 from measure.calibration import load_calibration
 from studies.compare import DEFAULT_COLLECTIVES, DEFAULT_FAMILIES, compare_fabrics
-from studies.design import build_fabric
+from studies.design import DesignError, build_fabric
 from studies.evaluate import FabricResult
+from topologies.generic import (
+    GENERIC_TOPOLOGY,
+    cluster_links,
+    generic_fabric,
+    rebuild_generic_fabric,
+)
 
 __all__ = ["predict_command", "compare_command"]
 
 
 def _load_calibration(path: str | None) -> Any:
     return None if path is None else load_calibration(path)
+
+
+_GENERIC_NAMES = ("generic", GENERIC_TOPOLOGY)
+#: Fabric flags the generic fabric takes (the rest are family flags).
+_GENERIC_FLAGS = ("nodes", "gpus", "gpus_per_node", "gpu", "catalog") + CLUSTER_OPTION_NAMES
+
+
+def _generic(options: dict[str, Any], cal: Any) -> tuple[Any, list[str]]:
+    """``--topology generic``: the generic fabric of the cluster flags at ``--nodes`` servers, or
+    the calibration's generic fabric (its servers) at another node count; and warnings.
+
+    Raises
+    ------
+    studies.design.DesignError
+        (exit 2) Family flags, no node count, or a GPU count that is not whole servers.
+    """
+    family = [n for n, v in options.items() if v not in (None, False) and n not in _GENERIC_FLAGS]
+    if family:
+        flags = ", ".join("--" + n.replace("_", "-") for n in family)
+        raise DesignError(f"--topology generic takes --nodes, --gpus-per-node, --gpu and the "
+                          f"cluster flags, not {flags}")
+    cluster = cluster_from_options(options)
+    fitted = cal.graph.get("params", {}) if cal is not None and cal.graph.get(
+        "topology") == GENERIC_TOPOLOGY else {}
+    per = options.get("cpu_ranks") or options.get("gpus_per_node") or fitted.get(
+        "gpus_per_host") or 8
+    nodes = options.get("nodes")
+    if options.get("gpus") is not None:
+        if options["gpus"] % per:
+            raise DesignError(f"--gpus {options['gpus']} is not whole servers of {per} GPUs")
+        if nodes is not None and nodes * per != options["gpus"]:
+            raise DesignError(f"--gpus {options['gpus']} and --nodes {nodes} x {per} disagree")
+        nodes = options["gpus"] // per
+    if nodes is None:
+        nodes = fitted.get("num_hosts")
+    if nodes is None:
+        raise DesignError("--topology generic needs --nodes (or --gpus)")
+    notes = []
+    if cluster is None and fitted:
+        G = rebuild_generic_fabric(fitted, num_hosts=int(nodes), gpus_per_host=int(per))
+        described = bool(fitted.get("nic"))
+        if nodes > 1 and not described and int(fitted.get("num_hosts", 1)) == 1:
+            notes.append("the calibration was fitted on one host with no NIC described: its "
+                         "network link was never measured and is the generic default (one NDR "
+                         "400G per GPU); describe the servers with --nic and --nics-per-node")
+        return G, notes
+    G = generic_fabric(int(nodes), int(per), cluster=cluster,
+                       catalog=load_catalog_option(options.get("catalog")))
+    if nodes > 1 and (cluster is None or not cluster.nic_described):
+        share = cluster_links(cluster, int(per)) if cluster is not None else None
+        rate = (share.network_bandwidth_per_gpu_bytes_per_s if share else 50e9) / 1e9
+        notes.append(f"no --nic given: the network link is the generic default, one NDR 400G "
+                     f"per GPU ({rate:g} GB/s); describe the servers with --nic and "
+                     f"--nics-per-node")
+    return G, notes
 
 
 def _split(text: str) -> list[str]:
@@ -65,9 +133,12 @@ def _prediction_row(p: Any) -> dict[str, Any]:
     "topology",
     required=True,
     metavar="FILE|FAMILY",
-    help="A spec file or a family (fat-tree, clos, rail-optimized, rail-only, single-hop).",
+    help="A spec file, a family (fat-tree, clos, rail-optimized, rail-only, single-hop) or "
+    "generic (servers described by --gpu, --gpus-per-node, --nic, --nics-per-node, "
+    "--peer-to-peer, --cpu-ranks; with --calibration alone, the calibration's servers).",
 )
 @fabric_options()
+@cluster_options()
 @click.option(
     "--collective",
     default="all-reduce",
@@ -92,10 +163,11 @@ def _prediction_row(p: Any) -> dict[str, Any]:
 @click.option("--algorithm", help="Force an algorithm (default: the fastest per size).")
 @click.option(
     "--flavor",
-    type=click.Choice(["ideal", "nccl"]),
+    type=click.Choice(["ideal", "nccl", "mpi"]),
     default="ideal",
     show_default=True,
-    help="ideal: alpha-beta on the flow model; nccl: NCCL's tuner with the graph's bandwidths.",
+    help="ideal: alpha-beta on the flow model; nccl: NCCL's tuner with the graph's bandwidths; "
+    "mpi: the flow model with an MPI calibration.",
 )
 @click.option("--nccl-version", help="NCCL constants version for --flavor nccl (default: newest).")
 @click.option("--calibration", metavar="FILE", help="Calibration file from `fabric calibrate`.")
@@ -115,9 +187,18 @@ def predict_command(
     **options: Any,
 ) -> None:
     """Predict one collective over a range of sizes, as an nccl-tests-like table."""
-    G = build_fabric(design_from_options(topology, options))
-    where: Any = placement if "," not in placement else _split(placement)
     cal = _load_calibration(calibration)
+    if topology in _GENERIC_NAMES:
+        G, notes = _generic(options, cal)
+        for note in notes:
+            click.echo(f"warning: {note}", err=True)
+    else:
+        cluster_given = [n for n in CLUSTER_OPTION_NAMES if options.get(n) is not None]
+        if cluster_given:
+            flags = ", ".join("--" + n.replace("_", "-") for n in cluster_given)
+            raise DesignError(f"cluster flags ({flags}) describe --topology generic's servers")
+        G = build_fabric(design_from_options(topology, options))
+    where: Any = placement if "," not in placement else _split(placement)
     preds = predict_many(
         G,
         collective,

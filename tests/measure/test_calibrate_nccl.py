@@ -74,9 +74,13 @@ def test_saved_calibration_predicts_like_the_fit(tmp_path: Path) -> None:
 
 def test_too_few_points_for_the_parameters() -> None:
     G = generic_fabric(1, 8)
-    recs = _records(G, 1, 8, {"latency_scale": 2.0})[:1]
+    recs = _records(G, 1, 8, {"latency_scale": 2.0})
     with pytest.raises(ValueError, match="needs at least 2 points"):
-        calibrate(recs, G, flavor="nccl")
+        calibrate(recs[:1], G, flavor="nccl")
+    # two points, three parameters the points see: the two most telling are fitted
+    cal = calibrate(recs[:2], G, flavor="nccl")
+    assert set(cal.nccl_stderr) == {"bw_intra_scale", "latency_scale"}
+    assert any("net_latency_s not fitted" in n or "kept at" in n for n in cal.notes)
 
 
 def test_real_h100_log_held_out_error(tmp_path: Path) -> None:

@@ -114,7 +114,7 @@ def test_save_writes_nan_as_null(tmp_path, synthetic):
     two = synthetic(G, TRUTH, sizes=[8, 2**28])[:2]  # one-host all-reduce: 2 points, 2 parameters
     cal = calibrate(two, G)
     assert math.isnan(cal.alpha_s_stderr)
-    assert "no standard errors" in cal.notes[-1]
+    assert any("no standard errors" in n for n in cal.notes)
     path = save_calibration(cal, tmp_path / "c.json")
     assert json.loads(path.read_text())["alpha_s_stderr"] is None
     back = load_calibration(path)

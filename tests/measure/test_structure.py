@@ -177,7 +177,9 @@ def test_the_checkers_see_the_whole_package() -> None:
     graph = import_graph(sources)
     # the front door reaches both flavors' fits, and validation both flavors' times
     assert {"measure.fit_ideal", "measure.calibrate_nccl"} <= set(graph["measure.calibrate"])
-    assert {"measure.fit_ideal", "measure.calibrate_nccl"} <= set(graph["measure.validate"])
+    # validation prices points through predict_records (the same path as predict)
+    assert "measure.predict_records" in graph["measure.validate"]
+    assert "measure.calibrate_nccl" in graph["measure.predict_records"]
     assert fault_parameters({k: v for k, v in sources.items() if k.endswith("_probe")}) == []
     assert {"measure.mpi_probe", "measure.torch_probe"} <= set(sources)
 
