@@ -28,6 +28,7 @@ from collectives.prefill import (
     Prefill,
     breakeven_bandwidth,
     check_int,
+    check_tokens,
     compute_for,
     kv_bytes_per_token,
     kv_size,
@@ -349,6 +350,7 @@ def ttft(
     >>> round(t.ttft_recompute_s / 60, 1), round(t.ttft_cached_s, 2)   # §2.3 C: 6.1 min
     (6.1, 1.16)
     """
+    check_tokens(context_tokens, batch)  # before any arithmetic: numpy int64 would wrap
     check_int("new_tokens", new_tokens, 0)
     if new_tokens >= context_tokens:
         raise ValueError(f"new_tokens must be < context_tokens {context_tokens}, got {new_tokens}")
@@ -637,8 +639,9 @@ def pd_transfer(
         raise ValueError(f"streaming must be 'request' or 'layer', got {streaming!r}")
     if not 0 < efficiency <= 1:
         raise ValueError(f"efficiency must be in (0, 1], got {efficiency!r}")
-    if not alpha_s >= 0:
-        raise ValueError(f"alpha_s must be >= 0, got {alpha_s!r}")
+    if not 0 <= alpha_s < math.inf:
+        raise ValueError(f"alpha_s must be >= 0 and finite, got {alpha_s!r}")
+    check_tokens(context_tokens, batch)  # before any arithmetic: numpy int64 would wrap
     size = kv_size(
         model, context_tokens, batch=batch, dtype=dtype, tp=tp, pp=pp, page_tokens=page_tokens
     )

@@ -451,6 +451,39 @@ def _aliases() -> dict[str, str]:
     return table
 
 
+#: A config.json holds a few hundred values (a ``layer_types`` list per layer at most); a parsed
+#: file with more is refused before any field is read. This bounds a YAML alias bomb
+#: ("billion laughs": a few lines that expand to 10^9 strings when walked) to a fixed cost.
+MAX_CONFIG_VALUES = 100_000
+#: Deeper nesting than this is refused (a Hugging Face config nests 2-3 levels).
+MAX_CONFIG_DEPTH = 64
+
+
+def _check_config_size(path: Path, data: Any) -> None:
+    """Refuse a parsed config with more than MAX_CONFIG_VALUES values or MAX_CONFIG_DEPTH levels.
+
+    The walk counts every value as often as it is reached (an alias counts each time it is
+    used), with an explicit stack, and stops at the first value over the budget: its cost is
+    bounded whatever the file holds.
+    """
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    seen = 0
+    while stack:
+        value, depth = stack.pop()
+        seen += 1
+        if seen > MAX_CONFIG_VALUES:
+            raise ValueError(f"{path}: more than {MAX_CONFIG_VALUES:,} values (YAML aliases "
+                             f"count each time they are used); not a model config")
+        if depth > MAX_CONFIG_DEPTH:
+            raise ValueError(f"{path}: nested deeper than {MAX_CONFIG_DEPTH} levels; not a model "
+                             f"config")
+        if isinstance(value, Mapping):
+            stack.extend((v, depth + 1) for v in value.values())
+            stack.extend((k, depth + 1) for k in value)
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, depth + 1) for v in value)
+
+
 def _load_file(path: Path) -> ModelSpec:
     try:
         text = path.read_text(encoding="utf-8")
@@ -461,16 +494,27 @@ def _load_file(path: Path) -> ModelSpec:
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
         except yaml.YAMLError as err:
             raise ValueError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from err
+        except (RecursionError, ValueError, TypeError, OverflowError) as err:
+            # absurd nesting; scalar constructors (an impossible date, a huge number)
+            raise ValueError(f"{path}: not valid YAML: "
+                             f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+                             ) from err
     else:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise ValueError(f"{path}: not valid JSON: {err.msg} at line {err.lineno} "
                              f"column {err.colno}") from err
+        except RecursionError as err:
+            raise ValueError(f"{path}: not valid JSON: nested too deeply") from err
+        except ValueError as err:  # e.g. an integer with more digits than Python converts
+            raise ValueError(f"{path}: not valid JSON: {str(err).splitlines()[0]}") from err
+    _check_config_size(path, data)
     if not isinstance(data, Mapping):
         raise ValueError(f"{path}: expected a mapping of config fields, got {type(data).__name__}")
     key = str(data.get("name") or data.get("_name_or_path") or path.stem)

@@ -41,20 +41,51 @@ __all__ = [
     "prefill",
     "breakeven_bandwidth",
     "check_int",
+    "check_tokens",
+    "MAX_TOKENS",
     "stage_slices",
 ]
 
 
-def check_int(name: str, value: int, minimum: int = 1) -> None:
-    """Refuse anything but an integer (not a bool) >= ``minimum``, naming ``name``.
+#: Most tokens a context (times its batch) may hold: 10^10, a thousand times the longest
+#: published context window (10M tokens, Llama 4 Scout, Meta model card, April 2025). Byte and
+#: FLOP counts stay far inside int64 / float64 below it (10^10 tokens x 10^6 KV bytes per token
+#: = 10^16 bytes); above it numpy's int64 arithmetic would wrap around silently.
+MAX_TOKENS = 10**10
+
+
+def check_int(name: str, value: int, minimum: int = 1, maximum: int | None = None) -> None:
+    """Refuse anything but an integer (not a bool) in ``[minimum, maximum]``, naming ``name``.
 
     Raises
     ------
     ValueError
-        ``{name} must be an integer >= {minimum}, got {value!r}``.
+        ``{name} must be an integer >= {minimum}, got {value!r}`` (or ``<= {maximum}``).
+
+    >>> check_int("context_tokens", 2**40, maximum=MAX_TOKENS)
+    Traceback (most recent call last):
+    ...
+    ValueError: context_tokens must be an integer <= 10,000,000,000, got 1099511627776
     """
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum:,}, got {value!r}")
+
+
+def check_tokens(context_tokens: int, batch: int = 1) -> None:
+    """Refuse a context or a batch of contexts over :data:`MAX_TOKENS` tokens.
+
+    Raises
+    ------
+    ValueError
+        Naming ``context_tokens`` or ``batch`` and the limit.
+    """
+    check_int("context_tokens", context_tokens, maximum=MAX_TOKENS)
+    check_int("batch", batch, maximum=MAX_TOKENS)
+    if context_tokens * batch > MAX_TOKENS:
+        raise ValueError(f"context_tokens x batch must be <= {MAX_TOKENS:,} tokens, got "
+                         f"{context_tokens:,} x {batch:,}")
 
 
 def _dtype(model: ModelSpec, dtype: str | None) -> str:
@@ -96,8 +127,8 @@ def layer_kv_bytes(
     ``B_req(n) = sum_layers min(n, W_layer) * e_layer * b_kv``, tokens rounded up to whole pages
     of ``page_tokens`` (kv_transfer.md §1.1).
     """
-    check_int("context_tokens", context_tokens)
-    check_int("page_tokens", page_tokens)
+    check_int("context_tokens", context_tokens, maximum=MAX_TOKENS)
+    check_int("page_tokens", page_tokens, maximum=MAX_TOKENS)
     windows = _windows(model)
     kept = np.where(windows > 0, np.minimum(context_tokens, windows), context_tokens)
     kept = -(-kept // page_tokens) * page_tokens
@@ -210,8 +241,8 @@ def kv_size(
     >>> s.kv_bytes_moved, s.replication_factor
     (12616466432, 2.0)
     """
-    check_int("batch", batch)
-    check_int("tp", tp)
+    check_tokens(context_tokens, batch)
+    check_int("tp", tp, maximum=MAX_TOKENS)
     check_int("pp", pp)
     if pp > model.num_layers:
         raise ValueError(f"pp must be <= the {model.num_layers} layers of {model.key}, got {pp}")
@@ -358,9 +389,8 @@ def prefill_flops(
     >>> f"{lin:.3g} {att:.3g}"
     '1.37e+17 1.31e+18'
     """
-    check_int("context_tokens", context_tokens)
+    check_tokens(context_tokens, batch)
     check_int("cached_tokens", cached_tokens, 0)
-    check_int("batch", batch)
     if cached_tokens > context_tokens:
         raise ValueError(
             f"cached_tokens must be <= context_tokens {context_tokens}, got {cached_tokens}"
@@ -385,7 +415,7 @@ def prefill(
     >>> round(p.time_s / 60, 1)   # kv_transfer.md §2.3 scenario A: 6.0 min
     6.0
     """
-    prefill_flops(model, context_tokens, cached_tokens=cached_tokens, batch=1)  # validates
+    prefill_flops(model, context_tokens, cached_tokens=cached_tokens, batch=batch)  # validates
     lin, att = _layer_flops(model, context_tokens, cached_tokens)
     layer_time = (lin + att) * batch / compute.flops_per_s
     return Prefill(

@@ -376,8 +376,8 @@ def load_workload(path: str | Path) -> Workload:
     Raises
     ------
     ValueError
-        The file cannot be read or parsed, or a field is unknown or invalid; the message names
-        the file.
+        The file cannot be read or parsed, is empty (no field at all), or a field is unknown
+        or invalid; the message names the file.
     """
     path = Path(path)
     try:
@@ -395,7 +395,13 @@ def load_workload(path: str | Path) -> Workload:
         raise ValueError(f"{path}: not valid JSON/YAML: {err}") from err
     except Exception as err:  # yaml.YAMLError has no common stdlib base
         raise ValueError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from err
-    return workload_from_dict(data if data is not None else {}, origin=str(path))
+    if data is None or (isinstance(data, Mapping) and not data):
+        # an empty file is a mistake (a truncated copy, the wrong path), not "use the defaults":
+        # running on the built-in workload would answer a question the user did not ask
+        raise ValueError(f"{path}: the workload file is empty; give at least one workload field "
+                         f"(known: {', '.join(sorted(_FIELDS | {'economics'}))}) or leave out "
+                         f"--workload for the built-in one")
+    return workload_from_dict(data, origin=str(path))
 
 
 def default_workload() -> Workload:

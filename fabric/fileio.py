@@ -1,42 +1,142 @@
 """Atomic file output: write to a temporary file in the target folder, then rename.
 
-An interrupted run never leaves half a file, and a failed run leaves no file at all.
+An interrupted run never leaves half a file, and a failed run leaves no file at all. The
+behaviour at the edges is chosen, not accidental:
+
+- **Symlinks are followed.** ``-o link`` writes the file the link points to (through the whole
+  chain of links) and leaves the link in place; the temporary file sits in the real file's
+  folder, so the rename stays on one file system.
+- **Read-only targets are refused.** An existing file the user cannot write, or one with no
+  write bit at all (``chmod a-w``, refused even for root), is an error naming it, as ``cp``
+  and shell redirection treat it; it is not replaced.
+- **The mode is kept.** Replacing an existing file keeps its permission bits; a new file gets
+  ``0666`` less the umask (``mkstemp`` alone would give ``0600``).
+- **Durability.** The data is ``fsync``-ed before the rename and the folder after it, so after
+  a crash the target holds either the old or the new bytes, never an empty file.
+- **No temporary file is left** on any exit Python sees: an exception, Ctrl-C, or SIGTERM
+  (turned into ``SystemExit(143)`` while a write is in progress, when no other SIGTERM handler
+  is installed). Only SIGKILL or a power loss can leave a ``.NAME.XXXX.tmp`` next to the
+  target; it is never read as output.
+- **Errors name the target**, not the temporary file (``os.replace`` onto an immutable file
+  would name both).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "check_output_path"]
 
 
 def check_output_path(path: str | Path) -> Path:
-    """Return ``path`` as a Path if its folder exists; raise ValueError naming the folder if not."""
+    """Return ``path`` as a Path if it can be written; raise ValueError naming the problem.
+
+    Raises
+    ------
+    ValueError
+        If the folder does not exist, the path is a folder, or an existing file is read-only.
+    """
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
+    real = Path(os.path.realpath(path))
+    folder = real.parent
     if not folder.is_dir():
-        raise ValueError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
-    if path.is_dir():
+        shown = path.parent if str(path.parent) else Path(".")
+        raise ValueError(f"cannot write {str(path)!r}: folder {str(shown)!r} does not exist")
+    if real.is_dir():
         raise ValueError(f"cannot write {str(path)!r}: it is a folder")
+    if real.exists() and (not os.access(real, os.W_OK) or not real.stat().st_mode & 0o222):
+        raise ValueError(f"cannot write {str(path)!r}: the file is read-only (remove it or "
+                         f"make it writable first)")
     return path
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically."""
-    path = check_output_path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While the block runs, SIGTERM raises SystemExit(143) so ``finally`` clauses run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        previous = signal.getsignal(signal.SIGTERM)
+    except (ValueError, OSError):  # pragma: no cover - no signals on this platform
+        yield
+        return
+    if previous is not signal.SIG_DFL:  # someone else handles SIGTERM: leave it to them
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - a folder that cannot be opened (Windows)
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on a folder
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see the module docstring for the edge cases).
+
+    Returns
+    -------
+    Path
+        ``path`` as given (a symlink stays a symlink; its target holds ``data``).
+
+    Raises
+    ------
+    ValueError
+        The folder is missing, the path is a folder or a read-only file.
+    OSError
+        The write or the rename failed; ``filename`` is ``path``, never the temporary file.
+    """
+    path = check_output_path(path)
+    real = Path(os.path.realpath(path))
+    try:
+        mode = real.stat().st_mode & 0o7777
+    except FileNotFoundError:
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        mode = 0o666 & ~umask
+    with _sigterm_raises():
+        tmp = ""
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, real)
+            tmp = ""
+        except OSError as err:
+            code = err.errno or errno.EIO
+            raise OSError(code, err.strerror or os.strerror(code), str(path)) from None
+        finally:
+            if tmp:
+                Path(tmp).unlink(missing_ok=True)
+    _fsync_folder(real.parent)
     return path
 
 

@@ -13,6 +13,16 @@ Method (kept close to nccl-tests and IMB so the numbers compare):
   the next: the time is then one collective from a common start, not the pipelined rate of
   back-to-back calls that nccl-tests' averaged loop gives for tiny sizes (the barrier's exit skew,
   a few microseconds in shared memory, is included in small-size times);
+- small, fast iterations are timed in batches, as OSU and IMB time them: after the warm-up,
+  iterations of t seconds run ``batch = ceil(50 us / t)`` at a time back to back inside one
+  timed region (at most iterations / 10, so the median keeps 10 samples); a region's time,
+  less ``batch`` times the measured cost of an empty loop iteration, over ``batch`` is one
+  sample (:func:`measure.probe_core.batch_iterations`, ``extra["batch"]`` of the record). With
+  the barrier, one barrier starts each region. Timing each microsecond call alone measured
+  the interpreter and the clock: 5-9x IMB-MPI1's time from 8 B to 2 KiB before (issue 12);
+- a rank that stops (SIGSTOP, a hung node) or disappears without closing its sockets would
+  leave the others in a collective forever: with ``timeout_s`` a watchdog thread on every
+  rank ends the job (``MPI_Abort``) when no size finishes for that long;
 - the ping-pong is not barriered: each round trip synchronizes the pair, and the one-way time is
   half the round trip (``time_s`` of a send-recv record), as IMB's PingPong reports it;
 - each rank takes the median of its iterations; a record's ``time_s`` is the max over ranks of
@@ -44,6 +54,7 @@ from measure.probe_core import (
     Measured,
     Pair,
     RankTiming,
+    batch_iterations,
     bound_iterations,
     buffer_layout,
     check_probe_arguments,
@@ -160,18 +171,31 @@ def _idle_barrier(comm: Any) -> None:
         time.sleep(_IDLE_POLL_S)
 
 
+def _typed(buffer: np.ndarray) -> list[Any]:
+    """``[buffer, MPI datatype]``: mpi4py then skips inferring the type on every call (~0.5 us
+    of the few microseconds a small collective takes)."""
+    from mpi4py import MPI
+
+    return [buffer, MPI._typedict[buffer.dtype.char]]  # the predefined type (MPI.FLOAT...)
+
+
 def _collective_call(
-    comm: Any, operation: str, send: np.ndarray, recv: np.ndarray, MPI: Any
+    comm: Any, operation: str, send_array: np.ndarray, recv_array: np.ndarray, MPI: Any
 ) -> Callable[[], None]:
+    # typed only where send and receive counts are the whole buffers (mpi4py divides a plain
+    # buffer by the communicator size for the gathering and scattering calls)
+    send, recv = send_array, recv_array
     if operation == "all-reduce":
-        return lambda: comm.Allreduce(send, recv, op=MPI.SUM)
+        typed_send, typed_recv = _typed(send_array), _typed(recv_array)
+        return lambda: comm.Allreduce(typed_send, typed_recv, op=MPI.SUM)
     if operation == "all-gather":
         return lambda: comm.Allgather(send, recv)
     if operation == "reduce-scatter":
         return lambda: comm.Reduce_scatter_block(send, recv, op=MPI.SUM)
     if operation == "all-to-all":
         return lambda: comm.Alltoall(send, recv)
-    return lambda: comm.Bcast(recv, root=0)
+    typed = _typed(recv_array)
+    return lambda: comm.Bcast(typed, root=0)
 
 
 def _time_loop(
@@ -182,15 +206,56 @@ def _time_loop(
     barrier: bool,
     wtime: Callable[[], float],
     scale: float = 1.0,
+    batch: int = 1,
 ) -> np.ndarray:
-    times = np.empty(count)
-    for i in range(count):
+    """Per-iteration times of ``count`` calls, timed in regions of ``batch`` back-to-back calls.
+
+    One sample per region: (region time - ``batch`` x the cost of an empty iteration) / batch,
+    as OSU and IMB time their loops; with ``barrier`` a barrier starts every region.
+    """
+    if batch <= 1:
+        times = np.empty(count)
+        for i in range(count):
+            if barrier:
+                comm.Barrier()
+            start = wtime()
+            call()
+            times[i] = (wtime() - start) * scale
+        return times
+    regions = max(1, count // batch)
+    times = np.empty(regions)
+    inner = range(batch)
+    empty_s = _empty_iteration_s(wtime)
+    for i in range(regions):
         if barrier:
             comm.Barrier()
         start = wtime()
-        call()
-        times[i] = (wtime() - start) * scale
+        for _ in inner:
+            call()
+        times[i] = max(wtime() - start - batch * empty_s, 0.0) / batch * scale
     return times
+
+
+_EMPTY_ITERATION_S: list[float] = []
+
+
+def _empty_iteration_s(wtime: Callable[[], float]) -> float:
+    """What one iteration of the batched loop costs around the call: a loop step and a call of
+    a Python function doing nothing (the fastest of 5 loops of 1000; measured once)."""
+    if not _EMPTY_ITERATION_S:
+
+        def nothing() -> None:
+            return None
+
+        best = float("inf")
+        inner = range(1000)
+        for _ in range(5):
+            start = wtime()
+            for _ in inner:
+                nothing()
+            best = min(best, (wtime() - start) / 1000)
+        _EMPTY_ITERATION_S.append(best)
+    return _EMPTY_ITERATION_S[0]
 
 
 def _wrong_total(values: Iterable[int | None], check: bool) -> int | None:
@@ -224,11 +289,16 @@ def _measure_collective(
     call = _collective_call(comm, operation, send, recv, MPI)
     plan = plan_iterations(layout.size_bytes, iterations=iterations, warmup=warmup)
     warm = _time_loop(comm, call, plan.warmup, barrier=True, wtime=MPI.Wtime)
-    if iterations is None and plan.warmup:
-        plan = bound_iterations(plan, comm.allreduce(float(warm[-1]), op=MPI.MAX), budget_s)
+    if plan.warmup:
+        # the slowest rank's estimate, so every rank runs the same regions (and barriers)
+        estimate_s = comm.allreduce(float(warm[-1]), op=MPI.MAX)
+        if iterations is None:
+            plan = bound_iterations(plan, estimate_s, budget_s)
+        plan = batch_iterations(plan, estimate_s)
     if not barrier:
         comm.Barrier()  # start together once, then back to back (nccl-tests and IMB time so)
-    times = _time_loop(comm, call, plan.iterations, barrier=barrier, wtime=MPI.Wtime)
+    times = _time_loop(comm, call, plan.iterations, barrier=barrier, wtime=MPI.Wtime,
+                       batch=plan.batch)
     wrong = (
         count_wrong(recv, expected_values(operation, rank=rank, layout=layout, dtype=dtype))
         if check
@@ -264,28 +334,33 @@ def _measure_pingpong(
     wrong: int | None = None
     if rank in (pair.rank_a, pair.rank_b):
         peer = pair.rank_b if rank == pair.rank_a else pair.rank_a
-        send = fill_values(rank, layout.send_count, dtype, corrupt=corrupt)
+        send_array = fill_values(rank, layout.send_count, dtype, corrupt=corrupt)
         recv = np.zeros(layout.recv_count, dtype=dtype)
+        send, recv_typed = _typed(send_array), _typed(recv)
         if rank == pair.rank_a:
 
             def once() -> None:
                 comm.Send(send, peer, _TAG)
-                comm.Recv(recv, peer, _TAG)
+                comm.Recv(recv_typed, peer, _TAG)
         else:
 
             def once() -> None:
-                comm.Recv(recv, peer, _TAG)
+                comm.Recv(recv_typed, peer, _TAG)
                 comm.Send(send, peer, _TAG)
 
         warm = _time_loop(comm, once, plan.warmup, barrier=False, wtime=MPI.Wtime, scale=0.5)
-        if iterations is None and plan.warmup:
+        if plan.warmup:
             # rank a's estimate decides, so both sides run the same number of round trips
             if rank == pair.rank_a:
-                plan = bound_iterations(plan, 2.0 * float(warm[-1]), budget_s)
+                round_trip_s = 2.0 * float(warm[-1])
+                if iterations is None:
+                    plan = bound_iterations(plan, round_trip_s, budget_s)
+                plan = batch_iterations(plan, round_trip_s)
                 comm.send(plan, peer, _TAG + 1)
             else:
                 plan = comm.recv(source=peer, tag=_TAG + 1)
-        times = _time_loop(comm, once, plan.iterations, barrier=False, wtime=MPI.Wtime, scale=0.5)
+        times = _time_loop(comm, once, plan.iterations, barrier=False, wtime=MPI.Wtime, scale=0.5,
+                           batch=plan.batch)
         wrong = (
             count_wrong(
                 recv, expected_values("send-recv", rank=rank, layout=layout, dtype=dtype, peer=peer)

@@ -44,6 +44,7 @@ __all__ = [
     "IterationPlan",
     "plan_iterations",
     "bound_iterations",
+    "batch_iterations",
     "RankTiming",
     "rank_timing",
     "Timing",
@@ -277,16 +278,25 @@ def buffer_layout(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IterationPlan:
-    """Timed iterations and untimed warm-up iterations for one size."""
+    """Timed iterations and untimed warm-up iterations for one size.
+
+    ``batch`` iterations run back to back inside one timed region (one clock read before and
+    after), as OSU and IMB time their loops; each region gives one sample, the region's time
+    over ``batch``. 1: every iteration is timed on its own.
+    """
 
     iterations: int
     warmup: int
+    batch: int = 1
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
             raise ValueError(f"iterations must be >= 1, got {self.iterations}")
         if self.warmup < 0:
             raise ValueError(f"warmup must be >= 0, got {self.warmup}")
+        if not 1 <= self.batch <= self.iterations:
+            raise ValueError(f"batch must be in [1, iterations={self.iterations}], "
+                             f"got {self.batch}")
 
 
 _BYTES_PER_SIZE = 256 * 1024**2
@@ -317,10 +327,12 @@ def plan_iterations(
     ValueError
         If a given count is below 1 (iterations) or 0 (warmup).
 
-    >>> plan_iterations(8), plan_iterations(64 * 1024**2)
-    (IterationPlan(iterations=200, warmup=20), IterationPlan(iterations=5, warmup=2))
+    >>> plan_iterations(8)
+    IterationPlan(iterations=200, warmup=20, batch=1)
+    >>> plan_iterations(64 * 1024**2)
+    IterationPlan(iterations=5, warmup=2, batch=1)
     >>> plan_iterations(8, iterations=3, warmup=0)
-    IterationPlan(iterations=3, warmup=0)
+    IterationPlan(iterations=3, warmup=0, batch=1)
     """
     if iterations is None:
         iterations = min(
@@ -350,7 +362,37 @@ def bound_iterations(
         return plan
     fit = int(budget_s / time_per_iteration_s)
     iterations = max(min(plan.iterations, _MIN_ITERATIONS), min(plan.iterations, fit))
-    return IterationPlan(iterations=iterations, warmup=plan.warmup)
+    return IterationPlan(iterations=iterations, warmup=plan.warmup,
+                         batch=min(plan.batch, iterations))
+
+
+#: A timed region should last at least this long, so that reading the clock, the barrier's
+#: exit skew and the interpreter's loop (~1 us together) stay under a few percent of it.
+REGION_S = 50e-6
+#: Fewest samples (regions) a batched loop keeps for its median.
+MIN_SAMPLES = 10
+
+
+def batch_iterations(plan: IterationPlan, time_per_iteration_s: float) -> IterationPlan:
+    """Batch small, fast iterations into timed regions of about :data:`REGION_S`.
+
+    OSU (``osu_latency``, ``osu_allreduce``) and IMB read the clock once around a loop of many
+    back-to-back calls; timing each microsecond call on its own measures the clock and the
+    interpreter. ``batch = ceil(REGION_S / t)``, at most ``iterations / MIN_SAMPLES`` (so the
+    median has at least 10 samples) and at least 1.
+
+    >>> batch_iterations(IterationPlan(iterations=200, warmup=20), 2e-6).batch
+    20
+    >>> batch_iterations(IterationPlan(iterations=200, warmup=20), 1e-3).batch
+    1
+    """
+    if not (time_per_iteration_s > 0 and math.isfinite(time_per_iteration_s)):
+        return plan
+    wanted = math.ceil(REGION_S / time_per_iteration_s - 1e-9)  # 50 us / 2 us is 25, not 26
+    batch = max(1, min(wanted, plan.iterations // MIN_SAMPLES))
+    # whole regions only: the iterations run are the iterations recorded
+    return IterationPlan(iterations=plan.iterations // batch * batch, warmup=plan.warmup,
+                         batch=batch)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -688,6 +730,7 @@ def make_record(
         library=dict(library),
         env=dict(env),
         extra=({"time_mean_s": timing.time_mean_s} if math.isfinite(timing.time_mean_s) else {})
+        | ({"batch": plan.batch} if plan.batch > 1 else {})
         | dict(extra or {}),
     )
 

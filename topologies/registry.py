@@ -36,7 +36,15 @@ from topologies.fat_tree import fat_tree
 from topologies.rail import rail_only, rail_optimized
 from topologies.single_hop import single_hop
 
-__all__ = ["FamilyOption", "Family", "FAMILIES", "family", "build", "for_gpus"]
+__all__ = ["FamilyOption", "Family", "FAMILIES", "family", "build", "for_gpus", "MAX_GPUS",
+           "MAX_K", "check_scale"]
+
+#: Builders refuse a fabric of this many GPUs or more before allocating anything: a graph of
+#: a million GPUs holds several million nodes and links (gigabytes in NetworkX), far past what
+#: this tool is for (the largest published AI clusters hold ~10^5 GPUs).
+MAX_GPUS = 1_000_000
+#: Largest fat-tree k accepted (the largest switch radix in the catalog is 512).
+MAX_K = 512
 
 #: A family's sizing rule: (GPUs wanted, every option's value) -> the size parameter's value.
 SizeRule = Callable[[int, Mapping[str, Any]], int]
@@ -360,6 +368,7 @@ def build(family: str, **params: Any) -> nx.DiGraph:
     """
     record = _lookup(family)
     record.check_params(params)
+    check_scale(record.name, {**record.defaults(), **params}, size_parameter=record.size_parameter)
     return record(**params)
 
 
@@ -396,5 +405,62 @@ def for_gpus(family: str, num_gpus: int, **params: Any) -> nx.DiGraph:
     (8, 128)
     """
     record = _lookup(family)
-    return record(record.size_for_gpus(num_gpus, **params), **params)
+    if isinstance(num_gpus, int) and not isinstance(num_gpus, bool) and num_gpus >= MAX_GPUS:
+        # the sizing rule below says why a family cannot hold it when it cannot; refuse the rest
+        try:
+            record.size_for_gpus(num_gpus, **params)
+        except InfeasibleError:
+            raise
+        raise ValueError(f"num_gpus must be < {MAX_GPUS:,} (a larger graph would not fit in "
+                         f"memory), got {num_gpus:,}")
+    size = record.size_for_gpus(num_gpus, **params)
+    check_scale(record.name, {**record.defaults(), **params, record.size_parameter: size},
+                size_parameter=record.size_parameter)
+    return record(size, **params)
+
+
+def check_scale(name: str, params: Mapping[str, Any], *, size_parameter: str) -> None:
+    """Refuse a fabric too large to build, before any allocation.
+
+    Parameters
+    ----------
+    name : str
+        The family, for the message.
+    params : Mapping
+        The builder's parameters (size and options); values of the wrong type are left to the
+        builder's own checks.
+    size_parameter : str
+        ``"k"`` (GPUs = ``k**3 / 4``), ``"num_gpus"`` or ``"num_nodes"`` (GPUs = servers x
+        ``gpus_per_node``).
+
+    Raises
+    ------
+    ValueError
+        If ``k`` > :data:`MAX_K` or the fabric would hold >= :data:`MAX_GPUS` GPUs, naming the
+        parameter, its value and the limit.
+
+    >>> check_scale("rail-optimized", {"num_nodes": 10**12, "gpus_per_node": 8},
+    ...             size_parameter="num_nodes")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: num_nodes of rail-optimized must give < 1,000,000 GPUs ... x 8 GPUs
+    """
+    size = params.get(size_parameter)
+    if not isinstance(size, int) or isinstance(size, bool):
+        return
+    if size_parameter == "k":
+        if size > MAX_K:
+            raise ValueError(f"k of {name} must be <= {MAX_K} (the largest switch radix in the "
+                             f"catalog), got {size:,}")
+        gpus, detail = size**3 // 4, f"k={size:,}: k^3/4 = {size**3 // 4:,} GPUs"
+    elif size_parameter == "num_nodes":
+        per_node = params.get("gpus_per_node", 1)
+        if not isinstance(per_node, int) or isinstance(per_node, bool) or per_node < 1:
+            per_node = 1
+        gpus, detail = size * per_node, f"{size:,} servers x {per_node} GPUs"
+    else:
+        gpus, detail = size, f"{size:,}"
+    if gpus >= MAX_GPUS:
+        raise ValueError(f"{size_parameter} of {name} must give < {MAX_GPUS:,} GPUs (a larger "
+                         f"graph would not fit in memory), got {detail}")
 

@@ -182,8 +182,17 @@ def measure() -> None:
 @click.option("--back-to-back", is_flag=True,
               help="Time collectives back to back after one barrier (as nccl-tests and IMB do) "
                    "instead of one barrier before each.")
+@click.option(
+    "--timeout-s",
+    type=click.FloatRange(min=0, min_open=True, max=1e9),
+    default=120.0,
+    show_default=True,
+    help="End the run (exit 1) when no size finishes for this long (a stopped or dead rank); "
+         "keep it above the longest size's warm-up and timed loop.",
+)
 def measure_mpi(
     back_to_back: bool,
+    timeout_s: float,
     output: str | None,
     ops: str,
     sizes: list[int],
@@ -238,11 +247,14 @@ def measure_mpi(
             on_record=sink,
             time_budget_s=time_budget_s,
             barrier=not back_to_back,
+            timeout_s=timeout_s,
         )
-    except Exception as err:  # noqa: BLE001 - any failure on one rank must end the whole job
+    except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - one rank's failure or
+        # Ctrl-C (mpiexec forwards SIGINT) must end the whole job, not leave ranks waiting
         if sink is not None and sink.writer is not None:
             sink.writer.close()
-        click.echo(f"Error: rank {comm.Get_rank()}: {one_line(err)}", err=True)
+        why = "interrupted" if isinstance(err, KeyboardInterrupt) else one_line(err)
+        click.echo(f"Error: rank {comm.Get_rank()}: {why}", err=True)
         sys.stderr.flush()
         comm.Abort(1)
         return

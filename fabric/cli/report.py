@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import io
 import shlex
 import sys
 from typing import Any
@@ -172,12 +173,18 @@ def report(
             ("--calibration", calibration)) if value]
     )
     with click.progressbar(length=len(counts) * len(families), label="fabric report",
-                           file=sys.stderr, show_pos=True) as bar:
+                           file=sys.stderr if sys.stderr.isatty() else io.StringIO(),
+                           show_pos=True) as bar:
         plan = plan_capex(counts, families, base=base, catalog=cat, workload=w, calibration=cal,
                           calibration_label=calibration or "", sizes_bytes=sizes,
                           collectives=names, flavor=flavor, title=title,
                           generated_at=generated_at, command=command,
                           progress=lambda _: bar.update(1))
+    if not any(f.bom is not None for f in plan.fabrics):
+        first = plan.fabrics[0]
+        raise click.ClickException(
+            f"no fabric could be built and priced, nothing written ({first.label} at "
+            f"{first.requested_gpus:,} GPUs: {first.error or first.cost_error or 'not priced'})")
     if output is not None:
         atomic_write_text(output, render_report(plan))
         click.echo(f"wrote {output}", err=True)
@@ -185,6 +192,3 @@ def report(
         emit_json(report_data(plan))
     else:
         click.echo(_table(plan))
-    if not any(f.bom is not None for f in plan.fabrics):
-        raise click.ClickException("no fabric could be built and priced at the requested "
-                                   "scales (see the table)")

@@ -83,6 +83,29 @@ def _catalog_for_display(catalog: str | None) -> Catalog:
     return load_catalog(catalog) if catalog else default_catalog()
 
 
+def _output_format(output: str, fmt: str | None) -> str:
+    """The format to write ``output`` in; ``--format`` must agree with a spec suffix.
+
+    fabric reads a spec file by its suffix, so GraphML written into ``ft.yaml`` could not be
+    read back: a suffix naming another format is refused (exit 2). A suffix that names no
+    format (``ft.txt``) takes ``--format`` as given.
+    """
+    from pathlib import Path
+
+    from topologies.spec import spec_format
+    from topologies.spec_common import SPEC_SUFFIXES
+
+    if fmt is None:
+        return spec_format(output)
+    suffix = Path(output).suffix.lower()
+    if suffix in SPEC_SUFFIXES and SPEC_SUFFIXES[suffix] != fmt:
+        wanted = " or ".join(k for k, v in SPEC_SUFFIXES.items() if v == fmt)
+        raise FlagError(f"--format {fmt} does not match the suffix of {output!r} "
+                        f"({suffix}): name the file {wanted}, as fabric reads a spec "
+                        f"by its suffix")
+    return fmt
+
+
 # ----------------------------------------------------------------------------------- commands
 
 
@@ -120,7 +143,7 @@ def build_command(family: str, output: str, fmt: str | None, **options: Any) -> 
       fabric topology build clos --gpus 4096 --oversubscription 3:1 -o clos.graphml
     """
     import topologies
-    from topologies.spec import save_spec, spec_format
+    from topologies.spec import save_spec
 
     if family not in topologies.FAMILIES:
         raise click.ClickException(
@@ -128,7 +151,7 @@ def build_command(family: str, output: str, fmt: str | None, **options: Any) -> 
             f"{', '.join(topologies.FAMILIES)} (to convert a spec file use "
             "'fabric topology export')"
         )
-    fmt = spec_format(output, fmt)
+    fmt = _output_format(output, fmt)
     check_output_path(output)
     G = build_fabric(design_from_options(family, options))
     save_spec(G, output, format=fmt)
@@ -178,8 +201,10 @@ def export_command(target: str, fmt: str | None, output: str | None, **options: 
 
     if output is None and fmt is None:
         raise FlagError("give --format yaml|json|graphml when writing to stdout")
-    fmt = spec_format(output or "", fmt)
-    if output is not None:
+    if output is None:
+        fmt = spec_format("", fmt)
+    else:
+        fmt = _output_format(output, fmt)
         check_output_path(output)
     G = build_fabric(design_from_options(target, options))
     if output is None:

@@ -449,3 +449,32 @@ def test_remote_tier_over_the_fabric_shares_the_storage_nodes_links(rail):
                       storage_gpus=["node2/gpu0"])
     assert narrow.bottleneck.startswith("fabric") and narrow.time_s > 7 * wide.time_s
     assert np.isclose(narrow.bandwidth_bytes_per_s, 50e9 * 0.8, rtol=1e-3)
+
+
+# ---------------------------------------------------- overflow refused up front (issue 12, 2)
+
+
+@pytest.mark.parametrize(("context_tokens", "batch", "words"), [
+    (2**63 - 1, 1, "context_tokens must be an integer <= 10,000,000,000"),
+    (10**30, 1, "context_tokens must be an integer <= 10,000,000,000"),
+    (2**20, 10**5, "context_tokens x batch must be <= 10,000,000,000"),
+])
+def test_token_counts_that_would_overflow_are_refused(context_tokens: int, batch: int,
+                                                      words: str) -> None:
+    from collectives.llm import load_model
+    from collectives.prefill import compute_for, kv_size, prefill
+
+    model = load_model("llama-3.1-70b")
+    with pytest.raises(ValueError, match=words):
+        kv_size(model, context_tokens, batch=batch)
+    with pytest.raises(ValueError, match=words):
+        prefill(model, context_tokens, compute=compute_for("h100"), batch=batch)
+
+
+def test_the_largest_accepted_context_gives_exact_bytes() -> None:
+    from collectives.llm import load_model
+    from collectives.prefill import MAX_TOKENS, kv_bytes_per_token, kv_size
+
+    model = load_model("llama-3.1-70b")  # full attention on every layer: bytes = n x per token
+    size = kv_size(model, MAX_TOKENS)
+    assert size.kv_bytes_moved == MAX_TOKENS * kv_bytes_per_token(model)  # no int64 wrap

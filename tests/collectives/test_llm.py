@@ -194,3 +194,38 @@ def test_garbage_files_raise_value_error_only(tmp_path_factory, text):
 def test_hf_config_files_are_valid_json():
     for path in HF.glob("*.json"):
         assert isinstance(json.loads(path.read_text()), dict)
+
+
+# ------------------------------------------------------------ hostile files (issue 12, 2 and 3)
+
+
+def _alias_bomb(depth: int = 9, width: int = 9) -> str:
+    lines = [f"a0: &a0 [{', '.join(['lol'] * width)}]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * width)}]" for i in range(1, depth)]
+    return "\n".join(lines) + f"\nname: *a{depth - 1}\nnum_hidden_layers: *a{depth - 1}\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_before_any_field_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_alias_bomb())  # 9^9 = 387 million strings once expanded
+    with pytest.raises(ValueError, match=r"bomb\.yaml: more than 100,000 values"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000,
+                                  '{"a": ' * 100 + "1" + "}" * 100])
+def test_deep_nesting_is_refused_in_one_line(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=r"deep\.json: (not valid JSON: nested too deeply|nested "
+                                         r"deeper than 64 levels)"):
+        load_model(path)
+
+
+def test_a_real_config_is_far_under_the_limits() -> None:
+    from collectives.llm import MAX_CONFIG_VALUES, _check_config_size
+
+    path = Path(__file__).resolve().parents[1] / "data" / "hf_configs" / "deepseek-v3.json"
+    data = json.loads(path.read_text())
+    _check_config_size(path, data)  # no error
+    assert len(json.dumps(data)) < MAX_CONFIG_VALUES

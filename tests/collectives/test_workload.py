@@ -194,3 +194,11 @@ def test_utilization_bounded_under_monotone_cost():
     c2 = cost_performance(2e6, 1e4, s)
     assert 0 < s.gpu_utilization <= 1
     assert c2.cost_per_useful_gpu_hour_usd > c1.cost_per_useful_gpu_hour_usd
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "{}\n"])
+def test_an_empty_workload_file_is_refused_not_replaced_by_the_default(tmp_path, text):
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=r"empty\.yaml: the workload file is empty"):
+        load_workload(path)

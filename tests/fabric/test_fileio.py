@@ -79,3 +79,124 @@ def test_check_output_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         check_output_path(tmp_path)
     with pytest.raises(ValueError, match="does not exist"):
         atomic_write_text(tmp_path / "nowhere" / "a.txt", "x")
+
+
+# ------------------------------------------------------------------- edge cases (issue 12, 8)
+
+
+def test_a_symlink_is_followed_and_kept(tmp_path: Path) -> None:
+    real = tmp_path / "real.html"
+    real.write_text("old")
+    link = tmp_path / "link.html"
+    link.symlink_to(real)
+    atomic_write_text(link, "new")
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert real.read_text() == "new"
+    assert sorted(os.listdir(tmp_path)) == ["link.html", "real.html"]
+
+
+def test_a_dangling_symlink_creates_its_target(tmp_path: Path) -> None:
+    link = tmp_path / "link.txt"
+    link.symlink_to(tmp_path / "made.txt")
+    atomic_write_text(link, "x")
+    assert link.is_symlink() and (tmp_path / "made.txt").read_text() == "x"
+
+
+def test_the_mode_of_an_existing_file_is_kept(tmp_path: Path) -> None:
+    target = tmp_path / "plan.html"
+    target.write_text("old")
+    target.chmod(0o640)
+    atomic_write_text(target, "new")
+    assert target.stat().st_mode & 0o7777 == 0o640
+    assert target.read_text() == "new"
+
+
+def test_a_read_only_file_is_refused_and_left_alone(tmp_path: Path) -> None:
+    target = tmp_path / "plan.html"
+    target.write_text("old")
+    target.chmod(0o444)
+    with pytest.raises(ValueError, match=r"'.*plan\.html'.*read-only"):
+        atomic_write_text(target, "new")
+    assert target.read_text() == "old"
+    assert target.stat().st_mode & 0o7777 == 0o444
+    assert os.listdir(tmp_path) == ["plan.html"]
+
+
+def test_an_error_at_the_rename_names_the_target_not_the_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "plan.html"
+
+    def refuse(src: str, dst: object) -> None:  # what os.replace onto an immutable file raises
+        raise PermissionError(1, "Operation not permitted", src, str(dst))
+
+    monkeypatch.setattr(fileio.os, "replace", refuse)
+    with pytest.raises(OSError) as info:
+        atomic_write_text(target, "x")
+    assert info.value.filename == str(target)
+    assert ".tmp" not in str(info.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_immutable_target_is_named(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    target = tmp_path / "plan.html"
+    target.write_text("old")
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(target)],
+                                         capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here (needs root and ext4/xfs)")
+    try:
+        with pytest.raises((OSError, ValueError)) as info:
+            atomic_write_text(target, "new")
+        assert str(target) in str(info.value) and ".tmp" not in str(info.value)
+        assert os.listdir(tmp_path) == ["plan.html"]
+    finally:
+        subprocess.run([chattr, "-i", str(target)], check=True)
+
+
+def test_the_data_and_the_folder_are_fsynced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        calls.append("fsync-folder" if os.path.isdir(f"/proc/self/fd/{fd}") else "fsync-file")
+        real_fsync(fd)
+
+    def replace(src: str, dst: object) -> None:
+        calls.append("replace")
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fileio.os, "fsync", fsync)
+    monkeypatch.setattr(fileio.os, "replace", replace)
+    atomic_write_text(tmp_path / "f.txt", "x")
+    assert calls == ["fsync-file", "replace", "fsync-folder"]
+
+
+def test_sigterm_during_the_write_leaves_no_temporary(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "plan.html"
+    target.write_text("old")
+    # a real SIGTERM, delivered by the process to itself just before the rename
+    script = (
+        "import os, signal, sys\n"
+        "from fabric import fileio\n"
+        "real = os.replace\n"
+        "def replace(src, dst):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    real(src, dst)\n"
+        "fileio.os.replace = replace\n"
+        f"fileio.atomic_write_bytes({str(target)!r}, b'x' * 5_000_000)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["plan.html"]

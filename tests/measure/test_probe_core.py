@@ -259,3 +259,38 @@ def test_corrupting_rank_is_read_from_the_environment(env: dict, rank: int | Non
 def test_corrupting_rank_must_be_a_rank() -> None:
     with pytest.raises(ValueError, match=f"{CORRUPT_ENV} must be a rank number, got 'one'"):
         corrupting_rank({CORRUPT_ENV: "one"})
+
+
+# ------------------------------------------------- batched timed regions (issue 12, item 9)
+
+
+@pytest.mark.parametrize(("time_s", "iterations", "batch"), [
+    (1e-6, 200, 20),     # 50 us region wants 50, but 10 samples at least: 200 // 10
+    (2e-6, 1000, 25),    # ceil(50 us / 2 us)
+    (49e-6, 1000, 2),
+    (50e-6, 1000, 1),    # already a 50 us region
+    (1e-3, 200, 1),
+    (1e-6, 9, 1),        # too few iterations to batch
+])
+def test_batch_iterations(time_s: float, iterations: int, batch: int) -> None:
+    from measure.probe_core import IterationPlan, batch_iterations
+
+    plan = batch_iterations(IterationPlan(iterations=iterations, warmup=3), time_s)
+    assert plan.batch == batch
+    assert plan.iterations % plan.batch == 0 and plan.iterations > iterations - batch
+    assert plan.warmup == 3
+
+
+@pytest.mark.parametrize("time_s", [0.0, -1.0, float("nan"), float("inf")])
+def test_batch_iterations_keeps_the_plan_without_an_estimate(time_s: float) -> None:
+    from measure.probe_core import IterationPlan, batch_iterations
+
+    plan = IterationPlan(iterations=200, warmup=3)
+    assert batch_iterations(plan, time_s) == plan
+
+
+def test_a_batch_larger_than_the_iterations_is_refused() -> None:
+    from measure.probe_core import IterationPlan
+
+    with pytest.raises(ValueError, match="batch must be in"):
+        IterationPlan(iterations=5, warmup=0, batch=6)

@@ -185,7 +185,8 @@ def _bad_catalog(tmp_path):
     return ["--catalog", str(path)], "qm9700"
 
 
-@pytest.mark.parametrize("case", ["family", "workload", "catalog", "folder", "gpus"])
+@pytest.mark.parametrize("case", ["family", "workload", "catalog", "folder", "gpus",
+                                  "nothing-built"])
 def test_cli_errors_leave_no_file(tmp_path, case):
     out = tmp_path / "plan.html"
     extra, match = {
@@ -194,6 +195,8 @@ def test_cli_errors_leave_no_file(tmp_path, case):
         "catalog": _bad_catalog(tmp_path),
         "folder": ([], "does not exist"),
         "gpus": (["--gpus", "many"], "--gpus"),
+        # every family infeasible: a report of "n/a"s is not written, and the exit is 1
+        "nothing-built": (["--families", "single-hop", "--gpus", "100000"], "nothing written"),
     }[case]
     target = tmp_path / "missing" / "plan.html" if case == "folder" else out
     args = ["report", "--gpus", "64", *extra, "-o", str(target)]

@@ -149,3 +149,43 @@ def test_records_pickle() -> None:
     copy = pickle.loads(pickle.dumps(other))
     assert copy is not record and copy == other and copy.options["x"] == option
     assert len({record, family("rail-only"), family("clos")}) == 2  # records are hashable
+
+
+# ------------------------------------------------------- absurd sizes refused first (issue 12)
+
+
+@pytest.mark.parametrize(("name", "params", "words"), [
+    ("rail-optimized", {"num_nodes": 10**12}, "num_nodes of rail-optimized must give < 1,000,000"),
+    ("rail-only", {"num_nodes": 125_000}, "125,000 servers x 8 GPUs"),
+    ("clos", {"num_gpus": 10**6}, "num_gpus of clos must give < 1,000,000"),
+    ("single-hop", {"num_gpus": 2**63 - 1}, "< 1,000,000 GPUs"),
+    ("fat-tree", {"k": 100_000}, "k of fat-tree must be <= 512"),
+    ("fat-tree", {"k": 160}, "k=160: k^3/4 = 1,024,000 GPUs"),
+])
+def test_absurd_sizes_are_refused_before_building(name: str, params: dict[str, int],
+                                                  words: str) -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=re.escape(words)):
+            build(name, **params)
+        peak_bytes = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak_bytes < 50 * 1024**2  # nothing was allocated for the fabric itself
+
+
+def test_the_largest_accepted_size_is_just_under_the_limit() -> None:
+    from topologies.registry import MAX_GPUS, check_scale
+
+    check_scale("clos", {"num_gpus": MAX_GPUS - 1}, size_parameter="num_gpus")  # no error
+    with pytest.raises(ValueError, match="must give < 1,000,000 GPUs"):
+        check_scale("clos", {"num_gpus": MAX_GPUS}, size_parameter="num_gpus")
+
+
+def test_for_gpus_refuses_a_million_gpus_even_with_a_switch_that_would_hold_them() -> None:
+    with pytest.raises(ValueError, match="num_gpus must be < 1,000,000"):
+        for_gpus("rail-optimized", 10**6, switch="th6-200")
+    with pytest.raises(InfeasibleError):  # the sizing rule's reason comes first when it has one
+        for_gpus("fat-tree", 10**6)
