@@ -15,23 +15,81 @@ ideal one, and :func:`algorithm_costs` the per-algorithm costs calibration fits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import cast
 
 import networkx as nx
 import numpy as np
 
 from collectives.bounds import bandwidth_lower_bound_s
 from collectives.calibration import ModelParams, check_calibration
-from collectives.communicator import PlacedRanks, placed_ranks
+from collectives.communicator import Communicator, PlacedRanks, placed_ranks
 from collectives.names import busbw_factor, canonical
 from collectives.patterns import Phase
 from collectives.registry import algorithm_for, candidates, phases
 from collectives.results import AlgorithmCost, Prediction
 from fabric.flows import edge_name
 from fabric.links import SCALEOUT_CLASSES, SCALEUP_CLASSES
-from fabric.routing import FabricIndex
+from fabric.routing import FabricIndex, fabric_index
 
 __all__ = ["algorithm_costs", "predict_ideal"]
+
+_MEMO_KEY = (__name__, "warm")
+_MEMO_LIMIT = 256  # distinct (collective, ranks, placement, algorithm, params) kept per index
+
+
+def _request_key(
+    collective: str,
+    ranks: int | Sequence[str] | None,
+    placement: str | Sequence[str],
+    algorithm: str | None,
+    params: ModelParams,
+    seed: int,
+) -> Hashable:
+    """What an ideal prediction's costs depend on besides the fabric, as a hashable key."""
+    return (
+        collective,
+        ranks if ranks is None or isinstance(ranks, int) else tuple(ranks),
+        placement if isinstance(placement, str) else tuple(placement),
+        algorithm,
+        params.alpha_s,
+        tuple(sorted(params.efficiency_by_link.items())),
+        params.default_efficiency,
+        seed,
+    )
+
+
+def _warm_costs(
+    G: nx.DiGraph,
+    collective: str,
+    ranks: int | Sequence[str] | None,
+    placement: str | Sequence[str],
+    algorithm: str | None,
+    params: ModelParams,
+    seed: int,
+) -> tuple[Communicator, tuple[AlgorithmCost, ...], float]:
+    """The communicator, candidate costs and per-byte bound of a request, memoized.
+
+    The memo lives in the fabric index's ``memo``, so it dies with the index when the graph
+    changes (:func:`fabric.routing.fabric_index`); a repeated request (another size, the same
+    collective on the same ranks) costs one dictionary lookup. Failed requests are not kept, and
+    nothing kept refers to the graph (the index is cached weakly on it).
+    """
+    memo = cast(
+        "dict[Hashable, tuple[Communicator, tuple[AlgorithmCost, ...], float]]",
+        fabric_index(G).memo.setdefault(_MEMO_KEY, {}),
+    )
+    key = _request_key(collective, ranks, placement, algorithm, params, seed)
+    found = memo.get(key)
+    if found is not None:
+        return found
+    on = placed_ranks(G, ranks, placement, seed=seed)
+    costs = tuple(_costs(on, collective, algorithm, params))
+    bound_per_byte = bandwidth_lower_bound_s(on.index, on.comm, collective, 1.0)
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = (on.comm, costs, bound_per_byte)
+    return on.comm, costs, bound_per_byte
 
 
 def _efficiency(index: FabricIndex, params: ModelParams) -> np.ndarray | None:
@@ -158,11 +216,9 @@ def predict_ideal(
     name = canonical(collective)
     cal = check_calibration(calibration, flavor="ideal")
     params = cal.params if cal is not None else ModelParams()
-    on = placed_ranks(G, ranks, placement, seed=seed)
-    costs = _costs(on, name, algorithm, params)
-    c = on.comm
+    # costs and bound are linear in the size: computed once per request, memoized per index
+    c, costs, bound_per_byte = _warm_costs(G, name, ranks, placement, algorithm, params, seed)
     out = []
-    bound_per_byte = bandwidth_lower_bound_s(on.index, c, name, 1.0)  # linear in the size
     for size in sizes:
         best = min(costs, key=lambda a: a.latency_s + a.seconds_per_byte * size)
         time_s = best.latency_s + best.seconds_per_byte * size

@@ -65,9 +65,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
+import numpy as np
 
+from fabric.cables import (
+    NODE_CLASSES,
+    class_name,
+    group_sums,
+    scaleout_cables,
+)
 from fabric.catalog import Cable, Catalog, LinkType, NodeModel, Transceiver, default_catalog
-from fabric.graph import TIER_NAMES, cable_class, gpu_nodes
+from fabric.graph import TIER_NAMES, gpu_nodes
+from fabric.routing import fabric_index
 
 __all__ = [
     "CATEGORIES",
@@ -79,7 +87,6 @@ __all__ = [
 
 CATEGORIES = ("switch", "transceiver", "cable", "nic", "node", "gpu")
 NETWORK_CATEGORIES = ("switch", "transceiver", "cable", "nic")
-_IN_NODE_MEDIA = ("nvlink", "pcie")
 _FROZEN = {"frozen": True, "slots": True, "kw_only": True}
 
 
@@ -268,102 +275,8 @@ class BillOfMaterials:
         }
 
 
-@dataclass(**_FROZEN)
-class _Link:
-    """One cable bundle of the scale-out network, classified."""
-
-    u: str
-    v: str
-    link: str
-    num_links: int
-    cls: str
-    length_m: float
-    host: str | None  # the GPU/NIC end, None for switch-to-switch
-
-
 def _tier_name(data: Mapping[str, Any]) -> str:
     return TIER_NAMES[int(data["tier"])]
-
-
-def _is_host(data: Mapping[str, Any]) -> bool:
-    return data["kind"] in ("gpu", "nic")
-
-
-def _server_of(G: nx.DiGraph, n: str) -> Any:
-    """The server index of a GPU or NIC (NICs inherit it from a GPU neighbour if they lack it)."""
-    data = G.nodes[n]
-    if "node" in data:
-        return data["node"]
-    for m in G.successors(n):
-        if G.nodes[m]["kind"] == "gpu":
-            return G.nodes[m].get("node", m)
-    return n
-
-
-def _gpus_per_node(G: nx.DiGraph) -> int:
-    counts = Counter(G.nodes[g].get("node", g) for g in gpu_nodes(G))
-    return max(counts.values()) if counts else 1
-
-
-def _scaleout_links(
-    G: nx.DiGraph,
-    catalog: Catalog,
-    *,
-    rack_gpus: int,
-    in_rack_length_m: float,
-    row_length_m: float,
-    rules: list[str],
-) -> list[_Link]:
-    """Every cable bundle outside the servers, with its class and estimated length."""
-    position = {n: i for i, n in enumerate(G)}
-    per_rack = max(1, rack_gpus // _gpus_per_node(G))
-    servers_of_switch: dict[str, set[Any]] = defaultdict(set)
-    for u, v in G.edges():
-        if _is_host(G.nodes[u]) and G.nodes[v]["kind"] == "switch" and G.nodes[v]["tier"] >= 1:
-            servers_of_switch[v].add(_server_of(G, u))
-    out: list[_Link] = []
-    for u, v, d in G.edges(data=True):
-        if position[u] > position[v]:
-            continue
-        medium = catalog.links[d["link"]].medium
-        du, dv = G.nodes[u], G.nodes[v]
-        if medium in _IN_NODE_MEDIA:
-            continue
-        host = u if _is_host(du) else v if _is_host(dv) else None
-        if host is not None:
-            sw = v if host == u else u
-            if G.nodes[sw]["kind"] != "switch":
-                continue  # GPU to NIC over a non-NVLink/PCIe medium: still inside the server
-            in_rack = len(servers_of_switch[sw]) <= per_rack
-            length = in_rack_length_m if in_rack else row_length_m
-        else:
-            length = row_length_m
-        out.append(
-            _Link(
-                u=u,
-                v=v,
-                link=d["link"],
-                num_links=int(d["num_links"]),
-                cls=cable_class(G, u, v),
-                length_m=length,
-                host=host,
-            )
-        )
-    spread: Counter[tuple[str, bool]] = Counter()
-    for lk in out:
-        if lk.host is not None:
-            sw = lk.v if lk.host == lk.u else lk.u
-            spread[(lk.cls, len(servers_of_switch[sw]) <= per_rack)] += lk.num_links
-    for (cls, in_rack), n in sorted(spread.items()):
-        where = (
-            f"in rack ({in_rack_length_m:g} m): the switch's hosts fit in one rack of "
-            f"{rack_gpus} GPUs"
-            if in_rack
-            else f"across racks ({row_length_m:g} m): the switch's hosts span more than "
-            f"{per_rack} server(s) of a {rack_gpus}-GPU rack"
-        )
-        rules.append(f"{cls}: {n} links {where}")
-    return out
 
 
 def _pick_cable(catalog: Catalog, kind: str, length_m: float) -> Cable | None:
@@ -571,11 +484,13 @@ def bill_of_materials(
             slot[0] += qty
 
     # Switches and ports.
+    index = fabric_index(G)
+    out_links = np.bincount(index.edge_src, weights=index.edge_num_links,
+                            minlength=index.num_nodes)
     used: Counter[str] = Counter()
     avail: Counter[str] = Counter()
-    for n, d in G.nodes(data=True):
-        if d["kind"] != "switch":
-            continue
+    for i in np.flatnonzero(index.kind == 2).tolist():
+        d = G.nodes[index.nodes[i]]
         model = cat.switches[d["model"]]
         tier = _tier_name(d)
         add(
@@ -587,7 +502,7 @@ def bill_of_materials(
             _price(f"switch {model.key}", "power_w", model.power_w),
             model,
         )
-        used[tier] += sum(e["num_links"] for _, _, e in G.out_edges(n, data=True))
+        used[tier] += int(round(out_links[i]))
         used[tier] += int(d.get("reserved_ports", 0))
         avail[tier] += int(d["radix"])
 
@@ -607,8 +522,9 @@ def bill_of_materials(
                 picks[slot] = _pick_nic(cat, cat.links[key[0]])
         return picks[slot]
 
-    links = _scaleout_links(
+    cables, server_names = scaleout_cables(
         G,
+        index,
         cat,
         rack_gpus=rack_gpus,
         in_rack_length_m=in_rack_length_m,
@@ -618,51 +534,83 @@ def bill_of_materials(
     media: Counter[str] = Counter()
     switch_optics: Counter[tuple[str, str, str]] = Counter()  # (switch, tier, transceiver)
     host_optics: Counter[tuple[Any, str, str]] = Counter()  # (server, class, transceiver)
-    nic_ports: Counter[tuple[Any, str, str]] = Counter()  # (host, class, nic)
     nic_notes: set[str] = set()
-    for lk in links:
-        cat.links[lk.link]  # an unknown link type fails here, naming the known ones
-        copper = pick("cable", "copper", lk.length_m) if lk.length_m <= copper_reach_m else None
-        if copper is not None:
-            media["copper"] += lk.num_links
-            add(
-                "cable",
-                copper.key,
-                lk.cls,
-                lk.num_links,
-                _price(f"cable {copper.key}", "cost_usd", copper.cost_usd),
-                _price(f"cable {copper.key}", "power_w", copper.power_w),
-                copper,
+    # Bundles of one (link, class, length) are priced alike: one pick per group, in the order
+    # the groups first appear among the edges (so the first problem is the one reported).
+    num_classes = len(NODE_CLASSES) ** 2
+    group = (cables.link * num_classes + cables.cls) * 2 + cables.in_rack
+    keys, first, inverse = np.unique(group, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    totals = np.bincount(inverse, weights=cables.num_links, minlength=len(keys))
+    is_host = cables.host >= 0
+    # per bundle: switch-side transceiver (one per switch end), host-side one, NIC (-1: none)
+    sw_t = np.full(len(keys), -1, dtype=np.int64)
+    host_t = np.full(len(keys), -1, dtype=np.int64)
+    nic_of = np.full(len(keys), -1, dtype=np.int64)
+    t_keys: dict[str, int] = {}
+    nic_keys: dict[str, int] = {}
+    for g in np.argsort(first).tolist():
+        lid, rest = divmod(int(keys[g]), num_classes * 2)
+        link_key = index.link_names[lid]
+        cls_name = class_name(rest // 2)
+        length = in_rack_length_m if rest % 2 else row_length_m
+        count = int(round(totals[g]))
+        cat.links[link_key]  # an unknown link type fails here, naming the known ones
+        copper = pick("cable", "copper", length) if length <= copper_reach_m else None
+        cable = copper or pick("cable", "fiber", length)
+        if cable is None:
+            raise ValueError(
+                f"no fiber cable in the catalog reaches {length:g} m ({cls_name} links)"
             )
-        else:
-            media["optical"] += lk.num_links
-            fiber = pick("cable", "fiber", lk.length_m)
-            if fiber is None:
-                raise ValueError(
-                    f"no fiber cable in the catalog reaches {lk.length_m:g} m ({lk.cls} links)"
-                )
-            add(
-                "cable",
-                fiber.key,
-                lk.cls,
-                lk.num_links,
-                _price(f"cable {fiber.key}", "cost_usd", fiber.cost_usd),
-                _price(f"cable {fiber.key}", "power_w", fiber.power_w),
-                fiber,
-            )
-            what = f"{lk.num_links} optical {lk.cls} link(s)"
-            for end in (lk.u, lk.v):
-                if end == lk.host:
-                    t = pick("transceiver", lk.link, lk.length_m, twin_port_on_nodes, what=what)
-                    host_optics[(_server_of(G, end), "host", t.key)] += lk.num_links
-                else:
-                    t = pick("transceiver", lk.link, lk.length_m, True, what=what)
-                    switch_optics[(end, _tier_name(G.nodes[end]), t.key)] += lk.num_links
-        if lk.host is not None:
-            nic_key, note = pick("nic", lk.link)
+        media["copper" if copper is not None else "optical"] += count
+        add(
+            "cable",
+            cable.key,
+            cls_name,
+            count,
+            _price(f"cable {cable.key}", "cost_usd", cable.cost_usd),
+            _price(f"cable {cable.key}", "power_w", cable.power_w),
+            cable,
+        )
+        hosts = bool(is_host[first[g]])
+        if copper is None:
+            what = f"{int(cables.num_links[first[g]])} optical {cls_name} link(s)"
+            for twin, slots in ((True, sw_t), (twin_port_on_nodes, host_t)):
+                if slots is host_t and not hosts:
+                    continue
+                t = pick("transceiver", link_key, length, twin, what=what)
+                slots[g] = t_keys.setdefault(t.key, len(t_keys))
+        if hosts:
+            nic_key, note = pick("nic", link_key)
             if note:
                 nic_notes.add(note)
-            nic_ports[(lk.host, lk.cls, nic_key)] += lk.num_links
+            nic_of[g] = nic_keys.setdefault(nic_key, len(nic_keys))
+    t_names, nic_names = list(t_keys), list(nic_keys)
+    # switch ends: both ends of a switch-to-switch bundle, the switch end of a host bundle
+    sw_end = np.concatenate([np.where(cables.host == cables.u, -1, cables.u),
+                             np.where(cables.host == cables.v, -1, cables.v)])
+    sw_tid = np.concatenate([sw_t[inverse], sw_t[inverse]])
+    end_ports = np.concatenate([cables.num_links, cables.num_links])
+    ok = (sw_end >= 0) & (sw_tid >= 0)
+    wide = max(1, len(t_names))
+    for code, n in zip(*group_sums(sw_end[ok] * wide + sw_tid[ok], end_ports[ok]), strict=True):
+        node = index.nodes[code // wide]
+        switch_optics[(node, _tier_name(G.nodes[node]), t_names[code % wide])] += n
+    h_tid = host_t[inverse]
+    ok = is_host & (h_tid >= 0)
+    for code, n in zip(*group_sums(cables.server[ok] * wide + h_tid[ok], cables.num_links[ok]),
+                       strict=True):
+        host_optics[(server_names[code // wide], "host", t_names[code % wide])] += n
+    # NIC ports: per host, class and NIC model, rounded up to whole NICs
+    nic_id = nic_of[inverse]
+    ok = is_host & (nic_id >= 0)
+    wide_nic = max(1, len(nic_names))
+    host_key = (cables.host[ok] * num_classes + cables.cls[ok]) * wide_nic + nic_id[ok]
+    nic_lines: Counter[tuple[str, str]] = Counter()
+    per_nic = [cat.nics[k].ports for k in nic_names]
+    for code, n in zip(*group_sums(host_key, cables.num_links[ok]), strict=True):
+        rest, nid = divmod(code, wide_nic)
+        nic_lines[(class_name(rest % num_classes), nic_names[nid])] += -(-n // per_nic[nid])
     reserved = _reserved_links(
         G, cat, row_length_m, copper_reach_m, switch_optics, host_optics, media, add
     )
@@ -684,13 +632,13 @@ def bill_of_materials(
                 _price(f"transceiver {key}", "power_w", t.power_w),
                 t,
             )
-    for (_, cls, key), ports in nic_ports.items():
+    for (cls, key), quantity in nic_lines.items():
         nic = cat.nics[key]
         add(
             "nic",
             key,
             cls,
-            -(-ports // nic.ports),
+            quantity,
             _price(f"nic {key}", "cost_usd", nic.cost_usd),
             _price(f"nic {key}", "power_w", nic.power_w),
             nic,

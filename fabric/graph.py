@@ -28,8 +28,9 @@ slower to check.
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -51,6 +52,7 @@ __all__ = [
     "validate_graph",
     "gpu_nodes",
     "cable_class",
+    "NODE_CLASSES",
     "TopologySummary",
     "summarize",
 ]
@@ -515,14 +517,6 @@ def cable_class(G: nx.DiGraph, u: str, v: str) -> str:
     return f"{a}-{b}"
 
 
-def _undirected_cables(G: nx.DiGraph) -> Iterable[tuple[str, str, dict[str, Any]]]:
-    """Each full-duplex cable bundle once (u < v by insertion position)."""
-    position = {n: i for i, n in enumerate(G)}
-    for u, v, data in G.edges(data=True):
-        if position[u] < position[v]:
-            yield u, v, data
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TopologySummary:
     """Counts and capacities of a fabric, as ``fabric topology show`` prints them."""
@@ -567,7 +561,61 @@ def _scaleout_injection(G: nx.DiGraph, gpu: str) -> tuple[float, float]:
     return out_bw, up_bw
 
 
-def bisection_bandwidth(G: nx.DiGraph) -> float:
+#: Node classes in cable-class order (``cable_class``): GPU, NIC, then switches by tier.
+NODE_CLASSES = ("gpu", "nic", "scale-up", "leaf", "spine", "core")
+_KIND_CODE = {"gpu": 0, "nic": 1}
+_NUM_LINKS = operator.itemgetter("num_links")
+_BANDWIDTH = operator.itemgetter("bandwidth_bytes_per_s")
+_LINK = operator.itemgetter("link")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Arrays:
+    """A validated graph as arrays, for the summary's passes: nodes in graph order (``pos``),
+    each node's class code (:data:`NODE_CLASSES`), directed edges (``src``, ``dst`` positions)
+    with their ``num_links``, ``bandwidth_bytes_per_s`` and link type id (``link_names``)."""
+
+    nodes: list[Any]
+    code: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    num_links: np.ndarray
+    bandwidth_bytes_per_s: np.ndarray
+    link: np.ndarray
+    link_names: list[str]
+    gpus: np.ndarray
+
+
+def _arrays(G: nx.DiGraph) -> _Arrays:
+    """:class:`_Arrays` of ``G`` in one pass over its node and adjacency dicts (at C speed but
+    for one small step per node and per edge)."""
+    node, succ = G._node, G._succ
+    nodes = list(node)
+    pos = dict(zip(nodes, range(len(nodes)), strict=True))
+    code = np.fromiter(
+        (_KIND_CODE.get(d["kind"], -1) if d["kind"] != "switch" else 2 + int(d["tier"])
+         for d in node.values()),
+        dtype=np.int64,
+        count=len(nodes),
+    )
+    counts = np.fromiter(map(len, succ.values()), dtype=np.int64, count=len(succ))
+    num_edges = int(counts.sum())
+    src = np.repeat(np.fromiter(map(pos.__getitem__, succ), dtype=np.int64, count=len(succ)),
+                    counts)
+    dst = np.fromiter(map(pos.__getitem__, chain.from_iterable(succ.values())), dtype=np.int64,
+                      count=num_edges)
+    data = list(chain.from_iterable(map(dict.values, succ.values())))
+    num_links = np.fromiter(map(_NUM_LINKS, data), dtype=np.int64, count=num_edges)
+    bandwidth = np.fromiter(map(_BANDWIDTH, data), dtype=float, count=num_edges)
+    ids: dict[str, int] = {}
+    link = np.fromiter((ids.setdefault(k, len(ids)) for k in map(_LINK, data)), dtype=np.int64,
+                       count=num_edges)
+    return _Arrays(nodes=nodes, code=code, src=src, dst=dst, num_links=num_links,
+                   bandwidth_bytes_per_s=bandwidth, link=link, link_names=list(ids),
+                   gpus=np.flatnonzero(code == 0))
+
+
+def bisection_bandwidth(G: nx.DiGraph, arrays: _Arrays | None = None) -> float:
     """Max flow (bytes/s, one direction) from the first half of the GPUs to the second half.
 
     Halves follow the builders' GPU order (by node), so the cut separates whole servers; the
@@ -577,31 +625,20 @@ def bisection_bandwidth(G: nx.DiGraph) -> float:
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import maximum_flow
 
-    gpus = gpu_nodes(G)
+    a = _arrays(G) if arrays is None else arrays
+    gpus = a.gpus
     if len(gpus) < 2:
         return 0.0
-    index = {n: i for i, n in enumerate(G)}
-    num = len(index)
+    num = len(a.nodes)
     source, sink = num, num + 1
-    rows, cols, caps = [], [], []
     scale = 1e6 / 8  # capacities in Mb/s
-    for u, v, d in G.edges(data=True):
-        if G.nodes[u]["kind"] == "gpu" and G.nodes[v]["kind"] == "gpu":
-            continue
-        rows.append(index[u])
-        cols.append(index[v])
-        caps.append(int(d["bandwidth_bytes_per_s"] * d["num_links"] / scale))
+    keep = ~((a.code[a.src] == 0) & (a.code[a.dst] == 0))
+    caps = (a.bandwidth_bytes_per_s[keep] * a.num_links[keep] / scale).astype(np.int64)
     half = len(gpus) // 2
-    big = int(sum(caps)) + 1
-    for g in gpus[:half]:
-        rows.append(source)
-        cols.append(index[g])
-        caps.append(big)
-    for g in gpus[half : 2 * half]:
-        rows.append(index[g])
-        cols.append(sink)
-        caps.append(big)
-    cap = np.asarray(caps, dtype=np.int64)
+    big = int(caps.sum()) + 1
+    rows = np.concatenate([a.src[keep], np.full(half, source), gpus[half : 2 * half]])
+    cols = np.concatenate([a.dst[keep], gpus[:half], np.full(half, sink)])
+    cap = np.concatenate([caps, np.full(2 * half, big, dtype=np.int64)])
     big_cap = min(int(cap.max()), 2**31 - 1)
     cap = np.minimum(cap, big_cap).astype(np.int32)
     matrix = coo_matrix((cap, (rows, cols)), shape=(num + 2, num + 2)).tocsr()
@@ -610,40 +647,46 @@ def bisection_bandwidth(G: nx.DiGraph) -> float:
     return float(flow.flow_value) * scale
 
 
-def hop_diameter(G: nx.DiGraph, *, samples: int = 16) -> int:
+def hop_diameter(G: nx.DiGraph, *, samples: int = 16, arrays: _Arrays | None = None) -> int:
     """Most switches on a shortest GPU-to-GPU route (GPUs do not forward), from sampled sources."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import shortest_path
 
-    gpus = gpu_nodes(G)
+    a = _arrays(G) if arrays is None else arrays
+    gpus = a.gpus
     if len(gpus) < 2:
         return 0
-    transit = [n for n, k in G.nodes(data="kind") if k != "gpu"]
-    tindex = {n: i for i, n in enumerate(transit)}
-    rows, cols = [], []
-    for u, v in G.edges():
-        if u in tindex and v in tindex:
-            rows.append(tindex[u])
-            cols.append(tindex[v])
-    m = len(transit)
-    adj = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(m, m)).tocsr()
-    attach = {g: [tindex[v] for v in G.successors(g) if v in tindex] for g in gpus}
+    is_transit = a.code != 0
+    t_of = np.cumsum(is_transit) - 1  # local id of each transit node
+    m = int(is_transit.sum())
+    both = is_transit[a.src] & is_transit[a.dst]
+    adj = coo_matrix(
+        (np.ones(int(both.sum())), (t_of[a.src[both]], t_of[a.dst[both]])), shape=(m, m)
+    ).tocsr()
+    gpu_of = np.full(len(a.nodes), -1, dtype=np.int64)
+    gpu_of[gpus] = np.arange(len(gpus))
+    out = np.flatnonzero((a.code[a.src] == 0) & is_transit[a.dst])
+    out_gpu, out_t = gpu_of[a.src[out]], t_of[a.dst[out]]
     # in-neighbours of every GPU as a padded array, for a vectorized min over them
-    inbound = [[tindex[u] for u in G.predecessors(g) if u in tindex] for g in gpus]
-    width = max((len(x) for x in inbound), default=0)
+    inn = np.flatnonzero(is_transit[a.src] & (a.code[a.dst] == 0))
+    in_gpu = gpu_of[a.dst[inn]]
+    order = np.argsort(in_gpu, kind="stable")
+    in_gpu, in_t = in_gpu[order], t_of[a.src[inn[order]]]
+    per_gpu = np.bincount(in_gpu, minlength=len(gpus))
+    width = int(per_gpu.max(initial=0))
     if width == 0:
         return 0
+    rank = np.arange(len(in_gpu)) - np.repeat(np.cumsum(per_gpu) - per_gpu, per_gpu)
     pad = np.full((len(gpus), width), m, dtype=np.int64)
-    for i, x in enumerate(inbound):
-        pad[i, : len(x)] = x
+    pad[in_gpu, rank] = in_t
     step = max(1, len(gpus) // samples)
     positions = list(range(0, len(gpus), step))[:samples] + [len(gpus) - 1]
     worst = 0
     for i in positions:
-        src = gpus[i]
-        if not attach[src]:
+        attach = out_t[out_gpu == i]
+        if len(attach) == 0:
             continue
-        dist = shortest_path(adj, unweighted=True, indices=attach[src]).min(axis=0)
+        dist = shortest_path(adj, unweighted=True, indices=attach).min(axis=0)
         dist = np.append(np.atleast_1d(dist), np.inf)
         hops = dist[pad].min(axis=1)
         hops[i] = np.nan
@@ -653,24 +696,38 @@ def hop_diameter(G: nx.DiGraph, *, samples: int = 16) -> int:
     return worst
 
 
+def _sums_by_name(keys: np.ndarray, values: np.ndarray, names: Any) -> Counter[str]:
+    """Sum of ``values`` per distinct key, named by ``names(key)``."""
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    sums = np.bincount(inverse.reshape(-1), weights=values, minlength=len(distinct))
+    out: Counter[str] = Counter()
+    for key, total in zip(distinct.tolist(), sums.tolist(), strict=True):
+        out[names(key)] += int(round(total))
+    return out
+
+
 def summarize(G: nx.DiGraph, *, exact_bisection: bool = True) -> TopologySummary:
     """Counts, ports and capacities of a validated fabric (see :class:`TopologySummary`)."""
-    gpus = gpu_nodes(G)
+    a = _arrays(G)
+    gpus = [a.nodes[g] for g in a.gpus.tolist()]
     switches = [(n, d) for n, d in G.nodes(data=True) if d["kind"] == "switch"]
     by_tier = Counter(TIER_NAMES[int(d["tier"])] for _, d in switches)
     by_model = Counter(str(d["model"]) for _, d in switches)
-    cables_by_tier: Counter[str] = Counter()
-    cables_by_link: Counter[str] = Counter()
-    for u, v, d in _undirected_cables(G):
-        cables_by_tier[cable_class(G, u, v)] += d["num_links"]
-        cables_by_link[d["link"]] += d["num_links"]
+    und = a.src < a.dst  # each full-duplex cable bundle once
+    lo = np.minimum(a.code[a.src[und]], a.code[a.dst[und]])
+    hi = np.maximum(a.code[a.src[und]], a.code[a.dst[und]])
+    width = len(NODE_CLASSES)
+    cables_by_tier = _sums_by_name(
+        lo * width + hi, a.num_links[und],
+        lambda k: f"{NODE_CLASSES[k // width]}-{NODE_CLASSES[k % width]}")
+    cables_by_link = _sums_by_name(a.link[und], a.num_links[und], a.link_names.__getitem__)
+    out_links = np.bincount(a.src, weights=a.num_links, minlength=len(a.nodes))
     used: Counter[str] = Counter()
     avail: Counter[str] = Counter()
-    for n, d in switches:
+    for i in np.flatnonzero(a.code >= 2).tolist():
+        d = G.nodes[a.nodes[i]]
         name = TIER_NAMES[int(d["tier"])]
-        used[name] += sum(e["num_links"] for e in G.succ[n].values()) + int(
-            d.get("reserved_ports", 0)
-        )
+        used[name] += int(round(out_links[i])) + int(d.get("reserved_ports", 0))
         avail[name] += int(d["radix"])
     injection, scaleup = _scaleout_injection(G, gpus[0]) if gpus else (0.0, 0.0)
     nodes = {G.nodes[g].get("node") for g in gpus}
@@ -688,7 +745,9 @@ def summarize(G: nx.DiGraph, *, exact_bisection: bool = True) -> TopologySummary
         ports_available_by_tier=dict(avail),
         injection_bandwidth_bytes_per_s=injection,
         scaleup_bandwidth_bytes_per_s=scaleup,
-        bisection_bandwidth_bytes_per_s=bisection_bandwidth(G) if exact_bisection else float("nan"),
-        hop_diameter=hop_diameter(G),
+        bisection_bandwidth_bytes_per_s=(
+            bisection_bandwidth(G, a) if exact_bisection else float("nan")
+        ),
+        hop_diameter=hop_diameter(G, arrays=a),
         catalog=str(G.graph.get("catalog", "")),
     )

@@ -60,9 +60,10 @@ class FabricIndex:
     Attributes
     ----------
     nodes : list of node ids; ``index`` maps id -> position.
+    kind, tier : int8 arrays per node: 0 GPU, 1 NIC, 2 switch; the switch tier (-1 otherwise).
     edge_src, edge_dst : int arrays of directed edges; ``edge_capacity_bytes_per_s`` is
-        bandwidth x num_links; ``edge_latency_s``; ``edge_num_links``; ``edge_medium`` names the
-        link type of each edge (``edge_link``).
+        bandwidth x num_links; ``edge_latency_s``; ``edge_num_links``; ``edge_link`` names the
+        link type of each edge, ``edge_link_id`` numbers it (``link_names[id]`` is the key).
     gpu_ids : node positions of GPUs in the graph's GPU order.
     memo : dict for what other modules derive from this index (communicators, phases, node
         lists). It lives exactly as long as the index: when the graph changes, ``fabric_index``
@@ -72,38 +73,45 @@ class FabricIndex:
     def __init__(self, G: nx.DiGraph) -> None:
         self.memo: dict[object, object] = {}
         self.nodes = list(G.nodes)
-        self.index = {n: i for i, n in enumerate(self.nodes)}
+        self.index = dict(zip(self.nodes, range(len(self.nodes)), strict=True))
         num = len(self.nodes)
-        kinds = np.array(
-            [{"gpu": 0, "nic": 1, "switch": 2}[G.nodes[n]["kind"]] for n in self.nodes],
+        node_data = list(G._node.values())
+        kind_code = {"gpu": 0, "nic": 1, "switch": 2}
+        kinds = np.fromiter((kind_code[d["kind"]] for d in node_data), dtype=np.int8, count=num)
+        tiers = np.fromiter(
+            (int(d.get("tier", -1)) if d["kind"] == "switch" else -1 for d in node_data),
             dtype=np.int8,
+            count=num,
         )
-        tiers = np.array(
-            [
-                int(G.nodes[n].get("tier", -1)) if kinds[i] == 2 else -1
-                for i, n in enumerate(self.nodes)
-            ],
-            dtype=np.int8,
-        )
+        self.kind = kinds  # 0 GPU, 1 NIC, 2 switch
+        self.tier = tiers  # switch tier, -1 for GPUs and NICs
         self.is_gpu = kinds == 0
         self.is_scaleup = tiers == 0
-        src, dst, cap, lat, nlinks, links = [], [], [], [], [], []
-        index = self.index
-        for u, v, d in G.edges(data=True):
-            src.append(index[u])
-            dst.append(index[v])
-            cap.append(d["bandwidth_bytes_per_s"] * d["num_links"])
-            lat.append(d["latency_s"])
-            nlinks.append(d["num_links"])
-            links.append(d["link"])
-        self.edge_src = np.asarray(src, dtype=np.int64)
-        self.edge_dst = np.asarray(dst, dtype=np.int64)
-        self.edge_capacity_bytes_per_s = np.asarray(cap, dtype=float)
-        self.edge_latency_s = np.asarray(lat, dtype=float)
-        self.edge_num_links = np.asarray(nlinks, dtype=float)
+        # edges in G.edges order, read at C speed: (node, successors) in node order
+        index, succ = self.index, G._succ
+        counts = np.fromiter(map(len, succ.values()), dtype=np.int64, count=len(succ))
+        num_edges = int(counts.sum())
+        owners = np.fromiter(map(index.__getitem__, succ), dtype=np.int64, count=len(succ))
+        self.edge_src = np.repeat(owners, counts)
+        self.edge_dst = np.fromiter(
+            map(index.__getitem__, chain.from_iterable(succ.values())),
+            dtype=np.int64,
+            count=num_edges,
+        )
+        data = list(chain.from_iterable(map(dict.values, succ.values())))
+        bandwidth = np.fromiter(map(_BANDWIDTH, data), dtype=float, count=num_edges)
+        self.edge_latency_s = np.fromiter(map(_LATENCY, data), dtype=float, count=num_edges)
+        self.edge_num_links = np.fromiter(map(_NUM_LINKS, data), dtype=float, count=num_edges)
+        self.edge_capacity_bytes_per_s = bandwidth * self.edge_num_links
+        links = list(map(_LINK, data))
         self.edge_link = np.asarray(links, dtype=object)
+        link_id: dict[str, int] = {}
+        self.edge_link_id = np.fromiter(
+            (link_id.setdefault(k, len(link_id)) for k in links), dtype=np.int64, count=len(links)
+        )
+        self.link_names = list(link_id)  # edge_link_id -> link key, in order of first use
         self.num_nodes = num
-        self.num_edges = len(src)
+        self.num_edges = num_edges
         self.gpu_ids = np.flatnonzero(self.is_gpu)
         self.gpu_names = [self.nodes[g] for g in self.gpu_ids]
         self.edge_from_gpu = self.is_gpu[self.edge_src]
@@ -138,32 +146,29 @@ class FabricIndex:
             (np.where(t_lat > 0, t_lat, 1e-15), (self.t_dst, self.t_src)), shape=(num_t, num_t)
         )
         self.rail = np.zeros(num, dtype=np.int64)
-        for g in map(int, self.gpu_ids):
-            data = G.nodes[self.nodes[g]]
-            self.rail[g] = int(data.get("rail", data.get("local", 0)))
+        self.rail[self.gpu_ids] = np.fromiter(
+            (int(d.get("rail", d.get("local", 0))) for d in map(node_data.__getitem__,
+                                                                self.gpu_ids.tolist())),
+            dtype=np.int64,
+            count=len(self.gpu_ids),
+        )
 
         # GPU attachments: scale-out in/out edges and the scale-up switch per GPU.
         gpu_out = self.is_gpu[self.edge_src] & transit[self.edge_dst]
         gpu_in = transit[self.edge_src] & self.is_gpu[self.edge_dst]
-        out_lists: dict[int, list[int]] = {}
-        in_lists: dict[int, list[int]] = {}
-        for e in np.flatnonzero(gpu_out):
-            out_lists.setdefault(int(self.edge_src[e]), []).append(int(e))
-        for e in np.flatnonzero(gpu_in):
-            in_lists.setdefault(int(self.edge_dst[e]), []).append(int(e))
-        self.out_edges_of: dict[int, np.ndarray] = {k: np.asarray(v) for k, v in out_lists.items()}
-        self.in_edges_of: dict[int, np.ndarray] = {k: np.asarray(v) for k, v in in_lists.items()}
+        self.out_edges_of: dict[int, np.ndarray] = _edges_by_node(
+            np.flatnonzero(gpu_out), self.edge_src
+        )
+        self.in_edges_of: dict[int, np.ndarray] = _edges_by_node(
+            np.flatnonzero(gpu_in), self.edge_dst
+        )
         # one scale-out link per GPU is the common case: keep it as an array for vectorized hops
-        self.single_out = np.full(num, -1, dtype=np.int64)
-        self.single_in = np.full(num, -1, dtype=np.int64)
+        self.single_out = _single_edge(np.flatnonzero(gpu_out), self.edge_src, num)
+        self.single_in = _single_edge(np.flatnonzero(gpu_in), self.edge_dst, num)
         self.in_latency = np.zeros(num)
-        for g, edges in self.out_edges_of.items():
-            if len(edges) == 1:
-                self.single_out[g] = edges[0]
-        for g, edges in self.in_edges_of.items():
-            if len(edges) == 1:
-                self.single_in[g] = edges[0]
-            self.in_latency[g] = self.edge_latency_s[edges].max()
+        gpu_in_edges = np.flatnonzero(gpu_in)
+        np.maximum.at(self.in_latency, self.edge_dst[gpu_in_edges],
+                      self.edge_latency_s[gpu_in_edges])
         # the tier-0 switch of each GPU (one per GPU in every builder; the first if several)
         # and its two edges
         self.scaleup_switch = np.full(num, -1, dtype=np.int64)
@@ -180,25 +185,33 @@ class FabricIndex:
         # destination classes: GPUs with the same scale-out predecessors. A GPU with several
         # (multi-plane) is a class of its own, whose last hops are charged where its traffic
         # arrives (propagate), not split blindly over its in-edges.
-        classes: dict[tuple[int, ...], int] = {}
+        # Classes are numbered in order of first appearance over the GPUs: a single-homed GPU's
+        # key is its one predecessor, a multi-homed GPU is a class of its own.
         self.class_of = np.full(num, -1, dtype=np.int64)
         self.class_preds: list[np.ndarray] = []
         self.class_last_edges: dict[int, np.ndarray] = {}  # multi-homed class -> in-edge per pred
-        for g in map(int, self.gpu_ids):
-            gpu_in_edges = self.in_edges_of.get(g)
-            if gpu_in_edges is None:
-                continue
-            preds = self.t_of[self.edge_src[gpu_in_edges]]
-            order = np.argsort(preds)
-            key = tuple(int(x) for x in preds[order])
-            if len(gpu_in_edges) > 1:
-                key = (*key, -1 - g)
-            if key not in classes:
-                classes[key] = len(classes)
+        has_in = np.zeros(num, dtype=bool)
+        has_in[self.edge_dst[gpu_in_edges]] = True
+        homed = self.gpu_ids[has_in[self.gpu_ids]]
+        single = self.single_in[homed] >= 0
+        key = np.where(single, self.t_of[self.edge_src[self.single_in[homed]]],
+                       num_t + np.arange(len(homed)))  # multi-homed: a key of its own
+        if len(homed):
+            _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+            rank = np.empty(len(first), dtype=np.int64)
+            rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+            self.class_of[homed] = rank[inverse.reshape(-1)]
+            firsts = np.sort(first)
+            for i, (g, one) in enumerate(zip(homed[firsts].tolist(), single[firsts].tolist(),
+                                             strict=True)):
+                if one:
+                    self.class_preds.append(self.t_of[self.edge_src[[self.single_in[g]]]])
+                    continue
+                in_edges = self.in_edges_of[g]
+                preds = self.t_of[self.edge_src[in_edges]]
+                order = np.argsort(preds)
                 self.class_preds.append(preds[order].astype(np.int64))  # local transit ids
-                if len(gpu_in_edges) > 1:
-                    self.class_last_edges[classes[key]] = np.asarray(gpu_in_edges)[order]
-            self.class_of[g] = classes[key]
+                self.class_last_edges[i] = np.asarray(in_edges)[order]
         self._dist: dict[int, np.ndarray] = {}
         self._lat: dict[int, np.ndarray] = {}
 
@@ -233,7 +246,32 @@ class FabricIndex:
         return self._lat[cls]
 
 
+def _edges_by_node(edges: np.ndarray, end: np.ndarray) -> dict[int, np.ndarray]:
+    """``edges`` grouped by their ``end`` node (in edge order within a node)."""
+    if len(edges) == 0:
+        return {}
+    nodes = end[edges]
+    order = np.argsort(nodes, kind="stable")
+    nodes, edges = nodes[order], edges[order]
+    cuts = np.flatnonzero(np.diff(nodes)) + 1
+    return dict(zip(nodes[np.concatenate([[0], cuts])].tolist(), np.split(edges, cuts),
+                    strict=True))
+
+
+def _single_edge(edges: np.ndarray, end: np.ndarray, num: int) -> np.ndarray:
+    """Per node, its one edge among ``edges`` (by ``end``), or -1 if it has none or several."""
+    count = np.bincount(end[edges], minlength=num)
+    out = np.full(num, -1, dtype=np.int64)
+    one = edges[count[end[edges]] == 1]
+    out[end[one]] = one
+    return out
+
+
 _EDGE_FIELDS = operator.itemgetter("bandwidth_bytes_per_s", "latency_s", "num_links", "link")
+_BANDWIDTH = operator.itemgetter("bandwidth_bytes_per_s")
+_LATENCY = operator.itemgetter("latency_s")
+_NUM_LINKS = operator.itemgetter("num_links")
+_LINK = operator.itemgetter("link")
 _VALUES = operator.methodcaller("values")
 _ITEMS = operator.methodcaller("items")
 
@@ -449,8 +487,10 @@ def _reachable(index: FabricIndex, t_node: np.ndarray, cls: np.ndarray) -> np.nd
     ok = np.ones(len(cls), dtype=bool)
     classes, inverse = np.unique(cls, return_inverse=True)
     index.prepare(classes)
+    order = np.argsort(inverse.reshape(-1), kind="stable")  # demands grouped by class
+    bounds = np.searchsorted(inverse.reshape(-1)[order], np.arange(len(classes) + 1))
     for i, c in enumerate(classes.tolist()):
-        sel = inverse == i
+        sel = order[bounds[i] : bounds[i + 1]]
         ok[sel] = index._dist[c][t_node[sel]] < _UNREACHABLE
     return ok
 
@@ -525,8 +565,10 @@ def _propagate_levels(
     """Push ``state`` (classes x transit nodes, bytes) down the per-class distance levels.
 
     Level by level from the farthest: the bytes at a node ``level`` hops from its class split
-    over the next hops one level closer (by ``num_links``). The positions of each level are
-    sorted once (radix sort on small ints), so a level costs its own size, not the whole state.
+    over the next hops one level closer (by ``num_links``). Only the nodes the bytes reach are
+    visited: each level's front is where the injections and the level above sent bytes, in
+    ascending position (so the sums are those of a dense sweep, bit for bit), and the work
+    grows with the shortest-path DAG edges reached, not with classes x transit nodes.
     """
     num = index.num_transit
     flat_dist = dist.reshape(-1)
@@ -534,15 +576,17 @@ def _propagate_levels(
     live = live[(flat_dist[live] > 0) & (flat_dist[live] < _UNREACHABLE)]
     if len(live) == 0:
         return
-    top = int(flat_dist[live].max())
-    cand = np.flatnonzero((flat_dist > 0) & (flat_dist <= top))
-    levels = flat_dist[cand].astype(np.int16 if top < 2**15 else np.int64)
-    order = cand[np.argsort(levels, kind="stable")]
-    bounds = np.searchsorted(levels[np.argsort(levels, kind="stable")], np.arange(top + 2))
+    live_level = flat_dist[live]
+    top = int(live_level.max())
+    pending: list[list[np.ndarray]] = [[] for _ in range(top + 1)]
+    for level in np.unique(live_level).tolist():
+        pending[level].append(live[live_level == level])
     indptr, t_edges, t_dst = index.t_indptr, index.t_edges, index.t_dst
     num_links = index.edge_num_links
     for level in range(top, 0, -1):
-        at = order[bounds[level] : bounds[level + 1]]
+        if not pending[level]:
+            continue
+        at = np.unique(np.concatenate(pending[level]))
         front = at[state[at] > 0]
         if len(front) == 0:
             continue
@@ -561,3 +605,5 @@ def _propagate_levels(
         share = amount[rep] * w / total_w[rep]
         np.add.at(load, edges, share)
         np.add.at(state, target, share)
+        if level > 1:
+            pending[level - 1].append(target)

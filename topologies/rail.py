@@ -5,8 +5,11 @@ from __future__ import annotations
 import networkx as nx
 
 from fabric.catalog import Catalog
+from fabric.errors import InfeasibleError
 from fabric.graph import switch_attrs, validate_graph
 from topologies.common import (
+    ClosPlan,
+    Hardware,
     add_gpus,
     add_upper_tiers,
     attach_gpus,
@@ -19,6 +22,57 @@ from topologies.common import (
 )
 
 __all__ = ["rail_optimized", "rail_only"]
+
+
+def _rail_plan(num_sus: int, gpus_per_node: int, su_size: int, radix: int, what: str) -> ClosPlan:
+    """The Clos plan of ``num_sus`` scalable units' leaves (pods of whole SUs where they fit)."""
+    half = radix // 2
+    su_leaves = gpus_per_node if gpus_per_node <= half else 1
+    return plan_clos(
+        num_sus * gpus_per_node,
+        su_size,
+        radix,
+        max_leaves_per_pod=half - half % su_leaves,
+        pod_multiple=su_leaves,
+        what=what,
+    )
+
+
+def _what_fits(
+    hw: Hardware, num_sus: int, gpus_per_node: int, su_size: int, first: int
+) -> str:
+    """Why a rail-optimized fabric of ``num_sus`` SUs does not fit ``hw.switch``, and what does:
+    the most nodes the switch holds in 3 tiers, and the catalog's larger-radix scale-out switches
+    that hold all of them (the model builds at most 3 switch tiers above the servers)."""
+
+    def fits(sus: int, radix: int) -> bool:
+        try:
+            _rail_plan(sus, gpus_per_node, su_size, radix, "")
+        except InfeasibleError:
+            return False
+        return True
+
+    radix = hw.switch.radix
+    low, high = 1, num_sus  # fits(low) (one SU always does), not fits(high)
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if fits(mid, radix) else (low, mid)
+    most = first + (low - 1) * su_size
+    larger = sorted(
+        (m.radix, m.key)
+        for m in hw.catalog.switches.values()
+        if m.tier_kind == "scale-out" and m.radix > radix and su_size <= m.radix // 2
+        and fits(num_sus, m.radix)
+    )
+    held = (
+        f"3 tiers of {hw.switch.key} (radix {radix}) hold at most {most:,} nodes of "
+        f"{gpus_per_node} GPUs at su_size={su_size}; more needs a 4th switch tier, which "
+        f"these builders do not build"
+    )
+    if not larger:
+        return f"{held}; no switch of the catalog holds them in 3 tiers"
+    names = ", ".join(f"{key} (radix {r})" for r, key in larger)
+    return f"{held}; switches of the catalog that hold them in 3 tiers: {names}"
 
 
 def rail_optimized(
@@ -78,7 +132,9 @@ def rail_optimized(
         Bad sizes, ``su_size > radix / 2``, reserved ports that leave SU 0 no server slot,
         unknown catalog keys.
     InfeasibleError
-        If the leaves exceed what 3 tiers of the switch hold.
+        If the leaves exceed what 3 tiers of the switch hold; the message says how many nodes
+        they hold and which scale-out switches of the catalog hold them all in 3 tiers (131,072
+        GPUs of 8-GPU servers need a radix-128 switch).
 
     Notes
     -----
@@ -131,16 +187,13 @@ def rail_optimized(
     }
     num_sus = 1 + ceil_div(max(0, num_nodes - first), su_size)
     leaves = [f"su{s}/leaf{r}" for s in range(num_sus) for r in range(gpus_per_node)]
-    half = radix // 2
-    su_leaves = gpus_per_node if gpus_per_node <= half else 1  # pods of whole SUs if they fit
-    plan = plan_clos(
-        len(leaves),
-        su_size,
-        radix,
-        max_leaves_per_pod=half - half % su_leaves,
-        pod_multiple=su_leaves,
-        what=f"a rail-optimized fabric of {num_nodes} nodes",
-    )
+    try:  # pods of whole SUs where they fit
+        plan = _rail_plan(num_sus, gpus_per_node, su_size, radix,
+                          f"a rail-optimized fabric of {num_nodes} nodes")
+    except InfeasibleError as err:
+        raise InfeasibleError(
+            f"{err}: {_what_fits(hw, num_sus, gpus_per_node, su_size, first)}"
+        ) from err
 
     def su_of(n: int) -> int:
         return 0 if n < first else 1 + (n - first) // su_size

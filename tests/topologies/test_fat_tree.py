@@ -124,7 +124,7 @@ def test_summary_of_k4():
         ({"k": 8, "gpus_per_node": 3}, "gpus_per_node must divide k/2 = 4"),
         ({"k": 4, "gpus_per_node": 0}, "gpus_per_node must be an integer >= 1, got 0"),
         ({"k": 4, "switch": "nope"}, "unknown switch model 'nope'; known: "),
-        ({"k": 4, "gpu": "nope"}, "unknown gpu 'nope'; known: b200, h100"),
+        ({"k": 4, "gpu": "nope"}, "unknown gpu 'nope'; known: a100, a100-40gb"),
         ({"k": 4, "switch": "nvswitch-h100"}, "switch must be a scale-out switch model"),
         ({"k": 4, "scaleup": "qm9700"}, "scaleup must be a scale-up switch model or None"),
         ({"k": 4, "scaleup": "nvlink-switch-tray"}, "uses nvlink5 but gpu 'h100' has nvlink4"),

@@ -207,3 +207,23 @@ def test_summaries():
     assert s.switches_by_tier == {"scale-up": 16, "leaf": 8}
     assert s.cables_by_tier == {"gpu-leaf": 128, "gpu-scale-up": 128 * 18}
     assert s.hop_diameter == 1  # one rail switch; other rails are reached only over NVLink
+
+
+def test_a_rail_optimized_fabric_too_large_for_its_switch_says_what_fits():
+    """Too many SUs for 3 tiers of a radix-64 QM9700 (the default; 131,072 GPUs is one such
+    case): the error names the most nodes it holds and the catalog's larger switches that hold
+    them all. SUs of 4 nodes keep the sizes small: pods of 4 SUs, at most 64 pods."""
+    from fabric.errors import InfeasibleError
+
+    with pytest.raises(InfeasibleError) as err:
+        rail_optimized(1500, su_size=4)
+    text = str(err.value)
+    most = int(text.split("hold at most ")[-1].split(" nodes")[0].replace(",", ""))
+    rail_optimized(most, su_size=4)  # the stated limit builds ...
+    with pytest.raises(InfeasibleError):
+        rail_optimized(most + 1, su_size=4)  # ... and one more node does not
+    named = text.split("hold them in 3 tiers: ")[1].split(", ")
+    assert named and all("radix 64)" not in n for n in named)
+    assert any(n.startswith("th6-800 ") for n in named)
+    G = rail_optimized(1500, su_size=4, switch="th6-800")  # a named switch builds it
+    assert sum(1 for _, k in G.nodes(data="kind") if k == "gpu") == 1500 * 8
