@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "calibrate": "fabric.cli.calibrate:calibrate_command",
     "validate": "fabric.cli.calibrate:validate_command",
     "emulate": "fabric.cli.emulate:emulate",
+    "sweep": "fabric.cli.sweep:sweep",
 }
 
 

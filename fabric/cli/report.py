@@ -84,7 +84,7 @@ def _table(plan: CapexPlan) -> str:
 @click.option(
     "--gpus",
     "gpus_text",
-    required=True,
+    default=None,
     metavar="N[,N...]",
     help="GPU counts to plan for, e.g. 1024,4096,16k (k = 1024).",
 )
@@ -132,9 +132,11 @@ def _table(plan: CapexPlan) -> str:
     help="Timestamp to print in the report (none by default: same input, same bytes).",
 )
 @click.option("-o", "--output", metavar="FILE", help="Write the HTML report here (atomically).")
+@click.option("--sweep", "sweep_db", metavar="DB",
+              help="Draw the Pareto front of a `fabric sweep` results file instead of a plan.")
 @json_option
 def report(
-    gpus_text: str,
+    gpus_text: str | None,
     families_text: str,
     workload_path: str | None,
     calibration: str | None,
@@ -145,6 +147,7 @@ def report(
     generated_at: str | None,
     output: str | None,
     as_json: bool,
+    sweep_db: str | None = None,
     **options: Any,
 ) -> None:
     """Plan capex: cost, power, collective times and utilization per dollar, as HTML.
@@ -153,6 +156,14 @@ def report(
     curves and the workload's step time, and writes one self-contained HTML file (plotly
     inline, works offline). Progress goes to stderr; --json prints the numbers on stdout.
     """
+    if sweep_db is not None:  # the sweep page (reports/sweep.py), not a plan
+        from reports.sweep import sweep_report_html
+        if output is None:
+            raise click.UsageError("--sweep needs -o FILE")
+        atomic_write_text(output, sweep_report_html(sweep_db))
+        return
+    if gpus_text is None:
+        raise click.UsageError("give --gpus N[,N...] (or --sweep DB)")
     if output is None and not as_json:
         raise click.UsageError("give -o FILE for the HTML report, --json, or both")
     counts = parse_gpu_counts(gpus_text)

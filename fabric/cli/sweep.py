@@ -1,0 +1,116 @@
+"""``fabric sweep SPACE -o results.db`` and ``fabric sweep show results.db``.
+
+Dask is imported by :mod:`studies.sweep` only when a sweep runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fabric.cli.common import FabricGroup, format_table
+
+__all__ = ["sweep"]
+
+
+class _SweepGroup(FabricGroup):
+    """``fabric sweep SPACE ...`` runs; ``fabric sweep show DB`` prints the front."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args.insert(0, "run")
+        return super().resolve_command(ctx, args)
+
+
+@click.group("sweep", cls=_SweepGroup)
+def sweep() -> None:
+    """Sweep a design space on Dask into SQLite; `show` prints the Pareto front."""
+
+
+@sweep.command("run")
+@click.argument("space_path", metavar="SPACE")
+@click.option("-o", "--output", required=True, metavar="DB", help="SQLite results file.")
+@click.option("--scheduler", metavar="ADDRESS", help="Existing Dask scheduler (default: local).")
+@click.option("--workers", type=int, help="Local worker processes (default: all cores).")
+@click.option("--batch-size", type=int, help="Designs per Dask task.")
+@click.option("--parquet", metavar="FILE", help="Also export the table as Parquet.")
+def run_command(space_path: str, output: str, scheduler: str | None, workers: int | None,
+                batch_size: int | None, parquet: str | None) -> None:
+    """Evaluate every design of SPACE not yet in DB (re-running resumes)."""
+    from studies.sweep import run_sweep
+    from studies.sweep_space import load_space
+
+    space = load_space(space_path)
+    if parquet is not None:
+        _check_parquet()
+    try:
+        summary = run_sweep(space, output, scheduler=scheduler, workers=workers,
+                            batch_size=batch_size, progress=sys.stderr)
+    except KeyboardInterrupt:
+        click.echo("sweep: interrupted; finished designs are kept, re-run to resume", err=True)
+        sys.exit(130)
+    except OSError as err:
+        raise click.ClickException(f"scheduler {scheduler!r}: {err}") from None
+    click.echo(f"sweep: {summary.total} designs, {summary.skipped} already done, "
+               f"{summary.written} written ({summary.failed} failed) in {summary.elapsed_s:.1f} s "
+               f"on {summary.workers} workers -> {output}", err=True)
+    if parquet is not None:
+        _export_parquet(output, parquet)
+
+
+def _check_parquet() -> None:
+    try:
+        import pandas  # noqa: F401
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise click.ClickException("--parquet needs pandas and pyarrow (pip install pandas "
+                                   "pyarrow); the SQLite file has the same table") from None
+
+
+def _export_parquet(db: str, path: str) -> None:
+    import pandas as pd
+
+    from fabric.fileio import atomic_write_bytes
+    from studies.sweep_store import open_store, read_rows
+
+    con = open_store(db)
+    try:
+        frame = pd.DataFrame(read_rows(con))
+    finally:
+        con.close()
+    atomic_write_bytes(path, frame.to_parquet(index=False))
+
+
+@sweep.command("show")
+@click.argument("db", metavar="DB")
+@click.option("--where", "where", multiple=True, metavar="COLUMN=VALUE",
+              help="Keep rows whose COLUMN equals VALUE (repeatable), e.g. family=fat-tree.")
+def show_command(db: str, where: tuple[str, ...]) -> None:
+    """Print the Pareto front: capex vs step time vs utilization per dollar."""
+    from studies.sweep_pareto import filter_rows, pareto_front
+    from studies.sweep_store import open_store, read_rows
+
+    if not Path(db).is_file():
+        raise click.ClickException(f"{db!r} is not a file")
+    filters: dict[str, str] = {}
+    for item in where:
+        column, sep, value = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"--where {item!r}: expected COLUMN=VALUE")
+        filters[column] = value
+    con = open_store(db)
+    try:
+        rows = read_rows(con)
+    finally:
+        con.close()
+    front = pareto_front(filter_rows(rows, filters))
+    table = [[r["family"], r["num_gpus"], r["inputs_json"], f"{r['cost_usd'] / 1e6:.2f}",
+              f"{r['step_time_s']:.3f}", f"{r['gpu_utilization']:.3f}",
+              f"{r['utilization_per_musd']:.4f}"] for r in front]
+    click.echo(format_table(["family", "GPUs", "inputs", "capex M$", "step s", "util",
+                             "util/M$"], table))
+    failed = sum(1 for r in rows if r.get("error"))
+    click.echo(f"{len(front)} on the front of {len(rows)} designs ({failed} failed)")

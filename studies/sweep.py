@@ -1,0 +1,257 @@
+"""Design-space sweeps on Dask: every design evaluated by :func:`studies.evaluate.evaluate_fabric`.
+
+:func:`run_sweep` expands a :class:`~studies.sweep_space.SweepSpace`, skips the designs the
+store already holds, sends the rest in batches to a Dask cluster (an embedded
+``distributed.LocalCluster`` sized to the machine, or ``scheduler``'s), and writes each finished
+batch to SQLite in one transaction. A killed worker's batches are rerun by Dask; rows are keyed, so
+none is written twice. Ctrl-C or a lost scheduler loses only the batches in flight.
+Dask is imported only here (the rest of the CLI does not need it).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import networkx as nx
+
+from fabric import __version__
+from fabric.catalog import Catalog, default_catalog, load_catalog
+from fabric.errors import InfeasibleError
+from studies.design import FabricDesign, build_fabric, design_for_family, for_study
+from studies.evaluate import FabricResult, evaluate_fabric, failed_fabric, first_line
+from studies.sweep_space import SweepSpace, design_key
+from studies.sweep_store import done_keys, open_store, set_meta, write_rows
+
+__all__ = ["SweepSummary", "design_of", "sweep_catalog", "evaluate_point", "evaluate_batch",
+           "run_sweep", "result_row"]
+
+_FROZEN = {"frozen": True, "slots": True, "kw_only": True}
+_SIZES = ("num_gpus", "num_nodes", "k")
+
+
+@dataclass(**_FROZEN)
+class SweepSummary:
+    """What one :func:`run_sweep` call did."""
+
+    total: int
+    skipped: int
+    written: int
+    failed: int
+    elapsed_s: float
+    workers: int
+
+
+def design_of(values: dict[str, Any], catalog: Catalog | None = None) -> FabricDesign:
+    """The :class:`FabricDesign` one design's inputs describe (as ``compare`` builds it)."""
+    family = values.get("family")
+    if family is None:
+        raise ValueError("family: every design needs one (an axis or a fixed value)")
+    num_gpus = values.get("num_gpus")
+    if num_gpus is None:
+        raise ValueError("num_gpus: every design needs one (an axis or a fixed value)")
+    base = FabricDesign(family=str(family), num_gpus=int(num_gpus),
+                        **{k: v for k, v in values.items() if k != "family" and k not in _SIZES})
+    return for_study(design_for_family(base, str(family), int(num_gpus), catalog))
+
+
+@functools.lru_cache(maxsize=4)
+def sweep_catalog(path: str | None) -> Catalog:
+    """The catalog a sweep prices with (``path`` None: the built-in one), cached per process."""
+    return default_catalog() if path is None else load_catalog(path)
+
+
+@functools.lru_cache(maxsize=2)
+def _workload(path: str | None) -> Any:
+    from collectives.workload import default_workload, load_workload
+    return default_workload() if path is None else load_workload(path)
+
+
+_FABRICS: dict[str, nx.DiGraph] = {}
+_FABRICS_MAX = 16
+
+
+def _fabric(design: FabricDesign, catalog_path: str | None) -> nx.DiGraph:
+    """Built once per worker process and reused by the designs that share it."""
+    key = json.dumps([design.family, design.given(), catalog_path], sort_keys=True, default=str)
+    G = _FABRICS.get(key)
+    if G is None:
+        G = build_fabric(design)
+        if len(_FABRICS) >= _FABRICS_MAX:
+            _FABRICS.pop(next(iter(_FABRICS)))
+        _FABRICS[key] = G
+    return G
+
+
+def result_row(key: str, values: dict[str, Any], result: FabricResult,
+               collectives: Sequence[str]) -> dict[str, Any]:
+    """One store row from an evaluation."""
+    row: dict[str, Any] = {"key": key, "inputs_json": json.dumps(values, sort_keys=True),
+                           "error": result.error, "family": str(values.get("family")),
+                           "num_gpus": result.num_gpus}
+    if result.bom is not None:
+        row["cost_usd"] = result.bom.cost_usd
+        row["network_cost_usd"] = result.bom.network_cost_usd
+        row["power_w"] = result.bom.power_w
+    times = {}
+    for name in collectives:
+        curve = result.curve(name)
+        times[name] = list(curve.time_s) if not curve.error else curve.error
+    row["collective_times_json"] = json.dumps(times, sort_keys=True)
+    if result.workload is not None:
+        step, cost = result.workload.step, result.workload.cost
+        row["step_time_s"] = step.step_time_s
+        row["gpu_utilization"] = step.gpu_utilization
+        row["cost_per_useful_gpu_hour_usd"] = cost.cost_per_useful_gpu_hour_usd
+        if cost.capex_usd > 0:
+            row["utilization_per_musd"] = step.gpu_utilization / (cost.capex_usd / 1e6)
+    return row
+
+
+def evaluate_point(values: dict[str, Any], space: SweepSpace) -> dict[str, Any]:
+    """Evaluate one design; any error becomes a row with its one-line message."""
+    key = design_key(values)
+    try:
+        catalog = sweep_catalog(space.catalog)
+        design = design_of(values, catalog)
+        try:
+            G = _fabric(design, space.catalog)
+        except InfeasibleError as err:
+            result = failed_fabric(str(design.family), int(values["num_gpus"]), err)
+        else:
+            result = evaluate_fabric(G, family=str(design.family),
+                                     requested_gpus=design.num_gpus, catalog=catalog,
+                                     workload=_workload(space.workload_path),
+                                     collectives=space.collectives,
+                                     sizes_bytes=space.sizes_bytes)
+        return result_row(key, values, result, space.collectives)
+    except Exception as err:  # noqa: BLE001 - a failed design is a row, the sweep goes on
+        return {"key": key, "inputs_json": json.dumps(values, sort_keys=True),
+                "error": first_line(err) or type(err).__name__,
+                "family": str(values.get("family")), "num_gpus": values.get("num_gpus")}
+
+
+def evaluate_batch(batch: Sequence[dict[str, Any]], space: SweepSpace) -> list[dict[str, Any]]:
+    """Evaluate a batch of designs (one Dask task)."""
+    return [evaluate_point(values, space) for values in batch]
+
+
+def _batches(todo: list[dict[str, Any]], workers: int, batch_size: int | None
+             ) -> list[list[dict[str, Any]]]:
+    # Designs sharing a fabric go together (the per-worker fabric cache then hits).
+    todo = sorted(todo, key=lambda v: json.dumps(
+        {k: v[k] for k in sorted(v) if k in FabricDesign.__dataclass_fields__}, default=str))
+    size = batch_size or max(1, min(64, math.ceil(len(todo) / (4 * max(workers, 1)))))
+    return [todo[i:i + size] for i in range(0, len(todo), size)]
+
+
+class _Progress:
+    """A bar with rate and ETA on a terminal; a line every ``every_s`` otherwise."""
+
+    def __init__(self, total: int, stream: TextIO | None, every_s: float = 10.0) -> None:
+        self.total, self.done, self.stream, self.every_s = total, 0, stream, every_s
+        self.start = self.last = time.monotonic()
+        self.tty = bool(stream is not None and stream.isatty())
+
+    def add(self, n: int) -> None:
+        self.done += n
+        if self.stream is None:
+            return
+        now = time.monotonic()
+        rate = self.done / max(now - self.start, 1e-9)
+        eta_s = (self.total - self.done) / rate if rate > 0 else math.inf
+        if self.tty:
+            filled = int(30 * self.done / max(self.total, 1))
+            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}"
+                              f" {rate:.1f} designs/s ETA {eta_s:.0f} s")
+            if self.done >= self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+        elif now - self.last >= self.every_s or self.done >= self.total:
+            self.last = now
+            self.stream.write(f"sweep: {self.done}/{self.total} designs, {rate:.1f}/s, "
+                              f"ETA {eta_s:.0f} s\n")
+            self.stream.flush()
+
+
+def run_sweep(space: SweepSpace, db_path: str | Path, *, scheduler: str | None = None,
+              workers: int | None = None, batch_size: int | None = None,
+              progress: TextIO | None = None,
+              on_batch: Callable[[int], None] | None = None) -> SweepSummary:
+    """Evaluate every design of ``space`` not yet in the store at ``db_path``.
+
+    Parameters
+    ----------
+    scheduler
+        Address of an existing Dask scheduler; None starts a ``LocalCluster``.
+    workers
+        LocalCluster worker processes (default: the machine's cores); ignored with ``scheduler``.
+    batch_size
+        Designs per Dask task (default: about four tasks per worker, at most 64 designs).
+    progress
+        Where to show progress (None: silent).
+    on_batch
+        Called with the number of batches written so far after each (tests use it).
+    """
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    from distributed import Client, LocalCluster, as_completed
+
+    start = time.monotonic()
+    con = open_store(db_path)
+    designs = space.designs()
+    done = done_keys(con)
+    todo = [v for v in designs if design_key(v) not in done]
+    set_meta(con, {"space_file_sha256": space.file_hash, "fabric_modeler_version": __version__,
+                   "python_version": platform.python_version(),
+                   "catalog": space.catalog or "default",
+                   "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+                   "finished_utc": None, "designs_total": len(designs)})
+    n_workers = workers or os.cpu_count() or 1
+    written = failed = 0
+    cluster = None
+    if not todo:
+        set_meta(con, {"finished_utc": datetime.now(UTC).isoformat(timespec="seconds")})
+        con.close()
+        return SweepSummary(total=len(designs), skipped=len(designs), written=0, failed=0,
+                            elapsed_s=time.monotonic() - start, workers=0)
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=logging.ERROR)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    bar = _Progress(len(todo), progress)
+    try:
+        if todo:
+            space_future = client.scatter(space, broadcast=True)
+            futures = [client.submit(evaluate_batch, batch, space_future, pure=False)
+                       for batch in _batches(todo, n_workers, batch_size)]
+            for count, future in enumerate(as_completed(futures), start=1):
+                rows = future.result()
+                written += write_rows(con, rows)
+                failed += sum(1 for r in rows if r.get("error"))
+                bar.add(len(rows))
+                if on_batch is not None:
+                    on_batch(count)
+        set_meta(con, {"finished_utc": datetime.now(UTC).isoformat(timespec="seconds")})
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+        con.close()
+    return SweepSummary(total=len(designs), skipped=len(designs) - len(todo), written=written,
+                        failed=failed, elapsed_s=time.monotonic() - start, workers=n_workers)

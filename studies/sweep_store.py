@@ -1,0 +1,74 @@
+"""The SQLite results store of a sweep: one row per design, a metadata table, atomic writes.
+
+Rows are written in transactions keyed by the design's key (``INSERT OR IGNORE``), so a
+re-run skips finished designs and a crash never leaves a duplicate or partial row.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["COLUMNS", "open_store", "done_keys", "write_rows", "set_meta", "read_rows", "read_meta"]
+
+#: Output columns (unit-suffixed) after ``key``, ``inputs_json`` and ``error``.
+COLUMNS: tuple[str, ...] = (
+    "family", "num_gpus", "cost_usd", "network_cost_usd", "power_w",
+    "collective_times_json", "step_time_s", "gpu_utilization",
+    "cost_per_useful_gpu_hour_usd", "utilization_per_musd",
+)
+_REAL = {"cost_usd", "network_cost_usd", "power_w", "step_time_s", "gpu_utilization",
+         "cost_per_useful_gpu_hour_usd", "utilization_per_musd"}
+
+
+def _type(column: str) -> str:
+    return "REAL" if column in _REAL else "INTEGER" if column == "num_gpus" else "TEXT"
+
+
+def open_store(path: str | Path) -> sqlite3.Connection:
+    """Open (creating) the store at ``path``."""
+    con = sqlite3.connect(str(path), timeout=30)
+    cols = ", ".join(f"{c} {_type(c)}" for c in COLUMNS)
+    with con:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute(f"CREATE TABLE IF NOT EXISTS designs (key TEXT PRIMARY KEY, "
+                    f"inputs_json TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', {cols})")
+        con.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+    return con
+
+
+def done_keys(con: sqlite3.Connection) -> set[str]:
+    """Keys of the designs already stored."""
+    return {row[0] for row in con.execute("SELECT key FROM designs")}
+
+
+def write_rows(con: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Insert rows in one transaction (a key already stored is skipped); the number inserted."""
+    names = ("key", "inputs_json", "error", *COLUMNS)
+    sql = (f"INSERT OR IGNORE INTO designs ({', '.join(names)}) "
+           f"VALUES ({', '.join('?' for _ in names)})")
+    with con:
+        cur = con.executemany(sql, [tuple(r.get(n) for n in names) for r in rows])
+    return cur.rowcount
+
+
+def set_meta(con: sqlite3.Connection, values: Mapping[str, Any]) -> None:
+    """Set metadata entries (values stored as JSON)."""
+    with con:
+        con.executemany("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+                        [(k, json.dumps(v)) for k, v in values.items()])
+
+
+def read_meta(con: sqlite3.Connection) -> dict[str, Any]:
+    """The metadata table as a dict."""
+    return {k: json.loads(v) for k, v in con.execute("SELECT name, value FROM meta")}
+
+
+def read_rows(con: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every stored row, ordered by key."""
+    cur = con.execute("SELECT * FROM designs ORDER BY key")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur]

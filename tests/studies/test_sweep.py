@@ -1,0 +1,151 @@
+"""Sweeps on a real 2-worker LocalCluster: results, resume, a killed worker, bad space files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fabric.cli import cli
+from studies.sweep import evaluate_point, run_sweep
+from studies.sweep_space import load_space, space_from_dict
+from studies.sweep_store import open_store, read_meta, read_rows
+
+pytest.importorskip("distributed")
+
+TINY = Path(__file__).resolve().parents[2] / "examples" / "sweeps" / "tiny.yaml"
+
+
+def _table(db: Path) -> list[dict]:
+    con = open_store(db)
+    try:
+        return read_rows(con)
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("sweep") / "full.db"
+    summary = run_sweep(load_space(TINY), db, workers=2)
+    assert summary.written == summary.total == 4
+    return db
+
+
+def test_sweep_rows_complete_and_meta(full_run: Path) -> None:
+    rows = _table(full_run)
+    assert len(rows) == len({r["key"] for r in rows}) == 4
+    assert all(r["error"] == "" and r["cost_usd"] > 0 and r["step_time_s"] > 0 for r in rows)
+    con = open_store(full_run)
+    meta = read_meta(con)
+    con.close()
+    assert meta["space_file_sha256"] == load_space(TINY).file_hash
+    assert meta["finished_utc"] is not None
+
+
+def test_sweep_row_equals_compare(full_run: Path) -> None:
+    row = next(r for r in _table(full_run) if r["family"] == "rail-optimized"
+               and json.loads(r["inputs_json"])["num_gpus"] == 64)
+    result = CliRunner().invoke(cli, [
+        "compare", "--gpus", "64", "--families", "rail-optimized", "--collectives", "all-reduce",
+        "--size", "1GiB", "--gpus-per-node", "8", "--workload",
+        str(load_space(TINY).workload_path), "--json"])
+    assert result.exit_code == 0, result.output
+    family = json.loads(result.stdout)["families"][0]
+    assert row["network_cost_usd"] == family["network_cost_usd"]
+    assert row["step_time_s"] == family["step_time_s"]
+    assert row["gpu_utilization"] == family["gpu_utilization"]
+    assert row["cost_per_useful_gpu_hour_usd"] == family["cost_per_useful_gpu_hour_usd"]
+    times = json.loads(row["collective_times_json"])["all-reduce"]
+    assert times[1] == family["results"]["all-reduce"]["time_s"]
+
+
+def test_resume_skips_and_interrupt_gives_identical_table(full_run: Path, tmp_path: Path) -> None:
+    db = tmp_path / "resume.db"
+
+    def stop(count: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(load_space(TINY), db, workers=2, batch_size=1, on_batch=stop)
+    partial = _table(db)
+    assert 1 <= len(partial) < 4
+    summary = run_sweep(load_space(TINY), db, workers=2)
+    assert summary.skipped == len(partial)
+    assert _table(db) == _table(full_run)
+
+
+def test_killed_worker_no_duplicates(full_run: Path, tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    db = tmp_path / "kill.db"
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
+        nanny = next(iter(cluster.workers.values()))
+
+        def kill(count: int) -> None:
+            if count == 1:
+                os.kill(nanny.process.process.pid, signal.SIGKILL)
+
+        run_sweep(load_space(TINY), db, scheduler=cluster.scheduler_address, batch_size=1,
+                  on_batch=kill)
+    assert _table(db) == _table(full_run)
+
+
+def test_failed_design_gets_error_row() -> None:
+    space = space_from_dict({"axes": {"family": ["no-such-family"], "num_gpus": [8]}})
+    row = evaluate_point(space.designs()[0], space)
+    assert row["error"] and "\n" not in row["error"] and row.get("cost_usd") is None
+
+
+@pytest.mark.parametrize(("data", "field"), [
+    ({"axes": {}}, "axes"),
+    ({"axes": {"colour": [1]}}, "axes.colour"),
+    ({"axes": {"num_gpus": 8}}, "axes.num_gpus"),
+    ({"axes": {"num_gpus": [8]}, "fixed": {"num_gpus": 8}}, "fixed.num_gpus"),
+    ({"axes": {"num_gpus": [8]}, "constraints": [{"field": "num_gpus"}]}, "constraints[0]"),
+    ({"axes": {"num_gpus": [8]}, "sizes_bytes": [0]}, "sizes_bytes"),
+    ({"axes": {"num_gpus": [8]}, "workload": "missing.yaml"}, "workload"),
+    ({"axes": {"num_gpus": [8]}, "colour": 1}, "colour"),
+])
+def test_bad_space_names_field(data: dict, field: str) -> None:
+    with pytest.raises(ValueError, match="^" + re.escape(field)):
+        space_from_dict(data)
+
+
+def test_cli_bad_space_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("axes: {colour: [1]}\n")
+    result = CliRunner().invoke(cli, ["sweep", str(bad), "-o", str(tmp_path / "r.db")])
+    assert result.exit_code == 1
+    assert result.output.strip().count("\n") == 0 and "axes.colour" in result.output
+
+
+def test_constraints_filter() -> None:
+    space = space_from_dict({"axes": {"num_gpus": [8, 16, 32]},
+                             "constraints": [{"field": "num_gpus", "max": 16}]})
+    assert [d["num_gpus"] for d in space.designs()] == [8, 16]
+
+
+def test_show_prints_front(full_run: Path) -> None:
+    result = CliRunner().invoke(cli, ["sweep", "show", str(full_run), "--where",
+                                      "family=rail-optimized"])
+    assert result.exit_code == 0, result.output
+    assert "rail-optimized" in result.output and "fat-tree" not in result.output
+    assert sqlite3.connect(full_run).execute("SELECT COUNT(*) FROM designs").fetchone()[0] == 4
+
+
+def test_report_sweep_page(full_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plan.html"
+    result = CliRunner().invoke(cli, ["report", "--sweep", str(full_run), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    front = CliRunner().invoke(cli, ["sweep", "show", str(full_run)]).output
+    shown = int(front.strip().splitlines()[-1].split()[0])
+    assert page.count("<details>") == shown >= 1
+    assert "<th>qty</th>" in page
