@@ -74,11 +74,11 @@ def sweep_report_html(db_path: str, *, title: str = "Design-space sweep") -> str
     from pathlib import Path
 
     from studies.sweep_pareto import pareto_front
-    from studies.sweep_store import open_store, read_meta, read_rows
+    from studies.sweep_store import read_meta, read_rows, read_store
 
     if not Path(db_path).is_file():
         raise ValueError(f"--sweep {db_path!r}: not a file")
-    con = open_store(db_path)
+    con = read_store(db_path)
     try:
         rows, meta = read_rows(con), read_meta(con)
     finally:

@@ -146,6 +146,10 @@ def evaluate_batch(batch: Sequence[dict[str, Any]], space: SweepSpace) -> list[d
     return [evaluate_point(values, space) for values in batch]
 
 
+#: Seconds to wait for an existing Dask scheduler to answer.
+SCHEDULER_TIMEOUT_S = 10
+
+
 def _batches(todo: list[dict[str, Any]], workers: int, batch_size: int | None
              ) -> list[list[dict[str, Any]]]:
     # Designs sharing a fabric go together (the per-worker fabric cache then hits).
@@ -203,13 +207,24 @@ def run_sweep(space: SweepSpace, db_path: str | Path, *, scheduler: str | None =
     on_batch
         Called with the number of batches written so far after each (tests use it).
     """
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+    cores = os.cpu_count() or 1
+    if workers is not None and not 1 <= workers <= 4 * cores:
+        raise ValueError(f"workers must be 1..{4 * cores} local processes (4 per core on this "
+                         f"machine), got {workers}; use a scheduler address for more")
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     from distributed import Client, LocalCluster, as_completed
 
     start = time.monotonic()
+    remote = None
+    if scheduler is not None:
+        # reach the scheduler before the store is created: a wrong address leaves no file
+        try:
+            remote = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError, TypeError) as err:
+            raise ValueError(f"cannot reach the Dask scheduler {scheduler!r} within "
+                             f"{SCHEDULER_TIMEOUT_S} s ({type(err).__name__}: {err}); "
+                             "give an address like tcp://host:8786") from None
     con = open_store(db_path)
     designs = space.designs()
     done = done_keys(con)
@@ -219,12 +234,14 @@ def run_sweep(space: SweepSpace, db_path: str | Path, *, scheduler: str | None =
                    "catalog": space.catalog or "default",
                    "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
                    "finished_utc": None, "designs_total": len(designs)})
-    n_workers = workers or os.cpu_count() or 1
+    n_workers = workers or cores
     written = failed = 0
     cluster = None
     if not todo:
         set_meta(con, {"finished_utc": datetime.now(UTC).isoformat(timespec="seconds")})
         con.close()
+        if remote is not None:
+            remote.close()
         return SweepSummary(total=len(designs), skipped=len(designs), written=0, failed=0,
                             elapsed_s=time.monotonic() - start, workers=0)
     if scheduler is None:
@@ -232,7 +249,8 @@ def run_sweep(space: SweepSpace, db_path: str | Path, *, scheduler: str | None =
                                dashboard_address=":0", silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
-        client = Client(scheduler)
+        assert remote is not None
+        client = remote
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     bar = _Progress(len(todo), progress)
     try:

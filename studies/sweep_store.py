@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["COLUMNS", "open_store", "done_keys", "write_rows", "set_meta", "read_rows", "read_meta"]
+__all__ = ["COLUMNS", "open_store", "read_store", "done_keys", "write_rows", "set_meta",
+           "read_rows", "read_meta"]
 
 #: Output columns (unit-suffixed) after ``key``, ``inputs_json`` and ``error``.
 COLUMNS: tuple[str, ...] = (
@@ -28,15 +29,44 @@ def _type(column: str) -> str:
     return "REAL" if column in _REAL else "INTEGER" if column == "num_gpus" else "TEXT"
 
 
+def _not_a_store(path: str | Path, why: str) -> ValueError:
+    return ValueError(f"{str(path)!r} is not a sweep results file ({why}); give the SQLite "
+                      "file a `fabric sweep SPACE -o DB` wrote, or a new path")
+
+
+def _tables(con: sqlite3.Connection, path: str | Path) -> set[str]:
+    try:
+        return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as err:
+        con.close()
+        raise _not_a_store(path, str(err)) from None
+
+
 def open_store(path: str | Path) -> sqlite3.Connection:
-    """Open (creating) the store at ``path``."""
+    """Open (creating) the store at ``path``; another file there is refused, not changed."""
     con = sqlite3.connect(str(path), timeout=30)
+    tables = _tables(con, path)
+    if tables and "designs" not in tables:
+        con.close()
+        raise _not_a_store(path, f"an SQLite file with tables {sorted(tables)}")
     cols = ", ".join(f"{c} {_type(c)}" for c in COLUMNS)
     with con:
         con.execute("PRAGMA journal_mode=WAL")
         con.execute(f"CREATE TABLE IF NOT EXISTS designs (key TEXT PRIMARY KEY, "
                     f"inputs_json TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', {cols})")
         con.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+    return con
+
+
+def read_store(path: str | Path) -> sqlite3.Connection:
+    """Open an existing store read-only (``show`` and ``report --sweep`` never change it)."""
+    if not Path(path).is_file():
+        raise ValueError(f"{str(path)!r} is not a file; give the SQLite file a sweep wrote")
+    con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    tables = _tables(con, path)
+    if not {"designs", "meta"} <= tables:
+        con.close()
+        raise _not_a_store(path, "no designs and meta tables")
     return con
 
 

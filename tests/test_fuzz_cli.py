@@ -271,12 +271,16 @@ _SENSIBLE = {
     "oversubscription": ["1", "3", "2:1"], "switch": ["qm9700", "th6-200", "bogus"],
     "gpu": ["h100", "b200", "bogus"], "placement": ["packed", "spread", "0,1,2,3"],
     "algorithm": ["ring", "tree", "bogus"], "collectives": ["all-reduce", "all-to-all", ""],
+    "workers": ["1", "1", "2"], "scheduler": ["tcp://127.0.0.1:9", "bogus"],
+    "batch_size": ["1", "4"],
 }
 #: commands fuzzed, with the options every case carries (required ones) and a max example count
 COMMANDS: dict[tuple[str, ...], settings] = {
     ("topology", "build"): FUZZ, ("topology", "show"): FUZZ, ("topology", "export"): FUZZ,
     ("predict",): FUZZ, ("compare",): FUZZ_SLOW, ("kv",): FUZZ, ("report",): FUZZ_SLOW,
     ("import",): FUZZ, ("calibrate",): FUZZ_SLOW, ("validate",): FUZZ_SLOW,
+    # a sweep that parses starts a Dask cluster (seconds): fewer cases
+    ("sweep", "run"): settings(FUZZ, max_examples=8), ("sweep", "show"): FUZZ,
 }
 
 
@@ -313,7 +317,10 @@ def invocations(draw: st.DrawFn, path: tuple[str, ...]) -> list[str]:
             pool = {"family": ["fat-tree", "clos", "bogus", ""],
                     "target": ["fat-tree", "spec.yaml", "loop.graphml", "bogus", ""],
                     "logs": ["run.log", "imb.txt", "empty.yaml"],
-                    "records": ["records.jsonl", "empty.yaml", "no/such.jsonl"]}.get(
+                    "records": ["records.jsonl", "empty.yaml", "no/such.jsonl"],
+                    "space_path": ["space.yaml", "space.yaml", "empty.yaml", "spec.yaml",
+                                   "bomb.yaml", "no/such.yaml"],
+                    "db": ["results.db", "empty.yaml", "spec.yaml", "no/such.db"]}.get(
                 param.name or "", _STRINGS)
             args.append(draw(st.sampled_from(pool)))
             continue
@@ -348,6 +355,12 @@ def workdir(tmp_path_factory: Any) -> Path:
     (folder / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     (folder / "cal.json").write_text("{}")
     (folder / "records.jsonl").write_text("{}\n")
+    # one design per family, so a sweep that parses stays short
+    (folder / "space.yaml").write_text(
+        "axes:\n  family: [single-hop, fat-tree]\nfixed:\n  num_gpus: 16\n"
+        "collectives: [all-reduce]\nsizes_bytes: [1048576]\n")
+    result = _invoke(["sweep", "space.yaml", "-o", "results.db", "--workers", "1"], folder)
+    assert result.exit_code == 0, result.output
     result = _invoke(["topology", "build", "fat-tree", "--k", "4", "-o", "ft.graphml"], folder)
     assert result.exit_code == 0, result.output
     text = (folder / "ft.graphml").read_text()

@@ -6,7 +6,6 @@ Dask is imported by :mod:`studies.sweep` only when a sweep runs.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -74,9 +73,9 @@ def _export_parquet(db: str, path: str) -> None:
     import pandas as pd
 
     from fabric.fileio import atomic_write_bytes
-    from studies.sweep_store import open_store, read_rows
+    from studies.sweep_store import read_rows, read_store
 
-    con = open_store(db)
+    con = read_store(db)
     try:
         frame = pd.DataFrame(read_rows(con))
     finally:
@@ -91,17 +90,15 @@ def _export_parquet(db: str, path: str) -> None:
 def show_command(db: str, where: tuple[str, ...]) -> None:
     """Print the Pareto front: capex vs step time vs utilization per dollar."""
     from studies.sweep_pareto import filter_rows, pareto_front
-    from studies.sweep_store import open_store, read_rows
+    from studies.sweep_store import read_rows, read_store
 
-    if not Path(db).is_file():
-        raise click.ClickException(f"{db!r} is not a file")
     filters: dict[str, str] = {}
     for item in where:
         column, sep, value = item.partition("=")
         if not sep:
             raise click.UsageError(f"--where {item!r}: expected COLUMN=VALUE")
         filters[column] = value
-    con = open_store(db)
+    con = read_store(db)
     try:
         rows = read_rows(con)
     finally:
