@@ -50,6 +50,9 @@ class SweepSummary:
     failed: int
     elapsed_s: float
     workers: int
+    #: seconds from the cluster being ready to the last row written (``elapsed_s`` also holds
+    #: the cluster's start and shutdown)
+    evaluating_s: float = 0.0
 
 
 def design_of(values: dict[str, Any], catalog: Catalog | None = None) -> FabricDesign:
@@ -252,6 +255,8 @@ def run_sweep(space: SweepSpace, db_path: str | Path, *, scheduler: str | None =
         assert remote is not None
         client = remote
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    ready = time.monotonic()
+    evaluating_s = 0.0
     bar = _Progress(len(todo), progress)
     try:
         if todo:
@@ -265,6 +270,7 @@ def run_sweep(space: SweepSpace, db_path: str | Path, *, scheduler: str | None =
                 bar.add(len(rows))
                 if on_batch is not None:
                     on_batch(count)
+            evaluating_s = time.monotonic() - ready
         set_meta(con, {"finished_utc": datetime.now(UTC).isoformat(timespec="seconds")})
     finally:
         client.close()
@@ -272,4 +278,5 @@ def run_sweep(space: SweepSpace, db_path: str | Path, *, scheduler: str | None =
             cluster.close()
         con.close()
     return SweepSummary(total=len(designs), skipped=len(designs) - len(todo), written=written,
-                        failed=failed, elapsed_s=time.monotonic() - start, workers=n_workers)
+                        failed=failed, elapsed_s=time.monotonic() - start, workers=n_workers,
+                        evaluating_s=evaluating_s)
