@@ -34,7 +34,7 @@ from collectives import nccl
 from collectives.calibration import ModelParams
 from collectives.nccl_bridge import NCCL_PARAMETERS, calibrated_system
 from measure.calibration import Calibration, FitPoint, describe_graph
-from measure.fit_data import PredictedTimes, group_points, select_records
+from measure.fit_data import PredictedTimes, glitch_notes, group_points, select_records
 from measure.fit_uncertainty import check_loss, fit_uncertainty
 from measure.generic_fabric import generic_fabric_from_records
 from measure.holdout import Holdout, parse_holdout
@@ -141,7 +141,7 @@ def calibrate_nccl(
     split = parse_holdout(holdout).split([r.size_bytes for r in chosen])
     fit_sizes = set(split.fitted_sizes_bytes)
     graph = generic_fabric_from_records(chosen) if G is None else G
-    notes: list[str] = []
+    notes: list[str] = glitch_notes(records, in_place=in_place)
     usable = [r for r in chosen if r.size_bytes in fit_sizes and r.operation in TUNED]
     left = len([r for r in chosen if r.size_bytes in fit_sizes]) - len(usable)
     if left:

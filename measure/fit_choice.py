@@ -73,6 +73,11 @@ def bandwidth_floor(cal: Calibration) -> float:
     return max(values, default=1.0) / EFFICIENCY_MAX[cal.flavor]
 
 
+def _percent(error: float) -> str:
+    """A leave-one-out error, or why there is none (too few points to leave one out)."""
+    return f"{error:.1%}" if math.isfinite(error) else "not measurable (too few points)"
+
+
 def _key(op: str, size: int, ranks: int, hosts: int, time_s: float) -> tuple[object, ...]:
     return (op, size, ranks, hosts, time_s)
 
@@ -139,7 +144,7 @@ def add_corrections(base: Calibration, records: Sequence[Record], G: nx.DiGraph 
     n_reg = len(regimes.regimes)
     note = (f"fit used: {'plain alpha-beta (naive)' if use_naive else 'the model'}; "
             f"leave-one-out error on the fit points: model with {n_reg} regime(s) "
-            f"{model_cv:.1%}, naive alpha-beta {naive_cv:.1%}")
+            f"{_percent(model_cv)}, naive alpha-beta {_percent(naive_cv)}")
     return dataclasses.replace(out, fit_points=fit_points,
                                residual_log_rms=chosen_rms if math.isfinite(chosen_rms)
                                else base.residual_log_rms,

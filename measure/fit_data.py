@@ -4,7 +4,8 @@ Both flavors' fits (:mod:`measure.fit_ideal`, :mod:`measure.calibrate_nccl`) and
 (:mod:`measure.validate`) start here:
 
 * :func:`load_measurements` reads a JSON Lines records file or a benchmark log;
-* :func:`select_records` keeps the records a fit may use (correct results, one buffer mode);
+* :func:`select_records` keeps the records a fit may use (correct results, one buffer mode,
+  no glitch: see :func:`find_glitches`);
 * :func:`usable_records` keeps those whose (operation, placement) the model can price on the
   fabric, with a note for each kind of point left out;
 * :func:`group_points` groups points by (operation, GPUs, algorithm), so that each group's
@@ -37,6 +38,9 @@ __all__ = [
     "PredictedTimes",
     "UsableRecords",
     "group_points",
+    "GLITCH_FACTOR",
+    "find_glitches",
+    "glitch_notes",
     "ideal_algorithm",
     "load_measurements",
     "select_records",
@@ -84,6 +88,54 @@ class PointGroup:
     points: np.ndarray
 
 
+#: A point is a glitch when it took this many times longer than both of its neighbours.
+GLITCH_FACTOR = 10.0
+
+
+def _series(r: Record) -> tuple[object, ...]:
+    return (r.operation, r.num_ranks, r.num_hosts, bool(r.in_place), r.extra.get("benchmark"),
+            r.dtype, r.source)
+
+
+def find_glitches(records: Sequence[Record]) -> dict[int, str]:
+    """Isolated spikes: points :data:`GLITCH_FACTOR` times slower than both size neighbours.
+
+    Within one series (operation, ranks, hosts, buffer mode, benchmark, type), a point that took
+    ten times longer than the next smaller AND the next larger message is a glitch of the run (a
+    stalled progress thread, a retransmission; e.g. the 4-byte 2,113 us latency between 1.90 us
+    and 1.25 us of https://github.com/openucx/ucx/issues/2111, 2017), not a property of the
+    fabric. A step that persists over several sizes is a regime (an MPI algorithm switch can
+    cost 10x over a range of sizes) and is kept; so are the first and last sizes, which have
+    one neighbour only.
+
+    Returns
+    -------
+    dict
+        Index in ``records`` -> a one-line reason naming the point and its neighbours.
+    """
+    by_series: dict[tuple[object, ...], list[int]] = {}
+    for i, r in enumerate(records):
+        if r.size_bytes > 0 and r.time_s > 0:
+            by_series.setdefault(_series(r), []).append(i)
+    found: dict[int, str] = {}
+    for members in by_series.values():
+        by_size: dict[int, list[int]] = {}
+        for i in members:
+            by_size.setdefault(records[i].size_bytes, []).append(i)
+        sizes = sorted(by_size)
+        fastest = {size: min(records[i].time_s for i in by_size[size]) for size in sizes}
+        for before, size, after in zip(sizes, sizes[1:], sizes[2:], strict=False):
+            floor = GLITCH_FACTOR * max(fastest[before], fastest[after])
+            for i in by_size[size]:
+                r = records[i]
+                if r.time_s > floor:
+                    found[i] = (f"{r.operation} {size} B took {r.time_s * 1e6:.4g} us between "
+                                f"{fastest[before] * 1e6:.4g} us ({before} B) and "
+                                f"{fastest[after] * 1e6:.4g} us ({after} B): an isolated spike, "
+                                f"left out as a glitch of the run")
+    return found
+
+
 def select_records(records: Sequence[Record], *, in_place: bool | None = False) -> list[Record]:
     """The records a fit may use: correct results, size > 0, not IMB PingPing, one buffer mode.
 
@@ -98,18 +150,24 @@ def select_records(records: Sequence[Record], *, in_place: bool | None = False) 
     -------
     list of Record
         In their order; records with ``num_wrong`` other than None or 0, size 0 or fewer than 2
-        ranks are dropped.
+        ranks are dropped, and so are glitches (:func:`find_glitches`; :func:`glitch_notes`
+        names them).
     """
-    out = []
-    for r in records:
-        if r.num_wrong not in (None, 0) or r.size_bytes <= 0 or r.num_ranks < 2:
-            continue
-        if r.extra.get("benchmark") == "PingPing":
-            continue
-        if in_place is not None and bool(r.in_place) != in_place:
-            continue
-        out.append(r)
-    return out
+    out = _eligible(records, in_place)
+    glitches = find_glitches(out)
+    return [r for i, r in enumerate(out) if i not in glitches]
+
+
+def _eligible(records: Sequence[Record], in_place: bool | None) -> list[Record]:
+    return [r for r in records
+            if r.num_wrong in (None, 0) and r.size_bytes > 0 and r.num_ranks >= 2
+            and r.extra.get("benchmark") != "PingPing"
+            and (in_place is None or bool(r.in_place) == in_place)]
+
+
+def glitch_notes(records: Sequence[Record], *, in_place: bool | None = False) -> list[str]:
+    """One note per point :func:`select_records` leaves out as a glitch."""
+    return list(find_glitches(_eligible(records, in_place)).values())
 
 
 def load_measurements(path: str | Path) -> list[Record]:

@@ -23,6 +23,7 @@ from collectives.model import algorithm_costs
 from measure.calibration import Calibration, FitPoint, describe_graph
 from measure.fit_data import (
     PredictedTimes,
+    glitch_notes,
     group_points,
     ideal_algorithm,
     select_records,
@@ -171,7 +172,8 @@ def calibrate_ideal(
     fit_sizes = set(split.fitted_sizes_bytes)
     graph = generic_fabric_from_records(chosen) if G is None else G
     usable = usable_records(graph, [r for r in chosen if r.size_bytes in fit_sizes])
-    points, notes = list(usable.records), list(usable.notes)
+    points = list(usable.records)
+    notes = glitch_notes(records, in_place=in_place) + list(usable.notes)
     if not points:
         why = "; ".join(notes) or "the holdout takes every size"
         raise ValueError(f"no fit point left: {why}")
@@ -211,7 +213,9 @@ def calibrate_ideal(
     names = ["alpha_s", *fitted_links]
     if m == p:
         notes.append(f"as many points as parameters ({p}): no standard errors")
-    for k in np.flatnonzero(~np.isfinite(stderr) & (m > p)):
+    # a standard error 100x the value says the same: the points do not pin this parameter
+    loose = ~np.isfinite(stderr) | (stderr > 100.0 * np.maximum(np.abs(res.x), 1e-12))
+    for k in np.flatnonzero(loose & (m > p)):
         notes.append(
             f"{names[k]} is not determined by these points (changing it alters no fitted "
             f"time); kept at {res.x[k]:.3g}, standard error unknown"

@@ -20,7 +20,7 @@ from collectives.predict import link_classes_of
 from fabric.links import SCALEOUT_CLASSES, SCALEUP_CLASSES
 from measure.calibrate_nccl import TUNED
 from measure.calibration import Calibration, describe_graph
-from measure.fit_data import select_records, usable_records
+from measure.fit_data import glitch_notes, select_records, usable_records
 from measure.generic_fabric import generic_fabric_for_records
 from measure.holdout import Holdout, parse_holdout
 from measure.predict_records import predict_records
@@ -163,7 +163,8 @@ def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph 
                              f"these records' sizes")
     graph = _graph_for(calibration, chosen) if G is None else G
     found = usable_records(graph, chosen)
-    usable, notes = list(found.records), list(found.notes)
+    usable = list(found.records)
+    notes = glitch_notes(records, in_place=in_place) + list(found.notes)
     if not usable:
         raise ValueError("no point to validate: " + "; ".join(notes))
     present = {str(d["link"]) for _, _, d in graph.edges(data=True)}

@@ -9,6 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from measure.fit_data import (
+    find_glitches,
+    glitch_notes,
     group_points,
     ideal_algorithm,
     load_measurements,
@@ -22,6 +24,7 @@ from topologies.generic import generic_fabric
 LOGS = Path(__file__).resolve().parents[1] / "data" / "logs"
 XXRJUN = LOGS / "nccl-tests" / "xxrjun_h100_2node_alltoall_sendrecv.log"
 OSU_LATENCY = LOGS / "osu" / "libfabric_pr8680_osu_latency_v7.0.txt"
+UCX_GLITCH = LOGS / "osu" / "ucx_issue2111_osu_latency_mt_openmpi_tagged.txt"
 
 
 def _record(**fields: object) -> Record:
@@ -123,3 +126,31 @@ def test_load_measurements_fuzz(tmp_path: Path, data: bytes) -> None:
         assert str(err)
     else:
         assert records and all(isinstance(r, Record) for r in records)
+
+
+def test_the_published_latency_glitch_is_left_out_and_named() -> None:
+    # openucx/ucx#2111: 4 B took 2,113.56 us between 1.90 us (2 B) and 1.25 us (8 B)
+    records = load_measurements(UCX_GLITCH)
+    kept = select_records(records)
+    assert sorted(r.size_bytes for r in kept) == [1, 2, 8]
+    (note,) = glitch_notes(records)
+    assert "4 B took 2114 us between 1.9 us (2 B) and 1.25 us (8 B)" in note
+
+
+def test_a_regime_is_not_a_glitch() -> None:
+    # a slow range that persists over sizes, then a 10x drop (an MPI all-to-all switching from
+    # Bruck to pairwise: 200, 321, 584 then 58 us in the OCI log of the accuracy benchmark)
+    times = {512: 200e-6, 1024: 321e-6, 2048: 584e-6, 4096: 57.7e-6, 8192: 55.3e-6}
+    records = [_record(size_bytes=s, time_s=t) for s, t in times.items()]
+    assert find_glitches(records) == {}
+    assert len(select_records(records)) == 5
+
+
+def test_glitches_are_found_per_series() -> None:
+    # the same sizes at another rank count are another series: no cross-talk
+    slow = [_record(size_bytes=s, time_s=1e-3, num_ranks=8, hosts=["a"] * 8) for s in (64, 128)]
+    fast = [_record(size_bytes=s, time_s=1e-6) for s in (64, 128)]
+    assert find_glitches(slow + fast) == {}
+    spike = [_record(size_bytes=64, time_s=1e-6), _record(size_bytes=128, time_s=5e-4),
+             _record(size_bytes=256, time_s=2e-6), _record(size_bytes=512, time_s=3e-6)]
+    assert list(find_glitches(spike)) == [1]
