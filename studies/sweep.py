@@ -18,6 +18,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -258,13 +259,25 @@ def run_sweep(space: SweepSpace, db_path: str | Path, *, scheduler: str | None =
     ready = time.monotonic()
     evaluating_s = 0.0
     bar = _Progress(len(todo), progress)
+    # the client logs each failed reconnection with a traceback; the error below says it
+    client_log = logging.getLogger("distributed.client")
+    client_level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
     try:
         if todo:
             space_future = client.scatter(space, broadcast=True)
             futures = [client.submit(evaluate_batch, batch, space_future, pure=False)
                        for batch in _batches(todo, n_workers, batch_size)]
             for count, future in enumerate(as_completed(futures), start=1):
-                rows = future.result()
+                try:
+                    rows = future.result()
+                except CancelledError:
+                    # the client cancels every future when it loses its scheduler
+                    raise ValueError(
+                        f"lost the Dask scheduler {scheduler or 'of the local cluster'} after "
+                        f"writing {written} of {len(todo)} designs to {str(db_path)!r}; run "
+                        f"the same command again to evaluate the other {len(todo) - written}"
+                    ) from None
                 written += write_rows(con, rows)
                 failed += sum(1 for r in rows if r.get("error"))
                 bar.add(len(rows))
@@ -274,6 +287,7 @@ def run_sweep(space: SweepSpace, db_path: str | Path, *, scheduler: str | None =
         set_meta(con, {"finished_utc": datetime.now(UTC).isoformat(timespec="seconds")})
     finally:
         client.close()
+        client_log.setLevel(client_level)
         if cluster is not None:
             cluster.close()
         con.close()

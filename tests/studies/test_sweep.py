@@ -6,7 +6,11 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -94,6 +98,57 @@ def test_killed_worker_no_duplicates(full_run: Path, tmp_path: Path) -> None:
 
         run_sweep(load_space(TINY), db, scheduler=cluster.scheduler_address, batch_size=1,
                   on_batch=kill)
+    assert _table(db) == _table(full_run)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_lost_scheduler_one_line_then_resume(full_run: Path, tmp_path: Path,
+                                             capfd: pytest.CaptureFixture[str]) -> None:
+    """A real ``dask scheduler`` process killed mid-sweep: one line, no partial row, resumable."""
+    from distributed import Client
+
+    dask = Path(sys.executable).with_name("dask")
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen([str(dask), "scheduler", "--host", "127.0.0.1", "--port",
+                                  address.rsplit(":", 1)[1], "--dashboard-address", ":0"], **quiet)
+    worker = None
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the scheduler is up once a client connects
+            try:
+                Client(address, timeout=2).close()
+                break
+            except (OSError, TimeoutError):
+                assert time.monotonic() < deadline, "dask scheduler did not start"
+        worker = subprocess.Popen([str(dask), "worker", address, "--nworkers", "1",
+                                   "--nthreads", "1"], **quiet)
+        with Client(address, timeout=10) as probe:
+            probe.wait_for_workers(1, timeout=60)
+        db = tmp_path / "lost.db"
+
+        def kill(count: int) -> None:
+            if count == 1:
+                scheduler.kill()
+
+        with pytest.raises(ValueError, match=r"lost the Dask scheduler tcp://\S+ after writing "
+                                             r"1 of 4 designs to .*evaluate the other 3$"):
+            run_sweep(load_space(TINY), db, scheduler=address, batch_size=1, on_batch=kill)
+    finally:
+        for process in (worker, scheduler):
+            if process is not None:
+                process.kill()
+                process.wait(timeout=30)
+    assert "Traceback" not in capfd.readouterr().err
+    partial = _table(db)
+    assert len(partial) == 1 and partial[0] in _table(full_run)
+    summary = run_sweep(load_space(TINY), db, workers=2)
+    assert (summary.skipped, summary.written) == (1, 3)
     assert _table(db) == _table(full_run)
 
 
