@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import topologies
@@ -16,7 +17,13 @@ from collectives.calibration import ModelCalibration
 from collectives.names import canonical
 from collectives.workload import Workload
 from fabric.catalog import Catalog
-from studies.design import FabricDesign, check_options_used, design_for_family, for_study
+from studies.design import (
+    FabricDesign,
+    check_options_used,
+    design_for_family,
+    for_study,
+    is_spec_path,
+)
 from studies.evaluate import FabricResult, evaluate_design
 
 __all__ = [
@@ -75,7 +82,8 @@ def compare_fabrics(
     num_gpus : int
         GPUs the cluster must hold.
     families : sequence of str
-        Family names (:data:`topologies.FAMILIES`).
+        Family names (:data:`topologies.FAMILIES`) and paths of spec files (YAML, JSON or
+        GraphML, e.g. written by ``fabric topology import``), each compared as it is built.
     base : FabricDesign or None
         Options shared by every family (switch, GPUs per node, scale-up, oversubscription ...);
         an option a family does not take is left out for that family. Unset server options
@@ -98,16 +106,21 @@ def compare_fabrics(
         raise ValueError("give at least one family to compare")
     if not collectives:
         raise ValueError("give at least one collective to compare")
-    names = [topologies.family(f).name for f in dict.fromkeys(families)]
+    # an entry that names a spec file (a `fabric topology import` or `build` output) is a fabric
+    # of its own, compared as it is; the rest are families built for num_gpus
+    specs = [f for f in dict.fromkeys(families) if is_spec_path(f)]
+    names = [topologies.family(f).name for f in dict.fromkeys(families) if f not in specs]
     colls = [canonical(c) for c in dict.fromkeys(collectives)]
-    base = base or FabricDesign(family=names[0])
+    base = base or FabricDesign(family=names[0] if names else DEFAULT_FAMILIES[0])
     options: dict[str, Any] = {
         "collectives": tuple(colls), "sizes_bytes": tuple(int(s) for s in sizes_bytes),
         "placement": placement, "flavor": flavor, "calibration": calibration,
         "catalog": catalog, "workload": workload,
     }
-    check_options_used(base, names)
+    check_options_used(base, names, also=[Path(path).name for path in specs])
     designs = [for_study(design_for_family(base, name, num_gpus, catalog)) for name in names]
+    designs += [FabricDesign(spec_path=path) for path in specs]
+    names += [Path(path).name for path in specs]
     work = [(d, num_gpus, options) for d in designs]
     workers = min(len(work), jobs if jobs is not None else (os.cpu_count() or 1))
     results: dict[int, FabricResult] = {}

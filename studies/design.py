@@ -210,8 +210,21 @@ def design_for_family(base: FabricDesign, family: str, num_gpus: int,
                         catalog=catalog if catalog is not None else base.catalog, **keep)
 
 
-def check_options_used(base: FabricDesign, families: Sequence[str]) -> None:
-    """Refuse an option of ``base`` that none of ``families`` takes (it would change nothing).
+#: Suffixes of the spec files a fabric can be read from (:func:`topologies.spec_read.load_spec`).
+SPEC_SUFFIXES = (".yaml", ".yml", ".json", ".graphml")
+
+
+def is_spec_path(name: str) -> bool:
+    """Whether ``name`` names a spec file rather than a family: an existing file, or a path
+    with a spec file's suffix (so a missing file is reported as one, not as a family)."""
+    path = Path(name)
+    return path.suffix.lower() in SPEC_SUFFIXES or (path.name != name and path.is_file())
+
+
+def check_options_used(base: FabricDesign, families: Sequence[str],
+                       also: Sequence[str] = ()) -> None:
+    """Refuse an option of ``base`` that none of ``families`` takes (it would change nothing;
+    ``also`` names spec files, which take no family option).
 
     Raises
     ------
@@ -220,4 +233,6 @@ def check_options_used(base: FabricDesign, families: Sequence[str]) -> None:
     """
     for name in base.given():
         if name not in _SIZES and not any(topologies.family(f).accepts(name) for f in families):
-            raise DesignError(f"{option_label(name)} applies to none of {', '.join(families)}")
+            raise DesignError(f"{option_label(name)} applies to none of "
+                              f"{', '.join([*families, *also])}"
+                              + (" (a spec file is compared as it is)" if also else ""))

@@ -9,7 +9,14 @@ import click
 
 from fabric import units
 from fabric.catalog import Catalog, default_catalog, load_catalog
-from fabric.cli.common import FabricGroup, FlagError, emit_json, format_table, json_option
+from fabric.cli.common import (
+    FabricGroup,
+    FlagError,
+    emit_result,
+    format_table,
+    json_option,
+    status,
+)
 from fabric.cli.options import design_from_options, fabric_options
 from fabric.fileio import check_output_path
 from fabric.graph import TopologySummary, summarize
@@ -106,6 +113,30 @@ def _output_format(output: str, fmt: str | None) -> str:
     return fmt
 
 
+def _health_text(report: Any) -> str:
+    """The health view of :func:`topologies.health.check_fabric`'s report."""
+    parts = [f"Compared with: {report.resembles}"]
+    if report.oversubscription:
+        rows = [[o.tier, f"{o.ratio:.2f}:1" if math.isfinite(o.ratio) else "no uplinks",
+                 f"{o.worst_ratio:.2f}:1" if math.isfinite(o.worst_ratio) else "no uplinks",
+                 o.worst_switch] for o in report.oversubscription]
+        parts.append(format_table(["Tier", "Oversubscription", "Worst switch", "Switch"], rows,
+                                  align="lrrl"))
+    slow = [[s.a, s.b, f"{s.num_slow} of {s.num_links}", s.trained, s.expected, s.reason]
+            for s in report.slow_links]
+    parts.append(format_table(["Switch", "Peer", "Cables", "Trained", "Expected", "Below in"],
+                              slow, align="llrlll") if slow else "Links below rate: none")
+    asym = [[a.leaf, str(a.num_uplinks), str(a.expected_uplinks)]
+            for a in report.asymmetric_leaves]
+    parts.append(format_table(["Asymmetric leaf", "Uplinks", "Most leaves"], asym, align="lrr")
+                 if asym else "Asymmetric leaves: none")
+    missing = [[m.lower, m.upper, str(m.count), str(m.expected)] for m in report.missing_cables]
+    parts.append(format_table(["Lower switch", "Upper switch", "Missing", "Expected"], missing,
+                              align="llrr") if missing else "Missing cables: none")
+    parts.append(f"Problems found: {report.num_problems}")
+    return "\n\n".join(parts)
+
+
 # ----------------------------------------------------------------------------------- commands
 
 
@@ -155,52 +186,102 @@ def build_command(family: str, output: str, fmt: str | None, **options: Any) -> 
     check_output_path(output)
     G = build_fabric(design_from_options(family, options))
     save_spec(G, output, format=fmt)
-    click.echo(
-        f"wrote {output}: {G.graph.get('topology')}, {G.number_of_nodes():,} nodes, "
-        f"{G.number_of_edges() // 2:,} cable bundles",
-        err=True,
-    )
+    status(f"wrote {output}: {G.graph.get('topology')}, {G.number_of_nodes():,} nodes, "
+           f"{G.number_of_edges() // 2:,} cable bundles")
 
 
 @topology.command("show")
 @click.argument("target", metavar="FILE|FAMILY")
 @fabric_options()
+@click.option("--check", is_flag=True,
+              help="Health view instead: links trained below rate, oversubscription per tier, "
+                   "asymmetric leaves, missing cables against the regular layout.")
 @json_option
-def show_command(target: str, as_json: bool, **options: Any) -> None:
+def show_command(target: str, as_json: bool, check: bool, **options: Any) -> None:
     """Counts, ports and bandwidths of a fabric (a spec file or a family with flags).
 
     \b
     GPUs, nodes, switches per tier and model, cables per tier and link type, ports used vs
     available, per-GPU injection and scale-up bandwidth, bisection bandwidth, hop diameter.
+    With --check: the fabric's health (see docs/discovery.md); exit 0 either way.
     Examples:
       fabric topology show fat-tree --k 48 --json
       fabric topology show examples/small_cluster.yaml
+      fabric topology show cluster.yaml --check
     """
     G = build_fabric(design_from_options(target, options))
+    catalog = _catalog_for_display(options.get("catalog"))
+    if check:
+        from topologies.health import check_fabric
+
+        report = check_fabric(G, catalog=catalog)
+        if as_json:
+            emit_result("topology show", None, report)
+        else:
+            click.echo(_health_text(report))
+        return
     summary = summarize(G)
     if as_json:
-        emit_json(summary)
+        emit_result("topology show", None, summary)
     else:
-        click.echo(_summary_text(summary, _catalog_for_display(options.get("catalog"))))
+        text = _summary_text(summary, catalog)
+        notes = G.graph.get("import_notes")
+        if isinstance(notes, list) and notes:
+            text += "\n\nInferred at import (not in the dump):\n" + "\n".join(
+                f"  - {note}" for note in notes)
+        click.echo(text)
 
 
 @topology.command("export")
 @click.argument("target", metavar="FILE|FAMILY")
 @fabric_options()
-@_FORMAT
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "json", "graphml", "astra-sim", "nccl-xml"]),
+    help="Output format (default: from the output file's suffix). astra-sim: ASTRA-sim's "
+         "analytical network YAML; nccl-xml: one server as an NCCL_TOPO_FILE.",
+)
+@click.option("--node", type=click.IntRange(min=0), default=None,
+              help="The server written by --format nccl-xml (default: the first).")
 @click.option("-o", "--output", metavar="FILE", help="File to write (default: stdout).")
-def export_command(target: str, fmt: str | None, output: str | None, **options: Any) -> None:
-    """Write a fabric (a spec file or a family with flags) as GraphML, JSON or YAML.
+def export_command(target: str, fmt: str | None, output: str | None, node: int | None,
+                   **options: Any) -> None:
+    """Write a fabric (a spec file or a family with flags) as GraphML, JSON, YAML, an
+    ASTRA-sim network or an NCCL topology XML.
 
     \b
     Examples:
       fabric topology export examples/small_cluster.yaml --format graphml -o small.graphml
       fabric topology export rail-only --nodes 4 --format json
+      fabric topology export cluster.yaml --format astra-sim -o network.yml
+      fabric topology export cluster.yaml --format nccl-xml --node 0 -o topo.xml
     """
     from topologies.spec import dump_spec, save_spec, spec_format
 
+    if fmt in ("astra-sim", "nccl-xml"):
+        if output is not None:
+            check_output_path(output)
+        G = build_fabric(design_from_options(target, options))
+        if fmt == "astra-sim":
+            from topologies.export_astra import astra_yaml
+
+            text = astra_yaml(G)
+        else:
+            from topologies.export_nccl import nccl_topology_xml
+
+            text = nccl_topology_xml(G, node=node)
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            from fabric.fileio import atomic_write_text
+
+            atomic_write_text(output, text)
+            status(f"wrote {output}")
+        return
     if output is None and fmt is None:
-        raise FlagError("give --format yaml|json|graphml when writing to stdout")
+        raise FlagError("give --format yaml|json|graphml|astra-sim|nccl-xml when writing to "
+                        "stdout")
     if output is None:
         fmt = spec_format("", fmt)
     else:
@@ -211,4 +292,63 @@ def export_command(target: str, fmt: str | None, output: str | None, **options: 
         click.echo(dump_spec(G, fmt), nl=False)
     else:
         save_spec(G, output, format=fmt)
-        click.echo(f"wrote {output}", err=True)
+        status(f"wrote {output}")
+
+
+_IMPORT_FORMATS = ["auto", "ibnetdiscover", "iblinkinfo", "lldp-json", "lldp-table",
+                   "nccl-xml", "nvidia-smi"]
+
+
+@topology.command("import")
+@click.argument("file", metavar="FILE")
+@click.option("-o", "--output", required=True, metavar="FILE",
+              help="Spec file to write (.yaml, .yml, .json, .graphml).")
+@click.option("--format", "fmt", type=click.Choice(_IMPORT_FORMATS), default="auto",
+              show_default=True, help="The dump's format (auto: detected from the text).")
+@click.option("--server", metavar="FILE",
+              help="One server's insides, applied to every host: an NCCL topology dump "
+                   "(NCCL_TOPO_DUMP_FILE) or 'nvidia-smi topo -m' output.")
+@click.option("--gpu", default=None, metavar="KEY",
+              help="Catalog GPU model of the hosts' GPUs (default h100; an NCCL dump's sm "
+                   "attribute wins).")
+@click.option("--rate-gbps", type=click.FloatRange(min=0, min_open=True, max=1e6),
+              help="Rate of cables the dump gives none for (LLDP tables), in Gb/s.")
+@click.option("--hosts", metavar="REGEX",
+              help="Keep only the hosts whose name matches (e.g. '^gpu'): leave login, "
+                   "storage and management nodes out.")
+@click.option("--catalog", metavar="FILE", help="Catalog TOML overriding the built-in one.")
+def import_command(file: str, output: str, fmt: str, server: str | None, gpu: str | None,
+                   rate_gbps: float | None, hosts: str | None, catalog: str | None) -> None:
+    """Import the fabric that is racked from a discovery dump and write it as a spec file.
+
+    \b
+    Formats: ibnetdiscover (also -p), iblinkinfo, lldpd JSON (lldpctl -f json, or an
+    object of host name -> document), SONiC/NX-OS/EOS 'show lldp neighbors' tables.
+    Switch models come from their descriptions where the catalog knows them; tiers from the
+    graph; what could not be read from the dump is listed (also kept in the spec).
+    Examples:
+      fabric topology import ibnetdiscover.txt -o cluster.yaml
+      fabric topology import fabric.txt --server topo.xml -o cluster.yaml
+      fabric topology import lldp.txt --format lldp-table --rate-gbps 400 -o eth.yaml
+    """
+    from topologies.discovery import import_fabric, parse_server, read_dump
+    from topologies.spec import save_spec
+
+    out_fmt = _output_format(output, None)
+    check_output_path(output)
+    cat = load_catalog(catalog) if catalog else None
+    description = None
+    if server is not None:
+        description = parse_server(read_dump(server), "auto", source=server,
+                                   gpu=gpu or "h100")
+    result = import_fabric(file, fmt, catalog=cat, gpu=gpu or "h100",
+                           default_rate_gbps=rate_gbps, server=description, hosts=hosts)
+    save_spec(result.graph, output, format=out_fmt)
+    gpus = sum(1 for _, kind in result.graph.nodes(data="kind") if kind == "gpu")
+    lines = [f"imported {file} ({result.format}): {result.num_switches:,} switches, "
+             f"{result.num_hosts:,} hosts, {result.num_cables:,} cables -> {gpus:,} GPUs; "
+             f"wrote {output}"]
+    if result.notes:
+        lines.append("Not in the dump (inferred or assumed):")
+        lines += [f"  - {note}" for note in result.notes]
+    click.echo("\n".join(lines), err=True)

@@ -1,0 +1,58 @@
+"""compare takes spec files beside families: a racked fabric beside the designs it is weighed
+against (issue 16: an imported fabric flows into compare)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from fabric.cli import cli
+
+DISCOVERY = Path(__file__).resolve().parents[1] / "data" / "discovery"
+
+
+def _compare(*args: str) -> dict:
+    result = CliRunner().invoke(cli, ["compare", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return {f["family"]: f for f in json.loads(result.stdout)["results"]["fabrics"]}
+
+
+def test_a_built_spec_compares_as_its_family(tmp_path: Path) -> None:
+    spec = tmp_path / "c256.yaml"
+    built = CliRunner().invoke(cli, ["topology", "build", "clos", "--gpus", "256", "-o",
+                                     str(spec)])
+    assert built.exit_code == 0, built.output
+    fabrics = _compare("--gpus", "256", "--families", f"clos,{spec}",
+                       "--collectives", "all-reduce,all-to-all", "--sizes", "64MiB")
+    family, saved = fabrics["clos"], fabrics["c256.yaml"]
+    for key in ("num_gpus", "num_switches", "num_cables", "network_cost_usd", "gpu_utilization",
+                "step_time_s"):
+        assert saved[key] == family[key], key
+    assert saved["predictions"] == family["predictions"]
+
+
+def test_an_imported_dump_compares(tmp_path: Path) -> None:
+    spec = tmp_path / "ufm.yaml"
+    imported = CliRunner().invoke(cli, ["topology", "import", str(
+        DISCOVERY / "ibnetdiscover_nvidia_ufm_lab_2016.txt"), "-o", str(spec)])
+    assert imported.exit_code == 0, imported.output
+    fabric = _compare("--gpus", "6", "--families", str(spec), "--collectives", "all-reduce",
+                      "--sizes", "64MiB")["ufm.yaml"]
+    assert fabric["num_gpus"] == 6 and fabric["num_switches"] == 2
+    # FDR links are not priced by the catalog: said, not guessed
+    assert "ib-4xfdr" in fabric["cost_error"]
+    assert fabric["predictions"]
+
+
+def test_family_options_do_not_apply_to_a_spec(tmp_path: Path) -> None:
+    spec = tmp_path / "c.yaml"
+    CliRunner().invoke(cli, ["topology", "build", "clos", "--gpus", "64", "-o", str(spec)])
+    result = CliRunner().invoke(cli, ["compare", "--gpus", "64", "--families", str(spec),
+                                      "--switch", "qm9700"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: --switch applies to none of c.yaml (a spec file is compared as it is)")
+    missing = CliRunner().invoke(cli, ["compare", "--families", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code == 1 and "not found" in missing.output
