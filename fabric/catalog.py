@@ -43,6 +43,7 @@ __all__ = [
     "Gpu",
     "NodeModel",
     "Catalog",
+    "STATUSES",
     "default_catalog",
     "load_catalog",
 ]
@@ -58,6 +59,19 @@ def _positive(owner: str, name: str, value: float, *, allow_zero: bool = False) 
         raise ValueError(f"{owner}: {name} must be a finite number {rule}, got {value!r}")
 
 
+#: ``status`` of an entry: ``shipping`` (the default) or ``announced`` (figures from an
+#: announcement or roadmap, not a shipped product: treat them as assumptions).
+STATUSES = ("shipping", "announced")
+
+
+def _check_status(entry: Any) -> None:
+    if entry.status not in STATUSES:
+        raise ValueError(
+            f"{type(entry).__name__} {entry.key}: status must be one of {', '.join(STATUSES)}, "
+            f"got {entry.status!r}"
+        )
+
+
 @dataclass(**_FROZEN)
 class LinkType:
     """A link type: bandwidth per link per direction and one cable's latency."""
@@ -69,15 +83,21 @@ class LinkType:
     medium: str
     source: str
     year: int
+    status: str = "shipping"
 
     def __post_init__(self) -> None:
+        _check_status(self)
         _positive(f"link {self.key}", "bandwidth_bytes_per_s", self.bandwidth_bytes_per_s)
         _positive(f"link {self.key}", "latency_s", self.latency_s, allow_zero=True)
 
 
 @dataclass(**_FROZEN)
 class SwitchModel:
-    """A switch as the fabric sees it: ``radix`` ports at ``port_link``'s rate."""
+    """A switch as the fabric sees it: ``radix`` ports at ``port_link``'s rate.
+
+    ``co_packaged_optics``: the optics sit in the switch package and ``power_w`` and
+    ``cost_usd`` include them, so the bill of materials adds no pluggable module at its ports.
+    """
 
     key: str
     name: str
@@ -91,9 +111,15 @@ class SwitchModel:
     in_network_reduction: bool
     source: str
     year: int
+    status: str = "shipping"
+    co_packaged_optics: bool = False
 
     def __post_init__(self) -> None:
+        _check_status(self)
         owner = f"switch {self.key}"
+        if not isinstance(self.co_packaged_optics, bool):
+            raise ValueError(f"{owner}: co_packaged_optics must be true or false, "
+                             f"got {self.co_packaged_optics!r}")
         if self.tier_kind not in ("scale-up", "scale-out"):
             raise ValueError(
                 f"{owner}: tier_kind must be 'scale-up' or 'scale-out', got {self.tier_kind!r}"
@@ -118,8 +144,10 @@ class Transceiver:
     reach_m: float
     source: str
     year: int
+    status: str = "shipping"
 
     def __post_init__(self) -> None:
+        _check_status(self)
         owner = f"transceiver {self.key}"
         _positive(owner, "link_rate_bytes_per_s", self.link_rate_bytes_per_s)
         _positive(owner, "ports", self.ports)
@@ -140,8 +168,10 @@ class Cable:
     reach_m: float
     source: str
     year: int
+    status: str = "shipping"
 
     def __post_init__(self) -> None:
+        _check_status(self)
         owner = f"cable {self.key}"
         if self.kind not in ("copper", "fiber"):
             raise ValueError(f"{owner}: kind must be 'copper' or 'fiber', got {self.kind!r}")
@@ -162,8 +192,10 @@ class Nic:
     power_w: float
     source: str
     year: int
+    status: str = "shipping"
 
     def __post_init__(self) -> None:
+        _check_status(self)
         _positive(f"nic {self.key}", "ports", self.ports)
         _positive(f"nic {self.key}", "cost_usd", self.cost_usd, allow_zero=True)
         _positive(f"nic {self.key}", "power_w", self.power_w, allow_zero=True)
@@ -191,10 +223,12 @@ class Gpu:
     power_w: float
     source: str
     year: int
+    status: str = "shipping"
     pcie: str = ""
     peer_to_peer: bool = True
 
     def __post_init__(self) -> None:
+        _check_status(self)
         owner = f"gpu {self.key}"
         if not isinstance(self.peer_to_peer, bool):
             raise ValueError(f"{owner}: peer_to_peer must be true or false, "
@@ -225,8 +259,10 @@ class NodeModel:
     power_w: float
     source: str
     year: int
+    status: str = "shipping"
 
     def __post_init__(self) -> None:
+        _check_status(self)
         owner = f"node {self.key}"
         _positive(owner, "gpus_per_node", self.gpus_per_node)
         _positive(owner, "nics_per_node", self.nics_per_node, allow_zero=True)

@@ -6,8 +6,12 @@ cables, NICs, and the servers (or bare GPUs) they connect. Every line item names
 it was priced from, with that entry's source and year, and every rule the walk applied is written
 into :attr:`BillOfMaterials.rules`, so a reader can see why a link is copper or optical.
 
-Rules (each one a keyword argument; reference notes: ``shared/reference/topologies_capex.md``,
-cited as "capex §N"):
+Rules (each one a keyword argument). Sources: "SuperPOD H100 RA" is NVIDIA's DGX SuperPOD H100
+reference architecture (RA-11333-001, 2023,
+https://docs.nvidia.com/dgx-superpod/reference-architecture-scalable-infrastructure-h100/latest/network-fabrics.html);
+"Meta RoCE" is Gangidi et al., SIGCOMM 2024, https://doi.org/10.1145/3651890.3672233; "LinkX"
+is NVIDIA's LinkX cable and transceiver specs, https://docs.nvidia.com/networking/ (2024);
+"Al-Fares" is Al-Fares et al., SIGCOMM 2008, https://doi.org/10.1145/1402958.1402967.
 
 Cable length and medium
     A host link (GPU or NIC to a tier >= 1 switch) is *in rack* when the switch's hosts all fit in
@@ -15,19 +19,25 @@ Cable length and medium
     ``in_rack_length_m`` long, any other link (every switch-to-switch link too: network switches
     sit in their own racks) ``row_length_m``. A link is copper (DAC, then ACC: the cheapest copper
     cable whose reach covers the length) when its length is at most ``copper_reach_m``, else
-    optical: one fiber plus a transceiver at each end (capex §2.3; Meta's ToR-to-server links
-    are DAC, capex §5.4). A rail-optimized leaf serves one GPU of each of 32 servers (the DGX
-    SuperPOD puts leaves in separate network racks, capex §3.1), so its host links come out
+    optical: one fiber plus a transceiver at each end (LinkX; Meta's ToR-to-server links
+    are DAC, Meta RoCE). A rail-optimized leaf serves one GPU of each of 32 servers (the DGX
+    SuperPOD puts leaves in separate network racks, SuperPOD H100 RA), so its host links come out
     optical; a fat-tree edge switch whose 24 hosts share a rack comes out copper.
 Transceivers
     One module per optical link end, of the link's rate and a reach that covers the length, the
-    cheapest per link. Switch side: a twin-port module (catalog ``ports = 2``) serves two links
-    of the same switch and cable class where the catalog has one (capex §2.3, §3.1). Host side:
-    single-port modules (``ports = 1``), unless ``twin_port_on_nodes`` (a DGX H100 carries 4
-    twin-port OSFPs for its 8 GPUs, capex §3.1), then twin modules shared by a server's links.
+    cheapest per link; none at the ports of a switch with ``co_packaged_optics`` (its cost and
+    power include the optics). Switch side: a twin-port module (catalog ``ports = 2``) serves
+    two links of the same switch and cable class where the catalog has one (LinkX; SuperPOD RA).
+    Host side: single-port modules (``ports = 1``), unless ``twin_port_on_nodes`` (a DGX H100
+    carries 4 twin-port OSFPs for its 8 GPUs, SuperPOD H100 RA), then twin modules shared by a
+    server's links.
 NICs
     One NIC port per host link: the catalog NIC whose ``link`` is the edge's link, else the
     cheapest NIC whose port rate is at least the link's (a faster NIC run at the link's speed).
+    A multi-plane fabric (``G.graph["planes"]`` = N > 1, set by the rail-optimized and Clos
+    builders) splits each NIC port into N planes: a GPU's N plane links share one port of the
+    cheapest NIC of at least N x the link's rate (a ConnectX-8 800G as 2 x 400G in the DGX B300
+    SuperPOD's twin planes), else take one NIC port each.
 Servers
     GPUs grouped by their ``node`` attribute are priced as the catalog node whose ``gpu``,
     ``gpus_per_node`` and ``scaleup_switch`` match (first by key, or ``node_model``), less the
@@ -317,6 +327,22 @@ def _pick_transceiver(
     )
 
 
+def _pick_planar_nic(catalog: Catalog, link: LinkType, planes: int) -> tuple[str, str] | None:
+    """The cheapest NIC of at least ``planes`` x the link's rate, split into the planes."""
+    rate = planes * link.bandwidth_bytes_per_s
+    fits = [
+        n for n in catalog.nics.values()
+        if catalog.links[n.link].bandwidth_bytes_per_s >= rate * (1 - 1e-9)
+    ]
+    if not fits:
+        return None
+    best = min(fits, key=lambda n: (_price(f"nic {n.key}", "cost_usd", n.cost_usd), n.key))
+    return best.key, (
+        f"multi-plane: each port of NIC {best.key} ({best.link}) split into {planes} planes of "
+        f"{link.key}"
+    )
+
+
 def _pick_nic(catalog: Catalog, link: LinkType) -> tuple[str, str]:
     exact = sorted(k for k, n in catalog.nics.items() if n.link == link.key)
     if exact:
@@ -424,14 +450,14 @@ def bill_of_materials(
         Prices and power; None for :func:`fabric.catalog.default_catalog`. A user catalog
         (:func:`fabric.catalog.load_catalog`) changes the totals.
     copper_reach_m : float
-        Longest link that is copper (DAC ≤ about 2–3 m, capex §2.3); longer links are optical.
+        Longest link that is copper (DAC ≤ about 2–3 m, LinkX specs); longer links are optical.
     rack_gpus : int
         GPUs per rack: a switch whose hosts fit in one rack is a top-of-rack switch (assumption:
-        4 DGX H100 = 32 GPUs; Meta's racks hold 16, capex §5.4).
+        4 DGX H100 = 32 GPUs; Meta's racks hold 16, Meta RoCE).
     in_rack_length_m, row_length_m : float
         Length of a host-to-ToR link, and of every other link (network racks in a row).
     twin_port_on_nodes : bool
-        Host side uses twin-port modules shared by a server's links (DGX H100 style, capex §3.1).
+        Host side uses twin-port modules shared by a server's links (DGX H100 style, SuperPOD RA).
     node_model : str or None
         Catalog node to price every server as; None picks the first (by key) that matches.
 
@@ -450,13 +476,13 @@ def bill_of_materials(
     Notes
     -----
     Counting rules are in the module docstring. Twin-port modules per switch and cable class are
-    ``ceil(optical ports / 2)`` (capex §2.3: "A twin-port 800G OSFP (2x400G) on the switch side
-    serves 2 links"; the SuperPOD 1-SU build has 382 switch-side modules for 764 ports, §3.1).
+    ``ceil(optical ports / 2)`` (a twin-port 800G OSFP, 2x400G, serves 2 links, LinkX; derived
+    from the SuperPOD H100 RA's Table 4, the 1-SU build has 382 switch-side modules for 764 ports).
 
     Examples
     --------
     See the module docstring; the k=48 Al-Fares fat-tree of 3,000 USD switches costs 8.64 M USD
-    in switches (capex §1.2, tests/fabric/test_cost.py).
+    in switches (Al-Fares, tests/fabric/test_cost.py).
     """
     cat = default_catalog() if catalog is None else catalog
     for name, value in (
@@ -508,6 +534,9 @@ def bill_of_materials(
 
     # Links: medium, cables, transceivers, NICs. Picks depend only on (link, length, side): memoize.
     picks: dict[tuple[Any, ...], Any] = {}
+    planes = G.graph.get("planes", 1)
+    planes = planes if isinstance(planes, int) and not isinstance(planes, bool) else 1
+    links_per_nic_port: dict[str, int] = {}  # NIC key -> host links per port (planes split it)
 
     def pick(kind: str, *key: Any, what: str = "") -> Any:
         slot = (kind, *key)
@@ -519,7 +548,11 @@ def bill_of_materials(
                     cat, cat.links[key[0]], key[1], twin=key[2], what=what
                 )
             else:
-                picks[slot] = _pick_nic(cat, cat.links[key[0]])
+                planar = (
+                    _pick_planar_nic(cat, cat.links[key[0]], planes) if planes > 1 else None
+                )
+                picks[slot] = planar or _pick_nic(cat, cat.links[key[0]])
+                links_per_nic_port[picks[slot][0]] = planes if planar else 1
         return picks[slot]
 
     cables, server_names = scaleout_cables(
@@ -593,9 +626,18 @@ def bill_of_materials(
     end_ports = np.concatenate([cables.num_links, cables.num_links])
     ok = (sw_end >= 0) & (sw_tid >= 0)
     wide = max(1, len(t_names))
+    cpo_ports = 0
     for code, n in zip(*group_sums(sw_end[ok] * wide + sw_tid[ok], end_ports[ok]), strict=True):
         node = index.nodes[code // wide]
+        if cat.switches[G.nodes[node]["model"]].co_packaged_optics:
+            cpo_ports += n  # optics in the switch package, priced and powered with it
+            continue
         switch_optics[(node, _tier_name(G.nodes[node]), t_names[code % wide])] += n
+    if cpo_ports:
+        rules.append(
+            f"{cpo_ports} optical switch port(s) on co-packaged-optics switches: no pluggable "
+            f"module, the switch's cost and power include the optics"
+        )
     h_tid = host_t[inverse]
     ok = is_host & (h_tid >= 0)
     for code, n in zip(*group_sums(cables.server[ok] * wide + h_tid[ok], cables.num_links[ok]),
@@ -607,7 +649,7 @@ def bill_of_materials(
     wide_nic = max(1, len(nic_names))
     host_key = (cables.host[ok] * num_classes + cables.cls[ok]) * wide_nic + nic_id[ok]
     nic_lines: Counter[tuple[str, str]] = Counter()
-    per_nic = [cat.nics[k].ports for k in nic_names]
+    per_nic = [cat.nics[k].ports * links_per_nic_port[k] for k in nic_names]
     for code, n in zip(*group_sums(host_key, cables.num_links[ok]), strict=True):
         rest, nid = divmod(code, wide_nic)
         nic_lines[(class_name(rest % num_classes), nic_names[nid])] += -(-n // per_nic[nid])
@@ -617,7 +659,7 @@ def bill_of_materials(
     if reserved:
         rules.append(
             f"{reserved} leaf port(s) reserved for management appliances (UFM) are "
-            f"cabled and priced like host links, without NICs (capex §3.1 Table 4 counts "
+            f"cabled and priced like host links, without NICs (the DGX SuperPOD H100 RA counts "
             f"their cables)"
         )
     for table in (switch_optics, host_optics):
@@ -647,7 +689,7 @@ def bill_of_materials(
     if switch_optics:
         rules.append(
             "switch side: twin-port modules serve 2 links of one switch where the "
-            "catalog has them (capex §2.3)"
+            "catalog has them (NVIDIA LinkX twin-port OSFP)"
         )
     if host_optics:
         rules.append(

@@ -16,9 +16,11 @@ from topologies.common import (
     attach_gpus,
     ceil_div,
     check_int,
+    check_planes,
     gpu_id,
     new_graph,
     plan_clos,
+    plane_prefixes,
     resolve_hardware,
 )
 
@@ -29,24 +31,20 @@ def leaf_ports(radix: int, oversubscription: float, gpus_per_node: int) -> tuple
     """Down- and up-ports ``(d, u)`` of a leaf: ``d : u <= oversubscription``, ``d + u <= radix``.
 
     ``d`` is the largest multiple of ``gpus_per_node`` not above ``radix * r / (1 + r)`` and
-    ``u = ceil(d / r)`` (capex §2.1: k=64 gives 32/32 at 1:1, 48/16 at 3:1, 56/8 at 7:1).
+    ``u = ceil(d / r)`` (k=64 gives 32/32 at 1:1, 48/16 at 3:1, 56/8 at 7:1). When
+    not even one server fits (a 72-GPU NVL72 rack on a radix-64 leaf), ``d`` is the largest
+    divisor of ``gpus_per_node`` below that bound and each server spans ``gpus_per_node / d``
+    leaves.
 
     >>> leaf_ports(64, 3.0, 8)
     (48, 16)
-
-    Raises
-    ------
-    ValueError
-        If not even one server's GPUs fit a leaf's down-ports.
+    >>> leaf_ports(64, 1.0, 72)  # an NVL72 rack over 3 leaves of 24 GPUs
+    (24, 24)
     """
-    d = math.floor(radix * oversubscription / (1 + oversubscription) + 1e-9)
-    d -= d % gpus_per_node
+    bound = math.floor(radix * oversubscription / (1 + oversubscription) + 1e-9)
+    d = bound - bound % gpus_per_node
     if d < 1:
-        raise ValueError(
-            f"a radix-{radix} leaf at {oversubscription:g}:1 has fewer than "
-            f"gpus_per_node={gpus_per_node} down-ports; use fewer GPUs per node, "
-            f"more oversubscription or a larger-radix switch"
-        )
+        d = max(x for x in range(1, max(1, bound) + 1) if gpus_per_node % x == 0)
     return d, math.ceil(d / oversubscription - 1e-9)
 
 
@@ -56,6 +54,7 @@ def clos(
     tiers: int | None = None,
     switch: str = "qm9700",
     oversubscription: float = 1.0,
+    planes: int = 1,
     gpus_per_node: int = 8,
     scaleup: str | None = "auto",
     gpu: str = "h100",
@@ -73,8 +72,13 @@ def clos(
         Catalog scale-out switch model of every tier; its port link is every cable's link.
     oversubscription : float
         Down-to-up port ratio r >= 1 at the leaves (spines and cores run 1:1).
+    planes : int
+        Independent scale-out planes, each a Clos of every GPU (its own leaves, spines and
+        cores); every GPU has one port per plane at the switch's port rate, so a NIC of
+        ``planes`` x that rate split into ``planes`` ports (Alibaba HPN's dual plane).
     gpus_per_node : int
-        GPUs per server; a server's GPUs share one leaf (top of rack).
+        GPUs per server; a server's GPUs share one leaf (top of rack), or span several when
+        one leaf cannot hold them (an NVL72 rack of 72 GPUs on radix-64 leaves: 3 leaves).
     scaleup : str or None
         Catalog scale-up switch per server (NVLink); None for none.
     gpu : str
@@ -87,14 +91,15 @@ def clos(
     nx.DiGraph
         GPUs ``"node{n}/gpu{g}"``; leaves ``"leaf{i}"`` (tier 1); spines ``"spine{j}"`` (2 tiers)
         or ``"pod{p}/spine{j}"`` (3 tiers, tier 2); cores ``"core{i}"`` (tier 3); scale-up
-        switches ``"node{n}/nvswitch"`` (tier 0).
+        switches ``"node{n}/nvswitch"`` (tier 0). With ``planes > 1`` every switch id of plane
+        ``p`` starts ``"plane{p}/"`` and the switch carries ``plane=p``.
 
         Node attributes: GPUs ``kind="gpu"``, ``model``, ``node``, ``local``, ``rail``
         (= ``local``), ``pod`` (3 tiers); switches ``kind="switch"``, ``tier``, ``model``,
         ``radix``, ``pod`` (leaves and spines with 3 tiers), ``node`` (scale-up).
         Edge attributes: ``bandwidth_bytes_per_s``, ``latency_s`` (cable plus the switch
         entered), ``num_links`` (parallel cables), ``link``.
-        ``G.graph``: ``topology="clos"``, ``params``, ``catalog``.
+        ``G.graph``: ``topology="clos"``, ``params``, ``catalog``, ``planes``.
 
     Raises
     ------
@@ -108,10 +113,10 @@ def clos(
     Each leaf has ``d`` GPU ports and ``u`` uplinks with ``d : u <= r`` (:func:`leaf_ports`);
     ``ceil(num_gpus / d)`` leaves, the last possibly partial but with all ``u`` uplinks. 2 tiers:
     spines = the smallest divisor of ``u`` that gives the leaves' uplinks enough spine ports, each
-    leaf reaching each spine over ``u / spines`` cables; up to ``radix * d`` GPUs (capex §2.1:
+    leaf reaching each spine over ``u / spines`` cables; up to ``radix * d`` GPUs (B200 SuperPOD:
     k=64 gives 2,048 GPUs / 64 leaves / 32 spines at 1:1, 3,072 / 16 spines at 3:1, 3,584 / 8
     spines at 7:1). 3 tiers: pods of ``radix / 2`` leaves and their spines, cores joining spine j of
-    every pod (capex §2.2: k=64 and 4,096 GPUs give 128 / 128 / 64). See
+    every pod (NVIDIA DGX SuperPOD B200 RA, 2024: k=64 and 4,096 GPUs give 128 / 128 / 64). See
     :func:`topologies.common.plan_clos`.
 
     Examples
@@ -124,6 +129,7 @@ def clos(
     """
     num_gpus = check_int("num_gpus", num_gpus)
     gpus_per_node = check_int("gpus_per_node", gpus_per_node)
+    planes = check_planes(planes)
     if num_gpus % gpus_per_node:
         raise ValueError(
             f"num_gpus must be a multiple of gpus_per_node={gpus_per_node}, got {num_gpus}"
@@ -163,31 +169,38 @@ def clos(
         "tiers": tiers,
         "switch": switch,
         "oversubscription": oversubscription,
+        "planes": planes,
         "gpus_per_node": gpus_per_node,
         "scaleup": hw.scaleup.key if hw.scaleup else None,
         "gpu": gpu,
     }
     G = new_graph("clos", {"num_gpus": num_gpus, **params}, hw)
-    nodes_per_leaf = down // gpus_per_node
     leaf_pod = plan.leaves_per_pod
+
+    def leaf_of(n: int, g: int) -> int:  # down is a multiple or a divisor of gpus_per_node
+        return (n * gpus_per_node + g) // down
+
 
     def pod_of(leaf: int) -> dict[str, int]:
         return {"pod": leaf // leaf_pod} if plan.tiers == 3 else {}
 
     num_nodes = num_gpus // gpus_per_node
-    add_gpus(G, hw, num_nodes, gpus_per_node, lambda n, g: pod_of(n // nodes_per_leaf))
-    leaves = [f"leaf{i}" for i in range(num_leaves)]
-    G.add_nodes_from(
-        (leaf, switch_attrs(hw.switch, 1, **pod_of(i))) for i, leaf in enumerate(leaves)
-    )
-    attach_gpus(
-        G,
-        hw,
-        (
-            (gpu_id(n, g), leaves[n // nodes_per_leaf])
-            for n in range(num_nodes)
-            for g in range(gpus_per_node)
-        ),
-    )
-    add_upper_tiers(G, hw, plan, leaves)
+    add_gpus(G, hw, num_nodes, gpus_per_node, lambda n, g: pod_of(leaf_of(n, g)))
+    G.graph["planes"] = planes
+    for prefix, plane in plane_prefixes(planes):
+        leaves = [f"{prefix}leaf{i}" for i in range(num_leaves)]
+        G.add_nodes_from(
+            (leaf, switch_attrs(hw.switch, 1, **pod_of(i), **plane))
+            for i, leaf in enumerate(leaves)
+        )
+        attach_gpus(
+            G,
+            hw,
+            (
+                (gpu_id(n, g), leaves[leaf_of(n, g)])
+                for n in range(num_nodes)
+                for g in range(gpus_per_node)
+            ),
+        )
+        add_upper_tiers(G, hw, plan, leaves, prefix=prefix, indices=plane)
     return validate_graph(G)

@@ -4,8 +4,9 @@ the switch layers above the leaves of a (folded) Clos.
 Every family module validates its arguments with :func:`check_int` and :func:`resolve_hardware`,
 adds its GPUs (and their NVLink domains) with :func:`add_gpus`, attaches them to its leaves with
 :func:`attach_gpus`, and, where it has spines, sizes them with :func:`plan_clos` and adds them with
-:func:`add_upper_tiers`. Reference counts are in ``shared/reference/topologies_capex.md``
-("capex §N").
+:func:`add_upper_tiers`. Reference counts come from Al-Fares et al.
+(SIGCOMM 2008, https://doi.org/10.1145/1402958.1402967) and the NVIDIA DGX SuperPOD reference
+architectures (H100 2023, B200 2024; https://docs.nvidia.com/dgx-superpod/).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from fabric.graph import FabricGraph, cable_edges, gpu_attrs, switch_attrs
 __all__ = [
     "check_int",
     "smallest_divisor_at_least",
+    "MAX_PLANES",
+    "check_planes",
+    "plane_prefixes",
     "Hardware",
     "resolve_hardware",
     "new_graph",
@@ -65,6 +69,45 @@ def smallest_divisor_at_least(n: int, lower: int) -> int | None:
         if n % d == 0:
             return d
     return None
+
+
+#: Most scale-out planes a build takes (shipped systems use 2-8: DGX B300 twin planes,
+#: Alibaba HPN's dual plane, an 800G port as 8 x 100G lanes at most).
+MAX_PLANES = 64
+
+
+def check_planes(planes: Any) -> int:
+    """``planes`` as an ``int`` in ``1 .. MAX_PLANES``, else a ValueError naming the range.
+
+    >>> check_planes(2)
+    2
+    >>> check_planes(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: planes must be an integer from 1 to 64 (independent scale-out planes), got 0
+    """
+    if not isinstance(planes, numbers.Integral) or isinstance(planes, bool) or not (
+        1 <= int(planes) <= MAX_PLANES
+    ):
+        raise ValueError(
+            f"planes must be an integer from 1 to {MAX_PLANES} (independent scale-out "
+            f"planes), got {planes!r}"
+        )
+    return int(planes)
+
+
+def plane_prefixes(planes: int) -> list[tuple[str, dict[str, int]]]:
+    """Per plane, the prefix of its switch ids and the attributes its switches carry.
+
+    One plane keeps the single-plane ids (no prefix, no ``plane`` attribute); with more, plane
+    ``p``'s switches are ``"plane{p}/..."`` and carry ``plane=p``.
+
+    >>> plane_prefixes(1), plane_prefixes(2)[1]
+    ([('', {})], ('plane1/', {'plane': 1}))
+    """
+    if planes == 1:
+        return [("", {})]
+    return [(f"plane{p}/", {"plane": p}) for p in range(planes)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -247,7 +290,7 @@ class ClosPlan:
     ``links_per_leaf_spine`` cables. With 3 tiers the leaves form ``num_pods`` pods of
     ``leaves_per_pod`` leaves (the last one may be partial) with ``spines_per_pod`` spines each;
     spine ``j`` of every pod reaches each of the ``cores_per_group`` cores of core group ``j`` over
-    ``links_per_spine_core`` cables (core ``i``'s ports go to pods in turn, capex §1.1).
+    ``links_per_spine_core`` cables (core ``i``'s ports go to pods in turn, Al-Fares 2008).
     """
 
     tiers: int
@@ -313,16 +356,16 @@ def plan_clos(
 
     Notes
     -----
-    2 tiers (capex §2.1): spines = the smallest divisor ``s`` of ``u`` with ``s * radix >= L * u``,
+    2 tiers: spines = the smallest divisor ``s`` of ``u`` with ``s * radix >= L * u``,
     so each leaf reaches each spine over the same ``u / s`` cables; fits while ``L <= radix``.
-    3 tiers (capex §2.2): pods of ``P = ceil(L / ceil(L / max_leaves_per_pod))`` leaves (rounded
+    3 tiers: pods of ``P = ceil(L / ceil(L / max_leaves_per_pod))`` leaves (rounded
     up to ``pod_multiple``); pod spines run 1:1 (at most ``radix / 2`` down, as many up); a pod
     has the smallest divisor ``s`` of ``u`` with ``s * radix / 2 >= P * u`` spines, each with
     ``P * u / s`` uplinks; core groups (one per spine index) have the smallest divisor ``c`` of
     those uplinks with ``c * radix >= pods * uplinks``; fits while ``pods <= radix``. Every pod,
     the last (possibly partial) one included, has the same spines, provisioned as in a full pod.
 
-    >>> plan = plan_clos(128, 32, 64)  # capex §2.2: k=64, 4,096 GPUs -> 128 / 128 / 64
+    >>> plan = plan_clos(128, 32, 64)  # NVIDIA DGX SuperPOD B200 RA, 2024, 16 SU: 128 / 128 / 64
     >>> plan.tiers, plan.num_spines, plan.num_cores
     (3, 128, 64)
     """

@@ -15,9 +15,11 @@ from topologies.common import (
     attach_gpus,
     ceil_div,
     check_int,
+    check_planes,
     gpu_id,
     new_graph,
     plan_clos,
+    plane_prefixes,
     resolve_hardware,
 )
 
@@ -25,17 +27,38 @@ __all__ = ["rail_optimized", "rail_only"]
 
 
 def _rail_plan(num_sus: int, gpus_per_node: int, su_size: int, radix: int, what: str) -> ClosPlan:
-    """The Clos plan of ``num_sus`` scalable units' leaves (pods of whole SUs where they fit)."""
+    """The Clos plan of ``num_sus`` scalable units' leaves (pods of whole SUs where they fit).
+
+    A leaf has ``su_size`` server ports and ``u`` uplinks, ``su_size <= u <= radix - su_size``
+    (1:1 or better). ``u`` is the count that needs the fewest spines and cores, the fewest
+    uplinks among equals: ``su_size`` itself when its divisors spread the leaves evenly over
+    the spines (32, 64, 72), else a neighbour (31 is prime: 31 uplinks would need 31 spines,
+    32 need 4, as the H100 RA's 31-node unit has). Candidates stop at ``2 * su_size``.
+    """
     half = radix // 2
     su_leaves = gpus_per_node if gpus_per_node <= half else 1
-    return plan_clos(
-        num_sus * gpus_per_node,
-        su_size,
-        radix,
-        max_leaves_per_pod=half - half % su_leaves,
-        pod_multiple=su_leaves,
-        what=what,
-    )
+    best: ClosPlan | None = None
+    error = InfeasibleError(f"{what}: su_size={su_size} leaves no uplink port on radix {radix}")
+    first_error = True
+    for uplinks in range(su_size, min(radix - su_size, 2 * su_size) + 1):
+        try:
+            plan = plan_clos(
+                num_sus * gpus_per_node,
+                uplinks,
+                radix,
+                max_leaves_per_pod=half - half % su_leaves,
+                pod_multiple=su_leaves,
+                what=what,
+            )
+        except InfeasibleError as err:
+            if first_error:  # the 1:1 plan's reason is the one to report
+                error, first_error = err, False
+            continue
+        if best is None or plan.num_spines + plan.num_cores < best.num_spines + best.num_cores:
+            best = plan
+    if best is None:
+        raise error
+    return best
 
 
 def _what_fits(
@@ -82,6 +105,7 @@ def rail_optimized(
     su_size: int = 32,
     switch: str = "qm9700",
     reserved_leaf_ports: int = 0,
+    planes: int = 1,
     scaleup: str | None = "auto",
     gpu: str = "h100",
     catalog: Catalog | None = None,
@@ -103,7 +127,13 @@ def rail_optimized(
         Port ``j`` sits on rail leaf ``j mod gpus_per_node`` in a server slot of its own, so they
         take ``ceil(reserved_leaf_ports / gpus_per_node)`` server slots from SU 0. They are not
         graph edges: leaves record them as ``reserved_ports`` and ``G.graph`` as
-        ``reserved_leaf_ports``.
+        ``reserved_leaf_ports`` (the total over planes).
+    planes : int
+        Independent scale-out planes, each a rail-optimized fabric of every server (its own
+        leaves, spines and cores): every GPU has one port per plane at ``switch``'s port rate, a
+        NIC of ``planes`` x that rate split into ``planes`` ports. The DGX B300 SuperPOD on
+        Spectrum-X is ``planes=2`` of ``sn5600-400``: an 800G ConnectX-8 as 2 x 400G
+        ("twin-planar"), so each plane's leaves have 128 ports and hold a 64-node unit.
     scaleup : str or None
         Catalog scale-up switch per server (NVLink); None for none.
     gpu : str
@@ -114,7 +144,9 @@ def rail_optimized(
     Returns
     -------
     nx.DiGraph
-        GPUs ``"node{n}/gpu{g}"``; one leaf ``"su{s}/leaf{r}"`` per rail per SU (tier 1);
+        GPUs ``"node{n}/gpu{g}"``; one leaf ``"su{s}/leaf{r}"`` per rail per SU (tier 1) per
+        plane (with ``planes > 1`` every switch id of plane ``p`` starts ``"plane{p}/"`` and the
+        switch carries ``plane=p``);
         spines ``"spine{j}"`` while the leaves fit one spine layer (at most ``radix`` leaves),
         else pods of whole SUs with spines ``"pod{p}/spine{j}"`` (tier 2) and cores ``"core{i}"``
         (tier 3); scale-up switches ``"node{n}/nvswitch"`` (tier 0).
@@ -124,7 +156,8 @@ def rail_optimized(
         ``radix``, ``su``, ``rail``, ``reserved_ports``, ``pod`` (3 tiers); spines ``pod``
         (3 tiers). Edge attributes: ``bandwidth_bytes_per_s``, ``latency_s`` (cable plus the
         switch entered), ``num_links`` (parallel cables), ``link``. ``G.graph``:
-        ``topology="rail-optimized"``, ``params``, ``catalog``, ``reserved_leaf_ports``.
+        ``topology="rail-optimized"``, ``params``, ``catalog``, ``reserved_leaf_ports``,
+        ``planes``.
 
     Raises
     ------
@@ -138,14 +171,26 @@ def rail_optimized(
 
     Notes
     -----
-    NVIDIA DGX SuperPOD H100 RA (capex §3.1): SUs of 32 DGX, rail ``r`` of every server of an SU
+    NVIDIA DGX SuperPOD H100 RA (2023,
+    https://docs.nvidia.com/dgx-superpod/reference-architecture-scalable-infrastructure-h100/latest/network-fabrics.html):
+    SUs of 32 DGX, rail ``r`` of every server of an SU
     on leaf ``r`` of the SU, leaves 1:1 with ``su_size`` uplinks each; spines = the smallest
     divisor ``s`` of ``su_size`` with ``s * radix >= leaves * su_size``, so every leaf reaches
     every spine over ``su_size / s`` cables. RA Table 4 (1-4 SU, 4 UFM ports): 31 / 63 / 95 / 127
     nodes, 8 / 16 / 24 / 32 leaves, 4 / 8 / 16 / 16 spines, 252 / 508 / 764 / 1,020 node-leaf
     cables including UFM, 256 / 512 / 768 / 1,024 spine-leaf cables. Beyond ``radix`` leaves a
-    core tier joins pods of whole SUs (capex §2.2; B200 SuperPOD: 16 SU -> 128 / 128 / 64,
+    core tier joins pods of whole SUs (NVIDIA DGX SuperPOD B200 RA, 2024: 16 SU -> 128 / 128 / 64,
     64 SU -> 512 / 512 / 256).
+
+    A leaf's uplinks are the count from ``su_size`` up that needs the fewest spines (see
+    ``_rail_plan``): ``su_size=31`` (the H100 RA's 31-node unit) gets 32 uplinks and 4 spines
+    per SU, not 31. DGX SuperPOD B300 RAs (NVIDIA, 2025): Spectrum-X twin-planar, 64-node SU,
+    ``planes=2`` of ``sn5600-400``: 1 / 2 / 4 / 8 / 16 SU -> 16 / 32 / 64 / 128 / 256 leaves and
+    8 / 16 / 32 / 64 / 128 spines (https://docs.nvidia.com/dgx-superpod/reference-architecture/
+    scalable-infrastructure-b300/latest/dgx-superpod-architecture.html, Table 3); Quantum-X800,
+    72-node SU of ``q3400``: 1 / 2 / 4 / 8 / 18 SU -> 8 / 16 / 32 / 64 / 144 leaves and
+    4 / 8 / 18 / 36 / 72 spines (.../scalable-infrastructure-b300-xdr/latest/
+    dgx-superpod-architecture.html, Table 3).
 
     Examples
     --------
@@ -161,13 +206,23 @@ def rail_optimized(
     gpus_per_node = check_int("gpus_per_node", gpus_per_node)
     su_size = check_int("su_size", su_size)
     reserved = check_int("reserved_leaf_ports", reserved_leaf_ports, minimum=0)
+    planes = check_planes(planes)
     hw = resolve_hardware(
         catalog=catalog, switch=switch, gpu=gpu, scaleup=scaleup, gpus_per_node=gpus_per_node
     )
     radix = hw.switch.radix
     if su_size > radix // 2:
+        fits = sorted(
+            (m.radix, m.key)
+            for m in hw.catalog.switches.values()
+            if m.tier_kind == "scale-out" and m.radix >= 2 * su_size
+        )
+        names = ", ".join(f"{key} ({r})" for r, key in fits[:6]) or "none in the catalog"
         raise ValueError(
-            f"su_size must be <= radix/2 = {radix // 2} (1:1 leaves of {switch!r}), got {su_size}"
+            f"su_size must be <= radix/2 = {radix // 2} (1:1 leaves of {switch!r}), got "
+            f"{su_size}; a larger unit needs a switch of radix >= {2 * su_size} ({names}), "
+            f"e.g. the same chip at a lower port rate with --planes (an 800G NIC as 2 x 400G "
+            f"planes: each plane's leaves have twice the ports)"
         )
     held_slots = ceil_div(reserved, gpus_per_node)
     first = su_size - held_slots
@@ -182,11 +237,11 @@ def rail_optimized(
         "su_size": su_size,
         "switch": switch,
         "reserved_leaf_ports": reserved,
+        "planes": planes,
         "scaleup": hw.scaleup.key if hw.scaleup else None,
         "gpu": gpu,
     }
     num_sus = 1 + ceil_div(max(0, num_nodes - first), su_size)
-    leaves = [f"su{s}/leaf{r}" for s in range(num_sus) for r in range(gpus_per_node)]
     try:  # pods of whole SUs where they fit
         plan = _rail_plan(num_sus, gpus_per_node, su_size, radix,
                           f"a rail-optimized fabric of {num_nodes} nodes")
@@ -205,26 +260,29 @@ def rail_optimized(
         return {"su": su}
 
     G = new_graph("rail-optimized", params, hw)
-    G.graph["reserved_leaf_ports"] = reserved
+    G.graph["reserved_leaf_ports"] = reserved * planes
+    G.graph["planes"] = planes
     add_gpus(G, hw, num_nodes, gpus_per_node, indices)
 
-    def leaf_attrs(i: int) -> dict[str, object]:
+    def leaf_attrs(i: int, plane: dict[str, int]) -> dict[str, object]:
         s, r = divmod(i, gpus_per_node)
         held = (reserved - r + gpus_per_node - 1) // gpus_per_node if s == 0 else 0
         pod = {"pod": i // plan.leaves_per_pod} if plan.tiers == 3 else {}
-        return switch_attrs(hw.switch, 1, su=s, rail=r, reserved_ports=held, **pod)
+        return switch_attrs(hw.switch, 1, su=s, rail=r, reserved_ports=held, **pod, **plane)
 
-    G.add_nodes_from((leaf, leaf_attrs(i)) for i, leaf in enumerate(leaves))
-    attach_gpus(
-        G,
-        hw,
-        (
-            (gpu_id(n, g), leaves[su_of(n) * gpus_per_node + g])
-            for n in range(num_nodes)
-            for g in range(gpus_per_node)
-        ),
-    )
-    add_upper_tiers(G, hw, plan, leaves)
+    for prefix, plane in plane_prefixes(planes):
+        leaves = [f"{prefix}su{s}/leaf{r}" for s in range(num_sus) for r in range(gpus_per_node)]
+        G.add_nodes_from((leaf, leaf_attrs(i, plane)) for i, leaf in enumerate(leaves))
+        attach_gpus(
+            G,
+            hw,
+            (
+                (gpu_id(n, g), leaves[su_of(n) * gpus_per_node + g])
+                for n in range(num_nodes)
+                for g in range(gpus_per_node)
+            ),
+        )
+        add_upper_tiers(G, hw, plan, leaves, prefix=prefix, indices=plane)
     return validate_graph(G)
 
 
@@ -278,8 +336,8 @@ def rail_only(
 
     Notes
     -----
-    Wang et al., "Rail-only" (arXiv 2307.12169; capex §4.1): the rail switches of a
-    rail-optimized fabric are kept and the spine layer joining rails is removed. Capex §4.3's
+    Wang et al., "Rail-only" (arXiv 2307.12169, 2024): the rail switches of a
+    rail-optimized fabric are kept and the spine layer joining rails is removed. A derived
     comparison counts each rail as a Clos of ``num_nodes`` ports (1 tier if it fits one switch,
     2 tiers up to ``radix**2 / 2``, else 3) and counts host cables among the links: k=64, M=8,
     16,384 GPUs -> 768 switches / 32,768 cables; 4,096 GPUs -> 192 / 8,192.

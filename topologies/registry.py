@@ -241,6 +241,8 @@ _SHARED_HELP: dict[str, tuple[str, str]] = {
     "scaleup": ("scale-up (NVLink) switch per server: a catalog key, 'auto' or None", ""),
     "gpu": ("GPU model (catalog key)", ""),
     "catalog": ("hardware catalog; None for the built-in one", ""),
+    "planes": ("independent scale-out planes; each GPU has one port per plane at the "
+               "switch's port rate", "planes"),
 }
 
 
@@ -325,7 +327,7 @@ FAMILIES: Mapping[str, Family] = MappingProxyType({
             "single-hop", single_hop, size_rule=_gpus_in_whole_servers,
             summary="single hop: every GPU one switch from every other, over parallel planes",
             option_help={
-                "planes": ("parallel switch planes, one NIC port each per GPU", "planes"),
+                "planes": ("parallel single-switch planes, one NIC port each per GPU", "planes"),
             },
         ),
     )
@@ -340,7 +342,7 @@ def family(name: str) -> Family:
     ValueError
         If there is no such family; the message lists the known ones.
 
-    >>> family("clos").accepts("oversubscription"), family("clos").accepts("planes")
+    >>> family("clos").accepts("oversubscription"), family("fat-tree").accepts("planes")
     (True, False)
     """
     try:
@@ -431,7 +433,8 @@ def check_scale(name: str, params: Mapping[str, Any], *, size_parameter: str) ->
         builder's own checks.
     size_parameter : str
         ``"k"`` (GPUs = ``k**3 / 4``), ``"num_gpus"`` or ``"num_nodes"`` (GPUs = servers x
-        ``gpus_per_node``).
+        ``gpus_per_node``); with ``planes`` > 1 the GPUs count once per plane (each plane
+        repeats their links and its own switches).
 
     Raises
     ------
@@ -460,6 +463,10 @@ def check_scale(name: str, params: Mapping[str, Any], *, size_parameter: str) ->
         gpus, detail = size * per_node, f"{size:,} servers x {per_node} GPUs"
     else:
         gpus, detail = size, f"{size:,}"
+    planes = params.get("planes", 1)
+    if isinstance(planes, int) and not isinstance(planes, bool) and planes > 1:
+        # every plane repeats the GPUs' links and the switches above them
+        gpus, detail = gpus * planes, f"{detail} x {planes} planes"
     if gpus >= MAX_GPUS:
         raise ValueError(f"{size_parameter} of {name} must give < {MAX_GPUS:,} GPUs (a larger "
                          f"graph would not fit in memory), got {detail}")

@@ -63,9 +63,12 @@ def single_hop(
 
     Notes
     -----
-    Capex §5.2: a true single hop traverses one switch chip, so a plane holds at most ``radix``
+    A true single hop traverses one switch chip, so a plane holds at most ``radix``
     GPUs and the per-GPU scale-out bandwidth is ``planes`` x the port rate (Tomahawk 6 as
-    512 x 200G: 512 GPUs per plane; NVL72 is the NVLink case with 18 planes of 72 ports).
+    512 x 200G: 512 GPUs per plane; NVL72 is the NVLink case with 18 planes of 72 ports). Domains
+    of 1k-2k GPUs need the largest radix: Tomahawk 6 as 1,024 x 100G (``th6-100``) or an
+    announced multi-chip co-packaged-optics box as 2,048 x 200G (``sn6800-200``, catalog
+    ``status = "announced"``: its figures are assumptions, override them with ``--catalog``).
 
     Examples
     --------
@@ -87,10 +90,21 @@ def single_hop(
     )
     radix = hw.switch.radix
     if num_gpus > radix:
+        larger = sorted(
+            (m.radix, m.key, m.status)
+            for m in hw.catalog.switches.values()
+            if m.tier_kind == "scale-out" and m.radix >= num_gpus
+        )
+        names = ", ".join(
+            f"{key} ({r}{', announced' if status == 'announced' else ''})"
+            for r, key, status in larger
+        )
         raise InfeasibleError(
             f"single-hop for {num_gpus} GPUs needs a switch radix >= "
             f"{num_gpus}; {switch} has {radix}: use at most {radix} GPUs per "
             f"single-hop domain or a switch with a larger radix"
+            + (f" (catalog: {names})" if names else " (none in the catalog; add one with "
+               "--catalog)")
         )
     params = {
         "num_gpus": num_gpus,

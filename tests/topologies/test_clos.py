@@ -1,4 +1,4 @@
-"""Leaf-spine(-core) Clos: capex §2.1 / §2.2 counts, partial builds, tiers and bad input."""
+"""Leaf-spine(-core) Clos: k^2/2 and k^3/4 counts, partial builds, tiers and bad input."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def uplinks(G, n) -> Counter:
 @pytest.mark.parametrize(
     ("oversubscription", "num_gpus", "down", "up", "spines"),
     [
-        # capex §2.1 [D], checked there against the SuperPOD B200 8-SU row and a cost sheet:
+        # derived; matches the NVIDIA DGX SuperPOD B200 RA, 2024 8-SU row:
         # k=64 1:1 -> 2,048 GPUs / 64 leaves / 32 spines; 3:1 -> d=48, u=16, 3,072 GPUs, 16
         # spines; 7:1 -> d=56, u=8, 3,584 GPUs, 8 spines.
         (1, 2048, 32, 32, 32),
@@ -49,7 +49,7 @@ def test_two_tier_k64(oversubscription, num_gpus, down, up, spines):
 @pytest.mark.parametrize(
     ("num_gpus", "leaves", "spines", "cores"),
     [
-        # capex §2.2 [D], matching the SuperPOD B200 16-SU / 64-SU rows and the cost sheet [V]
+        # derived; matches the NVIDIA DGX SuperPOD B200 RA, 2024 16-SU / 64-SU rows
         (4096, 128, 128, 64),
         (16384, 512, 512, 256),
         pytest.param(32768, 1024, 1024, 512, marks=pytest.mark.slow),
@@ -58,7 +58,7 @@ def test_two_tier_k64(oversubscription, num_gpus, down, up, spines):
 def test_three_tier_k64(num_gpus, leaves, spines, cores):
     G = clos(num_gpus)
     assert switches_by_tier(G) == {1: leaves, 2: spines, 3: cores}
-    # non-blocking: N cables per tier (capex §2.2)
+    # non-blocking: N cables per tier
     s = Counter()
     for u, v, d in G.edges(data=True):
         tu, tv = G.nodes[u].get("tier", -1), G.nodes[v].get("tier", -1)
@@ -103,8 +103,8 @@ def test_summary_fields():
     assert s.switches_by_tier == {"scale-up": 32, "leaf": 8, "spine": 4}
     assert s.cables_by_tier == {"gpu-leaf": 256, "gpu-scale-up": 256 * 18, "leaf-spine": 256}
     assert s.injection_bandwidth_bytes_per_s == 50e9  # one NDR 400G NIC per GPU
-    assert s.scaleup_bandwidth_bytes_per_s == 18 * 25e9  # 900 GB/s bidirectional (capex §3.5)
-    assert s.bisection_bandwidth_bytes_per_s == pytest.approx(128 * 50e9)  # capex §2.4
+    assert s.scaleup_bandwidth_bytes_per_s == 18 * 25e9  # 900 GB/s bidirectional (NVIDIA H100)
+    assert s.bisection_bandwidth_bytes_per_s == pytest.approx(128 * 50e9)  # N/2 x link
 
 
 def test_three_tier_summary_has_spine_core_cables():
@@ -140,3 +140,20 @@ def test_bad_input(kwargs, error, message):
     with pytest.raises(error) as err:
         clos(**kwargs)
     assert message in str(err.value)
+
+
+def test_a_server_larger_than_a_leaf_spans_several_leaves():
+    # a GB200 NVL72 rack (72 GPUs behind one NVLink domain) on radix-64 QM9700 leaves: 24 GPU
+    # ports and 24 uplinks per leaf at 1:1, each rack over 3 leaves
+    assert leaf_ports(64, 1.0, 72) == (24, 24)
+    G = clos(576, gpus_per_node=72, gpu="gb200")
+    leaves = {n for n, d in G.nodes(data=True) if d.get("tier") == 1}
+    assert len(leaves) == 24
+    for n in range(8):
+        racks = {v for g in range(72) for v in G.succ[f"node{n}/gpu{g}"]
+                 if G.nodes[v].get("tier") == 1}
+        assert racks == {f"leaf{3 * n + i}" for i in range(3)}
+    per_leaf = {leaf: sum(1 for u in G.pred[leaf] if G.nodes[u]["kind"] == "gpu")
+                for leaf in leaves}
+    assert set(per_leaf.values()) == {24}
+    assert summarize(G).injection_bandwidth_bytes_per_s == pytest.approx(50e9)

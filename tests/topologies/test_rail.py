@@ -1,4 +1,7 @@
-"""Rail-optimized (DGX SuperPOD, capex §3.1) and rail-only (Wang et al., capex §4) fabrics."""
+"""Rail-optimized (NVIDIA DGX SuperPOD RAs) and rail-only (Wang et al., arXiv 2307.12169) fabrics.
+
+H100 RA: https://docs.nvidia.com/dgx-superpod/reference-architecture-scalable-infrastructure-h100/latest/network-fabrics.html
+"""
 
 from __future__ import annotations
 
@@ -32,8 +35,8 @@ def census(G: nx.DiGraph) -> tuple[dict[int, int], dict[str, int], dict[int, int
 @pytest.mark.parametrize(
     ("nodes", "leaves", "spines", "node_leaf_cables", "spine_leaf_cables", "spine_ports"),
     [
-        # NVIDIA DGX SuperPOD H100 RA, Table 4 (capex §3.1 [V]); spine ports used / capacity from
-        # the derived table under it (capex §3.1 [D]): the 3-SU build has 25 % spare spine ports.
+        # NVIDIA DGX SuperPOD H100 RA, Table 4; spine ports used / capacity derived from it:
+        # the 3-SU build has 25 % spare spine ports.
         (31, 8, 4, 252, 256, 256),
         (63, 16, 8, 508, 512, 512),
         (95, 24, 16, 764, 768, 1024),
@@ -47,11 +50,11 @@ def test_superpod_h100_table4(nodes, leaves, spines, node_leaf_cables, spine_lea
     gpus = sum(1 for _, kind in G.nodes(data="kind") if kind == "gpu")
     assert gpus == nodes * 8
     assert switches == {1: leaves, 2: spines}
-    # "compute+UFM" cables = GPU cables + the 4 UFM ports held on SU 0's leaves (capex §8 item 5)
+    # "compute+UFM" cables = GPU cables + the 4 UFM ports held on SU 0's leaves (RA Table 4)
     assert cables["gpu-leaf"] == gpus
     assert cables["gpu-leaf"] + G.graph["reserved_leaf_ports"] == node_leaf_cables
     assert cables["leaf-spine"] == spine_leaf_cables
-    # leaf ports used incl. UFM: 508 / 1,020 / 1,532 / 2,044 of 64 per leaf (capex §3.1 [D])
+    # leaf ports used incl. UFM: 508 / 1,020 / 1,532 / 2,044 of 64 per leaf (from RA Table 4)
     reserved = sum(d.get("reserved_ports", 0) for _, d in G.nodes(data=True))
     assert ports[1] + reserved == node_leaf_cables + spine_leaf_cables
     assert leaves * 64 - (ports[1] + reserved) == 4
@@ -82,7 +85,7 @@ def test_rail_r_of_every_server_goes_to_leaf_r_of_its_su():
 @pytest.mark.parametrize(
     ("nodes", "expected"),
     [
-        # DGX SuperPOD B200 rows (capex §2.1, §2.2 [V]): 8 SU -> 64 leaf / 32 spine;
+        # NVIDIA DGX SuperPOD B200 RA, 2024 rows: 8 SU -> 64 leaf / 32 spine;
         # 16 SU -> 128 / 128 / 64 (4,096 GPUs); 64 SU -> 512 / 512 / 256 (16,384 GPUs)
         (256, {1: 64, 2: 32}),
         (512, {1: 128, 2: 128, 3: 64}),
@@ -93,16 +96,16 @@ def test_superpod_b200_rows(nodes, expected):
     G = rail_optimized(nodes, gpu="b200", scaleup="nvswitch-b200")
     switches, cables, _ = census(G)
     assert switches == expected
-    assert set(cables.values()) == {nodes * 8}  # non-blocking: N cables per layer (capex §2.2)
+    assert set(cables.values()) == {nodes * 8}  # non-blocking: N cables per layer
     if 3 in expected:  # pods hold whole SUs: 4 SUs of 8 rail leaves per pod of 32
         pods = {(d["su"], d["pod"]) for _, d in G.nodes(data=True) if d.get("tier") == 1}
         assert pods == {(s, s // 4) for s in range(nodes // 32)}
 
 
 def test_xdr_radix_144_two_tiers_up_to_k_squared_over_2():
-    # capex §2.1: k=144 (Q3400 XDR) holds 10,368 endpoints in 2 tiers; capex §8 item 2: the
+    # k=144 (Q3400 XDR) holds k^2/2 = 10,368 endpoints in 2 tiers; NVIDIA's DGX B300 RA: the
     # B300-XDR 18-SU build is 1,296 nodes x 8 = 10,368 GPUs (SUs of 72 nodes)
-    G = rail_optimized(1296, switch="q3400", su_size=72, gpu="b200", scaleup="nvswitch-b200")
+    G = rail_optimized(1296, switch="q3400", su_size=72, gpu="b300")  # DGX B300, NVLink 5
     switches, cables, _ = census(G)
     assert switches == {1: 144, 2: 72}
     assert cables == {"gpu-leaf": 10368, "leaf-spine": 10368}
@@ -112,7 +115,8 @@ def test_xdr_radix_144_two_tiers_up_to_k_squared_over_2():
 @pytest.mark.parametrize(
     ("num_gpus", "opt", "only"),
     [
-        # capex §4.3 [D] (k=64, M=8; links include host cables): rail-optimized vs rail-only
+        # derived here, not the paper's table (k=64, M=8; links incl. host cables):
+        # rail-optimized vs rail-only
         # switches / links: 4,096 -> 320 / 12,288 vs 192 / 8,192; 16,384 -> 1,280 / 49,152 vs
         # 768 / 32,768 (40 % fewer switches, 33 % fewer links)
         (4096, (320, 12288), (192, 8192)),
@@ -140,7 +144,7 @@ cost_usd = 0
 power_w = 0
 chips = 36
 in_network_reduction = true
-source = "test fixture: 256-GPU NVLink domain, 900 GB/s per GPU (capex §3.5)"
+source = "test fixture: 256-GPU NVLink domain, 900 GB/s per GPU (NVIDIA DGX GH200, 2023)"
 year = 2023
 """
 
@@ -148,7 +152,7 @@ year = 2023
 @pytest.mark.parametrize(
     ("num_nodes", "switches", "links"),
     [
-        # capex §4.3 [D], M=256 (DGX GH200 HB domain): 16,384 GPUs -> 256 / 16,384;
+        # derived here, M=256 (DGX GH200 HB domain): 16,384 GPUs -> 256 / 16,384;
         # 32,768 GPUs -> 1,536 / 65,536
         (64, 256, 16384),
         pytest.param(128, 1536, 65536, marks=pytest.mark.slow),
@@ -202,7 +206,7 @@ def test_summaries():
     assert s.cables_by_tier == {"gpu-leaf": 248, "gpu-scale-up": 248 * 18, "leaf-spine": 256}
     # RA Table 4 (1 SU): 508 of 512 leaf ports in use = 248 GPU + 256 spine + 4 reserved (UFM)
     assert s.ports_used_by_tier["leaf"] == 248 + 256 + 4
-    assert s.hop_diameter == 3  # rail to rail goes over the spines (capex §3 definition)
+    assert s.hop_diameter == 3  # rail to rail goes over the spines (H100 RA)
     s = summarize(rail_only(16))
     assert s.switches_by_tier == {"scale-up": 16, "leaf": 8}
     assert s.cables_by_tier == {"gpu-leaf": 128, "gpu-scale-up": 128 * 18}

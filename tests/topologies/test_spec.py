@@ -94,7 +94,7 @@ def test_saved_yaml_is_explicit_with_si_keys(tmp_path):
     data = yaml.safe_load(save_spec(G, tmp_path / "ft.yaml").read_text())
     assert data["topology"] == "fat-tree" and data["params"]["k"] == 4
     assert len(data["nodes"]) == G.number_of_nodes()
-    # one entry per cable: k^3/4 cables per layer x 3 layers (Al-Fares 2008, capex §1.1) = 48
+    # one entry per cable: k^3/4 cables per layer x 3 layers (Al-Fares 2008) = 48
     assert len(data["links"]) == 48
     assert {
         "a",
@@ -112,7 +112,7 @@ def test_small_cluster_example_units_and_catalog_defaults():
     assert G.graph["name"] == "small-lab" and G.graph["topology"] == "custom"
     assert G.graph["catalog"] == CAT.version
     assert sum(1 for _, k in G.nodes(data="kind") if k == "gpu") == 8
-    assert G.nodes["leaf0"]["radix"] == 64  # qm9700: 64 x NDR 400G (catalog, capex §3.1)
+    assert G.nodes["leaf0"]["radix"] == 64  # qm9700: 64 x NDR 400G (catalog, NVIDIA QM97xx manual)
     assert G.nodes["node0/nvswitch"]["tier"] == 0
     up = G["leaf0"]["spine0"]
     # "400Gbps" is decimal bits: 400e9 / 8 = 50e9 bytes/s (DESIGN.md, Units)
@@ -253,8 +253,8 @@ BAD_YAML = [
     ("family: torus\n", "family", "unknown family 'torus'", 1),
     ("family: fat-tree\nparams: {k: 5}\n", "params", "k must be an even integer", 2),
     ("family: fat-tree\nparams: {k: 4, radix: 8}\n", "params", "fat-tree takes k", 2),
-    ("family: clos\nparams: {planes: 2}\n", "params",
-     "unknown parameter 'planes'; clos takes num_gpus, tiers, switch, oversubscription", 2),
+    ("family: clos\nparams: {radix: 2}\n", "params",
+     "unknown parameter 'radix'; clos takes num_gpus, tiers, switch, oversubscription", 2),
     ("family: rail-only\nparams: {gpus_per_node: 4}\n", "params",
      "missing parameter 'num_nodes'; rail-only takes num_nodes, gpus_per_node", 2),
     ("family: clos\nparams: {num_gpus: 8, catalog: x.toml}\n", "params.catalog",
@@ -368,7 +368,7 @@ def test_load_topology(tmp_path):
     path = save_spec(topologies.build("rail-only", num_nodes=2), tmp_path / "r.json")
     assert load_topology(str(path)).graph["topology"] == "rail-only"
     G = load_topology("fat-tree", k=4, switch=None, scaleup=None)  # None values dropped
-    assert sum(1 for _, k in G.nodes(data="kind") if k == "gpu") == 16  # k^3/4 (capex §1.1)
+    assert sum(1 for _, k in G.nodes(data="kind") if k == "gpu") == 16  # k^3/4 (Al-Fares 2008)
     with pytest.raises(
         ValueError,
         match=r"^topology must be a spec file \(.yaml, .yml, .json, "
