@@ -28,9 +28,9 @@ from collectives.names import busbw_factor, canonical
 from collectives.patterns import Phase
 from collectives.registry import algorithm_for, candidates, phases
 from collectives.results import AlgorithmCost, Prediction
-from fabric.flows import edge_name
+from fabric.flows import edge_name, hash_samples, sampled_step
 from fabric.links import SCALEOUT_CLASSES, SCALEUP_CLASSES
-from fabric.routing import FabricIndex, fabric_index
+from fabric.routing import DEFAULT_ROUTING, FabricIndex, check_routing, fabric_index, placement_of
 
 __all__ = ["algorithm_costs", "predict_ideal"]
 
@@ -45,9 +45,14 @@ def _request_key(
     algorithm: str | None,
     params: ModelParams,
     seed: int,
+    routing: str = DEFAULT_ROUTING,
+    routing_seed: int = 0,
 ) -> Hashable:
-    """What an ideal prediction's costs depend on besides the fabric, as a hashable key."""
+    """What an ideal prediction's costs depend on besides the fabric, as a hashable key
+    (routing policy and hash seed included, so no policy reads another's costs)."""
     return (
+        routing,
+        routing_seed,
         collective,
         ranks if ranks is None or isinstance(ranks, int) else tuple(ranks),
         placement if isinstance(placement, str) else tuple(placement),
@@ -67,8 +72,11 @@ def _warm_costs(
     algorithm: str | None,
     params: ModelParams,
     seed: int,
-) -> tuple[Communicator, tuple[AlgorithmCost, ...], float]:
-    """The communicator, candidate costs and per-byte bound of a request, memoized.
+    routing: str = DEFAULT_ROUTING,
+    routing_seed: int = 0,
+) -> tuple[Communicator, tuple[AlgorithmCost, ...], float, tuple[np.ndarray | None, ...]]:
+    """The communicator, candidate costs, per-byte bound and per-sample seconds per byte
+    (``ecmp-hash``; None otherwise) of a request, memoized.
 
     The memo lives in the fabric index's ``memo``, so it dies with the index when the graph
     changes (:func:`fabric.routing.fabric_index`); a repeated request (another size, the same
@@ -76,20 +84,24 @@ def _warm_costs(
     nothing kept refers to the graph (the index is cached weakly on it).
     """
     memo = cast(
-        "dict[Hashable, tuple[Communicator, tuple[AlgorithmCost, ...], float]]",
+        "dict[Hashable, tuple[Communicator, tuple[AlgorithmCost, ...], float, "
+        "tuple[np.ndarray | None, ...]]]",
         fabric_index(G).memo.setdefault(_MEMO_KEY, {}),
     )
-    key = _request_key(collective, ranks, placement, algorithm, params, seed)
+    key = _request_key(collective, ranks, placement, algorithm, params, seed, routing,
+                       routing_seed)
     found = memo.get(key)
     if found is not None:
         return found
     on = placed_ranks(G, ranks, placement, seed=seed)
-    costs = tuple(_costs(on, collective, algorithm, params))
+    evaluated = _costs(on, collective, algorithm, params, routing, routing_seed)
+    costs = tuple(c for c, _ in evaluated)
+    samples = tuple(s for _, s in evaluated)
     bound_per_byte = bandwidth_lower_bound_s(on.index, on.comm, collective, 1.0)
     if len(memo) >= _MEMO_LIMIT:
         memo.clear()
-    memo[key] = (on.comm, costs, bound_per_byte)
-    return on.comm, costs, bound_per_byte
+    memo[key] = (on.comm, costs, bound_per_byte, samples)
+    return on.comm, costs, bound_per_byte, samples
 
 
 def _efficiency(index: FabricIndex, params: ModelParams) -> np.ndarray | None:
@@ -119,48 +131,85 @@ def _efficiency(index: FabricIndex, params: ModelParams) -> np.ndarray | None:
 
 
 def _evaluate(
-    on: PlacedRanks, steps: list[Phase], algorithm: str, params: ModelParams
-) -> AlgorithmCost:
+    on: PlacedRanks,
+    steps: list[Phase],
+    algorithm: str,
+    params: ModelParams,
+    routing: str = DEFAULT_ROUTING,
+    routing_seed: int = 0,
+) -> tuple[AlgorithmCost, np.ndarray | None]:
+    """An algorithm's cost under a routing policy, and its per-sample seconds per byte.
+
+    ``ecmp-ideal`` (and ``policy``'s latency objective) use the phases' fluid loads. The others
+    place each phase's flows on single paths (:func:`fabric.flows.sampled_step`); ``ecmp-hash``
+    draws ``hash_samples`` independent hashes per phase with one generator seeded by
+    ``routing_seed`` and returns the sum over phases per sample (the cost's
+    ``seconds_per_byte`` is their mean). Phases without flows keep their fluid loads.
+    """
     index = on.index
     eff = _efficiency(index, params)
     cap = index.edge_capacity_bytes_per_s
-    latency_s = seconds_per_byte = 0.0
+    placement = placement_of(routing)
+    per_flow = placement != "ecmp-ideal"
+    hashed = placement == "ecmp-hash"
+    flows = [ph.step_flows() if per_flow and len(ph.edges) else None for ph in steps]
+    su = index.scaleup_switch
+    num_samples = hash_samples(sum(
+        int(((su[f[0]] < 0) | (su[f[0]] != su[f[1]])).sum())
+        for f in flows if f is not None)) if hashed else 1
+    samples = np.zeros(num_samples)
+    rng = np.random.default_rng(routing_seed)
+    latency_s = 0.0
     worst_edge, worst_part = -1, -1.0
     sent = 0.0
     gpu_out = index.edge_from_gpu
-    for ph in steps:
+    for ph, step_flows in zip(steps, flows, strict=True):
         if len(ph.edges) == 0:
             latency_s += ph.repeat * ph.alpha_steps * params.alpha_s
             continue
-        c_e = cap[ph.edges] * (eff[ph.edges] if eff is not None else 1.0)
-        ratio = ph.load / c_e
-        k = int(np.argmax(ratio))
-        step = float(ratio[k])
         latency_s += ph.repeat * (ph.latency_s + ph.alpha_steps * params.alpha_s)
-        seconds_per_byte += ph.repeat * step
-        if ph.repeat * step > worst_part:
-            worst_part, worst_edge = ph.repeat * step, int(ph.edges[k])
         sent += ph.repeat * float(ph.load[gpu_out[ph.edges]].sum())
-    return AlgorithmCost(
+        if step_flows is not None:
+            got = sampled_step(index, *step_flows, placement=placement, samples=num_samples,
+                               seed=int(rng.integers(1 << 62)), efficiency=eff)
+            samples += ph.repeat * got.seconds_per_byte
+            part, edge = ph.repeat * float(got.seconds_per_byte.mean()), got.bottleneck_edge
+        else:
+            c_e = cap[ph.edges] * (eff[ph.edges] if eff is not None else 1.0)
+            ratio = ph.load / c_e
+            k = int(np.argmax(ratio))
+            samples += ph.repeat * float(ratio[k])
+            part, edge = ph.repeat * float(ratio[k]), int(ph.edges[k])
+        if part > worst_part:
+            worst_part, worst_edge = part, edge
+    cost = AlgorithmCost(
         algorithm=algorithm,
         latency_s=latency_s,
-        seconds_per_byte=seconds_per_byte,
+        seconds_per_byte=float(samples.mean()),
         bottleneck=edge_name(index, worst_edge),
         bytes_sent_per_rank_per_byte=sent / on.comm.n,
     )
+    return cost, (samples if hashed else None)
 
 
 def _costs(
-    on: PlacedRanks, collective: str, algorithm: str | None, params: ModelParams
-) -> list[AlgorithmCost]:
+    on: PlacedRanks,
+    collective: str,
+    algorithm: str | None,
+    params: ModelParams,
+    routing: str = DEFAULT_ROUTING,
+    routing_seed: int = 0,
+) -> list[tuple[AlgorithmCost, np.ndarray | None]]:
     if algorithm is not None:
         algorithm_for(collective, algorithm)  # unknown, or not serving: say so first
-        return [_evaluate(on, phases(on, collective, algorithm), algorithm, params)]
+        return [_evaluate(on, phases(on, collective, algorithm), algorithm, params, routing,
+                          routing_seed)]
     costs = []
     errors = []
     for a in candidates(on, collective):
         try:
-            costs.append(_evaluate(on, phases(on, collective, a), a, params))
+            costs.append(_evaluate(on, phases(on, collective, a), a, params, routing,
+                                   routing_seed))
         except ValueError as err:
             errors.append(f"{a}: {err}")
     if not costs:
@@ -179,6 +228,8 @@ def algorithm_costs(
     algorithm: str | None = None,
     params: ModelParams | None = None,
     seed: int = 0,
+    routing: str = DEFAULT_ROUTING,
+    routing_seed: int = 0,
 ) -> list[AlgorithmCost]:
     """Latency and seconds-per-byte of each candidate algorithm (or the named one).
 
@@ -193,8 +244,10 @@ def algorithm_costs(
         apply, fewer than 2 ranks, or no candidate that works.
     """
     name = canonical(collective)
+    check_routing(routing)
     on = placed_ranks(G, ranks, placement, seed=seed)
-    return _costs(on, name, algorithm, params or ModelParams())
+    return [c for c, _ in _costs(on, name, algorithm, params or ModelParams(), routing,
+                                 routing_seed)]
 
 
 def predict_ideal(
@@ -207,21 +260,32 @@ def predict_ideal(
     algorithm: str | None = None,
     calibration: object | None = None,
     seed: int = 0,
+    routing: str = DEFAULT_ROUTING,
+    routing_seed: int = 0,
 ) -> list[Prediction]:
     """Ideal-flavor predictions, the fastest algorithm per size (or the named one).
 
     The contract is :func:`collectives.predict.predict_many`'s (call that); ``calibration`` must
-    be a :class:`~collectives.calibration.ModelCalibration` of the ideal flavor.
+    be a :class:`~collectives.calibration.ModelCalibration` of the ideal flavor. Under
+    ``ecmp-hash`` the time is the mean over the hash samples and ``time_p99_s`` their 99th
+    percentile (the fastest algorithm by mean).
     """
     name = canonical(collective)
+    check_routing(routing)
     cal = check_calibration(calibration, flavor="ideal")
     params = cal.params if cal is not None else ModelParams()
     # costs and bound are linear in the size: computed once per request, memoized per index
-    c, costs, bound_per_byte = _warm_costs(G, name, ranks, placement, algorithm, params, seed)
+    c, costs, bound_per_byte, samples = _warm_costs(G, name, ranks, placement, algorithm,
+                                                    params, seed, routing, routing_seed)
     out = []
     for size in sizes:
-        best = min(costs, key=lambda a: a.latency_s + a.seconds_per_byte * size)
+        at = min(range(len(costs)),
+                 key=lambda i: costs[i].latency_s + costs[i].seconds_per_byte * size)
+        best = costs[at]
         time_s = best.latency_s + best.seconds_per_byte * size
+        spread = samples[at]
+        p99_s = (best.latency_s + float(np.quantile(spread, 0.99)) * size
+                 if spread is not None else time_s)
         low, high = cal.band(time_s) if cal is not None else (time_s, time_s)
         algbw = size / time_s
         bound = bound_per_byte * size
@@ -245,6 +309,8 @@ def predict_ideal(
                 bytes_sent_per_rank=best.bytes_sent_per_rank_per_byte * size,
                 time_low_s=low,
                 time_high_s=high,
+                routing=routing,
+                time_p99_s=p99_s,
             )
         )
     return out

@@ -16,7 +16,7 @@ the algorithm registry (:mod:`collectives.registry`), which checks first that th
 serves the collective and applies to the placement, and memoizes the result: call
 :func:`collectives.registry.phases`, not these.
 
-Rings and trees follow NCCL's structure (nccl_models.md §3.3): one ring per NIC ("channel"),
+Rings and trees follow NCCL's structure (NVIDIA/nccl ``src/graph``): one ring per NIC ("channel"),
 entering each server at the GPU of that channel's rail and leaving through the same rail, with
 the last hop forwarded over NVLink to that rail's GPU (PXN), so a rail-aligned placement keeps
 every network hop on one rail. All-to-all crosses servers through the destination rail's GPU
@@ -25,7 +25,9 @@ every network hop on one rail. All-to-all crosses servers through the destinatio
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +37,7 @@ from collectives.communicator import Communicator, PlacedRanks
 from fabric.routing import FabricIndex, LinkLoads, deliver, propagate, route
 
 __all__ = [
+    "DIRECT_FLOW_LIMIT",
     "PAIRWISE_SAMPLES",
     "Phase",
     "ring_phases",
@@ -60,7 +63,12 @@ class Phase:
 
     ``edges`` are the index positions of the edges with load, ``load`` their bytes per byte of
     the collective's size; ``latency_s`` is the step's path latency, ``alpha_steps`` how many
-    software step costs it pays.
+    software step costs it pays. ``flows`` are the step's flows ``(src, dst, relative bytes)``
+    for the routing policies that place each flow on one path
+    (:func:`fabric.flows.sampled_step`); None where the loads are fixed or aggregated (the
+    policies then use ``load``, the fluid split). ``flows_later`` builds them on demand where
+    keeping them would cost memory (a direct all-to-all's n^2 pairs); :meth:`step_flows` reads
+    either.
     """
 
     repeat: float
@@ -68,6 +76,14 @@ class Phase:
     load: np.ndarray
     latency_s: float
     alpha_steps: float
+    flows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    flows_later: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+
+    def step_flows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The step's flows ``(src, dst, relative bytes)``, or None (fixed or aggregated)."""
+        if self.flows is not None:
+            return self.flows
+        return self.flows_later() if self.flows_later is not None else None
 
 
 def _phase_from_flows(
@@ -92,15 +108,23 @@ def _phase_from_flows(
         load=loads.load_bytes[nz],
         latency_s=loads.max_latency_s,
         alpha_steps=alpha_steps,
+        flows=(np.asarray(src), np.asarray(dst), np.asarray(rel, dtype=float)),
     )
 
 
 def _phase_from_loads(
-    load: np.ndarray, latency_s: float, *, repeat: float, alpha_steps: float
+    load: np.ndarray,
+    latency_s: float,
+    *,
+    repeat: float,
+    alpha_steps: float,
+    flows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    flows_later: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
 ) -> Phase:
     nz = np.flatnonzero(load)
     return Phase(
-        repeat=repeat, edges=nz, load=load[nz], latency_s=latency_s, alpha_steps=alpha_steps
+        repeat=repeat, edges=nz, load=load[nz], latency_s=latency_s, alpha_steps=alpha_steps,
+        flows=flows, flows_later=flows_later,
     )
 
 
@@ -154,7 +178,7 @@ def _tree(index: FabricIndex, c: Communicator) -> list[Phase]:
 
     A pipelined tree's first chunk crosses every level, so the phase latency is the chain's
     ``m - 1`` NVLink hops plus ``floor(lg domains)`` network hops, each at its path latency
-    (the closed form's ``2 lg n·α`` per reduce + broadcast, nccl_models.md §3.3).
+    (the closed form's ``2 lg n·α`` per reduce + broadcast, as NCCL's trees).
     """
     groups = c.groups
     num = len(groups)
@@ -206,7 +230,10 @@ def _phase_from_parts(
             raise ValueError(f"{loads.unroutable} flow(s) have no path in this fabric")
         load += loads.load_bytes
         latency_s += k * loads.max_latency_s
-    return _phase_from_loads(load, latency_s, repeat=1, alpha_steps=alpha_steps)
+    flows = tuple(np.concatenate([np.asarray(p[i], dtype=float if i == 2 else np.int64)
+                                  for p in parts]) for i in range(3))
+    return _phase_from_loads(load, latency_s, repeat=1, alpha_steps=alpha_steps,
+                             flows=(flows[0], flows[1], flows[2]))
 
 
 def _xor_phases(index: FabricIndex, c: Communicator, rel_of_step: list[float]) -> list[Phase]:
@@ -262,10 +289,15 @@ def _direct_all_to_all(index: FabricIndex, c: Communicator) -> Phase:
         )
     first_hop = index.single_out[pos]
     if (first_hop < 0).any():
-        raise ValueError(
-            "all-to-all over GPUs with several scale-out links is modeled per pair; "
-            "use --algorithm pairwise"
-        )
+        # GPUs with several scale-out links (planes, multi-rail servers): each pair is a flow of
+        # its own, split over the GPU's links by the general router
+        if n * n > DIRECT_FLOW_LIMIT:
+            raise ValueError(
+                f"direct all-to-all over {n} GPUs with several scale-out links each is routed "
+                f"per pair, and {n * n:,} pairs are more than {DIRECT_FLOW_LIMIT:,}; use "
+                "--algorithm pairwise"
+            )
+        return _phase_from_flows(index, *_direct_flows(c, False), repeat=1, alpha_steps=1)
     hop_node = index.edge_dst[first_hop]
     arrivals = np.zeros(index.num_nodes)
     outside = n - dom_size[dom_idx]  # peers outside my domain
@@ -348,14 +380,43 @@ def _direct_all_to_all(index: FabricIndex, c: Communicator) -> Phase:
         if pxn and (forwarded > 0).any():
             network_latency_s += nvlink_latency_s
         latency_s = max(latency_s, network_latency_s)
-    return _phase_from_loads(load, latency_s, repeat=1, alpha_steps=1)
+    later = functools.partial(_direct_flows, c, pxn) if n * n <= DIRECT_FLOW_LIMIT else None
+    return _phase_from_loads(load, latency_s, repeat=1, alpha_steps=1, flows_later=later)
+
+
+#: Direct all-to-all steps of at most this many pairs keep their flows for the routing policies
+#: that place each flow on one path; larger ones use the fluid split (thousands of flows share
+#: each link there, so per-flow collisions average out).
+DIRECT_FLOW_LIMIT = 1 << 21
+
+
+def _direct_flows(c: Communicator, pxn: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of a direct all-to-all as a flow of 1/n, one flow per pair: inside a domain
+    over NVLink; across domains to the destination, through the proxy of the destination's
+    rail in the source's domain under PXN (an NVLink flow to the proxy, a network flow from it).
+    """
+    n = c.n
+    i, j = np.nonzero(~np.eye(n, dtype=bool))
+    dom, rail = c.domain, c.rail
+    if not pxn:
+        return c.pos[i], c.pos[j], np.full(len(i), 1.0 / n)
+    num_rails = int(rail.max()) + 1
+    key = np.unique(dom, return_inverse=True)[1].reshape(-1) * num_rails + rail
+    proxy_of_key = np.full(int(key.max()) + 1, -1, dtype=np.int64)
+    proxy_of_key[key[::-1]] = np.arange(n)[::-1]  # the first member on each (domain, rail)
+    inside = dom[i] == dom[j]
+    proxy = np.where(inside, i, proxy_of_key[key[i] - rail[i] + rail[j]])
+    hop = ~inside & (proxy != i)
+    src = np.concatenate([i[~hop], i[hop], proxy[hop]])
+    dst = np.concatenate([j[~hop], proxy[hop], j[hop]])
+    return c.pos[src], c.pos[dst], np.full(len(src), 1.0 / n)
 
 
 # -- the builders, one per algorithm (the registry checks applicability first) ----------------
 def ring_phases(on: PlacedRanks, collective: str) -> list[Phase]:
     """Ring (all-reduce, all-gather, reduce-scatter): one phase of ``n - 1`` (all-reduce:
     ``2(n - 1)``) steps over the per-rail channels; broadcast and reduce: a pipelined chain whose
-    first chunk crosses all ``n - 1`` hops, ``(n - 1)·α`` (nccl_models.md §3.2)."""
+    first chunk crosses all ``n - 1`` hops, ``(n - 1)·α`` (Thakur et al., IJHPCA 2005)."""
     index, c = on.index, on.comm
     n = c.n
     if collective in ("broadcast", "reduce"):

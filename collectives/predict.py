@@ -37,8 +37,9 @@ from collectives.names import canonical
 from collectives.nccl_bridge import predict_nccl
 from collectives.results import Prediction
 from fabric.links import HOST_LINK, NETWORK_LINK
+from fabric.routing import DEFAULT_ROUTING, ROUTING_POLICIES, check_routing
 
-__all__ = ["FLAVORS", "link_classes_of", "predict", "predict_many"]
+__all__ = ["FLAVORS", "ROUTING_POLICIES", "link_classes_of", "predict", "predict_many"]
 
 
 def link_classes_of(p: Prediction) -> tuple[str, ...]:
@@ -67,6 +68,7 @@ def _corrected(p: Prediction, cal: ModelCalibration | None, flavor: str) -> Pred
     ratio = time_s / p.time_s
     return dataclasses.replace(
         p, time_s=time_s, time_low_s=low, time_high_s=high, flavor=flavor,
+        time_p99_s=None if p.time_p99_s is None else p.time_p99_s * ratio,
         algbw_bytes_per_s=p.algbw_bytes_per_s / ratio,
         busbw_bytes_per_s=p.busbw_bytes_per_s / ratio,
         bottleneck_utilization=min(1.0, p.bottleneck_utilization / ratio),
@@ -85,6 +87,8 @@ def predict_many(
     calibration: ModelCalibration | None = None,
     seed: int = 0,
     nccl_version: str | None = None,
+    routing: str = DEFAULT_ROUTING,
+    routing_seed: int = 0,
 ) -> list[Prediction]:
     """Predictions for several sizes of one collective on one placement (one flow solution).
 
@@ -116,6 +120,15 @@ def predict_many(
         Seed of the ``random`` placement.
     nccl_version
         NCCL release of the nccl flavor's tables; None = the calibration's, else the default.
+    routing
+        Routing policy of the flow model (ideal and mpi flavors;
+        :data:`fabric.routing.ROUTING_POLICIES`): ``ecmp-ideal`` (fluid split over equal-cost
+        paths), ``ecmp-hash`` (each flow hashed onto one path: mean and 99th percentile over
+        hash seeds, ``time_p99_s``), ``adaptive`` (least-loaded next hop per flow) or
+        ``policy`` (collectives are the ``training`` class: throughput, i.e. adaptive). The
+        nccl flavor takes only ``ecmp-ideal``.
+    routing_seed
+        Seed of the ``ecmp-hash`` samples.
 
     Returns
     -------
@@ -133,6 +146,10 @@ def predict_many(
     name = canonical(collective)
     if flavor not in FLAVORS:
         raise ValueError(f"unknown flavor {flavor!r}; use one of {', '.join(FLAVORS)}")
+    check_routing(routing)
+    if flavor == "nccl" and routing != DEFAULT_ROUTING:
+        raise ValueError(f"--routing {routing} needs the ideal or mpi flavor (the nccl flavor "
+                         f"uses NCCL's tuner, which has no routing model)")
     checked = [int(s) for s in sizes]
     for s in checked:
         if s <= 0:
@@ -163,6 +180,8 @@ def predict_many(
             algorithm=algorithm,
             calibration=base,
             seed=seed,
+            routing=routing,
+            routing_seed=routing_seed,
         )
         if flavor == "mpi" and cal is None:
             out = [dataclasses.replace(p, flavor="mpi") for p in out]
@@ -181,6 +200,8 @@ def predict(
     calibration: ModelCalibration | None = None,
     seed: int = 0,
     nccl_version: str | None = None,
+    routing: str = DEFAULT_ROUTING,
+    routing_seed: int = 0,
 ) -> Prediction:
     """One prediction; see :func:`predict_many` for the parameters."""
     return predict_many(
@@ -194,4 +215,6 @@ def predict(
         calibration=calibration,
         seed=seed,
         nccl_version=nccl_version,
+        routing=routing,
+        routing_seed=routing_seed,
     )[0]

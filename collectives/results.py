@@ -18,7 +18,10 @@ class Prediction:
     ``bound_ratio`` is time over the bandwidth-optimal lower bound (bytes that must leave each
     GPU and each scale-up domain over their links, no latency: :mod:`collectives.bounds`);
     ``time_low_s`` / ``time_high_s`` bound the prediction when a calibration gives an error band
-    (equal to ``time_s`` otherwise).
+    (equal to ``time_s`` otherwise). ``routing`` is the flow model's routing policy
+    (:data:`fabric.routing.ROUTING_POLICIES`); under ``ecmp-hash`` ``time_s`` is the mean over
+    hash seeds and ``time_p99_s`` their 99th percentile (None: the flavor has no routing
+    spread; equal to ``time_s`` for a deterministic policy).
     """
 
     collective: str
@@ -38,6 +41,8 @@ class Prediction:
     bytes_sent_per_rank: float
     time_low_s: float
     time_high_s: float
+    routing: str = "ecmp-ideal"
+    time_p99_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

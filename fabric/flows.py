@@ -22,9 +22,28 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from fabric.routing import FabricIndex, fabric_index, route
+from fabric.routing import (
+    HASH_BUDGET,
+    HASH_MAX_SAMPLES,
+    HASH_MIN_SAMPLES,
+    FabricIndex,
+    fabric_index,
+    hash_units,
+    place_flows,
+    route,
+)
 
-__all__ = ["StepCost", "step_cost", "TransferResult", "transfer", "edge_name", "max_min_rates"]
+__all__ = [
+    "StepCost",
+    "step_cost",
+    "SampledStep",
+    "sampled_step",
+    "hash_samples",
+    "TransferResult",
+    "transfer",
+    "edge_name",
+    "max_min_rates",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,6 +118,84 @@ def step_cost(
         max_hops=loads.max_hops,
         bytes_injected_per_byte=float(rel[keep].sum()),
     )
+
+
+def hash_samples(num_flows: int) -> int:
+    """Hash samples for a request of ``num_flows`` network flows (all its steps together):
+    :data:`~fabric.routing.HASH_MAX_SAMPLES`, fewer for many flows (a budget of
+    :data:`~fabric.routing.HASH_BUDGET` flow-samples), never under
+    :data:`~fabric.routing.HASH_MIN_SAMPLES`."""
+    return int(min(HASH_MAX_SAMPLES, max(HASH_MIN_SAMPLES, HASH_BUDGET // max(1, num_flows))))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SampledStep:
+    """Seconds per byte of one synchronized step under a flow placement, per sample.
+
+    ``seconds_per_byte[s]`` is ``max_u load_u / capacity_u`` over the hash units (cables) in
+    sample s; ``bottleneck_edge`` the edge of the busiest unit in the worst sample.
+    """
+
+    seconds_per_byte: np.ndarray
+    bottleneck_edge: int
+
+
+def sampled_step(
+    index: FabricIndex,
+    src: np.ndarray,
+    dst: np.ndarray,
+    relative_bytes: np.ndarray,
+    *,
+    placement: str,
+    samples: int,
+    seed: int = 0,
+    efficiency: np.ndarray | None = None,
+) -> SampledStep:
+    """A step's seconds per byte with each flow on one path (:func:`fabric.routing.place_flows`).
+
+    The step ends when its busiest cable has carried its load (the same bound as
+    :func:`step_cost`, per cable instead of per edge bundle), in each of ``samples`` independent
+    hash draws (``ecmp-hash``; the deterministic placements give one value ``samples`` times).
+    ``efficiency`` is the per-edge capacity factor of a calibration.
+    """
+    units = hash_units(index)
+    cap = units.capacity if efficiency is None else units.capacity * efficiency[units.edge]
+    placed = place_flows(index, src, dst, relative_bytes, placement=placement,
+                         samples=samples, seed=seed)
+    fixed = np.bincount(placed.fixed_units, weights=placed.fixed_bytes, minlength=len(cap)) / cap
+    spb = np.zeros(placed.samples)
+    num_units = len(cap)
+    worst, worst_unit = -1.0, -1
+    for sample, unit, amount in placed.chunks:
+        if len(unit) == 0:
+            continue
+        present = np.zeros(num_units, dtype=bool)
+        present[unit] = True
+        touched = np.flatnonzero(present)
+        col = (np.cumsum(present) - 1)[unit]
+        first = int(sample.min()) if len(sample) else 0
+        k = int(sample.max()) - first + 1 if len(sample) else 0
+        ratio = np.bincount((sample - first) * len(touched) + col, weights=amount,
+                            minlength=k * len(touched)).reshape(k, len(touched))
+        ratio = ratio / cap[touched] + fixed[touched]
+        at = np.argmax(ratio, axis=1)
+        best = ratio[np.arange(k), at]
+        spb[first:first + k] = best
+        j = int(np.argmax(best)) if k else 0
+        if k and best[j] > worst:
+            worst, worst_unit = float(best[j]), int(touched[at[j]])
+    rest = fixed.copy()
+    for _, unit, _ in placed.chunks:
+        rest[unit] = 0.0
+    if len(rest) and rest.max() > 0:
+        other = int(np.argmax(rest))
+        spb = np.maximum(spb, rest[other])
+        if rest[other] >= worst:
+            worst_unit = other
+    if placed.samples < samples:  # a deterministic placement: one sample stands for all
+        spb = np.full(samples, spb[0] if len(spb) else 0.0)
+    return SampledStep(seconds_per_byte=spb,
+                       bottleneck_edge=int(units.edge[worst_unit]) if worst_unit >= 0 else -1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

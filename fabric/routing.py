@@ -31,7 +31,22 @@ from scipy.sparse.csgraph import dijkstra, shortest_path
 
 from fabric.graph import graph_version, is_tracked
 
-__all__ = ["FabricIndex", "fabric_index", "LinkLoads", "route"]
+__all__ = [
+    "DEFAULT_ROUTING",
+    "FabricIndex",
+    "HashUnits",
+    "LinkLoads",
+    "OBJECTIVE_PLACEMENT",
+    "ROUTING_POLICIES",
+    "TRAFFIC_OBJECTIVES",
+    "check_routing",
+    "fabric_index",
+    "FlowPlacement",
+    "hash_units",
+    "place_flows",
+    "placement_of",
+    "route",
+]
 
 _UNREACHABLE = np.iinfo(np.int32).max // 4
 
@@ -607,3 +622,427 @@ def _propagate_levels(
         np.add.at(state, target, share)
         if level > 1:
             pending[level - 1].append(target)
+
+
+# -- routing policies ----------------------------------------------------------------------
+#: Routing policies of the flow model (``--routing``); :func:`route` is ``ecmp-ideal``.
+ROUTING_POLICIES = ("ecmp-ideal", "ecmp-hash", "adaptive", "policy")
+#: Default routing policy: today's fluid split.
+DEFAULT_ROUTING = "ecmp-ideal"
+#: Objective of each traffic class under ``policy`` routing (the Arrcus-style steering of the
+#: issue: latency-sensitive inference, throughput-bound training, background storage).
+TRAFFIC_OBJECTIVES = {"kv-transfer": "latency", "training": "throughput", "storage": "power"}
+#: How each objective places a class's flows: ``latency`` sprays packets over every equal-cost
+#: path (the fluid split, no flow waits behind another's collision), ``throughput`` takes the
+#: least-loaded path per flow (``adaptive``), ``power`` packs flows onto the first equal-cost
+#: path so the fewest links carry traffic (``pack``; the others can idle).
+OBJECTIVE_PLACEMENT = {"latency": "ecmp-ideal", "throughput": "adaptive", "power": "pack"}
+#: Hash samples (seeds) of ``ecmp-hash`` per request: at most ``HASH_MAX_SAMPLES``, fewer
+#: when its steps have many network flows (``HASH_BUDGET`` flow-samples in all), never under
+#: ``HASH_MIN_SAMPLES``. Large fabrics need few: the busiest of ~10^5 cables varies little
+#: from one hash to the next.
+HASH_MAX_SAMPLES = 4000
+HASH_MIN_SAMPLES = 16
+HASH_BUDGET = 1 << 19
+
+
+def check_routing(routing: str) -> str:
+    """``routing`` if it is a routing policy, else a ValueError that lists them."""
+    if routing not in ROUTING_POLICIES:
+        raise ValueError(f"unknown routing {routing!r}; use one of {', '.join(ROUTING_POLICIES)}")
+    return routing
+
+
+def placement_of(routing: str, traffic_class: str = "training") -> str:
+    """How ``routing`` places the flows of ``traffic_class``: ``ecmp-ideal``, ``ecmp-hash``,
+    ``adaptive`` or ``pack`` (``policy`` resolves through :data:`TRAFFIC_OBJECTIVES`)."""
+    check_routing(routing)
+    if routing != "policy":
+        return routing
+    if traffic_class not in TRAFFIC_OBJECTIVES:
+        raise ValueError(f"unknown traffic class {traffic_class!r}; use one of "
+                         f"{', '.join(TRAFFIC_OBJECTIVES)}")
+    return OBJECTIVE_PLACEMENT[TRAFFIC_OBJECTIVES[traffic_class]]
+
+
+@dataclass(frozen=True, slots=True)
+class HashUnits:
+    """The units a flow is hashed onto: one per parallel cable of a scale-out edge
+    (``num_links`` of them), one per scale-up edge (NVLink sprays over its links).
+
+    ``offset[e]`` is edge e's first unit, ``count[e]`` its units; ``edge[u]`` the edge of unit u
+    and ``capacity[u]`` its bytes/s (the edge's capacity / its units).
+    """
+
+    offset: np.ndarray
+    count: np.ndarray
+    edge: np.ndarray
+    capacity: np.ndarray
+
+
+def hash_units(index: FabricIndex) -> HashUnits:
+    """The :class:`HashUnits` of a fabric index (memoized in ``index.memo``)."""
+    key = (__name__, "units")
+    found = index.memo.get(key)
+    if isinstance(found, HashUnits):
+        return found
+    scaleup = index.is_scaleup[index.edge_src] | index.is_scaleup[index.edge_dst]
+    count = np.where(scaleup, 1, np.maximum(index.edge_num_links.round(), 1)).astype(np.int64)
+    offset = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
+    edge = np.repeat(np.arange(index.num_edges), count)
+    units = HashUnits(offset=offset, count=count, edge=edge,
+                      capacity=index.edge_capacity_bytes_per_s[edge] / count[edge])
+    index.memo[key] = units
+    return units
+
+
+def _expand_units(units: HashUnits, edges: np.ndarray, ptr: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate units of candidate edge lists (CSR ``ptr`` over ``edges``): (unit_ptr, units)."""
+    counts = units.count[edges]
+    per_list = np.add.reduceat(counts, ptr[:-1]) if len(edges) else np.zeros(0, dtype=np.int64)
+    per_list = np.where(np.diff(ptr) > 0, per_list, 0)
+    unit_ptr = np.concatenate([[0], np.cumsum(per_list)]).astype(np.int64)
+    start = np.repeat(units.offset[edges] - (np.cumsum(counts) - counts), counts)
+    return unit_ptr, start + np.arange(int(counts.sum()))
+
+
+class _Chooser:
+    """Splits each state's ``count`` equal flows over its candidate units.
+
+    ``ecmp-hash``: every flow picks a unit uniformly at random (a multinomial split, drawn as
+    a chain of binomials); ``adaptive``: greedy in flow order within each node (its states in
+    order), every flow on the least-loaded unit so far, so a state's flows are dealt one per
+    unit from the least loaded; ``pack``: all on the first unit.
+    """
+
+    def __init__(self, mode: str, rng: np.random.Generator | None, num_units: int) -> None:
+        self.mode, self.rng = mode, rng
+        self.load = np.zeros(num_units) if mode == "adaptive" else None
+
+    def split(self, unit_ptr: np.ndarray, cand: np.ndarray, pair: np.ndarray, group: np.ndarray,
+              count: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(state, unit, flows) for every unit that gets flows of a state."""
+        start, total = unit_ptr[pair], unit_ptr[pair + 1] - unit_ptr[pair]
+        states = np.arange(len(pair))
+        if self.mode == "pack":
+            return states, cand[start], count
+        if self.mode == "ecmp-hash":
+            assert self.rng is not None
+            one = total == 1
+            # fewer flows than units: one uniform pick per flow, then counted per unit
+            few = np.flatnonzero(~one & (count <= total))
+            rep = np.repeat(few, count[few])
+            offset = (self.rng.random(len(rep)) * total[rep]).astype(np.int64)
+            width = int(total.max()) if len(total) else 1
+            keys, flows = np.unique(rep * width + offset, return_counts=True)
+            owner, offset = np.divmod(keys, width)
+            out_s = [states[one], owner]
+            out_u = [cand[start[one]], cand[start[owner] + offset]]
+            out_c = [count[one], flows]
+            # more flows than units: a multinomial split, as a chain of binomials
+            rest = np.flatnonzero(~one & (count > total))
+            left = count[rest].copy()
+            for j in range(int(total.max()) if len(rest) else 0):
+                live = (total[rest] > j) & (left > 0)
+                rest, left = rest[live], left[live]
+                if len(rest) == 0:
+                    break
+                k = total[rest] - j
+                got = np.where(k == 1, left, self.rng.binomial(left, 1.0 / k))
+                hit = got > 0
+                out_s.append(rest[hit])
+                out_u.append(cand[start[rest[hit]] + j])
+                out_c.append(got[hit])
+                left = left - got
+            return np.concatenate(out_s), np.concatenate(out_u), np.concatenate(out_c)
+        assert self.load is not None
+        load = self.load
+        one = total == 1
+        out_s, out_u, out_c = [states[one]], [cand[start[one]]], [count[one]]
+        np.add.at(load, cand[start[one]], count[one] * size[one])
+        many = np.flatnonzero(~one)
+        if len(many) == 0:
+            return np.concatenate(out_s), np.concatenate(out_u), np.concatenate(out_c)
+        # round r deals the r-th state of every node (a node's units are its own: no conflict)
+        order = many[np.argsort(group[many], kind="stable")]
+        g = group[order]
+        first = np.concatenate([[0], np.flatnonzero(np.diff(g)) + 1])
+        rank = np.arange(len(order)) - np.repeat(first, np.diff(np.append(first, len(order))))
+        by_rank = np.argsort(rank, kind="stable")
+        bounds = np.searchsorted(rank[by_rank], np.arange(int(rank.max()) + 2))
+        for r in range(len(bounds) - 1):
+            sel = order[by_rank[bounds[r]:bounds[r + 1]]]
+            n = total[sel]
+            owner = np.repeat(np.arange(len(sel)), n)
+            pos = np.repeat(start[sel] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+            units = cand[pos]
+            # least loaded first (stable: ties in candidate order), one flow each in turn
+            by_load = np.lexsort((np.arange(len(units)), load[units], owner))
+            units = units[by_load]
+            place = np.arange(len(units)) - np.repeat(np.cumsum(n) - n, n)
+            c = count[sel][owner]
+            flows = c // n[owner] + (place < c % n[owner])
+            hit = flows > 0
+            load[units[hit]] += flows[hit] * size[sel][owner[hit]]
+            out_s.append(sel[owner[hit]])
+            out_u.append(units[hit])
+            out_c.append(flows[hit])
+        return np.concatenate(out_s), np.concatenate(out_u), np.concatenate(out_c)
+
+
+def _csr(keys: np.ndarray, edges: np.ndarray, num_pairs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Edges grouped by pair id ``keys`` (0..num_pairs-1): (ptr, edges)."""
+    order = np.argsort(keys, kind="stable")
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(keys, minlength=num_pairs))]).astype(np.int64)
+    return ptr, edges[order]
+
+
+def place_flows(
+    index: FabricIndex,
+    src: np.ndarray,
+    dst: np.ndarray,
+    size_bytes: np.ndarray,
+    *,
+    placement: str,
+    samples: int = 1,
+    seed: int = 0,
+) -> FlowPlacement:
+    """Each flow ``src[i] -> dst[i]`` on one fewest-hop path, ``samples`` times.
+
+    ``placement`` is ``ecmp-hash`` (every switch hashes the flow onto one of its equal-cost
+    next-hop cables, uniformly and independently; an independent hash per sample),
+    ``adaptive`` (every switch sends the flow on its least-loaded next-hop cable so far, flows
+    in order: greedy hop by hop, as switch-local adaptive routing does per flow or flowlet) or
+    ``pack`` (always the first). Pairs on one scale-up switch cross it as in :func:`route`
+    (NVLink sprays over its links).
+
+    Flows of equal size from one GPU to one destination class (one leaf) take the same hops
+    until their last one, so they travel as one group of ``count`` flows: a hash splits a
+    group over the next hops as a multinomial draw (exactly as ``count`` independent flows
+    would), ``adaptive`` deals its flows one per cable from the least loaded.
+
+    Returns a :class:`FlowPlacement`: charges on the :func:`hash_units` of the index that
+    every sample shares, and per chunk of samples those of each sample. ``adaptive`` and
+    ``pack`` are deterministic: one sample (0) stands for all.
+
+    Raises
+    ------
+    ValueError
+        A flow with no path, or an unknown placement.
+    """
+    if placement not in ("ecmp-hash", "adaptive", "pack"):
+        raise ValueError(f"unknown flow placement {placement!r}; use ecmp-hash, adaptive or pack")
+    units = hash_units(index)
+    src = np.asarray(src, dtype=np.int64)
+    dst = np.asarray(dst, dtype=np.int64)
+    size = np.asarray(size_bytes, dtype=float)
+    keep = (src != dst) & (size > 0)
+    src, dst, size = src[keep], dst[keep], size[keep]
+    su_a, su_b = index.scaleup_switch[src], index.scaleup_switch[dst]
+    intra = (su_a >= 0) & (su_a == su_b)
+    fixed_units = [units.offset[index.up_edge[src[intra]]],
+                   units.offset[index.down_edge[dst[intra]]]]
+    fixed_bytes = [size[intra], size[intra]]
+    src, dst, size = src[~intra], dst[~intra], size[~intra]
+    cls = index.class_of[dst]
+    if (cls < 0).any():
+        raise ValueError(f"{int((cls < 0).sum())} flow(s) have no path in the fabric "
+                         "(a GPU with no scale-out link)")
+    # last hops with no choice (one in-edge of one cable) are charged here, once; the other
+    # flows keep their destination through the walk
+    last = index.single_in[dst]
+    fixed_last = (last >= 0) & (units.count[np.maximum(last, 0)] == 1)
+    fixed_units.append(units.offset[last[fixed_last]])
+    fixed_bytes.append(size[fixed_last])
+    walk_dst = np.where(fixed_last, -1, dst)
+    # groups: (source, class, size, destination if its last hop is chosen)
+    size_id = np.unique(size, return_inverse=True)[1].reshape(-1)
+    first, group_of, count = _group(
+        [src, cls, walk_dst + 1, size_id],
+        [index.num_nodes, index.num_nodes, index.num_nodes + 1, int(size_id.max(initial=0)) + 1])
+    g_src, g_cls, g_dst, g_size = src[first], cls[first], walk_dst[first], size[first]
+    f_units, f_bytes = np.concatenate(fixed_units), np.concatenate(fixed_bytes)
+    draws = 1 if placement != "ecmp-hash" else samples
+    per_chunk = max(1, (4 * HASH_BUDGET) // max(1, len(first)))
+    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    rng = np.random.default_rng(seed) if placement == "ecmp-hash" else None
+    chooser = _Chooser(placement, rng, len(units.edge))
+    for start in range(0, draws, per_chunk):
+        k = min(per_chunk, draws - start)
+        sample = np.repeat(np.arange(start, start + k), len(first))
+        got_units, got_bytes, got_sample = _walk(
+            index, units, chooser, np.tile(g_src, k), np.tile(g_dst, k), np.tile(g_cls, k),
+            np.tile(count, k), np.tile(g_size, k), sample)
+        out.append((got_sample, got_units, got_bytes))
+    return FlowPlacement(fixed_units=f_units, fixed_bytes=f_bytes, chunks=out, samples=draws)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowPlacement:
+    """What :func:`place_flows` returns: ``(fixed_units, fixed_bytes)`` are charged in every
+    sample (NVLink pairs, last hops with no choice); each chunk ``(sample, unit, bytes)`` holds
+    the other charges of some of the ``samples`` samples."""
+
+    fixed_units: np.ndarray
+    fixed_bytes: np.ndarray
+    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    samples: int
+
+
+def _unique(key: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(key, return_inverse=True)`` for keys in ``0..bound-1``, by counting (no sort)
+    when ``bound`` is not much larger than the keys."""
+    if bound > 4 * len(key) + (1 << 20):
+        uniq, inv = np.unique(key, return_inverse=True)
+        return uniq, inv.reshape(-1)
+    present = np.zeros(bound, dtype=bool)
+    present[key] = True
+    uniq = np.flatnonzero(present)
+    rank = np.cumsum(present) - 1
+    return uniq, rank[key]
+
+
+def _group(columns: list[np.ndarray], bounds: list[int]
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of equal ``columns``: (first row of each group, group of each row, group sizes),
+    groups in lexicographic order; columns folded into one int64 key when they fit."""
+    if float(np.prod(np.asarray(bounds, dtype=float))) < 2.0**62:
+        flat = np.zeros(len(columns[0]), dtype=np.int64)
+        for col, bound in zip(columns, bounds, strict=True):
+            flat = flat * bound + col
+        _, first, inverse, count = np.unique(flat, return_index=True, return_inverse=True,
+                                             return_counts=True)
+    else:
+        _, first, inverse, count = np.unique(np.stack(columns), axis=1, return_index=True,
+                                             return_inverse=True, return_counts=True)
+    return first, inverse.reshape(-1), count
+
+
+def _merge(keys: list[np.ndarray], count: np.ndarray,
+           bounds: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """States with equal ``keys`` merged: (index of one state per merged state, summed count).
+
+    ``bounds`` (each key in ``0..bound-1``) lets the keys fold into one int64 when they fit.
+    """
+    if bounds is not None and float(np.prod(np.asarray(bounds, dtype=float))) < 2.0**62:
+        flat = np.zeros(len(count), dtype=np.int64)
+        for k, bound in zip(keys, bounds, strict=True):
+            flat = flat * bound + k
+        order = np.argsort(flat, kind="stable")
+        change = np.ones(len(order), dtype=bool)
+        change[1:] = flat[order[1:]] != flat[order[:-1]]
+        starts = np.flatnonzero(change)
+        return order[starts], np.add.reduceat(count[order], starts) if len(order) else count[:0]
+    order = np.lexsort(keys[::-1])
+    sorted_keys = [k[order] for k in keys]
+    change = np.zeros(len(order), dtype=bool)
+    if len(order):
+        change[0] = True
+    for k in sorted_keys:
+        change[1:] |= k[1:] != k[:-1]
+    starts = np.flatnonzero(change)
+    return order[starts], np.add.reduceat(count[order], starts) if len(order) else count[:0]
+
+
+def _walk(index: FabricIndex, units: HashUnits, chooser: _Chooser, src: np.ndarray,
+          dst: np.ndarray, cls: np.ndarray, count: np.ndarray, size: np.ndarray,
+          sample: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Walk groups of flows hop by hop: (unit, bytes, sample) of every unit they cross.
+
+    ``dst[i]`` is -1 for a group whose last hop is charged by the caller. After each hop the
+    groups that stand at the same node, for the same class, size, destination and sample
+    merge: what happens to them next depends on nothing else.
+    """
+    num_t = index.num_transit
+    empty = np.zeros(0, dtype=np.int64)
+    if len(src) == 0:
+        return empty, np.zeros(0), empty
+    charged_units, charged_bytes, charged_sample = [], [], []
+    classes, cls_slot = np.unique(cls, return_inverse=True)
+    cls_slot = cls_slot.reshape(-1)
+    # what a state's future depends on besides its node: one id per (size, destination)
+    size_id = np.unique(size, return_inverse=True)[1].reshape(-1)
+    size_dst = _group([size_id, dst + 1], [len(size_id), index.num_nodes + 1])[1]
+    bounds = [int(sample.max()) + 1, len(classes), num_t, int(size_dst.max()) + 1]
+    index.prepare(classes)
+    dist = np.stack([index._dist[int(c)] for c in classes])
+    # first hop: candidates per (source GPU, class)
+    uniq, inv = _unique(src * len(classes) + cls_slot, index.num_nodes * len(classes))
+    p_src, p_slot = np.divmod(uniq, len(classes))
+    p_keys, p_edges = [], []
+    single = index.single_out[p_src]
+    simple = single >= 0
+    if simple.any():
+        ok = dist[p_slot[simple], index.t_of[index.edge_dst[single[simple]]]] < _UNREACHABLE
+        p_keys.append(np.flatnonzero(simple)[ok])
+        p_edges.append(single[simple][ok])
+    for i in np.flatnonzero(~simple).tolist():
+        edges = index.out_edges_of.get(int(p_src[i]))
+        if edges is None or len(edges) == 0:
+            continue
+        d = dist[p_slot[i], index.t_of[index.edge_dst[edges]]]
+        if d.min() >= _UNREACHABLE:
+            continue
+        good = edges[d == d.min()]
+        p_keys.append(np.full(len(good), i))
+        p_edges.append(good)
+    ptr, cand_edges = _csr(np.concatenate(p_keys), np.concatenate(p_edges), len(uniq))
+    lost = np.diff(ptr)[inv] == 0
+    if lost.any():
+        raise ValueError(f"{int(count[lost].sum())} flow(s) have no path in the fabric "
+                         "(a GPU with no scale-out link, or a disconnected network)")
+    unit_ptr, cand = _expand_units(units, cand_edges, ptr)
+    state, unit, cnt = chooser.split(unit_ptr, cand, inv, src, count, size)
+    charged_units.append(unit)
+    charged_bytes.append(cnt * size[state])
+    charged_sample.append(sample[state])
+    node = index.t_of[index.edge_dst[units.edge[unit]]]
+    indptr, t_edges, t_dst = index.t_indptr, index.t_edges, index.t_dst
+    while True:
+        keep, cnt = _merge([sample[state], cls_slot[state], node, size_dst[state]], cnt,
+                           bounds)
+        state, node = state[keep], node[keep]
+        at = dist[cls_slot[state], node]
+        done = at <= 0
+        if done.all():
+            break
+        moving = np.flatnonzero(~done)
+        key = cls_slot[state[moving]] * num_t + node[moving]
+        uniq, inv = _unique(key, len(classes) * num_t)
+        k_u, u_u = np.divmod(uniq, num_t)
+        starts = indptr[u_u]
+        counts = indptr[u_u + 1] - starts
+        rep = np.repeat(np.arange(len(uniq)), counts)
+        slots = np.repeat(starts, counts) + np.arange(len(rep)) - np.repeat(
+            np.cumsum(counts) - counts, counts)
+        ok = dist[k_u[rep], t_dst[slots]] == dist[k_u[rep], u_u[rep]] - 1
+        ptr, cand_edges = _csr(rep[ok], t_edges[slots[ok]], len(uniq))
+        unit_ptr, cand = _expand_units(units, cand_edges, ptr)
+        m_state = state[moving]
+        st, unit, got = chooser.split(unit_ptr, cand, inv, index.t_nodes[node[moving]],
+                                      cnt[moving], size[m_state])
+        charged_units.append(unit)
+        charged_bytes.append(got * size[m_state[st]])
+        charged_sample.append(sample[m_state[st]])
+        state = np.concatenate([state[done], m_state[st]])
+        cnt = np.concatenate([cnt[done], got])
+        node = np.concatenate([node[done], index.t_of[index.edge_dst[units.edge[unit]]]])
+    # last hop into destination GPUs whose in-edge has a choice (several cables or in-edges)
+    open_ = np.flatnonzero(dst[state] >= 0)
+    if len(open_):
+        s_of = state[open_]
+        last = index.single_in[dst[s_of]]
+        for i in np.flatnonzero(last < 0).tolist():
+            c = int(cls[s_of[i]])
+            preds = index.class_preds[c]
+            last[i] = index.class_last_edges[c][np.searchsorted(preds, node[open_[i]])]
+        uniq, inv = np.unique(last, return_inverse=True)
+        inv = inv.reshape(-1)
+        unit_ptr, cand = _expand_units(units, uniq, np.arange(len(uniq) + 1))
+        st, unit, got = chooser.split(unit_ptr, cand, inv, dst[s_of], cnt[open_], size[s_of])
+        charged_units.append(unit)
+        charged_bytes.append(got * size[s_of[st]])
+        charged_sample.append(sample[s_of[st]])
+    return (np.concatenate(charged_units), np.concatenate(charged_bytes),
+            np.concatenate(charged_sample))

@@ -1,0 +1,269 @@
+"""Routing policies of the flow model (fabric.routing.place_flows, fabric.flows.sampled_step,
+``routing=`` of collectives.predict) against an independent brute-force Monte Carlo.
+
+The reference hashes every flow by hand, one seed at a time: over the scale-out graph (switches
+and NICs; tier-0 switches and other GPUs excluded) it keeps the next hops one hop closer to the
+destination (networkx BFS distances), picks one of their parallel cables uniformly (each cable
+of a ``num_links`` bundle is a hash bucket), and ends the step when the busiest cable has carried
+its bytes (load / cable bandwidth). Flows between GPUs on one scale-up switch cross it without a
+choice (NVLink sprays over its links).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+import networkx as nx
+import numpy as np
+import pytest
+
+import topologies
+from collectives.predict import predict
+from fabric.flows import hash_samples, sampled_step, step_cost
+from fabric.routing import ROUTING_POLICIES, check_routing, fabric_index, placement_of
+
+
+def _transit(G: nx.DiGraph) -> nx.DiGraph:
+    keep = [n for n, d in G.nodes(data=True)
+            if d["kind"] == "nic" or (d["kind"] == "switch" and d["tier"] != 0)]
+    return G.subgraph(keep)
+
+
+def _scaleup_switch(G: nx.DiGraph, gpu: str) -> str | None:
+    for s in G.successors(gpu):
+        d = G.nodes[s]
+        if d["kind"] == "switch" and d["tier"] == 0:
+            return s
+    return None
+
+
+def monte_carlo(G: nx.DiGraph, flows: list[tuple[str, str, float]], seeds: int,
+                seed: int = 2024) -> np.ndarray:
+    """Seconds per byte of the step, per hash seed, by brute force."""
+    T = _transit(G)
+    rev = T.reverse(copy=False)
+    dist_to: dict[str, dict[str, int]] = {}
+    rng = random.Random(seed)
+    out = np.zeros(seeds)
+    for s in range(seeds):
+        load: dict[tuple[str, str, int], float] = defaultdict(float)
+        for a, b, size in flows:
+            sa, sb = _scaleup_switch(G, a), _scaleup_switch(G, b)
+            if sa is not None and sa == sb:
+                load[(a, sa, 0)] += size
+                load[(sa, b, 0)] += size
+                continue
+            last = [u for u in G.predecessors(b) if u in T]
+            key = ",".join(sorted(last))
+            if key not in dist_to:
+                dist_to[key] = {}
+                for p in last:
+                    for n, d in nx.single_source_shortest_path_length(rev, p).items():
+                        dist_to[key][n] = min(d, dist_to[key].get(n, d))
+            dist = dist_to[key]
+            firsts = [v for v in G.successors(a) if v in T and v in dist]
+            best = min(dist[v] for v in firsts)
+            node, prev = None, a
+            options = [v for v in firsts if dist[v] == best]
+            while True:
+                cables = [(v, c) for v in options
+                          for c in range(int(G.edges[prev, v]["num_links"]))]
+                v, c = rng.choice(cables)
+                load[(prev, v, c)] += size
+                node, prev = v, v
+                if dist[node] == 0:
+                    break
+                options = [w for w in T.successors(node) if dist.get(w, -1) == dist[node] - 1]
+            cables = [(b, c) for c in range(int(G.edges[node, b]["num_links"]))]
+            v, c = rng.choice(cables)
+            load[(node, b, c)] += size
+        worst = 0.0
+        for (u, v, _cable), amount in load.items():
+            e = G.edges[u, v]
+            hashed = G.nodes[u].get("tier") != 0 and G.nodes[v].get("tier") != 0
+            per_cable = e["bandwidth_bytes_per_s"] * (1 if hashed else e["num_links"])
+            worst = max(worst, amount / per_cable)
+        out[s] = worst
+    return out
+
+
+def _flows(G: nx.DiGraph, pattern: str) -> list[tuple[str, str, float]]:
+    gpus = [n for n, d in G.nodes(data=True) if d["kind"] == "gpu"]
+    n = len(gpus)
+    if pattern == "permutation":
+        perm = np.random.default_rng(7).permutation(n)
+        return [(gpus[i], gpus[int(perm[i])], 1.0) for i in range(n) if perm[i] != i]
+    shift = int(pattern.split(":")[1])
+    return [(gpus[i], gpus[(i + shift) % n], 1.0) for i in range(n)]
+
+
+CASES = [
+    ("fat-tree", {"k": 4}, "permutation", 6000),
+    ("fat-tree", {"k": 8}, "shift:8", 1500),
+    ("fat-tree", {"k": 8}, "permutation", 1500),
+    ("clos", {"num_gpus": 256}, "shift:8", 1000),
+    ("clos", {"num_gpus": 1024}, "shift:8", 800),
+]
+
+
+@pytest.mark.parametrize(("family", "params", "pattern", "seeds"), CASES)
+def test_hash_matches_monte_carlo(family: str, params: dict, pattern: str, seeds: int) -> None:
+    G = topologies.build(family, **params)
+    flows = _flows(G, pattern)
+    reference = monte_carlo(G, flows, seeds)
+    index = fabric_index(G)
+    src = np.array([index.index[a] for a, _, _ in flows])
+    dst = np.array([index.index[b] for _, b, _ in flows])
+    rel = np.array([s for _, _, s in flows])
+    # as many samples as a prediction of these flows takes (hash_samples)
+    got = sampled_step(index, src, dst, rel, placement="ecmp-hash",
+                       samples=hash_samples(len(flows)), seed=3)
+    mean, ref_mean = got.seconds_per_byte.mean(), reference.mean()
+    p99, ref_p99 = np.quantile(got.seconds_per_byte, 0.99), np.quantile(reference, 0.99)
+    assert mean == pytest.approx(ref_mean, rel=0.02), (mean, ref_mean)
+    assert p99 == pytest.approx(ref_p99, rel=0.05), (p99, ref_p99)
+    # collisions only ever slow a step down: hash >= adaptive >= ideal (2-tier: greedy is exact)
+    ideal = step_cost(index, src, dst, rel).seconds_per_byte
+    adaptive = sampled_step(index, src, dst, rel, placement="adaptive", samples=1)
+    assert ideal <= adaptive.seconds_per_byte[0] * (1 + 1e-9)
+    if family == "clos":
+        assert adaptive.seconds_per_byte[0] <= mean
+        assert adaptive.seconds_per_byte[0] == pytest.approx(ideal)
+
+
+def test_hash_is_seeded_and_reproducible() -> None:
+    G = topologies.build("clos", num_gpus=256)
+    index = fabric_index(G)
+    g = index.gpu_ids
+    a = sampled_step(index, g, np.roll(g, 8), np.ones(len(g)), placement="ecmp-hash",
+                     samples=50, seed=1)
+    b = sampled_step(index, g, np.roll(g, 8), np.ones(len(g)), placement="ecmp-hash",
+                     samples=50, seed=1)
+    c = sampled_step(index, g, np.roll(g, 8), np.ones(len(g)), placement="ecmp-hash",
+                     samples=50, seed=2)
+    assert np.array_equal(a.seconds_per_byte, b.seconds_per_byte)
+    assert not np.array_equal(a.seconds_per_byte, c.seconds_per_byte)
+
+
+def test_predict_routing_orders_and_p99() -> None:
+    G = topologies.build("clos", num_gpus=256)
+    size = 1 << 30
+    ideal = predict(G, "all-to-all", size, algorithm="pairwise")
+    hashed = predict(G, "all-to-all", size, algorithm="pairwise", routing="ecmp-hash")
+    adaptive = predict(G, "all-to-all", size, algorithm="pairwise", routing="adaptive")
+    assert ideal.routing == "ecmp-ideal" and ideal.time_p99_s == ideal.time_s
+    assert hashed.routing == "ecmp-hash"
+    assert hashed.time_p99_s is not None and hashed.time_p99_s >= hashed.time_s
+    assert ideal.time_s <= adaptive.time_s * (1 + 1e-9) <= hashed.time_s * (1 + 1e-9)
+    # pairwise all-to-all: n flows per shift collide under hashing, clearly slower than ideal
+    assert hashed.time_s > 1.5 * ideal.time_s
+    # policy: collectives are training traffic, placed for throughput (adaptive)
+    policy = predict(G, "all-to-all", size, algorithm="pairwise", routing="policy")
+    assert policy.time_s == pytest.approx(adaptive.time_s)
+
+
+def test_predict_hash_matches_monte_carlo_of_its_steps() -> None:
+    """A ring all-reduce's network flows keep their hash over its 2(n-1) steps: the mean time
+    is latency + repeat x the mean of the step's busiest cable, checked against brute force."""
+    G = topologies.build("clos", num_gpus=256, gpus_per_node=1, scaleup=None)
+    size = 1 << 28
+    p = predict(G, "all-reduce", size, algorithm="ring", routing="ecmp-hash", routing_seed=5)
+    ideal = predict(G, "all-reduce", size, algorithm="ring")
+    gpus = [n for n, d in G.nodes(data=True) if d["kind"] == "gpu"]
+    n = len(gpus)
+    flows = [(gpus[i], gpus[(i + 1) % n], 1.0 / n) for i in range(n)]
+    reference = monte_carlo(G, flows, 1000)
+    repeat = 2 * (n - 1)
+    expected = ideal.latency_s + repeat * reference.mean() * size
+    assert p.time_s == pytest.approx(expected, rel=0.02)
+    assert p.time_p99_s == pytest.approx(ideal.latency_s + repeat * np.quantile(reference, 0.99)
+                                         * size, rel=0.05)
+
+
+def test_caches_key_on_policy_and_seed() -> None:
+    G = topologies.build("clos", num_gpus=256)
+    a = predict(G, "all-to-all", 1 << 30, algorithm="pairwise", routing="ecmp-hash",
+                routing_seed=1)
+    b = predict(G, "all-to-all", 1 << 30, algorithm="pairwise", routing="ecmp-hash",
+                routing_seed=2)
+    c = predict(G, "all-to-all", 1 << 30, algorithm="pairwise")
+    d = predict(G, "all-to-all", 1 << 30, algorithm="pairwise", routing="ecmp-hash",
+                routing_seed=1)
+    assert a.time_s != b.time_s
+    assert c.time_s < a.time_s and c.routing == "ecmp-ideal"
+    assert d == a
+
+
+def test_unknown_routing_is_one_clear_error() -> None:
+    G = topologies.build("clos", num_gpus=64)
+    with pytest.raises(ValueError, match="unknown routing 'ecmp'; use one of ecmp-ideal"):
+        predict(G, "all-reduce", 1 << 20, routing="ecmp")
+    with pytest.raises(ValueError, match="nccl flavor"):
+        predict(G, "all-reduce", 1 << 20, flavor="nccl", routing="ecmp-hash")
+    assert check_routing("adaptive") == "adaptive"
+    assert set(ROUTING_POLICIES) == {"ecmp-ideal", "ecmp-hash", "adaptive", "policy"}
+    assert placement_of("policy", "kv-transfer") == "ecmp-ideal"
+    assert placement_of("policy", "storage") == "pack"
+    with pytest.raises(ValueError, match="unknown traffic class"):
+        placement_of("policy", "video")
+
+
+def test_pack_concentrates_and_is_slowest() -> None:
+    G = topologies.build("clos", num_gpus=256)
+    index = fabric_index(G)
+    g = index.gpu_ids
+    rel = np.ones(len(g))
+    packed = sampled_step(index, g, np.roll(g, 8), rel, placement="pack", samples=1)
+    hashed = sampled_step(index, g, np.roll(g, 8), rel, placement="ecmp-hash", samples=200)
+    assert packed.seconds_per_byte[0] >= hashed.seconds_per_byte.max()
+
+
+def test_direct_all_to_all_flows_reproduce_its_loads() -> None:
+    """The per-pair flows a direct all-to-all keeps for the policies (PXN included) give back,
+    routed fluidly, exactly the aggregated loads of its phase."""
+    from collectives.communicator import placed_ranks
+    from collectives.registry import phases
+    from fabric.routing import route
+
+    for family, params in (("clos", {"num_gpus": 256}), ("rail-optimized", {"num_nodes": 16}),
+                           ("fat-tree", {"k": 4})):
+        G = topologies.build(family, **params)
+        on = placed_ranks(G, None, "packed")
+        ph = phases(on, "all-to-all", "direct")[0]
+        flows = ph.step_flows()
+        assert ph.flows is None and flows is not None  # built on demand, not kept
+        full = np.zeros(on.index.num_edges)
+        full[ph.edges] = ph.load
+        np.testing.assert_allclose(route(on.index, *flows).load_bytes, full, atol=1e-12)
+
+
+def test_cli_routing() -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+    from click.testing import CliRunner
+
+    from fabric.cli import cli
+
+    def run(*args: str):
+        return CliRunner().invoke(cli, ["predict", "--topology", "clos", "--gpus", "256",
+                                        "--collectives", "all-to-all", "--algorithm",
+                                        "pairwise", "--sizes", "1GiB", *args])
+
+    hashed = run("--routing", "ecmp-hash", "--routing-seed", "4")
+    assert hashed.exit_code == 0, hashed.output
+    assert "routing ecmp-hash" in hashed.output and "p99(us)" in hashed.output
+    as_json = run("--routing", "ecmp-hash", "--json")
+    doc = json.loads(as_json.output)
+    schema = Path(__file__).resolve().parents[2] / "docs" / "schemas" / "predict.schema.json"
+    jsonschema.Draft202012Validator(json.loads(schema.read_text())).validate(doc)
+    row = doc["results"]["predictions"][0]
+    assert row["routing"] == "ecmp-hash" and row["time_p99_s"] >= row["time_s"]
+    bad = run("--routing", "ecmp")
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
+    assert "'ecmp' is not one of 'ecmp-ideal', 'ecmp-hash', 'adaptive', 'policy'" in bad.output
+    seed_alone = run("--routing", "adaptive", "--routing-seed", "1")
+    assert seed_alone.exit_code != 0
+    assert "--routing-seed applies to --routing ecmp-hash only" in seed_alone.output
