@@ -29,8 +29,10 @@ from reports.template import page
 from studies.capex import (
     PUBLISHED_RAIL_ONLY_REDUCTION,
     CapexPlan,
+    price_scenarios,
     rail_only_comparisons,
     recommendations,
+    step_breakdown,
 )
 from studies.evaluate import CollectiveCurve
 
@@ -76,6 +78,25 @@ def report_data(plan: CapexPlan) -> dict[str, Any]:
             entry["step"] = step
             entry["cost"] = dataclasses.asdict(f.workload.cost)
         fabrics.append(entry)
+    runs = []
+    for run in plan.all_runs:
+        results = []
+        for f, r in zip(plan.fabrics, run.results, strict=True):
+            if r is None:
+                continue
+            step = dataclasses.asdict(r.step)
+            step["communication_exposed_time_s"] = r.step.communication_exposed_time_s
+            results.append({
+                "label": f.label, "requested_gpus": f.requested_gpus, "num_gpus": f.num_gpus,
+                "step": step, "cost": dataclasses.asdict(r.cost),
+                "breakdown": [dataclasses.asdict(p) for p in step_breakdown(r, run.workload)],
+            })
+        not_timed = [{"label": f.label, "requested_gpus": f.requested_gpus, "reason": reason}
+                     for f, r, reason in zip(plan.fabrics, run.results,
+                                             run.errors or ("",) * len(plan.fabrics),
+                                             strict=True) if r is None and reason]
+        runs.append({"workload": dataclasses.asdict(run.workload), "results": results,
+                     "not_timed": not_timed})
     comparisons = []
     for c in rail_only_comparisons(plan.fabrics):
         d = dataclasses.asdict(c)
@@ -88,6 +109,10 @@ def report_data(plan: CapexPlan) -> dict[str, Any]:
         "rail_only_comparisons": comparisons,
         "published_rail_only_reduction": list(PUBLISHED_RAIL_ONLY_REDUCTION),
         "measured": [dataclasses.asdict(p) for p in plan.measured],
+        "workload_runs": runs,
+        "cost_vs_scale": [dataclasses.asdict(p) for p in plan.cost_curve],
+        "price_sensitivity": [dataclasses.asdict(p) for p in price_scenarios(plan)],
+        "oversubscription_sensitivity": [dataclasses.asdict(p) for p in plan.oversubscription],
     })
 
 
@@ -101,19 +126,29 @@ def render_report(plan: CapexPlan) -> str:
     Returns
     -------
     str
-        The HTML text (UTF-8 when written). Figures: capex, power, collective time and busbw,
-        utilization per dollar, and measured vs predicted when ``plan.measured`` is non-empty.
+        The HTML text (UTF-8 when written). Figures: capex and power per GPU, capex per GPU
+        vs scale, collective time and busbw (one small chart per collective and scale),
+        utilization per dollar and the step-time breakdown per workload, oversubscription,
+        and measured vs predicted when ``plan.measured`` is non-empty. Every table has a CSV
+        download link (a ``data:`` URI, so the page stays one offline file).
     """
     shown = [f for f in plan.fabrics if f.bom is not None]
+    runs = plan.all_runs
     figs: list[tuple[str, dict[str, Any]]] = []
     if shown:
         figs.append(("fig-capex", figures.capex_figure(shown)))
         figs.append(("fig-power", figures.power_figure(shown)))
-    if any(f.curves for f in shown):
+    if any(not p.error for p in plan.cost_curve):
+        figs.append(("fig-cost-scale", figures.cost_scale_figure(plan.cost_curve)))
+    if any(c.predictions for f in shown for c in f.curves):
         figs.append(("fig-collective-time", figures.collective_time_figure(shown)))
         figs.append(("fig-collective-busbw", figures.collective_busbw_figure(shown)))
-    if any(f.workload is not None for f in shown):
-        figs.append(("fig-utilization", figures.utilization_figure(shown)))
+    if any(r is not None for run in runs for r in run.results):
+        figs.append(("fig-utilization", figures.utilization_figure(plan.fabrics, runs)))
+        figs.append(("fig-step", figures.step_figure(plan.fabrics, runs)))
+    if any(not p.error for p in plan.oversubscription):
+        figs.append(("fig-oversubscription",
+                     figures.oversubscription_figure(plan.oversubscription)))
     if plan.measured:
         figs.append(("fig-measured", figures.measured_figure(plan.measured)))
     return page(plan, dict(figs), recommendations(plan), rail_only_comparisons(plan.fabrics))

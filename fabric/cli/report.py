@@ -7,23 +7,35 @@
 
 from __future__ import annotations
 
-import io
 import shlex
-import sys
 from typing import Any
 
 import click
 
 import topologies
 from collectives.names import canonical
-from collectives.workload import default_workload, load_workload
+from collectives.workload import load_workload
 from fabric import units
-from fabric.cli.common import SizeListType, emit_json, format_table, json_option
+from fabric.cli.common import (
+    SizeListType,
+    emit_result,
+    format_table,
+    hidden_alias,
+    json_option,
+    progress,
+    status,
+)
 from fabric.cli.options import design_from_options, fabric_options, load_catalog_option
 from fabric.fileio import atomic_write_text, check_output_path
 from measure.calibration import load_calibration
 from reports.html import render_report, report_data
-from studies.capex import DEFAULT_FAMILIES, CapexPlan, plan_capex, recommendations
+from studies.capex import (
+    DEFAULT_FAMILIES,
+    CapexPlan,
+    default_report_workloads,
+    plan_capex,
+    recommendations,
+)
 from studies.design import check_options_used
 
 __all__ = ["report", "parse_gpu_counts"]
@@ -56,27 +68,27 @@ def _families(text: str) -> list[str]:
 
 def _table(plan: CapexPlan) -> str:
     best = {(r.requested_gpus, r.label) for r in recommendations(plan)}
+    runs = plan.all_runs
     rows = []
-    for f in plan.fabrics:
+    for i, f in enumerate(plan.fabrics):
         if f.bom is None:
-            rows.append([f.label, f.requested_gpus, "-", "-", "-", "-", f"n/a: {f.error}"])
+            rows.append([f.label, f.requested_gpus, "-", "-"] + ["-"] * len(runs)
+                        + ["-", f"n/a: {f.error}"])
             continue
-        w = f.workload
+        results = [run.results[i] for run in runs]
+        costs = [r.cost.cost_per_useful_gpu_hour_usd for r in results if r is not None]
         rows.append(
-            [
-                f.label,
-                f.requested_gpus,
-                f.num_gpus,
-                f"{f.bom.network_cost_per_gpu_usd:,.0f}",
-                f"{100 * w.step.gpu_utilization:.1f}" if w else "-",
-                f"{w.cost.cost_per_useful_gpu_hour_usd:.3f}" if w else "-",
-                "recommended" if (f.requested_gpus, f.label) in best else "",
-            ]
+            [f.label, f.requested_gpus, f.num_gpus, f"{f.bom.network_cost_per_gpu_usd:,.0f}"]
+            + [f"{100 * r.step.gpu_utilization:.1f}" if r else "-" for r in results]
+            + [f"{sum(costs) / len(costs):.3f}" if costs else "-",
+               "recommended" if (f.requested_gpus, f.label) in best else ""]
         )
+    names = [f"util % {run.workload.name.split(' (')[0][:24]}" for run in runs]
     return format_table(
-        ["fabric", "GPUs asked", "GPUs", "network USD/GPU", "util %", "USD/useful GPU-h", ""],
+        ["fabric", "GPUs asked", "GPUs", "network USD/GPU", *names,
+         "USD/useful GPU-h" if len(runs) == 1 else "mean USD/useful GPU-h", ""],
         rows,
-        align="lrrrrrl",
+        align="lrrr" + "r" * len(runs) + "rl",
     )
 
 
@@ -97,9 +109,11 @@ def _table(plan: CapexPlan) -> str:
 )
 @click.option(
     "--workload",
-    "workload_path",
+    "workload_paths",
     metavar="FILE",
-    help="Workload YAML/JSON (default: built-in 70B dense training step).",
+    multiple=True,
+    help="Workload YAML/JSON; repeat for several (default: a dense 70B step and a "
+    "DeepSeek-V3-like MoE step with a 256-GPU expert all-to-all).",
 )
 @click.option("--calibration", metavar="FILE", help="Calibration file from `fabric calibrate`.")
 @click.option(
@@ -109,13 +123,12 @@ def _table(plan: CapexPlan) -> str:
     help="Collective sizes, e.g. 1KiB:4GiB:4 (default 1KiB..4GiB, x4).",
 )
 @click.option(
-    "--collective",
-    "collectives",
-    multiple=True,
-    default=("all-reduce",),
+    "--collectives",
+    default="all-reduce",
     show_default=True,
-    help="Collective curve(s) to draw; repeatable.",
+    help="Comma-separated collective curves to draw.",
 )
+@hidden_alias("collectives", "--collective", multiple=True)
 @click.option(
     "--flavor",
     type=click.Choice(["ideal", "nccl"]),
@@ -138,10 +151,10 @@ def _table(plan: CapexPlan) -> str:
 def report(
     gpus_text: str | None,
     families_text: str,
-    workload_path: str | None,
+    workload_paths: tuple[str, ...],
     calibration: str | None,
     sizes: list[int] | None,
-    collectives: tuple[str, ...],
+    collectives: str | tuple[str, ...],
     flavor: str,
     title: str,
     generated_at: str | None,
@@ -170,27 +183,27 @@ def report(
     families = _families(families_text)
     if output is not None:
         check_output_path(output)
-    names = [canonical(c) for c in collectives]
+    given = [collectives] if isinstance(collectives, str) else list(collectives)
+    names = [canonical(c.strip()) for item in given for c in item.split(",") if c.strip()]
     cat = load_catalog_option(options.get("catalog"))
     base = design_from_options(None, options, catalog=cat)
     check_options_used(base, families)
-    w = load_workload(workload_path) if workload_path else default_workload()
+    ws = (tuple(load_workload(p) for p in workload_paths) if workload_paths
+          else default_report_workloads())
     cal = None if calibration is None else load_calibration(calibration)
     command = " ".join(
         ["fabric report", "--gpus", ",".join(map(str, counts)), "--families", ",".join(families),
          "--flavor", flavor]
         + [f"{flag} {shlex.quote(value)}" for flag, value in (
-            ("--workload", workload_path), ("--catalog", options.get("catalog")),
-            ("--calibration", calibration)) if value]
+            *(("--workload", p) for p in workload_paths),
+            ("--catalog", options.get("catalog")), ("--calibration", calibration)) if value]
     )
-    with click.progressbar(length=len(counts) * len(families), label="fabric report",
-                           file=sys.stderr if sys.stderr.isatty() else io.StringIO(),
-                           show_pos=True) as bar:
-        plan = plan_capex(counts, families, base=base, catalog=cat, workload=w, calibration=cal,
+    with progress(len(counts) * len(families), "fabric report") as advance:
+        plan = plan_capex(counts, families, base=base, catalog=cat, workloads=ws, calibration=cal,
                           calibration_label=calibration or "", sizes_bytes=sizes,
                           collectives=names, flavor=flavor, title=title,
                           generated_at=generated_at, command=command,
-                          progress=lambda _: bar.update(1))
+                          progress=lambda _: advance(1))
     if not any(f.bom is not None for f in plan.fabrics):
         first = plan.fabrics[0]
         raise click.ClickException(
@@ -198,8 +211,8 @@ def report(
             f"{first.requested_gpus:,} GPUs: {first.error or first.cost_error or 'not priced'})")
     if output is not None:
         atomic_write_text(output, render_report(plan))
-        click.echo(f"wrote {output}", err=True)
+        status(f"wrote {output}")
     if as_json:
-        emit_json(report_data(plan))
+        emit_result("report", None, report_data(plan))
     else:
         click.echo(_table(plan))

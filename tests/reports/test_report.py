@@ -116,7 +116,7 @@ def test_rail_only_comparison_in_report(plan, page):
     comps = rail_only_comparisons(plan.fabrics)
     assert [c.num_gpus for c in comps] == [64, 128]
     for c in comps:
-        # 64 and 128 GPUs: 8 rail switches vs leaves + spines (capex §4.3's counting)
+        # 64 and 128 GPUs: 8 rail switches vs leaves + spines (derived rail-only counting)
         assert c.switches_rail_only == 8 and c.switches_rail_optimized > 8
         assert 0 < c.fabric_reduction < 1
     low, high = PUBLISHED_RAIL_ONLY_REDUCTION
@@ -148,7 +148,7 @@ def test_cli_writes_report_and_json(tmp_path):
     result = _invoke(["report", "--gpus", "64,128", "--families", "rail-optimized,rail-only",
                       "--sizes", "1KiB:64MiB:64", "-o", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["results"]
     assert [f["requested_gpus"] for f in data["fabrics"]] == [64, 128, 64, 128]
     assert out.read_text().startswith("<!DOCTYPE html>")
     again = tmp_path / "again.html"
@@ -168,8 +168,8 @@ def test_cli_user_catalog_changes_the_report(tmp_path):
     prices = tmp_path / "prices.toml"
     prices.write_text("[switches.qm9700]\ncost_usd = 10000\n")
     args = ["report", "--gpus", "64", "--families", "clos", "--sizes", "1MiB", "--json"]
-    base = json.loads(_invoke(args).stdout)
-    cheap = json.loads(_invoke(args + ["--catalog", str(prices)]).stdout)
+    base = json.loads(_invoke(args).stdout)["results"]
+    cheap = json.loads(_invoke(args + ["--catalog", str(prices)]).stdout)["results"]
     assert cheap["fabrics"][0]["bom"]["cost_usd"] < base["fabrics"][0]["bom"]["cost_usd"]
 
 
