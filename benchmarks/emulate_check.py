@@ -49,7 +49,7 @@ def main() -> None:
         with EmulatedCluster(G, mtu_bytes=args.mtu) as cluster, tempfile.TemporaryDirectory() as d:
             for rep in range(args.repeat):
                 out = os.path.join(d, f"{rep}.jsonl")
-                run = cluster.run_mpi([str(fabric), "measure", "mpi", "-o", out, "--ops",
+                run = cluster.run_mpi([str(fabric), "measure", "mpi", "-o", out, "--collectives",
                                        ",".join(ALGORITHM), "--sizes", sizes, "--iters",
                                        str(args.iters), "--warmup", "1"], env=env, nice=args.nice,
                                       timeout_s=600).check()

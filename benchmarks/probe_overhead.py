@@ -30,7 +30,8 @@ the header shows what ``ldd`` resolves)::
     python benchmarks/probe_overhead.py --imb /tmp/impi_venv/bin/IMB-MPI1
 
 The probe runs with ``MPI4PY_RC_THREAD_LEVEL=single`` by default (IMB calls ``MPI_Init``), since
-mpi4py's default level (``multiple``) changes MPICH's timings (shared/reference/emulation.md).
+mpi4py's default level (``multiple``) changes MPICH's timings (measured by this project;
+no public source).
 """
 
 from __future__ import annotations
@@ -64,12 +65,12 @@ def _run_probe(ranks: int, sizes: list[int], iters: int, warmup: int, thread_lev
                back_to_back: bool = False) -> dict[tuple[str, int], tuple[float, float]]:
     env = dict(os.environ, MPI4PY_RC_THREAD_LEVEL=thread_level)
     command = [str(BIN / "mpiexec"), "-n", str(ranks), str(BIN / "fabric"), "measure", "mpi",
-               "--ops", "all-reduce,send-recv", "--sizes", ",".join(map(str, sizes)),
+               "--collectives", "all-reduce,send-recv", "--sizes", ",".join(map(str, sizes)),
                "--iters", str(iters), "--warmup", str(warmup), "--json"]
     if back_to_back:
         command.append("--back-to-back")
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
-    records = json.loads(result.stdout)["records"]
+    records = json.loads(result.stdout)["results"]["records"]
     return {(r["operation"], r["size_bytes"]): (r["time_s"], r["extra"]["time_mean_s"],
                                                 r["extra"].get("batch", 1))
             for r in records}

@@ -2,12 +2,22 @@
 
 Everything inside the package is bytes, seconds, bytes/s, watts and USD. The functions here turn
 what people type (``64KB``, ``1GiB``, ``400Gbps``, ``50GB/s``, ``1.5us``, ``128k``) into those
-units and back. Decimal prefixes are powers of 1000 and binary prefixes (``KiB``, ``MiB``...) are
-powers of 1024, as in nccl-tests and on link data sheets: 400 Gb/s is 50e9 bytes/s and GB/s in
-output is 1e9 bytes/s.
+units and back.
 
->>> parse_size("64KB"), parse_size("1GiB"), parse_size("8")
-(64000, 1073741824, 8)
+One meaning of a suffix everywhere (``docs/cli.md``, "Numbers and suffixes"):
+
+* sizes: a bare ``K``/``M``/``G``/``T`` (any case) is a power of 1024, as nccl-tests reads its
+  ``-b``/``-e`` flags (``parsesize`` in NVIDIA/nccl-tests ``src/common.cu``,
+  https://github.com/NVIDIA/nccl-tests/blob/master/src/common.cu, read 2026-12-04);
+  ``KiB``/``MiB``/``GiB``/``TiB`` are powers of 1024 and ``kB``/``KB``/``MB``/``GB``/``TB`` are
+  powers of 1000 (SI). nccl-tests reads only the first letter, so ``1MB`` there is 1 MiB; here it
+  is 10^6 bytes.
+* counts (GPUs, tokens): ``k``/``M``/``G`` are powers of 1024, the same as a bare size suffix
+  (``--gpus 16k`` is 16,384 GPUs, ``--context 128k`` is 131,072 tokens).
+* rates: data-sheet units, 400 Gb/s is 50e9 bytes/s and GB/s in output is 1e9 bytes/s.
+
+>>> parse_size("64KB"), parse_size("64K"), parse_size("1GiB"), parse_size("8")
+(64000, 65536, 1073741824, 8)
 >>> parse_rate("400Gbps")
 50000000000.0
 >>> parse_time("1.5us")
@@ -50,13 +60,13 @@ MAX_INTEGER = 2**63 - 1
 _SIZE_UNITS = {
     "": 1,
     "b": 1,
-    "k": 1000,
+    "k": 1024,  # a bare K/M/G/T: powers of 1024, as nccl-tests' -b/-e read them
     "kb": 1000,
-    "m": 1000**2,
+    "m": 1024**2,
     "mb": 1000**2,
-    "g": 1000**3,
+    "g": 1024**3,
     "gb": 1000**3,
-    "t": 1000**4,
+    "t": 1024**4,
     "tb": 1000**4,
     "kib": 1024,
     "mib": 1024**2,
@@ -138,9 +148,10 @@ def _exact_product(value: Decimal, factor: int) -> Decimal | None:
 
 
 def parse_size(text: str | int) -> int:
-    """Parse a byte count such as ``8``, ``8B``, ``64KB``, ``64KiB``, ``1GiB``.
+    """Parse a byte count such as ``8``, ``8B``, ``64K``, ``64KB``, ``64KiB``, ``1GiB``.
 
-    Decimal suffixes (``KB``, ``MB``, ``GB``) are powers of 1000; ``KiB``... are powers of 1024.
+    A bare ``K``/``M``/``G``/``T`` is a power of 1024 (nccl-tests' ``-b``/``-e``); ``KiB``... are
+    powers of 1024; ``KB``/``MB``/``GB``/``TB`` are powers of 1000.
     The arithmetic is exact (decimal, not binary floating point): ``0.1GB`` is 100,000,000
     bytes and every whole number up to :data:`MAX_INTEGER` reads back as itself.
 
@@ -154,7 +165,8 @@ def parse_size(text: str | int) -> int:
     factor = _SIZE_UNITS.get(unit.lower())
     if factor is None:
         raise ValueError(
-            f"size unit {unit!r} is not known in {_show(text)}; use B, KB, MB, GB, KiB, MiB, GiB"
+            f"size unit {unit!r} is not known in {_show(text)}; use B, K, M, G (x1024, as "
+            f"nccl-tests), KiB, MiB, GiB (x1024) or KB, MB, GB (x1000)"
         )
     if value.is_nan() or not value > 0:
         raise ValueError(f"size must be > 0 bytes, got {_show(text)}")
@@ -294,9 +306,10 @@ def parse_time(text: str | float) -> float:
 
 
 def parse_count(text: str | int) -> int:
-    """Parse a token count: ``131072``, ``128k`` (=131072), ``1M`` (=1048576), ``10M``.
+    """Parse a count (GPUs, tokens): ``131072``, ``128k`` (=131072), ``1M`` (=1048576), ``16k``.
 
-    Token counts use binary prefixes, as model context lengths do (a 128k context is 131072).
+    Counts use powers of 1024, as model context lengths do (a 128k context is 131072) and as a
+    bare size suffix does (:func:`parse_size`): ``k`` means 1024 everywhere on the command line.
     """
     value, unit = _split_exact(text, "count", "131072, 128k or 1M")
     factor = _COUNT_UNITS.get(unit.lower())

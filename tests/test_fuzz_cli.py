@@ -218,6 +218,7 @@ FILE_COMMANDS: dict[str, tuple[str, list[str]]] = {
     "nccl.log": ("run.log", ["import", "{file}", "--format", "nccl-tests", "-o", "out.jsonl"]),
     "imb.txt": ("imb.txt", ["import", "{file}", "-o", "out.jsonl"]),
     "records": ("records.jsonl", ["calibrate", "{file}", "--topology", "fat-tree", "--k", "4"]),
+    "discovery": ("fabric.txt", ["topology", "import", "{file}", "-o", "out.yaml"]),
 }
 
 
@@ -277,6 +278,7 @@ _SENSIBLE = {
 #: commands fuzzed, with the options every case carries (required ones) and a max example count
 COMMANDS: dict[tuple[str, ...], settings] = {
     ("topology", "build"): FUZZ, ("topology", "show"): FUZZ, ("topology", "export"): FUZZ,
+    ("topology", "import"): FUZZ,
     ("predict",): FUZZ, ("compare",): FUZZ_SLOW, ("kv",): FUZZ, ("report",): FUZZ_SLOW,
     ("import",): FUZZ, ("calibrate",): FUZZ_SLOW, ("validate",): FUZZ_SLOW,
     # a sweep that parses starts a Dask cluster (seconds): fewer cases

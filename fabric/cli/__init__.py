@@ -9,12 +9,13 @@ console script and tests.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
 
 import click
 
 from fabric import __version__
-from fabric.cli.common import FabricGroup
+from fabric.cli.common import FabricGroup, configure_logging
 
 __all__ = ["cli", "main", "COMMANDS"]
 
@@ -51,8 +52,25 @@ class _LazyGroup(FabricGroup):
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="fabric")
-def cli() -> None:
-    """Model AI-cluster fabrics, predict collective and KV-cache times, measure, calibrate, plan."""
+@click.option("-v", "--verbose", count=True,
+              help="More on stderr: progress bars off a terminal, info (-v), debug (-vv).")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Errors only on stderr: no warnings, notes or progress.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """Model AI-cluster fabrics, predict collective and KV-cache times, measure, calibrate, plan.
+
+    \b
+    Numbers: sizes take B, K/M/G (x1024, as nccl-tests' -b/-e), KiB/MiB/GiB (x1024) or
+    KB/MB/GB (x1000); counts (--gpus, --context) take k/M/G (x1024): 16k = 16,384.
+    Every --json document is {"schema_version", "command", "inputs", "results"} (docs/cli.md).
+    """
+    if verbose and quiet:
+        raise click.UsageError("give -q or -v, not both")
+    level = -1 if quiet else verbose
+    ctx.meta["fabric.verbosity"] = level
+    configure_logging({-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
+        level, logging.DEBUG))
 
 
 def main() -> None:

@@ -16,7 +16,17 @@ from typing import Any
 import click
 
 from fabric import units
-from fabric.cli.common import FabricGroup, FlagError, emit_json, format_table, json_option
+from fabric.cli.common import (
+    LOG,
+    FabricGroup,
+    FlagError,
+    emit_result,
+    format_table,
+    heading,
+    json_option,
+    progress,
+    status,
+)
 from fabric.cli.options import (
     CLUSTER_OPTION_NAMES,
     cluster_from_options,
@@ -121,26 +131,28 @@ def calibrate_command(records: str, topology: str | None, holdout: str, in_place
         cluster = cluster_of_records(measurements)  # what `fabric import` recorded
     if G is None and cluster is not None:
         G = generic_fabric_from_records(measurements, cluster=cluster)
-    cal = calibrate(measurements, G, flavor=flavor, holdout=holdout,
-                    in_place=buffers, loss=loss)
+    with progress(1, "fabric calibrate") as advance:  # one step: the fit has no progress hook
+        cal = calibrate(measurements, G, flavor=flavor, holdout=holdout,
+                        in_place=buffers, loss=loss)
+        advance(1)
     unmeasured = undescribed_network_note(cal.graph)
     if unmeasured:
-        click.echo(f"warning: {unmeasured}", err=True)
+        LOG.warning(unmeasured)
     if output is not None:
         save_calibration(cal, output)
-        click.echo(f"wrote {output}", err=True)
+        status(f"wrote {output}")
     if as_json:
         body = cal.to_dict()
         effective = cal.effective_bandwidth_by_link_bytes_per_s
         body["effective_bandwidth_by_link_bytes_per_s"] = effective
         body["band_log_halfwidth"] = cal.band_log_halfwidth
         body["output"] = output
-        emit_json(body)
+        emit_result("calibrate", None, body)
         return
     g = cal.graph
-    click.echo(f"# {g['topology']} {_params(g['params'])}: {cal.num_points} points, "
-               f"{len(cal.fitted_sizes_bytes)} sizes fitted, {len(cal.held_out_sizes_bytes)} "
-               f"held out, loss {cal.loss}")
+    heading(f"# {g['topology']} {_params(g['params'])}: {cal.num_points} points, "
+            f"{len(cal.fitted_sizes_bytes)} sizes fitted, {len(cal.held_out_sizes_bytes)} "
+            f"held out, loss {cal.loss}")
     rows = [["alpha (us per step)", f"{cal.params.alpha_s * 1e6:.3f}",
              f"{cal.alpha_s_stderr * 1e6:.3f}", ""]] if cal.flavor != "nccl" else []
     for name, value in sorted(cal.nccl.items()):
@@ -157,12 +169,12 @@ def calibrate_command(records: str, topology: str | None, holdout: str, in_place
     click.echo(format_table(["parameter", "value", "stderr", "effective bandwidth"], rows,
                             align="lrrl"))
     h = cal.band_log_halfwidth
-    click.echo(f"\nfit error: median {_pct(cal.median_relative_error)}, worst "
-               f"{_pct(cal.worst_relative_error)} over {cal.num_points} points; band: "
-               f"x{math.exp(-h):.3f} .. x{math.exp(h):.3f} of a predicted time")
+    heading(f"\nfit error: median {_pct(cal.median_relative_error)}, worst "
+            f"{_pct(cal.worst_relative_error)} over {cal.num_points} points; band: "
+            f"x{math.exp(-h):.3f} .. x{math.exp(h):.3f} of a predicted time")
     _echo_fit_choice(cal)
     for note in cal.notes:
-        click.echo(f"note: {note}", err=True)
+        LOG.warning(note, extra={"prefix": "note"})
 
 
 def _echo_fit_choice(cal: Any) -> None:
@@ -176,8 +188,8 @@ def _echo_fit_choice(cal: Any) -> None:
         click.echo("\n" + format_table(["regime", "from", "to", "latency x", "transfer x",
                                         "points"], rows, align="lrrrrr"))
     used = "the model with its regimes" if cal.chosen_fit == "model" else "plain alpha-beta"
-    click.echo(f"fit used: {used}; leave-one-out error on the fit points (median): model "
-               f"{_pct(cal.model_cv_error)}, plain alpha-beta {_pct(cal.naive_cv_error)}")
+    heading(f"fit used: {used}; leave-one-out error on the fit points (median): model "
+            f"{_pct(cal.model_cv_error)}, plain alpha-beta {_pct(cal.naive_cv_error)}")
 
 
 def _params(params: dict[str, Any]) -> str:
@@ -228,10 +240,12 @@ def validate_command(records: str, calibration_path: str, topology: str | None,
     if G is None and any(r.num_hosts > 1 for r in measurements):
         unmeasured = undescribed_network_note(cal.graph)
         if unmeasured:
-            click.echo(f"warning: the calibration: {unmeasured}", err=True)
-    report = validate(measurements, cal, G, holdout=holdout, in_place=buffers)
+            LOG.warning(f"the calibration: {unmeasured}")
+    with progress(1, "fabric validate") as advance:
+        report = validate(measurements, cal, G, holdout=holdout, in_place=buffers)
+        advance(1)
     if as_json:
-        emit_json(report.to_dict())
+        emit_result("validate", None, report.to_dict())
         return
     rows = []
     for q in report.points:
@@ -243,13 +257,13 @@ def validate_command(records: str, calibration_path: str, topology: str | None,
     click.echo(format_table(["operation", "size", "ranks", "hosts", "measured(us)",
                              "predicted(us)", "low(us)", "high(us)", "error", "algorithm",
                              "point"], rows, align="lrrrrrrrrll"))
-    click.echo(f"\nall {len(report.points)} points: median {_pct(report.median_relative_error)}, "
-               f"worst {_pct(report.worst_relative_error)}; held out {report.num_held_out}: "
-               f"median {_pct(report.held_out_median_relative_error)}, worst "
-               f"{_pct(report.held_out_worst_relative_error)}; within band "
-               f"{report.fraction_within_band * 100:.0f}%")
+    heading(f"\nall {len(report.points)} points: median {_pct(report.median_relative_error)}, "
+            f"worst {_pct(report.worst_relative_error)}; held out {report.num_held_out}: "
+            f"median {_pct(report.held_out_median_relative_error)}, worst "
+            f"{_pct(report.held_out_worst_relative_error)}; within band "
+            f"{report.fraction_within_band * 100:.0f}%")
     for note in report.notes:
-        click.echo(f"note: {note}", err=True)
+        LOG.warning(note, extra={"prefix": "note"})
 
 
 def _rebuild(graph: dict[str, Any]) -> Any:

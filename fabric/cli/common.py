@@ -1,16 +1,29 @@
-"""Shared pieces of the command line: parameter types, JSON output, error handling.
+"""Shared pieces of the command line: parameter types, output (JSON envelope, table formats,
+progress), verbosity, error handling.
 
-The package :mod:`fabric.cli` is the only place that imports click.
+The package :mod:`fabric.cli` is the only place that imports click. Every command's ``--json``
+document is one envelope (:func:`emit_result`)::
+
+    {"schema_version": "1", "command": "predict", "inputs": {...}, "results": ...}
+
+with unit-suffixed keys (``_bytes``, ``_s``, ``_bytes_per_s``, ``_usd``, ``_w``); its JSON Schema is
+``docs/schemas/<command>.schema.json`` (spaces in the command become ``-``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import json
+import logging
 import math
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from fabric import units
 from studies.design import DesignError
@@ -26,10 +39,32 @@ __all__ = [
     "TimeType",
     "CountType",
     "json_option",
+    "json_flag",
+    "status",
+    "heading",
     "emit_json",
+    "emit_result",
+    "command_inputs",
+    "SCHEMA_VERSION",
+    "TABLE_FORMATS",
     "format_table",
     "to_jsonable",
+    "hidden_alias",
+    "refuse_unless",
+    "configure_logging",
+    "verbosity",
+    "progress",
+    "LOG",
 ]
+
+#: The version of the ``--json`` envelope; bumped when a key moves or changes meaning.
+SCHEMA_VERSION = "1"
+#: ``--format`` choices of every command that prints a table (``--json`` = ``--format json``).
+TABLE_FORMATS = ("table", "csv", "markdown", "json")
+#: The command line's logger: warnings go to stderr as ``warning: ...`` (hidden by ``-q``).
+LOG = logging.getLogger("fabric.cli")
+_META_FORMAT = "fabric.format"
+_META_VERBOSITY = "fabric.verbosity"
 
 
 one_line = first_line
@@ -143,14 +178,128 @@ class CountType(_Parsed):
     parser = staticmethod(units.parse_count)
 
 
+def _root_meta() -> dict[str, Any]:
+    ctx = click.get_current_context(silent=True)
+    return ctx.find_root().meta if ctx is not None else {}
+
+
+def verbosity() -> int:
+    """-1 with ``fabric -q``, 0 by default, 1 with ``-v``, 2 with ``-vv``."""
+    return int(_root_meta().get(_META_VERBOSITY, 0))
+
+
+class _EchoHandler(logging.Handler):
+    """Log records as one line on click's stderr (the one a test runner captures)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = getattr(record, "prefix", None)
+        if prefix is None:
+            prefix = "warning" if record.levelno == logging.WARNING else record.levelname.lower()
+        text = record.getMessage()
+        click.echo(f"{prefix}: {text}" if prefix else text, err=True)
+
+
+def configure_logging(level: int) -> None:
+    """Send :data:`LOG` (``fabric.cli``) and the library's ``logging`` to stderr at ``level``.
+
+    ``fabric -q``: errors only; default: warnings and "wrote FILE" lines; ``-v``: also progress
+    and info; ``-vv``: debug.
+    """
+    for name in ("fabric", "collectives", "topologies", "measure", "reports", "studies"):
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if isinstance(h, _EchoHandler)]:
+            logger.removeHandler(handler)
+        logger.addHandler(_EchoHandler())
+        logger.setLevel(level)
+        logger.propagate = False
+
+
+def hidden_alias(dest: str, *flags: str, **option: Any) -> Callable[[Callable[..., Any]], Any]:
+    """Accept ``flags`` (old names, hidden from --help) as another spelling of option ``dest``.
+
+    Giving both the option and its alias is refused (exit 2). ``option`` are click.option
+    arguments for the alias (``type``, ``multiple``), matching the option's.
+    """
+    alias_dest = f"{dest}__alias"
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            value = kwargs.pop(alias_dest, None)
+            if value not in (None, ()):
+                ctx = click.get_current_context()
+                main_flag = next((max(p.opts, key=len) for p in ctx.command.params
+                                  if p.name == dest), "--" + dest.replace("_", "-"))
+                if ctx.get_parameter_source(dest) == ParameterSource.COMMANDLINE:
+                    raise FlagError(f"give {main_flag} or {'/'.join(flags)}, not both "
+                                    f"({'/'.join(flags)} is the old name of {main_flag})")
+                kwargs[dest] = ctx.params[dest] = value
+            return func(*args, **kwargs)
+
+        return click.option(*flags, alias_dest, hidden=True, default=None, **option)(wrapper)
+
+    return decorate
+
+
+def refuse_unless(condition: bool, flag: str, reason: str) -> None:
+    """Refuse an option that does nothing in this mode: ``Error: FLAG REASON``, exit 2."""
+    if not condition:
+        raise FlagError(f"{flag} {reason}")
+
+
+def status(text: str) -> None:
+    """A line on stderr about what was done (``wrote FILE``): shown unless ``fabric -q``."""
+    LOG.warning(text, extra={"prefix": ""})
+
+
+def json_flag(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--json`` alone, for commands whose ``--format`` means something else (``import``)
+    or whose table is streamed row by row (``measure``)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None:
+            ctx.meta[_META_FORMAT] = "json" if kwargs.get("as_json") else "table"
+        return func(*args, **kwargs)
+
+    return click.option(
+        "--json", "as_json", is_flag=True,
+        help="Print one JSON document (schema_version, command, inputs, results; "
+             "unit-suffixed keys) instead of a table.",
+    )(wrapper)
+
+
 def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--json``: one JSON document on stdout instead of a table."""
+    """Add ``--format table|csv|markdown|json`` and ``--json`` (= ``--format json``).
+
+    The command receives ``as_json``; tables printed with :func:`format_table` follow the
+    chosen format.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        fmt = kwargs.pop("output_format", None)
+        if kwargs.get("as_json") and fmt not in (None, "json"):
+            raise FlagError(f"give --json or --format {fmt}, not both")
+        if fmt == "json":
+            kwargs["as_json"] = True
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None:
+            ctx.meta[_META_FORMAT] = "json" if kwargs.get("as_json") else (fmt or "table")
+        return func(*args, **kwargs)
+
+    wrapper = click.option(
+        "--format", "output_format", type=click.Choice(TABLE_FORMATS), default=None,
+        help="Output: a table (default), csv, markdown, or json (same as --json).",
+    )(wrapper)
     return click.option(
         "--json",
         "as_json",
         is_flag=True,
-        help="Print one JSON document (unit-suffixed keys, sorted) instead of a table.",
-    )(func)
+        help="Print one JSON document (schema_version, command, inputs, results; "
+             "unit-suffixed keys) instead of a table.",
+    )(wrapper)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -177,24 +326,137 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(to_jsonable(data), sort_keys=True, indent=2, allow_nan=False))
 
 
-def format_table(headers: list[str], rows: list[list[Any]], *, align: str | None = None) -> str:
-    """A plain text table; ``align`` is one of ``l``/``r`` per column (default: numbers right)."""
+_UNIT_SUFFIX = {"size": "_bytes", "sizes": "_bytes", "rate": "_bytes_per_s", "time": "_s"}
+
+
+def command_inputs(ctx: click.Context | None = None, *,
+                   drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The options a command ran with, for the envelope's ``inputs``: every parameter that is
+    set (not None/False/empty), keyed by its name with the unit suffix of its type (``--sizes``
+    -> ``sizes_bytes``, ``--alpha`` -> ``alpha_s``, ``--tier-bandwidth`` ->
+    ``tier_bandwidth_bytes_per_s``); hidden aliases and output flags are left out.
+    """
+    ctx = ctx if ctx is not None else click.get_current_context()
+    out: dict[str, Any] = {}
+    for param in ctx.command.params:
+        name = param.name
+        if (name is None or name in drop or name in ("as_json", "output_format")
+                or name.endswith("__alias") or getattr(param, "hidden", False)):
+            continue
+        value = ctx.params.get(name)
+        if value is None or value is False or value == ():
+            continue
+        suffix = _UNIT_SUFFIX.get(getattr(param.type, "name", ""), "")
+        name = name.removesuffix("_text")  # options parsed in the body (report --gpus 1k,4k)
+        key = name if name.endswith(suffix) else name + suffix
+        out[key] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def emit_result(command: str, inputs: Mapping[str, Any] | None, results: Any) -> None:
+    """Write the one ``--json`` envelope: ``schema_version``, ``command``, ``inputs``
+    (:func:`command_inputs` when None) and ``results`` (the command's numbers)."""
+    emit_json({"schema_version": SCHEMA_VERSION, "command": command,
+               "inputs": command_inputs() if inputs is None else dict(inputs),
+               "results": results})
+
+
+@contextlib.contextmanager
+def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar with ETA on stderr, for work that can take over a second.
+
+    Shown on a terminal, or anywhere with ``fabric -v``; never with ``-q``. Yields
+    ``advance(n)``.
+    """
+    level = verbosity()
+    stream = sys.stderr
+    if level < 0 or not (level > 0 or stream.isatty()):
+        def nothing(n: int = 1) -> None:
+            return None
+
+        yield nothing
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(file=stream, stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(label, total=max(total, 1))
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+
+        yield advance
+
+
+def format_table(headers: list[str], rows: list[list[Any]], *, align: str | None = None,
+                 fmt: str | None = None) -> str:
+    """A table in the command's ``--format`` (``fmt`` overrides it): ``table`` (rich, no colour
+    when not on a terminal), ``csv`` or ``markdown``. ``align`` is ``l``/``r`` per column
+    (default: numbers right)."""
+    fmt = fmt or _root_or_current_format()
     cells = [[str(c) for c in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in cells:
-        for i, c in enumerate(row):
-            widths[i] = max(widths[i], len(c))
     if align is None:
         align = "".join(
             "r" if rows and isinstance(rows[0][i], (int, float)) else "l"
             for i in range(len(headers))
         )
+    if fmt == "csv":
+        import csv
 
-    def line(values: list[str]) -> str:
-        out = []
-        for i, v in enumerate(values):
-            out.append(v.rjust(widths[i]) if align[i] == "r" else v.ljust(widths[i]))
-        return "  ".join(out).rstrip()
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(headers)
+        writer.writerows(cells)
+        return buffer.getvalue().rstrip("\n")
+    if fmt == "markdown":
+        def md(values: list[str]) -> str:
+            return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
 
-    sep = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), sep] + [line(r) for r in cells])
+        rule = "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"
+        return "\n".join([md(headers), rule] + [md(r) for r in cells])
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1),
+                  collapse_padding=True)
+    for header, a in zip(headers, align, strict=False):
+        table.add_column(header, justify="right" if a == "r" else "left", no_wrap=True)
+    for row in cells:
+        table.add_row(*row)
+    widest = sum(max([len(h)] + [len(r[i]) for r in cells]) + 3 for i, h in enumerate(headers))
+    buffer = io.StringIO()
+    Console(file=buffer, width=max(widest, 40), no_color=True, highlight=False,
+            color_system=None, emoji=False, markup=False).print(table)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()
+                     if line.strip())
+
+
+def heading(text: str) -> None:
+    """A line of text around a table (a ``# ...`` title, a note, a summary): on stdout for
+    ``table`` and ``markdown``; on stderr for ``csv`` (blank lines dropped), so that stdout
+    holds only CSV rows."""
+    if _root_or_current_format() != "csv":
+        click.echo(text)
+    elif text.strip():
+        LOG.warning(text.strip("\n"), extra={"prefix": ""})
+
+
+def _root_or_current_format() -> str:
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        fmt = ctx.meta.get(_META_FORMAT)
+        if fmt is not None:
+            return "table" if fmt == "json" else str(fmt)
+        ctx = ctx.parent
+    return "table"

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from fabric.cli.common import RateType, emit_json, format_table, json_option, one_line
+from fabric.cli.common import RateType, emit_result, format_table, json_option, one_line
 
 __all__ = ["emulate"]
 
@@ -21,7 +21,7 @@ PROBE_EXAMPLE = [
     "mpi",
     "-o",
     "/tmp/emulated.jsonl",
-    "--ops",
+    "--collectives",
     "all-reduce,all-to-all",
     "--sizes",
     "1MiB:16MiB",
@@ -159,7 +159,7 @@ def emulate_up(
         raise click.ClickException(one_line(err)) from None
     info = _describe(cluster)
     if as_json:
-        emit_json(info)
+        emit_result("emulate up", None, info)
     else:
         _print_description(info)
 
@@ -196,7 +196,7 @@ def emulate_down(prefix: str | None, remove_all: bool, as_json: bool) -> None:
             )
         removed = [prefix] if remove_cluster(prefix) else []
     if as_json:
-        emit_json({"removed": removed})
+        emit_result("emulate down", None, {"removed": removed})
     else:
         click.echo("removed: " + (", ".join(removed) if removed else "nothing"))
 
@@ -212,7 +212,7 @@ def emulate_list(as_json: bool) -> None:
         for e in list_instances()
     ]
     if as_json:
-        emit_json({"clusters": instances})
+        emit_result("emulate list", None, {"clusters": instances})
         return
     click.echo(
         format_table(

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from fabric.cli.common import emit_json, format_table, json_option, one_line
+from fabric.cli.common import LOG, emit_result, format_table, json_flag, one_line
 from fabric.cli.options import cluster_from_options, cluster_options
 from fabric.units import format_size
 
@@ -64,7 +64,7 @@ def _skipped_cell(numbers: list[int]) -> str:
                    "tell (all-reduce, ...).")
 @click.option("--gpu", help="The servers' GPU (catalog key), recorded for calibrate.")
 @cluster_options()
-@json_option
+@json_flag
 def import_command(logs: tuple[str, ...], output: str, log_format: str, num_ranks: int | None,
                    num_hosts: int | None, operation: str | None, as_json: bool,
                    **cluster_flags: Any) -> None:
@@ -101,7 +101,8 @@ def import_command(logs: tuple[str, ...], output: str, log_format: str, num_rank
         _warn(log)
     summaries = [_summary(log) for log in parsed]
     if as_json:
-        emit_json({"output": output, "num_records": len(records), "files": summaries})
+        emit_result("import", None,
+                    {"output": output, "num_records": len(records), "files": summaries})
         return
     rows = [[s["file"], s["format"], ",".join(s["operations"]), s["num_records"],
              f"{format_size(s['min_size_bytes'])}..{format_size(s['max_size_bytes'])}",
@@ -114,17 +115,17 @@ def import_command(logs: tuple[str, ...], output: str, log_format: str, num_rank
 
 def _warn(log: Any) -> None:
     for line in log.inferred:
-        click.echo(f"inferred: {line}", err=True)
+        LOG.warning(line, extra={"prefix": "inferred"})
     for warning in log.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        LOG.warning(warning)
     for skipped in log.skipped[:_MAX_WARNED_LINES]:
-        click.echo(f"warning: {log.name}:{skipped.line_number}: skipped ({skipped.reason}): "
-                   f"{skipped.text}", err=True)
+        LOG.warning(f"{log.name}:{skipped.line_number}: skipped ({skipped.reason}): "
+                    f"{skipped.text}")
     if len(log.skipped) > _MAX_WARNED_LINES:
         more = len(log.skipped) - _MAX_WARNED_LINES
-        click.echo(f"warning: {log.name}: {more} more skipped lines", err=True)
+        LOG.warning(f"{log.name}: {more} more skipped lines")
     wrong = log.wrong_records
     if wrong:
         sizes = ", ".join(str(r.size_bytes) for r in wrong[:8])
-        click.echo(f"warning: {log.name}: {len(wrong)} points report #wrong > 0 (validation "
-                   f"failed) at sizes {sizes}{' ...' if len(wrong) > 8 else ''}", err=True)
+        LOG.warning(f"{log.name}: {len(wrong)} points report #wrong > 0 (validation "
+                    f"failed) at sizes {sizes}{' ...' if len(wrong) > 8 else ''}")

@@ -10,7 +10,15 @@ from typing import Any
 import click
 
 from fabric import units
-from fabric.cli.common import CountType, RateType, TimeType, emit_json, format_table, json_option
+from fabric.cli.common import (
+    CountType,
+    RateType,
+    TimeType,
+    emit_result,
+    format_table,
+    hidden_alias,
+    json_option,
+)
 from fabric.cli.options import design_from_options, fabric_options
 from studies.kv import kv_scenario
 
@@ -60,8 +68,9 @@ def _fmt_count(value: float) -> str:
               help="remote tier: a node of the fabric standing in for the storage server.")
 @click.option("--new-tokens", default=0, show_default=True, type=click.IntRange(min=0),
               help="Uncached tokens at the end of the context (the new turn).")
-@click.option("--num-gpus", type=click.IntRange(min=1),
-              help="GPUs computing the prefill (default: tp x pp).")
+@click.option("--prefill-gpus", type=click.IntRange(min=1),
+              help="GPUs computing the prefill (default: tp x pp; --gpus sizes the fabric).")
+@hidden_alias("prefill_gpus", "--num-gpus", type=click.IntRange(min=1))
 @click.option("--mfu", default=0.5, show_default=True, type=click.FloatRange(0, 1, min_open=True),
               help="Model FLOPs utilization of the prefill.")
 @json_option
@@ -69,13 +78,13 @@ def kv(model_name: str, context_tokens: int, batch: int, tp: int, pp: int, dtype
        page_tokens: int, target: str | None, prefill_at: str | None, decode_at: str | None,
        streaming: str, alpha_s: float, efficiency: float, tier_name: str,
        tier_bandwidth: float | None, storage_at: str | None, new_tokens: int,
-       num_gpus: int | None, mfu: float, as_json: bool, **options: Any) -> None:
+       prefill_gpus: int | None, mfu: float, as_json: bool, **options: Any) -> None:
     """KV-cache size, its prefill->decode transfer over a fabric, and load versus recompute.
 
     \b
     Examples:
       fabric kv --model llama-3.1-70b --context 128k --tp 8
-      fabric kv --model llama-4-scout --context 1000000 --gpu l40s --num-gpus 4 --mfu 0.3
+      fabric kv --model llama-4-scout --context 1000000 --gpu l40s --prefill-gpus 4 --mfu 0.3
       fabric kv --model config.json --context 32k --topology clos --gpus 128 --oversubscription 3
     """
     if storage_at is not None and not storage_at.strip().isdigit():
@@ -90,12 +99,12 @@ def kv(model_name: str, context_tokens: int, batch: int, tp: int, pp: int, dtype
                     alpha_s=alpha_s, efficiency=efficiency, tier_name=tier_name,
                     tier_bandwidth_bytes_per_s=tier_bandwidth,
                     storage_node=None if storage_at is None else int(storage_at),
-                    new_tokens=new_tokens, num_gpus=num_gpus, mfu=mfu)
+                    new_tokens=new_tokens, num_gpus=prefill_gpus, mfu=mfu)
     data = s.as_dict()
     size, pd, t, compute, model, where = s.size, s.transfer, s.ttft, s.compute, s.model, s.tier
     memory = s.gpu_memory_bytes
     if as_json:
-        emit_json(data)
+        emit_result("kv", None, data)
         return
     rows = [
         ["model", f"{model.name} ({model.attention_kind}, {model.num_layers} layers)"],

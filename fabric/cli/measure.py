@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from fabric.cli.common import SizeListType, emit_json, json_option, one_line
+from fabric.cli.common import SizeListType, emit_result, hidden_alias, json_flag, one_line
 from fabric.units import format_size
 from measure.launch import detect_launch
 from measure.probe_core import DEFAULT_SIZES, DTYPES, OPERATIONS
@@ -53,12 +53,13 @@ def _probe_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="JSON Lines file of records (rank 0 writes it, one line per finished size).",
         ),
         click.option(
-            "--ops",
+            "--collectives",
             "ops",
             default="all",
             show_default=True,
             help=f"Comma-separated operations: {', '.join(OPERATIONS)}, or all.",
         ),
+        hidden_alias("ops", "--ops"),
         click.option(
             "--sizes",
             type=SizeListType(),
@@ -108,7 +109,7 @@ def _probe_options(func: Callable[..., Any]) -> Callable[..., Any]:
             default=True,
             help="Skip checking the received values.",
         ),
-        json_option,
+        json_flag,
     ]
     for option in reversed(options):
         func = option(func)
@@ -140,12 +141,15 @@ class _Output:
         if self.writer is not None:
             self.writer.close()
         if self.as_json:
-            emit_json(
+            ctx = click.get_current_context()
+            emit_result(
+                " ".join(ctx.command_path.split()[1:]),
+                None,
                 {
                     "records": [r.to_dict() for r in records],
                     "output": self.path,
                     "num_wrong": sum(r.num_wrong or 0 for r in records),
-                }
+                },
             )
 
 

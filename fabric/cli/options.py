@@ -33,11 +33,13 @@ import click
 import topologies
 from fabric.catalog import Catalog, load_catalog
 from fabric.cli.common import CountType
+from fabric.routing import DEFAULT_ROUTING, ROUTING_POLICIES
 from studies.design import DesignError, FabricDesign
 from topologies.generic import CPU_RANKS, ClusterDescription, cluster_links
 
-__all__ = ["FABRIC_OPTION_NAMES", "CLUSTER_OPTION_NAMES", "fabric_options", "cluster_options",
-           "cluster_from_options", "design_from_options", "load_catalog_option"]
+__all__ = ["FABRIC_OPTION_NAMES", "CLUSTER_OPTION_NAMES", "ROUTING_OPTION_NAMES",
+           "fabric_options", "cluster_options", "routing_options", "cluster_from_options",
+           "design_from_options", "load_catalog_option"]
 
 #: The keyword arguments ``@fabric_options()`` gives a command.
 FABRIC_OPTION_NAMES: tuple[str, ...] = (
@@ -84,7 +86,8 @@ def fabric_options(*, sizes: bool = True) -> Callable[[Callable[..., Any]], Call
                      help=f"Switch radix k of a k-ary fat-tree (even): k^3/4 GPUs "
                           f"[{_families_taking('k')}]."),
         click.option("--gpus", type=CountType(),
-                     help="GPUs (any family: servers or k are derived; k = 1024)."),
+                     help="GPUs (any family: servers or k are derived); k/M = x1024, "
+                          "16k = 16,384."),
         click.option("--nodes", type=click.IntRange(min=1),
                      help=f"Servers [{_families_taking('num_nodes')}]."),
     ]
@@ -145,6 +148,33 @@ def cluster_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         click.option("--cpu-ranks", type=click.IntRange(min=1),
                      help="MPI ranks per server on CPU cores (instead of --gpu): shared memory "
                           "inside a server, its NICs shared by all ranks outside."),
+    ]
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+#: The keyword arguments ``@routing_options()`` gives a command.
+ROUTING_OPTION_NAMES: tuple[str, ...] = ("routing", "routing_seed")
+
+
+def routing_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator adding ``--routing`` (the flow model's routing policy,
+    :data:`fabric.routing.ROUTING_POLICIES`) and ``--routing-seed`` (seed of the ecmp-hash
+    samples)."""
+    options = [
+        click.option("--routing", type=click.Choice(ROUTING_POLICIES), default=DEFAULT_ROUTING,
+                     show_default=True,
+                     help="Routing in the flow model: ecmp-ideal (fluid split over equal-cost "
+                          "paths), ecmp-hash (each flow hashed onto one path: mean and p99 over "
+                          "hash seeds), adaptive (least-loaded next hop per flow), policy "
+                          "(traffic classes by objective; collectives: throughput = adaptive)."),
+        click.option("--routing-seed", type=int, default=0, show_default=True,
+                     help="Seed of the ecmp-hash samples."),
     ]
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -8,17 +8,22 @@ import math
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from collectives.predict import predict_many
 from collectives.workload import default_workload, load_workload
 from fabric import units
 from fabric.cli.common import (
+    LOG,
     CountType,
     SizeListType,
-    SizeType,
-    emit_json,
+    emit_result,
     format_table,
+    heading,
+    hidden_alias,
     json_option,
+    progress,
+    refuse_unless,
 )
 from fabric.cli.options import (
     CLUSTER_OPTION_NAMES,
@@ -27,6 +32,7 @@ from fabric.cli.options import (
     design_from_options,
     fabric_options,
     load_catalog_option,
+    routing_options,
 )
 from measure.calibration import load_calibration
 from studies.compare import DEFAULT_COLLECTIVES, DEFAULT_FAMILIES, compare_fabrics
@@ -120,10 +126,14 @@ def _prediction_row(p: Any) -> dict[str, Any]:
         "bottleneck": p.bottleneck,
         "bottleneck_utilization": p.bottleneck_utilization,
         "bound_ratio": p.bound_ratio,
-        "bytes_sent_per_rank": p.bytes_sent_per_rank,
+        "sent_per_rank_bytes": p.bytes_sent_per_rank,
     }
     if p.time_low_s != p.time_s or p.time_high_s != p.time_s:
         row["time_low_s"], row["time_high_s"] = p.time_low_s, p.time_high_s
+    if p.routing != "ecmp-ideal":
+        row["routing"] = p.routing
+        if p.routing == "ecmp-hash":
+            row["time_p99_s"] = p.time_p99_s
     return row
 
 
@@ -139,20 +149,26 @@ def _prediction_row(p: Any) -> dict[str, Any]:
 )
 @fabric_options()
 @cluster_options()
+@routing_options()
 @click.option(
-    "--collective",
+    "--collectives",
     default="all-reduce",
     show_default=True,
-    help="all-reduce, all-gather, reduce-scatter, all-to-all, broadcast, reduce, send-recv.",
+    help="Comma-separated: all-reduce, all-gather, reduce-scatter, all-to-all, broadcast, "
+    "reduce, send-recv.",
 )
+@hidden_alias("collectives", "--collective")
 @click.option(
     "--sizes",
     type=SizeListType(),
     default="8B:8GiB",
     show_default=True,
-    help="MIN:MAX (x2 steps), MIN:MAX:FACTOR or a list (nccl-tests' meaning of size).",
+    help="MIN:MAX (x2 steps), MIN:MAX:FACTOR or a list; K/M/G = x1024 as nccl-tests, "
+    "KB/MB/GB = x1000.",
 )
-@click.option("--ranks", type=int, help="Ranks in the communicator (default: every GPU).")
+@hidden_alias("sizes", "--size", type=SizeListType())
+@click.option("--ranks", type=CountType(),
+              help="Ranks in the communicator (default: every GPU); k = 1024.")
 @click.option(
     "--placement",
     default="packed",
@@ -169,12 +185,13 @@ def _prediction_row(p: Any) -> dict[str, Any]:
     help="ideal: alpha-beta on the flow model; nccl: NCCL's tuner with the graph's bandwidths; "
     "mpi: the flow model with an MPI calibration.",
 )
-@click.option("--nccl-version", help="NCCL constants version for --flavor nccl (default: newest).")
+@click.option("--nccl-version",
+              help="NCCL constants version for --flavor nccl (default: newest); refused otherwise.")
 @click.option("--calibration", metavar="FILE", help="Calibration file from `fabric calibrate`.")
 @json_option
 def predict_command(
     topology: str,
-    collective: str,
+    collectives: str,
     sizes: list[int],
     ranks: int | None,
     placement: str,
@@ -184,14 +201,30 @@ def predict_command(
     nccl_version: str | None,
     calibration: str | None,
     as_json: bool,
+    routing: str,
+    routing_seed: int,
     **options: Any,
 ) -> None:
-    """Predict one collective over a range of sizes, as an nccl-tests-like table."""
+    """Predict collectives over a range of sizes, as nccl-tests-like tables."""
+    refuse_unless(nccl_version is None or flavor == "nccl", "--nccl-version",
+                  f"applies to --flavor nccl only (got --flavor {flavor})")
+    refuse_unless(routing == "ecmp-ideal" or flavor != "nccl", "--routing",
+                  f"applies to --flavor ideal or mpi only (got --flavor {flavor})")
+    refuse_unless(click.get_current_context().get_parameter_source("routing_seed")
+                  != ParameterSource.COMMANDLINE or routing == "ecmp-hash", "--routing-seed",
+                  f"applies to --routing ecmp-hash only (got --routing {routing})")
+    seed_given = click.get_current_context().get_parameter_source("seed") == \
+        ParameterSource.COMMANDLINE
+    refuse_unless(not seed_given or placement == "random", "--seed",
+                  f"applies to --placement random only (got --placement {placement})")
+    names = _split(collectives)
+    if not names:
+        raise click.BadParameter("name at least one collective", param_hint="--collectives")
     cal = _load_calibration(calibration)
     if topology in _GENERIC_NAMES:
         G, notes = _generic(options, cal)
         for note in notes:
-            click.echo(f"warning: {note}", err=True)
+            LOG.warning(note)
     else:
         cluster_given = [n for n in CLUSTER_OPTION_NAMES if options.get(n) is not None]
         if cluster_given:
@@ -199,34 +232,37 @@ def predict_command(
             raise DesignError(f"cluster flags ({flags}) describe --topology generic's servers")
         G = build_fabric(design_from_options(topology, options))
     where: Any = placement if "," not in placement else _split(placement)
-    preds = predict_many(
-        G,
-        collective,
-        sizes,
-        ranks=ranks,
-        placement=where,
-        algorithm=algorithm,
-        flavor=flavor,
-        calibration=cal,
-        seed=seed,
-        nccl_version=nccl_version,
-    )
+    by_collective = []
+    with progress(len(names), "fabric predict") as advance:
+        for name in names:
+            by_collective.append(predict_many(
+                G, name, sizes, ranks=ranks, placement=where, algorithm=algorithm,
+                flavor=flavor, calibration=cal, seed=seed, nccl_version=nccl_version,
+                routing=routing, routing_seed=routing_seed))
+            advance(1)
     if as_json:
-        emit_json(
-            {
-                "topology": G.graph.get("topology"),
-                "params": G.graph.get("params"),
-                "rows": [_prediction_row(p) for p in preds],
-            }
-        )
+        emit_result("predict", None, {
+            "topology": G.graph.get("topology"),
+            "params": {k: v for k, v in (G.graph.get("params") or {}).items() if k != "catalog"},
+            "predictions": [_prediction_row(p) for preds in by_collective for p in preds],
+        })
         return
+    for i, preds in enumerate(by_collective):
+        if i:
+            heading("")
+        _print_predictions(G, preds, cal is not None)
+
+
+def _print_predictions(G: Any, preds: list[Any], calibrated: bool) -> None:
     p0 = preds[0]
-    click.echo(
+    heading(
         f"# {p0.collective} on {G.graph.get('topology')}: {p0.num_ranks} ranks in "
         f"{p0.num_domains} scale-up domain(s), flavor {p0.flavor}"
-        + (", calibrated" if cal is not None else "")
+        + (", calibrated" if calibrated else "")
+        + (f", routing {p0.routing}" if p0.routing != "ecmp-ideal" else "")
     )
-    band = cal is not None
+    band = calibrated
+    hashed = p0.routing == "ecmp-hash"
     headers = [
         "size",
         "time(us)",
@@ -238,9 +274,11 @@ def predict_command(
     ]
     if band:
         headers[2:2] = ["low(us)", "high(us)"]
+    if hashed:
+        headers[1:2] = ["mean(us)", "p99(us)"]
     rows = []
     for p in preds:
-        row = [
+        row: list[Any] = [
             units.format_size(p.size_bytes),
             f"{p.time_s * 1e6:.2f}",
             f"{p.algbw_bytes_per_s / 1e9:.2f}",
@@ -251,15 +289,21 @@ def predict_command(
         ]
         if band:
             row[2:2] = [f"{p.time_low_s * 1e6:.2f}", f"{p.time_high_s * 1e6:.2f}"]
+        if hashed:
+            row[2:2] = [f"{(p.time_p99_s or p.time_s) * 1e6:.2f}"]
         rows.append(row)
     click.echo(format_table(headers, rows, align="r" * (len(headers) - 3) + "lll"))
 
 
-def _compare_rows(entry: FabricResult) -> dict[str, dict[str, Any]]:
-    """Collective -> its prediction at the compared size (compare takes one size)."""
-    return {curve.collective: (_prediction_row(curve.predictions[0]) if curve.predictions
-                               else {"error": curve.error or "no prediction"})
-            for curve in entry.curves}
+def _compare_rows(entry: FabricResult) -> list[dict[str, Any]]:
+    """One prediction row per collective and size; a collective that failed: its error."""
+    rows: list[dict[str, Any]] = []
+    for curve in entry.curves:
+        if curve.predictions:
+            rows.extend(_prediction_row(p) for p in curve.predictions)
+        else:
+            rows.append({"collective": curve.collective, "error": curve.error or "no prediction"})
+    return rows
 
 
 def _compare_entry(f: FabricResult) -> dict[str, Any]:
@@ -270,11 +314,11 @@ def _compare_entry(f: FabricResult) -> dict[str, Any]:
         entry["error"] = f.error or "not built"
         return entry
     entry.update({
-        "num_gpus_built": f.num_gpus,
+        "num_gpus": f.num_gpus,
         "params": {k: v for k, v in f.params.items() if k != "catalog"},
         "switches_by_tier": s.switches_by_tier,
         "num_switches": s.num_switches,
-        "cables": sum(s.cables_by_tier.values()) - s.cables_by_tier.get("gpu-scale-up", 0),
+        "num_cables": sum(s.cables_by_tier.values()) - s.cables_by_tier.get("gpu-scale-up", 0),
         "bisection_bandwidth_bytes_per_s": s.bisection_bandwidth_bytes_per_s,
         "hop_diameter": s.hop_diameter,
         "network_cost_usd": None if bom is None else bom.network_cost_usd,
@@ -285,20 +329,24 @@ def _compare_entry(f: FabricResult) -> dict[str, Any]:
         "step_time_s": None if w is None else w.step.step_time_s,
         "cost_per_useful_gpu_hour_usd":
             None if w is None else w.cost.cost_per_useful_gpu_hour_usd,
-        "results": _compare_rows(f),
+        "predictions": _compare_rows(f),
     })
     return entry
 
 
 @click.command("compare")
 @click.option("--gpus", type=CountType(), default="4096", show_default=True,
-              help="GPUs in the cluster (k = 1024).")
+              help="GPUs in the cluster (k = 1024: 16k = 16,384).")
 @click.option("--families", default=",".join(DEFAULT_FAMILIES), show_default=True,
-              help="Comma-separated families to compare.")
+              help="Comma-separated families to compare, and spec files (.yaml/.json/"
+                   ".graphml, e.g. from `fabric topology import`) compared as they are.")
 @click.option("--collectives", default=",".join(DEFAULT_COLLECTIVES), show_default=True,
               help="Comma-separated collectives.")
-@click.option("--size", "size_bytes", type=SizeType(), default="1GiB", show_default=True,
-              help="Message size (nccl-tests' meaning).")
+@hidden_alias("collectives", "--collective")
+@click.option("--sizes", type=SizeListType(), default="1GiB", show_default=True,
+              help="Message size(s): one, a list or MIN:MAX[:FACTOR]; K/M/G = x1024 as "
+                   "nccl-tests, KB/MB/GB = x1000.")
+@hidden_alias("sizes", "--size", type=SizeListType())
 @click.option("--placement", default="packed", show_default=True,
               help="packed, rail-aligned, spread, random.")
 @click.option("--flavor", type=click.Choice(["ideal", "nccl"]), default="ideal", show_default=True)
@@ -308,7 +356,7 @@ def _compare_entry(f: FabricResult) -> dict[str, Any]:
                    "(default: built-in 70B dense training step).")
 @fabric_options(sizes=False)
 @json_option
-def compare_command(gpus: int, families: str, collectives: str, size_bytes: int, placement: str,
+def compare_command(gpus: int, families: str, collectives: str, sizes: list[int], placement: str,
                     flavor: str, calibration: str | None, workload_path: str | None,
                     as_json: bool, **options: Any) -> None:
     """Compare fabric families for one cluster: cost, collective times, utilization per dollar.
@@ -322,24 +370,27 @@ def compare_command(gpus: int, families: str, collectives: str, size_bytes: int,
     base = design_from_options(None, options, catalog=catalog)
     cal = _load_calibration(calibration)
     w = load_workload(workload_path) if workload_path else default_workload()
-    result = compare_fabrics(gpus, _split(families), base=base, collectives=_split(collectives),
-                             sizes_bytes=(size_bytes,), placement=placement, flavor=flavor,
-                             calibration=cal, catalog=catalog, workload=w)
+    names = _split(families)
+    with progress(len(names), "fabric compare") as advance:
+        result = compare_fabrics(gpus, names, base=base, collectives=_split(collectives),
+                                 sizes_bytes=tuple(sizes), placement=placement, flavor=flavor,
+                                 calibration=cal, catalog=catalog, workload=w,
+                                 progress=lambda _: advance(1))
     entries = [_compare_entry(f) for f in result.fabrics]
     if as_json:
-        emit_json({"num_gpus": gpus, "size_bytes": size_bytes, "placement": placement,
-                   "flavor": flavor, "workload": w.name, "families": entries})
+        emit_result("compare", None, {"workload": w.name, "fabrics": entries})
     else:
-        _print_comparison(gpus, size_bytes, placement, flavor, cal is not None, entries)
+        _print_comparison(gpus, sizes, placement, flavor, cal is not None, entries)
     if result.num_built == 0:
         raise click.ClickException("no family could be built for "
                                    f"{gpus:,} GPUs (see the lines above)")
 
 
-def _print_comparison(gpus: int, size_bytes: int, placement: str, flavor: str, calibrated: bool,
-                      entries: list[dict[str, Any]]) -> None:
-    click.echo(
-        f"# {gpus:,} GPUs, {units.format_size(size_bytes)} per collective, {placement} placement, "
+def _print_comparison(gpus: int, sizes: list[int], placement: str, flavor: str,
+                      calibrated: bool, entries: list[dict[str, Any]]) -> None:
+    shown = ", ".join(units.format_size(s) for s in sizes)
+    heading(
+        f"# {gpus:,} GPUs, {shown} per collective, {placement} placement, "
         f"{flavor} flavor" + (", calibrated" if calibrated else "")
     )
     rows = []
@@ -349,7 +400,7 @@ def _print_comparison(gpus: int, size_bytes: int, placement: str, flavor: str, c
             continue
         cost = e["network_cost_usd"]
         rows.append([
-            e["family"], f"{e['num_gpus_built']:,}", f"{e['num_switches']:,}", f"{e['cables']:,}",
+            e["family"], f"{e['num_gpus']:,}", f"{e['num_switches']:,}", f"{e['num_cables']:,}",
             f"{e['bisection_bandwidth_bytes_per_s'] * 8 / 1e12:.0f}"
             if math.isfinite(e["bisection_bandwidth_bytes_per_s"]) else "-",
             "-" if cost is None else f"{cost / 1e6:.1f}",
@@ -361,23 +412,23 @@ def _print_comparison(gpus: int, size_bytes: int, placement: str, flavor: str, c
          "util %"], rows, align="lrrrrrrr"))
     for e in entries:
         if "error" in e:
-            click.echo(f"{e['family']}: infeasible: {e['error']}")
+            heading(f"{e['family']}: infeasible: {e['error']}")
         elif e.get("cost_error"):
-            click.echo(f"{e['family']}: no cost: {e['cost_error']}")
+            heading(f"{e['family']}: no cost: {e['cost_error']}")
         for note in e.get("notes", []):
-            click.echo(f"{e['family']}: {note}")
+            heading(f"{e['family']}: {note}")
     click.echo("")
-    headers = ["family", "collective", "time(ms)", "busbw(GB/s)", "algorithm", "bound",
+    headers = ["family", "collective", "size", "time(ms)", "busbw(GB/s)", "algorithm", "bound",
                "bottleneck"]
     rows = []
     for e in entries:
-        for coll, r in e.get("results", {}).items():
+        for r in e.get("predictions", []):
             if "error" in r:
-                rows.append([e["family"], coll, "-", "-", "-", "-", r["error"]])
+                rows.append([e["family"], r["collective"], "-", "-", "-", "-", "-", r["error"]])
             else:
-                rows.append([e["family"], coll, f"{r['time_s'] * 1e3:.3f}",
-                             f"{r['busbw_bytes_per_s'] / 1e9:.1f}", r["algorithm"],
-                             f"{r['bound_ratio']:.2f}x", r["bottleneck"]])
-    click.echo(format_table(headers, rows, align="llrrlrl"))
-    click.echo("\nbound = time / bandwidth-optimal lower bound; bottleneck = busiest link (u->v); "
-               "util = GPU utilization of the workload's training step.")
+                rows.append([e["family"], r["collective"], units.format_size(r["size_bytes"]),
+                             f"{r['time_s'] * 1e3:.3f}", f"{r['busbw_bytes_per_s'] / 1e9:.1f}",
+                             r["algorithm"], f"{r['bound_ratio']:.2f}x", r["bottleneck"]])
+    click.echo(format_table(headers, rows, align="llrrrlrl"))
+    heading("\nbound = time / bandwidth-optimal lower bound; bottleneck = busiest link (u->v); "
+            "util = GPU utilization of the workload's training step.")

@@ -6,11 +6,20 @@ Dask is imported by :mod:`studies.sweep` only when a sweep runs.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import click
 
-from fabric.cli.common import FabricGroup, format_table
+from fabric.cli.common import (
+    FabricGroup,
+    emit_result,
+    format_table,
+    heading,
+    json_option,
+    status,
+    verbosity,
+)
 
 __all__ = ["sweep"]
 
@@ -47,17 +56,29 @@ def run_command(space_path: str, output: str, scheduler: str | None, workers: in
         _check_parquet()
     try:
         summary = run_sweep(space, output, scheduler=scheduler, workers=workers,
-                            batch_size=batch_size, progress=sys.stderr)
+                            batch_size=batch_size,
+                            progress=None if verbosity() < 0 else sys.stderr)
     except KeyboardInterrupt:
         click.echo("sweep: interrupted; finished designs are kept, re-run to resume", err=True)
         sys.exit(130)
     except OSError as err:
         raise click.ClickException(f"scheduler {scheduler!r}: {err}") from None
-    click.echo(f"sweep: {summary.total} designs, {summary.skipped} already done, "
-               f"{summary.written} written ({summary.failed} failed) in {summary.elapsed_s:.1f} s "
-               f"on {summary.workers} workers -> {output}", err=True)
+    status(f"sweep: {summary.total} designs, {summary.skipped} already done, "
+           f"{summary.written} written ({summary.failed} failed) in {summary.elapsed_s:.1f} s "
+           f"on {summary.workers} workers -> {output}")
     if parquet is not None:
         _export_parquet(output, parquet)
+
+
+def _decoded(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A results row with its JSON-text columns as JSON: ``inputs_json`` -> ``design``,
+    ``collective_times_json`` -> ``collective_times_s`` (collective -> time per size)."""
+    import json
+
+    out = {k: v for k, v in row.items() if k not in ("inputs_json", "collective_times_json")}
+    out["design"] = json.loads(row.get("inputs_json") or "{}")
+    out["collective_times_s"] = json.loads(row.get("collective_times_json") or "{}")
+    return out
 
 
 def _check_parquet() -> None:
@@ -87,7 +108,8 @@ def _export_parquet(db: str, path: str) -> None:
 @click.argument("db", metavar="DB")
 @click.option("--where", "where", multiple=True, metavar="COLUMN=VALUE",
               help="Keep rows whose COLUMN equals VALUE (repeatable), e.g. family=fat-tree.")
-def show_command(db: str, where: tuple[str, ...]) -> None:
+@json_option
+def show_command(db: str, where: tuple[str, ...], as_json: bool) -> None:
     """Print the Pareto front: capex vs step time vs utilization per dollar."""
     from studies.sweep_pareto import filter_rows, pareto_front
     from studies.sweep_store import read_rows, read_store
@@ -104,10 +126,14 @@ def show_command(db: str, where: tuple[str, ...]) -> None:
     finally:
         con.close()
     front = pareto_front(filter_rows(rows, filters))
+    failed = sum(1 for r in rows if r.get("error"))
+    if as_json:
+        emit_result("sweep show", None, {"front": [_decoded(r) for r in front],
+                                         "num_designs": len(rows), "num_failed": failed})
+        return
     table = [[r["family"], r["num_gpus"], r["inputs_json"], f"{r['cost_usd'] / 1e6:.2f}",
               f"{r['step_time_s']:.3f}", f"{r['gpu_utilization']:.3f}",
               f"{r['utilization_per_musd']:.4f}"] for r in front]
     click.echo(format_table(["family", "GPUs", "inputs", "capex M$", "step s", "util",
                              "util/M$"], table))
-    failed = sum(1 for r in rows if r.get("error"))
-    click.echo(f"{len(front)} on the front of {len(rows)} designs ({failed} failed)")
+    heading(f"{len(front)} on the front of {len(rows)} designs ({failed} failed)")

@@ -55,7 +55,7 @@ def test_calibrate_json_and_file(run, records_file, tmp_path):
     out = tmp_path / "cal.json"
     result = run("calibrate", records_file, "--holdout", "fit-every:3", "-o", out, "--json")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["results"]
     # together log: 31 out-of-place sizes, a third (11) fitted
     assert data["num_points"] == 11 and len(data["held_out_sizes_bytes"]) == 20
     assert set(data["params"]["efficiency_by_link"]) == {"host-internal"}
@@ -80,7 +80,7 @@ def test_calibrate_reads_a_log_and_validate_the_rest(run, tmp_path):
     assert run("calibrate", TOGETHER, "--holdout", "fit-every:3", "-o", cal).exit_code == 0
     result = run("validate", TOGETHER, "--calibration", cal, "--holdout", "fit-every:3", "--json")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["results"]
     assert data["num_held_out"] == len(data["points"]) == 20
     assert not any(p["fitted"] for p in data["points"])
     # measured on this 2-core box: held-out median 2.0 %, worst 44.6 %
@@ -99,14 +99,14 @@ def test_calibration_feeds_predict(run, tmp_path):
                  "--ranks", 2, "--placement", "spread", "--sizes", "1GiB", "--calibration", cal,
                  "--json")
     assert result.exit_code == 0, result.output
-    row = json.loads(result.stdout)["rows"][0]
+    row = json.loads(result.stdout)["results"]["predictions"][0]
     assert row["time_low_s"] < row["time_s"] < row["time_high_s"]
 
 
 def test_calibrate_on_a_family(run, tmp_path):
     result = run("calibrate", TOGETHER, "--topology", "single-hop", "--gpus", 8, "--json")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["results"]
     assert data["graph"]["topology"] == "single-hop"
     assert set(data["params"]["efficiency_by_link"]) == {"nvlink4"}
     out = tmp_path / "c.json"
@@ -115,7 +115,7 @@ def test_calibrate_on_a_family(run, tmp_path):
     # validate rebuilds the family from the calibration's recorded parameters
     check = run("validate", TOGETHER, "--calibration", out, "--json")
     assert check.exit_code == 0, check.output
-    assert json.loads(check.stdout)["graph"]["topology"] == "single-hop"
+    assert json.loads(check.stdout)["results"]["graph"]["topology"] == "single-hop"
 
 
 _ONE = ('{"operation": "all-reduce", "size_bytes": 8, "time_s": 1e-5, "num_ranks": 2, '

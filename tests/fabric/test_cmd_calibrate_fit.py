@@ -46,7 +46,7 @@ def test_calibrate_prints_the_fit_used_and_both_errors(run, tmp_path):
     assert f"model {cal.model_cv_error * 100:.1f}%" in line
     assert f"plain alpha-beta {cal.naive_cv_error * 100:.1f}%" in line
     assert "regime" in result.stdout and cal.regimes
-    body = json.loads(run("calibrate", records, "--flavor", "nccl", "--json").stdout)
+    body = json.loads(run("calibrate", records, "--flavor", "nccl", "--json").stdout)["results"]
     assert body["chosen_fit"] in ("model", "naive") and body["regimes"]
 
 
@@ -65,7 +65,7 @@ def test_mpi_records_one_line_for_nccl_and_calibrate_with_mpi(run, tmp_path):
                  "--collective", "all-reduce", "--sizes", "1MiB", "--flavor", "mpi",
                  "--calibration", out, "--json")
     assert result.exit_code == 0, result.output
-    row = json.loads(result.stdout)["rows"][0]
+    row = json.loads(result.stdout)["results"]["predictions"][0]
     assert row["flavor"] == "mpi" and row["num_ranks"] == 128
     # 128 ranks, 2 octaves outside the fitted 32: the band is wider than the fit's own
     h = load_calibration(out).band_log_halfwidth

@@ -49,7 +49,7 @@ def test_predict_builds_the_described_cluster(run):
                  "--sizes", "1GiB", "--json")
     assert result.exit_code == 0, result.output
     assert result.stderr == ""  # the NIC is described: no warning
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["results"]
     params = data["params"]
     assert params["num_hosts"] == 4 and params["gpus_per_host"] == 8
     assert (params["gpu"], params["nic"], params["nics_per_node"]) == ("a100-40gb", "hdr200", 4)
@@ -57,7 +57,7 @@ def test_predict_builds_the_described_cluster(run):
     assert params["host_bandwidth_bytes_per_s"] == 300e9
     # 4 x HDR 200G for 8 GPUs: 12.5 GB/s per GPU; a ring over 4 servers cannot beat the NICs
     assert params["network_bandwidth_bytes_per_s"] == 12.5e9
-    row = data["rows"][0]
+    row = data["predictions"][0]
     assert row["num_ranks"] == 32
     assert row["busbw_bytes_per_s"] <= 2 * 4 * 25e9  # at most the tree's 2x over 4 NICs
 
@@ -68,7 +68,7 @@ def test_shared_nics_are_slower_than_one_per_gpu(run):
                      "--nic", "efa100", *flags, "--sizes", "1GiB", "--collective", "all-to-all",
                      "--json")
         assert result.exit_code == 0, result.output
-        return json.loads(result.stdout)["rows"][0]["busbw_bytes_per_s"]
+        return json.loads(result.stdout)["results"]["predictions"][0]["busbw_bytes_per_s"]
 
     shared, own = busbw("--nics-per-node", 4), busbw("--nics-per-node", 8)
     assert shared < own
@@ -90,7 +90,7 @@ def test_predict_cpu_ranks_and_pcie_without_peer_to_peer(run):
     result = run("predict", "--topology", "generic", "--nodes", 2, "--cpu-ranks", 36,
                  "--nic", "roce100", "--sizes", "1MiB", "--json")
     assert result.exit_code == 0, result.output
-    params = json.loads(result.stdout)["params"]
+    params = json.loads(result.stdout)["results"]["params"]
     assert params["gpus_per_host"] == 36 and params["gpu"] == "cpu"
     assert params["host_bandwidth_bytes_per_s"] == default_catalog().links[
         "shm"].bandwidth_bytes_per_s
@@ -99,7 +99,7 @@ def test_predict_cpu_ranks_and_pcie_without_peer_to_peer(run):
         r = run("predict", "--topology", "generic", "--nodes", 1, "--gpus-per-node", 4,
                 "--gpu", "t4", *flags, "--sizes", "1MiB", "--json")
         assert r.exit_code == 0, r.output
-        return json.loads(r.stdout)["params"]["host_bandwidth_bytes_per_s"]
+        return json.loads(r.stdout)["results"]["params"]["host_bandwidth_bytes_per_s"]
 
     assert host_bw() < host_bw("--peer-to-peer")
     assert host_bw() == host_bw("--no-peer-to-peer")
@@ -145,7 +145,7 @@ def test_a_described_calibration_carries_its_servers_across_scale(run, one_host_
                  "--sizes", "1GiB", "--json")
     assert result.exit_code == 0, result.output
     assert "warning:" not in result.stderr
-    params = json.loads(result.stdout)["params"]
+    params = json.loads(result.stdout)["results"]["params"]
     assert params["num_hosts"] == 16
     assert {k: params[k] for k in ("gpu", "nic", "nics_per_node")} == {
         "gpu": "h100", "nic": "ndr400", "nics_per_node": 8}

@@ -22,7 +22,7 @@ def run(*args: str):
 def run_json(*args: str) -> dict:
     result = run(*args, "--json")
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    return json.loads(result.stdout)["results"]
 
 
 def test_help():
@@ -34,7 +34,7 @@ def test_help():
 def test_json_keys_and_context_forms(context, tokens):
     data = run_json("--model", "llama-3.1-70b", "--context", context, "--tp", "8")
     assert data["context_tokens"] == tokens
-    assert data["kv_bytes_per_token"] == 327680  # kv_transfer.md §1.2
+    assert data["kv_bytes_per_token"] == 327680  # 80 x 8 x 128 x 2 x 2 B
     assert data["kv_bytes"] == tokens * 327680
     for key in ("transfer_time_s", "ttft_recompute_s", "ttft_cached_s", "fetch_time_s",
                 "breakeven_bandwidth_bytes_per_s", "kv_bytes_moved", "transfer_exposed_s"):
@@ -43,14 +43,14 @@ def test_json_keys_and_context_forms(context, tokens):
 
 
 def test_breakeven_of_section_2_4():
-    # kv_transfer.md §2.4: 4.2 GB/s at 128K for Llama-3.1-70B on 8 x H100 at 50% MFU
+    # derived: 4.2 GB/s at 128K for Llama-3.1-70B on 8 x H100 at 50% MFU
     data = run_json("--model", "llama-3.1-70b", "--context", "128k", "--tp", "8")
     assert data["breakeven_bandwidth_bytes_per_s"] / 1e9 == pytest.approx(4.2, rel=0.03)
 
 
 @pytest.mark.parametrize("context, seconds", [("1000000", 6 * 60), ("10000000", 8.3 * 3600)])
 def test_essay_example(context, seconds):
-    # docs/kv.md, kv_transfer.md §2.3 scenario A: over six minutes at 1M, 8.3 h at 10M
+    # docs/kv.md, scenario A (Lightbits Labs blog, 2026): over six minutes at 1M, 8.3 h at 10M
     data = run_json("--model", "llama-4-scout", "--context", context, "--gpu", "l40s", "--tp", "4",
                     "--mfu", "0.3")
     assert data["ttft_recompute_s"] == pytest.approx(seconds, rel=0.10)
@@ -60,7 +60,7 @@ def test_essay_example(context, seconds):
 def test_hf_config_equals_builtin():
     builtin = run_json("--model", "deepseek-v3", "--context", "32k", "--tp", "8")
     from_file = run_json("--model", str(HF / "deepseek-v3.json"), "--context", "32k", "--tp", "8")
-    assert from_file["kv_bytes_per_token"] == builtin["kv_bytes_per_token"] == 70272  # §1.2
+    assert from_file["kv_bytes_per_token"] == builtin["kv_bytes_per_token"] == 70272  # 61x576x2
     assert from_file["kv_bytes_moved"] == builtin["kv_bytes_moved"]
     assert from_file["replication_factor"] == 8.0
 

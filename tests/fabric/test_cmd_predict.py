@@ -33,18 +33,18 @@ def test_predict_json_rows() -> None:
         "--json",
     )
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.stdout)
+    doc = json.loads(result.stdout)["results"]
     assert doc["topology"] == "single-hop"
-    rows = doc["rows"]
+    rows = doc["predictions"]
     assert [r["size_bytes"] for r in rows] == [1000, 1_000_000, 1_000_000_000]
     for r in rows:
         assert ROW_KEYS <= set(r)
         assert r["algorithm"] == "ring"
-        # busbw = algbw x 2(n-1)/n for all-reduce (nccl_models.md §2.1)
+        # busbw = algbw x 2(n-1)/n for all-reduce (nccl-tests PERFORMANCE.md)
         assert r["busbw_bytes_per_s"] == pytest.approx(r["algbw_bytes_per_s"] * 14 / 8, rel=1e-12)
         assert r["algbw_bytes_per_s"] == pytest.approx(r["size_bytes"] / r["time_s"], rel=1e-12)
     # 1 GB ring all-reduce on one 25 GB/s switch: 2 x 7/8 x 1e9 / 25e9 = 70 ms plus 14 steps of
-    # (2 us + 0.7 us) (nccl_models.md §3.2; catalog roce200 / th6-200)
+    # (2 us + 0.7 us) (Thakur et al. 2005; catalog roce200 / th6-200)
     assert rows[2]["time_s"] == pytest.approx(0.07 + 14 * 2.7e-6, rel=1e-9)
 
 
@@ -96,23 +96,26 @@ def test_predict_errors_are_one_line(args: list[str], codes: tuple[int, ...], ne
 def test_compare_512_json() -> None:
     result = run("compare", "--gpus", "512", "--json")
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.stdout)
-    assert doc["num_gpus"] == 512
-    fams = {e["family"]: e for e in doc["families"]}
+    envelope = json.loads(result.stdout)
+    assert envelope["schema_version"] == "1" and envelope["command"] == "compare"
+    assert envelope["inputs"]["gpus"] == 512
+    doc = envelope["results"]
+    fams = {e["family"]: e for e in doc["fabrics"]}
     assert set(fams) == {"rail-optimized", "rail-only", "clos", "fat-tree", "single-hop"}
     for fam, e in fams.items():
         if "error" in e:
             continue
-        assert e["num_gpus_built"] >= 512
+        assert e["num_gpus"] >= 512 and e["requested_gpus"] == 512
         # a missing transceiver makes the cost unknown, not the comparison fail
         assert (e["network_cost_usd"] is None) == (e["cost_error"] is not None)
         for coll in ("all-reduce", "all-gather", "reduce-scatter", "all-to-all"):
-            r = e["results"][coll]
+            r = next(p for p in e["predictions"] if p["collective"] == coll)
             if "error" not in r:
                 assert ROW_KEYS <= set(r), (fam, coll)
                 assert r["time_s"] > 0
     # every family that builds answers all-reduce
-    assert all("error" not in e["results"]["all-reduce"] for e in fams.values() if "error" not in e)
+    assert all("error" not in p for e in fams.values() if "error" not in e
+               for p in e["predictions"] if p["collective"] == "all-reduce")
 
 
 def test_compare_table_and_bad_family() -> None:

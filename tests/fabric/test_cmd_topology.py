@@ -43,7 +43,7 @@ def gpu_count(G: nx.DiGraph) -> int:
     return sum(1 for _, kind in G.nodes(data="kind") if kind == "gpu")
 
 
-# k-ary fat-tree counts (Al-Fares et al., SIGCOMM 2008; capex §1.1 table): k^3/4 GPUs,
+# k-ary fat-tree counts (Al-Fares et al., SIGCOMM 2008): k^3/4 GPUs,
 # k^2/2 leaves, k^2/2 spines, (k/2)^2 cores, 5k^2/4 switches, k^3/4 cables per layer.
 @pytest.mark.parametrize(
     ("k", "gpus", "leaf", "spine", "core"),
@@ -55,7 +55,7 @@ def gpu_count(G: nx.DiGraph) -> int:
 def test_show_fat_tree_json_counts(run, k, gpus, leaf, spine, core):
     result = run("topology", "show", "fat-tree", "--k", k, "--json")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["results"]
     assert data["num_gpus"] == gpus
     assert data["num_nodes"] == gpus  # one GPU per server by default
     assert data["num_switches"] == leaf + spine + core == 5 * k * k // 4
@@ -96,18 +96,18 @@ def test_show_table_is_human(run):
 def test_show_family_flags(run, args, gpus):
     result = run("topology", "show", *args, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["num_gpus"] == gpus
+    assert json.loads(result.stdout)["results"]["num_gpus"] == gpus
 
 
 @pytest.mark.parametrize("flag", [["--scaleup", "none"], ["--no-scaleup"], ["--scaleup", "None"]])
 def test_no_scaleup(run, flag):
     base = ["topology", "show", "rail-optimized", "--nodes", 2, "--su-size", 2]
-    with_up = json.loads(run(*base, "--json").stdout)
-    # 18 NVLink 4 links x 25 GB/s per H100 (catalog nvlink4, capex §3.5)
+    with_up = json.loads(run(*base, "--json").stdout)["results"]
+    # 18 NVLink 4 links x 25 GB/s per H100 (catalog nvlink4, NVIDIA H100 page)
     assert with_up["scaleup_bandwidth_bytes_per_s"] == pytest.approx(450e9)
     result = run(*base, *flag, "--json")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["results"]
     assert data["scaleup_bandwidth_bytes_per_s"] == 0
     assert "scale-up" not in data["switches_by_tier"]
 
@@ -115,12 +115,12 @@ def test_no_scaleup(run, flag):
 def test_show_spec_files(run):
     result = run("topology", "show", EXAMPLES / "small_cluster.yaml", "--json")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["results"]
     assert data["num_gpus"] == 8 and data["num_nodes"] == 2
     assert data["switches_by_tier"] == {"scale-up": 2, "leaf": 2, "spine": 1}
     assert data["cables_by_tier"] == {"gpu-leaf": 8, "gpu-scale-up": 8 * 18, "leaf-spine": 8}
     result = run("topology", "show", EXAMPLES / "rail_optimized_2su.yaml", "--json")
-    assert json.loads(result.stdout)["num_gpus"] == 512  # 64 servers x 8 GPUs
+    assert json.loads(result.stdout)["results"]["num_gpus"] == 512  # 64 servers x 8 GPUs
 
 
 @pytest.mark.parametrize("fmt", ["yaml", "json", "graphml"])
@@ -148,7 +148,7 @@ def test_export_to_stdout(run, fmt):
     result = run("topology", "export", "fat-tree", "--k", 4, "--format", fmt)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout) if fmt == "json" else yaml.safe_load(result.stdout)
-    assert len(data["links"]) == 3 * 16  # 3 layers x k^3/4 cables (capex §1.1)
+    assert len(data["links"]) == 3 * 16  # 3 layers x k^3/4 cables (Al-Fares 2008)
     assert data["topology"] == "fat-tree"
 
 
@@ -235,7 +235,7 @@ def test_bad_spec_files_fail_in_one_line(run, tmp_path, command, name):
         (["fat-tree", "--k", "4", "--scaleup", "qm9700"], 1, "scale-up"),
         (["missing.yaml"], 1, "spec file 'missing.yaml' not found"),
         (["rail-only", "--k", "4"], 2, "rail-only does not take --k; it takes --gpus, --nodes"),
-        (["clos", "--gpus", "64", "--planes", "2"], 2, "clos does not take --planes"),
+        (["clos", "--gpus", "64", "--su-size", "2"], 2, "clos does not take --su-size"),
         (["fat-tree"], 2, "fat-tree needs --k (or --gpus)"),
         (["clos"], 2, "clos needs --gpus"),
         (["fat-tree", "--k", "4", "--gpus", "16"], 2, "give --k or --gpus, not both"),

@@ -14,8 +14,9 @@ from fabric.catalog import default_catalog, load_catalog
 from fabric.cost import CATEGORIES, NETWORK_CATEGORIES, bill_of_materials
 from fabric.graph import cable_edges, gpu_attrs, switch_attrs
 
-# NVIDIA DGX SuperPOD H100 RA Table 4 (capex §3.1 [V]): SU, nodes, leaves, spines,
-# node-leaf cables (compute + 4 UFM), leaf-spine cables.
+# NVIDIA DGX SuperPOD H100 RA (RA-11333-001, 2023) Table 4, "the RA" below:
+# https://docs.nvidia.com/dgx-superpod/reference-architecture-scalable-infrastructure-h100/latest/network-fabrics.html
+# SU, nodes, leaves, spines, node-leaf cables (compute + 4 UFM), leaf-spine cables.
 SUPERPOD_TABLE_4 = [
     (1, 31, 8, 4, 252, 256),
     (2, 63, 16, 8, 508, 512),
@@ -30,17 +31,17 @@ def test_superpod_h100_counts_flow_into_bom(su, nodes, leaves, spines, node_leaf
     bom = bill_of_materials(G, twin_port_on_nodes=True)
     assert bom.quantity("switch", "qm9700", tier="leaf") == leaves
     assert bom.quantity("switch", "qm9700", tier="spine") == spines
-    # node-leaf cables: GPU links plus the 4 UFM ports the builder reserves (capex §3.1 Table 4)
+    # node-leaf cables: GPU links plus the 4 UFM ports the builder reserves (the RA's Table 4)
     assert bom.quantity("cable", tier="gpu-leaf") + bom.quantity("cable", tier="appliance-leaf") \
         == node_leaf
     assert bom.quantity("cable", tier="leaf-spine") == leaf_spine
-    # one ConnectX-7 per GPU scale-out port; 8 GPUs per DGX H100 (capex §3.1)
+    # one ConnectX-7 per GPU scale-out port; 8 GPUs per DGX H100 (the RA)
     assert bom.quantity("nic", "cx7-400") == nodes * 8
-    # capex §3.1 derived table: leaf ports used 508 / 1,020 / 1,532 / 2,044 of 512 per SU
+    # derived from the RA's Table 4: leaf ports used 508 / 1,020 / 1,532 / 2,044 of 512 per SU
     assert bom.ports_used_by_tier["leaf"] == node_leaf + leaf_spine
-    # DGX side: 4 twin-port OSFPs per DGX H100 (capex §3.1: 124 / 252 / 380 / 508)
+    # DGX side: 4 twin-port OSFPs per DGX H100 (derived from the RA: 124 / 252 / 380 / 508)
     assert bom.quantity("transceiver", "osfp-800g-2xsr4", tier="host") == 4 * nodes
-    # Switch side: capex §3.1 divides all ports by 2 (382 / 766 / 1,150 / 1,534); a module
+    # Switch side: all ports / 2 with twin-port modules (382 / 766 / 1,150 / 1,534); a module
     # cannot span two switches, so the 4 leaves with an odd port count take one more each
     # half module: +2.
     ports = node_leaf + 2 * leaf_spine
@@ -53,11 +54,12 @@ def test_superpod_h100_counts_flow_into_bom(su, nodes, leaves, spines, node_leaf
 
 
 def test_al_fares_k48_switch_cost():
-    # Al-Fares et al. 2008 (capex §1.2): 27,648 hosts, 2,880 48-port GigE switches, 8.64 M USD
+    # Al-Fares et al., SIGCOMM 2008, https://doi.org/10.1145/1402958.1402967
+    # 27,648 hosts, 2,880 48-port GigE switches, 8.64 M USD
     bom = bill_of_materials(topologies.fat_tree(48, switch="gige48"))
     assert bom.num_gpus == 27_648
     assert bom.quantity("switch", "gige48") == 2_880
-    assert bom.cost_by_category["switch"] == pytest.approx(8_640_000.0)  # capex §1.2 [V]
+    assert bom.cost_by_category["switch"] == pytest.approx(8_640_000.0)  # Al-Fares 2008
     # edge switches serve 24 single-GPU hosts, which fit one rack: copper host links
     assert bom.quantity("cable", "dac", tier="gpu-leaf") == 27_648
     # switch-to-switch links are optical, on 1G SFPs: 2 x 27,648 links x 2 ends
@@ -73,7 +75,7 @@ def test_user_catalog_changes_totals(tmp_path):
     cheaper = bill_of_materials(G, catalog=load_catalog(path))
     switches = base.quantity("switch", "qm9700")
     modules = base.quantity("transceiver", "osfp-800g-2xsr4")
-    # count x unit-price arithmetic (capex §6.2 recommendation)
+    # count x unit-price arithmetic
     assert base.cost_usd - cheaper.cost_usd == pytest.approx(switches * 7000 + modules * 200)
     assert any(i.source == "quote 2026" for i in cheaper.items if i.key == "qm9700")
 
@@ -138,7 +140,8 @@ def test_node_price_excludes_the_nics_counted_separately():
     node = next(i for i in bom.items if i.category == "node")
     dgx, nic = cat.nodes["dgx-h100"], cat.nics["cx7-400"]
     assert node.unit_cost_usd == pytest.approx(dgx.cost_usd - 8 * nic.cost_usd)
-    # the DGX price (269,010 USD, capex §6.1) is counted once in the total, NICs included
+    # the DGX price (269,010 USD, SemiAnalysis May 2023 via
+    # epoch-research/training-cost-trends) is counted once in the total, NICs included
     assert bom.cost_by_category["node"] + bom.cost_by_category["nic"] == pytest.approx(
         4 * dgx.cost_usd)
 
@@ -163,7 +166,8 @@ def test_bad_arguments(kwargs, match):
         bill_of_materials(_tiny(2), **kwargs)
 
 
-# capex §4.3 method, Wang et al. §4.1: rail-only removes the spine layer between rails.
+# Rail-only (Wang et al., arXiv 2307.12169 v5, 2024, https://arxiv.org/abs/2307.12169) removes
+# the spine layer between rails.
 def _fabric_reduction(n_gpus: int, **params) -> float:
     def fabric(bom):
         c = bom.cost_by_category
@@ -176,16 +180,17 @@ def _fabric_reduction(n_gpus: int, **params) -> float:
 
 @pytest.mark.parametrize("n_gpus", [2304, 9216])
 def test_rail_only_hb72_lands_in_published_range(n_gpus):
-    # NVL72 HB domains (capex §3.5) of GB200: 32 racks need one switch per rail (vs a 3-tier
-    # rail-optimized fabric), 128 racks a 2-tier Clos per rail. Wang et al. v5 (capex §4.1
-    # [V]): 38-77 % lower network cost.
+    # NVL72 HB domains (NVIDIA GB200 NVL72 page, 2024) of GB200: 32 racks need one switch per
+    # rail (vs a 3-tier rail-optimized fabric), 128 racks a 2-tier Clos per rail. Wang et al.
+    # v5 (arXiv 2307.12169, 2024): 38-77 % lower network cost.
     r = _fabric_reduction(n_gpus, gpus_per_node=72, scaleup="nvlink-switch-tray", gpu="b200")
     assert 0.38 <= r <= 0.77
 
 
 @pytest.mark.parametrize("n_gpus", [4096])
 def test_rail_only_hb8_between_link_and_switch_saving(n_gpus):
-    # capex §4.3 (HB 8, k=64): 40 % fewer switches, 33 % fewer links at 4,096 and 16,384 GPUs;
+    # Derived here from the Clos formulas, not the paper (HB 8, k=64): 40 % fewer switches,
+    # 33 % fewer links at 4,096 and 16,384 GPUs;
     # the cost saving is a price-weighted mix of the two. With the catalog's prices it is ~36 %,
     # just under Wang et al.'s 38 % lower bound (the host links, the same in both, dilute it).
     r = _fabric_reduction(n_gpus)
@@ -193,7 +198,7 @@ def test_rail_only_hb8_between_link_and_switch_saving(n_gpus):
 
 
 def test_rail_only_no_saving_when_tiers_do_not_drop():
-    # capex §4.3's rule: rail-only saves only where a rail needs fewer tiers. 1,024 GPUs with
+    # The same derivation: rail-only saves only where a rail needs fewer tiers. 1,024 GPUs with
     # HB 8: 2 tiers either way (32 leaves + 16 spines vs 8 rails x (4 + 2)) -> 0 %
     assert _fabric_reduction(1024) == pytest.approx(0.0, abs=1e-12)
 

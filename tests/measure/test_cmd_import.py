@@ -29,7 +29,7 @@ def test_json_summary_and_file_read_back(tmp_path):
     out = tmp_path / "records.jsonl"
     result = _run(str(TOGETHER), str(XXRJUN), "-o", str(out), "--json")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
+    summary = json.loads(result.stdout)["results"]
     assert summary["num_records"] == 62 + 40
     first, second = summary["files"]
     assert (first["format"], first["operations"], first["num_records"]) == (
@@ -62,7 +62,7 @@ def test_warnings_for_wrong_points_on_stderr(tmp_path):
     result = _run(str(log), "-o", str(tmp_path / "r.jsonl"), "--json")
     assert result.exit_code == 0
     assert "1 points report #wrong > 0" in result.stderr and "8388608" in result.stderr
-    assert json.loads(result.stdout)["files"][0]["num_wrong_points"] == 1
+    assert json.loads(result.stdout)["results"]["files"][0]["num_wrong_points"] == 1
 
 
 def test_skipped_lines_are_listed(tmp_path):
@@ -70,7 +70,7 @@ def test_skipped_lines_are_listed(tmp_path):
     log.write_text(TOGETHER.read_text().replace("  126.62", "  oops"))
     result = _run(str(log), "-o", str(tmp_path / "r.jsonl"), "--json")
     assert result.exit_code == 0
-    (skipped,) = json.loads(result.stdout)["files"][0]["skipped_lines"]
+    (skipped,) = json.loads(result.stdout)["results"]["files"][0]["skipped_lines"]
     assert skipped["line_number"] == 39
     assert f"{log}:39: skipped" in result.stderr
 
@@ -93,7 +93,7 @@ def test_osu_ranks_from_the_mpirun_line(tmp_path):
     out = tmp_path / "r.jsonl"
     result = _run(str(OSU_REDUCE), "-o", str(out), "--json")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)["files"][0]
+    summary = json.loads(result.stdout)["results"]["files"][0]
     assert summary["num_ranks"] == [192]
     assert summary["inferred"] == [
         f"{OSU_REDUCE}:6: num_ranks 192 inferred from the launcher line 1 (192 processes)"]
@@ -161,14 +161,14 @@ def test_examples_import_as_is(tmp_path, example):
     out = tmp_path / "r.jsonl"
     result = _run(str(example), "-o", str(out), "--json")
     assert result.exit_code == 0, result.output
-    assert len(read_records(out)) == json.loads(result.stdout)["num_records"] > 0
+    assert len(read_records(out)) == json.loads(result.stdout)["results"]["num_records"] > 0
 
 
 def test_old_format_log_imports(tmp_path):
     out = tmp_path / "r.jsonl"
     result = _run(str(OLD), "-o", str(out), "--json")
     assert result.exit_code == 0
-    summary = json.loads(result.stdout)["files"][0]
+    summary = json.loads(result.stdout)["results"]["files"][0]
     assert summary["operations"] == ["all-gather", "all-reduce"]
     assert summary["num_zero_size_rows"] == 3
     records = read_records(out)
@@ -190,7 +190,8 @@ def test_inferences_are_reported_on_stderr_in_json_and_in_records(tmp_path):
     records = read_records(out)
     assert {r.inferred["operation"] for r in records} == {expected.split(" from ", 1)[1]}
     result = _run(str(SRUN), "-o", str(out), "--json")
-    assert json.loads(result.stdout)["files"][0]["inferred"] == [f"{SRUN}:24: {expected}"]
+    (summary,) = json.loads(result.stdout)["results"]["files"]
+    assert summary["inferred"] == [f"{SRUN}:24: {expected}"]
 
 
 def test_a_collective_the_table_cannot_tell_is_refused_naming_the_flag(tmp_path):

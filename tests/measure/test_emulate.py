@@ -361,7 +361,7 @@ def test_cli_up_and_down(netns_session: None) -> None:
     result = runner.invoke(cli, ["emulate", "up", "--kind", "tree", "--hosts", "4", "--rate",
                                  "100Mbps", "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    info = json.loads(result.stdout)
+    info = json.loads(result.stdout)["results"]
     prefix = info["prefix"]
     try:
         assert [h["ip"] for h in info["hosts"]] == [f"10.77.0.{i}" for i in range(1, 5)]
@@ -374,13 +374,14 @@ def test_cli_up_and_down(netns_session: None) -> None:
                              capture_output=True, text=True)
         assert out.stdout.strip() == "node0"
         listed = runner.invoke(cli, ["emulate", "list", "--json"], catch_exceptions=False)
-        (entry,) = [c for c in json.loads(listed.stdout)["clusters"] if c["prefix"] == prefix]
+        clusters = json.loads(listed.stdout)["results"]["clusters"]
+        (entry,) = [c for c in clusters if c["prefix"] == prefix]
         assert entry["persistent"] is True
         # kept-up clusters survive cleanup of stale ones
         assert prefix not in cleanup_stale()
         down = runner.invoke(cli, ["emulate", "down", prefix, "--json"], catch_exceptions=False)
         assert down.exit_code == 0
-        assert json.loads(down.stdout) == {"removed": [prefix]}
+        assert json.loads(down.stdout)["results"] == {"removed": [prefix]}
         assert not set(info["namespaces"]) & _namespaces()
         again = runner.invoke(cli, ["emulate", "down", prefix])
         assert again.exit_code == 1

@@ -103,7 +103,7 @@ def test_json_output_is_one_document(tmp_path: Path) -> None:
     result = _mpiexec(2, "--ops", "all-reduce,send-recv", "--sizes", "8,64", "--iters", "2",
                       "--warmup", "0", "--json", "-o", str(out))
     assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
+    document = json.loads(result.stdout)["results"]
     assert document["num_wrong"] == 0 and document["output"] == str(out)
     assert [(r["operation"], r["size_bytes"]) for r in document["records"]] == [
         ("all-reduce", 8), ("all-reduce", 64), ("send-recv", 8), ("send-recv", 64)]
@@ -117,7 +117,7 @@ def test_timing_mode_is_recorded(flags: list[str], timing: str) -> None:
     result = _mpiexec(2, "--ops", "all-reduce", "--sizes", "1KiB", "--iters", "3", "--warmup",
                       "1", "--json", *flags)
     assert result.returncode == 0, result.stderr
-    (record,) = json.loads(result.stdout)["records"]
+    (record,) = json.loads(result.stdout)["results"]["records"]
     assert record["extra"]["timing"] == timing and record["num_wrong"] == 0
 
 

@@ -54,7 +54,7 @@ def test_gloo_under_torchrun_records_every_operation(tmp_path: Path) -> None:
     result = _torchrun("-o", str(out), "--sizes", "100,4KiB", "--iters", "3", "--warmup", "1",
                        "--json")
     assert result.returncode == 0, result.stderr[-3000:]
-    document = json.loads(result.stdout)  # only rank 0 printed, one document
+    document = json.loads(result.stdout)["results"]  # only rank 0 printed, one document
     records = read_records(out)
     assert len(document["records"]) == len(records)
     # 100 B of float32 = 25 elements; per-rank rounding as nccl-tests: (25 // 2) * 2 * 4 = 96

@@ -22,19 +22,19 @@ GIB = 1 << 30
 def run(*args: object) -> dict:
     result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    return json.loads(result.stdout)["results"]
 
 
 @pytest.mark.parametrize("family", ["fat-tree", "rail-optimized", "clos"])
 def test_compare_and_report_give_the_same_numbers(family: str) -> None:
     num_gpus = 1024
     compared = run("compare", "--gpus", num_gpus, "--families", family, "--collectives",
-                   "all-reduce", "--size", "1GiB", "--json")["families"][0]
+                   "all-reduce", "--sizes", "1GiB", "--json")["fabrics"][0]
     reported = run("report", "--gpus", num_gpus, "--families", family, "--sizes", "1GiB",
                    "--json")["fabrics"][0]
-    assert compared["num_gpus_built"] == reported["num_gpus"]
+    assert compared["num_gpus"] == reported["num_gpus"]
     assert compared["params"]["gpus_per_node"] == reported["params"]["gpus_per_node"] == 8
-    row = compared["results"]["all-reduce"]
+    (row,) = compared["predictions"]
     curve = reported["curves"][0]
     assert curve["sizes_bytes"] == [GIB] and row["size_bytes"] == GIB
     assert row["time_s"] == curve["time_s"][0]
@@ -66,8 +66,8 @@ def test_a_design_is_built_the_same_way_everywhere() -> None:
     design = for_study(FabricDesign(family="rail-optimized", num_gpus=256))
     G = build_fabric(design)
     direct = run("predict", "--topology", "rail-optimized", "--gpus", 256, "--gpus-per-node", 8,
-                 "--sizes", "1GiB", "--json")["rows"][0]
+                 "--sizes", "1GiB", "--json")["predictions"][0]
     compared = run("compare", "--gpus", 256, "--families", "rail-optimized", "--collectives",
-                   "all-reduce", "--json")["families"][0]["results"]["all-reduce"]
+                   "all-reduce", "--json")["fabrics"][0]["predictions"][0]
     assert G.graph["params"]["num_nodes"] == 32
     assert direct["time_s"] == compared["time_s"]

@@ -61,13 +61,14 @@ def test_sweep_row_equals_compare(full_run: Path) -> None:
         "--size", "1GiB", "--gpus-per-node", "8", "--workload",
         str(load_space(TINY).workload_path), "--json"])
     assert result.exit_code == 0, result.output
-    family = json.loads(result.stdout)["families"][0]
+    family = json.loads(result.stdout)["results"]["fabrics"][0]
     assert row["network_cost_usd"] == family["network_cost_usd"]
     assert row["step_time_s"] == family["step_time_s"]
     assert row["gpu_utilization"] == family["gpu_utilization"]
     assert row["cost_per_useful_gpu_hour_usd"] == family["cost_per_useful_gpu_hour_usd"]
     times = json.loads(row["collective_times_json"])["all-reduce"]
-    assert times[1] == family["results"]["all-reduce"]["time_s"]
+    (prediction,) = family["predictions"]
+    assert times[1] == prediction["time_s"]
 
 
 def test_resume_skips_and_interrupt_gives_identical_table(full_run: Path, tmp_path: Path) -> None:

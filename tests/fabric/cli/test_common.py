@@ -111,9 +111,16 @@ def test_emit_json_prints_one_sorted_document(capsys) -> None:
 def test_format_table_aligns_columns() -> None:
     text = format_table(["name", "n"], [["x", 1], ["longer", 100]])
     lines = text.splitlines()
-    assert lines[0] == "name      n" and lines[1] == "------  ---"
+    assert lines[0] == "name      n" and lines[1] == "─" * 11  # a rich table, plain text
     assert lines[2] == "x         1" and lines[3] == "longer  100"
     assert format_table(["a", "b"], [["1", "2"]], align="rl").splitlines()[2] == "1  2"
+
+
+def test_format_table_csv_and_markdown() -> None:
+    rows = [["x, y", 1], ["a|b", 100]]
+    assert format_table(["name", "n"], rows, fmt="csv") == 'name,n\n"x, y",1\na|b,100'
+    assert format_table(["name", "n"], rows, fmt="markdown").splitlines() == [
+        "| name | n |", "|---|---:|", "| x, y | 1 |", "| a\\|b | 100 |"]
 
 
 def _parse(*args: str) -> dict:
