@@ -11,8 +11,8 @@ clock, and ``build_cpu_s`` the same in CPU seconds (the fairer figure on a share
 ``validate_s`` times one more validate_graph() on the finished graph, so ``build_s -
 validate_s`` is the builder's own share; ``peak_mib`` is ru_maxrss at the end minus ru_maxrss
 after the imports. single-hop beyond one 512-port plane is infeasible with the catalog's
-Tomahawk 6 (capex §5.2); those rows use a hypothetical flat switch of radix 65,536 from a
-benchmark-only catalog (marked ``*``) so the builder's scaling is still measured.
+Tomahawk 6 (512 x 200G, Broadcom 2025); those rows use a hypothetical flat switch of radix
+65,536 from a benchmark-only catalog (marked ``*``) so the builder's scaling is still measured.
 """
 
 from __future__ import annotations

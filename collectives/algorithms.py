@@ -1,7 +1,9 @@
 """Closed-form alpha-beta-gamma costs of collective algorithms.
 
-Notation (``shared/reference/nccl_models.md`` §3): ``n`` ranks, ``size_bytes`` S in nccl-tests'
-meaning (:mod:`collectives.names`), ``alpha_s`` per message, ``beta_s_per_byte`` = 1/B,
+Sources: Thakur, Rabenseifner & Gropp, "Optimization of Collective Communication Operations in
+MPICH", IJHPCA 2005, https://doi.org/10.1177/1094342005051521 ("Thakur et al. 2005"), and
+NCCL's algorithms (https://github.com/NVIDIA/nccl). Notation: ``n`` ranks, ``size_bytes`` S in
+nccl-tests' meaning (:mod:`collectives.names`), ``alpha_s`` per message, ``beta_s_per_byte`` = 1/B,
 ``gamma_s_per_byte`` reduction time per byte, ``lg`` = log2. These closed forms are the model on
 an ideal, contention-free network; :mod:`collectives.model` maps the same algorithms' steps onto a
 fabric graph, where the links each step crosses decide its bandwidth. Which closed form belongs to
@@ -56,7 +58,7 @@ def ring_all_reduce(
     """Ring all-reduce: ``2(n-1)α + 2(n-1)/n·Sβ + (n-1)/n·Sγ``.
 
     Patarasuk & Yuan, "Bandwidth optimal all-reduce algorithms for clusters of workstations",
-    JPDC 2009 (nccl_models.md §3.2).
+    JPDC 2009, https://doi.org/10.1016/j.jpdc.2008.09.002.
     """
     f = (n - 1) / n
     return (
@@ -91,7 +93,7 @@ def ring_reduce_scatter(
 ) -> float:
     """Ring / pairwise reduce-scatter (S = input total): ``(n-1)α + (n-1)/n·S(β+γ)``.
 
-    MPICH reduce_scatter_block_intra_pairwise.c (nccl_models.md §3.2).
+    MPICH reduce_scatter_block_intra_pairwise.c (Thakur et al. 2005).
     """
     f = (n - 1) / n
     return (n - 1) * alpha_s + f * size_bytes * (beta_s_per_byte + gamma_s_per_byte)
@@ -150,7 +152,7 @@ def rabenseifner_all_reduce(
     """Rabenseifner (reduce-scatter halving + all-gather doubling): ``2 lg n·α + 2(n-1)/n·Sβ +
     (n-1)/n·Sγ``.
 
-    MPICH allreduce_intra_reduce_scatter_allgather.c, power-of-two case (nccl_models.md §3.2).
+    MPICH allreduce_intra_reduce_scatter_allgather.c, power-of-two case (Thakur et al. 2005).
     """
     f = (n - 1) / n
     return (
@@ -171,8 +173,8 @@ def double_binary_tree_all_reduce(
     """Double binary tree, pipelined: ``2 lg n·α + 2·Sβ + Sγ``.
 
     Two trees each carry half the data; every rank sends and receives about S in the reduce phase
-    and again in the broadcast phase (Sanders, Speck & Träff 2009; NCCL trees.cc;
-    nccl_models.md §3.3).
+    and again in the broadcast phase (Sanders, Speck & Träff 2009; NCCL
+    src/graph/trees.cc).
     """
     return 2 * _lg(n) * alpha_s + 2 * size_bytes * beta_s_per_byte + size_bytes * gamma_s_per_byte
 
@@ -200,7 +202,7 @@ def pipelined_ring_broadcast(
     gamma_s_per_byte: float = 0.0,
 ) -> float:
     """Pipelined chain broadcast with many chunks: ``(n-1)α + S(β+γ)`` (large-message limit of
-    ``(n-1+k-1)(α + Sβ/k)``, nccl_models.md §3.2).
+    ``(n-1+k-1)(α + Sβ/k)``, Thakur et al. 2005).
     """
     return (n - 1) * alpha_s + size_bytes * (beta_s_per_byte + gamma_s_per_byte)
 
@@ -242,7 +244,7 @@ def direct_all_to_all(
     gamma_s_per_byte: float = 0.0,
 ) -> float:
     """All pairs at once (NCCL's grouped send/recv): ``α + (n-1)/n·Sβ`` on a non-blocking network
-    (nccl_models.md §3.3).
+    (NCCL's P2P all-to-all).
     """
     return alpha_s + (n - 1) / n * size_bytes * beta_s_per_byte
 
@@ -257,7 +259,7 @@ def in_network_all_reduce(
 ) -> float:
     """Switch reduction (SHARP / NVLS): each rank sends S once and receives S once: ``2α + Sβ``.
 
-    Half the ``2(n-1)/n·S`` a ring sends per rank; ideal algbw -> B (nccl_models.md §3.3, NVLS and
+    Half the ``2(n-1)/n·S`` a ring sends per rank; ideal algbw -> B (NCCL's NVLS and
     CollNet).
     """
     return 2 * alpha_s + size_bytes * beta_s_per_byte
@@ -271,5 +273,5 @@ def send_recv(
     beta_s_per_byte: float,
     gamma_s_per_byte: float = 0.0,
 ) -> float:
-    """One message: Hockney ``α + Sβ`` (nccl_models.md §3.1)."""
+    """One message: Hockney ``α + Sβ`` (Parallel Computing, 1994)."""
     return alpha_s + size_bytes * beta_s_per_byte

@@ -1,7 +1,11 @@
 """KV-cache sizes, prefill->decode transfer over the fabric, tiers versus recompute, and TTFT.
 
-Reference: ``shared/reference/kv_transfer.md`` (sizes §1, FLOPs §2.1, the essay's numbers §2.3,
-break-even §2.4, tiers §4, the analytic model §6).
+Sources: Mooncake (Qin et al., FAST 2025, https://www.usenix.org/conference/fast25/presentation/qin;
+PD benchmark tables and transfer-engine docs in https://github.com/kvcache-ai/Mooncake, 2025) for
+the load-or-recompute criterion and the transfer fits; the prefill-wall figures from Lightbits Labs
+(2026, https://www.lightbitslabs.com/blog/10-million-tokens-in-production-using-lightinferra-lightbits-labs-breaks-the-gpu-memory-wall-for-low-memory-accelerators/);
+vendor datasheets for tier bandwidths. The TTFT model (fetch, then prefill, then PD transfer) is
+this project's composition of those; each default below names its own source.
 
 This module loads a cache from a storage tier (:func:`tier`, :func:`fetch`), weighs loading it
 against recomputing it (:func:`ttft`) and moves it from a prefill to a decode instance over the
@@ -68,10 +72,11 @@ __all__ = [
     "pd_transfer",
 ]
 
-#: Fixed cost per PD transfer: Mooncake PD tables fit on 8 x CX7 RoCE (kv_transfer.md §0.5, §4).
+#: Fixed cost per PD transfer, on 8 x CX7 RoCE: this project's fit to the PD tables in
+#: docs/source/performance/vllm/vllm-v1-pd-performance.md of github.com/kvcache-ai/Mooncake (2025).
 DEFAULT_ALPHA_S = 0.6e-3
 #: Achieved fraction of the fabric's fair-share rate for large KV transfers: 71-82% of line rate
-#: at >= 4 GB in the Mooncake PD tables (kv_transfer.md §0.5, §4).
+#: at >= 4 GB in the Mooncake PD tables (https://github.com/kvcache-ai/Mooncake, 2025).
 DEFAULT_EFFICIENCY = 0.8
 
 
@@ -110,7 +115,7 @@ class Tier:
             )
 
 
-#: Default tiers, per kv_transfer.md §4 (override any field with :func:`tier`).
+#: Default tiers; each names its public source (override any field with :func:`tier`).
 TIERS: dict[str, Tier] = {
     "hbm": Tier(
         name="hbm",
@@ -119,7 +124,7 @@ TIERS: dict[str, Tier] = {
         shared_by="node",
         latency_s=0.0,
         resident=True,
-        source="HBM3 H100 3.35 TB/s (kv §4); a hit needs no load (kv §6: T_fetch = 0)",
+        source="HBM3 H100 3.35 TB/s (NVIDIA H100 datasheet, 2023); a hit needs no load",
     ),
     "dram": Tier(
         name="dram",
@@ -128,7 +133,8 @@ TIERS: dict[str, Tier] = {
         shared_by="node",
         latency_s=10e-6,
         source="PCIe Gen5 x16 ~54 GB/s pinned H2D (gahow/agentic-kvc); host DRAM "
-        "282 GB/s per node (Xeon 8559C DDR5, Mooncake EFA doc) (kv §4); "
+        "282 GB/s per node (Xeon 8559C DDR5, Mooncake EFA transport doc, github.com/kvcache-ai/"
+        "Mooncake, 2025); "
         "latency: assumption",
     ),
     "nvme": Tier(
@@ -138,7 +144,7 @@ TIERS: dict[str, Tier] = {
         shared_by="node",
         latency_s=100e-6,
         source="4 x Gen5 NVMe RAID0 via GDS 53.0 GiB/s read per node (gds-report); NVMe "
-        "4K read ~100 us (spheron GDS guide) (kv §4)",
+        "4K read ~100 us (spheron.network GDS guide, secondary)",
     ),
     "remote": Tier(
         name="remote",
@@ -147,7 +153,8 @@ TIERS: dict[str, Tier] = {
         shared_by="server",
         latency_s=100e-6,
         source="NFSoRDMA over 400GbE: 43.4 GiB/s per storage server to 4 GPUs, 96% of "
-        "line rate (VAST) (kv §4); latency: NVMe read ~100 us (kv §4)",
+        "line rate (VAST, FarmGPU GDS report, https://gds-report.pages.dev/gdsio/, 2026); latency: "
+        "NVMe read ~100 us (spheron.network GDS guide, secondary)",
     ),
 }
 
@@ -215,7 +222,7 @@ def fetch(
     Notes
     -----
     ``T_fetch = latency + max(shard / gpu path, node or server bytes / shared rate)``
-    (kv_transfer.md §6, ``BW_path = min over hops``); 0 for a resident (HBM) hit.
+    (the slowest hop bounds the path, ``BW_path = min over hops``); 0 for a resident (HBM) hit.
     """
     moved = size.kv_bytes_moved
     if where.resident:
@@ -276,7 +283,7 @@ def _exposed_after(first: np.ndarray, second: np.ndarray) -> float:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TTFT:
-    """Time to first token with and without a persisted KV cache (kv_transfer.md §6).
+    """Time to first token with and without a persisted KV cache.
 
     ``ttft_recompute_s`` prefills the whole context; ``ttft_cached_s`` loads the cached prefix
     (``fetch_time_s``, of which ``fetch_exposed_s`` is not hidden behind the prefill of the
@@ -296,7 +303,7 @@ class TTFT:
 
     @property
     def load_beats_recompute(self) -> bool:
-        """Whether loading the cache gives the earlier first token (Mooncake's decision, §6)."""
+        """Whether loading the cache gives the earlier first token (as Mooncake's Conductor)."""
         return self.ttft_cached_s < self.ttft_recompute_s
 
     @property
@@ -336,8 +343,8 @@ def ttft(
         Passed to :func:`fetch` (networked storage over the fabric when ``G`` and
         ``storage_gpus`` are given; ``gpus`` are the instance's GPUs).
     overlap
-        Load layer by layer, each layer's prefill starting once its KV is in (kv_transfer.md §6:
-        visible ~ max(T_fetch / L, T_fetch - (L-1)/L T_prefill)); else load, then prefill.
+        Load layer by layer, each layer's prefill starting once its KV is in (visible
+        ~ max(T_fetch / L, T_fetch - (L-1)/L T_prefill)); else load, then prefill.
 
     Raises
     ------
@@ -347,7 +354,7 @@ def ttft(
     >>> from collectives.llm import load_model
     >>> h100 = compute_for("h100")
     >>> t = ttft(load_model("llama-3.1-70b"), 10**6, compute=h100, where=tier("dram"), tp=8)
-    >>> round(t.ttft_recompute_s / 60, 1), round(t.ttft_cached_s, 2)   # §2.3 C: 6.1 min
+    >>> round(t.ttft_recompute_s / 60, 1), round(t.ttft_cached_s, 2)   # 50% MFU: 6.1 min
     (6.1, 1.16)
     """
     check_tokens(context_tokens, batch)  # before any arithmetic: numpy int64 would wrap
@@ -614,7 +621,7 @@ def pd_transfer(
         Competing ``(src_gpu, dst_gpu, size_bytes)`` flows on the fabric.
     alpha_s, efficiency
         Fixed cost per transfer and achieved fraction of the fair-share rate (calibration sets
-        them; defaults from the Mooncake PD fits, kv_transfer.md §0.5).
+        them; defaults from the Mooncake PD table fits, github.com/kvcache-ai/Mooncake).
 
     Returns
     -------
@@ -629,10 +636,10 @@ def pd_transfer(
     -----
     Rank ``i`` of the prefill sends its shard to rank ``i`` of the decode instance; the flows
     share links max-min fairly, so rails, oversubscription and background traffic count.
-    ``T = alpha + T_fabric / efficiency`` (kv_transfer.md §6, T_pd). Layer streaming: a layer's
+    ``T = alpha + T_fabric / efficiency`` (T_pd). Layer streaming: a layer's
     transfer starts when its prefill ends and the previous layer's transfer is done; the exposed
     time is ``alpha + max_j(P_j + sum_{k>=j} x_k) - P_L`` (P: prefill layer ends, x: layer
-    transfer times; stages of a pipeline send over their own GPUs), which is §6's
+    transfer times; stages of a pipeline send over their own GPUs), which is the
     ``max(T/L, T - (L-1)/L T_prefill)`` for equal layers.
     """
     if streaming not in ("request", "layer"):

@@ -41,7 +41,7 @@ __all__ = [
     "known_models",
 ]
 
-#: Bytes per KV element for each KV-cache dtype (kv_transfer.md §1.1: b_kv).
+#: Bytes per KV element for each KV-cache dtype (``b_kv`` in ``2 H_kv d_head b_kv``).
 KV_DTYPE_BYTES: dict[str, int] = {"bf16": 2, "fp16": 2, "fp32": 4, "fp8": 1, "int8": 1}
 #: Attention kinds per layer, named as in HF ``layer_types``.
 LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention")
@@ -147,7 +147,7 @@ class ModelSpec:
 
     @property
     def kv_elements_per_token(self) -> int:
-        """KV elements one token adds in one layer (kv_transfer.md §1.1).
+        """KV elements one token adds in one layer.
 
         GQA/MHA: ``H_kv * (d_k + d_v)``; MLA: ``kv_lora_rank + qk_rope_head_dim`` (one latent).
         """
@@ -182,7 +182,7 @@ class ModelSpec:
 
     @property
     def num_params_active_nonembedding(self) -> float | None:
-        """Active parameters without embedding and LM head: the ``N`` of ``2*N*n`` (§2.1)."""
+        """Active parameters without embedding and LM head: the ``N`` of ``2*N*n``."""
         if self.num_params_active is None or self.num_params_embedding is None:
             return None
         return self.num_params_active - self.num_params_embedding

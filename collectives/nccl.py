@@ -2,9 +2,10 @@
 
 Per (collective, algorithm, protocol) NCCL computes a latency ``L`` (µs) and an algorithm
 bandwidth ``B`` (GB/s) from its topology search (``nChannels``, ``bwIntra``, ``bwInter``), then
-predicts ``t = L + nBytes / (1000 B)`` and runs the argmin (``shared/reference/nccl_models.md``
-§1.4-1.6). This module reproduces that table for a described system, per NCCL release
-(:mod:`collectives.nccl_tables`), and answers in SI units.
+predicts ``t = L + nBytes / (1000 B)`` and runs the argmin (NVIDIA/nccl
+``src/graph/tuning.cc``, v2.30.7, 2026, https://github.com/NVIDIA/nccl). This module
+reproduces that table for a described system, per NCCL release (:mod:`collectives.nccl_tables`),
+and answers in SI units.
 
 Entry points (stable, called from :mod:`collectives.nccl_bridge`):
 
@@ -17,7 +18,7 @@ Entry points (stable, called from :mod:`collectives.nccl_bridge`):
   (the type :func:`tune` returns).
 
 All-to-all and send-recv are not in NCCL's tuner (they are grouped point-to-point operations);
-:func:`nccl_time` answers them with a separate, labeled P2P model (§3.3).
+:func:`nccl_time` answers them with a separate, labeled P2P model.
 
 >>> h100 = NcclSystem(num_ranks=8, num_nodes=1, gpu_arch="hopper", nvlink_num_links=18)
 >>> p = nccl_time(h100, "all-reduce", 8 << 30, algorithm="Ring")
@@ -217,7 +218,7 @@ def search_graphs(system: NcclSystem, *, version: str = DEFAULT_VERSION) -> Nccl
 
     Notes
     -----
-    Link figures follow NCCL's constants (nccl_models.md §1.2): NVLink = links x per-link
+    Link figures follow NCCL's constants (``topo.h``): NVLink = links x per-link
     constant (18 x 20.6 = 370.8 GB/s on H100), a NIC = physical bytes/s / 1e9 GB/s, PCIe x16 =
     12/24/48 GB/s. The search itself is simplified; NCCL runs a timed recursive path search:
 
@@ -332,7 +333,7 @@ def search_graphs(system: NcclSystem, *, version: str = DEFAULT_VERSION) -> Nccl
                       nic_bytes_per_s=nic * 1e9, version=c.version)
 
 
-# ncclTopoTuneModel (tuning.cc), §1.4 bandwidth and §1.5 latency
+# ncclTopoTuneModel (tuning.cc): bandwidth and latency
 
 
 def _log2i(x: int) -> int:
@@ -350,7 +351,7 @@ def _algorithms_for(c: NcclConstants, coll: str) -> tuple[str, ...]:
 
 def _enabled(c: NcclConstants, s: NcclSystem, graphs: NcclGraphs, coll: str, a: str,
              p: str) -> bool:
-    """NCCL's enable rules (§1.6) for an algorithm/protocol NCCL models for ``coll``."""
+    """NCCL's enable rules (tuning.cc) for an algorithm/protocol NCCL models for ``coll``."""
     g = graphs.graphs[a]
     G, N = s.ranks_per_node, s.num_nodes
     if g is None:
@@ -467,7 +468,7 @@ def _cell(c: NcclConstants, s: NcclSystem, graphs: NcclGraphs, coll: str, a: str
         else:
             bus *= 0.5
 
-    # latency (§1.5)
+    # latency (tuning.cc)
     lat = c.base_latencies_us[a][pi]
     intra_hw = "NVLINK" if g.type_intra == "nvlink" else "PCI"
     hw = intra_hw if N == 1 else "NET"
@@ -539,8 +540,9 @@ def tune(system: NcclSystem, collective: str, *, version: str = DEFAULT_VERSION,
 
     Notes
     -----
-    ``ncclTopoTuneModel`` line by line (nccl_models.md §1.4-1.5, §1.6 enable rules), with the
-    formula revision of the release (see :class:`collectives.nccl_tables.NcclConstants`).
+    ``ncclTopoTuneModel`` line by line (NVIDIA/nccl ``src/graph/tuning.cc``, with its enable
+    rules), with the formula revision of the release (see
+    :class:`collectives.nccl_tables.NcclConstants`).
 
     >>> t = tune(NcclSystem(num_ranks=8, gpu_arch="hopper", nvlink_num_links=18), "all-reduce")
     >>> round(t.entries[("Ring", "Simple")].latency_s * 1e6, 1)
@@ -568,7 +570,7 @@ def tune(system: NcclSystem, collective: str, *, version: str = DEFAULT_VERSION,
     return NcclTuneTable(collective=coll, version=c.version, entries=entries)
 
 
-# ncclTopoGetAlgoTime and selection (§1.6)
+# ncclTopoGetAlgoTime and selection (tuning.cc, enqueue.cc)
 
 
 def _resolve(name: str | None, valid: tuple[str, ...], what: str) -> str | None:
@@ -633,7 +635,7 @@ def nccl_time(system: NcclSystem, collective: str, size_bytes: int, *,
     -----
     ``t = lat x latCount + nBytes / (1000 bw)`` µs, with the Tree correction factor (and the
     2.30 NVLSTree one on Blackwell x86), the multi-node Ring/Simple plateau factor x1.4
-    (x1.9 before Ampere), argmin over available cells in NCCL's order (nccl_models.md §1.6).
+    (x1.9 before Ampere), argmin over available cells in NCCL's order (``topoGetAlgoInfo``).
     One operation per launch (``latCount = 1``). Channel/thread shrinking after the choice is not
     modeled: it does not change NCCL's predicted time. all-to-all and send-recv use
     :func:`p2p_time` (not NCCL's tuner).
@@ -685,7 +687,7 @@ def nccl_time(system: NcclSystem, collective: str, size_bytes: int, *,
     )
 
 
-# all-to-all and send-recv: NOT NCCL's tuner (grouped P2P), §3.3
+# all-to-all and send-recv: NOT NCCL's tuner (grouped P2P)
 
 
 
@@ -697,7 +699,7 @@ def p2p_time(system: NcclSystem, collective: str, size_bytes: int, *,
 
     Notes
     -----
-    Rail-optimized fabric with PXN, one NIC rail per GPU (nccl_models.md §3.3): all-to-all
+    Rail-optimized fabric with PXN, one NIC rail per GPU (NVIDIA/nccl-tests #130): all-to-all
     ``t = alpha + max((n-G)/n S / B_nic, (G-1)/n S / B_intra)``, the intra-node share going over
     NVLink in parallel; send-recv ``t = alpha + S / B`` with B the GPU's NIC share across nodes,
     its NVLink on one node. ``B_nic = min(NIC, NICs x NIC / G) x net_efficiency`` (a GPU's P2P

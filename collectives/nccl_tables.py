@@ -1,14 +1,14 @@
 """NCCL's tuner constants, one table per NCCL release (used by :mod:`collectives.nccl`).
 
 Values are NCCL's own units: latencies in microseconds, bandwidths in GB/s (1e9 bytes/s), per
-channel where the name says so. Sources: ``shared/reference/nccl_models.md`` sections 1.2-1.3
-(NVIDIA/nccl ``src/graph/tuning.cc``, ``topo.h``, ``search.cc`` at tag v2.30.7-1 and the history of
-older tags), cross-checked against two stored NVIDIA/nccl ``tuning.cc`` revisions: one matching
-every 2.19 entry of the notes (NVLS NVLink 23 us, NET NVLSTree 14 us, NET CollNet 31/30 us) and
+channel where the name says so. Sources: NVIDIA/nccl (https://github.com/NVIDIA/nccl)
+``src/graph/tuning.cc``, ``topo.h``, ``search.cc`` at tag v2.30.7-1 (2026) and the same files at
+older tags, cross-checked against two stored NVIDIA/nccl ``tuning.cc`` revisions: one matching
+every 2.19 entry below (NVLS NVLink 23 us, NET NVLSTree 14 us, NET CollNet 31/30 us) and
 one matching 2.27 (NVLink NVLS 25 us, Blackwell caps = 2 x Hopper, no PAT row).
 
-Where the notes do not give an older tag's value it is inherited from the nearest documented
-version; each such place says so in a comment.
+Where an older tag's value was not read from its source, it is inherited from the nearest
+documented version; each such place says so in a comment.
 
 >>> sorted(TABLES)
 ['2.18', '2.19', '2.21', '2.23', '2.27', '2.30']
@@ -114,7 +114,7 @@ MAX_CHANNELS = 32  # MAXCHANNELS / 2, the ring/tree search limit
 MAX_NVLS_ARITY = 32
 MAX_DIRECT_ARITY = 8  # NCCL_MAX_DIRECT_ARITY + 1
 
-# --- graph-search speed ladders (search.cc, nccl_models.md §1.2) ---------------------------------
+# --- graph-search speed ladders (search.cc) ---------------------------------------------------
 _LADDERS = {
     "intra": (40, 30, 20, 18, 15, 12, 10, 9, 7, 6, 5, 4, 3),
     "inter": (48, 30, 28, 24, 20, 18, 15, 12, 10, 9, 7, 6, 5, 4, 3, 2.4, 1.2, 0.24, 0.12),
@@ -125,7 +125,7 @@ _LADDERS = {
                     0.24, 0.12),
 }
 _LADDERS = {k: tuple(float(x) for x in v) for k, v in _LADDERS.items()}
-# Ladders of releases before 2.27 are not in the notes: the 2.30 pre-Hopper and SM90 ladders are
+# Ladders of releases before 2.27 were not read: the 2.30 pre-Hopper and SM90 ladders are
 # inherited; SM100 ladders exist only where Blackwell is modeled (2.27+).
 _LADDERS_NO_SM100 = {k: v for k, v in _LADDERS.items() if not k.startswith("sm100")}
 
@@ -143,7 +143,7 @@ _TREE_CORRECTION_23 = {k: v[:23] for k, v in _TREE_CORRECTION.items()}
 
 _NVLS_EFF = {"volta": 0.0, "ampere": 0.0, "hopper": 0.85, "blackwell": 0.74}
 
-# --- v2.30.7 (nccl_models.md §1.2, the full table) ----------------------------------------------
+# --- v2.30.7 (tuning.cc, the full table) -----------------------------------------------------
 _V230 = NcclConstants(
     version="2.30",
     formula="2.30",
@@ -177,7 +177,7 @@ _V230 = NcclConstants(
 
 
 def _hopper_x2(table: Mapping[str, Row]) -> dict[str, Row]:
-    """2.27 defines the Blackwell caps as twice Hopper's (nccl_models.md §1.3)."""
+    """2.27 defines the Blackwell caps as twice Hopper's (tuning.cc at v2.27)."""
     out = dict(table)
     out["blackwell"] = tuple(2 * v for v in table["hopper"])  # type: ignore[assignment]
     return out
@@ -186,7 +186,7 @@ def _hopper_x2(table: Mapping[str, Row]) -> dict[str, Row]:
 _HW_227 = {
     "NVLINK": dict(_V230.hw_latencies_us["NVLINK"], PAT=(0.0, 0.0, 0.0)),
     "PCI": dict(_V230.hw_latencies_us["PCI"], PAT=(0.0, 0.0, 0.0)),
-    # NET NVLSTree 14 before 2.30's 20.9; PAT row not yet populated (§1.3)
+    # NET NVLSTree 14 before 2.30's 20.9; PAT row not yet populated (tuning.cc at v2.27)
     "NET": dict(_V230.hw_latencies_us["NET"], NVLSTree=(0.0, 0.0, 14.0), PAT=(0.0, 0.0, 0.0)),
 }
 
@@ -215,7 +215,7 @@ _V223 = replace(
     speed_ladders=_LADDERS_NO_SM100,
 )
 
-# --- v2.19.3 (stored source matching the notes' 2.19 entries) -----------------------------------
+# --- v2.19.3 (stored tuning.cc matching these 2.19 entries) -----------------------------------
 _V219 = replace(
     _V223,
     version="2.19",
@@ -236,7 +236,7 @@ _V219 = replace(
     ag_rs_algorithms=("Ring", "NVLS", "CollNetDirect"),
 )
 
-# --- v2.21.5: as 2.19 except NVLS/NVLSTree NVLink Simple 25 (§1.3) -------------------------------
+# --- v2.21.5: as 2.19 except NVLS/NVLSTree NVLink Simple 25 (tuning.cc at v2.21) ----------------
 # SM90 NVLink per link: 20.6 assumed (2.19 is documented at 20.0, 2.30 at 20.6; logs showing
 # NVL[370.8] predate 2.23).
 _V221 = replace(
@@ -250,7 +250,7 @@ _V221 = replace(
     nvlink_per_link_gbps={"volta": 20.0, "ampere": 20.0, "hopper": 20.6, "blackwell": 20.6},
 )
 
-# --- v2.18.3: documented entries from §1.3; the rest inherited from 2.19 -------------------------
+# --- v2.18.3: entries read from tuning.cc at v2.18; the rest inherited from 2.19 -----------------
 # CollNet base latencies: not documented for 2.18 (2.12 had {4.4, 4.4, 0}); 2.19's 0 is inherited.
 # PCI Tree Simple, NVLink NVLS/NVLSTree hw latency and NET CollNet: inherited from 2.19.
 # AllGather/ReduceScatter are assumed Ring-only (NVLS/CollNet for AG/RS arrived with 2.19).
@@ -302,8 +302,9 @@ class P2pConstants:
     """Constants of this project's P2P model (not NCCL's; calibrate them).
 
     ``alpha = base + hop`` borrows the tuner's Ring/Simple one-hop figures (8.4 µs base,
-    NVLink 3.4 / PCI 5.7 / NET 14 µs, nccl_models.md §1.2). ``net_efficiency`` = 42.6 / 50:
-    nccl-tests sendrecv busbw over NDR (50 GB/s) on 2 B200 nodes (§3.3).
+    NVLink 3.4 / PCI 5.7 / NET 14 µs, tuning.cc). ``net_efficiency`` = 42.6 / 50:
+    nccl-tests sendrecv busbw over NDR (50 GB/s) on 2 B200 nodes
+    (togethercomputer/together-nccl-tests baselines, 2026).
     """
 
     base_latency_s: float = 8.4e-6

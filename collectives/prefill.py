@@ -4,17 +4,21 @@ What :mod:`collectives.kv` builds on: the cache of a batch of requests on a ``tp
 instance, the FLOPs and time of computing it, and the load bandwidth at which loading it and
 recomputing it take equally long. :mod:`collectives.kv` re-exports the public names.
 
-Reference: ``shared/reference/kv_transfer.md`` (sizes §1, FLOPs §2.1, the essay's numbers §2.3,
-break-even §2.4).
+Sources: KV sizes from each model's published config.json (Hugging Face); the prefill FLOP
+count is the standard ``2 N n`` linear term plus causal attention; the load-or-recompute
+criterion is Mooncake's (Qin et al., FAST 2025, Eq. 2,
+https://www.usenix.org/conference/fast25/presentation/qin). The 6 min / 8.3 h prefill figures
+come from Lightbits Labs (2026, https://www.lightbitslabs.com/blog/); the GPU counts and MFU that
+reproduce them (scenario A below) are this project's assumptions, not published inputs.
 
 >>> from collectives.llm import load_model
 >>> m = load_model("llama-3.1-70b")
->>> kv_bytes_per_token(m)                      # kv_transfer.md §1.2: 320 KiB
+>>> kv_bytes_per_token(m)                      # 80 layers x 8 KV heads x 128 x 2 x 2 B: 320 KiB
 327680
->>> kv_size(m, 131072).kv_bytes                # 42.9 GB at 128K tokens (§1.2)
+>>> kv_size(m, 131072).kv_bytes                # 42.9 GB at 128K tokens
 42949672960
 >>> c = compute_for("h100", num_gpus=8, mfu=0.5)
->>> round(breakeven_bandwidth(m, 8192, compute=c, tp=8).bandwidth_bytes_per_s / 1e9, 1)  # §2.4
+>>> round(breakeven_bandwidth(m, 8192, compute=c, tp=8).bandwidth_bytes_per_s / 1e9, 1)  # 8K
 8.8
 """
 
@@ -103,8 +107,8 @@ def kv_bytes_per_token(model: ModelSpec, *, dtype: str | None = None) -> int:
 
     Notes
     -----
-    ``B_tok = sum_layers e_layer * b_kv`` (kv_transfer.md §1.1); windowed layers count while the
-    context is shorter than their window (§1.2 lists Scout as 196,608 B "all layers").
+    ``B_tok = sum_layers e_layer * b_kv``; windowed layers count while the
+    context is shorter than their window (Scout: 196,608 B with all layers counted).
 
     >>> from collectives.llm import load_model
     >>> ds = load_model("deepseek-v3")
@@ -125,7 +129,7 @@ def layer_kv_bytes(
     """KV bytes of each layer for one request of ``context_tokens`` (windowed layers capped).
 
     ``B_req(n) = sum_layers min(n, W_layer) * e_layer * b_kv``, tokens rounded up to whole pages
-    of ``page_tokens`` (kv_transfer.md §1.1).
+    of ``page_tokens``.
     """
     check_int("context_tokens", context_tokens, maximum=MAX_TOKENS)
     check_int("page_tokens", page_tokens, maximum=MAX_TOKENS)
@@ -232,7 +236,7 @@ def kv_size(
 
     Notes
     -----
-    Replication (kv_transfer.md §1.1): GQA ranks hold ``max(H_kv / tp, 1)`` heads, so
+    Replication: GQA ranks hold ``max(H_kv / tp, 1)`` heads, so
     ``R_tp = max(1, tp / H_kv)``; an MLA latent is held whole on every TP rank, ``R_tp = tp``.
     PP stages hold contiguous, near-equal runs of layers.
 
@@ -298,7 +302,7 @@ def compute_for(
 ) -> Compute:
     """A :class:`Compute` from the catalog's dense BF16 peak of ``gpu``.
 
-    >>> compute_for("l40s", num_gpus=4, mfu=0.3).flops_per_s  # kv_transfer.md §2.3 A: 4.34e14
+    >>> compute_for("l40s", num_gpus=4, mfu=0.3).flops_per_s  # scenario A: 4.34e14
     434400000000000.0
     """
     catalog = catalog or default_catalog()
@@ -379,13 +383,13 @@ def prefill_flops(
 
     Notes
     -----
-    kv_transfer.md §2.1: ``F(n|p) = 2 N_active_nonembed (n - p) + sum_layers 2 H_q (d_qk + d_v)
+    ``F(n|p) = 2 N_active_nonembed (n - p) + sum_layers 2 H_q (d_qk + d_v)
     (K(n) - K(p))``, with ``K`` the causal (query, key) pairs: ``n(n+1)/2`` for full layers,
     ``~n W`` for sliding windows, ``~n W / 2`` for chunks (exact sums here). For GQA this is
-    the reference's ``2 d_attn n^2``; for MLA ``d_qk = nope + rope``.
+    the usual ``2 d_attn n^2``; for MLA ``d_qk = nope + rope``.
 
     >>> from collectives.llm import load_model
-    >>> lin, att = prefill_flops(load_model("llama-3.1-70b"), 10**6)   # §2.1: 1.37e17, 1.31e18
+    >>> lin, att = prefill_flops(load_model("llama-3.1-70b"), 10**6)   # 1.37e17, 1.31e18
     >>> f"{lin:.3g} {att:.3g}"
     '1.37e+17 1.31e+18'
     """
@@ -407,12 +411,12 @@ def prefill(
     cached_tokens: int = 0,
     batch: int = 1,
 ) -> Prefill:
-    """Prefill time from FLOPs at ``compute``'s effective rate (kv_transfer.md §2.1).
+    """Prefill time from FLOPs at ``compute``'s effective rate.
 
     >>> from collectives.llm import load_model
     >>> l40s = compute_for("l40s", num_gpus=4, mfu=0.3)
     >>> p = prefill(load_model("llama-4-scout"), 10**6, compute=l40s)
-    >>> round(p.time_s / 60, 1)   # kv_transfer.md §2.3 scenario A: 6.0 min
+    >>> round(p.time_s / 60, 1)   # scenario A (Lightbits' 1M figure): 6.0 min
     6.0
     """
     prefill_flops(model, context_tokens, cached_tokens=cached_tokens, batch=batch)  # validates
@@ -449,7 +453,7 @@ def breakeven_bandwidth(
     batch: int = 1,
     dtype: str | None = None,
 ) -> BreakEven:
-    """``B_breakeven(p) = B_moved(p) / T_recompute(p)`` (kv_transfer.md §2.4).
+    """``B_breakeven(p) = B_moved(p) / T_recompute(p)`` (after Mooncake, FAST 2025, Eq. 2).
 
     Falls as O(1/n) with context: compute is O(n^2), bytes O(n).
 

@@ -112,8 +112,8 @@ class Economics:
     usd_per_kwh
         Electricity price (assumption: 0.08 USD/kWh, an industrial rate).
     pue
-        Power usage effectiveness, facility power / IT power (1.1, the public power-model
-        script of capex §4.2 [S]).
+        Power usage effectiveness, facility power / IT power (1.1: assumption, a figure common
+        in public power-model scripts; no primary source).
     source
         Where these figures come from.
     """
@@ -122,7 +122,7 @@ class Economics:
     usd_per_kwh: float = 0.08
     pue: float = 1.1
     source: str = ("assumptions: 4-year straight-line amortization, 0.08 USD/kWh; "
-                   "PUE 1.1 (capex §4.2 [S])")
+                   "PUE 1.1 (assumption; no primary source)")
 
     def __post_init__(self) -> None:
         _number("economics", "amortization_years", self.amortization_years, low=0, low_open=True)

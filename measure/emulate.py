@@ -24,7 +24,8 @@ Notes
 -----
 Kernel facts this relies on (tbf available, netem missing, TSO/GSO/GRO off, ``burst >= MTU + 14``,
 ranks bypassing the network through shared memory unless told otherwise, the 2-core CPU limit of
-MTU 9000 at 200 Mbit/s) are in ``shared/reference/emulation.md``. Measured for this module on the
+MTU 9000 at 200 Mbit/s) were measured by this project; tc-tbf(8) and ip-netns(8) document the
+mechanisms. Measured for this module on the
 2-core machine (4 ranks, 200 Mbit/s links, other jobs loading the cores):
 
 * MTU 64000 instead of 9000 (veth takes up to 65535): 7x fewer packets per byte for the bridge,
@@ -89,7 +90,7 @@ __all__ = [
 DEFAULT_MTU_BYTES = 64000  # see EmulatedCluster: per-packet CPU is what the 2 cores run out of
 SUBNET = ipaddress.ip_network("10.77.0.0/24")
 ETH_HEADER_BYTES = 14
-#: tbf queue per link direction. Not ``latency 200ms`` (emulation.md): on the tree's trunk (100
+#: tbf queue per link direction. Not ``latency 200ms`` (a usual setting): on the tree's trunk (100
 #: Mbit/s, two TCP flows) that queue overflowed, and a dropped 64 KB frame with few frames in flight
 #: waits for a retransmission timeout (all-to-all 8 MiB +12% over the shaped time, 26 drops). 32 MiB
 #: holds what the hosts' TCP send buffers (4 MiB each) can have in flight, so nothing is dropped.
@@ -98,9 +99,10 @@ DEFAULT_NICE = -10
 
 #: Environment every rank gets (a caller's ``env`` overrides it). MPICH's libfabric netmod with the
 #: tcp provider on eth0 only: ranks in different namespaces would otherwise talk through shared
-#: memory (emulation.md). Measured here, UCX over TCP (``UCX_TLS=tcp,self``) also crosses the veths
-#: but its rendezvous protocol serialized the two directions of an exchange (all-to-all with >= 2
-#: MiB per peer took 2.0x the shaped time), libfabric tcp did not. Algorithms are pinned so that
+#: memory (a namespace separates only the network). Measured here, UCX over TCP
+#: (``UCX_TLS=tcp,self``) also crosses the veths but its rendezvous protocol serialized the two
+#: directions of an exchange (all-to-all with >= 2 MiB per peer took 2.0x the shaped time),
+#: libfabric tcp did not. Algorithms are pinned so that
 #: the model can be asked for the same ones (ring all-reduce, pairwise all-to-all); a waiting rank
 #: sleeps (nanosleep) after every poll instead of spinning, so that 4 waiting ranks do not take the
 #: 2 cores from the emulation (CPU of 4 ranks waiting 3 s in a barrier: 4.1 -> 1.2 core-seconds;

@@ -75,12 +75,13 @@ def fat_tree(
 
     Notes
     -----
-    Al-Fares et al. (capex §1.1): k pods of k/2 edge and k/2 aggregation switches, each edge
+    Al-Fares et al. (SIGCOMM 2008, https://doi.org/10.1145/1402958.1402967):
+    k pods of k/2 edge and k/2 aggregation switches, each edge
     switch serving k/2 hosts and reaching every aggregation switch of its pod; core switch i's
     port j goes to pod j, aggregation switch a of every pod reaching cores ``a * k/2`` to
     ``a * k/2 + k/2 - 1``. Totals: ``k**3/4`` hosts, ``5 k**2 / 4`` switches, ``k**3/4`` cables
     per layer. k=48 gives 27,648 hosts and 2,880 switches (not the 3,456 of a calculator page
-    that counts k**2 edge plus aggregation switches; capex §1.1, §8).
+    that counts k**2 edge plus aggregation switches).
 
     Examples
     --------

@@ -1,6 +1,6 @@
 """Parse Intel MPI Benchmarks (IMB-MPI1) output into records.
 
-Layout (intel/mpi-benchmarks ``src_c/IMB_output.c``; ``shared/reference/nccl_models.md`` §2.4):
+Layout (intel/mpi-benchmarks ``src_c/IMB_output.c``):
 blocks opened by ``# Benchmarking <Name>`` and ``# #processes = N``, a column header starting
 with ``#bytes #repetitions``, one row per size.
 

@@ -1,6 +1,6 @@
 """Parse NVIDIA nccl-tests output (``all_reduce_perf`` and friends) into records.
 
-Layout (NVIDIA/nccl-tests ``src/util.cu``; ``shared/reference/nccl_models.md`` §2.2): a header
+Layout (NVIDIA/nccl-tests ``src/util.cu``): a header
 (``# nccl-tests version``, ``# Collective test starting: X_perf``, ``# nThread .. nGpus ..``, one
 ``#  Rank  r Group g Pid p on HOST device d`` line per rank), a column header naming the columns,
 then one line per size: ``size count type [redop] [root]`` followed by the out-of-place and the

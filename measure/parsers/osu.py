@@ -1,6 +1,6 @@
 """Parse OSU Micro-Benchmarks output (OMB 3.x to 7.x) into records.
 
-Layout (OMB ``c/util/osu_util_mpi.c``; ``shared/reference/nccl_models.md`` §2.3): a banner
+Layout (OMB ``c/util/osu_util_mpi.c``): a banner
 ``# OSU MPI[-CUDA] <Name> Test vX.Y``, in 7.x a ``# Datatype: MPI_CHAR.`` line, a column header
 ``# Size`` followed by value columns, then one row per size.
 

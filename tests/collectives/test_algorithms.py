@@ -1,7 +1,9 @@
 """Closed-form collective costs (collectives.algorithms) against hand-evaluated formulas.
 
-Formulas: shared/reference/nccl_models.md §3.2 (MPICH comments, Patarasuk & Yuan ring) and §3.3
-(double binary tree, in-network reduction, direct all-to-all).
+Formulas: Thakur, Rabenseifner & Gropp, IJHPCA 2005, https://doi.org/10.1177/1094342005051521
+("Thakur et al. 2005"; MPICH comments), Patarasuk & Yuan, JPDC 2009 (ring), and NCCL's
+algorithms, https://github.com/NVIDIA/nccl (double binary tree, in-network reduction, direct
+all-to-all).
 """
 
 from __future__ import annotations
@@ -22,40 +24,40 @@ S = 1 << 30
 @pytest.mark.parametrize(
     ("collective", "algorithm", "n", "expected"),
     [
-        # ring all-reduce 2(n-1)α + 2(n-1)/n·Sβ + (n-1)/n·Sγ (§3.2, Patarasuk & Yuan)
+        # ring all-reduce 2(n-1)α + 2(n-1)/n·Sβ + (n-1)/n·Sγ (Patarasuk & Yuan 2009)
         ("all-reduce", "ring", 8, 14 * ALPHA + 2 * 7 / 8 * S * BETA + 7 / 8 * S * GAMMA),
-        # ring all-gather (p-1)α + n(p-1)/p·β (§3.2, allgather_intra_ring.c)
+        # ring all-gather (p-1)α + n(p-1)/p·β (MPICH allgather_intra_ring.c)
         ("all-gather", "ring", 8, 7 * ALPHA + 7 / 8 * S * BETA),
-        # pairwise reduce-scatter (p-1)α + n(p-1)/p·(β+γ) (§3.2)
+        # pairwise reduce-scatter (p-1)α + n(p-1)/p·(β+γ) (Thakur et al. 2005)
         ("reduce-scatter", "ring", 8, 7 * ALPHA + 7 / 8 * S * (BETA + GAMMA)),
-        # recursive doubling all-reduce lg p·(α + nβ + nγ) (§3.2)
+        # recursive doubling all-reduce lg p·(α + nβ + nγ) (Thakur et al. 2005)
         ("all-reduce", "recursive-doubling", 16, 4 * (ALPHA + S * (BETA + GAMMA))),
-        # recursive doubling all-gather lg p·α + n(p-1)/p·β (§3.2)
+        # recursive doubling all-gather lg p·α + n(p-1)/p·β (Thakur et al. 2005)
         ("all-gather", "recursive-doubling", 16, 4 * ALPHA + 15 / 16 * S * BETA),
-        # recursive halving reduce-scatter lg p·α + n(p-1)/p·(β+γ) (§3.2)
+        # recursive halving reduce-scatter lg p·α + n(p-1)/p·(β+γ) (Thakur et al. 2005)
         ("reduce-scatter", "recursive-halving", 16, 4 * ALPHA + 15 / 16 * S * (BETA + GAMMA)),
-        # Rabenseifner 2 lg p·α + 2n(p-1)/p·β + n(p-1)/p·γ (§3.2)
+        # Rabenseifner 2 lg p·α + 2n(p-1)/p·β + n(p-1)/p·γ (Thakur et al. 2005)
         (
             "all-reduce",
             "rabenseifner",
             16,
             8 * ALPHA + 2 * 15 / 16 * S * BETA + 15 / 16 * S * GAMMA,
         ),
-        # double binary tree 2 lg n·α + 2Sβ + Sγ (§3.3)
+        # double binary tree 2 lg n·α + 2Sβ + Sγ (NCCL)
         ("all-reduce", "tree", 8, 6 * ALPHA + 2 * S * BETA + S * GAMMA),
-        # Bruck all-to-all lg p·α + (n/2)·lg p·β (§3.2), ceil(lg 6) = 3
+        # Bruck all-to-all lg p·α + (n/2)·lg p·β (Thakur et al. 2005), ceil(lg 6) = 3
         ("all-to-all", "bruck", 6, 3 * ALPHA + S / 2 * 3 * BETA),
-        # pairwise all-to-all with n = per-rank total: (p-1)α + (p-1)/p·nβ (§3.2 / §3.3)
+        # pairwise all-to-all with n = per-rank total: (p-1)α + (p-1)/p·nβ (Thakur 2005, NCCL)
         ("all-to-all", "pairwise", 6, 5 * ALPHA + 5 / 6 * S * BETA),
-        # direct all-to-all α + (n-1)/n·Sβ (§3.3)
+        # direct all-to-all α + (n-1)/n·Sβ (NCCL)
         ("all-to-all", "direct", 6, ALPHA + 5 / 6 * S * BETA),
-        # in-network 2α + Sβ (§3.3 NVLS/CollNet)
+        # in-network 2α + Sβ (NCCL NVLS/CollNet)
         ("all-reduce", "in-network", 64, 2 * ALPHA + S * BETA),
-        # binomial broadcast lg p·α + n·lg p·β (§3.2)
+        # binomial broadcast lg p·α + n·lg p·β (Thakur et al. 2005)
         ("broadcast", "binomial", 5, 3 * (ALPHA + S * BETA)),
-        # pipelined chain broadcast (p-1)α + nβ, large-message limit (§3.2)
+        # pipelined chain broadcast (p-1)α + nβ, large-message limit (Thakur et al. 2005)
         ("broadcast", "ring", 5, 4 * ALPHA + S * BETA),
-        # Hockney α + Sβ (§3.1)
+        # Hockney α + Sβ (1994)
         ("send-recv", "direct", 2, ALPHA + S * BETA),
     ],
 )
@@ -69,7 +71,7 @@ def test_closed_form_matches_reference_formula(
 
 
 def test_ring_all_reduce_doctest_number() -> None:
-    # 14 x 1 us + 2 x 7/8 x 1e9 B / 50e9 B/s = 14 us + 35 ms (§3.2 ring formula)
+    # 14 x 1 us + 2 x 7/8 x 1e9 B / 50e9 B/s = 14 us + 35 ms (ring formula)
     assert closed_form(
         "allreduce", "ring", 8, 1e9, alpha_s=1e-6, beta_s_per_byte=1 / 50e9
     ) == pytest.approx(0.035014, rel=1e-12)

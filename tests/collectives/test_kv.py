@@ -1,4 +1,8 @@
-"""KV-cache model: sizes (kv_transfer.md §1), FLOPs and the essay (§2), tiers (§4), PD transfer."""
+"""KV-cache model: sizes, prefill FLOPs and the prefill-wall essay, storage tiers, PD transfer.
+
+Size and FLOP tables below are derived by hand from each model's published config.json (Hugging
+Face), independently of the code; external figures name their public source.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ def _dense(layers, heads, kv_heads, head_dim=128, hidden=None, **extra):
                               "hidden_size": hidden or heads * head_dim, **extra}, key="x")
 
 
-# kv_transfer.md §1.2 table: (model, KV bytes/token, GB at 131,072 tokens, GB at 1M tokens)
+# Derived from config.json: (model, KV bytes/token, GB at 131,072 tokens, GB at 1M tokens)
 SECTION_1_2 = [
     ("llama-3.1-8b", 131_072, 17.2, 131),
     ("llama-3.1-70b", 327_680, 42.9, 328),
@@ -33,7 +37,7 @@ SECTION_1_2 = [
     ("mixtral-8x7b", 131_072, 17.2, 131),
     ("deepseek-v3", 70_272, 9.2, 70),
 ]
-# rows of §1.2 that are not built in, from their (layers, q heads, KV heads, head dim)
+# rows of the same derivation not built in, from their (layers, q heads, KV heads, head dim)
 SECTION_1_2_EXTRA = [
     ("Qwen2.5-72B", _dense(80, 64, 8), 327_680),
     ("Qwen3-8B", _dense(36, 32, 8), 147_456),
@@ -50,26 +54,27 @@ SECTION_1_2_EXTRA = [
 @pytest.mark.parametrize("key, per_token, gb_128k, gb_1m", SECTION_1_2)
 def test_section_1_2_builtin_sizes(key, per_token, gb_128k, gb_1m):
     m = load_model(key)
-    assert kv.kv_bytes_per_token(m) == per_token  # exact, §1.2
-    assert kv.kv_size(m, 131072).kv_bytes / 1e9 == pytest.approx(gb_128k, abs=0.05)  # §1.2 column
-    assert kv.kv_size(m, 10**6).kv_bytes / 1e9 == pytest.approx(gb_1m, abs=0.5)  # §1.2 column
+    assert kv.kv_bytes_per_token(m) == per_token  # exact
+    assert kv.kv_size(m, 131072).kv_bytes / 1e9 == pytest.approx(gb_128k, abs=0.05)
+    assert kv.kv_size(m, 10**6).kv_bytes / 1e9 == pytest.approx(gb_1m, abs=0.5)
 
 
 @pytest.mark.parametrize("name, model, per_token", SECTION_1_2_EXTRA,
                          ids=[r[0] for r in SECTION_1_2_EXTRA])
 def test_section_1_2_other_rows(name, model, per_token):
-    assert kv.kv_bytes_per_token(model) == per_token  # exact, §1.2
+    assert kv.kv_bytes_per_token(model) == per_token  # exact
 
 
 def test_llama_70b_is_320_kib_and_deepseek_68_6_kib():
-    # the brief's anchors, kv_transfer.md §1.2
+    # the brief's anchors, derived from config.json
     assert kv.kv_bytes_per_token(load_model("llama-3.1-70b")) == 320 * 1024
     assert kv.kv_bytes_per_token(load_model("deepseek-v3")) / 1024 == pytest.approx(68.6, abs=0.05)
-    assert kv.kv_bytes_per_token(load_model("deepseek-v3"), dtype="fp8") == 35_136  # §1.2 FP8
+    assert kv.kv_bytes_per_token(load_model("deepseek-v3"), dtype="fp8") == 35_136  # 61 x 576 x 1 B
 
 
 def test_sizing_pitfalls_of_section_1_3():
-    # §1.3: hidden-size formulas ignore GQA (8x for 8 of 64 heads); fp8 halves bf16
+    # Sizing error seen in the wild: hidden-size formulas ignore GQA (8x for 8 of 64 heads);
+    # fp8 halves bf16
     m = load_model("llama-3.1-70b")
     naive = 2 * m.hidden_size * m.num_layers * 2
     assert naive / kv.kv_bytes_per_token(m) == 8
@@ -77,13 +82,14 @@ def test_sizing_pitfalls_of_section_1_3():
 
 
 def test_hpe_llama_8b_32k_is_4_29_gb():
-    # kv_transfer.md §1.1: HPE "~4 GB" for 32K tokens of Llama-3.1-8B FP16; the formula 4.29 GB
+    # HPE community blog (community.hpe.com, "Externalizing KV cache"): "~4 GB" for 32K
+    # tokens of Llama-3.1-8B FP16; the formula 4.29 GB
     size = kv.kv_size(load_model("llama-3.1-8b"), 32768, dtype="fp16")
     assert size.kv_bytes / 1e9 == pytest.approx(4.29, abs=0.01)
 
 
 def test_scout_windows_cap_chunked_layers():
-    # kv_transfer.md §1.2: Llama 4 Scout keeps 196,608 B/token over all 48 layers (4,096 B per
+    # Llama 4 Scout (config.json) keeps 196,608 B/token over all 48 layers (4,096 B per
     # layer: 8 KV heads x 128 x K,V x bf16), 36 of them chunked at 8,192 tokens; for 10M tokens
     # 1.97 TB if every layer kept every token, 0.49 TB with the chunked layers capped.
     m = load_model("llama-4-scout")
@@ -102,13 +108,14 @@ def test_scout_windows_cap_chunked_layers():
     assert set(layers[chunked].tolist()) == {chunk * per_layer}
     assert set(layers[~chunked].tolist()) == {10**7 * per_layer}
     assert kv.kv_size(m, 10**7).kv_bytes == layers.sum()
-    # the published sizes (§1.2)
+    # the sizes derived from config.json
     assert kv.kv_size(uncapped, 10**7).kv_bytes / 1e12 == pytest.approx(1.97, abs=0.005)
     assert kv.kv_size(m, 10**7).kv_bytes / 1e12 == pytest.approx(0.49, abs=0.005)
 
 
 def test_qwen3_235b_tp8_moves_twice_the_logical_kv():
-    # kv_transfer.md §1.1: Mooncake SGLang PD table, 12.62 GB for 32,768 tokens at TP8
+    # Mooncake SGLang PD table (github.com/kvcache-ai/Mooncake, 2025): 12.62 GB for 32,768
+    # tokens at TP8
     size = kv.kv_size(load_model("qwen3-235b-a22b"), 32768, tp=8)
     assert size.replication_factor == 2.0
     assert size.kv_bytes_moved / 1e9 == pytest.approx(12.62, abs=0.005)
@@ -116,7 +123,7 @@ def test_qwen3_235b_tp8_moves_twice_the_logical_kv():
 
 @pytest.mark.parametrize("key, tp, factor", [
     ("llama-3.1-70b", 8, 1.0), ("llama-3.1-70b", 16, 2.0), ("llama-3.1-70b", 64, 8.0),
-    ("deepseek-v3", 1, 1.0), ("deepseek-v3", 8, 8.0),  # MLA latent on every rank (§1.1)
+    ("deepseek-v3", 1, 1.0), ("deepseek-v3", 8, 8.0),  # MLA latent on every rank
     ("qwen2.5-7b", 2, 1.0), ("qwen2.5-7b", 28, 7.0),
 ])
 def test_tp_replication(key, tp, factor):
@@ -175,7 +182,7 @@ def test_size_is_monotone_and_replication_at_least_one(key, a, b, tp):
 
 # --- FLOPs, the essay, break-even --------------------------------------------------------------
 
-# kv_transfer.md §2.1 table: F_linear(1M), F_attn(1M)
+# Derived by hand from config.json: F_linear(1M), F_attn(1M)
 SECTION_2_1 = [
     ("llama-3.1-8b", 1.4e16, 2.62e17),
     ("qwen2.5-7b", 1.31e16, 2.01e17),
@@ -188,12 +195,12 @@ SECTION_2_1 = [
 @pytest.mark.parametrize("key, linear, attention", SECTION_2_1)
 def test_section_2_1_flops(key, linear, attention):
     lin, att = kv.prefill_flops(load_model(key), 10**6)
-    assert lin == pytest.approx(linear, rel=0.02)  # §2.1 table (2 significant digits)
+    assert lin == pytest.approx(linear, rel=0.02)  # table has 2 significant digits
     assert att == pytest.approx(attention, rel=0.02)
 
 
 def test_cached_prefix_flops():
-    # §2.1: F(n|p) = 2N(n-p) + 2 d_attn (n^2 - p^2)
+    # F(n|p) = 2N(n-p) + 2 d_attn (n^2 - p^2)
     m = load_model("llama-3.1-70b")
     lin, att = kv.prefill_flops(m, 100_000, cached_tokens=60_000)
     assert lin == pytest.approx(2 * m.num_params_active_nonembedding * 40_000)
@@ -201,7 +208,8 @@ def test_cached_prefix_flops():
 
 
 def test_essay_six_minutes_and_8_3_hours():
-    # Lightbits via kv_transfer.md §2.2-2.3 scenario A: "over six minutes" at 1M tokens and
+    # Lightbits Labs blog (2026, lightbitslabs.com) reproduced by scenario A (our assumptions):
+    # "over six minutes" at 1M tokens and
     # "8.3 hours" at 10M; Llama-4-Scout, 30% of 4 x L40S BF16 dense (catalog 362e12) = 4.34e14
     m = load_model("llama-4-scout")
     c = kv.compute_for("l40s", num_gpus=4, mfu=0.3)
@@ -210,13 +218,13 @@ def test_essay_six_minutes_and_8_3_hours():
     ten = kv.prefill(m, 10**7, compute=c).time_s
     assert one == pytest.approx(6 * 60, rel=0.10)
     assert ten == pytest.approx(8.3 * 3600, rel=0.10)
-    assert one / 60 == pytest.approx(6.0, abs=0.05)  # §2.3 A: 6.0 min
-    assert ten / 3600 == pytest.approx(8.1, abs=0.05)  # §2.3 A: 8.1 h
+    assert one / 60 == pytest.approx(6.0, abs=0.05)  # scenario A: 6.0 min
+    assert ten / 3600 == pytest.approx(8.1, abs=0.05)  # scenario A: 8.1 h
 
 
 @pytest.mark.parametrize("key, flops_per_s, minutes_1m, hours_10m", [
-    ("qwen2.5-7b", 5.4e14, 6.6, 10.4),     # §2.3 B
-    ("llama-3.1-70b", 3.956e15, 6.1, 9.3),  # §2.3 C: 8 x H100 at 50% MFU
+    ("qwen2.5-7b", 5.4e14, 6.6, 10.4),     # B: Lightbits' measured rate
+    ("llama-3.1-70b", 3.956e15, 6.1, 9.3),  # C: 8 x H100 at 50% MFU
 ])
 def test_section_2_3_other_scenarios(key, flops_per_s, minutes_1m, hours_10m):
     c = kv.Compute(gpu="any", num_gpus=1, peak_flops=flops_per_s, mfu=1.0)
@@ -226,7 +234,8 @@ def test_section_2_3_other_scenarios(key, flops_per_s, minutes_1m, hours_10m):
 
 
 def test_lightbits_qwen_baseline_implies_37_percent_of_l40s():
-    # §2.1: 72.6 s for Qwen2.5-7B at 410K tokens on 4 x L40S is ~37-39% of BF16 dense peak
+    # Lightbits "Introducing LightInferra" (2026): 72.6 s for Qwen2.5-7B at 410K tokens on
+    # 4 x L40S is ~37-39% of BF16 dense peak
     lin, att = kv.prefill_flops(load_model("qwen2.5-7b"), 410_000)
     assert 0.36 < (lin + att) / (72.6 * 4 * 362e12) < 0.39
 
@@ -234,7 +243,7 @@ def test_lightbits_qwen_baseline_implies_37_percent_of_l40s():
 @pytest.mark.parametrize("tokens, gb_per_s",
                          [(8192, 8.8), (32768, 7.2), (131072, 4.2), (10**6, 0.9)])
 def test_section_2_4_breakeven(tokens, gb_per_s):
-    # kv_transfer.md §2.4: Llama-3.1-70B on 8 x H100 at 50% MFU
+    # derived: Llama-3.1-70B on 8 x H100 at 50% MFU
     c = kv.compute_for("h100", num_gpus=8, mfu=0.5)
     b = kv.breakeven_bandwidth(load_model("llama-3.1-70b"), tokens, compute=c, tp=8)
     assert b.bandwidth_bytes_per_s / 1e9 == pytest.approx(gb_per_s, rel=0.03)
@@ -245,7 +254,7 @@ def test_section_2_4_breakeven(tokens, gb_per_s):
 
 @pytest.mark.parametrize("rate, seconds", [(200e9, 1.6), (50e9, 6.6), (14e9, 23)])
 def test_loading_1m_tokens_of_70b(rate, seconds):
-    # §2.4: loading 328 GB takes 1.6 s at 200 GB/s, 6.6 s at 50 GB/s, 23 s at 14 GB/s
+    # derived: loading 328 GB takes 1.6 s at 200 GB/s, 6.6 s at 50 GB/s, 23 s at 14 GB/s
     size = kv.kv_size(load_model("llama-3.1-70b"), 10**6, tp=8)
     got = kv.fetch(size, kv.tier("remote", shared_bandwidth_bytes_per_s=rate, latency_s=0.0,
                                  gpu_bandwidth_bytes_per_s=1e12))
@@ -258,7 +267,7 @@ def test_tier_paths():
     dram = kv.fetch(size, kv.tier("dram"))
     nvme = kv.fetch(size, kv.tier("nvme"))
     assert hbm.time_s == 0.0
-    # host DRAM 282 GB/s shared by the node's 8 GPUs binds before 8 x 54 GB/s PCIe (§4)
+    # host DRAM 282 GB/s shared by the node's 8 GPUs binds before 8 x 54 GB/s PCIe
     assert dram.time_s == pytest.approx(10e-6 + size.kv_bytes_moved / 282e9)
     assert dram.bottleneck == "shared per node"
     assert nvme.time_s == pytest.approx(100e-6 + size.kv_bytes_moved / (53.0 * 2**30))
@@ -275,7 +284,8 @@ def test_unknown_tier_and_bad_override():
 
 
 def test_decision_flips_at_the_breakeven_bandwidth():
-    # §2.4/§6: loading beats recompute iff the load rate exceeds B_moved / T_recompute
+    # Mooncake (FAST 2025) criterion: loading beats recompute iff the load rate exceeds
+    # B_moved / T_recompute
     m = load_model("llama-3.1-70b")
     c = kv.compute_for("h100", num_gpus=8, mfu=0.5)
     b = kv.breakeven_bandwidth(m, 8192, compute=c, tp=8).bandwidth_bytes_per_s
@@ -287,7 +297,7 @@ def test_decision_flips_at_the_breakeven_bandwidth():
 
 
 def test_slow_storage_hit_loses_to_recompute():
-    # §0.6: a storage-tier hit can be slower than recompute at short context (SGLang HiCache)
+    # a storage-tier hit can be slower than recompute at short context (sgl-project/sglang #26305)
     t = kv.ttft(load_model("llama-3.1-8b"), 4096, compute=kv.compute_for("h100", num_gpus=1),
                 where=kv.tier("remote", shared_bandwidth_bytes_per_s=1e9))
     assert not t.load_beats_recompute and t.speedup < 1
@@ -301,7 +311,7 @@ def test_layerwise_load_overlaps_the_new_tokens_prefill():
     overlapped = kv.ttft(m, 131072, overlap=True, **args)
     assert serial.ttft_cached_s == pytest.approx(serial.fetch_time_s + serial.prefill_new_time_s)
     assert overlapped.ttft_cached_s < serial.ttft_cached_s
-    # §6: visible >= max(T/L, T - (L-1)/L T_prefill)
+    # visible >= max(T/L, T - (L-1)/L T_prefill)
     t, p = serial.fetch_time_s, serial.prefill_new_time_s
     assert overlapped.fetch_exposed_s >= max(t / 80, t - 79 / 80 * p) - 1e-9
 
@@ -402,7 +412,7 @@ def test_layer_streaming_hides_the_transfer_behind_a_longer_prefill(rail):
 
 
 def test_layer_streaming_when_the_transfer_is_longer(rail):
-    # slow link (efficiency 5%) and fast compute: exposed = alpha + T - (L-1)/L T_prefill (§6)
+    # slow link (efficiency 5%) and fast compute: exposed = alpha + T - (L-1)/L T_prefill
     m = load_model("llama-3.1-70b")
     fast = kv.Compute(gpu="h100", num_gpus=8, peak_flops=989e12 * 50, mfu=1.0)
     r = kv.pd_transfer(rail, m, 131072, tp=8, streaming="layer", compute=fast, efficiency=0.05)

@@ -1,7 +1,8 @@
 """The collective model on fabric graphs: exact analytic cases, fabric effects, bad input.
 
-Reference formulas: shared/reference/nccl_models.md §3.2 (ring, recursive doubling, pairwise),
-§3.3 (direct all-to-all with PXN, in-network reduction), §2.1 (busbw factors). Link rates and
+Reference formulas: Thakur, Rabenseifner & Gropp, IJHPCA 2005 (ring, recursive doubling,
+pairwise), NCCL's algorithms (direct all-to-all with PXN, in-network reduction) and
+NVIDIA/nccl-tests doc/PERFORMANCE.md (busbw factors). Link rates and
 latencies come from the built-in catalog (fabric/data/catalog.toml).
 """
 
@@ -40,7 +41,7 @@ def _alpha(params: ModelParams) -> float:
 @pytest.mark.parametrize("n", [2, 3, 5, 8, 16])
 @pytest.mark.parametrize("size", [8, 1 << 20, GIB])
 def test_ring_all_reduce_single_switch_is_the_textbook_formula(n: int, size: int) -> None:
-    # 2(n-1)·α + 2(n-1)/n·S/B (nccl_models.md §3.2, Patarasuk & Yuan)
+    # 2(n-1)·α + 2(n-1)/n·S/B (Patarasuk & Yuan, JPDC 2009)
     params = ModelParams(alpha_s=3e-6)
     alpha, rate = _alpha(params), ROCE200.bandwidth_bytes_per_s
     expected = 2 * (n - 1) * alpha + 2 * (n - 1) / n * size / rate
@@ -79,7 +80,7 @@ def test_ring_all_reduce_single_switch_is_the_textbook_formula(n: int, size: int
 def test_single_switch_equals_closed_form(
     collective: str, algorithm: str, n: int, size: int
 ) -> None:
-    # closed forms of collectives.algorithms (nccl_models.md §3.2, §3.3) with
+    # closed forms of collectives.algorithms (Thakur et al. 2005, NCCL) with
     # alpha = alpha_s + path latency of one step and beta = 1 / link rate: the switch is
     # non-blocking, so the flow model must reproduce them exactly.
     params = ModelParams(alpha_s=1.5e-6)
@@ -96,7 +97,7 @@ def test_single_switch_equals_closed_form(
 
 
 def test_busbw_on_one_switch_tends_to_the_link_rate() -> None:
-    # nccl-tests busbw = algbw x 2(n-1)/n (nccl_models.md §2.1) -> B for large S
+    # nccl-tests busbw = algbw x 2(n-1)/n (nccl-tests PERFORMANCE.md) -> B for large S
     p = predict(_single_hop(16), "all-reduce", 16 * GIB, algorithm="ring")
     assert p.busbw_bytes_per_s == pytest.approx(ROCE200.bandwidth_bytes_per_s, rel=1e-3)
     assert p.busbw_bytes_per_s < ROCE200.bandwidth_bytes_per_s
@@ -115,7 +116,7 @@ def test_all_to_all_on_3_to_1_clos_is_bounded_by_the_uplinks() -> None:
     rate = CAT.links[CAT.switches["qm9700"].port_link].bandwidth_bytes_per_s
     uplink_s = 48 * (256 - 48) / 256 * GIB / (16 * rate)
     assert p.time_s - p.latency_s == pytest.approx(uplink_s, rel=1e-9)
-    # 1:1: each NIC carries (n - G)/n x S (nccl_models.md §3.3, PXN all-to-all)
+    # 1:1: each NIC carries (n - G)/n x S (NCCL PXN all-to-all)
     assert t_full == pytest.approx((256 - 8) / 256 * GIB / rate, rel=1e-3)
     # about a third of the 1:1 figure (2.8x; the rest is the intra-leaf share)
     assert 2.4 < p.time_s / t_full < 3.0
@@ -127,7 +128,7 @@ def test_rail_aligned_ring_on_rail_optimized_matches_a_full_clos() -> None:
     a = algorithm_costs(rail, "all-reduce", algorithm="ring", placement="rail-aligned")[0]
     b = algorithm_costs(clos, "all-reduce", algorithm="ring", placement="rail-aligned")[0]
     assert a.seconds_per_byte == pytest.approx(b.seconds_per_byte, rel=1e-12)
-    # each NIC carries 2(n-1)/n x S/8 (nccl_models.md §3.3, hierarchical / multi-node ring)
+    # each NIC carries 2(n-1)/n x S/8 (NCCL hierarchical / multi-node ring)
     nic = CAT.links[CAT.switches["qm9700"].port_link].bandwidth_bytes_per_s
     assert a.seconds_per_byte == pytest.approx(2 * 255 / 256 / (8 * nic), rel=1e-12)
     # a rail-aligned ring never leaves its rail's leaf inside one SU: fewer hops than the Clos
@@ -166,14 +167,14 @@ def test_rail_only_all_to_all_pays_the_nvlink_forwarding_hop() -> None:
 
 
 def test_in_network_reduction_halves_bytes_sent_per_rank() -> None:
-    # NVLS: each GPU sends S once instead of the ring's 2(n-1)/n S (nccl_models.md §3.3)
+    # NVLS: each GPU sends S once instead of the ring's 2(n-1)/n S (NCCL NVLS)
     G = topologies.build("single-hop", num_gpus=8)  # one server, NVSwitch with NVLS
     inr = predict(G, "all-reduce", GIB, algorithm="in-network")
     ring = predict(G, "all-reduce", GIB, algorithm="ring")
     assert inr.bytes_sent_per_rank == pytest.approx(GIB, rel=1e-12)
     assert ring.bytes_sent_per_rank == pytest.approx(2 * 7 / 8 * GIB, rel=1e-12)
     assert inr.time_s < ring.time_s
-    # SHARP across servers, one GPU each: each NIC injects S, not 2(n-1)/n S (§3.3 CollNet)
+    # SHARP across servers, one GPU each: each NIC injects S, not 2(n-1)/n S (NCCL CollNet)
     C = topologies.build("clos", num_gpus=64, gpus_per_node=1, scaleup=None)
     sharp = predict(C, "all-reduce", GIB, algorithm="in-network")
     ring = predict(C, "all-reduce", GIB, algorithm="ring")

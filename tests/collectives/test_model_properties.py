@@ -1,8 +1,8 @@
 """Properties of the collective model (hypothesis), on small fabrics so the suite stays fast.
 
-Bounds: nccl-tests busbw (nccl_models.md §2.1) is the per-GPU wire rate a ring-like algorithm
-needs, so without in-network reduction it cannot exceed what a GPU can inject (the sum of its
-out-links); reduce-scatter moves half an all-reduce's bytes (§2.1 ideal times).
+Bounds: nccl-tests busbw (nccl-tests doc/PERFORMANCE.md) is the per-GPU wire rate a ring-like
+algorithm needs, so without in-network reduction it cannot exceed what a GPU can inject (the sum
+of its out-links); reduce-scatter moves half an all-reduce's bytes (the same doc's ideal times).
 """
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
 """Tests of the NCCL-tuner port (collectives/nccl.py, collectives/nccl_tables.py).
 
-Reference numbers come from shared/reference/nccl_models.md (section cited at each use).
+Sources: "NCCL src" is NVIDIA/nccl's tuner (src/graph/tuning.cc, topo.h, search.cc; v2.30.7
+and the older releases named, https://github.com/NVIDIA/nccl); "together" is the 8x400G B200
+nccl-tests baselines in https://github.com/togethercomputer/together-nccl-tests (2026); issue
+numbers are NVIDIA/nccl or NVIDIA/nccl-tests GitHub issues. Ratios marked "derived" are this
+project's arithmetic on those figures.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ def h100(**kw) -> NcclSystem:
 
 
 def b200_cluster(num_nodes: int, **kw) -> NcclSystem:
-    """8x B200 nodes with 8x 400G NICs (rail-optimized), as in nccl_models.md §0 item 5."""
+    """8x B200 nodes with 8x 400G NICs (rail-optimized), as in the together baselines (2026)."""
     return NcclSystem(num_ranks=8 * num_nodes, num_nodes=num_nodes, gpu_arch="blackwell",
                       nvlink_num_links=18, nic_bandwidth_bytes_per_s=50e9, nics_per_node=8,
                       **kw)
@@ -46,7 +50,7 @@ def busbw_gbps(system: NcclSystem, coll: str, size: int, **kw) -> float:
 
 
 def test_h100_link_constant():
-    # §1.2: H100 NVLink = 18 x 20.6 = 370.8 GB/s (NCCL logs NVL[370.8], NVIDIA/nccl #1189);
+    # NCCL topo.h: H100 NVLink = 18 x 20.6 = 370.8 GB/s (NCCL logs NVL[370.8], NVIDIA/nccl #1189);
     # NCCL 2.19 used 20.0 per link: NVL[360.0] (#1367)
     assert search_graphs(h100()).nvlink_bytes_per_s == pytest.approx(370.8e9)
     assert search_graphs(h100(), version="2.19").nvlink_bytes_per_s == pytest.approx(360.0e9)
@@ -56,13 +60,13 @@ def test_h100_link_constant():
 
 
 def test_h100_ring_allreduce_plateau():
-    # §0 item 2: 8x H100 ring all-reduce at 8 GiB measures 368 GB/s busbw (18 x 20.6 = 370.8)
+    # 8x H100 ring all-reduce at 8 GiB measures 368 GB/s busbw (18 x 20.6 = 370.8)
     assert busbw_gbps(h100(), "all-reduce", 8 * GIB, algorithm="Ring") == pytest.approx(
         368, rel=0.05)
 
 
 def test_h100_nvls_plateau_and_ratio():
-    # §0 item 2 / §3.3: NVLS busbw 480 vs ring 368 GB/s on 8x H100 (NVIDIA/nccl #1455, #212)
+    # NVLS busbw 480 vs ring 368 GB/s on 8x H100 (NVIDIA/nccl #1455, #212)
     s = h100(nvls=True)
     nvls = busbw_gbps(s, "all-reduce", 8 * GIB)
     ring = busbw_gbps(s, "all-reduce", 8 * GIB, algorithm="Ring")
@@ -73,7 +77,7 @@ def test_h100_nvls_plateau_and_ratio():
 
 @pytest.mark.xfail(strict=True, reason="model gives NVLS = ring (720) on B200; measured 840 vs 700")
 def test_b200_nvls_ratio_not_reproduced():
-    # §0 item 2: NVLS about 1.2x ring on B200 (840 vs 700 GB/s). With nvlsEfficiency 0.74 and
+    # NVLS about 1.2x ring on B200 (together) (840 vs 700 GB/s). With nvlsEfficiency 0.74 and
     # bwInter capped at the ladder top (90), NCCL's own table gives NVLS = ring here.
     s = NcclSystem(num_ranks=8, gpu_arch="blackwell", nvlink_num_links=18, nvls=True)
     nvls = busbw_gbps(s, "all-reduce", 8 * GIB, algorithm="NVLS")
@@ -83,7 +87,7 @@ def test_b200_nvls_ratio_not_reproduced():
 
 @pytest.mark.parametrize("num_nodes", [2, 4, 8])
 def test_b200_multinode_ring_plateau(num_nodes):
-    # §0 item 5: ring busbw 388.4 (2 nodes) ... 389.8 GB/s (64 nodes), 8x400G B200
+    # together: ring busbw 388.4 (2 nodes) ... 389.8 GB/s (64 nodes), 8x400G B200
     # (flapping-airplanes); the model's 8 NICs x 48 GB/s channels give 384 minus latency
     assert busbw_gbps(b200_cluster(num_nodes), "all-reduce", 8 * GIB,
                       algorithm="Ring") == pytest.approx(389, rel=0.05)
@@ -91,7 +95,7 @@ def test_b200_multinode_ring_plateau(num_nodes):
 
 @pytest.mark.parametrize("num_nodes", [2, 16, 64])
 def test_b200_ring_bandwidth_term_is_nic_bound(num_nodes):
-    # §0 item 2: multi-node ring busbw ~ NICs per node x per-NIC bandwidth (389 GB/s measured);
+    # derived: multi-node ring busbw ~ NICs per node x per-NIC bandwidth (389 GB/s measured);
     # the tuner's bandwidth cell, converted to busbw, is 8 x 48 = 384 at every scale
     s = b200_cluster(num_nodes)
     cell = tune(s, "all-reduce").entries[("Ring", "Simple")].algbw_bytes_per_s
@@ -102,21 +106,21 @@ def test_b200_ring_bandwidth_term_is_nic_bound(num_nodes):
 @pytest.mark.xfail(strict=True, reason="NCCL's ring latency (nsteps x hwLat x 1.4) is charged "
                    "in full: 334 GB/s at 64 nodes vs 389.8 measured")
 def test_b200_ring_64_nodes_at_8gib_not_reproduced():
-    # §0 item 5: 389.8 GB/s at 64 nodes; the real ring pipelines its 1022 steps
+    # together: 389.8 GB/s at 64 nodes; the real ring pipelines its 1022 steps
     assert busbw_gbps(b200_cluster(64), "all-reduce", 8 * GIB,
                       algorithm="Ring") == pytest.approx(389.8, rel=0.05)
 
 
 @pytest.mark.parametrize("num_nodes", [4, 8, 64])
 def test_b200_tree_beyond_two_nodes_is_half(num_nodes):
-    # §0 item 2 and §3.3: tree beyond 2 nodes ~195 GB/s (measured 190-196 on B200 8x400G);
+    # together: tree beyond 2 nodes ~195 GB/s (measured 190-196 on B200 8x400G);
     # the model: 8 channels x perChMaxTreeBw 24 GB/s (Blackwell, >2 nodes)
     bus = busbw_gbps(b200_cluster(num_nodes), "all-reduce", 8 * GIB, algorithm="Tree")
     assert 190 * 0.95 <= bus <= 196 * 1.05
 
 
 def test_b200_two_node_nvlstree():
-    # §3.3: 2 nodes B200 NVLSTree 719.7 vs ring 388.4 GB/s; model 766 (6% high), within 10%
+    # together: 2 nodes B200 NVLSTree 719.7 vs ring 388.4 GB/s; model 766 (6% high), within 10%
     s = b200_cluster(2, nvls=True)
     p = nccl_time(s, "all-reduce", 8 * GIB)
     assert p.algorithm == "NVLSTree"
@@ -124,7 +128,7 @@ def test_b200_two_node_nvlstree():
 
 
 def test_collnet_direct_b200():
-    # §3.3: IB SHARP on B200 8x400G: 534-606 GB/s busbw (1.40-1.56x ring)
+    # together: IB SHARP on B200 8x400G: 534-606 GB/s busbw (1.40-1.56x ring)
     s = b200_cluster(8, collnet=True)
     bus = busbw_gbps(s, "all-reduce", 8 * GIB, algorithm="CollNetDirect")
     assert 534 * 0.95 <= bus <= 606 * 1.05
@@ -143,7 +147,7 @@ def test_collnet_direct_b200():
     ],
 )
 def test_protocol_steps(system, small, medium, large):
-    # §1.7: LL wins the smallest sizes, LL128 the middle, Simple the largest
+    # NCCL src: LL wins the smallest sizes, LL128 the middle, Simple the largest
     assert nccl_time(system, "all-reduce", 8).protocol == small
     assert nccl_time(system, "all-reduce", 4 << 20).protocol == medium
     assert nccl_time(system, "all-reduce", 4 * GIB).protocol == large
@@ -161,7 +165,7 @@ def test_time_monotone_in_size(a, b, algorithm):
 
 
 def test_tree_correction_makes_nccls_time_non_monotone():
-    # §1.6 treeCorrectionFactor LL: index 13 is 0.4, index 14 is 0.5, so NCCL's own Tree/LL
+    # NCCL src treeCorrectionFactor LL: index 13 is 0.4, index 14 is 0.5, so NCCL's own Tree/LL
     # estimate drops when nBytes reaches 64 x 2^14 = 1 MiB (a faithful artifact)
     s = b200_cluster(2)
     below = nccl_time(s, "all-reduce", (1 << 20) - 64, algorithm="Tree", protocol="LL")
@@ -172,9 +176,9 @@ def test_tree_correction_makes_nccls_time_non_monotone():
 @pytest.mark.parametrize(
     ("system", "lo_s", "hi_s"),
     [
-        # §0 item 4: 8x H100 floors 25-35 us (-g 8); within a factor 3
+        # nccl-tests logs in NVIDIA/nccl issues: 8x H100 floors 25-35 us (-g 8); within a factor 3
         (h100(), 25e-6 / 3, 35e-6 * 3),
-        # §0 item 4: 2-node floors 47 us (H20 NVLSTree) to 123 us (A3 Mega TCPXO)
+        # same: 2-node floors 47 us (H20 NVLSTree) to 123 us (A3 Mega TCPXO)
         (b200_cluster(2, nvls=True), 47e-6 / 3, 123e-6 * 3),
     ],
 )
@@ -183,7 +187,7 @@ def test_small_message_latency_order_of_magnitude(system, lo_s, hi_s):
 
 
 def test_ring_latency_cell_by_hand():
-    # §1.5: Ring/Simple on one node = 8.4 + 2(n-1) x 3.4 us = 56.0 us for n = 8
+    # NCCL src: Ring/Simple on one node = 8.4 + 2(n-1) x 3.4 us = 56.0 us for n = 8
     e = tune(h100(), "all-reduce").entries[("Ring", "Simple")]
     assert e.latency_s == pytest.approx(56.0e-6)
     # algbw = 12 channels x 30 GB/s x n / (2(n-1))
@@ -197,7 +201,7 @@ def test_overrides_replace_search():
 
 
 def test_multinode_plateau_factor():
-    # §1.6: multi-node Ring/Simple all-reduce latency x1.4 once nBytes/(nCh n) >= 64
+    # NCCL src: multi-node Ring/Simple all-reduce latency x1.4 once nBytes/(nCh n) >= 64
     s = b200_cluster(4)
     cell = tune(s, "all-reduce").entries[("Ring", "Simple")].latency_s
     big = nccl_time(s, "all-reduce", GIB, algorithm="Ring", protocol="Simple")
@@ -222,7 +226,7 @@ def test_known_versions_and_unknown_raises():
                          [("2.18", 4.0, 56.0), ("2.19", 28.0, 392.0), ("2.21", 28.0, 392.0),
                           ("2.23", 4.0, 64.4), ("2.27", 4.0, 64.4), ("2.30", 4.0, 64.4)])
 def test_nvlink_tree_simple_latency_by_version(version, hw_us, tree_simple_us):
-    # §1.3: NVLink Tree Simple hwLat 4 (2.18), 28 (2.19, 2.21), 4 again from 2.23 with Tree base
+    # NCCL src: NVLink Tree Simple hwLat 4 (2.18), 28 (2.19, 2.21), 4 again from 2.23 with Tree base
     # Simple 8.4; one node of 8: lat = base + 2 x 7 x hwLat
     assert TABLES[version].hw_latencies_us["NVLINK"]["Tree"][2] == hw_us
     e = tune(h100(), "all-reduce", version=version).entries[("Tree", "Simple")]
@@ -230,26 +234,26 @@ def test_nvlink_tree_simple_latency_by_version(version, hw_us, tree_simple_us):
 
 
 def test_version_specific_constants():
-    # §1.3: NET NVLSTree 19 (2.18), 14 (2.19-2.27), 20.9 (2.30); NVLink NVLS 23 -> 25 in 2.21
+    # NCCL src: NET NVLSTree 19 (2.18), 14 (2.19-2.27), 20.9 (2.30); NVLink NVLS 23 -> 25 in 2.21
     net = {v: TABLES[v].hw_latencies_us["NET"]["NVLSTree"][2] for v in TABLES}
     assert net == {"2.18": 19.0, "2.19": 14.0, "2.21": 14.0, "2.23": 14.0, "2.27": 14.0,
                    "2.30": 20.9}
     assert TABLES["2.19"].hw_latencies_us["NVLINK"]["NVLS"][2] == 23.0
     assert TABLES["2.21"].hw_latencies_us["NVLINK"]["NVLS"][2] == 25.0
-    # §1.2/§1.3: Blackwell tree cap 24 GB/s beyond 2 nodes in 2.30, 2 x Hopper (72) in 2.27
+    # NCCL src: Blackwell tree cap 24 GB/s beyond 2 nodes in 2.30, 2 x Hopper (72) in 2.27
     assert TABLES["2.30"].per_ch_max_tree_bws["blackwell"][2] == 24.0
     assert TABLES["2.27"].per_ch_max_tree_bws["blackwell"][2] == pytest.approx(72.0)
 
 
 def test_pat_only_from_223():
-    # §1.3: PAT exists from 2.23; 1 GPU per node only (§1.6)
+    # NCCL src: PAT exists from 2.23; 1 GPU per node only
     s = NcclSystem(num_ranks=16, num_nodes=16, gpu_arch="hopper", intra="pci",
                    nic_bandwidth_bytes_per_s=50e9, nics_per_node=1)
     assert ("PAT", "Simple") in tune(s, "all-gather").available()
     assert nccl_time(s, "all-gather", 4096, algorithm="PAT").algorithm == "PAT"
     with pytest.raises(ValueError, match="unknown algorithm"):
         nccl_time(s, "all-gather", 4096, algorithm="PAT", version="2.21")
-    # §1.5: PAT lat = 8 + log2(16) x 14/3.5 + 16 x 2.8 = 68.8 us
+    # NCCL src: PAT lat = 8 + log2(16) x 14/3.5 + 16 x 2.8 = 68.8 us
     lat = tune(s, "all-gather").entries[("PAT", "Simple")].latency_s
     assert lat == pytest.approx(68.8e-6)
 
@@ -300,7 +304,7 @@ def test_system_validation(kwargs, match):
 
 
 def test_sizes_follow_nccl_tests():
-    # §1.6: AllGather nBytes is the full gathered buffer = nccl-tests size; busbw (n-1)/n
+    # NCCL src: AllGather nBytes is the full gathered buffer = nccl-tests size; busbw (n-1)/n
     p = nccl_time(h100(), "all-gather", GIB, algorithm="Ring", protocol="Simple")
     cell = tune(h100(), "all-gather").entries[("Ring", "Simple")]
     assert p.time_s == pytest.approx(cell.latency_s + GIB / cell.algbw_bytes_per_s)
@@ -313,7 +317,7 @@ def test_sizes_follow_nccl_tests():
 
 
 def test_alltoall_p2p_model():
-    # §3.3 / §2.1 (nccl-tests #130): a2a busbw -> N/(N-1) x per-GPU NIC bandwidth at large S
+    # NVIDIA/nccl-tests #130: a2a busbw -> N/(N-1) x per-GPU NIC bandwidth at large S
     s = b200_cluster(2)
     p = nccl_time(s, "all-to-all", 64 * GIB)
     assert (p.algorithm, p.table_version) == ("P2P", "p2p-model")
@@ -323,7 +327,7 @@ def test_alltoall_p2p_model():
 
 
 def test_sendrecv_p2p_model():
-    # §3.3: sendrecv busbw 42.6 GB/s on 2 B200 nodes with NDR (the net efficiency's source)
+    # together: sendrecv busbw 42.6 GB/s on 2 B200 nodes with NDR (the net efficiency's source)
     assert busbw_gbps(b200_cluster(2), "send-recv", 16 * GIB) == pytest.approx(42.6, rel=0.01)
     one = p2p_time(h100(), "send-recv", 8)
     assert one.time_s == pytest.approx((8.4 + 3.4) * 1e-6, rel=1e-3)

@@ -1,4 +1,4 @@
-"""Al-Fares k-ary fat-tree: exact closed-form counts, wiring, and bad input (capex §1.1)."""
+"""Al-Fares k-ary fat-tree: exact closed-form counts, wiring, and bad input (Al-Fares 2008)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def census(G: nx.DiGraph) -> tuple[Counter, Counter, set]:
 @pytest.mark.parametrize("k", [pytest.param(k, marks=pytest.mark.slow) if k > 32 else k
                                for k in EVEN_K])
 def test_al_fares_counts(k):
-    # capex §1.1 [V]: k^3/4 hosts; k^2/2 edge, k^2/2 aggregation, (k/2)^2 core = 5k^2/4 switches;
+    # Al-Fares 2008: k^3/4 hosts; k^2/2 edge, k^2/2 aggregation, (k/2)^2 core = 5k^2/4 switches;
     # every switch uses its k ports; k^3/4 cables per layer.
     G = fat_tree(k)
     tiers, cables, ports = census(G)
@@ -46,8 +46,8 @@ def test_al_fares_counts(k):
 
 @pytest.mark.slow
 def test_k48_is_the_papers_27648_hosts_and_2880_switches():
-    # Al-Fares abstract (capex §1.1 [V]): 27,648 hosts from 48-port switches; 2,880 switches,
-    # not the 3,456 a calculator page claims (capex §8 item 1).
+    # Al-Fares abstract: 27,648 hosts from 48-port switches; 2,880 switches,
+    # not the 3,456 a calculator page claims.
     G = fat_tree(48, switch="gige48")
     tiers, _, _ = census(G)
     assert sum(1 for _, kind in G.nodes(data="kind") if kind == "gpu") == 27_648
@@ -57,7 +57,7 @@ def test_k48_is_the_papers_27648_hosts_and_2880_switches():
 
 @pytest.mark.parametrize("k", [4, 6, 8])
 def test_core_i_port_j_goes_to_pod_j_and_aggs_stride_k_over_2(k):
-    # capex §1.1 wiring rule: core i has one link to each pod; aggregation switch a of every pod
+    # Al-Fares 2008 wiring rule: core i has one link to each pod; aggregation switch a of every pod
     # reaches cores a*k/2 .. a*k/2 + k/2 - 1.
     G = fat_tree(k)
     half = k // 2
@@ -73,7 +73,7 @@ def test_core_i_port_j_goes_to_pod_j_and_aggs_stride_k_over_2(k):
 
 @pytest.mark.parametrize("k", [4, 6, 8])
 def test_equal_cost_paths_between_pods_are_k_over_2_squared(k):
-    # capex §1.1 [V]: (k/2)^2 equal-cost shortest paths between hosts in different pods.
+    # Al-Fares 2008: (k/2)^2 equal-cost shortest paths between hosts in different pods.
     G = fat_tree(k)
     src, dst = "node0/gpu0", f"node{k**3 // 4 - 1}/gpu0"
     assert G.nodes[src]["pod"] != G.nodes[dst]["pod"]
@@ -107,7 +107,7 @@ def test_summary_of_k4():
     assert s.switches_by_tier == {"leaf": 8, "spine": 8, "core": 4}
     assert s.cables_by_tier == {"gpu-leaf": 16, "leaf-spine": 16, "spine-core": 16}
     assert s.hop_diameter == 5
-    # capex §2.4: non-blocking bisection = N/2 x 400 Gb/s = 8 x 50 GB/s
+    # non-blocking bisection = N/2 x 400 Gb/s = 8 x 50 GB/s
     assert s.bisection_bandwidth_bytes_per_s == pytest.approx(8 * 50e9)
     assert s.params == {"k": 4, "switch": "qm9700", "gpus_per_node": 1, "scaleup": None,
                         "gpu": "h100"}

@@ -180,7 +180,7 @@ NVL72 = {"gpus_per_node": 72, "scaleup": "nvlink-switch-tray", "gpu": "b200"}
 @pytest.mark.parametrize(
     ("family", "params", "num_gpus"),
     [
-        # NVL72 racks (capex §3.5) as the scale-up domain of each family; a fat-tree needs
+        # NVL72 racks (NVIDIA GB200 NVL72) as the scale-up domain of each family; a fat-tree needs
         # k/2 to be a multiple of 72 (k >= 144), too large for a test
         ("clos", {"num_gpus": 288, "switch": "q3400", **NVL72}, 288),
         ("rail-optimized", {"num_nodes": 4, **NVL72}, 288),

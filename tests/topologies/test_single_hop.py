@@ -1,4 +1,4 @@
-"""Single-hop fabrics over parallel planes (capex §5.2) and NVL72-style scale-up domains."""
+"""Single-hop fabrics over parallel planes and NVL72-style scale-up domains."""
 
 from __future__ import annotations
 
@@ -18,14 +18,14 @@ def test_every_gpu_on_every_plane(planes):
         assert G.out_degree(f"plane{p}") == 512  # th6-200: 512 x 200G, one port per GPU
         assert G.nodes[f"plane{p}"]["plane"] == p
     s = summarize(G, exact_bisection=False)
-    # capex §5.2: per-GPU scale-out bandwidth = planes x link (200 Gb/s = 25 GB/s per plane)
+    # per-GPU scale-out bandwidth = planes x link (200 Gb/s = 25 GB/s per plane)
     assert s.injection_bandwidth_bytes_per_s == pytest.approx(planes * 25e9)
     assert s.hop_diameter == 1
     assert s.cables_by_tier == {"gpu-leaf": 512 * planes, "gpu-scale-up": 512 * 18}
 
 
 def test_radix_too_small_is_infeasible_and_says_what_fits():
-    # capex §5.2: one plane of a 512-port switch holds at most 512 GPUs in one hop
+    # one plane of a 512-port switch (Broadcom Tomahawk 6, 2025) holds at most 512 GPUs in one hop
     with pytest.raises(InfeasibleError) as err:
         single_hop(520)
     assert str(err.value).startswith(
@@ -34,7 +34,8 @@ def test_radix_too_small_is_infeasible_and_says_what_fits():
 
 
 def test_nvl72_style_scale_up_domain():
-    # NVL72 (capex §3.5): 72 B200 per NVLink domain, 18 NVLink5 links of 50 GB/s per direction
+    # NVL72 (NVIDIA GB200 NVL72, 2024): 72 B200 per NVLink domain,
+    # 18 NVLink5 links of 50 GB/s per direction
     G = single_hop(144, gpus_per_node=72, scaleup="nvlink-switch-tray", gpu="b200")
     edge = G.edges["node1/gpu71", "node1/nvswitch"]
     assert (edge["num_links"], edge["link"], edge["bandwidth_bytes_per_s"]) == (18, "nvlink5", 50e9)
@@ -46,7 +47,7 @@ def test_nvl72_style_scale_up_domain():
 
 def test_bisection_of_one_plane_is_half_the_gpus_times_the_link():
     s = summarize(single_hop(64, planes=2, scaleup=None))
-    assert s.bisection_bandwidth_bytes_per_s == pytest.approx(32 * 2 * 25e9)  # capex §2.4
+    assert s.bisection_bandwidth_bytes_per_s == pytest.approx(32 * 2 * 25e9)  # N/2 x link
 
 
 @pytest.mark.parametrize(
