@@ -1,7 +1,8 @@
 """``fabric measure mpi|torch``: run the probes under a launcher and write JSON Lines records.
 
-Run as ``mpiexec -n N fabric measure mpi -o run.jsonl`` or ``torchrun --nproc-per-node N
-fabric measure torch -o run.jsonl``. Every rank runs the command; only rank 0 prints (an
+Run as ``mpiexec -n N fabric measure mpi -o run.jsonl`` or ``torchrun --no-python
+--nproc-per-node N fabric measure torch -o run.jsonl`` (``--no-python``: ``fabric`` is a program,
+not a Python file). Every rank runs the command; only rank 0 prints (an
 nccl-tests-like table, row by row as sizes finish, or one JSON document with ``--json``) and
 writes the file, one fsynced line per finished (operation, size). A check failure ends the run
 with exit 1 and one line; an unexpected error on any rank prints one line from that rank and
@@ -17,7 +18,7 @@ from typing import Any
 
 import click
 
-from fabric.cli.common import SizeListType, emit_result, hidden_alias, json_flag, one_line
+from fabric.cli.common import LOG, SizeListType, emit_result, hidden_alias, json_flag, one_line
 from fabric.units import format_size
 from measure.launch import detect_launch
 from measure.probe_core import DEFAULT_SIZES, DTYPES, OPERATIONS
@@ -226,6 +227,9 @@ def measure_mpi(
         raise click.ClickException(one_line(err)) from None
     sink: _Output | None = None
     problem = None
+    if comm.Get_size() == 1:
+        LOG.warning("one rank and no launcher seen: nothing crosses a link; run as "
+                    "`mpiexec -n N fabric measure mpi ...` (or srun) to measure the fabric")
     if comm.Get_rank() == 0:
         try:
             sink = _Output(output, as_json, f"mpi probe, {comm.Get_size()} ranks")
@@ -307,10 +311,16 @@ def measure_torch(
     master_port: int | None,
     timeout_s: float,
 ) -> None:
-    """Probe torch.distributed: run under torchrun, mpiexec or srun (one process per rank)."""
+    """Probe torch.distributed: run under torchrun, mpiexec or srun (one process per rank):
+    `torchrun --no-python --nproc-per-node N fabric measure torch -o run.jsonl`."""
     from measure.torch_probe import run_torch_probe
 
-    rank = detect_launch().rank
+    launch = detect_launch()
+    rank = launch.rank
+    if launch.world_size == 1:
+        LOG.warning("one rank (launcher: %s): nothing crosses a link; run as `torchrun "
+                    "--no-python --nproc-per-node N fabric measure torch ...`, mpiexec or srun "
+                    "to measure the fabric", launch.launcher)
     try:
         _checked_arguments(ops, sizes, iterations, warmup, pairs, dtype, time_budget_s)
         sink = _Output(output, as_json, "torch probe") if rank == 0 else None
