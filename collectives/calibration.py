@@ -47,11 +47,17 @@ __all__ = [
     "CorrectingCalibration",
     "StaticCalibration",
     "check_calibration",
+    "ALGORITHM_SETS",
 ]
 
 #: The model's flavors: ``ideal`` (alpha-beta on the flow model), ``nccl`` (NCCL's tuner) and
 #: ``mpi`` (the flow model fitted to MPI measurements).
 FLAVORS: tuple[str, ...] = ("ideal", "nccl", "mpi")
+
+#: Which algorithms the ideal flavor picks from when none is named: ``all`` (every algorithm
+#: of :data:`collectives.registry.ALGORITHMS` that applies: what the fabric allows) or ``nccl``
+#: (NCCL's own: ring, tree, direct, hierarchical, PAT; what an NCCL-measured run could have used).
+ALGORITHM_SETS: tuple[str, ...] = ("all", "nccl")
 
 _MEMBERS = ("flavor", "params", "nccl", "nccl_version", "band")
 
@@ -65,15 +71,22 @@ class ModelParams:
     every edge whose ``link`` is the key (what fraction of the line rate a transfer achieves); a
     key that is a link class of :mod:`fabric.links` (``host-internal``, ``network`` and their
     aliases) applies to that class's edges whose own link type has no entry.
+    ``algorithm_set`` (:data:`ALGORITHM_SETS`) is what the fastest-algorithm choice picks from:
+    a calibration fitted to NCCL runs records ``nccl``, so its predictions choose among the
+    algorithms those runs could have used.
     """
 
     alpha_s: float = 2.0e-6
     efficiency_by_link: dict[str, float] = field(default_factory=dict)
     default_efficiency: float = 1.0
+    algorithm_set: str = "all"
 
     def __post_init__(self) -> None:
         if not self.alpha_s >= 0:
             raise ValueError(f"alpha_s must be >= 0, got {self.alpha_s!r}")
+        if self.algorithm_set not in ALGORITHM_SETS:
+            raise ValueError(f"algorithm_set must be one of {', '.join(ALGORITHM_SETS)}, got "
+                             f"{self.algorithm_set!r}")
         for key, value in {**self.efficiency_by_link, "default": self.default_efficiency}.items():
             if not 0 < value <= 1.5:
                 raise ValueError(f"efficiency for {key!r} must be in (0, 1.5], got {value!r}")

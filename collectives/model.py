@@ -60,6 +60,7 @@ def _request_key(
         params.alpha_s,
         tuple(sorted(params.efficiency_by_link.items())),
         params.default_efficiency,
+        params.algorithm_set,
         seed,
     )
 
@@ -206,7 +207,7 @@ def _costs(
                           routing_seed)]
     costs = []
     errors = []
-    for a in candidates(on, collective):
+    for a in candidates(on, collective, params.algorithm_set):
         try:
             costs.append(_evaluate(on, phases(on, collective, a), a, params, routing,
                                    routing_seed))

@@ -25,10 +25,12 @@ every network hop on one rail. All-to-all crosses servers through the destinatio
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -236,18 +238,41 @@ def _phase_from_parts(
                              flows=(flows[0], flows[1], flows[2]))
 
 
+_XOR_MEMO_KEY = (__name__, "xor-unit-phases")
+_XOR_MEMO_LIMIT = 64  # (ranks, distance) entries kept per fabric index
+
+
+def _xor_unit_phase(index: FabricIndex, c: Communicator, k: int) -> Phase:
+    """Every rank exchanging one byte with rank XOR 2^k, memoized in the fabric index's memo.
+
+    Recursive doubling and halving, Rabenseifner (and recursive halving's reduce-scatter) route
+    the same partner pairs with other byte counts; loads are linear in the bytes, so each
+    distance is routed once per fabric index and scaled (:func:`_scaled`).
+    """
+    memo = cast("dict[tuple[object, ...], Phase]", index.memo.setdefault(_XOR_MEMO_KEY, {}))
+    key = (c.ranks, k)
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= _XOR_MEMO_LIMIT:
+            memo.clear()
+        partner = np.arange(c.n) ^ (1 << k)
+        found = _phase_from_flows(index, c.pos, c.pos[partner], np.ones(c.n), repeat=1,
+                                  alpha_steps=1)
+        memo[key] = found
+    return found
+
+
+def _scaled(unit: Phase, rel: float) -> Phase:
+    """A phase of unit flows with every flow carrying ``rel`` bytes instead (loads are linear
+    in the bytes; the path latency is not)."""
+    flows = unit.flows
+    return dataclasses.replace(
+        unit, load=unit.load * rel,
+        flows=None if flows is None else (flows[0], flows[1], flows[2] * rel))
+
+
 def _xor_phases(index: FabricIndex, c: Communicator, rel_of_step: list[float]) -> list[Phase]:
-    n = c.n
-    ranks = np.arange(n)
-    phases = []
-    for k, rel in enumerate(rel_of_step):
-        partner = ranks ^ (1 << k)
-        phases.append(
-            _phase_from_flows(
-                index, c.pos, c.pos[partner], np.full(n, rel), repeat=1, alpha_steps=1
-            )
-        )
-    return phases
+    return [_scaled(_xor_unit_phase(index, c, k), rel) for k, rel in enumerate(rel_of_step)]
 
 
 def _shift_phase(

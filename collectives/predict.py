@@ -108,7 +108,10 @@ def predict_many(
         (:mod:`collectives.placement`).
     algorithm
         Force one algorithm (ideal, mpi: a name of :data:`collectives.registry.ALGORITHMS`; nccl:
-        NCCL's names); None picks the fastest per size.
+        NCCL's names). None picks, per size, the fastest algorithm that applies
+        (:func:`collectives.registry.candidates`; among NCCL's own when the calibration's
+        ``params.algorithm_set`` is ``nccl``, as fits to measured runs are), or NCCL's
+        tuner's choice (nccl flavor).
     flavor
         ``ideal`` (alpha-beta on the flow model), ``mpi`` (the same model with an MPI
         calibration) or ``nccl`` (NCCL's tuner, bandwidths from the graph).

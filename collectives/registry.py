@@ -9,8 +9,8 @@ The ideal model (:mod:`collectives.model`), the NCCL flavor's bridge
 * :func:`algorithms_for` lists the algorithms of a collective, in registry order;
 * :func:`closed_form` is an algorithm's contention-free time;
 * :func:`phases` builds (and memoizes in the fabric index) its phases on placed ranks;
-* :func:`candidates` lists those tried when none is named (the ones NCCL chooses among, where
-  they apply).
+* :func:`candidates` lists those tried when none is named: every one that applies, or NCCL's own
+  (``auto``) for a calibration fitted to NCCL runs.
 
 Adding an algorithm is adding one record to :data:`ALGORITHMS`.
 
@@ -35,6 +35,7 @@ import networkx as nx
 from collectives import algorithms as cf
 from collectives import patterns
 from collectives.algorithms import is_power_of_two
+from collectives.calibration import ALGORITHM_SETS
 from collectives.communicator import PlacedRanks
 from collectives.names import COLLECTIVES, canonical
 from collectives.patterns import Phase
@@ -87,7 +88,11 @@ class Algorithm:
     placement_rule
         Further conditions on the placement and the fabric (:data:`PlacementRule`), or None.
     auto
-        Tried when no algorithm is named (NCCL's own choices), where it applies.
+        One of NCCL's own algorithms: the only ones tried when none is named under a
+        calibration fitted to NCCL runs (:data:`collectives.calibration.ALGORITHM_SETS`).
+    opt_in
+        Needs the fabric's software to enable it (SHARP's collective plug-in, NCCL_COLLNET_ENABLE):
+        modeled only when named, never tried by the default choice.
     phases_from
         Collective -> (another collective of this algorithm, factor): its phases are the other's
         with every ``repeat`` times the factor (reduce-scatter's ring moves all-gather's bytes,
@@ -102,6 +107,7 @@ class Algorithm:
     power_of_two: bool = False
     placement_rule: PlacementRule | None = None
     auto: bool = False
+    opt_in: bool = False
     phases_from: Mapping[str, tuple[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -327,6 +333,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             closed_forms={"all-reduce": cf.in_network_all_reduce},
             build_phases=patterns.in_network_phases,
             placement_rule=_reducing_switches,
+            opt_in=True,
         ),
         Algorithm(
             name="pat",
@@ -449,17 +456,24 @@ def phases(on: PlacedRanks, collective: str, algorithm: str) -> list[Phase]:
     return built
 
 
-def candidates(on: PlacedRanks, collective: str) -> list[str]:
-    """Algorithms tried when none is named: the ``auto`` ones that serve ``collective`` and
-    apply to these ranks on this fabric, in registry order.
+def candidates(on: PlacedRanks, collective: str, among: str = "all") -> list[str]:
+    """Algorithms tried when none is named, in registry order: every algorithm that serves
+    ``collective`` and applies to these ranks on this fabric (``among="all"``; power-of-two
+    algorithms need a power-of-two rank count), or only NCCL's own among those
+    (``among="nccl"``: the ``auto`` ones). In-network reduction is never tried unless named
+    (``opt_in``: SHARP needs its plug-in enabled).
 
-    MPI-style algorithms (recursive doubling/halving, Rabenseifner, Bruck, pairwise, binomial)
-    and in-network reduction (it needs SHARP/NVLS enabled) are modeled when named.
+    Raises
+    ------
+    ValueError
+        ``among`` is not one of :data:`collectives.calibration.ALGORITHM_SETS`.
     """
+    if among not in ALGORITHM_SETS:
+        raise ValueError(f"unknown algorithm set {among!r}; use one of {', '.join(ALGORITHM_SETS)}")
     name = canonical(collective)
     return [
         a.name
         for a in ALGORITHMS.values()
-        if a.auto and name in a.closed_forms and not a.unfit(name, on.comm.n, on)
+        if (a.auto or (among == "all" and not a.opt_in)) and name in a.closed_forms
+        and not a.unfit(name, on.comm.n, on)
     ]
-

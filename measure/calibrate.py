@@ -102,7 +102,8 @@ def calibrate(
     >>> from collectives.predict import predict
     >>> from topologies.generic import generic_fabric
     >>> G = generic_fabric(1, 8)
-    >>> truth = ModelParams(alpha_s=5e-6, efficiency_by_link={"host-internal": 0.8})
+    >>> truth = ModelParams(alpha_s=5e-6, efficiency_by_link={"host-internal": 0.8},
+    ...                     algorithm_set="nccl")  # a fit chooses among NCCL's algorithms
     >>> recs = [Record(operation="all-reduce", size_bytes=s, num_ranks=8, num_hosts=1,
     ...                hosts=["h"] * 8, time_s=predict(G, "all-reduce", s, ranks=8,
     ...                calibration=StaticCalibration(params=truth)).time_s)

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 
 import networkx as nx
 
-from collectives.calibration import ModelParams
+from collectives.calibration import ALGORITHM_SETS, ModelParams
 from fabric.fileio import atomic_write_text
 from fabric.links import HOST_LINK, NETWORK_LINK, SCALEOUT_CLASSES, SCALEUP_CLASSES
 from measure.fit_naive import NaiveFit, naive_time
@@ -312,6 +312,15 @@ def _nan_to_null(value: Any) -> Any:
     return value
 
 
+def _algorithm_set(params: dict[str, Any]) -> str:
+    """The params' ``algorithm_set``; files written before it existed choose among all."""
+    value = params.get("algorithm_set", "all")
+    if value not in ALGORITHM_SETS:
+        raise ValueError(f"params.algorithm_set must be one of {', '.join(ALGORITHM_SETS)}, "
+                         f"got {value!r}")
+    return str(value)
+
+
 def _number(data: dict[str, Any], key: str) -> float:
     value = data.get(key)
     if value is None and key in data:
@@ -365,6 +374,7 @@ def calibration_from_dict(data: Any) -> Calibration:
             alpha_s=_number(p, "alpha_s"),
             efficiency_by_link=_str_floats(p, "efficiency_by_link"),
             default_efficiency=_number(p, "default_efficiency"),
+            algorithm_set=_algorithm_set(p),
         )
         points = data.get("fit_points", [])
         if not isinstance(points, list) or not all(isinstance(q, dict) for q in points):

@@ -17,11 +17,12 @@ from typing import Any
 
 from collectives import kv as kvm
 from collectives.llm import ModelSpec, load_model
+from collectives.memory import DEFAULT_PREFILL_CHUNK_TOKENS, GpuMemory, gpu_memory
 from collectives.prefill import Compute, KVSize, compute_for, kv_size
 from fabric.catalog import Catalog, load_catalog
 from studies.design import FabricDesign, build_fabric
 
-__all__ = ["KvScenario", "default_kv_design", "kv_scenario"]
+__all__ = ["KvScenario", "default_kv_design", "kv_scenario", "memory_advice"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,11 +44,15 @@ class KvScenario:
     transfer: kvm.PDTransfer
     tier: kvm.Tier
     ttft: kvm.TTFT
+    memory: GpuMemory
+    weight_dtype: str
+    chunk_tokens: int
+    advice: tuple[str, ...] = ()
 
     @property
     def fits_gpu_memory(self) -> bool:
-        """Whether one GPU's share of the KV cache fits its memory."""
-        return self.size.kv_bytes_per_gpu <= self.gpu_memory_bytes
+        """Whether one GPU's weights, KV cache and activations fit its usable memory."""
+        return self.memory.fits
 
     def as_dict(self) -> dict[str, Any]:
         """Flat JSON data with unit-suffixed keys (what ``fabric kv --json`` prints)."""
@@ -59,8 +64,14 @@ class KvScenario:
             "kv_bytes": size.kv_bytes, "kv_bytes_moved": size.kv_bytes_moved,
             "kv_bytes_per_gpu": size.kv_bytes_per_gpu,
             "replication_factor": size.replication_factor,
-            "fits_gpu_memory": self.fits_gpu_memory, "gpu": self.gpu,
-            "gpu_memory_bytes": self.gpu_memory_bytes, "topology": self.topology,
+            "weight_dtype": self.weight_dtype, "prefill_chunk_tokens": self.chunk_tokens,
+            "weights_bytes_per_gpu": self.memory.weights_bytes,
+            "activations_bytes_per_gpu": self.memory.activations_bytes,
+            "memory_bytes_per_gpu": self.memory.total_bytes,
+            "usable_memory_bytes": self.memory.usable_bytes,
+            "fits_gpu_memory": self.fits_gpu_memory, "memory_advice": list(self.advice),
+            "gpu": self.gpu, "gpu_memory_bytes": self.gpu_memory_bytes,
+            "topology": self.topology,
             "prefill_gpus": list(pd.prefill_gpus), "decode_gpus": list(pd.decode_gpus),
             "streaming": self.streaming, "transfer_time_s": pd.transfer_time_s,
             "transfer_exposed_s": pd.exposed_time_s,
@@ -77,6 +88,61 @@ class KvScenario:
             "ttft_cached_s": t.ttft_cached_s, "load_beats_recompute": t.load_beats_recompute,
             "breakeven_bandwidth_bytes_per_s": t.breakeven_bandwidth_bytes_per_s,
         }
+
+
+def _memory_at(model: ModelSpec, context_tokens: int, *, batch: int, tp: int, pp: int,
+               dtype: str | None, page_tokens: int, weight_dtype: str, chunk_tokens: int,
+               capacity_bytes: float) -> GpuMemory:
+    kv = kv_size(model, context_tokens, batch=batch, dtype=dtype, tp=tp, pp=pp,
+                 page_tokens=page_tokens)
+    return gpu_memory(model, kv.kv_bytes_per_gpu, capacity_bytes=capacity_bytes, tp=tp, pp=pp,
+                      weight_dtype=weight_dtype, chunk_tokens=chunk_tokens)
+
+
+def memory_advice(model: ModelSpec, context_tokens: int, *, batch: int, tp: int, pp: int,
+                  dtype: str | None, page_tokens: int, weight_dtype: str, chunk_tokens: int,
+                  gpu: str, catalog: Catalog) -> tuple[str, ...]:
+    """What would fit when one GPU's weights, KV cache and activations do not: the smallest
+    power-of-two TP (PP) that fits at the same PP (TP), the smallest catalog GPU that fits at
+    the same TP x PP, 8-bit weights, or the KV cache kept on a tier. Empty when it fits."""
+    def at(**change: Any) -> GpuMemory:
+        args: dict[str, Any] = dict(batch=batch, tp=tp, pp=pp, dtype=dtype,
+                                    page_tokens=page_tokens, weight_dtype=weight_dtype,
+                                    chunk_tokens=chunk_tokens,
+                                    capacity_bytes=catalog.gpus[gpu].memory_bytes)
+        args.update(change)
+        return _memory_at(model, context_tokens, **args)
+
+    now = at()
+    if now.fits:
+        return ()
+    out = []
+    for name, base in (("tp", tp), ("pp", pp)):
+        for k in range(1, 8):
+            degree = base * 2**k
+            if name == "pp" and degree > model.num_layers:
+                break
+            try:
+                fits = at(**{name: degree}).fits
+            except ValueError:  # a TP that does not divide the heads, ...
+                continue
+            if fits:
+                out.append(f"{name} {degree}")
+                break
+    bigger = sorted((g.memory_bytes, key) for key, g in catalog.gpus.items()
+                    if g.memory_bytes > catalog.gpus[gpu].memory_bytes
+                    and g.status != "announced")
+    for memory_bytes, key in bigger:
+        if at(capacity_bytes=memory_bytes).fits:
+            out.append(f"{key} GPUs ({memory_bytes / 1e9:.0f} GB)")
+            break
+    if weight_dtype in ("bf16", "fp16", "fp32") and at(weight_dtype="fp8").fits:
+        out.append("fp8 weights (--weight-dtype fp8)")
+    room = now.kv_room_bytes
+    if room > 0 and now.kv_bytes > room:
+        share = room / now.kv_bytes
+        out.append(f"the KV cache on a tier, {share:.0%} of it on the GPU (--tier dram|nvme)")
+    return tuple(out)
 
 
 def default_kv_design(instance_gpus: int, design: FabricDesign | None,
@@ -116,6 +182,8 @@ def kv_scenario(
     new_tokens: int = 0,
     num_gpus: int | None = None,
     mfu: float = 0.5,
+    weight_dtype: str | None = None,
+    chunk_tokens: int = DEFAULT_PREFILL_CHUNK_TOKENS,
     catalog: Catalog | None = None,
 ) -> KvScenario:
     """Size a model's KV cache, move it prefill->decode over a fabric, and weigh load vs recompute.
@@ -142,6 +210,9 @@ def kv_scenario(
     new_tokens, num_gpus, mfu
         Uncached tokens of the new turn; GPUs computing the prefill (default ``tp * pp``) and
         their model FLOPs utilization.
+    weight_dtype, chunk_tokens
+        The weights' dtype (default the model's) and the tokens of one prefill forward pass,
+        for what one GPU holds (:mod:`collectives.memory`).
     catalog : Catalog or None
         Laid over the built-in catalog (GPU memory and FLOP/s).
 
@@ -190,8 +261,15 @@ def kv_scenario(
     t = kvm.ttft(m, context_tokens, compute=compute, where=where, new_tokens=new_tokens, tp=tp,
                  pp=pp, batch=batch, dtype=dtype, gpus_per_node=per_node, G=G,
                  gpus=placement.prefill_gpus, storage_gpus=storage, efficiency=efficiency)
+    wdtype = weight_dtype or m.kv_dtype
+    memory = gpu_memory(m, size.kv_bytes_per_gpu, capacity_bytes=cat.gpus[gpu].memory_bytes,
+                        tp=tp, pp=pp, weight_dtype=wdtype, chunk_tokens=chunk_tokens)
+    advice = memory_advice(m, context_tokens, batch=batch, tp=tp, pp=pp, dtype=dtype,
+                           page_tokens=page_tokens, weight_dtype=wdtype,
+                           chunk_tokens=chunk_tokens, gpu=gpu, catalog=cat)
     return KvScenario(model=m, context_tokens=context_tokens, batch=batch, tp=tp, pp=pp, mfu=mfu,
                       streaming=streaming, size=size, gpu=gpu,
                       gpu_memory_bytes=cat.gpus[gpu].memory_bytes,
                       topology=str(G.graph.get("topology", "")), compute=compute, transfer=pd,
-                      tier=where, ttft=t)
+                      tier=where, ttft=t, memory=memory, weight_dtype=wdtype,
+                      chunk_tokens=chunk_tokens, advice=advice)

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from collectives.memory import WEIGHT_DTYPE_BYTES, GpuMemory
 from fabric import units
 from fabric.cli.common import (
     CountType,
@@ -29,6 +30,20 @@ def _fmt_count(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _memory_line(m: GpuMemory, capacity_bytes: float, weight_dtype: str) -> str:
+    """``weights 101.5 + KV 8.5 + activations 1.4 = 111.4 GB of 72 GB usable: does NOT fit``."""
+    def gb(value: float | None) -> str:
+        return "?" if value is None else f"{value / 1e9:.1f}"
+
+    verdict = "fits" if m.fits else "does NOT fit"
+    unknown = "" if m.complete else " (weights and activations unknown: the model has no " \
+                                    "parameter counts)"
+    return (f"weights {gb(m.weights_bytes)} ({weight_dtype}) + KV {gb(m.kv_bytes)} + "
+            f"activations {gb(m.activations_bytes)} = {m.total_bytes / 1e9:.1f} GB of "
+            f"{m.usable_bytes / 1e9:.0f} GB usable ({capacity_bytes / 1e9:.0f} GB x "
+            f"{m.usable_fraction:.0%}): {verdict}{unknown}")
+
+
 @click.command("kv", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--model", "model_name", required=True, metavar="NAME|FILE",
               help="Built-in model (llama-3.1-70b, deepseek-v3, ...) or a HF config.json / YAML.")
@@ -42,6 +57,11 @@ def _fmt_count(value: float) -> str:
               help="Pipeline-parallel degree of each instance.")
 @click.option("--dtype", type=click.Choice(["bf16", "fp16", "fp8", "int8", "fp32"]),
               help="KV-cache dtype (default: the model's).")
+@click.option("--weight-dtype", type=click.Choice(list(WEIGHT_DTYPE_BYTES)),
+              help="Weights' dtype, for what fits on a GPU (default: the model's).")
+@click.option("--prefill-chunk", "chunk_tokens", default="8k", show_default=True,
+              type=CountType(), help="Tokens of one prefill forward pass (chunked prefill; the "
+              "context for none), for the activations that must fit.")
 @click.option("--page-tokens", default=1, show_default=True, type=click.IntRange(min=1),
               help="KV page (block) size; contexts round up to whole pages.")
 @click.option("--topology", "target", metavar="FILE|FAMILY",
@@ -75,7 +95,8 @@ def _fmt_count(value: float) -> str:
               help="Model FLOPs utilization of the prefill.")
 @json_option
 def kv(model_name: str, context_tokens: int, batch: int, tp: int, pp: int, dtype: str | None,
-       page_tokens: int, target: str | None, prefill_at: str | None, decode_at: str | None,
+       weight_dtype: str | None, chunk_tokens: int, page_tokens: int, target: str | None,
+       prefill_at: str | None, decode_at: str | None,
        streaming: str, alpha_s: float, efficiency: float, tier_name: str,
        tier_bandwidth: float | None, storage_at: str | None, new_tokens: int,
        prefill_gpus: int | None, mfu: float, as_json: bool, **options: Any) -> None:
@@ -99,7 +120,8 @@ def kv(model_name: str, context_tokens: int, batch: int, tp: int, pp: int, dtype
                     alpha_s=alpha_s, efficiency=efficiency, tier_name=tier_name,
                     tier_bandwidth_bytes_per_s=tier_bandwidth,
                     storage_node=None if storage_at is None else int(storage_at),
-                    new_tokens=new_tokens, num_gpus=prefill_gpus, mfu=mfu)
+                    new_tokens=new_tokens, num_gpus=prefill_gpus, mfu=mfu,
+                    weight_dtype=weight_dtype, chunk_tokens=chunk_tokens)
     data = s.as_dict()
     size, pd, t, compute, model, where = s.size, s.transfer, s.ttft, s.compute, s.model, s.tier
     memory = s.gpu_memory_bytes
@@ -113,8 +135,9 @@ def kv(model_name: str, context_tokens: int, batch: int, tp: int, pp: int, dtype
         ["KV (logical)", f"{size.kv_bytes / 1e9:.3f} GB"],
         ["KV moved (TP/PP copies)",
          f"{size.kv_bytes_moved / 1e9:.3f} GB (x{size.replication_factor:.2f})"],
-        ["KV per GPU", f"{size.kv_bytes_per_gpu / 1e9:.3f} GB of {memory / 1e9:.0f} GB "
-                       f"({'fits' if data['fits_gpu_memory'] else 'does NOT fit'})"],
+        ["KV per GPU", f"{size.kv_bytes_per_gpu / 1e9:.3f} GB"],
+        ["memory per GPU", _memory_line(s.memory, memory, s.weight_dtype)],
+        *([["would fit with", "; ".join(s.advice)]] if s.advice else []),
         ["placement", f"{pd.prefill_gpus[0]}.. -> {pd.decode_gpus[0]}.. on {data['topology']} "
                       f"(tp {tp}, pp {pp})"],
         ["PD transfer", f"{units.format_time(pd.transfer_time_s)} at "

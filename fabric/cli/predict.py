@@ -176,7 +176,10 @@ def _prediction_row(p: Any) -> dict[str, Any]:
     help="packed, rail-aligned, spread, random, or a comma-separated list of GPU ids.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for --placement random.")
-@click.option("--algorithm", help="Force an algorithm (default: the fastest per size).")
+@click.option("--algorithm",
+              help="Force an algorithm. Default: per size, the fastest that applies (ideal, "
+              "mpi; in-network only when named; with a calibration fitted to measured runs, "
+              "the fastest of NCCL's algorithms), or NCCL's tuner's choice (nccl).")
 @click.option(
     "--flavor",
     type=click.Choice(["ideal", "nccl", "mpi"]),

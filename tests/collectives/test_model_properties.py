@@ -110,18 +110,23 @@ def test_reduce_scatter_never_slower_than_all_reduce(case, size: int) -> None:
 @given(
     st.sampled_from([64, 128, 256]),
     st.sampled_from(COLLECTIVES),
-    sizes,
     st.sampled_from(["packed", "spread"]),
 )
-def test_oversubscription_never_speeds_anything_up(
-    gpus: int, coll: str, size: int, placement: str
-) -> None:
-    times = []
+def test_oversubscription_never_speeds_anything_up(gpus: int, coll: str, placement: str) -> None:
+    # Per algorithm, the bandwidth term (seconds per byte). The latency term may move either
+    # way: a 3:1 leaf holds 48 GPUs where a 2:1 leaf holds 42, so a partner at XOR distance 32
+    # can sit on the same leaf at 3:1 and one spine hop away at 2:1 (recursive doubling's
+    # 17.1 us vs 17.5 us at 128 GPUs): a property of the leaf size, not of the uplinks.
+    per_byte: dict[str, list[float]] = {}
     for ratio in (1, 2, 3):
         G = topologies.build("clos", num_gpus=gpus, oversubscription=ratio)
-        times.append(predict(G, coll, size, ranks=gpus, placement=placement).time_s)
-    assert times[0] <= times[1] * (1 + 1e-12)
-    assert times[1] <= times[2] * (1 + 1e-12)
+        for c in algorithm_costs(G, coll, ranks=gpus, placement=placement):
+            per_byte.setdefault(c.algorithm, []).append(c.seconds_per_byte)
+    assert per_byte
+    for algorithm, spb in per_byte.items():
+        assert len(spb) == 3, algorithm
+        assert spb[0] <= spb[1] * (1 + 1e-12), (algorithm, spb)
+        assert spb[1] <= spb[2] * (1 + 1e-12), (algorithm, spb)
 
 
 @SETTINGS

@@ -15,6 +15,7 @@ this process still holds after the last one.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import shutil
@@ -120,7 +121,10 @@ def synthetic_records(G: nx.DiGraph, truth: ModelParams, *, noise: float = 0.0, 
     Runs: one host of 4 GPUs (all-reduce, all-gather), 2 hosts x 1 GPU (send-recv, all-to-all),
     2 hosts x 4 GPUs (all-reduce) on ``G``'s first nodes; 8 B .. 1 GiB (10 sizes) by default.
     ``algorithm`` is forced on the all-reduce runs and written in NCCL's spelling (upper case).
+    Otherwise each point runs the fastest of NCCL's algorithms, as a measured NCCL run would
+    (and as a fit assumes: its ``algorithm_set`` is ``nccl``).
     """
+    truth = dataclasses.replace(truth, algorithm_set="nccl")
     rng = np.random.default_rng(seed)
     nodes: dict[int, list[str]] = {}
     for n, d in G.nodes(data=True):

@@ -13,6 +13,7 @@ from collectives.calibration import FLAVORS, ModelParams
 from collectives.predict import predict
 from measure.calibrate import calibrate
 from measure.calibrate_nccl import calibrate_nccl
+from measure.calibration import load_calibration, save_calibration
 from measure.fit_choice import add_corrections
 from measure.fit_ideal import calibrate_ideal
 from measure.parsers import parse_log_file
@@ -23,7 +24,8 @@ LOGS = Path(__file__).resolve().parents[1] / "data" / "logs" / "nccl-tests"
 TOGETHER = LOGS / "together_h100_all_reduce_ring.out"
 XXRJUN = LOGS / "xxrjun_h100_2node_alltoall_sendrecv.log"
 
-TRUTH = ModelParams(alpha_s=5e-6, efficiency_by_link={"host-internal": 0.8, "network": 0.6})
+TRUTH = ModelParams(alpha_s=5e-6, efficiency_by_link={"host-internal": 0.8, "network": 0.6},
+                    algorithm_set="nccl")  # what a fit chooses among
 
 
 # -- recovery of known parameters ------------------------------------------------------------
@@ -191,3 +193,21 @@ def test_xxrjun_two_node_alltoall_sendrecv_fit():
     # the log's send-recv busbw at 16 GiB is 23.73 GB/s
     effective = cal.effective_bandwidth_by_link_bytes_per_s["network"]
     assert effective == pytest.approx(23.73e9, rel=0.02)
+
+
+def test_fits_choose_among_nccls_algorithms_and_files_keep_it(synthetic, tmp_path):
+    # A measured run used its library's algorithm, not the fastest the fabric allows: the fit
+    # records the set it chose from, and a saved calibration keeps it.
+    G = topologies.build("clos", num_gpus=16)
+    cal = calibrate(synthetic(G, TRUTH), G)
+    assert cal.params.algorithm_set == "nccl"
+    path = save_calibration(cal, tmp_path / "cal.json")
+    assert load_calibration(path).params.algorithm_set == "nccl"
+    body = json.loads(path.read_text())
+    del body["params"]["algorithm_set"]  # a file written before the field existed
+    path.write_text(json.dumps(body))
+    assert load_calibration(path).params.algorithm_set == "all"
+    body["params"]["algorithm_set"] = "some"
+    path.write_text(json.dumps(body))
+    with pytest.raises(ValueError, match="params.algorithm_set must be one of all, nccl"):
+        load_calibration(path)

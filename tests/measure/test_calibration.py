@@ -27,7 +27,8 @@ from measure.calibration import (
 from measure.records import Record
 from topologies.generic import generic_fabric
 
-TRUTH = ModelParams(alpha_s=5e-6, efficiency_by_link={"host-internal": 0.8, "network": 0.6})
+TRUTH = ModelParams(alpha_s=5e-6, efficiency_by_link={"host-internal": 0.8, "network": 0.6},
+                    algorithm_set="nccl")  # what a fit chooses among
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,8 @@ from measure.validate import validate
 from topologies.generic import generic_fabric
 
 LOGS = Path(__file__).resolve().parents[1] / "data" / "logs"
-TRUTH = ModelParams(alpha_s=5e-6, efficiency_by_link={"host-internal": 0.8, "network": 0.6})
+TRUTH = ModelParams(alpha_s=5e-6, efficiency_by_link={"host-internal": 0.8, "network": 0.6},
+                    algorithm_set="nccl")  # what a fit chooses among
 
 
 def _log(name: str) -> list[Record]:

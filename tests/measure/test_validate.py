@@ -19,7 +19,8 @@ LOGS = Path(__file__).resolve().parents[1] / "data" / "logs" / "nccl-tests"
 TOGETHER = LOGS / "together_h100_all_reduce_ring.out"
 XXRJUN = LOGS / "xxrjun_h100_2node_alltoall_sendrecv.log"
 
-TRUTH = ModelParams(alpha_s=5e-6, efficiency_by_link={"host-internal": 0.8, "network": 0.6})
+TRUTH = ModelParams(alpha_s=5e-6, efficiency_by_link={"host-internal": 0.8, "network": 0.6},
+                    algorithm_set="nccl")  # what a fit chooses among
 
 
 def test_calibrate_on_half_validate_on_the_other_half(synthetic):
