@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+import topologies
 from collectives.calibration import ModelCalibration
 from collectives.names import canonical
 from collectives.workload import Workload, WorkloadResult, default_workload, evaluate
@@ -27,6 +29,7 @@ from studies.design import (
     design_for_family,
     design_label,
     for_study,
+    is_spec_path,
 )
 from studies.evaluate import DEFAULT_SIZES, FabricResult, evaluate_fabric, failed_fabric, first_line
 from studies.sensitivity import (
@@ -354,6 +357,7 @@ def plan_capex(
     command: str = "",
     sensitivity: bool = True,
     progress: Callable[[FabricResult], None] | None = None,
+    planned: Callable[[int], None] | None = None,
 ) -> CapexPlan:
     """Build every family at every GPU count, evaluate each, and return a :class:`CapexPlan`.
 
@@ -362,7 +366,10 @@ def plan_capex(
     gpu_counts : sequence of int
         Scales to plan for.
     families : sequence of str
-        Family names.
+        Family names, and spec files (``.yaml``/``.json``/``.graphml``, e.g. from ``fabric
+        topology import``): a spec is planned as it is, at its own GPU count, which joins
+        ``gpu_counts`` so that every family is also built at that size beside it. Cost vs
+        scale and the oversubscription study cover the families only.
     base : FabricDesign or None
         Options shared by every family (switch, GPU, GPUs per server, scale-up ...); unset
         server options take :data:`studies.design.STUDY_SERVER`. An option a family does not
@@ -381,6 +388,8 @@ def plan_capex(
         :data:`SENSITIVITY_MAX_GPUS` (:func:`studies.sensitivity.oversubscription_sweep`).
     progress : callable or None
         Called with each (family, scale)'s result.
+    planned : callable or None
+        Called once, before the first result, with the number of results to come.
 
     Raises
     ------
@@ -403,49 +412,58 @@ def plan_capex(
         raise ValueError("give at least one workload to plan with")
     sizes = DEFAULT_SIZES if sizes_bytes is None else tuple(int(s) for s in sizes_bytes)
     names = tuple(canonical(c) for c in collectives)
-    base = base or FabricDesign(family=families[0])
-    check_options_used(base, families)
+    specs = [f for f in dict.fromkeys(families) if is_spec_path(f)]
+    kinds = [topologies.family(f).name for f in dict.fromkeys(families) if f not in specs]
+    base = base or FabricDesign(family=kinds[0] if kinds else DEFAULT_FAMILIES[0])
+    check_options_used(base, kinds, also=[Path(p).name for p in specs])
+    racked = {p: build_fabric(FabricDesign(spec_path=p, catalog=cat)) for p in specs}
+    spec_gpus = {p: sum(1 for _, d in G.nodes(data=True) if d.get("kind") == "gpu")
+                 for p, G in racked.items()}
+    counts = sorted({int(n) for n in gpu_counts} | set(spec_gpus.values()))
+    work: list[tuple[FabricDesign, int]] = [
+        (for_study(design_for_family(base, family, n, cat)), n)
+        for family in kinds for n in counts]
+    work += [(FabricDesign(spec_path=p, catalog=cat), spec_gpus[p]) for p in specs]
+    if planned is not None:
+        planned(len(work))
     results: list[FabricResult] = []
     extra: list[list[WorkloadResult | None]] = [[] for _ in ws[1:]]
     why: list[list[str]] = [[] for _ in ws]
-    for family in families:
-        for n in gpu_counts:
-            design = for_study(design_for_family(base, family, int(n), cat))
-            label = design_label(design)
-            try:
-                G = build_fabric(design)
-            except InfeasibleError as err:
-                result = failed_fabric(label, int(n), err)
-                for column in extra:
-                    column.append(None)
-                for reasons in why:
-                    reasons.append(f"not built: {result.error}")
-            else:
-                result = evaluate_fabric(G, family=label, requested_gpus=int(n), catalog=cat,
-                                         workload=ws[0], collectives=names, sizes_bytes=sizes,
-                                         calibration=calibration, flavor=flavor)
-                why[0].append("" if result.workload is not None else next(
-                    (n for n in result.notes if n.startswith("workload not evaluated")),
-                    "workload not evaluated"))
-                for w, column, reasons in zip(ws[1:], extra, why[1:], strict=True):
-                    timed, reason = _evaluate_more(G, w, result, cat, calibration, flavor)
-                    column.append(timed)
-                    reasons.append(reason)
-            results.append(result)
-            if progress is not None:
-                progress(result)
+    for design, n in work:
+        label = design_label(design)
+        try:
+            G = racked[design.spec_path] if design.spec_path else build_fabric(design)
+        except InfeasibleError as err:
+            result = failed_fabric(label, int(n), err)
+            for column in extra:
+                column.append(None)
+            for reasons in why:
+                reasons.append(f"not built: {result.error}")
+        else:
+            result = evaluate_fabric(G, family=label, requested_gpus=int(n), catalog=cat,
+                                     workload=ws[0], collectives=names, sizes_bytes=sizes,
+                                     calibration=calibration, flavor=flavor)
+            why[0].append("" if result.workload is not None else next(
+                (n for n in result.notes if n.startswith("workload not evaluated")),
+                "workload not evaluated"))
+            for w, column, reasons in zip(ws[1:], extra, why[1:], strict=True):
+                timed, reason = _evaluate_more(G, w, result, cat, calibration, flavor)
+                column.append(timed)
+                reasons.append(reason)
+        results.append(result)
+        if progress is not None:
+            progress(result)
     runs = (WorkloadRun(workload=ws[0], results=tuple(f.workload for f in results),
                         errors=tuple(why[0])),) + tuple(
         WorkloadRun(workload=w, results=tuple(column), errors=tuple(reasons))
         for w, column, reasons in zip(ws[1:], extra, why[1:], strict=True))
     curve: tuple[CostPoint, ...] = ()
     over: tuple[OversubscriptionPoint, ...] = ()
-    if sensitivity:
-        curve = cost_vs_scale(scale_ladder(gpu_counts), families, base=base, catalog=cat,
+    if sensitivity and kinds:
+        curve = cost_vs_scale(scale_ladder(counts), kinds, base=base, catalog=cat,
                               known=results)
-        over_n = max((n for n in gpu_counts if n <= SENSITIVITY_MAX_GPUS),
-                     default=min(gpu_counts))
-        over = oversubscription_sweep(over_n, families, ws, base=base, catalog=cat,
+        over_n = max((n for n in counts if n <= SENSITIVITY_MAX_GPUS), default=min(counts))
+        over = oversubscription_sweep(over_n, kinds, ws, base=base, catalog=cat,
                                       calibration=calibration, flavor=flavor)
     measured = (measured_points(calibration, calibration_label or "calibration")
                 if isinstance(calibration, Calibration) else ())

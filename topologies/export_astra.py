@@ -32,6 +32,7 @@ What the format forces (also written as comments at the top of the file):
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -40,7 +41,8 @@ import yaml
 from fabric import units
 from fabric.graph import gpu_nodes, summarize
 
-__all__ = ["AstraDimension", "AstraNetwork", "astra_network", "astra_yaml", "read_astra_yaml",
+__all__ = ["AstraDimension", "AstraNetwork", "astra_network", "astra_yaml", "npu_order",
+           "read_astra_yaml",
            "ASTRA_TOPOLOGIES", "ASTRA_SIMPLIFICATIONS"]
 
 #: The basic topologies of ASTRA-sim's analytical network.
@@ -98,23 +100,48 @@ def _worst_latency_s(G: nx.DiGraph, sources: list[str], targets: set[str],
     return worst
 
 
-def astra_network(G: nx.DiGraph) -> AstraNetwork:
-    """The ASTRA-sim analytical network that stands for fabric ``G`` (see the module notes).
+def npu_order(G: nx.DiGraph, ranks: Sequence[str] | None = None) -> list[str]:
+    """The GPUs that ASTRA-sim's NPUs 0, 1, ... stand for: ``ranks`` (a rank placement: GPU
+    ids, one per rank; None = every GPU) ordered as its dimensions count them, the GPUs of one
+    server consecutive (the innermost dimension), servers in order of their first rank.
 
     Raises
     ------
     ValueError
-        If ``G`` has no GPU or its servers hold different numbers of GPUs.
+        No GPU, a rank that is not a GPU of ``G`` or named twice, or servers holding different
+        numbers of the ranks (ASTRA-sim's dimensions need every server alike).
     """
-    gpus = gpu_nodes(G)
+    gpus = list(gpu_nodes(G)) if ranks is None else list(ranks)
     if not gpus:
         raise ValueError("the fabric has no GPU to export")
-    per_node = Counter(G.nodes[g]["node"] for g in gpus)
-    sizes = set(per_node.values())
+    for g in gpus:
+        if g not in G or G.nodes[g].get("kind") != "gpu":
+            raise ValueError(f"rank {g!r} is not a GPU of this fabric")
+    if len(set(gpus)) != len(gpus):
+        raise ValueError("the placement names a GPU twice")
+    by_node: dict[object, list[str]] = {}
+    for g in gpus:
+        by_node.setdefault(G.nodes[g]["node"], []).append(g)
+    sizes = {len(v) for v in by_node.values()}
     if len(sizes) != 1:
-        raise ValueError(f"ASTRA-sim needs every server alike; this fabric's servers hold "
-                         f"{', '.join(map(str, sorted(sizes)))} GPUs")
-    gpus_per_node = sizes.pop()
+        raise ValueError(f"ASTRA-sim needs every server alike; this placement puts "
+                         f"{', '.join(map(str, sorted(sizes)))} ranks on a server")
+    return [g for group in by_node.values() for g in group]
+
+
+def astra_network(G: nx.DiGraph, ranks: Sequence[str] | None = None) -> AstraNetwork:
+    """The ASTRA-sim analytical network that stands for fabric ``G`` (see the module notes),
+    for the GPUs of a rank placement (``ranks``; None = every GPU): its dimensions count the
+    placed ranks per server and the servers they use (:func:`npu_order`).
+
+    Raises
+    ------
+    ValueError
+        As :func:`npu_order`, or servers without a scale-up link holding several ranks.
+    """
+    gpus = npu_order(G, ranks)
+    per_node = Counter(G.nodes[g]["node"] for g in gpus)
+    gpus_per_node = next(iter(per_node.values()))
     summary = summarize(G, exact_bisection=False)
     dims = []
     first_node = [g for g in gpus if G.nodes[g]["node"] == G.nodes[gpus[0]]["node"]]
@@ -146,9 +173,11 @@ def astra_network(G: nx.DiGraph) -> AstraNetwork:
     return AstraNetwork(dims=tuple(dims))
 
 
-def astra_yaml(G: nx.DiGraph) -> str:
-    """The ASTRA-sim analytical network YAML of ``G``, with its simplifications as comments."""
-    net = astra_network(G)
+def astra_yaml(G: nx.DiGraph, ranks: Sequence[str] | None = None) -> str:
+    """The ASTRA-sim analytical network YAML of ``G`` (for the GPUs of ``ranks``, a rank
+    placement; None = every GPU), with its simplifications as comments; with ``ranks``, the
+    GPU each NPU stands for is listed too (:func:`npu_order`)."""
+    net = astra_network(G, ranks)
 
     def row(values: list[str]) -> str:
         return "[ " + ", ".join(values) + " ]"
@@ -157,6 +186,9 @@ def astra_yaml(G: nx.DiGraph) -> str:
     lines = [f"# ASTRA-sim analytical network of {name} ({net.num_npus} NPUs), written by "
              f"fabric-modeler", "# Simplifications the format forces:"]
     lines += [f"#   - {s}" for s in ASTRA_SIMPLIFICATIONS]
+    if ranks is not None:
+        lines.append("# NPU -> GPU of the fabric (the rank placement):")
+        lines += [f"#   {i}: {g}" for i, g in enumerate(npu_order(G, ranks))]
     lines += [
         f"topology: {row([d.topology for d in net.dims])}",
         f"npus_count: {row([str(d.npus_count) for d in net.dims])}",

@@ -366,7 +366,7 @@ def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
     """A rich progress bar with ETA on stderr, for work that can take over a second.
 
     Shown on a terminal, or anywhere with ``fabric -v``; never with ``-q``. Yields
-    ``advance(n)``.
+    ``advance(n)``; ``advance.total(n)`` resets the total when the work turns out another size.
     """
     level = verbosity()
     stream = sys.stderr
@@ -374,6 +374,7 @@ def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         def nothing(n: int = 1) -> None:
             return None
 
+        nothing.total = lambda n: None  # type: ignore[attr-defined]
         yield nothing
         return
     from rich.console import Console
@@ -395,6 +396,8 @@ def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         def advance(n: int = 1) -> None:
             bar.advance(task, n)
 
+        # the work turns out larger or smaller than first counted: advance.total(n) says so
+        advance.total = lambda n: bar.update(task, total=max(n, 1))  # type: ignore[attr-defined]
         yield advance
 
 

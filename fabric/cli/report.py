@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any
 
 import click
@@ -36,7 +37,7 @@ from studies.capex import (
     plan_capex,
     recommendations,
 )
-from studies.design import check_options_used
+from studies.design import check_options_used, is_spec_path
 
 __all__ = ["report", "parse_gpu_counts"]
 
@@ -60,10 +61,12 @@ def parse_gpu_counts(text: str) -> list[int]:
 
 
 def _families(text: str) -> list[str]:
+    """Family names (canonical) and spec files, in order, once each."""
     names = [t.strip() for t in str(text).split(",") if t.strip()]
     if not names:
         raise ValueError("--families needs at least one family")
-    return [topologies.family(name).name for name in dict.fromkeys(names)]
+    return [name if is_spec_path(name) else topologies.family(name).name
+            for name in dict.fromkeys(names)]
 
 
 def _table(plan: CapexPlan) -> str:
@@ -105,7 +108,9 @@ def _table(plan: CapexPlan) -> str:
     "families_text",
     default=",".join(DEFAULT_FAMILIES),
     show_default=True,
-    help="Comma-separated topology families.",
+    help="Comma-separated topology families, and spec files (.yaml/.json/.graphml, e.g. from "
+         "`fabric topology import`) planned as they are, at their own GPU count (which joins "
+         "--gpus, so every family is built at that size too).",
 )
 @click.option(
     "--workload",
@@ -187,7 +192,8 @@ def report(
     names = [canonical(c.strip()) for item in given for c in item.split(",") if c.strip()]
     cat = load_catalog_option(options.get("catalog"))
     base = design_from_options(None, options, catalog=cat)
-    check_options_used(base, families)
+    check_options_used(base, [f for f in families if not is_spec_path(f)],
+                       also=[Path(f).name for f in families if is_spec_path(f)])
     ws = (tuple(load_workload(p) for p in workload_paths) if workload_paths
           else default_report_workloads())
     cal = None if calibration is None else load_calibration(calibration)
@@ -203,7 +209,8 @@ def report(
                           calibration_label=calibration or "", sizes_bytes=sizes,
                           collectives=names, flavor=flavor, title=title,
                           generated_at=generated_at, command=command,
-                          progress=lambda _: advance(1))
+                          progress=lambda _: advance(1),
+                          planned=advance.total)  # type: ignore[attr-defined]
     if not any(f.bom is not None for f in plan.fabrics):
         first = plan.fabrics[0]
         raise click.ClickException(

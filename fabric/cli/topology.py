@@ -10,11 +10,13 @@ import click
 from fabric import units
 from fabric.catalog import Catalog, default_catalog, load_catalog
 from fabric.cli.common import (
+    CountType,
     FabricGroup,
     FlagError,
     emit_result,
     format_table,
     json_option,
+    refuse_unless,
     status,
 )
 from fabric.cli.options import design_from_options, fabric_options
@@ -244,8 +246,16 @@ def show_command(target: str, as_json: bool, check: bool, **options: Any) -> Non
 )
 @click.option("--node", type=click.IntRange(min=0), default=None,
               help="The server written by --format nccl-xml (default: the first).")
+@click.option("--ranks", type=CountType(), default=None,
+              help="--format astra-sim: the ranks of the simulated job (default: every GPU); "
+                   "k = 1024.")
+@click.option("--placement", default=None,
+              help="--format astra-sim: where the ranks sit: packed (default), rail-aligned, "
+                   "spread, random, or a comma-separated list of GPU ids.")
+@click.option("--seed", type=int, default=None, help="Seed for --placement random.")
 @click.option("-o", "--output", metavar="FILE", help="File to write (default: stdout).")
 def export_command(target: str, fmt: str | None, output: str | None, node: int | None,
+                   ranks: int | None, placement: str | None, seed: int | None,
                    **options: Any) -> None:
     """Write a fabric (a spec file or a family with flags) as GraphML, JSON, YAML, an
     ASTRA-sim network or an NCCL topology XML.
@@ -255,9 +265,17 @@ def export_command(target: str, fmt: str | None, output: str | None, node: int |
       fabric topology export examples/small_cluster.yaml --format graphml -o small.graphml
       fabric topology export rail-only --nodes 4 --format json
       fabric topology export cluster.yaml --format astra-sim -o network.yml
+      fabric topology export clos --gpus 1k --format astra-sim --ranks 64 --placement spread
       fabric topology export cluster.yaml --format nccl-xml --node 0 -o topo.xml
     """
     from topologies.spec import dump_spec, save_spec, spec_format
+
+    placed = ranks is not None or placement is not None
+    refuse_unless(not placed or fmt == "astra-sim", "--ranks/--placement",
+                  "apply to --format astra-sim only (a rank placement of the simulated job)")
+    refuse_unless(seed is None or placement == "random", "--seed",
+                  f"applies to --placement random only (got --placement {placement or 'packed'})")
+    refuse_unless(node is None or fmt == "nccl-xml", "--node", "applies to --format nccl-xml only")
 
     if fmt in ("astra-sim", "nccl-xml"):
         if output is not None:
@@ -266,7 +284,15 @@ def export_command(target: str, fmt: str | None, output: str | None, node: int |
         if fmt == "astra-sim":
             from topologies.export_astra import astra_yaml
 
-            text = astra_yaml(G)
+            if placed:
+                from collectives.placement import place
+
+                where = placement or "packed"
+                gpus = place(G, ranks, where if "," not in where else
+                             [g.strip() for g in where.split(",") if g.strip()], seed=seed or 0)
+                text = astra_yaml(G, gpus)
+            else:
+                text = astra_yaml(G)
         else:
             from topologies.export_nccl import nccl_topology_xml
 

@@ -56,3 +56,40 @@ def test_family_options_do_not_apply_to_a_spec(tmp_path: Path) -> None:
         "Error: --switch applies to none of c.yaml (a spec file is compared as it is)")
     missing = CliRunner().invoke(cli, ["compare", "--families", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 1 and "not found" in missing.output
+
+
+# -- report --------------------------------------------------------------------------------------
+def _report(tmp_path: Path, *args: str) -> dict:
+    out = tmp_path / "plan.html"
+    result = CliRunner().invoke(cli, ["report", *args, "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and out.stat().st_size > 0
+    return json.loads(result.stdout)["results"]
+
+
+def test_report_plans_a_spec_at_its_own_size_beside_the_families(tmp_path: Path) -> None:
+    spec = tmp_path / "racked.yaml"
+    built = CliRunner().invoke(cli, ["topology", "build", "clos", "--gpus", "128", "-o",
+                                     str(spec)])
+    assert built.exit_code == 0, built.output
+    data = _report(tmp_path, "--gpus", "256", "--families", f"clos,rail-optimized,{spec}")
+    fabrics = {(f["label"], f["requested_gpus"]): f for f in data["fabrics"]}
+    # the spec's 128 GPUs join the planned sizes: every family is built there too
+    assert set(fabrics) == {("clos", 128), ("clos", 256), ("rail-optimized", 128),
+                            ("rail-optimized", 256), ("racked.yaml", 128)}
+    saved, family = fabrics[("racked.yaml", 128)], fabrics[("clos", 128)]
+    for key in ("num_gpus", "bom", "cost", "step", "curves"):
+        assert saved[key] == family[key], key
+    assert {r["requested_gpus"] for r in data["recommendations"]} == {128, 256}
+    # cost vs scale and the oversubscription study are about families, not a racked fabric
+    assert "racked.yaml" not in {p["label"] for p in data["cost_vs_scale"]}
+
+
+def test_report_refuses_family_options_for_a_spec_alone(tmp_path: Path) -> None:
+    spec = tmp_path / "c.yaml"
+    CliRunner().invoke(cli, ["topology", "build", "clos", "--gpus", "64", "-o", str(spec)])
+    result = CliRunner().invoke(cli, ["report", "--gpus", "64", "--families", str(spec),
+                                      "--switch", "qm9700", "--json"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: --switch applies to none of c.yaml (a spec file is compared as it is)")

@@ -11,6 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 import topologies
+from collectives.placement import place
 from fabric.cli import cli
 from fabric.graph import summarize
 from topologies.discovery import detect_format, parse_server
@@ -18,6 +19,7 @@ from topologies.export_astra import (
     ASTRA_TOPOLOGIES,
     astra_network,
     astra_yaml,
+    npu_order,
     read_astra_yaml,
 )
 from topologies.export_nccl import nccl_topology_xml
@@ -56,6 +58,54 @@ def test_astra_dims_are_scaleup_then_scaleout() -> None:
     # H100: 18 NVLink4 links x 25 GB/s (catalog nvlink4) per direction
     assert net.dims[0].bandwidth_gb_per_s == pytest.approx(450.0)
     assert net.dims[0].latency_ns < net.dims[1].latency_ns
+
+
+@pytest.mark.parametrize(("placement", "dims"), [
+    ("packed", [("Switch", 8), ("Switch", 8)]),   # 64 ranks fill 8 servers
+    ("spread", [("Switch", 64)]),                  # one rank on each of 64 servers
+])
+def test_astra_network_of_a_rank_placement(placement: str, dims: list) -> None:
+    G = topologies.clos(1024, tiers=2)
+    ranks = place(G, 64, placement)
+    net = astra_network(G, ranks)
+    assert [(d.topology, d.npus_count) for d in net.dims] == dims
+    assert net.num_npus == 64
+    order = npu_order(G, ranks)
+    assert sorted(order) == sorted(ranks)
+    # NPUs of one server are consecutive (the innermost dimension counts them)
+    nodes = [G.nodes[g]["node"] for g in order]
+    assert nodes == sorted(nodes, key=nodes.index)
+    text = astra_yaml(G, ranks)
+    assert read_astra_yaml(text).num_npus == 64
+    listed = [line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("#   ")
+              and ": " in line and line.split(":")[0].strip("# ").isdigit()]
+    assert listed == order
+
+
+def test_astra_placement_refusals() -> None:
+    G = topologies.clos(256, tiers=2)
+    with pytest.raises(ValueError, match="every server alike; this placement puts 1, 2 ranks"):
+        astra_network(G, ["node0/gpu0", "node0/gpu1", "node1/gpu0"])
+    with pytest.raises(ValueError, match="is not a GPU of this fabric"):
+        astra_network(G, ["node0/gpu0", "leaf0"])
+    with pytest.raises(ValueError, match="names a GPU twice"):
+        astra_network(G, ["node0/gpu0", "node0/gpu0"])
+
+
+def test_cli_export_placement_options(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["topology", "export", "clos", "--gpus", "1k", "--format",
+                                 "astra-sim", "--ranks", "64", "--placement", "spread"])
+    assert result.exit_code == 0, result.output
+    assert read_astra_yaml(result.stdout).dims[0].npus_count == 64
+    for args, message in (
+        (["--format", "json", "--ranks", "4"], "--ranks/--placement apply to --format astra-sim"),
+        (["--format", "astra-sim", "--seed", "3"], "--seed applies to --placement random only"),
+        (["--format", "astra-sim", "--node", "1"], "--node applies to --format nccl-xml only"),
+    ):
+        bad = runner.invoke(cli, ["topology", "export", "clos", "--gpus", "64", *args])
+        assert bad.exit_code == 2, (args, bad.output)
+        assert message in bad.output
 
 
 def test_astra_refuses_unequal_servers() -> None:
