@@ -71,3 +71,30 @@ def test_one_rank_without_a_launcher_warns(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "one rank and no launcher seen" in result.stderr
     assert "mpiexec -n N fabric measure mpi" in result.stderr
+
+
+@pytest.mark.torch
+@pytest.mark.usefixtures("torch_installed")
+def test_readme_srun_line_runs_under_sruns_environment(tmp_path: Path) -> None:
+    # Slurm is not installable on CI: the README's srun line runs as printed after `srun -n 2`,
+    # in two processes with the variables srun gives each task (Slurm's srun manual, "OUTPUT
+    # ENVIRONMENT VARIABLES": SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, SLURM_NTASKS_PER_NODE;
+    # https://slurm.schedmd.com/srun.html) and $(hostname) as the sbatch shell would expand it.
+    command = _readme_line("srun")
+    assert command[:3] == ["srun", "-n", "2"]
+    command = [c if c != "$(hostname)" else "127.0.0.1" for c in command[3:]]
+    port = 29500 + os.getpid() % 1000
+    procs = []
+    for rank in range(2):
+        env = _env() | {"SLURM_PROCID": str(rank), "SLURM_NTASKS": "2",
+                        "SLURM_LOCALID": str(rank), "SLURM_NTASKS_PER_NODE": "2"}
+        procs.append(subprocess.Popen(
+            [*command, "--master-port", str(port), "--backend", "gloo", "--sizes", "4KiB",
+             "--iters", "2", "--warmup", "1", "--collectives", "all-reduce"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=180) for p in procs]
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+        assert "one rank" not in err
+    records = read_records(tmp_path / "run.jsonl")
+    assert records and {r.num_ranks for r in records} == {2}
