@@ -478,6 +478,8 @@ def step_time(
     calibration: ModelCalibration | None = None,
     flavor: str = "ideal",
     predictor: Predictor | None = None,
+    routing: str = "ecmp-ideal",
+    routing_seed: int = 0,
 ) -> StepTime:
     """Time one training step of ``workload`` on fabric ``G`` (see the module docstring).
 
@@ -489,8 +491,9 @@ def step_time(
         None for :func:`default_workload`.
     catalog : Catalog or None
         For the GPU's ``peak_flops``; None for the built-in catalog.
-    calibration, flavor
-        Passed to the collective model (:func:`collectives.predict.predict`).
+    calibration, flavor, routing, routing_seed
+        Passed to the collective model (:func:`collectives.predict.predict`); the routing
+        policy only when it is not the default ``ecmp-ideal``.
     predictor : callable or None
         The collective model; None for :func:`collectives.predict.predict`.
 
@@ -515,6 +518,8 @@ def step_time(
     options: dict[str, Any] = {"flavor": flavor}
     if calibration is not None:
         options["calibration"] = calibration
+    if routing != "ecmp-ideal":
+        options.update(routing=routing, routing_seed=routing_seed)
     tp, pp, dp, ep, m = (layout.tensor_parallel, layout.pipeline_parallel, layout.data_parallel,
                          layout.expert_parallel, layout.num_microbatches)
     stride = tp * pp
@@ -603,6 +608,8 @@ def evaluate(
     calibration: ModelCalibration | None = None,
     flavor: str = "ideal",
     predictor: Predictor | None = None,
+    routing: str = "ecmp-ideal",
+    routing_seed: int = 0,
 ) -> WorkloadResult:
     """:func:`step_time` and :func:`cost_performance` together.
 
@@ -611,5 +618,5 @@ def evaluate(
     """
     w = default_workload() if workload is None else workload
     step = step_time(G, w, catalog=catalog, calibration=calibration, flavor=flavor,
-                     predictor=predictor)
+                     predictor=predictor, routing=routing, routing_seed=routing_seed)
     return WorkloadResult(step=step, cost=cost_performance(capex_usd, power_w, step, w.economics))

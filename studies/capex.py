@@ -358,6 +358,8 @@ def plan_capex(
     sensitivity: bool = True,
     progress: Callable[[FabricResult], None] | None = None,
     planned: Callable[[int], None] | None = None,
+    routing: str = "ecmp-ideal",
+    routing_seed: int = 0,
 ) -> CapexPlan:
     """Build every family at every GPU count, evaluate each, and return a :class:`CapexPlan`.
 
@@ -374,8 +376,8 @@ def plan_capex(
         Options shared by every family (switch, GPU, GPUs per server, scale-up ...); unset
         server options take :data:`studies.design.STUDY_SERVER`. An option a family does not
         take is left out for that family.
-    catalog, calibration, sizes_bytes, collectives, flavor
-        As :func:`studies.evaluate.evaluate_fabric`.
+    catalog, calibration, sizes_bytes, collectives, flavor, routing, routing_seed
+        As :func:`studies.evaluate.evaluate_fabric` (every fabric, workload and study alike).
     workload, workloads
         The training steps to time: ``workloads`` (several), else ``workload`` (one), else
         :func:`default_report_workloads` (a dense and an MoE step). The first one's results
@@ -442,12 +444,14 @@ def plan_capex(
         else:
             result = evaluate_fabric(G, family=label, requested_gpus=int(n), catalog=cat,
                                      workload=ws[0], collectives=names, sizes_bytes=sizes,
-                                     calibration=calibration, flavor=flavor)
+                                     calibration=calibration, flavor=flavor, routing=routing,
+                                     routing_seed=routing_seed)
             why[0].append("" if result.workload is not None else next(
                 (n for n in result.notes if n.startswith("workload not evaluated")),
                 "workload not evaluated"))
             for w, column, reasons in zip(ws[1:], extra, why[1:], strict=True):
-                timed, reason = _evaluate_more(G, w, result, cat, calibration, flavor)
+                timed, reason = _evaluate_more(G, w, result, cat, calibration, flavor,
+                                           routing, routing_seed)
                 column.append(timed)
                 reasons.append(reason)
         results.append(result)
@@ -464,7 +468,8 @@ def plan_capex(
                               known=results)
         over_n = max((n for n in counts if n <= SENSITIVITY_MAX_GPUS), default=min(counts))
         over = oversubscription_sweep(over_n, kinds, ws, base=base, catalog=cat,
-                                      calibration=calibration, flavor=flavor)
+                                      calibration=calibration, flavor=flavor, routing=routing,
+                                      routing_seed=routing_seed)
     measured = (measured_points(calibration, calibration_label or "calibration")
                 if isinstance(calibration, Calibration) else ())
     return CapexPlan(fabrics=tuple(results), workload=ws[0], catalog=cat, runs=runs,
@@ -474,14 +479,14 @@ def plan_capex(
 
 
 def _evaluate_more(G: object, w: Workload, result: FabricResult, cat: Catalog,
-                   calibration: ModelCalibration | None,
-                   flavor: str) -> tuple[WorkloadResult | None, str]:
+                   calibration: ModelCalibration | None, flavor: str, routing: str,
+                   routing_seed: int) -> tuple[WorkloadResult | None, str]:
     if result.bom is None:
         return None, "workload not evaluated: the fabric has no price"
     try:
         return evaluate(G, w, capex_usd=result.bom.cost_usd,  # type: ignore[arg-type]
                         power_w=result.bom.power_w, catalog=cat, calibration=calibration,
-                        flavor=flavor), ""
+                        flavor=flavor, routing=routing, routing_seed=routing_seed), ""
     except InfeasibleError as err:
         return None, f"workload not evaluated: {first_line(err)}"
 

@@ -74,6 +74,8 @@ def compare_fabrics(
     workload: Workload | None = None,
     jobs: int | None = None,
     progress: Callable[[FabricResult], None] | None = None,
+    routing: str = "ecmp-ideal",
+    routing_seed: int = 0,
 ) -> Comparison:
     """Build every family for ``num_gpus`` GPUs and evaluate each with :func:`evaluate_fabric`.
 
@@ -88,7 +90,8 @@ def compare_fabrics(
         Options shared by every family (switch, GPUs per node, scale-up, oversubscription ...);
         an option a family does not take is left out for that family. Unset server options
         take :data:`studies.design.STUDY_SERVER` (8 GPUs per server behind NVLink).
-    collectives, sizes_bytes, placement, flavor, calibration, catalog, workload
+    collectives, sizes_bytes, placement, flavor, calibration, catalog, workload, routing,
+    routing_seed
         As :func:`studies.evaluate.evaluate_fabric`.
     jobs : int or None
         Worker processes (default: one per core, at most one per family).
@@ -115,7 +118,8 @@ def compare_fabrics(
     options: dict[str, Any] = {
         "collectives": tuple(colls), "sizes_bytes": tuple(int(s) for s in sizes_bytes),
         "placement": placement, "flavor": flavor, "calibration": calibration,
-        "catalog": catalog, "workload": workload,
+        "catalog": catalog, "workload": workload, "routing": routing,
+        "routing_seed": routing_seed,
     }
     check_options_used(base, names, also=[Path(path).name for path in specs])
     designs = [for_study(design_for_family(base, name, num_gpus, catalog)) for name in names]

@@ -142,12 +142,13 @@ def failed_fabric(family: str, requested_gpus: int, error: BaseException | str, 
 
 
 def _curve(G: nx.DiGraph, collective: str, sizes: Sequence[int], *, ranks: int | None,
-           placement: Any, flavor: str,
-           calibration: ModelCalibration | None) -> CollectiveCurve:
+           placement: Any, flavor: str, calibration: ModelCalibration | None,
+           routing: str, routing_seed: int) -> CollectiveCurve:
     name = canonical(collective)
     try:
         preds = predict_many(G, name, [int(s) for s in sizes], ranks=ranks, placement=placement,
-                             flavor=flavor, calibration=calibration)
+                             flavor=flavor, calibration=calibration, routing=routing,
+                             routing_seed=routing_seed)
     except InfeasibleError as err:  # e.g. an algorithm family that needs what G lacks
         return CollectiveCurve(collective=name, error=first_line(err))
     return CollectiveCurve(collective=name, predictions=tuple(preds))
@@ -167,6 +168,8 @@ def evaluate_fabric(
     calibration: ModelCalibration | None = None,
     flavor: str = "ideal",
     bom_options: Mapping[str, Any] | None = None,
+    routing: str = "ecmp-ideal",
+    routing_seed: int = 0,
 ) -> FabricResult:
     """Summarize and price ``G``, predict its collective curves, time a workload.
 
@@ -186,8 +189,9 @@ def evaluate_fabric(
         every GPU of ``G``.
     placement
         Rank placement of the collectives (:mod:`collectives.placement`).
-    calibration, flavor
-        Passed to :func:`collectives.predict.predict_many`.
+    calibration, flavor, routing, routing_seed
+        Passed to :func:`collectives.predict.predict_many` (curves and the workload's
+        collectives alike; under ``ecmp-hash`` times are the mean over hash samples).
     bom_options
         Keyword arguments of :func:`fabric.cost.bill_of_materials`.
 
@@ -222,12 +226,14 @@ def evaluate_fabric(
     except ValueError as err:  # e.g. no transceiver of a link's rate: times still stand
         cost_error = first_line(err)
     curves = tuple(_curve(G, name, sizes_bytes, ranks=ranks, placement=placement, flavor=flavor,
-                          calibration=calibration) for name in collectives)
+                          calibration=calibration, routing=routing, routing_seed=routing_seed)
+                   for name in collectives)
     result: WorkloadResult | None = None
     if workload is not None and bom is not None:
         try:
             result = evaluate(G, workload, capex_usd=bom.cost_usd, power_w=bom.power_w,
-                              catalog=cat, calibration=calibration, flavor=flavor)
+                              catalog=cat, calibration=calibration, flavor=flavor,
+                              routing=routing, routing_seed=routing_seed)
             notes.extend(result.step.notes)
         except InfeasibleError as err:
             notes.append(f"workload not evaluated: {first_line(err)}")

@@ -112,6 +112,8 @@ def oversubscription_sweep(
     calibration: ModelCalibration | None = None,
     flavor: str = "ideal",
     progress: Callable[[OversubscriptionPoint], None] | None = None,
+    routing: str = "ecmp-ideal",
+    routing_seed: int = 0,
 ) -> tuple[OversubscriptionPoint, ...]:
     """Rebuild each family that takes ``oversubscription`` at each ratio; price and time it.
 
@@ -152,7 +154,8 @@ def oversubscription_sweep(
                 for w in workloads:
                     try:
                         r = evaluate(G, w, capex_usd=bom.cost_usd, power_w=bom.power_w,
-                                     catalog=catalog, calibration=calibration, flavor=flavor)
+                                     catalog=catalog, calibration=calibration, flavor=flavor,
+                                     routing=routing, routing_seed=routing_seed)
                     except InfeasibleError:
                         utils.append(math.nan)
                         costs.append(math.nan)

@@ -32,7 +32,7 @@ import click
 
 import topologies
 from fabric.catalog import Catalog, load_catalog
-from fabric.cli.common import CountType
+from fabric.cli.common import CountType, refuse_unless
 from fabric.routing import DEFAULT_ROUTING, ROUTING_POLICIES
 from studies.design import DesignError, FabricDesign
 from topologies.generic import CPU_RANKS, ClusterDescription, cluster_links
@@ -183,6 +183,17 @@ def routing_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return func
 
     return decorate
+
+
+def check_routing_flags(flavor: str, routing: str) -> None:
+    """Refuse ``--routing`` with the nccl flavor (NCCL's tuner has no routing model) and
+    ``--routing-seed`` without ``--routing ecmp-hash`` (exit 2, the reason given)."""
+    refuse_unless(routing == DEFAULT_ROUTING or flavor != "nccl", "--routing",
+                  f"applies to --flavor ideal or mpi only (got --flavor {flavor})")
+    source = click.get_current_context().get_parameter_source("routing_seed")
+    refuse_unless(source != click.core.ParameterSource.COMMANDLINE or routing == "ecmp-hash",
+                  "--routing-seed", f"applies to --routing ecmp-hash only (got --routing "
+                                    f"{routing})")
 
 
 def cluster_from_options(options: Mapping[str, Any], *,

@@ -27,6 +27,7 @@ from fabric.cli.common import (
 )
 from fabric.cli.options import (
     CLUSTER_OPTION_NAMES,
+    check_routing_flags,
     cluster_from_options,
     cluster_options,
     design_from_options,
@@ -211,11 +212,7 @@ def predict_command(
     """Predict collectives over a range of sizes, as nccl-tests-like tables."""
     refuse_unless(nccl_version is None or flavor == "nccl", "--nccl-version",
                   f"applies to --flavor nccl only (got --flavor {flavor})")
-    refuse_unless(routing == "ecmp-ideal" or flavor != "nccl", "--routing",
-                  f"applies to --flavor ideal or mpi only (got --flavor {flavor})")
-    refuse_unless(click.get_current_context().get_parameter_source("routing_seed")
-                  != ParameterSource.COMMANDLINE or routing == "ecmp-hash", "--routing-seed",
-                  f"applies to --routing ecmp-hash only (got --routing {routing})")
+    check_routing_flags(flavor, routing)
     seed_given = click.get_current_context().get_parameter_source("seed") == \
         ParameterSource.COMMANDLINE
     refuse_unless(not seed_given or placement == "random", "--seed",
@@ -357,11 +354,12 @@ def _compare_entry(f: FabricResult) -> dict[str, Any]:
 @click.option("--workload", "workload_path", metavar="FILE",
               help="Workload YAML/JSON for utilization and USD per useful GPU-hour "
                    "(default: built-in 70B dense training step).")
+@routing_options()
 @fabric_options(sizes=False)
 @json_option
 def compare_command(gpus: int, families: str, collectives: str, sizes: list[int], placement: str,
                     flavor: str, calibration: str | None, workload_path: str | None,
-                    as_json: bool, **options: Any) -> None:
+                    as_json: bool, routing: str, routing_seed: int, **options: Any) -> None:
     """Compare fabric families for one cluster: cost, collective times, utilization per dollar.
 
     Every family is built with the same servers (8 GPUs behind NVLink unless --gpus-per-node /
@@ -369,6 +367,7 @@ def compare_command(gpus: int, families: str, collectives: str, sizes: list[int]
     """
     if gpus < 2:
         raise click.BadParameter(f"must be >= 2, got {gpus}", param_hint="--gpus")
+    check_routing_flags(flavor, routing)
     catalog = load_catalog_option(options.get("catalog"))
     base = design_from_options(None, options, catalog=catalog)
     cal = _load_calibration(calibration)
@@ -378,7 +377,8 @@ def compare_command(gpus: int, families: str, collectives: str, sizes: list[int]
         result = compare_fabrics(gpus, names, base=base, collectives=_split(collectives),
                                  sizes_bytes=tuple(sizes), placement=placement, flavor=flavor,
                                  calibration=cal, catalog=catalog, workload=w,
-                                 progress=lambda _: advance(1))
+                                 progress=lambda _: advance(1), routing=routing,
+                                 routing_seed=routing_seed)
     entries = [_compare_entry(f) for f in result.fabrics]
     if as_json:
         emit_result("compare", None, {"workload": w.name, "fabrics": entries})

@@ -24,9 +24,16 @@ from fabric.cli.common import (
     hidden_alias,
     json_option,
     progress,
+    refuse_unless,
     status,
 )
-from fabric.cli.options import design_from_options, fabric_options, load_catalog_option
+from fabric.cli.options import (
+    check_routing_flags,
+    design_from_options,
+    fabric_options,
+    load_catalog_option,
+    routing_options,
+)
 from fabric.fileio import atomic_write_text, check_output_path
 from measure.calibration import load_calibration
 from reports.html import render_report, report_data
@@ -141,6 +148,7 @@ def _table(plan: CapexPlan) -> str:
     show_default=True,
     help="Collective model flavor.",
 )
+@routing_options()
 @fabric_options(sizes=False)
 @click.option("--title", default="Fabric capex planning report", show_default=True)
 @click.option(
@@ -166,6 +174,8 @@ def report(
     output: str | None,
     as_json: bool,
     sweep_db: str | None = None,
+    routing: str = "ecmp-ideal",
+    routing_seed: int = 0,
     **options: Any,
 ) -> None:
     """Plan capex: cost, power, collective times and utilization per dollar, as HTML.
@@ -174,8 +184,11 @@ def report(
     curves and the workload's step time, and writes one self-contained HTML file (plotly
     inline, works offline). Progress goes to stderr; --json prints the numbers on stdout.
     """
+    check_routing_flags(flavor, routing)
     if sweep_db is not None:  # the sweep page (reports/sweep.py), not a plan
         from reports.sweep import sweep_report_html
+        refuse_unless(routing == "ecmp-ideal", "--routing",
+                      "does not apply to --sweep (the sweep's results are drawn as stored)")
         if output is None:
             raise click.UsageError("--sweep needs -o FILE")
         atomic_write_text(output, sweep_report_html(sweep_db))
@@ -200,6 +213,8 @@ def report(
     command = " ".join(
         ["fabric report", "--gpus", ",".join(map(str, counts)), "--families", ",".join(families),
          "--flavor", flavor]
+        + (["--routing", routing] if routing != "ecmp-ideal" else [])
+        + (["--routing-seed", str(routing_seed)] if routing == "ecmp-hash" else [])
         + [f"{flag} {shlex.quote(value)}" for flag, value in (
             *(("--workload", p) for p in workload_paths),
             ("--catalog", options.get("catalog")), ("--calibration", calibration)) if value]
@@ -210,7 +225,8 @@ def report(
                           collectives=names, flavor=flavor, title=title,
                           generated_at=generated_at, command=command,
                           progress=lambda _: advance(1),
-                          planned=advance.total)  # type: ignore[attr-defined]
+                          planned=advance.total,  # type: ignore[attr-defined]
+                          routing=routing, routing_seed=routing_seed)
     if not any(f.bom is not None for f in plan.fabrics):
         first = plan.fabrics[0]
         raise click.ClickException(
