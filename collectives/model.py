@@ -28,7 +28,7 @@ from collectives.names import busbw_factor, canonical
 from collectives.patterns import Phase
 from collectives.registry import algorithm_for, candidates, phases
 from collectives.results import AlgorithmCost, Prediction
-from fabric.flows import edge_name, hash_samples, sampled_step
+from fabric.flows import SampledStep, edge_name, hash_samples, sampled_step
 from fabric.links import SCALEOUT_CLASSES, SCALEUP_CLASSES
 from fabric.routing import DEFAULT_ROUTING, FabricIndex, check_routing, fabric_index, placement_of
 
@@ -138,6 +138,7 @@ def _evaluate(
     params: ModelParams,
     routing: str = DEFAULT_ROUTING,
     routing_seed: int = 0,
+    placed: dict[tuple[int, int], SampledStep] | None = None,
 ) -> tuple[AlgorithmCost, np.ndarray | None]:
     """An algorithm's cost under a routing policy, and its per-sample seconds per byte.
 
@@ -146,6 +147,13 @@ def _evaluate(
     draws ``hash_samples`` independent hashes per phase with one generator seeded by
     ``routing_seed`` and returns the sum over phases per sample (the cost's
     ``seconds_per_byte`` is their mean). Phases without flows keep their fluid loads.
+
+    ``placed`` keeps the placement of each unit phase (:attr:`collectives.patterns.Phase.unit`)
+    across the phases and algorithms of one request: a phase scaled from a unit already placed
+    (with as many samples) is that placement times its scale. The same pairs exchanging again
+    (Rabenseifner's halving and doubling, recursive doubling) take the same paths, as one
+    connection's flows hash alike; the mean is unchanged and the 99th percentile is that of
+    correlated phases.
     """
     index = on.index
     eff = _efficiency(index, params)
@@ -171,10 +179,24 @@ def _evaluate(
         latency_s += ph.repeat * (ph.latency_s + ph.alpha_steps * params.alpha_s)
         sent += ph.repeat * float(ph.load[gpu_out[ph.edges]].sum())
         if step_flows is not None:
-            got = sampled_step(index, *step_flows, placement=placement, samples=num_samples,
-                               seed=int(rng.integers(1 << 62)), efficiency=eff)
-            samples += ph.repeat * got.seconds_per_byte
-            part, edge = ph.repeat * float(got.seconds_per_byte.mean()), got.bottleneck_edge
+            seed = int(rng.integers(1 << 62))
+            scale = 1.0
+            if placed is not None and ph.unit is not None:
+                key = (id(ph.unit), num_samples)
+                unit_got = placed.get(key)
+                if unit_got is None:
+                    unit_flows = ph.unit.step_flows()
+                    assert unit_flows is not None  # a unit phase keeps its flows
+                    unit_got = sampled_step(index, *unit_flows, placement=placement,
+                                            samples=num_samples, seed=seed, efficiency=eff)
+                    placed[key] = unit_got
+                got, scale = unit_got, ph.scale
+            else:
+                got = sampled_step(index, *step_flows, placement=placement,
+                                   samples=num_samples, seed=seed, efficiency=eff)
+            samples += ph.repeat * scale * got.seconds_per_byte
+            part = ph.repeat * scale * float(got.seconds_per_byte.mean())
+            edge = got.bottleneck_edge
         else:
             c_e = cap[ph.edges] * (eff[ph.edges] if eff is not None else 1.0)
             ratio = ph.load / c_e
@@ -201,18 +223,38 @@ def _costs(
     routing: str = DEFAULT_ROUTING,
     routing_seed: int = 0,
 ) -> list[tuple[AlgorithmCost, np.ndarray | None]]:
+    placed: dict[tuple[int, int], SampledStep] = {}
     if algorithm is not None:
         algorithm_for(collective, algorithm)  # unknown, or not serving: say so first
         return [_evaluate(on, phases(on, collective, algorithm), algorithm, params, routing,
-                          routing_seed)]
-    costs = []
+                          routing_seed, placed)]
     errors = []
+    built: dict[str, list[Phase]] = {}
     for a in candidates(on, collective, params.algorithm_set):
         try:
-            costs.append(_evaluate(on, phases(on, collective, a), a, params, routing,
-                                   routing_seed))
+            built[a] = phases(on, collective, a)
         except ValueError as err:
             errors.append(f"{a}: {err}")
+    bounds: dict[str, AlgorithmCost] = {}
+    if placement_of(routing) == "ecmp-hash" and len(built) > 1:
+        # Hashing never beats the fluid split on average: the expected load of a cable is its
+        # fluid share, and E[max] >= max E (Jensen), phase by phase. So an algorithm whose fluid
+        # cost is no better in latency and seconds per byte than an algorithm's hashed cost
+        # loses at every size and is not hashed at all.
+        for a, steps in built.items():
+            bounds[a] = _evaluate(on, steps, a, params)[0]
+    done: dict[str, tuple[AlgorithmCost, np.ndarray | None]] = {}
+    for a in sorted(built, key=lambda a: bounds[a].seconds_per_byte if bounds else 0.0):
+        low = bounds.get(a)
+        if low is not None and any(
+                c.latency_s <= low.latency_s and c.seconds_per_byte <= low.seconds_per_byte
+                for c, _ in done.values()):
+            continue
+        try:
+            done[a] = _evaluate(on, built[a], a, params, routing, routing_seed, placed)
+        except ValueError as err:
+            errors.append(f"{a}: {err}")
+    costs = [done[a] for a in built if a in done]  # registry order
     if not costs:
         raise ValueError(
             f"no algorithm for {collective} works on this placement: {'; '.join(errors)}"
@@ -236,7 +278,9 @@ def algorithm_costs(
 
     Candidates are the registry's (:func:`collectives.registry.candidates`): algorithms that do
     not apply on this placement and fabric are left out when none was named, and so are those
-    whose flows find no path (a rail-only fabric without forwarding).
+    whose flows find no path (a rail-only fabric without forwarding). Under ``ecmp-hash``, so are
+    those that cannot be the fastest at any size (their fluid cost, a lower bound of their
+    hashed mean, is no better in latency and seconds per byte than another's hashed cost).
 
     Raises
     ------

@@ -70,7 +70,9 @@ class Phase:
     (:func:`fabric.flows.sampled_step`); None where the loads are fixed or aggregated (the
     policies then use ``load``, the fluid split). ``flows_later`` builds them on demand where
     keeping them would cost memory (a direct all-to-all's n^2 pairs); :meth:`step_flows` reads
-    either.
+    either. ``unit`` is the phase of one byte per flow that this one scales by ``scale`` (the
+    XOR exchanges several algorithms share, :func:`_xor_unit_phase`): a flow placement computed
+    for the unit serves every phase scaled from it.
     """
 
     repeat: float
@@ -80,6 +82,8 @@ class Phase:
     alpha_steps: float
     flows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     flows_later: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+    unit: Phase | None = None
+    scale: float = 1.0
 
     def step_flows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """The step's flows ``(src, dst, relative bytes)``, or None (fixed or aggregated)."""
@@ -268,7 +272,8 @@ def _scaled(unit: Phase, rel: float) -> Phase:
     flows = unit.flows
     return dataclasses.replace(
         unit, load=unit.load * rel,
-        flows=None if flows is None else (flows[0], flows[1], flows[2] * rel))
+        flows=None if flows is None else (flows[0], flows[1], flows[2] * rel), unit=unit,
+        scale=rel)
 
 
 def _xor_phases(index: FabricIndex, c: Communicator, rel_of_step: list[float]) -> list[Phase]:
