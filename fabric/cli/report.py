@@ -19,6 +19,7 @@ from collectives.workload import load_workload
 from fabric import units
 from fabric.cli.common import (
     SizeListType,
+    command_inputs,
     emit_result,
     format_table,
     hidden_alias,
@@ -236,6 +237,8 @@ def report(
         atomic_write_text(output, render_report(plan))
         status(f"wrote {output}")
     if as_json:
-        emit_result("report", None, report_data(plan))
+        inputs = command_inputs()
+        inputs.update(gpus=counts, families=families)  # as parsed: 16k -> 16384
+        emit_result("report", inputs, report_data(plan))
     else:
         click.echo(_table(plan))

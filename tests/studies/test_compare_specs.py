@@ -93,3 +93,11 @@ def test_report_refuses_family_options_for_a_spec_alone(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1] == (
         "Error: --switch applies to none of c.yaml (a spec file is compared as it is)")
+
+
+def test_report_inputs_carry_the_parsed_counts_and_families(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["report", "--gpus", "64,128", "--families",
+                                      "clos,rail-optimized", "--json"])
+    assert result.exit_code == 0, result.output
+    inputs = json.loads(result.stdout)["inputs"]
+    assert inputs["gpus"] == [64, 128] and inputs["families"] == ["clos", "rail-optimized"]
