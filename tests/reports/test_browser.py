@@ -228,3 +228,22 @@ def test_the_layout_check_sees_clipped_labels(report_file, tmp_path):
     check = _layout_check(page, tmp_path)
     assert check["figures"]["fig-bad"]["svg"] > 0
     assert any(label.startswith("fig-bad: ") for label in check["outside"])
+
+
+def test_a_racked_fabric_beside_the_families_draws_every_figure(tmp_path):
+    # a spec file (here a saved 128-GPU Clos) is planned at its own size: one point per chart
+    from topologies.spec import save_spec
+
+    spec = save_spec(topologies.build("clos", num_gpus=128), tmp_path / "racked.yaml")
+    plan = plan_capex([256], ["rail-optimized", str(spec)], sizes_bytes=(1024, 1 << 20))
+    assert {(f.label, f.requested_gpus) for f in plan.fabrics} == {
+        ("rail-optimized", 128), ("rail-optimized", 256), ("racked.yaml", 128)}
+    page = tmp_path / "plan.html"
+    page.write_text(render_report(plan), encoding="utf-8")
+    check = _layout_check(page, tmp_path)
+    # no calibration (no measured points) and no family that takes oversubscription
+    assert sorted(check["figures"]) == sorted(set(FIGURES) - {"fig-measured",
+                                                              "fig-oversubscription"})
+    for fig_id, fig in check["figures"].items():
+        assert fig["svg"] > 0, fig_id
+    assert check["outside"] == []
