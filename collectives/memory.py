@@ -17,8 +17,9 @@ activations of one prefill step.
   the rest to the CUDA context, NCCL buffers and fragmentation (vLLM engine arguments,
   https://docs.vllm.ai/en/stable/configuration/engine_args.html, 2025).
 * **Prefill chunk**: 8,192 tokens by default, vLLM V1's ``max_num_batched_tokens`` for its
-  OpenAI-compatible server (vllm-project/vllm ``vllm/engine/arg_utils.py``, 2025; chunked
-  prefill: https://docs.vllm.ai/en/stable/configuration/optimization.html).
+  OpenAI-compatible server on GPUs with at least 70 GiB other than A100 (2,048 on smaller ones;
+  vllm-project/vllm ``vllm/engine/arg_utils.py``, 2025; chunked prefill:
+  https://docs.vllm.ai/en/stable/configuration/optimization.html).
 
 >>> from collectives.llm import load_model
 >>> m = load_model("llama-3.1-405b")
@@ -47,7 +48,8 @@ __all__ = [
 WEIGHT_DTYPE_BYTES: dict[str, float] = {**KV_DTYPE_BYTES, "fp4": 0.5, "int4": 0.5}
 #: Share of a GPU's memory a serving engine uses (vLLM's gpu_memory_utilization default).
 USABLE_FRACTION = 0.9
-#: Tokens of one prefill forward pass (vLLM V1's max_num_batched_tokens for its server).
+#: Tokens of one prefill forward pass (vLLM V1's max_num_batched_tokens for its server on
+#: 70 GiB-class GPUs; 2,048 on smaller ones).
 DEFAULT_PREFILL_CHUNK_TOKENS = 8192
 _ACTIVATION_BYTES = 2  # bf16 activations
 

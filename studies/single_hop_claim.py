@@ -1,7 +1,7 @@
 """Does a single-hop fabric cut network capex and power as claimed? A break-even study.
 
 Eridu (out of stealth March 2026) claims that high-radix switches flattening the network to
-one hop cut network cost by up to 40% (50% in some coverage) and network power by up to 70%
+one hop cut network cost by up to 40% and network power by up to 70%
 (https://eridu.ai/news/a-vision-to-address-the-ai-network-wall; interview with its founders,
 https://tfir.io/eridu-ai-network-bottleneck-gpu-utilization/, 2026). It has published no radix,
 price or power for its switch, so the claim cannot be priced directly. This study asks what the
