@@ -71,7 +71,7 @@ class Phase:
     policies then use ``load``, the fluid split). ``flows_later`` builds them on demand where
     keeping them would cost memory (a direct all-to-all's n^2 pairs); :meth:`step_flows` reads
     either. ``unit`` is the phase of one byte per flow that this one scales by ``scale`` (the
-    XOR exchanges several algorithms share, :func:`_xor_unit_phase`): a flow placement computed
+    exchanges several algorithms share, :func:`_unit_phase`): a flow placement computed
     for the unit serves every phase scaled from it.
     """
 
@@ -242,42 +242,47 @@ def _phase_from_parts(
                              flows=(flows[0], flows[1], flows[2]))
 
 
-_XOR_MEMO_KEY = (__name__, "xor-unit-phases")
-_XOR_MEMO_LIMIT = 64  # (ranks, distance) entries kept per fabric index
+_UNIT_MEMO_KEY = (__name__, "unit-phases")
+_UNIT_MEMO_LIMIT = 128  # (ranks, partner map) entries kept per fabric index
 
 
-def _xor_unit_phase(index: FabricIndex, c: Communicator, k: int) -> Phase:
-    """Every rank exchanging one byte with rank XOR 2^k, memoized in the fabric index's memo.
+def _unit_phase(index: FabricIndex, c: Communicator, distance: int, *, xor: bool) -> Phase:
+    """Every rank sending one byte to rank XOR ``distance`` (``xor``) or rank + ``distance``
+    (mod n), memoized in the fabric index's memo.
 
-    Recursive doubling and halving, Rabenseifner (and recursive halving's reduce-scatter) route
-    the same partner pairs with other byte counts; loads are linear in the bytes, so each
-    distance is routed once per fabric index and scaled (:func:`_scaled`).
+    Algorithms that exchange with the same partners route the same pairs with other byte counts:
+    recursive doubling and halving and Rabenseifner (XOR 2^k), Bruck's all-to-all and
+    all-gather (shift 2^k), pairwise exchange and send-recv (shift or XOR d). Loads are linear
+    in the bytes, so each partner map is routed once per fabric index and scaled
+    (:func:`_scaled`).
     """
-    memo = cast("dict[tuple[object, ...], Phase]", index.memo.setdefault(_XOR_MEMO_KEY, {}))
-    key = (c.ranks, k)
+    memo = cast("dict[tuple[object, ...], Phase]", index.memo.setdefault(_UNIT_MEMO_KEY, {}))
+    key = (c.ranks, distance, xor)
     found = memo.get(key)
     if found is None:
-        if len(memo) >= _XOR_MEMO_LIMIT:
+        if len(memo) >= _UNIT_MEMO_LIMIT:
             memo.clear()
-        partner = np.arange(c.n) ^ (1 << k)
+        ranks = np.arange(c.n)
+        partner = ranks ^ distance if xor else (ranks + distance) % c.n
         found = _phase_from_flows(index, c.pos, c.pos[partner], np.ones(c.n), repeat=1,
                                   alpha_steps=1)
         memo[key] = found
     return found
 
 
-def _scaled(unit: Phase, rel: float) -> Phase:
-    """A phase of unit flows with every flow carrying ``rel`` bytes instead (loads are linear
-    in the bytes; the path latency is not)."""
+def _scaled(unit: Phase, rel: float, repeat: float = 1.0) -> Phase:
+    """A phase of unit flows with every flow carrying ``rel`` bytes instead, ``repeat`` times
+    (loads are linear in the bytes; the path latency is not)."""
     flows = unit.flows
     return dataclasses.replace(
-        unit, load=unit.load * rel,
+        unit, load=unit.load * rel, repeat=repeat,
         flows=None if flows is None else (flows[0], flows[1], flows[2] * rel), unit=unit,
         scale=rel)
 
 
 def _xor_phases(index: FabricIndex, c: Communicator, rel_of_step: list[float]) -> list[Phase]:
-    return [_scaled(_xor_unit_phase(index, c, k), rel) for k, rel in enumerate(rel_of_step)]
+    return [_scaled(_unit_phase(index, c, 1 << k, xor=True), rel)
+            for k, rel in enumerate(rel_of_step)]
 
 
 def _shift_phase(
@@ -285,10 +290,7 @@ def _shift_phase(
 ) -> Phase:
     """Every rank sends to rank + shift (mod n), or to rank XOR shift (MPICH's pairwise exchange
     for a power-of-two n, alltoall_intra_pairwise.c)."""
-    n = c.n
-    ranks = np.arange(n)
-    dst = c.pos[ranks ^ shift] if xor else c.pos[(ranks + shift) % n]
-    return _phase_from_flows(index, c.pos, dst, np.full(n, rel), repeat=repeat, alpha_steps=1)
+    return _scaled(_unit_phase(index, c, shift, xor=xor), rel, repeat)
 
 
 def _direct_all_to_all(index: FabricIndex, c: Communicator) -> Phase:

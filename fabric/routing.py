@@ -27,7 +27,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra, shortest_path
+from scipy.sparse.csgraph import connected_components, dijkstra, shortest_path
 
 from fabric.graph import graph_version, is_tracked
 
@@ -49,6 +49,9 @@ __all__ = [
 ]
 
 _UNREACHABLE = np.iinfo(np.int32).max // 4
+#: Whether new indexes route over the transit graph with twin switches merged (exact; see
+#: :func:`_merge_twins`). False routes over every switch: the reference the tests compare with.
+MERGE_TWINS = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,9 +86,11 @@ class FabricIndex:
     memo : dict for what other modules derive from this index (communicators, phases, node
         lists). It lives exactly as long as the index: when the graph changes, ``fabric_index``
         builds a new index with an empty memo, so nothing derived can go stale.
+    merge_twins : whether the fluid routing merges twin switches (:func:`_merge_twins`);
+        None (the default) reads :data:`MERGE_TWINS`.
     """
 
-    def __init__(self, G: nx.DiGraph) -> None:
+    def __init__(self, G: nx.DiGraph, *, merge_twins: bool | None = None) -> None:
         self.memo: dict[object, object] = {}
         self.nodes = list(G.nodes)
         self.index = dict(zip(self.nodes, range(len(self.nodes)), strict=True))
@@ -151,15 +156,8 @@ class FabricIndex:
         self.t_src = t_src[order]
         self.t_dst = self.t_of[self.edge_dst[self.t_edges]]
         self.t_indptr = np.concatenate([[0], np.cumsum(np.bincount(self.t_src, minlength=num_t))])
-        ones = np.ones(len(self.t_edges))
-        # reversed transit graph: distances *to* a node
-        self._rev_hops = csr_matrix((ones, (self.t_dst, self.t_src)), shape=(num_t, num_t))
-        # a zero latency would be an absent edge to csgraph: nudge only those, so path
-        # latencies stay exact sums of the catalog's cable and switch latencies
-        t_lat = self.edge_latency_s[self.t_edges]
-        self._rev_lat = csr_matrix(
-            (np.where(t_lat > 0, t_lat, 1e-15), (self.t_dst, self.t_src)), shape=(num_t, num_t)
-        )
+        self.merge_twins = MERGE_TWINS if merge_twins is None else merge_twins
+        self._transit_graph: _TransitGraph | None = None
         self.rail = np.zeros(num, dtype=np.int64)
         self.rail[self.gpu_ids] = np.fromiter(
             (int(d.get("rail", d.get("local", 0))) for d in map(node_data.__getitem__,
@@ -227,38 +225,196 @@ class FabricIndex:
                 order = np.argsort(preds)
                 self.class_preds.append(preds[order].astype(np.int64))  # local transit ids
                 self.class_last_edges[i] = np.asarray(in_edges)[order]
-        self._dist: dict[int, np.ndarray] = {}
+        self._dist: dict[int, np.ndarray] = {}  # per class, over transit nodes (expanded)
         self._lat: dict[int, np.ndarray] = {}
+        self._qdist: dict[int, np.ndarray] = {}  # per class, over the transit graph's nodes
+        self._qlat: dict[int, np.ndarray] = {}
+
+    def transit_graph(self) -> _TransitGraph:
+        """The graph the fluid routing runs on: the transit graph with twins merged
+        (:func:`_merge_twins`; the transit graph itself when ``merge_twins`` is False or
+        there are none). Built on first use."""
+        if self._transit_graph is None:
+            self._transit_graph = _transit_graph(self, self.merge_twins)
+        return self._transit_graph
 
     # -- per-class distances ---------------------------------------------------------------
     def prepare(self, classes: np.ndarray) -> None:
         """Compute hop and latency distances of several destination classes in one pass."""
-        missing = [int(c) for c in classes if int(c) not in self._dist]
+        missing = [int(c) for c in classes if int(c) not in self._qdist]
         if not missing:
             return
-        preds = np.concatenate([self.class_preds[c] for c in missing])
-        owner = np.concatenate(
-            [np.full(len(self.class_preds[c]), i) for i, c in enumerate(missing)]
-        )
-        hops = np.atleast_2d(shortest_path(self._rev_hops, unweighted=True, indices=preds))
-        lat = np.atleast_2d(dijkstra(self._rev_lat, indices=preds))
-        for i, c in enumerate(missing):
-            rows = owner == i
-            raw = hops[rows].min(axis=0)
-            self._dist[c] = np.where(np.isfinite(raw), raw, _UNREACHABLE).astype(np.int32)
-            self._lat[c] = lat[rows].min(axis=0)
+        tg = self.transit_graph()
+        targets = [np.unique(tg.node_of[self.class_preds[c]]) for c in missing]
+        preds = np.concatenate(targets)
+        ends = np.cumsum([len(t) for t in targets]).tolist()
+        hops = np.atleast_2d(shortest_path(tg.rev_hops, unweighted=True, indices=preds))
+        hops[~np.isfinite(hops)] = _UNREACHABLE
+        hops = hops.astype(np.int32)
+        lat = np.atleast_2d(dijkstra(tg.rev_lat, indices=preds))
+        for c, start, end in zip(missing, [0, *ends[:-1]], ends, strict=True):
+            one = end - start == 1  # the common case: one predecessor, a row as it is
+            self._qdist[c] = hops[start] if one else hops[start:end].min(axis=0)
+            self._qlat[c] = lat[start] if one else lat[start:end].min(axis=0)
 
     def class_distance(self, cls: int) -> np.ndarray:
         """Fewest hops from every transit node (local id) to a predecessor of class ``cls``."""
-        if cls not in self._dist:
+        found = self._dist.get(cls)
+        if found is None:
             self.prepare(np.array([cls]))
-        return self._dist[cls]
+            found = self._dist[cls] = self._qdist[cls][self.transit_graph().node_of]
+        return found
 
     def class_latency(self, cls: int) -> np.ndarray:
         """Least latency (s) from each transit node (local id) to a predecessor of class ``cls``."""
-        if cls not in self._lat:
+        found = self._lat.get(cls)
+        if found is None:
             self.prepare(np.array([cls]))
-        return self._lat[cls]
+            found = self._lat[cls] = self._qlat[cls][self.transit_graph().node_of]
+        return found
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _TransitGraph:
+    """The scale-out transit graph the fluid routing walks, as CSR arrays by source node.
+
+    Nodes are the transit nodes with *twins* merged: ``node_of[t]`` is transit node t's node
+    here, ``size[q]`` how many transit nodes node q stands for. Edge ids index ``weight``
+    (parallel cables, the ECMP split weight) and the load array routing fills: ``num_edges``
+    of them. ``expand`` is None when nothing was merged (edge ids are then the index's own edge
+    positions and loads go straight into its load array); otherwise ``(edges, of, share)``: the
+    index's transit edge ``edges[i]`` carries ``share[i]`` of merged edge ``of[i]``'s load.
+    ``rev_hops`` and ``rev_lat`` are the reversed graph (distances *to* a node) for csgraph;
+    ``connected`` says whether every node reaches every other.
+    """
+
+    num: int
+    node_of: np.ndarray
+    size: np.ndarray
+    indptr: np.ndarray
+    edge: np.ndarray
+    dst: np.ndarray
+    weight: np.ndarray
+    num_edges: int
+    expand: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    rev_hops: csr_matrix
+    rev_lat: csr_matrix
+    connected: bool
+
+
+def _reversed(num: int, src: np.ndarray, dst: np.ndarray, lat: np.ndarray
+              ) -> tuple[csr_matrix, csr_matrix]:
+    hops = csr_matrix((np.ones(len(src)), (dst, src)), shape=(num, num))
+    # a zero latency would be an absent edge to csgraph: nudge only those, so path latencies
+    # stay exact sums of the catalog's cable and switch latencies
+    lat_m = csr_matrix((np.where(lat > 0, lat, 1e-15), (dst, src)), shape=(num, num))
+    return hops, lat_m
+
+
+def _transit_graph(index: FabricIndex, merge_twins: bool) -> _TransitGraph:
+    num_t = index.num_transit
+    node_of = _merge_twins(index) if merge_twins else None
+    if node_of is None:
+        rev_hops, rev_lat = _reversed(num_t, index.t_src, index.t_dst,
+                                      index.edge_latency_s[index.t_edges])
+        return _TransitGraph(
+            num=num_t, node_of=np.arange(num_t), size=np.ones(num_t, dtype=np.int64),
+            indptr=index.t_indptr, edge=index.t_edges, dst=index.t_dst,
+            weight=index.edge_num_links, num_edges=index.num_edges, expand=None,
+            rev_hops=rev_hops, rev_lat=rev_lat, connected=_connected(rev_hops))
+    num_q = int(node_of.max()) + 1
+    size = np.bincount(node_of, minlength=num_q)
+    q_src, q_dst = node_of[index.t_src], node_of[index.t_dst]
+    pair, of = np.unique(q_src * num_q + q_dst, return_inverse=True)
+    of = of.reshape(-1)
+    src, dst = np.divmod(pair, num_q)  # sorted by source: CSR order
+    weight = np.bincount(of, weights=index.edge_num_links[index.t_edges], minlength=len(pair))
+    lat = np.zeros(len(pair))
+    lat[of] = index.edge_latency_s[index.t_edges]  # twins' edges have equal latencies
+    share = 1.0 / np.bincount(of, minlength=len(pair))[of]
+    rev_hops, rev_lat = _reversed(num_q, src, dst, lat)
+    return _TransitGraph(
+        num=num_q, node_of=node_of, size=size,
+        indptr=np.concatenate([[0], np.cumsum(np.bincount(src, minlength=num_q))]),
+        edge=np.arange(len(pair)), dst=dst, weight=weight, num_edges=len(pair),
+        expand=(index.t_edges, of, share), rev_hops=rev_hops, rev_lat=rev_lat,
+        connected=_connected(rev_hops))
+
+
+def _connected(graph: csr_matrix) -> bool:
+    return graph.shape[0] > 0 and connected_components(graph, connection="strong")[0] == 1
+
+
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer over uint64 (wrapping): a well-spread hash of each value."""
+    with np.errstate(over="ignore"):
+        x = (x + _MIX[0]) & np.uint64(0xFFFFFFFFFFFFFFFF)
+        x = (x ^ (x >> np.uint64(30))) * _MIX[1]
+        x = (x ^ (x >> np.uint64(27))) * _MIX[2]
+        return x ^ (x >> np.uint64(31))
+
+
+def _merge_twins(index: FabricIndex) -> np.ndarray | None:
+    """Transit nodes numbered so that *twins* share a number, or None if there are none.
+
+    Twins are transit nodes with the same neighbours on the same kind of edges, both ways:
+    the same in- and out-neighbours, each over edges of equal bandwidth, latency, cable count
+    and link type (the cores of one group in a fat-tree, the spines of a two-tier Clos). Fluid
+    ECMP treats twins alike: every predecessor splits equally between them and each splits on
+    in the same proportions, so each twin carries 1/m of what the m of them carry together, on
+    edges that mirror each other. Routing on the graph with each twin set merged (cables
+    summed) and sharing the merged edges' loads out equally gives the loads of routing on the
+    whole graph (to rounding), for any demands: twins never send or receive demands.
+    Candidates are grouped by a hash of their edge multisets and then compared exactly.
+    """
+    num_t = index.num_transit
+    if num_t < 2:
+        return None
+    # an id per edge attribute tuple
+    attrs = np.stack([index.edge_capacity_bytes_per_s, index.edge_latency_s,
+                      index.edge_num_links, index.edge_link_id.astype(float)], axis=1)
+    attr = np.unique(attrs, axis=0, return_inverse=True)[1].reshape(-1).astype(np.uint64)
+    n = np.uint64(index.num_nodes)
+    src, dst = index.edge_src, index.edge_dst
+    t_src, t_dst = index.t_of[src], index.t_of[dst]
+    key_out = dst.astype(np.uint64) * np.uint64(1 << 20) + attr  # what an edge looks like from
+    key_in = src.astype(np.uint64) * np.uint64(1 << 20) + attr   # its source / its destination
+    columns = []
+    for salt in (np.uint64(1), np.uint64(2)):
+        for owner, key in ((t_src, key_out), (t_dst, key_in)):
+            h = np.zeros(num_t, dtype=np.uint64)
+            on = owner >= 0
+            np.add.at(h, owner[on], _mix(key[on] * n + salt))
+            columns.append(h)
+    columns.append(np.bincount(t_src[t_src >= 0], minlength=num_t).astype(np.uint64))
+    columns.append(np.bincount(t_dst[t_dst >= 0], minlength=num_t).astype(np.uint64))
+    columns.append(index.kind[index.t_nodes].astype(np.uint64))
+    _, first, group = np.unique(np.stack(columns, axis=1), axis=0, return_index=True,
+                                return_inverse=True)
+    group = group.reshape(-1)
+    if len(first) == num_t:
+        return None
+    # exact check: each member's sorted edge keys equal its group's first member's
+    out_order = np.lexsort((key_out, t_src))
+    in_order = np.lexsort((key_in, t_dst))
+    out_keys = key_out[out_order][t_src[out_order] >= 0]
+    in_keys = key_in[in_order][t_dst[in_order] >= 0]
+    out_ptr = np.concatenate([[0], np.cumsum(np.bincount(t_src[t_src >= 0], minlength=num_t))])
+    in_ptr = np.concatenate([[0], np.cumsum(np.bincount(t_dst[t_dst >= 0], minlength=num_t))])
+    rep = first[group]
+    node_of = np.arange(num_t)
+    for t in np.flatnonzero(rep != np.arange(num_t)).tolist():
+        r = int(rep[t])
+        if (np.array_equal(out_keys[out_ptr[t]:out_ptr[t + 1]], out_keys[out_ptr[r]:out_ptr[r + 1]])
+                and np.array_equal(in_keys[in_ptr[t]:in_ptr[t + 1]],
+                                   in_keys[in_ptr[r]:in_ptr[r + 1]])):
+            node_of[t] = r
+    if (node_of == np.arange(num_t)).all():
+        return None
+    return np.unique(node_of, return_inverse=True)[1].reshape(-1)
 
 
 def _edges_by_node(edges: np.ndarray, end: np.ndarray) -> dict[int, np.ndarray]:
@@ -368,7 +524,7 @@ def route(
     dst: np.ndarray,
     size_bytes: np.ndarray,
     *,
-    chunk_classes: int = 32,
+    chunk_classes: int = 64,
 ) -> LinkLoads:
     """Route demands ``src[i] -> dst[i]`` of ``size_bytes[i]`` (node positions of GPUs).
 
@@ -500,13 +656,16 @@ def _link_loads(
 def _reachable(index: FabricIndex, t_node: np.ndarray, cls: np.ndarray) -> np.ndarray:
     """Whether transit node ``t_node[i]`` (local id) has a path to class ``cls[i]``."""
     ok = np.ones(len(cls), dtype=bool)
+    if index.transit_graph().connected:  # every transit node reaches every other
+        return ok
     classes, inverse = np.unique(cls, return_inverse=True)
     index.prepare(classes)
+    q_node = index.transit_graph().node_of[t_node]
     order = np.argsort(inverse.reshape(-1), kind="stable")  # demands grouped by class
     bounds = np.searchsorted(inverse.reshape(-1)[order], np.arange(len(classes) + 1))
     for i, c in enumerate(classes.tolist()):
         sel = order[bounds[i] : bounds[i + 1]]
-        ok[sel] = index._dist[c][t_node[sel]] < _UNREACHABLE
+        ok[sel] = index._qdist[c][q_node[sel]] < _UNREACHABLE
     return ok
 
 
@@ -528,7 +687,7 @@ def propagate(
     amount: np.ndarray,
     load: np.ndarray,
     *,
-    chunk_classes: int = 32,
+    chunk_classes: int = 64,
 ) -> LinkLoads:
     """Carry ``amount[i]`` bytes from transit ``node[i]`` to destination class ``cls[i]``.
 
@@ -539,15 +698,19 @@ def propagate(
     scale-out link is the caller's (:func:`deliver`), into GPUs with several it is charged
     here, on the in-edges where the bytes arrive.
     """
-    num = index.num_transit
+    tg = index.transit_graph()
+    num = tg.num
     max_hops, lost = 0, 0
-    node = index.t_of[np.asarray(node, dtype=np.int64)]
+    t_node = index.t_of[np.asarray(node, dtype=np.int64)]
     cls = np.asarray(cls, dtype=np.int64)
-    transit_s = np.full(len(node), np.nan)
-    if (node < 0).any():
+    transit_s = np.full(len(t_node), np.nan)
+    if (t_node < 0).any():
         raise ValueError("propagate starts only from scale-out switches or NICs")
+    node = tg.node_of[t_node]
     classes = np.unique(cls)
     index.prepare(classes)
+    # merged twins: route into an array of the merged edges, shared out at the end
+    q_load = load if tg.expand is None else np.zeros(tg.num_edges)
     slot = np.full(int(classes.max()) + 1, -1, dtype=np.int64)
     for start in range(0, len(classes), chunk_classes):
         chunk = classes[start : start + chunk_classes]
@@ -555,27 +718,31 @@ def propagate(
         slot[chunk] = np.arange(len(chunk))
         sel = np.flatnonzero(slot[cls] >= 0)
         k_of, v, amt = slot[cls[sel]], node[sel], amount[sel]
-        dist = np.stack([index._dist[int(c)] for c in chunk])
+        dist = np.stack([index._qdist[int(c)] for c in chunk])
         reach = dist[k_of, v] < _UNREACHABLE
         lost += int((~reach).sum())
         k_of, v, amt, sel = k_of[reach], v[reach], amt[reach], sel[reach]
         if len(v) == 0:
             continue
-        lat_to = np.stack([index._lat[int(c)] for c in chunk])
+        lat_to = np.stack([index._qlat[int(c)] for c in chunk])
         transit_s[sel] = lat_to[k_of, v]
         max_hops = max(max_hops, int(dist[k_of, v].max()) + 1)
         state = np.zeros(len(chunk) * num)
         np.add.at(state, k_of * num + v, amt)
-        _propagate_levels(index, dist, state, load)
+        _propagate_levels(tg, dist, state, q_load)
         for k, c in enumerate(chunk.tolist()):  # multi-homed GPUs: last hop where bytes arrived
             last = index.class_last_edges.get(c)
             if last is not None:
-                load[last] += state[k * num + index.class_preds[c]]
+                preds = tg.node_of[index.class_preds[c]]
+                load[last] += state[k * num + preds] / tg.size[preds]
+    if tg.expand is not None:
+        edges, of, share = tg.expand
+        load[edges] += q_load[of] * share
     return _link_loads(load, transit_s, max_hops, lost)
 
 
 def _propagate_levels(
-    index: FabricIndex, dist: np.ndarray, state: np.ndarray, load: np.ndarray
+    tg: _TransitGraph, dist: np.ndarray, state: np.ndarray, load: np.ndarray
 ) -> None:
     """Push ``state`` (classes x transit nodes, bytes) down the per-class distance levels.
 
@@ -585,7 +752,7 @@ def _propagate_levels(
     ascending position (so the sums are those of a dense sweep, bit for bit), and the work
     grows with the shortest-path DAG edges reached, not with classes x transit nodes.
     """
-    num = index.num_transit
+    num = tg.num
     flat_dist = dist.reshape(-1)
     live = np.flatnonzero(state)
     live = live[(flat_dist[live] > 0) & (flat_dist[live] < _UNREACHABLE)]
@@ -596,8 +763,8 @@ def _propagate_levels(
     pending: list[list[np.ndarray]] = [[] for _ in range(top + 1)]
     for level in np.unique(live_level).tolist():
         pending[level].append(live[live_level == level])
-    indptr, t_edges, t_dst = index.t_indptr, index.t_edges, index.t_dst
-    num_links = index.edge_num_links
+    indptr, t_edges, t_dst = tg.indptr, tg.edge, tg.dst
+    num_links = tg.weight
     for level in range(top, 0, -1):
         if not pending[level]:
             continue
@@ -966,7 +1133,7 @@ def _walk(index: FabricIndex, units: HashUnits, chooser: _Chooser, src: np.ndarr
     size_dst = _group([size_id, dst + 1], [len(size_id), index.num_nodes + 1])[1]
     bounds = [int(sample.max()) + 1, len(classes), num_t, int(size_dst.max()) + 1]
     index.prepare(classes)
-    dist = np.stack([index._dist[int(c)] for c in classes])
+    dist = np.stack([index.class_distance(int(c)) for c in classes])
     # first hop: candidates per (source GPU, class)
     uniq, inv = _unique(src * len(classes) + cls_slot, index.num_nodes * len(classes))
     p_src, p_slot = np.divmod(uniq, len(classes))

@@ -1,0 +1,120 @@
+"""Routing with twin switches merged against routing over every switch (the oracle).
+
+:func:`fabric.routing._merge_twins` merges transit nodes with identical neighbourhoods (a
+fat-tree's core groups, a Clos's spines) before the fluid ECMP walk and shares the merged
+edges' loads out equally. Both ways must give the same link loads (within 1e-9 relative), the
+same per-demand path latencies and hop counts, and the same predictions for every collective and
+algorithm, on every family, on multi-plane fabrics and on edited (asymmetric) graphs.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+
+import fabric.routing as routing
+import topologies
+from collectives.model import algorithm_costs
+from fabric.graph import FabricGraph
+from fabric.routing import FabricIndex, route
+
+GRAPHS = [
+    ("rail-optimized", {"num_nodes": 6}),
+    ("rail-optimized", {"num_nodes": 70, "su_size": 4}),
+    ("rail-optimized", {"num_nodes": 16, "planes": 2}),
+    ("rail-only", {"num_nodes": 20}),
+    ("clos", {"num_gpus": 320, "oversubscription": 2.0}),
+    ("clos", {"num_gpus": 256, "gpus_per_node": 1, "scaleup": None}),
+    ("fat-tree", {"k": 6}),
+    ("fat-tree", {"k": 8}),
+    ("single-hop", {"num_gpus": 16, "planes": 2}),
+]
+
+
+def _ids(p: tuple[str, dict]) -> str:
+    return f"{p[0]}-{'-'.join(map(str, p[1].values()))}"
+
+
+def _widened(G: nx.DiGraph) -> nx.DiGraph:
+    """A copy with one scale-out cable bundle doubled: the switches at its ends lose their
+    twins, the rest keep them."""
+    H = nx.DiGraph(G)
+    for u, v, d in H.edges(data=True):
+        if H.nodes[u]["kind"] == "switch" and H.nodes[v]["kind"] == "switch":
+            if H.nodes[u].get("tier", 0) >= 1 and H.nodes[v].get("tier", 0) >= 1:
+                d["num_links"] = d["num_links"] * 2
+                H.edges[v, u]["num_links"] = H.edges[v, u]["num_links"] * 2
+                return H
+    return H
+
+
+def _demand_sets(index: FabricIndex) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    gpus = index.gpu_ids
+    n = len(gpus)
+    rng = np.random.default_rng(3)
+    sets = [(gpus, np.roll(gpus, -shift), np.ones(n)) for shift in (1, 3, n // 2)]
+    sets.append((gpus, rng.permutation(gpus), rng.uniform(0.5, 2.0, n)))
+    a, b = np.meshgrid(gpus, gpus)
+    sets.append((a.ravel(), b.ravel(), rng.uniform(0.5, 2.0, a.size)))  # all pairs
+    return sets
+
+
+@pytest.mark.parametrize("edited", [False, True], ids=["built", "edited"])
+@pytest.mark.parametrize(("family", "options"), GRAPHS, ids=[_ids(p) for p in GRAPHS])
+def test_merged_twins_route_like_every_switch(family: str, options: dict, edited: bool) -> None:
+    G = topologies.build(family, **options)
+    if edited:
+        G = _widened(G)
+    every = FabricIndex(G, merge_twins=False)
+    merged = FabricIndex(G, merge_twins=True)
+    assert every.transit_graph().num == every.num_transit  # the oracle merges nothing
+    for src, dst, size in _demand_sets(every):
+        want = route(every, src, dst, size)
+        got = route(merged, src, dst, size)
+        scale = max(float(want.load_bytes.max()), 1e-300)
+        np.testing.assert_allclose(got.load_bytes, want.load_bytes, rtol=0, atol=1e-9 * scale)
+        np.testing.assert_allclose(got.path_latency_s, want.path_latency_s, rtol=1e-12,
+                                   equal_nan=True)
+        assert (got.max_hops, got.unroutable) == (want.max_hops, want.unroutable)
+
+
+def test_fat_tree_core_groups_are_merged() -> None:
+    """A k-ary fat-tree's (k/2)^2 cores fall into k/2 groups of twins (each group meets the
+    same aggregation switch of every pod); nothing else is merged."""
+    k = 8
+    index = FabricIndex(topologies.build("fat-tree", k=k))
+    assert index.num_transit - index.transit_graph().num == (k // 2) ** 2 - k // 2
+
+
+def test_switches_differing_in_one_edge_are_not_merged() -> None:
+    """Equal neighbours are not enough: a different latency on one cable splits the twins."""
+    G = topologies.build("clos", num_gpus=256, gpus_per_node=1, scaleup=None)
+    twins = FabricIndex(G).transit_graph().num
+    H = FabricGraph(G)
+    u, v = next((u, v) for u, v in H.edges if H.nodes[u].get("tier") == 2)
+    H.edges[u, v]["latency_s"] *= 3
+    assert FabricIndex(H).transit_graph().num == twins + 1
+
+
+@pytest.mark.parametrize(("family", "options"), [GRAPHS[1], GRAPHS[2], GRAPHS[4], GRAPHS[7]],
+                         ids=[_ids(p) for p in (GRAPHS[1], GRAPHS[2], GRAPHS[4], GRAPHS[7])])
+def test_predictions_do_not_depend_on_merging(family: str, options: dict,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every candidate algorithm of every collective costs the same either way (the direct
+    all-to-all and the shared XOR and shift phases included)."""
+    costs = {}
+    for merge in (False, True):
+        monkeypatch.setattr(routing, "MERGE_TWINS", merge)
+        G = topologies.build(family, **options)  # a fresh graph: a fresh index
+        costs[merge] = {
+            coll: [(c.algorithm, c.latency_s, c.seconds_per_byte) for c in
+                   algorithm_costs(G, coll)]
+            for coll in ("all-reduce", "all-gather", "reduce-scatter", "all-to-all")
+        }
+    for coll, want in costs[False].items():
+        got = costs[True][coll]
+        assert [g[0] for g in got] == [w[0] for w in want]
+        for (_, lat, spb), (_, lat_w, spb_w) in zip(got, want, strict=True):
+            assert lat == pytest.approx(lat_w, rel=1e-12)
+            assert spb == pytest.approx(spb_w, rel=1e-9)
