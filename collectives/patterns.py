@@ -7,8 +7,8 @@ collective's size S. :mod:`collectives.model` turns a phase into time,
 ``alpha_s * alpha_steps + latency_s + S * max_e(load_e / capacity_e)`` (:mod:`fabric.flows`):
 ``alpha_steps`` counts the software step costs and ``latency_s`` the path latency (a pipelined
 chain or tree counts it once per hop its first chunk crosses). Symmetric steps are computed once
-(a ring's 2(n-1) steps are one phase); pairwise all-to-all samples at most ``PAIRWISE_SAMPLES``
-of its n-1 shifts.
+(a ring's 2(n-1) steps are one phase); pairwise all-to-all routes its NVLink-distance partners
+and samples at most ``PAIRWISE_SAMPLES`` of its other shifts.
 
 Each ``*_phases(on, collective)`` function builds one algorithm's phases for ranks placed on a
 fabric (:class:`~collectives.communicator.PlacedRanks`). They are the flow-pattern builders of
@@ -55,7 +55,7 @@ __all__ = [
     "in_network_phases",
 ]
 
-#: Shifts of a pairwise all-to-all routed (evenly spaced among its n-1; each weighs the rest).
+#: Network-distance shifts of a pairwise all-to-all routed (evenly spaced; each weighs its share).
 PAIRWISE_SAMPLES = 16
 
 
@@ -353,18 +353,18 @@ def _direct_all_to_all(index: FabricIndex, c: Communicator) -> Phase:
         # minus destinations inside the proxy's own domain
         np.add.at(agg, (hop_idx[proxy_of_rank], cls_idx), -dom_size[dom_idx].astype(float))
         agg = np.maximum(agg, 0.0) / n
-        f_i, k_i = np.nonzero(agg > 1e-15)
         # first hop of each proxy: all it forwards
         per_proxy = (
             dom_size[dom_idx[first]]
             * (
-                cnt[rail[first]].sum(axis=1)
+                cnt.sum(axis=1)[rail[first]]  # per rail, not a (proxies x classes) copy
                 - np.bincount(key, minlength=len(proxy_of_key))[key[first]]
             )
             / n
         )
         np.add.at(load, first_hop[first], per_proxy)
-        result: LinkLoads | None = propagate(index, hop_ids[f_i], cls_ids[k_i], agg[f_i, k_i], load)
+        result = _propagate_blocks(index, hop_ids, cls_ids, np.where(agg > 1e-15, agg, 0.0),
+                                   load)
         np.add.at(arrivals, pos, outside / n)
         # NVLink hop to the proxy: for each source, destinations outside whose rail differs
         rail_count = np.bincount(rail, minlength=num_rails)
@@ -385,14 +385,9 @@ def _direct_all_to_all(index: FabricIndex, c: Communicator) -> Phase:
         counts = np.outer(np.bincount(hop_idx), np.bincount(cls_idx)).astype(float)
         for g in c.groups:  # same-domain pairs (self included) stay off the network
             np.add.at(counts, (np.repeat(hop_idx[g], len(g)), np.tile(cls_idx[g], len(g))), -1.0)
-        f_i, k_i = np.nonzero(counts > 0)
         np.add.at(load, first_hop, outside / n)
         np.add.at(arrivals, pos, outside / n)
-        result = (
-            propagate(index, hop_ids[f_i], cls_ids[k_i], counts[f_i, k_i] / n, load)
-            if len(f_i)
-            else None
-        )
+        result = _propagate_blocks(index, hop_ids, cls_ids, np.maximum(counts, 0.0) / n, load)
     deliver(index, arrivals, load)
     # path latency: the longest of an NVLink pair and a network pair (GPU -> first switch ->
     # ... -> last switch -> GPU), the latter after an NVLink hop to the proxy under PXN
@@ -414,6 +409,36 @@ def _direct_all_to_all(index: FabricIndex, c: Communicator) -> Phase:
         latency_s = max(latency_s, network_latency_s)
     later = functools.partial(_direct_flows, c, pxn) if n * n <= DIRECT_FLOW_LIMIT else None
     return _phase_from_loads(load, latency_s, repeat=1, alpha_steps=1, flows_later=later)
+
+
+#: (first hop, destination class) pairs a direct all-to-all hands to the router at once: the
+#: pairs of a 131k-GPU fabric (thousands of first hops by thousands of classes) would otherwise
+#: be several arrays of 10^7 entries each.
+PROPAGATE_BLOCK = 1 << 20
+
+
+def _propagate_blocks(index: FabricIndex, hop_ids: np.ndarray, cls_ids: np.ndarray,
+                      amount: np.ndarray, load: np.ndarray) -> LinkLoads | None:
+    """Route ``amount[f, k]`` bytes from transit node ``hop_ids[f]`` to class ``cls_ids[k]``
+    (zeros skipped), a block of classes at a time (:data:`PROPAGATE_BLOCK` pairs at most, in
+    whole chunks of the router's classes so the sums keep their order); None if nothing moves.
+    The result's ``path_latency_s`` is empty: ``max_latency_s``, ``max_hops`` and
+    ``unroutable`` cover every block."""
+    step = max(1, PROPAGATE_BLOCK // max(len(hop_ids), 1) // 64) * 64
+    latency_s, hops, lost, moved = 0.0, 0, 0, False
+    for start in range(0, len(cls_ids), step):
+        block = amount[:, start:start + step]
+        f_i, k_i = np.nonzero(block)
+        if len(f_i) == 0:
+            continue
+        got = propagate(index, hop_ids[f_i], cls_ids[start + k_i], block[f_i, k_i], load)
+        moved = True
+        latency_s = max(latency_s, got.max_latency_s)
+        hops, lost = max(hops, got.max_hops), lost + got.unroutable
+    if not moved:
+        return None
+    return LinkLoads(load_bytes=load, max_latency_s=latency_s, max_hops=hops, unroutable=lost,
+                     path_latency_s=np.zeros(0))
 
 
 #: Direct all-to-all steps of at most this many pairs keep their flows for the routing policies
@@ -526,15 +551,24 @@ def bruck_phases(on: PlacedRanks, collective: str) -> list[Phase]:
 
 
 def pairwise_phases(on: PlacedRanks, collective: str) -> list[Phase]:
-    """Pairwise exchange: n - 1 steps (sampled, :data:`PAIRWISE_SAMPLES`), partner by XOR for a
-    power-of-two n and by shift otherwise (MPICH alltoall_intra_pairwise.c)."""
+    """Pairwise exchange: n - 1 steps, partner by XOR for a power-of-two n and by shift
+    otherwise (MPICH alltoall_intra_pairwise.c).
+
+    Stratified: the partners at distance 1 .. m - 1 (m the largest scale-up domain, where
+    partners of a packed placement are NVLink peers) are routed each, the n - m others are
+    sampled (:data:`PAIRWISE_SAMPLES`, evenly spaced, each weighing its share). Sampling all
+    n - 1 evenly let distance 1, an NVLink step, stand for n/16 network steps: 3-5% too fast at
+    256-1,024 GPUs against routing every step, and 0.0% this way.
+    """
     n = on.comm.n
-    shifts = np.unique(np.linspace(1, n - 1, min(n - 1, PAIRWISE_SAMPLES)).round().astype(int))
-    weight = (n - 1) / len(shifts)
-    return [
-        _shift_phase(on.index, on.comm, int(k), 1.0 / n, repeat=weight, xor=is_power_of_two(n))
-        for k in shifts
-    ]
+    m = min(max(len(g) for g in on.comm.groups), n)
+    xor = is_power_of_two(n)
+    near = list(range(1, m))
+    far = np.unique(np.linspace(m, n - 1, min(n - m, PAIRWISE_SAMPLES)).round().astype(int))
+    weight = (n - m) / len(far) if len(far) else 0.0
+    return ([_shift_phase(on.index, on.comm, k, 1.0 / n, repeat=1.0, xor=xor) for k in near]
+            + [_shift_phase(on.index, on.comm, int(k), 1.0 / n, repeat=weight, xor=xor)
+               for k in far])
 
 
 def direct_phases(on: PlacedRanks, collective: str) -> list[Phase]:

@@ -49,6 +49,9 @@ __all__ = [
 ]
 
 _UNREACHABLE = np.iinfo(np.int32).max // 4
+#: Most (class, node, out-edge) entries one level of the fluid routing expands at once (about
+#: 200 MB of work arrays): it caps the classes routed together on large fabrics.
+LEVEL_BUDGET = 1 << 22
 #: Whether new indexes route over the transit graph with twin switches merged (exact; see
 #: :func:`_merge_twins`). False routes over every switch: the reference the tests compare with.
 MERGE_TWINS = True
@@ -712,6 +715,10 @@ def propagate(
     # merged twins: route into an array of the merged edges, shared out at the end
     q_load = load if tg.expand is None else np.zeros(tg.num_edges)
     slot = np.full(int(classes.max()) + 1, -1, dtype=np.int64)
+    # a level's work arrays hold (classes in the chunk) x (nodes reached) x (their out-edges):
+    # fewer classes per chunk on large fabrics keeps them within LEVEL_BUDGET entries
+    per_class = tg.num * max(1.0, len(tg.dst) / max(tg.num, 1))
+    chunk_classes = max(1, min(chunk_classes, int(LEVEL_BUDGET // per_class)))
     for start in range(0, len(classes), chunk_classes):
         chunk = classes[start : start + chunk_classes]
         slot[:] = -1

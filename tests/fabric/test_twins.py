@@ -118,3 +118,28 @@ def test_predictions_do_not_depend_on_merging(family: str, options: dict,
         for (_, lat, spb), (_, lat_w, spb_w) in zip(got, want, strict=True):
             assert lat == pytest.approx(lat_w, rel=1e-12)
             assert spb == pytest.approx(spb_w, rel=1e-9)
+
+
+BLOCKED = [("rail-optimized", {"num_nodes": 70, "su_size": 4}), ("fat-tree", {"k": 12})]
+
+
+@pytest.mark.parametrize(("family", "options"), BLOCKED, ids=[_ids(p) for p in BLOCKED])
+def test_direct_all_to_all_in_blocks_equals_one_pass(family: str, options: dict,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The direct all-to-all hands (first hop, class) pairs to the router a block of classes
+    at a time (bounded memory at 131k GPUs): one pair per block gives the loads of one pass
+    (PXN on 8-GPU servers and plain single-GPU nodes alike)."""
+    from collectives import patterns
+    from collectives.communicator import placed_ranks
+
+    got = {}
+    for block in (1, 1 << 40):
+        monkeypatch.setattr(patterns, "PROPAGATE_BLOCK", block)
+        G = topologies.build(family, **options)
+        assert len(FabricIndex(G).class_preds) > 64  # more than one block of 64 classes
+        (phase,) = patterns.direct_phases(placed_ranks(G, None, "packed"), "all-to-all")
+        load = np.zeros(FabricIndex(G).num_edges)
+        load[phase.edges] = phase.load
+        got[block] = (load, phase.latency_s)
+    np.testing.assert_allclose(got[1][0], got[1 << 40][0], rtol=1e-12, atol=0)
+    assert got[1][1] == got[1 << 40][1]
