@@ -35,6 +35,7 @@ from studies.capex import (
     step_breakdown,
 )
 from studies.evaluate import CollectiveCurve
+from studies.single_hop_claim import ClaimRow
 
 __all__ = ["report_data", "render_report"]
 
@@ -113,7 +114,18 @@ def report_data(plan: CapexPlan) -> dict[str, Any]:
         "cost_vs_scale": [dataclasses.asdict(p) for p in plan.cost_curve],
         "price_sensitivity": [dataclasses.asdict(p) for p in price_scenarios(plan)],
         "oversubscription_sensitivity": [dataclasses.asdict(p) for p in plan.oversubscription],
+        "single_hop_claim": [_claim_data(r) for r in plan.single_hop_claim],
     })
+
+
+def _claim_data(row: ClaimRow) -> dict[str, Any]:
+    """One scale of the single-hop claim, times as {collective: seconds}."""
+    d = dataclasses.asdict(row)
+    d["single_hop_times_s"] = dict(row.single_hop_times_s)
+    d["baselines"] = [{**dataclasses.asdict(b), "times_s": dict(b.times_s)}
+                      for b in row.baselines]
+    d["cost_claim_holds"], d["power_claim_holds"] = row.cost_claim_holds, row.power_claim_holds
+    return d
 
 
 def render_report(plan: CapexPlan) -> str:

@@ -17,6 +17,7 @@ import functools
 import html
 import io
 import json
+import math
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
@@ -429,6 +430,54 @@ def _rail_only(comparisons: Sequence[RailComparison]) -> str:
             f"{table}<p>What drives the difference:</p>{drivers}</section>")
 
 
+def _single_hop_claim(plan: CapexPlan) -> str:
+    """The single-hop claim at each scale: baselines and the single-hop fabric side by side,
+    with the break-even port cost and power (studies.single_hop_claim)."""
+    claim = plan.single_hop_claim
+    if not claim:
+        return ""
+    colls = list(dict.fromkeys(c for r in claim for c, _ in r.single_hop_times_s))
+    size = format_size(claim[0].size_bytes)
+    rows: list[list[Any]] = []
+    verdicts = []
+    for r in claim:
+        for b in r.baselines:
+            times = dict(b.times_s)
+            rows.append([f"{r.num_gpus:,}", b.family, f"{b.network_cost_per_gpu_usd:,.0f}",
+                         f"{b.network_power_per_gpu_w:.1f}",
+                         *(_ms(times.get(c)) for c in colls), ""])
+        times = dict(r.single_hop_times_s)
+        rows.append([f"{r.num_gpus:,}", "single-hop (hypothetical switch)",
+                     f"{r.single_hop_network_cost_per_gpu_usd:,.0f}",
+                     f"{r.single_hop_network_power_per_gpu_w:.1f}",
+                     *(_ms(times.get(c)) for c in colls),
+                     f"{r.breakeven_port_cost_usd:,.0f} USD / {r.breakeven_port_power_w:.1f} W"])
+        cost = ("holds at today's per-port cost" if r.cost_claim_holds else
+                f"needs ports below {r.breakeven_port_cost_usd:,.0f} USD")
+        power = ("holds" if r.power_claim_holds else "cannot hold while each GPU keeps its NIC "
+                 "and optics" if r.breakeven_port_power_w < 0 else
+                 f"needs ports below {r.breakeven_port_power_w:.1f} W")
+        verdicts.append(f"<li>{r.num_gpus:,} GPUs: -{r.cost_cut:.0%} capex {esc(cost)} "
+                        f"(today {r.port_cost_usd:,.0f} USD per port); -{r.power_cut:.0%} power "
+                        f"{esc(power)} (today {r.port_power_w:.1f} W per port).</li>")
+    table = _table(["GPUs", "fabric", "network USD per GPU", "network W per GPU",
+                    *(f"{c} ms ({size})" for c in colls), "break-even port (cost / power)"],
+                   rows, name="single-hop claim", text=[1])
+    return (f'<section id="single-hop-claim"><h2>The single-hop claim</h2>'
+            f'<p class="note">Claimed: up to {claim[0].cost_cut:.0%} lower network capex and '
+            f"{claim[0].power_cut:.0%} lower network power from one hop between GPUs (Eridu, "
+            f"2026, https://eridu.ai/news/a-vision-to-address-the-ai-network-wall). No radix, "
+            f"price or power is published: the single-hop switch here is hypothetical, one port "
+            f"per GPU at the baseline switch's per-port cost and power. The break-even is the "
+            f"most a single-hop port may cost (draw) for the claimed cut against the cheapest "
+            f"baseline; NICs, optics and cables stay as priced.</p>{table}"
+            f"<ul>{''.join(verdicts)}</ul></section>")
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value * 1e3:.2f}"
+
+
 def _workload_table(w: Workload) -> str:
     fields = [[f.name, getattr(w, f.name)] for f in dataclasses.fields(w)
               if f.name != "economics"]
@@ -500,7 +549,7 @@ def page(plan: CapexPlan, figs: Mapping[str, dict[str, Any]], recs: Sequence[Rec
         _summary(plan, recs), failed_html, _capex(plan, figs), _bom_tables(plan),
         _power(plan, figs), _steps(plan, figs), _utilization(plan, figs),
         _sensitivity(plan, figs), _collectives(plan, figs), _measured(plan, figs),
-        _rail_only(comparisons), _assumptions(plan),
+        _rail_only(comparisons), _single_hop_claim(plan), _assumptions(plan),
     ])
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -38,6 +38,7 @@ from studies.sensitivity import (
     oversubscription_sweep,
     repriced_cost,
 )
+from studies.single_hop_claim import ClaimRow, claim_from_results
 
 __all__ = [
     "DEFAULT_FAMILIES",
@@ -196,6 +197,7 @@ class CapexPlan:
     generated_at: str | None = None
     command: str = ""
     notes: tuple[str, ...] = ()
+    single_hop_claim: tuple[ClaimRow, ...] = ()
 
     @property
     def all_runs(self) -> tuple[WorkloadRun, ...]:
@@ -472,10 +474,15 @@ def plan_capex(
                                       routing_seed=routing_seed)
     measured = (measured_points(calibration, calibration_label or "calibration")
                 if isinstance(calibration, Calibration) else ())
+    # the single-hop claim (40% less network capex, 70% less power) against the fat-tree and
+    # rail-optimized results of this plan, when single-hop is one of its families
+    claim = claim_from_results(results, base=base, catalog=cat, calibration=calibration,
+                               flavor=flavor, routing=routing,
+                               routing_seed=routing_seed) if "single-hop" in kinds else ()
     return CapexPlan(fabrics=tuple(results), workload=ws[0], catalog=cat, runs=runs,
                      cost_curve=curve, oversubscription=over, title=title,
                      measured=measured, calibration_label=calibration_label, flavor=flavor,
-                     generated_at=generated_at, command=command)
+                     generated_at=generated_at, command=command, single_hop_claim=claim)
 
 
 def _evaluate_more(G: object, w: Workload, result: FabricResult, cat: Catalog,

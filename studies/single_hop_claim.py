@@ -34,14 +34,20 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import networkx as nx
+
+from collectives.predict import predict_many
+from collectives.results import Prediction
 from fabric.catalog import Catalog, SwitchModel, default_catalog
 from fabric.cost import bill_of_materials
 from fabric.errors import InfeasibleError
 from studies.design import FabricDesign, build_fabric, design_for_family, for_study
-from studies.evaluate import first_line
+from studies.evaluate import FabricResult, first_line
 
-__all__ = ["ClaimBaseline", "ClaimRow", "single_hop_claim", "CLAIM_COST_CUT", "CLAIM_POWER_CUT"]
+__all__ = ["ClaimBaseline", "ClaimRow", "claim_from_results", "single_hop_claim",
+           "CLAIM_COST_CUT", "CLAIM_POWER_CUT"]
 
 #: The claimed cuts of network capex and power (Eridu, 2026; module docstring).
 CLAIM_COST_CUT = 0.40
@@ -59,6 +65,7 @@ class ClaimBaseline:
     network_power_per_gpu_w: float
     num_switches: int = 0
     error: str = ""
+    times_s: tuple[tuple[str, float], ...] = ()  # (collective, seconds) at the study's size
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +83,8 @@ class ClaimRow:
     breakeven_port_power_w: float
     cost_cut: float
     power_cut: float
+    single_hop_times_s: tuple[tuple[str, float], ...] = ()
+    size_bytes: int = 0
 
     @property
     def best_baseline(self) -> ClaimBaseline | None:
@@ -120,11 +129,16 @@ def single_hop_claim(
     power_cut: float = CLAIM_POWER_CUT,
     port_cost_usd: float | None = None,
     port_power_w: float | None = None,
+    collectives: Sequence[str] = (),
+    size_bytes: int = 1 << 30,
 ) -> tuple[ClaimRow, ...]:
     """The break-even study at each GPU count (module docstring).
 
     ``port_cost_usd`` and ``port_power_w`` price the single-hop switch's ports (default: the
     baseline ``switch``'s cost and power per port); the break-even does not depend on them.
+    ``collectives`` (e.g. all-reduce, all-to-all) are predicted at ``size_bytes`` over the
+    requested GPUs of every fabric (ideal flavor, ECMP fluid split, the fastest algorithm):
+    what the single-hop fabric does to the times beside its cost.
 
     Raises
     ------
@@ -163,24 +177,107 @@ def single_hop_claim(
                 family=family, num_gpus=bom.num_gpus,
                 network_cost_per_gpu_usd=bom.network_cost_per_gpu_usd,
                 network_power_per_gpu_w=bom.network_power_per_gpu_w,
-                num_switches=sum(1 for _, k in G.nodes(data="kind") if k == "switch")))
-        hypo = _hypothetical(cat, switch, int(n), port_cost, port_power)
-        G = build_fabric(for_study(design_for_family(
-            design.replace(switch=_HYPOTHETICAL, catalog=hypo), "single-hop", int(n), hypo)))
-        bom = bill_of_materials(G, catalog=hypo)
-        gpus = bom.num_gpus
-        hop_cost, hop_power = bom.network_cost_per_gpu_usd, bom.network_power_per_gpu_w
-        # per GPU: one port of the single-hop switch plus everything else the BOM prices
-        other_cost = hop_cost - port_cost * int(n) / gpus
-        other_power = hop_power - port_power * int(n) / gpus
-        ok = [b for b in built if not b.error]
-        best_cost = min((b.network_cost_per_gpu_usd for b in ok), default=math.nan)
-        best_power = min((b.network_power_per_gpu_w for b in ok), default=math.nan)
-        rows.append(ClaimRow(
-            num_gpus=gpus, baselines=tuple(built), port_cost_usd=port_cost,
-            port_power_w=port_power, single_hop_network_cost_per_gpu_usd=hop_cost,
-            single_hop_network_power_per_gpu_w=hop_power,
-            breakeven_port_cost_usd=((1 - cost_cut) * best_cost - other_cost) * gpus / int(n),
-            breakeven_port_power_w=((1 - power_cut) * best_power - other_power) * gpus / int(n),
-            cost_cut=cost_cut, power_cut=power_cut))
+                num_switches=sum(1 for _, k in G.nodes(data="kind") if k == "switch"),
+                times_s=_times(G, collectives, int(n), bom.num_gpus, size_bytes)))
+        rows.append(_row(int(n), built, design, cat, switch, port_cost, port_power, cost_cut,
+                         power_cut, collectives, size_bytes))
     return tuple(rows)
+
+
+def claim_from_results(
+    results: Sequence[FabricResult],
+    *,
+    base: FabricDesign | None = None,
+    catalog: Catalog | None = None,
+    baselines: Sequence[str] = ("fat-tree", "rail-optimized"),
+    size_bytes: int = 1 << 30,
+    **options: Any,
+) -> tuple[ClaimRow, ...]:
+    """The break-even study over fabrics already evaluated (a report's): at every requested GPU
+    count where a ``baselines`` family was built and priced, its cost, power and collective
+    times (its curves at ``size_bytes``, or their largest size) are the baseline, and only the
+    single-hop fabric is built, priced and predicted here, with the same collectives. The
+    hypothetical switch takes the per-port economics of the baselines' switch (their
+    ``switch`` parameter). ``options`` (flavor, calibration, routing, routing_seed) are those
+    the results were predicted with. Empty when no baseline was built.
+    """
+    cat = default_catalog() if catalog is None else catalog
+    by_count: dict[int, list[FabricResult]] = {}
+    for f in results:
+        if f.family in baselines and f.bom is not None:
+            by_count.setdefault(f.requested_gpus, []).append(f)
+    rows = []
+    for n, found in sorted(by_count.items()):
+        switch = str(found[0].params.get("switch", ""))
+        if switch not in cat.switches:
+            continue
+        sw = cat.switches[switch]
+        colls = tuple(dict.fromkeys(c.collective for f in found for c in f.curves))
+        built = []
+        for f in found:
+            assert f.bom is not None
+            built.append(ClaimBaseline(
+                family=f.family, num_gpus=f.num_gpus,
+                network_cost_per_gpu_usd=f.bom.network_cost_per_gpu_usd,
+                network_power_per_gpu_w=f.bom.network_power_per_gpu_w,
+                num_switches=f.summary.num_switches if f.summary is not None else 0,
+                times_s=tuple((c.collective, _time_at(c.predictions, size_bytes))
+                              for c in f.curves)))
+        design = (base or FabricDesign(family=found[0].family)).replace(switch=switch,
+                                                                        catalog=cat)
+        sizes = [p.size_bytes for f in found for c in f.curves for p in c.predictions]
+        at = size_bytes if size_bytes in sizes or not sizes else max(sizes)
+        rows.append(_row(n, built, design, cat, switch, sw.cost_usd / sw.radix,
+                         sw.power_w / sw.radix, CLAIM_COST_CUT, CLAIM_POWER_CUT, colls, at,
+                         **options))
+    return tuple(rows)
+
+
+def _time_at(predictions: Sequence[Prediction], size_bytes: int) -> float:
+    """The predicted time at ``size_bytes`` (else at the largest size; NaN if none)."""
+    if not predictions:
+        return math.nan
+    exact = [p for p in predictions if p.size_bytes == size_bytes]
+    return (exact[0] if exact else max(predictions, key=lambda p: p.size_bytes)).time_s
+
+
+def _row(n: int, built: list[ClaimBaseline], design: FabricDesign, cat: Catalog, switch: str,
+         port_cost: float, port_power: float, cost_cut: float, power_cut: float,
+         collectives: Sequence[str], size_bytes: int, **options: Any) -> ClaimRow:
+    """One scale of the study: the single-hop fabric built, priced and timed beside ``built``."""
+    hypo = _hypothetical(cat, switch, n, port_cost, port_power)
+    G = build_fabric(for_study(design_for_family(
+        design.replace(switch=_HYPOTHETICAL, catalog=hypo), "single-hop", n, hypo)))
+    bom = bill_of_materials(G, catalog=hypo)
+    gpus = bom.num_gpus
+    hop_cost, hop_power = bom.network_cost_per_gpu_usd, bom.network_power_per_gpu_w
+    # per GPU: one port of the single-hop switch plus everything else the BOM prices
+    other_cost = hop_cost - port_cost * n / gpus
+    other_power = hop_power - port_power * n / gpus
+    ok = [b for b in built if not b.error]
+    best_cost = min((b.network_cost_per_gpu_usd for b in ok), default=math.nan)
+    best_power = min((b.network_power_per_gpu_w for b in ok), default=math.nan)
+    return ClaimRow(
+        num_gpus=gpus, baselines=tuple(built), port_cost_usd=port_cost,
+        port_power_w=port_power, single_hop_network_cost_per_gpu_usd=hop_cost,
+        single_hop_network_power_per_gpu_w=hop_power,
+        breakeven_port_cost_usd=((1 - cost_cut) * best_cost - other_cost) * gpus / n,
+        breakeven_port_power_w=((1 - power_cut) * best_power - other_power) * gpus / n,
+        cost_cut=cost_cut, power_cut=power_cut,
+        single_hop_times_s=_times(G, collectives, n, gpus, size_bytes, **options),
+        size_bytes=int(size_bytes))
+
+
+def _times(G: nx.DiGraph, collectives: Sequence[str], requested: int, built: int,
+           size_bytes: int, **options: Any) -> tuple[tuple[str, float], ...]:
+    """Each collective's predicted time over the requested GPUs of ``G`` (NaN if none fits);
+    ``options`` go to :func:`collectives.predict.predict_many` (flavor, calibration, routing)."""
+    ranks = requested if requested < built else None
+    out = []
+    for name in collectives:
+        try:
+            (p,) = predict_many(G, name, [int(size_bytes)], ranks=ranks, **options)
+            out.append((name, p.time_s))
+        except InfeasibleError:
+            out.append((name, math.nan))
+    return tuple(out)

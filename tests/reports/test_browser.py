@@ -88,8 +88,10 @@ def report_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def full_report(tmp_path_factory) -> Path:
     """A plan with both default workloads, cost vs scale and the oversubscription sweep, two
-    collectives (four small charts), and the payload as a fabric's name."""
-    plan = plan_capex([256, 512], ["rail-optimized", "clos"], sizes_bytes=(1024, 1 << 20, 1 << 26),
+    collectives (four small charts), the single-hop claim, and the payload as a fabric's
+    name."""
+    plan = plan_capex([256, 512], ["rail-optimized", "clos", "single-hop"],
+                      sizes_bytes=(1024, 1 << 20, 1 << 26),
                       collectives=("all-reduce", "all-to-all"))
     fabrics = tuple(dataclasses.replace(f, label=PAYLOAD) if f.family == "rail-optimized" else f
                     for f in plan.fabrics)
@@ -190,6 +192,10 @@ def test_full_report_every_figure_has_traces(full_report, tmp_path):
     # byte axes in binary units, never plotly's "1k"/"1B" SI labels
     part = _figure_html(run.stdout, "fig-collective-time")
     assert ">1 KiB<" in part and ">1 MiB<" in part and ">1k<" not in part
+    # the single-hop claim's table, rendered: a rail-optimized and a single-hop row per scale
+    claim = run.stdout[run.stdout.index('<section id="single-hop-claim">'):]
+    claim = claim[:claim.index("</section>")]
+    assert claim.count("single-hop (hypothetical switch)") == 2 and "break-even" in claim
 
 
 def test_full_report_screenshot(full_report, tmp_path):

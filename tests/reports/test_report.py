@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
@@ -217,3 +219,44 @@ def test_cli_needs_an_output(tmp_path):
 def test_cli_help():
     result = _invoke(["report", "-h"])
     assert result.exit_code == 0 and "--gpus" in result.output
+
+
+def test_single_hop_claim_section_when_single_hop_is_planned(tmp_path):
+    """With single-hop among the families, the report sets the claim (40% less network capex,
+    70% less power) against the plan's own fat-tree and rail-optimized fabrics: the break-even
+    equals the standalone study's, the baselines' times are their curves' at 1 GiB, and the
+    page has the section with one row per fabric and scale."""
+    from studies.single_hop_claim import single_hop_claim
+
+    out = tmp_path / "plan.html"
+    result = _invoke(["report", "--gpus", "1024", "--families",
+                      "rail-optimized,fat-tree,single-hop", "--sizes", "1MiB,1GiB",
+                      "--collectives", "all-reduce,all-to-all", "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    schema = json.loads((Path(__file__).parents[2] / "docs" / "schemas" /
+                         "report.schema.json").read_text())
+    jsonschema.validate(doc, schema)
+    data = doc["results"]
+    (claim,) = data["single_hop_claim"]
+    (study,) = single_hop_claim([1024], collectives=("all-reduce", "all-to-all"))
+    assert claim["num_gpus"] == study.num_gpus == 1024
+    assert claim["breakeven_port_cost_usd"] == pytest.approx(study.breakeven_port_cost_usd)
+    assert claim["breakeven_port_power_w"] == pytest.approx(study.breakeven_port_power_w)
+    assert claim["cost_claim_holds"] is True and claim["power_claim_holds"] is False
+    assert claim["single_hop_times_s"] == pytest.approx(dict(study.single_hop_times_s))
+    fabrics = {f["family"]: f for f in data["fabrics"]}
+    for b in claim["baselines"]:
+        curve = {c["collective"]: c for c in fabrics[b["family"]]["curves"]}
+        for coll, t in b["times_s"].items():
+            at_1g = curve[coll]["sizes_bytes"].index(1 << 30)
+            assert t == pytest.approx(curve[coll]["time_s"][at_1g])
+    page = out.read_text()
+    section = page[page.index('<section id="single-hop-claim">'):]
+    section = section[:section.index("</section>")]
+    assert "single-hop (hypothetical switch)" in section and "cannot hold" in section
+    assert section.count("<tr>") == 1 + 3  # header, two baselines, the single-hop fabric
+    # without single-hop among the families there is no claim to test
+    plain = json.loads(_invoke(["report", "--gpus", "64", "--families", "clos", "--sizes",
+                                "1MiB", "--json"]).stdout)["results"]
+    assert plain["single_hop_claim"] == []

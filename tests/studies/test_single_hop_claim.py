@@ -59,3 +59,23 @@ def test_a_baseline_that_cannot_be_built_is_reported_not_fatal() -> None:
 def test_bad_values_are_refused(kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
         single_hop_claim([64], **kwargs)
+
+
+def test_collective_times_are_those_of_each_fabric_built_alone() -> None:
+    """The study's times are the model's predictions on each fabric over the requested GPUs
+    (a fat-tree built larger runs them on 1,024 of its GPUs), recomputed here independently."""
+    import topologies
+    from collectives.predict import predict_many
+
+    (r,) = single_hop_claim([1024], collectives=("all-reduce", "all-to-all"),
+                            size_bytes=64 << 20)
+    assert r.size_bytes == 64 << 20
+    by_family = {b.family: dict(b.times_s) for b in r.baselines}
+    G = topologies.build("rail-optimized", num_nodes=128)
+    for coll in ("all-reduce", "all-to-all"):
+        (want,) = predict_many(G, coll, [64 << 20])
+        assert by_family["rail-optimized"][coll] == pytest.approx(want.time_s, rel=1e-12)
+        assert by_family["fat-tree"][coll] > 0 and dict(r.single_hop_times_s)[coll] > 0
+    # one hop to every peer: the single-hop all-to-all is no slower than either baseline's
+    hop = dict(r.single_hop_times_s)["all-to-all"]
+    assert hop <= min(t["all-to-all"] for t in by_family.values()) * (1 + 1e-9)
