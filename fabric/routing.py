@@ -383,8 +383,9 @@ def _merge_twins(index: FabricIndex) -> np.ndarray | None:
     n = np.uint64(index.num_nodes)
     src, dst = index.edge_src, index.edge_dst
     t_src, t_dst = index.t_of[src], index.t_of[dst]
-    key_out = dst.astype(np.uint64) * np.uint64(1 << 20) + attr  # what an edge looks like from
-    key_in = src.astype(np.uint64) * np.uint64(1 << 20) + attr   # its source / its destination
+    span = np.uint64(int(attr.max(initial=0)) + 1)
+    key_out = dst.astype(np.uint64) * span + attr  # what an edge looks like from its source
+    key_in = src.astype(np.uint64) * span + attr   # and from its destination
     columns = []
     for salt in (np.uint64(1), np.uint64(2)):
         for owner, key in ((t_src, key_out), (t_dst, key_in)):
