@@ -53,8 +53,8 @@ def main() -> None:
             print(f"{r.num_gpus:7,}  {b.family:<16}{text}")
         cost = (f"{r.breakeven_port_cost_usd:,.0f} USD "
                 f"({'holds' if r.cost_claim_holds else 'needs cheaper ports'})")
-        verdict = ("holds" if r.power_claim_holds else "cannot hold"
-                   if r.breakeven_port_power_w < 0 else "needs leaner ports")
+        verdict = ("holds" if r.power_claim_holds else "needs leaner ports"
+                   if r.power_claim_possible else "cannot hold")
         power = f"{r.breakeven_port_power_w:.1f} W ({verdict})"
         print(f"{r.num_gpus:7,}  {'single-hop':<16}{r.single_hop_network_cost_per_gpu_usd:9,.0f}"
               f"{r.single_hop_network_power_per_gpu_w:8.1f}{times(r.single_hop_times_s)}   "

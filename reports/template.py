@@ -454,9 +454,9 @@ def _single_hop_claim(plan: CapexPlan) -> str:
                      f"{r.breakeven_port_cost_usd:,.0f} USD / {r.breakeven_port_power_w:.1f} W"])
         cost = ("holds at today's per-port cost" if r.cost_claim_holds else
                 f"needs ports below {r.breakeven_port_cost_usd:,.0f} USD")
-        power = ("holds" if r.power_claim_holds else "cannot hold while each GPU keeps its NIC "
-                 "and optics" if r.breakeven_port_power_w < 0 else
-                 f"needs ports below {r.breakeven_port_power_w:.1f} W")
+        power = ("holds" if r.power_claim_holds else
+                 f"needs ports below {r.breakeven_port_power_w:.1f} W" if r.power_claim_possible
+                 else "cannot hold while each GPU keeps its NIC and optics")
         verdicts.append(f"<li>{r.num_gpus:,} GPUs: -{r.cost_cut:.0%} capex {esc(cost)} "
                         f"(today {r.port_cost_usd:,.0f} USD per port); -{r.power_cut:.0%} power "
                         f"{esc(power)} (today {r.port_power_w:.1f} W per port).</li>")

@@ -102,6 +102,12 @@ class ClaimRow:
         """Whether a single-hop port at today's per-port power already gives the claimed cut."""
         return self.breakeven_port_power_w >= self.port_power_w
 
+    @property
+    def power_claim_possible(self) -> bool:
+        """Whether any single-hop port power gives the claimed cut: not when the GPU side alone
+        (NIC, its optics, the cable) draws more than the cut allows (break-even below 0 W)."""
+        return self.breakeven_port_power_w >= 0
+
 
 def _hypothetical(catalog: Catalog, switch: str, ports: int, port_cost_usd: float,
                   port_power_w: float) -> Catalog:
@@ -195,11 +201,12 @@ def claim_from_results(
 ) -> tuple[ClaimRow, ...]:
     """The break-even study over fabrics already evaluated (a report's): at every requested GPU
     count where a ``baselines`` family was built and priced, its cost, power and collective
-    times (its curves at ``size_bytes``, or their largest size) are the baseline, and only the
-    single-hop fabric is built, priced and predicted here, with the same collectives. The
-    hypothetical switch takes the per-port economics of the baselines' switch (their
-    ``switch`` parameter). ``options`` (flavor, calibration, routing, routing_seed) are those
-    the results were predicted with. Empty when no baseline was built.
+    times (its curves at ``size_bytes``, or at the largest size of the curves when none has it)
+    are the baseline, and only the single-hop fabric is built, priced and predicted here, with
+    the same collectives at the same size. The hypothetical switch takes the per-port
+    economics of the baselines' switch (their ``switch`` parameter). ``options`` (flavor,
+    calibration, routing, routing_seed) are those the results were predicted with. Empty when
+    no baseline was built.
     """
     cat = default_catalog() if catalog is None else catalog
     by_count: dict[int, list[FabricResult]] = {}
@@ -213,6 +220,8 @@ def claim_from_results(
             continue
         sw = cat.switches[switch]
         colls = tuple(dict.fromkeys(c.collective for f in found for c in f.curves))
+        sizes = [p.size_bytes for f in found for c in f.curves for p in c.predictions]
+        at = size_bytes if size_bytes in sizes or not sizes else max(sizes)
         built = []
         for f in found:
             assert f.bom is not None
@@ -221,12 +230,9 @@ def claim_from_results(
                 network_cost_per_gpu_usd=f.bom.network_cost_per_gpu_usd,
                 network_power_per_gpu_w=f.bom.network_power_per_gpu_w,
                 num_switches=f.summary.num_switches if f.summary is not None else 0,
-                times_s=tuple((c.collective, _time_at(c.predictions, size_bytes))
-                              for c in f.curves)))
+                times_s=tuple((c.collective, _time_at(c.predictions, at)) for c in f.curves)))
         design = (base or FabricDesign(family=found[0].family)).replace(switch=switch,
                                                                         catalog=cat)
-        sizes = [p.size_bytes for f in found for c in f.curves for p in c.predictions]
-        at = size_bytes if size_bytes in sizes or not sizes else max(sizes)
         rows.append(_row(n, built, design, cat, switch, sw.cost_usd / sw.radix,
                          sw.power_w / sw.radix, CLAIM_COST_CUT, CLAIM_POWER_CUT, colls, at,
                          **options))
@@ -234,11 +240,8 @@ def claim_from_results(
 
 
 def _time_at(predictions: Sequence[Prediction], size_bytes: int) -> float:
-    """The predicted time at ``size_bytes`` (else at the largest size; NaN if none)."""
-    if not predictions:
-        return math.nan
-    exact = [p for p in predictions if p.size_bytes == size_bytes]
-    return (exact[0] if exact else max(predictions, key=lambda p: p.size_bytes)).time_s
+    """The predicted time at ``size_bytes`` (NaN if the curve has no such size)."""
+    return next((p.time_s for p in predictions if p.size_bytes == size_bytes), math.nan)
 
 
 def _row(n: int, built: list[ClaimBaseline], design: FabricDesign, cat: Catalog, switch: str,
