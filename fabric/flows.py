@@ -163,9 +163,12 @@ def sampled_step(
     placed = place_flows(index, src, dst, relative_bytes, placement=placement,
                          samples=samples, seed=seed)
     fixed = np.bincount(placed.fixed_units, weights=placed.fixed_bytes, minlength=len(cap)) / cap
-    spb = np.zeros(placed.samples)
+    # every sample is at least as busy as the busiest unit's common charges (a chunk with no
+    # drawn charge, where nothing had a choice, is exactly that)
+    worst_unit = int(np.argmax(fixed)) if len(fixed) and fixed.max() > 0 else -1
+    worst = float(fixed[worst_unit]) if worst_unit >= 0 else -1.0
+    spb = np.full(placed.samples, max(worst, 0.0))
     num_units = len(cap)
-    worst, worst_unit = -1.0, -1
     for sample, unit, amount in placed.chunks:
         if len(unit) == 0:
             continue
@@ -180,18 +183,18 @@ def sampled_step(
         ratio = ratio / cap[touched] + fixed[touched]
         at = np.argmax(ratio, axis=1)
         best = ratio[np.arange(k), at]
+        # a unit with only common charges in this chunk is as busy in each of its samples
+        rest = fixed.copy()
+        rest[touched] = 0.0
+        other = int(np.argmax(rest)) if len(rest) else -1
+        if other >= 0 and rest[other] > 0:
+            beaten = rest[other] >= best
+            best = np.where(beaten, rest[other], best)
+            at = np.where(beaten, -1, at)
         spb[first:first + k] = best
         j = int(np.argmax(best)) if k else 0
         if k and best[j] > worst:
-            worst, worst_unit = float(best[j]), int(touched[at[j]])
-    rest = fixed.copy()
-    for _, unit, _ in placed.chunks:
-        rest[unit] = 0.0
-    if len(rest) and rest.max() > 0:
-        other = int(np.argmax(rest))
-        spb = np.maximum(spb, rest[other])
-        if rest[other] >= worst:
-            worst_unit = other
+            worst, worst_unit = float(best[j]), int(touched[at[j]]) if at[j] >= 0 else other
     if placed.samples < samples:  # a deterministic placement: one sample stands for all
         spb = np.full(samples, spb[0] if len(spb) else 0.0)
     return SampledStep(seconds_per_byte=spb,

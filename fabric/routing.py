@@ -819,6 +819,9 @@ OBJECTIVE_PLACEMENT = {"latency": "ecmp-ideal", "throughput": "adaptive", "power
 HASH_MAX_SAMPLES = 4000
 HASH_MIN_SAMPLES = 16
 HASH_BUDGET = 1 << 19
+#: Candidate next-hop units kept per fabric index for the per-flow placements (8 bytes each,
+#: plus 24 bytes per (class, node)); past it the memo starts over.
+CANDIDATE_MEMO_UNITS = 1 << 23
 
 
 def check_routing(routing: str) -> str:
@@ -895,6 +898,12 @@ class _Chooser:
         self.mode, self.rng = mode, rng
         self.load = np.zeros(num_units) if mode == "adaptive" else None
 
+    def charge(self, unit: np.ndarray, amount: np.ndarray) -> None:
+        """Flows sent on ``unit`` with no choice (the same in every sample): ``adaptive``
+        counts their bytes in the loads it balances."""
+        if self.load is not None:
+            np.add.at(self.load, unit, amount)
+
     def split(self, unit_ptr: np.ndarray, cand: np.ndarray, pair: np.ndarray, group: np.ndarray,
               count: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(state, unit, flows) for every unit that gets flows of a state."""
@@ -910,11 +919,20 @@ class _Chooser:
             rep = np.repeat(few, count[few])
             offset = (self.rng.random(len(rep)) * total[rep]).astype(np.int64)
             width = int(total.max()) if len(total) else 1
-            keys, flows = np.unique(rep * width + offset, return_counts=True)
-            owner, offset = np.divmod(keys, width)
-            out_s = [states[one], owner]
-            out_u = [cand[start[one]], cand[start[owner] + offset]]
-            out_c = [count[one], flows]
+            if len(few) * width <= 4 * len(rep) + (1 << 20):
+                # flows counted per (state, unit) in a dense table: no sort
+                pos = np.repeat(np.arange(len(few)), count[few])
+                table = np.bincount(pos * width + offset, minlength=len(few) * width)
+                cell = np.flatnonzero(table)
+                owner, picked = few[cell // width], cell % width
+                out_s, out_c = [states[one], owner], [count[one], table[cell]]
+                out_u = [cand[start[one]], cand[start[owner] + picked]]
+            else:
+                # one row per flow: flows of a state on the same unit are summed downstream
+                # (the walk merges the states they become, charges are added up per unit)
+                out_s = [states[one], rep]
+                out_u = [cand[start[one]], cand[start[rep] + offset]]
+                out_c = [count[one], np.ones(len(rep), dtype=count.dtype)]
             # more flows than units: a multinomial split, as a chain of binomials
             rest = np.flatnonzero(~one & (count > total))
             left = count[rest].copy()
@@ -1040,17 +1058,15 @@ def place_flows(
     f_units, f_bytes = np.concatenate(fixed_units), np.concatenate(fixed_bytes)
     draws = 1 if placement != "ecmp-hash" else samples
     per_chunk = max(1, (4 * HASH_BUDGET) // max(1, len(first)))
-    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     rng = np.random.default_rng(seed) if placement == "ecmp-hash" else None
     chooser = _Chooser(placement, rng, len(units.edge))
-    for start in range(0, draws, per_chunk):
-        k = min(per_chunk, draws - start)
-        sample = np.repeat(np.arange(start, start + k), len(first))
-        got_units, got_bytes, got_sample = _walk(
-            index, units, chooser, np.tile(g_src, k), np.tile(g_dst, k), np.tile(g_cls, k),
-            np.tile(count, k), np.tile(g_size, k), sample)
-        out.append((got_sample, got_units, got_bytes))
-    return FlowPlacement(fixed_units=f_units, fixed_bytes=f_bytes, chunks=out, samples=draws)
+    chunks = [range(start, min(start + per_chunk, draws)) for start in range(0, draws, per_chunk)]
+    (c_units, c_bytes), walked = _walk(index, units, chooser, g_src, g_dst, g_cls, count, g_size,
+                                       chunks)
+    out = [(got_sample, got_units, got_bytes) for got_units, got_bytes, got_sample in walked]
+    return FlowPlacement(fixed_units=np.concatenate([f_units, c_units]),
+                         fixed_bytes=np.concatenate([f_bytes, c_bytes]), chunks=out,
+                         samples=draws)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -1104,10 +1120,13 @@ def _merge(keys: list[np.ndarray], count: np.ndarray,
         flat = np.zeros(len(count), dtype=np.int64)
         for k, bound in zip(keys, bounds, strict=True):
             flat = flat * bound + k
-        order = np.argsort(flat, kind="stable")
+        order = np.argsort(flat, kind="stable")  # timsort: states come in runs of one sample
+        ranked = flat[order]
         change = np.ones(len(order), dtype=bool)
-        change[1:] = flat[order[1:]] != flat[order[:-1]]
+        change[1:] = ranked[1:] != ranked[:-1]
         starts = np.flatnonzero(change)
+        if len(starts) == len(order):  # nothing to merge
+            return order, count[order]
         return order[starts], np.add.reduceat(count[order], starts) if len(order) else count[:0]
     order = np.lexsort(keys[::-1])
     sorted_keys = [k[order] for k in keys]
@@ -1120,28 +1139,234 @@ def _merge(keys: list[np.ndarray], count: np.ndarray,
     return order[starts], np.add.reduceat(count[order], starts) if len(order) else count[:0]
 
 
+#: (unit, bytes, sample) of the charges a walk made in one chunk of samples
+_Charges = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+class _Candidates:
+    """Next-hop units per (destination class, transit node), kept for the index's lifetime:
+    ``keys`` sorted (class id * transit nodes + node), each with its ``num`` candidate units at
+    ``pool[off:off + num]``. Dropped whole past :data:`CANDIDATE_MEMO_UNITS` units."""
+
+    __slots__ = ("keys", "off", "num", "pool", "used")
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, dtype=np.int64)
+        self.off = np.zeros(0, dtype=np.int64)
+        self.num = np.zeros(0, dtype=np.int64)
+        self.pool = np.zeros(1 << 16, dtype=np.int64)  # grown by doubling; used: its filled part
+        self.used = 0
+
+    @staticmethod
+    def of(index: FabricIndex, units: HashUnits) -> _Candidates:
+        key = (__name__, "candidates")
+        found = index.memo.get(key)
+        if not isinstance(found, _Candidates) or found.used > CANDIDATE_MEMO_UNITS:
+            found = _Candidates()
+            index.memo[key] = found
+        return found
+
+    def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(known, off, num) of sorted ``keys``; off and num are 0 where unknown."""
+        at = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
+        hit = self.keys[at] == keys if len(self.keys) else np.zeros(len(keys), dtype=bool)
+        off = np.where(hit, self.off[at] if len(self.keys) else 0, 0)
+        num = np.where(hit, self.num[at] if len(self.keys) else 0, 0)
+        return hit, off, num
+
+    def add(self, keys: np.ndarray, unit_ptr: np.ndarray, cand: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+        """Keep new sorted ``keys`` with their candidates (CSR); their (off, num)."""
+        off = self.used + unit_ptr[:-1]
+        num = np.diff(unit_ptr)
+        end = self.used + len(cand)
+        if end > len(self.pool):
+            grown = np.empty(max(end, 2 * len(self.pool)), dtype=np.int64)
+            grown[:self.used] = self.pool[:self.used]
+            self.pool = grown
+        self.pool[self.used:end] = cand
+        self.used = end
+        order = np.argsort(np.concatenate([self.keys, keys]), kind="stable")  # two sorted runs
+        self.keys = np.concatenate([self.keys, keys])[order]
+        self.off = np.concatenate([self.off, off])[order]
+        self.num = np.concatenate([self.num, num])[order]
+        return off, num
+
+
+@dataclass(slots=True)
+class _States:
+    """Flows in flight in :func:`_walk`: state i is ``cnt[i]`` flows of group ``grp[i]`` standing
+    at transit node ``node[i]`` in hash sample ``smp[i]``. ``smp`` is None before the first hop
+    with a choice: up to there every sample stands at the same place."""
+
+    grp: np.ndarray
+    cnt: np.ndarray
+    node: np.ndarray
+    smp: np.ndarray | None
+
+
+@dataclass(slots=True)
+class _Walk:
+    """What :func:`_walk` keeps while its groups travel: per group its class slot, size,
+    destination and (size, destination) id; per class slot its distances; and the charges,
+    common to all samples or per sample of the chunk being walked."""
+
+    index: FabricIndex
+    units: HashUnits
+    chooser: _Chooser
+    classes: np.ndarray
+    cls: np.ndarray
+    cls_slot: np.ndarray
+    size: np.ndarray
+    dst: np.ndarray
+    size_dst: np.ndarray
+    flat_dist: np.ndarray
+    bounds: list[int]
+    common: tuple[list[np.ndarray], list[np.ndarray]]
+    drawn: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] | None = None
+
+    def charge(self, states: _States, which: np.ndarray, unit: np.ndarray,
+               flows: np.ndarray) -> None:
+        """``flows`` flows of states ``which`` crossed ``unit``."""
+        amount = flows * self.size[states.grp[which]]
+        if states.smp is None:
+            self.chooser.charge(unit, amount)
+            self.common[0].append(unit)
+            self.common[1].append(amount)
+        else:
+            assert self.drawn is not None
+            self.drawn[0].append(unit)
+            self.drawn[1].append(amount)
+            self.drawn[2].append(states.smp[which])
+
+    def merge(self, states: _States) -> _States:
+        """States at the same node for the same sample, class and (size, destination) as one."""
+        keys = [self.cls_slot[states.grp], states.node, self.size_dst[states.grp]]
+        bounds = self.bounds[1:]
+        if states.smp is not None:
+            keys, bounds = [states.smp, *keys], self.bounds
+        keep, cnt = _merge(keys, states.cnt, bounds)
+        return _States(states.grp[keep], cnt, states.node[keep],
+                       None if states.smp is None else states.smp[keep])
+
+    def candidates(self, slot: np.ndarray, node: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Next-hop units towards class slots ``slot`` from transit nodes ``node``, per state:
+        ``(inv, unit_ptr, cand)``, state i's candidates being
+        ``cand[unit_ptr[inv[i]]:unit_ptr[inv[i] + 1]]``.
+
+        The candidates of a (class, node) depend on the fabric alone, and the phases of one
+        request visit mostly the same ones: they are kept in the index's memo
+        (:class:`_Candidates`) and only the new ones are computed."""
+        index, flat_dist = self.index, self.flat_dist
+        num_t = index.num_transit
+        uniq, inv = _unique(slot * num_t + node, len(flat_dist))
+        k_u, u_u = np.divmod(uniq, num_t)
+        memo = _Candidates.of(index, self.units)
+        keys = self.classes[k_u] * num_t + u_u  # the class's own id, not this walk's slot
+        hit, off, num = memo.find(keys)
+        miss = np.flatnonzero(~hit)
+        if len(miss):
+            starts = index.t_indptr[u_u[miss]]
+            counts = index.t_indptr[u_u[miss] + 1] - starts
+            rep = np.repeat(np.arange(len(miss)), counts)
+            slots = np.arange(len(rep)) + (starts - (np.cumsum(counts) - counts))[rep]
+            here = flat_dist[uniq[miss]] - 1  # class slot * num_t + node: dist's flat index
+            ok = flat_dist[k_u[miss][rep] * num_t + index.t_dst[slots]] == here[rep]
+            ptr, cand_edges = _csr(rep[ok], index.t_edges[slots[ok]], len(miss))
+            unit_ptr, cand = _expand_units(self.units, cand_edges, ptr)
+            off[miss], num[miss] = memo.add(keys[miss], unit_ptr, cand)
+        unit_ptr = np.concatenate([[0], np.cumsum(num)]).astype(np.int64)
+        pos = np.arange(int(unit_ptr[-1])) + np.repeat(off - unit_ptr[:-1], num)
+        return inv, unit_ptr, memo.pool[pos]
+
+    def hops(self, states: _States) -> _States:
+        """Walk ``states`` until each stands at its class's last switch. States not yet split
+        into samples stop, unmoved, before the first hop with a choice."""
+        index = self.index
+        while True:
+            states = self.merge(states)
+            done = self.flat_dist[self.cls_slot[states.grp] * index.num_transit
+                                  + states.node] <= 0
+            if done.all():
+                return states
+            moving = np.flatnonzero(~done)
+            grp = states.grp[moving]
+            inv, unit_ptr, cand = self.candidates(self.cls_slot[grp], states.node[moving])
+            if states.smp is None:
+                if (np.diff(unit_ptr) != 1).any():
+                    return states
+                st, unit, got = np.arange(len(moving)), cand[unit_ptr[inv]], states.cnt[moving]
+            else:
+                st, unit, got = self.chooser.split(unit_ptr, cand, inv,
+                                                   index.t_nodes[states.node[moving]],
+                                                   states.cnt[moving], self.size[grp])
+            self.charge(states, moving[st], unit, got)
+            rest = np.flatnonzero(done)
+            states = _States(
+                np.concatenate([states.grp[rest], grp[st]]),
+                np.concatenate([states.cnt[rest], got]),
+                np.concatenate([states.node[rest],
+                                index.t_of[index.edge_dst[self.units.edge[unit]]]]),
+                None if states.smp is None else np.concatenate(
+                    [states.smp[rest], states.smp[moving[st]]]))
+
+    def last_hop(self, states: _States) -> None:
+        """The hop into destination GPUs whose in-edge has a choice (several cables or
+        in-edges); the others were charged by the caller."""
+        index = self.index
+        open_ = np.flatnonzero(self.dst[states.grp] >= 0)
+        if len(open_) == 0:
+            return
+        g = states.grp[open_]
+        last = index.single_in[self.dst[g]]
+        for i in np.flatnonzero(last < 0).tolist():
+            c = int(self.cls[g[i]])
+            preds = index.class_preds[c]
+            last[i] = index.class_last_edges[c][np.searchsorted(preds, states.node[open_[i]])]
+        uniq, inv = np.unique(last, return_inverse=True)
+        unit_ptr, cand = _expand_units(self.units, uniq, np.arange(len(uniq) + 1))
+        st, unit, got = self.chooser.split(unit_ptr, cand, inv.reshape(-1), self.dst[g],
+                                           states.cnt[open_], self.size[g])
+        self.charge(states, open_[st], unit, got)
+
+
+def _tile(states: _States, chunk: range) -> _States:
+    """Untiled states, once per sample of ``chunk``."""
+    k, n = len(chunk), len(states.grp)
+    return _States(np.tile(states.grp, k), np.tile(states.cnt, k), np.tile(states.node, k),
+                   np.repeat(np.arange(chunk.start, chunk.stop), n))
+
+
 def _walk(index: FabricIndex, units: HashUnits, chooser: _Chooser, src: np.ndarray,
           dst: np.ndarray, cls: np.ndarray, count: np.ndarray, size: np.ndarray,
-          sample: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Walk groups of flows hop by hop: (unit, bytes, sample) of every unit they cross.
+          chunks: list[range]) -> tuple[tuple[np.ndarray, np.ndarray], list[_Charges]]:
+    """Walk groups of flows hop by hop, once per sample.
 
-    ``dst[i]`` is -1 for a group whose last hop is charged by the caller. After each hop the
-    groups that stand at the same node, for the same class, size, destination and sample
-    merge: what happens to them next depends on nothing else.
+    Returns the charges common to every sample, ``(unit, bytes)``, and per chunk of samples
+    (``chunks``, consecutive ranges of sample ids from 0) its own ``(unit, bytes, sample)``.
+    ``dst[i]`` is -1 for a group whose last hop is charged by the caller.
+
+    Hops with no choice before the first that has one (a GPU's one NIC cable) are the same in
+    every sample: they are walked once, for the groups, and charged as common. The walk splits
+    into samples at the first hop with a choice (``ecmp-hash`` draws there, ``adaptive``
+    decides by load). After each hop the states at the same node, for the same class, size,
+    destination and sample merge: what happens to them next depends on nothing else.
     """
-    num_t = index.num_transit
     empty = np.zeros(0, dtype=np.int64)
     if len(src) == 0:
-        return empty, np.zeros(0), empty
-    charged_units, charged_bytes, charged_sample = [], [], []
+        return (empty, np.zeros(0)), [(empty, np.zeros(0), empty) for _ in chunks]
     classes, cls_slot = np.unique(cls, return_inverse=True)
     cls_slot = cls_slot.reshape(-1)
     # what a state's future depends on besides its node: one id per (size, destination)
     size_id = np.unique(size, return_inverse=True)[1].reshape(-1)
     size_dst = _group([size_id, dst + 1], [len(size_id), index.num_nodes + 1])[1]
-    bounds = [int(sample.max()) + 1, len(classes), num_t, int(size_dst.max()) + 1]
     index.prepare(classes)
     dist = np.stack([index.class_distance(int(c)) for c in classes])
+    bounds = [max(r.stop for r in chunks), len(classes), index.num_transit,
+              int(size_dst.max()) + 1]
+    walk = _Walk(index, units, chooser, classes, cls, cls_slot, size, dst, size_dst,
+                 dist.reshape(-1), bounds, ([], []))
     # first hop: candidates per (source GPU, class)
     uniq, inv = _unique(src * len(classes) + cls_slot, index.num_nodes * len(classes))
     p_src, p_slot = np.divmod(uniq, len(classes))
@@ -1168,56 +1393,31 @@ def _walk(index: FabricIndex, units: HashUnits, chooser: _Chooser, src: np.ndarr
         raise ValueError(f"{int(count[lost].sum())} flow(s) have no path in the fabric "
                          "(a GPU with no scale-out link, or a disconnected network)")
     unit_ptr, cand = _expand_units(units, cand_edges, ptr)
-    state, unit, cnt = chooser.split(unit_ptr, cand, inv, src, count, size)
-    charged_units.append(unit)
-    charged_bytes.append(cnt * size[state])
-    charged_sample.append(sample[state])
-    node = index.t_of[index.edge_dst[units.edge[unit]]]
-    indptr, t_edges, t_dst = index.t_indptr, index.t_edges, index.t_dst
-    while True:
-        keep, cnt = _merge([sample[state], cls_slot[state], node, size_dst[state]], cnt,
-                           bounds)
-        state, node = state[keep], node[keep]
-        at = dist[cls_slot[state], node]
-        done = at <= 0
-        if done.all():
-            break
-        moving = np.flatnonzero(~done)
-        key = cls_slot[state[moving]] * num_t + node[moving]
-        uniq, inv = _unique(key, len(classes) * num_t)
-        k_u, u_u = np.divmod(uniq, num_t)
-        starts = indptr[u_u]
-        counts = indptr[u_u + 1] - starts
-        rep = np.repeat(np.arange(len(uniq)), counts)
-        slots = np.repeat(starts, counts) + np.arange(len(rep)) - np.repeat(
-            np.cumsum(counts) - counts, counts)
-        ok = dist[k_u[rep], t_dst[slots]] == dist[k_u[rep], u_u[rep]] - 1
-        ptr, cand_edges = _csr(rep[ok], t_edges[slots[ok]], len(uniq))
-        unit_ptr, cand = _expand_units(units, cand_edges, ptr)
-        m_state = state[moving]
-        st, unit, got = chooser.split(unit_ptr, cand, inv, index.t_nodes[node[moving]],
-                                      cnt[moving], size[m_state])
-        charged_units.append(unit)
-        charged_bytes.append(got * size[m_state[st]])
-        charged_sample.append(sample[m_state[st]])
-        state = np.concatenate([state[done], m_state[st]])
-        cnt = np.concatenate([cnt[done], got])
-        node = np.concatenate([node[done], index.t_of[index.edge_dst[units.edge[unit]]]])
-    # last hop into destination GPUs whose in-edge has a choice (several cables or in-edges)
-    open_ = np.flatnonzero(dst[state] >= 0)
-    if len(open_):
-        s_of = state[open_]
-        last = index.single_in[dst[s_of]]
-        for i in np.flatnonzero(last < 0).tolist():
-            c = int(cls[s_of[i]])
-            preds = index.class_preds[c]
-            last[i] = index.class_last_edges[c][np.searchsorted(preds, node[open_[i]])]
-        uniq, inv = np.unique(last, return_inverse=True)
-        inv = inv.reshape(-1)
-        unit_ptr, cand = _expand_units(units, uniq, np.arange(len(uniq) + 1))
-        st, unit, got = chooser.split(unit_ptr, cand, inv, dst[s_of], cnt[open_], size[s_of])
-        charged_units.append(unit)
-        charged_bytes.append(got * size[s_of[st]])
-        charged_sample.append(sample[s_of[st]])
-    return (np.concatenate(charged_units), np.concatenate(charged_bytes),
-            np.concatenate(charged_sample))
+    groups = np.arange(len(src))
+    sources = _States(groups, count, np.full(len(src), -1), None)
+    start: _States | None = None
+    if (np.diff(unit_ptr)[inv] == 1).all():  # one cable out of every source: common
+        unit = cand[unit_ptr[inv]]
+        walk.charge(sources, groups, unit, count)
+        start = walk.hops(_States(groups, count, index.t_of[index.edge_dst[units.edge[unit]]],
+                                  None))
+    out = []
+    for chunk in chunks:
+        walk.drawn = ([empty], [np.zeros(0)], [empty])
+        if start is None:  # the first hop has a choice: every sample starts at the sources
+            states = _tile(sources, chunk)
+            assert states.smp is not None
+            k = len(chunk)
+            st, unit, got = chooser.split(unit_ptr, cand, np.tile(inv, k), np.tile(src, k),
+                                          np.tile(count, k), np.tile(size, k))
+            walk.charge(states, st, unit, got)
+            states = _States(states.grp[st], got,
+                             index.t_of[index.edge_dst[units.edge[unit]]], states.smp[st])
+        else:
+            states = _tile(start, chunk)
+        walk.last_hop(walk.hops(states))
+        out.append((np.concatenate(walk.drawn[0]), np.concatenate(walk.drawn[1]),
+                    np.concatenate(walk.drawn[2])))
+    common = (np.concatenate([empty, *walk.common[0]]),
+              np.concatenate([np.zeros(0), *walk.common[1]]))
+    return common, out

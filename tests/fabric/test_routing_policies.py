@@ -20,6 +20,7 @@ import pytest
 
 import topologies
 from collectives.predict import predict
+from fabric import routing
 from fabric.flows import hash_samples, sampled_step, step_cost
 from fabric.routing import ROUTING_POLICIES, check_routing, fabric_index, placement_of
 
@@ -130,6 +131,43 @@ def test_hash_matches_monte_carlo(family: str, params: dict, pattern: str, seeds
     if family == "clos":
         assert adaptive.seconds_per_byte[0] <= mean
         assert adaptive.seconds_per_byte[0] == pytest.approx(ideal)
+
+
+def test_hash_in_chunks_of_samples_matches_monte_carlo(monkeypatch) -> None:
+    # a tiny flow-sample budget walks the samples a few at a time: the charges common to
+    # every sample (the hops without a choice) must count in each chunk
+    G = topologies.build("fat-tree", k=4)
+    flows = _flows(G, "permutation")
+    reference = monte_carlo(G, flows, 3000)
+    index = fabric_index(G)
+    src = np.array([index.index[a] for a, _, _ in flows])
+    dst = np.array([index.index[b] for _, b, _ in flows])
+    rel = np.array([s for _, _, s in flows])
+    monkeypatch.setattr(routing, "HASH_BUDGET", 8)  # 4 x 8 flow-samples: 2 samples per chunk
+    placed = routing.place_flows(index, src, dst, rel, placement="ecmp-hash", samples=400,
+                                 seed=5)
+    assert len(placed.chunks) > 1
+    got = sampled_step(index, src, dst, rel, placement="ecmp-hash", samples=400, seed=5)
+    assert got.seconds_per_byte.mean() == pytest.approx(reference.mean(), rel=0.03)
+    assert got.seconds_per_byte.min() >= reference.min() * (1 - 1e-9)
+
+
+def test_candidate_memo_does_not_change_a_placement() -> None:
+    # next-hop candidates are kept per index across steps: a placement on an index that has
+    # routed other steps first equals one on a fresh index, draw for draw
+    G = topologies.build("clos", num_gpus=1024)
+    g = fabric_index(G).gpu_ids
+    steps = [(g, np.roll(g, shift), np.ones(len(g))) for shift in (8, 64, 512)]
+    warm = fabric_index(G)
+    for src, dst, rel in steps[:2]:
+        sampled_step(warm, src, dst, rel, placement="ecmp-hash", samples=20, seed=1)
+    fresh = routing.FabricIndex(G)
+    for src, dst, rel in steps[::-1]:
+        for placement in ("ecmp-hash", "adaptive"):
+            a = sampled_step(warm, src, dst, rel, placement=placement, samples=20, seed=4)
+            b = sampled_step(fresh, src, dst, rel, placement=placement, samples=20, seed=4)
+            assert np.array_equal(a.seconds_per_byte, b.seconds_per_byte)
+            assert a.bottleneck_edge == b.bottleneck_edge
 
 
 def test_hash_is_seeded_and_reproducible() -> None:
