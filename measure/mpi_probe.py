@@ -16,10 +16,16 @@ Method (kept close to nccl-tests and IMB so the numbers compare):
 - small, fast iterations are timed in batches, as OSU and IMB time them: after the warm-up,
   iterations of t seconds run ``batch = ceil(50 us / t)`` at a time back to back inside one
   timed region (at most iterations / 10, so the median keeps 10 samples); a region's time,
-  less ``batch`` times the measured cost of an empty loop iteration, over ``batch`` is one
-  sample (:func:`measure.probe_core.batch_iterations`, ``extra["batch"]`` of the record). With
-  the barrier, one barrier starts each region. Timing each microsecond call alone measured
-  the interpreter and the clock: 5-9x IMB-MPI1's time from 8 B to 2 KiB before (issue 12);
+  less ``batch`` times the measured cost of an iteration that moves nothing, over ``batch`` is
+  one sample (:func:`measure.probe_core.batch_iterations`, ``extra["batch"]`` of the record).
+  That cost is the same mpi4py call on empty buffers on ``MPI.COMM_SELF`` (a send or receive to
+  ``MPI.PROC_NULL`` for the ping-pong, where a round trip pays both sides' cost since only one
+  side works at a time), timed once per operation and recorded as
+  ``extra["call_overhead_s"]``: mpi4py spends 0.4-0.5 us parsing a collective's buffer
+  arguments, more than MPICH's whole 8-byte all-reduce between two ranks in shared memory
+  (about 0.3 us), which a C benchmark does not pay. With the barrier, one barrier starts each
+  region. Timing each microsecond call alone measured the interpreter and the clock: 5-9x
+  IMB-MPI1's time from 8 B to 2 KiB before (issue 12);
 - a rank that stops (SIGSTOP, a hung node) or disappears without closing its sockets would
   leave the others in a collective forever: with ``timeout_s`` a watchdog thread on every
   rank ends the job (``MPI_Abort``) when no size finishes for that long;
@@ -207,11 +213,13 @@ def _time_loop(
     wtime: Callable[[], float],
     scale: float = 1.0,
     batch: int = 1,
+    overhead_s: float = 0.0,
 ) -> np.ndarray:
     """Per-iteration times of ``count`` calls, timed in regions of ``batch`` back-to-back calls.
 
-    One sample per region: (region time - ``batch`` x the cost of an empty iteration) / batch,
-    as OSU and IMB time their loops; with ``barrier`` a barrier starts every region.
+    One sample per region: (region time - ``batch`` x ``overhead_s``) / batch, as OSU and IMB
+    time their loops; ``overhead_s`` is what one iteration costs without communicating
+    (:func:`_call_cost_s`). With ``barrier`` a barrier starts every region.
     """
     if batch <= 1:
         times = np.empty(count)
@@ -225,37 +233,40 @@ def _time_loop(
     regions = max(1, count // batch)
     times = np.empty(regions)
     inner = range(batch)
-    empty_s = _empty_iteration_s(wtime)
     for i in range(regions):
         if barrier:
             comm.Barrier()
         start = wtime()
         for _ in inner:
             call()
-        times[i] = max(wtime() - start - batch * empty_s, 0.0) / batch * scale
+        times[i] = max(wtime() - start - batch * overhead_s, 0.0) / batch * scale
     return times
 
 
-_EMPTY_ITERATION_S: list[float] = []
+_CALL_COST_S: dict[tuple[str, str], float] = {}
 
 
-def _empty_iteration_s(wtime: Callable[[], float]) -> float:
-    """What one iteration of the batched loop costs around the call: a loop step and a call of
-    a Python function doing nothing (the fastest of 5 loops of 1000; measured once)."""
-    if not _EMPTY_ITERATION_S:
+def _call_cost_s(key: tuple[str, str], empty: Callable[[], None],
+                 wtime: Callable[[], float]) -> float:
+    """What one iteration of a batched loop costs when it moves nothing: the loop step and the
+    same mpi4py call on empty buffers (``empty``: on ``MPI.COMM_SELF``, or to
+    ``MPI.PROC_NULL``), the fastest of 5 loops of 1000, measured once per ``key``.
 
-        def nothing() -> None:
-            return None
-
+    The binding's own work per call (parsing the buffer arguments, about 0.1 us for a send and
+    0.4-0.5 us for a collective with mpi4py 4.1) is Python's, not the network's or the MPI
+    library's; IMB and OSU, written in C, do not pay it. MPICH's own cost of a call that moves
+    nothing is a few tens of nanoseconds, also subtracted.
+    """
+    if key not in _CALL_COST_S:
         best = float("inf")
         inner = range(1000)
         for _ in range(5):
             start = wtime()
             for _ in inner:
-                nothing()
+                empty()
             best = min(best, (wtime() - start) / 1000)
-        _EMPTY_ITERATION_S.append(best)
-    return _EMPTY_ITERATION_S[0]
+        _CALL_COST_S[key] = best
+    return _CALL_COST_S[key]
 
 
 def _wrong_total(values: Iterable[int | None], check: bool) -> int | None:
@@ -287,6 +298,11 @@ def _measure_collective(
         send = fill_values(rank, layout.send_count, dtype, corrupt=corrupt)
         recv = np.zeros(layout.recv_count, dtype=dtype)
     call = _collective_call(comm, operation, send, recv, MPI)
+    # the same call on empty buffers, alone on MPI.COMM_SELF: the binding's cost per call
+    nothing = np.zeros(0, dtype=dtype)
+    overhead_s = _call_cost_s((operation, dtype),
+                              _collective_call(MPI.COMM_SELF, operation, nothing, nothing, MPI),
+                              MPI.Wtime)
     plan = plan_iterations(layout.size_bytes, iterations=iterations, warmup=warmup)
     warm = _time_loop(comm, call, plan.warmup, barrier=True, wtime=MPI.Wtime)
     if plan.warmup:
@@ -298,18 +314,19 @@ def _measure_collective(
     if not barrier:
         comm.Barrier()  # start together once, then back to back (nccl-tests and IMB time so)
     times = _time_loop(comm, call, plan.iterations, barrier=barrier, wtime=MPI.Wtime,
-                       batch=plan.batch)
+                       batch=plan.batch, overhead_s=overhead_s)
     wrong = (
         count_wrong(recv, expected_values(operation, rank=rank, layout=layout, dtype=dtype))
         if check
         else None
     )
-    gathered = comm.allgather((rank_timing(times), wrong))
+    gathered = comm.allgather((rank_timing(times), wrong, overhead_s))
     return Measured(
         plan=plan,
         size_bytes=layout.size_bytes,
         timing=combine_timings([g[0] for g in gathered]),
         num_wrong=_wrong_total((g[1] for g in gathered), check),
+        overhead_s=max(g[2] for g in gathered) if plan.batch > 1 else 0.0,
     )
 
 
@@ -332,6 +349,7 @@ def _measure_pingpong(
     plan = plan_iterations(layout.size_bytes, iterations=iterations, warmup=warmup)
     timing: RankTiming | None = None
     wrong: int | None = None
+    overhead_s = 0.0
     if rank in (pair.rank_a, pair.rank_b):
         peer = pair.rank_b if rank == pair.rank_a else pair.rank_a
         send_array = fill_values(rank, layout.send_count, dtype, corrupt=corrupt)
@@ -348,6 +366,14 @@ def _measure_pingpong(
                 comm.Recv(recv_typed, peer, _TAG)
                 comm.Send(send, peer, _TAG)
 
+        def empty() -> None:  # the same calls to no one: they return at once
+            comm.Send(send, MPI.PROC_NULL, _TAG)
+            comm.Recv(recv_typed, MPI.PROC_NULL, _TAG)
+
+        # only one side works at a time in a ping-pong: a round trip pays both sides' cost
+        own_s = _call_cost_s(("send-recv", dtype), empty, MPI.Wtime)
+        overhead_s = own_s + comm.sendrecv(own_s, peer, _TAG + 2, source=peer, recvtag=_TAG + 2)
+
         warm = _time_loop(comm, once, plan.warmup, barrier=False, wtime=MPI.Wtime, scale=0.5)
         if plan.warmup:
             # rank a's estimate decides, so both sides run the same number of round trips
@@ -360,7 +386,7 @@ def _measure_pingpong(
             else:
                 plan = comm.recv(source=peer, tag=_TAG + 1)
         times = _time_loop(comm, once, plan.iterations, barrier=False, wtime=MPI.Wtime, scale=0.5,
-                           batch=plan.batch)
+                           batch=plan.batch, overhead_s=overhead_s)
         wrong = (
             count_wrong(
                 recv, expected_values("send-recv", rank=rank, layout=layout, dtype=dtype, peer=peer)
@@ -370,13 +396,14 @@ def _measure_pingpong(
         )
         timing = rank_timing(times) if rank == pair.rank_a else None
     _idle_barrier(comm)
-    gathered = comm.allgather((timing, wrong, plan))
+    gathered = comm.allgather((timing, wrong, plan, overhead_s))
     first = gathered[pair.rank_a]
     return Measured(
         plan=first[2],
         size_bytes=layout.size_bytes,
         timing=combine_timings([first[0]]),
         num_wrong=_wrong_total((g[1] for g in gathered), check),
+        overhead_s=first[3] if first[2].batch > 1 else 0.0,
     )
 
 

@@ -473,7 +473,9 @@ def combine_timings(per_rank: Sequence[RankTiming]) -> Timing:
 class Measured:
     """One measured (operation, size) after the ranks' statistics were gathered.
 
-    ``fallback`` names the substitute call when the backend lacked the operation ("" if none).
+    ``fallback`` names the substitute call when the backend lacked the operation ("" if none);
+    ``overhead_s`` is the per-call cost of the binding subtracted from batched iterations (0 if
+    none was).
     """
 
     plan: IterationPlan
@@ -481,6 +483,7 @@ class Measured:
     timing: Timing
     num_wrong: int | None
     fallback: str = ""
+    overhead_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -735,6 +738,12 @@ def make_record(
     )
 
 
+def _overhead(measured: Any) -> dict[str, float]:
+    """``{"call_overhead_s": ...}`` where a probe subtracted its binding's cost per call."""
+    overhead = float(getattr(measured, "overhead_s", 0.0) or 0.0)
+    return {"call_overhead_s": overhead} if overhead > 0 else {}
+
+
 def sweep(
     operations: Sequence[str],
     sizes: Sequence[int],
@@ -772,7 +781,8 @@ def sweep(
                             placement=pair.placement,
                             plan=m.plan,
                             num_wrong=m.num_wrong,
-                            extra={"ranks": [pair.rank_a, pair.rank_b], "world_size": world_size},
+                            extra={"ranks": [pair.rank_a, pair.rank_b], "world_size": world_size}
+                            | _overhead(m),
                             **common,
                         )
                     )
@@ -785,6 +795,7 @@ def sweep(
             extra.update(collective_extra or {})
             if getattr(m, "fallback", None):
                 extra["fallback"] = m.fallback
+            extra.update(_overhead(m))
             emit(
                 make_record(
                     operation=operation,

@@ -122,6 +122,24 @@ def test_timing_mode_is_recorded(flags: list[str], timing: str) -> None:
 
 
 @mpi
+def test_batched_small_sizes_subtract_the_binding_cost_per_call() -> None:
+    # microsecond iterations are timed in batches, less what the same mpi4py call costs on
+    # empty buffers (issue 12, item 9); large ones are timed one by one with nothing subtracted
+    result = _mpiexec(2, "--ops", "all-reduce,send-recv", "--sizes", "8,4MiB", "--iters", "200",
+                      "--warmup", "10", "--json")
+    assert result.returncode == 0, result.stderr
+    records = {(r["operation"], r["size_bytes"]): r
+               for r in json.loads(result.stdout)["results"]["records"]}
+    for operation in ("all-reduce", "send-recv"):
+        small, large = records[(operation, 8)], records[(operation, 4 << 20)]
+        assert small["extra"]["batch"] > 1
+        overhead = small["extra"]["call_overhead_s"]
+        assert 1e-8 < overhead < 1e-4  # tens of nanoseconds to microseconds, measured
+        assert small["time_s"] > 0 and small["num_wrong"] == 0
+        assert "batch" not in large["extra"] and "call_overhead_s" not in large["extra"]
+
+
+@mpi
 def test_wrong_results_exit_nonzero_with_one_line(tmp_path: Path) -> None:
     out = tmp_path / "run.jsonl"
     result = _mpiexec(2, "--ops", "all-reduce", "--sizes", "64", "--iters", "2", "-o", str(out),
