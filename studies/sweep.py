@@ -154,13 +154,48 @@ def evaluate_batch(batch: Sequence[dict[str, Any]], space: SweepSpace) -> list[d
 SCHEDULER_TIMEOUT_S = 10
 
 
+def _cost(values: dict[str, Any]) -> float:
+    """A design's relative cost for balancing batches: building, routing and pricing a fabric
+    grow with its GPUs (a design without a usable count weighs 1)."""
+    try:
+        return max(1.0, float(values.get("num_gpus", 1)))
+    except (TypeError, ValueError):
+        return 1.0
+
+
 def _batches(todo: list[dict[str, Any]], workers: int, batch_size: int | None
              ) -> list[list[dict[str, Any]]]:
-    # Designs sharing a fabric go together (the per-worker fabric cache then hits).
-    todo = sorted(todo, key=lambda v: json.dumps(
-        {k: v[k] for k in sorted(v) if k in FabricDesign.__dataclass_fields__}, default=str))
+    """Dask tasks of at most ``batch_size`` designs (default: about four per worker, at most
+    64), balanced by cost and heaviest first.
+
+    Designs sharing a fabric stay together (the per-worker fabric cache then hits). Those
+    groups, cut to the batch size, go longest first onto the batch with the least cost so far
+    that has room, so no batch is left alone at the end while the other workers idle (in space
+    order, the largest fabrics of an axis fall in the same batch).
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for values in todo:
+        key = json.dumps({k: values[k] for k in sorted(values)
+                          if k in FabricDesign.__dataclass_fields__}, default=str)
+        groups.setdefault(key, []).append(values)
     size = batch_size or max(1, min(64, math.ceil(len(todo) / (4 * max(workers, 1)))))
-    return [todo[i:i + size] for i in range(0, len(todo), size)]
+    chunks = [group[i:i + size] for _, group in sorted(groups.items())
+              for i in range(0, len(group), size)]
+    chunks.sort(key=lambda c: -sum(_cost(v) for v in c))  # stable: ties keep space order
+    count = max(1, math.ceil(len(todo) / size))
+    batches: list[list[dict[str, Any]]] = [[] for _ in range(count)]
+    load = [0.0] * count
+    for chunk in chunks:
+        room = [i for i, b in enumerate(batches) if len(b) + len(chunk) <= size]
+        if not room:
+            batches.append([])
+            load.append(0.0)
+            room = [len(batches) - 1]
+        i = min(room, key=lambda j: (load[j], j))
+        batches[i].extend(chunk)
+        load[i] += sum(_cost(v) for v in chunk)
+    order = sorted((i for i, b in enumerate(batches) if b), key=lambda i: -load[i])
+    return [batches[i] for i in order]
 
 
 class _Progress:

@@ -205,3 +205,27 @@ def test_report_sweep_page(full_run: Path, tmp_path: Path) -> None:
     shown = int(front.strip().splitlines()[-1].split()[0])
     assert page.count("<details>") == shown >= 1
     assert "<th>qty</th>" in page
+
+
+def test_batches_keep_fabrics_together_and_balance_cost() -> None:
+    from studies.sweep import _batches, _cost
+
+    # 4 designs per fabric (placement and collectives do not change the fabric), in space
+    # order: the largest fabrics of the axis come last
+    todo = [{"family": family, "num_gpus": n, "placement": placement, "seed": seed}
+            for family in ("clos", "rail-optimized") for n in range(256, 4097, 256)
+            for placement in ("packed", "spread") for seed in (0, 1)]
+    batches = _batches(todo, 2, None)
+    assert sorted(json.dumps(v, sort_keys=True) for b in batches for v in b) == sorted(
+        json.dumps(v, sort_keys=True) for v in todo)  # each design exactly once
+    size = max(len(b) for b in batches)
+    assert size <= 16  # about four tasks per worker: 128 designs / 8
+    for batch in batches:  # a fabric's designs share a batch
+        fabrics = {(v["family"], v["num_gpus"]) for v in batch}
+        assert len(batch) == 4 * len(fabrics)
+    loads = [sum(_cost(v) for v in b) for b in batches]
+    assert loads == sorted(loads, reverse=True)  # heaviest first
+    heaviest_fabric = 4 * 4096
+    assert max(loads) - min(loads) <= heaviest_fabric  # no batch left far behind
+    # a batch size smaller than a fabric's designs cuts the group, never exceeds the size
+    assert max(len(b) for b in _batches(todo, 2, 3)) <= 3
