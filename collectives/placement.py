@@ -27,6 +27,7 @@ import networkx as nx
 import numpy as np
 
 from fabric.errors import InfeasibleError
+from fabric.graph import node_table
 from fabric.routing import fabric_index
 
 __all__ = ["PLACEMENTS", "place", "place_ranks"]
@@ -78,8 +79,9 @@ def place(
     if placement == "packed":
         return gpus[:n]
     by_node: dict[int, list[str]] = {}
+    attrs = node_table(G)
     for g in gpus:
-        by_node.setdefault(int(G.nodes[g].get("node", 0)), []).append(g)
+        by_node.setdefault(int(attrs[g].get("node", 0)), []).append(g)
     nodes = list(by_node.values())
     if placement == "rail-aligned":
         per = ranks_per_node or max(len(v) for v in nodes)

@@ -84,7 +84,7 @@ from fabric.cables import (
     scaleout_cables,
 )
 from fabric.catalog import Cable, Catalog, LinkType, NodeModel, Transceiver, default_catalog
-from fabric.graph import TIER_NAMES, gpu_nodes
+from fabric.graph import TIER_NAMES, adjacency, gpu_nodes, node_table
 from fabric.routing import fabric_index
 
 __all__ = [
@@ -516,7 +516,7 @@ def bill_of_materials(
     used: Counter[str] = Counter()
     avail: Counter[str] = Counter()
     for i in np.flatnonzero(index.kind == 2).tolist():
-        d = G.nodes[index.nodes[i]]
+        d = node_table(G)[index.nodes[i]]
         model = cat.switches[d["model"]]
         tier = _tier_name(d)
         add(
@@ -627,12 +627,13 @@ def bill_of_materials(
     ok = (sw_end >= 0) & (sw_tid >= 0)
     wide = max(1, len(t_names))
     cpo_ports = 0
+    attrs = node_table(G)
     for code, n in zip(*group_sums(sw_end[ok] * wide + sw_tid[ok], end_ports[ok]), strict=True):
         node = index.nodes[code // wide]
-        if cat.switches[G.nodes[node]["model"]].co_packaged_optics:
+        if cat.switches[attrs[node]["model"]].co_packaged_optics:
             cpo_ports += n  # optics in the switch package, priced and powered with it
             continue
-        switch_optics[(node, _tier_name(G.nodes[node]), t_names[code % wide])] += n
+        switch_optics[(node, _tier_name(attrs[node]), t_names[code % wide])] += n
     if cpo_ports:
         rules.append(
             f"{cpo_ports} optical switch port(s) on co-packaged-optics switches: no pluggable "
@@ -703,19 +704,20 @@ def bill_of_materials(
 
     # Servers.
     servers: dict[Any, list[str]] = defaultdict(list)
+    attrs, succ = node_table(G), adjacency(G)
     for g in gpus:
-        servers[G.nodes[g].get("node", g)].append(g)
+        servers[attrs[g].get("node", g)].append(g)
     groups: Counter[tuple[str, int, str | None]] = Counter()
     for members in servers.values():
         scaleup = next(
             (
-                G.nodes[s]["model"]
-                for s in G.successors(members[0])
-                if G.nodes[s]["kind"] == "switch" and G.nodes[s]["tier"] == 0
+                attrs[s]["model"]
+                for s in succ[members[0]]
+                if attrs[s]["kind"] == "switch" and attrs[s]["tier"] == 0
             ),
             None,
         )
-        groups[(str(G.nodes[members[0]]["model"]), len(members), scaleup)] += 1
+        groups[(str(attrs[members[0]]["model"]), len(members), scaleup)] += 1
     for (gpu_key, count, scaleup), num in sorted(groups.items(), key=lambda kv: str(kv[0])):
         node = _match_node(cat, gpu_key, count, scaleup, node_model)
         if node is not None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import operator
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -51,6 +51,8 @@ __all__ = [
     "gpu_attrs",
     "validate_graph",
     "gpu_nodes",
+    "node_table",
+    "adjacency",
     "cable_class",
     "NODE_CLASSES",
     "TopologySummary",
@@ -277,19 +279,26 @@ class FabricGraph(nx.DiGraph):
                     dd = {}
                 else:
                     raise nx.NetworkXError(f"Edge tuple {e} must be a 2-tuple or 3-tuple.")
-                for end in (u, v):
-                    if end not in succ:
-                        if end is None:
-                            raise ValueError("None cannot be a node")
-                        succ[end] = inner()
-                        pred[end] = inner()
-                        put(node, end, attr_dict())
-                datadict = succ[u].get(v)
-                if datadict is None:
-                    datadict = attr_dict()
-                fill(datadict, attr)
-                fill(datadict, dd)
-                succ[u][v] = datadict
+                if u not in succ:
+                    if u is None:
+                        raise ValueError("None cannot be a node")
+                    succ[u], pred[u] = inner(), inner()
+                    put(node, u, attr_dict())
+                if v not in succ:
+                    if v is None:
+                        raise ValueError("None cannot be a node")
+                    succ[v], pred[v] = inner(), inner()
+                    put(node, v, attr_dict())
+                out = succ[u]
+                datadict = out.get(v)
+                if datadict is None:  # a new edge: its dict made from the attributes at once
+                    datadict = attr_dict(attr) if attr else attr_dict(dd)
+                    if attr:
+                        fill(datadict, dd)
+                else:
+                    fill(datadict, attr)
+                    fill(datadict, dd)
+                out[v] = datadict
                 pred[v][u] = datadict
         finally:
             self._version.count += 1
@@ -395,6 +404,24 @@ def cable_edges(
     )
 
 
+def node_table(G: nx.DiGraph) -> Mapping[Any, dict[str, Any]]:
+    """Node id -> attribute dict, read without networkx's views where the graph allows it.
+
+    ``G.nodes[n]`` goes through a Python view object on every lookup (about 0.5 us); loops over
+    every GPU or edge read the graph's own dict instead. A graph view (a filtered subgraph)
+    has no such dict and keeps its view.
+    """
+    table = getattr(G, "_node", None)
+    return table if isinstance(table, dict) else G.nodes
+
+
+def adjacency(G: nx.DiGraph) -> Mapping[Any, Mapping[Any, Any]]:
+    """Node id -> {successor: edge attribute dict}, read without networkx's views where the
+    graph allows it (``G.succ[u]`` builds a view object per lookup; see :func:`node_table`)."""
+    succ = getattr(G, "_succ", None)
+    return succ if isinstance(succ, dict) else G.succ
+
+
 def gpu_nodes(G: nx.DiGraph) -> list[str]:
     """GPU node ids in insertion order (the builders' canonical rank order)."""
     return [n for n, kind in G.nodes(data="kind") if kind == "gpu"]
@@ -449,7 +476,7 @@ def validate_graph(G: nx.DiGraph) -> nx.DiGraph:
         if key not in G.graph:
             _fail(f"G.graph is missing {key!r}")
     checked: set[tuple[object, ...]] = set()
-    succ = G.succ
+    succ = adjacency(G)  # not G.succ: its views made this loop 3x slower
     for n, data in G.nodes(data=True):
         kind = data.get("kind")
         if kind not in KINDS:
@@ -724,13 +751,14 @@ def summarize(G: nx.DiGraph, *, exact_bisection: bool = True) -> TopologySummary
     out_links = np.bincount(a.src, weights=a.num_links, minlength=len(a.nodes))
     used: Counter[str] = Counter()
     avail: Counter[str] = Counter()
+    attrs = node_table(G)
     for i in np.flatnonzero(a.code >= 2).tolist():
-        d = G.nodes[a.nodes[i]]
+        d = attrs[a.nodes[i]]
         name = TIER_NAMES[int(d["tier"])]
         used[name] += int(round(out_links[i])) + int(d.get("reserved_ports", 0))
         avail[name] += int(d["radix"])
     injection, scaleup = _scaleout_injection(G, gpus[0]) if gpus else (0.0, 0.0)
-    nodes = {G.nodes[g].get("node") for g in gpus}
+    nodes = {attrs[g].get("node") for g in gpus}
     return TopologySummary(
         topology=str(G.graph.get("topology", "custom")),
         params=dict(G.graph.get("params", {})),
