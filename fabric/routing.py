@@ -248,7 +248,9 @@ class FabricIndex:
         if not missing:
             return
         tg = self.transit_graph()
-        targets = [np.unique(tg.node_of[self.class_preds[c]]) for c in missing]
+        node_of, preds_of = tg.node_of, self.class_preds
+        targets = [node_of[p] if len(p) == 1 else np.unique(node_of[p])
+                   for p in (preds_of[c] for c in missing)]
         preds = np.concatenate(targets)
         ends = np.cumsum([len(t) for t in targets]).tolist()
         hops = np.atleast_2d(shortest_path(tg.rev_hops, unweighted=True, indices=preds))
@@ -776,7 +778,13 @@ def _propagate_levels(
     for level in range(top, 0, -1):
         if not pending[level]:
             continue
-        at = np.unique(np.concatenate(pending[level]))
+        reached = np.concatenate(pending[level])
+        if len(reached) * 8 > len(state):  # many repeats: a mask over the state, no hashing
+            mask = np.zeros(len(state), dtype=bool)
+            mask[reached] = True
+            at = np.flatnonzero(mask)
+        else:
+            at = np.unique(reached)
         front = at[state[at] > 0]
         if len(front) == 0:
             continue
