@@ -1166,7 +1166,8 @@ class _Candidates:
         self.used = 0
 
     @staticmethod
-    def of(index: FabricIndex, units: HashUnits) -> _Candidates:
+    def of(index: FabricIndex) -> _Candidates:
+        """The memo of ``index`` (a new one past the size limit)."""
         key = (__name__, "candidates")
         found = index.memo.get(key)
         if not isinstance(found, _Candidates) or found.used > CANDIDATE_MEMO_UNITS:
@@ -1270,7 +1271,7 @@ class _Walk:
         num_t = index.num_transit
         uniq, inv = _unique(slot * num_t + node, len(flat_dist))
         k_u, u_u = np.divmod(uniq, num_t)
-        memo = _Candidates.of(index, self.units)
+        memo = _Candidates.of(index)
         keys = self.classes[k_u] * num_t + u_u  # the class's own id, not this walk's slot
         hit, off, num = memo.find(keys)
         miss = np.flatnonzero(~hit)
