@@ -18,6 +18,7 @@ down as nccl-tests' ``*GetCollByteCount`` functions do (``count / nranks``), so 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from collectives.names import canonical
+from measure.record_checks import record_problems
 from measure.records import Record
 
 __all__ = [
@@ -709,9 +711,12 @@ def make_record(
 
     ``hosts`` are the hosts of the ranks that took part; ``placement`` defaults to what
     :func:`host_layout` says of them. ``extra["time_mean_s"]`` keeps the slowest rank's mean.
+    A record that fails the sanity checks of :mod:`measure.record_checks` (a time below the
+    physical floor, a bus bandwidth above the fastest link) is kept, as it was measured, with
+    one line per failed check in ``extra["problems"]``; the ``measure`` commands warn about it.
     """
     layout = host_layout(hosts)
-    return Record(
+    record = Record(
         operation=operation,
         size_bytes=int(size_bytes),
         time_s=timing.time_s,
@@ -736,6 +741,10 @@ def make_record(
         | ({"batch": plan.batch} if plan.batch > 1 else {})
         | dict(extra or {}),
     )
+    problems = record_problems(record)
+    if problems:
+        record = dataclasses.replace(record, extra={**record.extra, "problems": problems})
+    return record
 
 
 def _overhead(measured: Any) -> dict[str, float]:

@@ -1,7 +1,8 @@
 """Sanity checks on one measured or imported record: could the hardware have produced it?
 
-Three checks, shared by the log importers (:mod:`measure.parsers`, which name the log line) and
-the probes (which call :func:`check_record` before writing a record):
+Three checks, shared by the log importers (:mod:`measure.parsers`, which refuse a failing
+record naming the log line) and the probes (which keep a failing record, as it was measured,
+with its problems in ``extra["problems"]`` and a warning; :func:`measure.probe_core.make_record`):
 
 - **size against count x type size.** A record that carries the element count it was printed
   with (nccl-tests' ``count`` column in ``extra["count"]``) and a known ``dtype`` must have

@@ -155,6 +155,11 @@ class _Output:
 
 
 def _finish_checks(records: list[Record], rank: int) -> None:
+    if rank == 0:
+        for r in records:
+            for problem in r.extra.get("problems", ()):
+                LOG.warning("%s %s: %s (kept, with the problem in the record's "
+                            "extra.problems)", r.operation, format_size(r.size_bytes), problem)
     wrong = [r for r in records if r.num_wrong]
     if not wrong:
         return

@@ -224,6 +224,23 @@ def test_make_record_bandwidths() -> None:
     assert record.extra == {"time_mean_s": 1.1e-3}
 
 
+@pytest.mark.parametrize(("time_s", "size", "problem"), [
+    (1e-8, 8, "below the physical floor"),            # 10 ns: faster than any port
+    (1e-6, 1 << 30, "above 1.5x the fastest link"),   # 1 GiB in 1 us: no link moves that
+])
+def test_a_measured_record_that_fails_the_sanity_checks_is_kept_and_flagged(
+        time_s: float, size: int, problem: str) -> None:
+    timing = combine_timings([RankTiming(median_s=time_s, min_s=time_s, max_s=time_s,
+                                         mean_s=time_s)] * 2)
+    record = make_record(source="mpi-probe", backend="mpi", operation="all-reduce",
+                         size_bytes=size, num_ranks=2, timing=timing, hosts=["a", "b"],
+                         plan=IterationPlan(iterations=5, warmup=2), dtype="float32",
+                         num_wrong=0, library={}, env={})
+    assert record.time_s == time_s  # kept as measured
+    (line,) = record.extra["problems"]
+    assert problem in line
+
+
 # -- argument checks and the test-only fault injection ---------------------------------------
 _GOOD = {"operations": "all-reduce,alltoall", "sizes": [8, 1024], "iterations": None,
          "warmup": None, "pairs": "auto", "dtype": "float32", "time_budget_s": 1.0}
