@@ -154,24 +154,33 @@ def select_records(records: Sequence[Record], *, in_place: bool | None = False) 
     -------
     list of Record
         In their order; records with ``num_wrong`` other than None or 0, size 0 or fewer than 2
-        ranks are dropped, and so are glitches (:func:`find_glitches`; :func:`glitch_notes`
-        names them).
+        ranks are dropped, and so are records a probe flagged as failing the sanity checks
+        (``extra["problems"]``, :func:`measure.probe_core.make_record`) and glitches
+        (:func:`find_glitches`); :func:`glitch_notes` names the last two.
     """
     out = _eligible(records, in_place)
     glitches = find_glitches(out)
     return [r for i, r in enumerate(out) if i not in glitches]
 
 
-def _eligible(records: Sequence[Record], in_place: bool | None) -> list[Record]:
+def _usable(records: Sequence[Record], in_place: bool | None) -> list[Record]:
     return [r for r in records
             if r.num_wrong in (None, 0) and r.size_bytes > 0 and r.num_ranks >= 2
             and r.extra.get("benchmark") != "PingPing"
             and (in_place is None or bool(r.in_place) == in_place)]
 
 
+def _eligible(records: Sequence[Record], in_place: bool | None) -> list[Record]:
+    return [r for r in _usable(records, in_place) if not r.extra.get("problems")]
+
+
 def glitch_notes(records: Sequence[Record], *, in_place: bool | None = False) -> list[str]:
-    """One note per point :func:`select_records` leaves out as a glitch."""
-    return list(find_glitches(_eligible(records, in_place)).values())
+    """One note per point :func:`select_records` leaves out as flagged by its probe or as a
+    glitch."""
+    flagged = [f"{r.operation} {r.size_bytes} B left out: {'; '.join(r.extra['problems'])} "
+               f"(flagged by the probe that measured it)"
+               for r in _usable(records, in_place) if r.extra.get("problems")]
+    return flagged + list(find_glitches(_eligible(records, in_place)).values())
 
 
 def load_measurements(path: str | Path) -> list[Record]:

@@ -45,6 +45,19 @@ def test_select_records_drops_wrong_pingping_and_in_place() -> None:
     assert select_records(records, in_place=None) == [records[0], records[2], records[6]]
 
 
+def test_records_a_probe_flagged_are_left_out_and_named() -> None:
+    # a probe keeps a record that fails the sanity checks, flagged (probe_core.make_record); a
+    # fit must not use it
+    good = [_record(size_bytes=s, time_s=1e-5 + s * 1e-10) for s in (1024, 4096, 16384)]
+    flagged = _record(size_bytes=8, time_s=1e-8,
+                      extra={"problems": ["time 0.01 us is below the physical floor of 0.05 us"]})
+    records = [flagged, *good]
+    assert select_records(records) == good
+    (note,) = glitch_notes(records)
+    assert note.startswith("all-reduce 8 B left out: time 0.01 us is below the physical floor")
+    assert "flagged by the probe" in note
+
+
 @pytest.mark.parametrize(("algorithm", "env", "expected"), [
     ("RING", {}, "ring"),
     ("", {"NCCL_ALGO": "Tree"}, "tree"),
