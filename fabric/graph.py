@@ -279,22 +279,17 @@ class FabricGraph(nx.DiGraph):
                     dd = {}
                 else:
                     raise nx.NetworkXError(f"Edge tuple {e} must be a 2-tuple or 3-tuple.")
-                if u not in succ:
-                    if u is None:
-                        raise ValueError("None cannot be a node")
-                    succ[u], pred[u] = inner(), inner()
-                    put(node, u, attr_dict())
-                if v not in succ:
-                    if v is None:
-                        raise ValueError("None cannot be a node")
-                    succ[v], pred[v] = inner(), inner()
-                    put(node, v, attr_dict())
+                for end in (u, v):
+                    if end not in succ:
+                        if end is None:
+                            raise ValueError("None cannot be a node")
+                        succ[end] = inner()
+                        pred[end] = inner()
+                        put(node, end, attr_dict())
                 out = succ[u]
                 datadict = out.get(v)
                 if datadict is None:  # a new edge: its dict made from the attributes at once
-                    datadict = attr_dict(attr) if attr else attr_dict(dd)
-                    if attr:
-                        fill(datadict, dd)
+                    datadict = attr_dict({**attr, **dd} if attr else dd)
                 else:
                     fill(datadict, attr)
                     fill(datadict, dd)

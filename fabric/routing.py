@@ -792,9 +792,7 @@ def _propagate_levels(
         k_front, u_front = np.divmod(front, num)
         starts = indptr[u_front]
         counts = indptr[u_front + 1] - starts
-        rep = np.repeat(np.arange(len(front)), counts)
-        offsets = np.arange(len(rep)) - np.repeat(np.cumsum(counts) - counts, counts)
-        slots = np.repeat(starts, counts) + offsets
+        rep, slots = _spans(starts, counts)
         target = k_front[rep] * num + t_dst[slots]
         ok = flat_dist[target] == level - 1
         edges, target, rep = t_edges[slots[ok]], target[ok], rep[ok]
@@ -889,8 +887,14 @@ def _expand_units(units: HashUnits, edges: np.ndarray, ptr: np.ndarray
     per_list = np.add.reduceat(counts, ptr[:-1]) if len(edges) else np.zeros(0, dtype=np.int64)
     per_list = np.where(np.diff(ptr) > 0, per_list, 0)
     unit_ptr = np.concatenate([[0], np.cumsum(per_list)]).astype(np.int64)
-    start = np.repeat(units.offset[edges] - (np.cumsum(counts) - counts), counts)
-    return unit_ptr, start + np.arange(int(counts.sum()))
+    return unit_ptr, _spans(units.offset[edges], counts)[1]
+
+
+def _spans(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Spans ``starts[i] .. starts[i] + counts[i] - 1`` laid end to end: (span of each element,
+    its position), as CSR rows are read."""
+    owner = np.repeat(np.arange(len(counts)), counts)
+    return owner, np.arange(len(owner)) + (starts - (np.cumsum(counts) - counts))[owner]
 
 
 class _Chooser:
@@ -975,8 +979,7 @@ class _Chooser:
         for r in range(len(bounds) - 1):
             sel = order[by_rank[bounds[r]:bounds[r + 1]]]
             n = total[sel]
-            owner = np.repeat(np.arange(len(sel)), n)
-            pos = np.repeat(start[sel] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+            owner, pos = _spans(start[sel], n)
             units = cand[pos]
             # least loaded first (stable: ties in candidate order), one flow each in turn
             by_load = np.lexsort((np.arange(len(units)), load[units], owner))
@@ -1177,11 +1180,12 @@ class _Candidates:
 
     def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(known, off, num) of sorted ``keys``; off and num are 0 where unknown."""
-        at = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
-        hit = self.keys[at] == keys if len(self.keys) else np.zeros(len(keys), dtype=bool)
-        off = np.where(hit, self.off[at] if len(self.keys) else 0, 0)
-        num = np.where(hit, self.num[at] if len(self.keys) else 0, 0)
-        return hit, off, num
+        if len(self.keys) == 0:
+            nothing = np.zeros(len(keys), dtype=np.int64)
+            return np.zeros(len(keys), dtype=bool), nothing, nothing.copy()
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        hit = self.keys[at] == keys
+        return hit, np.where(hit, self.off[at], 0), np.where(hit, self.num[at], 0)
 
     def add(self, keys: np.ndarray, unit_ptr: np.ndarray, cand: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray]:
@@ -1278,16 +1282,14 @@ class _Walk:
         if len(miss):
             starts = index.t_indptr[u_u[miss]]
             counts = index.t_indptr[u_u[miss] + 1] - starts
-            rep = np.repeat(np.arange(len(miss)), counts)
-            slots = np.arange(len(rep)) + (starts - (np.cumsum(counts) - counts))[rep]
+            rep, slots = _spans(starts, counts)
             here = flat_dist[uniq[miss]] - 1  # class slot * num_t + node: dist's flat index
             ok = flat_dist[k_u[miss][rep] * num_t + index.t_dst[slots]] == here[rep]
             ptr, cand_edges = _csr(rep[ok], index.t_edges[slots[ok]], len(miss))
             unit_ptr, cand = _expand_units(self.units, cand_edges, ptr)
             off[miss], num[miss] = memo.add(keys[miss], unit_ptr, cand)
         unit_ptr = np.concatenate([[0], np.cumsum(num)]).astype(np.int64)
-        pos = np.arange(int(unit_ptr[-1])) + np.repeat(off - unit_ptr[:-1], num)
-        return inv, unit_ptr, memo.pool[pos]
+        return inv, unit_ptr, memo.pool[_spans(off, num)[1]]
 
     def hops(self, states: _States) -> _States:
         """Walk ``states`` until each stands at its class's last switch. States not yet split
