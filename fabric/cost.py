@@ -515,22 +515,27 @@ def bill_of_materials(
                             minlength=index.num_nodes)
     used: Counter[str] = Counter()
     avail: Counter[str] = Counter()
-    for i in np.flatnonzero(index.kind == 2).tolist():
-        d = node_table(G)[index.nodes[i]]
-        model = cat.switches[d["model"]]
+    switch_ids = np.flatnonzero(index.kind == 2)
+    table = node_table(G)
+    kinds: Counter[tuple[str, str]] = Counter()  # (model, tier) -> switches, in first-seen order
+    for i, links in zip(switch_ids.tolist(), np.round(out_links[switch_ids]).tolist(),
+                        strict=True):
+        d = table[index.nodes[i]]
         tier = _tier_name(d)
+        kinds[(d["model"], tier)] += 1
+        used[tier] += int(links) + int(d.get("reserved_ports", 0))
+        avail[tier] += int(d["radix"])
+    for (key, tier), count in kinds.items():
+        model = cat.switches[key]
         add(
             "switch",
             model.key,
             tier,
-            1,
+            count,
             _price(f"switch {model.key}", "cost_usd", model.cost_usd),
             _price(f"switch {model.key}", "power_w", model.power_w),
             model,
         )
-        used[tier] += int(round(out_links[i]))
-        used[tier] += int(d.get("reserved_ports", 0))
-        avail[tier] += int(d["radix"])
 
     # Links: medium, cables, transceivers, NICs. Picks depend only on (link, length, side): memoize.
     picks: dict[tuple[Any, ...], Any] = {}
@@ -651,9 +656,14 @@ def bill_of_materials(
     host_key = (cables.host[ok] * num_classes + cables.cls[ok]) * wide_nic + nic_id[ok]
     nic_lines: Counter[tuple[str, str]] = Counter()
     per_nic = [cat.nics[k].ports * links_per_nic_port[k] for k in nic_names]
-    for code, n in zip(*group_sums(host_key, cables.num_links[ok]), strict=True):
-        rest, nid = divmod(code, wide_nic)
-        nic_lines[(class_name(rest % num_classes), nic_names[nid])] += -(-n // per_nic[nid])
+    codes, links = group_sums(host_key, cables.num_links[ok])
+    rest, nid = np.divmod(np.asarray(codes, dtype=np.int64), wide_nic)
+    whole = -(-np.asarray(links, dtype=np.int64) // np.asarray(per_nic, dtype=np.int64)[nid])
+    line_codes, line_nics = group_sums((rest % num_classes) * wide_nic + nid, whole)
+    for code, n in zip(np.asarray(line_codes).tolist(), np.asarray(line_nics).tolist(),
+                       strict=True):
+        cls_code, nid_one = divmod(code, wide_nic)
+        nic_lines[(class_name(cls_code), nic_names[nid_one])] += int(n)
     reserved = _reserved_links(
         G, cat, row_length_m, copper_reach_m, switch_optics, host_optics, media, add
     )

@@ -29,10 +29,11 @@ slower to check.
 from __future__ import annotations
 
 import operator
+import weakref
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, compress
 from typing import Any
 
 import networkx as nx
@@ -50,6 +51,8 @@ __all__ = [
     "switch_attrs",
     "gpu_attrs",
     "validate_graph",
+    "FabricArrays",
+    "fabric_arrays",
     "gpu_nodes",
     "node_table",
     "adjacency",
@@ -450,6 +453,63 @@ def _check_edge(u: object, v: object, data: dict[str, Any]) -> None:
         _fail(f"edge {u!r} -> {v!r} has no link type")
 
 
+_GET_KIND = operator.methodcaller("get", "kind")
+_GET_TIER = operator.methodcaller("get", "tier")
+_GET_MODEL = operator.methodcaller("get", "model")
+_GET_RADIX = operator.methodcaller("get", "radix")
+_GET_EDGE = operator.methodcaller("get", "bandwidth_bytes_per_s")
+_GET_LATENCY = operator.methodcaller("get", "latency_s")
+_GET_NUM = operator.methodcaller("get", "num_links")
+_GET_LINK = operator.methodcaller("get", "link")
+
+
+def _valid_at_c_speed(G: nx.DiGraph) -> bool:
+    """True when ``G`` certainly passes :func:`validate_graph`'s per-node and per-edge checks,
+    found with passes at C speed over its dicts and its :func:`fabric_arrays` (which the
+    summary, the bill of materials and the routing index then reuse). False when any value is
+    out of range or of a type other than the plain ``int`` / ``float`` / ``str`` builders write:
+    the caller's loop then finds the first problem and names it (or accepts the graph)."""
+    node, succ = G._node, G._succ
+    datas = list(node.values())
+    kinds = list(map(_GET_KIND, datas))
+    if not set(kinds) <= set(KINDS):
+        return False
+    switches = list(compress(datas, map("switch".__eq__, kinds)))
+    tiers = list(map(_GET_TIER, switches))
+    radix = list(map(_GET_RADIX, switches))
+    if switches and (not set(map(type, tiers)) <= {int} or not set(map(type, radix)) <= {int}
+                     or min(tiers) < 0 or max(tiers) > 3 or min(radix) < 1
+                     or not all(map(_GET_MODEL, switches))):
+        return False
+    data = list(chain.from_iterable(map(dict.values, succ.values())))
+    number = {int, float}
+    if (not set(map(type, map(_GET_EDGE, data))) <= number
+            or not set(map(type, map(_GET_LATENCY, data))) <= number
+            or not set(map(type, map(_GET_NUM, data))) <= {int}):
+        return False
+    links = set(map(_GET_LINK, data))
+    if not set(map(type, links)) <= {str} or "" in links:
+        return False
+    a = fabric_arrays(G)
+    bw, lat, num = a.bandwidth_bytes_per_s, a.latency_s, a.num_links
+    if not ((bw > 0).all() and np.isfinite(bw).all() and (lat >= 0).all()
+            and np.isfinite(lat).all() and (num >= 1).all() and (a.src != a.dst).all()):
+        return False
+    # full duplex: every (u, v) has (v, u) with as many links
+    n = len(a.nodes)
+    key = a.src * n + a.dst
+    order = np.argsort(key)
+    at = np.minimum(np.searchsorted(key[order], a.dst * n + a.src), len(key) - 1)
+    back = order[at] if len(key) else at
+    if len(key) and ((key[back] != a.dst * n + a.src).any() or (num[back] != num).any()):
+        return False
+    degree = np.bincount(a.src, minlength=n)
+    if (degree[a.gpus] == 0).any():
+        return False
+    used = np.bincount(a.src, weights=num, minlength=n)[np.flatnonzero(a.code >= 2)]
+    return not (used > np.asarray(radix, dtype=float)).any()
+
+
 def validate_graph(G: nx.DiGraph) -> nx.DiGraph:
     """Check ``G`` against the graph conventions and return it.
 
@@ -470,6 +530,8 @@ def validate_graph(G: nx.DiGraph) -> nx.DiGraph:
     for key in ("topology", "params", "catalog"):
         if key not in G.graph:
             _fail(f"G.graph is missing {key!r}")
+    if _valid_at_c_speed(G):
+        return G
     checked: set[tuple[object, ...]] = set()
     succ = adjacency(G)  # not G.succ: its views made this loop 3x slower
     for n, data in G.nodes(data=True):
@@ -591,26 +653,37 @@ _BANDWIDTH = operator.itemgetter("bandwidth_bytes_per_s")
 _LINK = operator.itemgetter("link")
 
 
+_LATENCY = operator.itemgetter("latency_s")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Arrays:
-    """A validated graph as arrays, for the summary's passes: nodes in graph order (``pos``),
-    each node's class code (:data:`NODE_CLASSES`), directed edges (``src``, ``dst`` positions)
-    with their ``num_links``, ``bandwidth_bytes_per_s`` and link type id (``link_names``)."""
+class FabricArrays:
+    """A fabric read once into arrays: what the summary, the bill of materials and the routing
+    index (:class:`fabric.routing.FabricIndex`) all start from.
+
+    ``nodes`` in graph order, ``pos`` each node's position; ``code`` each node's class
+    (:data:`NODE_CLASSES`: 0 GPU, 1 NIC, 2 + tier for a switch, -1 an unknown kind); directed
+    edges in ``G.edges`` order (``src``, ``dst`` positions) with their ``num_links``,
+    ``bandwidth_bytes_per_s``, ``latency_s`` and link type id (``link_names``); ``gpus`` the GPU
+    positions. Read-only: the arrays are shared by every caller of :func:`fabric_arrays`.
+    """
 
     nodes: list[Any]
+    pos: dict[Any, int]
     code: np.ndarray
     src: np.ndarray
     dst: np.ndarray
     num_links: np.ndarray
     bandwidth_bytes_per_s: np.ndarray
+    latency_s: np.ndarray
     link: np.ndarray
     link_names: list[str]
     gpus: np.ndarray
 
 
-def _arrays(G: nx.DiGraph) -> _Arrays:
-    """:class:`_Arrays` of ``G`` in one pass over its node and adjacency dicts (at C speed but
-    for one small step per node and per edge)."""
+def _read_arrays(G: nx.DiGraph) -> FabricArrays:
+    """:class:`FabricArrays` of ``G`` in one pass over its node and adjacency dicts (at C speed
+    but for one small step per node and per edge)."""
     node, succ = G._node, G._succ
     nodes = list(node)
     pos = dict(zip(nodes, range(len(nodes)), strict=True))
@@ -629,15 +702,43 @@ def _arrays(G: nx.DiGraph) -> _Arrays:
     data = list(chain.from_iterable(map(dict.values, succ.values())))
     num_links = np.fromiter(map(_NUM_LINKS, data), dtype=np.int64, count=num_edges)
     bandwidth = np.fromiter(map(_BANDWIDTH, data), dtype=float, count=num_edges)
+    latency = np.fromiter(map(_LATENCY, data), dtype=float, count=num_edges)
     ids: dict[str, int] = {}
     link = np.fromiter((ids.setdefault(k, len(ids)) for k in map(_LINK, data)), dtype=np.int64,
                        count=num_edges)
-    return _Arrays(nodes=nodes, code=code, src=src, dst=dst, num_links=num_links,
-                   bandwidth_bytes_per_s=bandwidth, link=link, link_names=list(ids),
-                   gpus=np.flatnonzero(code == 0))
+    for array in (code, src, dst, num_links, bandwidth, latency, link):
+        array.flags.writeable = False
+    return FabricArrays(nodes=nodes, pos=pos, code=code, src=src, dst=dst, num_links=num_links,
+                        bandwidth_bytes_per_s=bandwidth, latency_s=latency, link=link,
+                        link_names=list(ids), gpus=np.flatnonzero(code == 0))
 
 
-def bisection_bandwidth(G: nx.DiGraph, arrays: _Arrays | None = None) -> float:
+_ARRAYS: weakref.WeakKeyDictionary[nx.DiGraph, tuple[int, FabricArrays]] = (
+    weakref.WeakKeyDictionary())
+
+
+def fabric_arrays(G: nx.DiGraph) -> FabricArrays:
+    """:class:`FabricArrays` of a validated ``G`` as it is now.
+
+    Kept for a :class:`FabricGraph` and reused while its :attr:`~FabricGraph.version` stays
+    the same and its dicts all still count their changes (:func:`is_tracked`, one pass at C
+    speed, about a tenth of a read): a build's validation, summary, bill of materials and
+    routing index read the graph once. Any other graph is read again on every call.
+    """
+    version = graph_version(G)
+    tracked = version is not None and is_tracked(G)
+    if tracked:
+        found = _ARRAYS.get(G)
+        if found is not None and found[0] == version:
+            return found[1]
+    arrays = _read_arrays(G)
+    if tracked:
+        assert version is not None
+        _ARRAYS[G] = (version, arrays)
+    return arrays
+
+
+def bisection_bandwidth(G: nx.DiGraph, arrays: FabricArrays | None = None) -> float:
     """Max flow (bytes/s, one direction) from the first half of the GPUs to the second half.
 
     Halves follow the builders' GPU order (by node), so the cut separates whole servers; the
@@ -647,7 +748,7 @@ def bisection_bandwidth(G: nx.DiGraph, arrays: _Arrays | None = None) -> float:
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import maximum_flow
 
-    a = _arrays(G) if arrays is None else arrays
+    a = fabric_arrays(G) if arrays is None else arrays
     gpus = a.gpus
     if len(gpus) < 2:
         return 0.0
@@ -669,12 +770,12 @@ def bisection_bandwidth(G: nx.DiGraph, arrays: _Arrays | None = None) -> float:
     return float(flow.flow_value) * scale
 
 
-def hop_diameter(G: nx.DiGraph, *, samples: int = 16, arrays: _Arrays | None = None) -> int:
+def hop_diameter(G: nx.DiGraph, *, samples: int = 16, arrays: FabricArrays | None = None) -> int:
     """Most switches on a shortest GPU-to-GPU route (GPUs do not forward), from sampled sources."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import shortest_path
 
-    a = _arrays(G) if arrays is None else arrays
+    a = fabric_arrays(G) if arrays is None else arrays
     gpus = a.gpus
     if len(gpus) < 2:
         return 0
@@ -730,7 +831,7 @@ def _sums_by_name(keys: np.ndarray, values: np.ndarray, names: Any) -> Counter[s
 
 def summarize(G: nx.DiGraph, *, exact_bisection: bool = True) -> TopologySummary:
     """Counts, ports and capacities of a validated fabric (see :class:`TopologySummary`)."""
-    a = _arrays(G)
+    a = fabric_arrays(G)
     gpus = [a.nodes[g] for g in a.gpus.tolist()]
     switches = [(n, d) for n, d in G.nodes(data=True) if d["kind"] == "switch"]
     by_tier = Counter(TIER_NAMES[int(d["tier"])] for _, d in switches)

@@ -9,6 +9,7 @@ import networkx as nx
 
 from fabric.catalog import Catalog
 from fabric.errors import InfeasibleError
+from fabric.gcpause import gc_paused
 from fabric.graph import switch_attrs, validate_graph
 from topologies.common import (
     add_gpus,
@@ -48,6 +49,7 @@ def leaf_ports(radix: int, oversubscription: float, gpus_per_node: int) -> tuple
     return d, math.ceil(d / oversubscription - 1e-9)
 
 
+@gc_paused()
 def clos(
     num_gpus: int,
     *,

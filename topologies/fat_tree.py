@@ -7,6 +7,7 @@ import numbers
 import networkx as nx
 
 from fabric.catalog import Catalog
+from fabric.gcpause import gc_paused
 from fabric.graph import switch_attrs, validate_graph
 from topologies.common import (
     add_gpus,
@@ -22,6 +23,7 @@ from topologies.common import (
 __all__ = ["fat_tree"]
 
 
+@gc_paused()
 def fat_tree(
     k: int,
     *,

@@ -52,6 +52,7 @@ from typing import Any
 import networkx as nx
 
 from fabric.catalog import Catalog, default_catalog
+from fabric.gcpause import gc_paused
 from fabric.graph import FabricGraph, gpu_attrs, validate_graph
 from fabric.links import HOST_LINK, NETWORK_LINK
 
@@ -342,6 +343,7 @@ def cluster_links(cluster: ClusterDescription, gpus_per_host: int, *,
         nic_described=cluster.nic_described, gpus_per_host=gpus_per_host)
 
 
+@gc_paused()
 def generic_fabric(num_hosts: int, gpus_per_host: int, *,
                    host_bandwidth_bytes_per_s: float | None = None,
                    network_bandwidth_bytes_per_s: float | None = None,

@@ -6,6 +6,7 @@ import networkx as nx
 
 from fabric.catalog import Catalog
 from fabric.errors import InfeasibleError
+from fabric.gcpause import gc_paused
 from fabric.graph import switch_attrs, validate_graph
 from topologies.common import (
     ClosPlan,
@@ -98,6 +99,7 @@ def _what_fits(
     return f"{held}; switches of the catalog that hold them in 3 tiers: {names}"
 
 
+@gc_paused()
 def rail_optimized(
     num_nodes: int,
     *,
@@ -286,6 +288,7 @@ def rail_optimized(
     return validate_graph(G)
 
 
+@gc_paused()
 def rail_only(
     num_nodes: int,
     *,

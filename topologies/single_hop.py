@@ -6,12 +6,14 @@ import networkx as nx
 
 from fabric.catalog import Catalog
 from fabric.errors import InfeasibleError
+from fabric.gcpause import gc_paused
 from fabric.graph import switch_attrs, validate_graph
 from topologies.common import add_gpus, attach_gpus, check_int, gpu_id, new_graph, resolve_hardware
 
 __all__ = ["single_hop"]
 
 
+@gc_paused()
 def single_hop(
     num_gpus: int,
     *,

@@ -33,6 +33,7 @@ import yaml
 
 from fabric import units
 from fabric.catalog import Catalog
+from fabric.gcpause import gc_paused
 from fabric.graph import KINDS, TIER_NAMES, FabricGraph, validate_graph
 from topologies.registry import FAMILIES, build
 from topologies.spec_common import (
@@ -59,6 +60,7 @@ _INF = float("inf")
 Location = tuple[str | int, ...]
 
 
+@gc_paused()
 def parse_spec(path: Path, raw: bytes, fmt: str, catalog: Catalog) -> nx.DiGraph:
     """The fabric in the YAML or JSON spec bytes ``raw`` read from ``path``.
 

@@ -18,7 +18,14 @@ import pytest
 
 import topologies
 from collectives.predict import predict
-from fabric.graph import FabricGraph, graph_version, is_tracked, validate_graph
+from fabric.graph import (
+    FabricGraph,
+    _valid_at_c_speed,
+    fabric_arrays,
+    graph_version,
+    is_tracked,
+    validate_graph,
+)
 from fabric.routing import fabric_index
 
 SIZES = (1 << 10, 1 << 30)  # latency-bound and bandwidth-bound
@@ -413,3 +420,61 @@ def test_a_bad_edge_is_found_after_an_identical_good_one() -> None:
     G.edges["node1/gpu0", "leaf"]["num_links"] = True
     with pytest.raises(ValueError, match="num_links True"):
         validate_graph(G)
+
+
+# -- the check at C speed: never passes what the loop refuses, passes what builders make -----
+
+
+@pytest.mark.parametrize(
+    "edit", [case[1] for case in INVALID if case[0] != "graph attribute"],
+    ids=[case[0] for case in INVALID if case[0] != "graph attribute"],
+)
+def test_the_fast_check_refuses_every_broken_rule(edit: Callable[[nx.DiGraph], object]) -> None:
+    """Each rule broken alone makes the vectorized pass hand over to the naming loop."""
+    G = _valid()
+    assert _valid_at_c_speed(G)
+    edit(G)
+    assert not _valid_at_c_speed(G)
+
+
+def test_the_fast_check_sees_a_bool_hidden_among_equal_ints() -> None:
+    G = _valid()
+    G.edges["leaf", "node1/gpu0"]["num_links"] = True
+    G.edges["node1/gpu0", "leaf"]["num_links"] = True
+    assert not _valid_at_c_speed(G)
+
+
+@pytest.mark.parametrize(("family", "gpus", "options"), [
+    ("fat-tree", 16, {}), ("clos", 512, {}), ("rail-optimized", 256, {}),
+    ("rail-optimized", 512, {"planes": 2, "su_size": 64, "switch": "sn5600-400", "gpu": "b300"}),
+    ("rail-only", 64, {}), ("single-hop", 64, {}),
+])
+def test_builders_pass_the_fast_check(family: str, gpus: int, options: dict) -> None:
+    """What the builders make is validated at C speed, and the arrays read on the way are the
+    ones the summary and the routing index use (read once per build)."""
+    G = topologies.for_gpus(family, gpus, **options)
+    assert _valid_at_c_speed(G)
+    arrays = fabric_arrays(G)
+    assert fabric_arrays(G) is arrays
+    assert fabric_index(G).edge_src is arrays.src
+    G.edges[next(iter(G.edges))]["latency_s"] = 1e-3  # a counted change: read again
+    assert fabric_arrays(G) is not arrays
+
+
+def test_builders_pause_the_collector_and_give_it_back() -> None:
+    """Builders run with the cyclic collector paused (fabric.gcpause) and restore it, also
+    when they refuse their arguments; a caller's own pause is left in place."""
+    import gc
+
+    assert gc.isenabled()
+    topologies.for_gpus("clos", 64)
+    assert gc.isenabled()
+    with pytest.raises(ValueError):
+        topologies.build("clos", num_gpus=63)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        topologies.for_gpus("clos", 64)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
