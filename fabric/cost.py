@@ -516,11 +516,11 @@ def bill_of_materials(
     used: Counter[str] = Counter()
     avail: Counter[str] = Counter()
     switch_ids = np.flatnonzero(index.kind == 2)
-    table = node_table(G)
+    node_attrs = node_table(G)
     kinds: Counter[tuple[str, str]] = Counter()  # (model, tier) -> switches, in first-seen order
     for i, links in zip(switch_ids.tolist(), np.round(out_links[switch_ids]).tolist(),
                         strict=True):
-        d = table[index.nodes[i]]
+        d = node_attrs[index.nodes[i]]
         tier = _tier_name(d)
         kinds[(d["model"], tier)] += 1
         used[tier] += int(links) + int(d.get("reserved_ports", 0))
@@ -657,9 +657,9 @@ def bill_of_materials(
     nic_lines: Counter[tuple[str, str]] = Counter()
     per_nic = [cat.nics[k].ports * links_per_nic_port[k] for k in nic_names]
     codes, links = group_sums(host_key, cables.num_links[ok])
-    rest, nid = np.divmod(np.asarray(codes, dtype=np.int64), wide_nic)
+    host_cls, nid = np.divmod(np.asarray(codes, dtype=np.int64), wide_nic)
     whole = -(-np.asarray(links, dtype=np.int64) // np.asarray(per_nic, dtype=np.int64)[nid])
-    line_codes, line_nics = group_sums((rest % num_classes) * wide_nic + nid, whole)
+    line_codes, line_nics = group_sums((host_cls % num_classes) * wide_nic + nid, whole)
     for code, n in zip(np.asarray(line_codes).tolist(), np.asarray(line_nics).tolist(),
                        strict=True):
         cls_code, nid_one = divmod(code, wide_nic)

@@ -38,6 +38,13 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
+from networkx.classes.reportviews import (
+    DiDegreeView,
+    InDegreeView,
+    InEdgeView,
+    OutDegreeView,
+    OutEdgeView,
+)
 
 from fabric.catalog import LinkType, SwitchModel
 
@@ -316,6 +323,39 @@ class FabricGraph(nx.DiGraph):
         """As :meth:`networkx.DiGraph.clear_edges`, counted."""
         super().clear_edges()
         self._version.count += 1
+
+    # networkx keeps these views in the instance once read, and each holds the graph: a cycle
+    # that leaves a dropped graph (all its dicts) to the cyclic collector. Made on each read,
+    # they leave the graph to reference counting, freed the moment the last reference goes.
+    @property
+    def edges(self) -> OutEdgeView:  # type: ignore[override]
+        """As ``nx.DiGraph.edges`` (an ``OutEdgeView``), not cached in the graph."""
+        return OutEdgeView(self)
+
+    @property
+    def out_edges(self) -> OutEdgeView:  # type: ignore[override]
+        """As ``nx.DiGraph.out_edges``, not cached in the graph."""
+        return OutEdgeView(self)
+
+    @property
+    def in_edges(self) -> InEdgeView:  # type: ignore[override]
+        """As ``nx.DiGraph.in_edges``, not cached in the graph."""
+        return InEdgeView(self)
+
+    @property
+    def degree(self) -> DiDegreeView:  # type: ignore[override]
+        """As ``nx.DiGraph.degree``, not cached in the graph."""
+        return DiDegreeView(self)
+
+    @property
+    def in_degree(self) -> InDegreeView:  # type: ignore[override]
+        """As ``nx.DiGraph.in_degree``, not cached in the graph."""
+        return InDegreeView(self)
+
+    @property
+    def out_degree(self) -> OutDegreeView:  # type: ignore[override]
+        """As ``nx.DiGraph.out_degree``, not cached in the graph."""
+        return OutDegreeView(self)
 
     def to_directed_class(self) -> type[nx.DiGraph]:
         """``G.to_directed()`` of a fabric graph is a fabric graph."""

@@ -24,6 +24,7 @@ from fabric.graph import (
     fabric_arrays,
     graph_version,
     is_tracked,
+    summarize,
     validate_graph,
 )
 from fabric.routing import fabric_index
@@ -476,5 +477,25 @@ def test_builders_pause_the_collector_and_give_it_back() -> None:
     try:
         topologies.for_gpus("clos", 64)
         assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_dropped_fabric_is_freed_without_the_cyclic_collector() -> None:
+    """Its views are not kept in the graph (networkx's cached views hold the graph: a cycle),
+    so its memory goes back the moment the last reference goes, not at some later collection."""
+    import gc
+    import weakref
+
+    G = topologies.for_gpus("clos", 64)
+    assert len(G.edges) > 0 and G.degree["node0/gpu0"] > 0 and len(G.in_edges) > 0
+    assert G.out_degree["node0/gpu0"] == G.in_degree["node0/gpu0"]
+    summarize(G)
+    fabric_index(G)
+    gone = weakref.ref(G)
+    gc.disable()
+    try:
+        del G
+        assert gone() is None
     finally:
         gc.enable()
