@@ -176,6 +176,11 @@ def _restore_dict(version: _Version, node_table: bool, items: dict[Any, Any]) ->
     return restored
 
 
+def _fresh_view(view: type, name: str) -> property:
+    """A property that makes networkx's ``view`` of the graph on each read (not cached)."""
+    return property(lambda G: view(G), doc=f"As ``nx.DiGraph.{name}``, made on each read.")
+
+
 class FabricGraph(nx.DiGraph):
     """An ``nx.DiGraph`` that counts its own changes, so caches can trust it in O(1).
 
@@ -327,35 +332,12 @@ class FabricGraph(nx.DiGraph):
     # networkx keeps these views in the instance once read, and each holds the graph: a cycle
     # that leaves a dropped graph (all its dicts) to the cyclic collector. Made on each read,
     # they leave the graph to reference counting, freed the moment the last reference goes.
-    @property
-    def edges(self) -> OutEdgeView:  # type: ignore[override]
-        """As ``nx.DiGraph.edges`` (an ``OutEdgeView``), not cached in the graph."""
-        return OutEdgeView(self)
-
-    @property
-    def out_edges(self) -> OutEdgeView:  # type: ignore[override]
-        """As ``nx.DiGraph.out_edges``, not cached in the graph."""
-        return OutEdgeView(self)
-
-    @property
-    def in_edges(self) -> InEdgeView:  # type: ignore[override]
-        """As ``nx.DiGraph.in_edges``, not cached in the graph."""
-        return InEdgeView(self)
-
-    @property
-    def degree(self) -> DiDegreeView:  # type: ignore[override]
-        """As ``nx.DiGraph.degree``, not cached in the graph."""
-        return DiDegreeView(self)
-
-    @property
-    def in_degree(self) -> InDegreeView:  # type: ignore[override]
-        """As ``nx.DiGraph.in_degree``, not cached in the graph."""
-        return InDegreeView(self)
-
-    @property
-    def out_degree(self) -> OutDegreeView:  # type: ignore[override]
-        """As ``nx.DiGraph.out_degree``, not cached in the graph."""
-        return OutDegreeView(self)
+    edges = _fresh_view(OutEdgeView, "edges")  # type: ignore[assignment]
+    out_edges = _fresh_view(OutEdgeView, "out_edges")  # type: ignore[assignment]
+    in_edges = _fresh_view(InEdgeView, "in_edges")  # type: ignore[assignment]
+    degree = _fresh_view(DiDegreeView, "degree")  # type: ignore[assignment]
+    in_degree = _fresh_view(InDegreeView, "in_degree")  # type: ignore[assignment]
+    out_degree = _fresh_view(OutDegreeView, "out_degree")  # type: ignore[assignment]
 
     def to_directed_class(self) -> type[nx.DiGraph]:
         """``G.to_directed()`` of a fabric graph is a fabric graph."""
