@@ -13,10 +13,12 @@ Published counts reproduced here:
   4 / 8 / 18 / 36 / 72 spines, cables = GPUs per layer (the table's 18-SU GPU count, 9,216,
   is a typo for 1,296 x 8 = 10,368, the count its own cable columns give).
 - Alibaba HPN (Qian et al., "Alibaba HPN: A Data Center Network for Large Language Model
-  Training", SIGCOMM 2024, https://doi.org/10.1145/3651890.3672265): a dual-plane pod of 15
-  segments x 1,024 GPUs; 8 GPUs and 8 NICs of 2 x 200G per host; each NIC's two ports on two
-  ToRs of two planes; a segment's 128 hosts on 16 ToRs (8 rails x 2 planes) of 51.2 Tb/s
-  switches with 128 x 200G down.
+  Training", SIGCOMM 2024, https://doi.org/10.1145/3651890.3672265; author copy
+  https://ennanzhai.github.io/pub/sigcomm24-hpn.pdf, read 2026-12): a dual-plane pod of 15
+  segments x 1,024 GPUs (Table 1: 15,360); 8 GPUs and 8 NICs of 2 x 200G per host; each NIC's
+  two ports on two ToRs of two planes; a segment's 128 hosts on 16 ToRs (8 rails x 2 planes)
+  of 51.2 Tb/s switches with 128 x 200G down (plus 8 for backup hosts, not modelled). Its tier
+  2 (60 x 400G up per ToR to 60 Aggs per plane) is not reproduced: see docs/planes.md.
 """
 
 from __future__ import annotations
@@ -89,8 +91,13 @@ def test_alibaba_hpn_dual_plane_pod():
         assert sorted(G.nodes[v]["plane"] for v in ups) == [0, 1]
         assert {G.edges[gpu, v]["bandwidth_bytes_per_s"] for v in ups} == {25e9}
     assert summarize(G).injection_bandwidth_bytes_per_s == pytest.approx(50e9)
-    switches, _ = census(G)
+    switches, links = census(G)
     assert set(switches) == {1, 2}  # 2 tiers per plane, as HPN's pod
+    assert switches[1] == 240  # HPN: 15 segments x 16 ToRs
+    # not HPN's tier 2 (docs/planes.md): uplinks at the 200G downlink rate, 128 per ToR (1:1),
+    # two to each of 64 spines per plane, where HPN runs 60 x 400G to 60 Aggs per plane
+    assert switches[2] == 2 * 64
+    assert links["leaf-spine"] == 240 * 128
 
 
 def test_planes_split_the_nic_and_keep_the_per_gpu_rate():
