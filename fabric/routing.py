@@ -360,9 +360,19 @@ def _merge_twins(index: FabricIndex) -> np.ndarray | None:
     if num_t < 2:
         return None
     # an id per edge attribute tuple
-    attrs = np.stack([index.edge_capacity_bytes_per_s, index.edge_latency_s,
-                      index.edge_num_links, index.edge_link_id.astype(float)], axis=1)
-    attr = np.unique(attrs, axis=0, return_inverse=True)[1].reshape(-1).astype(np.uint64)
+    # one column at a time (1-D uniques) folded into one id: rows by np.unique(axis=0) took
+    # 12 ms at 4k GPUs
+    attr = np.zeros(index.num_edges, dtype=np.int64)
+    bound = 1
+    for column in (index.edge_capacity_bytes_per_s, index.edge_latency_s,
+                   index.edge_num_links, index.edge_link_id):
+        values, inverse = np.unique(column, return_inverse=True)
+        attr = attr * len(values) + inverse.reshape(-1)
+        bound *= len(values)
+        if bound > 1 << 40:  # keep the folded id small
+            attr = np.unique(attr, return_inverse=True)[1].reshape(-1)
+            bound = int(attr.max(initial=0)) + 1
+    attr = _unique(attr, bound)[1].astype(np.uint64)
     n = np.uint64(index.num_nodes)
     src, dst = index.edge_src, index.edge_dst
     t_src, t_dst = index.t_of[src], index.t_of[dst]
