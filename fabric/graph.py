@@ -31,7 +31,7 @@ from __future__ import annotations
 import operator
 import weakref
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain, compress
 from typing import Any
@@ -55,6 +55,7 @@ __all__ = [
     "KINDS",
     "TIER_NAMES",
     "cable_edges",
+    "add_cables",
     "switch_attrs",
     "gpu_attrs",
     "validate_graph",
@@ -275,15 +276,24 @@ class FabricGraph(nx.DiGraph):
             self._version.count += 1
             super().add_nodes_from(())  # networkx's own bookkeeping after a change (its caches)
 
+    def _add_bare_ends(self, *ends: Any) -> None:
+        """Add those of ``ends`` not yet in the graph as nodes with no attributes."""
+        for end in ends:
+            if end not in self._succ:
+                if end is None:
+                    raise ValueError("None cannot be a node")
+                self._succ[end] = self.adjlist_inner_dict_factory()
+                self._pred[end] = self.adjlist_inner_dict_factory()
+                dict.__setitem__(self._node, end, self._version.attr_dict())
+
     def add_edges_from(self, ebunch_to_add: Any, **attr: Any) -> None:
         """As :meth:`networkx.DiGraph.add_edges_from`, counted once for the whole batch.
 
         The same loop as networkx's, with the edge dicts filled by ``dict.update`` rather than
         their counting ``update`` (builders add every cable here; see the class notes).
         """
-        succ, pred, node = self._succ, self._pred, self._node
-        attr_dict, inner = self._version.attr_dict, self.adjlist_inner_dict_factory
-        fill, put = dict.update, dict.__setitem__
+        succ, pred, attr_dict = self._succ, self._pred, self._version.attr_dict
+        fill = dict.update
         try:
             for e in ebunch_to_add:
                 ne = len(e)
@@ -294,13 +304,8 @@ class FabricGraph(nx.DiGraph):
                     dd = {}
                 else:
                     raise nx.NetworkXError(f"Edge tuple {e} must be a 2-tuple or 3-tuple.")
-                for end in (u, v):
-                    if end not in succ:
-                        if end is None:
-                            raise ValueError("None cannot be a node")
-                        succ[end] = inner()
-                        pred[end] = inner()
-                        put(node, end, attr_dict())
+                if u not in succ or v not in succ:
+                    self._add_bare_ends(u, v)
                 out = succ[u]
                 datadict = out.get(v)
                 if datadict is None:  # a new edge: its dict made from the attributes at once
@@ -310,6 +315,30 @@ class FabricGraph(nx.DiGraph):
                     fill(datadict, dd)
                 out[v] = datadict
                 pred[v][u] = datadict
+        finally:
+            self._version.count += 1
+            super().add_edges_from(())  # networkx's own bookkeeping after a change (its caches)
+
+    def add_cable_pairs(self, pairs: Any, forward: Mapping[str, Any],
+                        backward: Mapping[str, Any]) -> None:
+        """Both directed edges of every ``(u, v)`` in ``pairs``: ``u -> v`` with the attributes
+        ``forward``, ``v -> u`` with ``backward`` (as :meth:`add_edges_from` would add them,
+        counted once). Each edge gets its own copy of the attributes, made at C speed; the
+        builders cable every GPU and switch through here (:func:`add_cables`)."""
+        succ, pred, attr_dict = self._succ, self._pred, self._version.attr_dict
+        try:
+            for u, v in pairs:
+                if u not in succ or v not in succ:
+                    self._add_bare_ends(u, v)
+                for a, b, attrs in ((u, v, forward), (v, u, backward)):
+                    out = succ[a]
+                    datadict = out.get(b)
+                    if datadict is None:
+                        datadict = attr_dict(attrs)
+                        out[b] = datadict
+                        pred[b][a] = datadict
+                    else:
+                        dict.update(datadict, attrs)
         finally:
             self._version.count += 1
             super().add_edges_from(())  # networkx's own bookkeeping after a change (its caches)
@@ -530,6 +559,29 @@ def _valid_at_c_speed(G: nx.DiGraph) -> bool:
         return False
     used = np.bincount(a.src, weights=num, minlength=n)[np.flatnonzero(a.code >= 2)]
     return not (used > np.asarray(radix, dtype=float)).any()
+
+
+def add_cables(
+    G: nx.DiGraph,
+    pairs: Iterable[tuple[Any, Any]],
+    link: LinkType,
+    *,
+    num_links: int = 1,
+    u_latency_s: float = 0.0,
+    v_latency_s: float = 0.0,
+) -> None:
+    """Add :func:`cable_edges` for every ``(u, v)`` in ``pairs`` (all with the same link, cable
+    count and switching latencies) to ``G``: through :meth:`FabricGraph.add_cable_pairs` for a
+    FabricGraph (no dict per edge made and copied again), else ``add_edges_from``."""
+    forward = {"bandwidth_bytes_per_s": link.bandwidth_bytes_per_s,
+               "latency_s": link.latency_s + v_latency_s, "num_links": num_links,
+               "link": link.key}
+    backward = {**forward, "latency_s": link.latency_s + u_latency_s}
+    if isinstance(G, FabricGraph):
+        G.add_cable_pairs(pairs, forward, backward)
+    else:
+        G.add_edges_from(edge for u, v in pairs
+                         for edge in ((u, v, dict(forward)), (v, u, dict(backward))))
 
 
 def validate_graph(G: nx.DiGraph) -> nx.DiGraph:

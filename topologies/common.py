@@ -20,7 +20,7 @@ import networkx as nx
 
 from fabric.catalog import Catalog, Gpu, LinkType, SwitchModel, default_catalog
 from fabric.errors import InfeasibleError
-from fabric.graph import FabricGraph, cable_edges, gpu_attrs, switch_attrs
+from fabric.graph import FabricGraph, add_cables, gpu_attrs, switch_attrs
 
 __all__ = [
     "check_int",
@@ -260,26 +260,14 @@ def add_gpus(
         return
     G.add_nodes_from((f"node{n}/nvswitch", switch_attrs(up, 0, node=n)) for n in range(num_nodes))
     num_links = hw.gpu.nvlink_num_links
-    G.add_edges_from(
-        edge
-        for n in range(num_nodes)
-        for g in range(gpus_per_node)
-        for edge in cable_edges(
-            gpu_id(n, g),
-            f"node{n}/nvswitch",
-            up_link,
-            num_links=num_links,
-            v_latency_s=up.latency_s,
-        )
-    )
+    add_cables(G, ((gpu_id(n, g), f"node{n}/nvswitch") for n in range(num_nodes)
+                   for g in range(gpus_per_node)),
+               up_link, num_links=num_links, v_latency_s=up.latency_s)
 
 
 def attach_gpus(G: nx.DiGraph, hw: Hardware, pairs: Iterable[tuple[str, str]]) -> None:
     """Cable each ``(gpu, switch)`` pair with one link of the switch's port link (the GPU's NIC)."""
-    link, latency_s = hw.link, hw.switch.latency_s
-    G.add_edges_from(
-        edge for gpu, sw in pairs for edge in cable_edges(gpu, sw, link, v_latency_s=latency_s)
-    )
+    add_cables(G, pairs, hw.link, v_latency_s=hw.switch.latency_s)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -472,31 +460,19 @@ def add_upper_tiers(
             for p, group in enumerate(spines)
             for s in group
         )
-    n = plan.links_per_leaf_spine
-    G.add_edges_from(
-        edge
-        for p, group in enumerate(spines)
-        for leaf in leaves[p * per_pod : (p + 1) * per_pod]
-        for spine in group
-        for edge in cable_edges(
-            leaf, spine, link, num_links=n, u_latency_s=latency_s, v_latency_s=latency_s
-        )
-    )
+    add_cables(G, ((leaf, spine) for p, group in enumerate(spines)
+                   for leaf in leaves[p * per_pod : (p + 1) * per_pod] for spine in group),
+               link, num_links=plan.links_per_leaf_spine, u_latency_s=latency_s,
+               v_latency_s=latency_s)
     if plan.tiers < 3:
         return
     c = plan.cores_per_group
     cores = [f"{prefix}core{i}" for i in range(plan.num_cores)]
     G.add_nodes_from((core, switch_attrs(sw, 3, **extra)) for core in cores)
-    n = plan.links_per_spine_core
-    G.add_edges_from(
-        edge
-        for group in spines
-        for j, spine in enumerate(group)
-        for core in cores[j * c : (j + 1) * c]
-        for edge in cable_edges(
-            spine, core, link, num_links=n, u_latency_s=latency_s, v_latency_s=latency_s
-        )
-    )
+    add_cables(G, ((spine, core) for group in spines for j, spine in enumerate(group)
+                   for core in cores[j * c : (j + 1) * c]),
+               link, num_links=plan.links_per_spine_core, u_latency_s=latency_s,
+               v_latency_s=latency_s)
 
 
 def ceil_div(a: int, b: int) -> int:

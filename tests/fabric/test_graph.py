@@ -21,6 +21,8 @@ from collectives.predict import predict
 from fabric.graph import (
     FabricGraph,
     _valid_at_c_speed,
+    add_cables,
+    cable_edges,
     fabric_arrays,
     graph_version,
     is_tracked,
@@ -499,3 +501,26 @@ def test_a_dropped_fabric_is_freed_without_the_cyclic_collector() -> None:
         assert gone() is None
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("cls", [FabricGraph, nx.DiGraph])
+def test_add_cables_adds_what_cable_edges_describes(cls: type) -> None:
+    """The builders' bulk path: both directions, each edge its own dict, counted once."""
+    from fabric.catalog import default_catalog
+
+    link = default_catalog().links["ndr400"]
+    pairs = [("g0", "s0"), ("g1", "s0")]
+    G = cls()
+    G.add_edge("g0", "s0", num_links=9)  # an existing edge is updated, as add_edges_from does
+    before = graph_version(G)
+    add_cables(G, iter(pairs), link, num_links=2, u_latency_s=1e-7, v_latency_s=3e-7)
+    want = nx.DiGraph()
+    for u, v in pairs:
+        want.add_edges_from(cable_edges(u, v, link, num_links=2, u_latency_s=1e-7,
+                                        v_latency_s=3e-7))
+    assert sorted(G.edges(data=True)) == sorted(want.edges(data=True))
+    assert G.edges["g0", "s0"] is not G.edges["g1", "s0"]
+    assert G.edges["g0", "s0"] is G.pred["s0"]["g0"]
+    if before is not None:
+        assert graph_version(G) == before + 1
+        assert is_tracked(G)
