@@ -219,7 +219,7 @@ def test_batches_keep_fabrics_together_and_balance_cost() -> None:
     assert sorted(json.dumps(v, sort_keys=True) for b in batches for v in b) == sorted(
         json.dumps(v, sort_keys=True) for v in todo)  # each design exactly once
     size = max(len(b) for b in batches)
-    assert size <= 16  # about four tasks per worker: 128 designs / 8
+    assert size == 4  # about sixteen tasks per worker (128 / 32), and a fabric's 4 designs
     for batch in batches:  # a fabric's designs share a batch
         fabrics = {(v["family"], v["num_gpus"]) for v in batch}
         assert len(batch) == 4 * len(fabrics)
@@ -229,3 +229,17 @@ def test_batches_keep_fabrics_together_and_balance_cost() -> None:
     assert max(loads) - min(loads) <= heaviest_fabric  # no batch left far behind
     # a batch size smaller than a fabric's designs cuts the group, never exceeds the size
     assert max(len(b) for b in _batches(todo, 2, 3)) <= 3
+
+
+def test_default_batches_never_split_a_fabric_across_tasks() -> None:
+    """Sixteen tasks per worker would cut a fabric's 10 designs into 2s; the default batch
+    holds a whole group, so one worker builds the fabric once for all its designs."""
+    from studies.sweep import _batches
+
+    todo = [{"family": "clos", "num_gpus": n, "seed": seed}
+            for n in (256, 512, 1024, 2048) for seed in range(10)]
+    batches = _batches(todo, 2, None)
+    for batch in batches:
+        assert len(batch) == 10
+    for n in (256, 512, 1024, 2048):
+        assert sum(1 for b in batches if any(v["num_gpus"] == n for v in b)) == 1
