@@ -170,7 +170,8 @@ def _batches(todo: list[dict[str, Any]], workers: int, batch_size: int | None
     The default is about sixteen tasks per worker, at most 64 designs and at least the largest
     group of designs sharing a fabric: with four per worker, one of 2 workers idled through the
     last 10 % of a 456-design sweep while the other finished its last batch; with sixteen both
-    ended within about a second (a task is still seconds of work against Dask's milliseconds per task).
+    ended within about a second (a task is still seconds of work, against Dask's
+    milliseconds per task).
 
     Designs sharing a fabric stay together (the per-worker fabric cache then hits). Those
     groups, cut to the batch size, go longest first onto the batch with the least cost so far
