@@ -179,7 +179,7 @@ def _restore_dict(version: _Version, node_table: bool, items: dict[Any, Any]) ->
 
 def _fresh_view(view: type, name: str) -> property:
     """A property that makes networkx's ``view`` of the graph on each read (not cached)."""
-    return property(lambda G: view(G), doc=f"As ``nx.DiGraph.{name}``, made on each read.")
+    return property(view, doc=f"As ``nx.DiGraph.{name}``, made on each read.")
 
 
 class FabricGraph(nx.DiGraph):
