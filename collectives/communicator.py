@@ -106,13 +106,17 @@ def placed_ranks(
 
 
 def _build(index: FabricIndex, ranks: tuple[str, ...]) -> Communicator:
-    pos = np.array([index.index[r] for r in ranks], dtype=np.int64)
+    pos = np.fromiter(map(index.index.__getitem__, ranks), dtype=np.int64, count=len(ranks))
     dom = index.scaleup_switch[pos].copy()
     lone = dom < 0
     dom[lone] = -1 - np.flatnonzero(lone)
     rail = index.rail[pos]
-    order: dict[int, list[int]] = {}
-    for i, d in enumerate(dom.tolist()):
-        order.setdefault(d, []).append(i)
-    groups = tuple(np.asarray(v, dtype=np.int64) for v in order.values())
+    # ranks grouped by domain: domains in order of first appearance, ranks in order within
+    _, first, inverse = np.unique(dom, return_index=True, return_inverse=True)
+    rank_of = np.empty(len(first), dtype=np.int64)
+    rank_of[np.argsort(first, kind="stable")] = np.arange(len(first))
+    key = rank_of[inverse.reshape(-1)]
+    members = np.argsort(key, kind="stable")
+    cuts = np.flatnonzero(np.diff(key[members])) + 1
+    groups = tuple(np.split(members, cuts)) if len(members) else ()
     return Communicator(ranks=ranks, pos=pos, domain=dom, rail=rail, groups=groups)

@@ -36,6 +36,7 @@ import numpy as np
 
 from collectives.algorithms import is_power_of_two
 from collectives.communicator import Communicator, PlacedRanks
+from fabric.arrays import unique_sorted
 from fabric.routing import FabricIndex, LinkLoads, deliver, propagate, route
 
 __all__ = [
@@ -188,24 +189,21 @@ def _tree(index: FabricIndex, c: Communicator) -> list[Phase]:
     """
     groups = c.groups
     num = len(groups)
-    channels = min(len(g) for g in groups)
+    sizes = np.fromiter(map(len, groups), dtype=np.int64, count=num)
+    channels = int(sizes.min())
+    flat = np.concatenate(groups)
     parts = []
-    src, dst, rel = [], [], []
-    for g in groups:  # intra-domain chains carry the data once per phase
-        if len(g) > 1:
-            src.append(c.pos[g[:-1]])
-            dst.append(c.pos[g[1:]])
-            rel.append(np.ones(len(g) - 1))
-    chain = max(len(g) for g in groups) - 1
-    if src:
-        parts.append((np.concatenate(src), np.concatenate(dst), np.concatenate(rel), chain))
+    # intra-domain chains carry the data once per phase: each rank to the next of its domain
+    same = np.repeat(np.arange(num), sizes)
+    link = np.flatnonzero(same[1:] == same[:-1])
+    chain = int(sizes.max()) - 1
+    if len(link):
+        parts.append((c.pos[flat[link]], c.pos[flat[link + 1]], np.ones(len(link)), chain))
     depth = math.floor(math.log2(num)) if num > 1 else 0
     if num > 1:
         src, dst, rel = [], [], []
         child = np.arange(1, num)
         parent = (child - 1) // 2
-        sizes = np.array([len(g) for g in groups])
-        flat = np.concatenate(groups)
         offset = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         for a, b in ((child, parent), (num - 1 - child, num - 1 - parent)):
             for ch in range(channels):
@@ -311,8 +309,8 @@ def _direct_all_to_all(index: FabricIndex, c: Communicator) -> Phase:
     pxn = bool(
         has_up.all()
         and len(dom_ids) > 1
-        and len(np.unique(dom_idx * (int(rail.max()) + 1) + rail))
-        == len(dom_ids) * len(np.unique(rail))
+        and len(unique_sorted(dom_idx * (int(rail.max()) + 1) + rail))
+        == len(dom_ids) * len(unique_sorted(rail))
     )
     cls = index.class_of[pos]
     if (cls < 0).any():
@@ -420,8 +418,9 @@ PROPAGATE_BLOCK = 1 << 20
 def _propagate_blocks(index: FabricIndex, hop_ids: np.ndarray, cls_ids: np.ndarray,
                       amount: np.ndarray, load: np.ndarray) -> LinkLoads | None:
     """Route ``amount[f, k]`` bytes from transit node ``hop_ids[f]`` to class ``cls_ids[k]``
-    (zeros skipped), a block of classes at a time (:data:`PROPAGATE_BLOCK` pairs at most, in
-    whole chunks of the router's classes so the sums keep their order); None if nothing moves.
+    (zeros skipped), a block of classes at a time (:data:`PROPAGATE_BLOCK` pairs at most; the
+    router sums each class's bytes in the same order however the classes are grouped); None
+    if nothing moves.
     The result's ``path_latency_s`` is empty: ``max_latency_s``, ``max_hops`` and
     ``unroutable`` cover every block."""
     step = max(1, PROPAGATE_BLOCK // max(len(hop_ids), 1) // 64) * 64

@@ -16,6 +16,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from fabric.arrays import unique_sorted
 from fabric.catalog import Catalog
 from fabric.graph import NODE_CLASSES
 from fabric.routing import FabricIndex
@@ -101,7 +102,7 @@ def scaleout_cables(
     per_rack = max(1, rack_gpus // max(1, int(gpu_servers.max(initial=1))))
     # distinct servers behind each tier >= 1 switch (over every host -> switch edge)
     hosted = np.flatnonzero((kind[src] < 2) & (kind[dst] == 2) & (tier[dst] >= 1))
-    pairs = np.unique(dst[hosted] * max(1, len(server_names)) + server[src[hosted]])
+    pairs = unique_sorted(dst[hosted] * max(1, len(server_names)) + server[src[hosted]])
     num_servers = np.bincount(pairs // max(1, len(server_names)), minlength=index.num_nodes)
     und = np.flatnonzero(src <= dst)
     link = index.edge_link_id[und]

@@ -791,16 +791,20 @@ _ARRAYS: weakref.WeakKeyDictionary[nx.DiGraph, tuple[int, FabricArrays]] = (
     weakref.WeakKeyDictionary())
 
 
-def fabric_arrays(G: nx.DiGraph) -> FabricArrays:
+def fabric_arrays(G: nx.DiGraph, *, tracked: bool | None = None) -> FabricArrays:
     """:class:`FabricArrays` of a validated ``G`` as it is now.
 
     Kept for a :class:`FabricGraph` and reused while its :attr:`~FabricGraph.version` stays
     the same and its dicts all still count their changes (:func:`is_tracked`, one pass at C
     speed, about a tenth of a read): a build's validation, summary, bill of materials and
     routing index read the graph once. Any other graph is read again on every call.
+    ``tracked`` is :func:`is_tracked` of ``G`` when the caller has just checked it (None:
+    check here).
     """
     version = graph_version(G)
-    tracked = version is not None and is_tracked(G)
+    if tracked is None:
+        tracked = version is not None and is_tracked(G)
+    tracked = tracked and version is not None
     if tracked:
         found = _ARRAYS.get(G)
         if found is not None and found[0] == version:

@@ -51,11 +51,15 @@ __all__ = [
 
 _UNREACHABLE = np.iinfo(np.int32).max // 4
 #: Most (class, node, out-edge) entries one level of the fluid routing expands at once (about
-#: 200 MB of work arrays): it caps the classes routed together on large fabrics.
-LEVEL_BUDGET = 1 << 22
+#: 20 MB of work arrays): a larger front is expanded in pieces.
+LEVEL_BUDGET = 1 << 18
 #: Whether new indexes route over the transit graph with twin switches merged (exact; see
 #: :func:`_merge_twins`). False routes over every switch: the reference the tests compare with.
 MERGE_TWINS = True
+#: Whether new indexes search distances once per orbit of twin targets and derive the rest by
+#: a swap (exact; see :meth:`FabricIndex.prepare`). False searches every target: the reference
+#: the tests compare with.
+USE_ORBITS = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,12 +96,16 @@ class FabricIndex:
         builds a new index with an empty memo, so nothing derived can go stale.
     merge_twins : whether the fluid routing merges twin switches (:func:`_merge_twins`);
         None (the default) reads :data:`MERGE_TWINS`.
+    orbits : whether distances are searched once per orbit of twin targets
+        (:meth:`prepare`); None (the default) reads :data:`USE_ORBITS`.
+    tracked : :func:`fabric.graph.is_tracked` of ``G`` if the caller has just checked it.
     """
 
-    def __init__(self, G: nx.DiGraph, *, merge_twins: bool | None = None) -> None:
+    def __init__(self, G: nx.DiGraph, *, merge_twins: bool | None = None,
+                 orbits: bool | None = None, tracked: bool | None = None) -> None:
         self.memo: dict[object, object] = {}
         # shared with validation, the summary and the bill of materials
-        arrays = fabric_arrays(G)
+        arrays = fabric_arrays(G, tracked=tracked)
         self.nodes = arrays.nodes
         self.index = arrays.pos
         num = len(self.nodes)
@@ -210,8 +218,20 @@ class FabricIndex:
                 self.class_last_edges[i] = np.asarray(in_edges)[order]
         self._dist: dict[int, np.ndarray] = {}  # per class, over transit nodes (expanded)
         self._lat: dict[int, np.ndarray] = {}
-        self._qdist: dict[int, np.ndarray] = {}  # per class, over the transit graph's nodes
-        self._qlat: dict[int, np.ndarray] = {}
+        # per class, over the transit graph's nodes, its distance *row* ``_row[c]`` (classes
+        # with the same target nodes share one; ``_row_of`` maps row keys to rows). A row is
+        # a searched row of ``_hops`` (fewest hops to a target) and ``_lats`` (least latency,
+        # s), ``_row_base[r]``, read with the two nodes ``_row_swap[r]`` swapped (-1: none)
+        self._row = np.full(len(self.class_preds), -1, dtype=np.int64)
+        self._row_of: dict[tuple[int, ...], int] = {}
+        self._row_base = np.zeros(0, dtype=np.int64)
+        self._row_swap = np.zeros((0, 2), dtype=np.int64)
+        self._hops = np.zeros((0, 0), dtype=np.int32)
+        self._lats = np.zeros((0, 0))
+        self._num_searched = 0
+        self._orbit_rep: np.ndarray | None = None
+        self.orbits = USE_ORBITS if orbits is None else orbits
+        self._next_hops: _NextHops | None = None
 
     def transit_graph(self) -> _TransitGraph:
         """The graph the fluid routing runs on: the transit graph with twins merged
@@ -223,39 +243,153 @@ class FabricIndex:
 
     # -- per-class distances ---------------------------------------------------------------
     def prepare(self, classes: np.ndarray) -> None:
-        """Compute hop and latency distances of several destination classes in one pass."""
-        missing = [int(c) for c in classes if int(c) not in self._qdist]
-        if not missing:
+        """Compute hop and latency distances of several destination classes in one pass.
+
+        A class whose one target node (its last switch on the transit graph) has an *orbit
+        twin* already searched (:func:`_orbit_reps`: the same in- and out-neighbours over
+        edges of equal latency) takes that search's distances with the two nodes swapped, an
+        automorphism of the graph, instead of a search of its own: on a symmetric fabric the
+        searches drop from one per leaf to one per kind of leaf.
+        """
+        classes = np.asarray(classes, dtype=np.int64)
+        missing = _unique(classes[self._row[classes] < 0], len(self.class_preds))[0]
+        if len(missing) == 0:
             return
         tg = self.transit_graph()
-        node_of, preds_of = tg.node_of, self.class_preds
-        targets = [node_of[p] if len(p) == 1 else np.unique(node_of[p])
-                   for p in (preds_of[c] for c in missing)]
-        preds = np.concatenate(targets)
-        ends = np.cumsum([len(t) for t in targets]).tolist()
-        hops = np.atleast_2d(shortest_path(tg.rev_hops, unweighted=True, indices=preds))
-        hops[~np.isfinite(hops)] = _UNREACHABLE
-        hops = hops.astype(np.int32)
-        lat = np.atleast_2d(dijkstra(tg.rev_lat, indices=preds))
-        for c, start, end in zip(missing, [0, *ends[:-1]], ends, strict=True):
-            one = end - start == 1  # the common case: one predecessor, a row as it is
-            self._qdist[c] = hops[start] if one else hops[start:end].min(axis=0)
-            self._qlat[c] = lat[start] if one else lat[start:end].min(axis=0)
+        node_of, preds_of = tg.node_of.tolist(), self.class_preds
+        targets = [(node_of[int(p[0])],) if len(p) == 1
+                   else tuple(sorted({node_of[int(x)] for x in p}))
+                   for p in map(preds_of.__getitem__, missing.tolist())]
+        known = self._row_of
+        # a multi-homed class has a row of its own: its arrivals are charged per class
+        keys = [(-1, c) if c in self.class_last_edges else t
+                for c, t in zip(missing.tolist(), targets, strict=True)]
+        orbit = (self._orbit_reps() if self.orbits and any(len(t) == 1 for t in targets)
+                 else None)
+        # searches: one per target set, but one per orbit of the single targets
+        search: dict[tuple[int, ...], int] = {}  # target set -> its search
+        need: dict[tuple[int, ...], tuple[int, ...]] = {}  # row key -> the target set it needs
+        derive: dict[int, int] = {}  # target -> its orbit's searched node
+        for key, t in zip(keys, targets, strict=True):
+            if key in known or key in need:
+                continue
+            if key == t and len(t) == 1 and orbit is not None:
+                r = int(orbit[t[0]])
+                if (r,) not in known:
+                    need[(r,)] = (r,)
+                    search.setdefault((r,), len(search))
+                if r != t[0]:
+                    derive[t[0]] = r
+                continue
+            need[key] = t
+            search.setdefault(t, len(search))
+        if search:
+            sets = list(search)
+            preds = np.concatenate([np.asarray(t, dtype=np.int64) for t in sets])
+            ends = np.cumsum([len(t) for t in sets])
+            hops = np.atleast_2d(shortest_path(tg.rev_hops, unweighted=True, indices=preds))
+            hops[~np.isfinite(hops)] = _UNREACHABLE
+            hops = hops.astype(np.int32)
+            lat = np.atleast_2d(dijkstra(tg.rev_lat, indices=preds))
+            if len(preds) > len(sets):  # a set's distance: the least over its targets
+                starts = np.concatenate([[0], ends[:-1]])
+                hops = np.minimum.reduceat(hops, starts, axis=0)
+                lat = np.minimum.reduceat(lat, starts, axis=0)
+            which = [search[t] for t in need.values()]
+            if which != list(range(len(sets))):
+                hops, lat = hops[which], lat[which]
+            rows = self._add_rows(self._search_rows(hops, lat), np.full((len(need), 2), -1))
+            for key, row in zip(need, rows.tolist(), strict=True):
+                known[key] = row
+        if derive:
+            target = np.fromiter(derive, dtype=np.int64, count=len(derive))
+            rep = np.fromiter(derive.values(), dtype=np.int64, count=len(derive))
+            base = self._row_base[[known[(r,)] for r in rep.tolist()]]
+            rows = self._add_rows(base, np.stack([target, rep], axis=1))
+            for t, row in zip(target.tolist(), rows.tolist(), strict=True):
+                known[(t,)] = row
+        self._row[missing] = [known[key] for key in keys]
+
+    def _search_rows(self, hops: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Store searched distances at the end of the matrices (grown by half again when
+        full); returns their rows there."""
+        first, count = self._num_searched, len(hops)
+        if first + count > len(self._hops):
+            cap = max(first + count, len(self._hops) * 3 // 2)
+            grown_hops = np.empty((cap, hops.shape[1]), dtype=np.int32)
+            grown_lats = np.empty((cap, hops.shape[1]))
+            if first:
+                grown_hops[:first] = self._hops[:first]
+                grown_lats[:first] = self._lats[:first]
+            self._hops, self._lats = grown_hops, grown_lats
+        self._hops[first:first + count] = hops
+        self._lats[first:first + count] = lat
+        self._num_searched = first + count
+        return np.arange(first, first + count)
+
+    def _add_rows(self, base: np.ndarray, swap: np.ndarray) -> np.ndarray:
+        """New distance rows, each a searched row read with two nodes swapped; their ids."""
+        first = len(self._row_base)
+        self._row_base = np.concatenate([self._row_base, base])
+        self._row_swap = np.concatenate([self._row_swap, swap.astype(np.int64)])
+        return np.arange(first, len(self._row_base))
+
+    def _swapped(self, rows: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """Each node as its row's searched row sees it: with the row's two nodes swapped."""
+        a, b = self._row_swap[rows, 0], self._row_swap[rows, 1]
+        return np.where(nodes == a, b, np.where(nodes == b, a, nodes))
+
+    def hops_at(self, rows: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """Fewest hops from transit-graph node ``nodes[i]`` to the targets of row ``rows[i]``."""
+        at = self._row_base[rows] * self._hops.shape[1] + self._swapped(rows, nodes)
+        return self._hops.reshape(-1)[at]
+
+    def lats_at(self, rows: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """Least latency (s) from ``nodes[i]`` to the targets of row ``rows[i]``."""
+        at = self._row_base[rows] * self._lats.shape[1] + self._swapped(rows, nodes)
+        return self._lats.reshape(-1)[at]
+
+    def _orbit_reps(self) -> np.ndarray:
+        """Per transit-graph node, the first node with the same in- and out-neighbours over
+        edges of equal latency (itself if none): swapping two such nodes maps the graph onto
+        itself, hops and latencies included, so distances to one are those to the other with
+        the two swapped."""
+        if self._orbit_rep is None:
+            tg = self.transit_graph()
+            src = np.repeat(np.arange(tg.num), np.diff(tg.indptr))
+            lat_id = np.unique(tg.lat, return_inverse=True)[1].reshape(-1).astype(np.uint64)
+            span = np.uint64(int(lat_id.max(initial=0)) + 1)
+            reps = _twin_reps(
+                tg.num,
+                (src, tg.dst.astype(np.uint64) * span + lat_id),
+                (tg.dst, src.astype(np.uint64) * span + lat_id),
+                salt_base=np.uint64(max(tg.num, 1)),
+            ) if tg.num > 1 else None
+            self._orbit_rep = np.arange(tg.num) if reps is None else reps
+        return self._orbit_rep
+
+    def distance_rows(self, classes: np.ndarray) -> np.ndarray:
+        """The distance row of each class (:meth:`hops_at`, :meth:`lats_at`), prepared."""
+        classes = np.asarray(classes, dtype=np.int64)
+        self.prepare(_unique(classes, len(self.class_preds))[0])
+        return self._row[classes]
 
     def class_distance(self, cls: int) -> np.ndarray:
         """Fewest hops from every transit node (local id) to a predecessor of class ``cls``."""
         found = self._dist.get(cls)
         if found is None:
-            self.prepare(np.array([cls]))
-            found = self._dist[cls] = self._qdist[cls][self.transit_graph().node_of]
+            node_of = self.transit_graph().node_of
+            rows = np.full(len(node_of), self.distance_rows(np.array([cls]))[0])
+            found = self._dist[cls] = self.hops_at(rows, node_of)
         return found
 
     def class_latency(self, cls: int) -> np.ndarray:
         """Least latency (s) from each transit node (local id) to a predecessor of class ``cls``."""
         found = self._lat.get(cls)
         if found is None:
-            self.prepare(np.array([cls]))
-            found = self._lat[cls] = self._qlat[cls][self.transit_graph().node_of]
+            node_of = self.transit_graph().node_of
+            rows = np.full(len(node_of), self.distance_rows(np.array([cls]))[0])
+            found = self._lat[cls] = self.lats_at(rows, node_of)
         return found
 
 
@@ -269,8 +403,9 @@ class _TransitGraph:
     of them. ``expand`` is None when nothing was merged (edge ids are then the index's own edge
     positions and loads go straight into its load array); otherwise ``(edges, of, share)``: the
     index's transit edge ``edges[i]`` carries ``share[i]`` of merged edge ``of[i]``'s load.
-    ``rev_hops`` and ``rev_lat`` are the reversed graph (distances *to* a node) for csgraph;
-    ``connected`` says whether every node reaches every other.
+    ``lat[i]`` is the latency (s) of the edge in CSR slot i (as ``dst``). ``rev_hops`` and
+    ``rev_lat`` are the reversed graph (distances *to* a node) for csgraph; ``connected`` says
+    whether every node reaches every other.
     """
 
     num: int
@@ -280,6 +415,7 @@ class _TransitGraph:
     edge: np.ndarray
     dst: np.ndarray
     weight: np.ndarray
+    lat: np.ndarray
     num_edges: int
     expand: tuple[np.ndarray, np.ndarray, np.ndarray] | None
     rev_hops: csr_matrix
@@ -300,12 +436,12 @@ def _transit_graph(index: FabricIndex, merge_twins: bool) -> _TransitGraph:
     num_t = index.num_transit
     node_of = _merge_twins(index) if merge_twins else None
     if node_of is None:
-        rev_hops, rev_lat = _reversed(num_t, index.t_src, index.t_dst,
-                                      index.edge_latency_s[index.t_edges])
+        t_lat = index.edge_latency_s[index.t_edges]
+        rev_hops, rev_lat = _reversed(num_t, index.t_src, index.t_dst, t_lat)
         return _TransitGraph(
             num=num_t, node_of=np.arange(num_t), size=np.ones(num_t, dtype=np.int64),
             indptr=index.t_indptr, edge=index.t_edges, dst=index.t_dst,
-            weight=index.edge_num_links, num_edges=index.num_edges, expand=None,
+            weight=index.edge_num_links, lat=t_lat, num_edges=index.num_edges, expand=None,
             rev_hops=rev_hops, rev_lat=rev_lat, connected=_connected(rev_hops))
     num_q = int(node_of.max()) + 1
     size = np.bincount(node_of, minlength=num_q)
@@ -321,7 +457,7 @@ def _transit_graph(index: FabricIndex, merge_twins: bool) -> _TransitGraph:
     return _TransitGraph(
         num=num_q, node_of=node_of, size=size,
         indptr=np.concatenate([[0], np.cumsum(np.bincount(src, minlength=num_q))]),
-        edge=np.arange(len(pair)), dst=dst, weight=weight, num_edges=len(pair),
+        edge=np.arange(len(pair)), dst=dst, weight=weight, lat=lat, num_edges=len(pair),
         expand=(index.t_edges, of, share), rev_hops=rev_hops, rev_lat=rev_lat,
         connected=_connected(rev_hops))
 
@@ -371,45 +507,67 @@ def _merge_twins(index: FabricIndex) -> np.ndarray | None:
             attr = np.unique(attr, return_inverse=True)[1].reshape(-1)
             bound = int(attr.max(initial=0)) + 1
     attr = _unique(attr, bound)[1].astype(np.uint64)
-    n = np.uint64(index.num_nodes)
-    src, dst = index.edge_src, index.edge_dst
-    t_src, t_dst = index.t_of[src], index.t_of[dst]
     span = np.uint64(int(attr.max(initial=0)) + 1)
-    key_out = dst.astype(np.uint64) * span + attr  # what an edge looks like from its source
-    key_in = src.astype(np.uint64) * span + attr   # and from its destination
-    columns = []
-    for salt in (np.uint64(1), np.uint64(2)):
-        for owner, key in ((t_src, key_out), (t_dst, key_in)):
-            h = np.zeros(num_t, dtype=np.uint64)
-            on = owner >= 0
-            np.add.at(h, owner[on], _mix(key[on] * n + salt))
-            columns.append(h)
-    columns.append(np.bincount(t_src[t_src >= 0], minlength=num_t).astype(np.uint64))
-    columns.append(np.bincount(t_dst[t_dst >= 0], minlength=num_t).astype(np.uint64))
-    columns.append(index.kind[index.t_nodes].astype(np.uint64))
-    _, first, group = np.unique(np.stack(columns, axis=1), axis=0, return_index=True,
-                                return_inverse=True)
-    group = group.reshape(-1)
-    if len(first) == num_t:
-        return None
-    # exact check: each member's sorted edge keys equal its group's first member's
-    out_order = np.lexsort((key_out, t_src))
-    in_order = np.lexsort((key_in, t_dst))
-    out_keys = key_out[out_order][t_src[out_order] >= 0]
-    in_keys = key_in[in_order][t_dst[in_order] >= 0]
-    out_ptr = np.concatenate([[0], np.cumsum(np.bincount(t_src[t_src >= 0], minlength=num_t))])
-    in_ptr = np.concatenate([[0], np.cumsum(np.bincount(t_dst[t_dst >= 0], minlength=num_t))])
-    rep = first[group]
-    node_of = np.arange(num_t)
-    for t in np.flatnonzero(rep != np.arange(num_t)).tolist():
-        r = int(rep[t])
-        if (np.array_equal(out_keys[out_ptr[t]:out_ptr[t + 1]], out_keys[out_ptr[r]:out_ptr[r + 1]])
-                and np.array_equal(in_keys[in_ptr[t]:in_ptr[t + 1]],
-                                   in_keys[in_ptr[r]:in_ptr[r + 1]])):
-            node_of[t] = r
-    if (node_of == np.arange(num_t)).all():
+    src, dst = index.edge_src, index.edge_dst
+    node_of = _twin_reps(
+        num_t,
+        (index.t_of[src], dst.astype(np.uint64) * span + attr),  # an edge seen from its source
+        (index.t_of[dst], src.astype(np.uint64) * span + attr),  # and from its destination
+        salt_base=np.uint64(index.num_nodes),
+        extra=[index.kind[index.t_nodes].astype(np.uint64)],
+    )
+    if node_of is None:
         return None
     return np.unique(node_of, return_inverse=True)[1].reshape(-1)
+
+
+def _twin_reps(num: int, *sides: tuple[np.ndarray, np.ndarray], salt_base: np.uint64,
+               extra: list[np.ndarray] | None = None) -> np.ndarray | None:
+    """Per node ``0..num-1``, the first node with exactly the same edge keys on every side, or
+    None when no two nodes match.
+
+    Each side is ``(owner, key)`` per edge: the node (-1: none) that sees the edge as ``key``
+    (a non-negative id below ``salt_base``, which folds the two hash salts in). Nodes are
+    grouped by a hash of each side's key multiset, their degrees and the ``extra`` columns, and
+    every member is then compared with its group's first member key by key (sorted), so the
+    result is exact.
+    """
+    columns = []
+    sorted_sides = []
+    for owner, key in sides:
+        on = owner >= 0
+        own, k = owner[on], key[on]
+        for salt in (np.uint64(1), np.uint64(2)):
+            h = np.zeros(num, dtype=np.uint64)
+            np.add.at(h, own, _mix(k * salt_base + salt))
+            columns.append(h)
+        degree = np.bincount(own, minlength=num)
+        columns.append(degree.astype(np.uint64))
+        order = np.lexsort((k, own))
+        sorted_sides.append((k[order], np.concatenate([[0], np.cumsum(degree)]), degree))
+    columns.extend(extra or [])
+    _, first, group = np.unique(np.stack(columns, axis=1), axis=0, return_index=True,
+                                return_inverse=True)
+    if len(first) == num:
+        return None
+    rep = first[group.reshape(-1)]
+    # exact check of every member against its group's first, all at once
+    member = np.flatnonzero(rep != np.arange(num))
+    same = np.ones(len(member), dtype=bool)
+    for keys, ptr, degree in sorted_sides:
+        r = rep[member]
+        same &= degree[member] == degree[r]
+        cand = np.flatnonzero(same)
+        owner, pos = _spans(ptr[member[cand]], degree[member[cand]])
+        other = pos - ptr[member[cand]][owner] + ptr[r[cand]][owner]
+        differs = np.zeros(len(cand), dtype=bool)
+        differs[owner[keys[pos] != keys[other]]] = True
+        same[cand[differs]] = False
+    out = np.arange(num)
+    out[member[same]] = rep[member[same]]
+    if not same.any():
+        return None
+    return out
 
 
 class _EdgesByNode(Mapping[int, np.ndarray]):
@@ -514,7 +672,7 @@ def fabric_index(G: nx.DiGraph) -> FabricIndex:
     if cached is not None and version is not None and cached.version == version:
         return cached.index
     if version is not None and is_tracked(G):
-        cached = _Cached(index=FabricIndex(G), version=version, state=None)
+        cached = _Cached(index=FabricIndex(G, tracked=True), version=version, state=None)
         _CACHE[G] = cached
         return cached.index
     state = _graph_state(G)
@@ -529,8 +687,6 @@ def route(
     src: np.ndarray,
     dst: np.ndarray,
     size_bytes: np.ndarray,
-    *,
-    chunk_classes: int = 64,
 ) -> LinkLoads:
     """Route demands ``src[i] -> dst[i]`` of ``size_bytes[i]`` (node positions of GPUs).
 
@@ -633,14 +789,13 @@ def route(
             np.concatenate(state_cls),
             np.concatenate(state_amount),
             load,
-            chunk_classes=chunk_classes,
         )
         max_hops = max(max_hops, result.max_hops)
         unroutable += result.unroutable
         demand = np.concatenate(state_demand)
         per_demand = np.full(len(src), -np.inf)
         np.maximum.at(per_demand, demand, np.concatenate(state_ends_s) + result.path_latency_s)
-        routed = np.unique(demand)
+        routed = np.flatnonzero(per_demand > -np.inf)  # the demands with an injection
         path_latency_s[ids[routed]] = per_demand[routed]
     deliver(index, arrivals, load)
     return _link_loads(load, path_latency_s, max_hops, unroutable)
@@ -661,18 +816,10 @@ def _link_loads(
 
 def _reachable(index: FabricIndex, t_node: np.ndarray, cls: np.ndarray) -> np.ndarray:
     """Whether transit node ``t_node[i]`` (local id) has a path to class ``cls[i]``."""
-    ok = np.ones(len(cls), dtype=bool)
-    if index.transit_graph().connected:  # every transit node reaches every other
-        return ok
-    classes, inverse = np.unique(cls, return_inverse=True)
-    index.prepare(classes)
-    q_node = index.transit_graph().node_of[t_node]
-    order = np.argsort(inverse.reshape(-1), kind="stable")  # demands grouped by class
-    bounds = np.searchsorted(inverse.reshape(-1)[order], np.arange(len(classes) + 1))
-    for i, c in enumerate(classes.tolist()):
-        sel = order[bounds[i] : bounds[i + 1]]
-        ok[sel] = index._qdist[c][q_node[sel]] < _UNREACHABLE
-    return ok
+    tg = index.transit_graph()
+    if tg.connected:  # every transit node reaches every other
+        return np.ones(len(cls), dtype=bool)
+    return index.hops_at(index.distance_rows(cls), tg.node_of[t_node]) < _UNREACHABLE
 
 
 def deliver(index: FabricIndex, arrivals: np.ndarray, load: np.ndarray) -> None:
@@ -692,8 +839,6 @@ def propagate(
     cls: np.ndarray,
     amount: np.ndarray,
     load: np.ndarray,
-    *,
-    chunk_classes: int = 64,
 ) -> LinkLoads:
     """Carry ``amount[i]`` bytes from transit ``node[i]`` to destination class ``cls[i]``.
 
@@ -702,107 +847,246 @@ def propagate(
     ``cls[i]`` (``path_latency_s``, NaN if there is none; the transit part only, without the
     first and last hops) and the most switches crossed. The last hop into GPUs with one
     scale-out link is the caller's (:func:`deliver`), into GPUs with several it is charged
-    here, on the in-edges where the bytes arrive.
+    here, on the in-edges where the bytes arrive. Every class is routed in the same pass.
     """
     tg = index.transit_graph()
     num = tg.num
-    max_hops, lost = 0, 0
     t_node = index.t_of[np.asarray(node, dtype=np.int64)]
     cls = np.asarray(cls, dtype=np.int64)
+    amount = np.asarray(amount, dtype=float)
     transit_s = np.full(len(t_node), np.nan)
     if (t_node < 0).any():
         raise ValueError("propagate starts only from scale-out switches or NICs")
-    node = tg.node_of[t_node]
-    classes = np.unique(cls)
-    index.prepare(classes)
+    if len(cls) == 0:
+        return _link_loads(load, transit_s, 0, 0)
+    rows = index.distance_rows(cls)
+    q_node = tg.node_of[t_node]
+    level = index.hops_at(rows, q_node)
+    reach = level < _UNREACHABLE
+    lost = int((~reach).sum())
+    transit_s[reach] = index.lats_at(rows[reach], q_node[reach])
+    max_hops = int(level[reach].max()) + 1 if reach.any() else 0
     # merged twins: route into an array of the merged edges, shared out at the end
     q_load = load if tg.expand is None else np.zeros(tg.num_edges)
-    slot = np.full(int(classes.max()) + 1, -1, dtype=np.int64)
-    # a level's work arrays hold (classes in the chunk) x (nodes reached) x (their out-edges):
-    # fewer classes per chunk on large fabrics keeps them within LEVEL_BUDGET entries
-    per_class = tg.num * max(1.0, len(tg.dst) / max(tg.num, 1))
-    chunk_classes = max(1, min(chunk_classes, int(LEVEL_BUDGET // per_class)))
-    for start in range(0, len(classes), chunk_classes):
-        chunk = classes[start : start + chunk_classes]
-        slot[:] = -1
-        slot[chunk] = np.arange(len(chunk))
-        sel = np.flatnonzero(slot[cls] >= 0)
-        k_of, v, amt = slot[cls[sel]], node[sel], amount[sel]
-        dist = np.stack([index._qdist[int(c)] for c in chunk])
-        reach = dist[k_of, v] < _UNREACHABLE
-        lost += int((~reach).sum())
-        k_of, v, amt, sel = k_of[reach], v[reach], amt[reach], sel[reach]
-        if len(v) == 0:
-            continue
-        lat_to = np.stack([index._qlat[int(c)] for c in chunk])
-        transit_s[sel] = lat_to[k_of, v]
-        max_hops = max(max_hops, int(dist[k_of, v].max()) + 1)
-        state = np.zeros(len(chunk) * num)
-        np.add.at(state, k_of * num + v, amt)
-        _propagate_levels(tg, dist, state, q_load)
-        for k, c in enumerate(chunk.tolist()):  # multi-homed GPUs: last hop where bytes arrived
-            last = index.class_last_edges.get(c)
-            if last is not None:
-                preds = tg.node_of[index.class_preds[c]]
-                load[last] += state[k * num + preds] / tg.size[preds]
+    # positions (row, node) over the rows used here only, numbered 0..: small work arrays
+    used, local = _unique(rows[reach], len(index._row_base))
+    pos = local * num + q_node[reach]
+    arrived, got = _propagate_levels(index, used, pos, level[reach], amount[reach], q_load)
+    multi: list[int] = []
+    if index.class_last_edges:
+        homed = np.zeros(len(index.class_preds), dtype=bool)
+        homed[list(index.class_last_edges)] = True
+        mine = cls[reach]
+        multi = _unique(mine[homed[mine]], len(homed))[0].tolist()
+    for c in multi:  # multi-homed GPUs: last hop where the bytes arrived
+        preds = tg.node_of[index.class_preds[c]]
+        at = int(np.searchsorted(used, index._row[c])) * num + preds
+        k = np.minimum(np.searchsorted(arrived, at), max(len(arrived) - 1, 0))
+        here = np.where((len(arrived) > 0) & (arrived[k] == at), got[k], 0.0)
+        load[index.class_last_edges[c]] += here / tg.size[preds]
     if tg.expand is not None:
         edges, of, share = tg.expand
         load[edges] += q_load[of] * share
     return _link_loads(load, transit_s, max_hops, lost)
 
 
+#: (distance row, node) -> next-hop entries the fluid routing keeps per fabric index (16 bytes
+#: each, plus 24 per key); past it the memo starts over.
+NEXT_HOP_MEMO = 1 << 23
+
+
+class _NextHops:
+    """The next hops one level closer, per (searched distance row, transit-graph node), kept
+    for the index's lifetime: the out-edge slots of ``node`` whose far end is one hop closer
+    to the row's targets, in slot order. A key is ``row * nodes + node``; key k's entries are
+    ``node_of[start[k]:start[k] + count[k]]`` (the far ends) and ``slot`` (the edges' CSR
+    slots), ``count[k]`` -1 while not searched. ``start`` and ``count`` are dense over the
+    searched rows (12 bytes per row and node, as the distance matrices). Also looks up the
+    slot of an edge by its two ends."""
+
+    def __init__(self, tg: _TransitGraph) -> None:
+        self.tg = tg
+        self.start = np.zeros(0, dtype=np.int64)
+        self.count = np.zeros(0, dtype=np.int32)
+        self._reset()
+        src = np.repeat(np.arange(tg.num, dtype=np.int64), np.diff(tg.indptr))
+        pair = src * tg.num + tg.dst
+        self._pair_order = np.argsort(pair, kind="stable")
+        self._pairs = pair[self._pair_order]
+
+    def _reset(self) -> None:
+        self.count[:] = -1
+        self.node_of = np.zeros(0, dtype=np.int64)
+        self.slot = np.zeros(0, dtype=np.int64)
+        self._used = 0  # entries of node_of and slot in use (the rest is room to grow)
+
+    def slot_of(self, u: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """CSR slot of edge ``u[i] -> w[i]`` (each must exist)."""
+        return self._pair_order[np.searchsorted(self._pairs, u * self.tg.num + w)]
+
+    def spans(self, key: np.ndarray, flat_hops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(start, count) of each key's entries, searching the keys not yet kept."""
+        if len(flat_hops) > len(self.count):  # more searched rows: room for their keys
+            grown = np.full(len(flat_hops), -1, dtype=np.int32)
+            grown[:len(self.count)] = self.count
+            self.count = grown
+            self.start = np.concatenate(
+                [self.start, np.zeros(len(flat_hops) - len(self.start), dtype=np.int64)])
+        count = self.count[key]
+        miss = count < 0
+        if miss.any() and self._add(_unique(key[miss], len(self.count))[0], flat_hops):
+            # the memo started over: every key of this request again, whatever it takes
+            self._add(_unique(key, len(self.count))[0], flat_hops, may_reset=False)
+        if miss.any():
+            count = self.count[key]
+        return self.start[key], count.astype(np.int64)
+
+    def _add(self, new: np.ndarray, flat_hops: np.ndarray, may_reset: bool = True) -> bool:
+        """Search the next hops of keys ``new``; True if the memo started over first."""
+        tg = self.tg
+        num = tg.num
+        row_base = new - new % num
+        node = new - row_base
+        owner, slots = _spans(tg.indptr[node], tg.indptr[node + 1] - tg.indptr[node])
+        ok = flat_hops[row_base[owner] + tg.dst[slots]] == flat_hops[new[owner]] - 1
+        owner, slots = owner[ok], slots[ok]
+        count = np.bincount(owner, minlength=len(new))
+        reset = may_reset and self._used + len(slots) > NEXT_HOP_MEMO
+        if reset:
+            self._reset()
+        used, end = self._used, self._used + len(slots)
+        if end > len(self.node_of):  # grown to twice: appends stay linear
+            cap = max(end, len(self.node_of) * 2, 1 << 16)
+            for name in ("node_of", "slot"):
+                grown = np.empty(cap, dtype=np.int64)
+                grown[:used] = getattr(self, name)[:used]
+                setattr(self, name, grown)
+        self.start[new] = used + np.cumsum(count) - count
+        self.count[new] = count
+        self.node_of[used:end] = tg.dst[slots]
+        self.slot[used:end] = slots
+        self._used = end
+        return reset
+
+
 def _propagate_levels(
-    tg: _TransitGraph, dist: np.ndarray, state: np.ndarray, load: np.ndarray
-) -> None:
-    """Push ``state`` (classes x transit nodes, bytes) down the per-class distance levels.
+    index: FabricIndex, rows: np.ndarray, pos: np.ndarray, level: np.ndarray,
+    amount: np.ndarray, load: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Push bytes ``amount[i]`` injected at ``pos[i]`` (k x transit-graph nodes + node, for
+    distance row ``rows[k]``; ``level[i]`` hops from the row's targets) down the distance
+    levels; returns what arrives at distance 0 (sorted positions, bytes).
 
     Level by level from the farthest: the bytes at a node ``level`` hops from its class split
-    over the next hops one level closer (by ``num_links``). Only the nodes the bytes reach are
-    visited: each level's front is where the injections and the level above sent bytes, in
-    ascending position (so the sums are those of a dense sweep, bit for bit), and the work
-    grows with the shortest-path DAG edges reached, not with classes x transit nodes.
+    over the next hops one level closer (by ``num_links``). Only the (row, node) positions the
+    bytes reach are kept, as lists per level: a level's bytes are summed per position in the
+    order they came (injections first, then the level above in ascending position), so the
+    sums do not depend on how many classes travel together, and the work grows with the
+    shortest-path DAG edges reached, not with classes x transit nodes. The next hops come from
+    :class:`_NextHops`, found once per searched row and node: a row derived by a swap of twins
+    (:meth:`FabricIndex.prepare`) reads its searched row's next hops with the swap applied, so
+    a symmetric fabric searches next hops for one leaf of each kind. A level's front is
+    expanded in pieces of at most :data:`LEVEL_BUDGET` entries.
     """
+    tg = index.transit_graph()
     num = tg.num
-    flat_dist = dist.reshape(-1)
-    live = np.flatnonzero(state)
-    live = live[(flat_dist[live] > 0) & (flat_dist[live] < _UNREACHABLE)]
-    if len(live) == 0:
-        return
-    live_level = flat_dist[live]
-    top = int(live_level.max())
-    pending: list[list[np.ndarray]] = [[] for _ in range(top + 1)]
-    for level in np.unique(live_level).tolist():
-        pending[level].append(live[live_level == level])
-    indptr, t_edges, t_dst = tg.indptr, tg.edge, tg.dst
-    num_links = tg.weight
-    for level in range(top, 0, -1):
-        if not pending[level]:
-            continue
-        reached = np.concatenate(pending[level])
-        if len(reached) * 8 > len(state):  # many repeats: a mask over the state, no hashing
-            mask = np.zeros(len(state), dtype=bool)
-            mask[reached] = True
-            at = np.flatnonzero(mask)
+    flat_hops = index._hops.reshape(-1)  # searched rows: the memo's next hops
+    bound = len(rows) * num
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0))
+    if len(pos) == 0:
+        return empty
+    if index._next_hops is None:
+        index._next_hops = _NextHops(tg)
+    memo = index._next_hops
+    top = int(level.max())
+    order = np.argsort(level, kind="stable")  # injections by level, in their order
+    cuts = np.searchsorted(level[order], np.arange(top + 2))
+    pending: list[list[tuple[np.ndarray, np.ndarray]]] = [
+        [(pos[order[cuts[h]:cuts[h + 1]]], amount[order[cuts[h]:cuts[h + 1]]])]
+        if cuts[h + 1] > cuts[h] else [] for h in range(top + 1)]
+    t_edges, num_links = tg.edge, tg.weight
+    # a level that many bytes reach is summed in one dense array over every position
+    dense: dict[int, np.ndarray] = {}
+    for h in range(top, -1, -1):
+        if h in dense:
+            total = dense.pop(h)
+            front = np.flatnonzero(total)
+            got = total[front]
+        elif pending[h]:
+            front, got = _summed(pending[h], bound)
         else:
-            at = np.unique(reached)
-        front = at[state[at] > 0]
-        if len(front) == 0:
             continue
-        amount = state[front]
-        k_front, u_front = np.divmod(front, num)
-        starts = indptr[u_front]
-        counts = indptr[u_front + 1] - starts
-        rep, slots = _spans(starts, counts)
-        target = k_front[rep] * num + t_dst[slots]
-        ok = flat_dist[target] == level - 1
-        edges, target, rep = t_edges[slots[ok]], target[ok], rep[ok]
-        w = num_links[edges]
-        total_w = np.bincount(rep, weights=w, minlength=len(front))
-        share = amount[rep] * w / total_w[rep]
-        np.add.at(load, edges, share)
-        np.add.at(state, target, share)
-        if level > 1:
-            pending[level - 1].append(target)
+        pending[h] = []
+        live = got > 0
+        front, got = front[live], got[live]
+        if h == 0:
+            return front, got
+        k = front // num
+        u = front - k * num
+        row = rows[k]
+        base_row = index._row_base[row]
+        swap_a, swap_b = index._row_swap[row, 0], index._row_swap[row, 1]
+        swapped = swap_a >= 0
+        su = np.where(u == swap_a, swap_b, np.where(u == swap_b, swap_a, u))
+        # the swap touches an entry's next hops only if it leaves from a swapped node or one
+        # of them is one hop closer in the searched row (the row's target itself at level 1)
+        touched = swapped & ((su != u) | (h == 1) | (
+            flat_hops[base_row * num + np.maximum(swap_a, 0)] == h - 1))
+        starts, counts = memo.spans(base_row * num + su, flat_hops)
+        ends = np.cumsum(counts)
+        if len(ends) and 4 * int(ends[-1]) >= bound:  # bytes in order: injections first
+            below = dense[h - 1] = np.zeros(bound)
+            for at, sent in pending[h - 1]:
+                np.add.at(below, at, sent)
+            pending[h - 1] = []
+        first = 0
+        while first < len(front):  # pieces of at most LEVEL_BUDGET expansions
+            base = ends[first - 1] if first else 0
+            last = max(first + 1, int(np.searchsorted(ends, base + LEVEL_BUDGET, "right")))
+            piece = slice(first, last)
+            rep, at_memo = _spans(starts[piece], counts[piece])
+            mapped, slots = memo.node_of[at_memo], memo.slot[at_memo]
+            fix = np.flatnonzero(touched[piece][rep])
+            if len(fix):  # edges the swap moves: from u, to the swapped far end
+                w, owner = mapped[fix], rep[fix]
+                a, b = swap_a[piece][owner], swap_b[piece][owner]
+                far = np.where(w == a, b, np.where(w == b, a, w))
+                mapped = mapped.copy()
+                mapped[fix] = far
+                slots = slots.copy()
+                slots[fix] = memo.slot_of(u[piece][owner], far)
+            edges = t_edges[slots]
+            target = (front[piece] - u[piece])[rep] + mapped
+            wgt = num_links[edges]
+            total_w = np.bincount(rep, weights=wgt, minlength=last - first)
+            share = got[piece][rep] * wgt / total_w[rep]
+            np.add.at(load, edges, share)
+            if h - 1 in dense:
+                np.add.at(dense[h - 1], target, share)
+            else:
+                below_parts = pending[h - 1]
+                below_parts.append((target, share))
+                # sum what came so far once it outgrows the sums already made: bounded
+                # memory, and each entry is summed a few times at most
+                fresh = sum(len(t) for t, _ in below_parts[1:])
+                if fresh > max(LEVEL_BUDGET, len(below_parts[0][0])):
+                    pending[h - 1] = [_summed(below_parts, bound)]
+            first = last
+    return empty
+
+
+def _summed(parts: list[tuple[np.ndarray, np.ndarray]], bound: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, bytes) pieces summed per position, in the order they came: ascending
+    positions and their totals (positions below ``bound``)."""
+    at = np.concatenate([p for p, _ in parts])
+    sent = np.concatenate([a for _, a in parts])
+    if 4 * len(at) >= bound:  # dense: one array over every position
+        total = np.bincount(at, weights=sent, minlength=bound)
+        front = np.flatnonzero(total)
+        return front, total[front]
+    front, inverse = _unique(at, bound)
+    return front, np.bincount(inverse, weights=sent, minlength=len(front))
 
 
 # -- routing policies ----------------------------------------------------------------------
@@ -1095,13 +1379,14 @@ class FlowPlacement:
 def _unique(key: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(key, return_inverse=True)`` for keys in ``0..bound-1``, by counting (no sort)
     when ``bound`` is not much larger than the keys."""
-    if bound > 4 * len(key) + (1 << 20):
+    if bound > 16 * len(key) + (1 << 20):
         uniq, inv = np.unique(key, return_inverse=True)
         return uniq, inv.reshape(-1)
     present = np.zeros(bound, dtype=bool)
     present[key] = True
     uniq = np.flatnonzero(present)
-    rank = np.cumsum(present) - 1
+    rank = np.empty(bound, dtype=np.int64)  # written (and read) only where present
+    rank[uniq] = np.arange(len(uniq))
     return uniq, rank[key]
 
 

@@ -1,10 +1,17 @@
-"""Routing with twin switches merged against routing over every switch (the oracle).
+"""Routing's two exact shortcuts against their oracles: twin switches merged, and distances
+searched once per orbit of twin leaves.
 
 :func:`fabric.routing._merge_twins` merges transit nodes with identical neighbourhoods (a
 fat-tree's core groups, a Clos's spines) before the fluid ECMP walk and shares the merged
 edges' loads out equally. Both ways must give the same link loads (within 1e-9 relative), the
 same per-demand path latencies and hop counts, and the same predictions for every collective and
 algorithm, on every family, on multi-plane fabrics and on edited (asymmetric) graphs.
+
+:meth:`fabric.routing.FabricIndex.prepare` searches the distances to one leaf of each set of
+twin leaves (the same in- and out-neighbours over cables of equal latency) and reads the
+others' with the two leaves swapped, an automorphism of the transit graph; the fluid routing
+finds next hops once per searched row and node (:class:`fabric.routing._NextHops`) and applies
+the swap. Against a search per leaf (``orbits=False``) it must give the same results too.
 """
 
 from __future__ import annotations
@@ -60,6 +67,19 @@ def _demand_sets(index: FabricIndex) -> list[tuple[np.ndarray, np.ndarray, np.nd
     return sets
 
 
+def _assert_routes_alike(oracle: FabricIndex, index: FabricIndex,
+                         sets: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+    """Loads within 1e-9 of the largest, latencies within 1e-12, equal hops and losses."""
+    for src, dst, size in sets:
+        want = route(oracle, src, dst, size)
+        got = route(index, src, dst, size)
+        scale = max(float(want.load_bytes.max()), 1e-300)
+        np.testing.assert_allclose(got.load_bytes, want.load_bytes, rtol=0, atol=1e-9 * scale)
+        np.testing.assert_allclose(got.path_latency_s, want.path_latency_s, rtol=1e-12,
+                                   equal_nan=True)
+        assert (got.max_hops, got.unroutable) == (want.max_hops, want.unroutable)
+
+
 @pytest.mark.parametrize("edited", [False, True], ids=["built", "edited"])
 @pytest.mark.parametrize(("family", "options"), GRAPHS, ids=[_ids(p) for p in GRAPHS])
 def test_merged_twins_route_like_every_switch(family: str, options: dict, edited: bool) -> None:
@@ -69,14 +89,7 @@ def test_merged_twins_route_like_every_switch(family: str, options: dict, edited
     every = FabricIndex(G, merge_twins=False)
     merged = FabricIndex(G, merge_twins=True)
     assert every.transit_graph().num == every.num_transit  # the oracle merges nothing
-    for src, dst, size in _demand_sets(every):
-        want = route(every, src, dst, size)
-        got = route(merged, src, dst, size)
-        scale = max(float(want.load_bytes.max()), 1e-300)
-        np.testing.assert_allclose(got.load_bytes, want.load_bytes, rtol=0, atol=1e-9 * scale)
-        np.testing.assert_allclose(got.path_latency_s, want.path_latency_s, rtol=1e-12,
-                                   equal_nan=True)
-        assert (got.max_hops, got.unroutable) == (want.max_hops, want.unroutable)
+    _assert_routes_alike(every, merged, _demand_sets(every))
 
 
 def test_fat_tree_core_groups_are_merged() -> None:
@@ -97,17 +110,21 @@ def test_switches_differing_in_one_edge_are_not_merged() -> None:
     assert FabricIndex(H).transit_graph().num == twins + 1
 
 
-@pytest.mark.parametrize(("family", "options"), [GRAPHS[1], GRAPHS[2], GRAPHS[4], GRAPHS[7]],
-                         ids=[_ids(p) for p in (GRAPHS[1], GRAPHS[2], GRAPHS[4], GRAPHS[7])])
-def test_predictions_do_not_depend_on_merging(family: str, options: dict,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every candidate algorithm of every collective costs the same either way (the direct
-    all-to-all and the shared XOR and shift phases included)."""
+PREDICTED = [GRAPHS[1], GRAPHS[2], GRAPHS[4], GRAPHS[7],
+             ("clos", {"num_gpus": 2048, "tiers": 3, "switch": "qm9700"})]
+
+
+@pytest.mark.parametrize("flag", ["MERGE_TWINS", "USE_ORBITS"])
+@pytest.mark.parametrize(("family", "options"), PREDICTED, ids=[_ids(p) for p in PREDICTED])
+def test_predictions_do_not_depend_on_the_shortcuts(family: str, options: dict, flag: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every candidate algorithm of every collective costs the same with and without each
+    shortcut (the direct all-to-all and the shared XOR and shift phases included)."""
     costs = {}
-    for merge in (False, True):
-        monkeypatch.setattr(routing, "MERGE_TWINS", merge)
+    for on in (False, True):
+        monkeypatch.setattr(routing, flag, on)
         G = topologies.build(family, **options)  # a fresh graph: a fresh index
-        costs[merge] = {
+        costs[on] = {
             coll: [(c.algorithm, c.latency_s, c.seconds_per_byte) for c in
                    algorithm_costs(G, coll)]
             for coll in ("all-reduce", "all-gather", "reduce-scatter", "all-to-all")
@@ -143,3 +160,93 @@ def test_direct_all_to_all_in_blocks_equals_one_pass(family: str, options: dict,
         got[block] = (load, phase.latency_s)
     np.testing.assert_allclose(got[1][0], got[1 << 40][0], rtol=1e-12, atol=0)
     assert got[1][1] == got[1 << 40][1]
+
+
+# -- distances per orbit of twin leaves ------------------------------------------------------
+ORBIT_GRAPHS = [*GRAPHS, ("clos", {"num_gpus": 2048, "tiers": 3, "switch": "qm9700"})]
+
+
+def _slower_uplink(G: nx.DiGraph) -> FabricGraph:
+    """A copy with one leaf's uplink three times slower: that leaf has no twin any more."""
+    H = FabricGraph(G)
+    for u, v in list(H.edges):
+        if H.nodes[u].get("tier") == 1 and H.nodes[v].get("tier") == 2:
+            H.edges[u, v]["latency_s"] *= 3
+            H.edges[v, u]["latency_s"] *= 3
+            break
+    return H
+
+
+@pytest.mark.parametrize("edited", [False, True], ids=["built", "edited"])
+@pytest.mark.parametrize(("family", "options"), ORBIT_GRAPHS,
+                         ids=[_ids(p) for p in ORBIT_GRAPHS])
+def test_orbits_route_like_a_search_per_leaf(family: str, options: dict, edited: bool) -> None:
+    G = topologies.build(family, **options)
+    if edited:
+        G = _slower_uplink(G)
+    every = FabricIndex(G, orbits=False)
+    orbit = FabricIndex(G, orbits=True)
+    sets = _demand_sets(every)
+    _assert_routes_alike(every, orbit, sets if len(every.gpu_ids) <= 512 else sets[:-1])
+    # the oracle searched every target; the orbits no more
+    assert every._num_searched == len(set(every._row_of.values()))
+    assert orbit._num_searched <= every._num_searched
+    # and every class's distances, read through its swap, are the searched ones
+    classes = np.arange(len(every.class_preds))
+    for c in classes[:: max(1, len(classes) // 40)].tolist():
+        np.testing.assert_array_equal(orbit.class_distance(c), every.class_distance(c))
+        np.testing.assert_allclose(orbit.class_latency(c), every.class_latency(c), rtol=1e-12)
+
+
+@pytest.mark.parametrize("edited", [False, True], ids=["built", "edited"])
+def test_twin_leaves_share_one_search(edited: bool) -> None:
+    """A rail-optimized fabric of 64 servers (2 units of 32) has 16 leaves, one per rail and
+    unit: every leaf meets every spine, so they are all twins and one search serves them;
+    a leaf with a slower uplink is searched on its own."""
+    G = topologies.build("rail-optimized", num_nodes=64)
+    index = FabricIndex(_slower_uplink(G) if edited else G)
+    route(index, index.gpu_ids, np.roll(index.gpu_ids, -8), np.ones(len(index.gpu_ids)))
+    assert len(index.class_preds) == 16
+    assert index._num_searched == (2 if edited else 1)
+
+
+@pytest.mark.parametrize(("memo", "budget"),
+                         [(1, 1 << 18), (200, 1 << 18), (1 << 23, 3), (200, 3)])
+def test_small_memo_and_level_budget_give_the_same_loads(memo: int, budget: int,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next-hop memo starting over (also while a request mixes kept and new next hops)
+    and a front expanded a few entries at a time give the loads of one pass."""
+    G = topologies.build("fat-tree", k=8)
+    index = FabricIndex(G)
+    sets = _demand_sets(index)
+    want = [route(index, *demands) for demands in sets]
+    monkeypatch.setattr(routing, "NEXT_HOP_MEMO", memo)
+    monkeypatch.setattr(routing, "LEVEL_BUDGET", budget)
+    fresh = FabricIndex(G)
+    for demands, expected in zip(sets, want, strict=True):
+        got = route(fresh, *demands)
+        np.testing.assert_allclose(got.load_bytes, expected.load_bytes, rtol=1e-12, atol=0)
+        np.testing.assert_array_equal(got.path_latency_s, expected.path_latency_s)
+
+
+def test_next_hop_memo_starting_over_keeps_every_key_of_the_request(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request with kept and new keys whose new keys overflow the memo: it starts over and
+    the kept keys of that request are searched again, so every span is right."""
+    index = FabricIndex(topologies.build("fat-tree", k=8))
+    src, dst, size = _demand_sets(index)[0]
+    route(index, src, dst, size)  # one searched row, its next hops kept
+    memo = index._next_hops
+    assert memo is not None
+    flat_hops = index._hops.reshape(-1)
+    num = index.transit_graph().num
+    kept = np.flatnonzero(memo.count[:num] >= 0)
+    new = np.flatnonzero(memo.count[:num] < 0)
+    keys = np.concatenate([kept, new[:4]])
+    fresh = routing._NextHops(index.transit_graph())
+    want_start, want_count = fresh.spans(keys, flat_hops)
+    monkeypatch.setattr(routing, "NEXT_HOP_MEMO", memo._used)  # any new key overflows
+    start, count = memo.spans(keys, flat_hops)
+    np.testing.assert_array_equal(count, want_count)
+    for s, c, ws in zip(start.tolist(), count.tolist(), want_start.tolist(), strict=True):
+        np.testing.assert_array_equal(memo.slot[s:s + c], fresh.slot[ws:ws + c])
