@@ -218,12 +218,22 @@ class FabricIndex:
                 self.class_last_edges[i] = np.asarray(in_edges)[order]
         self._dist: dict[int, np.ndarray] = {}  # per class, over transit nodes (expanded)
         self._lat: dict[int, np.ndarray] = {}
-        # per class, over the transit graph's nodes, its distance *row* ``_row[c]`` (classes
-        # with the same target nodes share one; ``_row_of`` maps row keys to rows). A row is
-        # a searched row of ``_hops`` (fewest hops to a target) and ``_lats`` (least latency,
-        # s), ``_row_base[r]``, read with the two nodes ``_row_swap[r]`` swapped (-1: none)
+        # per class, over the transit graph's nodes, its distance *row* ``_row[c]``: classes
+        # with the same one target share one (``_row_of_target``), a multi-target set or a
+        # multi-homed class has its own (``_row_of``). A row is a searched row of ``_hops``
+        # (fewest hops to a target) and ``_lats`` (least latency, s), ``_row_base[r]``, read
+        # with the two nodes ``_row_swap[r]`` swapped (-1: none)
         self._row = np.full(len(self.class_preds), -1, dtype=np.int64)
         self._row_of: dict[tuple[int, ...], int] = {}
+        self._row_of_target: np.ndarray | None = None
+        # the one target of single-homed classes with one predecessor (-1 otherwise)
+        single_pred = np.fromiter(map(len, self.class_preds), dtype=np.int64,
+                                  count=len(self.class_preds)) == 1
+        single_pred[list(self.class_last_edges)] = False
+        self._one_pred = np.full(len(self.class_preds), -1, dtype=np.int64)
+        if single_pred.any():
+            self._one_pred[single_pred] = np.concatenate(
+                [self.class_preds[c] for c in np.flatnonzero(single_pred).tolist()])
         self._row_base = np.zeros(0, dtype=np.int64)
         self._row_swap = np.zeros((0, 2), dtype=np.int64)
         self._hops = np.zeros((0, 0), dtype=np.int32)
@@ -256,59 +266,57 @@ class FabricIndex:
         if len(missing) == 0:
             return
         tg = self.transit_graph()
-        node_of, preds_of = tg.node_of.tolist(), self.class_preds
-        targets = [(node_of[int(p[0])],) if len(p) == 1
-                   else tuple(sorted({node_of[int(x)] for x in p}))
-                   for p in map(preds_of.__getitem__, missing.tolist())]
-        known = self._row_of
-        # a multi-homed class has a row of its own: its arrivals are charged per class
+        if self._row_of_target is None:
+            self._row_of_target = np.full(tg.num, -1, dtype=np.int64)
+        by_target = self._row_of_target
+        one = self._one_pred[missing] >= 0
+        # classes with one target node, all at once
+        simple = missing[one]
+        target = tg.node_of[self._one_pred[simple]]
+        fresh = _unique(target[by_target[target] < 0], tg.num)[0]
+        if len(fresh):
+            rep = self._orbit_reps()[fresh] if self.orbits else fresh
+            search = _unique(rep[by_target[rep] < 0], tg.num)[0]
+            if len(search):
+                hops, lat = self._search([[int(t)] for t in search.tolist()], tg)
+                by_target[search] = self._add_rows(self._search_rows(hops, lat),
+                                                   np.full((len(search), 2), -1))
+            derive = fresh[by_target[fresh] < 0]
+            if len(derive):  # the swap of twins: an automorphism
+                via = rep[by_target[fresh] < 0]
+                by_target[derive] = self._add_rows(self._row_base[by_target[via]],
+                                                   np.stack([derive, via], axis=1))
+        self._row[simple] = by_target[target]
+        # multi-target sets and multi-homed classes (a row of their own each: their arrivals
+        # are charged per class), one by one
+        rest = missing[~one].tolist()
+        if not rest:
+            return
+        node_of, known = tg.node_of.tolist(), self._row_of
+        targets = [tuple(sorted({node_of[int(x)] for x in self.class_preds[c]})) for c in rest]
         keys = [(-1, c) if c in self.class_last_edges else t
-                for c, t in zip(missing.tolist(), targets, strict=True)]
-        orbit = (self._orbit_reps() if self.orbits and any(len(t) == 1 for t in targets)
-                 else None)
-        # searches: one per target set, but one per orbit of the single targets
-        search: dict[tuple[int, ...], int] = {}  # target set -> its search
-        need: dict[tuple[int, ...], tuple[int, ...]] = {}  # row key -> the target set it needs
-        derive: dict[int, int] = {}  # target -> its orbit's searched node
-        for key, t in zip(keys, targets, strict=True):
-            if key in known or key in need:
-                continue
-            if key == t and len(t) == 1 and orbit is not None:
-                r = int(orbit[t[0]])
-                if (r,) not in known:
-                    need[(r,)] = (r,)
-                    search.setdefault((r,), len(search))
-                if r != t[0]:
-                    derive[t[0]] = r
-                continue
-            need[key] = t
-            search.setdefault(t, len(search))
-        if search:
-            sets = list(search)
-            preds = np.concatenate([np.asarray(t, dtype=np.int64) for t in sets])
-            ends = np.cumsum([len(t) for t in sets])
-            hops = np.atleast_2d(shortest_path(tg.rev_hops, unweighted=True, indices=preds))
-            hops[~np.isfinite(hops)] = _UNREACHABLE
-            hops = hops.astype(np.int32)
-            lat = np.atleast_2d(dijkstra(tg.rev_lat, indices=preds))
-            if len(preds) > len(sets):  # a set's distance: the least over its targets
-                starts = np.concatenate([[0], ends[:-1]])
-                hops = np.minimum.reduceat(hops, starts, axis=0)
-                lat = np.minimum.reduceat(lat, starts, axis=0)
-            which = [search[t] for t in need.values()]
-            if which != list(range(len(sets))):
-                hops, lat = hops[which], lat[which]
+                for c, t in zip(rest, targets, strict=True)]
+        need = {key: t for key, t in zip(keys, targets, strict=True) if key not in known}
+        if need:
+            hops, lat = self._search([list(t) for t in need.values()], tg)
             rows = self._add_rows(self._search_rows(hops, lat), np.full((len(need), 2), -1))
-            for key, row in zip(need, rows.tolist(), strict=True):
-                known[key] = row
-        if derive:
-            target = np.fromiter(derive, dtype=np.int64, count=len(derive))
-            rep = np.fromiter(derive.values(), dtype=np.int64, count=len(derive))
-            base = self._row_base[[known[(r,)] for r in rep.tolist()]]
-            rows = self._add_rows(base, np.stack([target, rep], axis=1))
-            for t, row in zip(target.tolist(), rows.tolist(), strict=True):
-                known[(t,)] = row
-        self._row[missing] = [known[key] for key in keys]
+            known.update(zip(need, rows.tolist(), strict=True))
+        self._row[rest] = [known[key] for key in keys]
+
+    @staticmethod
+    def _search(sets: list[list[int]], tg: _TransitGraph) -> tuple[np.ndarray, np.ndarray]:
+        """Fewest hops and least latency from every node to each set of target nodes (the
+        least over the set's nodes): one breadth-first and one Dijkstra search per node."""
+        preds = np.fromiter(chain.from_iterable(sets), dtype=np.int64)
+        hops = np.atleast_2d(shortest_path(tg.rev_hops, unweighted=True, indices=preds))
+        hops[~np.isfinite(hops)] = _UNREACHABLE
+        hops = hops.astype(np.int32)
+        lat = np.atleast_2d(dijkstra(tg.rev_lat, indices=preds))
+        if len(preds) > len(sets):
+            starts = np.concatenate([[0], np.cumsum([len(t) for t in sets])[:-1]])
+            hops = np.minimum.reduceat(hops, starts, axis=0)
+            lat = np.minimum.reduceat(lat, starts, axis=0)
+        return hops, lat
 
     def _search_rows(self, hops: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Store searched distances at the end of the matrices (grown by half again when
@@ -1013,7 +1021,7 @@ def _propagate_levels(
             front = np.flatnonzero(total)
             got = total[front]
         elif pending[h]:
-            front, got = _summed(pending[h], bound)
+            front, got = _summed(pending[h], bound, num)
         else:
             continue
         pending[h] = []
@@ -1070,22 +1078,34 @@ def _propagate_levels(
                 # memory, and each entry is summed a few times at most
                 fresh = sum(len(t) for t, _ in below_parts[1:])
                 if fresh > max(LEVEL_BUDGET, len(below_parts[0][0])):
-                    pending[h - 1] = [_summed(below_parts, bound)]
+                    pending[h - 1] = [_summed(below_parts, bound, num)]
             first = last
     return empty
 
 
-def _summed(parts: list[tuple[np.ndarray, np.ndarray]], bound: int
+def _summed(parts: list[tuple[np.ndarray, np.ndarray]], bound: int, num: int
             ) -> tuple[np.ndarray, np.ndarray]:
     """(positions, bytes) pieces summed per position, in the order they came: ascending
-    positions and their totals (positions below ``bound``)."""
+    positions and their totals (positions ``k * num + node`` below ``bound``)."""
     at = np.concatenate([p for p, _ in parts])
     sent = np.concatenate([a for _, a in parts])
     if 4 * len(at) >= bound:  # dense: one array over every position
         total = np.bincount(at, weights=sent, minlength=bound)
         front = np.flatnonzero(total)
         return front, total[front]
-    front, inverse = _unique(at, bound)
+    if bound <= 16 * len(at) + (1 << 20) or num > 1 << 16 or bound // num > 1 << 16:
+        front, inverse = _unique(at, bound)
+    else:  # sorted by node, then by k: two 16-bit radix passes, no comparison sort
+        k, node = np.divmod(at, num)
+        order = np.argsort(node.astype(np.uint16), kind="stable")
+        order = order[np.argsort(k.astype(np.uint16)[order], kind="stable")]
+        ranked = at[order]
+        change = np.empty(len(ranked), dtype=bool)
+        change[:1] = True
+        np.not_equal(ranked[1:], ranked[:-1], out=change[1:])
+        front = ranked[change]
+        inverse = np.empty(len(at), dtype=np.int64)
+        inverse[order] = np.cumsum(change) - 1
     return front, np.bincount(inverse, weights=sent, minlength=len(front))
 
 

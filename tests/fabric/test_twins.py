@@ -189,7 +189,7 @@ def test_orbits_route_like_a_search_per_leaf(family: str, options: dict, edited:
     sets = _demand_sets(every)
     _assert_routes_alike(every, orbit, sets if len(every.gpu_ids) <= 512 else sets[:-1])
     # the oracle searched every target; the orbits no more
-    assert every._num_searched == len(set(every._row_of.values()))
+    assert every._num_searched == len(np.unique(every._row[every._row >= 0]))
     assert orbit._num_searched <= every._num_searched
     # and every class's distances, read through its swap, are the searched ones
     classes = np.arange(len(every.class_preds))
@@ -250,3 +250,26 @@ def test_next_hop_memo_starting_over_keeps_every_key_of_the_request(
     np.testing.assert_array_equal(count, want_count)
     for s, c, ws in zip(start.tolist(), count.tolist(), want_start.tolist(), strict=True):
         np.testing.assert_array_equal(memo.slot[s:s + c], fresh.slot[ws:ws + c])
+
+
+@pytest.mark.parametrize(("count", "bound", "num"), [
+    (400_000, 800_000, 1000),  # dense
+    (50_000, 1_000_000, 1000),  # counting
+    (5_000, 4096 * 6176, 6176),  # two radix passes
+    (50, 4096 * 6176, 6176),
+])
+def test_level_sums_are_in_arrival_order_on_every_path(count: int, bound: int,
+                                                       num: int) -> None:
+    """The routing sums each level's bytes per (row, node) position, in the order they came:
+    in a dense array, by counting or by two radix passes, depending on how many positions
+    there are. Each path gives the sums of adding them one by one."""
+    rng = np.random.default_rng(count)
+    at = rng.integers(0, bound // 50, count) * 47 % bound  # repeats, spread over the bound
+    sent = rng.uniform(1e-3, 1e3, count)
+    parts = [(at[:count // 3], sent[:count // 3]), (at[count // 3:], sent[count // 3:])]
+    want: dict[int, float] = {}
+    for p, x in zip(at.tolist(), sent.tolist(), strict=True):
+        want[p] = want.get(p, 0.0) + x
+    front, got = routing._summed(parts, bound, num)
+    assert front.tolist() == sorted(want)
+    assert got.tolist() == [want[p] for p in sorted(want)]
