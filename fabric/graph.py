@@ -777,9 +777,9 @@ def _read_arrays(G: nx.DiGraph) -> FabricArrays:
     num_links = np.fromiter(map(_NUM_LINKS, data), dtype=np.int64, count=num_edges)
     bandwidth = np.fromiter(map(_BANDWIDTH, data), dtype=float, count=num_edges)
     latency = np.fromiter(map(_LATENCY, data), dtype=float, count=num_edges)
-    ids: dict[str, int] = {}
-    link = np.fromiter((ids.setdefault(k, len(ids)) for k in map(_LINK, data)), dtype=np.int64,
-                       count=num_edges)
+    links = list(map(_LINK, data))
+    ids = {name: i for i, name in enumerate(dict.fromkeys(links))}  # in order of first use
+    link = np.fromiter(map(ids.__getitem__, links), dtype=np.int64, count=num_edges)
     for array in (code, src, dst, num_links, bandwidth, latency, link):
         array.flags.writeable = False
     return FabricArrays(nodes=nodes, pos=pos, code=code, src=src, dst=dst, num_links=num_links,
