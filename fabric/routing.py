@@ -886,11 +886,11 @@ def propagate(
         homed[list(index.class_last_edges)] = True
         mine = cls[reach]
         multi = _unique(mine[homed[mine]], len(homed))[0].tolist()
-    for c in multi:  # multi-homed GPUs: last hop where the bytes arrived
+    for c in multi if len(arrived) else []:  # multi-homed GPUs: last hop where bytes arrived
         preds = tg.node_of[index.class_preds[c]]
         at = int(np.searchsorted(used, index._row[c])) * num + preds
-        k = np.minimum(np.searchsorted(arrived, at), max(len(arrived) - 1, 0))
-        here = np.where((len(arrived) > 0) & (arrived[k] == at), got[k], 0.0)
+        k = np.minimum(np.searchsorted(arrived, at), len(arrived) - 1)
+        here = np.where(arrived[k] == at, got[k], 0.0)
         load[index.class_last_edges[c]] += here / tg.size[preds]
     if tg.expand is not None:
         edges, of, share = tg.expand
@@ -898,8 +898,8 @@ def propagate(
     return _link_loads(load, transit_s, max_hops, lost)
 
 
-#: (distance row, node) -> next-hop entries the fluid routing keeps per fabric index (16 bytes
-#: each, plus 24 per key); past it the memo starts over.
+#: Next-hop entries the fluid routing keeps per fabric index (16 bytes each, plus 12 per
+#: searched row and transit node for the lookup); past it the memo starts over.
 NEXT_HOP_MEMO = 1 << 23
 
 
