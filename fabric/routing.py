@@ -803,7 +803,7 @@ def route(
         demand = np.concatenate(state_demand)
         per_demand = np.full(len(src), -np.inf)
         np.maximum.at(per_demand, demand, np.concatenate(state_ends_s) + result.path_latency_s)
-        routed = np.flatnonzero(per_demand > -np.inf)  # the demands with an injection
+        routed = np.flatnonzero(per_demand != -np.inf)  # the demands with an injection (NaN too)
         path_latency_s[ids[routed]] = per_demand[routed]
     deliver(index, arrivals, load)
     return _link_loads(load, path_latency_s, max_hops, unroutable)
