@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import operator
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -217,7 +217,6 @@ class FabricIndex:
                 self.class_preds.append(preds[order].astype(np.int64))  # local transit ids
                 self.class_last_edges[i] = np.asarray(in_edges)[order]
         self._dist: dict[int, np.ndarray] = {}  # per class, over transit nodes (expanded)
-        self._lat: dict[int, np.ndarray] = {}
         # per class, over the transit graph's nodes, its distance *row* ``_row[c]``: classes
         # with the same one target share one (``_row_of_target``), a multi-target set or a
         # multi-homed class has its own (``_row_of``). A row is a searched row of ``_hops``
@@ -347,15 +346,17 @@ class FabricIndex:
         a, b = self._row_swap[rows, 0], self._row_swap[rows, 1]
         return np.where(nodes == a, b, np.where(nodes == b, a, nodes))
 
+    def _flat_at(self, rows: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """Positions in the flattened distance matrices of (row, node) pairs."""
+        return self._row_base[rows] * self._hops.shape[1] + self._swapped(rows, nodes)
+
     def hops_at(self, rows: np.ndarray, nodes: np.ndarray) -> np.ndarray:
         """Fewest hops from transit-graph node ``nodes[i]`` to the targets of row ``rows[i]``."""
-        at = self._row_base[rows] * self._hops.shape[1] + self._swapped(rows, nodes)
-        return self._hops.reshape(-1)[at]
+        return self._hops.reshape(-1)[self._flat_at(rows, nodes)]
 
     def lats_at(self, rows: np.ndarray, nodes: np.ndarray) -> np.ndarray:
         """Least latency (s) from ``nodes[i]`` to the targets of row ``rows[i]``."""
-        at = self._row_base[rows] * self._lats.shape[1] + self._swapped(rows, nodes)
-        return self._lats.reshape(-1)[at]
+        return self._lats.reshape(-1)[self._flat_at(rows, nodes)]
 
     def _orbit_reps(self) -> np.ndarray:
         """Per transit-graph node, the first node with the same in- and out-neighbours over
@@ -379,26 +380,26 @@ class FabricIndex:
     def distance_rows(self, classes: np.ndarray) -> np.ndarray:
         """The distance row of each class (:meth:`hops_at`, :meth:`lats_at`), prepared."""
         classes = np.asarray(classes, dtype=np.int64)
-        self.prepare(_unique(classes, len(self.class_preds))[0])
+        self.prepare(classes)
         return self._row[classes]
 
     def class_distance(self, cls: int) -> np.ndarray:
-        """Fewest hops from every transit node (local id) to a predecessor of class ``cls``."""
+        """Fewest hops from every transit node (local id) to a predecessor of class ``cls``
+        (kept: the hashed and adaptive walks read it per class)."""
         found = self._dist.get(cls)
         if found is None:
-            node_of = self.transit_graph().node_of
-            rows = np.full(len(node_of), self.distance_rows(np.array([cls]))[0])
-            found = self._dist[cls] = self.hops_at(rows, node_of)
+            found = self._dist[cls] = self._class_row(cls, self.hops_at)
         return found
 
     def class_latency(self, cls: int) -> np.ndarray:
-        """Least latency (s) from each transit node (local id) to a predecessor of class ``cls``."""
-        found = self._lat.get(cls)
-        if found is None:
-            node_of = self.transit_graph().node_of
-            rows = np.full(len(node_of), self.distance_rows(np.array([cls]))[0])
-            found = self._lat[cls] = self.lats_at(rows, node_of)
-        return found
+        """Least latency (s) from each transit node (local id) to a predecessor of class
+        ``cls``."""
+        return self._class_row(cls, self.lats_at)
+
+    def _class_row(self, cls: int, read: Callable[[np.ndarray, np.ndarray], np.ndarray]
+                   ) -> np.ndarray:
+        node_of = self.transit_graph().node_of
+        return read(np.full(len(node_of), self.distance_rows(np.array([cls]))[0]), node_of)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
