@@ -13,19 +13,27 @@ Method (kept close to nccl-tests and IMB so the numbers compare):
   the next: the time is then one collective from a common start, not the pipelined rate of
   back-to-back calls that nccl-tests' averaged loop gives for tiny sizes (the barrier's exit skew,
   a few microseconds in shared memory, is included in small-size times);
-- small, fast iterations are timed in batches, as OSU and IMB time them: after the warm-up,
-  iterations of t seconds run ``batch = ceil(50 us / t)`` at a time back to back inside one
-  timed region (at most iterations / 10, so the median keeps 10 samples); a region's time,
-  less ``batch`` times the measured cost of an iteration that moves nothing, over ``batch`` is
-  one sample (:func:`measure.probe_core.batch_iterations`, ``extra["batch"]`` of the record).
-  That cost is the same mpi4py call on empty buffers on ``MPI.COMM_SELF`` (a send or receive to
-  ``MPI.PROC_NULL`` for the ping-pong, where a round trip pays both sides' cost since only one
-  side works at a time), timed once per operation and recorded as
-  ``extra["call_overhead_s"]``: mpi4py spends 0.4-0.9 us parsing a collective's buffer
-  arguments, more than MPICH's whole 8-byte all-reduce between two ranks in shared memory
-  (about 0.3 us), which a C benchmark does not pay. With the barrier, one barrier starts each
-  region. Timing each microsecond call alone measured the interpreter and the clock: 5-9x
-  IMB-MPI1's time from 8 B to 2 KiB before (issue 12);
+- the timed loops run in C (:mod:`measure.native_loop`: ``native/timing_loop.c``, built on first
+  use with the MPI library's own ``mpicc`` and called through ctypes), so a timed region holds
+  MPI calls and the clock only, as in IMB-MPI1 and the OSU micro-benchmarks. mpi4py spends
+  0.2-0.7 us of Python per call, as long as a whole 8-byte all-reduce between two ranks in
+  shared memory; timing each such call from Python gave 5-9x IMB's time from 8 B to 2 KiB
+  (issue 12). Where no ``mpicc`` builds the helper the probe times in Python and says so
+  (``extra["timing_loop"]`` of every record is ``native`` or ``python``);
+- with a barrier before each collective (the default), each call is timed alone, as IMB-MPI1
+  times its collectives (its ``-sync on`` default). Back to back, and for the ping-pong, fast
+  iterations of t seconds run ``batch = ceil(50 us / t)`` at a time inside one timed region (at
+  most iterations / 10, so the median keeps 10 samples), as OSU and IMB's PingPong read the
+  clock around a loop; region time / ``batch`` is one sample
+  (:func:`measure.probe_core.batch_iterations`, ``extra["batch"]`` of the record);
+- timed in Python, collectives are always batched and a region's time less ``batch`` times
+  the measured cost of the same mpi4py call on empty buffers on ``MPI.COMM_SELF``
+  (``extra["call_overhead_s"]``) makes the sample. That correction undershoots below about
+  4 KiB, because the binding's cost overlaps the communication of back-to-back calls (0.2-0.9x
+  IMB's time measured here, 1.2-2.3x without it). The Python ping-pong uses persistent
+  requests (``Send_init`` / ``Recv_init``: mpi4py parses the buffers once) and subtracts
+  nothing: 1.16-1.23x IMB's PingPong below 4 KiB on the same MPICH, where the C loop gives
+  0.99-1.04x (``benchmarks/probe_overhead.py``);
 - a rank that stops (SIGSTOP, a hung node) or disappears without closing its sockets would
   leave the others in a collective forever: with ``timeout_s`` a watchdog thread on every
   rank ends the job (``MPI_Abort``) when no size finishes for that long;
@@ -45,6 +53,7 @@ changes MPICH's timings; the level in force is recorded in ``library["thread_lev
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import sys
@@ -55,6 +64,7 @@ from typing import Any
 
 import numpy as np
 
+from measure.native_loop import NativeLoops, load_native_loops
 from measure.probe_core import (
     HOSTNAME_ENV,
     Measured,
@@ -76,7 +86,13 @@ from measure.probe_core import (
 )
 from measure.records import Record
 
-__all__ = ["run_mpi_probe", "mpi_library_info"]
+__all__ = ["run_mpi_probe", "mpi_library_info", "TIMING_LOOPS"]
+
+LOG = logging.getLogger(__name__)
+#: ``timing_loop`` choices of :func:`run_mpi_probe`.
+TIMING_LOOPS = ("auto", "native", "python")
+#: ``native(regions, batch, barrier)``: seconds of each region of back-to-back calls, looped in C.
+NativeRegions = Callable[[int, int, bool], np.ndarray]
 
 _TAG = 0x4FAB
 _IDLE_POLL_S = 1e-3
@@ -170,6 +186,36 @@ class _Watchdog:
             os._exit(1)
 
 
+def _native_loops(comm: Any, timing_loop: str) -> NativeLoops | None:
+    """The C timing loops when ``timing_loop`` allows them and every rank loaded them.
+
+    Every rank builds or loads on its own (a cached build is renamed into place whole, so ranks
+    and hosts sharing a home directory never read half a file); all ranks agree on the result,
+    since mixing timing loops would mix methods in one record.
+    """
+    if timing_loop == "python":
+        return None
+    from mpi4py import MPI
+
+    library_version = MPI.Get_library_version()
+    # rank 0 builds first, so the others find the cached file rather than compile it too
+    loops, why = load_native_loops(library_version) if comm.Get_rank() == 0 else (None, "")
+    comm.Barrier()
+    if comm.Get_rank() != 0:
+        loops, why = load_native_loops(library_version)
+    reasons = comm.allgather(why if loops is None else "")
+    if all(not reason for reason in reasons):
+        return loops
+    failed = next(r for r, reason in enumerate(reasons) if reason)
+    message = f"no native timing loop on rank {failed}: {reasons[failed]}"
+    if timing_loop == "native":
+        raise ValueError(message)
+    if comm.Get_rank() == 0:
+        LOG.warning("%s; timing in Python instead (mpi4py's cost per call is subtracted from "
+                    "batched collectives, which undershoots below about 4 KiB)", message)
+    return None
+
+
 def _idle_barrier(comm: Any) -> None:
     """A barrier that sleeps while it waits, so idle ranks leave the cores to the measured pair."""
     request = comm.Ibarrier()
@@ -214,6 +260,7 @@ def _time_loop(
     scale: float = 1.0,
     batch: int = 1,
     overhead_s: float = 0.0,
+    native: NativeRegions | None = None,
 ) -> np.ndarray:
     """Per-iteration times of ``count`` calls, timed in regions of ``batch`` back-to-back calls.
 
@@ -221,7 +268,12 @@ def _time_loop(
     time their loops; ``overhead_s`` is what one iteration costs without communicating
     (:func:`_call_cost_s`), and at least a quarter of the region's time is kept (a noisy
     estimate never drives a time to zero). With ``barrier`` a barrier starts every region.
+    With ``native`` (``native(regions, batch, barrier)``: the same calls looped in C,
+    :mod:`measure.native_loop`) nothing is subtracted: a region holds no Python.
     """
+    if native is not None:
+        regions = count if batch <= 1 else max(1, count // batch)
+        return native(regions, max(batch, 1), barrier) / max(batch, 1) * scale
     if batch <= 1:
         times = np.empty(count)
         for i in range(count):
@@ -254,13 +306,13 @@ _KEPT_AT_LEAST = 0.25
 def _call_cost_s(key: tuple[str, str], empty: Callable[[], None],
                  wtime: Callable[[], float]) -> float:
     """What one iteration of a batched loop costs when it moves nothing: the loop step and the
-    same mpi4py call on empty buffers (``empty``: on ``MPI.COMM_SELF``, or to
-    ``MPI.PROC_NULL``), the fastest of 5 loops of 1000, measured once per ``key``.
+    same mpi4py call on empty buffers (``empty``: on ``MPI.COMM_SELF``), the fastest of 5 loops
+    of 1000, measured once per ``key``. Used by the Python timing loop only.
 
-    The binding's own work per call (parsing the buffer arguments, about 0.1 us for a send and
-    0.4-0.9 us for a collective with mpi4py 4.1) is Python's, not the network's or the MPI
-    library's; IMB and OSU, written in C, do not pay it. MPICH's own cost of a call that moves
-    nothing is a few tens of nanoseconds, also subtracted.
+    The binding's own work per call (parsing the buffer arguments, 0.4-0.9 us for a collective
+    with mpi4py 4.1) is Python's, not the network's or the MPI library's; IMB and OSU, written
+    in C, do not pay it. MPICH's own cost of a call that moves nothing is a few tens of
+    nanoseconds, also subtracted.
     """
     if key not in _CALL_COST_S:
         best = float("inf")
@@ -290,6 +342,7 @@ def _measure_collective(
     corrupt: bool,
     check: bool,
     barrier: bool = True,
+    native: NativeLoops | None = None,
 ) -> Measured | None:
     from mpi4py import MPI
 
@@ -303,23 +356,37 @@ def _measure_collective(
         send = fill_values(rank, layout.send_count, dtype, corrupt=corrupt)
         recv = np.zeros(layout.recv_count, dtype=dtype)
     call = _collective_call(comm, operation, send, recv, MPI)
-    # the same call on empty buffers, alone on MPI.COMM_SELF: the binding's cost per call
-    nothing = np.zeros(0, dtype=dtype)
-    overhead_s = _call_cost_s((operation, dtype),
-                              _collective_call(MPI.COMM_SELF, operation, nothing, nothing, MPI),
-                              MPI.Wtime)
+    native_call: NativeRegions | None = None
+    if native is not None:
+        count = _native_count(operation, layout, n)
+        datatype = MPI._typedict[np.dtype(dtype).char]  # the predefined type (MPI.FLOAT...)
+
+        def native_call(regions: int, batch: int, barrier: bool) -> np.ndarray:
+            return native.collective(comm, operation, send, recv, count, datatype, MPI.SUM,
+                                     regions, batch, barrier)
+        overhead_s = 0.0
+    else:
+        # the same call on empty buffers, alone on MPI.COMM_SELF: the binding's cost per call
+        nothing = np.zeros(0, dtype=dtype)
+        overhead_s = _call_cost_s(
+            (operation, dtype), _collective_call(MPI.COMM_SELF, operation, nothing, nothing, MPI),
+            MPI.Wtime)
     plan = plan_iterations(layout.size_bytes, iterations=iterations, warmup=warmup)
-    warm = _time_loop(comm, call, plan.warmup, barrier=True, wtime=MPI.Wtime)
+    warm = _time_loop(comm, call, plan.warmup, barrier=True, wtime=MPI.Wtime, native=native_call)
     if plan.warmup:
         # the slowest rank's estimate, so every rank runs the same regions (and barriers)
         estimate_s = comm.allreduce(float(warm[-1]), op=MPI.MAX)
         if iterations is None:
             plan = bound_iterations(plan, estimate_s, budget_s)
-        plan = batch_iterations(plan, estimate_s)
+        if native is None or not barrier:
+            # in C with a barrier before each call, every call is timed alone, as IMB-MPI1 times
+            # its collectives (-sync on, its default): Python's cost per call is what batching
+            # spreads out, and the C loop has none
+            plan = batch_iterations(plan, estimate_s)
     if not barrier:
         comm.Barrier()  # start together once, then back to back (nccl-tests and IMB time so)
     times = _time_loop(comm, call, plan.iterations, barrier=barrier, wtime=MPI.Wtime,
-                       batch=plan.batch, overhead_s=overhead_s)
+                       batch=plan.batch, overhead_s=overhead_s, native=native_call)
     wrong = (
         count_wrong(recv, expected_values(operation, rank=rank, layout=layout, dtype=dtype))
         if check
@@ -346,6 +413,7 @@ def _measure_pingpong(
     budget_s: float,
     corrupt: bool,
     check: bool,
+    native: NativeLoops | None = None,
 ) -> Measured:
     from mpi4py import MPI
 
@@ -354,44 +422,60 @@ def _measure_pingpong(
     plan = plan_iterations(layout.size_bytes, iterations=iterations, warmup=warmup)
     timing: RankTiming | None = None
     wrong: int | None = None
-    overhead_s = 0.0
     if rank in (pair.rank_a, pair.rank_b):
         peer = pair.rank_b if rank == pair.rank_a else pair.rank_a
-        send_array = fill_values(rank, layout.send_count, dtype, corrupt=corrupt)
+        first = rank == pair.rank_a
+        send = fill_values(rank, layout.send_count, dtype, corrupt=corrupt)
         recv = np.zeros(layout.recv_count, dtype=dtype)
-        send, recv_typed = _typed(send_array), _typed(recv)
-        if rank == pair.rank_a:
+        datatype = MPI._typedict[np.dtype(dtype).char]
+        # Persistent requests: mpi4py parses the buffers once, not on every call. Against
+        # IMB-MPI1's PingPong on the same MPICH (2 ranks, 8 B-32 KiB), a bare loop of them came
+        # 0.95-1.06x with nothing subtracted, where blocking Send/Recv came 1.12-1.38x and
+        # subtracting the same calls to MPI.PROC_NULL undershot (0.76-0.98x). (Only where the
+        # C loop cannot be built; it is the one used otherwise.)
+        requests = [comm.Send_init([send, datatype], peer, _TAG),
+                    comm.Recv_init([recv, datatype], peer, _TAG)]
+        sending, receiving = requests
+        try:
+            if first:
 
-            def once() -> None:
-                comm.Send(send, peer, _TAG)
-                comm.Recv(recv_typed, peer, _TAG)
-        else:
-
-            def once() -> None:
-                comm.Recv(recv_typed, peer, _TAG)
-                comm.Send(send, peer, _TAG)
-
-        def empty() -> None:  # the same calls to no one: they return at once
-            comm.Send(send, MPI.PROC_NULL, _TAG)
-            comm.Recv(recv_typed, MPI.PROC_NULL, _TAG)
-
-        # only one side works at a time in a ping-pong: a round trip pays both sides' cost
-        own_s = _call_cost_s(("send-recv", dtype), empty, MPI.Wtime)
-        overhead_s = own_s + comm.sendrecv(own_s, peer, _TAG + 2, source=peer, recvtag=_TAG + 2)
-
-        warm = _time_loop(comm, once, plan.warmup, barrier=False, wtime=MPI.Wtime, scale=0.5)
-        if plan.warmup:
-            # rank a's estimate decides, so both sides run the same number of round trips
-            if rank == pair.rank_a:
-                round_trip_s = 2.0 * float(warm[-1])
-                if iterations is None:
-                    plan = bound_iterations(plan, round_trip_s, budget_s)
-                plan = batch_iterations(plan, round_trip_s)
-                comm.send(plan, peer, _TAG + 1)
+                def once() -> None:
+                    sending.Start()
+                    sending.Wait()
+                    receiving.Start()
+                    receiving.Wait()
             else:
-                plan = comm.recv(source=peer, tag=_TAG + 1)
-        times = _time_loop(comm, once, plan.iterations, barrier=False, wtime=MPI.Wtime, scale=0.5,
-                           batch=plan.batch, overhead_s=overhead_s)
+
+                def once() -> None:
+                    receiving.Start()
+                    receiving.Wait()
+                    sending.Start()
+                    sending.Wait()
+
+            native_call: NativeRegions | None = None
+            if native is not None:
+
+                def native_call(regions: int, batch: int, barrier: bool) -> np.ndarray:
+                    return native.pingpong(comm, peer, first, send, recv, len(recv), datatype,
+                                           _TAG, regions, batch)
+
+            warm = _time_loop(comm, once, plan.warmup, barrier=False, wtime=MPI.Wtime, scale=0.5,
+                              native=native_call)
+            if plan.warmup:
+                # rank a's estimate decides, so both sides run the same number of round trips
+                if first:
+                    round_trip_s = 2.0 * float(warm[-1])
+                    if iterations is None:
+                        plan = bound_iterations(plan, round_trip_s, budget_s)
+                    plan = batch_iterations(plan, round_trip_s)
+                    comm.send(plan, peer, _TAG + 1)
+                else:
+                    plan = comm.recv(source=peer, tag=_TAG + 1)
+            times = _time_loop(comm, once, plan.iterations, barrier=False, wtime=MPI.Wtime,
+                               scale=0.5, batch=plan.batch, native=native_call)
+        finally:
+            for request in requests:
+                request.Free()
         wrong = (
             count_wrong(
                 recv, expected_values("send-recv", rank=rank, layout=layout, dtype=dtype, peer=peer)
@@ -399,17 +483,28 @@ def _measure_pingpong(
             if check
             else None
         )
-        timing = rank_timing(times) if rank == pair.rank_a else None
+        timing = rank_timing(times) if first else None
     _idle_barrier(comm)
-    gathered = comm.allgather((timing, wrong, plan, overhead_s))
-    first = gathered[pair.rank_a]
+    gathered = comm.allgather((timing, wrong, plan))
+    first_rank = gathered[pair.rank_a]
     return Measured(
-        plan=first[2],
+        plan=first_rank[2],
         size_bytes=layout.size_bytes,
-        timing=combine_timings([first[0]]),
+        timing=combine_timings([first_rank[0]]),
         num_wrong=_wrong_total((g[1] for g in gathered), check),
-        overhead_s=first[3] if first[2].batch > 1 else 0.0,
     )
+
+
+def _native_count(operation: str, layout: Any, num_ranks: int) -> int:
+    """The count argument of the C call: per rank for all-gather and all-to-all, the received
+    block for reduce-scatter, the whole buffer otherwise (as mpi4py derives it)."""
+    if operation == "all-gather":
+        return int(layout.send_count)
+    if operation == "all-to-all":
+        return int(layout.send_count) // num_ranks
+    if operation == "reduce-scatter":
+        return int(layout.recv_count)
+    return int(layout.recv_count)
 
 
 def run_mpi_probe(
@@ -426,6 +521,7 @@ def run_mpi_probe(
     time_budget_s: float = 1.0,
     barrier: bool = True,
     timeout_s: float | None = None,
+    timing_loop: str = "auto",
 ) -> list[Record]:
     """Measure ``operations`` at ``sizes`` on ``comm``; every rank calls it with the same arguments.
 
@@ -462,6 +558,12 @@ def run_mpi_probe(
         End the whole job (``MPI_Abort``, exit 1) when no (operation, size) finishes for this
         long on some rank: a stopped, hung or lost rank cannot hang the run. None: no limit.
         Set it above the longest single size (its warm-up plus timed loop).
+    timing_loop : {"auto", "native", "python"}
+        Where the timed loop runs. ``"native"``: in C (:mod:`measure.native_loop`, built on
+        first use with the MPI library's ``mpicc``), as IMB and OSU time; refused when it cannot
+        be built. ``"python"``: mpi4py calls (the binding's cost per call subtracted from
+        batched collectives). ``"auto"`` (default): native where every rank can load it, else
+        Python with a warning. Recorded in every record's ``extra["timing_loop"]``.
 
     Returns
     -------
@@ -494,6 +596,9 @@ def run_mpi_probe(
     )
     if timeout_s is not None and not 0 < timeout_s < float("inf"):
         raise ValueError(f"timeout_s must be > 0 and finite, got {timeout_s!r}")
+    if timing_loop not in TIMING_LOOPS:
+        raise ValueError(f"timing_loop must be one of {', '.join(TIMING_LOOPS)}, "
+                         f"got {timing_loop!r}")
     corrupt_rank = corrupting_rank(os.environ)
     rank = comm.Get_rank()
     from mpi4py import MPI
@@ -503,6 +608,7 @@ def run_mpi_probe(
     library = comm.bcast(mpi_library_info(), root=0)
     env = comm.bcast(collect_env(os.environ), root=0)
     corrupt = corrupt_rank is not None and rank == corrupt_rank
+    native = _native_loops(comm, timing_loop)
     common = dict(source="mpi-probe", backend="mpi", dtype=dtype, library=library, env=env)
     records: list[Record] = []
 
@@ -521,18 +627,19 @@ def run_mpi_probe(
     def pingpong(pair: Any, size: int) -> Any:
         return _measure_pingpong(comm, pair, size, dtype=dtype, iterations=iterations,
                                  warmup=warmup, budget_s=time_budget_s, corrupt=corrupt,
-                                 check=check)
+                                 check=check, native=native)
 
     def collective(operation: str, size: int) -> Any:
         return _measure_collective(comm, operation, size, dtype=dtype, iterations=iterations,
                                    warmup=warmup, budget_s=time_budget_s, corrupt=corrupt,
-                                   check=check, barrier=barrier)
+                                   check=check, barrier=barrier, native=native)
 
     try:
         sweep(ops, sizes, hosts=hosts, pairs=pairs, measure_pingpong=pingpong,
               measure_collective=collective, emit=emit, in_place_operations=("broadcast",),
               common=common,
-              collective_extra={"timing": "barrier" if barrier else "back-to-back"})
+              collective_extra={"timing": "barrier" if barrier else "back-to-back"},
+              record_extra={"timing_loop": "python" if native is None else "native"})
     finally:
         if watchdog is not None:
             watchdog.stop()

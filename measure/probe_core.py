@@ -765,6 +765,7 @@ def sweep(
     in_place_operations: Sequence[str],
     common: Mapping[str, Any],
     collective_extra: Mapping[str, Any] | None = None,
+    record_extra: Mapping[str, Any] | None = None,
 ) -> None:
     """Run every (operation, size) of a probe and ``emit`` one record each, in order.
 
@@ -772,7 +773,8 @@ def sweep(
     backend's (MPI or torch) measurements; they return an object with ``size_bytes``, ``timing``,
     ``plan``, ``num_wrong`` (and optionally ``fallback``), or None for a size that cannot run.
     Send-recv runs once per pair of :func:`ping_pong_pairs`, as a 2-rank record;
-    ``collective_extra`` is added to every collective record's ``extra``.
+    ``collective_extra`` is added to every collective record's ``extra``, ``record_extra`` to
+    every record's.
     """
     world_size = len(hosts)
     for operation in operations:
@@ -791,7 +793,7 @@ def sweep(
                             plan=m.plan,
                             num_wrong=m.num_wrong,
                             extra={"ranks": [pair.rank_a, pair.rank_b], "world_size": world_size}
-                            | _overhead(m),
+                            | _overhead(m) | dict(record_extra or {}),
                             **common,
                         )
                     )
@@ -805,6 +807,7 @@ def sweep(
             if getattr(m, "fallback", None):
                 extra["fallback"] = m.fallback
             extra.update(_overhead(m))
+            extra.update(record_extra or {})
             emit(
                 make_record(
                     operation=operation,

@@ -3,7 +3,7 @@
 #   bash scripts/test.sh            # whole suite
 #   bash scripts/test.sh -k kv      # extra arguments go to pytest
 # System packages (as root, via apt): chromium (browser tests), iproute2 + ethtool (emulated
-# cluster in network namespaces). Python packages go into .venv: the project with its [test]
+# cluster in network namespaces), gcc (the MPICH wheel's mpicc builds the MPI probe's C loop). Python packages go into .venv: the project with its [test]
 # extra (pytest, hypothesis, mpi4py + the MPICH wheel) and the CPU build of torch for gloo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,7 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
+command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing system packages: ${need[*]}" >&2
   sudo=""

@@ -200,9 +200,19 @@ def measure() -> None:
     help="End the run (exit 1) when no size finishes for this long (a stopped or dead rank); "
          "keep it above the longest size's warm-up and timed loop.",
 )
+@click.option(
+    "--timing-loop",
+    type=click.Choice(["auto", "native", "python"]),
+    default="auto",
+    show_default=True,
+    help="Where the timed loop runs: native = in C, built on first use with the MPI library's "
+         "mpicc (as IMB and OSU time; $FABRIC_MPICC names the wrapper); python = mpi4py calls; "
+         "auto = native where it builds, else python with a warning.",
+)
 def measure_mpi(
     back_to_back: bool,
     timeout_s: float,
+    timing_loop: str,
     output: str | None,
     ops: str,
     sizes: list[int],
@@ -261,6 +271,7 @@ def measure_mpi(
             time_budget_s=time_budget_s,
             barrier=not back_to_back,
             timeout_s=timeout_s,
+            timing_loop=timing_loop,
         )
     except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - one rank's failure or
         # Ctrl-C (mpiexec forwards SIGINT) must end the whole job, not leave ranks waiting

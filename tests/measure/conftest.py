@@ -83,12 +83,15 @@ def missing_torch() -> list[str]:
 
 
 def missing_mpi() -> list[str]:
-    """What the MPI tests lack: mpi4py, ``mpiexec`` next to this interpreter (MPICH wheel)."""
+    """What the MPI tests lack: mpi4py, ``mpiexec`` next to this interpreter (MPICH wheel), and
+    the C compiler its ``mpicc`` drives (for the probe's native timing loop)."""
     missing = []
     if importlib.util.find_spec("mpi4py") is None:
         missing.append("mpi4py")
     if not (BIN / "mpiexec").exists():
         missing.append(f"mpiexec in {BIN}")
+    if shutil.which("cc") is None:  # the wheel's mpicc compiles the probe's C timing loop with it
+        missing.append("a C compiler (cc)")
     return missing
 
 
@@ -110,7 +113,8 @@ def require() -> Callable[..., None]:
 def mpi_installed() -> None:
     """mpi4py and the venv's mpiexec, or a failure (the [test] extra installs both)."""
     require_installed(missing_mpi(), what="the MPI tests",
-                      hint="pip install -e '.[test]' installs mpi4py and the MPICH wheel",
+                      hint="pip install -e '.[test]' installs mpi4py and the MPICH wheel; "
+                           "bash scripts/test.sh also installs gcc",
                       skippable=False)
 
 
