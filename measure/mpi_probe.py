@@ -47,8 +47,10 @@ Method (kept close to nccl-tests and IMB so the numbers compare):
 
 The MPI library picks its algorithms as it is configured: pinned algorithms in the environment
 (``MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM=ring``, ``OMPI_MCA_coll_tuned_*``) apply unchanged and are
-copied to the record's ``algorithm`` and ``env``. mpi4py's thread level (``MPI4PY_RC_THREAD_LEVEL``)
-changes MPICH's timings; the level in force is recorded in ``library["thread_level"]``.
+copied to the record's ``algorithm`` and ``env``. mpi4py's thread level changes MPICH's timings
+(5x for an 8-byte all-reduce at ``multiple``, mpi4py's default): :func:`world_communicator`, which
+the CLI uses, asks for ``funneled`` unless ``MPI4PY_RC_THREAD_LEVEL`` says otherwise; the level in
+force is recorded in ``library["thread_level"]``.
 """
 
 from __future__ import annotations
@@ -98,8 +100,23 @@ _TAG = 0x4FAB
 _IDLE_POLL_S = 1e-3
 
 
+#: The MPI thread level the CLI's probe asks for unless ``MPI4PY_RC_THREAD_LEVEL`` says otherwise.
+THREAD_LEVEL = "funneled"
+
+
 def world_communicator() -> Any:
-    """``MPI.COMM_WORLD`` (initializing MPI).
+    """``MPI.COMM_WORLD``, initializing MPI at thread level :data:`THREAD_LEVEL` when this call
+    is the first to import ``mpi4py.MPI``.
+
+    mpi4py asks for ``MPI_THREAD_MULTIPLE`` by default (``mpi4py.rc.thread_level``,
+    https://mpi4py.readthedocs.io/en/4.0.2/mpi4py.html, read 2026-12), and MPICH then guards
+    every call with a lock: an 8-byte all-reduce of 2 ranks in shared memory took 1.8-1.9 us
+    there against 0.32 us at ``single``, and IMB-MPI1 with ``-thread_level multiple`` moved the
+    same way (measured by this project, MPICH 5.0.2). The probe calls MPI from its main thread
+    only (``funneled``; its watchdog's last-resort ``MPI_Abort`` is backed by ``os._exit``), as
+    IMB and the OSU benchmarks run at ``MPI_Init``'s level. The environment variable
+    ``MPI4PY_RC_THREAD_LEVEL`` still wins; the level in force is recorded in every record's
+    ``library["thread_level"]``.
 
     Raises
     ------
@@ -108,6 +125,10 @@ def world_communicator() -> Any:
         to install.
     """
     try:
+        if "mpi4py.MPI" not in sys.modules:
+            import mpi4py
+
+            mpi4py.rc.thread_level = THREAD_LEVEL
         from mpi4py import MPI
     except ImportError as err:
         reason = " ".join(str(err).split()) or type(err).__name__

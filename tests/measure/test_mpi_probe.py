@@ -221,6 +221,22 @@ def test_the_helper_is_built_once_and_reused(tmp_path: Path) -> None:
 
 
 @mpi
+@pytest.mark.parametrize(("asked", "recorded"), [(None, "funneled"), ("multiple", "multiple")])
+def test_thread_level_is_funneled_unless_the_environment_says(asked: str | None,
+                                                               recorded: str) -> None:
+    # mpi4py's default (multiple) puts a lock around every MPICH call; the probe asks for
+    # funneled, and MPI4PY_RC_THREAD_LEVEL still overrides it
+    env = _env()
+    env.pop("MPI4PY_RC_THREAD_LEVEL", None)
+    if asked:
+        env["MPI4PY_RC_THREAD_LEVEL"] = asked
+    result = _mpiexec(2, "--ops", "all-reduce", "--sizes", "8", "--iters", "5", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    (record,) = json.loads(result.stdout)["results"]["records"]
+    assert record["library"]["thread_level"] == recorded
+
+
+@mpi
 def test_wrong_results_exit_nonzero_with_one_line(tmp_path: Path) -> None:
     out = tmp_path / "run.jsonl"
     result = _mpiexec(2, "--ops", "all-reduce", "--sizes", "64", "--iters", "2", "-o", str(out),
