@@ -76,10 +76,13 @@ __all__ = [
 class _Version:
     """The change count of one :class:`FabricGraph`, shared by its dicts."""
 
-    __slots__ = ("count", "attr_dict", "node_table")
+    __slots__ = ("count", "attr_dict", "node_table", "typed_edges_at")
 
     def __init__(self) -> None:
         self.count = 0
+        # the count up to which every edge attribute was written by add_cable_pairs from
+        # checked values (FabricGraph.edge_attributes_typed); any other change leaves it behind
+        self.typed_edges_at = 0
         # this graph's own dict classes: the class attribute ``version`` points back here, so a
         # dict finds its graph's count without a reference per dict, and networkx creates dicts
         # by calling the class (C speed)
@@ -245,6 +248,18 @@ class FabricGraph(nx.DiGraph):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._set_version(state["_version"])
+        self._version.typed_edges_at = -1  # restored dicts were not written by checked cables
+
+    @property
+    def edge_attributes_typed(self) -> bool:
+        """True while every edge's attributes were written by :meth:`add_cable_pairs` from
+        values of the types the conventions name (a float or int > 0 bandwidth... checked once
+        per call, not per edge) and nothing else changed an edge since: :func:`validate_graph`
+        then skips its per-edge type checks. Any other way of adding or changing an edge (or a
+        copy, or an unpickled graph) makes it False for good; ranges and structure are always
+        checked."""
+        version = self._version
+        return version.typed_edges_at == version.count
 
     def add_nodes_from(self, nodes_for_adding: Any, **attr: Any) -> None:
         """As :meth:`networkx.DiGraph.add_nodes_from`, counted once for the whole batch.
@@ -255,6 +270,7 @@ class FabricGraph(nx.DiGraph):
         succ, pred, node = self._succ, self._pred, self._node
         attr_dict, inner = self._version.attr_dict, self.adjlist_inner_dict_factory
         fill, put = dict.update, dict.__setitem__
+        typed = self.edge_attributes_typed  # adding nodes changes no edge
         try:
             for n in nodes_for_adding:
                 try:
@@ -274,6 +290,8 @@ class FabricGraph(nx.DiGraph):
                 fill(node[n], newdict)
         finally:
             self._version.count += 1
+            if typed:
+                self._version.typed_edges_at = self._version.count
             super().add_nodes_from(())  # networkx's own bookkeeping after a change (its caches)
 
     def _add_bare_ends(self, *ends: Any) -> None:
@@ -326,6 +344,7 @@ class FabricGraph(nx.DiGraph):
         counted once). Each edge gets its own copy of the attributes, made at C speed; the
         builders cable every GPU and switch through here (:func:`add_cables`)."""
         succ, pred, attr_dict = self._succ, self._pred, self._version.attr_dict
+        typed = self.edge_attributes_typed and _typed_cable(forward) and _typed_cable(backward)
         try:
             for u, v in pairs:
                 if u not in succ or v not in succ:
@@ -339,8 +358,13 @@ class FabricGraph(nx.DiGraph):
                         pred[b][a] = datadict
                     else:
                         dict.update(datadict, attrs)
+        except BaseException:
+            typed = False
+            raise
         finally:
             self._version.count += 1
+            if typed:
+                self._version.typed_edges_at = self._version.count
             super().add_edges_from(())  # networkx's own bookkeeping after a change (its caches)
 
     def remove_edge(self, u: Any, v: Any) -> None:
@@ -514,6 +538,16 @@ _GET_NUM = operator.methodcaller("get", "num_links")
 _GET_LINK = operator.methodcaller("get", "link")
 
 
+def _typed_cable(attrs: Mapping[str, Any]) -> bool:
+    """True when a cable's attribute template has exactly the types the conventions name
+    (:func:`validate_graph` still checks the values' ranges on every edge)."""
+    return (set(attrs) == {"bandwidth_bytes_per_s", "latency_s", "num_links", "link"}
+            and type(attrs["bandwidth_bytes_per_s"]) in (int, float)
+            and type(attrs["latency_s"]) in (int, float)
+            and type(attrs["num_links"]) is int
+            and type(attrs["link"]) is str and attrs["link"] != "")
+
+
 def _valid_at_c_speed(G: nx.DiGraph) -> bool:
     """True when ``G`` certainly passes :func:`validate_graph`'s per-node and per-edge checks,
     found with passes at C speed over its dicts and its :func:`fabric_arrays` (which the
@@ -532,15 +566,16 @@ def _valid_at_c_speed(G: nx.DiGraph) -> bool:
                      or min(tiers) < 0 or max(tiers) > 3 or min(radix) < 1
                      or not all(map(_GET_MODEL, switches))):
         return False
-    data = list(chain.from_iterable(map(dict.values, succ.values())))
-    number = {int, float}
-    if (not set(map(type, map(_GET_EDGE, data))) <= number
-            or not set(map(type, map(_GET_LATENCY, data))) <= number
-            or not set(map(type, map(_GET_NUM, data))) <= {int}):
-        return False
-    links = set(map(_GET_LINK, data))
-    if not set(map(type, links)) <= {str} or "" in links:
-        return False
+    if not (isinstance(G, FabricGraph) and G.edge_attributes_typed):
+        data = list(chain.from_iterable(map(dict.values, succ.values())))
+        number = {int, float}
+        if (not set(map(type, map(_GET_EDGE, data))) <= number
+                or not set(map(type, map(_GET_LATENCY, data))) <= number
+                or not set(map(type, map(_GET_NUM, data))) <= {int}):
+            return False
+        links = set(map(_GET_LINK, data))
+        if not set(map(type, links)) <= {str} or "" in links:
+            return False
     a = fabric_arrays(G)
     bw, lat, num = a.bandwidth_bytes_per_s, a.latency_s, a.num_links
     if not ((bw > 0).all() and np.isfinite(bw).all() and (lat >= 0).all()

@@ -483,6 +483,38 @@ def test_builders_pause_the_collector_and_give_it_back() -> None:
         gc.enable()
 
 
+@pytest.mark.parametrize(("family", "options"), [
+    ("rail-optimized", {"num_nodes": 32}), ("clos", {"num_gpus": 256}), ("fat-tree", {"k": 4}),
+    ("rail-only", {"num_nodes": 16}), ("single-hop", {"num_gpus": 64})])
+def test_builder_cables_are_typed_once_and_any_other_edge_change_loses_it(
+        family: str, options: dict[str, int]) -> None:
+    """Builders cable through add_cable_pairs with checked templates, so validate_graph skips its
+    per-edge type checks; an in-place edit, add_edges_from, a copy or a pickle round trip makes
+    the graph take the full checks again, and a bool written in place is still refused."""
+    import pickle
+
+    G = topologies.build(family, **options)
+    assert G.edge_attributes_typed
+    G.add_nodes_from([("extra", {"kind": "host"})])  # nodes do not touch edges
+    assert G.edge_attributes_typed
+    G.remove_node("extra")
+    assert not G.edge_attributes_typed  # a removal may drop edges: not tracked as typed
+    for changed in (pickle.loads(pickle.dumps(G)), G.copy()):
+        assert not changed.edge_attributes_typed
+    H = topologies.build(family, **options)
+    u, v = next(iter(H.edges))
+    H.edges[u, v]["num_links"] = True
+    assert not H.edge_attributes_typed
+    with pytest.raises(ValueError, match="num_links"):
+        validate_graph(H)
+    K = topologies.build(family, **options)
+    K.add_cable_pairs([(u, v)], {**K.edges[u, v], "bandwidth_bytes_per_s": True},
+                      dict(K.edges[v, u]))
+    assert not K.edge_attributes_typed
+    with pytest.raises(ValueError, match="bandwidth"):
+        validate_graph(K)
+
+
 def test_a_build_goes_to_the_oldest_generation_and_its_cycles_are_still_collected() -> None:
     """At the end of a pause the new objects move to the oldest generation unwalked
     (freeze + unfreeze), so the next young collection does not walk the whole fabric; a garbage
