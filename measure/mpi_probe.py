@@ -523,9 +523,7 @@ def _native_count(operation: str, layout: Any, num_ranks: int) -> int:
         return int(layout.send_count)
     if operation == "all-to-all":
         return int(layout.send_count) // num_ranks
-    if operation == "reduce-scatter":
-        return int(layout.recv_count)
-    return int(layout.recv_count)
+    return int(layout.recv_count)  # reduce-scatter's block; all-reduce's and broadcast's buffer
 
 
 def run_mpi_probe(
