@@ -252,12 +252,11 @@ class FabricGraph(nx.DiGraph):
 
     @property
     def edge_attributes_typed(self) -> bool:
-        """True while every edge's attributes were written by :meth:`add_cable_pairs` from
-        values of the types the conventions name (a float or int > 0 bandwidth... checked once
-        per call, not per edge) and nothing else changed an edge since: :func:`validate_graph`
-        then skips its per-edge type checks. Any other way of adding or changing an edge (or a
-        copy, or an unpickled graph) makes it False for good; ranges and structure are always
-        checked."""
+        """True while every edge's attributes were written by :meth:`add_cable_pairs` from a
+        template of the types the conventions name (checked once per call, not per edge) and
+        nothing else changed an edge since: :func:`validate_graph` then skips its per-edge type
+        checks. Any other way of adding or changing an edge (or a copy, or an unpickled graph)
+        makes it False for good; value ranges and structure are always checked."""
         version = self._version
         return version.typed_edges_at == version.count
 

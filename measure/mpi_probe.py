@@ -244,12 +244,17 @@ def _idle_barrier(comm: Any) -> None:
         time.sleep(_IDLE_POLL_S)
 
 
+def _datatype(dtype: Any) -> Any:
+    """The predefined MPI datatype of a numpy dtype (``MPI.FLOAT`` for float32...)."""
+    from mpi4py import MPI
+
+    return MPI._typedict[np.dtype(dtype).char]
+
+
 def _typed(buffer: np.ndarray) -> list[Any]:
     """``[buffer, MPI datatype]``: mpi4py then skips inferring the type on every call (~0.5 us
     of the few microseconds a small collective takes)."""
-    from mpi4py import MPI
-
-    return [buffer, MPI._typedict[buffer.dtype.char]]  # the predefined type (MPI.FLOAT...)
+    return [buffer, _datatype(buffer.dtype)]
 
 
 def _collective_call(
@@ -380,7 +385,7 @@ def _measure_collective(
     native_call: NativeRegions | None = None
     if native is not None:
         count = _native_count(operation, layout, n)
-        datatype = MPI._typedict[np.dtype(dtype).char]  # the predefined type (MPI.FLOAT...)
+        datatype = _datatype(dtype)
 
         def native_call(regions: int, batch: int, barrier: bool) -> np.ndarray:
             return native.collective(comm, operation, send, recv, count, datatype, MPI.SUM,
@@ -448,38 +453,33 @@ def _measure_pingpong(
         first = rank == pair.rank_a
         send = fill_values(rank, layout.send_count, dtype, corrupt=corrupt)
         recv = np.zeros(layout.recv_count, dtype=dtype)
-        datatype = MPI._typedict[np.dtype(dtype).char]
-        # Persistent requests: mpi4py parses the buffers once, not on every call. Against
-        # IMB-MPI1's PingPong on the same MPICH (2 ranks, 8 B-32 KiB), a bare loop of them came
-        # 0.95-1.06x with nothing subtracted, where blocking Send/Recv came 1.12-1.38x and
-        # subtracting the same calls to MPI.PROC_NULL undershot (0.76-0.98x). (Only where the
-        # C loop cannot be built; it is the one used otherwise.)
-        requests = [comm.Send_init([send, datatype], peer, _TAG),
-                    comm.Recv_init([recv, datatype], peer, _TAG)]
-        sending, receiving = requests
+        datatype = _datatype(dtype)
+        native_call: NativeRegions | None = None
+        requests: list[Any] = []
+        if native is not None:
+
+            def native_call(regions: int, batch: int, barrier: bool) -> np.ndarray:
+                return native.pingpong(comm, peer, first, send, recv, len(recv), datatype,
+                                       _TAG, regions, batch)
+
+            def once() -> None:  # never called: the C loop runs the iterations
+                raise AssertionError("the native ping-pong runs in C")
+        else:
+            # Persistent requests: mpi4py parses the buffers once, not on every call. Against
+            # IMB-MPI1's PingPong on the same MPICH (2 ranks, 8 B-32 KiB), a bare loop of them
+            # came 0.95-1.06x with nothing subtracted, where blocking Send/Recv came 1.12-1.38x
+            # and subtracting the same calls to MPI.PROC_NULL undershot (0.76-0.98x).
+            requests = [comm.Send_init([send, datatype], peer, _TAG),
+                        comm.Recv_init([recv, datatype], peer, _TAG)]
+            one, two = requests if first else requests[::-1]  # who sends first
+
+            def once() -> None:
+                one.Start()
+                one.Wait()
+                two.Start()
+                two.Wait()
+
         try:
-            if first:
-
-                def once() -> None:
-                    sending.Start()
-                    sending.Wait()
-                    receiving.Start()
-                    receiving.Wait()
-            else:
-
-                def once() -> None:
-                    receiving.Start()
-                    receiving.Wait()
-                    sending.Start()
-                    sending.Wait()
-
-            native_call: NativeRegions | None = None
-            if native is not None:
-
-                def native_call(regions: int, batch: int, barrier: bool) -> np.ndarray:
-                    return native.pingpong(comm, peer, first, send, recv, len(recv), datatype,
-                                           _TAG, regions, batch)
-
             warm = _time_loop(comm, once, plan.warmup, barrier=False, wtime=MPI.Wtime, scale=0.5,
                               native=native_call)
             if plan.warmup:
