@@ -35,7 +35,7 @@ from studies.sweep_space import SweepSpace, design_key
 from studies.sweep_store import done_keys, open_store, set_meta, write_rows
 
 __all__ = ["SweepSummary", "design_of", "sweep_catalog", "evaluate_point", "evaluate_batch",
-           "run_sweep", "result_row"]
+           "local_cluster", "run_sweep", "result_row"]
 
 _FROZEN = {"frozen": True, "slots": True, "kw_only": True}
 _SIZES = ("num_gpus", "num_nodes", "k")
@@ -153,6 +153,26 @@ def evaluate_batch(batch: Sequence[dict[str, Any]], space: SweepSpace) -> list[d
 #: Seconds to wait for an existing Dask scheduler to answer.
 SCHEDULER_TIMEOUT_S = 10
 
+#: Dask settings for the workers of the embedded ``LocalCluster``. Each worker's statistical
+#: profiler (``distributed.worker.profile``, on by default; the switch came with
+#: https://github.com/dask/distributed/pull/6490, 2022) samples the worker thread's stack every
+#: 10 ms for the dashboard, taking the GIL from the pure-Python evaluation it samples. On a
+#: 2-core VM, two paired runs of one worker over 456 designs made 69% and 83% of a plain loop's
+#: designs per second with it on, 87% and 96% with it off. A ``--scheduler`` cluster's workers
+#: keep their own config (``docs/sweep.md`` says how to turn it off there).
+LOCAL_WORKER_CONFIG: dict[str, Any] = {"distributed.worker.profile.enabled": False}
+
+
+def local_cluster(workers: int) -> Any:
+    """The embedded ``distributed.LocalCluster``: ``workers`` processes of one thread each, with
+    :data:`LOCAL_WORKER_CONFIG`, logs below ERROR silenced, the dashboard on a free port."""
+    import dask.config
+    from distributed import LocalCluster
+
+    with dask.config.set(LOCAL_WORKER_CONFIG):  # each nanny hands its config to its worker
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            dashboard_address=":0", silence_logs=logging.ERROR)
+
 
 def _cost(values: dict[str, Any]) -> float:
     """A design's relative cost for balancing batches: building, routing and pricing a fabric
@@ -260,7 +280,7 @@ def run_sweep(space: SweepSpace, db_path: str | Path, *, scheduler: str | None =
                          f"machine), got {workers}; use a scheduler address for more")
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, as_completed
 
     start = time.monotonic()
     remote = None
@@ -292,8 +312,7 @@ def run_sweep(space: SweepSpace, db_path: str | Path, *, scheduler: str | None =
         return SweepSummary(total=len(designs), skipped=len(designs), written=0, failed=0,
                             elapsed_s=time.monotonic() - start, workers=0)
     if scheduler is None:
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR)
+        cluster = local_cluster(n_workers)
         client = Client(cluster)
     else:
         assert remote is not None

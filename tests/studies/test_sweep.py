@@ -12,12 +12,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from fabric.cli import cli
-from studies.sweep import evaluate_point, run_sweep
+from studies.sweep import evaluate_point, local_cluster, run_sweep
 from studies.sweep_space import load_space, space_from_dict
 from studies.sweep_store import open_store, read_meta, read_rows
 
@@ -100,6 +101,21 @@ def test_killed_worker_no_duplicates(full_run: Path, tmp_path: Path) -> None:
         run_sweep(load_space(TINY), db, scheduler=cluster.scheduler_address, batch_size=1,
                   on_batch=kill)
     assert _table(db) == _table(full_run)
+
+
+def test_embedded_cluster_workers_run_without_the_profiler() -> None:
+    """Dask's workers sample their own stack every 10 ms by default, which slows pure-Python
+    evaluation; the sweep's own cluster turns that off (a plain LocalCluster shows it is on)."""
+    from distributed import Client, LocalCluster
+
+    def profiling(dask_worker: Any) -> bool:
+        return "profile" in dask_worker.periodic_callbacks
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as plain, \
+            Client(plain) as client:
+        assert list(client.run(profiling).values()) == [True]
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        assert list(client.run(profiling).values()) == [False]
 
 
 def _free_port() -> int:
