@@ -1460,10 +1460,27 @@ def _merge(keys: list[np.ndarray], count: np.ndarray,
 _Charges = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
+def _tg_pairs(index: FabricIndex) -> np.ndarray:
+    """The transit graph's edges as sorted ``src * nodes + dst`` keys (memoized)."""
+    key = (__name__, "tg-pairs")
+    found = index.memo.get(key)
+    if isinstance(found, np.ndarray):
+        return found
+    tg = index.transit_graph()
+    src = np.repeat(np.arange(tg.num, dtype=np.int64), np.diff(tg.indptr))
+    pairs = np.sort(src * tg.num + tg.dst)
+    if len(pairs) == 0:
+        pairs = np.full(1, -1, dtype=np.int64)
+    index.memo[key] = pairs
+    return pairs
+
+
 class _Candidates:
-    """Next-hop units per (destination class, transit node), kept for the index's lifetime:
-    ``keys`` sorted (class id * transit nodes + node), each with its ``num`` candidate units at
-    ``pool[off:off + num]``. Dropped whole past :data:`CANDIDATE_MEMO_UNITS` units."""
+    """Next-hop units per (distance row, transit node), kept for the index's lifetime: ``keys``
+    sorted, each with its ``num`` candidate units at ``pool[off:off + num]``. A key >= 0 is
+    (searched row * transit nodes + node), shared by the classes read from that row; a key < 0
+    is -1 - (class id * transit nodes + node), one class's own (:meth:`_Walk.candidates`).
+    Dropped whole past :data:`CANDIDATE_MEMO_UNITS` units."""
 
     __slots__ = ("keys", "off", "num", "pool", "used")
 
@@ -1576,26 +1593,69 @@ class _Walk:
 
         The candidates of a (class, node) depend on the fabric alone, and the phases of one
         request visit mostly the same ones: they are kept in the index's memo
-        (:class:`_Candidates`) and only the new ones are computed."""
+        (:class:`_Candidates`) and only the new ones are computed. A class whose distances are
+        a searched row read through a swap of twins (:meth:`FabricIndex.prepare`) has, at a
+        node the swap leaves alone with all its next nodes, the searched row's own candidates:
+        those are kept once per (searched row, node), so the classes of one kind share them,
+        as the fluid routing's next hops do (:class:`_NextHops`)."""
         index, flat_dist = self.index, self.flat_dist
         num_t = index.num_transit
         uniq, inv = _unique(slot * num_t + node, len(flat_dist))
         k_u, u_u = np.divmod(uniq, num_t)
         memo = _Candidates.of(index)
-        keys = self.classes[k_u] * num_t + u_u  # the class's own id, not this walk's slot
+        base, clean = self._shared_rows(self.classes[k_u], u_u)
+        # keys >= 0: (searched row, node), shared by classes; < 0: (class, node), its own
+        keys = np.where(clean, base * num_t + u_u, -1 - (self.classes[k_u] * num_t + u_u))
         hit, off, num = memo.find(keys)
         miss = np.flatnonzero(~hit)
         if len(miss):
-            starts = index.t_indptr[u_u[miss]]
-            counts = index.t_indptr[u_u[miss] + 1] - starts
+            new, first, back = np.unique(keys[miss], return_index=True, return_inverse=True)
+            at = miss[first]
+            u_m = u_u[at]
+            starts = index.t_indptr[u_m]
+            counts = index.t_indptr[u_m + 1] - starts
             rep, slots = _spans(starts, counts)
-            here = flat_dist[uniq[miss]] - 1  # class slot * num_t + node: dist's flat index
-            ok = flat_dist[k_u[miss][rep] * num_t + index.t_dst[slots]] == here[rep]
-            ptr, cand_edges = _csr(rep[ok], index.t_edges[slots[ok]], len(miss))
+            far = index.t_dst[slots]
+            shared = clean[at]
+            hops = index._hops
+            node_of = index.transit_graph().node_of
+            row_of = np.where(shared, base[at], 0)
+            # hops to the targets: the searched row's where shared, the class's own otherwise
+            here = np.where(shared, hops[row_of, node_of[u_m]],
+                            flat_dist[uniq[at]]) - 1
+            there = np.where(shared[rep], hops[row_of[rep], node_of[far]],
+                             flat_dist[k_u[at][rep] * num_t + far])
+            ok = there == here[rep]
+            ptr, cand_edges = _csr(rep[ok], index.t_edges[slots[ok]], len(at))
             unit_ptr, cand = _expand_units(self.units, cand_edges, ptr)
-            off[miss], num[miss] = memo.add(keys[miss], unit_ptr, cand)
+            new_off, new_num = memo.add(new, unit_ptr, cand)
+            back = back.reshape(-1)
+            off[miss], num[miss] = new_off[back], new_num[back]
         unit_ptr = np.concatenate([[0], np.cumsum(num)]).astype(np.int64)
         return inv, unit_ptr, memo.pool[_spans(off, num)[1]]
+
+    def _shared_rows(self, cls: np.ndarray, node: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per (class, transit node): the class's searched distance row, and whether the
+        class's next hops at the node are that row's (no swap, or one that moves neither the
+        node nor any node it has an edge to)."""
+        index = self.index
+        tg = index.transit_graph()
+        row = index._row[cls]
+        base = index._row_base[row]
+        a, b = index._row_swap[row, 0], index._row_swap[row, 1]
+        q = tg.node_of[node]
+        pairs = _tg_pairs(index)
+        clean = a < 0
+        swapped = np.flatnonzero(~clean)
+        if len(swapped):
+            qs = q[swapped]
+            moved = (qs == a[swapped]) | (qs == b[swapped])
+            for end in (a[swapped], b[swapped]):
+                key = qs * tg.num + end
+                at = np.minimum(np.searchsorted(pairs, key), len(pairs) - 1)
+                moved |= pairs[at] == key
+            clean[swapped] = ~moved
+        return base, clean
 
     def hops(self, states: _States) -> _States:
         """Walk ``states`` until each stands at its class's last switch. States not yet split

@@ -199,6 +199,54 @@ def test_orbits_route_like_a_search_per_leaf(family: str, options: dict, edited:
 
 
 @pytest.mark.parametrize("edited", [False, True], ids=["built", "edited"])
+@pytest.mark.parametrize(("family", "options"), ORBIT_GRAPHS,
+                         ids=[_ids(p) for p in ORBIT_GRAPHS])
+def test_per_flow_walks_share_candidates_per_searched_row(family: str, options: dict,
+                                                          edited: bool) -> None:
+    """The hashed, adaptive and packed walks keep next-hop candidates per (searched row,
+    node) where a class's swap leaves the node and its next nodes alone: every charge is the
+    same, bit for bit, as with a search per leaf (no swaps), and both kinds of key occur."""
+    G = topologies.build(family, **options)
+    if edited:
+        G = _slower_uplink(G)
+    every = FabricIndex(G, orbits=False)
+    orbit = FabricIndex(G, orbits=True)
+    gpus = every.gpu_ids
+    rng = np.random.default_rng(5)
+    # every GPU to the same local rank of other servers (a path on every family, rail-only
+    # included) and, where the fabric joins rails, to a random GPU
+    local = np.array([G.nodes[name].get("local", 0) for name in every.gpu_names])
+    src, dst = [], []
+    for r in np.unique(local):
+        mine = gpus[local == r]
+        for shift in (1, len(mine) // 2):
+            src.append(mine)
+            dst.append(np.roll(mine, -shift))
+    if family != "rail-only":
+        src.append(gpus)
+        dst.append(rng.permutation(gpus))
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    size = rng.choice([1.0, 2.0], len(src))
+    for placement in ("ecmp-hash", "adaptive", "pack"):
+        want = routing.place_flows(every, src, dst, size, placement=placement, samples=24,
+                                   seed=11)
+        got = routing.place_flows(orbit, src, dst, size, placement=placement, samples=24,
+                                  seed=11)
+        np.testing.assert_array_equal(got.fixed_units, want.fixed_units)
+        np.testing.assert_array_equal(got.fixed_bytes, want.fixed_bytes)
+        assert len(got.chunks) == len(want.chunks)
+        for g, w in zip(got.chunks, want.chunks, strict=True):
+            for a, b in zip(g, w, strict=True):
+                np.testing.assert_array_equal(a, b)
+    keys = routing._Candidates.of(orbit).keys
+    assert (keys >= 0).any() or len(keys) == 0  # one hop (single-hop): nothing to choose
+    if len(keys) and orbit._num_searched < len(orbit.class_preds):  # swaps: some own keys
+        assert (keys < 0).any()
+        shared = int((keys >= 0).sum())
+        assert shared < len(routing._Candidates.of(every).keys)
+
+
+@pytest.mark.parametrize("edited", [False, True], ids=["built", "edited"])
 def test_twin_leaves_share_one_search(edited: bool) -> None:
     """A rail-optimized fabric of 64 servers (2 units of 32) has 16 leaves, one per rail and
     unit: every leaf meets every spine, so they are all twins and one search serves them;
