@@ -99,24 +99,25 @@ def main() -> None:
                                                                  - n_small * marginal_s)
         rounds.append(got)
 
-    def med(key: str, over: str | None = None, per: int = 1) -> str:
-        values = [r[key] / (r[over] * per if over else 1) for r in rounds]
-        m = statistics.median(values)
-        spread = f" ({min(values):.0%}-{max(values):.0%})" if len(values) > 1 else ""
-        return f"{m:.0%}{spread}" if over else f"{m:.2f}"
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in rounds)
 
-    print(f"plain loop: {med('loop')} designs/s ({1e3 / float(med('loop')):.0f} ms each)")
-    print(f"two plain loops at once (2 processes, no Dask): {med('both')} designs/s each = "
-          f"{med('both', 'loop')} of one loop: the machine's own ceiling per core when both "
+    def share(key: str, over: str, per: int = 1) -> str:
+        """The rounds' median of ``key / (over * per)``, with their spread."""
+        values = [r[key] / (r[over] * per) for r in rounds]
+        spread = f" ({min(values):.0%}-{max(values):.0%})" if len(values) > 1 else ""
+        return f"{statistics.median(values):.0%}{spread}"
+
+    print(f"plain loop: {median('loop'):.2f} designs/s ({1e3 / median('loop'):.0f} ms each)")
+    print(f"two plain loops at once (2 processes, no Dask): {median('both'):.2f} designs/s each "
+          f"= {share('both', 'loop')} of one loop: the machine's own ceiling per core when both "
           "cores are busy")
     for workers in (1, 2):
-        whole_s = statistics.median(r[f"whole{workers}"] for r in rounds)
-        fixed_s = statistics.median(r[f"fixed{workers}"] for r in rounds)
-        rate = float(med(f"rate{workers}"))
-        against = (f"; {med('rate2', 'both', 2)} of two loops at once" if workers == 2 else "")
-        print(f"dask {workers} worker(s): {n_small} designs in {whole_s:.1f} s with the "
-              f"cluster's start and stop; marginal {rate:.2f} designs/s = "
-              f"{med(f'rate{workers}', 'loop', workers)} of the loop per core{against}; fixed "
+        rate, fixed_s = median(f"rate{workers}"), median(f"fixed{workers}")
+        against = f"; {share('rate2', 'both', 2)} of two loops at once" if workers == 2 else ""
+        print(f"dask {workers} worker(s): {n_small} designs in {median(f'whole{workers}'):.1f} s "
+              f"with the cluster's start and stop; marginal {rate:.2f} designs/s = "
+              f"{share(f'rate{workers}', 'loop', workers)} of the loop per core{against}; fixed "
               f"{fixed_s:.1f} s (cluster start and stop, worker warm-up); 10,000 designs ~ "
               f"{(fixed_s + 10_000 / rate) / 60:.1f} min")
     if args.full:
