@@ -210,9 +210,10 @@ class _Watchdog:
 def _native_loops(comm: Any, timing_loop: str) -> NativeLoops | None:
     """The C timing loops when ``timing_loop`` allows them and every rank loaded them.
 
-    Every rank builds or loads on its own (a cached build is renamed into place whole, so ranks
-    and hosts sharing a home directory never read half a file); all ranks agree on the result,
-    since mixing timing loops would mix methods in one record.
+    Rank 0 builds (or finds the cached build) first, then the others load theirs (a build is
+    renamed into place whole, so hosts sharing a home directory never read half a file; a host
+    with its own cache builds its own); all ranks agree on the result, since mixing timing
+    loops would mix methods in one record.
     """
     if timing_loop == "python":
         return None
@@ -278,7 +279,7 @@ def _collective_call(
 
 def _time_loop(
     comm: Any,
-    call: Callable[[], None],
+    call: Callable[[], None] | None,
     count: int,
     *,
     barrier: bool,
@@ -295,11 +296,13 @@ def _time_loop(
     (:func:`_call_cost_s`), and at least a quarter of the region's time is kept (a noisy
     estimate never drives a time to zero). With ``barrier`` a barrier starts every region.
     With ``native`` (``native(regions, batch, barrier)``: the same calls looped in C,
-    :mod:`measure.native_loop`) nothing is subtracted: a region holds no Python.
+    :mod:`measure.native_loop`) nothing is subtracted: a region holds no Python, and ``call``
+    (None there) is not used.
     """
     if native is not None:
         regions = count if batch <= 1 else max(1, count // batch)
         return native(regions, max(batch, 1), barrier) / max(batch, 1) * scale
+    assert call is not None, "the Python timing loop needs the call to time"
     if batch <= 1:
         times = np.empty(count)
         for i in range(count):
@@ -455,15 +458,13 @@ def _measure_pingpong(
         recv = np.zeros(layout.recv_count, dtype=dtype)
         datatype = _datatype(dtype)
         native_call: NativeRegions | None = None
+        once: Callable[[], None] | None = None
         requests: list[Any] = []
         if native is not None:
 
             def native_call(regions: int, batch: int, barrier: bool) -> np.ndarray:
                 return native.pingpong(comm, peer, first, send, recv, len(recv), datatype,
                                        _TAG, regions, batch)
-
-            def once() -> None:  # never called: the C loop runs the iterations
-                raise AssertionError("the native ping-pong runs in C")
         else:
             # Persistent requests: mpi4py parses the buffers once, not on every call. Against
             # IMB-MPI1's PingPong on the same MPICH (2 ranks, 8 B-32 KiB), a bare loop of them
