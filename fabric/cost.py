@@ -84,7 +84,7 @@ from fabric.cables import (
     scaleout_cables,
 )
 from fabric.catalog import Cable, Catalog, LinkType, NodeModel, Transceiver, default_catalog
-from fabric.graph import TIER_NAMES, adjacency, gpu_nodes, node_table
+from fabric.graph import TIER_NAMES, adjacency, gpu_nodes, node_table, ports_held
 from fabric.routing import fabric_index
 
 __all__ = [
@@ -523,7 +523,7 @@ def bill_of_materials(
         d = node_attrs[index.nodes[i]]
         tier = _tier_name(d)
         kinds[(d["model"], tier)] += 1
-        used[tier] += int(links) + int(d.get("reserved_ports", 0))
+        used[tier] += int(links) + ports_held(d)
         avail[tier] += int(d["radix"])
     for (key, tier), count in kinds.items():
         model = cat.switches[key]

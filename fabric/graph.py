@@ -57,6 +57,7 @@ __all__ = [
     "cable_edges",
     "add_cables",
     "switch_attrs",
+    "ports_held",
     "gpu_attrs",
     "validate_graph",
     "FabricArrays",
@@ -432,6 +433,13 @@ EdgeTuple = tuple[str, str, dict[str, Any]]
 def switch_attrs(model: SwitchModel, tier: int, **indices: int) -> dict[str, Any]:
     """Node attributes of a switch of catalog ``model`` at ``tier`` plus builder indices."""
     return {"kind": "switch", "tier": tier, "model": model.key, "radix": model.radix, **indices}
+
+
+def ports_held(data: Mapping[str, Any]) -> int:
+    """Ports of a switch taken beyond one per cable: ``reserved_ports`` (held for appliances)
+    plus ``uplink_extra_ports`` (its own ports that uplinks faster than them take beyond one
+    each: a 400G uplink of a 200G-port leaf takes two)."""
+    return int(data.get("reserved_ports", 0) or 0) + int(data.get("uplink_extra_ports", 0) or 0)
 
 
 def gpu_attrs(gpu_model: str, node: int, local: int, **indices: int) -> dict[str, Any]:
@@ -963,7 +971,7 @@ def summarize(G: nx.DiGraph, *, exact_bisection: bool = True) -> TopologySummary
     for i in np.flatnonzero(a.code >= 2).tolist():
         d = attrs[a.nodes[i]]
         name = TIER_NAMES[int(d["tier"])]
-        used[name] += int(round(out_links[i])) + int(d.get("reserved_ports", 0))
+        used[name] += int(round(out_links[i])) + ports_held(d)
         avail[name] += int(d["radix"])
     injection, scaleup = _scaleout_injection(G, gpus[0]) if gpus else (0.0, 0.0)
     nodes = {attrs[g].get("node") for g in gpus}

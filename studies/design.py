@@ -47,6 +47,8 @@ OPTION_FIELDS: tuple[str, ...] = (
     "gpus_per_node",
     "su_size",
     "reserved_leaf_ports",
+    "uplink_switch",
+    "leaf_uplinks",
     "scaleup",
     "gpu",
 )
@@ -97,6 +99,8 @@ class FabricDesign:
     gpus_per_node: int | None = None
     su_size: int | None = None
     reserved_leaf_ports: int | None = None
+    uplink_switch: str | None = None
+    leaf_uplinks: int | None = None
     scaleup: str | None = None
     gpu: str | None = None
     catalog: Catalog | str | None = None
@@ -104,7 +108,8 @@ class FabricDesign:
     def __post_init__(self) -> None:
         if (self.family is None) == (self.spec_path is None):
             raise DesignError("a fabric design needs a family or a spec file, not both or neither")
-        for name in ("num_gpus", "num_nodes", "k", "tiers", "planes", "gpus_per_node", "su_size"):
+        for name in ("num_gpus", "num_nodes", "k", "tiers", "planes", "gpus_per_node", "su_size",
+                     "leaf_uplinks"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or value < 1):

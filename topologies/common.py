@@ -435,17 +435,22 @@ def add_upper_tiers(
     prefix: str = "",
     spine_name: str = "spine",
     indices: Mapping[str, int] | None = None,
+    leaf_latency_s: float | None = None,
 ) -> None:
     """Add the spines and cores of ``plan`` above ``leaves`` (in pod order) and cable them.
 
-    Ids: 2 tiers ``"{prefix}{spine_name}{j}"``; 3 tiers ``"{prefix}pod{p}/{spine_name}{j}"`` and
-    ``"{prefix}core{i}"`` (core group ``j`` is cores ``j * cores_per_group ...``). Spines carry
-    ``pod`` with 3 tiers; every switch carries ``indices`` (e.g. ``rail``).
+    Spines and cores are ``hw.switch``, cabled with ``hw.link`` (also the leaves' uplinks);
+    ``leaf_latency_s`` is the leaves' switch latency where their model is another one (default
+    ``hw.switch``'s). Ids: 2 tiers ``"{prefix}{spine_name}{j}"``; 3 tiers
+    ``"{prefix}pod{p}/{spine_name}{j}"`` and ``"{prefix}core{i}"`` (core group ``j`` is cores
+    ``j * cores_per_group ...``). Spines carry ``pod`` with 3 tiers; every switch carries
+    ``indices`` (e.g. ``rail``).
     """
     if plan.tiers < 2:
         return
     extra = dict(indices or {})
     sw, link, latency_s = hw.switch, hw.link, hw.switch.latency_s
+    leaf_s = latency_s if leaf_latency_s is None else leaf_latency_s
     per_pod = plan.leaves_per_pod
     if plan.tiers == 2:
         spines = [[f"{prefix}{spine_name}{j}" for j in range(plan.spines_per_pod)]]
@@ -462,7 +467,7 @@ def add_upper_tiers(
         )
     add_cables(G, ((leaf, spine) for p, group in enumerate(spines)
                    for leaf in leaves[p * per_pod : (p + 1) * per_pod] for spine in group),
-               link, num_links=plan.links_per_leaf_spine, u_latency_s=latency_s,
+               link, num_links=plan.links_per_leaf_spine, u_latency_s=leaf_s,
                v_latency_s=latency_s)
     if plan.tiers < 3:
         return

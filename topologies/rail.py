@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from dataclasses import dataclass
+
 import networkx as nx
 
 from fabric.catalog import Catalog
@@ -27,21 +31,49 @@ from topologies.common import (
 __all__ = ["rail_optimized", "rail_only"]
 
 
-def _rail_plan(num_sus: int, gpus_per_node: int, su_size: int, radix: int, what: str) -> ClosPlan:
+@dataclass(frozen=True, slots=True)
+class _LeafPorts:
+    """A leaf's ports: ``radix`` at its own rate, uplinks at ``ratio`` times that rate.
+
+    ``fixed`` is the uplink count asked for (``leaf_uplinks``), None to choose it.
+    """
+
+    radix: int
+    ratio: float = 1.0
+    fixed: int | None = None
+
+    def most_uplinks(self, su_size: int) -> int:
+        """Uplinks the bandwidth left after ``su_size`` server ports holds."""
+        return math.floor((self.radix - su_size) / self.ratio + 1e-9)
+
+    def candidates(self, su_size: int) -> range:
+        """Uplink counts to try: ``fixed``, else from 1:1 in bandwidth up to what the leaf
+        holds, at most twice the 1:1 count."""
+        if self.fixed is not None:
+            return range(self.fixed, self.fixed + 1)
+        least = math.ceil(su_size / self.ratio - 1e-9)
+        return range(least, min(self.most_uplinks(su_size), 2 * least) + 1)
+
+
+def _rail_plan(num_sus: int, gpus_per_node: int, su_size: int, leaf: _LeafPorts, radix: int,
+               what: str) -> ClosPlan:
     """The Clos plan of ``num_sus`` scalable units' leaves (pods of whole SUs where they fit).
 
-    A leaf has ``su_size`` server ports and ``u`` uplinks, ``su_size <= u <= radix - su_size``
-    (1:1 or better). ``u`` is the count that needs the fewest spines and cores, the fewest
-    uplinks among equals: ``su_size`` itself when its divisors spread the leaves evenly over
-    the spines (32, 64, 72), else a neighbour (31 is prime: 31 uplinks would need 31 spines,
-    32 need 4, as the H100 RA's 31-node unit has). Candidates stop at ``2 * su_size``.
+    ``radix`` is the spines' and cores' (the uplink switch's). A leaf has ``su_size`` server
+    ports and ``u`` uplinks, 1:1 or better in bandwidth (``su_size <= u <= leaf radix -
+    su_size`` at one port rate). ``u`` is the count that needs the fewest spines and cores, the
+    fewest uplinks among equals: ``su_size`` itself when its divisors spread the leaves evenly
+    over the spines (32, 64, 72), else a neighbour (31 is prime: 31 uplinks would need 31
+    spines, 32 need 4, as the H100 RA's 31-node unit has). Candidates stop at twice the 1:1
+    count; ``leaf.fixed`` is the only candidate where given.
     """
     half = radix // 2
     su_leaves = gpus_per_node if gpus_per_node <= half else 1
     best: ClosPlan | None = None
-    error = InfeasibleError(f"{what}: su_size={su_size} leaves no uplink port on radix {radix}")
+    error = InfeasibleError(f"{what}: su_size={su_size} leaves no uplink port on radix "
+                            f"{leaf.radix}")
     first_error = True
-    for uplinks in range(su_size, min(radix - su_size, 2 * su_size) + 1):
+    for uplinks in leaf.candidates(su_size):
         try:
             plan = plan_clos(
                 num_sus * gpus_per_node,
@@ -63,20 +95,25 @@ def _rail_plan(num_sus: int, gpus_per_node: int, su_size: int, radix: int, what:
 
 
 def _what_fits(
-    hw: Hardware, num_sus: int, gpus_per_node: int, su_size: int, first: int
+    hw: Hardware, up: Hardware, leaf: _LeafPorts, num_sus: int, gpus_per_node: int,
+    su_size: int, first: int
 ) -> str:
-    """Why a rail-optimized fabric of ``num_sus`` SUs does not fit ``hw.switch``, and what does:
-    the most nodes the switch holds in 3 tiers, and the catalog's larger-radix scale-out switches
-    that hold all of them (the model builds at most 3 switch tiers above the servers)."""
+    """Why a rail-optimized fabric of ``num_sus`` SUs does not fit, and what does: the most
+    nodes the switches hold in 3 tiers, and the catalog's larger-radix scale-out switches that
+    hold all of them (the model builds at most 3 switch tiers above the servers). With a
+    separate uplink switch (``up`` is not ``hw``) the larger ones offered are uplink switches
+    of its port rate; else switches for every tier."""
+    separate = up.switch.key != hw.switch.key
 
     def fits(sus: int, radix: int) -> bool:
+        ports = leaf if separate else _LeafPorts(radix, leaf.ratio, leaf.fixed)
         try:
-            _rail_plan(sus, gpus_per_node, su_size, radix, "")
+            _rail_plan(sus, gpus_per_node, su_size, ports, radix, "")
         except InfeasibleError:
             return False
         return True
 
-    radix = hw.switch.radix
+    radix = up.switch.radix
     low, high = 1, num_sus  # fits(low) (one SU always does), not fits(high)
     while high - low > 1:
         mid = (low + high) // 2
@@ -85,18 +122,40 @@ def _what_fits(
     larger = sorted(
         (m.radix, m.key)
         for m in hw.catalog.switches.values()
-        if m.tier_kind == "scale-out" and m.radix > radix and su_size <= m.radix // 2
+        if m.tier_kind == "scale-out" and m.radix > radix
+        and (m.port_link == up.switch.port_link if separate else su_size <= m.radix // 2)
         and fits(num_sus, m.radix)
     )
+    named = f"{hw.switch.key} leaves under {up.switch.key}" if separate else hw.switch.key
     held = (
-        f"3 tiers of {hw.switch.key} (radix {radix}) hold at most {most:,} nodes of "
+        f"3 tiers of {named} (radix {radix}) hold at most {most:,} nodes of "
         f"{gpus_per_node} GPUs at su_size={su_size}; more needs a 4th switch tier, which "
         f"these builders do not build"
     )
     if not larger:
         return f"{held}; no switch of the catalog holds them in 3 tiers"
     names = ", ".join(f"{key} (radix {r})" for r, key in larger)
-    return f"{held}; switches of the catalog that hold them in 3 tiers: {names}"
+    kind = "uplink switches" if separate else "switches"
+    return f"{held}; {kind} of the catalog that hold them in 3 tiers: {names}"
+
+
+def _uplink_hardware(hw: Hardware, uplink_switch: str | None) -> Hardware:
+    """``hw`` with the spines' and cores' switch: ``uplink_switch`` (a scale-out model whose
+    ports run at least at the leaf's rate), or ``hw`` itself."""
+    if uplink_switch is None or uplink_switch == hw.switch.key:
+        return hw
+    model = hw.catalog.switches[uplink_switch]
+    if model.tier_kind != "scale-out":
+        raise ValueError(f"uplink_switch must be a scale-out switch model, got "
+                         f"{uplink_switch!r} (tier_kind {model.tier_kind!r})")
+    link = hw.catalog.links[model.port_link]
+    if link.bandwidth_bytes_per_s < hw.link.bandwidth_bytes_per_s:
+        raise ValueError(
+            f"uplink_switch {uplink_switch!r} runs {link.key} ports, slower than the leaves' "
+            f"{hw.link.key}; leaf uplinks at least as fast as their server ports are accepted "
+            f"(for slower ones, name the leaf switch in that port mode)"
+        )
+    return dataclasses.replace(hw, switch=model, link=link)
 
 
 @gc_paused()
@@ -108,6 +167,8 @@ def rail_optimized(
     switch: str = "qm9700",
     reserved_leaf_ports: int = 0,
     planes: int = 1,
+    uplink_switch: str | None = None,
+    leaf_uplinks: int | None = None,
     scaleup: str | None = "auto",
     gpu: str = "h100",
     catalog: Catalog | None = None,
@@ -136,6 +197,16 @@ def rail_optimized(
         NIC of ``planes`` x that rate split into ``planes`` ports. The DGX B300 SuperPOD on
         Spectrum-X is ``planes=2`` of ``sn5600-400``: an 800G ConnectX-8 as 2 x 400G
         ("twin-planar"), so each plane's leaves have 128 ports and hold a 64-node unit.
+    uplink_switch : str or None
+        Catalog scale-out switch of the spines and cores, whose port rate the leaves' uplinks
+        run at; None for ``switch``. It may be faster than the leaves' server ports: a leaf
+        chip of ``radix`` ports at its own rate then spends ``rate ratio`` of them per uplink
+        (Alibaba HPN's 51.2 Tb/s ToR: 128 x 200G down, 60 x 400G up, ``switch="th5-200"``,
+        ``uplink_switch="th5-400"``). Slower uplinks are refused.
+    leaf_uplinks : int or None
+        Uplinks per leaf, at most what the leaf's bandwidth left after ``su_size`` server
+        ports holds; None for the count from 1:1 up that needs the fewest spines and cores.
+        Fewer than 1:1 oversubscribe the leaves (HPN's 60 x 400G over 128 x 200G, 1.067:1).
     scaleup : str or None
         Catalog scale-up switch per server (NVLink); None for none.
     gpu : str
@@ -149,13 +220,16 @@ def rail_optimized(
         GPUs ``"node{n}/gpu{g}"``; one leaf ``"su{s}/leaf{r}"`` per rail per SU (tier 1) per
         plane (with ``planes > 1`` every switch id of plane ``p`` starts ``"plane{p}/"`` and the
         switch carries ``plane=p``);
-        spines ``"spine{j}"`` while the leaves fit one spine layer (at most ``radix`` leaves),
+        spines ``"spine{j}"`` while the leaves fit one spine layer (at most ``radix`` leaves
+        of the uplink switch),
         else pods of whole SUs with spines ``"pod{p}/spine{j}"`` (tier 2) and cores ``"core{i}"``
         (tier 3); scale-up switches ``"node{n}/nvswitch"`` (tier 0).
 
         Node attributes: GPUs ``kind="gpu"``, ``model``, ``node``, ``local``, ``rail``
         (= ``local``), ``su``, ``pod`` (3 tiers); leaves ``kind="switch"``, ``tier``, ``model``,
-        ``radix``, ``su``, ``rail``, ``reserved_ports``, ``pod`` (3 tiers); spines ``pod``
+        ``radix``, ``su``, ``rail``, ``reserved_ports``, ``pod`` (3 tiers),
+        ``uplink_extra_ports`` (with uplinks faster than the leaf's ports: the leaf ports they
+        take beyond one each, 60 for HPN's 60 x 400G on a 200G-port ToR); spines ``pod``
         (3 tiers). Edge attributes: ``bandwidth_bytes_per_s``, ``latency_s`` (cable plus the
         switch entered), ``num_links`` (parallel cables), ``link``. ``G.graph``:
         ``topology="rail-optimized"``, ``params``, ``catalog``, ``reserved_leaf_ports``,
@@ -165,7 +239,8 @@ def rail_optimized(
     ------
     ValueError
         Bad sizes, ``su_size > radix / 2``, reserved ports that leave SU 0 no server slot,
-        unknown catalog keys.
+        unknown catalog keys, an uplink switch slower than the leaves' ports, more
+        ``leaf_uplinks`` than the leaf holds.
     InfeasibleError
         If the leaves exceed what 3 tiers of the switch hold; the message says how many nodes
         they hold and which scale-out switches of the catalog hold them all in 3 tiers (131,072
@@ -193,6 +268,12 @@ def rail_optimized(
     72-node SU of ``q3400``: 1 / 2 / 4 / 8 / 18 SU -> 8 / 16 / 32 / 64 / 144 leaves and
     4 / 8 / 18 / 36 / 72 spines (.../scalable-infrastructure-b300-xdr/latest/
     dgx-superpod-architecture.html, Table 3).
+
+    Alibaba HPN (Qian et al., SIGCOMM 2024, https://doi.org/10.1145/3651890.3672265): a pod
+    of 15 segments of 128 dual-plane hosts, each ToR 128 x 200G down (plus 8 backup ports)
+    and 60 x 400G up to the 60 aggregation switches of its plane (120 per pod, 120 x 400G
+    down each) is ``rail_optimized(1920, su_size=128, planes=2, switch="th5-200",
+    uplink_switch="th5-400", leaf_uplinks=60)``: 240 ToRs, 120 aggregation switches.
 
     Examples
     --------
@@ -233,6 +314,18 @@ def rail_optimized(
             f"reserved_leaf_ports must leave SU 0 at least one server slot "
             f"(<= {(su_size - 1) * gpus_per_node}), got {reserved}"
         )
+    up = _uplink_hardware(hw, uplink_switch)
+    leaf = _LeafPorts(radix, up.link.bandwidth_bytes_per_s / hw.link.bandwidth_bytes_per_s)
+    if leaf_uplinks is not None:
+        most = leaf.most_uplinks(su_size)
+        leaf_uplinks = check_int("leaf_uplinks", leaf_uplinks)
+        if leaf_uplinks > most:
+            raise ValueError(
+                f"leaf_uplinks must be <= {most}: a {switch} leaf (radix {radix}, "
+                f"{hw.link.key}) with su_size={su_size} server ports has bandwidth left for "
+                f"{most} uplinks of {up.link.key}, got {leaf_uplinks}"
+            )
+        leaf = dataclasses.replace(leaf, fixed=leaf_uplinks)
     params = {
         "num_nodes": num_nodes,
         "gpus_per_node": gpus_per_node,
@@ -243,13 +336,18 @@ def rail_optimized(
         "scaleup": hw.scaleup.key if hw.scaleup else None,
         "gpu": gpu,
     }
+    # only when set, so that the params (and fingerprints) of other builds stay as they were
+    if up is not hw:
+        params["uplink_switch"] = up.switch.key
+    if leaf_uplinks is not None:
+        params["leaf_uplinks"] = leaf_uplinks
     num_sus = 1 + ceil_div(max(0, num_nodes - first), su_size)
     try:  # pods of whole SUs where they fit
-        plan = _rail_plan(num_sus, gpus_per_node, su_size, radix,
+        plan = _rail_plan(num_sus, gpus_per_node, su_size, leaf, up.switch.radix,
                           f"a rail-optimized fabric of {num_nodes} nodes")
     except InfeasibleError as err:
         raise InfeasibleError(
-            f"{err}: {_what_fits(hw, num_sus, gpus_per_node, su_size, first)}"
+            f"{err}: {_what_fits(hw, up, leaf, num_sus, gpus_per_node, su_size, first)}"
         ) from err
 
     def su_of(n: int) -> int:
@@ -266,11 +364,16 @@ def rail_optimized(
     G.graph["planes"] = planes
     add_gpus(G, hw, num_nodes, gpus_per_node, indices)
 
+    # a faster uplink takes several of the leaf's own ports (lanes): the summary counts them
+    wide = math.ceil(plan.uplinks_per_leaf * leaf.ratio - 1e-9) - plan.uplinks_per_leaf
+    extra = {"uplink_extra_ports": wide} if wide > 0 else {}
+
     def leaf_attrs(i: int, plane: dict[str, int]) -> dict[str, object]:
         s, r = divmod(i, gpus_per_node)
         held = (reserved - r + gpus_per_node - 1) // gpus_per_node if s == 0 else 0
         pod = {"pod": i // plan.leaves_per_pod} if plan.tiers == 3 else {}
-        return switch_attrs(hw.switch, 1, su=s, rail=r, reserved_ports=held, **pod, **plane)
+        return switch_attrs(hw.switch, 1, su=s, rail=r, reserved_ports=held, **pod, **plane,
+                            **extra)
 
     for prefix, plane in plane_prefixes(planes):
         leaves = [f"{prefix}su{s}/leaf{r}" for s in range(num_sus) for r in range(gpus_per_node)]
@@ -284,7 +387,8 @@ def rail_optimized(
                 for g in range(gpus_per_node)
             ),
         )
-        add_upper_tiers(G, hw, plan, leaves, prefix=prefix, indices=plane)
+        add_upper_tiers(G, up, plan, leaves, prefix=prefix, indices=plane,
+                        leaf_latency_s=hw.switch.latency_s)
     return validate_graph(G)
 
 

@@ -311,6 +311,11 @@ FAMILIES: Mapping[str, Family] = MappingProxyType({
                 "gpus_per_node": ("GPUs per server (= rails)", "GPUs"),
                 "su_size": ("server slots per scalable unit", "servers"),
                 "reserved_leaf_ports": ("leaf ports held for management appliances", "ports"),
+                "uplink_switch": ("switch model of spines and cores (catalog key), whose port "
+                                  "rate the leaf uplinks run at; None for the leaves' switch",
+                                  ""),
+                "leaf_uplinks": ("uplinks per leaf; None for the count from 1:1 up that needs "
+                                 "the fewest spines", "ports"),
             },
         ),
         _register(

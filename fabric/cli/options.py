@@ -44,7 +44,8 @@ __all__ = ["FABRIC_OPTION_NAMES", "CLUSTER_OPTION_NAMES", "ROUTING_OPTION_NAMES"
 #: The keyword arguments ``@fabric_options()`` gives a command.
 FABRIC_OPTION_NAMES: tuple[str, ...] = (
     "k", "gpus", "nodes", "tiers", "switch", "oversubscription", "planes", "gpus_per_node",
-    "su_size", "reserved_leaf_ports", "scaleup", "no_scaleup", "gpu", "catalog",
+    "su_size", "reserved_leaf_ports", "uplink_switch", "leaf_uplinks", "scaleup", "no_scaleup",
+    "gpu", "catalog",
 )
 _SIZE_OPTIONS = ("k", "gpus", "nodes")
 
@@ -106,6 +107,12 @@ def fabric_options(*, sizes: bool = True) -> Callable[[Callable[..., Any]], Call
         click.option("--reserved-leaf-ports", type=click.IntRange(min=0),
                      help=f"Leaf ports kept free for storage and management "
                           f"[{_families_taking('reserved_leaf_ports')}]."),
+        click.option("--uplink-switch", metavar="KEY",
+                     help=f"Spine and core switch model, whose port rate the leaf uplinks run "
+                          f"at (default: --switch) [{_families_taking('uplink_switch')}]."),
+        click.option("--leaf-uplinks", type=click.IntRange(min=1),
+                     help=f"Uplinks per leaf (default: 1:1, fewest spines) "
+                          f"[{_families_taking('leaf_uplinks')}]."),
         click.option("--scaleup", metavar="KEY|none",
                      help="Scale-up (NVLink) switch per server, 'auto' or 'none'."),
         click.option("--no-scaleup", is_flag=True,
@@ -260,7 +267,9 @@ def design_from_options(target: str | None, options: Mapping[str, Any], *,
         "tiers": values["tiers"], "switch": values["switch"],
         "oversubscription": values["oversubscription"], "planes": values["planes"],
         "gpus_per_node": values["gpus_per_node"], "su_size": values["su_size"],
-        "reserved_leaf_ports": values["reserved_leaf_ports"], "scaleup": scaleup,
+        "reserved_leaf_ports": values["reserved_leaf_ports"],
+        "uplink_switch": values["uplink_switch"], "leaf_uplinks": values["leaf_uplinks"],
+        "scaleup": scaleup,
         "gpu": values["gpu"], "catalog": cat,
     }
     if target is None:

@@ -56,8 +56,8 @@ def _signature(option: click.Option) -> tuple[str, bool, bool]:
 #: The fabric options (fabric/cli/options.py) without the size flags, which compare and report
 #: take in their own form (--gpus N, --gpus N[,N...]).
 FABRIC_FLAGS = ("--tiers", "--switch", "--oversubscription", "--planes", "--gpus-per-node",
-                "--su-size", "--reserved-leaf-ports", "--scaleup", "--no-scaleup", "--gpu",
-                "--catalog")
+                "--su-size", "--reserved-leaf-ports", "--uplink-switch", "--leaf-uplinks",
+                "--scaleup", "--no-scaleup", "--gpu", "--catalog")
 
 
 def test_the_tree_holds_every_command() -> None:

@@ -106,7 +106,7 @@ def _check_summary(G: nx.DiGraph) -> None:
     for n, d in G.nodes(data=True):
         if d["kind"] == "switch":
             used[TIER_NAMES[d["tier"]]] += sum(e["num_links"] for e in G.succ[n].values()) + int(
-                d.get("reserved_ports", 0))
+                d.get("reserved_ports", 0)) + int(d.get("uplink_extra_ports", 0))
     assert s.ports_used_by_tier == dict(used)
 
 

@@ -113,7 +113,7 @@ def test_measure_mpi_one_rank(tmp_path: Path) -> None:
 _DIMENSIONLESS = re.compile(
     r"^(num_.*|(.*_)?gpus|k|tiers|planes|batch|tp|pp|mfu|.*efficiency|.*_ratio|.*utilization.*"
     r"|.*_factor|.*_tokens|.*_per_node|.*_size|hop_diameter|oversubscription|seed|ranks"
-    r"|reserved_leaf_ports|gpus_per_host|num_hosts|.*_seed)$")
+    r"|reserved_leaf_ports|leaf_uplinks|gpus_per_host|num_hosts|.*_seed)$")
 # the fabric's parameters (k, planes...) and counts by tier/model/link
 _COUNT_MAPS = re.compile(r"^(params|(switches|cables|ports_used|ports_available)_by_\w+)$")
 _UNIT = re.compile(r"(_bytes|_s|_usd|_w|_bytes_per_s|_per_token|_per_gpu|_flops_per_s"

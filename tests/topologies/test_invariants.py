@@ -78,10 +78,12 @@ def check_invariants(G: nx.DiGraph, family: str, params: dict, num_gpus: int) ->
     assert len(gpus) == num_gpus
     gpn = params.get("gpus_per_node", 1)
     assert gpus == [f"node{i // gpn}/gpu{i % gpn}" for i in range(num_gpus)]
-    # switch port use within radix, counting ports held for appliances
+    # switch port use within radix, counting ports held for appliances and the extra ports
+    # that uplinks faster than the switch's own take
     for n, d in nodes(data=True):
         if d["kind"] == "switch":
-            used = sum(e["num_links"] for e in G.succ[n].values()) + d.get("reserved_ports", 0)
+            used = (sum(e["num_links"] for e in G.succ[n].values()) + d.get("reserved_ports", 0)
+                    + d.get("uplink_extra_ports", 0))
             assert used <= d["radix"]
     # one scale-out link per plane (single-hop) or rail, one NVLink edge when scaleup is set
     planes = params.get("planes", 1)

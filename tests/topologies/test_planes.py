@@ -17,8 +17,9 @@ Published counts reproduced here:
   https://ennanzhai.github.io/pub/sigcomm24-hpn.pdf, read 2026-12): a dual-plane pod of 15
   segments x 1,024 GPUs (Table 1: 15,360); 8 GPUs and 8 NICs of 2 x 200G per host; each NIC's
   two ports on two ToRs of two planes; a segment's 128 hosts on 16 ToRs (8 rails x 2 planes)
-  of 51.2 Tb/s switches with 128 x 200G down (plus 8 for backup hosts, not modelled). Its tier
-  2 (60 x 400G up per ToR to 60 Aggs per plane) is not reproduced: see docs/planes.md.
+  of 51.2 Tb/s switches with 128 x 200G down (plus 8 for backup hosts, not modelled) and
+  60 x 400G up, one to each of the 60 Aggs of its plane (p. 6, Fig. 7, p. 9), each Agg
+  120 x 400G down.
 """
 
 from __future__ import annotations
@@ -79,12 +80,17 @@ def test_dgx_b300_quantum_x800(sus, leaves, spines):
     assert links == {"gpu-leaf": 576 * sus, "leaf-spine": 576 * sus}
 
 
+HPN_POD = {"su_size": 128, "planes": 2, "switch": "th5-200", "uplink_switch": "th5-400",
+           "leaf_uplinks": 60, "gpu": "h100"}
+
+
 def test_alibaba_hpn_dual_plane_pod():
-    G = rail_optimized(15 * 128, su_size=128, planes=2, switch="th5-200", gpu="h100")
+    G = rail_optimized(15 * 128, **HPN_POD)
     gpus = [n for n, kind in G.nodes(data="kind") if kind == "gpu"]
     assert len(gpus) == 15 * 1024
-    tors = [(d["plane"], d["su"], d["rail"]) for _, d in G.nodes(data=True) if d.get("tier") == 1]
-    assert len(tors) == 15 * 16 and len(set(tors)) == len(tors)  # 16 ToRs per segment
+    tors = {n: (d["plane"], d["su"], d["rail"]) for n, d in G.nodes(data=True)
+            if d.get("tier") == 1}
+    assert len(tors) == 15 * 16 and len(set(tors.values())) == len(tors)  # 16 ToRs a segment
     # every GPU: one 200G port on a ToR of each plane, 400G in all
     for gpu in ("node0/gpu0", "node1919/gpu7"):
         ups = [v for v in G.succ[gpu] if G.nodes[v].get("tier") == 1]
@@ -92,12 +98,57 @@ def test_alibaba_hpn_dual_plane_pod():
         assert {G.edges[gpu, v]["bandwidth_bytes_per_s"] for v in ups} == {25e9}
     assert summarize(G).injection_bandwidth_bytes_per_s == pytest.approx(50e9)
     switches, links = census(G)
-    assert set(switches) == {1, 2}  # 2 tiers per plane, as HPN's pod
+    assert set(switches) == {1, 2}  # 2 tiers per plane: the pod has no core
     assert switches[1] == 240  # HPN: 15 segments x 16 ToRs
-    # not HPN's tier 2 (docs/planes.md): uplinks at the 200G downlink rate, 128 per ToR (1:1),
-    # two to each of 64 spines per plane, where HPN runs 60 x 400G to 60 Aggs per plane
-    assert switches[2] == 2 * 64
-    assert links["leaf-spine"] == 240 * 128
+    assert switches[2] == 120  # HPN: 60 Aggs per plane, 120 per pod
+    # each ToR: 128 x 200G down, 60 x 400G up, one to each Agg of its plane (1.067:1)
+    for tor, (plane, _, _) in tors.items():
+        up = {v: e for v, e in G.succ[tor].items() if G.nodes[v].get("tier") == 2}
+        assert len(up) == 60 and {G.nodes[v]["plane"] for v in up} == {plane}
+        assert {(e["num_links"], e["link"], e["bandwidth_bytes_per_s"]) for e in up.values()} \
+            == {(1, "roce400", 50e9)}
+    # each Agg: 120 x 400G down, one to each ToR of its plane (the 8 core ports stay free)
+    aggs = [n for n, d in G.nodes(data=True) if d.get("tier") == 2]
+    assert {sum(e["num_links"] for e in G.succ[a].values()) for a in aggs} == {120}
+    assert {G.nodes[a]["model"] for a in aggs} == {"th5-400"}
+    assert links["leaf-spine"] == 240 * 60
+    # a ToR's 51.2 Tb/s: 128 x 200G + 60 x 400G = 248 of its 256 200G lanes (8 left for the
+    # backup hosts, which are not modelled)
+    assert summarize(G).ports_used_by_tier["leaf"] == 240 * 248
+    bom = bill_of_materials(G)
+    assert bom.quantity("switch", "th5-400") == 120 and bom.quantity("switch", "th5-200") == 240
+
+
+def test_the_default_leaf_runs_its_uplinks_at_one_to_one():
+    # without an uplink switch: 128 x 200G up, two to each of 64 spines per plane
+    G = rail_optimized(15 * 128, su_size=128, planes=2, switch="th5-200", gpu="h100")
+    switches, links = census(G)
+    assert switches[2] == 2 * 64 and links["leaf-spine"] == 240 * 128
+    # 400G uplinks, their count left to the builder: 64 (1:1 in bandwidth), 64 spines per plane
+    fast = rail_optimized(15 * 128, **{**HPN_POD, "leaf_uplinks": None})
+    assert census(fast) == ({1: 240, 2: 128}, {"gpu-leaf": 2 * 15 * 1024, "leaf-spine": 240 * 64})
+    assert {d["uplink_extra_ports"] for _, d in fast.nodes(data=True) if d.get("tier") == 1} \
+        == {64}
+
+
+def test_the_hpn_pod_predicts_between_its_bandwidths():
+    # the ToRs' 60 uplinks (1.067:1) make an all-to-all across segments slower than 64 (1:1)
+    # do, by at most their ratio: only the traffic that leaves a ToR is slowed
+    hpn = rail_optimized(2 * 128, **HPN_POD)
+    full = rail_optimized(2 * 128, **{**HPN_POD, "leaf_uplinks": 64})
+    a, b = (predict(G, "all-to-all", 1 << 30, algorithm="pairwise").time_s for G in (hpn, full))
+    assert b * 1.01 < a <= b * 64 / 60 * (1 + 1e-9)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"leaf_uplinks": 65}, "leaf_uplinks must be <= 64"),
+    ({"uplink_switch": "th5-800", "leaf_uplinks": 33}, "leaf_uplinks must be <= 32"),
+    ({"uplink_switch": "th6-100"}, "slower than the leaves' roce200"),
+    ({"uplink_switch": "nvswitch-h100"}, "must be a scale-out switch model"),
+])
+def test_uplinks_beyond_the_leaf_are_refused(options, message):
+    with pytest.raises(ValueError, match=message):
+        rail_optimized(256, **{**HPN_POD, **options})
 
 
 def test_planes_split_the_nic_and_keep_the_per_gpu_rate():
