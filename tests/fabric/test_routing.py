@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import topologies
-from fabric.routing import fabric_index, route
+from fabric.routing import _rails, fabric_index, route
 
 BW = 50e9
 
@@ -331,3 +331,14 @@ def test_index_is_cached_per_graph_and_rebuilt_when_it_changes() -> None:
     _switch(G, "extra", 1)
     _cable(G, "extra", "spine0")
     assert fabric_index(G) is not first
+
+
+def test_rails_read_at_c_speed_match_the_one_at_a_time_reading():
+    # builders' GPUs: integer rails, read in one pass
+    G = topologies.rail_optimized(4, gpus_per_node=4)
+    gpus = [d for _, d in G.nodes(data=True) if d["kind"] == "gpu"]
+    assert _rails(gpus).tolist() == [d["rail"] for d in gpus] == [0, 1, 2, 3] * 4
+    # a user's GPUs: no rail (their local index, else 0), or a rail read from text
+    assert _rails([{"local": 3}, {"rail": 2}, {}]).tolist() == [3, 2, 0]
+    assert _rails([{"rail": "4"}, {"rail": 1}]).tolist() == [4, 1]
+    assert fabric_index(G).rail[fabric_index(G).gpu_ids].tolist() == [0, 1, 2, 3] * 4
