@@ -15,7 +15,10 @@ ideal one, and :func:`algorithm_costs` the per-algorithm costs calibration fits.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import dataclasses
+import math
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import cast
 
 import networkx as nx
@@ -75,6 +78,7 @@ def _warm_costs(
     seed: int,
     routing: str = DEFAULT_ROUTING,
     routing_seed: int = 0,
+    sizes: Sequence[int] | None = None,
 ) -> tuple[Communicator, tuple[AlgorithmCost, ...], float, tuple[np.ndarray | None, ...]]:
     """The communicator, candidate costs, per-byte bound and per-sample seconds per byte
     (``ecmp-hash``; None otherwise) of a request, memoized.
@@ -83,26 +87,121 @@ def _warm_costs(
     changes (:func:`fabric.routing.fabric_index`); a repeated request (another size, the same
     collective on the same ranks) costs one dictionary lookup. Failed requests are not kept, and
     nothing kept refers to the graph (the index is cached weakly on it).
+
+    With ``sizes``, a deterministic per-flow placement (``adaptive``, ``pack``) places only the
+    candidates that can be the fastest at one of them (:func:`_settle`); the others wait in the
+    memo with their floors, and a later call at other sizes places those it needs. The fastest
+    per size is the same as with every candidate placed.
     """
-    memo = cast(
-        "dict[Hashable, tuple[Communicator, tuple[AlgorithmCost, ...], float, "
-        "tuple[np.ndarray | None, ...]]]",
-        fabric_index(G).memo.setdefault(_MEMO_KEY, {}),
-    )
+    memo = cast("dict[Hashable, _Request]", fabric_index(G).memo.setdefault(_MEMO_KEY, {}))
     key = _request_key(collective, ranks, placement, algorithm, params, seed, routing,
                        routing_seed)
     found = memo.get(key)
-    if found is not None:
-        return found
-    on = placed_ranks(G, ranks, placement, seed=seed)
-    evaluated = _costs(on, collective, algorithm, params, routing, routing_seed)
-    costs = tuple(c for c, _ in evaluated)
-    samples = tuple(s for _, s in evaluated)
-    bound_per_byte = bandwidth_lower_bound_s(on.index, on.comm, collective, 1.0)
-    if len(memo) >= _MEMO_LIMIT:
-        memo.clear()
-    memo[key] = (on.comm, costs, bound_per_byte, samples)
-    return on.comm, costs, bound_per_byte, samples
+    if found is None:
+        on = placed_ranks(G, ranks, placement, seed=seed)
+        done, floors, order = _costs(on, collective, algorithm, params, routing, routing_seed,
+                                     sizes)
+        found = _Request(comm=on.comm, order=order, done=dict(done), floors=floors,
+                         bound_per_byte=bandwidth_lower_bound_s(on.index, on.comm, collective,
+                                                                1.0))
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        memo[key] = found
+    elif found.floors and sizes is not None:
+        shared: dict[tuple[int, int], SampledStep] = {}
+        again: list[PlacedRanks] = []  # the ranks placed again, once, if a candidate is needed
+
+        def evaluate(a: str) -> tuple[AlgorithmCost, np.ndarray | None]:
+            if not again:
+                again.append(placed_ranks(G, ranks, placement, seed=seed))
+            return _evaluate(again[0], phases(again[0], collective, a), a, params, routing,
+                             routing_seed, shared)
+
+        _settle(found.done, found.floors, sizes, evaluate, [])
+    costs = tuple(found.done[a][0] for a in found.order if a in found.done)
+    samples = tuple(found.done[a][1] for a in found.order if a in found.done)
+    return found.comm, costs, found.bound_per_byte, samples
+
+
+@dataclass(slots=True, kw_only=True)
+class _Request:
+    """A memoized request: its candidates in registry order, the costs of those evaluated,
+    and the floors (exact latency, a floor of seconds per byte) of those not yet placed."""
+
+    comm: Communicator
+    order: tuple[str, ...]
+    done: dict[str, tuple[AlgorithmCost, np.ndarray | None]]
+    floors: dict[str, AlgorithmCost]
+    bound_per_byte: float
+
+
+def _time(cost: AlgorithmCost, size: int) -> float:
+    return cost.latency_s + cost.seconds_per_byte * size
+
+
+#: A floor within this relative distance of the best time is placed all the same (the floor
+#: and the placed cost sum the same loads in another order).
+_FLOOR_SLACK = 1e-9
+
+
+def _settle(done: dict[str, tuple[AlgorithmCost, np.ndarray | None]],
+            floors: dict[str, AlgorithmCost], sizes: Sequence[int],
+            evaluate: Callable[[str], tuple[AlgorithmCost, np.ndarray | None]],
+            errors: list[str]) -> None:
+    """Evaluate, at each of ``sizes``, the waiting candidates whose floor is not above the
+    best evaluated time there (lowest floor first); each one evaluated leaves ``floors``. A
+    candidate that fails (its flows find no path) leaves ``floors`` too, its reason in
+    ``errors``: it cannot be the fastest."""
+    for size in sizes:
+        while floors:
+            best = min((_time(c, size) for c, _ in done.values()), default=math.inf)
+            a = min(floors, key=lambda name: _time(floors[name], size))
+            if _time(floors[a], size) > best * (1 + _FLOOR_SLACK):
+                break
+            del floors[a]
+            try:
+                done[a] = evaluate(a)
+            except ValueError as err:
+                errors.append(f"{a}: {err}")
+
+
+def _placement_floor(on: PlacedRanks, steps: list[Phase], params: ModelParams) -> float:
+    """A floor of an algorithm's seconds per byte under every per-flow placement.
+
+    A placement chooses among equal-cost paths, but some loads it cannot move: a GPU's bytes
+    to other scale-up domains leave over its own scale-out edges and arrive over the
+    destination's whatever their path, and pairs inside a scale-up domain cross it as in the
+    fluid routing. So per phase, the busiest of (a GPU's non-scale-up out-edges together, its
+    in-edges together, each scale-up edge) under the fluid loads is no busier than the busiest
+    cable of any placement (a group's load over its capacity is at most its busiest
+    member's). Phases that :func:`_evaluate` keeps fluid count their exact fluid time.
+    """
+    index = on.index
+    eff = _efficiency(index, params)
+    cap = index.edge_capacity_bytes_per_s
+    n = index.num_nodes
+    total = 0.0
+    for ph in steps:
+        if len(ph.edges) == 0:
+            continue
+        e = ph.edges
+        c_e = cap[e] * (eff[e] if eff is not None else 1.0)
+        if ph.step_flows() is None:
+            total += ph.repeat * float((ph.load / c_e).max())
+            continue
+        src, dst = index.edge_src[e], index.edge_dst[e]
+        up = index.is_scaleup[src] | index.is_scaleup[dst]
+        out = ~up & index.is_gpu[src]
+        into = ~up & ~out & index.is_gpu[dst]
+        group = np.where(up, 2 * n + np.arange(len(e)), np.where(out, src, n + dst))
+        keep = up | out | into
+        if not keep.any():
+            continue
+        ids, inv = np.unique(group[keep], return_inverse=True)
+        load = np.bincount(inv, weights=ph.load[keep], minlength=len(ids))
+        room = np.bincount(inv, weights=c_e[keep], minlength=len(ids))
+        total += ph.repeat * float((load / room).max())
+    return total
 
 
 def _efficiency(index: FabricIndex, params: ModelParams) -> np.ndarray | None:
@@ -222,12 +321,18 @@ def _costs(
     params: ModelParams,
     routing: str = DEFAULT_ROUTING,
     routing_seed: int = 0,
-) -> list[tuple[AlgorithmCost, np.ndarray | None]]:
+    sizes: Sequence[int] | None = None,
+) -> tuple[list[tuple[str, tuple[AlgorithmCost, np.ndarray | None]]], dict[str, AlgorithmCost],
+           tuple[str, ...]]:
+    """Evaluated candidates ``(name, (cost, samples))`` in registry order, the floors of those
+    left waiting (only with ``sizes`` under ``adaptive`` or ``pack``: see
+    :func:`_warm_costs`), and every candidate's name in registry order."""
     placed: dict[tuple[int, int], SampledStep] = {}
     if algorithm is not None:
         algorithm_for(collective, algorithm)  # unknown, or not serving: say so first
-        return [_evaluate(on, phases(on, collective, algorithm), algorithm, params, routing,
-                          routing_seed, placed)]
+        got = _evaluate(on, phases(on, collective, algorithm), algorithm, params, routing,
+                        routing_seed, placed)
+        return [(algorithm, got)], {}, (algorithm,)
     errors = []
     built: dict[str, list[Phase]] = {}
     for a in candidates(on, collective, params.algorithm_set):
@@ -236,7 +341,8 @@ def _costs(
         except ValueError as err:
             errors.append(f"{a}: {err}")
     bounds: dict[str, AlgorithmCost] = {}
-    if placement_of(routing) == "ecmp-hash" and len(built) > 1:
+    mode = placement_of(routing)
+    if mode == "ecmp-hash" and len(built) > 1:
         # Hashing never beats the fluid split on average: the expected load of a cable is its
         # fluid share, and E[max] >= max E (Jensen), phase by phase. So an algorithm whose fluid
         # cost is no better in latency and seconds per byte than an algorithm's hashed cost
@@ -244,22 +350,35 @@ def _costs(
         for a, steps in built.items():
             bounds[a] = _evaluate(on, steps, a, params)[0]
     done: dict[str, tuple[AlgorithmCost, np.ndarray | None]] = {}
-    for a in sorted(built, key=lambda a: bounds[a].seconds_per_byte if bounds else 0.0):
-        low = bounds.get(a)
-        if low is not None and any(
-                c.latency_s <= low.latency_s and c.seconds_per_byte <= low.seconds_per_byte
-                for c, _ in done.values()):
-            continue
-        try:
-            done[a] = _evaluate(on, built[a], a, params, routing, routing_seed, placed)
-        except ValueError as err:
-            errors.append(f"{a}: {err}")
-    costs = [done[a] for a in built if a in done]  # registry order
-    if not costs:
+    floors: dict[str, AlgorithmCost] = {}
+    if mode in ("adaptive", "pack") and sizes is not None and len(built) > 1:
+        # a deterministic placement: only the candidates that can win at one of ``sizes``
+        for a, steps in built.items():
+            fluid = _evaluate(on, steps, a, params)[0]
+            floors[a] = dataclasses.replace(
+                fluid, seconds_per_byte=_placement_floor(on, steps, params))
+
+        def evaluate(a: str) -> tuple[AlgorithmCost, np.ndarray | None]:
+            return _evaluate(on, built[a], a, params, routing, routing_seed, placed)
+
+        _settle(done, floors, sizes, evaluate, errors)
+    else:
+        for a in sorted(built, key=lambda a: bounds[a].seconds_per_byte if bounds else 0.0):
+            low = bounds.get(a)
+            if low is not None and any(
+                    c.latency_s <= low.latency_s and c.seconds_per_byte <= low.seconds_per_byte
+                    for c, _ in done.values()):
+                continue
+            try:
+                done[a] = _evaluate(on, built[a], a, params, routing, routing_seed, placed)
+            except ValueError as err:
+                errors.append(f"{a}: {err}")
+    if not done:
         raise ValueError(
             f"no algorithm for {collective} works on this placement: {'; '.join(errors)}"
         )
-    return costs
+    order = tuple(built)
+    return [(a, done[a]) for a in order if a in done], floors, order
 
 
 def algorithm_costs(
@@ -291,8 +410,9 @@ def algorithm_costs(
     name = canonical(collective)
     check_routing(routing)
     on = placed_ranks(G, ranks, placement, seed=seed)
-    return [c for c, _ in _costs(on, name, algorithm, params or ModelParams(), routing,
-                                 routing_seed)]
+    evaluated, _, _ = _costs(on, name, algorithm, params or ModelParams(), routing,
+                             routing_seed)
+    return [c for _, (c, _) in evaluated]
 
 
 def predict_ideal(
@@ -321,7 +441,7 @@ def predict_ideal(
     params = cal.params if cal is not None else ModelParams()
     # costs and bound are linear in the size: computed once per request, memoized per index
     c, costs, bound_per_byte, samples = _warm_costs(G, name, ranks, placement, algorithm,
-                                                    params, seed, routing, routing_seed)
+                                                    params, seed, routing, routing_seed, sizes)
     out = []
     for size in sizes:
         at = min(range(len(costs)),

@@ -19,7 +19,12 @@ import numpy as np
 import pytest
 
 import topologies
+from collectives import model
+from collectives.calibration import ModelParams
+from collectives.communicator import placed_ranks
+from collectives.model import _placement_floor, algorithm_costs
 from collectives.predict import predict
+from collectives.registry import phases
 from fabric import routing
 from fabric.flows import hash_samples, sampled_step, step_cost
 from fabric.routing import ROUTING_POLICIES, check_routing, fabric_index, placement_of
@@ -305,3 +310,55 @@ def test_cli_routing() -> None:
     seed_alone = run("--routing", "adaptive", "--routing-seed", "1")
     assert seed_alone.exit_code != 0
     assert "--routing-seed applies to --routing ecmp-hash only" in seed_alone.output
+
+
+LAZY_FABRICS = [
+    ("clos", {"num_gpus": 256, "oversubscription": 3.0}),
+    ("rail-optimized", {"num_nodes": 48, "su_size": 16, "switch": "th5-200", "planes": 2}),
+    ("fat-tree", {"k": 8, "gpus_per_node": 4}),
+    ("single-hop", {"num_gpus": 64, "planes": 2, "gpus_per_node": 8}),
+]
+
+
+@pytest.mark.parametrize(("family", "params"), LAZY_FABRICS)
+@pytest.mark.parametrize("routing_name", ["adaptive", "policy"])
+def test_placing_only_the_candidates_that_can_win_changes_no_prediction(
+        family: str, params: dict, routing_name: str) -> None:
+    """``adaptive`` (and ``policy``: adaptive for training traffic) places only the algorithms
+    whose floor can beat the best placed one at the sizes asked (collectives.model._settle):
+    the fastest per size, its time and its algorithm are those of placing every candidate
+    (algorithm_costs), and a later call at other sizes places what they need."""
+
+    sizes = [8, 4096, 1 << 20, 1 << 26, 1 << 30]
+    for coll in ("all-reduce", "all-gather", "all-to-all", "reduce-scatter"):
+        G = topologies.build(family, **params)
+        full = algorithm_costs(G, coll, routing=routing_name)
+        on = placed_ranks(G)
+        for c in full:  # the floor is a floor: never above the placed cost
+            floor = _placement_floor(on, phases(on, coll, c.algorithm), ModelParams())
+            assert floor <= c.seconds_per_byte * (1 + 1e-9), (coll, c.algorithm)
+        G = topologies.build(family, **params)  # a fresh memo, asked one size at a time
+        for size in sizes[::-1]:
+            got = predict(G, coll, size, routing=routing_name)
+            best = min(full, key=lambda c: c.latency_s + c.seconds_per_byte * size)
+            assert got.algorithm == best.algorithm, (coll, size)
+            assert got.time_s == pytest.approx(
+                best.latency_s + best.seconds_per_byte * size, rel=1e-12)
+
+
+def test_adaptive_at_one_size_places_fewer_algorithms(monkeypatch) -> None:
+    calls: list[str] = []
+    evaluate = model._evaluate
+
+    def counting(on, steps, algorithm, params, routing="ecmp-ideal", *rest):
+        if routing != "ecmp-ideal":
+            calls.append(algorithm)
+        return evaluate(on, steps, algorithm, params, routing, *rest)
+
+    monkeypatch.setattr(model, "_evaluate", counting)
+    G = topologies.build("clos", num_gpus=512)
+    predict(G, "all-reduce", 1 << 30, routing="adaptive")
+    placed = len(calls)
+    assert 1 <= placed < len(model.algorithm_costs(G, "all-reduce"))
+    predict(G, "all-reduce", 8, routing="adaptive")  # a latency-bound size: more are placed
+    assert len(calls) > placed
