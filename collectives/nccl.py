@@ -112,6 +112,13 @@ class NcclSystem:
         Factor on every latency of the table (and of the P2P model): a calibration's fit of how
         much slower (or faster) a cluster's launch and synchronization are than NCCL's
         constants say (1 = NCCL's).
+    launch_s : float
+        Seconds added to every call's time (the tuner's and the P2P model's), after
+        ``latency_scale``: a calibration's fit of the cost each call pays whatever its
+        algorithm and protocol (kernel launch, the benchmark's own loop). NCCL's table grows
+        its latencies with the protocol (Ring on 8 Hopper GPUs: LL 15 us, Simple 56 us);
+        measured curves often have one floor for every protocol (8 x H100: 35 us at 8 B and
+        the same intercept at 128 MiB), which a scale alone cannot give.
     """
 
     num_ranks: int
@@ -132,10 +139,13 @@ class NcclSystem:
     bw_intra_bytes_per_s: float | None = None
     bw_inter_bytes_per_s: float | None = None
     latency_scale: float = 1.0
+    launch_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.latency_scale < 1e3:
             raise ValueError(f"latency_scale must be in (0, 1000), got {self.latency_scale!r}")
+        if not 0 <= self.launch_s < 1.0:
+            raise ValueError(f"launch_s must be in [0, 1) seconds, got {self.launch_s!r}")
         for name, low in (("num_ranks", 2), ("num_nodes", 1), ("nvlink_num_links", 1),
                           ("num_channels", 1)):
             value = getattr(self, name)
@@ -636,6 +646,8 @@ def nccl_time(system: NcclSystem, collective: str, size_bytes: int, *,
     ``t = lat x latCount + nBytes / (1000 bw)`` µs, with the Tree correction factor (and the
     2.30 NVLSTree one on Blackwell x86), the multi-node Ring/Simple plateau factor x1.4
     (x1.9 before Ampere), argmin over available cells in NCCL's order (``topoGetAlgoInfo``).
+    The argmin uses NCCL's own latencies: ``latency_scale`` and ``launch_s`` (what a
+    calibration found this cluster pays) time the cell NCCL picks but do not move the pick.
     One operation per launch (``latCount = 1``). Channel/thread shrinking after the choice is not
     modeled: it does not change NCCL's predicted time. all-to-all and send-recv use
     :func:`p2p_time` (not NCCL's tuner).
@@ -669,14 +681,23 @@ def nccl_time(system: NcclSystem, collective: str, size_bytes: int, *,
             f"on this system with NCCL {c.version}; available: {avail}"
         )
     ring_channels = graphs.graphs["Ring"].num_channels  # type: ignore[union-attr]
-    best: tuple[float, float, str, str] | None = None
+    # NCCL chooses with its own constants: a calibration's latency scale and cost per call are
+    # what this cluster pays, which NCCL's tuner does not know, so they time the choice only
+    own = table
+    if system.latency_scale != 1.0 or system.launch_s != 0.0:
+        own = tune(replace(system, latency_scale=1.0, launch_s=0.0), coll, version=version,
+                   graphs=graphs)
+    choice: tuple[float, str, str] | None = None
     for a, p in candidates:
-        t_us, lat_us = _algo_time_us(c, system, coll, a, p, table.entries[(a, p)], size_bytes,
-                                     ring_channels)
-        if best is None or t_us < best[0]:
-            best = (t_us, lat_us, a, p)
-    assert best is not None  # candidates is not empty
-    t_us, lat_us, a, p = best
+        t_us, _ = _algo_time_us(c, system, coll, a, p, own.entries[(a, p)], size_bytes,
+                                ring_channels)
+        if choice is None or t_us < choice[0]:
+            choice = (t_us, a, p)
+    assert choice is not None  # candidates is not empty
+    _, a, p = choice
+    t_us, lat_us = _algo_time_us(c, system, coll, a, p, table.entries[(a, p)], size_bytes,
+                                 ring_channels)
+    t_us, lat_us = t_us + system.launch_s * 1e6, lat_us + system.launch_s * 1e6
     time_s = t_us * 1e-6
     algbw = size_bytes / time_s if time_s > 0 else 0.0
     return NcclPrediction(
@@ -724,7 +745,7 @@ def p2p_time(system: NcclSystem, collective: str, size_bytes: int, *,
     intra_hop = (constants.nvlink_hop_latency_s if system.intra == "nvlink"
                  else constants.pci_hop_latency_s)
     alpha = (constants.base_latency_s + (constants.net_hop_latency_s if N > 1 else intra_hop)
-             ) * system.latency_scale
+             ) * system.latency_scale + system.launch_s
     if coll == "all-to-all":
         t_net = (n - G) / n * size_bytes / b_nic if N > 1 else 0.0
         t_intra = (G - 1) / n * size_bytes / b_intra if G > 1 else 0.0

@@ -124,7 +124,8 @@ def nccl_system(G: nx.DiGraph, ranks: Sequence[str]) -> tuple[nccl.NcclSystem, f
     return system, factor
 
 
-NCCL_PARAMETERS = ("bw_intra_scale", "bw_inter_scale", "net_latency_s", "latency_scale")
+NCCL_PARAMETERS = ("bw_intra_scale", "bw_inter_scale", "net_latency_s", "latency_scale",
+                   "launch_s")
 
 
 def calibrated_system(
@@ -139,8 +140,9 @@ def calibrated_system(
 
     ``values`` (from a calibration of the nccl flavor, :mod:`measure.calibrate_nccl`) scale the
     per-channel bandwidths NCCL's search finds (``bw_intra_scale``, ``bw_inter_scale``) and every
-    latency of NCCL's table (``latency_scale``), and set the net plugin's latency
-    (``net_latency_s``); missing keys are neutral (1, 1, 0, 1). The
+    latency of NCCL's table (``latency_scale``), add a cost per call to each
+    (``launch_s``), and set the net plugin's latency (``net_latency_s``); missing keys are
+    neutral (1, 1, 0, 1, 0). The
     fabric factor (module docstring) scales the inter-node bandwidth: of the ring for tuned
     collectives, of the NICs for all-to-all.
     """
@@ -156,6 +158,8 @@ def calibrated_system(
     overrides: dict[str, object] = {}
     if values.get("latency_scale", 1.0) != 1.0:
         overrides["latency_scale"] = values["latency_scale"]
+    if values.get("launch_s", 0.0) != 0.0:
+        overrides["launch_s"] = values["launch_s"]
     if collective == "all-to-all":
         if system.num_nodes > 1:
             index = fabric_index(G)

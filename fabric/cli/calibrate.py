@@ -98,8 +98,9 @@ def _buffers(in_place: bool, both: bool) -> bool | None:
               default="soft_l1", show_default=True, help="Robust loss on log time.")
 @click.option("--flavor", type=click.Choice(["ideal", "nccl", "mpi"]), default="ideal",
               show_default=True,
-              help="ideal: alpha and link efficiencies; nccl: NCCL tuner's bandwidth scales and "
-                   "network latency; mpi: the ideal fit for OSU/IMB/mpi4py records.")
+              help="ideal: alpha and link efficiencies; nccl: NCCL tuner's bandwidth scales, "
+                   "latency scale, cost per call and network latency; mpi: the ideal fit for "
+                   "OSU/IMB/mpi4py records.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Calibration file to write (JSON; atomic, nothing written on error).")
 @json_option
@@ -107,7 +108,8 @@ def calibrate_command(records: str, topology: str | None, holdout: str, in_place
                       both_buffers: bool, loss: str, flavor: str, output: str | None,
                       as_json: bool, **options: Any) -> None:
     """Fit the model to RECORDS (a records file or a benchmark log): alpha and per-link-class
-    efficiency (ideal flavor), or NCCL's bandwidth scales and network latency (nccl flavor).
+    efficiency (ideal flavor), or NCCL's bandwidth scales, latency scale, cost per call and
+    network latency (nccl flavor).
 
     Prints the fitted parameters with standard errors and the fit error; -o writes the file
     that predict, compare and report take with --calibration.

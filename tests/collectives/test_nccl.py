@@ -194,6 +194,24 @@ def test_ring_latency_cell_by_hand():
     assert e.algbw_bytes_per_s == pytest.approx(360e9 * 8 / 14)
 
 
+@pytest.mark.parametrize("size", [8, 1 << 16, 1 << 21, 1 << 23, 1 << 26, GIB])
+def test_a_calibrated_latency_times_ncclS_choice_without_moving_it(size):
+    # NCCL picks with its own constants; what a cluster pays beyond them (a latency scale, a
+    # cost per call) is added to the cell it picks
+    own = nccl_time(h100(), "all-reduce", size)
+    paid = nccl_time(h100(latency_scale=0.2, launch_s=30e-6), "all-reduce", size)
+    assert (paid.algorithm, paid.protocol) == (own.algorithm, own.protocol)
+    cell = tune(h100(), "all-reduce").entries[(own.algorithm, own.protocol)]
+    assert paid.latency_s == pytest.approx(own.latency_s - cell.latency_s
+                                           + 0.2 * cell.latency_s + 30e-6)
+    assert paid.time_s - paid.latency_s == pytest.approx(own.time_s - own.latency_s)
+
+
+def test_launch_s_is_checked():
+    with pytest.raises(ValueError, match="launch_s must be in"):
+        h100(launch_s=-1e-6)
+
+
 def test_overrides_replace_search():
     s = h100(num_channels=16, bw_intra_bytes_per_s=24e9, bw_inter_bytes_per_s=24e9)
     e = tune(s, "all-reduce").entries[("Ring", "Simple")]

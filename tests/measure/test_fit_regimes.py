@@ -116,3 +116,31 @@ def test_linear_fit_leave_one_out_matches_refitting():
         keep = np.arange(12) != i
         p = np.linalg.lstsq(X[keep], np.ones(11), rcond=None)[0]
         assert fit.loo_relative_errors[i] == pytest.approx(X[i] @ p - 1.0, rel=1e-8, abs=1e-12)
+
+
+def test_a_regime_keeps_its_edge_factor_across_a_gap():
+    # a regime fitted on latency-bound sizes (up to 1 MiB) with a bandwidth factor it could not
+    # check (18.6, as three points of an MI300X log gave) and a large-size one (from 256 MiB):
+    # at 16 MiB, where the model's time is nearly all transfer, the left side brings the factor
+    # it had at 1 MiB (where the transfer was 1/16 of 16 MiB's), not 18.6 on all the transfer
+    mib = 1 << 20
+    left = Regime(operation="all-reduce", low_size_bytes=0, high_size_bytes=16 * mib,
+                  latency_scale=0.7, bandwidth_factor=18.6, first_fitted_size_bytes=256 << 10,
+                  last_fitted_size_bytes=mib)
+    right = Regime(operation="all-reduce", low_size_bytes=16 * mib, high_size_bytes=None,
+                   latency_scale=0.5, bandwidth_factor=1.04, first_fitted_size_bytes=256 * mib,
+                   last_fitted_size_bytes=1 << 34)
+    lat, transfer = 300e-6, 100e-6  # the model at 16 MiB: latency 300 us, transfer 100 us
+    got = regime_time([left, right], "all-reduce", 16 * mib, lat + transfer, lat)
+    at_lo = lat + transfer / 16
+    left_ratio = (0.7 * lat + 18.6 * transfer / 16) / at_lo
+    at_hi = lat + transfer * 16
+    right_ratio = (0.5 * lat + 1.04 * transfer * 16) / at_hi
+    w = math.log(16) / math.log(256)
+    assert got == pytest.approx((lat + transfer) * left_ratio ** (1 - w) * right_ratio ** w)
+    # the parameters carried whole would have made it 1.8x slower
+    whole = math.sqrt(left.time_s(lat + transfer, lat) * right.time_s(lat + transfer, lat))
+    assert whole > 1.7 * got
+    # inside a regime's own range, its parameters apply as fitted
+    assert regime_time([left, right], "all-reduce", mib // 2, lat + transfer, lat) == \
+        pytest.approx(left.time_s(lat + transfer, lat))
