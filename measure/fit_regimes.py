@@ -109,7 +109,8 @@ def regime_time(regimes: Sequence[Regime], operation: str, size_bytes: float, ti
     Between the last fitted size of one regime and the first of the next, where nothing was
     measured, the two corrected times are blended geometrically, linearly in log size: the
     breakpoint is somewhere in the gap, and a wide gap (a log measured only at its ends) is not
-    handed to either side's extrapolation.
+    handed to either side's extrapolation. Each side brings what it can vouch for
+    (:func:`_edge_ratio`).
     """
     mine = sorted((r for r in regimes if r.operation == operation),
                   key=lambda r: r.low_size_bytes)
@@ -128,17 +129,28 @@ def regime_time(regimes: Sequence[Regime], operation: str, size_bytes: float, ti
     return time_s
 
 
+#: Transfer share of the model's time at a regime's fitted edge from which its transfer factor
+#: is carried into a gap as fitted (below it, the factor it put on the time at the edge is).
+EDGE_TRANSFER_SHARE = 0.25
+
+
 def _edge_ratio(regime: Regime, edge_bytes: int, size_bytes: float, time_s: float,
                 latency_s: float) -> float:
-    """The factor ``regime`` puts on the model's time at its fitted edge ``edge_bytes``, for a
-    size in the gap beyond it: the model's transfer there is ``size``'s scaled to the edge
-    (transfer is linear in the size). A regime fitted where the transfer was a sliver of the
-    time leaves its bandwidth factor unchecked; applied to a size where the transfer is all the
-    time, it would multiply the time by it (18.6x, from three points of an MI300X log)."""
+    """The factor ``regime`` puts on the model's time at a size in the gap beyond its fitted
+    edge ``edge_bytes``.
+
+    Where the model's transfer made at least :data:`EDGE_TRANSFER_SHARE` of the time at the
+    edge (the transfer there is ``size``'s scaled to the edge: transfer is linear in the size),
+    the regime's transfer factor was seen at work and is carried as fitted. Below it, the
+    factor was fitted on a sliver of the time and is not trusted on a size where the transfer
+    is all of it (three points of an MI300X log fitted 18.6, which made the middle sizes 68%
+    slow): the regime's factor on the whole time at the edge is carried instead."""
     transfer = max(time_s - latency_s, 0.0) * edge_bytes / size_bytes
     at_edge = latency_s + transfer
     if at_edge <= 0:
         return 1.0
+    if transfer >= EDGE_TRANSFER_SHARE * at_edge:  # the factor was seen at work: carry it
+        return regime.time_s(time_s, latency_s) / time_s
     return regime.time_s(at_edge, latency_s) / at_edge
 
 

@@ -121,8 +121,10 @@ def test_linear_fit_leave_one_out_matches_refitting():
 def test_a_regime_keeps_its_edge_factor_across_a_gap():
     # a regime fitted on latency-bound sizes (up to 1 MiB) with a bandwidth factor it could not
     # check (18.6, as three points of an MI300X log gave) and a large-size one (from 256 MiB):
-    # at 16 MiB, where the model's time is nearly all transfer, the left side brings the factor
-    # it had at 1 MiB (where the transfer was 1/16 of 16 MiB's), not 18.6 on all the transfer
+    # at 16 MiB, where the model's transfer is a quarter of its time, the left side brings the
+    # factor it put on the time at 1 MiB (where the transfer was 1/16 of 16 MiB's and 2% of the
+    # time), not 18.6 on all the transfer; the right side, whose transfer was most of the time
+    # at 256 MiB, brings its parameters as fitted
     mib = 1 << 20
     left = Regime(operation="all-reduce", low_size_bytes=0, high_size_bytes=16 * mib,
                   latency_scale=0.7, bandwidth_factor=18.6, first_fitted_size_bytes=256 << 10,
@@ -131,16 +133,22 @@ def test_a_regime_keeps_its_edge_factor_across_a_gap():
                    latency_scale=0.5, bandwidth_factor=1.04, first_fitted_size_bytes=256 * mib,
                    last_fitted_size_bytes=1 << 34)
     lat, transfer = 300e-6, 100e-6  # the model at 16 MiB: latency 300 us, transfer 100 us
-    got = regime_time([left, right], "all-reduce", 16 * mib, lat + transfer, lat)
-    at_lo = lat + transfer / 16
-    left_ratio = (0.7 * lat + 18.6 * transfer / 16) / at_lo
-    at_hi = lat + transfer * 16
-    right_ratio = (0.5 * lat + 1.04 * transfer * 16) / at_hi
-    w = math.log(16) / math.log(256)
-    assert got == pytest.approx((lat + transfer) * left_ratio ** (1 - w) * right_ratio ** w)
-    # the parameters carried whole would have made it 1.8x slower
-    whole = math.sqrt(left.time_s(lat + transfer, lat) * right.time_s(lat + transfer, lat))
-    assert whole > 1.7 * got
+    total = lat + transfer
+    got = regime_time([left, right], "all-reduce", 16 * mib, total, lat)
+    left_ratio = (0.7 * lat + 18.6 * transfer / 16) / (lat + transfer / 16)
+    right_ratio = (0.5 * lat + 1.04 * transfer) / total
+    assert got == pytest.approx(total * math.sqrt(left_ratio * right_ratio))  # w = 4/8 octaves
+    # the parameters carried whole would have made it 2.2x slower
+    assert math.sqrt(left.time_s(total, lat) * right.time_s(total, lat)) > 2.1 * got
     # inside a regime's own range, its parameters apply as fitted
-    assert regime_time([left, right], "all-reduce", mib // 2, lat + transfer, lat) == \
-        pytest.approx(left.time_s(lat + transfer, lat))
+    assert regime_time([left, right], "all-reduce", mib // 2, total, lat) == \
+        pytest.approx(left.time_s(total, lat))
+    # a regime whose transfer was a quarter of the time or more at its edge carries its factor
+    busy = Regime(operation="all-reduce", low_size_bytes=0, high_size_bytes=16 * mib,
+                  latency_scale=0.7, bandwidth_factor=1.6, first_fitted_size_bytes=256 << 10,
+                  last_fitted_size_bytes=mib)
+    lat = 10e-6  # at 1 MiB the transfer (100 us / 16) is 38% of the time
+    total = lat + transfer
+    right_ratio = (0.5 * lat + 1.04 * transfer) / total
+    assert regime_time([busy, right], "all-reduce", 16 * mib, total, lat) == \
+        pytest.approx(total * math.sqrt(busy.time_s(total, lat) / total * right_ratio))
