@@ -186,7 +186,7 @@ def _placement_floor(on: PlacedRanks, steps: list[Phase], params: ModelParams) -
             continue
         e = ph.edges
         c_e = cap[e] * (eff[e] if eff is not None else 1.0)
-        if ph.step_flows() is None:
+        if ph.flows is None and ph.flows_later is None:  # kept fluid (flows not built here)
             total += ph.repeat * float((ph.load / c_e).max())
             continue
         src, dst = index.edge_src[e], index.edge_dst[e]
