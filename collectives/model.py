@@ -445,9 +445,9 @@ def predict_ideal(
     out = []
     for size in sizes:
         at = min(range(len(costs)),
-                 key=lambda i: costs[i].latency_s + costs[i].seconds_per_byte * size)
+                 key=lambda i: _time(costs[i], size))
         best = costs[at]
-        time_s = best.latency_s + best.seconds_per_byte * size
+        time_s = _time(best, size)
         spread = samples[at]
         p99_s = (best.latency_s + float(np.quantile(spread, 0.99)) * size
                  if spread is not None else time_s)

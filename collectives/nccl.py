@@ -671,7 +671,10 @@ def nccl_time(system: NcclSystem, collective: str, size_bytes: int, *,
     algo = _resolve(algorithm, c.algorithms, "algorithm")
     proto = _resolve(protocol, PROTOCOLS, "protocol")
     graphs = search_graphs(system, version=version)
-    table = tune(system, coll, version=version, graphs=graphs)
+    # NCCL chooses with its own constants: a calibration's latency scale and cost per call are
+    # what this cluster pays, which NCCL's tuner does not know, so they time the choice only
+    table = tune(replace(system, latency_scale=1.0, launch_s=0.0), coll, version=version,
+                 graphs=graphs)
     candidates = [k for k in table.available()
                   if (algo is None or k[0] == algo) and (proto is None or k[1] == proto)]
     if not candidates:
@@ -681,22 +684,17 @@ def nccl_time(system: NcclSystem, collective: str, size_bytes: int, *,
             f"on this system with NCCL {c.version}; available: {avail}"
         )
     ring_channels = graphs.graphs["Ring"].num_channels  # type: ignore[union-attr]
-    # NCCL chooses with its own constants: a calibration's latency scale and cost per call are
-    # what this cluster pays, which NCCL's tuner does not know, so they time the choice only
-    own = table
-    if system.latency_scale != 1.0 or system.launch_s != 0.0:
-        own = tune(replace(system, latency_scale=1.0, launch_s=0.0), coll, version=version,
-                   graphs=graphs)
     choice: tuple[float, str, str] | None = None
     for a, p in candidates:
-        t_us, _ = _algo_time_us(c, system, coll, a, p, own.entries[(a, p)], size_bytes,
+        t_us, _ = _algo_time_us(c, system, coll, a, p, table.entries[(a, p)], size_bytes,
                                 ring_channels)
         if choice is None or t_us < choice[0]:
             choice = (t_us, a, p)
     assert choice is not None  # candidates is not empty
     _, a, p = choice
-    t_us, lat_us = _algo_time_us(c, system, coll, a, p, table.entries[(a, p)], size_bytes,
-                                 ring_channels)
+    cell = table.entries[(a, p)]
+    paid = replace(cell, latency_s=cell.latency_s * system.latency_scale)  # as tune() scales
+    t_us, lat_us = _algo_time_us(c, system, coll, a, p, paid, size_bytes, ring_channels)
     t_us, lat_us = t_us + system.launch_s * 1e6, lat_us + system.launch_s * 1e6
     time_s = t_us * 1e-6
     algbw = size_bytes / time_s if time_s > 0 else 0.0
