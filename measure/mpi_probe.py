@@ -207,6 +207,15 @@ class _Watchdog:
             os._exit(1)
 
 
+class AgreedError(ValueError):
+    """A failure every rank raises together, after agreeing on it (a collective decided it).
+
+    No rank is left waiting on another, so the job ends by each rank exiting on its own:
+    ``MPI_Abort`` is for a failure only some ranks saw, and its teardown can drop what the
+    ranks printed last (MPICH's Hydra launcher may exit before it forwards their stderr).
+    """
+
+
 def _native_loops(comm: Any, timing_loop: str) -> NativeLoops | None:
     """The C timing loops when ``timing_loop`` allows them and every rank loaded them.
 
@@ -231,7 +240,7 @@ def _native_loops(comm: Any, timing_loop: str) -> NativeLoops | None:
     failed = next(r for r, reason in enumerate(reasons) if reason)
     message = f"no native timing loop on rank {failed}: {reasons[failed]}"
     if timing_loop == "native":
-        raise ValueError(message)
+        raise AgreedError(message)
     if comm.Get_rank() == 0:
         LOG.warning("%s; timing in Python instead (mpi4py's cost per call is subtracted from "
                     "batched collectives, which undershoots below about 4 KiB)", message)

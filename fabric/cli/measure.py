@@ -225,7 +225,7 @@ def measure_mpi(
     as_json: bool,
 ) -> None:
     """Probe MPI with mpi4py: run as `mpiexec -n N fabric measure mpi -o run.jsonl`."""
-    from measure.mpi_probe import run_mpi_probe
+    from measure.mpi_probe import AgreedError, run_mpi_probe
 
     rank = detect_launch().rank
     try:
@@ -273,6 +273,12 @@ def measure_mpi(
             timeout_s=timeout_s,
             timing_loop=timing_loop,
         )
+    except AgreedError as err:  # every rank raised it: each ends on its own, rank 0 says why
+        if sink is not None and sink.writer is not None:
+            sink.writer.close()
+        if comm.Get_rank() == 0:
+            raise click.ClickException(one_line(err)) from None
+        sys.exit(1)
     except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - one rank's failure or
         # Ctrl-C (mpiexec forwards SIGINT) must end the whole job, not leave ranks waiting
         if sink is not None and sink.writer is not None:
