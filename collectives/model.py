@@ -28,8 +28,8 @@ from collectives.bounds import bandwidth_lower_bound_s
 from collectives.calibration import ModelParams, check_calibration
 from collectives.communicator import Communicator, PlacedRanks, placed_ranks
 from collectives.names import busbw_factor, canonical
-from collectives.patterns import Phase
-from collectives.registry import algorithm_for, candidates, phases
+from collectives.patterns import Exchange, Phase
+from collectives.registry import algorithm_for, candidates, phases, plan
 from collectives.results import AlgorithmCost, Prediction
 from fabric.flows import SampledStep, edge_name, hash_samples, sampled_step
 from fabric.links import SCALEOUT_CLASSES, SCALEUP_CLASSES
@@ -88,10 +88,14 @@ def _warm_costs(
     collective on the same ranks) costs one dictionary lookup. Failed requests are not kept, and
     nothing kept refers to the graph (the index is cached weakly on it).
 
-    With ``sizes``, a deterministic per-flow placement (``adaptive``, ``pack``) places only the
-    candidates that can be the fastest at one of them (:func:`_settle`); the others wait in the
-    memo with their floors, and a later call at other sizes places those it needs. The fastest
-    per size is the same as with every candidate placed.
+    With ``sizes``, only the candidates that can be the fastest at one of them are placed
+    (:func:`_settle`): under a deterministic per-flow placement (``adaptive``, ``pack``) any
+    candidate, under the fluid split the algorithms made of exchanges (whose floor needs no
+    routing: :func:`exchange_floor`; at 131,072 GPUs and 1 GiB recursive doubling and
+    Rabenseifner are never routed). The others wait in the memo with their floors, and a later
+    call at other sizes places those it needs. The fastest per size is the same as with every
+    candidate placed. Hashing places every candidate (its draws are shared between algorithms
+    in a fixed order).
     """
     memo = cast("dict[Hashable, _Request]", fabric_index(G).memo.setdefault(_MEMO_KEY, {}))
     key = _request_key(collective, ranks, placement, algorithm, params, seed, routing,
@@ -202,6 +206,56 @@ def _placement_floor(on: PlacedRanks, steps: list[Phase], params: ModelParams) -
         room = np.bincount(inv, weights=c_e[keep], minlength=len(ids))
         total += ph.repeat * float((load / room).max())
     return total
+
+
+def exchange_floor(on: PlacedRanks, steps: list[Exchange], params: ModelParams,
+                   name: str = "") -> AlgorithmCost:
+    """A floor of the cost of an algorithm made of exchanges, from its plan, before routing:
+    its latency and seconds per byte under every routing policy are at least these.
+
+    Routing fixes two things whatever the policy: a pair on one scale-up switch crosses the
+    source's edge up to it and the destination's edge down (:func:`fabric.routing.route`), and
+    a GPU never forwards, so a byte to another scale-up domain leaves over its source's
+    scale-out out-edges and arrives over its destination's scale-out in-edges. Per step, the
+    busiest of those (one flow per rank) is no busier than the busiest cable of any routing;
+    the latency floor counts the software steps and the scale-up pairs' path latency. A rank
+    with no scale-out capacity to send or receive makes the floor infinite (its flows have no
+    path).
+    """
+    index, c = on.index, on.comm
+    eff = _efficiency(index, params)
+    cap = index.edge_capacity_bytes_per_s * (eff if eff is not None else 1.0)
+    src_e, dst_e = index.edge_src, index.edge_dst
+    out_e = index.is_gpu[src_e] & index.transit[dst_e]
+    in_e = index.transit[src_e] & index.is_gpu[dst_e]
+    out_cap = np.bincount(src_e[out_e], weights=cap[out_e], minlength=index.num_nodes)
+    in_cap = np.bincount(dst_e[in_e], weights=cap[in_e], minlength=index.num_nodes)
+    su = index.scaleup_switch
+    ranks = np.arange(c.n)
+    per_unit: dict[tuple[int, bool], tuple[float, float]] = {}
+    latency_s = seconds_per_byte = 0.0
+    for e in steps:
+        found = per_unit.get((e.distance, e.xor))
+        if found is None:
+            partner = ranks ^ e.distance if e.xor else (ranks + e.distance) % c.n
+            src, dst = c.pos, c.pos[partner]
+            moving = src != dst
+            src, dst = src[moving], dst[moving]
+            intra = (su[src] >= 0) & (su[src] == su[dst])
+            room, path_s = math.inf, 0.0
+            if intra.any():
+                up, down = index.up_edge[src[intra]], index.down_edge[dst[intra]]
+                room = float(min(cap[up].min(), cap[down].min()))
+                path_s = float((index.edge_latency_s[up] + index.edge_latency_s[down]).max())
+            if not intra.all():
+                room = min(room, float(out_cap[src[~intra]].min()),
+                           float(in_cap[dst[~intra]].min()))
+            found = (path_s, 1.0 / room if room > 0 else math.inf)
+            per_unit[(e.distance, e.xor)] = found
+        latency_s += e.repeat * (found[0] + params.alpha_s)
+        seconds_per_byte += e.repeat * e.rel * found[1]
+    return AlgorithmCost(algorithm=name, latency_s=latency_s, seconds_per_byte=seconds_per_byte,
+                         bottleneck="", bytes_sent_per_rank_per_byte=0.0)
 
 
 def _efficiency(index: FabricIndex, params: ModelParams) -> np.ndarray | None:
@@ -325,8 +379,8 @@ def _costs(
 ) -> tuple[list[tuple[str, tuple[AlgorithmCost, np.ndarray | None]]], dict[str, AlgorithmCost],
            tuple[str, ...]]:
     """Evaluated candidates ``(name, (cost, samples))`` in registry order, the floors of those
-    left waiting (only with ``sizes`` under ``adaptive`` or ``pack``: see
-    :func:`_warm_costs`), and every candidate's name in registry order."""
+    left waiting (only with ``sizes``, not under ``ecmp-hash``: see :func:`_warm_costs`), and
+    every candidate's name in registry order."""
     placed: dict[tuple[int, int], SampledStep] = {}
     if algorithm is not None:
         algorithm_for(collective, algorithm)  # unknown, or not serving: say so first
@@ -335,13 +389,25 @@ def _costs(
         return [(algorithm, got)], {}, (algorithm,)
     errors = []
     built: dict[str, list[Phase]] = {}
-    for a in candidates(on, collective, params.algorithm_set):
+    mode = placement_of(routing)
+    names = candidates(on, collective, params.algorithm_set)
+    # at given sizes, an algorithm made of exchanges waits unrouted with its plan's floor
+    # (except under hashing, whose draws are shared between algorithms in a fixed order)
+    planned = sizes is not None and mode != "ecmp-hash" and len(names) > 1
+    asked: Sequence[int] = sizes if sizes is not None else ()
+    floors: dict[str, AlgorithmCost] = {}
+    order = []
+    for a in names:
         try:
-            built[a] = phases(on, collective, a)
+            exchanges = plan(on, collective, a) if planned else None
+            if exchanges is not None:
+                floors[a] = exchange_floor(on, exchanges, params, a)
+            else:
+                built[a] = phases(on, collective, a)
+            order.append(a)
         except ValueError as err:
             errors.append(f"{a}: {err}")
     bounds: dict[str, AlgorithmCost] = {}
-    mode = placement_of(routing)
     if mode == "ecmp-hash" and len(built) > 1:
         # Hashing never beats the fluid split on average: the expected load of a cable is its
         # fluid share, and E[max] >= max E (Jensen), phase by phase. So an algorithm whose fluid
@@ -350,18 +416,23 @@ def _costs(
         for a, steps in built.items():
             bounds[a] = _evaluate(on, steps, a, params)[0]
     done: dict[str, tuple[AlgorithmCost, np.ndarray | None]] = {}
-    floors: dict[str, AlgorithmCost] = {}
-    if mode in ("adaptive", "pack") and sizes is not None and len(built) > 1:
-        # a deterministic placement: only the candidates that can win at one of ``sizes``
+    if planned:
+        # only the candidates that can win at one of ``sizes``: under a per-flow placement
+        # every candidate waits with its floor; under the fluid split those without a plan
+        # are evaluated (their floor would cost what evaluating them does)
         for a, steps in built.items():
-            fluid = _evaluate(on, steps, a, params)[0]
-            floors[a] = dataclasses.replace(
-                fluid, seconds_per_byte=_placement_floor(on, steps, params))
+            if mode in ("adaptive", "pack"):
+                fluid = _evaluate(on, steps, a, params)[0]
+                floors[a] = dataclasses.replace(
+                    fluid, seconds_per_byte=_placement_floor(on, steps, params))
+            else:
+                done[a] = _evaluate(on, steps, a, params, routing, routing_seed, placed)
 
         def evaluate(a: str) -> tuple[AlgorithmCost, np.ndarray | None]:
-            return _evaluate(on, built[a], a, params, routing, routing_seed, placed)
+            steps = built[a] if a in built else phases(on, collective, a)
+            return _evaluate(on, steps, a, params, routing, routing_seed, placed)
 
-        _settle(done, floors, sizes, evaluate, errors)
+        _settle(done, floors, asked, evaluate, errors)
     else:
         for a in sorted(built, key=lambda a: bounds[a].seconds_per_byte if bounds else 0.0):
             low = bounds.get(a)
@@ -377,8 +448,7 @@ def _costs(
         raise ValueError(
             f"no algorithm for {collective} works on this placement: {'; '.join(errors)}"
         )
-    order = tuple(built)
-    return [(a, done[a]) for a in order if a in done], floors, order
+    return [(a, done[a]) for a in order if a in done], floors, tuple(order)
 
 
 def algorithm_costs(

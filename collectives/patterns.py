@@ -42,6 +42,11 @@ from fabric.routing import FabricIndex, LinkLoads, deliver, propagate, route
 __all__ = [
     "DIRECT_FLOW_LIMIT",
     "PAIRWISE_SAMPLES",
+    "Exchange",
+    "exchange_phases",
+    "recursive_doubling_plan",
+    "recursive_halving_plan",
+    "rabenseifner_plan",
     "Phase",
     "ring_phases",
     "tree_phases",
@@ -91,6 +96,20 @@ class Phase:
         if self.flows is not None:
             return self.flows
         return self.flows_later() if self.flows_later is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """A step, before routing, in which every rank sends ``rel`` bytes per byte of the
+    collective to one partner: rank XOR ``distance`` (``xor``) or rank + ``distance`` (mod n),
+    ``repeat`` times, one software step each. An algorithm made only of such steps has a
+    *plan* (a list of them): its phases are the plan routed (:func:`exchange_phases`), and a
+    floor of its cost needs no routing (:func:`collectives.model.exchange_floor`)."""
+
+    distance: int
+    rel: float
+    xor: bool = True
+    repeat: float = 1.0
 
 
 def _phase_from_flows(
@@ -278,9 +297,11 @@ def _scaled(unit: Phase, rel: float, repeat: float = 1.0) -> Phase:
         scale=rel)
 
 
-def _xor_phases(index: FabricIndex, c: Communicator, rel_of_step: list[float]) -> list[Phase]:
-    return [_scaled(_unit_phase(index, c, 1 << k, xor=True), rel)
-            for k, rel in enumerate(rel_of_step)]
+def exchange_phases(on: PlacedRanks, plan: list[Exchange]) -> list[Phase]:
+    """A plan of exchanges routed: one phase per step, each its partner map's unit phase
+    (routed once per fabric index) scaled."""
+    return [_scaled(_unit_phase(on.index, on.comm, e.distance, xor=e.xor), e.rel, e.repeat)
+            for e in plan]
 
 
 def _shift_phase(
@@ -493,29 +514,43 @@ def _lg(n: int) -> int:
     return int(round(math.log2(n))) if is_power_of_two(n) else 0
 
 
-def recursive_doubling_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+def recursive_doubling_plan(n: int, collective: str) -> list[Exchange]:
     """Exchange with the partner at distance 2^k, k = 0..lg n - 1: the whole buffer each step
     (all-reduce) or the 2^k/n gathered so far (all-gather)."""
-    n = on.comm.n
     lg = _lg(n)
     if collective == "all-reduce":
-        return _xor_phases(on.index, on.comm, [1.0] * lg)
-    return _xor_phases(on.index, on.comm, [2**k / n for k in range(lg)])
+        return [Exchange(1 << k, 1.0) for k in range(lg)]
+    return [Exchange(1 << k, 2**k / n) for k in range(lg)]
+
+
+def _halving(n: int) -> list[Exchange]:
+    lg = _lg(n)
+    return [Exchange(1 << k, 2 ** (lg - 1 - k) / n) for k in range(lg)]
+
+
+def recursive_halving_plan(n: int, collective: str) -> list[Exchange]:
+    """Reduce-scatter by halving: half of what is left each step, the farthest partner first."""
+    return _halving(n)[::-1]
+
+
+def rabenseifner_plan(n: int, collective: str) -> list[Exchange]:
+    """Reduce-scatter by recursive halving, then all-gather by recursive doubling."""
+    return _halving(n) + _halving(n)
+
+
+def recursive_doubling_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+    """:func:`recursive_doubling_plan` routed."""
+    return exchange_phases(on, recursive_doubling_plan(on.comm.n, collective))
 
 
 def recursive_halving_phases(on: PlacedRanks, collective: str) -> list[Phase]:
-    """Reduce-scatter by halving: half of what is left each step, the farthest partner first."""
-    n = on.comm.n
-    lg = _lg(n)
-    return _xor_phases(on.index, on.comm, [2 ** (lg - 1 - k) / n for k in range(lg)])[::-1]
+    """:func:`recursive_halving_plan` routed."""
+    return exchange_phases(on, recursive_halving_plan(on.comm.n, collective))
 
 
 def rabenseifner_phases(on: PlacedRanks, collective: str) -> list[Phase]:
-    """Reduce-scatter by recursive halving, then all-gather by recursive doubling."""
-    n = on.comm.n
-    lg = _lg(n)
-    halving = _xor_phases(on.index, on.comm, [2 ** (lg - 1 - k) / n for k in range(lg)])
-    return halving + halving
+    """:func:`rabenseifner_plan` routed."""
+    return exchange_phases(on, rabenseifner_plan(on.comm.n, collective))
 
 
 def binomial_phases(on: PlacedRanks, collective: str) -> list[Phase]:

@@ -38,7 +38,7 @@ from collectives.algorithms import is_power_of_two
 from collectives.calibration import ALGORITHM_SETS
 from collectives.communicator import PlacedRanks
 from collectives.names import COLLECTIVES, canonical
-from collectives.patterns import Phase
+from collectives.patterns import Exchange, Phase
 from fabric.catalog import default_catalog
 
 __all__ = [
@@ -47,11 +47,13 @@ __all__ = [
     "ClosedForm",
     "PhaseBuilder",
     "PlacementRule",
+    "PlanBuilder",
     "algorithm_for",
     "algorithms_for",
     "candidates",
     "closed_form",
     "phases",
+    "plan",
     "reduces_in_network",
 ]
 
@@ -59,6 +61,8 @@ __all__ = [
 ClosedForm = Callable[..., float]
 #: ``f(on, collective) -> phases`` for a collective the algorithm serves, on ranks it applies to.
 PhaseBuilder = Callable[[PlacedRanks, str], list[Phase]]
+#: ``f(n, collective) -> plan``: the steps, before routing, of an algorithm made of exchanges.
+PlanBuilder = Callable[[int, str], list[Exchange]]
 #: ``f(on) -> reason``: why the algorithm does not apply to these ranks on this fabric, or "".
 PlacementRule = Callable[[PlacedRanks], str]
 
@@ -93,6 +97,11 @@ class Algorithm:
     opt_in
         Needs the fabric's software to enable it (SHARP's collective plug-in, NCCL_COLLNET_ENABLE):
         modeled only when named, never tried by the default choice.
+    build_plan
+        For an algorithm made only of exchanges with one partner per step: its plan
+        (:data:`PlanBuilder`; :class:`collectives.patterns.Exchange`), which ``build_phases``
+        routes. A floor of its cost then needs no routing, so the fastest algorithm at given
+        sizes can be found without routing it (:func:`collectives.model.exchange_floor`).
     phases_from
         Collective -> (another collective of this algorithm, factor): its phases are the other's
         with every ``repeat`` times the factor (reduce-scatter's ring moves all-gather's bytes,
@@ -109,6 +118,7 @@ class Algorithm:
     auto: bool = False
     opt_in: bool = False
     phases_from: Mapping[str, tuple[str, float]] = field(default_factory=dict)
+    build_plan: PlanBuilder | None = None
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.closed_forms if c not in COLLECTIVES]
@@ -256,6 +266,7 @@ ALGORITHMS: dict[str, Algorithm] = {
                 "all-gather": cf.recursive_doubling_all_gather,
             },
             build_phases=patterns.recursive_doubling_phases,
+            build_plan=patterns.recursive_doubling_plan,
             power_of_two=True,
         ),
         Algorithm(
@@ -264,6 +275,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             source=f"{_MPICH}: reduce_scatter_intra_recursive_halving.c",
             closed_forms={"reduce-scatter": cf.recursive_halving_reduce_scatter},
             build_phases=patterns.recursive_halving_phases,
+            build_plan=patterns.recursive_halving_plan,
             power_of_two=True,
         ),
         Algorithm(
@@ -273,6 +285,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             f"{_MPICH}: allreduce_intra_reduce_scatter_allgather.c",
             closed_forms={"all-reduce": cf.rabenseifner_all_reduce},
             build_phases=patterns.rabenseifner_phases,
+            build_plan=patterns.rabenseifner_plan,
             power_of_two=True,
         ),
         Algorithm(
@@ -454,6 +467,29 @@ def phases(on: PlacedRanks, collective: str, algorithm: str) -> list[Phase]:
         built = record.build_phases(on, name)
         memo[key] = built
     return built
+
+
+def plan(on: PlacedRanks, collective: str, algorithm: str) -> list[Exchange] | None:
+    """The plan of ``algorithm`` for ``collective`` on these ranks (the steps
+    :func:`phases` would route), or None where the algorithm is not made of exchanges.
+
+    Raises
+    ------
+    ValueError
+        As :func:`phases`, but for flows with no path (nothing is routed here).
+    """
+    name = canonical(collective)
+    record = algorithm_for(name, algorithm)
+    reason = record.unfit(name, on.comm.n, on)
+    if reason:
+        raise ValueError(reason)
+    if record.build_plan is None:
+        return None
+    base, factor = record.phases_from.get(name, (name, 1.0))
+    steps = record.build_plan(on.comm.n, base)
+    if factor == 1:
+        return steps
+    return [dataclasses.replace(e, repeat=factor * e.repeat) for e in steps]
 
 
 def candidates(on: PlacedRanks, collective: str, among: str = "all") -> list[str]:

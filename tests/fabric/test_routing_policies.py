@@ -22,9 +22,9 @@ import topologies
 from collectives import model
 from collectives.calibration import ModelParams
 from collectives.communicator import placed_ranks
-from collectives.model import _placement_floor, algorithm_costs
+from collectives.model import _placement_floor, algorithm_costs, exchange_floor
 from collectives.predict import predict
-from collectives.registry import phases
+from collectives.registry import phases, plan
 from fabric import routing
 from fabric.flows import hash_samples, sampled_step, step_cost
 from fabric.routing import ROUTING_POLICIES, check_routing, fabric_index, placement_of
@@ -321,22 +321,28 @@ LAZY_FABRICS = [
 
 
 @pytest.mark.parametrize(("family", "params"), LAZY_FABRICS)
-@pytest.mark.parametrize("routing_name", ["adaptive", "policy"])
+@pytest.mark.parametrize("routing_name", ["ecmp-ideal", "adaptive", "policy"])
 def test_placing_only_the_candidates_that_can_win_changes_no_prediction(
         family: str, params: dict, routing_name: str) -> None:
     """``adaptive`` (and ``policy``: adaptive for training traffic) places only the algorithms
-    whose floor can beat the best placed one at the sizes asked (collectives.model._settle):
-    the fastest per size, its time and its algorithm are those of placing every candidate
-    (algorithm_costs), and a later call at other sizes places what they need."""
+    whose floor can beat the best placed one at the sizes asked (collectives.model._settle),
+    and every policy but hashing routes an algorithm made of exchanges only when its plan's
+    floor can: the fastest per size, its time and its algorithm are those of placing every
+    candidate (algorithm_costs), and a later call at other sizes places what they need."""
 
     sizes = [8, 4096, 1 << 20, 1 << 26, 1 << 30]
     for coll in ("all-reduce", "all-gather", "all-to-all", "reduce-scatter"):
         G = topologies.build(family, **params)
         full = algorithm_costs(G, coll, routing=routing_name)
         on = placed_ranks(G)
-        for c in full:  # the floor is a floor: never above the placed cost
+        for c in full:  # the floors are floors: never above the placed cost
             floor = _placement_floor(on, phases(on, coll, c.algorithm), ModelParams())
             assert floor <= c.seconds_per_byte * (1 + 1e-9), (coll, c.algorithm)
+            steps = plan(on, coll, c.algorithm)
+            if steps is not None:
+                low = exchange_floor(on, steps, ModelParams())
+                assert low.seconds_per_byte <= c.seconds_per_byte * (1 + 1e-9)
+                assert low.latency_s <= c.latency_s * (1 + 1e-9), (coll, c.algorithm)
         G = topologies.build(family, **params)  # a fresh memo, asked one size at a time
         for size in sizes[::-1]:
             got = predict(G, coll, size, routing=routing_name)
@@ -344,6 +350,36 @@ def test_placing_only_the_candidates_that_can_win_changes_no_prediction(
             assert got.algorithm == best.algorithm, (coll, size)
             assert got.time_s == pytest.approx(
                 best.latency_s + best.seconds_per_byte * size, rel=1e-12)
+
+
+@pytest.mark.parametrize("routing_name", ["ecmp-ideal", "adaptive", "ecmp-hash"])
+@pytest.mark.parametrize("placement", ["packed", "random"])
+def test_a_plan_floor_is_a_floor_of_the_routed_cost(routing_name: str, placement: str) -> None:
+    """exchange_floor reads a floor off an algorithm's plan without routing it: with derated
+    scale-out links and ranks scattered over the fabric (scale-up pairs and network pairs in
+    one step), it is never above the routed cost under any policy, and it is tight where the
+    NICs are the bottleneck (recursive doubling on a non-blocking Clos)."""
+    G = topologies.build("clos", num_gpus=128)
+    params = ModelParams(efficiency_by_link={"scale-out": 0.6}, alpha_s=2e-6)
+    on = placed_ranks(G, 64, placement, seed=3)
+    for coll, algorithm in (("all-reduce", "recursive-doubling"), ("all-reduce", "rabenseifner"),
+                            ("all-gather", "recursive-doubling"),
+                            ("reduce-scatter", "recursive-halving")):
+        steps = plan(on, coll, algorithm)
+        assert steps is not None and len(steps) == (12 if algorithm == "rabenseifner" else 6)
+        low = exchange_floor(on, steps, params, algorithm)
+        (cost,) = algorithm_costs(G, coll, ranks=64, placement=placement, seed=3,
+                                  algorithm=algorithm, params=params, routing=routing_name)
+        assert 0 < low.seconds_per_byte <= cost.seconds_per_byte * (1 + 1e-9), algorithm
+        assert len(steps) * params.alpha_s <= low.latency_s <= cost.latency_s * (1 + 1e-9)
+    assert plan(on, "all-reduce", "ring") is None  # not made of exchanges: no plan
+    packed = placed_ranks(G, 64, "packed")
+    steps = plan(packed, "all-reduce", "recursive-doubling")
+    assert steps is not None
+    (routed,) = algorithm_costs(G, "all-reduce", ranks=64, algorithm="recursive-doubling",
+                                params=params)
+    low = exchange_floor(packed, steps, params)
+    assert low.seconds_per_byte == pytest.approx(routed.seconds_per_byte, rel=1e-9)
 
 
 def test_adaptive_at_one_size_places_fewer_algorithms(monkeypatch) -> None:
