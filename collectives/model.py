@@ -16,6 +16,7 @@ ideal one, and :func:`algorithm_costs` the per-algorithm costs calibration fits.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -89,13 +90,13 @@ def _warm_costs(
     nothing kept refers to the graph (the index is cached weakly on it).
 
     With ``sizes``, only the candidates that can be the fastest at one of them are placed
-    (:func:`_settle`): under a deterministic per-flow placement (``adaptive``, ``pack``) any
+    (:func:`_settle`): under a per-flow placement (``adaptive``, ``pack``, ``ecmp-hash``) any
     candidate, under the fluid split the algorithms made of exchanges (whose floor needs no
     routing: :func:`exchange_floor`; at 131,072 GPUs and 1 GiB recursive doubling and
     Rabenseifner are never routed). The others wait in the memo with their floors, and a later
     call at other sizes places those it needs. The fastest per size is the same as with every
-    candidate placed. Hashing places every candidate (its draws are shared between algorithms
-    in a fixed order).
+    candidate placed: a hashed phase shared by several algorithms draws its paths from its own
+    pairs (:func:`_unit_seed`), not from the order in which algorithms are placed.
     """
     memo = cast("dict[Hashable, _Request]", fabric_index(G).memo.setdefault(_MEMO_KEY, {}))
     key = _request_key(collective, ranks, placement, algorithm, params, seed, routing,
@@ -341,7 +342,9 @@ def _evaluate(
                     unit_flows = ph.unit.step_flows()
                     assert unit_flows is not None  # a unit phase keeps its flows
                     unit_got = sampled_step(index, *unit_flows, placement=placement,
-                                            samples=num_samples, seed=seed, efficiency=eff)
+                                            samples=num_samples,
+                                            seed=_unit_seed(routing_seed, unit_flows),
+                                            efficiency=eff)
                     placed[key] = unit_got
                 got, scale = unit_got, ph.scale
             else:
@@ -368,6 +371,18 @@ def _evaluate(
     return cost, (samples if hashed else None)
 
 
+def _unit_seed(routing_seed: int, flows: tuple[np.ndarray, np.ndarray, np.ndarray]) -> int:
+    """The hash seed of a unit phase (:attr:`collectives.patterns.Phase.unit`): drawn from the
+    routing seed and the unit's pairs, so that every algorithm that exchanges with the same
+    partners draws the same paths for them (as one connection's flows hash alike), whichever
+    algorithm is placed first and whichever sizes were asked."""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(str(int(routing_seed)).encode())
+    for part in flows[:2]:
+        digest.update(np.ascontiguousarray(part, dtype=np.int64).tobytes())
+    return int.from_bytes(digest.digest(), "little") >> 2
+
+
 def _costs(
     on: PlacedRanks,
     collective: str,
@@ -379,8 +394,8 @@ def _costs(
 ) -> tuple[list[tuple[str, tuple[AlgorithmCost, np.ndarray | None]]], dict[str, AlgorithmCost],
            tuple[str, ...]]:
     """Evaluated candidates ``(name, (cost, samples))`` in registry order, the floors of those
-    left waiting (only with ``sizes``, not under ``ecmp-hash``: see :func:`_warm_costs`), and
-    every candidate's name in registry order."""
+    left waiting (only with ``sizes``: see :func:`_warm_costs`), and every candidate's name in
+    registry order."""
     placed: dict[tuple[int, int], SampledStep] = {}
     if algorithm is not None:
         algorithm_for(collective, algorithm)  # unknown, or not serving: say so first
@@ -392,8 +407,7 @@ def _costs(
     mode = placement_of(routing)
     names = candidates(on, collective, params.algorithm_set)
     # at given sizes, an algorithm made of exchanges waits unrouted with its plan's floor
-    # (except under hashing, whose draws are shared between algorithms in a fixed order)
-    planned = sizes is not None and mode != "ecmp-hash" and len(names) > 1
+    planned = sizes is not None and len(names) > 1
     asked: Sequence[int] = sizes if sizes is not None else ()
     floors: dict[str, AlgorithmCost] = {}
     order = []
@@ -408,7 +422,7 @@ def _costs(
         except ValueError as err:
             errors.append(f"{a}: {err}")
     bounds: dict[str, AlgorithmCost] = {}
-    if mode == "ecmp-hash" and len(built) > 1:
+    if mode == "ecmp-hash" and len(built) > 1 and not planned:
         # Hashing never beats the fluid split on average: the expected load of a cable is its
         # fluid share, and E[max] >= max E (Jensen), phase by phase. So an algorithm whose fluid
         # cost is no better in latency and seconds per byte than an algorithm's hashed cost
@@ -418,10 +432,11 @@ def _costs(
     done: dict[str, tuple[AlgorithmCost, np.ndarray | None]] = {}
     if planned:
         # only the candidates that can win at one of ``sizes``: under a per-flow placement
-        # every candidate waits with its floor; under the fluid split those without a plan
-        # are evaluated (their floor would cost what evaluating them does)
+        # every candidate waits with its floor (a floor of every sample's time under hashing);
+        # under the fluid split those without a plan are evaluated (their floor would cost
+        # what evaluating them does)
         for a, steps in built.items():
-            if mode in ("adaptive", "pack"):
+            if mode != "ecmp-ideal":
                 fluid = _evaluate(on, steps, a, params)[0]
                 floors[a] = dataclasses.replace(
                     fluid, seconds_per_byte=_placement_floor(on, steps, params))

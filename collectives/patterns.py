@@ -47,6 +47,8 @@ __all__ = [
     "recursive_doubling_plan",
     "recursive_halving_plan",
     "rabenseifner_plan",
+    "bruck_plan",
+    "pairwise_plan",
     "Phase",
     "ring_phases",
     "tree_phases",
@@ -514,9 +516,10 @@ def _lg(n: int) -> int:
     return int(round(math.log2(n))) if is_power_of_two(n) else 0
 
 
-def recursive_doubling_plan(n: int, collective: str) -> list[Exchange]:
+def recursive_doubling_plan(c: Communicator, collective: str) -> list[Exchange]:
     """Exchange with the partner at distance 2^k, k = 0..lg n - 1: the whole buffer each step
     (all-reduce) or the 2^k/n gathered so far (all-gather)."""
+    n = c.n
     lg = _lg(n)
     if collective == "all-reduce":
         return [Exchange(1 << k, 1.0) for k in range(lg)]
@@ -528,29 +531,29 @@ def _halving(n: int) -> list[Exchange]:
     return [Exchange(1 << k, 2 ** (lg - 1 - k) / n) for k in range(lg)]
 
 
-def recursive_halving_plan(n: int, collective: str) -> list[Exchange]:
+def recursive_halving_plan(c: Communicator, collective: str) -> list[Exchange]:
     """Reduce-scatter by halving: half of what is left each step, the farthest partner first."""
-    return _halving(n)[::-1]
+    return _halving(c.n)[::-1]
 
 
-def rabenseifner_plan(n: int, collective: str) -> list[Exchange]:
+def rabenseifner_plan(c: Communicator, collective: str) -> list[Exchange]:
     """Reduce-scatter by recursive halving, then all-gather by recursive doubling."""
-    return _halving(n) + _halving(n)
+    return _halving(c.n) + _halving(c.n)
 
 
 def recursive_doubling_phases(on: PlacedRanks, collective: str) -> list[Phase]:
     """:func:`recursive_doubling_plan` routed."""
-    return exchange_phases(on, recursive_doubling_plan(on.comm.n, collective))
+    return exchange_phases(on, recursive_doubling_plan(on.comm, collective))
 
 
 def recursive_halving_phases(on: PlacedRanks, collective: str) -> list[Phase]:
     """:func:`recursive_halving_plan` routed."""
-    return exchange_phases(on, recursive_halving_plan(on.comm.n, collective))
+    return exchange_phases(on, recursive_halving_plan(on.comm, collective))
 
 
 def rabenseifner_phases(on: PlacedRanks, collective: str) -> list[Phase]:
     """:func:`rabenseifner_plan` routed."""
-    return exchange_phases(on, rabenseifner_plan(on.comm.n, collective))
+    return exchange_phases(on, rabenseifner_plan(on.comm, collective))
 
 
 def binomial_phases(on: PlacedRanks, collective: str) -> list[Phase]:
@@ -573,18 +576,21 @@ def binomial_phases(on: PlacedRanks, collective: str) -> list[Phase]:
     return phases
 
 
-def bruck_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+def bruck_plan(c: Communicator, collective: str) -> list[Exchange]:
     """Bruck (and PAT, its one-GPU-per-node variant): ceil(lg n) shifts by 2^k, half the buffer
     each (all-to-all) or the min(2^k, n - 2^k)/n gathered so far."""
-    n = on.comm.n
-    phases = []
-    for k in range(math.ceil(math.log2(n)) if n > 1 else 0):
-        rel = 0.5 if collective == "all-to-all" else min(2**k, n - 2**k) / n
-        phases.append(_shift_phase(on.index, on.comm, 2**k, rel, repeat=1))
-    return phases
+    n = c.n
+    return [Exchange(2**k, 0.5 if collective == "all-to-all" else min(2**k, n - 2**k) / n,
+                     xor=False)
+            for k in range(math.ceil(math.log2(n)) if n > 1 else 0)]
 
 
-def pairwise_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+def bruck_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+    """:func:`bruck_plan` routed."""
+    return exchange_phases(on, bruck_plan(on.comm, collective))
+
+
+def pairwise_plan(c: Communicator, collective: str) -> list[Exchange]:
     """Pairwise exchange: n - 1 steps, partner by XOR for a power-of-two n and by shift
     otherwise (MPICH alltoall_intra_pairwise.c).
 
@@ -594,15 +600,18 @@ def pairwise_phases(on: PlacedRanks, collective: str) -> list[Phase]:
     n - 1 evenly let distance 1, an NVLink step, stand for n/16 network steps: 3-5% too fast at
     256-1,024 GPUs against routing every step, and 0.0% this way.
     """
-    n = on.comm.n
-    m = min(max(len(g) for g in on.comm.groups), n)
+    n = c.n
+    m = min(max(len(g) for g in c.groups), n)
     xor = is_power_of_two(n)
-    near = list(range(1, m))
     far = np.unique(np.linspace(m, n - 1, min(n - m, PAIRWISE_SAMPLES)).round().astype(int))
     weight = (n - m) / len(far) if len(far) else 0.0
-    return ([_shift_phase(on.index, on.comm, k, 1.0 / n, repeat=1.0, xor=xor) for k in near]
-            + [_shift_phase(on.index, on.comm, int(k), 1.0 / n, repeat=weight, xor=xor)
-               for k in far])
+    return ([Exchange(k, 1.0 / n, xor=xor) for k in range(1, m)]
+            + [Exchange(int(k), 1.0 / n, xor=xor, repeat=weight) for k in far])
+
+
+def pairwise_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+    """:func:`pairwise_plan` routed."""
+    return exchange_phases(on, pairwise_plan(on.comm, collective))
 
 
 def direct_phases(on: PlacedRanks, collective: str) -> list[Phase]:

@@ -36,7 +36,7 @@ from collectives import algorithms as cf
 from collectives import patterns
 from collectives.algorithms import is_power_of_two
 from collectives.calibration import ALGORITHM_SETS
-from collectives.communicator import PlacedRanks
+from collectives.communicator import Communicator, PlacedRanks
 from collectives.names import COLLECTIVES, canonical
 from collectives.patterns import Exchange, Phase
 from fabric.catalog import default_catalog
@@ -61,8 +61,8 @@ __all__ = [
 ClosedForm = Callable[..., float]
 #: ``f(on, collective) -> phases`` for a collective the algorithm serves, on ranks it applies to.
 PhaseBuilder = Callable[[PlacedRanks, str], list[Phase]]
-#: ``f(n, collective) -> plan``: the steps, before routing, of an algorithm made of exchanges.
-PlanBuilder = Callable[[int, str], list[Exchange]]
+#: ``f(comm, collective) -> plan``: the steps, before routing, of an algorithm made of exchanges.
+PlanBuilder = Callable[[Communicator, str], list[Exchange]]
 #: ``f(on) -> reason``: why the algorithm does not apply to these ranks on this fabric, or "".
 PlacementRule = Callable[[PlacedRanks], str]
 
@@ -309,6 +309,7 @@ ALGORITHMS: dict[str, Algorithm] = {
                 "all-gather": cf.recursive_doubling_all_gather,
             },
             build_phases=patterns.bruck_phases,
+            build_plan=patterns.bruck_plan,
         ),
         Algorithm(
             name="pairwise",
@@ -316,6 +317,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             source=f"{_MPICH}: alltoall_intra_pairwise.c",
             closed_forms={"all-to-all": cf.pairwise_all_to_all},
             build_phases=patterns.pairwise_phases,
+            build_plan=patterns.pairwise_plan,
         ),
         Algorithm(
             name="direct",
@@ -358,6 +360,7 @@ ALGORITHMS: dict[str, Algorithm] = {
                 "reduce-scatter": cf.recursive_halving_reduce_scatter,
             },
             build_phases=patterns.bruck_phases,
+            build_plan=patterns.bruck_plan,
             placement_rule=_one_gpu_per_domain,
             auto=True,
             phases_from={"reduce-scatter": ("all-gather", 1)},
@@ -486,7 +489,7 @@ def plan(on: PlacedRanks, collective: str, algorithm: str) -> list[Exchange] | N
     if record.build_plan is None:
         return None
     base, factor = record.phases_from.get(name, (name, 1.0))
-    steps = record.build_plan(on.comm.n, base)
+    steps = record.build_plan(on.comm, base)
     if factor == 1:
         return steps
     return [dataclasses.replace(e, repeat=factor * e.repeat) for e in steps]

@@ -23,7 +23,7 @@ from collectives import model
 from collectives.calibration import ModelParams
 from collectives.communicator import placed_ranks
 from collectives.model import _placement_floor, algorithm_costs, exchange_floor
-from collectives.predict import predict
+from collectives.predict import predict, predict_many
 from collectives.registry import phases, plan
 from fabric import routing
 from fabric.flows import hash_samples, sampled_step, step_cost
@@ -321,14 +321,16 @@ LAZY_FABRICS = [
 
 
 @pytest.mark.parametrize(("family", "params"), LAZY_FABRICS)
-@pytest.mark.parametrize("routing_name", ["ecmp-ideal", "adaptive", "policy"])
+@pytest.mark.parametrize("routing_name", ["ecmp-ideal", "ecmp-hash", "adaptive", "policy"])
 def test_placing_only_the_candidates_that_can_win_changes_no_prediction(
         family: str, params: dict, routing_name: str) -> None:
     """``adaptive`` (and ``policy``: adaptive for training traffic) places only the algorithms
     whose floor can beat the best placed one at the sizes asked (collectives.model._settle),
-    and every policy but hashing routes an algorithm made of exchanges only when its plan's
-    floor can: the fastest per size, its time and its algorithm are those of placing every
-    candidate (algorithm_costs), and a later call at other sizes places what they need."""
+    so does ``ecmp-hash`` (its floors bound every sample), and every policy routes an
+    algorithm made of exchanges only when its plan's floor can: the fastest per size, its time
+    (the hashed mean and its 99th percentile included) and its algorithm are those of placing
+    every candidate (algorithm_costs), and a later call at other sizes places what they
+    need."""
 
     sizes = [8, 4096, 1 << 20, 1 << 26, 1 << 30]
     for coll in ("all-reduce", "all-gather", "all-to-all", "reduce-scatter"):
@@ -343,6 +345,9 @@ def test_placing_only_the_candidates_that_can_win_changes_no_prediction(
                 low = exchange_floor(on, steps, ModelParams())
                 assert low.seconds_per_byte <= c.seconds_per_byte * (1 + 1e-9)
                 assert low.latency_s <= c.latency_s * (1 + 1e-9), (coll, c.algorithm)
+        G0 = topologies.build(family, **params)  # every size in one call
+        every = dict(zip(sizes, predict_many(G0, coll, sizes, routing=routing_name),
+                         strict=True))
         G = topologies.build(family, **params)  # a fresh memo, asked one size at a time
         for size in sizes[::-1]:
             got = predict(G, coll, size, routing=routing_name)
@@ -350,6 +355,7 @@ def test_placing_only_the_candidates_that_can_win_changes_no_prediction(
             assert got.algorithm == best.algorithm, (coll, size)
             assert got.time_s == pytest.approx(
                 best.latency_s + best.seconds_per_byte * size, rel=1e-12)
+            assert got.time_p99_s == pytest.approx(every[size].time_p99_s, rel=1e-12)
 
 
 @pytest.mark.parametrize("routing_name", ["ecmp-ideal", "adaptive", "ecmp-hash"])
@@ -364,9 +370,12 @@ def test_a_plan_floor_is_a_floor_of_the_routed_cost(routing_name: str, placement
     on = placed_ranks(G, 64, placement, seed=3)
     for coll, algorithm in (("all-reduce", "recursive-doubling"), ("all-reduce", "rabenseifner"),
                             ("all-gather", "recursive-doubling"),
-                            ("reduce-scatter", "recursive-halving")):
+                            ("reduce-scatter", "recursive-halving"), ("all-to-all", "bruck"),
+                            ("all-gather", "bruck"), ("all-to-all", "pairwise")):
         steps = plan(on, coll, algorithm)
-        assert steps is not None and len(steps) == (12 if algorithm == "rabenseifner" else 6)
+        assert steps is not None
+        m = max(len(g) for g in on.comm.groups)  # pairwise: each NVLink distance, 16 others
+        assert len(steps) == {"rabenseifner": 12, "pairwise": m - 1 + 16}.get(algorithm, 6)
         low = exchange_floor(on, steps, params, algorithm)
         (cost,) = algorithm_costs(G, coll, ranks=64, placement=placement, seed=3,
                                   algorithm=algorithm, params=params, routing=routing_name)
