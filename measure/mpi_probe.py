@@ -88,7 +88,7 @@ from measure.probe_core import (
 )
 from measure.records import Record
 
-__all__ = ["run_mpi_probe", "mpi_library_info", "TIMING_LOOPS"]
+__all__ = ["run_mpi_probe", "mpi_library_info", "abort_job", "AgreedError", "TIMING_LOOPS"]
 
 LOG = logging.getLogger(__name__)
 #: ``timing_loop`` choices of :func:`run_mpi_probe`.
@@ -98,6 +98,10 @@ NativeRegions = Callable[[int, int, bool], np.ndarray]
 
 _TAG = 0x4FAB
 _IDLE_POLL_S = 1e-3
+#: Seconds a rank waits, after printing why, before it ends the job with ``MPI_Abort``: the
+#: launcher forwards a rank's output from a pipe, and its teardown after an abort can drop what
+#: has not been forwarded yet (seen with MPICH's Hydra: an empty stderr).
+_ABORT_GRACE_S = 0.5
 
 
 #: The MPI thread level the CLI's probe asks for unless ``MPI4PY_RC_THREAD_LEVEL`` says otherwise.
@@ -201,9 +205,9 @@ class _Watchdog:
                              f"{self.timeout_s:g} s (--timeout-s): a rank is stopped, hung or "
                              f"gone; ending the run\n")
             sys.stderr.flush()
-            aborter = threading.Thread(target=self.comm.Abort, args=(1,), daemon=True)
+            aborter = threading.Thread(target=abort_job, args=(self.comm, 1), daemon=True)
             aborter.start()
-            aborter.join(5.0)
+            aborter.join(5.0 + _ABORT_GRACE_S)
             os._exit(1)
 
 
@@ -214,6 +218,15 @@ class AgreedError(ValueError):
     ``MPI_Abort`` is for a failure only some ranks saw, and its teardown can drop what the
     ranks printed last (MPICH's Hydra launcher may exit before it forwards their stderr).
     """
+
+
+def abort_job(comm: Any, code: int = 1) -> None:
+    """End the whole job from one rank (``MPI_Abort``) after what it printed had time to reach
+    the launcher (:data:`_ABORT_GRACE_S`): for a failure the other ranks may not have seen."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    time.sleep(_ABORT_GRACE_S)
+    comm.Abort(code)
 
 
 def _native_loops(comm: Any, timing_loop: str) -> NativeLoops | None:

@@ -225,7 +225,7 @@ def measure_mpi(
     as_json: bool,
 ) -> None:
     """Probe MPI with mpi4py: run as `mpiexec -n N fabric measure mpi -o run.jsonl`."""
-    from measure.mpi_probe import AgreedError, run_mpi_probe
+    from measure.mpi_probe import AgreedError, abort_job, run_mpi_probe
 
     rank = detect_launch().rank
     try:
@@ -285,8 +285,7 @@ def measure_mpi(
             sink.writer.close()
         why = "interrupted" if isinstance(err, KeyboardInterrupt) else one_line(err)
         click.echo(f"Error: rank {comm.Get_rank()}: {why}", err=True)
-        sys.stderr.flush()
-        comm.Abort(1)
+        abort_job(comm, 1)
         return
     if sink is not None:
         sink.finish(records)
