@@ -441,7 +441,10 @@ def _costs(
                 floors[a] = dataclasses.replace(
                     fluid, seconds_per_byte=_placement_floor(on, steps, params))
             else:
-                done[a] = _evaluate(on, steps, a, params, routing, routing_seed, placed)
+                try:
+                    done[a] = _evaluate(on, steps, a, params, routing, routing_seed, placed)
+                except ValueError as err:
+                    errors.append(f"{a}: {err}")
 
         def evaluate(a: str) -> tuple[AlgorithmCost, np.ndarray | None]:
             steps = built[a] if a in built else phases(on, collective, a)
