@@ -16,7 +16,9 @@ Then cross-scale pairs: logs of the same ``system`` and collective at two node c
 every size of the smaller one, predicting the larger. The goals (issue 10): held-out median
 <= 5 % over all points on ``every:3`` and <= 10 % on every log, never worse than naive on the
 same log; <= 15 % on ``ends``; cross-scale <= 15 %. ``model`` is the flavor that matches the
-records (nccl for NCCL records, mpi for MPI ones, else ideal).
+records (nccl for NCCL records, mpi for MPI ones, else ideal). The summary also gives the share
+of held-out points whose measured time lies inside the calibration's error band (the band a
+prediction reports: ``time_low_s`` .. ``time_high_s``; the naive fit has none).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Outcome:
     median: float = math.nan
     worst: float = math.nan
     errors: tuple[float, ...] = ()
+    inside: tuple[bool, ...] = ()  # per held-out point: measured time inside the error band
     why: str = ""
 
 
@@ -127,10 +130,11 @@ def naive_outcome(records: list[Record], spec: str) -> Outcome:
     return summarize(errs)
 
 
-def summarize(errs: list[float]) -> Outcome:
+def summarize(errs: list[float], inside: list[bool] | None = None) -> Outcome:
     if not errs:
         return Outcome(why="no held-out point")
-    return Outcome(median=float(np.median(errs)), worst=float(np.max(errs)), errors=tuple(errs))
+    return Outcome(median=float(np.median(errs)), worst=float(np.max(errs)), errors=tuple(errs),
+                   inside=tuple(inside or ()))
 
 
 def run_fit(records: list[Record], fit: str, spec: str) -> Outcome:
@@ -142,8 +146,8 @@ def run_fit(records: list[Record], fit: str, spec: str) -> Outcome:
         report = validate(records, cal, holdout=spec)
     except ValueError as err:
         return Outcome(why=str(err).splitlines()[0][:90])
-    held = [abs(p.relative_error) for p in report.points if not p.fitted]
-    return summarize(held)
+    held = [p for p in report.points if not p.fitted]
+    return summarize([abs(p.relative_error) for p in held], [p.within_band for p in held])
 
 
 def cross_pairs(catalog: list[dict]) -> list[tuple[dict, dict]]:
@@ -185,6 +189,7 @@ def main() -> None:
     catalog = json.loads((LOGS / "CATALOG.json").read_text())
     lines: list[str] = []
     pooled: dict[tuple[str, str], list[float]] = {}
+    covered: dict[tuple[str, str], list[bool]] = {}
     per_log: dict[tuple[str, str], list[float]] = {}
     not_worse = [0, 0]
     skipped = []
@@ -210,6 +215,7 @@ def main() -> None:
                 cells[fit] = out
                 key = ("model" if fit == model_fit(records) else fit, split)
                 pooled.setdefault(key, []).extend(out.errors)
+                covered.setdefault(key, []).extend(out.inside)
                 if math.isfinite(out.median):
                     per_log.setdefault(key, []).append(out.median)
             m, n = cells[model_fit(records)], cells["naive"]
@@ -249,14 +255,17 @@ def main() -> None:
                      + " | ".join(f"{pct(o.median)} / {pct(o.worst)}" if math.isfinite(o.median)
                                   else f"({o.why})" for o in (ideal, model)) + f" | {band} |")
     summary = ["\n### Summary\n", "| Fit | every:3 median, all points | every:3 worst log median | "
-               "ends median, all points | ends worst log median |",
-               "| --- | --- | --- | --- | --- |"]
+               "ends median, all points | ends worst log median | inside the band, every:3 / "
+               "ends |",
+               "| --- | --- | --- | --- | --- | --- |"]
     for fit in ("model", "ideal", "naive"):
         cells = []
         for split in ("every:3", "ends"):
             allp, logs = pooled.get((fit, split), []), per_log.get((fit, split), [])
             cells += [pct(float(np.median(allp))) if allp else "-",
                       pct(max(logs)) if logs else "-"]
+        bands = [covered.get((fit, split), []) for split in ("every:3", "ends")]
+        cells.append(" / ".join(pct(float(np.mean(b))) for b in bands) if all(bands) else "-")
         summary.append(f"| {fit} | " + " | ".join(cells) + " |")
     summary.append(f"\nModel no worse than naive (every:3): {not_worse[0]} of {not_worse[1]} logs. "
                    f"Cross-scale median over all points (pairs without (a)): model "

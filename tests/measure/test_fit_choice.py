@@ -12,7 +12,12 @@ import pytest
 from collectives.calibration import CorrectingCalibration, ModelParams, StaticCalibration
 from collectives.predict import predict, predict_many
 from measure.calibrate import calibrate
-from measure.calibration import calibration_from_dict, load_calibration, save_calibration
+from measure.calibration import (
+    SIZE_WIDENING_PER_OCTAVE,
+    calibration_from_dict,
+    load_calibration,
+    save_calibration,
+)
 from measure.fit_data import select_records
 from measure.fit_naive import fit_naive, naive_time
 from measure.holdout import parse_holdout
@@ -97,10 +102,16 @@ def test_band_widens_outside_the_fitted_ranks_and_link_classes(synthetic):
     cal = calibrate(records, G)
     assert isinstance(cal, CorrectingCalibration)
     assert cal.measured_link_classes == ("host-internal",)
-    inside = predict(G, "all-reduce", 1 << 20, ranks=4, calibration=cal)
+    inside = predict(G, "all-reduce", 1 << 21, ranks=4, calibration=cal)  # a fitted size
     h_inside = math.log(inside.time_high_s / inside.time_s)
     assert h_inside == pytest.approx(cal.band_log_halfwidth)
     assert h_inside < 0.15
+    # between fitted sizes (8 B .. 1 GiB every 8x): 1 MiB is one octave from 2 MiB, 2^22.5 B
+    # 1.5 octaves from both its neighbours; each octave away adds 0.05 in quadrature
+    for size, octaves in ((1 << 20, 1.0), (int(2**22.5), 1.5)):
+        gap = predict(G, "all-reduce", size, ranks=4, calibration=cal)
+        assert math.log(gap.time_high_s / gap.time_s) == pytest.approx(
+            math.hypot(h_inside, SIZE_WIDENING_PER_OCTAVE * octaves), rel=1e-6)
     big = generic_fabric(512, 8)
     far = predict(big, "all-reduce", 1 << 20, ranks=4096, calibration=cal)
     # 4,096 ranks (10 octaves outside) over an unmeasured network: far from +-1 %
