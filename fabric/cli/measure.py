@@ -126,10 +126,12 @@ class _Output:
         self.as_json = as_json
         self.title = title
         self.started = False
+        self.written = 0
 
     def __call__(self, record: Record) -> None:
         if self.writer is not None:
             self.writer.write(record)
+            self.written += 1
         if not self.as_json:
             if not self.started:
                 click.echo(f"# {self.title}")
@@ -137,6 +139,18 @@ class _Output:
                 self.started = True
             click.echo(_row(record))
             sys.stdout.flush()
+
+    def abandon(self) -> None:
+        """The run failed: keep the records written so far (each a whole line), and no file
+        at all if there are none."""
+        if self.writer is None:
+            return
+        self.writer.close()
+        if self.written == 0 and self.path:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
 
     def finish(self, records: list[Record]) -> None:
         if self.writer is not None:
@@ -274,15 +288,15 @@ def measure_mpi(
             timing_loop=timing_loop,
         )
     except AgreedError as err:  # every rank raised it: each ends on its own, rank 0 says why
-        if sink is not None and sink.writer is not None:
-            sink.writer.close()
+        if sink is not None:
+            sink.abandon()
         if comm.Get_rank() == 0:
             raise click.ClickException(one_line(err)) from None
         sys.exit(1)
     except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - one rank's failure or
         # Ctrl-C (mpiexec forwards SIGINT) must end the whole job, not leave ranks waiting
-        if sink is not None and sink.writer is not None:
-            sink.writer.close()
+        if sink is not None:
+            sink.abandon()
         why = "interrupted" if isinstance(err, KeyboardInterrupt) else one_line(err)
         click.echo(f"Error: rank {comm.Get_rank()}: {why}", err=True)
         abort_job(comm, 1)
@@ -366,8 +380,8 @@ def measure_torch(
             timeout_s=timeout_s,
         )
     except Exception as err:  # noqa: BLE001 - one line, then exit 1 on every failing rank
-        if sink is not None and sink.writer is not None:
-            sink.writer.close()
+        if sink is not None:
+            sink.abandon()
         click.echo(f"Error: rank {rank}: {one_line(err)}", err=True)
         sys.stderr.flush()
         # a wedged gloo/NCCL worker thread must not keep the process alive

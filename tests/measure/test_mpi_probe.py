@@ -175,12 +175,14 @@ def test_without_a_compiler_auto_falls_back_and_native_is_refused(tmp_path: Path
     assert record["extra"]["timing_loop"] == "python" and record["num_wrong"] == 0
     warnings = [line for line in auto.stderr.splitlines() if "native timing loop" in line]
     assert len(warnings) == 1 and "no-such-mpicc" in warnings[0]  # rank 0 only, with the cause
+    out = tmp_path / "native.jsonl"
     native = _mpiexec(2, "--ops", "all-reduce", "--sizes", "8", "--iters", "20",
-                      "--timing-loop", "native", env=env)
+                      "--timing-loop", "native", "-o", str(out), env=env)
     assert native.returncode != 0
     assert "Traceback" not in native.stderr
     errors = [line for line in native.stderr.splitlines() if line.startswith("Error:")]
     assert errors and all("no native timing loop" in line for line in errors)
+    assert not out.exists()  # refused before any record: no empty file left behind
 
 
 @mpi
