@@ -527,13 +527,21 @@ def recursive_doubling_plan(c: Communicator, collective: str) -> list[Exchange]:
 
 
 def _halving(n: int) -> list[Exchange]:
+    """Halving with the partner distance doubling: half the buffer to the nearest partner
+    first (MPICH ``allreduce_intra_reduce_scatter_allgather.c``: ``mask`` from 1 up)."""
     lg = _lg(n)
     return [Exchange(1 << k, 2 ** (lg - 1 - k) / n) for k in range(lg)]
 
 
 def recursive_halving_plan(c: Communicator, collective: str) -> list[Exchange]:
-    """Reduce-scatter by halving: half of what is left each step, the farthest partner first."""
-    return _halving(c.n)[::-1]
+    """Reduce-scatter by halving: half of what is left each step, the farthest partner first
+    (MPICH ``reduce_scatter_intra_recursive_halving.c``: the step with partner ``rank ^ mask``,
+    ``mask`` from n/2 down to 1, sends ``mask`` of the n blocks). So the partner at distance d
+    gets d/n of the buffer: the half to the farthest partner, which on a packed placement is
+    the network, and 1/n to the nearest (Rabenseifner's reduce-scatter, :func:`_halving`, pairs
+    them the other way round, as MPICH's all-reduce does)."""
+    lg = _lg(c.n)
+    return [Exchange(1 << k, 2**k / c.n) for k in reversed(range(lg))]
 
 
 def rabenseifner_plan(c: Communicator, collective: str) -> list[Exchange]:

@@ -298,3 +298,36 @@ def test_pairwise_sampling_matches_routing_every_step(family: str, gpus: int) ->
                     ModelParams())[0]
     assert got.seconds_per_byte == pytest.approx(want.seconds_per_byte, rel=0.005)
     assert got.latency_s == pytest.approx(want.latency_s, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("collective", "algorithm", "network_share"),
+    [
+        # MPICH reduce_scatter_intra_recursive_halving.c: mask from n/2 down, mask blocks each:
+        # the farthest partner (another server) gets half the buffer
+        ("reduce-scatter", "recursive-halving", 8 / 16),
+        # MPICH allreduce_intra_reduce_scatter_allgather.c: mask from 1 up, halving the data:
+        # the farthest partner gets 1/16 in each half of the all-reduce
+        ("all-reduce", "rabenseifner", 2 / 16),
+        # MPICH allgather_intra_recursive_doubling.c: mask from 1 up, doubling the data
+        ("all-gather", "recursive-doubling", 8 / 16),
+    ],
+)
+def test_halving_and_doubling_send_what_mpich_sends_to_each_partner(
+        collective: str, algorithm: str, network_share: float) -> None:
+    """Two 8-GPU servers behind NVLink, one NIC per GPU: only the step with the partner 8
+    ranks away crosses the network, so the NIC carries exactly the share of the buffer that
+    the source algorithm sends that partner (the other steps stay on NVLink)."""
+    G = topologies.build("clos", num_gpus=16)
+    cost = algorithm_costs(G, collective, algorithm=algorithm)[0]
+    nic = next(d for u, v, d in G.edges(data=True)
+               if G.nodes[u]["kind"] == "gpu" and G.nodes[v]["kind"] == "switch"
+               and G.nodes[v]["tier"] >= 1)
+    nvlink = next(d for u, v, d in G.edges(data=True)
+                  if G.nodes[u]["kind"] == "gpu" and G.nodes[v]["kind"] == "switch"
+                  and G.nodes[v]["tier"] == 0)
+    nic_s = network_share / (nic["bandwidth_bytes_per_s"] * nic["num_links"])
+    # the NVLink steps carry the rest: 7/16 (4 + 2 + 1 of 16 blocks), or 2 x 14/16
+    nvlink_share = 2 * (1 - 2 / 16) if collective == "all-reduce" else 1 - 1 / 16 - 8 / 16
+    nvlink_s = nvlink_share / (nvlink["bandwidth_bytes_per_s"] * nvlink["num_links"])
+    assert cost.seconds_per_byte == pytest.approx(nic_s + nvlink_s, rel=1e-9)
