@@ -209,8 +209,58 @@ def _placement_floor(on: PlacedRanks, steps: list[Phase], params: ModelParams) -
     return total
 
 
+class _ExchangeRoom:
+    """What :func:`exchange_floor` reads of a placement, once per request: each edge's capacity
+    in bytes/s (efficiency applied), each GPU's scale-out capacity out and in, and the floor of
+    each partner map, shared by the algorithms that exchange with the same partners (recursive
+    doubling and halving, Rabenseifner)."""
+
+    def __init__(self, on: PlacedRanks, params: ModelParams) -> None:
+        index = on.index
+        eff = _efficiency(index, params)
+        self.on = on
+        self.cap_bytes_per_s = index.edge_capacity_bytes_per_s * (eff if eff is not None
+                                                                  else 1.0)
+        src, dst = index.edge_src, index.edge_dst
+        out_e = index.is_gpu[src] & index.transit[dst]
+        in_e = index.transit[src] & index.is_gpu[dst]
+        self.out_bytes_per_s = np.bincount(src[out_e], weights=self.cap_bytes_per_s[out_e],
+                                           minlength=index.num_nodes)
+        self.in_bytes_per_s = np.bincount(dst[in_e], weights=self.cap_bytes_per_s[in_e],
+                                          minlength=index.num_nodes)
+        self._units: dict[tuple[int, bool], tuple[float, float]] = {}
+
+    def unit(self, distance: int, xor: bool) -> tuple[float, float]:
+        """(path latency floor in s, seconds per byte floor) of one byte from every rank to
+        its partner at ``distance``."""
+        found = self._units.get((distance, xor))
+        if found is not None:
+            return found
+        index, c = self.on.index, self.on.comm
+        ranks = np.arange(c.n)
+        partner = ranks ^ distance if xor else (ranks + distance) % c.n
+        src, dst = c.pos, c.pos[partner]
+        moving = src != dst
+        src, dst = src[moving], dst[moving]
+        su = index.scaleup_switch
+        intra = (su[src] >= 0) & (su[src] == su[dst])
+        least_bytes_per_s, path_s = math.inf, 0.0
+        if intra.any():
+            up, down = index.up_edge[src[intra]], index.down_edge[dst[intra]]
+            cap = self.cap_bytes_per_s
+            least_bytes_per_s = float(min(cap[up].min(), cap[down].min()))
+            path_s = float((index.edge_latency_s[up] + index.edge_latency_s[down]).max())
+        if not intra.all():
+            least_bytes_per_s = min(least_bytes_per_s,
+                                    float(self.out_bytes_per_s[src[~intra]].min()),
+                                    float(self.in_bytes_per_s[dst[~intra]].min()))
+        found = (path_s, 1.0 / least_bytes_per_s if least_bytes_per_s > 0 else math.inf)
+        self._units[(distance, xor)] = found
+        return found
+
+
 def exchange_floor(on: PlacedRanks, steps: list[Exchange], params: ModelParams,
-                   name: str = "") -> AlgorithmCost:
+                   name: str = "", room: _ExchangeRoom | None = None) -> AlgorithmCost:
     """A floor of the cost of an algorithm made of exchanges, from its plan, before routing:
     its latency and seconds per byte under every routing policy are at least these.
 
@@ -221,40 +271,15 @@ def exchange_floor(on: PlacedRanks, steps: list[Exchange], params: ModelParams,
     busiest of those (one flow per rank) is no busier than the busiest cable of any routing;
     the latency floor counts the software steps and the scale-up pairs' path latency. A rank
     with no scale-out capacity to send or receive makes the floor infinite (its flows have no
-    path).
+    path). ``room`` is what one request's floors share (:class:`_ExchangeRoom`; built here if
+    None).
     """
-    index, c = on.index, on.comm
-    eff = _efficiency(index, params)
-    cap = index.edge_capacity_bytes_per_s * (eff if eff is not None else 1.0)
-    src_e, dst_e = index.edge_src, index.edge_dst
-    out_e = index.is_gpu[src_e] & index.transit[dst_e]
-    in_e = index.transit[src_e] & index.is_gpu[dst_e]
-    out_cap = np.bincount(src_e[out_e], weights=cap[out_e], minlength=index.num_nodes)
-    in_cap = np.bincount(dst_e[in_e], weights=cap[in_e], minlength=index.num_nodes)
-    su = index.scaleup_switch
-    ranks = np.arange(c.n)
-    per_unit: dict[tuple[int, bool], tuple[float, float]] = {}
+    room = room if room is not None else _ExchangeRoom(on, params)
     latency_s = seconds_per_byte = 0.0
     for e in steps:
-        found = per_unit.get((e.distance, e.xor))
-        if found is None:
-            partner = ranks ^ e.distance if e.xor else (ranks + e.distance) % c.n
-            src, dst = c.pos, c.pos[partner]
-            moving = src != dst
-            src, dst = src[moving], dst[moving]
-            intra = (su[src] >= 0) & (su[src] == su[dst])
-            room, path_s = math.inf, 0.0
-            if intra.any():
-                up, down = index.up_edge[src[intra]], index.down_edge[dst[intra]]
-                room = float(min(cap[up].min(), cap[down].min()))
-                path_s = float((index.edge_latency_s[up] + index.edge_latency_s[down]).max())
-            if not intra.all():
-                room = min(room, float(out_cap[src[~intra]].min()),
-                           float(in_cap[dst[~intra]].min()))
-            found = (path_s, 1.0 / room if room > 0 else math.inf)
-            per_unit[(e.distance, e.xor)] = found
-        latency_s += e.repeat * (found[0] + params.alpha_s)
-        seconds_per_byte += e.repeat * e.rel * found[1]
+        path_s, unit_s_per_byte = room.unit(e.distance, e.xor)
+        latency_s += e.repeat * (path_s + params.alpha_s)
+        seconds_per_byte += e.repeat * e.rel * unit_s_per_byte
     return AlgorithmCost(algorithm=name, latency_s=latency_s, seconds_per_byte=seconds_per_byte,
                          bottleneck="", bytes_sent_per_rank_per_byte=0.0)
 
@@ -411,11 +436,14 @@ def _costs(
     asked: Sequence[int] = sizes if sizes is not None else ()
     floors: dict[str, AlgorithmCost] = {}
     order = []
+    room: list[_ExchangeRoom] = []  # built once, for the first plan
     for a in names:
         try:
             exchanges = plan(on, collective, a) if planned else None
             if exchanges is not None:
-                floors[a] = exchange_floor(on, exchanges, params, a)
+                if not room:
+                    room.append(_ExchangeRoom(on, params))
+                floors[a] = exchange_floor(on, exchanges, params, a, room[0])
             else:
                 built[a] = phases(on, collective, a)
             order.append(a)
