@@ -38,6 +38,7 @@ from collectives.algorithms import is_power_of_two
 from collectives.communicator import Communicator, PlacedRanks
 from fabric.arrays import unique_sorted
 from fabric.routing import FabricIndex, LinkLoads, deliver, propagate, route
+from fabric.symmetry import Generator, symmetry
 
 __all__ = [
     "DIRECT_FLOW_LIMIT",
@@ -384,8 +385,9 @@ def _direct_all_to_all(index: FabricIndex, c: Communicator) -> Phase:
             / n
         )
         np.add.at(load, first_hop[first], per_proxy)
+        one_each = bool(np.bincount(key).max() == 1)  # one member per (domain, rail)
         result = _propagate_blocks(index, hop_ids, cls_ids, np.where(agg > 1e-15, agg, 0.0),
-                                   load)
+                                   load, _ranks_kept(index, c, pxn=True) if one_each else None)
         np.add.at(arrivals, pos, outside / n)
         # NVLink hop to the proxy: for each source, destinations outside whose rail differs
         rail_count = np.bincount(rail, minlength=num_rails)
@@ -408,7 +410,8 @@ def _direct_all_to_all(index: FabricIndex, c: Communicator) -> Phase:
             np.add.at(counts, (np.repeat(hop_idx[g], len(g)), np.tile(cls_idx[g], len(g))), -1.0)
         np.add.at(load, first_hop, outside / n)
         np.add.at(arrivals, pos, outside / n)
-        result = _propagate_blocks(index, hop_ids, cls_ids, np.maximum(counts, 0.0) / n, load)
+        result = _propagate_blocks(index, hop_ids, cls_ids, np.maximum(counts, 0.0) / n, load,
+                                   _ranks_kept(index, c, pxn=False))
     deliver(index, arrivals, load)
     # path latency: the longest of an NVLink pair and a network pair (GPU -> first switch ->
     # ... -> last switch -> GPU), the latter after an NVLink hop to the proxy under PXN
@@ -432,20 +435,89 @@ def _direct_all_to_all(index: FabricIndex, c: Communicator) -> Phase:
     return _phase_from_loads(load, latency_s, repeat=1, alpha_steps=1, flows_later=later)
 
 
+def _ranks_kept(index: FabricIndex, c: Communicator, *, pxn: bool
+                ) -> Callable[[Generator], bool]:
+    """Whether an automorphism leaves a direct all-to-all's network demand unchanged, from
+    its ranks alone (in the time of the GPUs it moves).
+
+    The demand counts rank pairs by (first hop, destination class) outside a scale-up domain;
+    an automorphism maps first hops, classes and domains onto themselves, so it keeps the
+    demand when it maps the ranks' GPUs onto themselves. Under PXN the first hop is the
+    proxy of the destination's rail in the source's domain: with one rank per (domain, rail)
+    (the caller checks), the demand is kept when, besides, the rails of the moved ranks go to
+    rails one for one, and a rail that keeps ranks in place keeps its number.
+    """
+    is_rank = np.zeros(index.num_nodes, dtype=bool)
+    is_rank[c.pos] = True
+    rail_of = index.rail
+    num_rails = int(c.rail.max()) + 1 if c.n else 1
+    ranks_per_rail = np.bincount(c.rail, minlength=num_rails)
+
+    def kept(gen: Generator) -> bool:
+        moved, image = gen.node_from, gen.node_to
+        ranks = is_rank[moved]
+        if not np.array_equal(ranks, is_rank[image]):
+            return False
+        if not pxn:
+            return True
+        r_from, r_to = rail_of[moved[ranks]], rail_of[image[ranks]]
+        if (r_from >= num_rails).any() or (r_to >= num_rails).any():
+            return False
+        pairs = np.unique(r_from * num_rails + r_to)
+        one, other = np.divmod(pairs, num_rails)
+        if len(np.unique(one)) != len(one) or len(np.unique(other)) != len(other):
+            return False
+        stays = np.bincount(r_from, minlength=num_rails) < ranks_per_rail
+        return not ((one != other) & stays[one]).any()
+
+    return kept
+
+
 #: (first hop, destination class) pairs a direct all-to-all hands to the router at once: the
 #: pairs of a 131k-GPU fabric (thousands of first hops by thousands of classes) would otherwise
 #: be several arrays of 10^7 entries each.
 PROPAGATE_BLOCK = 1 << 20
+#: Destination classes from which a direct all-to-all looks for symmetries to route one class
+#: per orbit (:func:`_propagate_blocks`); below, checking them costs more than routing all.
+SYMMETRY_MIN_CLASSES = 64
 
 
 def _propagate_blocks(index: FabricIndex, hop_ids: np.ndarray, cls_ids: np.ndarray,
-                      amount: np.ndarray, load: np.ndarray) -> LinkLoads | None:
+                      amount: np.ndarray, load: np.ndarray,
+                      unchanged: Callable[[Generator], bool] | None = None
+                      ) -> LinkLoads | None:
     """Route ``amount[f, k]`` bytes from transit node ``hop_ids[f]`` to class ``cls_ids[k]``
     (zeros skipped), a block of classes at a time (:data:`PROPAGATE_BLOCK` pairs at most; the
     router sums each class's bytes in the same order however the classes are grouped); None
     if nothing moves.
     The result's ``path_latency_s`` is empty: ``max_latency_s``, ``max_hops`` and
-    ``unroutable`` cover every block."""
+    ``unroutable`` cover every block.
+
+    Where automorphisms of the fabric (:func:`fabric.symmetry.symmetry`) leave the demand
+    unchanged, only one class per orbit is routed, carrying its orbit's demand, and each orbit
+    of edges shares the load (:meth:`fabric.symmetry.Symmetry.spread`): the same loads as
+    routing every class, to rounding (``tests/fabric/test_symmetry.py`` checks it against this
+    general path on every family). ``unroutable`` then counts the routed classes' demands.
+    ``unchanged(generator)`` says whether a generator leaves the demand unchanged, where the
+    caller knows it more cheaply than by comparing ``amount`` with its image
+    (:meth:`fabric.symmetry.Symmetry.keeping`, the default)."""
+    sym = symmetry(index) if len(cls_ids) >= SYMMETRY_MIN_CLASSES else None
+    if sym is not None and sym.generators:
+        kept = (sym.keeping(hop_ids, cls_ids, amount) if unchanged is None
+                else [g for g in sym.generators if unchanged(g) and sym.maps_onto(g, cls_ids)])
+        label = sym.class_orbits(kept, cls_ids)
+        orbits, reps, size = np.unique(label, return_index=True, return_counts=True)
+        if len(orbits) < len(cls_ids):
+            part = np.zeros_like(load)
+            got = _propagate_all(index, hop_ids, cls_ids[reps], amount[:, reps] * size, part)
+            load += sym.spread(kept, part)
+            return got
+    return _propagate_all(index, hop_ids, cls_ids, amount, load)
+
+
+def _propagate_all(index: FabricIndex, hop_ids: np.ndarray, cls_ids: np.ndarray,
+                   amount: np.ndarray, load: np.ndarray) -> LinkLoads | None:
+    """:func:`_propagate_blocks` for every class."""
     step = max(1, PROPAGATE_BLOCK // max(len(hop_ids), 1) // 64) * 64
     latency_s, hops, lost, moved = 0.0, 0, 0, False
     for start in range(0, len(cls_ids), step):

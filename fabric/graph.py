@@ -225,6 +225,10 @@ class FabricGraph(nx.DiGraph):
     True
     """
 
+    #: Automorphisms the builder claims, as node swaps (:func:`fabric.symmetry.record_swaps`);
+    #: a copy or a plain graph has none.
+    swaps: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+
     def __init__(self, incoming_graph_data: Any = None, **attr: Any) -> None:
         self._set_version(_Version())
         super().__init__(incoming_graph_data, **attr)

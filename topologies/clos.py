@@ -11,6 +11,7 @@ from fabric.catalog import Catalog
 from fabric.errors import InfeasibleError
 from fabric.gcpause import gc_paused
 from fabric.graph import switch_attrs, validate_graph
+from fabric.symmetry import record_swaps
 from topologies.common import (
     add_gpus,
     add_upper_tiers,
@@ -18,6 +19,7 @@ from topologies.common import (
     ceil_div,
     check_int,
     check_planes,
+    clos_swaps,
     gpu_id,
     new_graph,
     plan_clos,
@@ -189,8 +191,10 @@ def clos(
     num_nodes = num_gpus // gpus_per_node
     add_gpus(G, hw, num_nodes, gpus_per_node, lambda n, g: pod_of(leaf_of(n, g)))
     G.graph["planes"] = planes
+    leaves_by_plane, spines_by_plane = [], []
     for prefix, plane in plane_prefixes(planes):
         leaves = [f"{prefix}leaf{i}" for i in range(num_leaves)]
+        leaves_by_plane.append(leaves)
         G.add_nodes_from(
             (leaf, switch_attrs(hw.switch, 1, **pod_of(i), **plane))
             for i, leaf in enumerate(leaves)
@@ -204,5 +208,17 @@ def clos(
                 for g in range(gpus_per_node)
             ),
         )
-        add_upper_tiers(G, hw, plan, leaves, prefix=prefix, indices=plane)
+        spines_by_plane.append(add_upper_tiers(G, hw, plan, leaves, prefix=prefix,
+                                               indices=plane))
+    # below each leaf: its GPUs, then the scale-up switches of the servers wholly on it
+    whole = hw.scaleup is not None and down % gpus_per_node == 0
+    below = [
+        [gpu_id(i // gpus_per_node, i % gpus_per_node)
+         for i in range(leaf * down, min((leaf + 1) * down, num_gpus))]
+        + ([f"node{n}/nvswitch" for n in range(leaf * down // gpus_per_node,
+                                               min((leaf + 1) * down, num_gpus) // gpus_per_node)]
+           if whole else [])
+        for leaf in range(num_leaves)
+    ]
+    record_swaps(G, clos_swaps(plan, leaves_by_plane, below, spines_by_plane))
     return validate_graph(G)

@@ -12,7 +12,7 @@ architectures (H100 2023, B200 2024; https://docs.nvidia.com/dgx-superpod/).
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ import networkx as nx
 from fabric.catalog import Catalog, Gpu, LinkType, SwitchModel, default_catalog
 from fabric.errors import InfeasibleError
 from fabric.graph import FabricGraph, add_cables, gpu_attrs, switch_attrs
+from fabric.symmetry import Swap
 
 __all__ = [
     "check_int",
@@ -38,6 +39,8 @@ __all__ = [
     "ClosPlan",
     "plan_clos",
     "add_upper_tiers",
+    "adjacent_swaps",
+    "clos_swaps",
 ]
 
 
@@ -436,8 +439,9 @@ def add_upper_tiers(
     spine_name: str = "spine",
     indices: Mapping[str, int] | None = None,
     leaf_latency_s: float | None = None,
-) -> None:
-    """Add the spines and cores of ``plan`` above ``leaves`` (in pod order) and cable them.
+) -> list[list[str]]:
+    """Add the spines and cores of ``plan`` above ``leaves`` (in pod order) and cable them;
+    return each pod's spines (none below 2 tiers).
 
     Spines and cores are ``hw.switch``, cabled with ``hw.link`` (also the leaves' uplinks);
     ``leaf_latency_s`` is the leaves' switch latency where their model is another one (default
@@ -447,7 +451,7 @@ def add_upper_tiers(
     ``indices`` (e.g. ``rail``).
     """
     if plan.tiers < 2:
-        return
+        return []
     extra = dict(indices or {})
     sw, link, latency_s = hw.switch, hw.link, hw.switch.latency_s
     leaf_s = latency_s if leaf_latency_s is None else leaf_latency_s
@@ -470,7 +474,7 @@ def add_upper_tiers(
                link, num_links=plan.links_per_leaf_spine, u_latency_s=leaf_s,
                v_latency_s=latency_s)
     if plan.tiers < 3:
-        return
+        return spines
     c = plan.cores_per_group
     cores = [f"{prefix}core{i}" for i in range(plan.num_cores)]
     G.add_nodes_from((core, switch_attrs(sw, 3, **extra)) for core in cores)
@@ -478,6 +482,57 @@ def add_upper_tiers(
                    for core in cores[j * c : (j + 1) * c]),
                link, num_links=plan.links_per_spine_core, u_latency_s=latency_s,
                v_latency_s=latency_s)
+    return spines
+
+
+def adjacent_swaps(blocks: Sequence[Sequence[str]]) -> list[Swap]:
+    """Each block swapped with the next, element by element (:data:`fabric.symmetry.Swap`):
+    together these generate every permutation of the blocks. Blocks of unequal size (a
+    partial last unit) are not swapped."""
+    return [(tuple(a), tuple(b)) for a, b in zip(blocks[:-1], blocks[1:], strict=True)
+            if len(a) == len(b) and len(a) > 0]
+
+
+def clos_swaps(
+    plan: ClosPlan,
+    leaves: Sequence[Sequence[str]],
+    below: Sequence[Sequence[str]],
+    spines: Sequence[Sequence[Sequence[str]]],
+    *,
+    leaves_per_unit: int = 1,
+) -> list[Swap]:
+    """Automorphisms of a folded Clos built by :func:`add_upper_tiers`, as adjacent swaps
+    (:mod:`fabric.symmetry`): pod ``p`` with pod ``p + 1``, and unit ``u`` with unit ``u + 1``
+    inside the first, second and last pods (all units with 2 tiers). A unit is ``leaves_per_unit``
+    consecutive leaves of each plane and what hangs below them alone: one leaf and its
+    servers in a Clos, one scalable unit's rail leaves and servers in a rail-optimized fabric.
+
+    ``leaves[plane][i]`` is leaf ``i`` of each plane; ``below[u]`` what hangs below unit ``u``
+    (its GPUs and their servers' scale-up switches, in the same order in every unit);
+    ``spines[plane][p]`` pod ``p``'s spines of each plane. The swaps are only a claim:
+    :func:`fabric.symmetry.symmetry` keeps those that are automorphisms of the graph as it is
+    when routed.
+    """
+    if plan.tiers < 2:
+        return []
+    m = leaves_per_unit
+    num = len(below)
+    per_pod = max(1, plan.leaves_per_pod // m)
+
+    def unit(u: int) -> list[str]:
+        return [plane[i] for plane in leaves for i in range(u * m, (u + 1) * m)] + list(below[u])
+
+    pods = plan.num_pods if plan.tiers == 3 else 1
+    swaps = adjacent_swaps([
+        [v for u in range(p * per_pod, min((p + 1) * per_pod, num)) for v in unit(u)]
+        + [s for plane in spines for s in plane[p]]
+        for p in range(pods)
+    ]) if pods > 1 else []
+    # the first pod may be irregular (ports held back in it) and the last partial: units are
+    # swapped inside both and inside the second, whose swaps the pod swaps carry to the rest
+    for p in sorted({0, min(1, pods - 1), pods - 1}):
+        swaps += adjacent_swaps([unit(u) for u in range(p * per_pod, min((p + 1) * per_pod, num))])
+    return swaps
 
 
 def ceil_div(a: int, b: int) -> int:

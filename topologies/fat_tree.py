@@ -9,11 +9,13 @@ import networkx as nx
 from fabric.catalog import Catalog
 from fabric.gcpause import gc_paused
 from fabric.graph import switch_attrs, validate_graph
+from fabric.symmetry import record_swaps
 from topologies.common import (
     add_gpus,
     add_upper_tiers,
     attach_gpus,
     check_int,
+    clos_swaps,
     gpu_id,
     new_graph,
     plan_clos,
@@ -141,5 +143,15 @@ def fat_tree(
         ),
     )
     plan = plan_clos(len(edges), half, k, tiers=3, what=f"fat-tree k={k}")
-    add_upper_tiers(G, hw, plan, edges, spine_name="agg")
+    aggs = add_upper_tiers(G, hw, plan, edges, spine_name="agg")
+    servers = [
+        [f"node{n}/nvswitch" for n in range(i * half // gpus_per_node,
+                                            (i + 1) * half // gpus_per_node)]
+        if hw.scaleup else []
+        for i in range(len(edges))
+    ]
+    below = [[gpu_id(host // gpus_per_node, host % gpus_per_node)
+              for host in range(i * half, (i + 1) * half)] + servers[i]
+             for i in range(len(edges))]
+    record_swaps(G, clos_swaps(plan, [edges], below, [aggs]))
     return validate_graph(G)

@@ -12,15 +12,18 @@ from fabric.catalog import Catalog
 from fabric.errors import InfeasibleError
 from fabric.gcpause import gc_paused
 from fabric.graph import switch_attrs, validate_graph
+from fabric.symmetry import record_swaps
 from topologies.common import (
     ClosPlan,
     Hardware,
     add_gpus,
     add_upper_tiers,
+    adjacent_swaps,
     attach_gpus,
     ceil_div,
     check_int,
     check_planes,
+    clos_swaps,
     gpu_id,
     new_graph,
     plan_clos,
@@ -375,8 +378,10 @@ def rail_optimized(
         return switch_attrs(hw.switch, 1, su=s, rail=r, reserved_ports=held, **pod, **plane,
                             **extra)
 
+    leaves_by_plane, spines_by_plane = [], []
     for prefix, plane in plane_prefixes(planes):
         leaves = [f"{prefix}su{s}/leaf{r}" for s in range(num_sus) for r in range(gpus_per_node)]
+        leaves_by_plane.append(leaves)
         G.add_nodes_from((leaf, leaf_attrs(i, plane)) for i, leaf in enumerate(leaves))
         attach_gpus(
             G,
@@ -387,9 +392,27 @@ def rail_optimized(
                 for g in range(gpus_per_node)
             ),
         )
-        add_upper_tiers(G, up, plan, leaves, prefix=prefix, indices=plane,
-                        leaf_latency_s=hw.switch.latency_s)
+        spines_by_plane.append(add_upper_tiers(G, up, plan, leaves, prefix=prefix,
+                                               indices=plane, leaf_latency_s=hw.switch.latency_s))
+    # symmetries: scalable units (their rail leaves and servers) and rails
+    servers = [range(0, min(first, num_nodes))] + [
+        range(first + (s - 1) * su_size, min(first + s * su_size, num_nodes))
+        for s in range(1, num_sus)]
+    below = [_servers_below(hw, gpus_per_node, nodes) for nodes in servers]
+    swaps = clos_swaps(plan, leaves_by_plane, below, spines_by_plane,
+                       leaves_per_unit=gpus_per_node)
+    swaps += adjacent_swaps([
+        [plane[s * gpus_per_node + r] for plane in leaves_by_plane for s in range(num_sus)]
+        + [gpu_id(n, r) for n in range(num_nodes)]
+        for r in range(gpus_per_node)])
+    record_swaps(G, swaps)
     return validate_graph(G)
+
+
+def _servers_below(hw: Hardware, gpus_per_node: int, nodes: range) -> list[str]:
+    """The GPUs of servers ``nodes``, then their scale-up switches (a unit's swap block)."""
+    gpus = [gpu_id(n, g) for n in nodes for g in range(gpus_per_node)]
+    return gpus + ([f"node{n}/nvswitch" for n in nodes] if hw.scaleup else [])
 
 
 @gc_paused()
@@ -485,9 +508,22 @@ def rail_only(
     }
     G = new_graph("rail-only", params, hw)
     add_gpus(G, hw, num_nodes, gpus_per_node)
+    leaves_by_rail, spines_by_rail = [], []
     for r in range(gpus_per_node):
         leaves = [f"rail{r}/leaf{i}" for i in range(num_leaves)]
+        leaves_by_rail.append(leaves)
         G.add_nodes_from((leaf, switch_attrs(hw.switch, 1, rail=r)) for leaf in leaves)
         attach_gpus(G, hw, ((gpu_id(n, r), leaves[n // down]) for n in range(num_nodes)))
-        add_upper_tiers(G, hw, plan, leaves, prefix=f"rail{r}/", indices={"rail": r})
+        spines_by_rail.append(add_upper_tiers(G, hw, plan, leaves, prefix=f"rail{r}/",
+                                              indices={"rail": r}))
+    # symmetries: a leaf of every rail with its servers (the rails as planes), and rails
+    below = [_servers_below(hw, gpus_per_node, range(i * down, min((i + 1) * down, num_nodes)))
+             for i in range(num_leaves)]
+    swaps = clos_swaps(plan, leaves_by_rail, below, spines_by_rail)
+    cores = plan.num_cores if plan.tiers == 3 else 0
+    swaps += adjacent_swaps([
+        leaves_by_rail[r] + [s for pod in spines_by_rail[r] for s in pod]
+        + [f"rail{r}/core{i}" for i in range(cores)] + [gpu_id(n, r) for n in range(num_nodes)]
+        for r in range(gpus_per_node)])
+    record_swaps(G, swaps)
     return validate_graph(G)
