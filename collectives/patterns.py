@@ -374,7 +374,9 @@ def _direct_all_to_all(index: FabricIndex, c: Communicator) -> Phase:
         agg = weight @ cnt
         # minus destinations inside the proxy's own domain
         np.add.at(agg, (hop_idx[proxy_of_rank], cls_idx), -dom_size[dom_idx].astype(float))
-        agg = np.maximum(agg, 0.0) / n
+        np.maximum(agg, 0.0, out=agg)  # in place: (first hops x classes) is 134 MB at 131k
+        agg /= n
+        agg[agg <= 1e-15] = 0.0
         # first hop of each proxy: all it forwards
         per_proxy = (
             dom_size[dom_idx[first]]
@@ -386,8 +388,8 @@ def _direct_all_to_all(index: FabricIndex, c: Communicator) -> Phase:
         )
         np.add.at(load, first_hop[first], per_proxy)
         one_each = bool(np.bincount(key).max() == 1)  # one member per (domain, rail)
-        result = _propagate_blocks(index, hop_ids, cls_ids, np.where(agg > 1e-15, agg, 0.0),
-                                   load, _ranks_kept(index, c, pxn=True) if one_each else None)
+        result = _propagate_blocks(index, hop_ids, cls_ids, agg, load,
+                                   _ranks_kept(index, c, pxn=True) if one_each else None)
         np.add.at(arrivals, pos, outside / n)
         # NVLink hop to the proxy: for each source, destinations outside whose rail differs
         rail_count = np.bincount(rail, minlength=num_rails)

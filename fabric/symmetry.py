@@ -132,17 +132,21 @@ class Symmetry:
 
     def spread(self, generators: list[Generator], load: np.ndarray) -> np.ndarray:
         """Every edge's mean of ``load`` over its orbit under ``generators`` (an edge no
-        generator moves is an orbit of its own)."""
+        generator moves is an orbit of its own). Only edges out of transit nodes are
+        averaged: ``load`` is what :func:`fabric.routing.propagate` charges, and it charges
+        nothing else (a GPU's own out-edges and NVLink edges keep their values)."""
         key = tuple(id(g) for g in generators)
         orbits = self._edge_orbits.get(key)
         if orbits is None:
+            routed = self.index.transit[self.index.edge_src]
+            pairs = [(g.edge_from[routed[g.edge_from]], g.edge_to[routed[g.edge_from]])
+                     for g in generators]
             hit = np.zeros(len(load), dtype=bool)
-            for g in generators:
-                hit[g.edge_from] = True
+            for x, _ in pairs:
+                hit[x] = True
             moved = np.flatnonzero(hit)
             local = np.cumsum(hit) - 1  # an edge's place among the moved ones
-            label = _components(len(moved), [(local[g.edge_from], local[g.edge_to])
-                                             for g in generators])
+            label = _components(len(moved), [(local[x], local[y]) for x, y in pairs])
             orbits = (moved, label, np.bincount(label))
             self._edge_orbits[key] = orbits
         moved, label, size = orbits
@@ -227,8 +231,8 @@ def _checked(index: FabricIndex, edges: _Edges, a: tuple[str, ...], b: tuple[str
     if len(a) != len(b) or len(a) == 0:
         return None
     try:
-        x = np.fromiter((pos[v] for v in a), dtype=np.int64, count=len(a))
-        y = np.fromiter((pos[v] for v in b), dtype=np.int64, count=len(b))
+        x = np.fromiter(map(pos.__getitem__, a), dtype=np.int64, count=len(a))
+        y = np.fromiter(map(pos.__getitem__, b), dtype=np.int64, count=len(b))
     except KeyError:
         return None
     both = np.concatenate([x, y])
