@@ -38,7 +38,7 @@ from collectives.algorithms import is_power_of_two
 from collectives.communicator import Communicator, PlacedRanks
 from fabric.arrays import unique_sorted
 from fabric.routing import FabricIndex, LinkLoads, deliver, propagate, route
-from fabric.symmetry import Generator, symmetry
+from fabric.symmetry import symmetry
 
 __all__ = [
     "DIRECT_FLOW_LIMIT",
@@ -438,7 +438,7 @@ def _direct_all_to_all(index: FabricIndex, c: Communicator) -> Phase:
 
 
 def _ranks_kept(index: FabricIndex, c: Communicator, *, pxn: bool
-                ) -> Callable[[Generator], bool]:
+                ) -> Callable[[np.ndarray, np.ndarray], bool]:
     """Whether an automorphism leaves a direct all-to-all's network demand unchanged, from
     its ranks alone (in the time of the GPUs it moves).
 
@@ -455,8 +455,7 @@ def _ranks_kept(index: FabricIndex, c: Communicator, *, pxn: bool
     num_rails = int(c.rail.max()) + 1 if c.n else 1
     ranks_per_rail = np.bincount(c.rail, minlength=num_rails)
 
-    def kept(gen: Generator) -> bool:
-        moved, image = gen.node_from, gen.node_to
+    def kept(moved: np.ndarray, image: np.ndarray) -> bool:
         ranks = is_rank[moved]
         if not np.array_equal(ranks, is_rank[image]):
             return False
@@ -486,7 +485,7 @@ SYMMETRY_MIN_CLASSES = 64
 
 def _propagate_blocks(index: FabricIndex, hop_ids: np.ndarray, cls_ids: np.ndarray,
                       amount: np.ndarray, load: np.ndarray,
-                      unchanged: Callable[[Generator], bool] | None = None
+                      unchanged: Callable[[np.ndarray, np.ndarray], bool] | None = None
                       ) -> LinkLoads | None:
     """Route ``amount[f, k]`` bytes from transit node ``hop_ids[f]`` to class ``cls_ids[k]``
     (zeros skipped), a block of classes at a time (:data:`PROPAGATE_BLOCK` pairs at most; the
@@ -500,13 +499,13 @@ def _propagate_blocks(index: FabricIndex, hop_ids: np.ndarray, cls_ids: np.ndarr
     of edges shares the load (:meth:`fabric.symmetry.Symmetry.spread`): the same loads as
     routing every class, to rounding (``tests/fabric/test_symmetry.py`` checks it against this
     general path on every family). ``unroutable`` then counts the routed classes' demands.
-    ``unchanged(generator)`` says whether a generator leaves the demand unchanged, where the
-    caller knows it more cheaply than by comparing ``amount`` with its image
+    ``unchanged(moved, image)`` says whether a node permutation leaves the demand unchanged,
+    where the caller knows it more cheaply than by comparing ``amount`` with its image
     (:meth:`fabric.symmetry.Symmetry.keeping`, the default)."""
     sym = symmetry(index) if len(cls_ids) >= SYMMETRY_MIN_CLASSES else None
-    if sym is not None and sym.generators:
+    if sym is not None and index.swaps:
         kept = (sym.keeping(hop_ids, cls_ids, amount) if unchanged is None
-                else [g for g in sym.generators if unchanged(g) and sym.maps_onto(g, cls_ids)])
+                else [g for g in sym.kept(unchanged) if sym.maps_onto(g, cls_ids)])
         label = sym.class_orbits(kept, cls_ids)
         orbits, reps, size = np.unique(label, return_index=True, return_counts=True)
         if len(orbits) < len(cls_ids):

@@ -225,9 +225,23 @@ class FabricGraph(nx.DiGraph):
     True
     """
 
-    #: Automorphisms the builder claims, as node swaps (:func:`fabric.symmetry.record_swaps`);
-    #: a copy or a plain graph has none.
-    swaps: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    _swaps: tuple[tuple[tuple[str, ...], ...], ...] = ()
+
+    @property
+    def swaps(self) -> tuple[tuple[tuple[str, ...], ...], ...]:
+        """Automorphisms the builder claims, as node swaps (:func:`fabric.symmetry.record_swaps`);
+        a copy or a plain graph has none. Setting them counts as a change (a new index reads
+        them)."""
+        return self._swaps
+
+    @swaps.setter
+    def swaps(self, value: tuple[tuple[tuple[str, ...], ...], ...]) -> None:
+        version = self._version
+        typed = version.typed_edges_at == version.count  # no edge changes here
+        self._swaps = tuple(value)
+        version.count += 1
+        if typed:
+            version.typed_edges_at = version.count
 
     def __init__(self, incoming_graph_data: Any = None, **attr: Any) -> None:
         self._set_version(_Version())

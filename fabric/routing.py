@@ -105,7 +105,7 @@ class FabricIndex:
                  orbits: bool | None = None, tracked: bool | None = None) -> None:
         self.memo: dict[object, object] = {}
         # the builder's claimed automorphisms (fabric.symmetry checks them before any use)
-        self.swaps: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = tuple(
+        self.swaps: tuple[tuple[tuple[str, ...], ...], ...] = tuple(
             getattr(G, "swaps", ()))
         # shared with validation, the summary and the bill of materials
         arrays = fabric_arrays(G, tracked=tracked)

@@ -1,30 +1,30 @@
 """Symmetries a builder records, checked before the routing trusts them.
 
-A fabric of identical pods, leaves and servers is mapped onto itself by swapping two of them:
+A fabric of identical pods, leaves and servers is mapped onto itself by permuting them:
 swapping pod 3 with pod 4 (their leaves, GPUs, servers and spines, in the same positions) keeps
 every edge an edge with the same bandwidth, latency and link. Such a node permutation is an
-*automorphism*. The builders record a few, as :data:`Swap` s (:func:`record_swaps`), and
-:func:`symmetry` keeps those that really are automorphisms of the fabric as indexed now: a
-graph edited after it was built, or a swap that a builder got wrong, loses them, and the
-routing then takes its general path.
+*automorphism*. The builders record a few as :data:`Swap` s (:func:`record_swaps`), and
+:class:`Symmetry` uses only those that really are automorphisms of the fabric as indexed now:
+a graph edited after it was built, or a swap that a builder got wrong, loses them, and the
+routing takes its general path.
 
-What this buys (:func:`collectives.patterns.direct_phases`): when a demand is unchanged by a
-group of automorphisms, the load it puts on an edge is the same on every edge of the edge's
-orbit, and the demand towards a destination class is an image of the demand towards any class
-of its orbit. So one class per orbit is routed, and each orbit of edges shares what those
-classes put on it (:meth:`Symmetry.spread`). With ``T_K`` the load of the classes of orbit
-``K``, for an edge ``e`` of orbit ``O``: ``T_K(e) = |K| * sum(load_rep(O)) / |O|``. At 65,536
-GPUs a direct all-to-all routes 1 of 2,048 leaves instead of all of them.
+What this buys: when a group of automorphisms leaves a demand unchanged, the load it puts on
+an edge is the same on every edge of the edge's orbit, and the demand towards a destination
+class is an image of the demand towards any class of its orbit. So one class per orbit is
+routed, and each orbit of edges shares what those classes put on it (:meth:`Symmetry.spread`).
+With ``T_K`` the load of the classes of orbit ``K``, for an edge ``e`` of orbit ``O``:
+``T_K(e) = |K| * sum(load_rep(O)) / |O|``. At 65,536 GPUs a direct all-to-all routes 1 of
+2,048 leaves instead of all of them (:func:`collectives.patterns.direct_phases`).
 
-The group used is the one the recorded swaps generate (orbits are the connected components of
-"x and its image" over the generators), so a builder only records adjacent swaps (pod p with
-p + 1, leaf l with l + 1 of the first pod, ...): they generate every permutation of them, and
-the first pod's leaf swaps conjugated by the pod swaps reach every pod's.
+The group used is the one the kept swaps generate (orbits are the connected components of
+"x and its image" over them), so a builder records adjacent swaps only (pod p with pod p + 1,
+unit u with unit u + 1 of a pod): they generate every permutation of the pods and units, and
+each moves two of them, so checking it costs their edges, not the whole fabric's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -37,8 +37,9 @@ from fabric.routing import FabricIndex
 
 __all__ = ["Generator", "Swap", "Symmetry", "record_swaps", "symmetry"]
 
-#: Two equally long, disjoint tuples of node ids: node ``a[i]`` and node ``b[i]`` trade places.
-Swap = tuple[tuple[str, ...], tuple[str, ...]]
+#: Two or more equally long, disjoint tuples of node ids (blocks): node ``blocks[i][j]`` goes to
+#: ``blocks[i + 1][j]``, the last block's to the first's. Two blocks trade places.
+Swap = tuple[tuple[str, ...], ...]
 
 
 def record_swaps(G: nx.DiGraph, swaps: Sequence[Swap]) -> None:
@@ -83,13 +84,54 @@ def _image(ids: np.ndarray, moved: np.ndarray, to: np.ndarray) -> np.ndarray:
 
 
 class Symmetry:
-    """The checked automorphisms of an indexed fabric (:func:`symmetry`)."""
+    """The recorded swaps of an indexed fabric (:func:`symmetry`), each checked to be an
+    automorphism the first time a demand it keeps asks for it."""
 
-    def __init__(self, index: FabricIndex, generators: list[Generator]) -> None:
+    def __init__(self, index: FabricIndex) -> None:
         self.index = index
-        self.generators = generators
+        self._moves: list[tuple[np.ndarray, np.ndarray]] | None = None
+        self._checked: dict[int, Generator | None] = {}
+        self._edges: _Edges | None = None
         # edge orbits per set of generators: (moved edges, orbit label of each, orbit sizes)
-        self._edge_orbits: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._edge_orbits: dict[tuple[object, ...],
+                                tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    # -- the generators ----------------------------------------------------------------------
+    def moves(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each recorded swap as node positions ``(moved, image)``, ``moved`` sorted; a swap
+        naming a node the fabric lacks, or a node twice, moves nothing."""
+        if self._moves is None:
+            pos = self.index.index
+            self._moves = []
+            for blocks in self.index.swaps:
+                self._moves.append(_positions(pos, blocks))
+        return self._moves
+
+    def generator(self, i: int) -> Generator | None:
+        """Swap ``i`` as a checked automorphism, or None if it is not one (memoized)."""
+        if i not in self._checked:
+            moved, image = self.moves()[i]
+            if self._edges is None and len(moved):
+                self._edges = _Edges(self.index)
+            self._checked[i] = (_checked(self.index, self._edges, moved, image)
+                                if self._edges is not None and len(moved) else None)
+        return self._checked[i]
+
+    @property
+    def generators(self) -> list[Generator]:
+        """Every recorded swap that is an automorphism."""
+        return [g for g in map(self.generator, range(len(self.moves()))) if g is not None]
+
+    def kept(self, keeps: Callable[[np.ndarray, np.ndarray], bool]) -> list[Generator]:
+        """The automorphisms among the swaps for which ``keeps(moved, image)`` holds (asked
+        first: only those are checked to be automorphisms)."""
+        out = []
+        for i, (moved, image) in enumerate(self.moves()):
+            if len(moved) and keeps(moved, image):
+                gen = self.generator(i)
+                if gen is not None:
+                    out.append(gen)
+        return out
 
     def keeping(self, hops: np.ndarray, classes: np.ndarray, amount: np.ndarray
                 ) -> list[Generator]:
@@ -99,10 +141,10 @@ class Symmetry:
         kept = []
         for gen in self.generators:
             h_img = gen.node_map(hops)
-            c_at = np.searchsorted(classes, gen.class_map(classes))
             h_at = np.minimum(np.searchsorted(hops, h_img), len(hops) - 1)
             if not ((hops[h_at] == h_img).all() and self.maps_onto(gen, classes)):
                 continue
+            c_at = np.searchsorted(classes, gen.class_map(classes))
             # only the moved rows and columns can differ: compare those
             rows = np.flatnonzero(h_at != np.arange(len(hops)))
             cols = np.flatnonzero(c_at != np.arange(len(classes)))
@@ -113,6 +155,7 @@ class Symmetry:
             kept.append(gen)
         return kept
 
+    # -- orbits --------------------------------------------------------------------------------
     @staticmethod
     def maps_onto(gen: Generator, classes: np.ndarray) -> bool:
         """Whether ``gen`` maps the sorted, unique ``classes`` onto themselves."""
@@ -130,15 +173,17 @@ class Symmetry:
             pairs.append((at[used], np.searchsorted(classes, g.class_to[used])))
         return _components(len(classes), pairs)
 
-    def spread(self, generators: list[Generator], load: np.ndarray) -> np.ndarray:
+    def spread(self, generators: list[Generator], load: np.ndarray, *,
+               transit_only: bool = True) -> np.ndarray:
         """Every edge's mean of ``load`` over its orbit under ``generators`` (an edge no
-        generator moves is an orbit of its own). Only edges out of transit nodes are
-        averaged: ``load`` is what :func:`fabric.routing.propagate` charges, and it charges
-        nothing else (a GPU's own out-edges and NVLink edges keep their values)."""
-        key = tuple(id(g) for g in generators)
+        generator moves is an orbit of its own). With ``transit_only``, only edges out of
+        transit nodes are averaged, as where :func:`fabric.routing.propagate` charges: a
+        GPU's own out-edges and NVLink edges keep their values."""
+        key = (transit_only, *(id(g) for g in generators))
         orbits = self._edge_orbits.get(key)
         if orbits is None:
-            routed = self.index.transit[self.index.edge_src]
+            routed = (self.index.transit[self.index.edge_src] if transit_only
+                      else np.ones(self.index.num_edges, dtype=bool))
             pairs = [(g.edge_from[routed[g.edge_from]], g.edge_to[routed[g.edge_from]])
                      for g in generators]
             hit = np.zeros(len(load), dtype=bool)
@@ -155,6 +200,26 @@ class Symmetry:
         return out
 
 
+def _positions(pos: dict, blocks: tuple[tuple[str, ...], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """``(moved, image)`` of a swap's blocks, ``moved`` sorted; empty if it is not a valid
+    permutation of named nodes."""
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    if len(blocks) < 2 or len({len(b) for b in blocks}) != 1 or not blocks[0]:
+        return empty
+    try:
+        ids = [np.fromiter(map(pos.__getitem__, b), dtype=np.int64, count=len(b))
+               for b in blocks]
+    except KeyError:
+        return empty
+    moved = np.concatenate(ids)
+    image = np.concatenate(ids[1:] + ids[:1])
+    order = np.argsort(moved)
+    moved, image = moved[order], image[order]
+    if (moved[1:] == moved[:-1]).any():
+        return empty
+    return moved, image
+
+
 def _components(num: int, pairs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """Connected components of ``num`` items joined by each pair ``(x[i], y[i])``."""
     if not pairs or sum(len(x) for x, _ in pairs) == 0:
@@ -166,24 +231,15 @@ def _components(num: int, pairs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndar
 
 
 def symmetry(index: FabricIndex) -> Symmetry:
-    """The recorded swaps of the indexed fabric that are automorphisms of it (memoized on the
-    index): each node trades places with a node of the same kind and tier, and each edge that
-    touches a moved node goes to an edge with the same bandwidth, latency, parallel links and
-    link. A swap that fails any of these is left out. Each check costs the edges of the nodes
-    it moves, not the whole fabric."""
+    """The :class:`Symmetry` of an indexed fabric (memoized on the index). A swap is used
+    only if each node goes to a node of the same kind and tier, and each edge that touches a
+    moved node to an edge with the same bandwidth, latency, parallel links and link; each
+    check costs the edges of the nodes it moves."""
     key = (__name__, "symmetry")
     found = index.memo.get(key)
-    if isinstance(found, Symmetry):
-        return found
-    generators: list[Generator] = []
-    if index.swaps:
-        edges = _Edges(index)
-        for a, b in index.swaps:
-            gen = _checked(index, edges, a, b)
-            if gen is not None:
-                generators.append(gen)
-    found = Symmetry(index, generators)
-    index.memo[key] = found
+    if not isinstance(found, Symmetry):
+        found = Symmetry(index)
+        index.memo[key] = found
     return found
 
 
@@ -195,10 +251,9 @@ class _Edges:
         keys = index.edge_src * n + index.edge_dst
         self.order = np.argsort(keys, kind="stable")
         self.keys = keys[self.order]
-        self.by_dst = np.argsort(index.edge_dst, kind="stable")
-        self.out_ptr = np.searchsorted(index.edge_src[np.argsort(index.edge_src, kind="stable")],
-                                       np.arange(n + 1))
         self.out_order = np.argsort(index.edge_src, kind="stable")
+        self.out_ptr = np.searchsorted(index.edge_src[self.out_order], np.arange(n + 1))
+        self.by_dst = np.argsort(index.edge_dst, kind="stable")
         self.in_ptr = np.searchsorted(index.edge_dst[self.by_dst], np.arange(n + 1))
 
     def touching(self, nodes: np.ndarray) -> np.ndarray:
@@ -224,28 +279,19 @@ def _ranges(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
     return np.arange(len(owner)) + (start - (np.cumsum(count) - count))[owner]
 
 
-def _checked(index: FabricIndex, edges: _Edges, a: tuple[str, ...], b: tuple[str, ...]
+def _checked(index: FabricIndex, edges: _Edges, moved: np.ndarray, image: np.ndarray
              ) -> Generator | None:
-    """The generator of swap ``(a, b)`` if it is an automorphism of ``index``, else None."""
-    pos = index.index
-    if len(a) != len(b) or len(a) == 0:
+    """The generator of the permutation ``moved[i] -> image[i]`` if it is an automorphism of
+    ``index``, else None."""
+    if not (np.array_equal(index.kind[moved], index.kind[image])
+            and np.array_equal(index.tier[moved], index.tier[image])
+            and np.array_equal(np.sort(image), moved)):
         return None
-    try:
-        x = np.fromiter(map(pos.__getitem__, a), dtype=np.int64, count=len(a))
-        y = np.fromiter(map(pos.__getitem__, b), dtype=np.int64, count=len(b))
-    except KeyError:
-        return None
-    both = np.concatenate([x, y])
-    order = np.argsort(both)
-    moved, image = both[order], np.concatenate([y, x])[order]
-    if (moved[1:] == moved[:-1]).any():
-        return None
-    if not (np.array_equal(index.kind[x], index.kind[y])
-            and np.array_equal(index.tier[x], index.tier[y])):
-        return None
+    n = index.num_nodes
+    perm = np.arange(n)
+    perm[moved] = image
     touched = edges.touching(moved)
-    e_image = edges.find(_image(index.edge_src[touched], moved, image),
-                         _image(index.edge_dst[touched], moved, image), index.num_nodes)
+    e_image = edges.find(perm[index.edge_src[touched]], perm[index.edge_dst[touched]], n)
     if e_image is None:
         return None
     for values in (index.edge_capacity_bytes_per_s, index.edge_latency_s,

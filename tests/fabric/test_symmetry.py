@@ -143,8 +143,7 @@ def test_the_ranks_rule_agrees_with_comparing_the_demand() -> None:
                 continue  # no network demand, or several ranks per (domain, rail): dense check
             hop_ids, cls_ids, amount, unchanged = demand
             dense = {id(g) for g in sym.keeping(hop_ids, cls_ids, amount)}
-            rule = {id(g) for g in sym.generators
-                    if unchanged(g) and sym.maps_onto(g, cls_ids)}
+            rule = {id(g) for g in sym.kept(unchanged) if sym.maps_onto(g, cls_ids)}
             assert rule == dense, (name, ranks, placement)
             seen += 1
     assert seen >= 8
@@ -159,6 +158,16 @@ def test_wrong_swaps_and_edits_are_not_trusted() -> None:
                          (("pod0/edge0",), ("no-such-node",)))
     assert len(symmetry(fabric_index(G)).generators) == good
     _assert_same(G)
+    # a cycle of three pods (a swap of more than two blocks) is an automorphism too
+    recorded = G.swaps
+    pods = [recorded[0][0], recorded[0][1], recorded[1][1]]  # pods 0, 1 and 2
+    assert pods[1] == recorded[1][0]
+    G.swaps = (tuple(pods),)
+    assert len(symmetry(fabric_index(G)).generators) == 1
+    _assert_same(G)
+    G.swaps = ((pods[0], pods[2], pods[1][::-1]),)  # blocks out of step: not one
+    assert symmetry(fabric_index(G)).generators == []
+    G.swaps = recorded
     # an edited cable: the swaps that move it are dropped, and the loads still agree
     G.edges["pod1/edge0", "pod1/agg1"]["bandwidth_bytes_per_s"] *= 0.5
     kept = len(symmetry(fabric_index(G)).generators)
@@ -173,7 +182,7 @@ def test_the_comparison_catches_a_wrong_orbit(monkeypatch: pytest.MonkeyPatch) -
     trusted = patterns._propagate_blocks
 
     def trusting(index, hop_ids, cls_ids, amount, load, unchanged=None):  # type: ignore
-        return trusted(index, hop_ids, cls_ids, amount, load, lambda g: True)
+        return trusted(index, hop_ids, cls_ids, amount, load, lambda moved, image: True)
 
     monkeypatch.setattr(patterns, "_propagate_blocks", trusting)
     with pytest.raises(AssertionError):
