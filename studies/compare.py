@@ -144,10 +144,10 @@ def compare_fabrics(
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else None)
         # longest first, so that the last family to finish starts early (LPT scheduling):
-        # the fat-tree routes longest (a destination class per edge switch), then clos,
-        # rail-optimized, rail-only and single-hop (CPU seconds at 16,384 GPUs on a 2-core VM:
-        # 1.6, 0.7, 0.6, 0.5 and under 0.1, docs/performance.md); spec files after them, in
-        # the order given
+        # the fat-tree (at 16,384 GPUs a k=48 tree of 27,648), then clos, rail-optimized,
+        # rail-only and single-hop (CPU seconds with the default workload on a 2-core VM: 1.3,
+        # 0.7, 0.7, 0.6 and under 0.1 at 16,384 GPUs; 4.5, 4.5, 4.2 and 3.1 at 65,536;
+        # docs/performance.md); spec files after them, in the order given
         order = sorted(range(len(work)), key=lambda i: _LONGEST_FIRST.get(names[i], 9))
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {pool.submit(_evaluate_one, *work[i]): i for i in order}
