@@ -61,6 +61,7 @@ __all__ = [
     "pairwise_phases",
     "direct_phases",
     "hierarchical_phases",
+    "multi_leader_phases",
     "in_network_phases",
 ]
 
@@ -703,27 +704,40 @@ def direct_phases(on: PlacedRanks, collective: str) -> list[Phase]:
     return [_shift_phase(on.index, on.comm, 1, 1.0, repeat=1)]
 
 
-def hierarchical_phases(on: PlacedRanks, collective: str) -> list[Phase]:
-    """Reduce-scatter inside each domain (a ring of m), a ring all-reduce per rail across the
-    domains, all-gather inside each domain; domains of equal size m >= 2."""
+def _two_level_rings(on: PlacedRanks, inter_repeat: int) -> tuple[Phase, Phase]:
+    """A ring inside each domain (m ranks, 1/m of the buffer per step, m - 1 steps) and a ring
+    per rail across the domains (the ranks at the same place in every domain, 1/n per step,
+    ``inter_repeat`` times per ring step count); domains of equal size m >= 2."""
     index, c = on.index, on.comm
     m, num = len(c.groups[0]), len(c.groups)
     table = np.stack(c.groups)  # (domains, m)
     intra_src = c.pos[table.ravel()]
     intra_dst = c.pos[np.roll(table, -1, axis=1).ravel()]
-    rel_intra = np.full(len(intra_src), 1.0 / m)
-    rs = _phase_from_flows(index, intra_src, intra_dst, rel_intra, repeat=m - 1, alpha_steps=1)
+    intra = _phase_from_flows(index, intra_src, intra_dst, np.full(len(intra_src), 1.0 / m),
+                              repeat=m - 1, alpha_steps=1)
     inter_src = c.pos[table.T.ravel()]
     inter_dst = c.pos[np.roll(table, -1, axis=0).T.ravel()]
-    inter = _phase_from_flows(
-        index,
-        inter_src,
-        inter_dst,
-        np.full(len(inter_src), 1.0 / (m * num)),
-        repeat=2 * (num - 1),
-        alpha_steps=1,
-    )
-    return [rs, inter, rs]
+    inter = _phase_from_flows(index, inter_src, inter_dst,
+                              np.full(len(inter_src), 1.0 / (m * num)),
+                              repeat=inter_repeat * (num - 1), alpha_steps=1)
+    return intra, inter
+
+
+def hierarchical_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+    """Reduce-scatter inside each domain (a ring of m), a ring all-reduce per rail across the
+    domains, all-gather inside each domain; domains of equal size m >= 2."""
+    intra, inter = _two_level_rings(on, 2)
+    return [intra, inter, intra]
+
+
+def multi_leader_phases(on: PlacedRanks, collective: str) -> list[Phase]:
+    """All-gather: a ring all-gather per rail across the domains (every rank the leader of its
+    rail: n/m ranks, 1/n of the buffer each), then a ring all-gather inside each domain of what
+    its rail gathered (1/m each). Reduce-scatter: the same two rings the other way round.
+    Domains of equal size m >= 2. Its network steps are n/m - 1, against the flat ring's
+    n - 1, for the same bytes on every NIC."""
+    intra, inter = _two_level_rings(on, 1)
+    return [inter, intra] if collective == "all-gather" else [intra, inter]
 
 
 def in_network_phases(on: PlacedRanks, collective: str) -> list[Phase]:

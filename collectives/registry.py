@@ -177,8 +177,8 @@ def _equal_domains(on: PlacedRanks) -> str:
     sizes = {len(g) for g in groups}
     if len(groups) < 2 or len(sizes) != 1 or sizes == {1}:
         return (
-            "hierarchical all-reduce needs >= 2 scale-up domains with the same number "
-            "of ranks (>= 2) each"
+            "the two-level algorithms (hierarchical, multi-leader) need >= 2 scale-up "
+            "domains with the same number of ranks (>= 2) each"
         )
     return ""
 
@@ -339,6 +339,20 @@ ALGORITHMS: dict[str, Algorithm] = {
             build_phases=patterns.hierarchical_phases,
             placement_rule=_equal_domains,
             auto=True,
+        ),
+        Algorithm(
+            name="multi-leader",
+            summary="ring per rail across domains, ring inside each domain (every GPU leads "
+            "its rail)",
+            source="Kandalla, Subramoni, Santhanaraman, Koop & Panda, 'Designing "
+            "multi-leader-based Allgather algorithms for multi-core clusters', IPDPS 2009 "
+            "(CAC workshop), https://nbcl.cse.ohio-state.edu/publication/818/bibtex; Open MPI "
+            "coll/han (hierarchical allgather, ompi/mca/coll/han/coll_han_allgather.c, "
+            "https://github.com/open-mpi/ompi, read 2026-12-05)",
+            closed_forms={"all-gather": cf.ring_all_gather,
+                          "reduce-scatter": cf.ring_reduce_scatter},
+            build_phases=patterns.multi_leader_phases,
+            placement_rule=_equal_domains,
         ),
         Algorithm(
             name="in-network",

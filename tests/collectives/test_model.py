@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import topologies
-from collectives.calibration import ModelParams
+from collectives.calibration import ModelParams, StaticCalibration
 from collectives.communicator import PlacedRanks, communicator
 from collectives.model import algorithm_costs
 from collectives.placement import place
@@ -300,6 +300,15 @@ def test_pairwise_sampling_matches_routing_every_step(family: str, gpus: int) ->
     assert got.latency_s == pytest.approx(want.latency_s, rel=0.02)
 
 
+def _nic_and_nvlink(G) -> tuple[dict, dict]:  # type: ignore[no-untyped-def]
+    """A GPU's scale-out (NIC) edge and its NVLink edge, with their attributes."""
+    def edge(tier_ok):  # type: ignore[no-untyped-def]
+        return next(d for u, v, d in G.edges(data=True)
+                    if G.nodes[u]["kind"] == "gpu" and G.nodes[v]["kind"] == "switch"
+                    and tier_ok(G.nodes[v]["tier"]))
+    return edge(lambda t: t >= 1), edge(lambda t: t == 0)
+
+
 @pytest.mark.parametrize(
     ("collective", "algorithm", "network_share"),
     [
@@ -320,14 +329,39 @@ def test_halving_and_doubling_send_what_mpich_sends_to_each_partner(
     the source algorithm sends that partner (the other steps stay on NVLink)."""
     G = topologies.build("clos", num_gpus=16)
     cost = algorithm_costs(G, collective, algorithm=algorithm)[0]
-    nic = next(d for u, v, d in G.edges(data=True)
-               if G.nodes[u]["kind"] == "gpu" and G.nodes[v]["kind"] == "switch"
-               and G.nodes[v]["tier"] >= 1)
-    nvlink = next(d for u, v, d in G.edges(data=True)
-                  if G.nodes[u]["kind"] == "gpu" and G.nodes[v]["kind"] == "switch"
-                  and G.nodes[v]["tier"] == 0)
+    nic, nvlink = _nic_and_nvlink(G)
     nic_s = network_share / (nic["bandwidth_bytes_per_s"] * nic["num_links"])
     # the NVLink steps carry the rest: 7/16 (4 + 2 + 1 of 16 blocks), or 2 x 14/16
     nvlink_share = 2 * (1 - 2 / 16) if collective == "all-reduce" else 1 - 1 / 16 - 8 / 16
     nvlink_s = nvlink_share / (nvlink["bandwidth_bytes_per_s"] * nvlink["num_links"])
     assert cost.seconds_per_byte == pytest.approx(nic_s + nvlink_s, rel=1e-9)
+
+
+@pytest.mark.parametrize("collective", ["all-gather", "reduce-scatter"])
+def test_multi_leader_sends_one_shard_per_rail_step_over_the_nics(collective: str) -> None:
+    """Four 8-GPU servers behind NVLink (n = 32, m = 8): every GPU leads its rail, so each NIC
+    carries (4 - 1) shards of S/32 in 3 steps, and NVLink carries the domain ring's 7 steps of
+    S/8; the two levels run one after the other, in 3 + 7 steps against the flat ring's 31."""
+    G = topologies.build("clos", num_gpus=32)
+    cost = algorithm_costs(G, collective, algorithm="multi-leader")[0]
+    ring = algorithm_costs(G, collective, algorithm="ring")[0]
+    nic, nvlink = _nic_and_nvlink(G)
+    nic_s = 3 / 32 / (nic["bandwidth_bytes_per_s"] * nic["num_links"])
+    nvlink_s = 7 / 8 / (nvlink["bandwidth_bytes_per_s"] * nvlink["num_links"])
+    assert cost.seconds_per_byte == pytest.approx(nic_s + nvlink_s, rel=1e-9)
+    assert cost.latency_s < ring.latency_s / 2
+
+
+def test_multi_leader_wins_where_the_flat_ring_pays_its_steps() -> None:
+    """At 4,096 GPUs the flat ring's 4,095 steps cost more than the NVLink ring it saves; with
+    NCCL's algorithms only (a calibration fitted to NCCL), it is not a candidate."""
+    G = topologies.for_gpus("clos", 4096)
+    for collective in ("all-gather", "reduce-scatter"):
+        best = predict(G, collective, GIB)
+        assert best.algorithm == "multi-leader", collective
+        assert best.time_s < predict(G, collective, GIB, algorithm="ring").time_s
+        nccl_only = StaticCalibration(params=ModelParams(algorithm_set="nccl"))
+        assert predict(G, collective, GIB, calibration=nccl_only).algorithm != "multi-leader"
+    lone = topologies.build("clos", num_gpus=64, gpus_per_node=1, scaleup=None)
+    with pytest.raises(ValueError, match="two-level algorithms"):
+        algorithm_costs(lone, "all-gather", algorithm="multi-leader")
