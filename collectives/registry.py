@@ -17,7 +17,7 @@ Adding an algorithm is adding one record to :data:`ALGORITHMS`.
 >>> ALGORITHMS["rabenseifner"].collectives, ALGORITHMS["rabenseifner"].power_of_two
 (('all-reduce',), True)
 >>> algorithms_for("all-gather")
-['ring', 'recursive-doubling', 'bruck', 'pat']
+['ring', 'recursive-doubling', 'bruck', 'multi-leader', 'pat']
 >>> ALGORITHMS["recursive-halving"].unfit("reduce-scatter", 6)
 "algorithm 'recursive-halving' needs a power-of-two number of ranks, got 6"
 """
