@@ -30,6 +30,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra, shortest_path
 
+from fabric.arrays import spans
 from fabric.graph import fabric_arrays, graph_version, is_tracked
 
 __all__ = [
@@ -565,7 +566,7 @@ def _twin_reps(num: int, *sides: tuple[np.ndarray, np.ndarray], salt_base: np.ui
         r = rep[member]
         same &= degree[member] == degree[r]
         cand = np.flatnonzero(same)
-        owner, pos = _spans(ptr[member[cand]], degree[member[cand]])
+        owner, pos = spans(ptr[member[cand]], degree[member[cand]])
         other = pos - ptr[member[cand]][owner] + ptr[r[cand]][owner]
         differs = np.zeros(len(cand), dtype=bool)
         differs[owner[keys[pos] != keys[other]]] = True
@@ -970,7 +971,7 @@ class _NextHops:
         num = tg.num
         row_base = new - new % num
         node = new - row_base
-        owner, slots = _spans(tg.indptr[node], tg.indptr[node + 1] - tg.indptr[node])
+        owner, slots = spans(tg.indptr[node], tg.indptr[node + 1] - tg.indptr[node])
         ok = flat_hops[row_base[owner] + tg.dst[slots]] == flat_hops[new[owner]] - 1
         owner, slots = owner[ok], slots[ok]
         count = np.bincount(owner, minlength=len(new))
@@ -1067,7 +1068,7 @@ def _propagate_levels(
             base = ends[first - 1] if first else 0
             last = max(first + 1, int(np.searchsorted(ends, base + LEVEL_BUDGET, "right")))
             piece = slice(first, last)
-            rep, at_memo = _spans(starts[piece], counts[piece])
+            rep, at_memo = spans(starts[piece], counts[piece])
             mapped, slots = memo.node_of[at_memo], memo.slot[at_memo]
             fix = np.flatnonzero(touched[piece][rep])
             if len(fix):  # edges the swap moves: from u, to the swapped far end
@@ -1206,14 +1207,7 @@ def _expand_units(units: HashUnits, edges: np.ndarray, ptr: np.ndarray
     per_list = np.add.reduceat(counts, ptr[:-1]) if len(edges) else np.zeros(0, dtype=np.int64)
     per_list = np.where(np.diff(ptr) > 0, per_list, 0)
     unit_ptr = np.concatenate([[0], np.cumsum(per_list)]).astype(np.int64)
-    return unit_ptr, _spans(units.offset[edges], counts)[1]
-
-
-def _spans(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Spans ``starts[i] .. starts[i] + counts[i] - 1`` laid end to end: (span of each element,
-    its position), as CSR rows are read."""
-    owner = np.repeat(np.arange(len(counts)), counts)
-    return owner, np.arange(len(owner)) + (starts - (np.cumsum(counts) - counts))[owner]
+    return unit_ptr, spans(units.offset[edges], counts)[1]
 
 
 class _Chooser:
@@ -1298,7 +1292,7 @@ class _Chooser:
         for r in range(len(bounds) - 1):
             sel = order[by_rank[bounds[r]:bounds[r + 1]]]
             n = total[sel]
-            owner, pos = _spans(start[sel], n)
+            owner, pos = spans(start[sel], n)
             units = cand[pos]
             # least loaded first (stable: ties in candidate order), one flow each in turn
             by_load = np.lexsort((np.arange(len(units)), load[units], owner))
@@ -1628,7 +1622,7 @@ class _Walk:
             u_m = u_u[at]
             starts = index.t_indptr[u_m]
             counts = index.t_indptr[u_m + 1] - starts
-            rep, slots = _spans(starts, counts)
+            rep, slots = spans(starts, counts)
             far = index.t_dst[slots]
             shared = clean[at]
             hops = index._hops
@@ -1646,7 +1640,7 @@ class _Walk:
             back = back.reshape(-1)
             off[miss], num[miss] = new_off[back], new_num[back]
         unit_ptr = np.concatenate([[0], np.cumsum(num)]).astype(np.int64)
-        return inv, unit_ptr, memo.pool[_spans(off, num)[1]]
+        return inv, unit_ptr, memo.pool[spans(off, num)[1]]
 
     def _shared_rows(self, cls: np.ndarray, node: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per (class, transit node): the class's searched distance row, and whether the

@@ -32,6 +32,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from fabric.arrays import spans
 from fabric.graph import FabricGraph
 from fabric.routing import FabricIndex
 
@@ -93,8 +94,7 @@ class Symmetry:
         self._checked: dict[int, Generator | None] = {}
         self._edges: _Edges | None = None
         # edge orbits per set of generators: (moved edges, orbit label of each, orbit sizes)
-        self._edge_orbits: dict[tuple[object, ...],
-                                tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._edge_orbits: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     # -- the generators ----------------------------------------------------------------------
     def moves(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -173,17 +173,15 @@ class Symmetry:
             pairs.append((at[used], np.searchsorted(classes, g.class_to[used])))
         return _components(len(classes), pairs)
 
-    def spread(self, generators: list[Generator], load: np.ndarray, *,
-               transit_only: bool = True) -> np.ndarray:
+    def spread(self, generators: list[Generator], load: np.ndarray) -> np.ndarray:
         """Every edge's mean of ``load`` over its orbit under ``generators`` (an edge no
-        generator moves is an orbit of its own). With ``transit_only``, only edges out of
-        transit nodes are averaged, as where :func:`fabric.routing.propagate` charges: a
-        GPU's own out-edges and NVLink edges keep their values."""
-        key = (transit_only, *(id(g) for g in generators))
+        generator moves is an orbit of its own). Only edges out of transit nodes are averaged,
+        all that :func:`fabric.routing.propagate` charges: a GPU's own out-edges and NVLink
+        edges keep their values."""
+        key = tuple(id(g) for g in generators)
         orbits = self._edge_orbits.get(key)
         if orbits is None:
-            routed = (self.index.transit[self.index.edge_src] if transit_only
-                      else np.ones(self.index.num_edges, dtype=bool))
+            routed = self.index.transit[self.index.edge_src]
             pairs = [(g.edge_from[routed[g.edge_from]], g.edge_to[routed[g.edge_from]])
                      for g in generators]
             hit = np.zeros(len(load), dtype=bool)
@@ -259,8 +257,9 @@ class _Edges:
     def touching(self, nodes: np.ndarray) -> np.ndarray:
         """Ids of the edges with an end in ``nodes`` (each once)."""
         hit = np.zeros(len(self.keys), dtype=bool)
-        hit[self.out_order[_ranges(self.out_ptr[nodes], self.out_ptr[nodes + 1])]] = True
-        hit[self.by_dst[_ranges(self.in_ptr[nodes], self.in_ptr[nodes + 1])]] = True
+        out_start, in_start = self.out_ptr[nodes], self.in_ptr[nodes]
+        hit[self.out_order[spans(out_start, self.out_ptr[nodes + 1] - out_start)[1]]] = True
+        hit[self.by_dst[spans(in_start, self.in_ptr[nodes + 1] - in_start)[1]]] = True
         return np.flatnonzero(hit)
 
     def find(self, src: np.ndarray, dst: np.ndarray, n: int) -> np.ndarray | None:
@@ -272,20 +271,12 @@ class _Edges:
         return self.order[at]
 
 
-def _ranges(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
-    """``start[i] .. stop[i] - 1`` for every i, end to end."""
-    count = stop - start
-    owner = np.repeat(np.arange(len(count)), count)
-    return np.arange(len(owner)) + (start - (np.cumsum(count) - count))[owner]
-
-
 def _checked(index: FabricIndex, edges: _Edges, moved: np.ndarray, image: np.ndarray
              ) -> Generator | None:
     """The generator of the permutation ``moved[i] -> image[i]`` if it is an automorphism of
     ``index``, else None."""
     if not (np.array_equal(index.kind[moved], index.kind[image])
-            and np.array_equal(index.tier[moved], index.tier[image])
-            and np.array_equal(np.sort(image), moved)):
+            and np.array_equal(index.tier[moved], index.tier[image])):
         return None
     n = index.num_nodes
     perm = np.arange(n)
