@@ -84,7 +84,8 @@ def load_clusters() -> dict[str, dict[str, Any]]:
 def cluster_of(entry: dict[str, Any]) -> ClusterDescription:
     """The :class:`ClusterDescription` of one CLUSTERS.json entry."""
     return ClusterDescription(gpu=CPU_RANKS if entry.get("cpu") else entry["gpu"],
-                              nic=entry.get("nic"), nics_per_node=entry.get("nics_per_node"))
+                              nic=entry.get("nic"), nics_per_node=entry.get("nics_per_node"),
+                              nvls=entry.get("nvls"))
 
 
 def parse(log: dict[str, Any]) -> list[Record]:

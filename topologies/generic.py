@@ -61,6 +61,7 @@ __all__ = [
     "HOST_SWITCH_MODEL",
     "NETWORK_SWITCH_MODEL",
     "CPU_RANKS",
+    "CLUSTER_FIELDS",
     "STAGED_PCIE_FRACTION",
     "GenericLinks",
     "generic_links",
@@ -124,6 +125,8 @@ def generic_links() -> GenericLinks:
 
 #: ``ClusterDescription.gpu`` of MPI ranks on CPU cores (no GPU): shared memory inside a host.
 CPU_RANKS = "cpu"
+#: The fields of a :class:`ClusterDescription`, as a generic fabric's params record them.
+CLUSTER_FIELDS: tuple[str, ...] = ("gpu", "nic", "nics_per_node", "peer_to_peer", "nvls")
 #: The share of a GPU's PCIe link that a transfer staged through host memory gets (no PCIe
 #: peer-to-peer). Assumption, to calibrate: every byte crosses the root complex twice (device to
 #: pinned host buffer, then host buffer to the peer), so NCCL's SHM transport carries about half
@@ -153,6 +156,13 @@ class ClusterDescription:
     peer_to_peer : bool or None
         Whether GPUs of one server reach each other over PCIe directly; None: the catalog GPU's
         ``peer_to_peer``. Used only for GPUs without NVLink/xGMI.
+    nvls : bool or None
+        Whether the server's NVSwitch reduces in the network (NVLink SHARP, NCCL's NVLS and
+        NVLSTree algorithms); None: whether the catalog has a scale-up switch with
+        ``in_network_reduction`` on the GPU's NVLink generation (NVSwitch 3 and later: H100,
+        H200, B200; not A100 or V100, not xGMI). False describes servers where NCCL does not
+        use it although the switch could (``NCCL_NVLS_ENABLE=0``, or a container without
+        NVLink multicast); True for a GPU whose switch cannot is refused.
 
     Examples
     --------
@@ -164,6 +174,7 @@ class ClusterDescription:
     nic: str | None = None
     nics_per_node: int | None = None
     peer_to_peer: bool | None = None
+    nvls: bool | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.gpu, str) or not self.gpu:
@@ -175,6 +186,8 @@ class ClusterDescription:
             raise ValueError(f"nics_per_node must be an integer >= 1, got {n!r}")
         if self.peer_to_peer is not None and not isinstance(self.peer_to_peer, bool):
             raise ValueError(f"peer_to_peer must be True, False or None, got {self.peer_to_peer!r}")
+        if self.nvls is not None and not isinstance(self.nvls, bool):
+            raise ValueError(f"nvls must be True, False or None, got {self.nvls!r}")
 
     @property
     def cpu(self) -> bool:
@@ -199,7 +212,7 @@ class ClusterDescription:
         ValueError
             Unknown fields or invalid values.
         """
-        known = {"gpu", "nic", "nics_per_node", "peer_to_peer"}
+        known = set(CLUSTER_FIELDS)
         extra = sorted(set(data) - known)
         if extra:
             raise ValueError(f"unknown cluster field(s) {', '.join(extra)}; known: "
@@ -236,6 +249,9 @@ class ClusterLinks:
         ``nic_bandwidth x nics_per_host / gpus_per_host``.
     nic_described : bool
         False when the NIC is the generic default (one NDR 400G per GPU).
+    in_network_reduction : bool
+        Whether the host switch reduces in the network (:attr:`ClusterDescription.nvls`
+        resolved).
     gpus_per_host : int
         The GPUs (ranks) per server these links were resolved for.
     """
@@ -251,6 +267,7 @@ class ClusterLinks:
     attach_bandwidth_bytes_per_s: float
     network_bandwidth_per_gpu_bytes_per_s: float
     nic_described: bool
+    in_network_reduction: bool
     gpus_per_host: int
 
     @property
@@ -299,6 +316,7 @@ def cluster_links(cluster: ClusterDescription, gpus_per_host: int, *,
     if not isinstance(gpus_per_host, int) or isinstance(gpus_per_host, bool) or gpus_per_host < 1:
         raise ValueError(f"gpus_per_host must be an integer >= 1, got {gpus_per_host!r}")
     cat = catalog if catalog is not None else default_catalog()
+    nvls = False
     if cluster.cpu:
         shm = cat.links["shm"]
         host_bw, host_lat, path = shm.bandwidth_bytes_per_s, shm.latency_s, "shm"
@@ -310,6 +328,8 @@ def cluster_links(cluster: ClusterDescription, gpus_per_host: int, *,
             host_bw = up.bandwidth_bytes_per_s * gpu.nvlink_num_links
             host_lat = up.latency_s + _SCALEUP_SWITCH_LATENCY_S
             path = f"{gpu.nvlink_num_links} x {gpu.nvlink}"
+            nvls = any(m.tier_kind == "scale-up" and m.port_link == gpu.nvlink
+                       and m.in_network_reduction for m in cat.switches.values())
         elif gpu.pcie:
             pcie = cat.links[gpu.pcie]
             p2p = gpu.peer_to_peer if cluster.peer_to_peer is None else cluster.peer_to_peer
@@ -320,6 +340,12 @@ def cluster_links(cluster: ClusterDescription, gpus_per_host: int, *,
             raise ValueError(f"gpu {gpu.key!r} has neither a scale-up link nor a pcie link in "
                              f"the catalog; add pcie = \"pcie4x16\" (or the right one) to it")
         attach = cat.links[gpu.pcie].bandwidth_bytes_per_s if gpu.pcie else None
+    if cluster.nvls and not nvls:
+        raise ValueError(f"nvls needs an NVSwitch that reduces in the network (in_network_"
+                         f"reduction, NVLink 4 or later); {cluster.gpu!r} has none in the "
+                         f"catalog: leave nvls unset or false")
+    if cluster.nvls is not None:
+        nvls = cluster.nvls
     if cluster.nic is None:
         link, ports = cat.links["ndr400"], 1
     elif cluster.nic in cat.nics:
@@ -340,7 +366,8 @@ def cluster_links(cluster: ClusterDescription, gpus_per_host: int, *,
         network_latency_s=link.latency_s + leaf.latency_s,
         attach_bandwidth_bytes_per_s=attach if attach is not None else nic_bw,
         network_bandwidth_per_gpu_bytes_per_s=nic_bw * nics / gpus_per_host,
-        nic_described=cluster.nic_described, gpus_per_host=gpus_per_host)
+        nic_described=cluster.nic_described, in_network_reduction=nvls,
+        gpus_per_host=gpus_per_host)
 
 
 @gc_paused()
@@ -371,19 +398,19 @@ def generic_fabric(num_hosts: int, gpus_per_host: int, *,
     nx.DiGraph
         GPUs ``"node{h}/gpu{g}"`` (``kind="gpu"``, ``model`` = the cluster's GPU key, ``"h100"``
         without one, ``node``, ``local``, ``rail`` = ``local``); host switches
-        ``"node{h}/host-switch"`` (tier 0, model :data:`HOST_SWITCH_MODEL`, radix
-        ``gpus_per_host``, ``node``); the network switch ``"network"`` (tier 1, model
-        :data:`NETWORK_SWITCH_MODEL`). Edges GPU-host switch carry link ``host-internal``, all
-        others ``network``. When a host has at least one NIC per GPU, each GPU has its own
-        cable to the network switch (``num_links`` = its NIC ports); with fewer NICs than GPUs,
-        NIC nodes ``"node{h}/nic{i}"`` (``kind="nic"``, ``node``, ``link``: the catalog link
-        key of its ports) sit between them: GPU g of a host uses NIC ``g * nics // gpus``
-        over a link of the lower of its PCIe rate and the NIC's (a GPU cannot push more through
-        a NIC than the NIC carries; NCCL's view of a GPU's NIC, :mod:`collectives.nccl_bridge`,
-        is this link), and the NIC's ports go to the network switch.
+        ``"node{h}/host-switch"`` (tier 0, model :data:`HOST_SWITCH_MODEL`, radix ``gpus_per_host``,
+        ``node``, ``in_network_reduction``: NVLS, see :attr:`ClusterDescription.nvls`; False without
+        ``cluster``); the network switch ``"network"`` (tier 1, model :data:`NETWORK_SWITCH_MODEL`).
+        Edges GPU-host switch carry link ``host-internal``, all others ``network``. When a host has
+        at least one NIC per GPU, each GPU has its own cable to the network switch (``num_links`` =
+        its NIC ports); with fewer NICs than GPUs, NIC nodes ``"node{h}/nic{i}"`` (``kind="nic"``,
+        ``node``, ``link``: the catalog link key of its ports) sit between them: GPU g of a host
+        uses NIC ``g * nics // gpus`` over a link of the lower of its PCIe rate and the NIC's (a GPU
+        cannot push more through a NIC than the NIC carries; NCCL's view of a GPU's NIC,
+        :mod:`collectives.nccl_bridge`, is this link), and the NIC's ports go to the network switch.
         ``G.graph``: ``topology="generic-two-level"``, ``params`` (the call, bandwidths filled
-        in; with ``cluster`` also its fields ``gpu``, ``nic``, ``nics_per_node``,
-        ``peer_to_peer`` and ``nic_bandwidth_bytes_per_s``, all scalars, so that a calibration
+        in; with ``cluster`` also its fields (:data:`CLUSTER_FIELDS`) and
+        ``nic_bandwidth_bytes_per_s``, all scalars, so that a calibration
         file keeps them) and ``catalog``.
 
     Raises
@@ -412,6 +439,8 @@ def generic_fabric(num_hosts: int, gpus_per_host: int, *,
         cl = _with(cl, host_bandwidth_bytes_per_s=legacy.host_bandwidth_bytes_per_s,
                    host_latency_s=legacy.host_latency_s)
     host_bw = cl.host_bandwidth_bytes_per_s
+    # NVLS is a property of described servers: undescribed ones stand for any server
+    nvls = cl.in_network_reduction and cluster is not None
     share = cl.network_bandwidth_per_gpu_bytes_per_s
     if host_bandwidth_bytes_per_s is not None:
         host_bw = float(host_bandwidth_bytes_per_s)
@@ -436,7 +465,8 @@ def generic_fabric(num_hosts: int, gpus_per_host: int, *,
     if gpus_per_host > 1:
         G.add_nodes_from((f"node{h}/host-switch", {"kind": "switch", "tier": 0,
                                                    "model": HOST_SWITCH_MODEL,
-                                                   "radix": gpus_per_host, "node": h})
+                                                   "radix": gpus_per_host, "node": h,
+                                                   "in_network_reduction": nvls})
                          for h in range(num_hosts))
         edges += _cables(gpus, lambda h, _: f"node{h}/host-switch", host_bw, cl.host_latency_s,
                          HOST_LINK)
@@ -479,8 +509,7 @@ def rebuild_generic_fabric(params: Mapping[str, Any], *, num_hosts: int | None =
     ----------
     params : mapping
         ``num_hosts``, ``gpus_per_host``, the two bandwidths and, for a described cluster, its
-        fields (``gpu``, ``nic``, ``nics_per_node``, ``peer_to_peer``) and
-        ``nic_bandwidth_bytes_per_s``.
+        fields (:data:`CLUSTER_FIELDS`) and ``nic_bandwidth_bytes_per_s``.
     num_hosts, gpus_per_host : int or None
         The new sizes (None: the recorded ones).
 
@@ -532,8 +561,7 @@ def cluster_of_params(params: Mapping[str, Any]) -> ClusterDescription | None:
     """
     if "gpu" not in params:
         return None
-    names = ("gpu", "nic", "nics_per_node", "peer_to_peer")
-    return ClusterDescription.from_dict({k: params[k] for k in names if k in params})
+    return ClusterDescription.from_dict({k: params[k] for k in CLUSTER_FIELDS if k in params})
 
 
 def _with(links: ClusterLinks, **changes: Any) -> ClusterLinks:

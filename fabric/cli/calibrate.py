@@ -88,7 +88,7 @@ def _buffers(in_place: bool, both: bool) -> bool | None:
 @click.option("--topology", metavar="FILE|FAMILY",
               help="The fabric the measurements ran on (default: a generic two-level fabric "
                    "built from the records' hosts, its servers described by --gpu, --nic, "
-                   "--nics-per-node, --peer-to-peer, --cpu-ranks).")
+                   "--nics-per-node, --peer-to-peer, --nvls, --cpu-ranks).")
 @fabric_options()
 @cluster_options()
 @click.option("--holdout", default="none", show_default=True, metavar="SPEC", help=_HOLDOUT_HELP)

@@ -8,7 +8,8 @@ themselves (``compare``, ``report``). :func:`design_from_options` turns them int
 :class:`studies.design.FabricDesign`.
 
 ``@cluster_options()`` adds the flags that describe the real servers behind a benchmark log
-(``--nic``, ``--nics-per-node``, ``--peer-to-peer``/``--no-peer-to-peer``, ``--cpu-ranks``);
+(``--nic``, ``--nics-per-node``, ``--peer-to-peer``/``--no-peer-to-peer``, ``--nvls``/``--no-nvls``,
+``--cpu-ranks``);
 with ``--gpu`` and ``--gpus-per-node`` of the fabric options, :func:`cluster_from_options`
 turns them into a :class:`topologies.generic.ClusterDescription` for the generic fabric
 (``calibrate``, ``validate``, ``predict --topology generic``, ``import``):
@@ -132,7 +133,8 @@ def fabric_options(*, sizes: bool = True) -> Callable[[Callable[..., Any]], Call
 
 
 #: The keyword arguments ``@cluster_options()`` gives a command.
-CLUSTER_OPTION_NAMES: tuple[str, ...] = ("nic", "nics_per_node", "peer_to_peer", "cpu_ranks")
+CLUSTER_OPTION_NAMES: tuple[str, ...] = ("nic", "nics_per_node", "peer_to_peer", "nvls",
+                                         "cpu_ranks")
 
 
 def cluster_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -152,6 +154,10 @@ def cluster_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         click.option("--peer-to-peer/--no-peer-to-peer", "peer_to_peer", default=None,
                      help="Whether PCIe GPUs of a server reach each other directly (default: "
                           "the catalog GPU's); without, traffic is staged through host memory."),
+        click.option("--nvls/--no-nvls", "nvls", default=None,
+                     help="Whether the servers' NVSwitch reduces in the network (NVLink SHARP, "
+                          "NCCL's NVLS; default: where the GPU's NVSwitch can, H100 and later). "
+                          "--no-nvls for servers where NCCL does not use it."),
         click.option("--cpu-ranks", type=click.IntRange(min=1),
                      help="MPI ranks per server on CPU cores (instead of --gpu): shared memory "
                           "inside a server, its NICs shared by all ranks outside."),
@@ -218,14 +224,15 @@ def cluster_from_options(options: Mapping[str, Any], *,
         (exit 1) An unknown GPU, link or NIC key (the message lists the known ones).
     """
     gpu, cpu_ranks = options.get("gpu"), options.get("cpu_ranks")
-    given = [options.get(name) for name in ("nic", "nics_per_node", "peer_to_peer")]
+    given = [options.get(name) for name in ("nic", "nics_per_node", "peer_to_peer", "nvls")]
     if gpu is None and cpu_ranks is None and all(v is None for v in given):
         return None
     if cpu_ranks is not None and gpu is not None:
         raise DesignError(f"give --gpu {gpu} or --cpu-ranks {cpu_ranks}, not both")
     cluster = ClusterDescription(gpu=CPU_RANKS if cpu_ranks is not None else (gpu or "h100"),
                                  nic=options.get("nic"), nics_per_node=options.get("nics_per_node"),
-                                 peer_to_peer=options.get("peer_to_peer"))
+                                 peer_to_peer=options.get("peer_to_peer"),
+                                 nvls=options.get("nvls"))
     cat = catalog if catalog is not None else load_catalog_option(options.get("catalog"))
     cluster_links(cluster, 1, catalog=cat)  # unknown keys fail here, naming the known ones
     return cluster

@@ -146,7 +146,7 @@ def _prediction_row(p: Any) -> dict[str, Any]:
     metavar="FILE|FAMILY",
     help="A spec file, a family (fat-tree, clos, rail-optimized, rail-only, single-hop) or "
     "generic (servers described by --gpu, --gpus-per-node, --nic, --nics-per-node, "
-    "--peer-to-peer, --cpu-ranks; with --calibration alone, the calibration's servers).",
+    "--peer-to-peer, --nvls, --cpu-ranks; with --calibration alone, the calibration's servers).",
 )
 @fabric_options()
 @cluster_options()

@@ -1,4 +1,4 @@
-"""The cluster flags (``--gpu``, ``--nic``, ``--nics-per-node``, ``--peer-to-peer``,
+"""The cluster flags (``--gpu``, ``--nic``, ``--nics-per-node``, ``--peer-to-peer``, ``--nvls``,
 ``--cpu-ranks``) on ``predict --topology generic``, ``calibrate`` and ``validate``, through the
 real root command."""
 
@@ -105,10 +105,22 @@ def test_predict_cpu_ranks_and_pcie_without_peer_to_peer(run):
     assert host_bw() == host_bw("--no-peer-to-peer")
 
 
+def test_predict_nvls_flag(run):
+    def algorithm(*flags: object) -> str:
+        r = run("predict", "--topology", "generic", "--nodes", 1, "--gpu", "h100", *flags,
+                "--flavor", "nccl", "--collective", "all-reduce", "--sizes", "1GiB", "--json")
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout)["results"]["predictions"][0]["algorithm"]
+
+    assert algorithm() == algorithm("--nvls") == "NVLS"
+    assert algorithm("--no-nvls") == "Ring"
+
+
 @pytest.mark.parametrize(("args", "code", "message"), [
     (("--nodes", 2, "--nic", "hdr300"), 1, "unknown nic 'hdr300'; known links and NICs:"),
     (("--nodes", 2, "--gpu", "a200"), 1, "unknown gpu 'a200'; known: a100"),
     (("--nodes", 2, "--gpu", "a100", "--cpu-ranks", 4), 2, "give --gpu a100 or --cpu-ranks 4"),
+    (("--nodes", 1, "--gpu", "a100", "--nvls"), 1, "nvls needs an NVSwitch that reduces in"),
     (("--nodes", 2, "--k", 4), 2, "--topology generic takes --nodes"),
     (("--gpu", "a100",), 2, "--topology generic needs --nodes"),
     (("--gpus", 12, "--gpus-per-node", 8), 2, "--gpus 12 is not whole servers of 8 GPUs"),

@@ -35,7 +35,8 @@ H100_NVLINK_BYTES_PER_S = 450e9
 
 def _cluster(desc: dict[str, Any]) -> ClusterDescription:
     return ClusterDescription(gpu=CPU_RANKS if desc.get("cpu") else desc["gpu"],
-                              nic=desc.get("nic"), nics_per_node=desc.get("nics_per_node"))
+                              nic=desc.get("nic"), nics_per_node=desc.get("nics_per_node"),
+                              nvls=desc.get("nvls"))
 
 
 def _largest(log: dict[str, Any]) -> list[Record]:

@@ -223,8 +223,57 @@ def test_without_a_cluster_nothing_changes() -> None:
     ({"nic": "hdr300"}, "unknown nic 'hdr300'; known links and NICs: "),
     ({"nics_per_node": 0}, "nics_per_node must be an integer >= 1, got 0"),
     ({"peer_to_peer": "yes"}, "peer_to_peer must be True, False or None, got 'yes'"),
+    ({"nvls": 1}, "nvls must be True, False or None, got 1"),
+    ({"gpu": "a100-40gb", "nvls": True}, "nvls needs an NVSwitch that reduces in the network"),
+    ({"gpu": CPU_RANKS, "nvls": True}, "nvls needs an NVSwitch that reduces in the network"),
     ({"gpu": ""}, "gpu must be a catalog GPU key or 'cpu'"),
 ])
 def test_bad_cluster(cluster: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         generic_fabric(2, 8, cluster=ClusterDescription(**cluster))
+
+
+def _nvls(G) -> set[bool]:
+    return {d["in_network_reduction"] for _, d in G.nodes(data=True)
+            if d.get("model") == HOST_SWITCH_MODEL}
+
+
+@pytest.mark.parametrize(("gpu", "expected"), [
+    ("h100", True), ("h200", True), ("b200", True),  # NVSwitch 3 and later: NVLink SHARP
+    ("a100-40gb", False), ("v100-16gb", False),       # NVSwitch 2 / NVLink 2: none
+    ("mi300x", False), ("t4", False), (CPU_RANKS, False),
+])
+def test_nvls_follows_the_gpus_nvswitch(gpu: str, expected: bool) -> None:
+    """The catalog's scale-up switches on the GPU's NVLink generation decide the default."""
+    nvlink = CAT.gpus[gpu].nvlink if gpu != CPU_RANKS else ""
+    switches = [m for m in CAT.switches.values()
+                if m.tier_kind == "scale-up" and nvlink and m.port_link == nvlink]
+    assert any(m.in_network_reduction for m in switches) is expected
+    G = generic_fabric(2, 4, cluster=ClusterDescription(gpu=gpu, nic="ndr400"))
+    assert _nvls(G) == {expected}
+    assert cluster_links(ClusterDescription(gpu=gpu), 4).in_network_reduction is expected
+
+
+def test_undescribed_servers_have_no_nvls() -> None:
+    """The undescribed generic fabric stands for any server (logs of unknown GPUs are fitted
+    on it), so it does not assume in-network reduction even though its figures are H100's."""
+    assert _nvls(generic_fabric(2, 8)) == {False}
+
+
+def test_no_nvls_is_kept_by_the_params_and_picks_ring() -> None:
+    """One HGX H100: NCCL's tuner picks NVLS at 1 GiB when the NVSwitch reduces (about 480 GB/s
+    busbw measured, NVIDIA/nccl issue 1455), Ring without (368 GB/s measured with
+    NCCL_ALGO=Ring, together-nccl-tests)."""
+    from collectives.predict import predict_many
+
+    off = ClusterDescription(gpu="h100", nvls=False)
+    G = generic_fabric(1, 8, cluster=off)
+    assert _nvls(G) == {False}
+    assert cluster_of_params(G.graph["params"]) == off
+    assert _nvls(rebuild_generic_fabric(G.graph["params"], num_hosts=2)) == {False}
+    on = generic_fabric(1, 8, cluster=ClusterDescription(gpu="h100"))
+    with_nvls = predict_many(on, "all-reduce", [1 << 30], flavor="nccl")[0]
+    without = predict_many(G, "all-reduce", [1 << 30], flavor="nccl")[0]
+    assert (with_nvls.algorithm, without.algorithm) == ("NVLS", "Ring")
+    assert with_nvls.busbw_bytes_per_s == pytest.approx(480e9, rel=0.05)
+    assert without.busbw_bytes_per_s == pytest.approx(368e9, rel=0.05)
