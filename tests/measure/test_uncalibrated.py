@@ -151,3 +151,20 @@ def test_describing_the_cluster_brings_predictions_closer_to_the_logs(rows):
     # no log gets worse by describing its servers
     for (r, _, _, _), a, b in zip(sourced, err_described, err_default, strict=True):
         assert a <= b + 1e-9, r
+
+
+def test_together_pods_are_described_without_nvls() -> None:
+    """CLUSTERS.json describes Together's H100 pods with ``"nvls": false``: the same session's
+    NVLS run (tests/data/evidence/SOURCES.md) measured Ring's bus bandwidth at every size from
+    64 MiB, where NVLS on an HGX H100 reaches about 480 GB/s (NVIDIA/nccl issue 1455)."""
+    assert CLUSTERS["together-h100"]["nvls"] is False
+    evidence = Path(__file__).resolve().parents[1] / "data" / "evidence"
+    ring = {r.size_bytes: r.busbw_bytes_per_s for r in parse_log_file(
+        LOGS / "nccl-tests" / "together_h100_all_reduce_ring.out").records if not r.in_place}
+    nvls = {r.size_bytes: r.busbw_bytes_per_s for r in parse_log_file(
+        evidence / "together_h100_all_reduce_nvls.out").records if not r.in_place}
+    large = [s for s in ring if s >= 64 << 20]
+    assert len(large) == 8 and set(large) <= set(nvls)
+    for size in large:
+        assert nvls[size] == pytest.approx(ring[size], rel=0.02)
+    assert max(nvls.values()) < 400e9
