@@ -436,14 +436,13 @@ def _costs(
     asked: Sequence[int] = sizes if sizes is not None else ()
     floors: dict[str, AlgorithmCost] = {}
     order = []
-    room: list[_ExchangeRoom] = []  # built once, for the first plan
+    room: _ExchangeRoom | None = None  # built once, for the first plan
     for a in names:
         try:
             exchanges = plan(on, collective, a) if planned else None
             if exchanges is not None:
-                if not room:
-                    room.append(_ExchangeRoom(on, params))
-                floors[a] = exchange_floor(on, exchanges, params, a, room[0])
+                room = room if room is not None else _ExchangeRoom(on, params)
+                floors[a] = exchange_floor(on, exchanges, params, a, room)
             else:
                 built[a] = phases(on, collective, a)
             order.append(a)

@@ -25,6 +25,7 @@ from topologies.common import (
     plan_clos,
     plane_prefixes,
     resolve_hardware,
+    unit_below,
 )
 
 __all__ = ["clos", "leaf_ports"]
@@ -210,15 +211,7 @@ def clos(
         )
         spines_by_plane.append(add_upper_tiers(G, hw, plan, leaves, prefix=prefix,
                                                indices=plane))
-    # below each leaf: its GPUs, then the scale-up switches of the servers wholly on it
-    whole = hw.scaleup is not None and down % gpus_per_node == 0
-    below = [
-        [gpu_id(i // gpus_per_node, i % gpus_per_node)
-         for i in range(leaf * down, min((leaf + 1) * down, num_gpus))]
-        + ([f"node{n}/nvswitch" for n in range(leaf * down // gpus_per_node,
-                                               min((leaf + 1) * down, num_gpus) // gpus_per_node)]
-           if whole else [])
-        for leaf in range(num_leaves)
-    ]
+    below = [unit_below(hw, gpus_per_node, leaf * down, min((leaf + 1) * down, num_gpus))
+             for leaf in range(num_leaves)]
     record_swaps(G, clos_swaps(plan, leaves_by_plane, below, spines_by_plane))
     return validate_graph(G)

@@ -41,6 +41,7 @@ __all__ = [
     "add_upper_tiers",
     "adjacent_swaps",
     "clos_swaps",
+    "unit_below",
 ]
 
 
@@ -483,6 +484,24 @@ def add_upper_tiers(
                link, num_links=plan.links_per_spine_core, u_latency_s=latency_s,
                v_latency_s=latency_s)
     return spines
+
+
+def unit_below(hw: Hardware, gpus_per_node: int, first_gpu: int, end_gpu: int) -> list[str]:
+    """What hangs below a leaf (or a scalable unit) in a swap block of :func:`clos_swaps`: GPUs
+    ``first_gpu .. end_gpu - 1`` (canonical rank order), then the scale-up switches of the
+    servers wholly among them.
+
+    >>> from fabric.catalog import default_catalog
+    >>> hw = resolve_hardware(catalog=default_catalog(), switch="qm9700", gpu="h100",
+    ...                       scaleup="nvswitch-h100", gpus_per_node=2)
+    >>> unit_below(hw, 2, 1, 5)
+    ['node0/gpu1', 'node1/gpu0', 'node1/gpu1', 'node2/gpu0', 'node1/nvswitch']
+    """
+    gpus = [gpu_id(i // gpus_per_node, i % gpus_per_node) for i in range(first_gpu, end_gpu)]
+    if hw.scaleup is None:
+        return gpus
+    servers = range(ceil_div(first_gpu, gpus_per_node), end_gpu // gpus_per_node)
+    return gpus + [f"node{n}/nvswitch" for n in servers]
 
 
 def adjacent_swaps(blocks: Sequence[Sequence[str]]) -> list[Swap]:

@@ -20,6 +20,7 @@ from topologies.common import (
     new_graph,
     plan_clos,
     resolve_hardware,
+    unit_below,
 )
 
 __all__ = ["fat_tree"]
@@ -144,14 +145,6 @@ def fat_tree(
     )
     plan = plan_clos(len(edges), half, k, tiers=3, what=f"fat-tree k={k}")
     aggs = add_upper_tiers(G, hw, plan, edges, spine_name="agg")
-    servers = [
-        [f"node{n}/nvswitch" for n in range(i * half // gpus_per_node,
-                                            (i + 1) * half // gpus_per_node)]
-        if hw.scaleup else []
-        for i in range(len(edges))
-    ]
-    below = [[gpu_id(host // gpus_per_node, host % gpus_per_node)
-              for host in range(i * half, (i + 1) * half)] + servers[i]
-             for i in range(len(edges))]
+    below = [unit_below(hw, gpus_per_node, i * half, (i + 1) * half) for i in range(len(edges))]
     record_swaps(G, clos_swaps(plan, [edges], below, [aggs]))
     return validate_graph(G)

@@ -29,6 +29,7 @@ from topologies.common import (
     plan_clos,
     plane_prefixes,
     resolve_hardware,
+    unit_below,
 )
 
 __all__ = ["rail_optimized", "rail_only"]
@@ -398,7 +399,8 @@ def rail_optimized(
     servers = [range(0, min(first, num_nodes))] + [
         range(first + (s - 1) * su_size, min(first + s * su_size, num_nodes))
         for s in range(1, num_sus)]
-    below = [_servers_below(hw, gpus_per_node, nodes) for nodes in servers]
+    below = [unit_below(hw, gpus_per_node, nodes.start * gpus_per_node,
+                        nodes.stop * gpus_per_node) for nodes in servers]
     swaps = clos_swaps(plan, leaves_by_plane, below, spines_by_plane,
                        leaves_per_unit=gpus_per_node)
     swaps += adjacent_swaps([
@@ -407,12 +409,6 @@ def rail_optimized(
         for r in range(gpus_per_node)])
     record_swaps(G, swaps)
     return validate_graph(G)
-
-
-def _servers_below(hw: Hardware, gpus_per_node: int, nodes: range) -> list[str]:
-    """The GPUs of servers ``nodes``, then their scale-up switches (a unit's swap block)."""
-    gpus = [gpu_id(n, g) for n in nodes for g in range(gpus_per_node)]
-    return gpus + ([f"node{n}/nvswitch" for n in nodes] if hw.scaleup else [])
 
 
 @gc_paused()
@@ -517,7 +513,8 @@ def rail_only(
         spines_by_rail.append(add_upper_tiers(G, hw, plan, leaves, prefix=f"rail{r}/",
                                               indices={"rail": r}))
     # symmetries: a leaf of every rail with its servers (the rails as planes), and rails
-    below = [_servers_below(hw, gpus_per_node, range(i * down, min((i + 1) * down, num_nodes)))
+    below = [unit_below(hw, gpus_per_node, i * down * gpus_per_node,
+                        min((i + 1) * down, num_nodes) * gpus_per_node)
              for i in range(num_leaves)]
     swaps = clos_swaps(plan, leaves_by_rail, below, spines_by_rail)
     cores = plan.num_cores if plan.tiers == 3 else 0
