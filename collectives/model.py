@@ -32,9 +32,17 @@ from collectives.names import busbw_factor, canonical
 from collectives.patterns import Exchange, Phase
 from collectives.registry import algorithm_for, candidates, phases, plan
 from collectives.results import AlgorithmCost, Prediction
-from fabric.flows import SampledStep, edge_name, hash_samples, sampled_step
+from fabric.flows import SampledStep, edge_name, hash_samples, hash_step, sampled_step
 from fabric.links import SCALEOUT_CLASSES, SCALEUP_CLASSES
-from fabric.routing import DEFAULT_ROUTING, FabricIndex, check_routing, fabric_index, placement_of
+from fabric.routing import (
+    DEFAULT_ROUTING,
+    HASH_ANALYTIC_FLOWS,
+    HASH_ANALYTIC_SAMPLES,
+    FabricIndex,
+    check_routing,
+    fabric_index,
+    placement_of,
+)
 
 __all__ = ["algorithm_costs", "predict_ideal"]
 
@@ -113,7 +121,7 @@ def _warm_costs(
             memo.clear()
         memo[key] = found
     elif found.floors and sizes is not None:
-        shared: dict[tuple[int, int], SampledStep] = {}
+        shared: dict[tuple[int, int, bool], SampledStep] = {}
         again: list[PlacedRanks] = []  # the ranks placed again, once, if a candidate is needed
 
         def evaluate(a: str) -> tuple[AlgorithmCost, np.ndarray | None]:
@@ -317,7 +325,7 @@ def _evaluate(
     params: ModelParams,
     routing: str = DEFAULT_ROUTING,
     routing_seed: int = 0,
-    placed: dict[tuple[int, int], SampledStep] | None = None,
+    placed: dict[tuple[int, int, bool], SampledStep] | None = None,
 ) -> tuple[AlgorithmCost, np.ndarray | None]:
     """An algorithm's cost under a routing policy, and its per-sample seconds per byte.
 
@@ -342,9 +350,22 @@ def _evaluate(
     hashed = placement == "ecmp-hash"
     flows = [ph.step_flows() if per_flow and len(ph.edges) else None for ph in steps]
     su = index.scaleup_switch
-    num_samples = hash_samples(sum(
-        int(((su[f[0]] < 0) | (su[f[0]] != su[f[1]])).sum())
-        for f in flows if f is not None)) if hashed else 1
+    network_flows = sum(int(((su[f[0]] < 0) | (su[f[0]] != su[f[1]])).sum())
+                        for f in flows if f is not None) if hashed else 0
+    # many flows: each cable's load distribution instead of drawn hashes (as accurate as the
+    # few hashes the budget would allow, at the cost of three fluid routings per step)
+    analytic = network_flows >= HASH_ANALYTIC_FLOWS
+    num_samples = (HASH_ANALYTIC_SAMPLES if analytic else hash_samples(network_flows)
+                   ) if hashed else 1
+
+    def place(step: tuple[np.ndarray, np.ndarray, np.ndarray], seed: int,
+              phase: Phase) -> SampledStep:
+        if analytic:
+            return hash_step(index, *step, samples=num_samples, seed=seed, efficiency=eff,
+                             fluid=(phase.edges, phase.load))
+        return sampled_step(index, *step, placement=placement, samples=num_samples, seed=seed,
+                            efficiency=eff)
+
     samples = np.zeros(num_samples)
     rng = np.random.default_rng(routing_seed)
     latency_s = 0.0
@@ -361,20 +382,16 @@ def _evaluate(
             seed = int(rng.integers(1 << 62))
             scale = 1.0
             if placed is not None and ph.unit is not None:
-                key = (id(ph.unit), num_samples)
+                key = (id(ph.unit), num_samples, analytic)
                 unit_got = placed.get(key)
                 if unit_got is None:
                     unit_flows = ph.unit.step_flows()
                     assert unit_flows is not None  # a unit phase keeps its flows
-                    unit_got = sampled_step(index, *unit_flows, placement=placement,
-                                            samples=num_samples,
-                                            seed=_unit_seed(routing_seed, unit_flows),
-                                            efficiency=eff)
+                    unit_got = place(unit_flows, _unit_seed(routing_seed, unit_flows), ph.unit)
                     placed[key] = unit_got
                 got, scale = unit_got, ph.scale
             else:
-                got = sampled_step(index, *step_flows, placement=placement,
-                                   samples=num_samples, seed=seed, efficiency=eff)
+                got = place(step_flows, seed, ph)
             samples += ph.repeat * scale * got.seconds_per_byte
             part = ph.repeat * scale * float(got.seconds_per_byte.mean())
             edge = got.bottleneck_edge
@@ -421,7 +438,7 @@ def _costs(
     """Evaluated candidates ``(name, (cost, samples))`` in registry order, the floors of those
     left waiting (only with ``sizes``: see :func:`_warm_costs`), and every candidate's name in
     registry order."""
-    placed: dict[tuple[int, int], SampledStep] = {}
+    placed: dict[tuple[int, int, bool], SampledStep] = {}
     if algorithm is not None:
         algorithm_for(collective, algorithm)  # unknown, or not serving: say so first
         got = _evaluate(on, phases(on, collective, algorithm), algorithm, params, routing,

@@ -28,6 +28,7 @@ from fabric.routing import (
     HASH_MIN_SAMPLES,
     FabricIndex,
     fabric_index,
+    flows_to_place,
     hash_units,
     place_flows,
     route,
@@ -38,6 +39,7 @@ __all__ = [
     "step_cost",
     "SampledStep",
     "sampled_step",
+    "hash_step",
     "hash_samples",
     "TransferResult",
     "transfer",
@@ -199,6 +201,193 @@ def sampled_step(
         spb = np.full(samples, spb[0] if len(spb) else 0.0)
     return SampledStep(seconds_per_byte=spb,
                        bottleneck_edge=int(units.edge[worst_unit]) if worst_unit >= 0 else -1)
+
+
+#: Per-unit tail beyond which a hash unit cannot set the busiest cable (:func:`hash_step`).
+_TAIL = 1e-13
+#: Points at which :func:`hash_step` evaluates the busiest cable's distribution, at most.
+_HASH_POINTS = 4096
+
+
+def _binomial_cdf(k: np.ndarray, n: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """P(N <= k) for N ~ Binomial(n, q), n real (the regularized incomplete beta function,
+    the binomial CDF's continuous extension in n); the Poisson CDF where q is 0."""
+    from scipy.special import betainc, gammaincc
+
+    k, n, q = np.broadcast_arrays(np.floor(k), n, q)
+    out = np.where(k >= n, 1.0, 0.0)
+    mid = (k >= 0) & (k < n)
+    if mid.any():
+        kk, nn, qq = k[mid], n[mid], q[mid]
+        poisson = qq <= 0
+        got = np.empty(len(kk))
+        got[~poisson] = betainc(nn[~poisson] - kk[~poisson], kk[~poisson] + 1,
+                                1 - qq[~poisson])
+        got[poisson] = gammaincc(kk[poisson] + 1, nn[poisson])  # n holds the mean there
+        out[mid] = got
+    return out
+
+
+def _alike(edge: np.ndarray, columns: tuple[np.ndarray, ...], weight: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows equal in every column to about 9 digits: (first row of each kind, summed
+    ``weight`` of its rows). Symmetric fabrics have a handful of kinds, found one at a time;
+    past 16 the rest are sorted. Values a rounding boundary splits count as two kinds (the
+    sums stay right)."""
+    parts = [np.frexp(col) for col in columns]
+    keys = [exp.astype(np.int64) * (1 << 31) + np.rint(mant * (1 << 30)).astype(np.int64)
+            for mant, exp in parts]
+    firsts: list[np.ndarray] = []
+    mults: list[np.ndarray] = []
+    left = np.arange(len(edge))
+    while len(left) and len(firsts) < 16:
+        i = left[0]
+        same = np.ones(len(left), dtype=bool)
+        for key in keys:
+            same &= key[left] == key[i]
+        firsts.append(np.array([i]))
+        mults.append(np.array([weight[left[same]].sum()]))
+        left = left[~same]
+    if len(left):
+        _, first, inverse = np.unique(np.stack([key[left] for key in keys]), axis=1,
+                                      return_index=True, return_inverse=True)
+        firsts.append(left[first])
+        mults.append(np.bincount(inverse.reshape(-1), weights=weight[left]))
+    return np.concatenate(firsts), np.concatenate(mults)
+
+
+def hash_step(
+    index: FabricIndex,
+    src: np.ndarray,
+    dst: np.ndarray,
+    relative_bytes: np.ndarray,
+    *,
+    samples: int,
+    seed: int = 0,
+    efficiency: np.ndarray | None = None,
+    fluid: tuple[np.ndarray, np.ndarray] | None = None,
+) -> SampledStep:
+    """A step's seconds per byte under ``ecmp-hash``, from the load distribution of every
+    cable instead of drawn hashes: what :func:`sampled_step` estimates by sampling, at the
+    cost of one or two fluid routings, for steps with too many flows to sample well.
+
+    Every switch hashes a flow onto one of its next-hop cables uniformly and independently,
+    so flow f crosses cable u with the probability p its fluid split gives, independently of
+    the other flows: a cable's load is a sum of independent Bernoulli terms. Its mean is the
+    fluid load; its variance ``sum s**2 p (1 - p)`` comes from routing ``s**2`` once with the
+    split factors and once with them squared (:func:`fabric.routing.route`, ``power``). Each
+    cable's load is taken as ``r`` times a binomial count with that mean and variance (``r``
+    the load-weighted flow size: exact moments for equal flows, the usual approximation of a
+    Poisson-binomial sum); the cables are taken as independent, so the busiest one has the
+    distribution ``prod_u P(load_u / capacity_u <= t)``. Cables alike in distribution are
+    counted once with their multiplicity, and those that cannot come near the busiest are
+    dropped. ``fluid`` (edges, bytes) is the step's fluid load when the caller has it.
+
+    Independence is what the estimate assumes: it counts twice a leaf's uplink to a spine and
+    that spine's downlink to the one leaf all of those flows go to (one load, not two), and it
+    misses that the cables out of one switch share its flows (a multinomial split). On the
+    steps of collectives the first makes the mean a few percent high on fat-trees, where
+    sampling says otherwise (docs/routing.md has the comparison).
+
+    Returns ``samples`` values: the distribution's quantiles at the midpoints of ``samples``
+    equal strata, in an order drawn from ``seed`` (two steps with different seeds combine as
+    independent draws; one step reused keeps its order, as one placement reused would).
+    """
+    units = hash_units(index)
+    src, dst, size, intra = flows_to_place(index, src, dst, relative_bytes)
+    if fluid is None:
+        mean = route(index, src, dst, size)
+        if mean.unroutable:
+            raise ValueError(f"{mean.unroutable} flow(s) have no path in the fabric "
+                             "(a GPU with no scale-out link, or a disconnected network)")
+        m1 = mean.load_bytes
+    else:
+        m1 = np.zeros(index.num_edges)
+        m1[fluid[0]] = fluid[1]
+    # pairs on one scale-up switch have no choice (as in place_flows): charged as they are
+    ends = np.concatenate([index.up_edge[src[intra]], index.down_edge[dst[intra]]])
+    s_in = np.tile(size[intra], 2)
+    m1_in = np.bincount(ends, weights=s_in, minlength=index.num_edges)
+    m2_in = np.bincount(ends, weights=s_in**2, minlength=index.num_edges)
+    src, dst, size = src[~intra], dst[~intra], size[~intra]
+    e2 = route(index, src, dst, size**2, power=2).load_bytes + m2_in
+    if len(size) and bool(np.all(size == size[0])):
+        net = m1 - m1_in
+        net[np.abs(net) <= 1e-12 * m1] = 0.0
+        m2 = size[0] * net + m2_in
+    else:
+        m2 = route(index, src, dst, size**2).load_bytes + m2_in
+    # the edges with load, and per cable of each (a flow on edge e takes each of its c
+    # cables with p / c)
+    on = np.flatnonzero(m1 > 0)
+    m1, m2, e2 = m1[on], m2[on], e2[on]
+    c = units.count[on].astype(float)
+    cap = index.edge_capacity_bytes_per_s[on] / c
+    if efficiency is not None:
+        cap = cap * efficiency[on]
+    m = m1 / c
+    var = np.maximum(m2 / c - e2 / c**2, 0.0)
+    r = m2 / m1  # load-weighted flow size
+    mu = m / r  # flows, on average
+    vc = var / r**2
+    fixed = m / cap
+    rand = vc > 1e-12 * mu
+    floor = float(fixed[~rand].max()) if (~rand).any() else 0.0
+    rng = np.random.default_rng(seed)
+    if not rand.any():
+        worst = int(np.argmax(fixed)) if len(fixed) else -1
+        return SampledStep(seconds_per_byte=np.full(samples, max(floor, 0.0)),
+                           bottleneck_edge=int(on[worst]) if worst >= 0 and floor > 0 else -1)
+    edge = np.flatnonzero(rand)
+    mu, vc, z = mu[edge], vc[edge], r[edge] / cap[edge]
+    q = np.maximum(1.0 - vc / mu, 0.0)
+    n = np.where(q > 0, mu / np.where(q > 0, q, 1.0), mu)  # Poisson (q 0): n holds the mean
+    sd = np.sqrt(vc)
+    # the busiest cable is at least every cable's far lower tail, at most the far upper tail
+    low = max(floor, float((z * np.maximum(mu - 8.0 * sd - 2.0, 0.0)).max()))
+    top = np.minimum(np.where(q > 0, np.floor(n), np.inf), np.ceil(mu + 12.0 * sd + 12.0))
+    near = z * top >= low
+    edge, mu, z, q, n, top = edge[near], mu[near], z[near], q[near], n[near], top[near]
+    if len(edge) == 0:  # a cable with no choice is busier than any hashed one can get
+        worst = int(np.argmax(np.where(rand, -np.inf, fixed)))
+        return SampledStep(seconds_per_byte=np.full(samples, floor),
+                           bottleneck_edge=int(on[worst]))
+    # cables alike in distribution counted once
+    first, mult = _alike(edge, (mu, vc, z), c[edge])
+    edge, z, q, n, top = edge[first], z[first], q[first], n[first], top[first]
+    tail = 1.0 - _binomial_cdf(np.full(len(z), 0.0) + np.floor(low / z), n, q)
+    live = tail * mult > _TAIL
+    if not live.any():
+        return SampledStep(seconds_per_byte=np.full(samples, low),
+                           bottleneck_edge=int(on[edge[np.argmax(z * top)]]))
+    edge, z, q, n, top, mult = edge[live], z[live], q[live], n[live], top[live], mult[live]
+    high = float((z * top).max())
+    # the support: every multiple of a cable's flow size between the bounds
+    lo_k, hi_k = np.ceil(low / z), top
+    num = np.maximum(hi_k - lo_k + 1, 0).astype(np.int64)
+    if int(num.sum()) <= _HASH_POINTS:
+        owner = np.repeat(np.arange(len(z)), num)
+        k = lo_k[owner] + np.arange(len(owner)) - np.repeat(np.cumsum(num) - num, num)
+        points = np.unique(np.concatenate([[low], z[owner] * k]))
+    else:
+        points = np.linspace(low, high, _HASH_POINTS)
+    log_cdf = np.zeros(len(points))
+    step = max(1, (1 << 22) // max(1, len(z)))
+    for at in range(0, len(points), step):
+        t = points[at:at + step]
+        cdf = _binomial_cdf(t[None, :] / z[:, None] * (1 + 1e-12), n[:, None], q[:, None])
+        with np.errstate(divide="ignore"):
+            log_cdf[at:at + step] = (mult[:, None] * np.log(cdf)).sum(axis=0)
+    cdf = np.maximum.accumulate(np.exp(log_cdf))
+    cdf[-1] = 1.0
+    levels = (np.arange(samples) + 0.5) / samples
+    values = points[np.minimum(np.searchsorted(cdf, levels), len(points) - 1)]
+    rng.shuffle(values)
+    # the bottleneck: the cable class most likely above the median
+    median = points[min(int(np.searchsorted(cdf, 0.5)), len(points) - 1)]
+    above = mult * (1.0 - _binomial_cdf(median / z * (1 - 1e-12), n, q))
+    return SampledStep(seconds_per_byte=values,
+                       bottleneck_edge=int(on[edge[np.argmax(above)]]))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

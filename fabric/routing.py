@@ -44,6 +44,7 @@ __all__ = [
     "check_routing",
     "fabric_index",
     "FlowPlacement",
+    "flows_to_place",
     "hash_units",
     "place_flows",
     "placement_of",
@@ -711,11 +712,18 @@ def route(
     src: np.ndarray,
     dst: np.ndarray,
     size_bytes: np.ndarray,
+    *,
+    power: int = 1,
 ) -> LinkLoads:
     """Route demands ``src[i] -> dst[i]`` of ``size_bytes[i]`` (node positions of GPUs).
 
     Returns the bytes each directed edge carries under fluid ECMP and each demand's path
     latency. Demands with ``src == dst`` or no bytes are ignored (latency 0).
+
+    ``power`` 2 charges each edge ``size * p**2`` instead of ``size * p``, p the fraction of
+    the demand that crosses it (the split factors squared): summed over demands of size s
+    routed with ``s**2``, it is the sum of ``(s p)**2`` that :func:`fabric.flows.hash_step`
+    needs for the variance of an edge's load under per-flow hashing.
 
     Notes
     -----
@@ -798,7 +806,7 @@ def route(
             continue
         pick = edges[d == d.min()]
         w = index.edge_num_links[pick]
-        share = demand_bytes[i] * w / w.sum()
+        share = demand_bytes[i] * (w / w.sum()) ** power
         load[pick] += share
         state_node.append(index.edge_dst[pick])
         state_cls.append(np.full(len(pick), cls[i]))
@@ -813,6 +821,7 @@ def route(
             np.concatenate(state_cls),
             np.concatenate(state_amount),
             load,
+            power=power,
         )
         max_hops = max(max_hops, result.max_hops)
         unroutable += result.unroutable
@@ -863,6 +872,8 @@ def propagate(
     cls: np.ndarray,
     amount: np.ndarray,
     load: np.ndarray,
+    *,
+    power: int = 1,
 ) -> LinkLoads:
     """Carry ``amount[i]`` bytes from transit ``node[i]`` to destination class ``cls[i]``.
 
@@ -872,6 +883,7 @@ def propagate(
     first and last hops) and the most switches crossed. The last hop into GPUs with one
     scale-out link is the caller's (:func:`deliver`), into GPUs with several it is charged
     here, on the in-edges where the bytes arrive. Every class is routed in the same pass.
+    ``power`` raises every split factor to that power (see :func:`route`).
     """
     tg = index.transit_graph()
     num = tg.num
@@ -895,7 +907,8 @@ def propagate(
     # positions (row, node) over the rows used here only, numbered 0..: small work arrays
     used, local = _unique(rows[reach], len(index._row_base))
     pos = local * num + q_node[reach]
-    arrived, got = _propagate_levels(index, used, pos, level[reach], amount[reach], q_load)
+    arrived, got = _propagate_levels(index, used, pos, level[reach], amount[reach], q_load,
+                                     power)
     multi: list[int] = []
     if index.class_last_edges:
         homed = np.zeros(len(index.class_preds), dtype=bool)
@@ -907,10 +920,10 @@ def propagate(
         at = int(np.searchsorted(used, index._row[c])) * num + preds
         k = np.minimum(np.searchsorted(arrived, at), len(arrived) - 1)
         here = np.where(arrived[k] == at, got[k], 0.0)
-        load[index.class_last_edges[c]] += here / tg.size[preds]
+        load[index.class_last_edges[c]] += here / tg.size[preds] ** power
     if tg.expand is not None:
         edges, of, share = tg.expand
-        load[edges] += q_load[of] * share
+        load[edges] += q_load[of] * share ** power
     return _link_loads(load, transit_s, max_hops, lost)
 
 
@@ -995,7 +1008,7 @@ class _NextHops:
 
 def _propagate_levels(
     index: FabricIndex, rows: np.ndarray, pos: np.ndarray, level: np.ndarray,
-    amount: np.ndarray, load: np.ndarray
+    amount: np.ndarray, load: np.ndarray, power: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
     """Push bytes ``amount[i]`` injected at ``pos[i]`` (k x transit-graph nodes + node, for
     distance row ``rows[k]``; ``level[i]`` hops from the row's targets) down the distance
@@ -1083,7 +1096,8 @@ def _propagate_levels(
             target = (front[piece] - u[piece])[rep] + mapped
             wgt = num_links[edges]
             total_w = np.bincount(rep, weights=wgt, minlength=last - first)
-            share = got[piece][rep] * wgt / total_w[rep]
+            frac = wgt / total_w[rep]
+            share = got[piece][rep] * (frac if power == 1 else frac ** power)
             np.add.at(load, edges, share)
             if h - 1 in dense:
                 np.add.at(dense[h - 1], target, share)
@@ -1145,6 +1159,11 @@ OBJECTIVE_PLACEMENT = {"latency": "ecmp-ideal", "throughput": "adaptive", "power
 HASH_MAX_SAMPLES = 4000
 HASH_MIN_SAMPLES = 16
 HASH_BUDGET = 1 << 19
+#: From this many network flows in a request's steps (where sampling would be down to
+#: ``HASH_MIN_SAMPLES`` hashes), ``ecmp-hash`` takes each cable's load distribution instead of
+#: drawn hashes (:func:`fabric.flows.hash_step`), with ``HASH_ANALYTIC_SAMPLES`` quantiles.
+HASH_ANALYTIC_FLOWS = HASH_BUDGET // HASH_MIN_SAMPLES
+HASH_ANALYTIC_SAMPLES = 256
 #: Candidate next-hop units kept per fabric index for the per-flow placements (8 bytes each,
 #: plus 24 bytes per (class, node)); past it the memo starts over.
 CANDIDATE_MEMO_UNITS = 1 << 23
@@ -1315,6 +1334,19 @@ def _csr(keys: np.ndarray, edges: np.ndarray, num_pairs: int) -> tuple[np.ndarra
     return ptr, edges[order]
 
 
+def flows_to_place(index: FabricIndex, src: np.ndarray, dst: np.ndarray, size_bytes: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The flows a placement places (``src != dst``, some bytes) as arrays, and which of them
+    are pairs on one scale-up switch (crossing it with no choice): (src, dst, size, intra)."""
+    src = np.asarray(src, dtype=np.int64)
+    dst = np.asarray(dst, dtype=np.int64)
+    size = np.asarray(size_bytes, dtype=float)
+    keep = (src != dst) & (size > 0)
+    src, dst, size = src[keep], dst[keep], size[keep]
+    su_a, su_b = index.scaleup_switch[src], index.scaleup_switch[dst]
+    return src, dst, size, (su_a >= 0) & (su_a == su_b)
+
+
 def place_flows(
     index: FabricIndex,
     src: np.ndarray,
@@ -1351,13 +1383,7 @@ def place_flows(
     if placement not in ("ecmp-hash", "adaptive", "pack"):
         raise ValueError(f"unknown flow placement {placement!r}; use ecmp-hash, adaptive or pack")
     units = hash_units(index)
-    src = np.asarray(src, dtype=np.int64)
-    dst = np.asarray(dst, dtype=np.int64)
-    size = np.asarray(size_bytes, dtype=float)
-    keep = (src != dst) & (size > 0)
-    src, dst, size = src[keep], dst[keep], size[keep]
-    su_a, su_b = index.scaleup_switch[src], index.scaleup_switch[dst]
-    intra = (su_a >= 0) & (su_a == su_b)
+    src, dst, size, intra = flows_to_place(index, src, dst, size_bytes)
     fixed_units = [units.offset[index.up_edge[src[intra]]],
                    units.offset[index.down_edge[dst[intra]]]]
     fixed_bytes = [size[intra], size[intra]]
