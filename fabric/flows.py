@@ -12,6 +12,11 @@ Two solvers over the ECMP link loads of :mod:`fabric.routing`:
 * :func:`transfer` — a handful of flows (KV-cache shards, point-to-point) with optional background
   flows, solved exactly: max-min fair rates by progressive filling, recomputed each time a flow
   finishes, until the last demand is done.
+
+And a step with each flow on one path (the ``ecmp-hash``, ``adaptive`` and ``pack`` routing
+policies): :func:`sampled_step` places the flows (:func:`fabric.routing.place_flows`), per hash
+sample; :func:`hash_step` gives the hashed step's distribution from each cable's load
+distribution instead, for steps with too many flows to sample.
 """
 
 from __future__ import annotations
