@@ -200,6 +200,19 @@ def test_hash_distribution_without_choices_is_the_fluid_step() -> None:
                        step_cost(index, src, np.roll(g, 1), rel).seconds_per_byte, rtol=1e-12)
 
 
+def test_hash_distribution_scales_with_a_calibrations_efficiency() -> None:
+    G = topologies.build("clos", num_gpus=256)
+    index = fabric_index(G)
+    g = index.gpu_ids
+    dst = g[np.random.default_rng(5).permutation(len(g))]
+    rel = np.ones(len(g))
+    full = hash_step(index, g, dst, rel, samples=128, seed=2).seconds_per_byte
+    half = hash_step(index, g, dst, rel, samples=128, seed=2,
+                     efficiency=np.full(index.num_edges, 0.5)).seconds_per_byte
+    assert np.allclose(half, 2 * full, rtol=1e-9)
+    assert full.max() > full.min()  # a permutation collides more in some hashes than others
+
+
 def test_predict_takes_the_distribution_past_its_flow_threshold(monkeypatch) -> None:
     """Past HASH_ANALYTIC_FLOWS network flows a prediction takes each cable's distribution
     instead of drawn hashes: the same times as sampling, within 2% (mean) and 5% (p99)."""
