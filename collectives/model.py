@@ -352,8 +352,8 @@ def _evaluate(
     su = index.scaleup_switch
     network_flows = sum(int(((su[f[0]] < 0) | (su[f[0]] != su[f[1]])).sum())
                         for f in flows if f is not None) if hashed else 0
-    # many flows: each cable's load distribution instead of drawn hashes (as accurate as the
-    # few hashes the budget would allow, at the cost of three fluid routings per step)
+    # many flows: each cable's load distribution instead of drawn hashes (within a few percent
+    # of sampling, docs/routing.md; one more fluid routing per step instead of 16 walks)
     analytic = network_flows >= HASH_ANALYTIC_FLOWS
     num_samples = (HASH_ANALYTIC_SAMPLES if analytic else hash_samples(network_flows)
                    ) if hashed else 1

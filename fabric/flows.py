@@ -45,6 +45,7 @@ __all__ = [
     "SampledStep",
     "sampled_step",
     "hash_step",
+    "hash_moments",
     "hash_samples",
     "TransferResult",
     "transfer",
@@ -215,22 +216,64 @@ _HASH_POINTS = 4096
 
 
 def _binomial_cdf(k: np.ndarray, n: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """P(N <= k) for N ~ Binomial(n, q), n real (the regularized incomplete beta function,
-    the binomial CDF's continuous extension in n); the Poisson CDF where q is 0."""
-    from scipy.special import betainc, gammaincc
+    """P(N <= k) for N ~ Binomial(n, q), n real and q in (0, 1] (the regularized incomplete
+    beta function, the binomial CDF's continuous extension in n)."""
+    from scipy.special import betainc
 
     k, n, q = np.broadcast_arrays(np.floor(k), n, q)
     out = np.where(k >= n, 1.0, 0.0)
     mid = (k >= 0) & (k < n)
     if mid.any():
-        kk, nn, qq = k[mid], n[mid], q[mid]
-        poisson = qq <= 0
-        got = np.empty(len(kk))
-        got[~poisson] = betainc(nn[~poisson] - kk[~poisson], kk[~poisson] + 1,
-                                1 - qq[~poisson])
-        got[poisson] = gammaincc(kk[poisson] + 1, nn[poisson])  # n holds the mean there
-        out[mid] = got
+        out[mid] = betainc(n[mid] - k[mid], k[mid] + 1, 1 - q[mid])
     return out
+
+
+def hash_moments(index: FabricIndex, src: np.ndarray, dst: np.ndarray, size: np.ndarray,
+                 intra: np.ndarray | None = None, fluid: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per edge, over the flows ``src[i] -> dst[i]`` of ``size[i]`` bytes hashed per flow:
+    ``(sum s p, sum s^2 p, sum s^2 p^2)``, p the probability that the flow crosses the edge
+    (its fluid share). ``intra`` marks the pairs on one scale-up switch (no choice; computed
+    when None); ``fluid`` is the first sum when the caller has it.
+
+    The last sum routes ``s**2`` with every split factor squared (:func:`fabric.routing.route`,
+    ``power=2``): squared probabilities add over flows and are multiplied by ``(1/k)**2`` at a
+    split. That is exact as long as one flow's paths do not meet again before its last switch
+    except at twins the routing merges (every built family). Into a GPU with one in-edge per
+    plane or NIC the paths do meet at the last switches, and the in-edge's probability is
+    taken as the same for every flow into that GPU (its bytes over all the GPU's: the plane
+    was chosen at the first hop). Elsewhere (an edited fabric, a cable removed) the sum
+    comes out low where paths meet, so the variance high: a conservative estimate."""
+    src = np.asarray(src, dtype=np.int64)
+    dst = np.asarray(dst, dtype=np.int64)
+    size = np.asarray(size, dtype=float)
+    if intra is None:
+        src, dst, size, intra = flows_to_place(index, src, dst, size)
+    m1 = route(index, src, dst, size).load_bytes if fluid is None else fluid
+    # pairs on one scale-up switch have no choice (as in place_flows): charged as they are
+    ends = np.concatenate([index.up_edge[src[intra]], index.down_edge[dst[intra]]])
+    s_in = np.tile(size[intra], 2)
+    m1_in = np.bincount(ends, weights=s_in, minlength=index.num_edges)
+    m2_in = np.bincount(ends, weights=s_in**2, minlength=index.num_edges)
+    src, dst, size = src[~intra], dst[~intra], size[~intra]
+    e2 = route(index, src, dst, size**2, power=2).load_bytes + m2_in
+    if len(size) and bool(np.all(size == size[0])):
+        net = m1 - m1_in
+        net[np.abs(net) <= 1e-12 * m1] = 0.0
+        m2 = size[0] * net + m2_in
+    else:
+        m2 = route(index, src, dst, size**2).load_bytes + m2_in
+    if index.class_last_edges and len(size):
+        # into a GPU with several in-edges (one per plane or NIC), a flow's paths over the
+        # spines rejoin at each last switch, where the squared split sums its paths' squares
+        # instead of squaring their sum. Each in-edge's probability is the same for every flow
+        # into that GPU (the plane was chosen at its first hop): its bytes over all the GPU's.
+        last = np.concatenate(list(index.class_last_edges.values()))
+        into = np.bincount(dst, weights=size, minlength=index.num_nodes)[index.edge_dst[last]]
+        got = into > 0
+        last, into = last[got], into[got]
+        e2[last] = m2[last] * (m1[last] - m1_in[last]) / into
+    return m1, m2, e2
 
 
 def _alike(edge: np.ndarray, columns: tuple[np.ndarray, ...], weight: np.ndarray
@@ -239,6 +282,8 @@ def _alike(edge: np.ndarray, columns: tuple[np.ndarray, ...], weight: np.ndarray
     ``weight`` of its rows). Symmetric fabrics have a handful of kinds, found one at a time;
     past 16 the rest are sorted. Values a rounding boundary splits count as two kinds (the
     sums stay right)."""
+    if any(len(col) != len(edge) for col in columns):
+        raise ValueError("every column needs one value per row")
     parts = [np.frexp(col) for col in columns]
     keys = [exp.astype(np.int64) * (1 << 31) + np.rint(mant * (1 << 30)).astype(np.int64)
             for mant, exp in parts]
@@ -279,20 +324,25 @@ def hash_step(
     Every switch hashes a flow onto one of its next-hop cables uniformly and independently,
     so flow f crosses cable u with the probability p its fluid split gives, independently of
     the other flows: a cable's load is a sum of independent Bernoulli terms. Its mean is the
-    fluid load; its variance ``sum s**2 p (1 - p)`` comes from routing ``s**2`` once with the
-    split factors and once with them squared (:func:`fabric.routing.route`, ``power``). Each
+    fluid load; its variance ``sum s**2 p (1 - p)`` comes from :func:`hash_moments`. Each
     cable's load is taken as ``r`` times a binomial count with that mean and variance (``r``
-    the load-weighted flow size: exact moments for equal flows, the usual approximation of a
-    Poisson-binomial sum); the cables are taken as independent, so the busiest one has the
-    distribution ``prod_u P(load_u / capacity_u <= t)``. Cables alike in distribution are
-    counted once with their multiplicity, and those that cannot come near the busiest are
-    dropped. ``fluid`` (edges, bytes) is the step's fluid load when the caller has it.
+    the load-weighted flow size): exact moments for flows of one size (every collective's
+    steps), an approximation that comes out low for flows of very different sizes. The
+    cables are taken as independent, so the busiest one has the distribution
+    ``prod_u P(load_u / capacity_u <= t)``. Cables alike in distribution are counted once
+    with their multiplicity; cables whose far upper tail (12 standard deviations) is below
+    the largest far lower tail of a cable (8) or the busiest cable with no choice, or whose
+    chance of reaching it is under 1e-13, are dropped. The distribution is evaluated at
+    every whole number of flows in between (on a grid of 4,096 points, rounded up, past
+    that). ``fluid`` (edges, bytes) is the step's fluid load when the caller has it.
 
-    Independence is what the estimate assumes: it counts twice a leaf's uplink to a spine and
-    that spine's downlink to the one leaf all of those flows go to (one load, not two), and it
-    misses that the cables out of one switch share its flows (a multinomial split). On the
-    steps of collectives the first makes the mean a few percent high on fat-trees, where
-    sampling says otherwise (docs/routing.md has the comparison).
+    Independence is what the estimate assumes. It counts twice a leaf's uplink to a spine
+    and that spine's downlink to the one leaf all of those flows go to (one load, not two:
+    the busiest cable comes out too busy), and it misses that the cables out of one switch
+    share its flows (a multinomial split: when one gets more the others get fewer, so the
+    busiest comes out not busy enough). On the steps of collectives the two nearly cancel
+    except where the first dominates: shifts on fat-trees, a few percent high
+    (docs/routing.md has the comparison).
 
     Returns ``samples`` values: the distribution's quantiles at the midpoints of ``samples``
     equal strata, in an order drawn from ``seed`` (two steps with different seeds combine as
@@ -309,19 +359,7 @@ def hash_step(
     else:
         m1 = np.zeros(index.num_edges)
         m1[fluid[0]] = fluid[1]
-    # pairs on one scale-up switch have no choice (as in place_flows): charged as they are
-    ends = np.concatenate([index.up_edge[src[intra]], index.down_edge[dst[intra]]])
-    s_in = np.tile(size[intra], 2)
-    m1_in = np.bincount(ends, weights=s_in, minlength=index.num_edges)
-    m2_in = np.bincount(ends, weights=s_in**2, minlength=index.num_edges)
-    src, dst, size = src[~intra], dst[~intra], size[~intra]
-    e2 = route(index, src, dst, size**2, power=2).load_bytes + m2_in
-    if len(size) and bool(np.all(size == size[0])):
-        net = m1 - m1_in
-        net[np.abs(net) <= 1e-12 * m1] = 0.0
-        m2 = size[0] * net + m2_in
-    else:
-        m2 = route(index, src, dst, size**2).load_bytes + m2_in
+    m1, m2, e2 = hash_moments(index, src, dst, size, intra, m1)
     # the edges with load, and per cable of each (a flow on edge e takes each of its c
     # cables with p / c)
     on = np.flatnonzero(m1 > 0)
@@ -331,12 +369,13 @@ def hash_step(
     if efficiency is not None:
         cap = cap * efficiency[on]
     m = m1 / c
-    var = np.maximum(m2 / c - e2 / c**2, 0.0)
+    # a cable's count of flows, as Binomial(n, q): n = M1^2 / E2 flows that may take it, each
+    # with q = E2 / (c M2) (for equal flows of equal p: n of them, each with its p / c)
     r = m2 / m1  # load-weighted flow size
-    mu = m / r  # flows, on average
-    vc = var / r**2
+    q = np.minimum(e2 / (c * m2), 1.0)
+    n = m1**2 / np.maximum(e2, np.finfo(float).tiny)
     fixed = m / cap
-    rand = vc > 1e-12 * mu
+    rand = q < 1.0 - 1e-12
     floor = float(fixed[~rand].max()) if (~rand).any() else 0.0
     rng = np.random.default_rng(seed)
     if not rand.any():
@@ -344,21 +383,21 @@ def hash_step(
         return SampledStep(seconds_per_byte=np.full(samples, max(floor, 0.0)),
                            bottleneck_edge=int(on[worst]) if worst >= 0 and floor > 0 else -1)
     edge = np.flatnonzero(rand)
-    mu, vc, z = mu[edge], vc[edge], r[edge] / cap[edge]
-    q = np.maximum(1.0 - vc / mu, 0.0)
-    n = np.where(q > 0, mu / np.where(q > 0, q, 1.0), mu)  # Poisson (q 0): n holds the mean
-    sd = np.sqrt(vc)
-    # the busiest cable is at least every cable's far lower tail, at most the far upper tail
+    n, q, z = n[edge], q[edge], r[edge] / cap[edge]
+    mu = n * q
+    sd = np.sqrt(mu * (1.0 - q))
+    # the busiest cable is at least the largest far lower tail of a cable (or the busiest
+    # cable with no choice) and at most a cable's far upper tail (its last flow included)
     low = max(floor, float((z * np.maximum(mu - 8.0 * sd - 2.0, 0.0)).max()))
-    top = np.minimum(np.where(q > 0, np.floor(n), np.inf), np.ceil(mu + 12.0 * sd + 12.0))
+    top = np.minimum(np.ceil(n - 1e-9), np.ceil(mu + 12.0 * sd + 12.0))
     near = z * top >= low
-    edge, mu, z, q, n, top = edge[near], mu[near], z[near], q[near], n[near], top[near]
+    edge, z, q, n, top = edge[near], z[near], q[near], n[near], top[near]
     if len(edge) == 0:  # a cable with no choice is busier than any hashed one can get
         worst = int(np.argmax(np.where(rand, -np.inf, fixed)))
         return SampledStep(seconds_per_byte=np.full(samples, floor),
                            bottleneck_edge=int(on[worst]))
     # cables alike in distribution counted once
-    first, mult = _alike(edge, (mu, vc, z), c[edge])
+    first, mult = _alike(edge, (n, q, z), c[edge])
     edge, z, q, n, top = edge[first], z[first], q[first], n[first], top[first]
     tail = 1.0 - _binomial_cdf(np.full(len(z), 0.0) + np.floor(low / z), n, q)
     live = tail * mult > _TAIL

@@ -808,11 +808,20 @@ def route(
         w = index.edge_num_links[pick]
         share = demand_bytes[i] * (w / w.sum()) ** power
         load[pick] += share
-        state_node.append(index.edge_dst[pick])
-        state_cls.append(np.full(len(pick), cls[i]))
+        enter = pick
+        if power != 1:
+            # the bytes that enter twins merged into one node enter it as one share: its
+            # power is that of their sum (the probability of reaching any of them)
+            merged = index.transit_graph().node_of[index.t_of[index.edge_dst[pick]]]
+            _, first, group = np.unique(merged, return_index=True, return_inverse=True)
+            enter = pick[first]
+            share = demand_bytes[i] * (np.bincount(group.reshape(-1), weights=w) / w.sum()
+                                       ) ** power
+        state_node.append(index.edge_dst[enter])
+        state_cls.append(np.full(len(enter), cls[i]))
         state_amount.append(share)
-        state_demand.append(np.full(len(pick), i))
-        state_ends_s.append(index.edge_latency_s[pick] + index.in_latency[dst[i]])
+        state_demand.append(np.full(len(enter), i))
+        state_ends_s.append(index.edge_latency_s[enter] + index.in_latency[dst[i]])
     np.add.at(arrivals, dst, demand_bytes)
     if state_node:
         result = propagate(
