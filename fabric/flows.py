@@ -229,12 +229,11 @@ def _binomial_cdf(k: np.ndarray, n: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def hash_moments(index: FabricIndex, src: np.ndarray, dst: np.ndarray, size: np.ndarray,
-                 intra: np.ndarray | None = None, fluid: np.ndarray | None = None
+                 fluid: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per edge, over the flows ``src[i] -> dst[i]`` of ``size[i]`` bytes hashed per flow:
     ``(sum s p, sum s^2 p, sum s^2 p^2)``, p the probability that the flow crosses the edge
-    (its fluid share). ``intra`` marks the pairs on one scale-up switch (no choice; computed
-    when None); ``fluid`` is the first sum when the caller has it.
+    (its fluid share). ``fluid`` is the first sum when the caller has it (per edge).
 
     The last sum routes ``s**2`` with every split factor squared (:func:`fabric.routing.route`,
     ``power=2``): squared probabilities add over flows and are multiplied by ``(1/k)**2`` at a
@@ -244,12 +243,14 @@ def hash_moments(index: FabricIndex, src: np.ndarray, dst: np.ndarray, size: np.
     taken as the same for every flow into that GPU (its bytes over all the GPU's: the plane
     was chosen at the first hop). Elsewhere (an edited fabric, a cable removed) the sum
     comes out low where paths meet, so the variance high: a conservative estimate."""
-    src = np.asarray(src, dtype=np.int64)
-    dst = np.asarray(dst, dtype=np.int64)
-    size = np.asarray(size, dtype=float)
-    if intra is None:
-        src, dst, size, intra = flows_to_place(index, src, dst, size)
-    m1 = route(index, src, dst, size).load_bytes if fluid is None else fluid
+    src, dst, size, intra = flows_to_place(index, src, dst, size)
+    if fluid is None:
+        mean = route(index, src, dst, size)
+        if mean.unroutable:
+            raise ValueError(f"{mean.unroutable} flow(s) have no path in the fabric "
+                             "(a GPU with no scale-out link, or a disconnected network)")
+        fluid = mean.load_bytes
+    m1 = fluid
     # pairs on one scale-up switch have no choice (as in place_flows): charged as they are
     ends = np.concatenate([index.up_edge[src[intra]], index.down_edge[dst[intra]]])
     s_in = np.tile(size[intra], 2)
@@ -349,17 +350,11 @@ def hash_step(
     independent draws; one step reused keeps its order, as one placement reused would).
     """
     units = hash_units(index)
-    src, dst, size, intra = flows_to_place(index, src, dst, relative_bytes)
-    if fluid is None:
-        mean = route(index, src, dst, size)
-        if mean.unroutable:
-            raise ValueError(f"{mean.unroutable} flow(s) have no path in the fabric "
-                             "(a GPU with no scale-out link, or a disconnected network)")
-        m1 = mean.load_bytes
-    else:
-        m1 = np.zeros(index.num_edges)
-        m1[fluid[0]] = fluid[1]
-    m1, m2, e2 = hash_moments(index, src, dst, size, intra, m1)
+    given = None
+    if fluid is not None:
+        given = np.zeros(index.num_edges)
+        given[fluid[0]] = fluid[1]
+    m1, m2, e2 = hash_moments(index, src, dst, relative_bytes, given)
     # the edges with load, and per cable of each (a flow on edge e takes each of its c
     # cables with p / c)
     on = np.flatnonzero(m1 > 0)

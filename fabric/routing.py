@@ -806,17 +806,16 @@ def route(
             continue
         pick = edges[d == d.min()]
         w = index.edge_num_links[pick]
-        share = demand_bytes[i] * (w / w.sum()) ** power
-        load[pick] += share
-        enter = pick
+        frac = w / w.sum()
+        load[pick] += demand_bytes[i] * frac ** power
+        enter, enter_frac = pick, frac
         if power != 1:
             # the bytes that enter twins merged into one node enter it as one share: its
             # power is that of their sum (the probability of reaching any of them)
             merged = index.transit_graph().node_of[index.t_of[index.edge_dst[pick]]]
             _, first, group = np.unique(merged, return_index=True, return_inverse=True)
-            enter = pick[first]
-            share = demand_bytes[i] * (np.bincount(group.reshape(-1), weights=w) / w.sum()
-                                       ) ** power
+            enter, enter_frac = pick[first], np.bincount(group.reshape(-1), weights=frac)
+        share = demand_bytes[i] * enter_frac ** power
         state_node.append(index.edge_dst[enter])
         state_cls.append(np.full(len(enter), cls[i]))
         state_amount.append(share)
