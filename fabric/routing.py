@@ -216,14 +216,17 @@ class FabricIndex:
                 order = np.argsort(preds)
                 self.class_preds.append(preds[order].astype(np.int64))  # local transit ids
                 self.class_last_edges[i] = np.asarray(in_edges)[order]
-        self._dist: dict[int, np.ndarray] = {}  # per class, over transit nodes (expanded)
         # per class, over the transit graph's nodes, its distance *row* ``_row[c]``: classes
         # with the same one target share one (``_row_of_target``), a multi-target set or a
         # multi-homed class has its own (``_row_of``). A row is a searched row of ``_hops``
         # (fewest hops to a target) and ``_lats`` (least latency, s), ``_row_base[r]``, read
-        # with the two nodes ``_row_swap[r]`` swapped (-1: none)
+        # with the two nodes ``_row_swap[r]`` swapped (-1: none). A set of targets is searched
+        # once (``_searched_of``): multi-homed classes on the same switches share the search,
+        # each with a row of its own (the routing charges their arrivals per row)
         self._row = np.full(len(self.class_preds), -1, dtype=np.int64)
         self._row_of: dict[tuple[int, ...], int] = {}
+        self._searched_of: dict[tuple[int, ...], int] = {}
+        self._last_edge_keys: tuple[np.ndarray, np.ndarray] | None = None
         self._row_of_target: np.ndarray | None = None
         # the one target of single-homed classes with one predecessor (-1 otherwise)
         single_pred = np.fromiter(map(len, self.class_preds), dtype=np.int64,
@@ -297,8 +300,13 @@ class FabricIndex:
                 for c, t in zip(rest, targets, strict=True)]
         need = {key: t for key, t in zip(keys, targets, strict=True) if key not in known}
         if need:
-            hops, lat = self._search([list(t) for t in need.values()], tg)
-            rows = self._add_rows(self._search_rows(hops, lat), np.full((len(need), 2), -1))
+            searched = self._searched_of
+            todo = [t for t in dict.fromkeys(need.values()) if t not in searched]
+            if todo:
+                hops, lat = self._search([list(t) for t in todo], tg)
+                searched.update(zip(todo, self._search_rows(hops, lat).tolist(), strict=True))
+            rows = self._add_rows(np.array([searched[t] for t in need.values()], dtype=np.int64),
+                                  np.full((len(need), 2), -1))
             known.update(zip(need, rows.tolist(), strict=True))
         self._row[rest] = [known[key] for key in keys]
 
@@ -383,13 +391,34 @@ class FabricIndex:
         self.prepare(classes)
         return self._row[classes]
 
+    def last_edges(self, cls: np.ndarray, node: np.ndarray) -> np.ndarray:
+        """The in-edge from transit node ``node[i]`` (local id, one of the class's
+        predecessors) into the GPU of multi-homed class ``cls[i]``."""
+        if self._last_edge_keys is None:
+            homed = list(self.class_last_edges)
+            keys = np.concatenate([c * self.num_transit + self.class_preds[c] for c in homed])
+            edges = np.concatenate([self.class_last_edges[c] for c in homed])
+            order = np.argsort(keys, kind="stable")
+            self._last_edge_keys = (keys[order], edges[order])
+        keys, edges = self._last_edge_keys
+        return edges[np.searchsorted(keys, cls * self.num_transit + node)]
+
     def class_distance(self, cls: int) -> np.ndarray:
-        """Fewest hops from every transit node (local id) to a predecessor of class ``cls``
-        (kept: the hashed and adaptive walks read it per class)."""
-        found = self._dist.get(cls)
-        if found is None:
-            found = self._dist[cls] = self._class_row(cls, self.hops_at)
-        return found
+        """Fewest hops from every transit node (local id) to a predecessor of class ``cls``."""
+        return self.class_distances(np.array([cls]))[0]
+
+    def class_distances(self, classes: np.ndarray) -> np.ndarray:
+        """:meth:`class_distance` of several classes at once, one row each."""
+        node_of = self.transit_graph().node_of
+        rows = self.distance_rows(classes)
+        out = self._hops[self._row_base[rows][:, None], node_of]
+        swapped = np.flatnonzero(self._row_swap[rows, 0] >= 0)  # read through their swap
+        step = max(1, (1 << 20) // max(1, len(node_of)))
+        for i in range(0, len(swapped), step):
+            at = swapped[i:i + step]
+            out[at] = self._hops[self._row_base[rows[at]][:, None],
+                                 self._swapped(rows[at][:, None], node_of[None, :])]
+        return out
 
     def class_latency(self, cls: int) -> np.ndarray:
         """Least latency (s) from each transit node (local id) to a predecessor of class
@@ -599,6 +628,15 @@ class _EdgesByNode(Mapping[int, np.ndarray]):
             raise KeyError(node)
         return self._edges[self._ptr[node]:self._ptr[node + 1]]
 
+    def expand(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The edges of every node in ``nodes``, in one pass: ``(owner, edges)``, edge j
+        belonging to ``nodes[owner[j]]`` (nodes in order, each one's edges in edge order; a
+        node without edges has none)."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        start = self._ptr[nodes]
+        owner, pos = spans(start, self._ptr[nodes + 1] - start)
+        return owner, self._edges[pos]
+
     def __iter__(self) -> Iterator[int]:
         return iter(self._keys.tolist())
 
@@ -795,32 +833,39 @@ def route(
         state_amount.append(demand_bytes[one])
         state_demand.append(np.flatnonzero(one))
         state_ends_s.append(index.edge_latency_s[e] + index.in_latency[dst[one]])
-    for i in np.flatnonzero(~one & ~lost):
-        edges = index.out_edges_of.get(int(src[i]))
-        dist = index.class_distance(int(cls[i])) if edges is not None else None
-        d = dist[index.t_of[index.edge_dst[edges]]] if dist is not None else None
-        if edges is None or d is None or d.min() >= _UNREACHABLE:
-            unroutable += 1
-            demand_bytes[i] = 0.0
-            path_latency_s[ids[i]] = np.nan
-            continue
-        pick = edges[d == d.min()]
-        w = index.edge_num_links[pick]
-        frac = w / w.sum()
-        load[pick] += demand_bytes[i] * frac ** power
-        enter, enter_frac = pick, frac
+    several = np.flatnonzero(~one & ~lost)
+    if len(several):
+        # sources with several scale-out links (one per plane, or bonded NICs): the bytes
+        # split over those whose far end is fewest hops from the class, by num_links
+        owner, edges = index.out_edges_of.expand(src[several])
+        tg = index.transit_graph()
+        far = tg.node_of[index.t_of[index.edge_dst[edges]]]
+        d = index.hops_at(index.distance_rows(cls[several])[owner], far)
+        best = np.full(len(several), _UNREACHABLE, dtype=d.dtype)
+        np.minimum.at(best, owner, d)
+        dead = best >= _UNREACHABLE
+        if dead.any():
+            unroutable += int(dead.sum())
+            demand_bytes[several[dead]] = 0.0
+            path_latency_s[ids[several[dead]]] = np.nan
+        pick = (d == best[owner]) & ~dead[owner]
+        owner, edges, far = owner[pick], edges[pick], far[pick]
+        w = index.edge_num_links[edges].astype(float)
+        frac = w / np.bincount(owner, weights=w, minlength=len(several))[owner]
+        np.add.at(load, edges, demand_bytes[several[owner]] * frac ** power)
         if power != 1:
             # the bytes that enter twins merged into one node enter it as one share: its
             # power is that of their sum (the probability of reaching any of them)
-            merged = index.transit_graph().node_of[index.t_of[index.edge_dst[pick]]]
-            _, first, group = np.unique(merged, return_index=True, return_inverse=True)
-            enter, enter_frac = pick[first], np.bincount(group.reshape(-1), weights=frac)
-        share = demand_bytes[i] * enter_frac ** power
-        state_node.append(index.edge_dst[enter])
-        state_cls.append(np.full(len(enter), cls[i]))
-        state_amount.append(share)
-        state_demand.append(np.full(len(enter), i))
-        state_ends_s.append(index.edge_latency_s[enter] + index.in_latency[dst[i]])
+            _, first, group = np.unique(owner * tg.num + far, return_index=True,
+                                        return_inverse=True)
+            frac = np.bincount(group.reshape(-1), weights=frac)
+            owner, edges = owner[first], edges[first]
+        demand = several[owner]
+        state_node.append(index.edge_dst[edges])
+        state_cls.append(cls[demand])
+        state_amount.append(demand_bytes[demand] * frac ** power)
+        state_demand.append(demand)
+        state_ends_s.append(index.edge_latency_s[edges] + index.in_latency[dst[demand]])
     np.add.at(arrivals, dst, demand_bytes)
     if state_node:
         result = propagate(
@@ -923,12 +968,16 @@ def propagate(
         homed[list(index.class_last_edges)] = True
         mine = cls[reach]
         multi = _unique(mine[homed[mine]], len(homed))[0].tolist()
-    for c in multi if len(arrived) else []:  # multi-homed GPUs: last hop where bytes arrived
-        preds = tg.node_of[index.class_preds[c]]
-        at = int(np.searchsorted(used, index._row[c])) * num + preds
+    if multi and len(arrived):  # multi-homed GPUs: last hop where bytes arrived
+        preds = [index.class_preds[c] for c in multi]
+        row = np.searchsorted(used, index._row[multi])
+        at_node = tg.node_of[np.concatenate(preds)]
+        at = np.repeat(row, [len(p) for p in preds]) * num + at_node
         k = np.minimum(np.searchsorted(arrived, at), len(arrived) - 1)
         here = np.where(arrived[k] == at, got[k], 0.0)
-        load[index.class_last_edges[c]] += here / tg.size[preds] ** power
+        # each GPU's own in-edges: no edge twice
+        last = np.concatenate([index.class_last_edges[c] for c in multi])
+        load[last] += here / tg.size[at_node] ** power
     if tg.expand is not None:
         edges, of, share = tg.expand
         load[edges] += q_load[of] * share ** power
@@ -1237,6 +1286,37 @@ def _expand_units(units: HashUnits, edges: np.ndarray, ptr: np.ndarray
     return unit_ptr, spans(units.offset[edges], counts)[1]
 
 
+def _deal(load: np.ndarray, cand: np.ndarray, start: np.ndarray, n: np.ndarray,
+          count: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One round of the adaptive deal: state i (of distinct nodes, so no unit is shared) sends
+    ``count[i]`` flows over its ``n[i]`` candidates ``cand[start[i]:start[i] + n[i]]``, one
+    each in turn from the least loaded (stable: ties in candidate order). Returns
+    ``(state, unit, flows)`` for the units that get flows, by state and then load."""
+    width = int(n.max())
+    if len(n) * width <= 4 * int(n.sum()) + (1 << 16):
+        # one row per state, padded to the widest with an infinite load that sorts last
+        col = np.arange(width)
+        valid = col < n[:, None]
+        units = cand[np.where(valid, start[:, None] + col, 0)]
+        by_load = np.argsort(np.where(valid, load[units], np.inf), axis=1, kind="stable")
+        units = np.take_along_axis(units, by_load, axis=1)
+        c = count[:, None]
+        flows = np.where(valid, c // n[:, None] + (col < c % n[:, None]), 0)
+        hit = flows > 0
+        owner = np.broadcast_to(np.arange(len(n))[:, None], hit.shape)[hit]
+        return owner, units[hit], flows[hit]
+    # widths too uneven to pad: one sort over every (state, candidate)
+    owner, pos = spans(start, n)
+    units = cand[pos]
+    by_load = np.lexsort((np.arange(len(units)), load[units], owner))
+    units = units[by_load]
+    place = np.arange(len(units)) - np.repeat(np.cumsum(n) - n, n)
+    c = count[owner]
+    flows = c // n[owner] + (place < c % n[owner])
+    hit = flows > 0
+    return owner[hit], units[hit], flows[hit]
+
+
 class _Chooser:
     """Splits each state's ``count`` equal flows over its candidate units.
 
@@ -1315,23 +1395,15 @@ class _Chooser:
         first = np.concatenate([[0], np.flatnonzero(np.diff(g)) + 1])
         rank = np.arange(len(order)) - np.repeat(first, np.diff(np.append(first, len(order))))
         by_rank = np.argsort(rank, kind="stable")
-        bounds = np.searchsorted(rank[by_rank], np.arange(int(rank.max()) + 2))
-        for r in range(len(bounds) - 1):
-            sel = order[by_rank[bounds[r]:bounds[r + 1]]]
-            n = total[sel]
-            owner, pos = spans(start[sel], n)
-            units = cand[pos]
-            # least loaded first (stable: ties in candidate order), one flow each in turn
-            by_load = np.lexsort((np.arange(len(units)), load[units], owner))
-            units = units[by_load]
-            place = np.arange(len(units)) - np.repeat(np.cumsum(n) - n, n)
-            c = count[sel][owner]
-            flows = c // n[owner] + (place < c % n[owner])
-            hit = flows > 0
-            load[units[hit]] += flows[hit] * size[sel][owner[hit]]
-            out_s.append(sel[owner[hit]])
-            out_u.append(units[hit])
-            out_c.append(flows[hit])
+        bounds = np.searchsorted(rank[by_rank], np.arange(int(rank.max()) + 2)).tolist()
+        turn = order[by_rank]  # rounds are consecutive slices of these
+        t_start, t_total, t_count, t_size = start[turn], total[turn], count[turn], size[turn]
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            owner, units, flows = _deal(load, cand, t_start[a:b], t_total[a:b], t_count[a:b])
+            load[units] += flows * t_size[a:b][owner]
+            out_s.append(turn[a:b][owner])
+            out_u.append(units)
+            out_c.append(flows)
         return np.concatenate(out_s), np.concatenate(out_u), np.concatenate(out_c)
 
 
@@ -1739,10 +1811,9 @@ class _Walk:
             return
         g = states.grp[open_]
         last = index.single_in[self.dst[g]]
-        for i in np.flatnonzero(last < 0).tolist():
-            c = int(self.cls[g[i]])
-            preds = index.class_preds[c]
-            last[i] = index.class_last_edges[c][np.searchsorted(preds, states.node[open_[i]])]
+        homed = np.flatnonzero(last < 0)
+        if len(homed):
+            last[homed] = index.last_edges(self.cls[g[homed]], states.node[open_[homed]])
         uniq, inv = np.unique(last, return_inverse=True)
         unit_ptr, cand = _expand_units(self.units, uniq, np.arange(len(uniq) + 1))
         st, unit, got = self.chooser.split(unit_ptr, cand, inv.reshape(-1), self.dst[g],
@@ -1781,7 +1852,7 @@ def _walk(index: FabricIndex, units: HashUnits, chooser: _Chooser, src: np.ndarr
     size_id = np.unique(size, return_inverse=True)[1].reshape(-1)
     size_dst = _group([size_id, dst + 1], [len(size_id), index.num_nodes + 1])[1]
     index.prepare(classes)
-    dist = np.stack([index.class_distance(int(c)) for c in classes])
+    dist = index.class_distances(classes)
     bounds = [max(r.stop for r in chunks), len(classes), index.num_transit,
               int(size_dst.max()) + 1]
     walk = _Walk(index, units, chooser, classes, cls, cls_slot, size, dst, size_dst,
@@ -1796,16 +1867,15 @@ def _walk(index: FabricIndex, units: HashUnits, chooser: _Chooser, src: np.ndarr
         ok = dist[p_slot[simple], index.t_of[index.edge_dst[single[simple]]]] < _UNREACHABLE
         p_keys.append(np.flatnonzero(simple)[ok])
         p_edges.append(single[simple][ok])
-    for i in np.flatnonzero(~simple).tolist():
-        edges = index.out_edges_of.get(int(p_src[i]))
-        if edges is None or len(edges) == 0:
-            continue
-        d = dist[p_slot[i], index.t_of[index.edge_dst[edges]]]
-        if d.min() >= _UNREACHABLE:
-            continue
-        good = edges[d == d.min()]
-        p_keys.append(np.full(len(good), i))
-        p_edges.append(good)
+    several = np.flatnonzero(~simple)
+    if len(several):  # several scale-out links: those fewest hops from the class
+        owner, edges = index.out_edges_of.expand(p_src[several])
+        d = dist[p_slot[several][owner], index.t_of[index.edge_dst[edges]]]
+        best = np.full(len(several), _UNREACHABLE, dtype=d.dtype)
+        np.minimum.at(best, owner, d)
+        good = (d == best[owner]) & (d < _UNREACHABLE)
+        p_keys.append(several[owner[good]])
+        p_edges.append(edges[good])
     ptr, cand_edges = _csr(np.concatenate(p_keys), np.concatenate(p_edges), len(uniq))
     lost = np.diff(ptr)[inv] == 0
     if lost.any():
