@@ -218,14 +218,12 @@ class FabricIndex:
                 self.class_last_edges[i] = np.asarray(in_edges)[order]
         # per class, over the transit graph's nodes, its distance *row* ``_row[c]``: classes
         # with the same one target share one (``_row_of_target``), a multi-target set or a
-        # multi-homed class has its own (``_row_of``). A row is a searched row of ``_hops``
-        # (fewest hops to a target) and ``_lats`` (least latency, s), ``_row_base[r]``, read
-        # with the two nodes ``_row_swap[r]`` swapped (-1: none). A set of targets is searched
-        # once (``_searched_of``): multi-homed classes on the same switches share the search,
-        # each with a row of its own (the routing charges their arrivals per row)
+        # set of several targets (a multi-target or multi-homed class) has one (``_row_of``).
+        # A row is a searched row of ``_hops`` (fewest hops to a target) and ``_lats`` (least
+        # latency, s), ``_row_base[r]``, read with the two nodes ``_row_swap[r]`` swapped (-1:
+        # none)
         self._row = np.full(len(self.class_preds), -1, dtype=np.int64)
         self._row_of: dict[tuple[int, ...], int] = {}
-        self._searched_of: dict[tuple[int, ...], int] = {}
         self._last_edge_keys: tuple[np.ndarray, np.ndarray] | None = None
         self._row_of_target: np.ndarray | None = None
         # the one target of single-homed classes with one predecessor (-1 otherwise)
@@ -289,24 +287,17 @@ class FabricIndex:
                 by_target[derive] = self._add_rows(self._row_base[by_target[via]],
                                                    np.stack([derive, via], axis=1))
         self._row[simple] = by_target[target]
-        # multi-target sets and multi-homed classes (a row of their own each: their arrivals
-        # are charged per class), one by one
+        # multi-target sets and multi-homed classes: one row per set of targets (the routing
+        # charges a multi-homed class's last hop from the row's arrival split)
         rest = missing[~one].tolist()
         if not rest:
             return
         node_of, known = tg.node_of.tolist(), self._row_of
-        targets = [tuple(sorted({node_of[int(x)] for x in self.class_preds[c]})) for c in rest]
-        keys = [(-1, c) if c in self.class_last_edges else t
-                for c, t in zip(rest, targets, strict=True)]
-        need = {key: t for key, t in zip(keys, targets, strict=True) if key not in known}
+        keys = [tuple(sorted({node_of[int(x)] for x in self.class_preds[c]})) for c in rest]
+        need = [t for t in dict.fromkeys(keys) if t not in known]
         if need:
-            searched = self._searched_of
-            todo = [t for t in dict.fromkeys(need.values()) if t not in searched]
-            if todo:
-                hops, lat = self._search([list(t) for t in todo], tg)
-                searched.update(zip(todo, self._search_rows(hops, lat).tolist(), strict=True))
-            rows = self._add_rows(np.array([searched[t] for t in need.values()], dtype=np.int64),
-                                  np.full((len(need), 2), -1))
+            hops, lat = self._search([list(t) for t in need], tg)
+            rows = self._add_rows(self._search_rows(hops, lat), np.full((len(need), 2), -1))
             known.update(zip(need, rows.tolist(), strict=True))
         self._row[rest] = [known[key] for key in keys]
 
@@ -960,7 +951,7 @@ def propagate(
     # positions (row, node) over the rows used here only, numbered 0..: small work arrays
     used, local = _unique(rows[reach], len(index._row_base))
     pos = local * num + q_node[reach]
-    arrived, got = _propagate_levels(index, used, pos, level[reach], amount[reach], q_load,
+    _propagate_levels(index, used, pos, level[reach], amount[reach], q_load,
                                      power)
     multi: list[int] = []
     if index.class_last_edges:
@@ -968,20 +959,104 @@ def propagate(
         homed[list(index.class_last_edges)] = True
         mine = cls[reach]
         multi = _unique(mine[homed[mine]], len(homed))[0].tolist()
-    if multi and len(arrived):  # multi-homed GPUs: last hop where bytes arrived
-        preds = [index.class_preds[c] for c in multi]
-        row = np.searchsorted(used, index._row[multi])
-        at_node = tg.node_of[np.concatenate(preds)]
-        at = np.repeat(row, [len(p) for p in preds]) * num + at_node
-        k = np.minimum(np.searchsorted(arrived, at), len(arrived) - 1)
-        here = np.where(arrived[k] == at, got[k], 0.0)
-        # each GPU's own in-edges: no edge twice
-        last = np.concatenate([index.class_last_edges[c] for c in multi])
-        load[last] += here / tg.size[at_node] ** power
+    if multi:  # multi-homed GPUs: the last hop, from each row's arrival split
+        _last_hops(index, np.asarray(multi), cls[reach], rows[reach], q_node[reach],
+                   amount[reach], load, power)
     if tg.expand is not None:
         edges, of, share = tg.expand
         load[edges] += q_load[of] * share ** power
     return _link_loads(load, transit_s, max_hops, lost)
+
+
+def _last_hops(index: FabricIndex, multi: np.ndarray, cls: np.ndarray, rows: np.ndarray,
+               node: np.ndarray, amount: np.ndarray, load: np.ndarray, power: int) -> None:
+    """Charge the in-edges of multi-homed classes ``multi``: injection i (``amount[i]`` bytes
+    of class ``cls[i]`` at transit-graph node ``node[i]``, distance row ``rows[i]``) delivers
+    its share (:func:`_arrival_shares`) of them to each of the row's last switches, shared out
+    over the transit nodes merged there, each crossing the class's in-edge from it. Classes
+    with the same last switches share a row, so they are routed together and told apart only
+    here."""
+    tg = index.transit_graph()
+    slot = np.full(len(index.class_preds), -1, dtype=np.int64)
+    slot[multi] = np.arange(len(multi))
+    mine = np.flatnonzero(slot[cls] >= 0)
+    # per class, the bytes arriving at each of its last switches, ascending (as its row's
+    # targets)
+    preds = [index.class_preds[c] for c in multi.tolist()]
+    owner = np.repeat(np.arange(len(multi)), [len(p) for p in preds])
+    at_node = tg.node_of[np.concatenate(preds)]
+    uniq, col = np.unique(owner * tg.num + at_node, return_inverse=True)
+    col = col.reshape(-1) - np.searchsorted(uniq // tg.num, owner)  # rank within the class
+    share = _arrival_shares(index, rows[mine], node[mine], power)
+    arrived = np.zeros((len(multi), share.shape[1]))
+    np.add.at(arrived, slot[cls[mine]], amount[mine, None] * share)
+    # each GPU's own in-edges: no edge twice
+    last = np.concatenate([index.class_last_edges[c] for c in multi.tolist()])
+    load[last] += arrived[owner, col] / tg.size[at_node] ** power
+
+
+def _arrival_shares(index: FabricIndex, rows: np.ndarray, node: np.ndarray, power: int
+                    ) -> np.ndarray:
+    """Per (searched distance row ``rows[i]``, transit-graph node ``node[i]``): the share of
+    bytes injected there that the fluid routing delivers to each of the row's targets
+    (columns: the targets in ascending order, padded with zeros), every split factor raised
+    to ``power`` as :func:`propagate` charges it. Down from the injections over the next hops
+    the routing takes (the positions it visits, no others), then summed back up level by
+    level from the targets."""
+    tg = index.transit_graph()
+    num = tg.num
+    if index._next_hops is None:
+        index._next_hops = _NextHops(tg)
+    memo = index._next_hops
+    flat_hops = index._hops.reshape(-1)
+    base = index._row_base[rows]
+    if (index._row_swap[rows, 0] >= 0).any():
+        raise ValueError("arrival shares read searched rows only")
+    start = base * num + node  # positions in the searched matrices
+    level = flat_hops[start]
+    top = int(level.max()) if len(level) else 0
+    fronts: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * (top + 1)
+    links: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    below = np.zeros(0, dtype=np.int64)
+    for h in range(top, -1, -1):  # down: the positions bytes reach, per level
+        front = np.unique(np.concatenate([start[level == h], below]))
+        fronts[h] = front
+        if h == 0:
+            break
+        starts, counts = memo.spans(front, flat_hops)
+        rep, at = spans(starts, counts)
+        child = front[rep] - front[rep] % num + memo.node_of[at]
+        weight = tg.weight[tg.edge[memo.slot[at]]]
+        frac = weight / np.bincount(rep, weights=weight, minlength=len(front))[rep]
+        links.append((rep, child, frac if power == 1 else frac ** power))
+        below = child
+    # up: each target's column among its row's targets
+    targets = fronts[0]
+    row_start = targets - targets % num
+    width = 1
+    col = np.zeros(len(targets), dtype=np.int64)
+    if len(targets):
+        # every target of the rows reached (not only those reached) fixes the columns
+        used = np.unique(row_start)
+        all_t = [np.flatnonzero(flat_hops[r:r + num] == 0) + r for r in used.tolist()]
+        width = max(len(t) for t in all_t)
+        full = np.concatenate(all_t)
+        rank = np.concatenate([np.arange(len(t)) for t in all_t])
+        col = rank[np.searchsorted(full, targets)]
+    share = np.zeros((len(targets), width))
+    share[np.arange(len(targets)), col] = 1.0
+    shares = [share]
+    for h in range(1, top + 1):
+        rep, child, frac = links[top - h]
+        got = frac[:, None] * shares[h - 1][np.searchsorted(fronts[h - 1], child)]
+        shares.append(np.stack([np.bincount(rep, weights=got[:, j], minlength=len(fronts[h]))
+                                for j in range(width)], axis=1))
+    out = np.zeros((len(rows), width))
+    for h in range(top + 1):  # each injection, read at its own level
+        at = np.flatnonzero(level == h)
+        if len(at):
+            out[at] = shares[h][np.searchsorted(fronts[h], start[at])]
+    return out
 
 
 #: Next-hop entries the fluid routing keeps per fabric index (16 bytes each, plus 12 per

@@ -50,15 +50,22 @@ def _switch(G: nx.DiGraph, name: str, tier: int) -> None:
     G.add_node(name, kind="switch", tier=tier, model="qm9700", radix=64)
 
 
+def _switches(leaves: int, spines: int) -> nx.DiGraph:
+    """Every leaf cabled to every spine, leaf0-spine0 doubled."""
+    G = nx.DiGraph()
+    for s in range(spines):
+        _switch(G, f"spine{s}", 2)
+    for leaf in range(leaves):
+        _switch(G, f"leaf{leaf}", 1)
+        for s in range(spines):
+            _cable(G, f"leaf{leaf}", f"spine{s}", num_links=2 if (leaf, s) == (0, 0) else 1)
+    return G
+
+
 def leaf_spine() -> nx.DiGraph:
     """2 leaves x 3 spines, leaf0-spine0 doubled; 3 GPUs per leaf, 2 with an NVSwitch."""
-    G = nx.DiGraph()
-    for s in range(3):
-        _switch(G, f"spine{s}", 2)
+    G = _switches(leaves=2, spines=3)
     for leaf in range(2):
-        _switch(G, f"leaf{leaf}", 1)
-        for s in range(3):
-            _cable(G, f"leaf{leaf}", f"spine{s}", num_links=2 if (leaf, s) == (0, 0) else 1)
         _switch(G, f"nvs{leaf}", 0)
         for g in range(3):
             name = f"node{leaf}/gpu{g}"
@@ -93,6 +100,20 @@ def multi_plane() -> nx.DiGraph:
     _cable(G, "side", "top")
     _gpu(G, "node9/gpu0", 9, 0)
     _cable(G, "node9/gpu0", "side")
+    return G
+
+
+def dual_homed() -> nx.DiGraph:
+    """3 leaves x 2 spines in one network (leaf0-spine0 doubled), GPUs cabled to two leaves
+    each (one with 3 cables to a leaf) or to one: bytes towards a dual-homed GPU reach both
+    of its leaves in fractions, and some sources are one of them."""
+    G = _switches(leaves=3, spines=2)
+    for g, (leaves, links) in enumerate([((0, 1), (1, 1)), ((1, 2), (1, 3)), ((2,), (1,)),
+                                         ((0, 2), (3, 1)), ((0,), (1,))]):
+        name = f"node{g}/gpu0"
+        _gpu(G, name, g, 0)
+        for leaf, n in zip(leaves, links, strict=True):
+            _cable(G, name, f"leaf{leaf}", num_links=n)
     return G
 
 
@@ -143,7 +164,7 @@ def _route_names(G: nx.DiGraph, demands: list[tuple[str, str, float]]):
     return route(index, src, dst, size)
 
 
-@pytest.mark.parametrize("build", [leaf_spine, multi_plane])
+@pytest.mark.parametrize("build", [leaf_spine, multi_plane, dual_homed])
 def test_every_pair_matches_brute_force_ecmp(build) -> None:
     G = build()
     gpus = [n for n, d in G.nodes(data=True) if d["kind"] == "gpu"]
@@ -158,7 +179,7 @@ def test_every_pair_matches_brute_force_ecmp(build) -> None:
                 assert got[key] == pytest.approx(value, rel=1e-12), (a, b, key)
 
 
-@pytest.mark.parametrize("build", [leaf_spine, multi_plane])
+@pytest.mark.parametrize("build", [leaf_spine, multi_plane, dual_homed])
 def test_many_demands_at_once_equal_the_sum_of_single_demands(build) -> None:
     G = build()
     gpus = [n for n, d in G.nodes(data=True) if d["kind"] == "gpu"]
