@@ -951,8 +951,7 @@ def propagate(
     # positions (row, node) over the rows used here only, numbered 0..: small work arrays
     used, local = _unique(rows[reach], len(index._row_base))
     pos = local * num + q_node[reach]
-    _propagate_levels(index, used, pos, level[reach], amount[reach], q_load,
-                                     power)
+    _propagate_levels(index, used, pos, level[reach], amount[reach], q_load, power)
     multi: list[int] = []
     if index.class_last_edges:
         homed = np.zeros(len(index.class_preds), dtype=bool)
