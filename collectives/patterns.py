@@ -490,8 +490,9 @@ def _propagate_blocks(index: FabricIndex, hop_ids: np.ndarray, cls_ids: np.ndarr
                       ) -> LinkLoads | None:
     """Route ``amount[f, k]`` bytes from transit node ``hop_ids[f]`` to class ``cls_ids[k]``
     (zeros skipped), a block of classes at a time (:data:`PROPAGATE_BLOCK` pairs at most; the
-    router sums each class's bytes in the same order however the classes are grouped); None
-    if nothing moves.
+    router sums each class's bytes in the same order however the classes are grouped, to
+    rounding where classes share a distance row, as multi-homed GPUs on the same leaves do);
+    None if nothing moves.
     The result's ``path_latency_s`` is empty: ``max_latency_s``, ``max_hops`` and
     ``unroutable`` cover every block.
 
