@@ -37,8 +37,8 @@ import numpy as np
 from collectives.algorithms import is_power_of_two
 from collectives.communicator import Communicator, PlacedRanks
 from fabric.arrays import unique_sorted
-from fabric.routing import FabricIndex, LinkLoads, deliver, propagate, route
-from fabric.symmetry import symmetry
+from fabric.routing import FabricIndex, LinkLoads, deliver, propagate, route, route_all_pairs
+from fabric.symmetry import Generator, symmetry
 
 __all__ = [
     "DIRECT_FLOW_LIMIT",
@@ -343,16 +343,20 @@ def _direct_all_to_all(index: FabricIndex, c: Communicator) -> Phase:
             "a rank's GPU has no scale-out link: all-to-all across servers is impossible"
         )
     first_hop = index.single_out[pos]
+    later = functools.partial(_direct_flows, c, False) if n * n <= DIRECT_FLOW_LIMIT else None
     if (first_hop < 0).any():
-        # GPUs with several scale-out links (planes, multi-rail servers): each pair is a flow of
-        # its own, split over the GPU's links by the general router
-        if n * n > DIRECT_FLOW_LIMIT:
-            raise ValueError(
-                f"direct all-to-all over {n} GPUs with several scale-out links each is routed "
-                f"per pair, and {n * n:,} pairs are more than {DIRECT_FLOW_LIMIT:,}; use "
-                "--algorithm pairwise"
-            )
-        return _phase_from_flows(index, *_direct_flows(c, False), repeat=1, alpha_steps=1)
+        # GPUs with several scale-out links (planes, multi-rail servers): every pair split
+        # over its source's links as the router splits one flow, counted per group of
+        # sources on the same links and per distance row, not per pair; no PXN
+        receivers, weight, kept = _receivers_per_orbit(index, c, cls)
+        got = route_all_pairs(index, pos, dom, 1.0 / n, receivers=receivers, weight=weight)
+        if got.unroutable:
+            raise ValueError("some all-to-all traffic has no path in this fabric")
+        load += (got.load_bytes if kept is None
+                 else symmetry(index).spread(kept, got.load_bytes, from_gpus=True))
+        latency_s = max(got.max_latency_s, _nvlink_latency_s(index, pos, has_up)
+                        if (dom_size > 1).any() else 0.0)
+        return _phase_from_loads(load, latency_s, repeat=1, alpha_steps=1, flows_later=later)
     hop_node = index.edge_dst[first_hop]
     arrivals = np.zeros(index.num_nodes)
     outside = n - dom_size[dom_idx]  # peers outside my domain
@@ -419,11 +423,7 @@ def _direct_all_to_all(index: FabricIndex, c: Communicator) -> Phase:
     # path latency: the longest of an NVLink pair and a network pair (GPU -> first switch ->
     # ... -> last switch -> GPU), the latter after an NVLink hop to the proxy under PXN
     lat = index.edge_latency_s
-    nvlink_latency_s = 0.0
-    if has_up.any():
-        nvlink_latency_s = float(
-            lat[index.up_edge[pos[has_up]]].max() + lat[index.down_edge[pos[has_up]]].max()
-        )
+    nvlink_latency_s = _nvlink_latency_s(index, pos, has_up)
     latency_s = nvlink_latency_s if (dom_size > 1).any() else 0.0
     if result is not None:
         if result.unroutable:
@@ -434,8 +434,39 @@ def _direct_all_to_all(index: FabricIndex, c: Communicator) -> Phase:
         if pxn and (forwarded > 0).any():
             network_latency_s += nvlink_latency_s
         latency_s = max(latency_s, network_latency_s)
-    later = functools.partial(_direct_flows, c, pxn) if n * n <= DIRECT_FLOW_LIMIT else None
+    if pxn and later is not None:
+        later = functools.partial(_direct_flows, c, pxn)
     return _phase_from_loads(load, latency_s, repeat=1, alpha_steps=1, flows_later=later)
+
+
+def _nvlink_latency_s(index: FabricIndex, pos: np.ndarray, has_up: np.ndarray) -> float:
+    """The longest NVLink pair: a GPU's up-edge and another's down-edge (0 without any)."""
+    if not has_up.any():
+        return 0.0
+    lat = index.edge_latency_s
+    return float(lat[index.up_edge[pos[has_up]]].max() + lat[index.down_edge[pos[has_up]]].max())
+
+
+def _receivers_per_orbit(index: FabricIndex, c: Communicator, cls: np.ndarray
+                         ) -> tuple[np.ndarray | None, np.ndarray | None, list[Generator] | None]:
+    """The ranks a direct all-to-all without PXN routes to, their weights, and the
+    automorphisms that spread their loads over the rest (:func:`_propagate_blocks`): the
+    ranks of one destination class per orbit, each weighted by its orbit's size, where the
+    fabric's symmetries keep the demand; (None, None, None): every rank, once."""
+    cls_ids = unique_sorted(cls)
+    if len(cls_ids) < SYMMETRY_MIN_CLASSES or not index.swaps:
+        return None, None, None
+    sym = symmetry(index)
+    kept = [g for g in sym.kept(_ranks_kept(index, c, pxn=False)) if sym.maps_onto(g, cls_ids)]
+    label = sym.class_orbits(kept, cls_ids)
+    _, reps, size = np.unique(label, return_index=True, return_counts=True)
+    if len(reps) == len(cls_ids):
+        return None, None, None
+    per_class = np.zeros(len(cls_ids))
+    per_class[reps] = size
+    weight = per_class[np.searchsorted(cls_ids, cls)]
+    receivers = np.flatnonzero(weight > 0)
+    return receivers, weight[receivers], kept
 
 
 def _ranks_kept(index: FabricIndex, c: Communicator, *, pxn: bool

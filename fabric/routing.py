@@ -49,6 +49,7 @@ __all__ = [
     "place_flows",
     "placement_of",
     "route",
+    "route_all_pairs",
 ]
 
 _UNREACHABLE = np.iinfo(np.int32).max // 4
@@ -266,27 +267,10 @@ class FabricIndex:
         if len(missing) == 0:
             return
         tg = self.transit_graph()
-        if self._row_of_target is None:
-            self._row_of_target = np.full(tg.num, -1, dtype=np.int64)
-        by_target = self._row_of_target
         one = self._one_pred[missing] >= 0
         # classes with one target node, all at once
         simple = missing[one]
-        target = tg.node_of[self._one_pred[simple]]
-        fresh = _unique(target[by_target[target] < 0], tg.num)[0]
-        if len(fresh):
-            rep = self._orbit_reps()[fresh] if self.orbits else fresh
-            search = _unique(rep[by_target[rep] < 0], tg.num)[0]
-            if len(search):
-                hops, lat = self._search([[int(t)] for t in search.tolist()], tg)
-                by_target[search] = self._add_rows(self._search_rows(hops, lat),
-                                                   np.full((len(search), 2), -1))
-            derive = fresh[by_target[fresh] < 0]
-            if len(derive):  # the swap of twins: an automorphism
-                via = rep[by_target[fresh] < 0]
-                by_target[derive] = self._add_rows(self._row_base[by_target[via]],
-                                                   np.stack([derive, via], axis=1))
-        self._row[simple] = by_target[target]
+        self._row[simple] = self.target_rows(tg.node_of[self._one_pred[simple]])
         # multi-target sets and multi-homed classes: one row per set of targets (the routing
         # charges a multi-homed class's last hop from the row's arrival split)
         rest = missing[~one].tolist()
@@ -300,6 +284,29 @@ class FabricIndex:
             rows = self._add_rows(self._search_rows(hops, lat), np.full((len(need), 2), -1))
             known.update(zip(need, rows.tolist(), strict=True))
         self._row[rest] = [known[key] for key in keys]
+
+    def target_rows(self, target: np.ndarray) -> np.ndarray:
+        """The distance row towards each one transit-graph node ``target[i]``, prepared: a
+        search per orbit of twin targets, the rest derived by a swap (:meth:`prepare`)."""
+        tg = self.transit_graph()
+        if self._row_of_target is None:
+            self._row_of_target = np.full(tg.num, -1, dtype=np.int64)
+        by_target = self._row_of_target
+        target = np.asarray(target, dtype=np.int64)
+        fresh = _unique(target[by_target[target] < 0], tg.num)[0]
+        if len(fresh):
+            rep = self._orbit_reps()[fresh] if self.orbits else fresh
+            search = _unique(rep[by_target[rep] < 0], tg.num)[0]
+            if len(search):
+                hops, lat = self._search([[int(t)] for t in search.tolist()], tg)
+                by_target[search] = self._add_rows(self._search_rows(hops, lat),
+                                                   np.full((len(search), 2), -1))
+            derive = fresh[by_target[fresh] < 0]
+            if len(derive):  # the swap of twins: an automorphism
+                via = rep[by_target[fresh] < 0]
+                by_target[derive] = self._add_rows(self._row_base[by_target[via]],
+                                                   np.stack([derive, via], axis=1))
+        return by_target[target]
 
     @staticmethod
     def _search(sets: list[list[int]], tg: _TransitGraph) -> tuple[np.ndarray, np.ndarray]:
@@ -929,17 +936,36 @@ def propagate(
     here, on the in-edges where the bytes arrive. Every class is routed in the same pass.
     ``power`` raises every split factor to that power (see :func:`route`).
     """
-    tg = index.transit_graph()
-    num = tg.num
     t_node = index.t_of[np.asarray(node, dtype=np.int64)]
     cls = np.asarray(cls, dtype=np.int64)
     amount = np.asarray(amount, dtype=float)
-    transit_s = np.full(len(t_node), np.nan)
     if (t_node < 0).any():
         raise ValueError("propagate starts only from scale-out switches or NICs")
     if len(cls) == 0:
-        return _link_loads(load, transit_s, 0, 0)
+        return _link_loads(load, np.full(0, np.nan), 0, 0)
     rows = index.distance_rows(cls)
+    loads, reach, q_node = _propagate_rows(index, t_node, rows, amount, load, power)
+    multi: list[int] = []
+    if index.class_last_edges:
+        homed = np.zeros(len(index.class_preds), dtype=bool)
+        homed[list(index.class_last_edges)] = True
+        mine = cls[reach]
+        multi = _unique(mine[homed[mine]], len(homed))[0].tolist()
+    if multi:  # multi-homed GPUs: the last hop, from each row's arrival split
+        _last_hops(index, np.asarray(multi), cls[reach], rows[reach], q_node[reach],
+                   amount[reach], load, power)
+    return loads
+
+
+def _propagate_rows(index: FabricIndex, t_node: np.ndarray, rows: np.ndarray,
+                    amount: np.ndarray, load: np.ndarray, power: int
+                    ) -> tuple[LinkLoads, np.ndarray, np.ndarray]:
+    """:func:`propagate`'s transit part, from transit node ``t_node[i]`` (local id) towards
+    the targets of distance row ``rows[i]``: the loads (last hops not charged), which
+    injections reach a target, and each one's transit-graph node."""
+    tg = index.transit_graph()
+    num = tg.num
+    transit_s = np.full(len(t_node), np.nan)
     q_node = tg.node_of[t_node]
     level = index.hops_at(rows, q_node)
     reach = level < _UNREACHABLE
@@ -952,19 +978,291 @@ def propagate(
     used, local = _unique(rows[reach], len(index._row_base))
     pos = local * num + q_node[reach]
     _propagate_levels(index, used, pos, level[reach], amount[reach], q_load, power)
-    multi: list[int] = []
-    if index.class_last_edges:
-        homed = np.zeros(len(index.class_preds), dtype=bool)
-        homed[list(index.class_last_edges)] = True
-        mine = cls[reach]
-        multi = _unique(mine[homed[mine]], len(homed))[0].tolist()
-    if multi:  # multi-homed GPUs: the last hop, from each row's arrival split
-        _last_hops(index, np.asarray(multi), cls[reach], rows[reach], q_node[reach],
-                   amount[reach], load, power)
     if tg.expand is not None:
         edges, of, share = tg.expand
         load[edges] += q_load[of] * share ** power
-    return _link_loads(load, transit_s, max_hops, lost)
+    return _link_loads(load, transit_s, max_hops, lost), reach, q_node
+
+
+#: (source group x link x distance row) entries :func:`route_all_pairs` works on at once
+#: (about 100 MB of work arrays), and (first-hop node x row) injections it propagates at once.
+ALL_PAIRS_BLOCK = 1 << 22
+ALL_PAIRS_INJECTIONS = 1 << 20
+
+
+def route_all_pairs(index: FabricIndex, gpus: np.ndarray, domain: np.ndarray,
+                    size_bytes: float, *, receivers: np.ndarray | None = None,
+                    weight: np.ndarray | None = None) -> LinkLoads:
+    """Every GPU ``gpus[i]`` sends ``size_bytes`` to every GPU ``gpus[j]`` of another domain
+    (``domain[i] != domain[j]``) over the scale-out network: the loads :func:`route` gives those
+    pairs, without listing them (the pairs of a 16,384-GPU all-to-all are 268 million).
+    ``receivers`` (positions in ``gpus``; default all) limits the destinations, each receiving
+    ``weight[j]`` times as much (default 1): a caller that knows the fabric's symmetries routes
+    one destination per orbit, weighted by the orbit's size.
+
+    Sources with the same scale-out links (far ends and ``num_links``; e.g. one leaf per
+    plane) form a group, which splits its bytes towards a distance row over the same links
+    from every member; destinations are counted per distance row (multi-homed GPUs on the
+    same last switches share one). The work is groups x links x rows, plus one entry per
+    pair inside a domain (the pairs left out), not one per pair:
+
+    - first hops: each source's links carry, per row, the row's destinations outside its
+      domain, split over its links as :func:`route` splits one demand;
+    - transit: the bytes of every group entering at each (first-hop node, row), propagated
+      once; from a node that reaches only one of a row's last switches (a multi-homed GPU's
+      leaf in another plane is out of reach) towards that switch alone (:func:`_one_target`);
+    - last hops: per row, the share of one destination's bytes arriving at each of its last
+      switches (:func:`_shares`), less what its own domain's sources would have sent,
+      charged to each multi-homed destination's in-edges; single-homed destinations take their
+      arrivals over their one in-edge (as :func:`deliver`).
+
+    ``path_latency_s`` is empty; ``max_latency_s`` is the longest path a pair takes (first
+    hop, transit, last hop) and ``unroutable`` counts the pairs without one (they carry
+    nothing; weighted). The loads are :func:`route`'s over the listed pairs, to rounding
+    (``tests/fabric/test_routing.py`` compares them).
+
+    Raises
+    ------
+    ValueError
+        A GPU without a scale-out link in or out, or bad ``receivers`` or ``weight``.
+    """
+    gpus = np.asarray(gpus, dtype=np.int64)
+    n = len(gpus)
+    load = np.zeros(index.num_edges)
+    dom = np.unique(np.asarray(domain), return_inverse=True)[1].reshape(-1)
+    recv = np.arange(n) if receivers is None else np.asarray(receivers, dtype=np.int64)
+    wgt = np.ones(len(recv)) if weight is None else np.asarray(weight, dtype=float)
+    if len(wgt) != len(recv) or len(np.unique(recv)) != len(recv) or (
+            len(recv) and (recv.min() < 0 or recv.max() >= n)) or (wgt < 0).any():
+        raise ValueError("receivers must be distinct positions in gpus, with one weight >= 0 "
+                         "each")
+    owner, edges = index.out_edges_of.expand(gpus)
+    num_links = np.bincount(owner, minlength=n)
+    if (index.class_of[gpus] < 0).any() or (num_links == 0).any():
+        raise ValueError("route_all_pairs needs a scale-out link into and out of every GPU")
+    if n < 2 or dom.max() == 0 or len(recv) == 0:
+        return LinkLoads(load_bytes=load, max_latency_s=0.0, max_hops=0, unroutable=0,
+                         path_latency_s=np.zeros(0))
+    tg = index.transit_graph()
+    # each source's links by far end, padded with -1: a (sources x m) table
+    edges = edges[np.lexsort((index.edge_dst[edges], owner))]  # owner stays ascending
+    m = int(num_links.max())
+    link = np.full((n, m), -1, dtype=np.int64)
+    link[np.repeat(np.arange(n), num_links),
+         np.arange(len(edges)) - np.repeat(np.cumsum(num_links) - num_links, num_links)] = edges
+    has = link >= 0
+    safe = np.maximum(link, 0)
+    far = np.where(has, index.edge_dst[safe], index.num_nodes)
+    width = np.where(has, index.edge_num_links[safe], 0).astype(np.int64)
+    first, grp, gsize = _group([far[:, p] for p in range(m)] + [width[:, p] for p in range(m)],
+                               [index.num_nodes + 1] * m + [int(width.max()) + 1] * m)
+    num_g = len(first)
+    g_has, g_link = has[first], safe[first]
+    g_head = np.where(g_has, tg.node_of[index.t_of[index.edge_dst[g_link]]], 0)
+    g_weight = np.where(g_has, index.edge_num_links[g_link], 0.0)
+    g_lat = index.edge_latency_s[g_link]
+    heads, h_first, h_of = np.unique(g_head[g_has], return_index=True, return_inverse=True)
+    head_node = index.edge_dst[g_link[g_has]][h_first]  # a node of each (merged) head
+    g_hidx = np.zeros((num_g, m), dtype=np.int64)
+    g_hidx[g_has] = h_of.reshape(-1)
+    # receivers by distance row
+    cls = index.class_of[gpus[recv]]
+    cls_ids, cls_idx = np.unique(cls, return_inverse=True)
+    row_ids, row_first, row_of_cls = np.unique(index.distance_rows(cls_ids),
+                                               return_index=True, return_inverse=True)
+    num_r = len(row_ids)
+    dest_row = row_of_cls.reshape(-1)[cls_idx.reshape(-1)]
+    per_row = np.bincount(dest_row, weights=wgt, minlength=num_r)
+    row_cls = cls_ids[row_first]  # a class of each row
+    in_max = np.full(num_r, -np.inf)
+    np.maximum.at(in_max, dest_row, index.in_latency[gpus[recv]])
+    homed = np.zeros(len(index.class_preds), dtype=bool)
+    homed[list(index.class_last_edges)] = True
+    row_homed = homed[row_cls]  # rows of multi-homed GPUs (a row holds one kind only)
+    # pairs inside a domain (self included), left out: per (group, row) and (source, row)
+    # weighted, per (group, receiver) counted
+    by_dom = np.argsort(dom, kind="stable")
+    dsize = np.bincount(dom)
+    b, at = spans((np.cumsum(dsize) - dsize)[dom[recv]], dsize[dom[recv]])
+    a = by_dom[at]
+    (gr_g, gr_r), gr_c = _pair_counts(grp[a], dest_row[b], num_r, wgt[b])
+    (ar_a, ar_r), ar_c = _pair_counts(a, dest_row[b], num_r, wgt[b])
+    (gb_g, gb_b), gb_c = _pair_counts(grp[a], b, len(recv), None)
+    gb_r = dest_row[gb_b]
+    first_hop = np.zeros((n, m))  # per source and link: its receivers' bytes, split
+    group_hop = np.zeros((num_g, m))
+    alive = np.zeros(num_r)  # per row: sources that reach it
+    own_alive = np.zeros(len(recv))  # per receiver: its domain's sources that reach its row
+    lost, latency_s, max_hops = 0.0, 0.0, 0
+    step = max(1, min(ALL_PAIRS_BLOCK // (num_g * m), ALL_PAIRS_INJECTIONS // len(heads)))
+    for r0 in range(0, num_r, step):
+        rr = np.arange(r0, min(num_r, r0 + step))
+        nb = len(rr)
+        rows = np.broadcast_to(row_ids[rr], (num_g, m, nb))
+        nodes = np.broadcast_to(g_head[:, :, None], (num_g, m, nb))
+        d = np.where(g_has[:, :, None], index.hops_at(rows.reshape(-1), nodes.reshape(-1))
+                     .reshape(num_g, m, nb), _UNREACHABLE)
+        best = d.min(axis=1)
+        dead = best >= _UNREACHABLE
+        w = np.where((d == best[:, None, :]) & ~dead[:, None, :], g_weight[:, :, None], 0.0)
+        total = w.sum(axis=1, keepdims=True)
+        frac = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+        pairs = gsize[:, None] * per_row[rr][None, :]
+        inside = (gr_r >= r0) & (gr_r < r0 + nb)
+        np.subtract.at(pairs, (gr_g[inside], gr_r[inside] - r0), gr_c[inside])
+        lost += float(pairs[dead].sum())
+        alive[rr] = (gsize[:, None] * ~dead).sum(axis=0)
+        group_hop += (frac * per_row[rr][None, None, :]).sum(axis=2)
+        mine = (ar_r >= r0) & (ar_r < r0 + nb)
+        np.subtract.at(first_hop, ar_a[mine],
+                       ar_c[mine, None] * frac[grp[ar_a[mine]], :, ar_r[mine] - r0])
+        mine = (gb_r >= r0) & (gb_r < r0 + nb)
+        np.add.at(own_alive, gb_b[mine], gb_c[mine] * ~dead[gb_g[mine], gb_r[mine] - r0])
+        g_i, p_i, j_i = np.nonzero(frac)
+        if len(g_i) == 0:
+            continue
+        inject = np.bincount(g_hidx[g_i, p_i] * nb + j_i,
+                             weights=frac[g_i, p_i, j_i] * pairs[g_i, j_i],
+                             minlength=len(heads) * nb)
+        # the longest path: first hop, transit from its far end, last hop
+        ends = g_lat[g_i, p_i] + index.lats_at(rows[g_i, p_i, j_i], g_head[g_i, p_i])
+        longest = np.full(num_g * nb, -np.inf)
+        np.maximum.at(longest, g_i * nb + j_i, ends)
+        sent = (pairs > 0).reshape(-1) & ~dead.reshape(-1)
+        if sent.any():
+            latency_s = max(latency_s, float(
+                (longest.reshape(num_g, nb) + in_max[rr][None, :]).reshape(-1)[sent].max()))
+        at_i = np.flatnonzero(inject)
+        route_rows = row_ids[rr[at_i % nb]]
+        homed_at = np.flatnonzero(row_homed[rr[at_i % nb]])
+        if len(homed_at):  # towards the one last switch an injection reaches, if one
+            own = _one_target(index, route_rows[homed_at], heads[at_i[homed_at] // nb])[1]
+            route_rows[homed_at[own >= 0]] = own[own >= 0]
+        got = _propagate_rows(index, index.t_of[head_node[at_i // nb]], route_rows,
+                              inject[at_i] * size_bytes, load, 1)[0]
+        max_hops = max(max_hops, got.max_hops)
+        multi_j = np.flatnonzero(row_homed[rr])
+        if len(multi_j):
+            in_block = (dest_row >= r0) & (dest_row < r0 + nb)
+            _all_pairs_last_hops(index, frac, row_ids[rr], multi_j, (g_hidx, gsize, heads),
+                                 (gb_g, gb_b, gb_c), np.where(in_block, dest_row - r0, -1),
+                                 cls, wgt * size_bytes, load)
+    first_hop += group_hop[grp]
+    np.add.at(load, link[has], first_hop[has] * size_bytes)
+    # single-homed receivers: what reaches them crosses their one in-edge
+    single = ~row_homed[dest_row]
+    arrived = ((alive[dest_row] - own_alive) * wgt * size_bytes)[single]
+    into = index.single_in[gpus[recv[single]]]
+    np.add.at(load, into[arrived > 0], arrived[arrived > 0])
+    return LinkLoads(load_bytes=load, max_latency_s=latency_s, max_hops=max_hops,
+                     unroutable=int(round(lost)), path_latency_s=np.zeros(0))
+
+
+def _one_target(index: FabricIndex, rows: np.ndarray, node: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per (searched distance row ``rows[i]``, transit-graph node ``node[i]``): the column
+    (rank among the row's targets, ascending) of the one target the node reaches and that
+    target's own row (:meth:`FabricIndex.target_rows`), or -1 and -1 where it reaches several
+    or none; and the most targets a row has. Bytes from a node that reaches one target take
+    the paths towards that target alone (every node on them reaches only it) and all arrive
+    there: a multi-homed GPU's row on a multi-plane fabric (one leaf per plane, the planes
+    separate networks) is routed as its plane's leaf, whose row a twin's swap gives."""
+    tg = index.transit_graph()
+    num = tg.num
+    if (index._row_swap[rows, 0] >= 0).any():
+        raise ValueError("one target: searched rows only")
+    col = np.full(len(rows), -1, dtype=np.int64)
+    own = np.full(len(rows), -1, dtype=np.int64)
+    if len(rows) == 0:
+        return col, own, 1
+    flat = index._hops.reshape(-1)
+    used, inv = np.unique(rows, return_inverse=True)
+    targets = [np.flatnonzero(flat[b * num:(b + 1) * num] == 0)
+               for b in index._row_base[used].tolist()]
+    width = max(len(t) for t in targets)
+    table = np.full((len(used), width), -1, dtype=np.int64)
+    for i, t in enumerate(targets):
+        table[i, :len(t)] = t
+    at = table[inv.reshape(-1)]
+    ok = at >= 0
+    own_rows = np.full(at.shape, -1, dtype=np.int64)
+    own_rows[ok] = index.target_rows(at[ok])
+    reach = np.zeros(at.shape, dtype=bool)
+    reach[ok] = index.hops_at(own_rows[ok], np.broadcast_to(node[:, None], at.shape)[ok]
+                              ) < _UNREACHABLE
+    one = np.flatnonzero(reach.sum(axis=1) == 1)
+    col[one] = np.argmax(reach[one], axis=1)
+    own[one] = own_rows[one, col[one]]
+    return col, own, width
+
+
+def _shares(index: FabricIndex, rows: np.ndarray, node: np.ndarray) -> np.ndarray:
+    """:func:`_arrival_shares` (power 1), with every column a row has: all of it at the one
+    target where a node reaches one (:func:`_one_target`), walked down elsewhere."""
+    col, _, width = _one_target(index, rows, node)
+    many = np.flatnonzero(col < 0)
+    walked = _arrival_shares(index, rows[many], node[many], 1) if len(many) else None
+    share = np.zeros((len(rows), max(width, 0 if walked is None else walked.shape[1])))
+    one = np.flatnonzero(col >= 0)
+    share[one, col[one]] = 1.0
+    if walked is not None:
+        share[many, :walked.shape[1]] = walked
+    return share
+
+
+def _pair_counts(x: np.ndarray, y: np.ndarray, bound: int, weight: np.ndarray | None
+                 ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """Distinct pairs ``(x[i], y[i])`` (``y < bound``) and how often each occurs (or the sum
+    of their ``weight``)."""
+    key, inv = np.unique(x * bound + y, return_inverse=True)
+    count = np.bincount(inv.reshape(-1), weights=weight, minlength=len(key)).astype(float)
+    return (key // bound, key % bound), count
+
+
+def _all_pairs_last_hops(index: FabricIndex, frac: np.ndarray, rows: np.ndarray,
+                         multi_j: np.ndarray, groups: tuple[np.ndarray, np.ndarray, np.ndarray],
+                         inside: tuple[np.ndarray, np.ndarray, np.ndarray],
+                         dest_row: np.ndarray, dest_cls: np.ndarray, size_bytes: np.ndarray,
+                         load: np.ndarray) -> None:
+    """:func:`route_all_pairs`' last hops into multi-homed destinations, for the rows
+    ``rows[multi_j]`` of one block (``frac[g, p, j]``: group g's split over its link p towards
+    ``rows[j]``; ``groups``: each group's head index per link, its size and the heads;
+    ``inside``: (group, destination, pairs) inside a domain; ``dest_row[i]``: destination i's
+    position in ``rows`` or -1; ``dest_cls`` its class, ``size_bytes`` the bytes of each of its
+    pairs). Per row, one destination's bytes from every group arrive at its last switches in
+    the shares :func:`_shares` gives; each destination takes them less those of its own
+    domain's sources."""
+    g_hidx, gsize, heads = groups
+    num_j = len(multi_j)
+    sub = frac[:, :, multi_j]
+    g_i, p_i, j_i = np.nonzero(sub)
+    per_dest = np.bincount(g_hidx[g_i, p_i] * num_j + j_i,
+                           weights=sub[g_i, p_i, j_i] * gsize[g_i],
+                           minlength=len(heads) * num_j)
+    at = np.flatnonzero(per_dest)
+    share = _shares(index, rows[multi_j][at % num_j], heads[at // num_j])
+    slot = np.full(len(heads) * num_j, -1, dtype=np.int64)
+    slot[at] = np.arange(len(at))
+    arrive = np.zeros((num_j, share.shape[1]))
+    np.add.at(arrive, at % num_j, per_dest[at, None] * share)
+    local = np.full(len(rows), -1, dtype=np.int64)
+    local[multi_j] = np.arange(num_j)
+    dest_j = np.where(dest_row >= 0, local[np.maximum(dest_row, 0)], -1)
+    dest = np.flatnonzero(dest_j >= 0)
+    got = arrive[dest_j[dest]]
+    gb_g, gb_b, gb_c = inside
+    where = np.full(len(dest_row), -1, dtype=np.int64)
+    where[dest] = np.arange(len(dest))
+    mine = where[gb_b] >= 0
+    gb_g, gb_b, gb_c = gb_g[mine], gb_b[mine], gb_c[mine]
+    gb_j = dest_j[gb_b]
+    m = frac.shape[1]
+    split = sub[gb_g[:, None], np.arange(m)[None, :], gb_j[:, None]]  # (pairs, links)
+    e_i, p_i = np.nonzero(split)
+    np.subtract.at(got, where[gb_b[e_i]], (gb_c[e_i] * split[e_i, p_i])[:, None]
+                   * share[slot[g_hidx[gb_g[e_i], p_i] * num_j + gb_j[e_i]]])
+    np.maximum(got, 0.0, out=got)  # a destination reached by its own domain only: rounding
+    _charge_last_hops(index, dest_cls[dest], got * size_bytes[dest, None], load, 1)
 
 
 def _last_hops(index: FabricIndex, multi: np.ndarray, cls: np.ndarray, rows: np.ndarray,
@@ -975,20 +1273,28 @@ def _last_hops(index: FabricIndex, multi: np.ndarray, cls: np.ndarray, rows: np.
     over the transit nodes merged there, each crossing the class's in-edge from it. Classes
     with the same last switches share a row, so they are routed together and told apart only
     here."""
-    tg = index.transit_graph()
     slot = np.full(len(index.class_preds), -1, dtype=np.int64)
     slot[multi] = np.arange(len(multi))
     mine = np.flatnonzero(slot[cls] >= 0)
-    # per class, the bytes arriving at each of its last switches, ascending (as its row's
-    # targets)
+    # per class, the bytes arriving at each of its last switches
+    share = _arrival_shares(index, rows[mine], node[mine], power)
+    arrived = np.zeros((len(multi), share.shape[1]))
+    np.add.at(arrived, slot[cls[mine]], amount[mine, None] * share)
+    _charge_last_hops(index, multi, arrived, load, power)
+
+
+def _charge_last_hops(index: FabricIndex, multi: np.ndarray, arrived: np.ndarray,
+                      load: np.ndarray, power: int) -> None:
+    """Charge ``arrived[i, j]`` bytes of multi-homed class ``multi[i]``, arrived at the j-th
+    of its last switches (ascending, as its row's targets), to its in-edges: shared out over
+    the transit nodes merged there, each crossing the class's in-edge from it."""
+    tg = index.transit_graph()
+    # per class, its last switches in ascending order (its row's targets)
     preds = [index.class_preds[c] for c in multi.tolist()]
     owner = np.repeat(np.arange(len(multi)), [len(p) for p in preds])
     at_node = tg.node_of[np.concatenate(preds)]
     uniq, col = np.unique(owner * tg.num + at_node, return_inverse=True)
     col = col.reshape(-1) - np.searchsorted(uniq // tg.num, owner)  # rank within the class
-    share = _arrival_shares(index, rows[mine], node[mine], power)
-    arrived = np.zeros((len(multi), share.shape[1]))
-    np.add.at(arrived, slot[cls[mine]], amount[mine, None] * share)
     # each GPU's own in-edges: no edge twice
     last = np.concatenate([index.class_last_edges[c] for c in multi.tolist()])
     load[last] += arrived[owner, col] / tg.size[at_node] ** power

@@ -94,7 +94,8 @@ class Symmetry:
         self._checked: dict[int, Generator | None] = {}
         self._edges: _Edges | None = None
         # edge orbits per set of generators: (moved edges, orbit label of each, orbit sizes)
-        self._edge_orbits: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._edge_orbits: dict[tuple[int | bool, ...],
+                                tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     # -- the generators ----------------------------------------------------------------------
     def moves(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -173,15 +174,19 @@ class Symmetry:
             pairs.append((at[used], np.searchsorted(classes, g.class_to[used])))
         return _components(len(classes), pairs)
 
-    def spread(self, generators: list[Generator], load: np.ndarray) -> np.ndarray:
+    def spread(self, generators: list[Generator], load: np.ndarray, *,
+               from_gpus: bool = False) -> np.ndarray:
         """Every edge's mean of ``load`` over its orbit under ``generators`` (an edge no
         generator moves is an orbit of its own). Only edges out of transit nodes are averaged,
         all that :func:`fabric.routing.propagate` charges: a GPU's own out-edges and NVLink
-        edges keep their values."""
-        key = tuple(id(g) for g in generators)
+        edges keep their values, unless ``from_gpus`` (edges out of GPUs averaged too, for
+        loads with first hops, :func:`fabric.routing.route_all_pairs`)."""
+        key = (*(id(g) for g in generators), from_gpus)
         orbits = self._edge_orbits.get(key)
         if orbits is None:
             routed = self.index.transit[self.index.edge_src]
+            if from_gpus:
+                routed = routed | self.index.is_gpu[self.index.edge_src]
             pairs = [(g.edge_from[routed[g.edge_from]], g.edge_to[routed[g.edge_from]])
                      for g in generators]
             hit = np.zeros(len(load), dtype=bool)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import topologies
-from fabric.routing import _rails, fabric_index, route
+from fabric.routing import _rails, fabric_index, route, route_all_pairs
 
 BW = 50e9
 
@@ -270,6 +270,71 @@ def test_unroutable_demands_are_counted() -> None:
     assert loads.load_bytes.sum() == 0.0  # LinkLoads: "their bytes are not in load_bytes"
     assert np.isnan(loads.path_latency_s[0])  # LinkLoads: NaN for a demand with no path
     assert loads.max_latency_s == 0.0
+
+
+# -- every pair at once (the direct all-to-all) -------------------------------------------------
+ALL_PAIRS = [
+    leaf_spine, multi_plane, dual_homed,
+    lambda: topologies.build("clos", num_gpus=256, planes=2, tiers=3),
+    lambda: topologies.build("rail-optimized", num_nodes=12, su_size=4, planes=4,
+                             gpus_per_node=4),
+    lambda: topologies.build("rail-only", num_nodes=3),  # pairs across rails have no path
+]
+
+
+@pytest.mark.parametrize("build", ALL_PAIRS, ids=["leaf-spine", "multi-plane", "dual-homed",
+                                                  "clos-3-tier-2-planes", "rail-4-planes",
+                                                  "rail-only"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_all_pairs_at_once_equal_routing_each_pair(build, seed: int) -> None:
+    """route_all_pairs counts pairs per source group and distance row; listing every pair
+    across domains and routing them one by one gives the same loads, path latency and
+    unroutable count. Domains are unions of scale-up domains (as the collectives form them),
+    ranks a random subset (some groups and rows only partly used)."""
+    G = build()
+    index = fabric_index(G)
+    rng = np.random.default_rng(seed)
+    gpus = index.gpu_ids[rng.permutation(len(index.gpu_ids))]
+    gpus = gpus[:max(2, int(len(gpus) * (1.0 if seed == 0 else 0.6)))]
+    up = index.scaleup_switch[gpus]
+    unit = np.where(up >= 0, up, index.num_nodes + gpus)  # a scale-up domain or the GPU alone
+    label = rng.integers(0, max(2, len(set(unit.tolist())) // 2), size=index.num_nodes * 2)
+    domain = label[unit]
+    got = route_all_pairs(index, gpus, domain, 3.0)
+    i, j = np.nonzero(domain[:, None] != domain[None, :])
+    want = route(index, gpus[i], gpus[j], np.full(len(i), 3.0))
+    np.testing.assert_allclose(got.load_bytes, want.load_bytes,
+                               atol=1e-12 * want.load_bytes.max(), rtol=0)
+    assert np.array_equal(got.load_bytes > 1e-12 * want.load_bytes.max(),
+                          want.load_bytes > 0)
+    assert got.unroutable == want.unroutable
+    assert got.max_latency_s == pytest.approx(want.max_latency_s, rel=1e-12)
+    assert got.max_hops == want.max_hops
+
+
+@pytest.mark.parametrize("build", ALL_PAIRS[2:5], ids=["dual-homed", "clos-3-tier-2-planes",
+                                                      "rail-4-planes"])
+def test_all_pairs_row_by_row_equal_all_rows_at_once(build, monkeypatch: pytest.MonkeyPatch
+                                                     ) -> None:
+    """Rows are worked on in blocks (bounded memory at 131k GPUs): one row per block gives
+    the loads and latency of one block."""
+    from fabric import routing
+
+    index = fabric_index(build())
+    gpus = index.gpu_ids
+    domain = np.where(index.scaleup_switch[gpus] >= 0, index.scaleup_switch[gpus], gpus)
+    whole = route_all_pairs(index, gpus, domain, 1.0)
+    monkeypatch.setattr(routing, "ALL_PAIRS_BLOCK", 1)
+    monkeypatch.setattr(routing, "ALL_PAIRS_INJECTIONS", 1)
+    rows = route_all_pairs(index, gpus, domain, 1.0)
+    np.testing.assert_allclose(rows.load_bytes, whole.load_bytes, rtol=1e-12, atol=0)
+    assert rows.max_latency_s == whole.max_latency_s and rows.max_hops == whole.max_hops
+
+
+def test_all_pairs_inside_one_domain_load_nothing() -> None:
+    index = fabric_index(multi_plane())
+    got = route_all_pairs(index, index.gpu_ids, np.zeros(len(index.gpu_ids)), 1.0)
+    assert not got.load_bytes.any() and got.unroutable == 0
 
 
 # -- path latency per demand ---------------------------------------------------------------

@@ -447,7 +447,7 @@ def test_direct_all_to_all_flows_reproduce_its_loads() -> None:
     from fabric.routing import route
 
     for family, params in (("clos", {"num_gpus": 256}), ("rail-optimized", {"num_nodes": 16}),
-                           ("fat-tree", {"k": 4})):
+                           ("fat-tree", {"k": 4}), ("clos", {"num_gpus": 256, "planes": 2})):
         G = topologies.build(family, **params)
         on = placed_ranks(G, None, "packed")
         ph = phases(on, "all-to-all", "direct")[0]
