@@ -279,8 +279,14 @@ class FabricIndex:
         node_of, known = tg.node_of.tolist(), self._row_of
         keys = [tuple(sorted({node_of[int(x)] for x in self.class_preds[c]})) for c in rest]
         need = [t for t in dict.fromkeys(keys) if t not in known]
+        one = [t for t in need if len(t) == 1]
+        if one:  # one target (twins merged): its own row, where that was searched
+            own = self.target_rows(np.array([t[0] for t in one], dtype=np.int64))
+            known.update((t, int(r)) for t, r in zip(one, own.tolist(), strict=True)
+                         if self._row_swap[r, 0] < 0)
+            need = [t for t in need if t not in known]
         if need:
-            hops, lat = self._search([list(t) for t in need], tg)
+            hops, lat = self._set_distances([list(t) for t in need])
             rows = self._add_rows(self._search_rows(hops, lat), np.full((len(need), 2), -1))
             known.update(zip(need, rows.tolist(), strict=True))
         self._row[rest] = [known[key] for key in keys]
@@ -307,6 +313,32 @@ class FabricIndex:
                 by_target[derive] = self._add_rows(self._row_base[by_target[via]],
                                                    np.stack([derive, via], axis=1))
         return by_target[target]
+
+    def _set_distances(self, sets: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Fewest hops and least latency from every node to each set of target nodes: the
+        least over its nodes' own rows (:meth:`target_rows`: a search per orbit of twin
+        targets, so the sets of a multi-plane fabric's multi-homed GPUs, one leaf per plane,
+        cost a search per kind of leaf, not one per set). The same numbers as a search from
+        the set: a distance to a set is the least of the distances to its nodes."""
+        num = self.transit_graph().num
+        flat = np.fromiter(chain.from_iterable(sets), dtype=np.int64)
+        rows = self.target_rows(flat)
+        ends = np.cumsum([len(t) for t in sets])
+        hops = np.empty((len(sets), num), dtype=np.int32)
+        lat = np.empty((len(sets), num))
+        nodes = np.arange(num)
+        step = max(1, (1 << 22) // max(1, num))  # target rows read at a time
+        first = 0
+        while first < len(sets):
+            start = ends[first - 1] if first else 0
+            last = max(first + 1, int(np.searchsorted(ends, start + step, "right")))
+            r = rows[start:ends[last - 1]]
+            at = (self._row_base[r][:, None], self._swapped(r[:, None], nodes[None, :]))
+            cut = np.concatenate([[0], ends[first:last - 1] - start])
+            hops[first:last] = np.minimum.reduceat(self._hops[at], cut, axis=0)
+            lat[first:last] = np.minimum.reduceat(self._lats[at], cut, axis=0)
+            first = last
+        return hops, lat
 
     @staticmethod
     def _search(sets: list[list[int]], tg: _TransitGraph) -> tuple[np.ndarray, np.ndarray]:
