@@ -1086,8 +1086,12 @@ def route_all_pairs(index: FabricIndex, gpus: np.ndarray, domain: np.ndarray,
     safe = np.maximum(link, 0)
     far = np.where(has, index.edge_dst[safe], index.num_nodes)
     width = np.where(has, index.edge_num_links[safe], 0).astype(np.int64)
-    first, grp, gsize = _group([far[:, p] for p in range(m)] + [width[:, p] for p in range(m)],
-                               [index.num_nodes + 1] * m + [int(width.max()) + 1] * m)
+    lat_ids, lat_id = np.unique(index.edge_latency_s[safe], return_inverse=True)
+    lat_id = np.where(has, lat_id.reshape(n, m), 0)
+    first, grp, gsize = _group(
+        [far[:, p] for p in range(m)] + [width[:, p] for p in range(m)]
+        + [lat_id[:, p] for p in range(m)],
+        [index.num_nodes + 1] * m + [int(width.max()) + 1] * m + [len(lat_ids)] * m)
     num_g = len(first)
     g_has, g_link = has[first], safe[first]
     g_head = np.where(g_has, tg.node_of[index.t_of[index.edge_dst[g_link]]], 0)
@@ -1106,8 +1110,6 @@ def route_all_pairs(index: FabricIndex, gpus: np.ndarray, domain: np.ndarray,
     dest_row = row_of_cls.reshape(-1)[cls_idx.reshape(-1)]
     per_row = np.bincount(dest_row, weights=wgt, minlength=num_r)
     row_cls = cls_ids[row_first]  # a class of each row
-    in_max = np.full(num_r, -np.inf)
-    np.maximum.at(in_max, dest_row, index.in_latency[gpus[recv]])
     homed = np.zeros(len(index.class_preds), dtype=bool)
     homed[list(index.class_last_edges)] = True
     row_homed = homed[row_cls]  # rows of multi-homed GPUs (a row holds one kind only)
@@ -1121,6 +1123,9 @@ def route_all_pairs(index: FabricIndex, gpus: np.ndarray, domain: np.ndarray,
     (ar_a, ar_r), ar_c = _pair_counts(a, dest_row[b], num_r, wgt[b])
     (gb_g, gb_b), gb_c = _pair_counts(grp[a], b, len(recv), None)
     gb_r = dest_row[gb_b]
+    inside_only = gb_c >= gsize[gb_g]  # the group lies inside the receiver's domain
+    in_last = _last_hop_latency(index.in_latency[gpus[recv]], wgt > 0, dest_row, num_r, num_g,
+                                gb_g[inside_only], gb_b[inside_only])
     first_hop = np.zeros((n, m))  # per source and link: its receivers' bytes, split
     group_hop = np.zeros((num_g, m))
     alive = np.zeros(num_r)  # per row: sources that reach it
@@ -1142,6 +1147,8 @@ def route_all_pairs(index: FabricIndex, gpus: np.ndarray, domain: np.ndarray,
         pairs = gsize[:, None] * per_row[rr][None, :]
         inside = (gr_r >= r0) & (gr_r < r0 + nb)
         np.subtract.at(pairs, (gr_g[inside], gr_r[inside] - r0), gr_c[inside])
+        last_s = in_last(rr)  # -inf: no pair from the group to the row (all in its domain)
+        pairs[np.isneginf(last_s)] = 0.0  # not a rounding remainder of the weights
         lost += float(pairs[dead].sum())
         alive[rr] = (gsize[:, None] * ~dead).sum(axis=0)
         group_hop += (frac * per_row[rr][None, None, :]).sum(axis=2)
@@ -1163,7 +1170,7 @@ def route_all_pairs(index: FabricIndex, gpus: np.ndarray, domain: np.ndarray,
         sent = (pairs > 0).reshape(-1) & ~dead.reshape(-1)
         if sent.any():
             latency_s = max(latency_s, float(
-                (longest.reshape(num_g, nb) + in_max[rr][None, :]).reshape(-1)[sent].max()))
+                (longest.reshape(num_g, nb) + last_s).reshape(-1)[sent].max()))
         at_i = np.flatnonzero(inject)
         route_rows = row_ids[rr[at_i % nb]]
         homed_at = np.flatnonzero(row_homed[rr[at_i % nb]])
@@ -1240,6 +1247,38 @@ def _shares(index: FabricIndex, rows: np.ndarray, node: np.ndarray) -> np.ndarra
     if walked is not None:
         share[many, :walked.shape[1]] = walked
     return share
+
+
+def _last_hop_latency(in_lat: np.ndarray, live: np.ndarray, row: np.ndarray, num_r: int,
+                      num_g: int, no_g: np.ndarray, no_b: np.ndarray
+                      ) -> Callable[[np.ndarray], np.ndarray]:
+    """For :func:`route_all_pairs`: the longest last hop into a row's receivers (``in_lat``,
+    ``live``: weight > 0, ``row``) that a source group sends to, as a function of the rows
+    ``rr`` giving a (groups x rows) array (-inf: none); group ``no_g[i]`` sends nothing to
+    receiver ``no_b[i]`` (it lies inside the receiver's domain); ``rr`` consecutive."""
+    top = np.full(num_r, -np.inf)
+    np.maximum.at(top, row[live], in_lat[live])
+    # a (group, row) whose longest receiver is one it does not send to: the longest of the rest
+    hit = live[no_b] & (in_lat[no_b] >= top[row[no_b]])
+    fixes: dict[tuple[int, int], float] = {}
+    if hit.any():
+        skip: dict[tuple[int, int], set[int]] = {}
+        for g, b in zip(no_g.tolist(), no_b.tolist(), strict=True):
+            skip.setdefault((g, int(row[b])), set()).add(b)
+        order = np.lexsort((-in_lat, row))
+        starts = np.searchsorted(row[order], np.arange(num_r + 1))
+        for g, r in {(int(g), int(row[b])) for g, b in zip(no_g[hit], no_b[hit], strict=True)}:
+            out = skip[(g, r)]
+            fixes[(g, r)] = next((float(in_lat[b]) for b in order[starts[r]:starts[r + 1]].tolist()
+                                  if live[b] and b not in out), -np.inf)
+    def at(rr: np.ndarray) -> np.ndarray:
+        out = np.repeat(top[rr][None, :], num_g, axis=0)
+        for (g, r), value in fixes.items():
+            if rr[0] <= r <= rr[-1]:
+                out[g, r - rr[0]] = value
+        return out
+
+    return at
 
 
 def _pair_counts(x: np.ndarray, y: np.ndarray, bound: int, weight: np.ndarray | None

@@ -331,6 +331,55 @@ def test_all_pairs_row_by_row_equal_all_rows_at_once(build, monkeypatch: pytest.
     assert rows.max_latency_s == whole.max_latency_s and rows.max_hops == whole.max_hops
 
 
+def _two_leaves(gpus: list[tuple[str, str, float]], trunk_s: float = 1e-6) -> nx.DiGraph:
+    """Two leaves under one spine, GPUs (name, leaf, cable latency) cabled to them."""
+    G = nx.DiGraph()
+    for name, tier in (("L1", 1), ("L2", 1), ("S", 2)):
+        _switch(G, name, tier)
+    _cable(G, "L1", "S", latency_s=trunk_s)
+    _cable(G, "L2", "S", latency_s=trunk_s)
+    for i, (name, leaf, lat) in enumerate(gpus):
+        _gpu(G, name, i, 0)
+        _cable(G, name, leaf, latency_s=lat)
+    return G
+
+
+def _pairs_compared(G: nx.DiGraph, names: str, domain: list[int], receivers=None, weight=None):
+    index = fabric_index(G)
+    gpus = np.array([index.index[x] for x in names])
+    dom = np.asarray(domain)
+    recv = np.arange(len(gpus)) if receivers is None else np.asarray(receivers)
+    w = np.ones(len(recv)) if weight is None else np.asarray(weight, dtype=float)
+    got = route_all_pairs(index, gpus, dom, 2.0, receivers=receivers, weight=weight)
+    i, k = np.nonzero(dom[:, None] != dom[recv][None, :])
+    want = route(index, gpus[i], gpus[recv[k]], 2.0 * w[k])
+    np.testing.assert_allclose(got.load_bytes, want.load_bytes, rtol=1e-12, atol=1e-12)
+    return got, want
+
+
+@pytest.mark.parametrize("case", ["receiver-in-own-domain", "members-first-hops-differ",
+                                  "float-weights-inside-a-domain"])
+def test_all_pairs_latency_counts_only_pairs_that_exist(case: str) -> None:
+    """The longest path is over the pairs there are: a slow last hop into a GPU that only its
+    own domain would send to does not count; a source group's members with slower cables
+    do; a (group, row) whose pairs are all inside a domain sends nothing, whatever rounding
+    the receivers' weights leave (found by a second review)."""
+    if case == "receiver-in-own-domain":
+        G = _two_leaves([("a", "L1", 1e-7), ("b", "L2", 1e-5), ("c", "L2", 1e-7)])
+        got, want = _pairs_compared(G, "abc", [0, 0, 1])
+    elif case == "members-first-hops-differ":
+        G = _two_leaves([("x", "L1", 1e-7), ("y", "L1", 1e-6), ("z", "L2", 1e-7)])
+        got, want = _pairs_compared(G, "xyz", [0, 1, 2], receivers=np.array([2]))
+    else:
+        G = _two_leaves([("x", "L1", 1e-5), ("y", "L1", 1e-5), ("z", "L1", 1e-5),
+                         ("w", "L2", 1e-7)], trunk_s=0.0)
+        got, want = _pairs_compared(G, "xyzw", [0, 0, 0, 1], receivers=np.array([0, 1, 2]),
+                                    weight=np.array([1.910885061964363, 0.8093601412916109,
+                                                     0.12292057180858407]))
+    assert got.max_latency_s == pytest.approx(want.max_latency_s, rel=1e-12)
+    assert got.max_hops == want.max_hops and got.unroutable == want.unroutable
+
+
 def test_all_pairs_inside_one_domain_load_nothing() -> None:
     index = fabric_index(multi_plane())
     got = route_all_pairs(index, index.gpu_ids, np.zeros(len(index.gpu_ids)), 1.0)
