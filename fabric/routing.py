@@ -1186,7 +1186,9 @@ def route_all_pairs(index: FabricIndex, gpus: np.ndarray, domain: np.ndarray,
             _all_pairs_last_hops(index, frac, row_ids[rr], multi_j, (g_hidx, gsize, heads),
                                  (gb_g, gb_b, gb_c), np.where(in_block, dest_row - r0, -1),
                                  cls, wgt * size_bytes, load)
-    first_hop += group_hop[grp]
+    total = group_hop[grp]
+    first_hop += total
+    first_hop[first_hop <= 1e-9 * total] = 0.0  # its pairs all inside its domain: rounding
     np.add.at(load, link[has], first_hop[has] * size_bytes)
     # single-homed receivers: what reaches them crosses their one in-edge
     single = ~row_homed[dest_row]
@@ -1321,6 +1323,7 @@ def _all_pairs_last_hops(index: FabricIndex, frac: np.ndarray, rows: np.ndarray,
     dest_j = np.where(dest_row >= 0, local[np.maximum(dest_row, 0)], -1)
     dest = np.flatnonzero(dest_j >= 0)
     got = arrive[dest_j[dest]]
+    whole = got.copy()
     gb_g, gb_b, gb_c = inside
     where = np.full(len(dest_row), -1, dtype=np.int64)
     where[dest] = np.arange(len(dest))
@@ -1332,7 +1335,7 @@ def _all_pairs_last_hops(index: FabricIndex, frac: np.ndarray, rows: np.ndarray,
     e_i, p_i = np.nonzero(split)
     np.subtract.at(got, where[gb_b[e_i]], (gb_c[e_i] * split[e_i, p_i])[:, None]
                    * share[slot[g_hidx[gb_g[e_i], p_i] * num_j + gb_j[e_i]]])
-    np.maximum(got, 0.0, out=got)  # a destination reached by its own domain only: rounding
+    got[got <= 1e-9 * whole] = 0.0  # a destination only its own domain reaches: rounding
     _charge_last_hops(index, dest_cls[dest], got * size_bytes[dest, None], load, 1)
 
 
