@@ -18,6 +18,7 @@ aggregated the same way (their first hop is charged to their own links).
 
 from __future__ import annotations
 
+import math
 import operator
 import weakref
 from collections.abc import Callable, Iterator, Mapping
@@ -1017,7 +1018,8 @@ def _propagate_rows(index: FabricIndex, t_node: np.ndarray, rows: np.ndarray,
 
 
 #: (source group x link x distance row) entries :func:`route_all_pairs` works on at once
-#: (about 100 MB of work arrays), and (first-hop node x row) injections it propagates at once.
+#: (several arrays of that many entries), and (first-hop node x row) injections it propagates
+#: at once.
 ALL_PAIRS_BLOCK = 1 << 22
 ALL_PAIRS_INJECTIONS = 1 << 20
 
@@ -1030,7 +1032,9 @@ def route_all_pairs(index: FabricIndex, gpus: np.ndarray, domain: np.ndarray,
     pairs, without listing them (the pairs of a 16,384-GPU all-to-all are 268 million).
     ``receivers`` (positions in ``gpus``; default all) limits the destinations, each receiving
     ``weight[j]`` times as much (default 1): a caller that knows the fabric's symmetries routes
-    one destination per orbit, weighted by the orbit's size.
+    one destination per orbit, weighted by the orbit's size. Domains are unions of scale-up
+    domains (pairs on one tier-0 switch are NVLink's, left to the caller). Memory grows with
+    the pairs inside domains (one entry each): scale-up domains of 8-72 GPUs cost little.
 
     Sources with the same scale-out links (far ends and ``num_links``; e.g. one leaf per
     plane) form a group, which splits its bytes towards a distance row over the same links
@@ -1065,14 +1069,19 @@ def route_all_pairs(index: FabricIndex, gpus: np.ndarray, domain: np.ndarray,
     recv = np.arange(n) if receivers is None else np.asarray(receivers, dtype=np.int64)
     wgt = np.ones(len(recv)) if weight is None else np.asarray(weight, dtype=float)
     if len(wgt) != len(recv) or len(np.unique(recv)) != len(recv) or (
-            len(recv) and (recv.min() < 0 or recv.max() >= n)) or (wgt < 0).any():
-        raise ValueError("receivers must be distinct positions in gpus, with one weight >= 0 "
-                         "each")
+            len(recv) and (recv.min() < 0 or recv.max() >= n)) or not (
+            np.isfinite(wgt).all() and (wgt >= 0).all()):
+        raise ValueError("receivers must be distinct positions in gpus, with one finite "
+                         "weight >= 0 each")
+    if len(np.unique(gpus)) != n:
+        raise ValueError("route_all_pairs needs each GPU once in gpus")
+    if not (math.isfinite(size_bytes) and size_bytes >= 0):
+        raise ValueError(f"size_bytes must be a finite number >= 0, got {size_bytes!r}")
     owner, edges = index.out_edges_of.expand(gpus)
     num_links = np.bincount(owner, minlength=n)
     if (index.class_of[gpus] < 0).any() or (num_links == 0).any():
         raise ValueError("route_all_pairs needs a scale-out link into and out of every GPU")
-    if n < 2 or dom.max() == 0 or len(recv) == 0:
+    if n < 2 or dom.max() == 0 or len(recv) == 0 or size_bytes == 0:
         return LinkLoads(load_bytes=load, max_latency_s=0.0, max_hops=0, unroutable=0,
                          path_latency_s=np.zeros(0))
     tg = index.transit_graph()

@@ -380,6 +380,24 @@ def test_all_pairs_latency_counts_only_pairs_that_exist(case: str) -> None:
     assert got.max_hops == want.max_hops and got.unroutable == want.unroutable
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    ({"gpus": [0, 0]}, "each GPU once"),
+    ({"weight": [np.nan]}, "finite weight"),
+    ({"receivers": [0, 0]}, "distinct positions"),
+    ({"size_bytes": float("inf")}, "size_bytes"),
+])
+def test_all_pairs_refuses_bad_input(args: dict, message: str) -> None:
+    index = fabric_index(multi_plane())
+    gpus = list(index.gpu_ids[:2])
+    call = {"gpus": gpus, "domain": [0, 1], "size_bytes": 1.0, **args}
+    if "weight" in args:
+        call["receivers"] = [0]
+    call["gpus"] = np.asarray([gpus[i] for i in call["gpus"]] if "gpus" in args
+                              else call["gpus"])
+    with pytest.raises(ValueError, match=message):
+        route_all_pairs(index, call.pop("gpus"), np.asarray(call.pop("domain")), **call)
+
+
 def test_all_pairs_inside_one_domain_load_nothing() -> None:
     index = fabric_index(multi_plane())
     got = route_all_pairs(index, index.gpu_ids, np.zeros(len(index.gpu_ids)), 1.0)
