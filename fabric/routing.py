@@ -305,7 +305,7 @@ class FabricIndex:
             rep = self._orbit_reps()[fresh] if self.orbits else fresh
             search = _unique(rep[by_target[rep] < 0], tg.num)[0]
             if len(search):
-                hops, lat = self._search([[int(t)] for t in search.tolist()], tg)
+                hops, lat = self._search(search, tg)
                 by_target[search] = self._add_rows(self._search_rows(hops, lat),
                                                    np.full((len(search), 2), -1))
             derive = fresh[by_target[fresh] < 0]
@@ -342,19 +342,13 @@ class FabricIndex:
         return hops, lat
 
     @staticmethod
-    def _search(sets: list[list[int]], tg: _TransitGraph) -> tuple[np.ndarray, np.ndarray]:
-        """Fewest hops and least latency from every node to each set of target nodes (the
-        least over the set's nodes): one breadth-first and one Dijkstra search per node."""
-        preds = np.fromiter(chain.from_iterable(sets), dtype=np.int64)
-        hops = np.atleast_2d(shortest_path(tg.rev_hops, unweighted=True, indices=preds))
+    def _search(targets: np.ndarray, tg: _TransitGraph) -> tuple[np.ndarray, np.ndarray]:
+        """Fewest hops and least latency from every node to each target node: one
+        breadth-first and one Dijkstra search per target (sets of targets:
+        :meth:`_set_distances`)."""
+        hops = np.atleast_2d(shortest_path(tg.rev_hops, unweighted=True, indices=targets))
         hops[~np.isfinite(hops)] = _UNREACHABLE
-        hops = hops.astype(np.int32)
-        lat = np.atleast_2d(dijkstra(tg.rev_lat, indices=preds))
-        if len(preds) > len(sets):
-            starts = np.concatenate([[0], np.cumsum([len(t) for t in sets])[:-1]])
-            hops = np.minimum.reduceat(hops, starts, axis=0)
-            lat = np.minimum.reduceat(lat, starts, axis=0)
-        return hops, lat
+        return hops.astype(np.int32), np.atleast_2d(dijkstra(tg.rev_lat, indices=targets))
 
     def _search_rows(self, hops: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Store searched distances at the end of the matrices (grown by half again when
@@ -1036,8 +1030,8 @@ def route_all_pairs(index: FabricIndex, gpus: np.ndarray, domain: np.ndarray,
     domains (pairs on one tier-0 switch are NVLink's, left to the caller). Memory grows with
     the pairs inside domains (one entry each): scale-up domains of 8-72 GPUs cost little.
 
-    Sources with the same scale-out links (far ends and ``num_links``; e.g. one leaf per
-    plane) form a group, which splits its bytes towards a distance row over the same links
+    Sources with the same scale-out links (far ends, ``num_links`` and latency; e.g. one leaf
+    per plane) form a group, which splits its bytes towards a distance row over the same links
     from every member; destinations are counted per distance row (multi-homed GPUs on the
     same last switches share one). The work is groups x links x rows, plus one entry per
     pair inside a domain (the pairs left out), not one per pair:
@@ -1217,18 +1211,14 @@ def _one_target(index: FabricIndex, rows: np.ndarray, node: np.ndarray
     the paths towards that target alone (every node on them reaches only it) and all arrive
     there: a multi-homed GPU's row on a multi-plane fabric (one leaf per plane, the planes
     separate networks) is routed as its plane's leaf, whose row a twin's swap gives."""
-    tg = index.transit_graph()
-    num = tg.num
     if (index._row_swap[rows, 0] >= 0).any():
         raise ValueError("one target: searched rows only")
     col = np.full(len(rows), -1, dtype=np.int64)
     own = np.full(len(rows), -1, dtype=np.int64)
     if len(rows) == 0:
         return col, own, 1
-    flat = index._hops.reshape(-1)
     used, inv = np.unique(rows, return_inverse=True)
-    targets = [np.flatnonzero(flat[b * num:(b + 1) * num] == 0)
-               for b in index._row_base[used].tolist()]
+    targets = _row_targets(index, index._row_base[used])
     width = max(len(t) for t in targets)
     table = np.full((len(used), width), -1, dtype=np.int64)
     for i, t in enumerate(targets):
@@ -1244,6 +1234,13 @@ def _one_target(index: FabricIndex, rows: np.ndarray, node: np.ndarray
     col[one] = np.argmax(reach[one], axis=1)
     own[one] = own_rows[one, col[one]]
     return col, own, width
+
+
+def _row_targets(index: FabricIndex, searched: np.ndarray) -> list[np.ndarray]:
+    """The targets (transit-graph nodes at distance 0, ascending) of each searched row."""
+    num = index.transit_graph().num
+    flat = index._hops.reshape(-1)
+    return [np.flatnonzero(flat[b * num:(b + 1) * num] == 0) for b in searched.tolist()]
 
 
 def _shares(index: FabricIndex, rows: np.ndarray, node: np.ndarray) -> np.ndarray:
@@ -1282,6 +1279,7 @@ def _last_hop_latency(in_lat: np.ndarray, live: np.ndarray, row: np.ndarray, num
             out = skip[(g, r)]
             fixes[(g, r)] = next((float(in_lat[b]) for b in order[starts[r]:starts[r + 1]].tolist()
                                   if live[b] and b not in out), -np.inf)
+
     def at(rr: np.ndarray) -> np.ndarray:
         out = np.repeat(top[rr][None, :], num_g, axis=0)
         for (g, r), value in fixes.items():
@@ -1426,7 +1424,8 @@ def _arrival_shares(index: FabricIndex, rows: np.ndarray, node: np.ndarray, powe
     if len(targets):
         # every target of the rows reached (not only those reached) fixes the columns
         used = np.unique(row_start)
-        all_t = [np.flatnonzero(flat_hops[r:r + num] == 0) + r for r in used.tolist()]
+        all_t = [t + r for t, r in zip(_row_targets(index, used // num), used.tolist(),
+                                       strict=True)]
         width = max(len(t) for t in all_t)
         full = np.concatenate(all_t)
         rank = np.concatenate([np.arange(len(t)) for t in all_t])
