@@ -192,7 +192,7 @@ def _placement_floor(on: PlacedRanks, steps: list[Phase], params: ModelParams) -
     index = on.index
     eff = _efficiency(index, params)
     cap = index.edge_capacity_bytes_per_s
-    n = index.num_nodes
+    groups = _floor_groups(index)
     total = 0.0
     for ph in steps:
         if len(ph.edges) == 0:
@@ -202,19 +202,35 @@ def _placement_floor(on: PlacedRanks, steps: list[Phase], params: ModelParams) -
         if ph.flows is None and ph.flows_later is None:  # kept fluid (flows not built here)
             total += ph.repeat * float((ph.load / c_e).max())
             continue
-        src, dst = index.edge_src[e], index.edge_dst[e]
-        up = index.is_scaleup[src] | index.is_scaleup[dst]
-        out = ~up & index.is_gpu[src]
-        into = ~up & ~out & index.is_gpu[dst]
-        group = np.where(up, 2 * n + np.arange(len(e)), np.where(out, src, n + dst))
-        keep = up | out | into
+        group = groups[e]
+        keep = group >= 0
         if not keep.any():
             continue
-        ids, inv = np.unique(group[keep], return_inverse=True)
-        load = np.bincount(inv, weights=ph.load[keep], minlength=len(ids))
-        room = np.bincount(inv, weights=c_e[keep], minlength=len(ids))
+        kept = group[keep]  # summed per group by counting, in edge order: no sort
+        used = np.bincount(kept) > 0
+        load = np.bincount(kept, weights=ph.load[keep])[used]
+        room = np.bincount(kept, weights=c_e[keep])[used]
         total += ph.repeat * float((load / room).max())
     return total
+
+
+def _floor_groups(index: FabricIndex) -> np.ndarray:
+    """Per edge, its group in :func:`_placement_floor` (memoized on the index): a scale-up
+    edge its own (``2 n + edge``), a GPU's other out-edges their source (``src``), its other
+    in-edges their destination (``n + dst``), -1 for the rest (n nodes)."""
+    key = (__name__, "floor-groups")
+    found = index.memo.get(key)
+    if isinstance(found, np.ndarray):
+        return found
+    n = index.num_nodes
+    src, dst = index.edge_src, index.edge_dst
+    up = index.is_scaleup[src] | index.is_scaleup[dst]
+    out = ~up & index.is_gpu[src]
+    into = ~up & ~out & index.is_gpu[dst]
+    groups = np.where(up, 2 * n + np.arange(index.num_edges),
+                      np.where(out, src, np.where(into, n + dst, -1)))
+    index.memo[key] = groups
+    return groups
 
 
 class _ExchangeRoom:

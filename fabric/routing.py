@@ -28,6 +28,7 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra, shortest_path
 
@@ -436,13 +437,19 @@ class FabricIndex:
         """:meth:`class_distance` of several classes at once, one row each."""
         node_of = self.transit_graph().node_of
         rows = self.distance_rows(classes)
-        out = self._hops[self._row_base[rows][:, None], node_of]
-        swapped = np.flatnonzero(self._row_swap[rows, 0] >= 0)  # read through their swap
-        step = max(1, (1 << 20) // max(1, len(node_of)))
-        for i in range(0, len(swapped), step):
-            at = swapped[i:i + step]
-            out[at] = self._hops[self._row_base[rows[at]][:, None],
-                                 self._swapped(rows[at][:, None], node_of[None, :])]
+        base = self._row_base[rows]
+        out = self._hops[base[:, None], node_of]
+        # rows read through a swap of two nodes a and b: their searched row, with the columns
+        # of a's transit nodes and b's exchanged
+        swapped = np.flatnonzero(self._row_swap[rows, 0] >= 0)
+        if len(swapped):
+            order = np.argsort(node_of, kind="stable")  # transit nodes by node
+            first = np.searchsorted(node_of[order], np.arange(int(node_of.max()) + 2))
+            a, b = self._row_swap[rows[swapped], 0], self._row_swap[rows[swapped], 1]
+            at_a, at_b = self._hops[base[swapped], a], self._hops[base[swapped], b]
+            for node, value in ((a, at_b), (b, at_a)):
+                owner, pos = spans(first[node], first[node + 1] - first[node])
+                out[swapped[owner], order[pos]] = value[owner]
         return out
 
     def class_latency(self, cls: int) -> np.ndarray:
@@ -1748,26 +1755,60 @@ def _expand_units(units: HashUnits, edges: np.ndarray, ptr: np.ndarray
     return unit_ptr, spans(units.offset[edges], counts)[1]
 
 
-def _deal(load: np.ndarray, cand: np.ndarray, start: np.ndarray, n: np.ndarray,
-          count: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One round of the adaptive deal: state i (of distinct nodes, so no unit is shared) sends
-    ``count[i]`` flows over its ``n[i]`` candidates ``cand[start[i]:start[i] + n[i]]``, one
-    each in turn from the least loaded (stable: ties in candidate order). Returns
-    ``(state, unit, flows)`` for the units that get flows, by state and then load."""
+#: Flows per state up to which a round of the adaptive deal picks each flow's unit by a pass
+#: over the candidates' loads instead of sorting them (:func:`_deal`).
+_DEAL_PICKS = 4
+
+
+def _padded(cand: np.ndarray, start: np.ndarray, n: np.ndarray, pad: int) -> np.ndarray:
+    """Candidate lists ``cand[start[i]:start[i] + n[i]]`` as rows, padded to the widest with
+    unit ``pad``."""
     width = int(n.max())
-    if len(n) * width <= 4 * int(n.sum()) + (1 << 16):
-        # one row per state, padded to the widest with an infinite load that sorts last
-        col = np.arange(width)
-        valid = col < n[:, None]
-        units = cand[np.where(valid, start[:, None] + col, 0)]
-        by_load = np.argsort(np.where(valid, load[units], np.inf), axis=1, kind="stable")
-        units = np.take_along_axis(units, by_load, axis=1)
-        c = count[:, None]
-        flows = np.where(valid, c // n[:, None] + (col < c % n[:, None]), 0)
-        hit = flows > 0
-        owner = np.broadcast_to(np.arange(len(n))[:, None], hit.shape)[hit]
-        return owner, units[hit], flows[hit]
-    # widths too uneven to pad: one sort over every (state, candidate)
+    col = np.arange(width)
+    fits = start <= len(cand) - width  # rows read as windows of ``cand``, one copy each
+    if fits.all():
+        rows = sliding_window_view(cand, width)[start]
+    else:
+        rows = cand[np.minimum(start[:, None] + col, len(cand) - 1)]
+    rows[col >= n[:, None]] = pad
+    return rows
+
+
+def _deal(load: np.ndarray, units: np.ndarray, n: np.ndarray, count: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One round of the adaptive deal: state i (of distinct nodes, so no unit is shared) sends
+    ``count[i]`` flows over its ``n[i]`` candidates, row i of ``units`` (padded with a unit
+    whose ``load`` is infinite, so it sorts last), one each in turn from the least loaded
+    (stable: ties in candidate order). Returns ``(state, unit, flows)`` for the units that get
+    flows, by state and then load."""
+    key = load[units]
+    most = int(count.max())
+    if most <= _DEAL_PICKS and most < int(n.min()):
+        # fewer flows than candidates everywhere: flow j of a state goes to its j-th least
+        # loaded unit, found as the first least (as a stable sort orders ties) of those not
+        # taken yet; no sort of the whole row
+        rows = np.arange(len(n))
+        pick = np.empty((len(n), most), dtype=np.int64)
+        for j in range(most):
+            pick[:, j] = np.argmin(key, axis=1)
+            key[rows, pick[:, j]] = np.inf
+        hit = np.arange(most) < count[:, None]
+        owner = np.broadcast_to(rows[:, None], hit.shape)[hit]
+        return owner, units[owner, pick[hit]], np.ones(len(owner), dtype=count.dtype)
+    by_load = np.argsort(key, axis=1, kind="stable")
+    units = np.take_along_axis(units, by_load, axis=1)
+    col = np.arange(units.shape[1])
+    c = count[:, None]
+    flows = np.where(col < n[:, None], c // n[:, None] + (col < c % n[:, None]), 0)
+    hit = flows > 0
+    owner = np.broadcast_to(np.arange(len(n))[:, None], hit.shape)[hit]
+    return owner, units[hit], flows[hit]
+
+
+def _deal_uneven(load: np.ndarray, cand: np.ndarray, start: np.ndarray, n: np.ndarray,
+                 count: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_deal` for widths too uneven to pad: one sort over every (state, candidate),
+    state i's candidates being ``cand[start[i]:start[i] + n[i]]``."""
     owner, pos = spans(start, n)
     units = cand[pos]
     by_load = np.lexsort((np.arange(len(units)), load[units], owner))
@@ -1777,6 +1818,11 @@ def _deal(load: np.ndarray, cand: np.ndarray, start: np.ndarray, n: np.ndarray,
     flows = c // n[owner] + (place < c % n[owner])
     hit = flows > 0
     return owner[hit], units[hit], flows[hit]
+
+
+def _even(n: np.ndarray) -> bool:
+    """Whether candidate lists of lengths ``n`` pad to the widest at little waste."""
+    return len(n) * int(n.max()) <= 4 * int(n.sum()) + (1 << 16)
 
 
 class _Chooser:
@@ -1790,7 +1836,9 @@ class _Chooser:
 
     def __init__(self, mode: str, rng: np.random.Generator | None, num_units: int) -> None:
         self.mode, self.rng = mode, rng
-        self.load = np.zeros(num_units) if mode == "adaptive" else None
+        # adaptive: each unit's load so far, and one more unit, never a candidate, whose
+        # infinite load pads the rows of a deal (:func:`_deal`)
+        self.load = np.append(np.zeros(num_units), np.inf) if mode == "adaptive" else None
 
     def charge(self, unit: np.ndarray, amount: np.ndarray) -> None:
         """Flows sent on ``unit`` with no choice (the same in every sample): ``adaptive``
@@ -1798,11 +1846,11 @@ class _Chooser:
         if self.load is not None:
             np.add.at(self.load, unit, amount)
 
-    def split(self, unit_ptr: np.ndarray, cand: np.ndarray, pair: np.ndarray, group: np.ndarray,
+    def split(self, start: np.ndarray, total: np.ndarray, cand: np.ndarray, group: np.ndarray,
               count: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(state, unit, flows) for every unit that gets flows of a state."""
-        start, total = unit_ptr[pair], unit_ptr[pair + 1] - unit_ptr[pair]
-        states = np.arange(len(pair))
+        """(state, unit, flows) for every unit that gets flows of a state; state i's
+        candidates are ``cand[start[i]:start[i] + total[i]]``."""
+        states = np.arange(len(start))
         if self.mode == "pack":
             return states, cand[start], count
         if self.mode == "ecmp-hash":
@@ -1852,21 +1900,38 @@ class _Chooser:
         if len(many) == 0:
             return np.concatenate(out_s), np.concatenate(out_u), np.concatenate(out_c)
         # round r deals the r-th state of every node (a node's units are its own: no conflict)
-        order = many[np.argsort(group[many], kind="stable")]
+        order = many[_stable_order(group[many])]
         g = group[order]
         first = np.concatenate([[0], np.flatnonzero(np.diff(g)) + 1])
         rank = np.arange(len(order)) - np.repeat(first, np.diff(np.append(first, len(order))))
-        by_rank = np.argsort(rank, kind="stable")
+        by_rank = _stable_order(rank)
         bounds = np.searchsorted(rank[by_rank], np.arange(int(rank.max()) + 2)).tolist()
         turn = order[by_rank]  # rounds are consecutive slices of these
         t_start, t_total, t_count, t_size = start[turn], total[turn], count[turn], size[turn]
+        pad = len(load) - 1  # a unit whose load is infinite
+        rows = _padded(cand, t_start, t_total, pad) if _even(t_total) else None
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            owner, units, flows = _deal(load, cand, t_start[a:b], t_total[a:b], t_count[a:b])
+            if rows is not None:
+                owner, units, flows = _deal(load, rows[a:b], t_total[a:b], t_count[a:b])
+            elif _even(t_total[a:b]):
+                owner, units, flows = _deal(load, _padded(cand, t_start[a:b], t_total[a:b], pad),
+                                            t_total[a:b], t_count[a:b])
+            else:
+                owner, units, flows = _deal_uneven(load, cand, t_start[a:b], t_total[a:b],
+                                                   t_count[a:b])
             load[units] += flows * t_size[a:b][owner]
             out_s.append(turn[a:b][owner])
             out_u.append(units)
             out_c.append(flows)
         return np.concatenate(out_s), np.concatenate(out_u), np.concatenate(out_c)
+
+
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` for keys >= 0, as a radix sort where they fit 16
+    bits."""
+    if len(keys) and int(keys.max()) < 1 << 16 and int(keys.min()) >= 0:
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+    return np.argsort(keys, kind="stable")
 
 
 def _csr(keys: np.ndarray, edges: np.ndarray, num_pairs: int) -> tuple[np.ndarray, np.ndarray]:
@@ -2036,19 +2101,60 @@ def _merge(keys: list[np.ndarray], count: np.ndarray,
 _Charges = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def _tg_pairs(index: FabricIndex) -> np.ndarray:
-    """The transit graph's edges as sorted ``src * nodes + dst`` keys (memoized)."""
-    key = (__name__, "tg-pairs")
-    found = index.memo.get(key)
-    if isinstance(found, np.ndarray):
+#: Transit-graph nodes up to which :class:`_TransitEdges` keeps a dense table (nodes**2 bytes).
+_DENSE_PAIRS_NODES = 4096
+
+
+class _TransitEdges:
+    """Which ``src * nodes + dst`` keys are edges of the transit graph: a dense table up to
+    :data:`_DENSE_PAIRS_NODES` nodes, the sorted keys searched past that (one per index,
+    memoized: :meth:`of`)."""
+
+    __slots__ = ("table", "pairs")
+
+    def __init__(self, index: FabricIndex) -> None:
+        tg = index.transit_graph()
+        keys = np.repeat(np.arange(tg.num, dtype=np.int64), np.diff(tg.indptr)) * tg.num + tg.dst
+        self.table: np.ndarray | None = None
+        self.pairs = np.full(1, -1, dtype=np.int64)
+        if tg.num <= _DENSE_PAIRS_NODES:
+            self.table = np.zeros(tg.num * tg.num, dtype=bool)
+            self.table[keys] = True
+        elif len(keys):
+            self.pairs = np.sort(keys)
+
+    @staticmethod
+    def of(index: FabricIndex) -> _TransitEdges:
+        key = (__name__, "transit-edges")
+        found = index.memo.get(key)
+        if not isinstance(found, _TransitEdges):
+            found = _TransitEdges(index)
+            index.memo[key] = found
         return found
-    tg = index.transit_graph()
-    src = np.repeat(np.arange(tg.num, dtype=np.int64), np.diff(tg.indptr))
-    pairs = np.sort(src * tg.num + tg.dst)
+
+    def has(self, keys: np.ndarray) -> np.ndarray:
+        """Whether each key is an edge."""
+        if self.table is not None:
+            return self.table[keys]
+        at = np.minimum(np.searchsorted(self.pairs, keys), len(self.pairs) - 1)
+        return self.pairs[at] == keys
+
+
+def _transit_slots(index: FabricIndex, keys: np.ndarray) -> np.ndarray:
+    """Position in the transit CSR (``t_edges``) of each edge ``src * num_transit + dst``
+    (local transit ids), -1 where there is none (the sorted keys memoized)."""
+    memo_key = (__name__, "transit-slots")
+    found = index.memo.get(memo_key)
+    if not isinstance(found, tuple):
+        pairs = index.t_src * index.num_transit + index.t_dst
+        order = np.argsort(pairs, kind="stable")
+        found = (pairs[order], order)
+        index.memo[memo_key] = found
+    pairs, order = found
     if len(pairs) == 0:
-        pairs = np.full(1, -1, dtype=np.int64)
-    index.memo[key] = pairs
-    return pairs
+        return np.full(len(keys), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(pairs, keys), len(pairs) - 1)
+    return np.where(pairs[at] == keys, order[at], -1)
 
 
 class _Candidates:
@@ -2136,6 +2242,7 @@ class _Walk:
     bounds: list[int]
     common: tuple[list[np.ndarray], list[np.ndarray]]
     drawn: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] | None = None
+    targets: tuple[np.ndarray, np.ndarray] | None = None  # :meth:`_into_targets`' memo
 
     def charge(self, states: _States, which: np.ndarray, unit: np.ndarray,
                flows: np.ndarray) -> None:
@@ -2164,8 +2271,8 @@ class _Walk:
     def candidates(self, slot: np.ndarray, node: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Next-hop units towards class slots ``slot`` from transit nodes ``node``, per state:
-        ``(inv, unit_ptr, cand)``, state i's candidates being
-        ``cand[unit_ptr[inv[i]]:unit_ptr[inv[i] + 1]]``.
+        ``(start, num, pool)``, state i's candidates being ``pool[start[i]:start[i] + num[i]]``
+        (the memo's own array, read before the next call can grow it).
 
         The candidates of a (class, node) depend on the fabric alone, and the phases of one
         request visit mostly the same ones: they are kept in the index's memo
@@ -2176,7 +2283,14 @@ class _Walk:
         as the fluid routing's next hops do (:class:`_NextHops`)."""
         index, flat_dist = self.index, self.flat_dist
         num_t = index.num_transit
-        uniq, inv = _unique(slot * num_t + node, len(flat_dist))
+        key = slot * num_t + node
+        if len(key) and bool((key[1:] >= key[:-1]).all()):  # merged states come sorted
+            change = np.empty(len(key), dtype=bool)
+            change[0] = True
+            np.not_equal(key[1:], key[:-1], out=change[1:])
+            uniq, inv = key[change], np.cumsum(change) - 1
+        else:
+            uniq, inv = _unique(key, len(flat_dist))
         k_u, u_u = np.divmod(uniq, num_t)
         memo = _Candidates.of(index)
         base, clean = self._shared_rows(self.classes[k_u], u_u)
@@ -2188,10 +2302,6 @@ class _Walk:
             new, first, back = np.unique(keys[miss], return_index=True, return_inverse=True)
             at = miss[first]
             u_m = u_u[at]
-            starts = index.t_indptr[u_m]
-            counts = index.t_indptr[u_m + 1] - starts
-            rep, slots = spans(starts, counts)
-            far = index.t_dst[slots]
             shared = clean[at]
             hops = index._hops
             node_of = index.transit_graph().node_of
@@ -2199,16 +2309,47 @@ class _Walk:
             # hops to the targets: the searched row's where shared, the class's own otherwise
             here = np.where(shared, hops[row_of, node_of[u_m]],
                             flat_dist[uniq[at]]) - 1
-            there = np.where(shared[rep], hops[row_of[rep], node_of[far]],
-                             flat_dist[k_u[at][rep] * num_t + far])
+            # a class's own key one hop from its targets: the edges from the node into them
+            # (below); the others: the edges to a node one hop closer, of all the node's
+            near = ~shared & (here == 0)
+            wide = np.flatnonzero(~near)
+            starts = index.t_indptr[u_m[wide]]
+            rep, slots = spans(starts, index.t_indptr[u_m[wide] + 1] - starts)
+            rep = wide[rep]
+            far = index.t_dst[slots]
+            there = np.empty(len(rep), dtype=flat_dist.dtype)
+            own = ~shared[rep]
+            there[~own] = hops.reshape(-1)[row_of[rep[~own]] * hops.shape[1] + node_of[far[~own]]]
+            there[own] = flat_dist[k_u[at][rep[own]] * num_t + far[own]]
             ok = there == here[rep]
-            ptr, cand_edges = _csr(rep[ok], index.t_edges[slots[ok]], len(at))
+            rep, slots = rep[ok], slots[ok]
+            if near.any():
+                into = np.flatnonzero(near)
+                got, got_slots = self._into_targets(k_u[at][into], u_m[into])
+                rep, slots = np.concatenate([rep, into[got]]), np.concatenate([slots, got_slots])
+            ptr, cand_edges = _csr(rep, index.t_edges[slots], len(at))
             unit_ptr, cand = _expand_units(self.units, cand_edges, ptr)
             new_off, new_num = memo.add(new, unit_ptr, cand)
             back = back.reshape(-1)
             off[miss], num[miss] = new_off[back], new_num[back]
-        unit_ptr = np.concatenate([[0], np.cumsum(num)]).astype(np.int64)
-        return inv, unit_ptr, memo.pool[spans(off, num)[1]]
+        return off[inv], num[inv], memo.pool
+
+    def _into_targets(self, slot: np.ndarray, node: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The transit edges from ``node[i]`` into a target of class slot ``slot[i]`` (a node
+        at distance 0), as (i, edge slot in the transit CSR), by i and then slot: the
+        candidates of a node one hop from the class, without reading its other edges."""
+        index = self.index
+        num_t = index.num_transit
+        if self.targets is None:  # per class slot, its nodes at distance 0
+            k, t = np.nonzero(self.flat_dist.reshape(len(self.classes), num_t) == 0)
+            self.targets = (np.concatenate([[0], np.cumsum(np.bincount(
+                k, minlength=len(self.classes)))]), t)
+        ptr, target = self.targets
+        owner, pos = spans(ptr[slot], ptr[slot + 1] - ptr[slot])
+        found = _transit_slots(index, node[owner] * num_t + target[pos])
+        owner, found = owner[found >= 0], found[found >= 0]
+        order = np.lexsort((found, owner))
+        return owner[order], found[order]
 
     def _shared_rows(self, cls: np.ndarray, node: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per (class, transit node): the class's searched distance row, and whether the
@@ -2220,16 +2361,14 @@ class _Walk:
         base = index._row_base[row]
         a, b = index._row_swap[row, 0], index._row_swap[row, 1]
         q = tg.node_of[node]
-        pairs = _tg_pairs(index)
+        edges = _TransitEdges.of(index)
         clean = a < 0
         swapped = np.flatnonzero(~clean)
         if len(swapped):
             qs = q[swapped]
             moved = (qs == a[swapped]) | (qs == b[swapped])
             for end in (a[swapped], b[swapped]):
-                key = qs * tg.num + end
-                at = np.minimum(np.searchsorted(pairs, key), len(pairs) - 1)
-                moved |= pairs[at] == key
+                moved |= edges.has(qs * tg.num + end)
             clean[swapped] = ~moved
         return base, clean
 
@@ -2245,13 +2384,13 @@ class _Walk:
                 return states
             moving = np.flatnonzero(~done)
             grp = states.grp[moving]
-            inv, unit_ptr, cand = self.candidates(self.cls_slot[grp], states.node[moving])
+            start, num, pool = self.candidates(self.cls_slot[grp], states.node[moving])
             if states.smp is None:
-                if (np.diff(unit_ptr) != 1).any():
+                if (num != 1).any():
                     return states
-                st, unit, got = np.arange(len(moving)), cand[unit_ptr[inv]], states.cnt[moving]
+                st, unit, got = np.arange(len(moving)), pool[start], states.cnt[moving]
             else:
-                st, unit, got = self.chooser.split(unit_ptr, cand, inv,
+                st, unit, got = self.chooser.split(start, num, pool,
                                                    index.t_nodes[states.node[moving]],
                                                    states.cnt[moving], self.size[grp])
             self.charge(states, moving[st], unit, got)
@@ -2278,8 +2417,9 @@ class _Walk:
             last[homed] = index.last_edges(self.cls[g[homed]], states.node[open_[homed]])
         uniq, inv = np.unique(last, return_inverse=True)
         unit_ptr, cand = _expand_units(self.units, uniq, np.arange(len(uniq) + 1))
-        st, unit, got = self.chooser.split(unit_ptr, cand, inv.reshape(-1), self.dst[g],
-                                           states.cnt[open_], self.size[g])
+        inv = inv.reshape(-1)
+        st, unit, got = self.chooser.split(unit_ptr[inv], unit_ptr[inv + 1] - unit_ptr[inv],
+                                           cand, self.dst[g], states.cnt[open_], self.size[g])
         self.charge(states, open_[st], unit, got)
 
 
@@ -2359,8 +2499,9 @@ def _walk(index: FabricIndex, units: HashUnits, chooser: _Chooser, src: np.ndarr
             states = _tile(sources, chunk)
             assert states.smp is not None
             k = len(chunk)
-            st, unit, got = chooser.split(unit_ptr, cand, np.tile(inv, k), np.tile(src, k),
-                                          np.tile(count, k), np.tile(size, k))
+            at = np.tile(inv, k)
+            st, unit, got = chooser.split(unit_ptr[at], unit_ptr[at + 1] - unit_ptr[at], cand,
+                                          np.tile(src, k), np.tile(count, k), np.tile(size, k))
             walk.charge(states, st, unit, got)
             states = _States(states.grp[st], got,
                              index.t_of[index.edge_dst[units.edge[unit]]], states.smp[st])

@@ -584,3 +584,27 @@ def test_adaptive_at_one_size_places_fewer_algorithms(monkeypatch) -> None:
     assert 1 <= placed < len(model.algorithm_costs(G, "all-reduce"))
     predict(G, "all-reduce", 8, routing="adaptive")  # a latency-bound size: more are placed
     assert len(calls) > placed
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_adaptive_deal_by_passes_equals_the_sorted_deal(monkeypatch, seed: int) -> None:
+    # a round of the adaptive deal with fewer flows than candidates picks each flow's unit by
+    # a pass over the loads: the same units, flows and order as sorting every row (ties on
+    # purpose: loads from a few values; rows of several widths, padded)
+    rng = np.random.default_rng(seed)
+    rows = 300
+    n = rng.integers(5, 12, rows)
+    count = rng.integers(0, 2 if seed % 2 else 5, rows)
+    count[0] = 1
+    assert int(count.max()) <= routing._DEAL_PICKS < int(n.min())  # the pass is taken
+    cand = np.concatenate([rng.choice(40, k, replace=False) for k in n.tolist()])
+    start = np.concatenate([[0], np.cumsum(n)[:-1]])
+    load = np.append(rng.choice([0.0, 1.0, 2.5], 40), np.inf)
+    units = routing._padded(cand, start, n, 40)
+    got = routing._deal(load, units, n, count)
+    monkeypatch.setattr(routing, "_DEAL_PICKS", 0)  # every row sorted
+    want = routing._deal(load, units, n, count)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+    assert len(got[0]) == int(count.sum())  # one unit per flow

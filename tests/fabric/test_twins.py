@@ -329,3 +329,55 @@ def test_level_sums_are_in_arrival_order_on_every_path(count: int, bound: int,
     front, got = routing._summed(parts, bound, num)
     assert front.tolist() == sorted(want)
     assert got.tolist() == [want[p] for p in sorted(want)]
+
+
+def _two_leaves_per_gpu() -> nx.DiGraph:
+    """4 leaves x 2 spines; each GPU cabled to two leaves (leaf0+leaf1 or leaf2+leaf3), so a
+    spine is one hop from both targets of every GPU."""
+    G = nx.DiGraph()
+    cable = {"bandwidth_bytes_per_s": 50e9, "latency_s": 1e-7, "num_links": 1,
+             "link": "ndr400"}
+    for s in range(2):
+        G.add_node(f"spine{s}", kind="switch", tier=2, model="qm9700", radix=64)
+    for leaf in range(4):
+        G.add_node(f"leaf{leaf}", kind="switch", tier=1, model="qm9700", radix=64)
+        for s in range(2):
+            G.add_edge(f"leaf{leaf}", f"spine{s}", **cable)
+            G.add_edge(f"spine{s}", f"leaf{leaf}", **cable)
+    for g in range(8):
+        name = f"node{g}/gpu0"
+        G.add_node(name, kind="gpu", node=g, local=0, model="h100", rail=0)
+        for leaf in ((0, 1) if g < 4 else (2, 3)):
+            G.add_edge(name, f"leaf{leaf}", **cable)
+            G.add_edge(f"leaf{leaf}", name, **cable)
+    return G
+
+
+@pytest.mark.parametrize(("family", "options"), [
+    ("clos", {"num_gpus": 256, "planes": 2}), ("clos", {"num_gpus": 2048, "tiers": 3}),
+    ("rail-optimized", {"num_nodes": 64, "su_size": 32}), (None, {})])
+@pytest.mark.parametrize("orbits", [False, True])
+def test_candidates_into_targets_are_the_edges_a_scan_keeps(family: str | None, options: dict,
+                                                             orbits: bool) -> None:
+    """The candidates of a node one hop from a class, found from the class's targets, are the
+    edges a scan of the node's edges keeps (far end at distance 0), in the same order."""
+    G = topologies.build(family, **options) if family else _two_leaves_per_gpu()
+    index = FabricIndex(G, orbits=orbits)
+    classes = np.arange(len(index.class_preds))
+    index.prepare(classes)
+    dist = index.class_distances(classes)
+    walk = routing._Walk(index, routing.hash_units(index), None, classes, classes, classes,
+                         np.ones(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                         dist.reshape(-1), [], ([], []))
+    slot, node = np.nonzero(dist == 1)
+    got, slots = walk._into_targets(slot, node)
+    want_owner, want_slots = [], []
+    for i, (k, u) in enumerate(zip(slot.tolist(), node.tolist(), strict=True)):
+        for at in range(index.t_indptr[u], index.t_indptr[u + 1]):
+            if dist[k, index.t_dst[at]] == 0:
+                want_owner.append(i)
+                want_slots.append(at)
+    np.testing.assert_array_equal(got, want_owner)
+    np.testing.assert_array_equal(slots, want_slots)
+    if family is None:  # a spine one hop from both leaves of every GPU: order matters
+        assert (np.bincount(got, minlength=len(slot)) == 2).any()
