@@ -2102,7 +2102,7 @@ _Charges = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 #: Transit-graph nodes up to which :class:`_TransitEdges` keeps a dense table (nodes**2 bytes).
-_DENSE_PAIRS_NODES = 4096
+_DENSE_PAIRS_NODES = 2048
 
 
 class _TransitEdges:
