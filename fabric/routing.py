@@ -1792,9 +1792,15 @@ def _deal(load: np.ndarray, units: np.ndarray, n: np.ndarray, count: np.ndarray
         for j in range(most):
             pick[:, j] = np.argmin(key, axis=1)
             key[rows, pick[:, j]] = np.inf
-        hit = np.arange(most) < count[:, None]
-        owner = np.broadcast_to(rows[:, None], hit.shape)[hit]
-        return owner, units[owner, pick[hit]], np.ones(len(owner), dtype=count.dtype)
+        # a unit taken twice: every unit left had an infinite load (bytes past float range),
+        # where the first least is one already taken; the sort below orders those right
+        twice = any(bool((pick[:, i] == pick[:, j]).any())
+                    for i in range(most) for j in range(i + 1, most))
+        if not twice:
+            hit = np.arange(most) < count[:, None]
+            owner = np.broadcast_to(rows[:, None], hit.shape)[hit]
+            return owner, units[owner, pick[hit]], np.ones(len(owner), dtype=count.dtype)
+        key = load[units]
     by_load = np.argsort(key, axis=1, kind="stable")
     units = np.take_along_axis(units, by_load, axis=1)
     col = np.arange(units.shape[1])

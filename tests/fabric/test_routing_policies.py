@@ -599,7 +599,8 @@ def test_adaptive_deal_by_passes_equals_the_sorted_deal(monkeypatch, seed: int) 
     assert int(count.max()) <= routing._DEAL_PICKS < int(n.min())  # the pass is taken
     cand = np.concatenate([rng.choice(40, k, replace=False) for k in n.tolist()])
     start = np.concatenate([[0], np.cumsum(n)[:-1]])
-    load = np.append(rng.choice([0.0, 1.0, 2.5], 40), np.inf)
+    # loads past float range too (infinite): the pass must not take a unit twice there
+    load = np.append(rng.choice([0.0, 1.0, 2.5, np.inf], 40, p=[0.3, 0.3, 0.3, 0.1]), np.inf)
     units = routing._padded(cand, start, n, 40)
     got = routing._deal(load, units, n, count)
     monkeypatch.setattr(routing, "_DEAL_PICKS", 0)  # every row sorted
@@ -608,3 +609,10 @@ def test_adaptive_deal_by_passes_equals_the_sorted_deal(monkeypatch, seed: int) 
         np.testing.assert_array_equal(a, b)
         assert a.dtype == b.dtype
     assert len(got[0]) == int(count.sum())  # one unit per flow
+    # a row whose units left after the first flow all have infinite loads: the first least
+    # is the unit already taken, and the deal must still give the flows distinct units
+    load[cand[:3]] = [1.0, np.inf, np.inf]
+    row = routing._padded(cand[:3], np.zeros(1, dtype=np.int64), np.array([3]), 40)
+    monkeypatch.setattr(routing, "_DEAL_PICKS", 4)
+    owner, unit, flows = routing._deal(load, row, np.array([3]), np.array([2]))
+    assert unit.tolist() == cand[:2].tolist() and flows.tolist() == [1, 1]
