@@ -368,7 +368,10 @@ def test_candidates_into_targets_are_the_edges_a_scan_keeps(family: str | None, 
     dist = index.class_distances(classes)
     walk = routing._Walk(index, routing.hash_units(index), None, classes, classes, classes,
                          np.ones(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
-                         dist.reshape(-1), [], ([], []))
+                         index.distance_rows(classes), [], ([], []))
+    # the walk reads distances where it goes: those of the matrix
+    slots, nodes = np.divmod(np.arange(dist.size), dist.shape[1])
+    np.testing.assert_array_equal(walk.dist(slots, nodes), dist.reshape(-1))
     slot, node = np.nonzero(dist == 1)
     got, slots = walk._into_targets(slot, node)
     want_owner, want_slots = [], []
