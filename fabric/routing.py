@@ -2351,10 +2351,24 @@ class _Walk:
         candidates of a node one hop from the class, without reading its other edges."""
         index = self.index
         num_t = index.num_transit
-        # per class slot asked, its nodes at distance 0
+        node_of = index.transit_graph().node_of
+        # per class slot asked, its nodes at distance 0: its searched row's, through its swap,
+        # and the transit nodes merged into each
         kinds, slot = np.unique(slot, return_inverse=True)
         slot = slot.reshape(-1)
-        k, target = np.nonzero(index.class_distances(self.classes[kinds]) == 0)
+        rows = self.rows[kinds]
+        bases, base_of = np.unique(index._row_base[rows], return_inverse=True)
+        b_row, b_node = np.nonzero(index._hops[bases] == 0)
+        b_ptr = np.concatenate([[0], np.cumsum(np.bincount(b_row, minlength=len(bases)))])
+        base_of = base_of.reshape(-1)
+        kind, at = spans(b_ptr[base_of], b_ptr[base_of + 1] - b_ptr[base_of])
+        q = b_node[at]
+        a, b = index._row_swap[rows[kind], 0], index._row_swap[rows[kind], 1]
+        q = np.where(q == a, b, np.where(q == b, a, q))
+        by_node = np.argsort(node_of, kind="stable")
+        first = np.searchsorted(node_of[by_node], np.arange(int(node_of.max()) + 2))
+        which, at = spans(first[q], first[q + 1] - first[q])
+        k, target = kind[which], by_node[at]  # by kind, as spans lay them out
         ptr = np.concatenate([[0], np.cumsum(np.bincount(k, minlength=len(kinds)))])
         owner, pos = spans(ptr[slot], ptr[slot + 1] - ptr[slot])
         found = _transit_slots(index, node[owner] * num_t + target[pos])
