@@ -443,13 +443,11 @@ class FabricIndex:
         # of a's transit nodes and b's exchanged
         swapped = np.flatnonzero(self._row_swap[rows, 0] >= 0)
         if len(swapped):
-            order = np.argsort(node_of, kind="stable")  # transit nodes by node
-            first = np.searchsorted(node_of[order], np.arange(int(node_of.max()) + 2))
             a, b = self._row_swap[rows[swapped], 0], self._row_swap[rows[swapped], 1]
             at_a, at_b = self._hops[base[swapped], a], self._hops[base[swapped], b]
             for node, value in ((a, at_b), (b, at_a)):
-                owner, pos = spans(first[node], first[node + 1] - first[node])
-                out[swapped[owner], order[pos]] = value[owner]
+                owner, columns = _merged_into(self.transit_graph(), node)
+                out[swapped[owner], columns] = value[owner]
         return out
 
     def class_latency(self, cls: int) -> np.ndarray:
@@ -1243,6 +1241,15 @@ def _one_target(index: FabricIndex, rows: np.ndarray, node: np.ndarray
     return col, own, width
 
 
+def _merged_into(tg: _TransitGraph, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The transit nodes merged into each transit-graph node ``q[i]``, laid end to end:
+    (i of each, its local transit id), in ascending transit ids per node."""
+    order = np.argsort(tg.node_of, kind="stable")
+    first = np.searchsorted(tg.node_of[order], np.arange(tg.num + 1))
+    owner, at = spans(first[q], first[q + 1] - first[q])
+    return owner, order[at]
+
+
 def _row_targets(index: FabricIndex, searched: np.ndarray) -> list[np.ndarray]:
     """The targets (transit-graph nodes at distance 0, ascending) of each searched row."""
     num = index.transit_graph().num
@@ -1398,9 +1405,7 @@ def _arrival_shares(index: FabricIndex, rows: np.ndarray, node: np.ndarray, powe
     level from the targets."""
     tg = index.transit_graph()
     num = tg.num
-    if index._next_hops is None:
-        index._next_hops = _NextHops(tg)
-    memo = index._next_hops
+    memo = _next_hops(index)
     flat_hops = index._hops.reshape(-1)
     base = index._row_base[rows]
     if (index._row_swap[rows, 0] >= 0).any():
@@ -1458,6 +1463,13 @@ def _arrival_shares(index: FabricIndex, rows: np.ndarray, node: np.ndarray, powe
 NEXT_HOP_MEMO = 1 << 23
 
 
+def _next_hops(index: FabricIndex) -> _NextHops:
+    """The index's :class:`_NextHops` (made on first use)."""
+    if index._next_hops is None:
+        index._next_hops = _NextHops(index.transit_graph())
+    return index._next_hops
+
+
 class _NextHops:
     """The next hops one level closer, per (searched distance row, transit-graph node), kept
     for the index's lifetime: the out-edge slots of ``node`` whose far end is one hop closer
@@ -1486,6 +1498,14 @@ class _NextHops:
     def slot_of(self, u: np.ndarray, w: np.ndarray) -> np.ndarray:
         """CSR slot of edge ``u[i] -> w[i]`` (each must exist)."""
         return self._pair_order[np.searchsorted(self._pairs, u * self.tg.num + w)]
+
+    def has(self, u: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Whether edge ``u[i] -> w[i]`` exists."""
+        key = u * self.tg.num + w
+        if len(self._pairs) == 0:
+            return np.zeros(len(key), dtype=bool)
+        return self._pairs[np.minimum(np.searchsorted(self._pairs, key),
+                                      len(self._pairs) - 1)] == key
 
     def spans(self, key: np.ndarray, flat_hops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(start, count) of each key's entries, searching the keys not yet kept."""
@@ -1558,9 +1578,7 @@ def _propagate_levels(
     empty = (np.zeros(0, dtype=np.int64), np.zeros(0))
     if len(pos) == 0:
         return empty
-    if index._next_hops is None:
-        index._next_hops = _NextHops(tg)
-    memo = index._next_hops
+    memo = _next_hops(index)
     top = int(level.max())
     order = np.argsort(level, kind="stable")  # injections by level, in their order
     cuts = np.searchsorted(level[order], np.arange(top + 2))
@@ -2107,45 +2125,6 @@ def _merge(keys: list[np.ndarray], count: np.ndarray,
 _Charges = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-#: Transit-graph nodes up to which :class:`_TransitEdges` keeps a dense table (nodes**2 bytes).
-_DENSE_PAIRS_NODES = 2048
-
-
-class _TransitEdges:
-    """Which ``src * nodes + dst`` keys are edges of the transit graph: a dense table up to
-    :data:`_DENSE_PAIRS_NODES` nodes, the sorted keys searched past that (one per index,
-    memoized: :meth:`of`)."""
-
-    __slots__ = ("table", "pairs")
-
-    def __init__(self, index: FabricIndex) -> None:
-        tg = index.transit_graph()
-        keys = np.repeat(np.arange(tg.num, dtype=np.int64), np.diff(tg.indptr)) * tg.num + tg.dst
-        self.table: np.ndarray | None = None
-        self.pairs = np.full(1, -1, dtype=np.int64)
-        if tg.num <= _DENSE_PAIRS_NODES:
-            self.table = np.zeros(tg.num * tg.num, dtype=bool)
-            self.table[keys] = True
-        elif len(keys):
-            self.pairs = np.sort(keys)
-
-    @staticmethod
-    def of(index: FabricIndex) -> _TransitEdges:
-        key = (__name__, "transit-edges")
-        found = index.memo.get(key)
-        if not isinstance(found, _TransitEdges):
-            found = _TransitEdges(index)
-            index.memo[key] = found
-        return found
-
-    def has(self, keys: np.ndarray) -> np.ndarray:
-        """Whether each key is an edge."""
-        if self.table is not None:
-            return self.table[keys]
-        at = np.minimum(np.searchsorted(self.pairs, keys), len(self.pairs) - 1)
-        return self.pairs[at] == keys
-
-
 def _transit_slots(index: FabricIndex, keys: np.ndarray) -> np.ndarray:
     """Position in the transit CSR (``t_edges``) of each edge ``src * num_transit + dst``
     (local transit ids), -1 where there is none (the sorted keys memoized)."""
@@ -2351,24 +2330,19 @@ class _Walk:
         candidates of a node one hop from the class, without reading its other edges."""
         index = self.index
         num_t = index.num_transit
-        node_of = index.transit_graph().node_of
-        # per class slot asked, its nodes at distance 0: its searched row's, through its swap,
-        # and the transit nodes merged into each
+        # per class slot asked, its nodes at distance 0: its searched row's targets, through
+        # its swap, and the transit nodes merged into each
         kinds, slot = np.unique(slot, return_inverse=True)
         slot = slot.reshape(-1)
         rows = self.rows[kinds]
         bases, base_of = np.unique(index._row_base[rows], return_inverse=True)
-        b_row, b_node = np.nonzero(index._hops[bases] == 0)
-        b_ptr = np.concatenate([[0], np.cumsum(np.bincount(b_row, minlength=len(bases)))])
+        base_targets = _row_targets(index, bases)
+        b_ptr = np.concatenate([[0], np.cumsum([len(t) for t in base_targets])]).astype(np.int64)
         base_of = base_of.reshape(-1)
         kind, at = spans(b_ptr[base_of], b_ptr[base_of + 1] - b_ptr[base_of])
-        q = b_node[at]
-        a, b = index._row_swap[rows[kind], 0], index._row_swap[rows[kind], 1]
-        q = np.where(q == a, b, np.where(q == b, a, q))
-        by_node = np.argsort(node_of, kind="stable")
-        first = np.searchsorted(node_of[by_node], np.arange(int(node_of.max()) + 2))
-        which, at = spans(first[q], first[q + 1] - first[q])
-        k, target = kind[which], by_node[at]  # by kind, as spans lay them out
+        q = index._swapped(rows[kind], np.concatenate(base_targets)[at])
+        which, target = _merged_into(index.transit_graph(), q)
+        k = kind[which]  # by kind, as spans lay them out
         ptr = np.concatenate([[0], np.cumsum(np.bincount(k, minlength=len(kinds)))])
         owner, pos = spans(ptr[slot], ptr[slot + 1] - ptr[slot])
         found = _transit_slots(index, node[owner] * num_t + target[pos])
@@ -2386,14 +2360,14 @@ class _Walk:
         base = index._row_base[row]
         a, b = index._row_swap[row, 0], index._row_swap[row, 1]
         q = tg.node_of[node]
-        edges = _TransitEdges.of(index)
+        hops = _next_hops(index)
         clean = a < 0
         swapped = np.flatnonzero(~clean)
         if len(swapped):
             qs = q[swapped]
             moved = (qs == a[swapped]) | (qs == b[swapped])
             for end in (a[swapped], b[swapped]):
-                moved |= edges.has(qs * tg.num + end)
+                moved |= hops.has(qs, end)
             clean[swapped] = ~moved
         return base, clean
 
