@@ -112,11 +112,12 @@ def _warm_costs(
     found = memo.get(key)
     if found is None:
         on = placed_ranks(G, ranks, placement, seed=seed)
+        refined: set[str] = set()
         done, floors, order = _costs(on, collective, algorithm, params, routing, routing_seed,
-                                     sizes)
+                                     sizes, refined)
         found = _Request(comm=on.comm, order=order, done=dict(done), floors=floors,
                          bound_per_byte=bandwidth_lower_bound_s(on.index, on.comm, collective,
-                                                                1.0))
+                                                                1.0), refined=refined)
         if len(memo) >= _MEMO_LIMIT:
             memo.clear()
         memo[key] = found
@@ -124,13 +125,26 @@ def _warm_costs(
         shared: dict[tuple[int, int, bool], SampledStep] = {}
         again: list[PlacedRanks] = []  # the ranks placed again, once, if a candidate is needed
 
-        def evaluate(a: str) -> tuple[AlgorithmCost, np.ndarray | None]:
+        rooms: list[_ExchangeRoom] = []
+
+        def placed() -> PlacedRanks:
             if not again:
                 again.append(placed_ranks(G, ranks, placement, seed=seed))
-            return _evaluate(again[0], phases(again[0], collective, a), a, params, routing,
+            return again[0]
+
+        def evaluate(a: str) -> tuple[AlgorithmCost, np.ndarray | None]:
+            return _evaluate(placed(), phases(placed(), collective, a), a, params, routing,
                              routing_seed, shared)
 
-        _settle(found.done, found.floors, sizes, evaluate, [])
+        def refine(a: str) -> AlgorithmCost | None:
+            steps = plan(placed(), collective, a)
+            if steps is None:
+                return None
+            if not rooms:
+                rooms.append(_ExchangeRoom(placed(), params))
+            return exchange_floor(placed(), steps, params, a, rooms[0], paths=True)
+
+        _settle(found.done, found.floors, sizes, evaluate, [], refine, found.refined)
     costs = tuple(found.done[a][0] for a in found.order if a in found.done)
     samples = tuple(found.done[a][1] for a in found.order if a in found.done)
     return found.comm, costs, found.bound_per_byte, samples
@@ -139,13 +153,15 @@ def _warm_costs(
 @dataclass(slots=True, kw_only=True)
 class _Request:
     """A memoized request: its candidates in registry order, the costs of those evaluated,
-    and the floors (exact latency, a floor of seconds per byte) of those not yet placed."""
+    the floors of those not yet placed, and which of those floors are the tighter ones
+    (:func:`_settle`)."""
 
     comm: Communicator
     order: tuple[str, ...]
     done: dict[str, tuple[AlgorithmCost, np.ndarray | None]]
     floors: dict[str, AlgorithmCost]
     bound_per_byte: float
+    refined: set[str] = dataclasses.field(default_factory=set)
 
 
 def _time(cost: AlgorithmCost, size: int) -> float:
@@ -160,17 +176,31 @@ _FLOOR_SLACK = 1e-9
 def _settle(done: dict[str, tuple[AlgorithmCost, np.ndarray | None]],
             floors: dict[str, AlgorithmCost], sizes: Sequence[int],
             evaluate: Callable[[str], tuple[AlgorithmCost, np.ndarray | None]],
-            errors: list[str]) -> None:
+            errors: list[str],
+            refine: Callable[[str], AlgorithmCost | None] | None = None,
+            refined: set[str] | None = None) -> None:
     """Evaluate, at each of ``sizes``, the waiting candidates whose floor is not above the
     best evaluated time there (lowest floor first); each one evaluated leaves ``floors``. A
     candidate that fails (its flows find no path) leaves ``floors`` too, its reason in
-    ``errors``: it cannot be the fastest."""
+    ``errors``: it cannot be the fastest.
+
+    ``refine(a)`` is a tighter floor of ``a`` that costs more than the first but far less
+    than evaluating it (None: none): asked once per candidate, when its first floor would
+    have it evaluated and another candidate already has a time to beat; ``refined`` holds
+    the candidates whose floor is the tighter one already (kept across calls by the caller)."""
+    refined = set() if refined is None else refined
     for size in sizes:
         while floors:
             best = min((_time(c, size) for c, _ in done.values()), default=math.inf)
             a = min(floors, key=lambda name: _time(floors[name], size))
             if _time(floors[a], size) > best * (1 + _FLOOR_SLACK):
                 break
+            if refine is not None and a not in refined and math.isfinite(best):
+                refined.add(a)
+                tighter = refine(a)
+                if tighter is not None:
+                    floors[a] = tighter
+                    continue
             del floors[a]
             try:
                 done[a] = evaluate(a)
@@ -253,13 +283,11 @@ class _ExchangeRoom:
         self.in_bytes_per_s = np.bincount(dst[in_e], weights=self.cap_bytes_per_s[in_e],
                                           minlength=index.num_nodes)
         self._units: dict[tuple[int, bool], tuple[float, float]] = {}
+        self._paths: dict[tuple[int, bool], float] = {}
 
-    def unit(self, distance: int, xor: bool) -> tuple[float, float]:
-        """(path latency floor in s, seconds per byte floor) of one byte from every rank to
-        its partner at ``distance``."""
-        found = self._units.get((distance, xor))
-        if found is not None:
-            return found
+    def _pairs(self, distance: int, xor: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The GPUs of each rank and its partner at ``distance`` (pairs of one GPU left out),
+        and which pairs share a scale-up switch."""
         index, c = self.on.index, self.on.comm
         ranks = np.arange(c.n)
         partner = ranks ^ distance if xor else (ranks + distance) % c.n
@@ -267,7 +295,16 @@ class _ExchangeRoom:
         moving = src != dst
         src, dst = src[moving], dst[moving]
         su = index.scaleup_switch
-        intra = (su[src] >= 0) & (su[src] == su[dst])
+        return src, dst, (su[src] >= 0) & (su[src] == su[dst])
+
+    def unit(self, distance: int, xor: bool) -> tuple[float, float]:
+        """(path latency floor in s, seconds per byte floor) of one byte from every rank to
+        its partner at ``distance``: the latency of its scale-up pairs only."""
+        found = self._units.get((distance, xor))
+        if found is not None:
+            return found
+        index = self.on.index
+        src, dst, intra = self._pairs(distance, xor)
         least_bytes_per_s, path_s = math.inf, 0.0
         if intra.any():
             up, down = index.up_edge[src[intra]], index.down_edge[dst[intra]]
@@ -282,9 +319,48 @@ class _ExchangeRoom:
         self._units[(distance, xor)] = found
         return found
 
+    def path(self, distance: int, xor: bool) -> float:
+        """The path latency (s) of the step :meth:`unit` floors, network pairs included: as
+        :func:`fabric.routing.route` takes it (the longest pair: first hop, least-latency
+        transit path from its far end to the destination's last switch, last hop), exactly
+        where a GPU has one scale-out link. From a GPU with several, its least over them
+        (the router takes the longest of those towards the destination), so still a floor.
+        Pairs without a path count nothing (routing them fails, as it should)."""
+        found = self._paths.get((distance, xor))
+        if found is not None:
+            return found
+        index = self.on.index
+        src, dst, intra = self._pairs(distance, xor)
+        path_s = self.unit(distance, xor)[0]
+        src, dst = src[~intra], dst[~intra]
+        cls = index.class_of[dst]
+        src, dst, cls = src[cls >= 0], dst[cls >= 0], cls[cls >= 0]
+        if len(src):
+            node_of = index.transit_graph().node_of
+            single = index.single_out[src]
+            one = single >= 0
+            edge = single[one]
+            ends = index.edge_latency_s[edge] + index.in_latency[dst[one]]
+            total = ends + index.lats_at(index.distance_rows(cls[one]),
+                                         node_of[index.t_of[index.edge_dst[edge]]])
+            if (~one).any():
+                owner, edge = index.out_edges_of.expand(src[~one])
+                ends = index.edge_latency_s[edge] + index.in_latency[dst[~one][owner]]
+                each = ends + index.lats_at(index.distance_rows(cls[~one])[owner],
+                                            node_of[index.t_of[index.edge_dst[edge]]])
+                least = np.full(int((~one).sum()), np.inf)
+                np.minimum.at(least, owner, each)
+                total = np.concatenate([total, least])
+            total = total[np.isfinite(total)]
+            if len(total):
+                path_s = max(path_s, float(total.max()))
+        self._paths[(distance, xor)] = path_s
+        return path_s
+
 
 def exchange_floor(on: PlacedRanks, steps: list[Exchange], params: ModelParams,
-                   name: str = "", room: _ExchangeRoom | None = None) -> AlgorithmCost:
+                   name: str = "", room: _ExchangeRoom | None = None, *,
+                   paths: bool = False) -> AlgorithmCost:
     """A floor of the cost of an algorithm made of exchanges, from its plan, before routing:
     its latency and seconds per byte under every routing policy are at least these.
 
@@ -302,6 +378,8 @@ def exchange_floor(on: PlacedRanks, steps: list[Exchange], params: ModelParams,
     latency_s = seconds_per_byte = 0.0
     for e in steps:
         path_s, unit_s_per_byte = room.unit(e.distance, e.xor)
+        if paths:
+            path_s = room.path(e.distance, e.xor)
         latency_s += e.repeat * (path_s + params.alpha_s)
         seconds_per_byte += e.repeat * e.rel * unit_s_per_byte
     return AlgorithmCost(algorithm=name, latency_s=latency_s, seconds_per_byte=seconds_per_byte,
@@ -449,11 +527,13 @@ def _costs(
     routing: str = DEFAULT_ROUTING,
     routing_seed: int = 0,
     sizes: Sequence[int] | None = None,
+    refined: set[str] | None = None,
 ) -> tuple[list[tuple[str, tuple[AlgorithmCost, np.ndarray | None]]], dict[str, AlgorithmCost],
            tuple[str, ...]]:
     """Evaluated candidates ``(name, (cost, samples))`` in registry order, the floors of those
     left waiting (only with ``sizes``: see :func:`_warm_costs`), and every candidate's name in
-    registry order."""
+    registry order. ``refined`` collects the candidates whose floor is the tighter one
+    (:func:`_settle`)."""
     placed: dict[tuple[int, int, bool], SampledStep] = {}
     if algorithm is not None:
         algorithm_for(collective, algorithm)  # unknown, or not serving: say so first
@@ -468,6 +548,7 @@ def _costs(
     planned = sizes is not None and len(names) > 1
     asked: Sequence[int] = sizes if sizes is not None else ()
     floors: dict[str, AlgorithmCost] = {}
+    plans: dict[str, list[Exchange]] = {}
     order = []
     room: _ExchangeRoom | None = None  # built once, for the first plan
     for a in names:
@@ -476,6 +557,7 @@ def _costs(
             if exchanges is not None:
                 room = room if room is not None else _ExchangeRoom(on, params)
                 floors[a] = exchange_floor(on, exchanges, params, a, room)
+                plans[a] = exchanges
             else:
                 built[a] = phases(on, collective, a)
             order.append(a)
@@ -510,7 +592,14 @@ def _costs(
             steps = built[a] if a in built else phases(on, collective, a)
             return _evaluate(on, steps, a, params, routing, routing_seed, placed)
 
-        _settle(done, floors, asked, evaluate, errors)
+        def refine(a: str) -> AlgorithmCost | None:
+            # a plan's floor with its network pairs' path latency (exact on single-homed
+            # GPUs): a step's latency does not depend on the routing policy
+            if a not in plans or room is None:
+                return None
+            return exchange_floor(on, plans[a], params, a, room, paths=True)
+
+        _settle(done, floors, asked, evaluate, errors, refine, refined)
     else:
         for a in sorted(built, key=lambda a: bounds[a].seconds_per_byte if bounds else 0.0):
             low = bounds.get(a)

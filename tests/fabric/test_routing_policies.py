@@ -568,6 +568,59 @@ def test_a_plan_floor_is_a_floor_of_the_routed_cost(routing_name: str, placement
     assert low.seconds_per_byte == pytest.approx(routed.seconds_per_byte, rel=1e-9)
 
 
+@pytest.mark.parametrize("placement", ["packed", "random"])
+def test_a_plan_floor_with_paths_has_the_routed_latency(placement: str) -> None:
+    """exchange_floor(paths=True) adds each step's network pairs' path latency: on fabrics
+    whose GPUs have one scale-out link it is the routed latency exactly (the same sums), and
+    from GPUs with one link per plane it is still a floor; its seconds per byte stay the
+    plan floor's."""
+    for family, params, exact in (("clos", {"num_gpus": 512}, True),
+                                  ("fat-tree", {"k": 8, "gpus_per_node": 4,
+                                                "scaleup": "nvswitch-h100"}, True),
+                                  ("rail-optimized", {"num_nodes": 16}, True),
+                                  ("clos", {"num_gpus": 256, "planes": 2}, False)):
+        G = topologies.build(family, **params)
+        on = placed_ranks(G, placement=placement, seed=5)
+        for coll, algorithm in (("all-gather", "bruck"), ("all-gather", "recursive-doubling"),
+                                ("all-reduce", "rabenseifner"), ("all-to-all", "pairwise")):
+            steps = plan(on, coll, algorithm)
+            assert steps is not None
+            low = exchange_floor(on, steps, ModelParams(), algorithm)
+            with_paths = exchange_floor(on, steps, ModelParams(), algorithm, paths=True)
+            (cost,) = algorithm_costs(G, coll, placement=placement, seed=5,
+                                      algorithm=algorithm)
+            assert with_paths.seconds_per_byte == low.seconds_per_byte
+            assert low.latency_s < with_paths.latency_s, (family, algorithm)
+            if exact:
+                assert with_paths.latency_s == cost.latency_s, (family, algorithm)
+            else:
+                assert with_paths.latency_s <= cost.latency_s, (family, algorithm)
+
+
+def test_a_tighter_plan_floor_leaves_a_loser_unrouted(monkeypatch) -> None:
+    """Bruck's all-gather ties recursive doubling on its NIC floor and loses on the path
+    latency of its shifts: the floor with paths leaves it unrouted, with the same answer as
+    evaluating every candidate."""
+    calls: list[str] = []
+    evaluate = model._evaluate
+
+    def counting(on, steps, algorithm, *rest):
+        calls.append(algorithm)
+        return evaluate(on, steps, algorithm, *rest)
+
+    monkeypatch.setattr(model, "_evaluate", counting)
+    G = topologies.build("fat-tree", k=8, gpus_per_node=4, scaleup="nvswitch-h100")
+    sizes = [1 << 30, 1 << 20, 1 << 10]  # the first call, then two more on its memo
+    got = [predict(G, "all-gather", size) for size in sizes]
+    assert "recursive-doubling" in calls and "bruck" not in calls
+    full = algorithm_costs(G, "all-gather")
+    assert "bruck" in {c.algorithm for c in full}
+    for size, one in zip(sizes, got, strict=True):
+        best = min(full, key=lambda c: c.latency_s + c.seconds_per_byte * size)
+        assert (one.algorithm, one.time_s) == (best.algorithm,
+                                               best.latency_s + best.seconds_per_byte * size)
+
+
 def test_adaptive_at_one_size_places_fewer_algorithms(monkeypatch) -> None:
     calls: list[str] = []
     evaluate = model._evaluate
