@@ -30,7 +30,7 @@ from collectives.calibration import ModelParams, check_calibration
 from collectives.communicator import Communicator, PlacedRanks, placed_ranks
 from collectives.names import busbw_factor, canonical
 from collectives.patterns import Exchange, Phase
-from collectives.registry import algorithm_for, candidates, phases, plan
+from collectives.registry import algorithm_for, candidates, phases, plan, software_steps
 from collectives.results import AlgorithmCost, Prediction
 from fabric.flows import SampledStep, edge_name, hash_samples, hash_step, sampled_step
 from fabric.links import SCALEOUT_CLASSES, SCALEUP_CLASSES
@@ -124,7 +124,6 @@ def _warm_costs(
     elif found.floors and sizes is not None:
         shared: dict[tuple[int, int, bool], SampledStep] = {}
         again: list[PlacedRanks] = []  # the ranks placed again, once, if a candidate is needed
-
         rooms: list[_ExchangeRoom] = []
 
         def placed() -> PlacedRanks:
@@ -136,13 +135,13 @@ def _warm_costs(
             return _evaluate(placed(), phases(placed(), collective, a), a, params, routing,
                              routing_seed, shared)
 
-        def refine(a: str) -> AlgorithmCost | None:
-            steps = plan(placed(), collective, a)
-            if steps is None:
-                return None
+        def room() -> _ExchangeRoom:
             if not rooms:
                 rooms.append(_ExchangeRoom(placed(), params))
-            return exchange_floor(placed(), steps, params, a, rooms[0], paths=True)
+            return rooms[0]
+
+        def refine(a: str) -> AlgorithmCost | None:
+            return _tighter_floor(placed(), collective, a, params, routing, room)
 
         _settle(found.done, found.floors, sizes, evaluate, [], refine, found.refined)
     costs = tuple(found.done[a][0] for a in found.order if a in found.done)
@@ -197,7 +196,12 @@ def _settle(done: dict[str, tuple[AlgorithmCost, np.ndarray | None]],
                 break
             if refine is not None and a not in refined and math.isfinite(best):
                 refined.add(a)
-                tighter = refine(a)
+                try:
+                    tighter = refine(a)
+                except ValueError as err:  # e.g. its flows find no path: it cannot win
+                    del floors[a]
+                    errors.append(f"{a}: {err}")
+                    continue
                 if tighter is not None:
                     floors[a] = tighter
                     continue
@@ -519,6 +523,24 @@ def _unit_seed(routing_seed: int, flows: tuple[np.ndarray, np.ndarray, np.ndarra
     return int.from_bytes(digest.digest(), "little") >> 2
 
 
+def _tighter_floor(on: PlacedRanks, collective: str, algorithm: str, params: ModelParams,
+                   routing: str, room: Callable[[], _ExchangeRoom]) -> AlgorithmCost | None:
+    """The second floor :func:`_settle` asks before it places a waiting candidate, or None
+    (evaluate it). A plan's: its floor with each step's network path latency (a step's latency
+    does not depend on the routing policy: :func:`exchange_floor`). A candidate that waited
+    with its software steps alone: under a per-flow placement, its fluid latency and placement
+    floor (:func:`_placement_floor`; its phases are routed here, and kept); under the fluid
+    split, None."""
+    steps = plan(on, collective, algorithm)
+    if steps is not None:
+        return exchange_floor(on, steps, params, algorithm, room(), paths=True)
+    if placement_of(routing) == "ecmp-ideal" or software_steps(on, collective, algorithm) is None:
+        return None
+    built = phases(on, collective, algorithm)
+    fluid = _evaluate(on, built, algorithm, params)[0]
+    return dataclasses.replace(fluid, seconds_per_byte=_placement_floor(on, built, params))
+
+
 def _costs(
     on: PlacedRanks,
     collective: str,
@@ -548,16 +570,24 @@ def _costs(
     planned = sizes is not None and len(names) > 1
     asked: Sequence[int] = sizes if sizes is not None else ()
     floors: dict[str, AlgorithmCost] = {}
-    plans: dict[str, list[Exchange]] = {}
     order = []
-    room: _ExchangeRoom | None = None  # built once, for the first plan
+    rooms: list[_ExchangeRoom] = []  # built once, for the first plan
+
+    def room() -> _ExchangeRoom:
+        if not rooms:
+            rooms.append(_ExchangeRoom(on, params))
+        return rooms[0]
+
     for a in names:
         try:
             exchanges = plan(on, collective, a) if planned else None
+            count = software_steps(on, collective, a) if planned else None
             if exchanges is not None:
-                room = room if room is not None else _ExchangeRoom(on, params)
-                floors[a] = exchange_floor(on, exchanges, params, a, room)
-                plans[a] = exchanges
+                floors[a] = exchange_floor(on, exchanges, params, a, room())
+            elif count is not None:  # waits unrouted with its software steps' floor
+                floors[a] = AlgorithmCost(algorithm=a, latency_s=count * params.alpha_s,
+                                          seconds_per_byte=0.0, bottleneck="",
+                                          bytes_sent_per_rank_per_byte=0.0)
             else:
                 built[a] = phases(on, collective, a)
             order.append(a)
@@ -593,13 +623,10 @@ def _costs(
             return _evaluate(on, steps, a, params, routing, routing_seed, placed)
 
         def refine(a: str) -> AlgorithmCost | None:
-            # a plan's floor with its network pairs' path latency (exact on single-homed
-            # GPUs): a step's latency does not depend on the routing policy
-            if a not in plans or room is None:
-                return None
-            return exchange_floor(on, plans[a], params, a, room, paths=True)
+            return _tighter_floor(on, collective, a, params, routing, room)
 
         _settle(done, floors, asked, evaluate, errors, refine, refined)
+        errors.sort(key=lambda e: names.index(e.split(":")[0]))  # in registry order
     else:
         for a in sorted(built, key=lambda a: bounds[a].seconds_per_byte if bounds else 0.0):
             low = bounds.get(a)

@@ -52,6 +52,7 @@ __all__ = [
     "pairwise_plan",
     "Phase",
     "ring_phases",
+    "ring_steps",
     "tree_phases",
     "recursive_doubling_phases",
     "recursive_halving_phases",
@@ -610,6 +611,12 @@ def ring_phases(on: PlacedRanks, collective: str) -> list[Phase]:
     s, d, r = _ring_flows(c)
     repeat = 2 * (n - 1) if collective == "all-reduce" else n - 1
     return [_phase_from_flows(index, s, d, r, repeat=repeat, alpha_steps=1)]
+
+
+def ring_steps(c: Communicator, collective: str) -> float:
+    """The software steps :func:`ring_phases` charges, before routing: ``n - 1`` (all-reduce
+    ``2(n - 1)``), one per step of the ring or hop of the chain."""
+    return float(2 * (c.n - 1) if collective == "all-reduce" else c.n - 1)
 
 
 def tree_phases(on: PlacedRanks, collective: str) -> list[Phase]:

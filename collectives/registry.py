@@ -48,6 +48,7 @@ __all__ = [
     "PhaseBuilder",
     "PlacementRule",
     "PlanBuilder",
+    "StepCounter",
     "algorithm_for",
     "algorithms_for",
     "candidates",
@@ -55,6 +56,7 @@ __all__ = [
     "phases",
     "plan",
     "reduces_in_network",
+    "software_steps",
 ]
 
 #: ``f(n, size_bytes, *, alpha_s, beta_s_per_byte, gamma_s_per_byte) -> seconds``.
@@ -63,6 +65,9 @@ ClosedForm = Callable[..., float]
 PhaseBuilder = Callable[[PlacedRanks, str], list[Phase]]
 #: ``f(comm, collective) -> plan``: the steps, before routing, of an algorithm made of exchanges.
 PlanBuilder = Callable[[Communicator, str], list[Exchange]]
+#: ``f(comm, collective) -> steps``: the software steps (alpha terms) an algorithm's phases
+#: charge, known before routing.
+StepCounter = Callable[[Communicator, str], float]
 #: ``f(on) -> reason``: why the algorithm does not apply to these ranks on this fabric, or "".
 PlacementRule = Callable[[PlacedRanks], str]
 
@@ -106,6 +111,10 @@ class Algorithm:
         Collective -> (another collective of this algorithm, factor): its phases are the other's
         with every ``repeat`` times the factor (reduce-scatter's ring moves all-gather's bytes,
         reversed; a ring all-reduce is both back to back).
+    count_steps
+        For an algorithm without a plan whose phases charge many software steps (a ring's
+        ``2(n - 1)``): how many (:data:`StepCounter`), so that a floor of its latency needs no
+        routing (:func:`software_steps`).
     """
 
     name: str
@@ -119,6 +128,7 @@ class Algorithm:
     opt_in: bool = False
     phases_from: Mapping[str, tuple[str, float]] = field(default_factory=dict)
     build_plan: PlanBuilder | None = None
+    count_steps: StepCounter | None = None
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.closed_forms if c not in COLLECTIVES]
@@ -246,6 +256,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             build_phases=patterns.ring_phases,
             auto=True,
             phases_from={"reduce-scatter": ("all-gather", 1), "all-reduce": ("all-gather", 2)},
+            count_steps=patterns.ring_steps,
         ),
         Algorithm(
             name="tree",
@@ -450,6 +461,17 @@ def closed_form(
     )
 
 
+def _fitting(on: PlacedRanks, collective: str, algorithm: str) -> tuple[str, Algorithm]:
+    """The canonical collective and the algorithm's record, if it serves the collective and
+    applies to these ranks on this fabric (else ValueError, saying why)."""
+    name = canonical(collective)
+    record = algorithm_for(name, algorithm)
+    reason = record.unfit(name, on.comm.n, on)
+    if reason:
+        raise ValueError(reason)
+    return name, record
+
+
 def phases(on: PlacedRanks, collective: str, algorithm: str) -> list[Phase]:
     """The phases of ``algorithm`` for ``collective`` on ranks placed on a fabric.
 
@@ -463,11 +485,7 @@ def phases(on: PlacedRanks, collective: str, algorithm: str) -> list[Phase]:
         does not apply to these ranks on this fabric (the message says why), or flows with no
         path in the fabric.
     """
-    name = canonical(collective)
-    record = algorithm_for(name, algorithm)
-    reason = record.unfit(name, on.comm.n, on)
-    if reason:
-        raise ValueError(reason)
+    name, record = _fitting(on, collective, algorithm)
     derived = record.phases_from.get(name)
     if derived is not None:
         base, factor = derived
@@ -486,6 +504,22 @@ def phases(on: PlacedRanks, collective: str, algorithm: str) -> list[Phase]:
     return built
 
 
+def software_steps(on: PlacedRanks, collective: str, algorithm: str) -> float | None:
+    """The software steps (alpha terms) the phases of ``algorithm`` charge for ``collective``
+    on these ranks, before routing, or None where the algorithm does not count them
+    (:attr:`Algorithm.count_steps`).
+
+    Raises
+    ------
+    ValueError
+        As :func:`plan`.
+    """
+    name, record = _fitting(on, collective, algorithm)
+    if record.count_steps is None:
+        return None
+    return record.count_steps(on.comm, name)
+
+
 def plan(on: PlacedRanks, collective: str, algorithm: str) -> list[Exchange] | None:
     """The plan of ``algorithm`` for ``collective`` on these ranks (the steps
     :func:`phases` would route), or None where the algorithm is not made of exchanges.
@@ -495,11 +529,7 @@ def plan(on: PlacedRanks, collective: str, algorithm: str) -> list[Exchange] | N
     ValueError
         As :func:`phases`, but for flows with no path (nothing is routed here).
     """
-    name = canonical(collective)
-    record = algorithm_for(name, algorithm)
-    reason = record.unfit(name, on.comm.n, on)
-    if reason:
-        raise ValueError(reason)
+    name, record = _fitting(on, collective, algorithm)
     if record.build_plan is None:
         return None
     base, factor = record.phases_from.get(name, (name, 1.0))

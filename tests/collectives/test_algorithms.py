@@ -12,8 +12,10 @@ import math
 
 import pytest
 
+import topologies
 from collectives.algorithms import is_power_of_two
-from collectives.registry import ALGORITHMS, algorithms_for, closed_form
+from collectives.communicator import placed_ranks
+from collectives.registry import ALGORITHMS, algorithms_for, closed_form, phases, software_steps
 
 ALPHA = 2.0e-6
 BETA = 1 / 50e9
@@ -125,3 +127,17 @@ def test_every_registered_algorithm_serves_what_it_claims() -> None:
             assert name in algorithms_for(coll) or coll in ("broadcast", "reduce"), (name, coll)
         t = closed_form(info.collectives[0], name, 8, S, alpha_s=ALPHA, beta_s_per_byte=BETA)
         assert math.isfinite(t) and t > 0
+
+
+@pytest.mark.parametrize("algorithm", [a for a, info in ALGORITHMS.items() if info.count_steps])
+def test_counted_steps_are_the_steps_the_phases_charge(algorithm: str) -> None:
+    """An algorithm that counts its software steps before routing (the floor a waiting
+    candidate is left unrouted with) counts exactly the alpha terms its phases charge, for
+    every collective it serves, on packed and scattered ranks of two fabrics."""
+    for G in (topologies.build("clos", num_gpus=64),
+              topologies.build("fat-tree", k=4, gpus_per_node=2, scaleup="nvswitch-h100")):
+        for placement in ("packed", "random"):
+            on = placed_ranks(G, 12, placement, seed=2)
+            for coll in ALGORITHMS[algorithm].collectives:
+                charged = sum(ph.repeat * ph.alpha_steps for ph in phases(on, coll, algorithm))
+                assert software_steps(on, coll, algorithm) == charged, (coll, placement)

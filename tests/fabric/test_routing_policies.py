@@ -621,6 +621,33 @@ def test_a_tighter_plan_floor_leaves_a_loser_unrouted(monkeypatch) -> None:
                                                best.latency_s + best.seconds_per_byte * size)
 
 
+@pytest.mark.parametrize("routing_name", ["ecmp-ideal", "ecmp-hash"])
+def test_a_ring_that_loses_on_its_steps_is_never_routed(monkeypatch, routing_name: str) -> None:
+    """A ring of 1,024 ranks charges 2,046 software steps: at 1 MiB that alone loses to the
+    best algorithm, so its phases are never built (under every policy), and the answer is the
+    one evaluating every candidate gives. At 1 GiB it can win on bandwidth: it is built."""
+    built: list[str] = []
+    phases_of = model.phases
+
+    def counting(on, collective, algorithm):
+        built.append(algorithm)
+        return phases_of(on, collective, algorithm)
+
+    monkeypatch.setattr(model, "phases", counting)
+    G = topologies.build("clos", num_gpus=1024)
+    got = predict(G, "all-reduce", 1 << 20, routing=routing_name)
+    assert "ring" not in built and built
+    full = algorithm_costs(G, "all-reduce", routing=routing_name)
+    assert "ring" in {c.algorithm for c in full}
+    best = min(full, key=lambda c: c.latency_s + c.seconds_per_byte * (1 << 20))
+    assert got.algorithm == best.algorithm
+    assert got.time_s == pytest.approx(best.latency_s + best.seconds_per_byte * (1 << 20),
+                                       rel=1e-12)
+    predict(topologies.build("clos", num_gpus=1024), "all-reduce", 1 << 30,
+            routing=routing_name)
+    assert "ring" in built
+
+
 def test_adaptive_at_one_size_places_fewer_algorithms(monkeypatch) -> None:
     calls: list[str] = []
     evaluate = model._evaluate
