@@ -85,6 +85,7 @@ from measure.probe_core import (
     plan_iterations,
     rank_timing,
     sweep,
+    warm_estimate,
 )
 from measure.records import Record
 
@@ -423,17 +424,23 @@ def _measure_collective(
             (operation, dtype), _collective_call(MPI.COMM_SELF, operation, nothing, nothing, MPI),
             MPI.Wtime)
     plan = plan_iterations(layout.size_bytes, iterations=iterations, warmup=warmup)
-    warm = _time_loop(comm, call, plan.warmup, barrier=True, wtime=MPI.Wtime, native=native_call)
+    if not barrier:
+        comm.Barrier()
+    # warmed up as it will be timed: back to back, a call's estimate holds no barrier (on a
+    # busy host a barrier alone can take longer than a timed region)
+    warm = _time_loop(comm, call, plan.warmup, barrier=barrier, wtime=MPI.Wtime,
+                      native=native_call)
     if plan.warmup:
         # the slowest rank's estimate, so every rank runs the same regions (and barriers)
-        estimate_s = comm.allreduce(float(warm[-1]), op=MPI.MAX)
+        estimate_s = comm.allreduce(warm_estimate(warm), op=MPI.MAX)
+        fastest_s = comm.allreduce(warm_estimate(warm, least=True), op=MPI.MAX)
         if iterations is None:
             plan = bound_iterations(plan, estimate_s, budget_s)
         if native is None or not barrier:
             # in C with a barrier before each call, every call is timed alone, as IMB-MPI1 times
             # its collectives (-sync on, its default): Python's cost per call is what batching
             # spreads out, and the C loop has none
-            plan = batch_iterations(plan, estimate_s)
+            plan = batch_iterations(plan, fastest_s)
     if not barrier:
         comm.Barrier()  # start together once, then back to back (nccl-tests and IMB time so)
     times = _time_loop(comm, call, plan.iterations, barrier=barrier, wtime=MPI.Wtime,
@@ -508,10 +515,9 @@ def _measure_pingpong(
             if plan.warmup:
                 # rank a's estimate decides, so both sides run the same number of round trips
                 if first:
-                    round_trip_s = 2.0 * float(warm[-1])
                     if iterations is None:
-                        plan = bound_iterations(plan, round_trip_s, budget_s)
-                    plan = batch_iterations(plan, round_trip_s)
+                        plan = bound_iterations(plan, 2.0 * warm_estimate(warm), budget_s)
+                    plan = batch_iterations(plan, 2.0 * warm_estimate(warm, least=True))
                     comm.send(plan, peer, _TAG + 1)
                 else:
                     plan = comm.recv(source=peer, tag=_TAG + 1)

@@ -47,6 +47,7 @@ __all__ = [
     "plan_iterations",
     "bound_iterations",
     "batch_iterations",
+    "warm_estimate",
     "RankTiming",
     "rank_timing",
     "Timing",
@@ -350,8 +351,8 @@ def bound_iterations(
 ) -> IterationPlan:
     """Cut ``plan.iterations`` so the timed loop takes about ``budget_s`` at most.
 
-    The probes call this after the warm-up with the slowest rank's last warm-up time, and only
-    when the user did not fix the iteration count. At least :data:`_MIN_ITERATIONS` (5) stay.
+    The probes call this after the warm-up with the slowest rank's :func:`warm_estimate`, and
+    only when the user did not fix the iteration count. At least :data:`_MIN_ITERATIONS` (5) stay.
 
     >>> bound_iterations(IterationPlan(iterations=200, warmup=20), 0.01, 1.0).iterations
     100
@@ -373,6 +374,28 @@ def bound_iterations(
 REGION_S = 50e-6
 #: Fewest samples (regions) a batched loop keeps for its median.
 MIN_SAMPLES = 10
+
+
+def warm_estimate(samples: Sequence[float] | np.ndarray, *, least: bool = False) -> float:
+    """The time of one warmed-up iteration, from the warmup's per-iteration times: over their
+    later half, the median (``least``: the fastest); NaN without any.
+
+    The first calls pay for connections and first touches; one call preempted on a busy
+    machine (a few milliseconds on a 2-core host running other work) must not decide alone how
+    long the measurement runs (:func:`bound_iterations`, from the median). Whether calls are
+    fast enough to batch (:func:`batch_iterations`) is what one uninterrupted call takes: the
+    fastest, so that ranks preempted through most of a short warmup still batch calls that
+    take microseconds.
+
+    >>> warm_estimate([9e-5, 2e-6, 2e-6, 3e-3, 2e-6, 2e-6])
+    2e-06
+    >>> warm_estimate([9e-5, 2e-6, 3e-3, 3e-3, 3e-3, 2e-6], least=True)
+    2e-06
+    """
+    values = np.asarray(samples, dtype=float).reshape(-1)[len(samples) // 2:]
+    if len(values) == 0:
+        return math.nan
+    return float(values.min() if least else np.median(values))
 
 
 def batch_iterations(plan: IterationPlan, time_per_iteration_s: float) -> IterationPlan:

@@ -55,6 +55,7 @@ from measure.probe_core import (
     plan_iterations,
     rank_timing,
     sweep,
+    warm_estimate,
 )
 from measure.records import Record
 
@@ -276,7 +277,7 @@ def _measure_collective(
     coll.first_call()
     warm = _loop(timer, coll.prepare, coll.call, plan.warmup, barrier=True)
     if iterations is None and plan.warmup:
-        plan = bound_iterations(plan, _max_over_ranks(float(warm[-1]), device), budget_s)
+        plan = bound_iterations(plan, _max_over_ranks(warm_estimate(warm), device), budget_s)
     times = _loop(timer, coll.prepare, coll.call, plan.iterations, barrier=True)
     wrong = None
     if check:
@@ -336,7 +337,7 @@ def _measure_pingpong(
         if iterations is None and plan.warmup:
             count = torch.zeros(1, dtype=torch.int64, device=device)
             if rank == pair.rank_a:
-                plan = bound_iterations(plan, 2.0 * float(warm[-1]), budget_s)
+                plan = bound_iterations(plan, 2.0 * warm_estimate(warm), budget_s)
                 count[0] = plan.iterations
                 dist.send(count, peer)
             else:

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from collectives.names import busbw_factor
 from fabric.cli import cli
-from measure.probe_core import CORRUPT_ENV, OPERATIONS
+from measure.probe_core import CORRUPT_ENV, OPERATIONS, REGION_S
 from measure.records import read_records
 
 BIN = Path(sys.executable).parent
@@ -129,7 +129,10 @@ def test_small_sizes_are_timed_as_the_c_benchmarks_time_them(loop: str, flags: l
     # IMB's PingPong time them. In C nothing is subtracted, and a collective with a barrier
     # before each call is timed call by call, as IMB-MPI1 does (-sync on). In Python a batched
     # collective subtracts what the same mpi4py call costs on empty buffers; the ping-pong
-    # (persistent requests) subtracts nothing. Large sizes are timed one by one.
+    # (persistent requests) subtracts nothing. Large sizes are timed one by one. On a host
+    # busy with other work, the two ranks' 8-byte calls can take longer than a timed region
+    # (REGION_S) throughout the warmup: then they are timed one by one too, as they should be,
+    # and only what holds either way is checked.
     result = _mpiexec(2, "--ops", "all-reduce,send-recv", "--sizes", "8,4MiB", "--iters", "200",
                       "--warmup", "10", "--json", "--timing-loop", loop, *flags)
     assert result.returncode == 0, result.stderr
@@ -139,11 +142,15 @@ def test_small_sizes_are_timed_as_the_c_benchmarks_time_them(loop: str, flags: l
     for operation in ("all-reduce", "send-recv"):
         small, large = records[(operation, 8)], records[(operation, 4 << 20)]
         call_by_call = loop == "native" and not flags and operation == "all-reduce"
-        assert ("batch" not in small["extra"]) if call_by_call else small["extra"]["batch"] > 1
+        batched = "batch" in small["extra"]
+        if call_by_call:
+            assert not batched
+        elif small["time_s"] < REGION_S / 4:  # microsecond calls, as on an idle host
+            assert batched and small["extra"]["batch"] > 1
         assert small["time_s"] > 0 and small["num_wrong"] == 0
         assert small["time_min_s"] <= small["time_s"] <= small["time_max_s"]
         assert "batch" not in large["extra"] and "call_overhead_s" not in large["extra"]
-        if loop == "python" and operation == "all-reduce":
+        if loop == "python" and operation == "all-reduce" and batched:
             assert 1e-8 < small["extra"]["call_overhead_s"] < 1e-4  # measured, not assumed
         else:
             assert "call_overhead_s" not in small["extra"]

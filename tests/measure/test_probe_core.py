@@ -306,6 +306,24 @@ def test_batch_iterations_keeps_the_plan_without_an_estimate(time_s: float) -> N
     assert batch_iterations(plan, time_s) == plan
 
 
+def test_one_preempted_warmup_call_does_not_decide_the_batching() -> None:
+    # the estimate is the median of the warmup's later half: on a busy 2-core host one call of
+    # an 8-byte all-reduce can take milliseconds, and timed alone it turned batching off
+    from measure.probe_core import IterationPlan, batch_iterations, warm_estimate
+
+    warm = [4e-5, 2e-6, 2e-6, 2e-6, 2e-6, 2e-6, 2e-6, 2e-6, 2e-6, 3e-3]  # the last call held up
+    assert warm_estimate(warm) == 2e-6
+    plan = IterationPlan(iterations=200, warmup=10)
+    assert batch_iterations(plan, warm_estimate(warm, least=True)).batch == 20
+    assert batch_iterations(plan, warm[-1]).batch == 1  # what the last call alone decided
+    # preempted through most of the warmup: the run is bounded by the typical call, and
+    # batched by what one uninterrupted call takes
+    busy = [4e-5, 2e-6, 3e-3, 3e-3, 2e-6, 3e-3, 3e-3, 2e-6, 3e-3, 3e-3]
+    assert warm_estimate(busy) == 3e-3 and warm_estimate(busy, least=True) == 2e-6
+    assert warm_estimate([1e-3] * 6) == warm_estimate([1e-3] * 6, least=True) == 1e-3
+    assert warm_estimate([7e-6]) == 7e-6 and np.isnan(warm_estimate([]))
+
+
 def test_a_batch_larger_than_the_iterations_is_refused() -> None:
     from measure.probe_core import IterationPlan
 
