@@ -373,10 +373,11 @@ def exchange_floor(on: PlacedRanks, steps: list[Exchange], params: ModelParams,
     a GPU never forwards, so a byte to another scale-up domain leaves over its source's
     scale-out out-edges and arrives over its destination's scale-out in-edges. Per step, the
     busiest of those (one flow per rank) is no busier than the busiest cable of any routing;
-    the latency floor counts the software steps and the scale-up pairs' path latency. A rank
-    with no scale-out capacity to send or receive makes the floor infinite (its flows have no
-    path). ``room`` is what one request's floors share (:class:`_ExchangeRoom`; built here if
-    None).
+    the latency floor counts the software steps and the scale-up pairs' path latency (with
+    ``paths``, every pair's: :meth:`_ExchangeRoom.path`, a vector of the step's pairs, the
+    routed latency itself where each GPU has one scale-out link). A rank with no scale-out
+    capacity to send or receive makes the floor infinite (its flows have no path). ``room`` is
+    what one request's floors share (:class:`_ExchangeRoom`; built here if None).
     """
     room = room if room is not None else _ExchangeRoom(on, params)
     latency_s = seconds_per_byte = 0.0
@@ -581,7 +582,7 @@ def _costs(
     for a in names:
         try:
             exchanges = plan(on, collective, a) if planned else None
-            count = software_steps(on, collective, a) if planned else None
+            count = software_steps(on, collective, a) if planned and exchanges is None else None
             if exchanges is not None:
                 floors[a] = exchange_floor(on, exchanges, params, a, room())
             elif count is not None:  # waits unrouted with its software steps' floor
