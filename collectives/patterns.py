@@ -743,22 +743,37 @@ def direct_phases(on: PlacedRanks, collective: str) -> list[Phase]:
     return [_shift_phase(on.index, on.comm, 1, 1.0, repeat=1)]
 
 
+_RINGS_MEMO_KEY = (__name__, "two-level rings")
+
+
 def _two_level_rings(on: PlacedRanks, inter_repeat: int) -> tuple[Phase, Phase]:
     """A ring inside each domain (m ranks, 1/m of the buffer per step, m - 1 steps) and a ring
     per rail across the domains (the ranks at the same place in every domain, 1/n per step,
-    ``inter_repeat`` times per ring step count); domains of equal size m >= 2."""
+    ``inter_repeat`` times per ring step count); domains of equal size m >= 2. Routed once per
+    ranks and fabric index (the hierarchical all-reduce and the multi-leader all-gather and
+    reduce-scatter share them: only the repeat differs)."""
     index, c = on.index, on.comm
-    m, num = len(c.groups[0]), len(c.groups)
-    table = np.stack(c.groups)  # (domains, m)
-    intra_src = c.pos[table.ravel()]
-    intra_dst = c.pos[np.roll(table, -1, axis=1).ravel()]
-    intra = _phase_from_flows(index, intra_src, intra_dst, np.full(len(intra_src), 1.0 / m),
-                              repeat=m - 1, alpha_steps=1)
-    inter_src = c.pos[table.T.ravel()]
-    inter_dst = c.pos[np.roll(table, -1, axis=0).T.ravel()]
-    inter = _phase_from_flows(index, inter_src, inter_dst,
-                              np.full(len(inter_src), 1.0 / (m * num)),
-                              repeat=inter_repeat * (num - 1), alpha_steps=1)
+    memo = cast("dict[tuple[str, ...], tuple[Phase, Phase]]",
+                index.memo.setdefault(_RINGS_MEMO_KEY, {}))
+    found = memo.get(c.ranks)
+    if found is None:
+        m, num = len(c.groups[0]), len(c.groups)
+        table = np.stack(c.groups)  # (domains, m)
+        intra_src = c.pos[table.ravel()]
+        intra_dst = c.pos[np.roll(table, -1, axis=1).ravel()]
+        intra = _phase_from_flows(index, intra_src, intra_dst,
+                                  np.full(len(intra_src), 1.0 / m), repeat=m - 1, alpha_steps=1)
+        inter_src = c.pos[table.T.ravel()]
+        inter_dst = c.pos[np.roll(table, -1, axis=0).T.ravel()]
+        inter = _phase_from_flows(index, inter_src, inter_dst,
+                                  np.full(len(inter_src), 1.0 / (m * num)), repeat=num - 1,
+                                  alpha_steps=1)
+        if len(memo) >= _UNIT_MEMO_LIMIT:
+            memo.clear()
+        found = memo[c.ranks] = (intra, inter)
+    intra, inter = found
+    if inter_repeat != 1:
+        inter = dataclasses.replace(inter, repeat=inter_repeat * inter.repeat)
     return intra, inter
 
 

@@ -352,6 +352,32 @@ def test_multi_leader_sends_one_shard_per_rail_step_over_the_nics(collective: st
     assert cost.latency_s < ring.latency_s / 2
 
 
+def test_two_level_rings_are_routed_once_for_both_algorithms(monkeypatch) -> None:
+    """The hierarchical all-reduce and the multi-leader all-gather route the same two rings
+    (in each server, and per rail across servers): routed once per ranks, the hierarchical
+    one crossing the servers twice as often, with the same loads."""
+    from collectives import patterns
+
+    routed: list[int] = []
+    route = patterns.route
+
+    def counting(index, src, dst, size, **kw):
+        routed.append(len(src))
+        return route(index, src, dst, size, **kw)
+
+    monkeypatch.setattr(patterns, "route", counting)
+    G = topologies.build("clos", num_gpus=32)
+    index = fabric_index(G)
+    on = PlacedRanks(G=G, index=index, comm=communicator(index, index.gpu_names))
+    intra, inter, _ = phases(on, "all-reduce", "hierarchical")
+    assert len(routed) == 2
+    inter_ml, intra_ml = phases(on, "all-gather", "multi-leader")
+    assert len(routed) == 2  # nothing routed again
+    assert intra_ml is intra and inter.repeat == 2 * inter_ml.repeat == 2 * 3
+    assert np.array_equal(inter.load, inter_ml.load) and np.array_equal(inter.edges,
+                                                                       inter_ml.edges)
+
+
 def test_multi_leader_wins_where_the_flat_ring_pays_its_steps() -> None:
     """At 4,096 GPUs the flat ring's 4,095 steps cost more than the NVLink ring it saves; with
     NCCL's algorithms only (a calibration fitted to NCCL), it is not a candidate."""
