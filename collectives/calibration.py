@@ -24,9 +24,10 @@ Members of the protocol, read-only:
 A calibration may also be a :class:`CorrectingCalibration`: it then corrects each predicted
 time (``correct_time``: regimes of the curve, or a plain alpha-beta fit that did better) and
 gives a band that knows where it was fitted (``scoped_band``: wider outside the fitted sizes,
-rank counts and link classes), and names the link classes it never measured
-(``unmeasured_link_classes``). :func:`collectives.predict.predict_many` applies both, so every
-caller (predict, compare, report, kv) gets them.
+rank counts and link classes, and for an algorithm no fit point ran), and names the link
+classes it never measured (``unmeasured_link_classes``).
+:func:`collectives.predict.predict_many` applies both, so every caller (predict, compare,
+report, kv) gets them.
 
 >>> cal = StaticCalibration(params=ModelParams(alpha_s=5e-6))
 >>> isinstance(cal, ModelCalibration), cal.band(1.0)
@@ -134,8 +135,10 @@ class CorrectingCalibration(ModelCalibration, Protocol):
         ...
 
     def scoped_band(self, time_s: float, *, size_bytes: int, num_ranks: int,
-                    link_classes: Sequence[str]) -> tuple[float, float]:
-        """(low, high) of a time, widened outside the fitted sizes, ranks and link classes."""
+                    link_classes: Sequence[str], collective: str | None = None,
+                    algorithm: str | None = None) -> tuple[float, float]:
+        """(low, high) of a time, widened outside the fitted sizes, ranks and link classes,
+        and for an algorithm of ``collective`` that no fit point ran."""
         ...
 
     def unmeasured_link_classes(self, link_classes: Sequence[str]) -> tuple[str, ...]:

@@ -59,7 +59,8 @@ def _corrected(p: Prediction, cal: ModelCalibration | None, flavor: str) -> Pred
         time_s = cal.correct_time(collective=p.collective, size_bytes=p.size_bytes,
                                   num_ranks=p.num_ranks, time_s=p.time_s, latency_s=p.latency_s)
         low, high = cal.scoped_band(time_s, size_bytes=p.size_bytes, num_ranks=p.num_ranks,
-                                    link_classes=link_classes_of(p))
+                                    link_classes=link_classes_of(p), collective=p.collective,
+                                    algorithm=p.algorithm_label)
     elif cal is not None and flavor == "mpi":
         time_s = p.time_s
         low, high = cal.band(time_s)

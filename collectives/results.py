@@ -44,6 +44,15 @@ class Prediction:
     routing: str = "ecmp-ideal"
     time_p99_s: float | None = None
 
+    @property
+    def algorithm_label(self) -> str:
+        """The algorithm as a calibration's fit points record it: ``Ring/LL128`` under the
+        nccl flavor (NCCL's algorithm and protocol, both chosen per size by its tuner), the
+        algorithm's name under the others (``ring``)."""
+        if self.flavor.startswith("nccl") and self.protocol:
+            return f"{self.algorithm}/{self.protocol}"
+        return self.algorithm
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlgorithmCost:

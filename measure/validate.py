@@ -191,6 +191,11 @@ def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph 
     if outside and calibration.fitted_num_ranks:
         notes.append(f"rank count(s) {', '.join(map(str, outside))} outside the fitted "
                      f"{', '.join(map(str, calibration.fitted_num_ranks))}: the band is wider")
+    unseen = sorted({f"{p.algorithm_label} ({p.collective})" for p in preds
+                     if calibration.unseen_algorithm(p.collective, p.algorithm_label)})
+    if unseen:
+        notes.append(f"algorithm(s) {', '.join(unseen)} never run by the fit points: their "
+                     f"latency and bandwidth were not measured and the band is wider")
     if calibration.chosen_fit == "naive" and outside:
         notes.append("the naive alpha-beta fit does not carry to other rank counts: the model "
                      "with its regimes predicts those")
@@ -198,10 +203,9 @@ def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph 
     points = []
     for r, p in zip(usable, preds, strict=True):
         key = (r.operation, r.size_bytes, r.num_ranks, r.num_hosts, r.time_s)
-        algorithm = p.algorithm if calibration.flavor != "nccl" else f"{p.algorithm}/{p.protocol}"
         points.append(ValidationPoint(
             operation=r.operation, size_bytes=r.size_bytes, num_ranks=r.num_ranks,
             num_hosts=r.num_hosts, measured_time_s=r.time_s, predicted_time_s=p.time_s,
-            time_low_s=p.time_low_s, time_high_s=p.time_high_s, algorithm=algorithm,
+            time_low_s=p.time_low_s, time_high_s=p.time_high_s, algorithm=p.algorithm_label,
             fitted=key in fitted))
     return ValidationReport(points=tuple(points), graph=describe_graph(graph), notes=tuple(notes))

@@ -14,6 +14,7 @@ from collectives.predict import predict, predict_many
 from measure.calibrate import calibrate
 from measure.calibration import (
     SIZE_WIDENING_PER_OCTAVE,
+    UNSEEN_ALGORITHM_WIDENING,
     calibration_from_dict,
     load_calibration,
     save_calibration,
@@ -122,6 +123,43 @@ def test_band_widens_outside_the_fitted_ranks_and_link_classes(synthetic):
                               num_ranks=16, num_hosts=2)], cal)
     assert any("network never measured" in n for n in report.notes)
     assert any("outside the fitted" in n for n in report.notes)
+
+
+def test_band_widens_for_an_algorithm_no_fit_point_ran(synthetic):
+    G = generic_fabric(2, 4)
+    cal = calibrate(synthetic(G, TRUTH, noise=0.01, seed=3), G)
+    ran = {(p.operation, p.algorithm) for p in cal.fit_points}
+    op, algorithm = sorted(ran)[0]
+    where = {"size_bytes": 1 << 20, "num_ranks": 8, "link_classes": ["network"]}
+    h = cal.scoped_log_halfwidth(**where)
+    assert cal.scoped_log_halfwidth(**where, collective=op, algorithm=algorithm) == h
+    for other_op, other in ((op, "no-such-algorithm"), ("reduce", algorithm)):
+        assert cal.unseen_algorithm(other_op, other)
+        assert cal.scoped_log_halfwidth(**where, collective=other_op, algorithm=other) == (
+            pytest.approx(math.hypot(h, UNSEEN_ALGORITHM_WIDENING), rel=1e-12))
+    assert not cal.unseen_algorithm(None, "no-such-algorithm")
+
+
+def test_a_protocol_the_ends_never_ran_gets_the_wider_band():
+    # 8 x H100 (togethercomputer), nccl flavor fitted on <= 1 MiB (Ring/LL) and >= 256 MiB
+    # (Ring/Simple): at 4 MiB NCCL's tuner picks LL128, which no fit point ran
+    records = _log("nccl-tests/together_h100_all_reduce_ring.out")
+    middle = sorted({r.size_bytes for r in records if (1 << 20) < r.size_bytes < (256 << 20)})
+    spec = "sizes:" + ",".join(map(str, middle))
+    cal = calibrate(records, flavor="nccl", holdout=spec)
+    assert "Ring/LL128" not in {p.algorithm for p in cal.fit_points}
+    G = generic_fabric(1, 8)
+    for size, unseen in ((4 << 20, True), (256 << 20, False)):
+        p = predict(G, "all-reduce", size, flavor="nccl", calibration=cal)
+        assert (p.algorithm_label == "Ring/LL128") is unseen
+        h = cal.scoped_log_halfwidth(size_bytes=size, num_ranks=8,
+                                     link_classes=["host-internal"])
+        want = math.hypot(h, UNSEEN_ALGORITHM_WIDENING) if unseen else h
+        assert math.log(p.time_high_s / p.time_s) == pytest.approx(want, rel=1e-9)
+    report = validate(records, cal, holdout=spec)
+    assert any("Ring/LL128 (all-reduce) never run by the fit points" in n for n in report.notes)
+    held = [p for p in report.points if not p.fitted]
+    assert {p.algorithm for p in held} >= {"Ring/LL128"}
 
 
 def test_predict_applies_the_regimes(synthetic):
