@@ -63,7 +63,9 @@ def place(
         known = set(gpus)
         for g in ranks:
             if g not in known:
-                raise ValueError(f"placement names {g!r}, which is not a GPU of this fabric")
+                raise ValueError(f"placement names {g!r}, which is not a GPU of this fabric "
+                                 f"(its GPU ids look like {gpus[0]!r})" if gpus else
+                                 f"placement names {g!r}, and this fabric has no GPU")
         if len(set(ranks)) != len(ranks):
             raise ValueError("placement lists a GPU twice")
         if num_ranks is not None and num_ranks != len(ranks):
@@ -104,6 +106,9 @@ def place(
         rng = np.random.default_rng(seed)
         pick = rng.permutation(len(gpus))[:n]
         return [gpus[i] for i in pick]
+    if placement in set(gpus):
+        raise ValueError(f"placement {placement!r} names one GPU; list at least two, comma "
+                         f"separated (e.g. {','.join(gpus[:2])})")
     raise ValueError(
         f"unknown placement {placement!r}; use one of {', '.join(PLACEMENTS)} or a list of GPU ids"
     )

@@ -49,7 +49,8 @@ def check_output_path(path: str | Path) -> Path:
     folder = real.parent
     if not folder.is_dir():
         shown = path.parent if str(path.parent) else Path(".")
-        raise ValueError(f"cannot write {str(path)!r}: folder {str(shown)!r} does not exist")
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise ValueError(f"cannot write {str(path)!r}: folder {str(shown)!r} {what}")
     if real.is_dir():
         raise ValueError(f"cannot write {str(path)!r}: it is a folder")
     if real.exists() and (not os.access(real, os.W_OK) or not real.stat().st_mode & 0o222):
@@ -109,7 +110,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     ValueError
         The folder is missing, the path is a folder or a read-only file.
     OSError
-        The write or the rename failed; ``filename`` is ``path``, never the temporary file.
+        The write or the rename failed; ``strerror`` names ``path`` (never the temporary
+        file) and the system's reason.
     """
     path = check_output_path(path)
     real = Path(os.path.realpath(path))
@@ -132,7 +134,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             tmp = ""
         except OSError as err:
             code = err.errno or errno.EIO
-            raise OSError(code, err.strerror or os.strerror(code), str(path)) from None
+            raise OSError(code, f"cannot write {str(path)!r}: "
+                                f"{err.strerror or os.strerror(code)}") from None
         finally:
             if tmp:
                 Path(tmp).unlink(missing_ok=True)

@@ -264,7 +264,8 @@ def usable_records(G: nx.DiGraph, records: Sequence[Record]) -> UsableRecords:
 
     A point is left out when :func:`collectives.model.algorithm_costs` rejects its operation,
     GPUs and algorithm; one note per (operation, ranks, reason) says how many. A further note
-    counts the points that do not say where their ranks ran (OSU/IMB), which are taken as one
+    counts the points that do not say where their ranks ran (naming their sources: an OSU or
+    IMB log, an nccl-tests excerpt without rank lines), which are taken as one
     host.
 
     Raises
@@ -292,13 +293,12 @@ def usable_records(G: nx.DiGraph, records: Sequence[Record]) -> UsableRecords:
             ok.append(r)
     for (op, n, why), count in dropped.items():
         notes.append(f"left out {count} {op} point(s) on {n} ranks: {why}")
-    unknown = sum(
-        1
-        for r, x in zip(ok, rank_layouts(ok), strict=True)
-        if not x.known and r.num_hosts == 1 and not r.placement
-    )
-    if unknown:
+    unplaced = [r for r, x in zip(ok, rank_layouts(ok), strict=True)
+                if not x.known and r.num_hosts == 1 and not r.placement]
+    if unplaced:
+        sources = ", ".join(sorted({r.source for r in unplaced}))
         notes.append(
-            f"{unknown} point(s) do not say where their ranks ran (OSU/IMB); taken as one host"
+            f"{len(unplaced)} point(s) do not say where their ranks ran ({sources}); taken as "
+            f"one host"
         )
     return UsableRecords(records=tuple(ok), notes=tuple(notes))

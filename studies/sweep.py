@@ -107,6 +107,8 @@ def result_row(key: str, values: dict[str, Any], result: FabricResult,
         row["cost_usd"] = result.bom.cost_usd
         row["network_cost_usd"] = result.bom.network_cost_usd
         row["power_w"] = result.bom.power_w
+    if not result.built:  # could not be built: its reason is the row's error, no curves
+        return row
     times = {}
     for name in collectives:
         curve = result.curve(name)

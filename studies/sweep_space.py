@@ -25,7 +25,9 @@ from typing import Any
 
 import yaml
 
+from collectives.names import canonical
 from studies.design import FabricDesign
+from topologies.registry import MAX_GPUS, family
 
 __all__ = ["SweepSpace", "load_space", "space_from_dict", "design_key"]
 
@@ -80,6 +82,21 @@ def _check_field(where: str, name: Any) -> None:
                          f"{', '.join(sorted(_FIELDS))}")
 
 
+def _check_values(where: str, name: str, values: tuple[Any, ...]) -> None:
+    """Refuse a family or GPU count no design could take (a sweep would only fill its table
+    with failed rows): an unknown family, a count that is not an integer in [2, MAX_GPUS)."""
+    for value in values:
+        if name == "family":
+            try:
+                family(value)
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"{where}: {err}") from None
+        elif name == "num_gpus" and (isinstance(value, bool) or not isinstance(value, int)
+                                     or not 2 <= value < MAX_GPUS):
+            raise ValueError(f"{where}: each value must be an integer from 2 to "
+                             f"{MAX_GPUS - 1:,}, got {value!r}")
+
+
 def space_from_dict(data: Any, *, file_hash: str = "", base: Path | None = None) -> SweepSpace:
     """Check and parse a space's mapping (``base``: folder that relative paths start from).
 
@@ -116,9 +133,17 @@ def space_from_dict(data: Any, *, file_hash: str = "", base: Path | None = None)
         if not isinstance(rule, Mapping) or "field" not in rule or not ({"min", "max"} & set(rule)):
             raise ValueError(f"constraints[{i}]: must be {{field: NAME, min: X and/or max: Y}}")
         _check_field(f"constraints[{i}]", rule["field"])
+    for where, name, values in [*(("axes", n, v) for n, v in parsed.items()),
+                                *(("fixed", n, (v,)) for n, v in fixed.items())]:
+        _check_values(f"{where}.{name}", name, values)
     collectives = data.get("collectives", ["all-reduce"])
     if not isinstance(collectives, list) or not all(isinstance(c, str) for c in collectives):
         raise ValueError(f"collectives: must be a list of names, got {collectives!r}")
+    for c in collectives:
+        try:
+            canonical(c)
+        except ValueError as err:
+            raise ValueError(f"collectives: {err}") from None
     sizes = data.get("sizes_bytes", [1 << 30])
     if (not isinstance(sizes, list) or not sizes
             or not all(isinstance(s, int) and s > 0 for s in sizes)):

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from fabric.fileio import check_output_path
+
 __all__ = ["COLUMNS", "open_store", "read_store", "done_keys", "write_rows", "set_meta",
            "read_rows", "read_meta"]
 
@@ -43,18 +45,32 @@ def _tables(con: sqlite3.Connection, path: str | Path) -> set[str]:
 
 
 def open_store(path: str | Path) -> sqlite3.Connection:
-    """Open (creating) the store at ``path``; another file there is refused, not changed."""
-    con = sqlite3.connect(str(path), timeout=30)
-    tables = _tables(con, path)
+    """Open (creating) the store at ``path``; another file there is refused, not changed, and
+    a path that cannot be written (a missing or read-only folder, a folder) is named."""
+    check_output_path(path)
+    fresh = not Path(path).exists()
+    try:
+        con = sqlite3.connect(str(path), timeout=30)
+        tables = _tables(con, path) if not fresh else set()
+        if fresh:
+            con.execute("PRAGMA user_version")  # creates the file: fails if the folder refuses
+    except sqlite3.OperationalError as err:
+        raise ValueError(f"cannot write {str(path)!r}: {err}") from None
     if tables and "designs" not in tables:
         con.close()
         raise _not_a_store(path, f"an SQLite file with tables {sorted(tables)}")
     cols = ", ".join(f"{c} {_type(c)}" for c in COLUMNS)
-    with con:
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute(f"CREATE TABLE IF NOT EXISTS designs (key TEXT PRIMARY KEY, "
-                    f"inputs_json TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', {cols})")
-        con.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+    try:
+        with con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute(f"CREATE TABLE IF NOT EXISTS designs (key TEXT PRIMARY KEY, "
+                        f"inputs_json TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', {cols})")
+            con.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+    except sqlite3.OperationalError as err:
+        con.close()
+        if fresh:
+            Path(path).unlink(missing_ok=True)
+        raise ValueError(f"cannot write {str(path)!r}: {err}") from None
     return con
 
 
@@ -62,7 +78,13 @@ def read_store(path: str | Path) -> sqlite3.Connection:
     """Open an existing store read-only (``show`` and ``report --sweep`` never change it)."""
     if not Path(path).is_file():
         raise ValueError(f"{str(path)!r} is not a file; give the SQLite file a sweep wrote")
-    con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    # a finished sweep leaves no write-ahead log: read the file as it is, taking no lock and
+    # making no -wal / -shm files beside it (a read-only folder, or a store only looked at);
+    # while a sweep writes it (its log beside it), read through the log
+    resolved = Path(path).resolve()
+    live = resolved.with_name(resolved.name + "-wal").exists()
+    mode = "mode=ro" if live else "mode=ro&immutable=1"
+    con = sqlite3.connect(f"{resolved.as_uri()}?{mode}", uri=True, timeout=30)
     tables = _tables(con, path)
     if not {"designs", "meta"} <= tables:
         con.close()

@@ -418,7 +418,7 @@ REGRESSIONS = [
     (["kv", "--model", "llama-3.1-70b", "--context", "1M", "--batch", "100000"], 1, "batch"),
     (["kv", "--model", "deep.json", "--context", "8k"], 1, "deep"),
     (["compare", "--gpus", "64", "--catalog", "no/such.toml"], 1, "no/such.toml"),
-    (["compare", "--gpus", "64", "--placement", "bogus"], 1, "placement"),
+    (["compare", "--gpus", "64", "--placement", "bogus"], 2, "placement"),
     (["compare", "--gpus", "64", "--families", ""], 1, "family"),
     (["compare", "--gpus", "64", "--collectives", ""], 1, "collective"),
     (["compare", "--gpus", "64", "--workload", "empty.yaml"], 1, "empty"),

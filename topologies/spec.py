@@ -235,6 +235,8 @@ def load_topology(
     if text in FAMILIES:
         return build(text, **given, catalog=resolve_catalog(catalog))
     if path.suffix.lower() in SPEC_SUFFIXES:
+        if path.is_dir():
+            raise ValueError(f"spec file {text!r} is a folder; give the file inside it")
         raise ValueError(f"spec file {text!r} not found")
     raise ValueError(
         f"topology must be a spec file ({', '.join(SPEC_SUFFIXES)}) or a "

@@ -11,7 +11,14 @@ from typing import Any
 
 import click
 
-from fabric.cli.common import RateType, emit_result, format_table, json_option, one_line
+from fabric.cli.common import (
+    FlagError,
+    RateType,
+    emit_result,
+    format_table,
+    json_option,
+    one_line,
+)
 
 __all__ = ["emulate"]
 
@@ -147,6 +154,10 @@ def emulate_up(
     from measure.emulate import EmulatedCluster
     from topologies.emulated import emulated_fabric
 
+    if trunk_rate_bytes_per_s is not None and kind != "tree":
+        raise FlagError(f"--trunk-rate shapes the trunk of --kind tree; --kind {kind} has "
+                        f"none (drop --trunk-rate, or add --kind tree)")
+
     G = emulated_fabric(
         kind,
         num_hosts=num_hosts,
@@ -177,6 +188,9 @@ def emulate_down(prefix: str | None, remove_all: bool, as_json: bool) -> None:
     """Remove the emulated cluster PREFIX (or the only one kept up, or --all)."""
     from measure.emulate import PREFIX, cleanup_stale, list_instances, remove_cluster
 
+    if remove_all and prefix is not None:
+        raise FlagError(f"--all removes every emulated cluster; give PREFIX ({prefix!r}) or "
+                        f"--all, not both")
     instances = list_instances()
     if remove_all:
         removed = cleanup_stale(PREFIX, include_persistent=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from fabric.cli.common import LOG, emit_result, format_table, json_flag, one_line
+from fabric.cli.common import LOG, FlagError, emit_result, format_table, json_flag, one_line
 from fabric.cli.options import cluster_from_options, cluster_options
 from fabric.units import format_size
 
@@ -48,6 +48,19 @@ def _skipped_cell(numbers: list[int]) -> str:
     return f"{len(numbers)} (lines {shown}{more})"
 
 
+def _check_counts_given(path: str, records: Any, num_ranks: int | None,
+                        num_hosts: int | None) -> None:
+    """Refuse --ranks / --hosts that the log's own lines contradict (its rank lines win, so
+    the option would do nothing and say nothing)."""
+    for flag, given, field in (("--ranks", num_ranks, "num_ranks"),
+                               ("--hosts", num_hosts, "num_hosts")):
+        stated = sorted({getattr(r, field) for r in records})
+        if given is not None and stated and stated != [given]:
+            counts = ", ".join(map(str, stated))
+            raise FlagError(f"{flag} {given}: {path} states {counts} (its own lines say so); "
+                            f"drop {flag}, which is for logs that do not print their ranks")
+
+
 @click.command("import")
 @click.argument("logs", nargs=-1, required=True, metavar="LOG...")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
@@ -56,9 +69,11 @@ def _skipped_cell(numbers: list[int]) -> str:
               type=click.Choice(["auto", "nccl-tests", "osu", "imb"]),
               help="Log format; auto detects it from the text.")
 @click.option("--ranks", "num_ranks", type=click.IntRange(min=1), default=None,
-              help="Ranks of the run, for logs that do not print them (OSU, IMB, excerpts).")
+              help="Ranks of the run, for logs that do not print them (OSU, IMB, excerpts); "
+                   "refused when the log states another count.")
 @click.option("--hosts", "num_hosts", type=click.IntRange(min=1), default=None,
-              help="Hosts of the run, for logs that do not print them.")
+              help="Hosts of the run, for logs that do not print them; refused when the log "
+                   "states another count.")
 @click.option("--operation", default=None,
               help="Collective of a table whose log does not name it and whose columns do not "
                    "tell (all-reduce, ...).")
@@ -83,6 +98,9 @@ def import_command(logs: tuple[str, ...], output: str, log_format: str, num_rank
     from measure.parsers import parse_log_file
     from measure.records import write_records
 
+    if num_ranks is not None and num_hosts is not None and num_hosts > num_ranks:
+        raise FlagError(f"--hosts {num_hosts} cannot exceed --ranks {num_ranks} (every host "
+                        f"runs at least one rank)")
     parsed = []
     for path in logs:
         try:
@@ -90,6 +108,7 @@ def import_command(logs: tuple[str, ...], output: str, log_format: str, num_rank
                                          num_hosts=num_hosts, operation=operation))
         except ValueError as err:
             raise click.ClickException(one_line(err)) from None
+        _check_counts_given(path, parsed[-1].records, num_ranks, num_hosts)
     records = [record for log in parsed for record in log.records]
     records = with_cluster(records, cluster_from_options(cluster_flags))  # for calibrate
     try:

@@ -186,7 +186,7 @@ def routing_options() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                           "paths), ecmp-hash (each flow hashed onto one path: mean and p99 over "
                           "hash seeds), adaptive (least-loaded next hop per flow), policy "
                           "(traffic classes by objective; collectives: throughput = adaptive)."),
-        click.option("--routing-seed", type=int, default=0, show_default=True,
+        click.option("--routing-seed", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Seed of the ecmp-hash samples."),
     ]
 

@@ -10,6 +10,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from collectives.placement import PLACEMENTS
 from collectives.predict import predict_many
 from collectives.workload import default_workload, load_workload
 from fabric import units
@@ -40,6 +41,7 @@ from studies.compare import DEFAULT_COLLECTIVES, DEFAULT_FAMILIES, compare_fabri
 from studies.design import DesignError, build_fabric
 from studies.evaluate import FabricResult
 from topologies.generic import (
+    CPU_RANKS,
     GENERIC_TOPOLOGY,
     cluster_links,
     generic_fabric,
@@ -102,8 +104,13 @@ def _generic(options: dict[str, Any], cal: Any) -> tuple[Any, list[str]]:
     if nodes > 1 and (cluster is None or not cluster.nic_described):
         share = cluster_links(cluster, int(per)) if cluster is not None else None
         rate = (share.network_bandwidth_per_gpu_bytes_per_s if share else 50e9) / 1e9
-        notes.append(f"no --nic given: the network link is the generic default, one NDR 400G "
-                     f"per GPU ({rate:g} GB/s); describe the servers with --nic and "
+        count = cluster.nics_per_node if cluster is not None else None
+        cpu = cluster is not None and cluster.gpu == CPU_RANKS
+        nics = (f"{count} NDR 400G per server" if count is not None
+                else "one NDR 400G per server" if cpu else "one NDR 400G per GPU")
+        unit = "rank" if cpu else "GPU"
+        notes.append(f"no --nic given: the network link is the generic default, {nics} "
+                     f"({rate:g} GB/s per {unit}); describe the servers with --nic and "
                      f"--nics-per-node")
     return G, notes
 
@@ -176,7 +183,8 @@ def _prediction_row(p: Any) -> dict[str, Any]:
     show_default=True,
     help="packed, rail-aligned, spread, random, or a comma-separated list of GPU ids.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --placement random.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed for --placement random.")
 @click.option("--algorithm",
               help="Force an algorithm. Default: per size, the fastest that applies (ideal, "
               "mpi; in-network only when named; with a calibration fitted to measured runs, "
@@ -347,8 +355,9 @@ def _compare_entry(f: FabricResult) -> dict[str, Any]:
               help="Message size(s): one, a list or MIN:MAX[:FACTOR]; K/M/G = x1024 as "
                    "nccl-tests, KB/MB/GB = x1000.")
 @hidden_alias("sizes", "--size", type=SizeListType())
-@click.option("--placement", default="packed", show_default=True,
-              help="packed, rail-aligned, spread, random.")
+@click.option("--placement", type=click.Choice(list(PLACEMENTS)), default="packed",
+              show_default=True, help="Rank placement (compare builds each family itself, so "
+                                      "it takes no list of GPU ids).")
 @click.option("--flavor", type=click.Choice(["ideal", "nccl"]), default="ideal", show_default=True)
 @click.option("--calibration", metavar="FILE", help="Calibration file from `fabric calibrate`.")
 @click.option("--workload", "workload_path", metavar="FILE",

@@ -68,6 +68,22 @@ def run_command(space_path: str, output: str, scheduler: str | None, workers: in
            f"on {summary.workers} workers -> {output}")
     if parquet is not None:
         _export_parquet(output, parquet)
+    if summary.written and summary.failed == summary.written:
+        raise click.ClickException(_all_failed(output, summary.failed))
+
+
+def _all_failed(db: str, failed: int) -> str:
+    """The line for a run whose every design failed: how many, and the first reason."""
+    from studies.sweep_store import read_rows, read_store
+
+    con = read_store(db)
+    try:
+        errors = [r["error"] for r in read_rows(con) if r.get("error")]
+    finally:
+        con.close()
+    first = f": {errors[0]}" if errors else ""
+    return (f"every design of this run failed ({failed}), their rows are in {db}; the first"
+            f"{first}")
 
 
 def _decoded(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from fabric.cli.common import (
     FlagError,
     emit_result,
     format_table,
+    heading,
     json_option,
     refuse_unless,
     status,
@@ -115,28 +116,35 @@ def _output_format(output: str, fmt: str | None) -> str:
     return fmt
 
 
-def _health_text(report: Any) -> str:
-    """The health view of :func:`topologies.health.check_fabric`'s report."""
-    parts = [f"Compared with: {report.resembles}"]
+def _print_health(report: Any) -> None:
+    """Print the health view of :func:`topologies.health.check_fabric`'s report: its tables
+    on stdout, the lines around them through :func:`fabric.cli.common.heading` (on stderr
+    under ``--format csv``, so that stdout holds only CSV)."""
+    heading(f"Compared with: {report.resembles}")
+    tables: list[tuple[list[str], list[list[str]], str, str]] = []
     if report.oversubscription:
         rows = [[o.tier, f"{o.ratio:.2f}:1" if math.isfinite(o.ratio) else "no uplinks",
                  f"{o.worst_ratio:.2f}:1" if math.isfinite(o.worst_ratio) else "no uplinks",
                  o.worst_switch] for o in report.oversubscription]
-        parts.append(format_table(["Tier", "Oversubscription", "Worst switch", "Switch"], rows,
-                                  align="lrrl"))
-    slow = [[s.a, s.b, f"{s.num_slow} of {s.num_links}", s.trained, s.expected, s.reason]
-            for s in report.slow_links]
-    parts.append(format_table(["Switch", "Peer", "Cables", "Trained", "Expected", "Below in"],
-                              slow, align="llrlll") if slow else "Links below rate: none")
-    asym = [[a.leaf, str(a.num_uplinks), str(a.expected_uplinks)]
-            for a in report.asymmetric_leaves]
-    parts.append(format_table(["Asymmetric leaf", "Uplinks", "Most leaves"], asym, align="lrr")
-                 if asym else "Asymmetric leaves: none")
-    missing = [[m.lower, m.upper, str(m.count), str(m.expected)] for m in report.missing_cables]
-    parts.append(format_table(["Lower switch", "Upper switch", "Missing", "Expected"], missing,
-                              align="llrr") if missing else "Missing cables: none")
-    parts.append(f"Problems found: {report.num_problems}")
-    return "\n\n".join(parts)
+        tables.append((["Tier", "Oversubscription", "Worst switch", "Switch"], rows, "lrrl", ""))
+    tables.append((["Switch", "Peer", "Cables", "Trained", "Expected", "Below in"],
+                   [[x.a, x.b, f"{x.num_slow} of {x.num_links}", x.trained, x.expected,
+                     x.reason] for x in report.slow_links], "llrlll",
+                   "Links below rate: none"))
+    tables.append((["Asymmetric leaf", "Uplinks", "Most leaves"],
+                   [[a.leaf, str(a.num_uplinks), str(a.expected_uplinks)]
+                    for a in report.asymmetric_leaves], "lrr", "Asymmetric leaves: none"))
+    tables.append((["Lower switch", "Upper switch", "Missing", "Expected"],
+                   [[m.lower, m.upper, str(m.count), str(m.expected)]
+                    for m in report.missing_cables], "llrr", "Missing cables: none"))
+    for headers, rows, align, when_empty in tables:
+        heading("")
+        if rows:
+            click.echo(format_table(headers, rows, align=align))
+        else:
+            heading(when_empty)
+    heading("")
+    heading(f"Problems found: {report.num_problems}")
 
 
 # ----------------------------------------------------------------------------------- commands
@@ -220,7 +228,7 @@ def show_command(target: str, as_json: bool, check: bool, **options: Any) -> Non
         if as_json:
             emit_result("topology show", None, report)
         else:
-            click.echo(_health_text(report))
+            _print_health(report)
         return
     summary = summarize(G)
     if as_json:
@@ -252,7 +260,8 @@ def show_command(target: str, as_json: bool, check: bool, **options: Any) -> Non
 @click.option("--placement", default=None,
               help="--format astra-sim: where the ranks sit: packed (default), rail-aligned, "
                    "spread, random, or a comma-separated list of GPU ids.")
-@click.option("--seed", type=int, default=None, help="Seed for --placement random.")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Seed for --placement random.")
 @click.option("-o", "--output", metavar="FILE", help="File to write (default: stdout).")
 def export_command(target: str, fmt: str | None, output: str | None, node: int | None,
                    ranks: int | None, placement: str | None, seed: int | None,

@@ -108,7 +108,8 @@ def parse_log(
     ------
     ValueError
         One line: an unknown format, no data lines (``LOG: no nccl-tests, OSU or IMB data lines
-        found (line N: why)``), or counts the log needs and lacks.
+        found (line N: why)``; with ``format`` given, ``no IMB data lines found``, and what the
+        log reads as when that is another format), or counts the log needs and lacks.
     """
     if format != "auto" and format not in _PARSERS:
         raise ValueError(f"format must be auto or one of {', '.join(FORMATS)}, got {format!r}")
@@ -126,9 +127,15 @@ def parse_log(
     except ValueError as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         if f"no {_LABEL[fmt]} data lines found" in message:
-            raise LogFormatError(message.replace(f"no {_LABEL[fmt]} data lines found",
-                                                 "no nccl-tests, OSU or IMB data lines found")
-                                 ) from None
+            if format == "auto":
+                raise LogFormatError(message.replace(
+                    f"no {_LABEL[fmt]} data lines found",
+                    "no nccl-tests, OSU or IMB data lines found")) from None
+            # the format was given: say so, and what the log reads as when that is another
+            found = detect_format(text)
+            hint = (f"; it reads as {_LABEL[found]} (drop --format {format}, or give "
+                    f"--format {found})" if found is not None and found != format else "")
+            raise LogFormatError(message + hint) from None
         raise ValueError(message) from None
 
 

@@ -165,6 +165,18 @@ def test_gpus_16k_means_the_same_on_every_command() -> None:
       "--prefill-gpus", "2"), "give --prefill-gpus or --num-gpus, not both"),
     (("predict", "--topology", "clos", "--gpus", "64", "--json", "--format", "csv"),
      "give --json or --format csv, not both"),
+    (("report", "--sweep", "x.db", "-o", "x.html", "--json"),
+     "--json does not apply to --sweep"),
+    (("report", "--sweep", "x.db", "-o", "x.html", "--families", "torus"),
+     "--families does not apply to --sweep"),
+    (("predict", "--topology", "clos", "--gpus", "64", "--placement", "random", "--seed",
+      "-1"), "Invalid value for '--seed': -1 is not in the range x>=0"),
+    (("compare", "--gpus", "64", "--placement", "node0/gpu0,node1/gpu0"),
+     "'node0/gpu0,node1/gpu0' is not one of 'packed', 'rail-aligned', 'spread', 'random'"),
+    # refused before anything is built or removed (no root needed)
+    (("emulate", "down", "--all", "fme1x0"), "give PREFIX ('fme1x0') or --all, not both"),
+    (("emulate", "up", "--kind", "flat", "--trunk-rate", "100Mbps"),
+     "--trunk-rate shapes the trunk of --kind tree; --kind flat has none"),
 ])
 def test_options_that_do_nothing_or_clash_are_refused(args: tuple[str, ...], words: str) -> None:
     assert words in _one_line_error(run(*args), 2)

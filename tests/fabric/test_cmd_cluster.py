@@ -81,7 +81,10 @@ def test_predict_warns_when_the_network_is_a_default(run):
     assert result.exit_code == 0, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("warning: no --nic given")
-    assert "50 GB/s" in lines[0]
+    assert "one NDR 400G per GPU (50 GB/s per GPU)" in lines[0]
+    shared = run("predict", "--topology", "generic", "--nodes", 2, "--gpu", "v100",
+                 "--nics-per-node", 3, "--sizes", "1MiB")
+    assert "3 NDR 400G per server (18.75 GB/s per GPU)" in shared.stderr
     one = run("predict", "--topology", "generic", "--nodes", 1, "--gpu", "v100", "--sizes", "1MiB")
     assert one.exit_code == 0 and one.stderr == ""  # one server: no network in use
 

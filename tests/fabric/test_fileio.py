@@ -79,6 +79,9 @@ def test_check_output_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         check_output_path(tmp_path)
     with pytest.raises(ValueError, match="does not exist"):
         atomic_write_text(tmp_path / "nowhere" / "a.txt", "x")
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ValueError, match="folder '.*afile' is a file, not a folder"):
+        check_output_path(tmp_path / "afile" / "a.txt")
 
 
 # ------------------------------------------------------------------- edge cases (issue 12, 8)
@@ -133,7 +136,7 @@ def test_an_error_at_the_rename_names_the_target_not_the_temporary(
     monkeypatch.setattr(fileio.os, "replace", refuse)
     with pytest.raises(OSError) as info:
         atomic_write_text(target, "x")
-    assert info.value.filename == str(target)
+    assert info.value.strerror == f"cannot write {str(target)!r}: Operation not permitted"
     assert ".tmp" not in str(info.value)
     assert os.listdir(tmp_path) == []
 

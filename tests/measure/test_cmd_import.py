@@ -105,8 +105,26 @@ def test_forced_format_mismatch_is_exit_1(tmp_path):
     out = tmp_path / "r.jsonl"
     result = _run(str(IMB_PINGPONG), "--format", "osu", "-o", str(out))
     assert result.exit_code == 1
-    assert "no nccl-tests, OSU or IMB data lines found" in result.output
+    assert "no OSU data lines found" in result.output
+    assert "it reads as IMB (drop --format osu, or give --format imb)" in result.output
+    assert result.output.strip().count("\n") == 0
     assert not out.exists()
+
+
+def test_counts_the_log_contradicts_are_refused(tmp_path):
+    out = tmp_path / "r.jsonl"
+    log = LOGS / "nccl-tests" / "abci_anode-a100_4node_all_reduce.log"  # 32 ranks, 4 hosts
+    result = _run(str(log), "--ranks", "5", "-o", str(out))
+    assert result.exit_code == 2
+    assert "--ranks 5: " in result.output and "states 32" in result.output
+    result = _run(str(log), "--hosts", "3", "-o", str(out))
+    assert result.exit_code == 2 and "--hosts 3: " in result.output
+    assert not out.exists()
+    assert _run(str(log), "--ranks", "32", "--hosts", "4", "-o", str(out)).exit_code == 0
+    osu = LOGS / "osu" / "abci_anode-a100_4node_osu_allreduce_cuda.txt"
+    result = _run(str(osu), "--ranks", "4", "--hosts", "100", "-o", str(tmp_path / "o.jsonl"))
+    assert result.exit_code == 2
+    assert "--hosts 100 cannot exceed --ranks 4" in result.output
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n\n", b"\x00\x01\x02binary\xff\xfe" * 50,

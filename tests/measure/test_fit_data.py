@@ -113,7 +113,7 @@ def test_usable_records_notes_points_without_placement() -> None:
     found = usable_records(generic_fabric(1, 2), select_records(records))
     assert len(found.records) == len(select_records(records)) > 0
     assert found.notes == (f"{len(found.records)} point(s) do not say where their ranks ran "
-                           f"(OSU/IMB); taken as one host",)
+                           f"(osu); taken as one host",)
 
 
 def test_load_measurements_reads_records_and_logs(tmp_path: Path) -> None:

@@ -170,9 +170,47 @@ def test_lost_scheduler_one_line_then_resume(full_run: Path, tmp_path: Path,
 
 
 def test_failed_design_gets_error_row() -> None:
-    space = space_from_dict({"axes": {"family": ["no-such-family"], "num_gpus": [8]}})
+    # a single switch of radix 512 cannot hold 4,096 GPUs: the design fails when it is built
+    space = space_from_dict({"axes": {"family": ["single-hop"], "num_gpus": [4096]}})
     row = evaluate_point(space.designs()[0], space)
     assert row["error"] and "\n" not in row["error"] and row.get("cost_usd") is None
+    assert "radix" in row["error"]  # the reason it could not be built, not a missing curve
+
+
+def test_a_run_whose_every_design_fails_exits_1(tmp_path: Path) -> None:
+    space = tmp_path / "s.yaml"
+    space.write_text("axes: {family: [single-hop], num_gpus: [4096]}\n")
+    db = tmp_path / "r.db"
+    result = CliRunner().invoke(cli, ["sweep", "run", str(space), "-o", str(db),
+                                      "--workers", "1"])
+    assert result.exit_code == 1, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("Error: every design of this run failed (1)") and "radix" in line
+    assert len(_table(db)) == 1  # the failed row is kept
+
+
+@pytest.mark.parametrize("output", ["nowhere/r.db", "folder", "afile/r.db"])
+def test_an_output_that_cannot_be_written_is_one_line(tmp_path: Path, output: str) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "afile").write_text("")
+    result = CliRunner().invoke(cli, ["sweep", "run", str(TINY), "-o",
+                                      str(tmp_path / output)])
+    assert result.exit_code == 1
+    assert result.output.strip().count("\n") == 0
+    assert result.output.startswith("Error: cannot write ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "folder"]
+
+
+def test_show_reads_a_finished_store_leaving_nothing_beside_it(full_run: Path,
+                                                                tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy.db"
+    shutil.copy(full_run, copy)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = CliRunner().invoke(cli, ["sweep", "show", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before == ["copy.db"]
 
 
 @pytest.mark.parametrize(("data", "field"), [
@@ -184,6 +222,11 @@ def test_failed_design_gets_error_row() -> None:
     ({"axes": {"num_gpus": [8]}, "sizes_bytes": [0]}, "sizes_bytes"),
     ({"axes": {"num_gpus": [8]}, "workload": "missing.yaml"}, "workload"),
     ({"axes": {"num_gpus": [8]}, "colour": 1}, "colour"),
+    ({"axes": {"family": ["torus"], "num_gpus": [8]}}, "axes.family"),
+    ({"axes": {"num_gpus": [8]}, "fixed": {"family": "torus"}}, "fixed.family"),
+    ({"axes": {"num_gpus": [8, 0]}}, "axes.num_gpus"),
+    ({"axes": {"num_gpus": [10_000_000_000]}}, "axes.num_gpus"),
+    ({"axes": {"num_gpus": [8]}, "collectives": ["all-foo"]}, "collectives"),
 ])
 def test_bad_space_names_field(data: dict, field: str) -> None:
     with pytest.raises(ValueError, match="^" + re.escape(field)):

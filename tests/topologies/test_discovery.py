@@ -344,6 +344,15 @@ def test_cli_import_writes_a_spec_that_shows_and_checks(tmp_path: Path) -> None:
     assert len(report["slow_links"]) == 1
     assert report["slow_links"][0]["trained"] == "2xNDR"
     assert report["missing_cables"] == []
+    # as CSV, stdout holds the tables alone; the lines around them go to stderr
+    csv_run = runner.invoke(cli, ["topology", "show", str(out), "--check", "--format", "csv"],
+                            catch_exceptions=False)
+    assert csv_run.exit_code == 0, csv_run.output
+    rows = [line for line in csv_run.stdout.splitlines() if line]
+    assert "Switch,Peer,Cables,Trained,Expected,Below in" in rows
+    assert any("2xNDR" in r for r in rows)
+    assert all("," in r for r in rows)
+    assert "Problems found: 1" in csv_run.stderr and "Problems found" not in csv_run.stdout
 
 
 def test_cli_import_refuses_garbage_in_one_line(tmp_path: Path) -> None:
@@ -409,3 +418,8 @@ def test_hosts_pattern_keeps_compute_nodes_only(tmp_path: Path) -> None:
     bad = CliRunner().invoke(cli, ["topology", "import", str(dump), "--hosts", "(", "-o",
                                    str(out)])
     assert bad.exit_code == 1 and "not a regular expression" in bad.stderr
+    none = CliRunner().invoke(cli, ["topology", "import", str(dump), "--hosts", "nomatch",
+                                    "-o", str(tmp_path / "none.yaml")])
+    assert none.exit_code == 1 and none.stderr.count("\n") == 1
+    assert "--hosts 'nomatch' matches none of the dump's 5 host(s)" in none.stderr
+    assert not (tmp_path / "none.yaml").exists()

@@ -377,6 +377,10 @@ def test_load_topology(tmp_path):
         load_topology("torus")
     with pytest.raises(ValueError, match="spec file 'gone.yaml' not found"):
         load_topology("gone.yaml")
+    folder = path.parent / "specs.yaml"
+    folder.mkdir()
+    with pytest.raises(ValueError, match=r"spec file '.*specs.yaml' is a folder; give the file"):
+        load_topology(str(folder))
     with pytest.raises(ValueError, match="apply to a family"):
         load_topology(str(path), k=4)
 

@@ -190,7 +190,7 @@ def select_hosts(discovery: Discovery, pattern: str) -> Discovery:
     Raises
     ------
     ValueError
-        If ``pattern`` is not a regular expression.
+        If ``pattern`` is not a regular expression, or matches no host of the dump.
     """
     try:
         regex = re.compile(pattern)
@@ -202,6 +202,12 @@ def select_hosts(discovery: Discovery, pattern: str) -> Discovery:
     }
     if not drop:
         return discovery
+    hosts = [dev for dev in discovery.devices.values() if dev.kind == "host"]
+    if len(drop) == len(hosts):
+        shown = sorted({host_of(dev) or dev.description or dev.key for dev in hosts})
+        raise ValueError(f"--hosts {pattern!r} matches none of the dump's {len(shown)} host(s) "
+                         f"(e.g. {', '.join(repr(h) for h in shown[:3])}); the pattern is a "
+                         f"regular expression searched in each host's name")
     note = (f"{len(drop)} host adapter(s) not matching {pattern!r} left out with their cables")
     return Discovery(
         format=discovery.format, medium=discovery.medium,
