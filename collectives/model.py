@@ -402,19 +402,43 @@ def _efficiency(index: FabricIndex, params: ModelParams) -> np.ndarray | None:
     """
     if not params.efficiency_by_link and params.default_efficiency == 1.0:
         return None
-    eff = np.full(index.num_edges, params.default_efficiency)
-    exact = np.zeros(index.num_edges, dtype=bool)
+    codes, code_of, scaleup = _edge_links(index)
+    # each edge's link type's value, NaN where no key names its link type
+    per_code = np.full(len(code_of), np.nan)
     for link, value in params.efficiency_by_link.items():
-        hit = index.edge_link == link
-        eff[hit] = value
-        exact |= hit
-    scaleup = index.is_scaleup[index.edge_src] | index.is_scaleup[index.edge_dst]
+        if link in code_of:
+            per_code[code_of[link]] = value
+    eff = per_code[codes]
+    exact = ~np.isnan(eff)
+    eff[~exact] = params.default_efficiency
     for link, value in params.efficiency_by_link.items():
         if link in SCALEUP_CLASSES:
             eff[scaleup & ~exact] = value
         elif link in SCALEOUT_CLASSES:
             eff[~scaleup & ~exact] = value
     return eff
+
+
+_EDGE_LINKS_KEY = (__name__, "edge links")
+
+
+def _edge_links(index: FabricIndex) -> tuple[np.ndarray, dict[str, int], np.ndarray]:
+    """Each edge's link type as a code, the code of each link type, and which edges touch a
+    scale-up switch: read once per fabric index (a calibration's fit asks for the efficiency
+    of every candidate parameter vector, and comparing link names edge by edge was half of a
+    fit on many records)."""
+    found = index.memo.get(_EDGE_LINKS_KEY)
+    if found is None:
+        code_of: dict[str, int] = {}
+        for i, name in enumerate(index.link_names):
+            code_of.setdefault(str(name), i)
+        # a name listed twice keeps its first code
+        codes = np.asarray([code_of[str(n)] for n in index.link_names],
+                           dtype=np.int64)[index.edge_link_id]
+        scaleup = index.is_scaleup[index.edge_src] | index.is_scaleup[index.edge_dst]
+        found = (codes, code_of, scaleup)
+        index.memo[_EDGE_LINKS_KEY] = found
+    return cast("tuple[np.ndarray, dict[str, int], np.ndarray]", found)
 
 
 def _evaluate(

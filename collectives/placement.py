@@ -33,10 +33,6 @@ from fabric.routing import fabric_index
 __all__ = ["PLACEMENTS", "place", "place_ranks"]
 
 
-def _gpus(G: nx.DiGraph) -> list[str]:
-    return fabric_index(G).gpu_names
-
-
 PLACEMENTS = ("packed", "rail-aligned", "spread", "random")
 
 
@@ -57,12 +53,13 @@ def place(
     InfeasibleError
         More ranks than the fabric (or the placement) has GPUs.
     """
-    gpus = _gpus(G)
+    index = fabric_index(G)
+    gpus = index.gpu_names
     if not isinstance(placement, str):
         ranks = list(placement)
-        known = set(gpus)
         for g in ranks:
-            if g not in known:
+            at = index.index.get(g)
+            if at is None or not index.is_gpu[at]:
                 raise ValueError(f"placement names {g!r}, which is not a GPU of this fabric "
                                  f"(its GPU ids look like {gpus[0]!r})" if gpus else
                                  f"placement names {g!r}, and this fabric has no GPU")

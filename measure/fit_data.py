@@ -28,7 +28,7 @@ import numpy as np
 
 from collectives.model import algorithm_costs
 from collectives.registry import ALGORITHMS
-from measure.generic_fabric import gpus_for_layout, rank_layouts
+from measure.generic_fabric import LayoutGpus, rank_layouts
 from measure.parsers import parse_log_file
 from measure.records import Record, read_records
 
@@ -250,8 +250,9 @@ def group_points(
         A record whose ranks cannot be laid out, or a fabric too small for them.
     """
     keyed: dict[tuple[str, tuple[str, ...], str | None], list[int]] = {}
+    on = LayoutGpus(G)
     for i, (r, layout) in enumerate(zip(records, rank_layouts(records), strict=True)):
-        key = (r.operation, tuple(gpus_for_layout(G, layout)), algorithm_of(r))
+        key = (r.operation, on(layout), algorithm_of(r))
         keyed.setdefault(key, []).append(i)
     return [
         PointGroup(operation=op, gpus=gpus, algorithm=algo, points=np.asarray(ix))
@@ -277,8 +278,9 @@ def usable_records(G: nx.DiGraph, records: Sequence[Record]) -> UsableRecords:
     ok: list[Record] = []
     dropped: dict[tuple[str, int, str], int] = {}
     cache: dict[tuple[str, tuple[str, ...], str | None], str] = {}
+    on = LayoutGpus(G)
     for r, layout in zip(records, rank_layouts(records), strict=True):
-        gpus = tuple(gpus_for_layout(G, layout))
+        gpus = on(layout)
         key = (r.operation, gpus, ideal_algorithm(r))
         if key not in cache:
             try:

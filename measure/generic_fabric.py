@@ -43,6 +43,7 @@ __all__ = [
     "undescribed_network_note",
     "with_cluster",
     "cluster_of_records",
+    "LayoutGpus",
     "gpus_for_layout",
 ]
 
@@ -304,11 +305,39 @@ def gpus_for_layout(G: nx.DiGraph, layout: RankLayout) -> list[str]:
     >>> gpus_for_layout(G, RankLayout(rank_hosts=(0, 1), rank_locals=(0, 0), known=True))
     ['node0/gpu0', 'node1/gpu0']
     """
+    return _layout_gpus(_gpus_by_node(G), layout)
+
+
+class LayoutGpus:
+    """:func:`gpus_for_layout` over one graph for many records: the graph's GPUs per node are
+    read once, and each distinct layout is laid out once (a log's records share a handful).
+
+    >>> on = LayoutGpus(generic_fabric(2, 4))
+    >>> on(RankLayout(rank_hosts=(0, 1), rank_locals=(0, 0), known=True))
+    ('node0/gpu0', 'node1/gpu0')
+    """
+
+    def __init__(self, G: nx.DiGraph) -> None:
+        self._nodes = _gpus_by_node(G)
+        self._done: dict[RankLayout, tuple[str, ...]] = {}
+
+    def __call__(self, layout: RankLayout) -> tuple[str, ...]:
+        found = self._done.get(layout)
+        if found is None:
+            found = self._done[layout] = tuple(_layout_gpus(self._nodes, layout))
+        return found
+
+
+def _gpus_by_node(G: nx.DiGraph) -> list[list[str]]:
+    """The GPU ids of each node of ``G`` (GPU ``node`` attribute), in the graph's GPU order."""
     by_node: dict[object, list[str]] = {}
     for n, data in G.nodes(data=True):
         if data.get("kind") == "gpu":
             by_node.setdefault(data.get("node", 0), []).append(n)
-    nodes = list(by_node.values())
+    return list(by_node.values())
+
+
+def _layout_gpus(nodes: list[list[str]], layout: RankLayout) -> list[str]:
     out = []
     for h, j in zip(layout.rank_hosts, layout.rank_locals, strict=True):
         if h >= len(nodes):
