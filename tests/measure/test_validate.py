@@ -45,6 +45,17 @@ def test_calibrate_on_half_validate_on_the_other_half(synthetic):
             assert q.algorithm == p.algorithm
 
 
+def test_a_holdout_the_calibration_was_fitted_on_is_named(synthetic):
+    G = generic_fabric(2, 4)
+    records = synthetic(G, TRUTH, noise=0.02, seed=7)
+    cal = calibrate(records, G)  # every size fitted
+    report = validate(records, cal, G, holdout="half")
+    assert report.points and report.num_held_out == 0
+    assert any(n.startswith("every point half selects was a fit point") for n in report.notes)
+    fair = validate(records, calibrate(records, G, holdout="half"), G, holdout="half")
+    assert fair.num_held_out > 0 and not any("every point" in n for n in fair.notes)
+
+
 def test_points_and_summaries():
     def point(measured_s: float, predicted_s: float, fitted: bool) -> ValidationPoint:
         return ValidationPoint(operation="all-reduce", size_bytes=8, num_ranks=2, num_hosts=1,
