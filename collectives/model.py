@@ -402,6 +402,24 @@ def _efficiency(index: FabricIndex, params: ModelParams) -> np.ndarray | None:
     """
     if not params.efficiency_by_link and params.default_efficiency == 1.0:
         return None
+    # one fit evaluates every group of points with the same values: kept for the last few
+    key = (params.default_efficiency, tuple(params.efficiency_by_link.items()))
+    kept = cast("dict[Hashable, np.ndarray]", index.memo.setdefault(_EFFICIENCY_KEY, {}))
+    found = kept.get(key)
+    if found is None:
+        found = _efficiency_of(index, params)
+        found.flags.writeable = False
+        if len(kept) >= 16:
+            kept.clear()
+        kept[key] = found
+    return found
+
+
+_EFFICIENCY_KEY = (__name__, "efficiency")
+
+
+def _efficiency_of(index: FabricIndex, params: ModelParams) -> np.ndarray:
+    """:func:`_efficiency`, computed."""
     codes, code_of, scaleup = _edge_links(index)
     # each edge's link type's value, NaN where no key names its link type
     per_code = np.full(len(code_of), np.nan)
