@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import cast
 
 import networkx as nx
 import numpy as np
@@ -31,7 +32,7 @@ from collectives.communicator import PlacedRanks, communicator, placed_ranks
 from collectives.names import busbw_factor, canonical
 from collectives.registry import phases, reduces_in_network
 from collectives.results import Prediction
-from fabric.routing import fabric_index
+from fabric.routing import FabricIndex, fabric_index
 
 __all__ = [
     "NCCL_PARAMETERS",
@@ -92,6 +93,25 @@ def nccl_system(G: nx.DiGraph, ranks: Sequence[str]) -> tuple[nccl.NcclSystem, f
         If ranks do not fill the scale-up domains evenly (NCCL's model needs equal ``ppn``).
     """
     index = fabric_index(G)
+    memo = cast("dict[tuple[str, ...], tuple[nccl.NcclSystem, float]]",
+                index.memo.setdefault(_SYSTEM_KEY, {}))
+    key = tuple(ranks)
+    found = memo.get(key)
+    if found is None:
+        found = _nccl_system(G, index, ranks)
+        if len(memo) >= 256:
+            memo.clear()
+        memo[key] = found
+    return found
+
+
+_SYSTEM_KEY = (__name__, "nccl system")
+
+
+def _nccl_system(G: nx.DiGraph, index: FabricIndex, ranks: Sequence[str]
+                 ) -> tuple[nccl.NcclSystem, float]:
+    """:func:`nccl_system`, computed (memoized per fabric index and ranks: a calibration's fit
+    asks for it at every parameter vector, and its fabric factor routes an all-to-all)."""
     comm = communicator(index, ranks)
     on = PlacedRanks(G=G, index=index, comm=comm)
     sizes = {len(g) for g in comm.groups}
