@@ -266,8 +266,12 @@ def _size_range(low: int, high: int, factor: float, text: str) -> list[int]:
 def parse_rate(text: str | float) -> float:
     """Parse a link rate into bytes/s: ``400Gbps``/``400Gb/s`` (bits) or ``50GB/s`` (bytes).
 
-    A bare number is bytes/s. Bits are told from bytes by ``bps``/``bit/s`` against ``B/s``:
-    ``400Gbps`` is 50e9 bytes/s and ``50GB/s`` is 50e9 bytes/s.
+    A bare number is bytes/s. Bits are told from bytes by the case of the b: ``400Gbps``,
+    ``400Gb/s`` and ``400Gbit/s`` are 50e9 bytes/s, ``50GB/s`` and ``50GBps`` are 50e9 bytes/s
+    (``GBPS`` says neither and is refused).
+
+    >>> parse_rate("400Gbps"), parse_rate("50GBps"), parse_rate("50GB/s"), parse_rate("400Gb/s")
+    (50000000000.0, 50000000000.0, 50000000000.0, 50000000000.0)
     """
     accepted = "400Gbps, 400Gbit/s or 50GB/s"
     value, unit = _split(text, "rate", accepted)
@@ -275,6 +279,16 @@ def parse_rate(text: str | float) -> float:
     unit_l = unit.lower()
     if unit == "":
         rate = value
+    elif unit_l.endswith("bps") and unit_l in _RATE_BITS:
+        # the case of the b says it, as in "b/s": Gbps bits, GBps bytes; GBPS says neither
+        if raw.endswith("bps"):
+            rate = value * _RATE_BITS[unit_l] / 8.0
+        elif raw.endswith("Bps"):
+            rate = value * _RATE_BYTES[unit_l[:-3] + "b/s"]
+        else:
+            raise ValueError(f"rate unit {unit!r} in {_show(text)} does not say bits or bytes; "
+                             f"use {unit[:-3]}bps or {unit[:-3]}bit/s (bits), or "
+                             f"{unit[:-3]}B/s (bytes)")
     elif unit_l in _RATE_BITS:
         rate = value * _RATE_BITS[unit_l] / 8.0
     elif unit_l.endswith("b/s") and raw[-3] == "b":

@@ -6,6 +6,7 @@ on how many.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -60,7 +61,8 @@ class Comparison:
 _LONGEST_FIRST = {"fat-tree": 0, "clos": 1, "rail-optimized": 2, "rail-only": 3, "single-hop": 4}
 
 
-def _evaluate_one(design: FabricDesign, num_gpus: int, options: dict[str, Any]) -> FabricResult:
+def _evaluate_one(design: FabricDesign, num_gpus: int | None, options: dict[str, Any]
+                  ) -> FabricResult:
     return evaluate_design(design, requested_gpus=num_gpus, **options)
 
 
@@ -129,7 +131,9 @@ def compare_fabrics(
     designs = [for_study(design_for_family(base, name, num_gpus, catalog)) for name in names]
     designs += [FabricDesign(spec_path=path) for path in specs]
     names += [Path(path).name for path in specs]
-    work = [(d, num_gpus, options) for d in designs]
+    # a spec file is compared as it is: its collectives run over all of its GPUs, as report and
+    # predict run them, whatever --gpus the families are built for
+    work = [(d, None if d.spec_path is not None else num_gpus, options) for d in designs]
     workers = min(len(work), jobs if jobs is not None else (os.cpu_count() or 1))
     results: dict[int, FabricResult] = {}
     if workers <= 1:
@@ -155,6 +159,12 @@ def compare_fabrics(
                 results[futures[future]] = future.result()
                 if progress is not None:
                     progress(results[futures[future]])
+    for i, (design, _, _) in enumerate(work):
+        got = results[i]
+        if design.spec_path is not None and got.built and got.num_gpus != num_gpus:
+            results[i] = dataclasses.replace(got, notes=(
+                f"a spec file is compared as it is: its {got.num_gpus:,} GPUs, not the "
+                f"{num_gpus:,} asked", *got.notes))
     return Comparison(num_gpus=num_gpus, sizes_bytes=options["sizes_bytes"], placement=placement,
                       flavor=flavor, calibrated=calibration is not None,
                       fabrics=tuple(results[i] for i in range(len(work))))

@@ -176,7 +176,8 @@ def _prediction_row(p: Any) -> dict[str, Any]:
 )
 @hidden_alias("sizes", "--size", type=SizeListType())
 @click.option("--ranks", type=CountType(),
-              help="Ranks in the communicator (default: every GPU); k = 1024.")
+              help="Ranks in the communicator (default: every GPU, or the --gpus asked when "
+                   "the family builds more, as compare does); k = 1024.")
 @click.option(
     "--placement",
     default="packed",
@@ -239,6 +240,21 @@ def predict_command(
             flags = ", ".join("--" + n.replace("_", "-") for n in cluster_given)
             raise DesignError(f"cluster flags ({flags}) describe --topology generic's servers")
         G = build_fabric(design_from_options(topology, options))
+        if (G.graph.get("topology") == "fat-tree" and options.get("gpus_per_node") is None
+                and options.get("scaleup") is None):
+            LOG.warning("fat-tree is built here as Al-Fares built it, one GPU per server and "
+                        "no NVLink; compare and report build 8-GPU NVLink servers (add "
+                        "--gpus-per-node 8 --scaleup auto for the same fabric)",
+                        extra={"prefix": "note"})
+        asked = options.get("gpus")
+        built = sum(1 for _, kind in G.nodes(data="kind") if kind == "gpu")
+        if ranks is None and asked is not None and 2 <= int(asked) < built:
+            # a family that comes in sizes (a k-ary fat-tree) holds more GPUs than asked: the
+            # collectives run over the GPUs asked, as compare and report run them
+            ranks = int(asked)
+            LOG.warning(f"built {built:,} GPUs for the {ranks:,} asked: the collectives run "
+                        f"over the {ranks:,} asked ({placement} placement; --ranks N for "
+                        f"another count)", extra={"prefix": "note"})
     where: Any = placement if "," not in placement else _split(placement)
     by_collective = []
     with progress(len(names), "fabric predict") as advance:
@@ -347,7 +363,8 @@ def _compare_entry(f: FabricResult) -> dict[str, Any]:
               help="GPUs in the cluster (k = 1024: 16k = 16,384).")
 @click.option("--families", default=",".join(DEFAULT_FAMILIES), show_default=True,
               help="Comma-separated families to compare, and spec files (.yaml/.json/"
-                   ".graphml, e.g. from `fabric topology import`) compared as they are.")
+                   ".graphml, e.g. from `fabric topology import`) compared as they are, "
+                   "over all of their GPUs.")
 @click.option("--collectives", default=",".join(DEFAULT_COLLECTIVES), show_default=True,
               help="Comma-separated collectives.")
 @hidden_alias("collectives", "--collective")

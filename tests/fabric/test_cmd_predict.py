@@ -146,3 +146,19 @@ def test_compare_in_worker_processes_equals_in_process() -> None:
     one, two = compare_fabrics(256, jobs=1, **options), compare_fabrics(256, jobs=2, **options)
     assert [f.label for f in one.fabrics] == options["families"]
     assert one == two
+
+
+def test_fat_tree_says_it_differs_from_compares_servers():
+    plain = run("predict", "--topology", "fat-tree", "--k", "8", "--sizes", "1M")
+    assert plain.exit_code == 0, plain.output
+    assert "one GPU per server and no NVLink" in plain.stderr
+    assert "--gpus-per-node 8 --scaleup auto" in plain.stderr
+    matched = run("predict", "--topology", "fat-tree", "--gpus", "64", "--gpus-per-node", "8",
+                  "--scaleup", "auto", "--sizes", "1M", "--json")
+    assert matched.exit_code == 0, matched.output
+    assert "one GPU per server" not in matched.stderr
+    compared = run("compare", "--gpus", "64", "--families", "fat-tree", "--sizes", "1M",
+                   "--collectives", "all-reduce", "--json")
+    ours = json.loads(matched.stdout)["results"]["predictions"][0]
+    theirs = json.loads(compared.stdout)["results"]["fabrics"][0]["predictions"][0]
+    assert ours["time_s"] == theirs["time_s"]

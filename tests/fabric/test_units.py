@@ -202,6 +202,8 @@ def test_a_long_list_is_refused() -> None:
         ("400gbit/s", 50e9),
         ("800Gbps", 100e9),
         ("50GB/s", 50e9),  # upper-case B: bytes
+        ("5GBps", 5e9),  # upper-case B: bytes (it was read as bits, 8x too slow)
+        ("5MBps", 5e6),
         ("1GiB/s", 2.0**30),
         ("100Mbps", 12.5e6),
         ("5", 5.0),
@@ -218,6 +220,7 @@ def test_parse_rate(text: str | float, bandwidth_bytes_per_s: float) -> None:
         ("0Gbps", "must be > 0"),
         (-1, "must be > 0"),
         ("400Xbps", "rate unit 'Xbps' is not known"),
+        ("400GBPS", "rate unit 'GBPS' in '400GBPS' does not say bits or bytes"),
         ("1e999Gbps", "must be a finite number"),
         (float("inf"), "must be a finite number"),
         (float("nan"), "must be > 0"),

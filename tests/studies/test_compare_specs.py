@@ -33,6 +33,22 @@ def test_a_built_spec_compares_as_its_family(tmp_path: Path) -> None:
     assert saved["predictions"] == family["predictions"]
 
 
+def test_a_spec_runs_over_all_its_gpus_as_report_and_predict_run_it(tmp_path: Path) -> None:
+    spec = tmp_path / "c128.yaml"
+    CliRunner().invoke(cli, ["topology", "build", "clos", "--gpus", "128", "-o", str(spec)])
+    saved = _compare("--gpus", "64", "--families", str(spec), "--collectives", "all-to-all",
+                     "--sizes", "64MiB")["c128.yaml"]
+    assert saved["num_gpus"] == saved["requested_gpus"] == 128
+    assert saved["notes"][0] == ("a spec file is compared as it is: its 128 GPUs, not the 64 "
+                                 "asked")
+    predicted = CliRunner().invoke(cli, ["predict", "--topology", str(spec), "--collectives",
+                                         "all-to-all", "--sizes", "64MiB", "--json"])
+    assert predicted.exit_code == 0, predicted.output
+    mine = json.loads(predicted.stdout)["results"]["predictions"][0]
+    assert saved["predictions"][0]["num_ranks"] == mine["num_ranks"] == 128
+    assert saved["predictions"][0]["time_s"] == mine["time_s"]
+
+
 def test_an_imported_dump_compares(tmp_path: Path) -> None:
     spec = tmp_path / "ufm.yaml"
     imported = CliRunner().invoke(cli, ["topology", "import", str(
