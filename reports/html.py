@@ -56,6 +56,8 @@ def _curve_data(curve: CollectiveCurve) -> dict[str, Any]:
         "collective": curve.collective, "num_ranks": curve.num_ranks, "error": curve.error,
         "sizes_bytes": list(curve.sizes_bytes), "time_s": list(curve.time_s),
         "time_low_s": [p.time_low_s for p in preds], "time_high_s": [p.time_high_s for p in preds],
+        # ecmp-hash: the 99th percentile over hash seeds, as predict and compare give it
+        "time_p99_s": [p.time_p99_s for p in preds],
         "busbw_bytes_per_s": list(curve.busbw_bytes_per_s), "algorithm": list(curve.algorithm),
         "bottleneck": [p.bottleneck for p in preds], "bound_ratio": [p.bound_ratio for p in preds],
     }

@@ -50,6 +50,9 @@ def test_report_takes_the_routing_and_agrees_with_compare(tmp_path: Path) -> Non
         (curve,) = f["curves"]
         (time_s,) = curve["time_s"]
         assert time_s == pytest.approx(hashed[f["label"]]["time_s"], rel=1e-9)
+        (p99,) = curve["time_p99_s"]  # the spread over hash seeds, as compare gives it
+        assert p99 == pytest.approx(hashed[f["label"]]["time_p99_s"], rel=1e-9)
+        assert p99 >= time_s
 
 
 @pytest.mark.parametrize(("args", "message"), [
