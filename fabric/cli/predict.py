@@ -248,7 +248,7 @@ def predict_command(
                         extra={"prefix": "note"})
         asked = options.get("gpus")
         built = sum(1 for _, kind in G.nodes(data="kind") if kind == "gpu")
-        if ranks is None and asked is not None and 2 <= int(asked) < built:
+        if ranks is None and asked is not None and 2 <= int(asked) < built and "," not in placement:
             # a family that comes in sizes (a k-ary fat-tree) holds more GPUs than asked: the
             # collectives run over the GPUs asked, as compare and report run them
             ranks = int(asked)

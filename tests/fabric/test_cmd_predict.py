@@ -162,3 +162,13 @@ def test_fat_tree_says_it_differs_from_compares_servers():
     ours = json.loads(matched.stdout)["results"]["predictions"][0]
     theirs = json.loads(compared.stdout)["results"]["fabrics"][0]["predictions"][0]
     assert ours["time_s"] == theirs["time_s"]
+
+
+def test_the_gpus_asked_leave_an_explicit_placement_alone():
+    listed = run("predict", "--topology", "fat-tree", "--gpus", "10", "--placement",
+                 "node0/gpu0,node1/gpu0", "--sizes", "1M", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout)["results"]["predictions"][0]["num_ranks"] == 2
+    asked = run("predict", "--topology", "fat-tree", "--gpus", "10", "--sizes", "1M", "--json")
+    assert json.loads(asked.stdout)["results"]["predictions"][0]["num_ranks"] == 10
+    assert "built 16 GPUs for the 10 asked" in asked.stderr
