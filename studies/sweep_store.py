@@ -51,11 +51,10 @@ def open_store(path: str | Path) -> sqlite3.Connection:
     fresh = not Path(path).exists()
     try:
         con = sqlite3.connect(str(path), timeout=30)
-        tables = _tables(con, path) if not fresh else set()
-        if fresh:
-            con.execute("PRAGMA user_version")  # creates the file: fails if the folder refuses
     except sqlite3.OperationalError as err:
         raise ValueError(f"cannot write {str(path)!r}: {err}") from None
+    # a new file has no tables to read (reading one a folder refuses would blame the file)
+    tables = set() if fresh else _tables(con, path)
     if tables and "designs" not in tables:
         con.close()
         raise _not_a_store(path, f"an SQLite file with tables {sorted(tables)}")

@@ -36,6 +36,7 @@ from fabric.cli.options import (
     load_catalog_option,
     routing_options,
 )
+from fabric.routing import fabric_index
 from measure.calibration import load_calibration
 from studies.compare import DEFAULT_COLLECTIVES, DEFAULT_FAMILIES, compare_fabrics
 from studies.design import DesignError, build_fabric
@@ -247,7 +248,7 @@ def predict_command(
                         "--gpus-per-node 8 --scaleup auto for the same fabric)",
                         extra={"prefix": "note"})
         asked = options.get("gpus")
-        built = sum(1 for _, kind in G.nodes(data="kind") if kind == "gpu")
+        built = len(fabric_index(G).gpu_names)  # the index predict_many reads anyway
         if ranks is None and asked is not None and 2 <= int(asked) < built and "," not in placement:
             # a family that comes in sizes (a k-ary fat-tree) holds more GPUs than asked: the
             # collectives run over the GPUs asked, as compare and report run them
