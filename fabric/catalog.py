@@ -22,6 +22,7 @@ import copy
 import dataclasses
 import functools
 import math
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ __all__ = [
     "STATUSES",
     "default_catalog",
     "load_catalog",
+    "gpu_of_device",
 ]
 
 _FROZEN = {"frozen": True, "slots": True, "kw_only": True}
@@ -451,3 +453,47 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     if "version" not in user.get("meta", {}):
         meta["version"] = f"{_default_raw()['meta']['version']}+{path.name}"
     return _build(merged, str(path))
+
+
+#: Device names as CUDA and ROCm report them (``cudaGetDeviceProperties``' ``name``, which
+#: nccl-tests and rccl-tests print on each ``Rank`` line and ``nvidia-smi`` shows), matched in
+#: order to the built-in catalog's GPU keys. A name no rule matches has no key (a GPU the
+#: catalog lacks, or a form such as the H100 NVL that no entry describes).
+_DEVICE_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), key) for pattern, key in (
+        (r"\bH100\b.*\bPCIe\b", "h100-pcie"),
+        (r"\bH100\b(?!.*\bNVL\b)", "h100"),
+        (r"\bH200\b(?!.*\bNVL\b)", "h200"),
+        (r"\bGB200\b", "gb200"),
+        (r"\bGB300\b", "gb300"),
+        (r"\bB200\b", "b200"),
+        (r"\bB300\b", "b300"),
+        (r"\bA100\b.*\bPCIe\b.*\b80GB\b|\bA100\b.*\b80GB\b.*\bPCIe\b", "a100-pcie"),
+        (r"\bA100-SXM4?-40GB\b|\bA100\b.*\bSXM4?\b.*\b40GB\b", "a100-40gb"),
+        (r"\bA100-SXM4?-80GB\b|\bA100\b.*\bSXM4?\b.*\b80GB\b", "a100-80gb"),
+        (r"\bV100-SXM[23]-16GB\b", "v100-16gb"),
+        (r"\bV100-SXM[23]-32GB\b", "v100-32gb"),
+        (r"\bT4\b", "t4"),
+        (r"\bL40S\b", "l40s"),
+        (r"\bMI300X\b", "mi300x"),
+        (r"\bMI325X\b", "mi325x"),
+        (r"\bMI355X\b", "mi355x"),
+    ))
+
+
+def gpu_of_device(name: str) -> str | None:
+    """The built-in catalog's GPU key of a device name as CUDA or ROCm report it, or None.
+
+    Examples
+    --------
+    >>> gpu_of_device("NVIDIA H100 80GB HBM3"), gpu_of_device("Tesla V100-SXM2-16GB")
+    ('h100', 'v100-16gb')
+    >>> gpu_of_device("A100-SXM4-40GB"), gpu_of_device("AMD Instinct MI300X")
+    ('a100-40gb', 'mi300x')
+    >>> gpu_of_device("NVIDIA H100 NVL") is None  # no catalog entry describes it
+    True
+    """
+    for pattern, key in _DEVICE_RULES:
+        if pattern.search(name):
+            return key
+    return None

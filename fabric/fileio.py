@@ -19,6 +19,15 @@ behaviour at the edges is chosen, not accidental:
   target; it is never read as output.
 - **Errors name the target**, not the temporary file (``os.replace`` onto an immutable file
   would name both).
+- **Devices and pipes are written, not replaced.** An existing target that is not a regular
+  file (``/dev/null``, ``/dev/stdout``, a named pipe) is opened and written in place: renaming
+  over it would turn the device node into a file (as root, ``-o /dev/null`` would have broken
+  ``/dev/null`` for the whole machine). Such a write is not atomic; a device has no old bytes
+  to keep.
+- **An input is never the output.** Commands pass the files they read
+  (:func:`check_output_path`'s ``inputs``); ``-o`` naming one of them is refused before
+  anything runs, instead of replacing a log with its own records. ``-`` is refused with a hint
+  (``/dev/stdout``): it would otherwise create a file named ``-``.
 """
 
 from __future__ import annotations
@@ -27,25 +36,47 @@ import contextlib
 import errno
 import os
 import signal
+import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "check_output_path"]
 
 
-def check_output_path(path: str | Path) -> Path:
+def check_output_path(path: str | Path, inputs: Iterable[str | Path | None] = ()) -> Path:
     """Return ``path`` as a Path if it can be written; raise ValueError naming the problem.
+
+    ``inputs`` are the files the command reads: writing over one of them is refused.
 
     Raises
     ------
     ValueError
-        If the folder does not exist, the path is a folder, or an existing file is read-only.
+        If the path is ``-``, the folder does not exist, the path is a folder, an existing
+        file is read-only, or the path is one of ``inputs`` (the same file by another name
+        or link too).
     """
+    if str(path) == "-":
+        raise ValueError("cannot write '-': give a file name (for standard output, "
+                         "/dev/stdout)")
     path = Path(path)
     real = Path(os.path.realpath(path))
+    for given in inputs:
+        if given is None or str(given) == "":
+            continue
+        try:
+            same = real.exists() and os.path.samefile(real, given)
+        except OSError:  # an input that is not there: the command says so itself
+            same = False
+        if same:
+            raise ValueError(f"cannot write {str(path)!r}: it is one of the inputs "
+                             f"({str(given)!r}) and would be overwritten; give another file")
+    if _special(path):
+        if not os.access(path, os.W_OK):
+            raise ValueError(f"cannot write {str(path)!r}: permission denied")
+        return path
     folder = real.parent
     if not folder.is_dir():
         shown = path.parent if str(path.parent) else Path(".")
@@ -114,6 +145,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         file) and the system's reason.
     """
     path = check_output_path(path)
+    if _special(path):
+        _write_in_place(path, data)
+        return path
     real = Path(os.path.realpath(path))
     try:
         mode = real.stat().st_mode & 0o7777
@@ -141,6 +175,28 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
                 Path(tmp).unlink(missing_ok=True)
     _fsync_folder(real.parent)
     return path
+
+
+def _special(path: Path) -> bool:
+    """Whether ``path`` (links followed) exists and is neither a regular file nor a folder:
+    a device, a pipe or a socket."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _write_in_place(path: Path, data: bytes) -> None:
+    """Write ``data`` into an existing device or pipe (not a regular file) as it is."""
+    try:
+        with open(path, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+    except OSError as err:
+        code = err.errno or errno.EIO
+        raise OSError(code, f"cannot write {str(path)!r}: "
+                            f"{err.strerror or os.strerror(code)}") from None
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -24,6 +24,7 @@ from typing import Any
 
 import networkx as nx
 
+from fabric.catalog import default_catalog, gpu_of_device
 from measure.records import Record
 from topologies.generic import (
     GENERIC_TOPOLOGY,
@@ -41,6 +42,7 @@ __all__ = [
     "generic_fabric_from_records",
     "generic_fabric_for_records",
     "undescribed_network_note",
+    "device_note",
     "with_cluster",
     "cluster_of_records",
     "LayoutGpus",
@@ -235,6 +237,58 @@ def undescribed_network_note(graph: Mapping[str, Any]) -> str:
     return (f"the records ran on one host, so nothing measured the network, and no NIC was "
             f"described: the network link is the generic default ({share / 1e9:g} GB/s per "
             f"GPU, one NDR 400G each); describe it with --nic and --nics-per-node")
+
+
+def device_note(records: Sequence[Record], cluster: ClusterDescription | None) -> str:
+    """One line when the GPUs the records name (nccl-tests' and rccl-tests' rank lines,
+    ``extra["device"]``) are not the servers' GPU: the ``cluster`` described, or the generic
+    fabric's H100 defaults when none was; else ``""``. Catalog entries that are the same GPU
+    under two keys (``a100`` and ``a100-80gb``) count as one.
+
+    Examples
+    --------
+    >>> r = Record(operation="all-reduce", size_bytes=8, time_s=1e-5, num_ranks=2, num_hosts=1,
+    ...            extra={"device": "Tesla V100-SXM2-16GB"})
+    >>> device_note([r], None)[:56]
+    'the records ran on Tesla V100-SXM2-16GB (catalog v100-16'
+    >>> device_note([r], ClusterDescription(gpu="v100-16gb"))
+    ''
+    """
+    if cluster is not None and cluster.cpu:
+        return ""
+    names: dict[str, None] = {}
+    for record in records:
+        found = record.extra.get("device")
+        if isinstance(found, str):
+            for name in found.split("; "):
+                if name.strip():
+                    names.setdefault(name.strip(), None)
+    gpu = "h100" if cluster is None else cluster.gpu
+    other = {name: gpu_of_device(name) for name in names}
+    other = {name: key for name, key in other.items() if key is None or not _same_gpu(key, gpu)}
+    if not other:
+        return ""
+    shown = ", ".join(f"{name} (catalog {key})" if key else f"{name} (not in the catalog)"
+                      for name, key in other.items())
+    keys = sorted({key for key in other.values() if key})
+    hint = f"--gpu {keys[0]}" if len(keys) == 1 else "--gpu with the closest catalog GPU"
+    if cluster is None:
+        return (f"the records ran on {shown}, but no cluster was described: the fabric has the "
+                f"generic default's H100 servers; describe them with {hint} (and --nic, "
+                f"--nics-per-node)")
+    return (f"the servers are described with --gpu {gpu} (or in the records), but the records "
+            f"ran on {shown}; check --gpu")
+
+
+def _same_gpu(a: str, b: str) -> bool:
+    """Whether catalog GPU keys ``a`` and ``b`` are one GPU (an alias: every figure equal)."""
+    if a == b:
+        return True
+    gpus = default_catalog().gpus
+    if a not in gpus or b not in gpus:
+        return False
+    return (replace(gpus[a], key="", name="", source="")
+            == replace(gpus[b], key="", name="", source=""))
 
 
 #: The key of ``Record.extra`` that holds the described cluster (``fabric import`` writes it).

@@ -35,7 +35,7 @@ from fabric.cli.options import (
     fabric_options,
 )
 from studies.design import build_fabric
-from topologies.generic import GENERIC_TOPOLOGY, ClusterDescription
+from topologies.generic import GENERIC_TOPOLOGY, ClusterDescription, cluster_of_params
 
 __all__ = ["calibrate_command", "validate_command"]
 
@@ -71,6 +71,24 @@ def _fabric(topology: str | None,
                         f"servers; drop --topology {topology} or give --topology generic")
     family_options = {k: v for k, v in options.items() if k not in CLUSTER_OPTION_NAMES}
     return build_fabric(design_from_options(topology, family_options)), None
+
+
+def _over_recorded(options: dict[str, Any], flags: ClusterDescription | None,
+                   measurements: Any) -> ClusterDescription | None:
+    """The cluster of the generic fabric: the records' recorded description with each cluster
+    flag given replacing its own field (the flags alone when the records hold none, or
+    describe several clusters)."""
+    from measure.generic_fabric import cluster_of_records
+
+    try:
+        recorded = cluster_of_records(measurements)
+    except ValueError:
+        if flags is None:
+            raise
+        return flags
+    if flags is None or recorded is None:
+        return flags or recorded
+    return cluster_from_options(options, base=recorded)
 
 
 def _pct(value: float) -> str:
@@ -119,20 +137,24 @@ def calibrate_command(records: str, topology: str | None, holdout: str, in_place
     from measure.calibration import save_calibration
     from measure.fit_data import load_measurements
     from measure.generic_fabric import (
-        cluster_of_records,
+        device_note,
         generic_fabric_from_records,
         undescribed_network_note,
     )
 
     buffers = _buffers(in_place, both_buffers)
     if output is not None:
-        check_output_path(output)
+        check_output_path(output, inputs=[records, options.get("catalog")])
     G, cluster = _fabric(topology, options)
     measurements = load_measurements(records)
-    if G is None and cluster is None:
-        cluster = cluster_of_records(measurements)  # what `fabric import` recorded
+    if G is None:  # flags over what `fabric import` recorded, field by field
+        cluster = _over_recorded(options, cluster, measurements)
     if G is None and cluster is not None:
         G = generic_fabric_from_records(measurements, cluster=cluster)
+    if topology is None:
+        mismatch = device_note(measurements, cluster)
+        if mismatch:
+            LOG.warning(mismatch)
     with progress(1, "fabric calibrate") as advance:  # one step: the fit has no progress hook
         cal = calibrate(measurements, G, flavor=flavor, holdout=holdout,
                         in_place=buffers, loss=loss)
@@ -222,6 +244,7 @@ def validate_command(records: str, calibration_path: str, topology: str | None,
     from measure.calibration import load_calibration
     from measure.fit_data import load_measurements
     from measure.generic_fabric import (
+        device_note,
         generic_fabric_for_records,
         generic_fabric_from_records,
         undescribed_network_note,
@@ -233,12 +256,20 @@ def validate_command(records: str, calibration_path: str, topology: str | None,
     G, cluster = _fabric(topology, options)
     measurements = load_measurements(records)
     generic = cal.graph.get("topology") in (None, GENERIC_TOPOLOGY)
+    if G is None and cluster is not None and generic:  # flags over the calibration's servers
+        cluster = cluster_from_options(
+            options, base=cluster_of_params(cal.graph.get("params", {})))
     if G is None and cluster is not None:
         G = generic_fabric_from_records(measurements, cluster=cluster)
     elif G is None and generic and "gpu" in cal.graph.get("params", {}):
         G = generic_fabric_for_records(measurements, cal.graph["params"])
     elif G is None and not generic:
         G = _rebuild(cal.graph)
+    if topology is None and generic:
+        mismatch = device_note(measurements, cluster if cluster is not None
+                               else cluster_of_params(cal.graph.get("params", {})))
+        if mismatch:
+            LOG.warning(mismatch)
     if G is None and any(r.num_hosts > 1 for r in measurements):
         unmeasured = undescribed_network_note(cal.graph)
         if unmeasured:

@@ -94,10 +94,15 @@ def import_command(logs: tuple[str, ...], output: str, log_format: str, num_rank
     check (size vs count, time bounds, bus bandwidth above the fastest catalog link) refuses
     the log.
     """
-    from measure.generic_fabric import with_cluster
+    from fabric.fileio import check_output_path
+    from measure.generic_fabric import device_note, with_cluster
     from measure.parsers import parse_log_file
     from measure.records import write_records
 
+    try:
+        check_output_path(output, inputs=logs)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
     if num_ranks is not None and num_hosts is not None and num_hosts > num_ranks:
         raise FlagError(f"--hosts {num_hosts} cannot exceed --ranks {num_ranks} (every host "
                         f"runs at least one rank)")
@@ -110,14 +115,20 @@ def import_command(logs: tuple[str, ...], output: str, log_format: str, num_rank
             raise click.ClickException(one_line(err)) from None
         _check_counts_given(path, parsed[-1].records, num_ranks, num_hosts)
     records = [record for log in parsed for record in log.records]
-    records = with_cluster(records, cluster_from_options(cluster_flags))  # for calibrate
+    cluster = cluster_from_options(cluster_flags)
+    records = with_cluster(records, cluster)  # for calibrate
+    mismatch = device_note(records, cluster) if cluster is not None else ""
     try:
         write_records(records, output)
     except (OSError, ValueError) as err:
-        reason = getattr(err, "strerror", None) or err
-        raise click.ClickException(f"cannot write {output!r}: {reason}") from None
+        reason = str(getattr(err, "strerror", None) or err)
+        raise click.ClickException(
+            reason if reason.startswith("cannot write") else f"cannot write {output!r}: {reason}"
+        ) from None
     for log in parsed:
         _warn(log)
+    if mismatch:
+        LOG.warning(mismatch)
     summaries = [_summary(log) for log in parsed]
     if as_json:
         emit_result("import", None,

@@ -25,6 +25,7 @@ turns them into a :class:`topologies.generic.ClusterDescription` for the generic
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -209,10 +210,14 @@ def check_routing_flags(flavor: str, routing: str) -> None:
                                     f"{routing})")
 
 
-def cluster_from_options(options: Mapping[str, Any], *,
-                         catalog: Catalog | None = None) -> ClusterDescription | None:
+def cluster_from_options(options: Mapping[str, Any], *, catalog: Catalog | None = None,
+                         base: ClusterDescription | None = None) -> ClusterDescription | None:
     """The :class:`topologies.generic.ClusterDescription` of the cluster flags and ``--gpu``;
     None when none of them was given.
+
+    ``base`` is a description already at hand (what ``fabric import`` recorded in the records,
+    or a calibration's servers): a flag replaces its own field of it and leaves the others, so
+    ``--nic hdr200`` on V100 records keeps their V100s.
 
     Keys are checked against the catalog here, so a typo fails before any work.
 
@@ -224,15 +229,15 @@ def cluster_from_options(options: Mapping[str, Any], *,
         (exit 1) An unknown GPU, link or NIC key (the message lists the known ones).
     """
     gpu, cpu_ranks = options.get("gpu"), options.get("cpu_ranks")
-    given = [options.get(name) for name in ("nic", "nics_per_node", "peer_to_peer", "nvls")]
-    if gpu is None and cpu_ranks is None and all(v is None for v in given):
+    names = ("nic", "nics_per_node", "peer_to_peer", "nvls")
+    if gpu is None and cpu_ranks is None and all(options.get(n) is None for n in names):
         return None
     if cpu_ranks is not None and gpu is not None:
         raise DesignError(f"give --gpu {gpu} or --cpu-ranks {cpu_ranks}, not both")
-    cluster = ClusterDescription(gpu=CPU_RANKS if cpu_ranks is not None else (gpu or "h100"),
-                                 nic=options.get("nic"), nics_per_node=options.get("nics_per_node"),
-                                 peer_to_peer=options.get("peer_to_peer"),
-                                 nvls=options.get("nvls"))
+    kept = dataclasses.asdict(base) if base is not None else {}
+    fields = {n: options[n] if options.get(n) is not None else kept.get(n) for n in names}
+    cluster = ClusterDescription(
+        gpu=CPU_RANKS if cpu_ranks is not None else (gpu or kept.get("gpu") or "h100"), **fields)
     cat = catalog if catalog is not None else load_catalog_option(options.get("catalog"))
     cluster_links(cluster, 1, catalog=cat)  # unknown keys fail here, naming the known ones
     return cluster

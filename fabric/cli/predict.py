@@ -45,6 +45,7 @@ from topologies.generic import (
     CPU_RANKS,
     GENERIC_TOPOLOGY,
     cluster_links,
+    cluster_of_params,
     generic_fabric,
     rebuild_generic_fabric,
 )
@@ -75,9 +76,10 @@ def _generic(options: dict[str, Any], cal: Any) -> tuple[Any, list[str]]:
         flags = ", ".join("--" + n.replace("_", "-") for n in family)
         raise DesignError(f"--topology generic takes --nodes, --gpus-per-node, --gpu and the "
                           f"cluster flags, not {flags}")
-    cluster = cluster_from_options(options)
     fitted = cal.graph.get("params", {}) if cal is not None and cal.graph.get(
         "topology") == GENERIC_TOPOLOGY else {}
+    # each flag replaces its own field of the calibration's servers
+    cluster = cluster_from_options(options, base=cluster_of_params(fitted) if fitted else None)
     per = options.get("cpu_ranks") or options.get("gpus_per_node") or fitted.get(
         "gpus_per_host") or 8
     nodes = options.get("nodes")

@@ -206,7 +206,7 @@ def report(
         _refuse_options_besides_sweep()
         if output is None:
             raise click.UsageError("--sweep needs -o FILE")
-        check_output_path(output)
+        check_output_path(output, inputs=[sweep_db])
         atomic_write_text(output, sweep_report_html(sweep_db))
         status(f"wrote {output}")
         return
@@ -217,7 +217,9 @@ def report(
     counts = parse_gpu_counts(gpus_text)
     families = _families(families_text)
     if output is not None:
-        check_output_path(output)
+        check_output_path(output, inputs=[*(f for f in families if is_spec_path(f)),
+                                          *workload_paths, calibration,
+                                          options.get("catalog")])
     given = [collectives] if isinstance(collectives, str) else list(collectives)
     names = [canonical(c.strip()) for item in given for c in item.split(",") if c.strip()]
     cat = load_catalog_option(options.get("catalog"))

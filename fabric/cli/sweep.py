@@ -109,9 +109,10 @@ def _check_parquet() -> None:
 def _export_parquet(db: str, path: str) -> None:
     import pandas as pd
 
-    from fabric.fileio import atomic_write_bytes
+    from fabric.fileio import atomic_write_bytes, check_output_path
     from studies.sweep_store import read_rows, read_store
 
+    check_output_path(path, inputs=[db])
     con = read_store(db)
     try:
         frame = pd.DataFrame(read_rows(con))

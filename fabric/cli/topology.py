@@ -193,7 +193,7 @@ def build_command(family: str, output: str, fmt: str | None, **options: Any) -> 
             "'fabric topology export')"
         )
     fmt = _output_format(output, fmt)
-    check_output_path(output)
+    check_output_path(output, inputs=[options.get("catalog")])
     G = build_fabric(design_from_options(family, options))
     save_spec(G, output, format=fmt)
     status(f"wrote {output}: {G.graph.get('topology')}, {G.number_of_nodes():,} nodes, "
@@ -288,7 +288,7 @@ def export_command(target: str, fmt: str | None, output: str | None, node: int |
 
     if fmt in ("astra-sim", "nccl-xml"):
         if output is not None:
-            check_output_path(output)
+            check_output_path(output, inputs=[target, options.get("catalog")])
         G = build_fabric(design_from_options(target, options))
         if fmt == "astra-sim":
             from topologies.export_astra import astra_yaml
@@ -321,7 +321,7 @@ def export_command(target: str, fmt: str | None, output: str | None, node: int |
         fmt = spec_format("", fmt)
     else:
         fmt = _output_format(output, fmt)
-        check_output_path(output)
+        check_output_path(output, inputs=[target, options.get("catalog")])
     G = build_fabric(design_from_options(target, options))
     if output is None:
         click.echo(dump_spec(G, fmt), nl=False)
@@ -370,7 +370,7 @@ def import_command(file: str, output: str, fmt: str, server: str | None, gpu: st
     from topologies.spec import save_spec
 
     out_fmt = _output_format(output, None)
-    check_output_path(output)
+    check_output_path(output, inputs=[file, server, catalog])
     cat = load_catalog(catalog) if catalog else None
     description = None
     if server is not None:

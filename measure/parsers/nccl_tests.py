@@ -63,7 +63,8 @@ _VERSION = re.compile(r"^#\s*nccl-tests version\s+(\S+)(?:.*?nccl-library=(\d+))
 _STARTING = re.compile(r"^#\s*Collective test starting:\s*(\w+)")
 _CONCLUDED = re.compile(r"^#\s*Collective test concluded")
 _NTHREAD = re.compile(r"^#?\s*nThread\s+(\d+)\s+nGpus\s+(\d+)(.*)$")
-_RANK = re.compile(r"^#?\s*Rank\s+(\d+)\s+(?:Group\s+\d+\s+)?Pid\s+\d+\s+on\s+(\S+)\s+device")
+_RANK = re.compile(r"^#?\s*Rank\s+(\d+)\s+(?:Group\s+\d+\s+)?Pid\s+\d+\s+on\s+(\S+)\s+device"
+                   r"(?:\s+\d+\s+\[[^\]]*\]\s*(.*?))?\s*$")
 _COLUMNS = re.compile(r"^#?\s*(?:[A-Za-z][\w.-]{0,20}\s+){0,2}size\s+count\s+type\s")
 _BINARY = re.compile(r"\b([a-z_]{3,30}?)_perf(?:_mpi)?\b")
 _DATA = re.compile(r"^\s*\d+\s+\d+\s+\S")
@@ -119,6 +120,7 @@ class _Run:
     operation: str | None = None
     operation_error: str = ""
     ranks: dict[int, str] = field(default_factory=dict)
+    devices: dict[str, None] = field(default_factory=dict)  # device names of the rank lines
     gpus_per_process: int | None = None
     iterations: int = 0
     warmup_iterations: int = 0
@@ -241,12 +243,15 @@ def parse_nccl_tests(
                 run = _Run(operation=run.operation, operation_error=run.operation_error)
             run.ranks[int(match.group(1))] = match.group(2)
             out.hosts.setdefault(match.group(2), None)
+            if match.group(3):
+                run.devices.setdefault(match.group(3), None)
             continue
         if _COLUMNS.match(line):
             if run.has_data:
                 out.finish(run)
                 run = _Run(operation=run.operation, operation_error=run.operation_error,
-                           ranks=dict(run.ranks), gpus_per_process=run.gpus_per_process,
+                           ranks=dict(run.ranks), devices=dict(run.devices),
+                           gpus_per_process=run.gpus_per_process,
                            iterations=run.iterations, warmup_iterations=run.warmup_iterations)
             run.columns = line.lstrip("#").split()
             run.has_header = True
@@ -496,6 +501,8 @@ def _records_from_row(
     labels = columns.index("size")
     preamble = dict(zip(columns[:first], tokens[:first], strict=False))
     common: dict[str, Any] = {"count": count}
+    if run.devices:  # what the rank lines name (fabric.catalog.gpu_of_device reads it)
+        common["device"] = "; ".join(run.devices)
     for label in columns[:labels]:
         try:
             common[label] = parse_number(preamble[label], label)

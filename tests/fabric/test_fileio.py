@@ -203,3 +203,35 @@ def test_sigterm_during_the_write_leaves_no_temporary(tmp_path: Path) -> None:
     assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["plan.html"]
+
+
+def test_a_pipe_is_written_in_place_not_replaced(tmp_path: Path) -> None:
+    """A target that is no regular file (a named pipe here; /dev/null, /dev/stdout alike) is
+    written as it is: renaming over it would turn it into a file (as root, over a device)."""
+    import stat
+    import threading
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(pipe.read_bytes()))
+    reader.start()
+    atomic_write_text(pipe, "records\n")
+    reader.join(timeout=10)
+    assert got == [b"records\n"]
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)  # still the pipe
+    assert sorted(os.listdir(tmp_path)) == ["pipe"]  # no temporary file, no new file
+
+
+def test_an_input_is_never_the_output(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    log.write_text("data\n")
+    link = tmp_path / "link.log"
+    link.symlink_to(log)
+    for out in (log, link, tmp_path / "." / "run.log"):
+        with pytest.raises(ValueError, match="one of the inputs .* would be overwritten"):
+            check_output_path(out, inputs=[tmp_path / "other", None, log])
+    assert log.read_text() == "data\n"
+    assert check_output_path(tmp_path / "new.jsonl", inputs=[log]) == tmp_path / "new.jsonl"
+    with pytest.raises(ValueError, match="give a file name .*/dev/stdout"):
+        check_output_path("-")

@@ -163,6 +163,24 @@ def test_failure_keeps_an_existing_output_untouched(tmp_path):
     assert out.read_text() == "previous\n"
 
 
+def test_an_input_given_as_the_output_is_refused_and_kept(tmp_path):
+    """-o naming the log (or, for calibrate, the records) would replace it with its output."""
+    log = tmp_path / "run.log"
+    log.write_bytes(TOGETHER.read_bytes())
+    result = _run(str(log), "-o", str(log))
+    assert result.exit_code == 1
+    assert "one of the inputs" in result.output and "Traceback" not in result.output
+    assert log.read_bytes() == TOGETHER.read_bytes()
+    records = tmp_path / "r.jsonl"
+    assert _run(str(log), "-o", str(records)).exit_code == 0
+    before = records.read_bytes()
+    cal = CliRunner().invoke(cli, ["calibrate", str(records), "-o", str(records)])
+    assert cal.exit_code == 1 and "one of the inputs" in cal.output
+    assert records.read_bytes() == before
+    assert _run(str(log), "-o", "-").exit_code == 1  # not a file named '-'
+    assert not (Path.cwd() / "-").exists()
+
+
 def test_usage_errors_exit_2(tmp_path):
     assert _run("-o", str(tmp_path / "r.jsonl")).exit_code == 2
     assert _run(str(XXRJUN)).exit_code == 2

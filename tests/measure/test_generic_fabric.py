@@ -102,3 +102,68 @@ def test_an_unmeasured_undescribed_network_is_said():
     assert undescribed_network_note(described.graph) == ""
     assert undescribed_network_note(generic_fabric_from_records([_allreduce(2, 8)]).graph) == ""
     assert undescribed_network_note({"topology": "fat-tree", "params": {}}) == ""
+
+
+def test_the_gpu_the_rank_lines_name_is_checked_against_the_servers(tmp_path) -> None:
+    """nccl-tests names each rank's device; a fabric of other GPUs gets one warning that says
+    which GPU ran and how to describe it (import with a contradicting --gpu, calibrate with
+    none), and none once the servers are described with it."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from fabric.cli import cli
+    from measure.generic_fabric import device_note
+    from measure.parsers import parse_log_file
+
+    log = (Path(__file__).resolve().parents[1] / "data" / "logs" / "nccl-tests"
+           / "abci_vnode-v100_2node_all_reduce.log")
+    records = parse_log_file(log).records
+    assert {r.extra["device"] for r in records} == {"Tesla V100-SXM2-16GB"}
+    assert "--gpu v100-16gb" in device_note(records, None)
+    assert device_note(records, ClusterDescription(gpu="v100-16gb", nic="edr100")) == ""
+    assert "check --gpu" in device_note(records, ClusterDescription(gpu="a100"))
+    assert device_note(records, ClusterDescription(gpu="cpu")) == ""
+
+    runner = CliRunner()
+    plain, described = tmp_path / "plain.jsonl", tmp_path / "v100.jsonl"
+    wrong = runner.invoke(cli, ["import", str(log), "-o", str(tmp_path / "h.jsonl"),
+                                "--gpu", "h100"])
+    assert wrong.exit_code == 0 and "ran on Tesla V100-SXM2-16GB" in wrong.stderr
+    assert runner.invoke(cli, ["import", str(log), "-o", str(plain)]).exit_code == 0
+    assert runner.invoke(cli, ["import", str(log), "-o", str(described), "--gpu", "v100-16gb",
+                               "--nic", "edr100", "--nics-per-node", "2"]).exit_code == 0
+    fit = runner.invoke(cli, ["calibrate", str(plain)])
+    assert fit.exit_code == 0
+    assert "describe them with --gpu v100-16gb" in fit.stderr
+    fit = runner.invoke(cli, ["calibrate", str(described)])
+    assert fit.exit_code == 0 and "ran on" not in fit.stderr
+
+
+def test_a_cluster_flag_replaces_its_own_field_of_the_recorded_servers(tmp_path) -> None:
+    """--nic on records imported as V100 servers keeps their V100s and NIC count; predict's
+    --nics-per-node over a calibration keeps its GPU and NIC (they were dropped for the
+    defaults: H100, one NIC per GPU)."""
+    import json
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from fabric.cli import cli
+
+    log = (Path(__file__).resolve().parents[1] / "data" / "logs" / "nccl-tests"
+           / "abci_vnode-v100_2node_all_reduce.log")
+    runner = CliRunner()
+    records, cal = tmp_path / "v100.jsonl", tmp_path / "cal.json"
+    assert runner.invoke(cli, ["import", str(log), "-o", str(records), "--gpu", "v100-16gb",
+                               "--nic", "edr100", "--nics-per-node", "2"]).exit_code == 0
+    fit = runner.invoke(cli, ["calibrate", str(records), "--nic", "hdr200", "-o", str(cal),
+                              "--json"])
+    assert fit.exit_code == 0, fit.output
+    params = json.loads(fit.stdout)["results"]["graph"]["params"]
+    assert (params["gpu"], params["nic"], params["nics_per_node"]) == ("v100-16gb", "hdr200", 2)
+    got = runner.invoke(cli, ["predict", "--topology", "generic", "--calibration", str(cal),
+                              "--sizes", "1G", "--nics-per-node", "4", "--json"])
+    assert got.exit_code == 0, got.output
+    params = json.loads(got.stdout)["results"]["params"]
+    assert (params["gpu"], params["nic"], params["nics_per_node"]) == ("v100-16gb", "hdr200", 4)
