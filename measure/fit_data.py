@@ -18,6 +18,8 @@ order).
 
 from __future__ import annotations
 
+import codecs
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,12 +177,17 @@ def _eligible(records: Sequence[Record], in_place: bool | None) -> list[Record]:
 
 
 def glitch_notes(records: Sequence[Record], *, in_place: bool | None = False) -> list[str]:
-    """One note per point :func:`select_records` leaves out as flagged by its probe or as a
-    glitch."""
+    """Notes on the points :func:`select_records` leaves out: one for those whose results
+    were wrong (``num_wrong``), one per point flagged by its probe or found a glitch."""
+    wrong = [r for r in records if r.num_wrong and (in_place is None
+                                                   or bool(r.in_place) == in_place)]
+    failed = [f"{len(wrong)} point(s) left out: their results were wrong (#wrong > 0: "
+              f"{', '.join(sorted({f'{r.operation} {r.size_bytes} B' for r in wrong})[:4])}"
+              f"{', ...' if len(wrong) > 4 else ''})"] if wrong else []
     flagged = [f"{r.operation} {r.size_bytes} B left out: {'; '.join(r.extra['problems'])} "
                f"(flagged by the probe that measured it)"
                for r in _usable(records, in_place) if r.extra.get("problems")]
-    return flagged + list(find_glitches(_eligible(records, in_place)).values())
+    return failed + flagged + list(find_glitches(_eligible(records, in_place)).values())
 
 
 def load_measurements(path: str | Path) -> list[Record]:
@@ -200,9 +207,17 @@ def load_measurements(path: str | Path) -> list[Record]:
         head = path.read_bytes()[:4096]
     except OSError as err:
         raise ValueError(f"cannot read {str(path)!r}: {err.strerror or err}") from err
-    if head.lstrip()[:1] == b"{":
+    if head.removeprefix(codecs.BOM_UTF8).lstrip()[:1] == b"{":
         return read_records(path)
-    return list(parse_log_file(path).records)
+    try:
+        return list(parse_log_file(path).records)
+    except ValueError as err:
+        if "pass --ranks" not in str(err):
+            raise
+        # the counts are import's options: this command takes a records file with them
+        raise ValueError(str(err).replace(
+            "pass --ranks N (and --hosts H)", f"give them to import first: fabric import "
+            f"{shlex.quote(str(path))} --ranks N [--hosts H] -o records.jsonl")) from None
 
 
 def ideal_algorithm(record: Record) -> str | None:

@@ -254,8 +254,6 @@ def device_note(records: Sequence[Record], cluster: ClusterDescription | None) -
     >>> device_note([r], ClusterDescription(gpu="v100-16gb"))
     ''
     """
-    if cluster is not None and cluster.cpu:
-        return ""
     names: dict[str, None] = {}
     for record in records:
         found = record.extra.get("device")
@@ -263,6 +261,9 @@ def device_note(records: Sequence[Record], cluster: ClusterDescription | None) -
             for name in found.split("; "):
                 if name.strip():
                     names.setdefault(name.strip(), None)
+    if cluster is not None and cluster.cpu:
+        return (f"the servers are described as CPU ranks (--cpu-ranks), but the records ran on "
+                f"GPUs ({', '.join(names)}); describe them with --gpu") if names else ""
     gpu = "h100" if cluster is None else cluster.gpu
     other = {name: gpu_of_device(name) for name in names}
     other = {name: key for name, key in other.items() if key is None or not _same_gpu(key, gpu)}

@@ -172,7 +172,7 @@ def read_records(path: str | Path) -> list[Record]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is not data
     except OSError as err:
         raise ValueError(f"cannot read records file {str(path)!r}: {err.strerror}") from err
     except UnicodeDecodeError as err:

@@ -48,10 +48,36 @@ def _skipped_cell(numbers: list[int]) -> str:
     return f"{len(numbers)} (lines {shown}{more})"
 
 
+def _check_operation_given(path: str, records: Any, operation: str | None) -> None:
+    """Refuse an --operation that no table of the log took (each names its own collective, so
+    the option would do nothing and say nothing)."""
+    if operation is None:
+        return
+    from collectives.names import canonical
+
+    named = sorted({r.operation for r in records})
+    if named and canonical(operation) not in named:
+        raise FlagError(f"--operation {operation}: {path} names its collective ("
+                        f"{', '.join(named)}); drop --operation, which is for tables whose log "
+                        f"does not name it")
+
+
 def _check_counts_given(path: str, records: Any, num_ranks: int | None,
                         num_hosts: int | None) -> None:
     """Refuse --ranks / --hosts that the log's own lines contradict (its rank lines win, so
     the option would do nothing and say nothing)."""
+    if num_hosts is not None:
+        fewer = sorted({r.num_ranks for r in records if r.num_ranks < num_hosts})
+        if fewer:
+            raise FlagError(f"--hosts {num_hosts}: a run of {path} has {fewer[0]} ranks, and "
+                            f"every host runs at least one rank")
+        uneven = sorted({r.num_ranks for r in records
+                         if r.num_ranks % num_hosts and not r.hosts})
+        if uneven:
+            raise FlagError(f"--hosts {num_hosts}: the {uneven[0]} ranks of a run of {path} do "
+                            f"not split evenly over {num_hosts} hosts, and the model lays the "
+                            f"same number of ranks on each; give a host count that divides "
+                            f"{uneven[0]}")
     for flag, given, field in (("--ranks", num_ranks, "num_ranks"),
                                ("--hosts", num_hosts, "num_hosts")):
         stated = sorted({getattr(r, field) for r in records})
@@ -114,6 +140,7 @@ def import_command(logs: tuple[str, ...], output: str, log_format: str, num_rank
         except ValueError as err:
             raise click.ClickException(one_line(err)) from None
         _check_counts_given(path, parsed[-1].records, num_ranks, num_hosts)
+        _check_operation_given(path, parsed[-1].records, operation)
     records = [record for log in parsed for record in log.records]
     cluster = cluster_from_options(cluster_flags)
     records = with_cluster(records, cluster)  # for calibrate

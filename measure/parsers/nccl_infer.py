@@ -85,6 +85,8 @@ class Resolution:
     num_ranks: int | None
     ranks_from: str = ""
     inferred: dict[str, str] = field(default_factory=dict)
+    #: A ``--ranks`` the printed busbw/algbw contradicts, kept over it (one line; "" if none).
+    contradicted: str = ""
 
 
 def _bounds(token: str) -> tuple[float, float]:
@@ -248,16 +250,29 @@ def resolve(
         elif not rank_sources:
             by_ratio.append((fit, None, "", False))
     usable = stated or by_ratio
+    forced = next((src for src in rank_sources if src.forced), None)
+    # what the ratio alone gives where a --ranks the user forced fits nothing
+    ratio_says = [f"{fit.operation} with {fit.low} ranks" for fit in fits
+                  if fit.ok and fit.low == fit.high] if forced is not None else []
     if named_operation and not usable:
         # The log or the user names it: trust the name and the stated counts over a ratio
         # that fits neither (old builds printed other factors).
         first = rank_sources[0] if rank_sources else None
+        contradicted = ""
+        if first is not None and first.forced and ratio_says:
+            contradicted = (f"--ranks {first.num_ranks}: the printed busbw/algbw "
+                            f"{_ratio_text(rows)} is {ratio_says[0]}; kept --ranks (old "
+                            f"nccl-tests builds printed other factors), check it")
         return Resolution(operation=named_operation,
                           num_ranks=first.num_ranks if first else None,
                           ranks_from=first.evidence if first else "",
                           inferred={"num_ranks": first.evidence} if first and first.inferred
-                          else {})
+                          else {}, contradicted=contradicted)
     described = _describe_columns(redops, roots)
+    if not usable and forced is not None and ratio_says:
+        raise ValueError(f"--ranks {forced.num_ranks} fits no collective here: the printed "
+                         f"busbw/algbw {_ratio_text(rows)} is {_or_list(ratio_says)}; check "
+                         f"--ranks (or name the collective with --operation)")
     if not usable:
         raise ValueError(f"no collective fits the table ({described}); pass --operation")
     if len(usable) > 1:

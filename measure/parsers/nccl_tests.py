@@ -68,6 +68,7 @@ _RANK = re.compile(r"^#?\s*Rank\s+(\d+)\s+(?:Group\s+\d+\s+)?Pid\s+\d+\s+on\s+(\
 _COLUMNS = re.compile(r"^#?\s*(?:[A-Za-z][\w.-]{0,20}\s+){0,2}size\s+count\s+type\s")
 _BINARY = re.compile(r"\b([a-z_]{3,30}?)_perf(?:_mpi)?\b")
 _DATA = re.compile(r"^\s*\d+\s+\d+\s+\S")
+_NEAR_DATA = re.compile(r"^\s*\d\S*\s+\S+\s+\S+\s+\S")  # starts like a row
 _NCCL_VERSION = re.compile(r"\b(NCCL|RCCL) version\s+(\d+\.\d+\.\d+\S*)")
 _ENV_SET = re.compile(r"\b(NCCL_[A-Z0-9_]+) set by environment to (\S+)")
 _ENV_ASSIGN = re.compile(r"(?:^|[\s'\"])(NCCL_[A-Z0-9_]+)=([^\s'\"]+)")
@@ -272,6 +273,13 @@ def parse_nccl_tests(
                 _set_operation(run, pending_op)
             run.rows.append((number, tokens))
             continue
+        if run.has_header and _NEAR_DATA.match(line):
+            # a row of the table that does not read as one (thousands separators, a size
+            # with a unit): said, not dropped without a word
+            out.skipped.append(SkippedLine(
+                line_number=number, text=shorten(line),
+                reason="not a data row: size and count must be plain integers"))
+            continue
         binary = _BINARY.search(line)
         if binary and "NCCL INFO" not in line:
             pending_op = binary.group(1)
@@ -285,7 +293,7 @@ def parse_nccl_tests(
             raise ValueError(f"{name}:{skipped[0].line_number}: {skipped[0].reason}")
         detail = f" (line {skipped[0].line_number}: {skipped[0].reason})" if skipped else ""
         raise ValueError(f"{name}: no nccl-tests data lines found{detail}")
-    warnings = []
+    warnings = list(out.warnings)
     if any(r.placement == "" for r in records):
         warnings.append(f"{name}: the log does not say which hosts ran the ranks; "
                         "recorded as 1 host (pass --hosts H)")
@@ -327,6 +335,7 @@ class _Output:
     skipped: list[SkippedLine] = field(default_factory=list)
     hosts: dict[str, None] = field(default_factory=dict)
     inferred: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     run_reasons: set[str] = field(default_factory=set)
     zero_rows: int = 0
 
@@ -409,6 +418,8 @@ class _Output:
                           "the log has no '#  Rank' lines and its rank count cannot be inferred "
                           "from busbw/algbw; pass --ranks N (and --hosts H)")
             return
+        if found.contradicted:
+            self.warnings.append(f"{self.name}:{parsed[0][0]}: {found.contradicted}")
         rank_hosts = _rank_hosts(run)
         inferred = dict(found.inferred)
         if rank_hosts and len(rank_hosts) == found.num_ranks:

@@ -190,9 +190,10 @@ def parse_osu(
             continue
         if test is None or not test.columns or not _DATA.match(line):
             continue
+        launch = launch_before(launches, number)
+        _check_given(name, launch, num_ranks, num_hosts)
         try:
-            record = _record(line.split(), test, library, num_ranks, num_hosts,
-                             launch_before(launches, number))
+            record = _record(line.split(), test, library, num_ranks, num_hosts, launch)
         except _ZeroSize:
             zero_rows += 1
             continue
@@ -238,6 +239,21 @@ def _name_from_columns(columns: str) -> str:
     if "latency" in low:
         return "Latency"
     return columns
+
+
+def _check_given(name: str, launch: Launch | None, num_ranks: int | None,
+                 num_hosts: int | None) -> None:
+    """Refuse a ``num_ranks`` / ``num_hosts`` that the launcher line above the table states
+    otherwise (the option would silently relabel the run)."""
+    if launch is None:
+        return
+    where = f"{name}:{launch.line_number}"
+    if num_ranks is not None and launch.num_ranks != num_ranks:
+        raise ValueError(f"{where}: --ranks {num_ranks} contradicts the launcher line "
+                         f"({launch.num_ranks} processes); drop --ranks, the log states them")
+    if num_hosts is not None and launch.num_hosts is not None and launch.num_hosts != num_hosts:
+        raise ValueError(f"{where}: --hosts {num_hosts} contradicts the launcher line "
+                         f"({launch.num_hosts} hosts); drop --hosts, the log states them")
 
 
 def _record(tokens: list[str], test: _Test, library: dict[str, str],

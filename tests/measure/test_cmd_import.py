@@ -257,3 +257,78 @@ def test_imb_headers_inside_a_markdown_list_and_hosts_from_mpirun(tmp_path):
         ("all-reduce", 144, 4, 36)}
     # "            8         1000         4.50        18.59        11.69": t_max is the time.
     assert next(r for r in records if r.size_bytes == 8).time_s == 18.59e-6
+
+
+H100_1NODE = LOGS / "nccl-tests" / "xxrjun_cluster01-h100_1node_all_reduce.log"
+
+
+def _bare(tmp_path: Path) -> Path:
+    """The issue-290 log (16 ranks) without its srun prefixes and rank lines: only the
+    printed busbw/algbw (1.875) tells the rank count."""
+    lines = [line.split(": ", 1)[1] if line[:6].strip().rstrip(":").isdigit() and ": " in line
+             else line for line in SRUN.read_text().splitlines()]
+    bare = tmp_path / "bare.log"
+    bare.write_text("\n".join(line for line in lines if "Rank " not in line) + "\n")
+    return bare
+
+
+def test_options_the_log_contradicts_are_refused_or_flagged(tmp_path):
+    bare, out = _bare(tmp_path), tmp_path / "r.jsonl"
+    forced = _run(str(bare), "--ranks", "32", "-o", str(out))
+    assert forced.exit_code == 1
+    assert "--ranks 32 fits no collective" in forced.output and "16 ranks" in forced.output
+    named = _run(str(bare), "--ranks", "32", "--operation", "all-reduce", "-o", str(out))
+    assert named.exit_code == 0  # kept (old builds printed other factors), with a warning
+    assert "busbw/algbw 1.875 is all-reduce with 16 ranks" in named.stderr
+    uneven = _run(str(bare), "--hosts", "3", "-o", str(out))
+    assert uneven.exit_code == 2 and "do not split evenly over 3 hosts" in uneven.output
+    assert _run(str(bare), "--hosts", "17", "-o", str(out)).exit_code == 2
+    other = _run(str(H100_1NODE), "--operation", "broadcast", "-o", str(out))
+    assert other.exit_code == 2 and "names its collective (all-reduce)" in other.output
+    osu = LOGS / "osu" / "libfabric_pr8680_osu_latency_v7.0.txt"  # launched with -n 2
+    launched = _run(str(osu), "--ranks", "4", "-o", str(tmp_path / "osu.jsonl"))
+    assert launched.exit_code == 1 and "contradicts the launcher line" in launched.output
+    assert not (tmp_path / "osu.jsonl").exists()
+
+
+def test_a_table_row_that_does_not_read_as_one_is_reported(tmp_path):
+    lines = H100_1NODE.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.split()[:1] == ["33554432"])
+    for changed in ("33,554,432 4,194,304", "32M 4194304", "3.3554432e7 4194304"):
+        log = tmp_path / "v.log"
+        log.write_text("".join(lines[:at] + [lines[at].replace("33554432       4194304",
+                                                               changed)] + lines[at + 1:]))
+        result = _run(str(log), "-o", str(tmp_path / "r.jsonl"), "--json")
+        assert result.exit_code == 0
+        (summary,) = json.loads(result.stdout)["results"]["files"]
+        assert [s["line_number"] for s in summary["skipped_lines"]] == [at + 1]
+        assert "plain integers" in summary["skipped_lines"][0]["reason"]
+
+
+def test_calibrate_says_how_to_give_an_osu_log_its_ranks_and_reads_a_bom(tmp_path):
+    osu = LOGS / "osu" / "abci_anode-a100_4node_osu_allreduce_host.txt"
+    result = CliRunner().invoke(cli, ["calibrate", str(osu)])
+    assert result.exit_code == 1
+    assert "give them to import first: fabric import" in result.output
+    assert "--ranks N [--hosts H] -o records.jsonl" in result.output
+    records = tmp_path / "r.jsonl"
+    assert _run(str(H100_1NODE), "-o", str(records)).exit_code == 0
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + records.read_bytes())  # as a Windows editor saves it
+    assert len(read_records(bom)) == len(read_records(records))
+    assert CliRunner().invoke(cli, ["calibrate", str(bom)]).exit_code == 0
+
+
+def test_calibrate_names_the_points_whose_results_were_wrong(tmp_path):
+    lines = H100_1NODE.read_text().splitlines(keepends=True)
+    rows = [i for i, line in enumerate(lines) if line.split()[:1] in (["268435456"],
+                                                                        ["536870912"])]
+    for i in rows:
+        cells = lines[i].split()
+        cells[8] = "5"  # out-of-place #wrong
+        lines[i] = "  ".join(cells) + "\n"
+    log = tmp_path / "wrong.log"
+    log.write_text("".join(lines))
+    result = CliRunner().invoke(cli, ["calibrate", str(log)])
+    assert result.exit_code == 0
+    assert "2 point(s) left out: their results were wrong" in result.stderr

@@ -123,7 +123,9 @@ def test_the_gpu_the_rank_lines_name_is_checked_against_the_servers(tmp_path) ->
     assert "--gpu v100-16gb" in device_note(records, None)
     assert device_note(records, ClusterDescription(gpu="v100-16gb", nic="edr100")) == ""
     assert "check --gpu" in device_note(records, ClusterDescription(gpu="a100"))
-    assert device_note(records, ClusterDescription(gpu="cpu")) == ""
+    assert "(--cpu-ranks), but the records ran on GPUs" in device_note(
+        records, ClusterDescription(gpu="cpu"))
+    assert device_note([], ClusterDescription(gpu="cpu")) == ""
 
     runner = CliRunner()
     plain, described = tmp_path / "plain.jsonl", tmp_path / "v100.jsonl"
