@@ -21,6 +21,7 @@ or the plain alpha-beta fit where that fitted better) and sets the band with
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Sequence
 
 import networkx as nx
@@ -147,10 +148,20 @@ def predict_many(
         apply (e.g. a power-of-two algorithm on 6 ranks). :class:`fabric.InfeasibleError` when
         the ranks do not fit.
     """
+    if not isinstance(G, nx.Graph):
+        raise TypeError(f"G must be a fabric graph (networkx.DiGraph, e.g. "
+                        f"topologies.for_gpus('fat-tree', 1024)), got a {type(G).__name__}")
     name = canonical(collective)
     if flavor not in FLAVORS:
         raise ValueError(f"unknown flavor {flavor!r}; use one of {', '.join(FLAVORS)}")
     check_routing(routing)
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise TypeError(f"sizes must be a list of byte counts, got {sizes!r}")
+    for s in sizes:
+        if not isinstance(s, numbers.Integral) or isinstance(s, bool):
+            hint = (" (fabric.units.parse_size reads '1M' and the like)"
+                    if isinstance(s, str) else "")
+            raise TypeError(f"a size must be an integer number of bytes, got {s!r}{hint}")
     if flavor == "nccl" and routing != DEFAULT_ROUTING:
         raise ValueError(f"--routing {routing} needs the ideal or mpi flavor (the nccl flavor "
                          f"uses NCCL's tuner, which has no routing model)")

@@ -39,7 +39,7 @@ from measure.fit_data import select_records
 from measure.fit_ideal import calibrate_ideal
 from measure.generic_fabric import generic_fabric_from_records
 from measure.holdout import Holdout
-from measure.records import Record
+from measure.records import Record, check_records
 
 __all__ = ["calibrate"]
 
@@ -114,6 +114,12 @@ def calibrate(
     >>> round(cal.params.alpha_s * 1e6, 2), round(cal.params.efficiency_by_link["host-internal"], 3)
     (5.0, 0.8)
     """
+    records = check_records(records)
+    if G is not None and not isinstance(G, nx.Graph):
+        raise TypeError(f"G must be a fabric graph (networkx.DiGraph) or None, got a "
+                        f"{type(G).__name__}")
+    if in_place is not None and not isinstance(in_place, bool):
+        raise TypeError(f"in_place must be True, False or None, got {in_place!r}")
     if G is None and corrections and flavor in FLAVORS:
         # the flavor's fit and the corrections lay the records out on the same generic fabric:
         # built once (a log of 360 racks makes one of 10^5 GPUs, 1.3 s to build)

@@ -39,7 +39,7 @@ from scipy.optimize import least_squares
 from collectives import nccl
 from collectives.calibration import ModelParams
 from collectives.nccl_bridge import NCCL_PARAMETERS, calibrated_system
-from measure.calibration import Calibration, FitPoint, describe_graph
+from measure.calibration import Calibration, FitPoint, describe_graph, residual_log_rms_of
 from measure.fit_data import PredictedTimes, glitch_notes, group_points, select_records
 from measure.fit_uncertainty import check_loss, fit_uncertainty
 from measure.generic_fabric import generic_fabric_from_records
@@ -209,7 +209,7 @@ def calibrate_nccl(
         held_out_sizes_bytes=split.held_out_sizes_bytes,
         median_relative_error=float(np.median(rel)),
         worst_relative_error=float(np.max(rel)),
-        residual_log_rms=rms,
+        residual_log_rms=residual_log_rms_of(m, len(free), rms),
         parameter_log_spread=spread,
         graph=describe_graph(graph),
         fit_points=tuple(

@@ -52,6 +52,9 @@ __all__ = [
     "RANKS_WIDENING_PER_OCTAVE",
     "UNMEASURED_LINK_WIDENING",
     "UNSEEN_ALGORITHM_WIDENING",
+    "NO_EVIDENCE_LOG_HALFWIDTH",
+    "NO_EVIDENCE_RESIDUAL_LOG_RMS",
+    "residual_log_rms_of",
     "FitPoint",
     "Calibration",
     "describe_graph",
@@ -88,6 +91,24 @@ UNMEASURED_LINK_WIDENING = math.log(2.0)
 #: quadrature, and the band is twice the typical error, so about log 1.5. A stated assumption
 #: drawn from those logs, not fitted per calibration.
 UNSEEN_ALGORITHM_WIDENING = math.log(1.5)
+#: The band's log half-width when the fit measured nothing of its own error (as many points
+#: as parameters: residual and parameter spreads both 0). An exact fit of two points says
+#: nothing about a third, so it gets the band of a prediction no fit point checked (the
+#: widening above), not x1.000.
+NO_EVIDENCE_LOG_HALFWIDTH = UNSEEN_ALGORITHM_WIDENING
+#: The ``residual_log_rms`` a fit with no degrees of freedom records (the band is twice it).
+NO_EVIDENCE_RESIDUAL_LOG_RMS = NO_EVIDENCE_LOG_HALFWIDTH / 2
+
+
+def residual_log_rms_of(num_points: int, num_parameters: int, rms: float) -> float:
+    """The residual spread a calibration records: ``rms`` when the fit had points to spare,
+    :data:`NO_EVIDENCE_RESIDUAL_LOG_RMS` when it had as many parameters as points (its
+    residuals are 0 by construction and say nothing of its error).
+
+    >>> residual_log_rms_of(10, 2, 0.05), round(residual_log_rms_of(2, 2, 0.0), 4)
+    (0.05, 0.2027)
+    """
+    return rms if num_points > num_parameters else NO_EVIDENCE_RESIDUAL_LOG_RMS
 
 
 def _octaves_outside(value: float, values: Sequence[float]) -> float:
@@ -206,7 +227,9 @@ class Calibration:
 
     @property
     def band_log_halfwidth(self) -> float:
-        """h = 2 sqrt(residual_log_rms^2 + parameter_log_spread^2) (about 95 % if log-normal)."""
+        """h = 2 sqrt(residual_log_rms^2 + parameter_log_spread^2) (about 95 % if log-normal;
+        :data:`NO_EVIDENCE_LOG_HALFWIDTH` for a fit with no degrees of freedom left,
+        :func:`residual_log_rms_of`)."""
         return 2.0 * math.hypot(self.residual_log_rms, self.parameter_log_spread)
 
     @property

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import networkx as nx
 import numpy as np
 
-from measure.calibration import Calibration
+from measure.calibration import NO_EVIDENCE_RESIDUAL_LOG_RMS, Calibration
 from measure.fit_data import select_records
 from measure.fit_naive import fit_naive
 from measure.fit_regimes import fit_regimes
@@ -147,6 +147,7 @@ def add_corrections(base: Calibration, records: Sequence[Record], G: nx.DiGraph 
             f"{_percent(model_cv)}, naive alpha-beta {_percent(naive_cv)}")
     return dataclasses.replace(out, fit_points=fit_points,
                                residual_log_rms=chosen_rms if math.isfinite(chosen_rms)
+                               and base.residual_log_rms != NO_EVIDENCE_RESIDUAL_LOG_RMS
                                else base.residual_log_rms,
                                median_relative_error=float(np.median(rel)),
                                worst_relative_error=float(np.max(rel)),

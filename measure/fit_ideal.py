@@ -20,7 +20,7 @@ from scipy.optimize import least_squares
 
 from collectives.calibration import ModelParams
 from collectives.model import algorithm_costs
-from measure.calibration import Calibration, FitPoint, describe_graph
+from measure.calibration import Calibration, FitPoint, describe_graph, residual_log_rms_of
 from measure.fit_data import (
     PredictedTimes,
     glitch_notes,
@@ -219,7 +219,8 @@ def calibrate_ideal(
     stderr = spread.stderr
     names = ["alpha_s", *fitted_links]
     if m == p:
-        notes.append(f"as many points as parameters ({p}): no standard errors")
+        notes.append(f"as many points as parameters ({p}): no standard errors, and the fit "
+                     f"measured none of its own error (the band is a default x1.5)")
     # a standard error 100x the value says the same: the points do not pin this parameter
     loose = ~np.isfinite(stderr) | (stderr > 100.0 * np.maximum(np.abs(res.x), 1e-12))
     for k in np.flatnonzero(loose & (m > p)):
@@ -243,7 +244,7 @@ def calibrate_ideal(
         held_out_sizes_bytes=split.held_out_sizes_bytes,
         median_relative_error=float(np.median(rel)),
         worst_relative_error=float(np.max(rel)),
-        residual_log_rms=spread.residual_log_rms,
+        residual_log_rms=residual_log_rms_of(m, p, spread.residual_log_rms),
         parameter_log_spread=spread.parameter_log_spread,
         graph=describe_graph(graph),
         fit_points=tuple(

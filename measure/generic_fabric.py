@@ -158,6 +158,7 @@ def generic_fabric_from_records(records: Sequence[Record], *,
     >>> generic_fabric_from_records([r]).graph["params"]["num_hosts"]
     2
     """
+    _check_cluster(cluster)
     if not records:
         raise ValueError("records must hold at least one record")
     layouts = rank_layouts(records)
@@ -306,9 +307,16 @@ def with_cluster(records: Sequence[Record], cluster: ClusterDescription | None) 
     >>> cluster_of_records(with_cluster([r], ClusterDescription(gpu="v100", nic="edr100"))).nic
     'edr100'
     """
+    _check_cluster(cluster)
     if cluster is None:
         return list(records)
     return [replace(r, extra={**r.extra, CLUSTER_KEY: cluster.as_dict()}) for r in records]
+
+
+def _check_cluster(cluster: Any) -> None:
+    if cluster is not None and not isinstance(cluster, ClusterDescription):
+        raise TypeError(f"cluster must be a topologies.generic.ClusterDescription or None, got a "
+                        f"{type(cluster).__name__} (ClusterDescription(**fields) makes one)")
 
 
 def cluster_of_records(records: Sequence[Record]) -> ClusterDescription | None:

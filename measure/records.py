@@ -18,7 +18,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import IO, Any
 
 from collectives.names import busbw_factor, canonical
@@ -31,6 +31,7 @@ __all__ = [
     "read_records",
     "write_records",
     "RecordWriter",
+    "check_records",
 ]
 
 SCHEMA_VERSION = 1
@@ -96,6 +97,13 @@ class Record:
             raise ValueError(
                 f"num_hosts ({self.num_hosts}) cannot exceed num_ranks ({self.num_ranks})"
             )
+        if self.hosts and (len(self.hosts) != self.num_ranks
+                           or len(set(self.hosts)) != self.num_hosts):
+            raise ValueError(
+                f"hosts must name every rank's host ({self.num_ranks} names over "
+                f"{self.num_hosts} hosts), got {len(self.hosts)} names over "
+                f"{len(set(self.hosts))} hosts"
+            )
         if not isinstance(self.inferred, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in self.inferred.items()
         ):
@@ -134,6 +142,33 @@ class Record:
 
 _FIELDS = {f.name for f in dataclasses.fields(Record)}
 _DERIVED = {"algbw_bytes_per_s", "busbw_bytes_per_s"}
+
+
+def check_records(records: Any, name: str = "records") -> list[Record]:
+    """``records`` as a list, or a TypeError saying what to pass instead (for the functions
+    that take records: a path, a parsed log or loose dicts are common slips in a notebook).
+
+    >>> try:
+    ...     check_records("run.log")
+    ... except TypeError as err:
+    ...     print(str(err)[:48])
+    records must be Record objects, got a str (a fil
+    """
+    if isinstance(records, (str, bytes, PurePath)):
+        raise TypeError(f"{name} must be Record objects, got a {type(records).__name__} (a file "
+                        f"name? read it with measure.fit_data.load_measurements)")
+    if hasattr(records, "records") and not isinstance(records, Iterable):
+        raise TypeError(f"{name} must be Record objects, got a {type(records).__name__}: pass "
+                        f"its .records")
+    if isinstance(records, Record) or not isinstance(records, Iterable):
+        raise TypeError(f"{name} must be a sequence of Record objects, got a "
+                        f"{type(records).__name__}")
+    out = list(records)
+    bad = next((r for r in out if not isinstance(r, Record)), None)
+    if bad is not None:
+        raise TypeError(f"{name} must be Record objects, got a {type(bad).__name__} among them "
+                        f"(measure.records.record_from_dict turns a dict into one)")
+    return out
 
 
 def record_from_dict(data: Mapping[str, Any]) -> Record:

@@ -24,7 +24,7 @@ from measure.fit_data import glitch_notes, select_records, usable_records
 from measure.generic_fabric import generic_fabric_for_records
 from measure.holdout import Holdout, parse_holdout
 from measure.predict_records import predict_records
-from measure.records import Record
+from measure.records import Record, check_records
 from topologies.generic import GENERIC_TOPOLOGY
 
 __all__ = ["ValidationPoint", "ValidationReport", "validate"]
@@ -151,6 +151,13 @@ def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph 
         No usable record, a fabric that cannot hold the records, or a calibration fitted on
         another topology with ``G`` None.
     """
+    records = check_records(records)
+    if not isinstance(calibration, Calibration):
+        raise TypeError(f"calibration must be a Calibration, got a {type(calibration).__name__}"
+                        f" (a file name? read it with measure.calibration.load_calibration)")
+    if G is not None and not isinstance(G, nx.Graph):
+        raise TypeError(f"G must be a fabric graph (networkx.DiGraph) or None, got a "
+                        f"{type(G).__name__}")
     chosen = select_records(records, in_place=in_place)
     if not chosen:
         raise ValueError(f"no usable records among {len(records)} to validate")

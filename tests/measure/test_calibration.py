@@ -194,3 +194,31 @@ def test_load_calibration_fuzz_fields(tmp_path: Path, body: dict) -> None:
     path.write_text(json.dumps({"schema": CALIBRATION_SCHEMA, "version": 1, **body}))
     with pytest.raises(ValueError):
         load_calibration(path)
+
+
+def test_a_fit_with_no_points_to_spare_gets_the_default_band_not_x1(tmp_path) -> None:
+    """Two sizes for two parameters fit exactly: that measures none of the fit's error, so the
+    band is the default (x1.5), not x1.000 (false precision on every prediction)."""
+    import json
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from fabric.cli import cli
+    from measure.calibration import NO_EVIDENCE_LOG_HALFWIDTH
+    from measure.records import read_records, write_records
+
+    log = (Path(__file__).resolve().parents[1] / "data" / "logs" / "nccl-tests"
+           / "xxrjun_cluster01-h100_1node_all_reduce.log")
+    runner = CliRunner()
+    every = tmp_path / "all.jsonl"
+    assert runner.invoke(cli, ["import", str(log), "-o", str(every)]).exit_code == 0
+    two = tmp_path / "two.jsonl"
+    write_records([r for r in read_records(every) if not r.in_place
+                   and r.size_bytes in (32 << 20, 8 << 30)], two)
+    result = runner.invoke(cli, ["calibrate", str(two), "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)["results"]
+    assert body["num_points"] == 2
+    assert body["band_log_halfwidth"] == pytest.approx(NO_EVIDENCE_LOG_HALFWIDTH)
+    assert any("measured none of its own error" in note for note in body["notes"])
