@@ -16,6 +16,9 @@ time becomes ``time_s``, how sizes map to nccl-tests' meaning) are in its module
 
 from __future__ import annotations
 
+import codecs
+import gzip
+import io
 from pathlib import Path
 
 from measure.parsers.common import (
@@ -149,6 +152,25 @@ def _first_line_hint(text: str) -> str:
     return " (the log is empty)"
 
 
+#: The most bytes a compressed log may expand to (a log is kilobytes; this stops a bomb).
+_MAX_UNPACKED = 256 << 20
+
+
+def _unwrapped(path: Path, data: bytes) -> bytes:
+    """``data`` decompressed when it is a gzip file (a log kept as ``.log.gz``)."""
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as packed:
+            out = packed.read(_MAX_UNPACKED + 1)
+    except (OSError, EOFError) as err:
+        raise LogFormatError(f"{path}: a gzip file that does not decompress ({err})") from None
+    if len(out) > _MAX_UNPACKED:
+        raise LogFormatError(f"{path}: decompresses to more than {_MAX_UNPACKED >> 20} MiB; "
+                             f"not a benchmark log")
+    return out
+
+
 def parse_log_file(
     path: str | Path,
     *,
@@ -157,7 +179,8 @@ def parse_log_file(
     num_hosts: int | None = None,
     operation: str | None = None,
 ) -> ParsedLog:
-    """Read ``path`` (UTF-8; undecodable bytes replaced) and :func:`parse_log` it.
+    """Read ``path`` (UTF-8, or UTF-16 with its byte-order mark; undecodable bytes replaced;
+    gzip-compressed read through) and :func:`parse_log` it.
 
     Raises
     ------
@@ -170,6 +193,10 @@ def parse_log_file(
         data = path.read_bytes()
     except OSError as err:
         raise ValueError(f"{path}: cannot read the log ({err.strerror or err})") from err
+    data = _unwrapped(path, data)
+    if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):  # PowerShell's ">" writes these
+        text = data.decode("utf-16", errors="replace")
+        data = text.encode("utf-8")
     nul = data.find(b"\x00", 0, 65536)
     if nul >= 0:
         raise LogFormatError(f"{path}: not a text log (NUL byte at offset {nul})")

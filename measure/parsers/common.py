@@ -56,6 +56,13 @@ _OMPI = re.compile(
     r"\[\d{1,9},\d{1,9}\]<std(?:out|err)>: ?"
 )
 _BRACKET = re.compile(r"^\[\d{1,9}\] ?")
+# what log collectors put before a program's own line: terminal colours, and kubectl's
+# --prefix ("[pod/NAME/CONTAINER] ") and --timestamps (RFC 3339, "2024-05-01T12:00:00.1Z ")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+_COLLECTOR = re.compile(
+    r"^(?:\[pod/[^\]\s]+\] ?)?"
+    r"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)? )?"
+    r"(?:\[pod/[^\]\s]+\] ?)?")
 _QUOTE = re.compile(r"^\s{0,12}(?:> ?)+")
 _HASH_LINE = re.compile(r"^\s{0,40}(?:(?:[-*+]|\d{1,3}[.)])\s{1,8})?(?=#)")
 _LAUNCHER = re.compile(r"(?:^|[\s/$>])(mpirun|mpiexec(?:\.hydra)?|orterun|srun|prun|aprun)(?=\s|$)")
@@ -171,10 +178,14 @@ def strip_launcher_prefix(line: str) -> str:
 
 
 def split_lines(text: str) -> list[tuple[int, str]]:
-    """``(line_number, text)`` for every line, launcher prefix removed, very long lines cut."""
+    """``(line_number, text)`` for every line: terminal colours, a log collector's prefix
+    (kubectl's pod name and timestamp) and a launcher's prefix removed, very long lines cut."""
     out = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw[:_MAX_LINE_CHARS].replace("\x00", "")
+        if "\x1b" in line:
+            line = _ANSI.sub("", line)
+        line = _COLLECTOR.sub("", line, count=1)
         line = strip_launcher_prefix(line)
         line = _QUOTE.sub("", line, count=1)
         line = _HASH_LINE.sub("", line, count=1)

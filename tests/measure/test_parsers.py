@@ -372,3 +372,43 @@ def test_mutated_real_logs(path, edits):
     for position, insert in edits:
         text = text[:position] + insert + text[position + 1:]
     _parse_or_value_error(text, num_ranks=8, operation="all-reduce")
+
+
+@pytest.mark.parametrize("dress", ["kubectl-timestamps", "kubectl-prefix", "kubectl-both",
+                                   "ansi-colours", "utf-16", "gzip"])
+def test_a_log_as_collectors_and_shells_keep_it_parses_as_the_plain_one(tmp_path, dress):
+    """kubectl logs --timestamps/--prefix, coloured terminal output, PowerShell's UTF-16 '>'
+    redirect and a .log.gz give the same records as the plain log."""
+    import gzip
+
+    from measure.parsers import parse_log_file
+
+    plain = (Path(__file__).resolve().parents[1] / "data" / "logs" / "nccl-tests"
+             / "xxrjun_cluster01-h100_1node_all_reduce.log")
+    lines = plain.read_text().splitlines()
+    path = tmp_path / "dressed.log"
+    if dress == "kubectl-timestamps":
+        path.write_text("".join(f"2024-05-01T12:00:00.123456789Z {x}\n" for x in lines))
+    elif dress == "kubectl-prefix":
+        path.write_text("".join(f"[pod/train-0/mpi] {x}\n" for x in lines))
+    elif dress == "kubectl-both":
+        path.write_text("".join(f"[pod/train-0/mpi] 2024-05-01T12:00:00Z {x}\n" for x in lines))
+    elif dress == "ansi-colours":
+        path.write_text("".join(f"\x1b[1;32m{x}\x1b[0m\n" for x in lines))
+    elif dress == "utf-16":
+        path.write_bytes(plain.read_text().encode("utf-16"))
+    else:
+        path.write_bytes(gzip.compress(plain.read_bytes()))
+    got, want = parse_log_file(path).records, parse_log_file(plain).records
+    assert [(r.operation, r.size_bytes, r.time_s, r.num_ranks) for r in got] == [
+        (r.operation, r.size_bytes, r.time_s, r.num_ranks) for r in want]
+    assert len(want) == 20
+
+
+def test_a_broken_gzip_file_is_one_line(tmp_path):
+    from measure.parsers import parse_log_file
+
+    bad = tmp_path / "cut.log.gz"
+    bad.write_bytes(b"\x1f\x8b\x08\x00broken")
+    with pytest.raises(ValueError, match="a gzip file that does not decompress"):
+        parse_log_file(bad)
