@@ -262,6 +262,10 @@ def device_note(records: Sequence[Record], cluster: ClusterDescription | None) -
             for name in found.split("; "):
                 if name.strip():
                     names.setdefault(name.strip(), None)
+    kinds = {gpu_of_device(name) or name for name in names}
+    if len(kinds) > 1:
+        return (f"the records ran on {len(kinds)} kinds of GPU ({', '.join(names)}), and one "
+                f"fabric is fitted to all of them: calibrate each system's records on their own")
     if cluster is not None and cluster.cpu:
         return (f"the servers are described as CPU ranks (--cpu-ranks), but the records ran on "
                 f"GPUs ({', '.join(names)}); describe them with --gpu") if names else ""

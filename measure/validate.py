@@ -215,9 +215,14 @@ def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph 
             num_hosts=r.num_hosts, measured_time_s=r.time_s, predicted_time_s=p.time_s,
             time_low_s=p.time_low_s, time_high_s=p.time_high_s, algorithm=p.algorithm_label,
             fitted=key in fitted))
+    spec = holdout if isinstance(holdout, str) else "this holdout"
     if holdout is not None and points and all(q.fitted for q in points):
-        spec = holdout if isinstance(holdout, str) else "this holdout"
         notes.append(f"every point {spec} selects was a fit point of this calibration, so none "
                      f"is held out (it was fitted with another --holdout): calibrate with "
                      f"--holdout {spec} to test it on sizes it has not seen")
+    elif holdout is not None and any(q.fitted for q in points):
+        fit = sum(q.fitted for q in points)
+        notes.append(f"{fit} of the {len(points)} points {spec} selects were fit points of this "
+                     f"calibration (it was fitted with another --holdout): their errors are not "
+                     f"held-out errors (each point says 'fitted')")
     return ValidationReport(points=tuple(points), graph=describe_graph(graph), notes=tuple(notes))

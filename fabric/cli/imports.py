@@ -48,6 +48,21 @@ def _skipped_cell(numbers: list[int]) -> str:
     return f"{len(numbers)} (lines {shown}{more})"
 
 
+def _once(logs: tuple[str, ...]) -> list[str]:
+    """``logs`` with a file given twice (by any name) kept once, and a warning."""
+    import os
+
+    kept: list[str] = []
+    for path in logs:
+        twin = next((k for k in kept if os.path.exists(path) and os.path.exists(k)
+                     and os.path.samefile(path, k)), None)
+        if twin is None:
+            kept.append(path)
+        else:
+            LOG.warning(f"{path} is {twin}, given twice: imported once")
+    return kept
+
+
 def _check_operation_given(path: str, records: Any, operation: str | None) -> None:
     """Refuse an --operation that no table of the log took (each names its own collective, so
     the option would do nothing and say nothing)."""
@@ -133,7 +148,7 @@ def import_command(logs: tuple[str, ...], output: str, log_format: str, num_rank
         raise FlagError(f"--hosts {num_hosts} cannot exceed --ranks {num_ranks} (every host "
                         f"runs at least one rank)")
     parsed = []
-    for path in logs:
+    for path in _once(logs):
         try:
             parsed.append(parse_log_file(path, format=log_format, num_ranks=num_ranks,
                                          num_hosts=num_hosts, operation=operation))

@@ -130,6 +130,7 @@ class _Run:
     has_data: bool = False
     header_line: int = 0
     rows: list[tuple[int, list[str]]] = field(default_factory=list)
+    library: dict[str, str] | None = None  # versions printed before the run's first row
 
 
 def _decode_nccl_code(code: str) -> str:
@@ -209,9 +210,15 @@ def parse_nccl_tests(
                   num_ranks=num_ranks, num_hosts=num_hosts, default_op=default_op)
     run = _Run()
     pending_op: str | None = None
+    # the versions seen so far: each run's records carry those printed before its rows (two
+    # runs pasted into one file keep their own)
+    current: dict[str, str] = {}
     for number, line in lines:
         if not line:
             continue
+        if "nccl-tests" in current and _VERSION.match(line):  # the header of another run
+            current = {}
+        _scan_metadata(line, current, {})
         match = _STARTING.match(line)
         if match:
             out.finish(run)
@@ -268,6 +275,8 @@ def parse_nccl_tests(
                                                    reason="numbers outside an nccl-tests table"))
                     continue
                 run.columns = default.split()
+            if not run.has_data:
+                run.library = dict(current)
             run.has_data = True
             if run.operation is None and not run.operation_error and pending_op:
                 _set_operation(run, pending_op)
@@ -557,9 +566,9 @@ def _records_from_row(
             ranks_per_host=placement.ranks_per_host, hosts=list(rank_hosts),
             placement=placement.placement, iterations=run.iterations,
             warmup_iterations=run.warmup_iterations,
-            backend="rccl" if "rccl" in out.library else "nccl",
+            backend="rccl" if "rccl" in (run.library or out.library) else "nccl",
             dtype=preamble.get("type", ""), in_place=in_place, num_wrong=num_wrong,
-            algorithm=out.env.get("NCCL_ALGO", ""), library=dict(out.library),
+            algorithm=out.env.get("NCCL_ALGO", ""), library=dict(run.library or out.library),
             env=dict(out.env), extra=extra, inferred=dict(inferred),
         ))
     return records

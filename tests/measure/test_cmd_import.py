@@ -332,3 +332,27 @@ def test_calibrate_names_the_points_whose_results_were_wrong(tmp_path):
     result = CliRunner().invoke(cli, ["calibrate", str(log)])
     assert result.exit_code == 0
     assert "2 point(s) left out: their results were wrong" in result.stderr
+
+
+def test_a_log_given_twice_is_imported_once(tmp_path):
+    out = tmp_path / "r.jsonl"
+    result = _run(str(H100_1NODE), str(H100_1NODE.parent / "." / H100_1NODE.name), "-o",
+                  str(out))
+    assert result.exit_code == 0 and "given twice: imported once" in result.stderr
+    assert len(read_records(out)) == 20
+
+
+def test_validate_says_which_held_out_points_were_fitted(tmp_path):
+    records, cal = tmp_path / "r.jsonl", tmp_path / "half.json"
+    assert _run(str(H100_1NODE), "-o", str(records)).exit_code == 0
+    runner = CliRunner()
+    assert runner.invoke(cli, ["calibrate", str(records), "--holdout", "half", "-o",
+                               str(cal)]).exit_code == 0
+    result = runner.invoke(cli, ["validate", str(records), "--calibration", str(cal),
+                                 "--holdout", "every:3", "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)["results"]
+    fitted = sum(p["fitted"] for p in body["points"])
+    assert 0 < fitted < len(body["points"])
+    assert any(f"{fitted} of the {len(body['points'])} points every:3 selects were fit points"
+               in note for note in body["notes"])

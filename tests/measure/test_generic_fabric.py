@@ -108,6 +108,7 @@ def test_the_gpu_the_rank_lines_name_is_checked_against_the_servers(tmp_path) ->
     """nccl-tests names each rank's device; a fabric of other GPUs gets one warning that says
     which GPU ran and how to describe it (import with a contradicting --gpu, calibrate with
     none), and none once the servers are described with it."""
+    import dataclasses
     from pathlib import Path
 
     from click.testing import CliRunner
@@ -126,6 +127,9 @@ def test_the_gpu_the_rank_lines_name_is_checked_against_the_servers(tmp_path) ->
     assert "(--cpu-ranks), but the records ran on GPUs" in device_note(
         records, ClusterDescription(gpu="cpu"))
     assert device_note([], ClusterDescription(gpu="cpu")) == ""
+    a100 = [dataclasses.replace(r, extra={**r.extra, "device": "A100-SXM4-40GB"})
+            for r in records[:2]]
+    assert "2 kinds of GPU" in device_note([*records, *a100], ClusterDescription(gpu="v100-16gb"))
 
     runner = CliRunner()
     plain, described = tmp_path / "plain.jsonl", tmp_path / "v100.jsonl"

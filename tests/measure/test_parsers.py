@@ -412,3 +412,17 @@ def test_a_broken_gzip_file_is_one_line(tmp_path):
     bad.write_bytes(b"\x1f\x8b\x08\x00broken")
     with pytest.raises(ValueError, match="a gzip file that does not decompress"):
         parse_log_file(bad)
+
+
+def test_two_runs_pasted_into_one_file_keep_their_own_versions(tmp_path):
+    from measure.parsers import parse_log_file
+
+    logs = Path(__file__).resolve().parents[1] / "data" / "logs" / "nccl-tests"
+    first = logs / "xxrjun_cluster01-h100_1node_all_reduce.log"
+    second = logs / "together_h100_all_reduce_ring.out"
+    both = tmp_path / "both.log"
+    both.write_text(first.read_text() + second.read_text())
+    got = parse_log_file(both).records
+    alone = [parse_log_file(f).records for f in (first, second)]
+    assert [r.library for r in got] == [r.library for part in alone for r in part]
+    assert alone[0][0].library != alone[1][0].library  # the two runs' versions differ
