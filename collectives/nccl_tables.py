@@ -28,6 +28,7 @@ __all__ = [
     "NcclConstants",
     "TABLES",
     "DEFAULT_VERSION",
+    "closest_modeled",
     "constants_for",
     "P2pConstants",
     "P2P_CONSTANTS",
@@ -292,6 +293,25 @@ def constants_for(version: str) -> NcclConstants:
             f"unknown NCCL version {version!r}; known: {', '.join(sorted(TABLES))}"
         )
     return TABLES[key]
+
+
+def closest_modeled(release: str) -> str | None:
+    """The modeled release whose constants NCCL ``release`` ran with: the newest modeled one
+    not newer than it (2.26.2 -> ``"2.23"``: the tables changed at the modeled releases);
+    the oldest for an older release, the newest for a newer one; None if ``release`` is not a
+    version number.
+
+    >>> closest_modeled("2.26.2"), closest_modeled("2.8.4"), closest_modeled("2.31.0")
+    ('2.23', '2.18', '2.30')
+    """
+    parts = str(release).strip().lower().removeprefix("v").split("-")[0].split(".")
+    try:
+        wanted = (int(parts[0]), int(parts[1]))
+    except (IndexError, ValueError):
+        return None
+    known = sorted(TABLES, key=lambda v: tuple(int(x) for x in v.split(".")))
+    older = [v for v in known if tuple(int(x) for x in v.split(".")) <= wanted]
+    return older[-1] if older else known[0]
 
 
 # --- all-to-all / send-recv: NOT NCCL's tuner (see collectives.nccl.p2p_time) ---------------

@@ -30,6 +30,7 @@ The fit is bounded least squares on log time with a robust loss, as for the idea
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 
 import networkx as nx
@@ -39,6 +40,7 @@ from scipy.optimize import least_squares
 from collectives import nccl
 from collectives.calibration import ModelParams
 from collectives.nccl_bridge import NCCL_PARAMETERS, calibrated_system
+from collectives.nccl_tables import closest_modeled
 from measure.calibration import Calibration, FitPoint, describe_graph, residual_log_rms_of
 from measure.fit_data import PredictedTimes, glitch_notes, group_points, select_records
 from measure.fit_uncertainty import check_loss, fit_uncertainty
@@ -110,6 +112,27 @@ class _NcclProblem:
         return np.log(self.times(x)) - np.log(self.measured)
 
 
+def _version_for(records: Sequence[Record], version: str | None) -> tuple[str, str]:
+    """The NCCL release whose tuner constants the fit uses, and a note on the choice: the one
+    given, else the modeled release closest to (not newer than) the one every record states
+    (nccl-tests prints it), else the default."""
+    if version is not None:
+        return version, ""
+    ran = sorted({str(r.library.get("nccl") or r.library.get("rccl") or "") for r in records}
+                 - {""})
+    modeled = closest_modeled(ran[0]) if len(ran) == 1 else None
+    if modeled is None:
+        return nccl.DEFAULT_VERSION, ""
+    known = sorted(nccl.TABLES, key=lambda v: tuple(int(x) for x in v.split(".")))
+    if closest_modeled(ran[0]) == known[0] and not ran[0].startswith(known[0]):
+        older = (f"; it is older than every modeled release ({known[0]}-{known[-1]}), whose "
+                 f"constants it may not share")
+    else:
+        older = ""
+    return modeled, (f"the records ran NCCL {ran[0]}: the tuner's constants of NCCL {modeled} "
+                     f"(the newest modeled release not newer){older}")
+
+
 def calibrate_nccl(
     records: Sequence[Record],
     G: nx.DiGraph | None = None,
@@ -135,12 +158,12 @@ def calibrate_nccl(
         host). With fewer points than parameters the least telling ones are kept neutral
         (named in the notes).
     """
-    version = version or nccl.DEFAULT_VERSION
     check_loss(loss, f_scale_log)
     chosen = select_records(records, in_place=in_place)
     if not chosen:
         raise ValueError(f"no usable records among {len(records)} (need correct results, size > 0, "
                          f">= 2 ranks)")
+    version, version_note = _version_for(chosen, version)
     mpi = sorted({r.source for r in chosen if r.source in MPI_SOURCES})
     if mpi:
         raise ValueError(f"the nccl flavor models NCCL, and these records are MPI measurements "
@@ -149,6 +172,8 @@ def calibrate_nccl(
     fit_sizes = set(split.fitted_sizes_bytes)
     graph = generic_fabric_from_records(chosen) if G is None else G
     notes: list[str] = glitch_notes(records, in_place=in_place)
+    if version_note:
+        notes.append(version_note)
     usable = [r for r in chosen if r.size_bytes in fit_sizes and r.operation in TUNED]
     left = len([r for r in chosen if r.size_bytes in fit_sizes]) - len(usable)
     if left:
@@ -199,6 +224,12 @@ def calibrate_nccl(
     values = problem.values(x)
     errors = {problem.names[k]: float(s) * _UNIT[problem.names[k]] for k, s in zip(free, stderr,
                                                                                    strict=True)}
+    loose = sorted(n for n, e in errors.items() if math.isfinite(e) and e > abs(values[n]))
+    if loose:
+        them = "it" if len(loose) == 1 else "them"
+        notes.append(f"{', '.join(loose)}: standard error above the value (these points do not "
+                     f"pin {them} down; predictions away from the fitted sizes and node counts "
+                     f"that lean on {them} are less certain)")
     return Calibration(
         params=ModelParams(),
         alpha_s_stderr=float("nan"),

@@ -17,6 +17,7 @@ import networkx as nx
 import numpy as np
 
 from collectives.predict import link_classes_of
+from collectives.results import Prediction
 from fabric.links import SCALEOUT_CLASSES, SCALEUP_CLASSES
 from measure.calibrate_nccl import TUNED
 from measure.calibration import Calibration, describe_graph
@@ -27,7 +28,7 @@ from measure.predict_records import predict_records
 from measure.records import Record, check_records
 from topologies.generic import GENERIC_TOPOLOGY
 
-__all__ = ["ValidationPoint", "ValidationReport", "validate"]
+__all__ = ["ValidationPoint", "ValidationReport", "validate", "scope_notes"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,6 +124,31 @@ def _graph_for(cal: Calibration, records: Sequence[Record]) -> nx.DiGraph:
     return generic_fabric_for_records(records, cal.graph.get("params", {}))
 
 
+def scope_notes(calibration: Calibration, preds: Sequence[Prediction]) -> list[str]:
+    """What ``preds`` (made with ``calibration``) ask of it that its fit points never showed:
+    link classes it never measured, rank counts outside the fitted ones, algorithms no fit
+    point ran; each widens the band (:meth:`~measure.calibration.Calibration.scoped_band`)."""
+    notes = []
+    unmeasured = sorted({c for p in preds
+                         for c in calibration.unmeasured_link_classes(link_classes_of(p))})
+    if unmeasured:
+        notes.append(f"link class(es) {', '.join(unmeasured)} never measured by this "
+                     f"calibration: their default bandwidth was used and the band is wider")
+    outside = sorted({p.num_ranks for p in preds} - set(calibration.fitted_num_ranks))
+    if outside and calibration.fitted_num_ranks:
+        notes.append(f"rank count(s) {', '.join(map(str, outside))} outside the fitted "
+                     f"{', '.join(map(str, calibration.fitted_num_ranks))}: the band is wider")
+    unseen = sorted({f"{p.algorithm_label} ({p.collective})" for p in preds
+                     if calibration.unseen_algorithm(p.collective, p.algorithm_label)})
+    if unseen:
+        notes.append(f"algorithm(s) {', '.join(unseen)} never run by the fit points: their "
+                     f"latency and bandwidth were not measured and the band is wider")
+    if calibration.chosen_fit == "naive" and outside:
+        notes.append("the naive alpha-beta fit does not carry to other rank counts: the model "
+                     "with its regimes predicts those")
+    return notes
+
+
 def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph | None = None, *,
              holdout: str | Holdout | None = None,
              in_place: bool | None = False) -> ValidationReport:
@@ -189,23 +215,7 @@ def validate(records: Sequence[Record], calibration: Calibration, G: nx.DiGraph 
         if not usable:
             raise ValueError("no point of a tuned collective to validate the nccl flavor on")
     preds = predict_records(graph, usable, calibration)
-    unmeasured = sorted({c for p in preds
-                         for c in calibration.unmeasured_link_classes(link_classes_of(p))})
-    if unmeasured:
-        notes.append(f"link class(es) {', '.join(unmeasured)} never measured by this "
-                     f"calibration: their default bandwidth was used and the band is wider")
-    outside = sorted({p.num_ranks for p in preds} - set(calibration.fitted_num_ranks))
-    if outside and calibration.fitted_num_ranks:
-        notes.append(f"rank count(s) {', '.join(map(str, outside))} outside the fitted "
-                     f"{', '.join(map(str, calibration.fitted_num_ranks))}: the band is wider")
-    unseen = sorted({f"{p.algorithm_label} ({p.collective})" for p in preds
-                     if calibration.unseen_algorithm(p.collective, p.algorithm_label)})
-    if unseen:
-        notes.append(f"algorithm(s) {', '.join(unseen)} never run by the fit points: their "
-                     f"latency and bandwidth were not measured and the band is wider")
-    if calibration.chosen_fit == "naive" and outside:
-        notes.append("the naive alpha-beta fit does not carry to other rank counts: the model "
-                     "with its regimes predicts those")
+    notes += scope_notes(calibration, preds)
     fitted = _fit_point_keys(calibration)
     points = []
     for r, p in zip(usable, preds, strict=True):

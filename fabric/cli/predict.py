@@ -267,6 +267,11 @@ def predict_command(
                 flavor=flavor, calibration=cal, seed=seed, nccl_version=nccl_version,
                 routing=routing, routing_seed=routing_seed))
             advance(1)
+    if cal is not None and cal.flavor == flavor:
+        from measure.validate import scope_notes
+
+        for note in scope_notes(cal, [p for preds in by_collective for p in preds]):
+            LOG.warning(note, extra={"prefix": "note"})
     if as_json:
         emit_result("predict", None, {
             "topology": G.graph.get("topology"),

@@ -356,3 +356,29 @@ def test_validate_says_which_held_out_points_were_fitted(tmp_path):
     assert 0 < fitted < len(body["points"])
     assert any(f"{fitted} of the {len(body['points'])} points every:3 selects were fit points"
                in note for note in body["notes"])
+
+
+def test_predict_with_a_calibration_says_what_it_never_measured(tmp_path):
+    """predict --calibration at 128x the fitted ranks, for collectives the fit never ran, says
+    why the band is wide (validate said so; predict did not)."""
+    records, cal = tmp_path / "r.jsonl", tmp_path / "cal.json"
+    abci = LOGS / "nccl-tests" / "abci_anode-a100_4node_all_reduce.log"
+    assert _run(str(abci), "-o", str(records), "--gpu", "a100-40gb", "--nic", "hdr200",
+                "--nics-per-node", "4").exit_code == 0
+    runner = CliRunner()
+    assert runner.invoke(cli, ["calibrate", str(records), "-o", str(cal)]).exit_code == 0
+    result = runner.invoke(cli, ["predict", "--topology", "clos", "--gpus", "4096",
+                                 "--calibration", str(cal), "--collectives",
+                                 "all-to-all,broadcast", "--sizes", "1M"])
+    assert result.exit_code == 0, result.output
+    assert "rank count(s) 4096 outside the fitted 32" in result.stderr
+    assert "direct (all-to-all)" in result.stderr and "never run by the fit points" in (
+        result.stderr)
+
+
+def test_the_nccl_flavor_takes_the_release_the_records_ran(tmp_path):
+    result = CliRunner().invoke(cli, ["calibrate", str(TOGETHER), "--flavor", "nccl", "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)["results"]
+    assert body["nccl_version"] == "2.23"  # the log ran NCCL 2.26.2
+    assert any("ran NCCL 2.26.2: the tuner's constants of NCCL 2.23" in n for n in body["notes"])
