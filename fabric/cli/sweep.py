@@ -103,7 +103,8 @@ def _check_parquet() -> None:
         import pyarrow  # noqa: F401
     except ImportError:
         raise click.ClickException("--parquet needs pandas and pyarrow (pip install pandas "
-                                   "pyarrow); the SQLite file has the same table") from None
+                                   "pyarrow); nothing ran: without --parquet the sweep writes "
+                                   "the same table to its SQLite file") from None
 
 
 def _export_parquet(db: str, path: str) -> None:
