@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import networkx as nx
 
@@ -147,6 +147,8 @@ def predict_many(
         not a ModelCalibration or was fitted for the other flavor; an algorithm that does not
         apply (e.g. a power-of-two algorithm on 6 ranks). :class:`fabric.InfeasibleError` when
         the ranks do not fit.
+    TypeError
+        ``G`` not a graph, or a size that is not a whole number of bytes (``"1M"``, ``1.5``).
     """
     if not isinstance(G, nx.Graph):
         raise TypeError(f"G must be a fabric graph (networkx.DiGraph, e.g. "
@@ -155,13 +157,16 @@ def predict_many(
     if flavor not in FLAVORS:
         raise ValueError(f"unknown flavor {flavor!r}; use one of {', '.join(FLAVORS)}")
     check_routing(routing)
-    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
         raise TypeError(f"sizes must be a list of byte counts, got {sizes!r}")
+    sizes = list(sizes)
     for s in sizes:
-        if not isinstance(s, numbers.Integral) or isinstance(s, bool):
+        whole = (isinstance(s, numbers.Integral)
+                 or (isinstance(s, numbers.Real) and float(s).is_integer()))
+        if not whole or isinstance(s, bool):
             hint = (" (fabric.units.parse_size reads '1M' and the like)"
                     if isinstance(s, str) else "")
-            raise TypeError(f"a size must be an integer number of bytes, got {s!r}{hint}")
+            raise TypeError(f"a size must be a whole number of bytes, got {s!r}{hint}")
     if flavor == "nccl" and routing != DEFAULT_ROUTING:
         raise ValueError(f"--routing {routing} needs the ideal or mpi flavor (the nccl flavor "
                          f"uses NCCL's tuner, which has no routing model)")

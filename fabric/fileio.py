@@ -19,15 +19,17 @@ behaviour at the edges is chosen, not accidental:
   target; it is never read as output.
 - **Errors name the target**, not the temporary file (``os.replace`` onto an immutable file
   would name both).
-- **Devices and pipes are written, not replaced.** An existing target that is not a regular
-  file (``/dev/null``, ``/dev/stdout``, a named pipe) is opened and written in place: renaming
-  over it would turn the device node into a file (as root, ``-o /dev/null`` would have broken
-  ``/dev/null`` for the whole machine). Such a write is not atomic; a device has no old bytes
-  to keep.
+- **Pipes and terminals are written, not replaced; other devices are refused.** ``/dev/stdout``,
+  ``/dev/stderr`` and ``/dev/fd/N`` are written through the descriptor the process already
+  holds (whatever it points to: a pipe, a terminal, a file it appends to, a socket), never
+  reopened or renamed over. A named pipe, ``/dev/null`` or a terminal is opened and written in
+  place: renaming over it would turn the node into a file (as root, ``-o /dev/null`` would have
+  broken ``/dev/null`` for the whole machine). Such writes are not atomic; there are no old
+  bytes to keep. Block devices, sockets and other character devices are refused.
 - **An input is never the output.** Commands pass the files they read
   (:func:`check_output_path`'s ``inputs``); ``-o`` naming one of them is refused before
-  anything runs, instead of replacing a log with its own records. ``-`` is refused with a hint
-  (``/dev/stdout``): it would otherwise create a file named ``-``.
+  anything runs, instead of replacing a log with its own records. ``-`` is refused: it would
+  otherwise create a file named ``-``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import signal
 import stat
 import tempfile
@@ -59,8 +62,9 @@ def check_output_path(path: str | Path, inputs: Iterable[str | Path | None] = ()
         or link too).
     """
     if str(path) == "-":
-        raise ValueError("cannot write '-': give a file name (for standard output, "
-                         "/dev/stdout)")
+        raise ValueError("cannot write '-': give a file name")
+    if _descriptor(path) is not None:
+        return Path(path)
     path = Path(path)
     real = Path(os.path.realpath(path))
     for given in inputs:
@@ -74,6 +78,10 @@ def check_output_path(path: str | Path, inputs: Iterable[str | Path | None] = ()
             raise ValueError(f"cannot write {str(path)!r}: it is one of the inputs "
                              f"({str(given)!r}) and would be overwritten; give another file")
     if _special(path):
+        what = _refused_node(path)
+        if what:
+            raise ValueError(f"cannot write {str(path)!r}: it is {what}, not a file (only a "
+                             f"pipe, a terminal or /dev/null take output in place)")
         if not os.access(path, os.W_OK):
             raise ValueError(f"cannot write {str(path)!r}: permission denied")
         return path
@@ -145,6 +153,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         file) and the system's reason.
     """
     path = check_output_path(path)
+    fd = _descriptor(path)
+    if fd is not None:
+        _write_descriptor(path, fd, data)
+        return path
     if _special(path):
         _write_in_place(path, data)
         return path
@@ -185,6 +197,62 @@ def _special(path: Path) -> bool:
     except OSError:
         return False
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+_DESCRIPTOR = re.compile(r"/dev/(?:std(?P<std>out|err)|fd/(?P<fd>\d+))|/proc/self/fd/(?P<own>\d+)")
+
+
+def _descriptor(path: str | Path) -> int | None:
+    """The open descriptor ``path`` names (``/dev/stdout``, ``/dev/fd/3``...), None for any
+    other path or a descriptor this process does not hold open."""
+    match = _DESCRIPTOR.fullmatch(str(path))
+    if match is None:
+        return None
+    fd = {"out": 1, "err": 2}.get(match["std"] or "") or int(match["fd"] or match["own"])
+    try:
+        os.fstat(fd)
+    except OSError:
+        return None
+    return fd
+
+
+def _refused_node(path: Path) -> str:
+    """What kind of node ``path`` is when output may not go into it ("" when it may: a pipe,
+    a terminal, /dev/null)."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISFIFO(mode):
+        return ""
+    if stat.S_ISCHR(mode):
+        try:
+            if os.path.samefile(path, os.devnull):
+                return ""
+        except OSError:
+            pass
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            return "a character device"
+        try:
+            return "" if os.isatty(fd) else "a character device"
+        finally:
+            os.close(fd)
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _write_descriptor(path: Path, fd: int, data: bytes) -> None:
+    """Write ``data`` to the open descriptor ``fd`` (``path`` names it), all of it."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError as err:
+        code = err.errno or errno.EIO
+        raise OSError(code, f"cannot write {str(path)!r}: "
+                            f"{err.strerror or os.strerror(code)}") from None
 
 
 def _write_in_place(path: Path, data: bytes) -> None:

@@ -114,23 +114,31 @@ class _NcclProblem:
 
 def _version_for(records: Sequence[Record], version: str | None) -> tuple[str, str]:
     """The NCCL release whose tuner constants the fit uses, and a note on the choice: the one
-    given, else the modeled release closest to (not newer than) the one every record states
-    (nccl-tests prints it), else the default."""
+    given, else the modeled release closest to (not newer than) the one the records state
+    (nccl-tests prints it; every record mapping to the same modeled release), else the
+    default."""
     if version is not None:
         return version, ""
-    ran = sorted({str(r.library.get("nccl") or r.library.get("rccl") or "") for r in records}
-                 - {""})
-    modeled = closest_modeled(ran[0]) if len(ran) == 1 else None
-    if modeled is None:
+    ran: dict[str, str] = {}  # release as printed -> library name
+    for r in records:
+        for lib in ("nccl", "rccl"):
+            if r.library.get(lib):
+                ran.setdefault(str(r.library[lib]), lib.upper())
+    modeled = {closest_modeled(v) for v in ran} - {None}
+    if len(modeled) != 1 or any(closest_modeled(v) is None for v in ran):
         return nccl.DEFAULT_VERSION, ""
+    (chosen,) = modeled
+    assert chosen is not None
+    shown = ", ".join(f"{lib} {v}" for v, lib in sorted(ran.items()))
     known = sorted(nccl.TABLES, key=lambda v: tuple(int(x) for x in v.split(".")))
-    if closest_modeled(ran[0]) == known[0] and not ran[0].startswith(known[0]):
-        older = (f"; it is older than every modeled release ({known[0]}-{known[-1]}), whose "
-                 f"constants it may not share")
+    oldest = tuple(int(x) for x in known[0].split("."))
+    release = min(ran, key=lambda v: tuple(int(x) for x in v.split(".")[:2]))
+    if tuple(int(x) for x in release.split(".")[:2]) < oldest:
+        how = (f"the oldest modeled release: {release} is older than every modeled one "
+               f"({known[0]}-{known[-1]}), whose constants it may not share")
     else:
-        older = ""
-    return modeled, (f"the records ran NCCL {ran[0]}: the tuner's constants of NCCL {modeled} "
-                     f"(the newest modeled release not newer){older}")
+        how = "the newest modeled release not newer"
+    return chosen, f"the records ran {shown}: the tuner's constants of NCCL {chosen} ({how})"
 
 
 def calibrate_nccl(

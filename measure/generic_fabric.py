@@ -262,7 +262,10 @@ def device_note(records: Sequence[Record], cluster: ClusterDescription | None) -
             for name in found.split("; "):
                 if name.strip():
                     names.setdefault(name.strip(), None)
-    kinds = {gpu_of_device(name) or name for name in names}
+    # names the catalog does not know (an engineering sample's "NVIDIA Graphics Device", an
+    # H800) say nothing either way: only GPUs the catalog names are compared
+    known = {name: key for name in names if (key := gpu_of_device(name)) is not None}
+    kinds = set(known.values())
     if len(kinds) > 1:
         return (f"the records ran on {len(kinds)} kinds of GPU ({', '.join(names)}), and one "
                 f"fabric is fitted to all of them: calibrate each system's records on their own")
@@ -270,14 +273,13 @@ def device_note(records: Sequence[Record], cluster: ClusterDescription | None) -
         return (f"the servers are described as CPU ranks (--cpu-ranks), but the records ran on "
                 f"GPUs ({', '.join(names)}); describe them with --gpu") if names else ""
     gpu = "h100" if cluster is None else cluster.gpu
-    other = {name: gpu_of_device(name) for name in names}
-    other = {name: key for name, key in other.items() if key is None or not _same_gpu(key, gpu)}
+    if gpu not in default_catalog().gpus:  # a GPU of the user's own catalog: not compared
+        return ""
+    other = {name: key for name, key in known.items() if not _same_gpu(key, gpu)}
     if not other:
         return ""
-    shown = ", ".join(f"{name} (catalog {key})" if key else f"{name} (not in the catalog)"
-                      for name, key in other.items())
-    keys = sorted({key for key in other.values() if key})
-    hint = f"--gpu {keys[0]}" if len(keys) == 1 else "--gpu with the closest catalog GPU"
+    shown = ", ".join(f"{name} (catalog {key})" for name, key in other.items())
+    hint = f"--gpu {next(iter(other.values()))}"
     if cluster is None:
         return (f"the records ran on {shown}, but no cluster was described: the fabric has the "
                 f"generic default's H100 servers; describe them with {hint} (and --nic, "

@@ -151,7 +151,7 @@ def calibrate_command(records: str, topology: str | None, holdout: str, in_place
         cluster = _over_recorded(options, cluster, measurements)
     if G is None and cluster is not None:
         G = generic_fabric_from_records(measurements, cluster=cluster)
-    if topology is None:
+    if topology is None or topology in _GENERIC_NAMES:
         mismatch = device_note(measurements, cluster)
         if mismatch:
             LOG.warning(mismatch)
@@ -265,7 +265,7 @@ def validate_command(records: str, calibration_path: str, topology: str | None,
         G = generic_fabric_for_records(measurements, cal.graph["params"])
     elif G is None and not generic:
         G = _rebuild(cal.graph)
-    if topology is None and generic:
+    if (topology is None or topology in _GENERIC_NAMES) and generic:
         mismatch = device_note(measurements, cluster if cluster is not None
                                else cluster_of_params(cal.graph.get("params", {})))
         if mismatch:

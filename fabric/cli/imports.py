@@ -63,8 +63,8 @@ def _once(logs: tuple[str, ...]) -> list[str]:
     return kept
 
 
-def _check_operation_given(path: str, records: Any, operation: str | None) -> None:
-    """Refuse an --operation that no table of the log took (each names its own collective, so
+def _check_operation_given(logs: tuple[str, ...], records: Any, operation: str | None) -> None:
+    """Refuse an --operation that no table of the logs took (each names its own collective, so
     the option would do nothing and say nothing)."""
     if operation is None:
         return
@@ -72,7 +72,8 @@ def _check_operation_given(path: str, records: Any, operation: str | None) -> No
 
     named = sorted({r.operation for r in records})
     if named and canonical(operation) not in named:
-        raise FlagError(f"--operation {operation}: {path} names its collective ("
+        which = logs[0] if len(logs) == 1 else f"each of the {len(logs)} logs"
+        raise FlagError(f"--operation {operation}: {which} names its collective ("
                         f"{', '.join(named)}); drop --operation, which is for tables whose log "
                         f"does not name it")
 
@@ -82,7 +83,7 @@ def _check_counts_given(path: str, records: Any, num_ranks: int | None,
     """Refuse --ranks / --hosts that the log's own lines contradict (its rank lines win, so
     the option would do nothing and say nothing)."""
     if num_hosts is not None:
-        fewer = sorted({r.num_ranks for r in records if r.num_ranks < num_hosts})
+        fewer = sorted({r.num_ranks for r in records if r.num_ranks < num_hosts and not r.hosts})
         if fewer:
             raise FlagError(f"--hosts {num_hosts}: a run of {path} has {fewer[0]} ranks, and "
                             f"every host runs at least one rank")
@@ -155,7 +156,7 @@ def import_command(logs: tuple[str, ...], output: str, log_format: str, num_rank
         except ValueError as err:
             raise click.ClickException(one_line(err)) from None
         _check_counts_given(path, parsed[-1].records, num_ranks, num_hosts)
-        _check_operation_given(path, parsed[-1].records, operation)
+    _check_operation_given(logs, [r for log in parsed for r in log.records], operation)
     records = [record for log in parsed for record in log.records]
     cluster = cluster_from_options(cluster_flags)
     records = with_cluster(records, cluster)  # for calibrate

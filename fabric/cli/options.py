@@ -217,7 +217,8 @@ def cluster_from_options(options: Mapping[str, Any], *, catalog: Catalog | None 
 
     ``base`` is a description already at hand (what ``fabric import`` recorded in the records,
     or a calibration's servers): a flag replaces its own field of it and leaves the others, so
-    ``--nic hdr200`` on V100 records keeps their V100s.
+    ``--nic hdr200`` on V100 records keeps their V100s. Another GPU (``--gpu``, ``--cpu-ranks``)
+    drops what the base said of its GPU's NVSwitch and PCIe (``nvls``, ``peer_to_peer``).
 
     Keys are checked against the catalog here, so a typo fails before any work.
 
@@ -235,6 +236,9 @@ def cluster_from_options(options: Mapping[str, Any], *, catalog: Catalog | None 
     if cpu_ranks is not None and gpu is not None:
         raise DesignError(f"give --gpu {gpu} or --cpu-ranks {cpu_ranks}, not both")
     kept = dataclasses.asdict(base) if base is not None else {}
+    if (CPU_RANKS if cpu_ranks is not None else gpu) not in (None, kept.get("gpu")):
+        # another GPU: what was said of the old one's switch and PCIe does not carry over
+        kept = {k: v for k, v in kept.items() if k not in ("nvls", "peer_to_peer")}
     fields = {n: options[n] if options.get(n) is not None else kept.get(n) for n in names}
     cluster = ClusterDescription(
         gpu=CPU_RANKS if cpu_ranks is not None else (gpu or kept.get("gpu") or "h100"), **fields)

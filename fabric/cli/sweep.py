@@ -53,7 +53,10 @@ def run_command(space_path: str, output: str, scheduler: str | None, workers: in
 
     space = load_space(space_path)
     if parquet is not None:
+        from fabric.fileio import check_output_path
+
         _check_parquet()
+        check_output_path(parquet, inputs=[space_path, output])
     try:
         summary = run_sweep(space, output, scheduler=scheduler, workers=workers,
                             batch_size=batch_size,
@@ -110,10 +113,9 @@ def _check_parquet() -> None:
 def _export_parquet(db: str, path: str) -> None:
     import pandas as pd
 
-    from fabric.fileio import atomic_write_bytes, check_output_path
+    from fabric.fileio import atomic_write_bytes
     from studies.sweep_store import read_rows, read_store
 
-    check_output_path(path, inputs=[db])
     con = read_store(db)
     try:
         frame = pd.DataFrame(read_rows(con))

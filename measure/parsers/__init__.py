@@ -19,6 +19,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
+import zlib
 from pathlib import Path
 
 from measure.parsers.common import (
@@ -163,7 +164,7 @@ def _unwrapped(path: Path, data: bytes) -> bytes:
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as packed:
             out = packed.read(_MAX_UNPACKED + 1)
-    except (OSError, EOFError) as err:
+    except (OSError, EOFError, zlib.error) as err:
         raise LogFormatError(f"{path}: a gzip file that does not decompress ({err})") from None
     if len(out) > _MAX_UNPACKED:
         raise LogFormatError(f"{path}: decompresses to more than {_MAX_UNPACKED >> 20} MiB; "

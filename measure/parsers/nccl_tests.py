@@ -64,11 +64,14 @@ _STARTING = re.compile(r"^#\s*Collective test starting:\s*(\w+)")
 _CONCLUDED = re.compile(r"^#\s*Collective test concluded")
 _NTHREAD = re.compile(r"^#?\s*nThread\s+(\d+)\s+nGpus\s+(\d+)(.*)$")
 _RANK = re.compile(r"^#?\s*Rank\s+(\d+)\s+(?:Group\s+\d+\s+)?Pid\s+\d+\s+on\s+(\S+)\s+device"
-                   r"(?:\s+\d+\s+\[[^\]]*\]\s*(.*?))?\s*$")
+                   r"(?:\s+\d+\s+\[[^\]]*\]\s*(.*))?")
 _COLUMNS = re.compile(r"^#?\s*(?:[A-Za-z][\w.-]{0,20}\s+){0,2}size\s+count\s+type\s")
 _BINARY = re.compile(r"\b([a-z_]{3,30}?)_perf(?:_mpi)?\b")
 _DATA = re.compile(r"^\s*\d+\s+\d+\s+\S")
-_NEAR_DATA = re.compile(r"^\s*\d\S*\s+\S+\s+\S+\s+\S")  # starts like a row
+# a row whose size or count is not a plain integer: a number-like first token, then a count and
+# one of nccl-tests' type names (so an NCCL INFO line of host "10-0-1-5" is not one)
+_NEAR_DATA = re.compile(r"^\s*\d\S*\s+\S+\s+(?:u?int(?:8|32|64)|half|float|double|bfloat16|"
+                        r"f8e4m3|f8e5m2|fp8\w*)\s+\S")
 _NCCL_VERSION = re.compile(r"\b(NCCL|RCCL) version\s+(\d+\.\d+\.\d+\S*)")
 _ENV_SET = re.compile(r"\b(NCCL_[A-Z0-9_]+) set by environment to (\S+)")
 _ENV_ASSIGN = re.compile(r"(?:^|[\s'\"])(NCCL_[A-Z0-9_]+)=([^\s'\"]+)")
@@ -251,8 +254,8 @@ def parse_nccl_tests(
                 run = _Run(operation=run.operation, operation_error=run.operation_error)
             run.ranks[int(match.group(1))] = match.group(2)
             out.hosts.setdefault(match.group(2), None)
-            if match.group(3):
-                run.devices.setdefault(match.group(3), None)
+            if match.group(3) and match.group(3).strip():
+                run.devices.setdefault(match.group(3).strip(), None)
             continue
         if _COLUMNS.match(line):
             if run.has_data:

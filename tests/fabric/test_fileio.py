@@ -214,7 +214,7 @@ def test_a_pipe_is_written_in_place_not_replaced(tmp_path: Path) -> None:
     pipe = tmp_path / "pipe"
     os.mkfifo(pipe)
     got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(pipe.read_bytes()))
+    reader = threading.Thread(target=lambda: got.append(pipe.read_bytes()), daemon=True)
     reader.start()
     atomic_write_text(pipe, "records\n")
     reader.join(timeout=10)
@@ -233,5 +233,42 @@ def test_an_input_is_never_the_output(tmp_path: Path) -> None:
             check_output_path(out, inputs=[tmp_path / "other", None, log])
     assert log.read_text() == "data\n"
     assert check_output_path(tmp_path / "new.jsonl", inputs=[log]) == tmp_path / "new.jsonl"
-    with pytest.raises(ValueError, match="give a file name .*/dev/stdout"):
+    with pytest.raises(ValueError, match="give a file name"):
         check_output_path("-")
+
+
+def test_dev_stdout_is_the_descriptor_the_process_holds(tmp_path: Path) -> None:
+    """-o /dev/stdout with stdout appended to a file adds to that file (its earlier lines and
+    inode kept); it was renamed over, losing them."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "app.txt"
+    out.write_text("OLD\n")
+    inode = out.stat().st_ino
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from fabric.fileio import "
+            "atomic_write_text; atomic_write_text('/dev/stdout', 'records\\n')")
+    root = str(Path(__file__).resolve().parents[2])
+    with out.open("a") as handle:
+        subprocess.run([sys.executable, "-c", code, root], stdout=handle, check=True)
+    assert out.read_text() == "OLD\nrecords\n" and out.stat().st_ino == inode
+
+
+def test_sockets_and_block_devices_are_refused(tmp_path: Path) -> None:
+    import socket
+    import stat
+
+    sock = tmp_path / "s.sock"
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(str(sock))
+        with pytest.raises(ValueError, match="it is a socket, not a file"):
+            check_output_path(sock)
+    finally:
+        server.close()
+    if os.geteuid() == 0:  # a block node of a device no driver has: never written either way
+        block = tmp_path / "blk"
+        os.mknod(block, stat.S_IFBLK | 0o600, os.makedev(259, 1048575))
+        with pytest.raises(ValueError, match="it is a block device"):
+            atomic_write_text(block, "x")
+        assert stat.S_ISBLK(os.stat(block).st_mode)

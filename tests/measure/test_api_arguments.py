@@ -59,13 +59,15 @@ def test_predict_names_the_graph_and_the_sizes() -> None:
         predict("fat-tree", "all-reduce", 1024)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="'1M' .*parse_size"):
         predict(G, "all-reduce", "1M")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="integer number of bytes, got 1.5"):
+    with pytest.raises(TypeError, match="whole number of bytes, got 1.5"):
         predict(G, "all-reduce", 1.5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="a list of byte counts"):
         predict_many(G, "all-reduce", "1M")  # type: ignore[arg-type]
     import numpy as np
 
     assert predict(G, "all-reduce", np.int64(1 << 20)).time_s > 0  # numpy integers are sizes
+    assert len(predict_many(G, "all-reduce", np.array([1024, 4096]))) == 2  # an array of them
+    assert predict(G, "all-reduce", 1e6).size_bytes == 1_000_000  # a whole float
 
 
 def test_a_cluster_must_be_a_description(records: list[Record]) -> None:

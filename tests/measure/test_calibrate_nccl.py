@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from collectives import nccl
 from collectives.calibration import StaticCalibration
 from collectives.nccl_bridge import predict_nccl
 from fabric.cli import cli
@@ -116,3 +117,21 @@ def test_real_h100_log_held_out_error(tmp_path: Path) -> None:
     report = json.loads(result.stdout)["results"]
     assert report["held_out_median_relative_error"] < 0.06
     assert report["num_held_out"] >= 15
+
+
+def test_the_release_the_records_state_picks_the_tuner_constants() -> None:
+    from measure.calibrate_nccl import _version_for
+
+    def ran(*versions: str, lib: str = "nccl") -> list[Record]:
+        return [Record(operation="all-reduce", size_bytes=8, time_s=1e-5, num_ranks=2,
+                       num_hosts=1, library={lib: v}) for v in versions]
+
+    assert _version_for(ran("2.26.2"), None)[0] == "2.23"
+    assert _version_for(ran("2.26.2"), "2.30") == ("2.30", "")  # a release given wins
+    assert _version_for(ran("2.19.3", "2.19.3+cuda12.2"), None)[0] == "2.19"  # one release
+    version, note = _version_for(ran("2.8.4"), None)
+    assert version == "2.18" and "older than every modeled one" in note
+    assert "newest modeled release not newer" not in note
+    assert "RCCL 2.20.5" in _version_for(ran("2.20.5", lib="rccl"), None)[1]
+    assert _version_for(ran("2.19.3", "2.26.2"), None) == (nccl.DEFAULT_VERSION, "")  # two
+    assert _version_for(ran(), None) == (nccl.DEFAULT_VERSION, "")

@@ -178,7 +178,7 @@ def test_an_input_given_as_the_output_is_refused_and_kept(tmp_path):
     assert cal.exit_code == 1 and "one of the inputs" in cal.output
     assert records.read_bytes() == before
     assert _run(str(log), "-o", "-").exit_code == 1  # not a file named '-'
-    assert not (Path.cwd() / "-").exists()
+    assert not Path("-").exists()
 
 
 def test_usage_errors_exit_2(tmp_path):
@@ -303,6 +303,13 @@ def test_a_table_row_that_does_not_read_as_one_is_reported(tmp_path):
         (summary,) = json.loads(result.stdout)["results"]["files"]
         assert [s["line_number"] for s in summary["skipped_lines"]] == [at + 1]
         assert "plain integers" in summary["skipped_lines"][0]["reason"]
+    # lines that start with a digit but are no row: an NCCL INFO line of a host named by its
+    # address, a job script's timestamped line
+    noise = ["10-0-1-5:1234:1234 [0] NCCL INFO comm 0x55 rank 0 nranks 8 - Destroy COMPLETE\n",
+             "2024-05-01 12:00:03 INFO step 2 of 3 done\n"]
+    log.write_text("".join(lines[:at + 1] + noise + lines[at + 1:]))
+    result = _run(str(log), "-o", str(tmp_path / "r.jsonl"), "--json")
+    assert json.loads(result.stdout)["results"]["files"][0]["skipped_lines"] == []
 
 
 def test_calibrate_says_how_to_give_an_osu_log_its_ranks_and_reads_a_bom(tmp_path):
@@ -382,3 +389,15 @@ def test_the_nccl_flavor_takes_the_release_the_records_ran(tmp_path):
     body = json.loads(result.stdout)["results"]
     assert body["nccl_version"] == "2.23"  # the log ran NCCL 2.26.2
     assert any("ran NCCL 2.26.2: the tuner's constants of NCCL 2.23" in n for n in body["notes"])
+
+
+def test_operation_for_the_log_that_needs_it_among_others(tmp_path):
+    """--operation applies to the tables whose log does not name them; another log that names
+    its own does not make it a contradiction."""
+    bare = _bare(tmp_path)
+    out = tmp_path / "r.jsonl"
+    result = _run(str(XXRJUN), str(bare), "--operation", "all-reduce", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    got = read_records(out)
+    assert "all-reduce" in {r.operation for r in got}  # the bare log's table took it
+    assert {r.operation for r in got} - {"all-reduce"}  # the other log kept its own

@@ -127,6 +127,10 @@ def test_the_gpu_the_rank_lines_name_is_checked_against_the_servers(tmp_path) ->
     assert "(--cpu-ranks), but the records ran on GPUs" in device_note(
         records, ClusterDescription(gpu="cpu"))
     assert device_note([], ClusterDescription(gpu="cpu")) == ""
+    unknown = [dataclasses.replace(r, extra={**r.extra, "device": "NVIDIA Graphics Device"})
+               for r in records[:2]]
+    assert device_note(unknown, ClusterDescription(gpu="gb200")) == ""  # not in the rules
+    assert device_note(unknown, None) == ""
     a100 = [dataclasses.replace(r, extra={**r.extra, "device": "A100-SXM4-40GB"})
             for r in records[:2]]
     assert "2 kinds of GPU" in device_note([*records, *a100], ClusterDescription(gpu="v100-16gb"))
@@ -173,3 +177,13 @@ def test_a_cluster_flag_replaces_its_own_field_of_the_recorded_servers(tmp_path)
     assert got.exit_code == 0, got.output
     params = json.loads(got.stdout)["results"]["params"]
     assert (params["gpu"], params["nic"], params["nics_per_node"]) == ("v100-16gb", "hdr200", 4)
+    # another GPU drops what was said of the old one's NVSwitch: H100 servers recorded with
+    # NVLS, fitted as A100s (whose switch has none) or as CPU ranks
+    h100 = (Path(__file__).resolve().parents[1] / "data" / "logs" / "nccl-tests"
+            / "issue290_srun_h100_2node_all_reduce.log")
+    nvls = tmp_path / "nvls.jsonl"
+    assert runner.invoke(cli, ["import", str(h100), "-o", str(nvls), "--gpu", "h100",
+                               "--nvls"]).exit_code == 0
+    for flags in (["--gpu", "a100-80gb"], ["--cpu-ranks", "8"]):
+        fit = runner.invoke(cli, ["calibrate", str(nvls), *flags])
+        assert fit.exit_code == 0, fit.output

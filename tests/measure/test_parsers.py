@@ -405,11 +405,21 @@ def test_a_log_as_collectors_and_shells_keep_it_parses_as_the_plain_one(tmp_path
     assert len(want) == 20
 
 
-def test_a_broken_gzip_file_is_one_line(tmp_path):
+@pytest.mark.parametrize("where", ["header", "body"])
+def test_a_broken_gzip_file_is_one_line(tmp_path, where):
+    import gzip
+
     from measure.parsers import parse_log_file
 
     bad = tmp_path / "cut.log.gz"
-    bad.write_bytes(b"\x1f\x8b\x08\x00broken")
+    if where == "header":
+        bad.write_bytes(b"\x1f\x8b\x08\x00broken")
+    else:  # a corrupt deflate stream (zlib.error, not an OSError)
+        log = Path(__file__).resolve().parents[1] / "data" / "logs" / "nccl-tests" / (
+            "xxrjun_cluster01-h100_1node_all_reduce.log")
+        packed = bytearray(gzip.compress(log.read_bytes()))
+        packed[20:60] = bytes(40)
+        bad.write_bytes(bytes(packed))
     with pytest.raises(ValueError, match="a gzip file that does not decompress"):
         parse_log_file(bad)
 
