@@ -351,7 +351,8 @@ def plan_clos(
     2 tiers: spines = the smallest divisor ``s`` of ``u`` with ``s * radix >= L * u``,
     so each leaf reaches each spine over the same ``u / s`` cables; fits while ``L <= radix``.
     3 tiers: pods of ``P = ceil(L / ceil(L / max_leaves_per_pod))`` leaves (rounded
-    up to ``pod_multiple``); pod spines run 1:1 (at most ``radix / 2`` down, as many up); a pod
+    up to ``pod_multiple``), or more, up to ``max_leaves_per_pod``, where that needs fewer
+    switches (then fewer spine-core cables; then the smaller pod); pod spines run 1:1 (at most ``radix / 2`` down, as many up); a pod
     has the smallest divisor ``s`` of ``u`` with ``s * radix / 2 >= P * u`` spines, each with
     ``P * u / s`` uplinks; core groups (one per spine index) have the smallest divisor ``c`` of
     those uplinks with ``c * radix >= pods * uplinks``; fits while ``pods <= radix``. Every pod,
@@ -401,21 +402,38 @@ def plan_clos(
     half = k // 2
     largest = half if max_leaves_per_pod is None else max_leaves_per_pod
     pods = ceil_div(L, max(1, largest))
-    pod = min(largest, ceil_div(ceil_div(L, pods), pod_multiple) * pod_multiple)
-    spines = smallest_divisor_at_least(u, ceil_div(pod * u, half)) if half >= 1 else None
-    if spines is None or pod < 1:
-        raise InfeasibleError(
-            f"{what}: a pod of {pod} leaves with {u} uplinks each does not fit "
-            f"radix-{k} spines; use a switch with radix >= {2 * pod}"
-        )
+    even = min(largest, ceil_div(ceil_div(L, pods), pod_multiple) * pod_multiple)
+    # the pod size: the even spread, or a larger one (up to a full pod) when it needs fewer
+    # switches: each core group takes a divisor of a spine's uplinks, so a pod size with a
+    # large prime factor (31 leaves of 32 uplinks) would buy 31 cores per group, most idle
+    best: tuple[int, int, int, int, int, int] | None = None  # (switches, links, pod, ...)
+    failure = ""
+    for pod in range(max(1, even), max(even, largest) + 1, max(1, pod_multiple)):
+        n_pods = ceil_div(L, pod)
+        spines = smallest_divisor_at_least(u, ceil_div(pod * u, half)) if half >= 1 else None
+        if spines is None:
+            failure = failure or (f"{what}: a pod of {pod} leaves with {u} uplinks each does "
+                                  f"not fit radix-{k} spines; use a switch with radix >= "
+                                  f"{2 * pod}")
+            continue
+        spine_up = pod * u // spines
+        cores = smallest_divisor_at_least(spine_up, ceil_div(n_pods * spine_up, k))
+        if cores is None:
+            failure = failure or (f"{what} needs {L} leaves ({n_pods} pods of {pod}), but 3 "
+                                  f"tiers of radix-{k} switches hold at most {k} pods "
+                                  f"({k * pod} leaves); use a larger-radix switch or more "
+                                  f"oversubscription")
+            continue
+        key = (n_pods * spines + spines * cores, n_pods * spines * spine_up, pod, n_pods,
+               spines, cores)
+        if best is None or key[:3] < best[:3]:
+            best = key
+        if pod == even and n_pods * spine_up <= k:  # one core per group: nothing to save
+            break
+    if best is None:
+        raise InfeasibleError(failure or f"{what}: no pod size fits radix-{k} switches")
+    _, _, pod, pods, spines, cores = best
     spine_up = pod * u // spines
-    cores = smallest_divisor_at_least(spine_up, ceil_div(pods * spine_up, k))
-    if cores is None:
-        raise InfeasibleError(
-            f"{what} needs {L} leaves ({pods} pods of {pod}), but 3 tiers of "
-            f"radix-{k} switches hold at most {k} pods ({k * pod} leaves); use "
-            f"a larger-radix switch or more oversubscription"
-        )
     return ClosPlan(
         tiers=3,
         num_leaves=L,

@@ -83,6 +83,22 @@ def test_tiers_none_picks_the_fewest():
     assert max(switches_by_tier(clos(2056))) == 3
 
 
+def test_three_tiers_never_buy_idle_cores_and_cost_grows_with_the_gpus():
+    """An even spread of 124 leaves is 4 pods of 31: 31 leaves x 32 uplinks over 32 spines
+    gives each spine 31 core uplinks, and a core group must take a divisor of 31: 31 cores a
+    group, 992 cores at 6% of their ports (3,968 GPUs cost 2.2x 4,096). The pod size is the one
+    that needs fewest switches (here 32 leaves: 2 cores a group)."""
+    counts = {n: switches_by_tier(clos(n)) for n in (2176, 2304, 2944, 3072, 3968, 4096)}
+    assert counts[3968][3] <= 64 and counts[2176][3] <= 64
+    totals = [sum(c.values()) for c in counts.values()]
+    assert totals == sorted(totals)  # more GPUs never fewer switches
+    over = {r: sum(switches_by_tier(clos(4096, oversubscription=r)).values()) for r in (1, 3, 4)}
+    assert over[1] > over[3] > over[4]  # fewer uplinks, fewer switches
+    G = clos(3968)
+    busy = Counter(len(G.succ[n]) for n in G if n.startswith("core"))
+    assert min(busy) >= 2  # every core joins spines of several pods
+
+
 def test_forced_three_tiers_with_oversubscription():
     G = clos(3000, oversubscription=3, tiers=3)
     # d=48: 63 leaves in 2 pods of 32; 16 spines per pod (smallest divisor of u=16 taking
