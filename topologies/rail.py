@@ -346,8 +346,12 @@ def rail_optimized(
     if leaf_uplinks is not None:
         params["leaf_uplinks"] = leaf_uplinks
     num_sus = 1 + ceil_div(max(0, num_nodes - first), su_size)
+    # one unit, not full: its leaves' uplinks for the server slots in use (and held), not for
+    # 32 servers (one server's 8 leaves bought 32 uplinks each and 4 spines)
+    in_use = su_size if num_sus > 1 or leaf.fixed is not None else min(su_size,
+                                                                       num_nodes + held_slots)
     try:  # pods of whole SUs where they fit
-        plan = _rail_plan(num_sus, gpus_per_node, su_size, leaf, up.switch.radix,
+        plan = _rail_plan(num_sus, gpus_per_node, in_use, leaf, up.switch.radix,
                           f"a rail-optimized fabric of {num_nodes} nodes")
     except InfeasibleError as err:
         raise InfeasibleError(

@@ -231,3 +231,17 @@ def test_a_rail_optimized_fabric_too_large_for_its_switch_says_what_fits():
     assert any(n.startswith("th6-800 ") for n in named)
     G = rail_optimized(1500, su_size=4, switch="th6-800")  # a named switch builds it
     assert sum(1 for _, k in G.nodes(data="kind") if k == "gpu") == 1500 * 8
+
+
+@pytest.mark.parametrize("num_nodes", [1, 8, 16])
+def test_one_unit_not_full_buys_uplinks_for_the_servers_it_has(num_nodes):
+    """A single scalable unit with fewer servers than slots: each rail leaf's uplinks match
+    its servers (1:1), not the 32 of a full unit (one server's 8 leaves had 32 uplinks each,
+    256 leaf-spine cables for 8 GPUs, and 4 spines)."""
+    G = rail_optimized(num_nodes)
+    up = sum(d["num_links"] for u, v, d in G.edges(data=True)
+             if G.nodes[u].get("tier") == 1 and G.nodes[v].get("tier") == 2)
+    hosts = num_nodes * 8
+    assert hosts <= up <= 2 * hosts
+    full = rail_optimized(32)  # a full unit is as the reference architecture builds it
+    assert sum(1 for _, d in full.nodes(data=True) if d.get("tier") == 2) == 4
