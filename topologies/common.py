@@ -350,13 +350,14 @@ def plan_clos(
     -----
     2 tiers: spines = the smallest divisor ``s`` of ``u`` with ``s * radix >= L * u``,
     so each leaf reaches each spine over the same ``u / s`` cables; fits while ``L <= radix``.
-    3 tiers: pods of ``P = ceil(L / ceil(L / max_leaves_per_pod))`` leaves (rounded
-    up to ``pod_multiple``), or more, up to ``max_leaves_per_pod``, where that needs fewer
-    switches (then fewer spine-core cables; then the smaller pod); pod spines run 1:1 (at
-    most ``radix / 2`` down, as many up); a pod has the smallest divisor ``s`` of ``u`` with
-    ``s * radix / 2 >= P * u`` spines, each with ``P * u / s`` uplinks; core groups (one per spine index) have the smallest divisor ``c`` of
-    those uplinks with ``c * radix >= pods * uplinks``; fits while ``pods <= radix``. Every pod,
-    the last (possibly partial) one included, has the same spines, provisioned as in a full pod.
+    3 tiers: pods of ``P = ceil(L / ceil(L / max_leaves_per_pod))`` leaves (rounded up to
+    ``pod_multiple``), or more, up to ``max_leaves_per_pod``, where that needs fewer switches
+    (then fewer spine-core cables; then the smaller pod); pod spines run 1:1 (at most ``radix /
+    2`` down, as many up); a pod has the smallest divisor ``s`` of ``u`` with ``s * radix / 2 >=
+    P * u`` spines, each with ``P * u / s`` uplinks; core groups (one per spine index) have the
+    smallest divisor ``c`` of those uplinks with ``c * radix >= pods * uplinks``; fits while
+    ``pods <= radix``. Every pod, the last (possibly partial) one included, has the same spines,
+    provisioned as in a full pod.
 
     >>> plan = plan_clos(128, 32, 64)  # NVIDIA DGX SuperPOD B200 RA, 2024, 16 SU: 128 / 128 / 64
     >>> plan.tiers, plan.num_spines, plan.num_cores
