@@ -357,7 +357,7 @@ def plan_clos(
     P * u`` spines, each with ``P * u / s`` uplinks; core groups (one per spine index) have the
     smallest divisor ``c`` of those uplinks with ``c * radix >= pods * uplinks``; fits while
     ``pods <= radix``. Every pod, the last (possibly partial) one included, has the same spines,
-    provisioned as in a full pod.
+    provisioned as in a full pod. Three tiers asked for leaves that one pod holds make two pods.
 
     >>> plan = plan_clos(128, 32, 64)  # NVIDIA DGX SuperPOD B200 RA, 2024, 16 SU: 128 / 128 / 64
     >>> plan.tiers, plan.num_spines, plan.num_cores
@@ -402,6 +402,11 @@ def plan_clos(
         )
     half = k // 2
     largest = half if max_leaves_per_pod is None else max_leaves_per_pod
+    if L > 1 and L <= largest:
+        # three tiers asked for leaves that one pod holds: two pods, so that the cores carry
+        # traffic between them (one pod under cores that join nothing is two tiers and idle
+        # switches)
+        largest = ceil_div(ceil_div(L, 2), max(1, pod_multiple)) * max(1, pod_multiple)
     pods = ceil_div(L, max(1, largest))
     even = min(largest, ceil_div(ceil_div(L, pods), pod_multiple) * pod_multiple)
     # the pod size: the even spread, or a larger one (up to a full pod) when it needs fewer
