@@ -480,16 +480,16 @@ def rail_only(
     """
     num_nodes = check_int("num_nodes", num_nodes)
     gpus_per_node = check_int("gpus_per_node", gpus_per_node)
-    if scaleup is None and gpus_per_node > 1:
-        raise ValueError(
-            "scaleup must name a scale-up switch for rail-only (traffic between "
-            "rails is forwarded over NVLink), got None"
+    if scaleup is None and gpus_per_node > 1:  # infeasible, not bad input: compare goes on
+        raise InfeasibleError(
+            "rail-only needs a scale-up switch (traffic between rails is forwarded over "
+            "NVLink): it cannot be built without one (--no-scaleup, scaleup=None)"
         )
     hw = resolve_hardware(
         catalog=catalog, switch=switch, gpu=gpu, scaleup=scaleup, gpus_per_node=gpus_per_node
     )
     if hw.scaleup is None and gpus_per_node > 1:
-        raise ValueError(
+        raise InfeasibleError(
             f"rail-only needs a scale-up (NVLink) domain, but gpu {gpu!r} with "
             f"gpus_per_node={gpus_per_node} has none: traffic between rails has no path"
         )

@@ -247,3 +247,14 @@ def test_warnings_and_notes_go_through_logging_not_echo() -> None:
             if "echo(" in line and any(word in line for word in ('"warning', '"note', '"inferred')):
                 echoed.append(f"{path.name}:{number}: {line.strip()}")
     assert echoed == []
+
+
+def test_a_family_that_cannot_be_built_with_the_options_is_a_row_not_an_abort():
+    """--no-scaleup leaves rail-only no path between rails: compare shows it infeasible and
+    compares the others (it stopped with one error and no results)."""
+    result = run("compare", "--gpus", "1k", "--no-scaleup", "--families", "clos,rail-only",
+                 "--collectives", "all-reduce", "--json")
+    assert result.exit_code == 0, result.output
+    rows = {f["family"]: f for f in json.loads(result.stdout)["results"]["fabrics"]}
+    assert rows["clos"]["num_gpus"] == 1024
+    assert "rail-only needs a scale-up switch" in rows["rail-only"]["error"]
