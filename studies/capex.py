@@ -580,6 +580,19 @@ def _scores(plan: CapexPlan, n: int, network_factor: float = 1.0,
     return scored, [run.workload.name for run in runs]
 
 
+def _why_no_workload(plan: CapexPlan, group: list[FabricResult]) -> str:
+    """Why no workload ran on the fabrics of ``group`` (the first reason per workload), or
+    ""."""
+    parts = []
+    for run in plan.all_runs:
+        reasons = [run.errors[plan.fabrics.index(f)] for f in group
+                   if run.errors and run.results[plan.fabrics.index(f)] is None
+                   and run.errors[plan.fabrics.index(f)]]
+        if reasons:
+            parts.append(f"{run.workload.name} could not run: {reasons[0]}")
+    return "; ".join(parts)
+
+
 def recommendations(plan: CapexPlan) -> list[Recommendation]:
     """Per requested scale, the fabric with the lowest cost per useful GPU-hour.
 
@@ -627,5 +640,8 @@ def recommendations(plan: CapexPlan) -> list[Recommendation]:
             best = sorted(group, key=lambda f: (_bom(f).network_cost_per_gpu_usd, f.label))[0]
             reason = (f"lowest network cost per GPU ({_bom(best).network_cost_per_gpu_usd:,.0f} "
                       f"USD); no workload result to compare utilization")
+            failed = _why_no_workload(plan, group)
+            if failed:
+                reason += f" ({failed}): the utilization per dollar is not compared"
         out.append(Recommendation(requested_gpus=n, label=best.label, reason=reason))
     return out

@@ -258,3 +258,21 @@ def test_a_family_that_cannot_be_built_with_the_options_is_a_row_not_an_abort():
     rows = {f["family"]: f for f in json.loads(result.stdout)["results"]["fabrics"]}
     assert rows["clos"]["num_gpus"] == 1024
     assert "rail-only needs a scale-up switch" in rows["rail-only"]["error"]
+
+
+def test_a_recommendation_without_a_workload_result_says_why(tmp_path):
+    """A workload no fabric can run (tensor_parallel 3 on 1,024 GPUs) leaves the recommendation
+    to network cost alone: the reason says so and why the workload did not run."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "workload_dense70b.yaml"
+    workload = tmp_path / "tp3.yaml"
+    workload.write_text("\n".join(
+        "tensor_parallel: 3" if line.startswith("tensor_parallel:") else line
+        for line in example.read_text().splitlines()) + "\n")
+    result = run("report", "--gpus", "1024", "--families", "clos,rail-only", "--workload",
+                 workload, "--json")
+    assert result.exit_code == 0, result.output
+    (rec,) = json.loads(result.stdout)["results"]["recommendations"]
+    assert "no workload result" in rec["reason"]
+    assert "could not run" in rec["reason"] and "tensor_parallel" in rec["reason"]
