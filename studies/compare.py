@@ -24,6 +24,7 @@ from studies.design import (
     design_for_family,
     for_study,
     is_spec_path,
+    options_not_taken,
 )
 from studies.evaluate import FabricResult, evaluate_design
 
@@ -159,8 +160,16 @@ def compare_fabrics(
                 results[futures[future]] = future.result()
                 if progress is not None:
                     progress(results[futures[future]])
+    # options only some families take (--planes, --oversubscription...): said per family
+    # that built without them, so one table does not mix them unmarked
+    skipped = {name: options_not_taken(base, name) for name in names[:len(names) - len(specs)]}
     for i, (design, _, _) in enumerate(work):
         got = results[i]
+        left = skipped.get(names[i], []) if design.spec_path is None else []
+        if left and got.built:
+            results[i] = got = dataclasses.replace(got, notes=(
+                *got.notes, f"{', '.join(left)} not taken by this family: built without "
+                f"{'it' if len(left) == 1 else 'them'}"))
         if design.spec_path is not None and got.built and got.num_gpus != num_gpus:
             results[i] = dataclasses.replace(got, notes=(
                 f"a spec file is compared as it is: its {got.num_gpus:,} GPUs, not the "

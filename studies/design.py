@@ -36,6 +36,7 @@ __all__ = [
     "design_label",
     "for_study",
     "option_label",
+    "options_not_taken",
 ]
 
 #: Design fields that are builder keyword options (everything but the family, size and catalog).
@@ -224,6 +225,14 @@ def is_spec_path(name: str) -> bool:
     with a spec file's suffix (so a missing file is reported as one, not as a family)."""
     path = Path(name)
     return path.suffix.lower() in SPEC_SUFFIXES or (path.name != name and path.is_file())
+
+
+def options_not_taken(base: FabricDesign, family: str) -> list[str]:
+    """The options of ``base`` (as spelled on the command line) that ``family`` does not take:
+    a comparison builds it without them."""
+    record = topologies.family(family)
+    return [option_label(name) for name in base.given()
+            if name not in _SIZES and not record.accepts(name)]
 
 
 def check_options_used(base: FabricDesign, families: Sequence[str],

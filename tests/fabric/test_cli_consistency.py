@@ -276,3 +276,12 @@ def test_a_recommendation_without_a_workload_result_says_why(tmp_path):
     (rec,) = json.loads(result.stdout)["results"]["recommendations"]
     assert "no workload result" in rec["reason"]
     assert "could not run" in rec["reason"] and "tensor_parallel" in rec["reason"]
+
+
+def test_compare_says_which_families_built_without_an_option():
+    result = run("compare", "--gpus", "1k", "--planes", "2", "--families",
+                 "clos,rail-only", "--collectives", "all-reduce", "--json")
+    assert result.exit_code == 0, result.output
+    rows = {f["family"]: f for f in json.loads(result.stdout)["results"]["fabrics"]}
+    assert any("--planes not taken by this family" in n for n in rows["rail-only"]["notes"])
+    assert not any("not taken" in n for n in rows["clos"]["notes"])
