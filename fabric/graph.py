@@ -879,8 +879,9 @@ def fabric_arrays(G: nx.DiGraph, *, tracked: bool | None = None) -> FabricArrays
 def bisection_bandwidth(G: nx.DiGraph, arrays: FabricArrays | None = None) -> float:
     """Max flow (bytes/s, one direction) from the first half of the GPUs to the second half.
 
-    Halves follow the builders' GPU order (by node), so the cut separates whole servers; the
-    scale-up domains stay on one side except where a domain spans the middle. Capacities are
+    Halves follow the builders' GPU order (by node) and end at a server's edge: an odd number of
+    servers puts the middle one on the second side (its NVLink is no bisection). A scale-up
+    domain of several servers (an NVL72 rack) can still span the middle. Capacities are
     rounded to whole Mb/s for scipy's integer max-flow.
     """
     from scipy.sparse import coo_matrix
@@ -895,17 +896,35 @@ def bisection_bandwidth(G: nx.DiGraph, arrays: FabricArrays | None = None) -> fl
     scale = 1e6 / 8  # capacities in Mb/s
     keep = ~((a.code[a.src] == 0) & (a.code[a.dst] == 0))
     caps = (a.bandwidth_bytes_per_s[keep] * a.num_links[keep] / scale).astype(np.int64)
-    half = len(gpus) // 2
+    half = _server_boundary(G, a, len(gpus) // 2)
+    rest = len(gpus) - half
     big = int(caps.sum()) + 1
-    rows = np.concatenate([a.src[keep], np.full(half, source), gpus[half : 2 * half]])
-    cols = np.concatenate([a.dst[keep], gpus[:half], np.full(half, sink)])
-    cap = np.concatenate([caps, np.full(2 * half, big, dtype=np.int64)])
+    rows = np.concatenate([a.src[keep], np.full(half, source), gpus[half:]])
+    cols = np.concatenate([a.dst[keep], gpus[:half], np.full(rest, sink)])
+    cap = np.concatenate([caps, np.full(half + rest, big, dtype=np.int64)])
     big_cap = min(int(cap.max()), 2**31 - 1)
     cap = np.minimum(cap, big_cap).astype(np.int32)
     matrix = coo_matrix((cap, (rows, cols)), shape=(num + 2, num + 2)).tocsr()
     matrix.sum_duplicates()
     flow = maximum_flow(matrix, source, sink)
     return float(flow.flow_value) * scale
+
+
+def _server_boundary(G: nx.DiGraph, a: FabricArrays, half: int) -> int:
+    """``half`` moved down to the first GPU of its server (GPUs carry their server in ``node``),
+    so that an odd number of servers is cut between servers, not through one (whose NVLink would
+    count as bisection); ``half`` itself when the GPUs name no server or one server holds
+    every GPU up to it."""
+    def server(i: int) -> Any:
+        return G.nodes[a.nodes[int(a.gpus[i])]].get("node")
+
+    at = half
+    mark = server(at) if 0 < at < len(a.gpus) else None
+    if mark is None:
+        return half
+    while at > 0 and server(at - 1) == mark:
+        at -= 1
+    return at if at > 0 else half
 
 
 def hop_diameter(G: nx.DiGraph, *, samples: int = 16, arrays: FabricArrays | None = None) -> int:

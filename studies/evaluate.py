@@ -44,8 +44,9 @@ __all__ = [
 
 #: Default message sizes of collective curves: 1 KiB to 4 GiB, x4.
 DEFAULT_SIZES: tuple[int, ...] = tuple(2**k for k in range(10, 33, 2))
-#: Up to this many GPUs the bisection is an exact max-flow; above, the cut bound of the summary.
-EXACT_BISECTION_MAX_GPUS = 16384
+#: Up to this many GPUs the bisection is an exact max-flow (about 0.1 s at 65,536); above it is
+#: not computed (shown as "-").
+EXACT_BISECTION_MAX_GPUS = 1 << 18
 _FROZEN = {"frozen": True, "slots": True, "kw_only": True}
 
 

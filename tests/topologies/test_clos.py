@@ -175,3 +175,13 @@ def test_a_server_larger_than_a_leaf_spans_several_leaves():
                 for leaf in leaves}
     assert set(per_leaf.values()) == {24}
     assert summarize(G).injection_bandwidth_bytes_per_s == pytest.approx(50e9)
+
+
+def test_bisection_cuts_between_servers():
+    """125 servers: 62 on one side, 63 on the other. The cut went through the middle server
+    and counted its NVLink: 1,016 GPUs gave 217.6 Tb/s, more than 1,024 GPUs' 204.8."""
+    full = summarize(clos(1024)).bisection_bandwidth_bytes_per_s
+    odd = summarize(clos(1000)).bisection_bandwidth_bytes_per_s
+    assert odd == 62 * 8 * 50e9  # 62 servers' NICs, 400 Gb/s each
+    assert odd < full == 64 * 8 * 50e9
+    assert summarize(clos(1016)).bisection_bandwidth_bytes_per_s == 63 * 8 * 50e9
