@@ -162,6 +162,11 @@ def parse_size(text: str | int) -> int:
     """
     accepted = "8, 64KB, 64KiB or 1GiB (a positive number of bytes)"
     value, unit = _split_exact(text, "size", accepted)
+    if unit in ("Kb", "Mb", "Gb", "Tb"):
+        # the symbols of kilo- to terabits (as in rates, --tier-bandwidth 400Gb/s): as a size
+        # they would be read as bytes, 8x too large; all-lowercase "kb" stays bytes
+        raise ValueError(f"size {_show(text)} ends in 'b', which means bits in rates: give "
+                         f"bytes, {unit[:-1].upper()}B (x1000) or {unit[:-1].upper()}iB (x1024)")
     factor = _SIZE_UNITS.get(unit.lower())
     if factor is None:
         raise ValueError(

@@ -57,6 +57,13 @@ def test_parse_size_si_and_iec(text: str | int, size_bytes: int) -> None:
     assert got == size_bytes and type(got) is int
 
 
+@pytest.mark.parametrize("text", ["1Gb", "64Kb", "2Tb", "8Mb"])
+def test_a_size_in_bit_symbols_is_refused(text: str) -> None:
+    """Gb is gigabits in rates (400Gb/s): as a size it was read as bytes, 8x too large."""
+    with pytest.raises(ValueError, match="ends in 'b', which means bits in rates"):
+        parse_size(text)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
