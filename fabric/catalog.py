@@ -384,7 +384,11 @@ def _build(raw: Mapping[str, Any], origin: str) -> Catalog:
         raise ValueError(f"{origin}: {err}") from err
 
 
-def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+def _merge(base: dict[str, Any], override: Mapping[str, Any], origin: str = "") -> dict[str, Any]:
+    """``base`` with ``override``'s entries laid over it, field by field. A built-in entry
+    whose figures ``override`` changes (and whose ``source`` it does not give) has its source
+    say so: ``"...; cost_usd from FILE"``, so a bill of materials does not credit a public
+    source with the user's number."""
     merged = copy.deepcopy(base)
     for section, entries in override.items():
         if section == "meta":
@@ -400,7 +404,12 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
         for key, values in entries.items():
             if not isinstance(values, Mapping):
                 raise ValueError(f"[{section}.{key}] must be a table, got {type(values).__name__}")
-            target.setdefault(key, {}).update(values)
+            entry = target.setdefault(key, {})
+            changed = sorted(k for k, v in values.items() if k != "source" and entry.get(k) != v)
+            had_source = "source" in entry
+            entry.update(values)
+            if origin and had_source and changed and "source" not in values:
+                entry["source"] = f"{entry['source']}; {', '.join(changed)} from {origin}"
     return merged
 
 
@@ -446,7 +455,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: not valid TOML: {err}") from err
     try:
-        merged = _merge(_default_raw(), user)
+        merged = _merge(_default_raw(), user, path.name)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from err
     meta = merged.setdefault("meta", {})

@@ -202,3 +202,17 @@ def test_a_user_gpu_without_the_optional_fields_loads(tmp_path: Path) -> None:
 def test_bad_gpu_fields_name_the_entry(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         load_catalog(_write(tmp_path, text))
+
+
+def test_an_overridden_figure_is_credited_to_the_users_file(tmp_path):
+    """A catalog file that changes a price: the entry's source names the file for it, so the
+    bill of materials does not credit the public source with the user's number."""
+    user = tmp_path / "prices.toml"
+    user.write_text('[switches.qm9700]\ncost_usd = 72000\n')
+    switch = load_catalog(user).switches["qm9700"]
+    assert switch.cost_usd == 72000
+    assert switch.source.endswith("; cost_usd from prices.toml")
+    user.write_text('[switches.qm9700]\ncost_usd = 72000\nsource = "our quote, 2026"\n')
+    assert load_catalog(user).switches["qm9700"].source == "our quote, 2026"
+    user.write_text('[switches.qm9700]\ncost_usd = 36000.0\n')  # the same figure: no credit
+    assert "prices.toml" not in load_catalog(user).switches["qm9700"].source
