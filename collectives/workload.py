@@ -366,8 +366,41 @@ def workload_from_dict(data: Mapping[str, Any], *, origin: str = "workload") -> 
         econ = Economics(**{k: _coerce(k, v) for k, v in econ_raw.items()})
         fields = {k: _coerce(k, v) for k, v in data.items() if k != "economics"}
         return Workload(economics=econ, **fields)
-    except TypeError as err:
-        raise ValueError(f"{origin}: {err}") from err
+    except (TypeError, ValueError) as err:
+        text = str(err)
+        raise ValueError(text if text.startswith(origin) else f"{origin}: {text}") from err
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict; a key given twice is an error (the last would win)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"field {key!r} is given twice")
+        out[key] = value
+    return out
+
+
+def _yaml_without_repeats(text: str) -> Any:
+    """YAML as ``yaml.safe_load`` reads it, but a mapping key given twice is an error (PyYAML
+    keeps the last one without a word)."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise ValueError(f"field {key!r} is given twice (line {line})")
+            seen.add(key)
+        return loader.construct_mapping(node)
+
+    _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 def load_workload(path: str | Path) -> Workload:
@@ -384,13 +417,13 @@ def load_workload(path: str | Path) -> Workload:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ValueError(f"cannot read workload file {str(path)!r}: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     try:
         if path.suffix.lower() == ".json":
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_no_repeats)
         else:
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = _yaml_without_repeats(text)
     except (ValueError, ImportError) as err:  # json.JSONDecodeError is a ValueError
         raise ValueError(f"{path}: not valid JSON/YAML: {err}") from err
     except Exception as err:  # yaml.YAMLError has no common stdlib base

@@ -202,3 +202,20 @@ def test_an_empty_workload_file_is_refused_not_replaced_by_the_default(tmp_path,
     path.write_text(text)
     with pytest.raises(ValueError, match=r"empty\.yaml: the workload file is empty"):
         load_workload(path)
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("dup.yaml", b"name: x\nname: y\n", "field 'name' is given twice (line 2)"),
+    ("dup.json", b'{"name": "x", "name": "y"}', "field 'name' is given twice"),
+    ("bad.yaml", b"name: \xff\n", "not UTF-8 text"),
+    ("econ.yaml", b"name: x\neconomics:\n  amortization_years: -1\n",
+     "economics: amortization_years must be a number > 0"),
+])
+def test_a_bad_workload_file_is_named_in_one_line(tmp_path, name, content, message):
+    """A key given twice (the last one silently won), bytes that are not UTF-8 and a bad
+    economics figure name the file (the last two did not)."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as err:
+        load_workload(path)
+    assert str(err.value).startswith(str(path)) and message in str(err.value)
