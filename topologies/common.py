@@ -153,7 +153,8 @@ def auto_scaleup(cat: Catalog, gpu: Any, gpus_per_node: int) -> str | None:
     if not fits:
         raise ValueError(
             f"no catalog scale-up switch on {gpu.nvlink} holds {gpus_per_node} GPUs x "
-            f"{gpu.nvlink_num_links} links; pass scaleup=None or add one to the catalog"
+            f"{gpu.nvlink_num_links} links; build without one (--no-scaleup; scaleup=None "
+            f"in Python), use fewer GPUs per server, or add a switch to the catalog"
         )
     return min(fits, key=lambda m: (m.radix, m.key)).key
 
@@ -203,7 +204,7 @@ def resolve_hardware(
             raise ValueError(
                 f"scaleup {scaleup!r} uses {up.port_link} but gpu {gpu!r} has "
                 f"{gpu_model.nvlink or 'no NVLink'}; pick a matching scale-up switch "
-                f"or scaleup=None"
+                f"or build without one (--no-scaleup; scaleup=None in Python)"
             )
         ports = gpus_per_node * gpu_model.nvlink_num_links
         if up.radix < ports:

@@ -214,7 +214,11 @@ def report(
         raise click.UsageError("give --gpus N[,N...] (or --sweep DB)")
     if output is None and not as_json:
         raise click.UsageError("give -o FILE for the HTML report, --json, or both")
-    counts = parse_gpu_counts(gpus_text)
+    try:
+        counts = parse_gpu_counts(gpus_text)
+    except ValueError as err:  # a bad option value: a usage error (exit 2), as compare's
+        raise click.BadParameter(str(err).removeprefix("--gpus: "),
+                                 param_hint="--gpus") from None
     families = _families(families_text)
     if output is not None:
         check_output_path(output, inputs=[*(f for f in families if is_spec_path(f)),

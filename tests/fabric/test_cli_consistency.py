@@ -285,3 +285,10 @@ def test_compare_says_which_families_built_without_an_option():
     rows = {f["family"]: f for f in json.loads(result.stdout)["results"]["fabrics"]}
     assert any("--planes not taken by this family" in n for n in rows["rail-only"]["notes"])
     assert not any("not taken" in n for n in rows["clos"]["notes"])
+
+
+def test_bad_gpu_counts_are_usage_errors_everywhere_and_name_cli_options():
+    assert run("report", "--gpus", "0", "--json").exit_code == 2  # as compare (it was 1)
+    assert run("compare", "--gpus", "0").exit_code == 2
+    result = run("compare", "--gpus", "1024", "--gpus-per-node", "16")
+    assert result.exit_code == 1 and "--no-scaleup" in result.output
