@@ -126,12 +126,7 @@ def _phase_from_flows(
     repeat: float,
     alpha_steps: float,
 ) -> Phase:
-    loads = route(index, src, dst, rel)
-    if loads.unroutable:
-        raise ValueError(
-            f"{loads.unroutable} flow(s) have no path in this fabric (e.g. across rails "
-            f"of a rail-only fabric without NVLink forwarding)"
-        )
+    loads, (src, dst, rel) = _routed(index, src, dst, rel)
     nz = np.flatnonzero(loads.load_bytes)
     return Phase(
         repeat=repeat,
@@ -141,6 +136,58 @@ def _phase_from_flows(
         alpha_steps=alpha_steps,
         flows=(np.asarray(src), np.asarray(dst), np.asarray(rel, dtype=float)),
     )
+
+
+def _routed(index: FabricIndex, src: np.ndarray, dst: np.ndarray, rel: np.ndarray
+            ) -> tuple[LinkLoads, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The flows routed, those the network cannot carry sent through a peer GPU
+    (:func:`_through_peers`), and the flows as routed.
+
+    Raises
+    ------
+    ValueError
+        Flows with no path even through a peer."""
+    loads = route(index, src, dst, rel)
+    flows = (np.asarray(src), np.asarray(dst), np.asarray(rel, dtype=float))
+    if loads.unroutable:
+        peers = _through_peers(index, *flows, loads.path_latency_s)
+        if peers is not None:
+            flows = peers
+            loads = route(index, *flows)
+    if loads.unroutable:
+        raise ValueError(
+            f"{loads.unroutable} flow(s) have no path in this fabric (e.g. across rails "
+            f"of a rail-only fabric without NVLink forwarding)"
+        )
+    return loads, flows
+
+
+def _through_peers(index: FabricIndex, src: np.ndarray, dst: np.ndarray, rel: np.ndarray,
+                   path_latency_s: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The flows with each one the network cannot carry (NaN path latency: across the rails of
+    a rail-only fabric) sent through a peer, as NCCL's PXN does: over NVLink to the GPU of the
+    source's scale-up domain on the destination's rail, then over that rail. None when a flow
+    has no such peer (no scale-up domain, or none of its GPUs on that rail). Each leg is a
+    flow of its own; the step's latency is the longer leg's, not their sum."""
+    bad = np.flatnonzero(np.isnan(path_latency_s))
+    su = index.scaleup_switch[src[bad]]
+    if len(bad) == 0 or (su < 0).any():
+        return None
+    gpus = index.gpu_ids
+    span = int(index.rail.max()) + 1
+    keys = index.scaleup_switch[gpus] * span + index.rail[gpus]
+    keep = index.scaleup_switch[gpus] >= 0
+    table = dict(zip(keys[keep].tolist()[::-1], gpus[keep].tolist()[::-1], strict=True))
+    proxy = np.array([table.get(k, -1) for k in (su * span + index.rail[dst[bad]]).tolist()],
+                     dtype=np.int64)
+    if (proxy < 0).any() or (proxy == src[bad]).any():
+        return None
+    good = np.ones(len(src), dtype=bool)
+    good[bad] = False
+    return (np.concatenate([src[good], src[bad], proxy]),
+            np.concatenate([dst[good], proxy, dst[bad]]),
+            np.concatenate([rel[good], rel[bad], rel[bad]]))
 
 
 def _phase_from_loads(
@@ -252,14 +299,14 @@ def _phase_from_parts(
     """One phase of several flow sets whose path latency counts ``k`` times each (pipelines)."""
     load = np.zeros(index.num_edges)
     latency_s = 0.0
+    routed = []
     for s, d, r, k in parts:
-        loads = route(index, s, d, r)
-        if loads.unroutable:
-            raise ValueError(f"{loads.unroutable} flow(s) have no path in this fabric")
+        loads, flows_k = _routed(index, s, d, r)
         load += loads.load_bytes
         latency_s += k * loads.max_latency_s
+        routed.append(flows_k)
     flows = tuple(np.concatenate([np.asarray(p[i], dtype=float if i == 2 else np.int64)
-                                  for p in parts]) for i in range(3))
+                                  for p in routed]) for i in range(3))
     return _phase_from_loads(load, latency_s, repeat=1, alpha_steps=alpha_steps,
                              flows=(flows[0], flows[1], flows[2]))
 

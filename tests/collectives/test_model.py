@@ -161,9 +161,10 @@ def test_rail_only_all_to_all_pays_the_nvlink_forwarding_hop() -> None:
     forwarded = n * (n - n // g - (g - 1)) / n  # per source: other rails on other servers
     proxy_in = forwarded
     assert load_only == pytest.approx(intra + forwarded + proxy_in, rel=1e-9)
-    # without forwarding there is no way across rails on a rail-only fabric
-    with pytest.raises(ValueError, match="no path"):
-        predict(rail_only, "all-to-all", GIB, algorithm="pairwise")
+    # pairwise exchange crosses rails too: its pairs go through the peer on the destination's
+    # rail (PXN), as every algorithm's flows do there; it had no path before
+    pairwise = predict(rail_only, "all-to-all", GIB, algorithm="pairwise")
+    assert pairwise.time_s >= t_only
 
 
 def test_in_network_reduction_halves_bytes_sent_per_rank() -> None:
@@ -391,3 +392,19 @@ def test_multi_leader_wins_where_the_flat_ring_pays_its_steps() -> None:
     lone = topologies.build("clos", num_gpus=64, gpus_per_node=1, scaleup=None)
     with pytest.raises(ValueError, match="two-level algorithms"):
         algorithm_costs(lone, "all-gather", algorithm="multi-leader")
+
+
+def test_flows_across_rails_of_a_rail_only_fabric_go_through_a_peer() -> None:
+    """Rank i to i + 1 crosses rails at each server's edge (GPU 7 to the next server's GPU 0):
+    a rail-only network has no path, and NCCL sends through the peer on the destination's rail
+    over NVLink (PXN). send-recv failed there, and broadcast fell back to a 63x-bound binomial
+    tree because the ring's chain had no path."""
+    from topologies import clos, rail_only
+
+    G = rail_only(64)
+    sr = predict(G, "send-recv", 1 << 30)
+    assert sr.algorithm == "direct" and sr.time_s > 0
+    ring = predict(G, "broadcast", 1 << 30, algorithm="ring")
+    clos_ring = predict(clos(512), "broadcast", 1 << 30, algorithm="ring")
+    assert ring.time_s == pytest.approx(clos_ring.time_s, rel=0.05)  # the same chain
+    assert predict(G, "broadcast", 1 << 30).algorithm == "ring"
