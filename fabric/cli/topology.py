@@ -284,6 +284,8 @@ def export_command(target: str, fmt: str | None, output: str | None, node: int |
                   "apply to --format astra-sim only (a rank placement of the simulated job)")
     refuse_unless(seed is None or placement == "random", "--seed",
                   f"applies to --placement random only (got --placement {placement or 'packed'})")
+    if fmt is None and output is not None and output.lower().endswith(".xml"):
+        fmt = "nccl-xml"  # the only format written as .xml (NCCL_TOPO_FILE)
     refuse_unless(node is None or fmt == "nccl-xml", "--node", "applies to --format nccl-xml only")
 
     if fmt in ("astra-sim", "nccl-xml"):

@@ -288,3 +288,11 @@ def test_designs_build_as_a_library():
         build_fabric(FabricDesign(family="single-hop", num_gpus=8, su_size=4))
     with pytest.raises(ValueError, match="'ring'"):
         build_fabric(FabricDesign(family="ring", num_gpus=8))
+
+
+def test_export_to_an_xml_file_writes_the_nccl_topology(tmp_path):
+    out = tmp_path / "topo.xml"
+    result = CliRunner().invoke(cli, ["topology", "export", "clos", "--gpus", "64", "-o",
+                                      str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("<system")
