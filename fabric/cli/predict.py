@@ -233,10 +233,16 @@ def predict_command(
     if not names:
         raise click.BadParameter("name at least one collective", param_hint="--collectives")
     cal = _load_calibration(calibration)
+    said: list[str] = []  # every note, also in --json's results
+
+    def note(text: str, prefix: str | None = "note") -> None:
+        said.append(text)
+        LOG.warning(text, extra={"prefix": prefix} if prefix else None)
+
     if topology in _GENERIC_NAMES:
         G, notes = _generic(options, cal)
-        for note in notes:
-            LOG.warning(note)
+        for text in notes:
+            note(text, None)
     else:
         cluster_given = [n for n in CLUSTER_OPTION_NAMES if options.get(n) is not None]
         if cluster_given:
@@ -245,19 +251,18 @@ def predict_command(
         G = build_fabric(design_from_options(topology, options))
         if (G.graph.get("topology") == "fat-tree" and options.get("gpus_per_node") is None
                 and options.get("scaleup") is None):
-            LOG.warning("fat-tree is built here as Al-Fares built it, one GPU per server and "
-                        "no NVLink; compare and report build 8-GPU NVLink servers (add "
-                        "--gpus-per-node 8 --scaleup auto for the same fabric)",
-                        extra={"prefix": "note"})
+            note("fat-tree is built here as Al-Fares built it, one GPU per server and "
+                 "no NVLink; compare and report build 8-GPU NVLink servers (add "
+                 "--gpus-per-node 8 --scaleup auto for the same fabric)")
         asked = options.get("gpus")
         built = len(fabric_index(G).gpu_names)  # the index predict_many reads anyway
         if ranks is None and asked is not None and 2 <= int(asked) < built and "," not in placement:
             # a family that comes in sizes (a k-ary fat-tree) holds more GPUs than asked: the
             # collectives run over the GPUs asked, as compare and report run them
             ranks = int(asked)
-            LOG.warning(f"built {built:,} GPUs for the {ranks:,} asked: the collectives run "
-                        f"over the {ranks:,} asked ({placement} placement; --ranks N for "
-                        f"another count)", extra={"prefix": "note"})
+            note(f"built {built:,} GPUs for the {ranks:,} asked: the collectives run "
+                 f"over the {ranks:,} asked ({placement} placement; --ranks N for "
+                 f"another count)")
     where: Any = placement if "," not in placement else _split(placement)
     by_collective = []
     with progress(len(names), "fabric predict") as advance:
@@ -270,13 +275,14 @@ def predict_command(
     if cal is not None and cal.flavor == flavor:
         from measure.validate import scope_notes
 
-        for note in scope_notes(cal, [p for preds in by_collective for p in preds]):
-            LOG.warning(note, extra={"prefix": "note"})
+        for text in scope_notes(cal, [p for preds in by_collective for p in preds]):
+            note(text)
     if as_json:
         emit_result("predict", None, {
             "topology": G.graph.get("topology"),
             "params": {k: v for k, v in (G.graph.get("params") or {}).items() if k != "catalog"},
             "predictions": [_prediction_row(p) for preds in by_collective for p in preds],
+            "notes": said,
         })
         return
     for i, preds in enumerate(by_collective):

@@ -381,6 +381,10 @@ def test_predict_with_a_calibration_says_what_it_never_measured(tmp_path):
     assert "rank count(s) 4096 outside the fitted 32" in result.stderr
     assert "direct (all-to-all)" in result.stderr and "never run by the fit points" in (
         result.stderr)
+    got = runner.invoke(cli, ["predict", "--topology", "clos", "--gpus", "4096",
+                              "--calibration", str(cal), "--sizes", "1M", "--json"])
+    notes = json.loads(got.stdout)["results"]["notes"]  # the same notes, in the document
+    assert any("rank count(s) 4096 outside the fitted 32" in n for n in notes)
 
 
 def test_the_nccl_flavor_takes_the_release_the_records_ran(tmp_path):
