@@ -12,6 +12,7 @@ aborts the whole job (``MPI_Abort``) so that no rank hangs.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -148,7 +149,10 @@ class _Output:
         self.writer.close()
         if self.written == 0 and self.path:
             try:
-                os.unlink(self.path)
+                # a regular file only: -o /dev/null (or a pipe) is not this run's to remove (as
+                # root, unlinking /dev/null broke it for the whole machine)
+                if stat.S_ISREG(os.stat(self.path).st_mode):
+                    os.unlink(self.path)
             except OSError:
                 pass
 

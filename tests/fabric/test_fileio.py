@@ -272,3 +272,25 @@ def test_sockets_and_block_devices_are_refused(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="it is a block device"):
             atomic_write_text(block, "x")
         assert stat.S_ISBLK(os.stat(block).st_mode)
+
+
+def test_a_failed_measurement_removes_only_its_own_empty_file(tmp_path: Path) -> None:
+    """A probe run that wrote no record removes its output file; a pipe or device given as
+    the output is left alone (as root, -o /dev/null unlinked /dev/null on a failed run)."""
+    import stat
+    import threading
+
+    from fabric.cli.measure import _Output
+
+    plain = tmp_path / "r.jsonl"
+    out = _Output(str(plain), False, "t")
+    out.abandon()
+    assert not plain.exists()
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    reader = threading.Thread(target=pipe.read_bytes, daemon=True)
+    reader.start()
+    out = _Output(str(pipe), False, "t")
+    out.abandon()
+    reader.join(timeout=10)
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
