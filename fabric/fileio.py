@@ -46,7 +46,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "check_output_path"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "check_output_path", "descriptor_of"]
 
 
 def check_output_path(path: str | Path, inputs: Iterable[str | Path | None] = ()) -> Path:
@@ -63,7 +63,7 @@ def check_output_path(path: str | Path, inputs: Iterable[str | Path | None] = ()
     """
     if str(path) == "-":
         raise ValueError("cannot write '-': give a file name")
-    if _descriptor(path) is not None:
+    if descriptor_of(path) is not None:
         return Path(path)
     path = Path(path)
     real = Path(os.path.realpath(path))
@@ -153,7 +153,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         file) and the system's reason.
     """
     path = check_output_path(path)
-    fd = _descriptor(path)
+    fd = descriptor_of(path)
     if fd is not None:
         _write_descriptor(path, fd, data)
         return path
@@ -202,9 +202,10 @@ def _special(path: Path) -> bool:
 _DESCRIPTOR = re.compile(r"/dev/(?:std(?P<std>out|err)|fd/(?P<fd>\d+))|/proc/self/fd/(?P<own>\d+)")
 
 
-def _descriptor(path: str | Path) -> int | None:
+def descriptor_of(path: str | Path) -> int | None:
     """The open descriptor ``path`` names (``/dev/stdout``, ``/dev/fd/3``...), None for any
-    other path or a descriptor this process does not hold open."""
+    other path or a descriptor this process does not hold open: write there through it, never
+    by opening the path (which truncates a file stdout appends to)."""
     match = _DESCRIPTOR.fullmatch(str(path))
     if match is None:
         return None

@@ -13,6 +13,7 @@ finished record; whole files are written to a temporary name and renamed.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -22,7 +23,7 @@ from pathlib import Path, PurePath
 from typing import IO, Any
 
 from collectives.names import busbw_factor, canonical
-from fabric.fileio import atomic_write_text, check_output_path
+from fabric.fileio import atomic_write_text, check_output_path, descriptor_of
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -243,14 +244,22 @@ class RecordWriter:
 
     def __init__(self, path: str | Path, *, truncate: bool = True) -> None:
         self.path = check_output_path(path)
-        self._handle: IO[str] | None = open(self.path, "w" if truncate else "a", encoding="utf-8")
+        fd = descriptor_of(self.path)
+        if fd is not None:  # /dev/stdout: through the open descriptor (reopening truncates)
+            self._handle: IO[str] | None = os.fdopen(os.dup(fd), "w", encoding="utf-8")
+        else:
+            self._handle = open(self.path, "w" if truncate else "a", encoding="utf-8")
 
     def write(self, record: Record) -> None:
         if self._handle is None:
             raise ValueError("RecordWriter is closed")
         self._handle.write(record.to_json() + "\n")
         self._handle.flush()
-        os.fsync(self._handle.fileno())
+        try:
+            os.fsync(self._handle.fileno())
+        except OSError as err:  # a pipe, a terminal, /dev/null: nothing to sync
+            if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EROFS):
+                raise
 
     def close(self) -> None:
         if self._handle is not None:

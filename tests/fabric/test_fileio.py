@@ -294,3 +294,23 @@ def test_a_failed_measurement_removes_only_its_own_empty_file(tmp_path: Path) ->
     out.abandon()
     reader.join(timeout=10)
     assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+
+
+def test_records_stream_into_a_pipe(tmp_path: Path) -> None:
+    """A probe's records file may be a pipe or /dev/null, where fsync fails (EINVAL): the
+    first record failed the run, which then unlinked the output."""
+    import threading
+
+    from measure.records import Record, RecordWriter
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    writer = RecordWriter(pipe)
+    writer.write(Record(operation="all-reduce", size_bytes=8, time_s=1e-5, num_ranks=2,
+                        num_hosts=1))
+    writer.close()
+    reader.join(timeout=10)
+    assert got and got[0].count(b"\n") == 1
