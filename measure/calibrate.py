@@ -54,6 +54,7 @@ def calibrate(
     loss: str = "soft_l1",
     f_scale_log: float = 0.1,
     corrections: bool = True,
+    nccl_version: str | None = None,
 ) -> Calibration:
     """Fit the model's ``flavor`` to measured points, then its corrections.
 
@@ -84,6 +85,9 @@ def calibrate(
     corrections
         Fit regimes and the naive alpha-beta fit and choose between them
         (:func:`measure.fit_choice.add_corrections`); False returns the flavor's fit alone.
+    nccl_version
+        The nccl flavor's tuner constants (``"2.27"``...); None: those of the release the
+        records state, else the newest (:func:`measure.calibrate_nccl.calibrate_nccl`).
 
     Returns
     -------
@@ -115,6 +119,8 @@ def calibrate(
     (5.0, 0.8)
     """
     records = check_records(records)
+    if nccl_version is not None and flavor != "nccl":
+        raise ValueError(f"nccl_version applies to the nccl flavor only, got flavor {flavor!r}")
     if G is not None and not isinstance(G, nx.Graph):
         raise TypeError(f"G must be a fabric graph (networkx.DiGraph) or None, got a "
                         f"{type(G).__name__}")
@@ -128,7 +134,8 @@ def calibrate(
             G = generic_fabric_from_records(chosen)
     if flavor == "nccl":
         base = calibrate_nccl(
-            records, G, holdout=holdout, in_place=in_place, loss=loss, f_scale_log=f_scale_log
+            records, G, holdout=holdout, in_place=in_place, loss=loss, f_scale_log=f_scale_log,
+            version=nccl_version,
         )
     elif flavor in ("ideal", "mpi"):
         base = calibrate_ideal(

@@ -25,6 +25,7 @@ from fabric.cli.common import (
     heading,
     json_option,
     progress,
+    refuse_unless,
     status,
 )
 from fabric.cli.options import (
@@ -119,12 +120,15 @@ def _buffers(in_place: bool, both: bool) -> bool | None:
               help="ideal: alpha and link efficiencies; nccl: NCCL tuner's bandwidth scales, "
                    "latency scale, cost per call and network latency; mpi: the ideal fit for "
                    "OSU/IMB/mpi4py records.")
+@click.option("--nccl-version", metavar="RELEASE",
+              help="--flavor nccl: the NCCL release whose tuner constants to fit (default: "
+                   "the one the records state, else the newest).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Calibration file to write (JSON; atomic, nothing written on error).")
 @json_option
 def calibrate_command(records: str, topology: str | None, holdout: str, in_place: bool,
-                      both_buffers: bool, loss: str, flavor: str, output: str | None,
-                      as_json: bool, **options: Any) -> None:
+                      both_buffers: bool, loss: str, flavor: str, nccl_version: str | None,
+                      output: str | None, as_json: bool, **options: Any) -> None:
     """Fit the model to RECORDS (a records file or a benchmark log): alpha and per-link-class
     efficiency (ideal flavor), or NCCL's bandwidth scales, latency scale, cost per call and
     network latency (nccl flavor).
@@ -143,6 +147,12 @@ def calibrate_command(records: str, topology: str | None, holdout: str, in_place
     )
 
     buffers = _buffers(in_place, both_buffers)
+    refuse_unless(nccl_version is None or flavor == "nccl", "--nccl-version",
+                  f"applies to --flavor nccl only (got --flavor {flavor})")
+    if nccl_version is not None:
+        from collectives.nccl_tables import constants_for
+
+        constants_for(nccl_version)  # an unknown release fails here, naming the known ones
     if output is not None:
         check_output_path(output, inputs=[records, options.get("catalog")])
     G, cluster = _fabric(topology, options)
@@ -157,7 +167,7 @@ def calibrate_command(records: str, topology: str | None, holdout: str, in_place
             LOG.warning(mismatch)
     with progress(1, "fabric calibrate") as advance:  # one step: the fit has no progress hook
         cal = calibrate(measurements, G, flavor=flavor, holdout=holdout,
-                        in_place=buffers, loss=loss)
+                        in_place=buffers, loss=loss, nccl_version=nccl_version)
         advance(1)
     unmeasured = undescribed_network_note(cal.graph)
     if unmeasured:

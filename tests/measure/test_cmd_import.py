@@ -405,3 +405,16 @@ def test_operation_for_the_log_that_needs_it_among_others(tmp_path):
     got = read_records(out)
     assert "all-reduce" in {r.operation for r in got}  # the bare log's table took it
     assert {r.operation for r in got} - {"all-reduce"}  # the other log kept its own
+
+
+def test_calibrate_takes_the_nccl_release_to_fit(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["calibrate", str(TOGETHER), "--flavor", "nccl",
+                                 "--nccl-version", "2.30", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["results"]["nccl_version"] == "2.30"  # not the log's
+    assert runner.invoke(cli, ["calibrate", str(TOGETHER), "--nccl-version", "2.30"]
+                         ).exit_code == 2  # the ideal flavor has no NCCL release
+    unknown = runner.invoke(cli, ["calibrate", str(TOGETHER), "--flavor", "nccl",
+                                  "--nccl-version", "9.9"])
+    assert unknown.exit_code == 1 and "known: 2.18" in unknown.output
