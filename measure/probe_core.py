@@ -32,6 +32,7 @@ from measure.record_checks import record_problems
 from measure.records import Record
 
 __all__ = [
+    "size_notes",
     "OPERATIONS",
     "DTYPES",
     "DEFAULT_SIZES",
@@ -114,7 +115,11 @@ def parse_operations(names: str | Iterable[str]) -> tuple[str, ...]:
         return OPERATIONS
     out: list[str] = []
     for item in items:
-        name = canonical(item)
+        try:
+            name = canonical(item)
+        except ValueError:  # the probes' own list, not every collective the model knows
+            raise ValueError(f"unknown collective {item!r}; the probes measure "
+                             f"{', '.join(OPERATIONS)} (or all)") from None
         if name not in OPERATIONS:
             raise ValueError(
                 f"operation {item!r} is not measured by the probes; valid: "
@@ -776,6 +781,29 @@ def _overhead(measured: Any) -> dict[str, float]:
     return {"call_overhead_s": overhead} if overhead > 0 else {}
 
 
+def size_notes(operations: Sequence[str], sizes: Sequence[int], *, num_ranks: int,
+               itemsize: int) -> list[str]:
+    """What becomes of asked sizes that do not fit whole elements (of ``itemsize`` bytes) split
+    over ``num_ranks`` ranks (2 for send-recv), as :func:`buffer_layout` lays them out: one line
+    per operation for sizes run smaller, and for sizes that move nothing and are left out.
+
+    >>> size_notes(["all-gather"], [8, 6, 3], num_ranks=2, itemsize=4)
+    ['all-gather: 6 B runs as 0 B and is left out; 3 B runs as 0 B and is left out']
+    """
+    out = []
+    for operation in operations:
+        ranks = 2 if operation == "send-recv" else num_ranks
+        said = []
+        for size in sizes:
+            got = buffer_layout(operation, int(size), num_ranks=ranks, itemsize=itemsize)
+            if got.size_bytes != int(size):
+                said.append(f"{size} B runs as {got.size_bytes} B"
+                            + (" and is left out" if got.size_bytes == 0 else ""))
+        if said:
+            out.append(f"{operation}: {'; '.join(said)}")
+    return out
+
+
 def sweep(
     operations: Sequence[str],
     sizes: Sequence[int],
@@ -805,6 +833,8 @@ def sweep(
             for pair in ping_pong_pairs(hosts, pairs):
                 for size in sizes:
                     m = measure_pingpong(pair, int(size))
+                    if m is None or m.size_bytes == 0:  # less than one element: nothing moved
+                        continue
                     emit(
                         make_record(
                             operation=operation,

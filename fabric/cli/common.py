@@ -171,6 +171,17 @@ class TimeType(_Parsed):
     parser = staticmethod(units.parse_time)
 
 
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that refuses nan and inf (their comparisons pass every bound)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        out = super().convert(value, param, ctx)
+        if not math.isfinite(out):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return out
+
+
 class CountType(_Parsed):
     """A token count: ``131072``, ``128k``, ``1M``."""
 

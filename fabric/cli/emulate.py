@@ -7,11 +7,14 @@ removes it. Needs root, iproute2 and ethtool. State lives in ``/run/fabric-emula
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from fabric.cli.common import (
+    LOG,
     FlagError,
     RateType,
     emit_result,
@@ -62,7 +65,7 @@ def _describe(cluster: Any) -> dict[str, Any]:
             for link in cluster.links
         ],
         "shell": cluster.shell_line(0),
-        "mpi": cluster.mpi_shell_line(PROBE_EXAMPLE),
+        "mpi": cluster.mpi_shell_line([_fabric_command(), *PROBE_EXAMPLE[1:]]),
         "down": f"fabric emulate down {cluster.prefix}",
     }
 
@@ -97,6 +100,30 @@ def _print_description(info: dict[str, Any]) -> None:
     click.echo(f"remove:           {info['down']}")
 
 
+def _fabric_command() -> str:
+    """This ``fabric`` by its absolute path (the mpiexec line runs where PATH may lack the
+    environment it was installed into), or ``fabric``."""
+    import shutil
+
+    here = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if here is not None and here.name == "fabric" and here.exists():
+        return str(here.resolve())
+    return shutil.which("fabric") or "fabric"
+
+
+#: The rates tc's tbf shapes here: from 1 Mbit/s to 400 Gbit/s, per direction (bytes/s).
+_EMULATED_RATES = (1e6 / 8, 400e9 / 8)
+
+
+def _emulated_rate(ctx: click.Context, param: click.Parameter, value: float | None
+                   ) -> float | None:
+    if value is not None and not _EMULATED_RATES[0] <= value <= _EMULATED_RATES[1]:
+        raise click.BadParameter(
+            f"{value * 8:g} bit/s is outside the 1 Mbit/s .. 400 Gbit/s an emulated link is "
+            f"shaped to (a number without a unit is bytes/s: write 100Mbps)")
+    return value
+
+
 @click.group("emulate", context_settings={"help_option_names": ["-h", "--help"]})
 def emulate() -> None:
     """An emulated cluster: network namespaces, bridges, tbf-shaped veths (root)."""
@@ -124,6 +151,7 @@ def emulate() -> None:
     type=RateType(),
     default="200Mbps",
     show_default=True,
+    callback=_emulated_rate,
     help="Shaped rate of every host link, per direction.",
 )
 @click.option(
@@ -131,6 +159,7 @@ def emulate() -> None:
     "trunk_rate_bytes_per_s",
     type=RateType(),
     default=None,
+    callback=_emulated_rate,
     help="Shaped trunk rate (tree) [default: half of --rate].",
 )
 @click.option(
@@ -173,6 +202,11 @@ def emulate_up(
         emit_result("emulate up", None, info)
     else:
         _print_description(info)
+    # tbf lets a full bucket out at line rate: a message of a few buckets is not shaped
+    LOG.warning(f"each link's token bucket holds {cluster.burst_bytes:,} bytes (one MTU): "
+                f"messages under about {4 * cluster.burst_bytes // 1024:,} KiB pass faster than "
+                f"the shaped rate; measure larger ones, or use a smaller --mtu (1500)",
+                extra={"prefix": "note"})
 
 
 @emulate.command("down")

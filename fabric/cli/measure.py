@@ -19,7 +19,15 @@ from typing import Any
 
 import click
 
-from fabric.cli.common import LOG, SizeListType, emit_result, hidden_alias, json_flag, one_line
+from fabric.cli.common import (
+    LOG,
+    FiniteFloatRange,
+    SizeListType,
+    emit_result,
+    hidden_alias,
+    json_flag,
+    one_line,
+)
 from fabric.units import format_size
 from measure.launch import detect_launch
 from measure.probe_core import DEFAULT_SIZES, DTYPES, OPERATIONS
@@ -98,7 +106,7 @@ def _probe_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--time-budget-s",
-            type=click.FloatRange(min=0, min_open=True),
+            type=FiniteFloatRange(min=0, min_open=True),
             default=1.0,
             show_default=True,
             help="Rough bound on one size's timed loop without --iters.",
@@ -122,6 +130,8 @@ class _Output:
     """Rank 0's side of a run: the records file, the progressive table, the final document."""
 
     def __init__(self, path: str | None, as_json: bool, title: str) -> None:
+        if path == "":
+            raise ValueError("-o '': give a file name for the records (or leave -o out)")
         self.writer = RecordWriter(path) if path else None
         self.path = path
         self.as_json = as_json
@@ -157,6 +167,9 @@ class _Output:
                 pass
 
     def finish(self, records: list[Record]) -> None:
+        if not records:  # nothing measured: no file (the run then fails, _finish_checks)
+            self.abandon()
+            return
         if self.writer is not None:
             self.writer.close()
         if self.as_json:
@@ -172,7 +185,37 @@ class _Output:
             )
 
 
+def _check_backend(backend: str | None) -> None:
+    """Refuse the nccl backend before any rendezvous where torch has no CUDA GPU or no NCCL."""
+    if backend != "nccl":
+        return
+    import torch
+
+    if not torch.cuda.is_available() or not torch.distributed.is_nccl_available():
+        raise ValueError("--backend nccl needs CUDA GPUs and a torch built with NCCL (this "
+                         "torch has " + ("no NCCL" if not torch.distributed.is_nccl_available()
+                                         else "no GPU") + "); use --backend gloo on CPUs")
+
+
+def _say_sizes(ops: Any, sizes: list[int], num_ranks: int, dtype: str, rank: int) -> None:
+    """Rank 0 says which asked sizes run smaller or not at all (whole elements per rank)."""
+    if rank != 0:
+        return
+    import numpy as np
+
+    from measure.probe_core import parse_operations, size_notes
+
+    for note in size_notes(parse_operations(ops), sizes, num_ranks=num_ranks,
+                           itemsize=np.dtype(dtype).itemsize):
+        LOG.warning(f"{note} (whole {dtype} elements per rank)", extra={"prefix": "note"})
+
+
 def _finish_checks(records: list[Record], rank: int) -> None:
+    if not records:  # every size was left out (smaller than one element per rank)
+        if rank != 0:
+            sys.exit(1)
+        raise click.ClickException("no size could be measured: each is smaller than one "
+                                   "element per rank (see the notes); give larger --sizes")
     if rank == 0:
         for r in records:
             for problem in r.extra.get("problems", ()):
@@ -212,7 +255,7 @@ def measure() -> None:
                    "instead of one barrier before each.")
 @click.option(
     "--timeout-s",
-    type=click.FloatRange(min=0, min_open=True, max=1e9),
+    type=FiniteFloatRange(min=0, min_open=True, max=1e9),
     default=120.0,
     show_default=True,
     help="End the run (exit 1) when no size finishes for this long (a stopped or dead rank); "
@@ -275,6 +318,7 @@ def measure_mpi(
         if comm.Get_rank() == 0:
             raise click.ClickException(problem)
         sys.exit(1)
+    _say_sizes(ops, sizes, comm.Get_size(), dtype, comm.Get_rank())
     try:
         records = run_mpi_probe(
             comm,
@@ -329,7 +373,7 @@ def measure_mpi(
 )
 @click.option(
     "--timeout-s",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=120.0,
     show_default=True,
     help="Give up when the rendezvous or one collective waits this long (a dead rank).",
@@ -352,6 +396,9 @@ def measure_torch(
 ) -> None:
     """Probe torch.distributed: run under torchrun, mpiexec or srun (one process per rank):
     `torchrun --no-python --nproc-per-node N fabric measure torch -o run.jsonl`."""
+    # torch's C++ side logs a stack of frames on a failed rendezvous: its errors reach the
+    # user as one line each (below), so only its own errors are printed
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
     from measure.torch_probe import run_torch_probe
 
     launch = detect_launch()
@@ -362,11 +409,13 @@ def measure_torch(
                     "to measure the fabric", launch.launcher)
     try:
         _checked_arguments(ops, sizes, iterations, warmup, pairs, dtype, time_budget_s)
+        _check_backend(backend)
         sink = _Output(output, as_json, "torch probe") if rank == 0 else None
     except (ValueError, OSError):
         if rank == 0:
             raise
         sys.exit(1)
+    _say_sizes(ops, sizes, launch.world_size, dtype, rank)
     try:
         records = run_torch_probe(
             backend=backend,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -382,3 +383,60 @@ def test_bad_arguments_fail_before_mpi_starts(args: list[str], code: int, messag
 def test_help(command: list[str]) -> None:
     result = CliRunner().invoke(cli, [*command, "-h"], catch_exceptions=False)
     assert result.exit_code == 0 and "Usage:" in result.output
+
+
+@mpi
+def test_sizes_under_one_element_are_said_and_a_run_of_none_fails(tmp_path: Path) -> None:
+    """3 B is under one float32 element: it was dropped without a word (send-recv recorded
+    0 bytes), and a run of only such sizes exited 0 with an empty file. Also: records into
+    /dev/null, where fsync fails (the run failed at its first record and unlinked /dev/null)."""
+    out = tmp_path / "run.jsonl"
+    none = _mpiexec(2, "-o", str(out), "--sizes", "3", "--iters", "2")
+    assert none.returncode != 0
+    assert "no size could be measured" in none.stderr
+    assert "send-recv: 3 B runs as 0 B and is left out" in none.stderr
+    assert not out.exists()
+    some = _mpiexec(2, "-o", str(out), "--sizes", "3,6,8", "--iters", "2", "--collectives",
+                    "all-reduce,send-recv")
+    assert some.returncode == 0, some.stderr
+    assert "all-reduce: 3 B runs as 0 B and is left out; 6 B runs as 4 B" in some.stderr
+    assert {r.size_bytes for r in read_records(out)} == {4, 8}  # never a 0-byte record
+    null = _mpiexec(2, "-o", os.devnull, "--sizes", "8", "--iters", "2", "--collectives",
+                    "all-reduce")
+    assert null.returncode == 0, null.stderr
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_measure_options_are_checked_before_any_run(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from fabric.cli import cli
+
+    runner = CliRunner()
+    for args, code, text in (
+            (["--timeout-s", "nan"], 2, "'nan' is not a finite number"),
+            (["--time-budget-s", "inf"], 2, "'inf' is not a finite number"),
+            (["--collectives", "foo"], 1, "the probes measure send-recv"),
+            (["--collectives", "reduce"], 1, "not measured by the probes; valid: send-recv"),
+            (["-o", ""], 1, "give a file name for the records")):
+        result = runner.invoke(cli, ["measure", "mpi", "--sizes", "8", *args])
+        assert result.exit_code == code and text in result.output, (args, result.output)
+
+
+def test_emulated_rates_and_the_nccl_backend_are_checked_up_front() -> None:
+    """A rate with no unit is bytes/s: 100 shaped links to 800 bit/s (a 1 MiB message took
+    3 hours) without a word; 1e12Gbps failed in tc. The nccl backend on a torch without CUDA
+    GPUs failed after the rendezvous."""
+    from click.testing import CliRunner
+
+    from fabric.cli import cli
+
+    runner = CliRunner()
+    for rate in ("100", "1e12Gbps"):
+        result = runner.invoke(cli, ["emulate", "up", "--hosts", "2", "--rate", rate])
+        assert result.exit_code == 2 and "1 Mbit/s .. 400 Gbit/s" in result.output
+    import torch
+
+    if not torch.cuda.is_available():
+        result = runner.invoke(cli, ["measure", "torch", "--backend", "nccl", "--sizes", "8"])
+        assert result.exit_code == 1 and "use --backend gloo" in result.output
