@@ -59,7 +59,7 @@ from measure.probe_core import (
 )
 from measure.records import Record
 
-__all__ = ["run_torch_probe", "torch_library_info", "default_backend"]
+__all__ = ["run_torch_probe", "torch_library_info", "default_backend", "check_backend"]
 
 DEFAULT_MASTER_ADDR = "127.0.0.1"
 DEFAULT_MASTER_PORT = 29500
@@ -461,3 +461,22 @@ def run_torch_probe(
     if created and dist.is_initialized():
         dist.destroy_process_group()
     return records
+
+
+def check_backend(backend: str | None) -> None:
+    """Refuse the nccl backend before any rendezvous where torch has no CUDA GPU or no NCCL.
+
+    Raises
+    ------
+    ValueError
+        ``"nccl"`` on such a torch (one line naming gloo).
+    """
+    if backend != "nccl":
+        return
+    import torch
+
+    nccl = torch.distributed.is_available() and torch.distributed.is_nccl_available()
+    if not torch.cuda.is_available() or not nccl:
+        raise ValueError("--backend nccl needs CUDA GPUs and a torch built with NCCL (this "
+                         "torch has " + ("no NCCL" if not nccl else "no GPU")
+                         + "); use --backend gloo on CPUs")

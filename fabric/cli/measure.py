@@ -185,18 +185,6 @@ class _Output:
             )
 
 
-def _check_backend(backend: str | None) -> None:
-    """Refuse the nccl backend before any rendezvous where torch has no CUDA GPU or no NCCL."""
-    if backend != "nccl":
-        return
-    import torch
-
-    if not torch.cuda.is_available() or not torch.distributed.is_nccl_available():
-        raise ValueError("--backend nccl needs CUDA GPUs and a torch built with NCCL (this "
-                         "torch has " + ("no NCCL" if not torch.distributed.is_nccl_available()
-                                         else "no GPU") + "); use --backend gloo on CPUs")
-
-
 def _say_sizes(ops: Any, sizes: list[int], num_ranks: int, dtype: str, rank: int) -> None:
     """Rank 0 says which asked sizes run smaller or not at all (whole elements per rank)."""
     if rank != 0:
@@ -399,7 +387,7 @@ def measure_torch(
     # torch's C++ side logs a stack of frames on a failed rendezvous: its errors reach the
     # user as one line each (below), so only its own errors are printed
     os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
-    from measure.torch_probe import run_torch_probe
+    from measure.torch_probe import check_backend, run_torch_probe
 
     launch = detect_launch()
     rank = launch.rank
@@ -409,7 +397,7 @@ def measure_torch(
                     "to measure the fabric", launch.launcher)
     try:
         _checked_arguments(ops, sizes, iterations, warmup, pairs, dtype, time_budget_s)
-        _check_backend(backend)
+        check_backend(backend)
         sink = _Output(output, as_json, "torch probe") if rank == 0 else None
     except (ValueError, OSError):
         if rank == 0:
