@@ -29,6 +29,8 @@ __all__ = [
     "TABLES",
     "DEFAULT_VERSION",
     "closest_modeled",
+    "release_key",
+    "MODELED_RELEASES",
     "constants_for",
     "P2pConstants",
     "P2P_CONSTANTS",
@@ -295,6 +297,11 @@ def constants_for(version: str) -> NcclConstants:
     return TABLES[key]
 
 
+#: The modeled releases, oldest first.
+_MODELED_KEYS = {v: (int(v.split(".")[0]), int(v.split(".")[1])) for v in TABLES}
+MODELED_RELEASES = tuple(sorted(TABLES, key=_MODELED_KEYS.__getitem__))
+
+
 def closest_modeled(release: str) -> str | None:
     """The modeled release whose constants NCCL ``release`` ran with: the newest modeled one
     not newer than it (2.26.2 -> ``"2.23"``: the tables changed at the modeled releases);
@@ -304,14 +311,24 @@ def closest_modeled(release: str) -> str | None:
     >>> closest_modeled("2.26.2"), closest_modeled("2.8.4"), closest_modeled("2.31.0")
     ('2.23', '2.18', '2.30')
     """
+    wanted = release_key(release)
+    if wanted is None:
+        return None
+    older = [v for v in MODELED_RELEASES if _MODELED_KEYS[v] <= wanted]
+    return older[-1] if older else MODELED_RELEASES[0]
+
+
+def release_key(release: str) -> tuple[int, int] | None:
+    """A release's (major, minor), to order releases; None if it is not a version number.
+
+    >>> release_key("v2.19.3-1"), release_key("2.19.3+cuda12.2"), release_key("next")
+    ((2, 19), (2, 19), None)
+    """
     parts = str(release).strip().lower().removeprefix("v").split("-")[0].split(".")
     try:
-        wanted = (int(parts[0]), int(parts[1]))
+        return int(parts[0]), int(parts[1].split("+")[0])
     except (IndexError, ValueError):
         return None
-    known = sorted(TABLES, key=lambda v: tuple(int(x) for x in v.split(".")))
-    older = [v for v in known if tuple(int(x) for x in v.split(".")) <= wanted]
-    return older[-1] if older else known[0]
 
 
 # --- all-to-all / send-recv: NOT NCCL's tuner (see collectives.nccl.p2p_time) ---------------

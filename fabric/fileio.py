@@ -179,9 +179,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             os.replace(tmp, real)
             tmp = ""
         except OSError as err:
-            code = err.errno or errno.EIO
-            raise OSError(code, f"cannot write {str(path)!r}: "
-                                f"{err.strerror or os.strerror(code)}") from None
+            raise _named(path, err) from None
         finally:
             if tmp:
                 Path(tmp).unlink(missing_ok=True)
@@ -220,15 +218,15 @@ def descriptor_of(path: str | Path) -> int | None:
 def _refused_node(path: Path) -> str:
     """What kind of node ``path`` is when output may not go into it ("" when it may: a pipe,
     a terminal, /dev/null)."""
-    mode = os.stat(path).st_mode
+    info = os.stat(path)
+    mode = info.st_mode
     if stat.S_ISFIFO(mode):
         return ""
     if stat.S_ISCHR(mode):
         # told apart by device number, never by opening the node (opening some devices acts:
         # /dev/watchdog arms a timer): /dev/null, and terminals (majors 4, 5 and 136-143,
         # Linux's devices.txt)
-        rdev = os.stat(path).st_rdev
-        major, minor = os.major(rdev), os.minor(rdev)
+        major, minor = os.major(info.st_rdev), os.minor(info.st_rdev)
         if (major, minor) == (1, 3) or major in (4, 5) or 136 <= major <= 143:
             return ""
         return "a character device"
@@ -246,9 +244,7 @@ def _write_descriptor(path: Path, fd: int, data: bytes) -> None:
         while view:
             view = view[os.write(fd, view):]
     except OSError as err:
-        code = err.errno or errno.EIO
-        raise OSError(code, f"cannot write {str(path)!r}: "
-                            f"{err.strerror or os.strerror(code)}") from None
+        raise _named(path, err) from None
 
 
 def _write_in_place(path: Path, data: bytes) -> None:
@@ -258,9 +254,13 @@ def _write_in_place(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
     except OSError as err:
-        code = err.errno or errno.EIO
-        raise OSError(code, f"cannot write {str(path)!r}: "
-                            f"{err.strerror or os.strerror(code)}") from None
+        raise _named(path, err) from None
+
+
+def _named(path: str | Path, err: OSError) -> OSError:
+    """``err`` as an OSError that names the target ``path`` (not a temporary file)."""
+    code = err.errno or errno.EIO
+    return OSError(code, f"cannot write {str(path)!r}: {err.strerror or os.strerror(code)}")
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -40,7 +40,7 @@ from scipy.optimize import least_squares
 from collectives import nccl
 from collectives.calibration import ModelParams
 from collectives.nccl_bridge import NCCL_PARAMETERS, calibrated_system
-from collectives.nccl_tables import closest_modeled
+from collectives.nccl_tables import MODELED_RELEASES, closest_modeled, release_key
 from measure.calibration import Calibration, FitPoint, describe_graph, residual_log_rms_of
 from measure.fit_data import PredictedTimes, glitch_notes, group_points, select_records
 from measure.fit_uncertainty import check_loss, fit_uncertainty
@@ -130,10 +130,11 @@ def _version_for(records: Sequence[Record], version: str | None) -> tuple[str, s
     (chosen,) = modeled
     assert chosen is not None
     shown = ", ".join(f"{lib} {v}" for v, lib in sorted(ran.items()))
-    known = sorted(nccl.TABLES, key=lambda v: tuple(int(x) for x in v.split(".")))
-    oldest = tuple(int(x) for x in known[0].split("."))
-    release = min(ran, key=lambda v: tuple(int(x) for x in v.split(".")[:2]))
-    if tuple(int(x) for x in release.split(".")[:2]) < oldest:
+    known = MODELED_RELEASES
+    keys = {v: k for v in ran if (k := release_key(v)) is not None}  # every one (above)
+    release = min(keys, key=keys.__getitem__)
+    oldest = release_key(known[0])
+    if oldest is not None and keys[release] < oldest:
         how = (f"the oldest modeled release: {release} is older than every modeled one "
                f"({known[0]}-{known[-1]}), whose constants it may not share")
     else:
