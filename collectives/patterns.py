@@ -206,6 +206,33 @@ def _phase_from_loads(
     )
 
 
+def _pipelined(parts: list[Phase]) -> Phase:
+    """``parts`` run at once, chunk after chunk, as one pipeline (NCCL's CollNet Direct
+    all-reduce gives the intra-domain scatter, the network reduction and the gather each its
+    own group of threads, all at work on successive chunks: ``RunWorkColl`` for
+    ``NCCL_ALGO_COLLNET_DIRECT`` in ``src/device/all_reduce.h``, https://github.com/NVIDIA/nccl,
+    read 2026-12): in the steady state every stage is busy, so
+    each edge carries the bytes of all of them at once, and the first chunk pays each stage's
+    latency and software steps. The bandwidth term is then the busiest edge's summed load,
+    not the sum of each stage's busiest: a stage on NVLink hides behind one on the NIC. A
+    chunk's own cost (the pipeline filling) is left out, as for the ring's chunks. Flows are
+    kept where every part has them (the per-flow routing policies hash them together)."""
+    edges = np.concatenate([p.edges for p in parts])
+    load = np.concatenate([p.repeat * p.load for p in parts])
+    merged, at = np.unique(edges, return_inverse=True)
+    summed = np.zeros(len(merged))
+    np.add.at(summed, at, load)
+    flows = [p.step_flows() for p in parts]
+    joined = None
+    if all(f is not None for f in flows):
+        kept = [(f, p.repeat) for f, p in zip(flows, parts, strict=True) if f is not None]
+        joined = (np.concatenate([f[0] for f, _ in kept]), np.concatenate([f[1] for f, _ in kept]),
+                  np.concatenate([r * np.asarray(f[2], dtype=float) for f, r in kept]))
+    return Phase(repeat=1, edges=merged, load=summed,
+                 latency_s=sum(p.repeat * p.latency_s for p in parts),
+                 alpha_steps=sum(p.repeat * p.alpha_steps for p in parts), flows=joined)
+
+
 # -- flow patterns ---------------------------------------------------------------------------
 def _ring_flows(c: Communicator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flows of one ring step (relative bytes 1/n per rank), channelled per rail with PXN."""
@@ -844,7 +871,8 @@ def multi_leader_phases(on: PlacedRanks, collective: str) -> list[Phase]:
 def in_network_phases(on: PlacedRanks, collective: str) -> list[Phase]:
     """Switch reduction: in one NVSwitch domain every rank sends S up and receives S down (NVLS);
     across domains a reduce-scatter in each domain, 1/m of S up to the leaf and back (SHARP),
-    and an all-gather in each domain."""
+    and an all-gather in each domain, the three pipelined (:func:`_pipelined`, as NCCL's
+    CollNet runs them): NVLink and the NIC are busy at once."""
     index, c = on.index, on.comm
     if len(c.groups) == 1 and c.domain[0] >= 0:
         load = np.zeros(index.num_edges)
@@ -874,4 +902,4 @@ def in_network_phases(on: PlacedRanks, collective: str) -> list[Phase]:
     phases.append(_phase_from_loads(load, lat, repeat=1, alpha_steps=2))
     if m > 1:
         phases.append(phases[0])
-    return phases
+    return [_pipelined(phases)]

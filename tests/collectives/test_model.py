@@ -183,6 +183,24 @@ def test_in_network_reduction_halves_bytes_sent_per_rank() -> None:
     assert ring.bytes_sent_per_rank == pytest.approx(2 * 63 / 64 * GIB, rel=1e-12)
 
 
+def test_sharp_across_servers_is_one_pipeline_not_three_steps() -> None:
+    # NCCL's CollNet Direct scatters inside the server, reduces in the leaf and gathers back on
+    # chunk after chunk at once (src/device/all_reduce.h): NVLink and the NIC are busy
+    # together, so the busier of the two sets the bandwidth term, not their sum
+    G = topologies.build("clos", num_gpus=64, switch="qm9700")  # 8 per server, SHARP leaves
+    nvlink = 18 * 25e9  # H100: 18 NVLink 4 links of 25 GB/s each way
+    nic = 50e9  # one 400G NIC per GPU
+    (sharp,) = algorithm_costs(G, "all-reduce", ranks=64, algorithm="in-network")
+    # per GPU: 7/8 of S out on NVLink for the reduce-scatter and again for the all-gather; 1/8
+    # of S up to the leaf
+    busiest = max(2 * 7 / 8 / nvlink, 1 / 8 / nic)
+    assert sharp.seconds_per_byte == pytest.approx(busiest, rel=1e-9)
+    assert sharp.seconds_per_byte < 2 * 7 / 8 / nvlink + 1 / 8 / nic  # stages back to back
+    # and so it beats the double binary tree at 1 GiB, whose NICs carry 2/8 of S
+    assert predict(G, "all-reduce", GIB, algorithm="in-network").time_s < predict(
+        G, "all-reduce", GIB, algorithm="tree").time_s
+
+
 def test_in_network_needs_capable_switches() -> None:
     with pytest.raises(ValueError, match="in-network reduction"):
         predict(_single_hop(8), "all-reduce", GIB, algorithm="in-network")
