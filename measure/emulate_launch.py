@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -151,6 +152,11 @@ def _delete_namespaces(names: Sequence[str]) -> None:
             run_command(["ip", "netns", "del", ns], check=False)
 
 
+#: A namespace as :class:`measure.emulate.EmulatedCluster` names them by default:
+#: ``fme<pid>x<counter>-h<i>`` (a host) or ``...-sw`` (the switches).
+_OURS = re.compile(rf"{PREFIX}\d+x\d+-(?:h\d+|sw)")
+
+
 def _prefix_owner(prefix: str) -> int | None:
     """The PID encoded in ``fme<pid>x<n>``, or None."""
     body = prefix[len(PREFIX):]
@@ -165,17 +171,26 @@ def list_instances(prefix: str = PREFIX) -> list[dict[str, Any]]:
     (and the saved ``hosts`` when the state file is readable).
     """
     found: dict[str, dict[str, Any]] = {}
-    for ns in namespaces():
-        if ns.startswith(prefix) and ns.startswith(PREFIX) and "-" in ns:
-            inst = ns.rsplit("-", 1)[0]
-            found.setdefault(inst, {"prefix": inst, "namespaces": []})["namespaces"].append(ns)
+    recorded: dict[str, str] = {}  # namespace -> instance, from the state files
+    states = []
     if STATE_DIR.is_dir():
         for path in STATE_DIR.glob(f"{prefix}*.json"):
-            with contextlib.suppress(OSError, ValueError):
+            with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
                 state = json.loads(path.read_text())
-                entry = found.setdefault(state["prefix"],
-                                         {"prefix": state["prefix"], "namespaces": []})
-                entry.update({k: state[k] for k in ("persistent", "hosts") if k in state})
+                recorded.update(dict.fromkeys(map(str, state.get("namespaces", ())),
+                                              str(state["prefix"])))
+                states.append(state)
+    for ns in namespaces():
+        # ours: named in a state file, or named as this module names them (a state file is
+        # written before the first namespace); another tool's fme* namespace is left alone
+        inst = recorded.get(ns)
+        if inst is None and _OURS.fullmatch(ns):
+            inst = ns.rsplit("-", 1)[0]
+        if inst is not None and inst.startswith(prefix):
+            found.setdefault(inst, {"prefix": inst, "namespaces": []})["namespaces"].append(ns)
+    for state in states:
+        entry = found.setdefault(state["prefix"], {"prefix": state["prefix"], "namespaces": []})
+        entry.update({k: state[k] for k in ("persistent", "hosts") if k in state})
     for entry in found.values():
         owner = _prefix_owner(entry["prefix"])
         entry["owner_pid"] = owner

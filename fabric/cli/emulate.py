@@ -19,6 +19,7 @@ from fabric.cli.common import (
     RateType,
     emit_result,
     format_table,
+    heading,
     json_option,
     one_line,
 )
@@ -71,7 +72,7 @@ def _describe(cluster: Any) -> dict[str, Any]:
 
 
 def _print_description(info: dict[str, Any]) -> None:
-    click.echo(f"emulated cluster {info['prefix']}")
+    heading(f"emulated cluster {info['prefix']}")
     click.echo(
         format_table(
             ["host", "namespace", "hostname", "ip", "switch"],
@@ -94,10 +95,11 @@ def _print_description(info: dict[str, Any]) -> None:
             ],
         )
     )
-    click.echo("")
-    click.echo(f"shell in host 0:  {info['shell']}")
-    click.echo(f"MPI on all hosts: {info['mpi']}")
-    click.echo(f"remove:           {info['down']}")
+    # the lines around the tables: stderr under --format csv, so that stdout is only CSV
+    heading("")
+    heading(f"shell in host 0:  {info['shell']}")
+    heading(f"MPI on all hosts: {info['mpi']}")
+    heading(f"remove:           {info['down']}")
 
 
 def _fabric_command() -> str:

@@ -180,6 +180,23 @@ def test_cleanup_stale_removes_leftovers_of_killed_run(netns_session: None) -> N
 
 
 @pytest.mark.netns
+def test_cleanup_leaves_other_tools_fme_namespaces_alone(netns_session: None) -> None:
+    # namespaces that start like ours but were not made by an emulated cluster (no state file,
+    # not named fme<pid>x<n>-h<i>|-sw) are neither listed nor deleted by `emulate down --all`
+    foreign = ["fmelab-h1", "fme-other", "fme123x4-db"]
+    for ns in foreign:
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        listed = {ns for e in list_instances() for ns in e["namespaces"]}
+        assert not listed & set(foreign)
+        cleanup_stale(include_persistent=True, include_live=True)
+        assert set(foreign) <= _namespaces()
+    finally:
+        for ns in foreign:
+            subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+@pytest.mark.netns
 def test_cleanup_stale_keeps_live_clusters(cluster_factory) -> None:
     cluster = cluster_factory(emulated_fabric("flat", num_hosts=2))
     assert cluster.prefix not in cleanup_stale()
@@ -391,6 +408,34 @@ def test_cli_up_and_down(netns_session: None) -> None:
         again = runner.invoke(cli, ["emulate", "down", prefix])
         assert again.exit_code == 1
         assert "no emulated cluster" in again.output
+    finally:
+        from measure.emulate import remove_cluster
+
+        remove_cluster(prefix)
+
+
+@pytest.mark.netns
+def test_cli_up_csv_is_only_csv_on_stdout(netns_session: None) -> None:
+    # the title and the shell lines go to stderr under --format csv (docs/cli.md, Output)
+    import csv
+    import io
+
+    from fabric.cli import cli
+
+    runner = CliRunner()
+    result = runner.invoke(cli, ["emulate", "up", "--hosts", "2", "--format", "csv"],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    prefix = result.stderr.split("emulated cluster ", 1)[1].split()[0]
+    try:
+        blocks = result.stdout.strip().split("\n\n")
+        tables = [list(csv.reader(io.StringIO(block))) for block in blocks]
+        assert [t[0] for t in tables] == [["host", "namespace", "hostname", "ip", "switch"],
+                                          ["link", "rate"]]
+        assert [row[3] for row in tables[0][1:]] == ["10.77.0.1", "10.77.0.2"]
+        assert len(tables[1]) == 1 + 4  # each host link, both directions
+        assert "MPI on all hosts:" in result.stderr
+        assert "fabric emulate down" not in result.stdout
     finally:
         from measure.emulate import remove_cluster
 
