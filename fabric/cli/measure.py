@@ -34,17 +34,27 @@ from measure.probe_core import DEFAULT_SIZES, DTYPES, OPERATIONS
 from measure.records import Record, RecordWriter
 
 _HEADER = (
-    f"{'operation':<15} {'placement':<10} {'size':>9} {'count':>11} {'type':>7} "
+    f"{'operation':<15} {'placement':<10} {'ranks':<9} {'size':>9} {'count':>11} {'type':>7} "
     f"{'time(us)':>11} {'min(us)':>11} {'max(us)':>11} {'algbw(GB/s)':>11} "
     f"{'busbw(GB/s)':>11} {'#wrong':>6}"
 )
+
+
+def _ranks(record: Record) -> str:
+    """The ranks that took part: a send-recv pair ``a,b`` (one row per pair under
+    ``--pairs matrix``), or ``0..n-1`` for a collective over all of them."""
+    pair = record.extra.get("ranks") if isinstance(record.extra, dict) else None
+    if isinstance(pair, list) and len(pair) == 2:
+        return f"{pair[0]},{pair[1]}"
+    return f"0..{record.num_ranks - 1}"
 
 
 def _row(record: Record) -> str:
     itemsize = {"float32": 4, "int32": 4, "float64": 8, "int64": 8}.get(record.dtype, 1)
     wrong = "-" if record.num_wrong is None else str(record.num_wrong)
     return (
-        f"{record.operation:<15} {record.placement:<10} {format_size(record.size_bytes):>9} "
+        f"{record.operation:<15} {record.placement:<10} {_ranks(record):<9} "
+        f"{format_size(record.size_bytes):>9} "
         f"{record.size_bytes // itemsize:>11} {record.dtype:>7} {record.time_s * 1e6:>11.2f} "
         f"{(record.time_min_s or 0) * 1e6:>11.2f} {(record.time_max_s or 0) * 1e6:>11.2f} "
         f"{record.algbw_bytes_per_s / 1e9:>11.3f} {record.busbw_bytes_per_s / 1e9:>11.3f} "

@@ -99,6 +99,18 @@ def test_every_operation_and_size_is_recorded(tmp_path: Path, num_ranks: int) ->
 
 
 @mpi
+def test_pair_matrix_rows_name_their_ranks(tmp_path: Path) -> None:
+    # --pairs matrix gives one send-recv row per pair: the table says which pair each row is
+    result = _mpiexec(3, "-o", str(tmp_path / "run.jsonl"), "--ops", "send-recv,all-reduce",
+                      "--sizes", "64", "--iters", "2", "--warmup", "0", "--pairs", "matrix")
+    assert result.returncode == 0, result.stderr
+    header, *rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    ranks = header.index("ranks")
+    assert sorted(row[ranks] for row in rows if row[0] == "send-recv") == ["0,1", "0,2", "1,2"]
+    assert [row[ranks] for row in rows if row[0] == "all-reduce"] == ["0..2"]
+
+
+@mpi
 def test_json_output_is_one_document(tmp_path: Path) -> None:
     out = tmp_path / "run.jsonl"
     result = _mpiexec(2, "--ops", "all-reduce,send-recv", "--sizes", "8,64", "--iters", "2",
