@@ -1,8 +1,8 @@
-"""The package's one domain error."""
+"""The package's one domain error, and how an error is said in one line."""
 
 from __future__ import annotations
 
-__all__ = ["InfeasibleError"]
+__all__ = ["InfeasibleError", "first_line"]
 
 
 class InfeasibleError(ValueError):
@@ -10,3 +10,11 @@ class InfeasibleError(ValueError):
 
     The message says what would make it feasible.
     """
+
+
+def first_line(err: BaseException | str) -> str:
+    """The first line of an error's message (its type's name when it has none)."""
+    lines = str(err).strip().splitlines()
+    if lines:
+        return lines[0]
+    return type(err).__name__ if isinstance(err, BaseException) else "error"

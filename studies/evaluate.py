@@ -27,7 +27,7 @@ from collectives.results import Prediction
 from collectives.workload import Workload, WorkloadResult, evaluate
 from fabric.catalog import Catalog, default_catalog, load_catalog
 from fabric.cost import BillOfMaterials, bill_of_materials
-from fabric.errors import InfeasibleError
+from fabric.errors import InfeasibleError, first_line
 from fabric.graph import TopologySummary, summarize
 from studies.design import FabricDesign, build_fabric, design_label
 
@@ -48,14 +48,6 @@ DEFAULT_SIZES: tuple[int, ...] = tuple(2**k for k in range(10, 33, 2))
 #: not computed (shown as "-").
 EXACT_BISECTION_MAX_GPUS = 1 << 18
 _FROZEN = {"frozen": True, "slots": True, "kw_only": True}
-
-
-def first_line(err: BaseException | str) -> str:
-    """The first line of an error's message (its type's name when it has none)."""
-    lines = str(err).strip().splitlines()
-    if lines:
-        return lines[0]
-    return type(err).__name__ if isinstance(err, BaseException) else "error"
 
 
 @dataclass(**_FROZEN)

@@ -26,8 +26,7 @@ import click
 from click.core import ParameterSource
 
 from fabric import units
-from studies.design import DesignError
-from studies.evaluate import first_line
+from fabric.errors import first_line
 
 __all__ = [
     "one_line",
@@ -111,6 +110,11 @@ class FabricGroup(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
+        # imported here, not with this module: the package loads only click and the standard
+        # library before click's main runs, so that a Ctrl-C while the libraries load is
+        # click's Abort (one line), not a traceback from the console script's import
+        from studies.design import DesignError
+
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):

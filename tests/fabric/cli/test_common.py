@@ -159,3 +159,39 @@ def test_oversubscription_below_one_or_garbage_is_refused(value: str) -> None:
 def test_scaleup_and_no_scaleup_conflict() -> None:
     with pytest.raises(DesignError, match="not both"):
         design_from_options("rail-only", _parse("--scaleup", "nvswitch-h100", "--no-scaleup"))
+
+
+def test_the_console_script_loads_only_click_before_clicks_main() -> None:
+    # the libraries load once a command is resolved, inside click's main: a Ctrl-C while they
+    # load is click's Abort ("Error: aborted", exit 1), not a traceback out of the console
+    # script's `from fabric.cli import main`
+    import subprocess
+    import sys
+
+    probe = ("import sys, fabric.cli; "
+             "print(sorted(m for m in ('networkx', 'numpy', 'scipy', 'studies', 'topologies') "
+             "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_ctrl_c_while_starting_is_one_line() -> None:
+    # SIGINT to the whole process group, as a terminal's Ctrl-C sends it, half a second in:
+    # while the libraries load or the first family builds, never a traceback
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    fabric = shutil.which("fabric", path=str(Path(sys.executable).parent))
+    assert fabric is not None
+    run = subprocess.Popen([fabric, "compare", "--gpus", "65536"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(0.5)
+    os.killpg(run.pid, signal.SIGINT)
+    _, err = run.communicate(timeout=60)
+    assert (run.returncode, err.strip()) == (1, "Error: aborted")
