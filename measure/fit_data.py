@@ -31,7 +31,7 @@ import numpy as np
 from collectives.model import algorithm_costs
 from collectives.registry import ALGORITHMS
 from measure.generic_fabric import LayoutGpus, rank_layouts
-from measure.parsers import parse_log_file
+from measure.parsers import RANKS_ADVICE, parse_log_file
 from measure.records import Record, read_records
 
 __all__ = [
@@ -212,11 +212,11 @@ def load_measurements(path: str | Path) -> list[Record]:
     try:
         return list(parse_log_file(path).records)
     except ValueError as err:
-        if "pass --ranks" not in str(err):
+        if RANKS_ADVICE not in str(err):
             raise
         # the counts are import's options: this command takes a records file with them
         raise ValueError(str(err).replace(
-            "pass --ranks N (and --hosts H)", f"give them to import first: fabric import "
+            RANKS_ADVICE, f"give them to import first: fabric import "
             f"{shlex.quote(str(path))} --ranks N [--hosts H] -o records.jsonl")) from None
 
 

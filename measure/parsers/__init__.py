@@ -24,6 +24,7 @@ from pathlib import Path
 
 from measure.parsers.common import (
     FORMATS,
+    RANKS_ADVICE,
     LogFormatError,
     ParsedLog,
     SkippedLine,
@@ -40,6 +41,7 @@ from measure.parsers.osu import looks_like_osu, parse_osu
 
 __all__ = [
     "FORMATS",
+    "RANKS_ADVICE",
     "ParsedLog",
     "SkippedLine",
     "LogFormatError",

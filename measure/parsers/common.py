@@ -46,7 +46,13 @@ __all__ = [
     "Launch",
     "find_launches",
     "launch_before",
+    "RANKS_ADVICE",
 ]
+
+#: What a log that does not say its rank count asks of ``fabric import``; every parser ends
+#: that message with it, and commands that take no --ranks (calibrate, validate) replace it
+#: with the import line to run (:func:`measure.fit_data.load_measurements`).
+RANKS_ADVICE = "pass --ranks N (and --hosts H)"
 
 FORMATS = ("nccl-tests", "osu", "imb")
 

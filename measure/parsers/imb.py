@@ -41,6 +41,7 @@ from typing import Any
 
 from collectives.names import canonical
 from measure.parsers.common import (
+    RANKS_ADVICE,
     Launch,
     ParsedLog,
     SkippedLine,
@@ -73,7 +74,7 @@ _COLLECTIVES = {
     "bcast": "broadcast",
     "reduce": "reduce",
 }
-_RANKS_UNKNOWN = "the block has no '# #processes = N' line; pass --ranks N (and --hosts H)"
+_RANKS_UNKNOWN = f"the block has no '# #processes = N' line; {RANKS_ADVICE}"
 
 
 def looks_like_imb(line: str) -> bool:

@@ -38,6 +38,7 @@ from typing import Any
 
 from collectives.names import canonical
 from measure.parsers.common import (
+    RANKS_ADVICE,
     Launch,
     ParsedLog,
     Placement,
@@ -428,7 +429,7 @@ class _Output:
         if found.num_ranks is None:
             self.skip_all([(n, t) for n, t, _, _ in parsed],
                           "the log has no '#  Rank' lines and its rank count cannot be inferred "
-                          "from busbw/algbw; pass --ranks N (and --hosts H)")
+                          f"from busbw/algbw; {RANKS_ADVICE}")
             return
         if found.contradicted:
             self.warnings.append(f"{self.name}:{parsed[0][0]}: {found.contradicted}")

@@ -39,6 +39,7 @@ from typing import Any
 
 from collectives.names import canonical
 from measure.parsers.common import (
+    RANKS_ADVICE,
     Launch,
     ParsedLog,
     SkippedLine,
@@ -58,7 +59,7 @@ from measure.records import Record
 __all__ = ["parse_osu", "looks_like_osu", "RANKS_UNKNOWN"]
 
 RANKS_UNKNOWN = ("OSU logs do not say how many ranks ran and this one has no mpirun -np line; "
-                 "pass --ranks N (and --hosts H)")
+                 f"{RANKS_ADVICE}")
 
 _BANNER = re.compile(r"^#\s*OSU\s+([A-Za-z]+(?:-[A-Za-z0-9]+)?)\s+(.+?)\s+Test(?:\s+v(\S+))?\s*$")
 _HEADER = re.compile(r"^#\s*Size\b\s*(.*)$")

@@ -418,3 +418,16 @@ def test_calibrate_takes_the_nccl_release_to_fit(tmp_path):
     unknown = runner.invoke(cli, ["calibrate", str(TOGETHER), "--flavor", "nccl",
                                   "--nccl-version", "9.9"])
     assert unknown.exit_code == 1 and "known: 2.18" in unknown.output
+
+
+def test_calibrate_says_how_to_give_an_imb_log_its_ranks(tmp_path):
+    # every parser ends its "rank count unknown" message with the same advice, which calibrate
+    # turns into the import line to run (measure.parsers.RANKS_ADVICE)
+    text = (LOGS / "imb" / "ocitutorials_bm-optimized3-36_4node_allreduce_imb2021.6_mdlist.md"
+            ).read_text()
+    log = tmp_path / "imb.txt"
+    log.write_text("".join(line for line in text.splitlines(keepends=True)
+                           if "#processes" not in line))
+    result = CliRunner().invoke(cli, ["calibrate", str(log)])
+    assert result.exit_code == 1
+    assert f"give them to import first: fabric import {log} --ranks N" in result.output
