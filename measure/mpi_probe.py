@@ -72,6 +72,7 @@ from measure.probe_core import (
     Measured,
     Pair,
     RankTiming,
+    available_memory_bytes,
     batch_iterations,
     bound_iterations,
     buffer_layout,
@@ -82,6 +83,7 @@ from measure.probe_core import (
     count_wrong,
     expected_values,
     fill_values,
+    memory_problem,
     plan_iterations,
     rank_timing,
     sweep,
@@ -625,6 +627,9 @@ def run_mpi_probe(
     ValueError
         If an argument is invalid (raised on every rank alike, before any communication), or
         the test-only :data:`measure.probe_core.CORRUPT_ENV` is set to something not a rank.
+    AgreedError
+        On every rank, before any buffer is made: some host cannot hold the largest size's
+        buffers for all of its ranks (:func:`measure.probe_core.memory_problem`).
 
     Notes
     -----
@@ -653,6 +658,14 @@ def run_mpi_probe(
 
     host = os.environ.get(HOSTNAME_ENV) or MPI.Get_processor_name()
     hosts = comm.allgather(host)
+    # before any buffer: a host whose ranks cannot hold the largest size ends the run with its
+    # reason on every rank, not with the out-of-memory killer halfway through the sweep
+    problems = comm.allgather(memory_problem(
+        ops, sizes, hosts=hosts, rank=rank, itemsize=np.dtype(dtype).itemsize,
+        available_bytes=available_memory_bytes()))
+    problem = next((p for p in problems if p is not None), None)
+    if problem is not None:
+        raise AgreedError(problem)
     library = comm.bcast(mpi_library_info(), root=0)
     env = comm.bcast(collect_env(os.environ), root=0)
     corrupt = corrupt_rank is not None and rank == corrupt_rank

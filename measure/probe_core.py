@@ -33,6 +33,9 @@ from measure.records import Record
 
 __all__ = [
     "size_notes",
+    "memory_per_rank_bytes",
+    "available_memory_bytes",
+    "memory_problem",
     "OPERATIONS",
     "DTYPES",
     "DEFAULT_SIZES",
@@ -612,7 +615,7 @@ def fill_values(rank: int, count: int, dtype: str, *, corrupt: bool = False) -> 
     >>> fill_values(2, 4, "int32").tolist()
     [3, 4, 5, 6]
     """
-    values = (rank + 1 + np.arange(count, dtype=np.int64) % _PATTERN).astype(dtype)
+    values = _periodic(rank + 1, 0, count, dtype)
     if corrupt and count:
         values[0] += 1000
     return values
@@ -649,16 +652,25 @@ def expected_values(
     )
     rank_sum = n * (n + 1) // 2
     if operation == "all-reduce":
-        index = np.arange(layout.recv_count, dtype=np.int64)
-        return (rank_sum + n * (index % _PATTERN)).astype(dtype)
+        return _periodic(rank_sum, 0, layout.recv_count, dtype, step=n)
     if operation == "reduce-scatter":
-        index = rank * per_rank + np.arange(per_rank, dtype=np.int64)
-        return (rank_sum + n * (index % _PATTERN)).astype(dtype)
-    if operation == "all-gather":
-        return np.concatenate([fill_values(r, per_rank, dtype) for r in range(n)])
-    # all-to-all: block r of my receive buffer is block `rank` of rank r's send buffer
-    index = rank * per_rank + np.arange(per_rank, dtype=np.int64)
-    return np.concatenate([(r + 1 + index % _PATTERN).astype(dtype) for r in range(n)])
+        return _periodic(rank_sum, rank * per_rank, per_rank, dtype, step=n)
+    out = np.empty(n * per_rank, dtype=dtype)  # filled block by block: no n-fold temporaries
+    for r in range(n):
+        # all-gather: block r is rank r's buffer; all-to-all: block `rank` of rank r's buffer
+        out[r * per_rank:(r + 1) * per_rank] = (
+            _periodic(r + 1, 0, per_rank, dtype) if operation == "all-gather"
+            else _periodic(r + 1, rank * per_rank, per_rank, dtype))
+    return out
+
+
+def _periodic(base: int, start: int, count: int, dtype: str, *, step: int = 1) -> np.ndarray:
+    """``base + step * (i % 17)`` for ``i`` in ``start .. start + count - 1``, as ``dtype``:
+    one period computed and repeated, so that a buffer of any size costs itself and no int64
+    temporaries (a 16 GiB float32 buffer once took 48 GiB more while it was filled)."""
+    period = (base + step * ((start + np.arange(_PATTERN, dtype=np.int64)) % _PATTERN)
+              ).astype(dtype)
+    return np.resize(period, count) if count else np.zeros(0, dtype=dtype)
 
 
 def count_wrong(received: np.ndarray, expected: np.ndarray) -> int:
@@ -779,6 +791,64 @@ def _overhead(measured: Any) -> dict[str, float]:
     """``{"call_overhead_s": ...}`` where a probe subtracted its binding's cost per call."""
     overhead = float(getattr(measured, "overhead_s", 0.0) or 0.0)
     return {"call_overhead_s": overhead} if overhead > 0 else {}
+
+
+def memory_per_rank_bytes(operations: Sequence[str], sizes: Sequence[int], *, num_ranks: int,
+                          itemsize: int, send_copies: int = 1) -> int:
+    """Bytes one probe rank holds at once in host memory for its largest (operation, size):
+    ``send_copies`` send buffers (the torch probe on CPU keeps a pristine copy too), the
+    receive buffer (none more for broadcast, which works in place) and the expected values
+    its result is checked against (:func:`expected_values`), each as :func:`buffer_layout`
+    lays them out (2 ranks for send-recv).
+
+    >>> memory_per_rank_bytes(["all-reduce", "all-gather"], [1024], num_ranks=4, itemsize=4)
+    3072
+    """
+    worst = 0
+    for operation in operations:
+        ranks = 2 if operation == "send-recv" else num_ranks
+        for size in sizes:
+            got = buffer_layout(operation, int(size), num_ranks=ranks, itemsize=itemsize)
+            buffers = (got.recv_count if canonical(operation) == "broadcast"
+                       else send_copies * got.send_count + got.recv_count)
+            worst = max(worst, (buffers + got.recv_count) * itemsize)
+    return worst
+
+
+def available_memory_bytes(meminfo: str = "/proc/meminfo") -> int | None:
+    """The memory this host can give without swapping (Linux ``MemAvailable``), or None where
+    the kernel does not say."""
+    try:
+        with open(meminfo, encoding="ascii") as lines:
+            for line in lines:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def memory_problem(operations: Sequence[str], sizes: Sequence[int], *, hosts: Sequence[str],
+                   rank: int, itemsize: int, available_bytes: int | None,
+                   send_copies: int = 1) -> str | None:
+    """Why the largest size cannot run on ``rank``'s host, or None: every rank of that host
+    holds :func:`memory_per_rank_bytes` at once, and more than ``available_bytes`` would swap
+    or wake the kernel's out-of-memory killer in the middle of a run. None when the available
+    memory is unknown."""
+    if available_bytes is None:
+        return None
+    on_host = sum(1 for h in hosts if h == hosts[rank])
+    per_rank = memory_per_rank_bytes(operations, sizes, num_ranks=len(hosts), itemsize=itemsize,
+                                     send_copies=send_copies)
+    if per_rank * on_host <= available_bytes:
+        return None
+    def gib(size: float) -> str:
+        return f"{size / 2**30:,.1f} GiB"
+
+    return (f"the largest size needs about {gib(per_rank * on_host)} on host {hosts[rank]!r} "
+            f"({on_host} rank{'s' if on_host != 1 else ''} x {gib(per_rank)} of send, receive "
+            f"and check buffers), more than its {gib(available_bytes)} available; measure "
+            f"smaller --sizes")
 
 
 def size_notes(operations: Sequence[str], sizes: Sequence[int], *, num_ranks: int,

@@ -43,6 +43,7 @@ from measure.probe_core import (
     Measured,
     Pair,
     RankTiming,
+    available_memory_bytes,
     bound_iterations,
     buffer_layout,
     check_probe_arguments,
@@ -52,6 +53,7 @@ from measure.probe_core import (
     count_wrong,
     expected_values,
     fill_values,
+    memory_problem,
     plan_iterations,
     rank_timing,
     sweep,
@@ -432,6 +434,16 @@ def run_torch_probe(
     rank, n = dist.get_rank(), dist.get_world_size()
     hosts: list[Any] = [None] * n
     dist.all_gather_object(hosts, os.environ.get(HOSTNAME_ENV) or socket.gethostname())
+    # before any buffer, agreed by every rank: a host that cannot hold the largest size for all
+    # of its ranks ends the run with the reason, not with the out-of-memory killer (on CPU the
+    # probe also keeps a pristine copy of what it sends)
+    problems: list[Any] = [None] * n
+    dist.all_gather_object(problems, memory_problem(
+        ops, sizes, hosts=hosts, rank=rank, itemsize=np.dtype(dtype).itemsize,
+        available_bytes=available_memory_bytes(), send_copies=2 if device.type == "cpu" else 1))
+    problem = next((p for p in problems if p is not None), None)
+    if problem is not None:
+        raise ValueError(problem)
     env = collect_env(os.environ)
     library = torch_library_info(backend)
     corrupt = corrupt_rank is not None and rank == corrupt_rank

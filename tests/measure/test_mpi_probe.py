@@ -452,3 +452,17 @@ def test_emulated_rates_and_the_nccl_backend_are_checked_up_front() -> None:
     if not torch.cuda.is_available():
         result = runner.invoke(cli, ["measure", "torch", "--backend", "nccl", "--sizes", "8"])
         assert result.exit_code == 1 and "use --backend gloo" in result.output
+
+
+@mpi
+def test_a_size_the_host_cannot_hold_is_refused_before_any_buffer(tmp_path: Path) -> None:
+    # 1 TiB of all-reduce is 3 TiB a rank (send, receive, expected values): every rank agrees
+    # on the reason at once, instead of the out-of-memory killer ending the run halfway
+    out = tmp_path / "run.jsonl"
+    result = _mpiexec(2, "--ops", "all-reduce", "--sizes", "1KiB,1TiB", "--iters", "2",
+                      "-o", str(out))
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert errors and errors[0].startswith("Error: the largest size needs about 6,144.0 GiB")
+    assert "Traceback" not in result.stderr
+    assert not out.exists()

@@ -23,6 +23,8 @@ from measure.probe_core import (
     fill_values,
     host_layout,
     make_record,
+    memory_per_rank_bytes,
+    memory_problem,
     parse_operations,
     ping_pong_pairs,
     pinned_algorithm,
@@ -329,3 +331,46 @@ def test_a_batch_larger_than_the_iterations_is_refused() -> None:
 
     with pytest.raises(ValueError, match="batch must be in"):
         IterationPlan(iterations=5, warmup=0, batch=6)
+
+
+
+def test_memory_estimate_counts_each_buffer_a_rank_holds() -> None:
+    # all-to-all at 1 GiB: 1 GiB sent, 1 GiB received, 1 GiB of expected values
+    gib = 1 << 30
+    assert memory_per_rank_bytes(["all-to-all"], [gib], num_ranks=8, itemsize=4) == 3 * gib
+    # all-gather's send buffer is 1/n of the size; broadcast works in place
+    assert (memory_per_rank_bytes(["all-gather"], [gib], num_ranks=8, itemsize=4)
+            == gib // 8 + 2 * gib)
+    assert memory_per_rank_bytes(["broadcast"], [gib], num_ranks=8, itemsize=4) == 2 * gib
+    # the largest (operation, size) is what counts; a pristine copy of the send buffer adds one
+    assert memory_per_rank_bytes(["all-gather", "all-reduce"], [1024, gib], num_ranks=8,
+                                 itemsize=4, send_copies=2) == 4 * gib
+
+
+def test_memory_problem_counts_the_ranks_sharing_a_host() -> None:
+    hosts = ["a", "a", "a", "b"]
+    gib = 1 << 30
+    common = {"hosts": hosts, "itemsize": 4, "available_bytes": 8 * gib}
+    # 1 GiB all-reduce: 3 GiB a rank; host a's three ranks need 9 GiB of its 8, host b's one 3
+    said = memory_problem(["all-reduce"], [gib], rank=0, **common)
+    assert said is not None and "9.0 GiB on host 'a' (3 ranks x 3.0 GiB" in said
+    assert "8.0 GiB available" in said and "smaller --sizes" in said
+    assert memory_problem(["all-reduce"], [gib], rank=3, **common) is None
+    assert memory_problem(["all-reduce"], [gib], rank=0, hosts=hosts, itemsize=4,
+                          available_bytes=None) is None  # unknown: not refused
+
+
+def test_filling_a_buffer_costs_the_buffer_alone() -> None:
+    # the values repeat with period 17, so one period is computed and repeated: no int64 copy
+    # of the buffer (three of them once, 6x a float32 buffer)
+    import tracemalloc
+
+    count = 4 << 20  # 16 MiB of float32
+    tracemalloc.start()
+    values = fill_values(3, count, "float32")
+    layout = buffer_layout("all-to-all", 4 * count, num_ranks=4, itemsize=4)
+    expected = expected_values("all-to-all", rank=1, layout=layout, dtype="float32")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1.2 * (values.nbytes + expected.nbytes)
+    assert values[:18].tolist() == [float(4 + i % 17) for i in range(18)]

@@ -130,3 +130,15 @@ def test_killed_rank_ends_the_others_within_the_timeout(tmp_path: Path) -> None:
         "Error: rank 0:")
     records = read_records(out)
     assert len(records) >= 1 and out.read_text().endswith("\n")
+
+
+def test_a_size_the_host_cannot_hold_is_refused_before_any_buffer(tmp_path: Path) -> None:
+    # gloo keeps a pristine copy of what it sends: 4 TiB a rank for 1 TiB of all-reduce
+    out = tmp_path / "run.jsonl"
+    result = _torchrun("-o", str(out), "--ops", "all-reduce", "--sizes", "1KiB,1TiB",
+                       "--iters", "2")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 2  # each rank says it and exits
+    assert all("the largest size needs about 8,192.0 GiB" in line for line in errors)
+    assert not out.exists()
