@@ -32,7 +32,7 @@ from fabric.errors import InfeasibleError
 from studies.design import FabricDesign, build_fabric, design_for_family, for_study
 from studies.evaluate import FabricResult, evaluate_fabric, failed_fabric, first_line
 from studies.sweep_space import SweepSpace, design_key
-from studies.sweep_store import done_keys, open_store, set_meta, write_rows
+from studies.sweep_store import done_keys, drop_failed, open_store, read_meta, set_meta, write_rows
 
 __all__ = ["SweepSummary", "design_of", "sweep_catalog", "evaluate_point", "evaluate_batch",
            "local_cluster", "run_sweep", "result_row"]
@@ -114,6 +114,12 @@ def result_row(key: str, values: dict[str, Any], result: FabricResult,
         curve = result.curve(name)
         times[name] = list(curve.time_s) if not curve.error else curve.error
     row["collective_times_json"] = json.dumps(times, sort_keys=True)
+    if result.workload is None:
+        # a workload that could not run on this design (its parallel degrees, no price): the
+        # design failed for this sweep, and says why (compare says it as a note)
+        reason = next((n for n in result.notes if n.startswith("workload not evaluated")), "")
+        if reason:
+            row["error"] = reason
     if result.workload is not None:
         step, cost = result.workload.step, result.workload.cost
         row["step_time_s"] = step.step_time_s
@@ -256,6 +262,32 @@ class _Progress:
             self.stream.flush()
 
 
+def _check_context(con: Any, context: dict[str, Any], db_path: str | Path) -> None:
+    """Refuse a store whose rows were evaluated with other collectives, sizes, workload or
+    catalog: a design's key is its own inputs, so its stored row would be taken for this
+    space's result. A store of an older version, without a recorded context, is refused too
+    when it holds results (which context made them is unknown). A store of failed rows only
+    is emptied instead: they are evaluated again anyway."""
+    stored = read_meta(con).get("context")
+    rows = con.execute("SELECT COUNT(*) FROM designs WHERE error = ''").fetchone()[0]
+    if stored == context:
+        return
+    if rows == 0:  # only failed rows (a workload that did not fit, fixed since): all rerun
+        with con:
+            con.execute("DELETE FROM designs")
+        return
+    if stored is None:
+        raise ValueError(f"{str(db_path)!r} holds {rows} rows whose workload, catalog, "
+                         "collectives and sizes were not recorded (an older version wrote "
+                         "it); give a new -o path")
+    changed = [name for name in ("workload_sha256", "catalog_sha256", "collectives",
+                                 "sizes_bytes") if stored.get(name) != context.get(name)]
+    what = ", ".join(n.removesuffix("_sha256") for n in changed) or "evaluation context"
+    raise ValueError(f"{str(db_path)!r} holds results evaluated with another {what} than this "
+                     f"space's; its rows would be taken for this space's results: give a new "
+                     f"-o path, or the space those rows came from")
+
+
 def run_sweep(space: SweepSpace, db_path: str | Path, *, scheduler: str | None = None,
               workers: int | None = None, batch_size: int | None = None,
               progress: TextIO | None = None,
@@ -294,11 +326,19 @@ def run_sweep(space: SweepSpace, db_path: str | Path, *, scheduler: str | None =
             raise ValueError(f"cannot reach the Dask scheduler {scheduler!r} within "
                              f"{SCHEDULER_TIMEOUT_S} s ({type(err).__name__}: {err}); "
                              "give an address like tcp://host:8786") from None
+    context = space.context()
     con = open_store(db_path)
+    try:
+        _check_context(con, context, db_path)
+    except ValueError:
+        con.close()
+        raise
     designs = space.designs()
     done = done_keys(con)
     todo = [v for v in designs if design_key(v) not in done]
-    set_meta(con, {"space_file_sha256": space.file_hash, "fabric_modeler_version": __version__,
+    drop_failed(con, [design_key(v) for v in todo])  # evaluated again, their rows replaced
+    set_meta(con, {"space_file_sha256": space.file_hash, "context": context,
+                   "fabric_modeler_version": __version__,
                    "python_version": platform.python_version(),
                    "catalog": space.catalog or "default",
                    "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),

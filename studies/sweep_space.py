@@ -43,6 +43,15 @@ def design_key(values: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+def _file_sha256(path: str | None) -> str:
+    if path is None:
+        return "built-in"
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as err:
+        raise ValueError(f"cannot read {path!r}: {err.strerror or err}") from None
+
+
 @dataclass(**_FROZEN)
 class SweepSpace:
     """A parsed space file; :meth:`designs` lists its designs' inputs in a stable order."""
@@ -55,6 +64,15 @@ class SweepSpace:
     workload_path: str | None
     catalog: str | None
     file_hash: str
+
+    def context(self) -> dict[str, Any]:
+        """What every design of this space is evaluated with besides its own inputs: the
+        collectives and sizes, and the workload and catalog files by their contents. A store
+        holds the rows of one context (:func:`studies.sweep.run_sweep` refuses another), so
+        that a design's key names its result."""
+        return {"collectives": list(self.collectives), "sizes_bytes": list(self.sizes_bytes),
+                "workload_sha256": _file_sha256(self.workload_path),
+                "catalog_sha256": _file_sha256(self.catalog)}
 
     def designs(self) -> list[dict[str, Any]]:
         """Every design's inputs (``fixed`` merged with one combination of the axes)."""

@@ -14,8 +14,8 @@ from typing import Any
 
 from fabric.fileio import check_output_path
 
-__all__ = ["COLUMNS", "open_store", "read_store", "done_keys", "write_rows", "set_meta",
-           "read_rows", "read_meta"]
+__all__ = ["COLUMNS", "open_store", "read_store", "done_keys", "drop_failed", "write_rows",
+           "set_meta", "read_rows", "read_meta"]
 
 #: Output columns (unit-suffixed) after ``key``, ``inputs_json`` and ``error``.
 COLUMNS: tuple[str, ...] = (
@@ -92,8 +92,17 @@ def read_store(path: str | Path) -> sqlite3.Connection:
 
 
 def done_keys(con: sqlite3.Connection) -> set[str]:
-    """Keys of the designs already stored."""
-    return {row[0] for row in con.execute("SELECT key FROM designs")}
+    """Keys of the designs already stored with a result (a failed row is evaluated again)."""
+    return {row[0] for row in con.execute("SELECT key FROM designs WHERE error = ''")}
+
+
+def drop_failed(con: sqlite3.Connection, keys: Iterable[str]) -> int:
+    """Delete the failed rows of ``keys`` (in one transaction), so that evaluating them again
+    replaces them; the number deleted."""
+    with con:
+        cur = con.executemany("DELETE FROM designs WHERE key = ? AND error != ''",
+                              [(k,) for k in keys])
+    return cur.rowcount
 
 
 def write_rows(con: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> int:

@@ -131,14 +131,23 @@ def _export_parquet(db: str, path: str) -> None:
 @json_option
 def show_command(db: str, where: tuple[str, ...], as_json: bool) -> None:
     """Print the Pareto front: capex vs step time vs utilization per dollar."""
+    from fabric.units import parse_count
     from studies.sweep_pareto import filter_rows, pareto_front
-    from studies.sweep_store import read_rows, read_store
+    from studies.sweep_store import COLUMNS, read_rows, read_store
 
     filters: dict[str, str] = {}
     for item in where:
         column, sep, value = item.partition("=")
         if not sep:
             raise click.UsageError(f"--where {item!r}: expected COLUMN=VALUE")
+        if column not in ("key", "error", *COLUMNS):
+            raise click.UsageError(f"--where {item!r}: no column {column!r}; columns are key, "
+                                   f"error, {', '.join(COLUMNS)}")
+        if column == "num_gpus":  # a count as --gpus takes it: 1k = 1024
+            try:
+                value = str(parse_count(value))
+            except ValueError as err:
+                raise click.UsageError(f"--where {item!r}: {err}") from None
         filters[column] = value
     con = read_store(db)
     try:

@@ -302,3 +302,61 @@ def test_default_batches_never_split_a_fabric_across_tasks() -> None:
         assert len(batch) == 10
     for n in (256, 512, 1024, 2048):
         assert sum(1 for b in batches if any(v["num_gpus"] == n for v in b)) == 1
+
+
+def _space_with_workload(tmp_path: Path, name: str, workload: str) -> Path:
+    (tmp_path / f"{name}.workload.yaml").write_text(workload)
+    space = tmp_path / f"{name}.yaml"
+    space.write_text("axes: {family: [clos], num_gpus: [64]}\n"
+                     f"workload: {name}.workload.yaml\n")
+    return space
+
+
+def test_a_store_of_another_workload_is_refused_not_reused(full_run: Path,
+                                                           tmp_path: Path) -> None:
+    # the same designs with another workload: their stored rows are not this space's results
+    db = tmp_path / "r.db"
+    db.write_bytes(full_run.read_bytes())
+    dense = (TINY.parent.parent / "workload_dense70b.yaml").read_text()
+    other = tmp_path / "tiny_moe.yaml"
+    other.write_text(TINY.read_text().replace("../workload_dense70b.yaml",
+                                              str(TINY.parent.parent / "workload_moe.yaml")))
+    before = _table(db)
+    with pytest.raises(ValueError, match="another workload than this space's"):
+        run_sweep(load_space(other), db, workers=1)
+    assert _table(db) == before  # untouched
+    # the same workload by another path is the same context: every design is already done
+    same = tmp_path / "tiny_same.yaml"
+    (tmp_path / "dense.yaml").write_text(dense)
+    same.write_text(TINY.read_text().replace("../workload_dense70b.yaml", "dense.yaml"))
+    summary = run_sweep(load_space(same), db, workers=1)
+    assert (summary.skipped, summary.written) == (4, 0)
+
+
+def test_a_workload_that_does_not_fit_fails_its_design_and_is_rerun_once_fixed(
+        tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    bad = _space_with_workload(tmp_path, "bad", "tensor_parallel: 3\n")
+    result = CliRunner().invoke(cli, ["sweep", "run", str(bad), "-o", str(db), "--workers", "1"])
+    assert result.exit_code == 1, result.output  # the only design failed
+    (row,) = _table(db)
+    assert row["error"].startswith("workload not evaluated: 64 GPUs do not split into "
+                                   "tensor_parallel x pipeline_parallel = 3 x 1")
+    assert row["step_time_s"] is None
+    fixed = _space_with_workload(tmp_path, "fixed", "tensor_parallel: 8\n")
+    summary = run_sweep(load_space(fixed), db, workers=1)
+    assert (summary.skipped, summary.written, summary.failed) == (0, 1, 0)
+    (row,) = _table(db)
+    assert row["error"] == "" and row["step_time_s"] > 0
+
+
+def test_show_where_names_a_real_column_and_takes_counts(full_run: Path) -> None:
+    bad = CliRunner().invoke(cli, ["sweep", "show", str(full_run), "--where", "colour=red"])
+    assert bad.exit_code == 2 and "no column 'colour'" in bad.output
+    by_count = CliRunner().invoke(cli, ["sweep", "show", str(full_run), "--where",
+                                        "num_gpus=64", "--json"])
+    by_k = CliRunner().invoke(cli, ["sweep", "show", str(full_run), "--where",
+                                    "num_gpus=0.0625k", "--json"])
+    front = json.loads(by_count.stdout)["results"]["front"]
+    assert front and all(r["num_gpus"] == 64 for r in front)
+    assert by_k.exit_code != 0 or json.loads(by_k.stdout)["results"]["front"] == front
