@@ -355,8 +355,16 @@ def test_show_where_names_a_real_column_and_takes_counts(full_run: Path) -> None
     assert bad.exit_code == 2 and "no column 'colour'" in bad.output
     by_count = CliRunner().invoke(cli, ["sweep", "show", str(full_run), "--where",
                                         "num_gpus=64", "--json"])
-    by_k = CliRunner().invoke(cli, ["sweep", "show", str(full_run), "--where",
-                                    "num_gpus=0.0625k", "--json"])
     front = json.loads(by_count.stdout)["results"]["front"]
     assert front and all(r["num_gpus"] == 64 for r in front)
-    assert by_k.exit_code != 0 or json.loads(by_k.stdout)["results"]["front"] == front
+    # a count as --gpus reads it: "64.0" and "1k" are counts, "lots" is not
+    same = CliRunner().invoke(cli, ["sweep", "show", str(full_run), "--where", "num_gpus=64.0",
+                                    "--json"])
+    assert json.loads(same.stdout)["results"]["front"] == front
+    by_k, exact = (json.loads(CliRunner().invoke(
+        cli, ["sweep", "show", str(full_run), "--where", f"num_gpus={count}", "--json"]
+    ).stdout)["results"]["front"] for count in ("1k", "1024"))
+    assert exact and by_k == exact  # the fat-trees built for 32 and 64 GPUs hold 1,024
+    bad_count = CliRunner().invoke(cli, ["sweep", "show", str(full_run), "--where",
+                                         "num_gpus=lots"])
+    assert bad_count.exit_code == 2 and "num_gpus=lots" in bad_count.output
