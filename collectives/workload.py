@@ -76,6 +76,7 @@ __all__ = [
     "default_workload",
     "load_workload",
     "workload_from_dict",
+    "fit_problem",
     "step_time",
     "cost_performance",
     "evaluate",
@@ -262,7 +263,9 @@ class Workload:
         Raises
         ------
         InfeasibleError
-            If tp x pp x dp != num_gpus or dp is not a multiple of ep.
+            If tp x pp x dp != num_gpus, dp is not a multiple of ep, or one micro-batch of
+            more than one sequence per replica (dp x micro_batch_size) is more than the global
+            batch.
 
         Notes
         -----
@@ -283,6 +286,21 @@ class Workload:
         if dp % ep:
             raise InfeasibleError(f"expert_parallel {ep} must divide data_parallel {dp}")
         per_step = dp * self.micro_batch_size
+        if per_step > self.global_batch_size and self.micro_batch_size > 1:
+            # one micro-batch on every replica is already more than the step's batch: rounding
+            # up would run a larger batch than the workload's (and make its compute look
+            # cheaper per byte of gradients), when a smaller micro-batch would not; Megatron-LM
+            # asserts the global batch divides by micro_batch_size x data_parallel
+            # (ConstantNumMicroBatchesCalculator, megatron/core/num_microbatches_calculator.py,
+            # https://github.com/NVIDIA/Megatron-LM, read 2026-12), which this model relaxes
+            # to rounding up within one such round. With micro-batches of one sequence, more
+            # replicas than sequences grow the batch to one each (said in the step's notes).
+            most = max(1, self.global_batch_size // dp)
+            raise InfeasibleError(
+                f"micro_batch_size x data_parallel = {self.micro_batch_size} x {dp} = "
+                f"{per_step} sequences per step exceed global_batch_size "
+                f"{self.global_batch_size}: lower micro_batch_size to at most {most} or raise "
+                f"global_batch_size")
         m = -(-self.global_batch_size // per_step)
         return Parallelism(num_gpus=num_gpus, data_parallel=dp, tensor_parallel=tp,
                            pipeline_parallel=pp, expert_parallel=ep, num_microbatches=m,
@@ -330,6 +348,20 @@ def _coerce(name: str, value: Any) -> Any:
         except ValueError:
             return value
     return value
+
+
+def fit_problem(workload: Workload, counts: Sequence[int]) -> str | None:
+    """Why ``workload`` runs on none of the GPU ``counts`` (the first count's reason), or None
+    when it runs on one of them: a user's workload that fits no cluster asked for is refused
+    before anything is built, rather than left out of every fabric in turn."""
+    first = None
+    for count in counts:
+        try:
+            workload.parallelism(int(count))
+            return None
+        except InfeasibleError as err:
+            first = first or f"{err} (on {int(count):,} GPUs)"
+    return first
 
 
 def workload_from_dict(data: Mapping[str, Any], *, origin: str = "workload") -> Workload:

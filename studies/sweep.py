@@ -314,6 +314,15 @@ def run_sweep(space: SweepSpace, db_path: str | Path, *, scheduler: str | None =
                          f"machine), got {workers}; use a scheduler address for more")
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    designs = space.designs()
+    if space.workload_path is not None:  # a workload that fits no GPU count of the space
+        from collectives.workload import fit_problem
+
+        counts = sorted({v["num_gpus"] for v in designs if isinstance(v.get("num_gpus"), int)})
+        problem = fit_problem(_workload(space.workload_path), counts) if counts else None
+        if problem is not None:
+            raise ValueError(f"workload {space.workload_path}: {problem}; no design of this "
+                             f"space could run it")
     from distributed import Client, as_completed
 
     start = time.monotonic()
@@ -333,7 +342,6 @@ def run_sweep(space: SweepSpace, db_path: str | Path, *, scheduler: str | None =
     except ValueError:
         con.close()
         raise
-    designs = space.designs()
     done = done_keys(con)
     todo = [v for v in designs if design_key(v) not in done]
     drop_failed(con, [design_key(v) for v in todo])  # evaluated again, their rows replaced

@@ -12,7 +12,7 @@ from click.core import ParameterSource
 
 from collectives.placement import PLACEMENTS
 from collectives.predict import predict_many
-from collectives.workload import default_workload, load_workload
+from collectives.workload import default_workload, fit_problem, load_workload
 from fabric import units
 from fabric.cli.common import (
     LOG,
@@ -412,6 +412,9 @@ def compare_command(gpus: int, families: str, collectives: str, sizes: list[int]
     base = design_from_options(None, options, catalog=catalog)
     cal = _load_calibration(calibration)
     w = load_workload(workload_path) if workload_path else default_workload()
+    problem = fit_problem(w, [gpus]) if workload_path else None
+    if problem is not None:  # the user's workload cannot run on the cluster asked for
+        raise click.BadParameter(f"{workload_path}: {problem}", param_hint="--workload")
     names = _split(families)
     with progress(len(names), "fabric compare") as advance:
         result = compare_fabrics(gpus, names, base=base, collectives=_split(collectives),

@@ -16,7 +16,7 @@ from click.core import ParameterSource
 
 import topologies
 from collectives.names import canonical
-from collectives.workload import load_workload
+from collectives.workload import fit_problem, load_workload
 from fabric import units
 from fabric.cli.common import (
     FlagError,
@@ -232,6 +232,10 @@ def report(
                        also=[Path(f).name for f in families if is_spec_path(f)])
     ws = (tuple(load_workload(p) for p in workload_paths) if workload_paths
           else default_report_workloads())
+    for path, w in zip(workload_paths, ws, strict=False):  # a user's workload must fit a count
+        problem = fit_problem(w, counts)
+        if problem is not None:
+            raise click.BadParameter(f"{path}: {problem}", param_hint="--workload")
     cal = None if calibration is None else load_calibration(calibration)
     command = " ".join(
         ["fabric report", "--gpus", ",".join(map(str, counts)), "--families", ",".join(families),

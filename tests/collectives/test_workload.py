@@ -219,3 +219,18 @@ def test_a_bad_workload_file_is_named_in_one_line(tmp_path, name, content, messa
     with pytest.raises(ValueError) as err:
         load_workload(path)
     assert str(err.value).startswith(str(path)) and message in str(err.value)
+
+
+def test_a_micro_batch_round_larger_than_the_batch_is_refused():
+    # dp 128 x micro_batch 64 = 8,192 sequences > the global batch of 4,096: rounding up would
+    # double the step's batch (and its compute per gradient byte); refused with the bound
+    w = Workload(micro_batch_size=64)
+    with pytest.raises(InfeasibleError, match=r"64 x 128 = 8192 sequences per step exceed "
+                                              r"global_batch_size 4096: lower micro_batch_size "
+                                              r"to at most 32"):
+        w.parallelism(1024)
+    assert Workload(micro_batch_size=32).parallelism(1024).global_batch_size == 4096
+    with pytest.raises(InfeasibleError, match="lower micro_batch_size to at most 1"):
+        Workload(global_batch_size=100, micro_batch_size=2).parallelism(1024)
+    # one sequence per micro-batch: more replicas than sequences grow the batch to one each
+    assert Workload(global_batch_size=100).parallelism(1024).global_batch_size == 128

@@ -172,3 +172,27 @@ def test_the_gpus_asked_leave_an_explicit_placement_alone():
     asked = run("predict", "--topology", "fat-tree", "--gpus", "10", "--sizes", "1M", "--json")
     assert json.loads(asked.stdout)["results"]["predictions"][0]["num_ranks"] == 10
     assert "built 16 GPUs for the 10 asked" in asked.stderr
+
+
+@pytest.mark.parametrize(("workload", "needle"), [
+    ("tensor_parallel: 3\n", "1024 GPUs do not split into tensor_parallel x "
+                             "pipeline_parallel = 3 x 1"),
+    ("micro_batch_size: 64\n", "64 x 128 = 8192 sequences per step exceed global_batch_size "
+                               "4096: lower micro_batch_size to at most 32"),
+])
+def test_a_workload_that_fits_no_cluster_asked_is_refused_before_building(
+        tmp_path, workload: str, needle: str) -> None:
+    # compare and report used to build every family, leave the workload out of each with a note
+    # (report even marked one "recommended") and exit 0
+    path = tmp_path / "w.yaml"
+    path.write_text(workload)
+    html = tmp_path / "r.html"
+    for args in (["compare", "--gpus", "1024", "--families", "clos"],
+                 ["report", "--gpus", "1024,2048", "--families", "clos", "-o", str(html)]):
+        result = run(*args, "--workload", str(path))
+        assert result.exit_code == 2, result.output
+        assert needle in result.output and result.output.count("\n") == 1
+    assert not html.exists()
+    # the default workload is no request: a cluster it does not fit still compares
+    other = run("compare", "--gpus", "36", "--families", "clos", "--gpus-per-node", "6")
+    assert other.exit_code == 0 and "workload not evaluated" in other.output

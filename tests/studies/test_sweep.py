@@ -333,21 +333,25 @@ def test_a_store_of_another_workload_is_refused_not_reused(full_run: Path,
     assert (summary.skipped, summary.written) == (4, 0)
 
 
-def test_a_workload_that_does_not_fit_fails_its_design_and_is_rerun_once_fixed(
+def test_a_workload_that_does_not_fit_a_design_fails_it_and_the_failure_is_retried(
         tmp_path: Path) -> None:
+    # data_parallel 8 x tensor_parallel 8 fills 64 GPUs, not 48: the 48-GPU design fails with
+    # the reason (it used to be a row with no error and no step time, counted as done)
+    space = tmp_path / "s.yaml"
+    (tmp_path / "w.yaml").write_text("data_parallel: 8\n")
+    space.write_text("axes: {family: [clos], num_gpus: [48, 64]}\nworkload: w.yaml\n")
     db = tmp_path / "r.db"
-    bad = _space_with_workload(tmp_path, "bad", "tensor_parallel: 3\n")
-    result = CliRunner().invoke(cli, ["sweep", "run", str(bad), "-o", str(db), "--workers", "1"])
-    assert result.exit_code == 1, result.output  # the only design failed
-    (row,) = _table(db)
-    assert row["error"].startswith("workload not evaluated: 64 GPUs do not split into "
-                                   "tensor_parallel x pipeline_parallel = 3 x 1")
-    assert row["step_time_s"] is None
-    fixed = _space_with_workload(tmp_path, "fixed", "tensor_parallel: 8\n")
-    summary = run_sweep(load_space(fixed), db, workers=1)
-    assert (summary.skipped, summary.written, summary.failed) == (0, 1, 0)
-    (row,) = _table(db)
-    assert row["error"] == "" and row["step_time_s"] > 0
+    result = CliRunner().invoke(cli, ["sweep", "run", str(space), "-o", str(db), "--workers", "1"])
+    assert result.exit_code == 0, result.output  # one design of two ran
+    assert "2 written (1 failed)" in result.output
+    rows = {json.loads(r["inputs_json"])["num_gpus"]: r for r in _table(db)}
+    assert rows[48]["error"].startswith("workload not evaluated: data_parallel x "
+                                        "tensor_parallel x pipeline_parallel = 8 x 8 x 1 = 64")
+    assert rows[48]["step_time_s"] is None and rows[64]["step_time_s"] > 0
+    # the same space again: the design that ran is done, the failed one is evaluated again
+    summary = run_sweep(load_space(space), db, workers=1)
+    assert (summary.skipped, summary.written, summary.failed) == (1, 1, 1)
+    assert len(_table(db)) == 2
 
 
 def test_show_where_names_a_real_column_and_takes_counts(full_run: Path) -> None:
@@ -368,3 +372,26 @@ def test_show_where_names_a_real_column_and_takes_counts(full_run: Path) -> None
     bad_count = CliRunner().invoke(cli, ["sweep", "show", str(full_run), "--where",
                                          "num_gpus=lots"])
     assert bad_count.exit_code == 2 and "num_gpus=lots" in bad_count.output
+
+
+def test_a_workload_that_fits_no_gpu_count_of_the_space_is_refused_at_once(
+        tmp_path: Path) -> None:
+    space = _space_with_workload(tmp_path, "never", "tensor_parallel: 3\n")
+    db = tmp_path / "r.db"
+    result = CliRunner().invoke(cli, ["sweep", "run", str(space), "-o", str(db)])
+    assert result.exit_code == 1
+    assert "tensor_parallel x pipeline_parallel = 3 x 1" in result.output
+    assert "no design of this space could run it" in result.output
+    assert not db.exists()  # refused before the store or the cluster
+
+
+def test_a_store_of_failed_rows_only_takes_another_context(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    failing = space_from_dict({"axes": {"family": ["single-hop"], "num_gpus": [4096]}})
+    assert run_sweep(failing, db, workers=1).failed == 1
+    other = space_from_dict({"axes": {"family": ["clos"], "num_gpus": [64]},
+                             "collectives": ["all-gather"]})
+    summary = run_sweep(other, db, workers=1)
+    assert (summary.written, summary.failed) == (1, 0)
+    (row,) = _table(db)  # the failed row of the other context is gone
+    assert row["family"] == "clos" and row["error"] == ""
