@@ -7,7 +7,8 @@ the same scale-up (tier-0) switch form a domain; a GPU without one is a domain o
 the index (rebuilt when the graph changes) and cannot go stale.
 
 >>> import topologies
->>> from fabric.routing import fabric_index
+>>> from fabric.errors import InfeasibleError
+from fabric.routing import fabric_index
 >>> G = topologies.build("rail-optimized", num_nodes=2)
 >>> c = communicator(fabric_index(G), ["node0/gpu0", "node0/gpu1", "node1/gpu0"])
 >>> c.n, [len(g) for g in c.groups]
@@ -24,6 +25,7 @@ import networkx as nx
 import numpy as np
 
 from collectives.placement import place_ranks
+from fabric.errors import InfeasibleError
 from fabric.routing import FabricIndex, fabric_index
 
 __all__ = ["Communicator", "PlacedRanks", "communicator", "placed_ranks"]
@@ -96,13 +98,29 @@ def placed_ranks(
     ValueError
         Fewer than 2 ranks, or as :func:`~collectives.placement.place_ranks` raises.
     InfeasibleError
-        More ranks than the placement finds GPUs.
+        More ranks than the placement finds GPUs, or a rank on a GPU without a network link
+        among ranks of several servers.
     """
     chosen = place_ranks(G, ranks, placement, seed=seed)
     if len(chosen) < 2:
         raise ValueError(f"a collective needs at least 2 ranks, got {len(chosen)}")
     index = fabric_index(G)
-    return PlacedRanks(G=G, index=index, comm=communicator(index, chosen))
+    comm = communicator(index, chosen)
+    if len(comm.groups) > 1:
+        # a rank on a GPU with no network link cannot reach the ranks outside its server: say
+        # which GPU, not that every algorithm's flows found no path
+        cut = [index.nodes[p] for p in comm.pos[index.class_of[comm.pos] < 0].tolist()]
+        if cut:
+            shown = ", ".join(map(str, cut[:3])) + (f" and {len(cut) - 3} more"
+                                                      if len(cut) > 3 else "")
+            one = len(cut) == 1
+            raise InfeasibleError(
+                f"{shown} {'has' if one else 'have'} no network link (no cable to a leaf "
+                f"switch or a NIC) and cannot reach the ranks outside {'its' if one else 'their'}"
+                f" server; cable {'it' if one else 'them'} in the spec, or leave "
+                f"{'it' if one else 'them'} out with --ranks (`fabric topology show FILE "
+                f"--check` lists such GPUs)")
+    return PlacedRanks(G=G, index=index, comm=comm)
 
 
 def _build(index: FabricIndex, ranks: tuple[str, ...]) -> Communicator:

@@ -11,6 +11,7 @@ undirected file gets two directed edges per edge; parallel edges are refused.
 
 from __future__ import annotations
 
+import io
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -36,8 +37,6 @@ def parse_graphml(path: Path, raw: bytes, catalog: Catalog) -> nx.DiGraph:
         Not GraphML, a multigraph, a broken ``fabric_json_keys`` attribute, an unknown node
         model, or a graph that fails :func:`fabric.graph.validate_graph`.
     """
-    import io
-
     where = str(path)
     try:
         G = nx.read_graphml(io.BytesIO(raw), node_type=str)
@@ -48,6 +47,10 @@ def parse_graphml(path: Path, raw: bytes, catalog: Catalog) -> nx.DiGraph:
         raise SpecError(
             f"not valid GraphML: {one_line(err) or type(err).__name__}", path=where
         ) from err
+    twice = _node_given_twice(raw)
+    if twice is not None:  # networkx keeps the last one's attributes: said, not merged
+        raise SpecError(f"node id {short(twice)} is given twice; give each node once",
+                        path=where)
     if G.is_multigraph():
         raise SpecError(
             "not a simple graph: parallel edges must be one edge with num_links", path=where
@@ -78,6 +81,20 @@ def parse_graphml(path: Path, raw: bytes, catalog: Catalog) -> nx.DiGraph:
         return validate_graph(FabricGraph(G))
     except ValueError as err:
         raise SpecError(one_line(err), path=where) from err
+
+
+def _node_given_twice(raw: bytes) -> str | None:
+    """The first node id that two ``<node>`` elements share, or None (read after networkx
+    parsed the same bytes, so the XML is well formed)."""
+    seen: set[str] = set()
+    for _, element in ET.iterparse(io.BytesIO(raw), events=("start",)):
+        if element.tag.rpartition("}")[2] == "node":
+            node = element.get("id")
+            if node is not None:
+                if node in seen:
+                    return node
+                seen.add(node)
+    return None
 
 
 def graphml_text(G: nx.DiGraph) -> str:

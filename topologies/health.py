@@ -1,6 +1,6 @@
 """The health of a fabric as racked: what engineers look for by hand in an ``ibnetdiscover`` dump.
 
-Four checks on a fabric graph (any, but the first needs the ``width``/``speed`` edge attributes
+Five checks on a fabric graph (any, but the first needs the ``width``/``speed`` edge attributes
 that :mod:`topologies.discovery` records):
 
 * **Links below rate.** A cable bundle that trained narrower (2x on a 4x port) or slower (HDR on
@@ -13,6 +13,9 @@ that :mod:`topologies.discovery` records):
   spine with the same number of links (a two-tier leaf/spine, as :func:`topologies.clos` builds),
   each lower switch of a tier with the same uplink count. Each leaf-spine pair below the most
   common bundle size, and each pair with no cable at all, is a missing cable.
+* **GPUs short of network links.** A GPU with fewer scale-out links (to a leaf, or through its
+  NIC) than most GPUs of the fabric: a cable left out or dead, which no leaf-spine check sees
+  and which makes every collective over that GPU route around it or fail.
 
 >>> import topologies
 >>> G = topologies.clos(128, tiers=2)
@@ -41,6 +44,7 @@ __all__ = [
     "TierOversubscription",
     "AsymmetricLeaf",
     "MissingCables",
+    "ShortGpu",
     "HealthReport",
     "check_fabric",
 ]
@@ -123,6 +127,15 @@ class MissingCables:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ShortGpu:
+    """A GPU with fewer scale-out links than most GPUs of the fabric (0: none at all)."""
+
+    gpu: str
+    num_links: int
+    expected_links: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HealthReport:
     """All checks of :func:`check_fabric`.
 
@@ -137,12 +150,13 @@ class HealthReport:
     oversubscription: list[TierOversubscription] = field(default_factory=list)
     asymmetric_leaves: list[AsymmetricLeaf] = field(default_factory=list)
     missing_cables: list[MissingCables] = field(default_factory=list)
+    short_gpus: list[ShortGpu] = field(default_factory=list)
 
     @property
     def num_problems(self) -> int:
-        """Slow bundles + asymmetric leaves + missing cables."""
+        """Slow bundles + asymmetric leaves + missing cables + GPUs short of links."""
         return (len(self.slow_links) + len(self.asymmetric_leaves)
-                + sum(m.count for m in self.missing_cables))
+                + sum(m.count for m in self.missing_cables) + len(self.short_gpus))
 
 
 def _trained(data: dict[str, object]) -> str:
@@ -210,8 +224,27 @@ def _up_down(G: nx.DiGraph, s: str) -> tuple[float, float, Counter[str]]:
     return down, up, uplinks
 
 
+def _short_gpus(G: nx.DiGraph) -> list[ShortGpu]:
+    """GPUs with fewer scale-out links (``num_links`` of their cables to a switch above tier 0
+    or to a NIC, counted once per direction out) than the most common count; none when no GPU
+    has one (a scale-up-only fabric)."""
+    kinds = G.nodes
+    links: dict[str, int] = {}
+    for n, d in G.nodes(data=True):
+        if d["kind"] != "gpu":
+            continue
+        links[n] = sum(int(data.get("num_links", 1)) for v, data in G[n].items()
+                       if kinds[v]["kind"] == "nic"
+                       or (kinds[v]["kind"] == "switch" and int(kinds[v].get("tier", 0)) >= 1))
+    if not links or not any(links.values()):
+        return []
+    usual = Counter(links.values()).most_common(1)[0][0]
+    return [ShortGpu(gpu=g, num_links=k, expected_links=usual)
+            for g, k in links.items() if k < usual]
+
+
 def check_fabric(G: nx.DiGraph, *, catalog: Catalog | None = None) -> HealthReport:
-    """Run the four health checks on a fabric graph.
+    """Run the five health checks on a fabric graph.
 
     Parameters
     ----------
@@ -283,4 +316,4 @@ def check_fabric(G: nx.DiGraph, *, catalog: Catalog | None = None) -> HealthRepo
         resembles = "a single switch tier: nothing to compare uplinks with"
     return HealthReport(resembles=resembles, slow_links=_slow_links(G, cat),
                         oversubscription=oversub, asymmetric_leaves=asym,
-                        missing_cables=missing)
+                        missing_cables=missing, short_gpus=_short_gpus(G))

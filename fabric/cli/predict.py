@@ -356,7 +356,9 @@ def _compare_entry(f: FabricResult) -> dict[str, Any]:
         "params": {k: v for k, v in f.params.items() if k != "catalog"},
         "switches_by_tier": s.switches_by_tier,
         "num_switches": s.num_switches,
-        "num_cables": sum(s.cables_by_tier.values()) - s.cables_by_tier.get("gpu-scale-up", 0),
+        # cables between boxes: not NVLink to the NVSwitch, nor PCIe from a GPU to its NIC
+        "num_cables": sum(n for k, n in s.cables_by_tier.items()
+                          if k not in ("gpu-scale-up", "gpu-nic")),
         "bisection_bandwidth_bytes_per_s": s.bisection_bandwidth_bytes_per_s,
         "hop_diameter": s.hop_diameter,
         "network_cost_usd": None if bom is None else bom.network_cost_usd,

@@ -137,6 +137,9 @@ def _print_health(report: Any) -> None:
     tables.append((["Lower switch", "Upper switch", "Missing", "Expected"],
                    [[m.lower, m.upper, str(m.count), str(m.expected)]
                     for m in report.missing_cables], "llrr", "Missing cables: none"))
+    tables.append((["GPU", "Network links", "Most GPUs"],
+                   [[g.gpu, str(g.num_links), str(g.expected_links)] for g in report.short_gpus],
+                   "lrr", "GPUs short of network links: none"))
     for headers, rows, align, when_empty in tables:
         heading("")
         if rows:
@@ -346,8 +349,8 @@ _IMPORT_FORMATS = ["auto", "ibnetdiscover", "iblinkinfo", "lldp-json", "lldp-tab
               help="One server's insides, applied to every host: an NCCL topology dump "
                    "(NCCL_TOPO_DUMP_FILE) or 'nvidia-smi topo -m' output.")
 @click.option("--gpu", default=None, metavar="KEY",
-              help="Catalog GPU model of the hosts' GPUs (default h100; an NCCL dump's sm "
-                   "attribute wins).")
+              help="Catalog GPU model of the hosts' GPUs (default h100, or the GPU of an "
+                   "NCCL dump's sm; one of another generation than its sm is refused).")
 @click.option("--rate-gbps", type=click.FloatRange(min=0, min_open=True, max=1e6),
               help="Rate of cables the dump gives none for (LLDP tables), in Gb/s.")
 @click.option("--hosts", metavar="REGEX",
@@ -376,8 +379,7 @@ def import_command(file: str, output: str, fmt: str, server: str | None, gpu: st
     cat = load_catalog(catalog) if catalog else None
     description = None
     if server is not None:
-        description = parse_server(read_dump(server), "auto", source=server,
-                                   gpu=gpu or "h100")
+        description = parse_server(read_dump(server), "auto", source=server, gpu=gpu)
     result = import_fabric(file, fmt, catalog=cat, gpu=gpu or "h100",
                            default_rate_gbps=rate_gbps, server=description, hosts=hosts)
     save_spec(result.graph, output, format=out_fmt)

@@ -261,8 +261,9 @@ def test_a_family_that_cannot_be_built_with_the_options_is_a_row_not_an_abort():
 
 
 def test_a_recommendation_without_a_workload_result_says_why(tmp_path):
-    """A workload no fabric can run (tensor_parallel 3 on 1,024 GPUs) leaves the recommendation
-    to network cost alone: the reason says so and why the workload did not run."""
+    """A workload no fabric can run at one scale (tensor_parallel 3 on 1,024 GPUs; it runs on
+    1,536) leaves that scale's recommendation to network cost alone: the reason says so and why
+    the workload did not run. (A workload that fits none of the scales is refused up front.)"""
     from pathlib import Path
 
     example = Path(__file__).resolve().parents[2] / "examples" / "workload_dense70b.yaml"
@@ -270,10 +271,11 @@ def test_a_recommendation_without_a_workload_result_says_why(tmp_path):
     workload.write_text("\n".join(
         "tensor_parallel: 3" if line.startswith("tensor_parallel:") else line
         for line in example.read_text().splitlines()) + "\n")
-    result = run("report", "--gpus", "1024", "--families", "clos,rail-only", "--workload",
+    result = run("report", "--gpus", "1024,1536", "--families", "clos,rail-only", "--workload",
                  workload, "--json")
     assert result.exit_code == 0, result.output
-    (rec,) = json.loads(result.stdout)["results"]["recommendations"]
+    recs = json.loads(result.stdout)["results"]["recommendations"]
+    (rec,) = [r for r in recs if r["requested_gpus"] == 1024]
     assert "no workload result" in rec["reason"]
     assert "could not run" in rec["reason"] and "tensor_parallel" in rec["reason"]
 

@@ -423,3 +423,63 @@ def test_hosts_pattern_keeps_compute_nodes_only(tmp_path: Path) -> None:
     assert none.exit_code == 1 and none.stderr.count("\n") == 1
     assert "--hosts 'nomatch' matches none of the dump's 5 host(s)" in none.stderr
     assert not (tmp_path / "none.yaml").exists()
+
+
+def _hgx_xml(sm: int, links: int = 18) -> str:
+    gpus = "".join(
+        f'<pci busid="0000:{i:02x}:00.0"><gpu dev="{i}" sm="{sm}" rank="{i}" gdr="1">'
+        f'<nvlink target="0000:f5:00.0" count="{links}" tclass="0x068000"/></gpu></pci>'
+        f'<pci busid="0000:{i:02x}:01.0"><nic><net name="mlx5_{i}" speed="400000"/></nic></pci>'
+        for i in range(8))
+    return f'<system version="1"><cpu numaid="0">{gpus}</cpu></system>'
+
+
+def test_servers_are_numbered_as_built_not_in_text_order() -> None:
+    # node2 before node10: text order put node10 second, so packed ranks were scattered over
+    # the leaves and an oversubscribed Clos predicted twice the all-reduce time it was built for
+    from collectives.predict import predict
+
+    G = topologies.build("clos", num_gpus=512, oversubscription=3)
+    H = import_fabric_text(ibnetdiscover_text(G), server=parse_server(_hgx_xml(90), "auto")
+                           ).graph
+    assert {n: d["node"] for n, d in H.nodes(data=True) if d["kind"] == "gpu"} == {
+        n: d["node"] for n, d in G.nodes(data=True) if d["kind"] == "gpu"}
+    built, imported = (predict(F, "all-reduce", 1 << 30).time_s for F in (G, H))
+    assert imported == pytest.approx(built, rel=1e-9)
+
+
+def test_the_nvswitch_follows_the_servers_gpu() -> None:
+    # an NCCL dump of B200 servers (sm 100): NVLink 5 through a B200 NVSwitch, not an H100's
+    G = topologies.build("clos", num_gpus=16, gpu="b200")
+    H = import_fabric_text(ibnetdiscover_text(G), server=parse_server(_hgx_xml(100), "auto")
+                           ).graph
+    assert H.nodes["node0/nvswitch"]["model"] == G.nodes["node0/nvswitch"]["model"]
+    assert H["node0/gpu0"]["node0/nvswitch"]["link"] == G["node0/gpu0"]["node0/nvswitch"]["link"]
+
+
+def test_a_gpu_named_for_the_dump_is_kept_if_its_generation_matches() -> None:
+    xml = _hgx_xml(90)
+    assert parse_server(xml, "auto").gpu == "h100"
+    assert parse_server(xml, "auto", gpu="h200").gpu == "h200"  # sm 90 cannot tell them apart
+    with pytest.raises(DiscoveryError, match=r"--gpu a100 is not a GPU of the dump's sm 90 "
+                                             r"\(compute capability 9: h100, h100-pcie, h200\)"):
+        parse_server(xml, "auto", gpu="a100")
+
+
+def test_pcie_inside_a_server_is_no_cable_in_compare(tmp_path: Path) -> None:
+    # 8-GPU servers behind 4 NICs: the imported fabric has GPU-NIC PCIe edges, which compare
+    # counted as cables (report and the bill of materials do not)
+    from topologies.spec import save_spec
+
+    G = topologies.build("clos", num_gpus=64, gpus_per_node=4)
+    H = import_fabric_text(ibnetdiscover_text(G), server=parse_server(_hgx_xml(90), "auto")
+                           ).graph
+    assert any(d["kind"] == "nic" for _, d in H.nodes(data=True))
+    built, imported = tmp_path / "built.yaml", tmp_path / "imported.yaml"
+    save_spec(G, built)
+    save_spec(H, imported)
+    result = CliRunner().invoke(cli, ["compare", "--gpus", "64", "--families",
+                                      f"{built},{imported}", "--json"])
+    assert result.exit_code == 0, result.output
+    cables = [f["num_cables"] for f in json.loads(result.stdout)["results"]["fabrics"]]
+    assert cables[0] == cables[1]  # the same cabling: host ports and leaf-spine links

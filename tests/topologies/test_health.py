@@ -91,3 +91,26 @@ def test_public_ufm_lab_dump_links_below_their_switch() -> None:
     slow = sorted((s.b, s.trained, s.expected) for s in check_fabric(G).slow_links)
     assert slow == [("r-ufm101/gpu0", "4xQDR", "4xFDR"), ("r-ufm101/gpu1", "4xQDR", "4xFDR"),
                     ("r-ufm111/gpu0", "4xFDR", "4xEDR"), ("r-ufm96/gpu0", "4xSDR", "4xFDR")]
+
+
+def test_a_gpu_without_its_network_cable_is_a_problem() -> None:
+    # the leaf/spine checks cannot see a GPU whose only cable to its leaf is gone
+    G = topologies.build("clos", num_gpus=16)
+    assert check_fabric(G).short_gpus == []
+    (leaf,) = [v for v in G["node1/gpu3"] if G.nodes[v]["kind"] == "switch"
+               and G.nodes[v]["tier"] >= 1]
+    G.remove_edge("node1/gpu3", leaf)
+    G.remove_edge(leaf, "node1/gpu3")
+    report = check_fabric(G)
+    assert [(g.gpu, g.num_links, g.expected_links) for g in report.short_gpus] == [
+        ("node1/gpu3", 0, 1)]
+    assert report.num_problems == 1
+    # and a prediction over it names that GPU, once, not every algorithm's lost flows
+    from collectives.predict import predict
+    from fabric.errors import InfeasibleError
+
+    with pytest.raises(InfeasibleError, match=r"^node1/gpu3 has no network link") as err:
+        predict(G, "all-reduce", 1 << 20)
+    assert str(err.value).count("node1/gpu3") == 1
+    # inside its own server it still works
+    assert predict(G, "all-reduce", 1 << 20, ranks=["node1/gpu0", "node1/gpu3"]).time_s > 0

@@ -322,6 +322,17 @@ def test_graphml_must_follow_the_conventions(tmp_path):
         load_spec(path)
 
 
+def test_graphml_with_a_node_given_twice_is_refused(tmp_path):
+    # networkx keeps the second <node> and its attributes without a word; YAML refuses the same
+    text = dump_spec(topologies.build("clos", num_gpus=16), format="graphml")
+    first = text.index('<node id="leaf0">')
+    block = text[first:text.index("</node>", first) + len("</node>")]
+    path = tmp_path / "twice.graphml"
+    path.write_text(text.replace(block, block + block, 1))
+    with pytest.raises(SpecError, match="node id 'leaf0' is given twice"):
+        load_spec(path)
+
+
 def test_undirected_graphml_gets_both_directions(tmp_path):
     G = topologies.build("rail-only", num_nodes=2)
     U = nx.Graph(G)  # one edge per cable

@@ -40,6 +40,7 @@ fastest one). What it does not give is inferred and said so in ``G.graph["import
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ import networkx as nx
 from fabric import units
 from fabric.catalog import Catalog, default_catalog
 from fabric.graph import FabricGraph, gpu_attrs, validate_graph
+from topologies.common import auto_scaleup
 from topologies.discovery.model import Cable, Device, Discovery, DiscoveryError, speed_rank
 
 __all__ = [
@@ -413,7 +415,9 @@ def discovery_fabric(
     nic_nodes: list[tuple[str, dict[str, Any]]] = []
     host_edges: list[tuple[str, str, dict[str, Any]]] = []
     pcie = cat.links.get("pcie5x16")
-    for index, host in enumerate(sorted(host_ports)):
+    # servers numbered in natural order (gpu2 before gpu10): the builders' order, which packed
+    # placement fills and the bisection halves follow; text order scattered a leaf's servers
+    for index, host in enumerate(sorted(host_ports, key=_natural)):
         ports = sorted(host_ports[host], key=lambda p: (p[0], _port_order(p[1])))
         num_gpus = server.num_gpus if server is not None else len(ports)
         gpus = [f"{host}/gpu{i}" for i in range(num_gpus)]
@@ -454,6 +458,16 @@ def discovery_fabric(
                         notes=notes)
 
 
+def _natural(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key of a host name with its numbers compared as numbers: ``node2`` < ``node10``.
+
+    >>> sorted(["gpu10", "gpu2", "gpu1", "rack1-gpu3"], key=_natural)
+    ['gpu1', 'gpu2', 'gpu10', 'rack1-gpu3']
+    """
+    return tuple((0, int(part)) if part.isdigit() else (1, part)
+                 for part in re.split(r"(\d+)", name) if part)
+
+
 def _port_order(port: str) -> tuple[int, str]:
     digits = re.findall(r"\d+", port)
     return (int(digits[-1]) if digits else 0, port)
@@ -463,9 +477,14 @@ def _add_nvswitch(
     G: nx.DiGraph, cat: Catalog, host: str, index: int, gpus: list[str],
     server: ServerDescription, edges: list[tuple[str, str, dict[str, Any]]],
 ) -> None:
-    """A tier-0 switch joining a server's GPUs with their NVLink links (as the builders do)."""
-    model = cat.switches.get("nvswitch-h100") or next(
-        s for s in cat.switches.values() if s.tier_kind == "scale-up")
+    """A tier-0 switch joining a server's GPUs with their NVLink links (as the builders do):
+    the scale-up switch of the GPU's own NVLink generation (:func:`topologies.common.
+    auto_scaleup`; a B200 server gets NVLink 5, not an H100's NVSwitch)."""
+    key = None
+    with contextlib.suppress(ValueError, KeyError):
+        key = auto_scaleup(cat, cat.gpus[server.gpu], len(gpus))
+    model = (cat.switches[key] if key is not None else cat.switches.get("nvswitch-h100")
+             or next(s for s in cat.switches.values() if s.tier_kind == "scale-up"))
     link = cat.links[model.port_link]
     sw = f"{host}/nvswitch"
     G.add_node(sw, kind="switch", tier=0, model=model.key,

@@ -34,7 +34,13 @@ from topologies.discovery.model import DiscoveryError
 __all__ = ["parse_server", "looks_like_nccl_xml", "looks_like_nvidia_smi", "SM_TO_GPU"]
 
 #: NCCL's ``sm`` attribute (compute capability x 10) -> catalog GPU key.
-SM_TO_GPU = {70: "v100", 80: "a100", 90: "h100", 100: "b200"}
+SM_TO_GPU = {70: "v100", 80: "a100", 90: "h100", 100: "b200", 103: "b300"}
+#: The catalog GPUs of each compute capability (CUDA GPUs list,
+#: https://developer.nvidia.com/cuda-gpus, read 2026-12): a ``--gpu`` among them is kept, as the
+#: ``sm`` alone cannot tell an H200 from an H100.
+SM_FAMILY = {70: ("v100", "v100-16gb", "v100-32gb"),
+             80: ("a100", "a100-40gb", "a100-80gb", "a100-pcie"),
+             90: ("h100", "h100-pcie", "h200"), 100: ("b200", "gb200"), 103: ("b300", "gb300")}
 _SMI_ROW = re.compile(r"^(GPU\d+|NIC\d+|mlx\d+_\d+)\s")
 _NV = re.compile(r"^NV(\d+)$")
 
@@ -52,7 +58,7 @@ def looks_like_nvidia_smi(text: str) -> bool:
     )
 
 
-def parse_server(text: str, format: str, *, source: str = "", gpu: str = "h100"
+def parse_server(text: str, format: str, *, source: str = "", gpu: str | None = None
                  ) -> ServerDescription:
     """A server description from an NCCL topology XML (``nccl-xml``) or ``nvidia-smi``.
 
@@ -65,12 +71,15 @@ def parse_server(text: str, format: str, *, source: str = "", gpu: str = "h100"
     source
         The file name, for messages.
     gpu
-        Catalog GPU key when the dump does not tell (nvidia-smi never does; NCCL gives ``sm``).
+        Catalog GPU key the user named, or None (h100 where the dump does not tell:
+        nvidia-smi never does). NCCL's ``sm`` tells the GPU's generation: a ``gpu`` of that
+        generation (:data:`SM_FAMILY`) is kept, another is refused.
 
     Raises
     ------
     DiscoveryError
-        If the format is unknown or the text holds no GPU.
+        If the format is unknown, the text holds no GPU, or ``gpu`` is of another generation
+        than the dump's ``sm``.
     """
     if format == "auto":
         format = "nccl-xml" if looks_like_nccl_xml(text) else (
@@ -83,7 +92,7 @@ def parse_server(text: str, format: str, *, source: str = "", gpu: str = "h100"
                          "'nvidia-smi topo -m' output (nvidia-smi)", source=source)
 
 
-def _nccl_xml(text: str, source: str, gpu: str) -> ServerDescription:
+def _nccl_xml(text: str, source: str, gpu: str | None) -> ServerDescription:
     try:
         root = ET.fromstring(text)
     except ET.ParseError as err:
@@ -106,13 +115,21 @@ def _nccl_xml(text: str, source: str, gpu: str) -> ServerDescription:
                                      source=source) from err
         links.append(total)
     sm = gpus[0].get("sm", "")
-    model = SM_TO_GPU.get(int(sm), gpu) if sm.isdigit() else gpu
+    model = gpu or "h100"
+    if sm.isdigit() and int(sm) in SM_TO_GPU:
+        family = SM_FAMILY.get(int(sm), (SM_TO_GPU[int(sm)],))
+        if gpu is None:
+            model = SM_TO_GPU[int(sm)]
+        elif gpu not in family:
+            raise DiscoveryError(f"--gpu {gpu} is not a GPU of the dump's sm {sm} (compute "
+                                 f"capability {int(sm) / 10:g}: {', '.join(family)}); give one "
+                                 f"of those, or leave --gpu out", source=source)
     return ServerDescription(num_gpus=len(gpus), nvlink_links_per_gpu=min(links),
                              num_nics=len(root.findall(".//net")), gpu=model,
                              source=f"{source or 'NCCL topology'} (nccl-xml)")
 
 
-def _nvidia_smi(text: str, source: str, gpu: str) -> ServerDescription:
+def _nvidia_smi(text: str, source: str, gpu: str | None) -> ServerDescription:
     gpus: list[int] = []
     nics = 0
     for line in text.splitlines():
@@ -128,4 +145,5 @@ def _nvidia_smi(text: str, source: str, gpu: str) -> ServerDescription:
         raise DiscoveryError("no GPU row (GPU0 ...) in the nvidia-smi topo -m output",
                              source=source)
     return ServerDescription(num_gpus=len(gpus), nvlink_links_per_gpu=min(gpus), num_nics=nics,
-                             gpu=gpu, source=f"{source or 'nvidia-smi'} (nvidia-smi topo -m)")
+                             gpu=gpu or "h100",
+                             source=f"{source or 'nvidia-smi'} (nvidia-smi topo -m)")
