@@ -41,6 +41,7 @@ from collectives.prefill import (
     prefill_flops,
     stage_slices,
 )
+from fabric.catalog import Catalog, default_catalog
 from fabric.errors import InfeasibleError
 from fabric.flows import TransferResult, transfer
 from fabric.routing import fabric_index
@@ -48,6 +49,7 @@ from fabric.routing import fabric_index
 __all__ = [
     "DEFAULT_ALPHA_S",
     "DEFAULT_EFFICIENCY",
+    "PCIE_COPY_SHARE",
     "TIERS",
     "KVSize",
     "Compute",
@@ -78,6 +80,11 @@ DEFAULT_ALPHA_S = 0.6e-3
 #: Achieved fraction of the fabric's fair-share rate for large KV transfers: 71-82% of line rate
 #: at >= 4 GB in the Mooncake PD tables (https://github.com/kvcache-ai/Mooncake, 2025).
 DEFAULT_EFFICIENCY = 0.8
+#: Share of a GPU's PCIe link that host-to-GPU copies reach: 54 GB/s pinned H2D on PCIe Gen5 x16
+#: (gahow/agentic-kvc) of its 63 GB/s per direction (PCI-SIG PCIe 5.0, 2019,
+#: https://pcisig.com/specifications; catalog ``links.pcie5x16``). This project applies the same
+#: share to every GPU's own link (Gen4 x16: 27.4 of 32 GB/s); a derivation, not a measurement.
+PCIE_COPY_SHARE = 54e9 / 63e9
 
 
 # --- tiers -------------------------------------------------------------------------------------
@@ -87,10 +94,13 @@ DEFAULT_EFFICIENCY = 0.8
 class Tier:
     """Where a persisted KV cache lives and the path it is loaded over.
 
-    ``gpu_bandwidth_bytes_per_s`` is each GPU's own path (PCIe, NIC);
-    ``shared_bandwidth_bytes_per_s`` what GPUs share: per client node (``shared_by="node"``:
-    host DRAM, local drives) or per storage server (``shared_by="server"``). ``resident``
-    means already in HBM (no load).
+    ``gpu_bandwidth_bytes_per_s`` is each GPU's own path (PCIe, NIC) on an H100's PCIe Gen5 x16
+    host link, used when the GPU is not known; ``pcie_share`` > 0 makes the path the GPU's own
+    PCIe link times that share when it is (host DRAM and local drives are copied over it), and
+    with ``pcie_share`` 0 the GPU's link caps ``gpu_bandwidth_bytes_per_s`` (a NIC behind it:
+    GPUDirect traffic crosses the GPU's PCIe link). ``shared_bandwidth_bytes_per_s`` is what
+    GPUs share: per client node (``shared_by="node"``: host DRAM, local drives) or per storage
+    server (``shared_by="server"``). ``resident`` means already in HBM (no load).
     """
 
     name: str
@@ -100,6 +110,7 @@ class Tier:
     latency_s: float
     resident: bool = False
     source: str = ""
+    pcie_share: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("gpu_bandwidth_bytes_per_s", "shared_bandwidth_bytes_per_s"):
@@ -113,6 +124,25 @@ class Tier:
             raise ValueError(
                 f"tier {self.name}: shared_by must be 'node' or 'server', got {self.shared_by!r}"
             )
+        if not 0 <= self.pcie_share <= 1:
+            raise ValueError(f"tier {self.name}: pcie_share must be in [0, 1], "
+                             f"got {self.pcie_share!r}")
+
+    def gpu_path_bytes_per_s(self, pcie_bytes_per_s: float | None = None) -> float:
+        """One GPU's load path given its PCIe link's rate (None: not known, the H100 figure).
+
+        >>> TIERS["dram"].gpu_path_bytes_per_s(32e9) / 1e9   # PCIe Gen4 x16: L40S, A100
+        27.428571428571427
+        >>> TIERS["remote"].gpu_path_bytes_per_s(32e9) / 1e9  # the 400G NIC behind Gen4 x16
+        32.0
+        """
+        if self.resident:
+            return math.inf
+        if pcie_bytes_per_s is None:
+            return self.gpu_bandwidth_bytes_per_s
+        if self.pcie_share > 0:
+            return pcie_bytes_per_s * self.pcie_share
+        return min(self.gpu_bandwidth_bytes_per_s, pcie_bytes_per_s)
 
 
 #: Default tiers; each names its public source (override any field with :func:`tier`).
@@ -132,10 +162,12 @@ TIERS: dict[str, Tier] = {
         shared_bandwidth_bytes_per_s=282e9,
         shared_by="node",
         latency_s=10e-6,
-        source="PCIe Gen5 x16 ~54 GB/s pinned H2D (gahow/agentic-kvc); host DRAM "
+        source="PCIe Gen5 x16 ~54 GB/s pinned H2D (gahow/agentic-kvc), the same share of the "
+        "GPU's own PCIe link when it is known (catalog gpus.*.pcie); host DRAM "
         "282 GB/s per node (Xeon 8559C DDR5, Mooncake EFA transport doc, github.com/kvcache-ai/"
         "Mooncake, 2025); "
         "latency: assumption",
+        pcie_share=PCIE_COPY_SHARE,
     ),
     "nvme": Tier(
         name="nvme",
@@ -143,8 +175,9 @@ TIERS: dict[str, Tier] = {
         shared_bandwidth_bytes_per_s=53.0 * 2**30,
         shared_by="node",
         latency_s=100e-6,
-        source="4 x Gen5 NVMe RAID0 via GDS 53.0 GiB/s read per node (gds-report); NVMe "
-        "4K read ~100 us (spheron.network GDS guide, secondary)",
+        source="4 x Gen5 NVMe RAID0 via GDS 53.0 GiB/s read per node (gds-report); per GPU "
+        "its PCIe link as for dram; NVMe 4K read ~100 us (spheron.network GDS guide, secondary)",
+        pcie_share=PCIE_COPY_SHARE,
     ),
     "remote": Tier(
         name="remote",
@@ -153,7 +186,8 @@ TIERS: dict[str, Tier] = {
         shared_by="server",
         latency_s=100e-6,
         source="NFSoRDMA over 400GbE: 43.4 GiB/s per storage server to 4 GPUs, 96% of "
-        "line rate (VAST, FarmGPU GDS report, https://gds-report.pages.dev/gdsio/, 2026); latency: "
+        "line rate (VAST, FarmGPU GDS report, https://gds-report.pages.dev/gdsio/, 2026), capped "
+        "by the GPU's PCIe link; latency: "
         "NVMe read ~100 us (spheron.network GDS guide, secondary)",
     ),
 }
@@ -171,6 +205,19 @@ def tier(name: str, **overrides: Any) -> Tier:
         return replace(TIERS[name], **overrides)
     except TypeError as err:
         raise ValueError(f"tier {name}: {err}") from err
+
+
+def _host_link(
+    G: nx.DiGraph, gpu: str, catalog: Catalog | None
+) -> tuple[str, float, bool] | None:
+    """``gpu``'s PCIe link in the catalog: (link key, bytes/s per direction, whether the GPU has
+    a scale-up link), or None for a GPU model the catalog does not know or gives no link."""
+    cat = catalog if catalog is not None else default_catalog()
+    spec = cat.gpus.get(str(G.nodes[gpu].get("model", "")))
+    if spec is None or not spec.pcie or spec.pcie not in cat.links:
+        return None
+    scaleup = bool(spec.nvlink) and spec.nvlink_num_links > 0
+    return spec.pcie, cat.links[spec.pcie].bandwidth_bytes_per_s, scaleup
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,6 +243,7 @@ def fetch(
     storage_gpus: Sequence[str] = (),
     background: Sequence[tuple[str, str, float]] = (),
     efficiency: float = DEFAULT_EFFICIENCY,
+    catalog: Catalog | None = None,
 ) -> Fetch:
     """Time to load ``size`` (every GPU its own shard) from tier ``where``.
 
@@ -213,7 +261,9 @@ def fetch(
         Networked storage over the fabric: the instance's GPUs, the storage server's GPU
         endpoints (a node of ``G`` standing in for the server) and competing flows. The flows
         are routed on ``G`` (:func:`fabric.flows.transfer`) and the time is the larger of the
-        fabric time over ``efficiency`` and the servers' shared rate.
+        fabric time over ``efficiency`` and the servers' shared rate. With ``G`` and ``gpus``,
+        each GPU's own path is :meth:`Tier.gpu_path_bytes_per_s` of its catalog PCIe link
+        (``gpus.<model>.pcie`` of ``catalog``, default the built-in one).
 
     Returns
     -------
@@ -237,7 +287,14 @@ def fetch(
     check_int("gpus_per_node", gpus_per_node)
     check_int("num_servers", num_servers)
     shards = size.shards()
-    per_gpu = max(shards) / where.gpu_bandwidth_bytes_per_s
+    if G is not None and gpus:
+        if len(gpus) != len(shards):
+            raise ValueError(f"gpus must list the instance's {len(shards)} GPUs, got {len(gpus)}")
+        links = [_host_link(G, gpu, catalog) for gpu in gpus]
+        paths = [where.gpu_path_bytes_per_s(None if link is None else link[1]) for link in links]
+    else:
+        paths = [where.gpu_bandwidth_bytes_per_s] * len(shards)
+    per_gpu = max(b / path for b, path in zip(shards, paths, strict=True))
     if where.shared_by == "node":
         per_node = [
             sum(shards[i : i + gpus_per_node]) for i in range(0, len(shards), gpus_per_node)
@@ -331,6 +388,8 @@ def ttft(
     storage_gpus: Sequence[str] = (),
     background: Sequence[tuple[str, str, float]] = (),
     efficiency: float = DEFAULT_EFFICIENCY,
+    page_tokens: int = 1,
+    catalog: Catalog | None = None,
 ) -> TTFT:
     """TTFT recomputing the context versus loading its cached prefix from ``where``.
 
@@ -339,9 +398,13 @@ def ttft(
     new_tokens
         Tokens at the end of the context that are not cached (the new turn); the first
         ``context_tokens - new_tokens`` are loaded.
-    gpus_per_node, num_servers, G, gpus, storage_gpus, background, efficiency
+    gpus_per_node, num_servers, G, gpus, storage_gpus, background, efficiency, catalog
         Passed to :func:`fetch` (networked storage over the fabric when ``G`` and
-        ``storage_gpus`` are given; ``gpus`` are the instance's GPUs).
+        ``storage_gpus`` are given; ``gpus`` are the instance's GPUs, whose PCIe links bound
+        their own load paths).
+    page_tokens
+        KV page (block) size: the cached prefix is loaded in whole pages, as :func:`kv_size`
+        and :func:`pd_transfer` count it.
     overlap
         Load layer by layer, each layer's prefill starting once its KV is in (visible
         ~ max(T_fetch / L, T_fetch - (L-1)/L T_prefill)); else load, then prefill.
@@ -364,7 +427,9 @@ def ttft(
     cached = context_tokens - new_tokens
     full = prefill(model, context_tokens, compute=compute, batch=batch)
     rest = prefill(model, context_tokens, compute=compute, cached_tokens=cached, batch=batch)
-    size = kv_size(model, cached, batch=batch, dtype=dtype, tp=tp, pp=pp)
+    size = kv_size(
+        model, cached, batch=batch, dtype=dtype, tp=tp, pp=pp, page_tokens=page_tokens
+    )
     got = fetch(
         size,
         where,
@@ -375,6 +440,7 @@ def ttft(
         storage_gpus=storage_gpus,
         background=background,
         efficiency=efficiency,
+        catalog=catalog,
     )
     if overlap and got.time_s > 0:
         share = np.asarray(size.layer_bytes, dtype=np.float64) / max(sum(size.layer_bytes), 1)
@@ -553,6 +619,43 @@ def _transfer(
     return replace(unit, time_s=unit.latency_s + (unit.time_s - unit.latency_s) * scale)
 
 
+def _rank_transfer(
+    G: nx.DiGraph,
+    pairs: Sequence[tuple[str, str, float]],
+    background: Sequence[tuple[str, str, float]],
+    catalog: Catalog | None,
+) -> TransferResult:
+    """:func:`_transfer` of rank-to-rank shards, each bounded by the PCIe links it crosses.
+
+    A shard that leaves its node, or moves between GPUs without a scale-up link, crosses the
+    sending and the receiving GPU's PCIe link (GPUDirect RDMA: GPU -> PCIe -> NIC; a PCIe card
+    without NVLink: GPU -> PCIe -> host). Fabrics that model the GPU's NIC attachment already
+    bound it; those that give each GPU its own NIC port (rail-optimized, clos) do not, so the
+    link's rate (``links.<gpus.model.pcie>`` of the catalog) is applied here as well.
+    """
+    res = _transfer(G, pairs, background)
+    worst, where, worst_link = 0.0, "", ""
+    for src, dst, size in pairs:
+        if size <= 0 or src == dst:
+            continue
+        ends = [_host_link(G, src, catalog), _host_link(G, dst, catalog)]
+        same_node = G.nodes[src].get("node") == G.nodes[dst].get("node")
+        if any(e is None for e in ends) or (same_node and all(e[2] for e in ends if e)):
+            continue  # unknown GPU model, or NVLink inside one node
+        link, rate = min(((e[0], e[1]) for e in ends if e), key=lambda e: e[1])
+        if size / rate > worst:
+            worst, where, worst_link = size / rate, src, link
+    if worst <= res.time_s - res.latency_s:
+        return res
+    return replace(
+        res,
+        time_s=res.latency_s + worst,
+        bandwidth_bytes_per_s=sum(s for _, _, s in pairs) / worst,
+        bottleneck=f"{where} {worst_link} host link",
+        bottleneck_utilization=1.0,
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PDTransfer:
     """A KV cache moving from a prefill instance to a decode instance over the fabric.
@@ -601,6 +704,7 @@ def pd_transfer(
     alpha_s: float = DEFAULT_ALPHA_S,
     efficiency: float = DEFAULT_EFFICIENCY,
     page_tokens: int = 1,
+    catalog: Catalog | None = None,
 ) -> PDTransfer:
     """Move the KV cache of a prefill to its decode instance, rank to rank, over ``G``.
 
@@ -622,6 +726,8 @@ def pd_transfer(
     alpha_s, efficiency
         Fixed cost per transfer and achieved fraction of the fair-share rate (calibration sets
         them; defaults from the Mooncake PD table fits, github.com/kvcache-ai/Mooncake).
+    catalog
+        Where the GPUs' PCIe links are looked up (default the built-in catalog).
 
     Returns
     -------
@@ -635,7 +741,9 @@ def pd_transfer(
     Notes
     -----
     Rank ``i`` of the prefill sends its shard to rank ``i`` of the decode instance; the flows
-    share links max-min fairly, so rails, oversubscription and background traffic count.
+    share links max-min fairly, so rails, oversubscription and background traffic count. A
+    shard that leaves its node (or moves between PCIe cards) is also bounded by the sending and
+    receiving GPUs' PCIe links (catalog ``gpus.<model>.pcie``).
     ``T = alpha + T_fabric / efficiency`` (T_pd). Layer streaming: a layer's
     transfer starts when its prefill ends and the previous layer's transfer is done; the exposed
     time is ``alpha + max_j(P_j + sum_{k>=j} x_k) - P_L`` (P: prefill layer ends, x: layer
@@ -664,7 +772,7 @@ def pd_transfer(
     pre = prefill(model, context_tokens, compute=compute, batch=batch)
     shards = size.shards()
     pairs = list(zip(placement.prefill_gpus, placement.decode_gpus, shards, strict=True))
-    whole = _transfer(G, pairs, background)
+    whole = _rank_transfer(G, pairs, background, catalog)
     fabric_time = whole.time_s
     transfer_time = alpha_s + fabric_time / efficiency
     if streaming == "request":
@@ -676,7 +784,9 @@ def pd_transfer(
             if pp == 1:
                 stage_time = fabric_time
             else:
-                stage_time = _transfer(G, pairs[s * tp : (s + 1) * tp], background).time_s
+                stage_time = _rank_transfer(
+                    G, pairs[s * tp : (s + 1) * tp], background, catalog
+                ).time_s
             total = layer_bytes[sl].sum()
             if total > 0:
                 x[sl] = stage_time / efficiency * layer_bytes[sl] / total

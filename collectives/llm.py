@@ -34,6 +34,7 @@ else:  # pragma: no cover
 __all__ = [
     "KV_DTYPE_BYTES",
     "LAYER_TYPES",
+    "WEIGHT_DTYPE_BYTES",
     "ModelSpec",
     "model_from_config",
     "builtin_models",
@@ -43,6 +44,9 @@ __all__ = [
 
 #: Bytes per KV element for each KV-cache dtype (``b_kv`` in ``2 H_kv d_head b_kv``).
 KV_DTYPE_BYTES: dict[str, int] = {"bf16": 2, "fp16": 2, "fp32": 4, "fp8": 1, "int8": 1}
+#: Bytes per parameter of each weight dtype (4-bit formats pack two per byte; their scales are
+#: left out).
+WEIGHT_DTYPE_BYTES: dict[str, float] = {**KV_DTYPE_BYTES, "fp4": 0.5, "int4": 0.5}
 #: Attention kinds per layer, named as in HF ``layer_types``.
 LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention")
 
@@ -50,6 +54,17 @@ _TORCH_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32
                  "float": "fp32", "float8_e4m3fn": "fp8", "bf16": "bf16", "fp16": "fp16",
                  "fp32": "fp32", "fp8": "fp8", "int8": "int8"}
 _UNGATED_MLP = {"opt", "gpt2", "gpt_neox", "gptj", "bloom", "falcon", "gpt_bigcode"}
+#: ``quantization_config`` values that name an 8-bit float format (HF transformers' FP8 and
+#: FBGEMM-FP8 methods; DeepSeek-V3's ``"fmt": "e4m3"``).
+_FP8_METHODS = {"fp8", "fbgemm_fp8"}
+_FP8_FORMATS = {"e4m3", "e5m2", "float8_e4m3fn", "float8_e5m2"}
+#: The published checkpoints' ``quantization_config`` of built-in models whose entry in
+#: ``collectives/data/models.toml`` leaves it out: DeepSeek-V3 is published in FP8
+#: (https://huggingface.co/deepseek-ai/DeepSeek-V3/blob/main/config.json, 2024-12).
+_PUBLISHED_QUANTIZATION: dict[str, dict[str, Any]] = {
+    "deepseek-v3": {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",
+                    "weight_block_size": [128, 128]},
+}
 
 
 def _positive_int(owner: str, name: str, value: Any, *, allow_zero: bool = False) -> None:
@@ -87,6 +102,12 @@ class ModelSpec:
     num_params_total, num_params_active, num_params_embedding
         Parameter counts (``None`` when the description lacks what they need); active counts
         the experts a token uses (MoE); embedding counts the input embedding and the LM head.
+    weight_dtype
+        The published weights' dtype when a ``quantization_config`` gives it (``fp8``,
+        ``int8``, ``int4``), a key of :data:`WEIGHT_DTYPE_BYTES`; None: ``kv_dtype``
+        (``torch_dtype``).
+    weight_dtype_note
+        What was read of ``quantization_config`` (or why it was not); empty without one.
     """
 
     key: str
@@ -108,6 +129,8 @@ class ModelSpec:
     num_params_total: float | None = None
     num_params_active: float | None = None
     num_params_embedding: float | None = None
+    weight_dtype: str | None = None
+    weight_dtype_note: str = ""
 
     def __post_init__(self) -> None:
         owner = f"model {self.key!r}"
@@ -144,6 +167,14 @@ class ModelSpec:
             value = getattr(self, name)
             if value is not None and not value >= 0:
                 raise ValueError(f"{owner}: {name} must be >= 0, got {value!r}")
+        if self.weight_dtype is not None and self.weight_dtype not in WEIGHT_DTYPE_BYTES:
+            raise ValueError(f"{owner}: weight_dtype must be one of "
+                             f"{', '.join(WEIGHT_DTYPE_BYTES)}, got {self.weight_dtype!r}")
+
+    @property
+    def default_weight_dtype(self) -> str:
+        """The weights' dtype as published: :attr:`weight_dtype`, else :attr:`kv_dtype`."""
+        return self.weight_dtype or self.kv_dtype
 
     @property
     def kv_elements_per_token(self) -> int:
@@ -261,6 +292,30 @@ def _attention_params(f: _Fields, mla: bool, hidden: int, heads: int, kv_heads: 
     return q + hidden * (rank + rope) + rank * heads * (nope + v_dim) + heads * v_dim * hidden
 
 
+def _quantization(f: _Fields) -> tuple[str | None, str]:
+    """(weight dtype, note) from ``quantization_config``: an FP8 method or format gives
+    ``fp8`` (1 byte per weight; block scales left out), ``bits`` 8 or 4 gives ``int8`` or
+    ``int4``; other methods leave the weights in ``torch_dtype`` and the note says so."""
+    q = f.get("quantization_config")
+    if q is None:
+        return None, ""
+    if not isinstance(q, Mapping):
+        raise ValueError(f"{f.origin}: field 'quantization_config' must be a mapping, "
+                         f"got {q!r:.80}")
+    method = str(q.get("quant_method", "")).lower()
+    fmt = str(q.get("fmt", "")).lower()
+    bits = q.get("bits")
+    read = ", ".join(f"{k} {v!r}" for k, v in (("quant_method", method), ("fmt", fmt),
+                                                ("bits", bits)) if v not in ("", None))
+    if method in _FP8_METHODS or fmt in _FP8_FORMATS:
+        return "fp8", f"quantization_config {read}: fp8 weights"
+    if bits in (4, 8) and not isinstance(bits, bool):
+        dtype = "int4" if bits == 4 else "int8"
+        return dtype, f"quantization_config {read}: {dtype} weights"
+    return None, (f"quantization_config {read or 'without quant_method'} not read (no byte "
+                  f"width given): weights counted in torch_dtype")
+
+
 def _mlp_params(f: _Fields, num_layers: int, hidden: int) -> tuple[float, float] | None:
     """(total, active) MLP parameters over all layers, or None if the fields are missing."""
     if f.get("intermediate_size") is None:
@@ -318,10 +373,12 @@ def model_from_config(
         ``kv_lora_rank`` / ``qk_rope_head_dim`` / ``qk_nope_head_dim`` (MLA), ``layer_types``,
         ``sliding_window`` / ``use_sliding_window`` / ``max_window_layers``,
         ``attention_chunk_size`` / ``no_rope_layers`` / ``no_rope_layer_interval`` (Llama 4),
-        ``torch_dtype``; for parameter counts ``intermediate_size``, ``vocab_size``,
-        ``tie_word_embeddings`` and the MoE fields (``num_local_experts`` / ``num_experts`` /
-        ``n_routed_experts``, ``num_experts_per_tok``, ``moe_intermediate_size``, ...). A nested
-        ``text_config`` (Llama 4, multimodal models) is read in place of the top level.
+        ``torch_dtype``, ``quantization_config`` (the weights' dtype: ``quant_method``
+        ``fp8`` or ``fmt`` ``e4m3`` gives fp8, ``bits`` 8 / 4 int8 / int4); for parameter
+        counts ``intermediate_size``, ``vocab_size``, ``tie_word_embeddings`` and the MoE
+        fields (``num_local_experts`` / ``num_experts`` / ``n_routed_experts``,
+        ``num_experts_per_tok``, ``moe_intermediate_size``, ...). A nested ``text_config``
+        (Llama 4, multimodal models) is read in place of the top level.
         ``num_params_total`` / ``num_params_active`` / ``num_params_embedding`` override the
         estimate.
     key, name, source
@@ -372,6 +429,7 @@ def model_from_config(
         raise ValueError(f"{origin}: field 'torch_dtype' {dtype_name!r} is not supported; use "
                          f"one of {', '.join(sorted(_TORCH_DTYPES))}")
     layer_types = _layer_types(f, num_layers)
+    weight_dtype, weight_note = _quantization(f)
     mlp = _mlp_params(f, num_layers, hidden)
     total = active = embedding = None
     if mlp is not None and f.get("vocab_size") is not None:
@@ -399,6 +457,9 @@ def model_from_config(
                 embedding = float(value)
     if active is None and total is not None:
         active = total
+    experts = f.get("num_local_experts") or f.get("num_experts") or f.get("n_routed_experts")
+    if total is None and active is not None and not experts:
+        total = active  # a dense model uses every parameter for each token
     if active is not None and embedding is None:
         embedding = 0.0
     try:
@@ -413,7 +474,8 @@ def model_from_config(
             if "sliding_attention" in layer_types else 0,
             attention_chunk_tokens=f.int("attention_chunk_size", 0, allow_zero=True),
             kv_dtype=_TORCH_DTYPES[dtype_name], num_params_total=total, num_params_active=active,
-            num_params_embedding=embedding,
+            num_params_embedding=embedding, weight_dtype=weight_dtype,
+            weight_dtype_note=weight_note,
         )
     except ValueError as err:
         raise ValueError(f"{origin}: {err}") from err
@@ -431,9 +493,14 @@ def _builtin_raw() -> dict[str, Any]:
 @functools.lru_cache(maxsize=1)
 def builtin_models() -> dict[str, ModelSpec]:
     """The built-in models by key (``collectives/data/models.toml``), each with its source."""
-    return {key: model_from_config(entry["config"], key=key, name=entry["name"],
-                                   source=entry["source"], origin=f"built-in model {key!r}")
-            for key, entry in _builtin_raw().items()}
+    out = {}
+    for key, entry in _builtin_raw().items():
+        config = dict(entry["config"])
+        if key in _PUBLISHED_QUANTIZATION and "quantization_config" not in config:
+            config["quantization_config"] = _PUBLISHED_QUANTIZATION[key]
+        out[key] = model_from_config(config, key=key, name=entry["name"],
+                                     source=entry["source"], origin=f"built-in model {key!r}")
+    return out
 
 
 def known_models() -> list[str]:

@@ -6,10 +6,11 @@ activations of one prefill step.
   same GPUs).
 * **KV cache**: :func:`collectives.prefill.kv_size`'s bytes per GPU (the caller passes them).
 * **Activations**: the working set of one layer for the tokens of one forward pass, which is a
-  prefill chunk (inference keeps no activations for a backward pass, and a pipeline stage runs
-  one layer at a time): the residual stream and its normalized copy, the attention output and
-  the layer output (4 x hidden, replicated over TP), this GPU's query/key/value heads, and the
-  MLP's two intermediate tensors (gate and up, split by TP). The MLP width is estimated from the
+  prefill chunk, or the request's tokens (context x batch) when there are fewer (inference
+  keeps no activations for a backward pass, and a pipeline stage runs one layer at a time):
+  the residual stream and its normalized copy, the attention output and the layer output
+  (4 x hidden, replicated over TP), this GPU's query/key/value heads, and the MLP's two
+  intermediate tensors (gate and up, split by TP). The MLP width is estimated from the
   active parameters as ``(active - embedding) / (3 x hidden x layers)``, counting the attention
   parameters as MLP: about 20% over the true width for Llama 3.1 405B (65k against 53,248), so
   the estimate errs on the side of not fitting.
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collectives.llm import KV_DTYPE_BYTES, ModelSpec
+from collectives.llm import WEIGHT_DTYPE_BYTES, ModelSpec
 
 __all__ = [
     "DEFAULT_PREFILL_CHUNK_TOKENS",
@@ -40,18 +41,29 @@ __all__ = [
     "GpuMemory",
     "activation_bytes_per_gpu",
     "gpu_memory",
+    "prefill_pass_tokens",
     "weight_bytes_per_gpu",
 ]
 
-#: Bytes per parameter of each weight dtype (4-bit formats pack two per byte; their scales are
-#: left out).
-WEIGHT_DTYPE_BYTES: dict[str, float] = {**KV_DTYPE_BYTES, "fp4": 0.5, "int4": 0.5}
 #: Share of a GPU's memory a serving engine uses (vLLM's gpu_memory_utilization default).
 USABLE_FRACTION = 0.9
 #: Tokens of one prefill forward pass (vLLM V1's max_num_batched_tokens for its server on
 #: 70 GiB-class GPUs; 2,048 on smaller ones).
 DEFAULT_PREFILL_CHUNK_TOKENS = 8192
 _ACTIVATION_BYTES = 2  # bf16 activations
+
+
+def prefill_pass_tokens(chunk_tokens: int, max_tokens: int) -> int:
+    """Tokens one prefill forward pass holds: the chunk, or fewer when the request(s) have
+    fewer (``max_tokens``: context x batch).
+
+    >>> prefill_pass_tokens(8192, 1000), prefill_pass_tokens(131072, 8192)
+    (1000, 8192)
+    """
+    for name, value in (("chunk_tokens", chunk_tokens), ("max_tokens", max_tokens)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return min(chunk_tokens, max_tokens)
 
 
 def _check_parallel(tp: int, pp: int) -> None:
@@ -120,8 +132,21 @@ class GpuMemory:
 
     @property
     def fits(self) -> bool:
-        """Whether the total fits the usable memory."""
+        """Whether every part is known and the total fits the usable memory (an unknown part
+        never "fits": see :attr:`fits_known_parts`)."""
+        return self.complete and self.total_bytes <= self.usable_bytes
+
+    @property
+    def fits_known_parts(self) -> bool:
+        """Whether the known parts alone fit (all that can be said when a part is unknown)."""
         return self.total_bytes <= self.usable_bytes
+
+    @property
+    def unknown_parts(self) -> tuple[str, ...]:
+        """The parts not known (``weights``, ``activations``)."""
+        return tuple(name for name, value in (("weights", self.weights_bytes),
+                                              ("activations", self.activations_bytes))
+                     if value is None)
 
     @property
     def kv_room_bytes(self) -> float:
@@ -139,11 +164,16 @@ def gpu_memory(
     weight_dtype: str | None = None,
     chunk_tokens: int = DEFAULT_PREFILL_CHUNK_TOKENS,
     usable_fraction: float = USABLE_FRACTION,
+    max_tokens: int | None = None,
 ) -> GpuMemory:
     """What one GPU of a TP x PP instance holds (module docstring for each part).
 
-    ``weight_dtype`` defaults to the model's dtype; ``chunk_tokens`` is the tokens of one
-    forward pass (a prefill chunk, or the whole prompt when chunking is off).
+    ``weight_dtype`` defaults to the model's published weights' dtype
+    (:attr:`~collectives.llm.ModelSpec.default_weight_dtype`: its ``quantization_config``, else
+    ``torch_dtype``); ``chunk_tokens`` is the tokens of one forward pass (a prefill chunk, or
+    the whole prompt when chunking is off); ``max_tokens``, when given, the tokens there are
+    (context x batch): a pass never holds more, so the activations count
+    ``min(chunk_tokens, max_tokens)``.
 
     Raises
     ------
@@ -154,10 +184,12 @@ def gpu_memory(
         raise ValueError(f"GPU memory must be > 0 bytes, got {capacity_bytes!r}")
     if not 0 < usable_fraction <= 1:
         raise ValueError(f"usable fraction must be in (0, 1], got {usable_fraction!r}")
+    tokens = chunk_tokens if max_tokens is None else prefill_pass_tokens(chunk_tokens, max_tokens)
     return GpuMemory(
-        weights_bytes=weight_bytes_per_gpu(model, weight_dtype or model.kv_dtype, tp=tp, pp=pp),
+        weights_bytes=weight_bytes_per_gpu(model, weight_dtype or model.default_weight_dtype,
+                                           tp=tp, pp=pp),
         kv_bytes=float(kv_bytes_per_gpu),
-        activations_bytes=activation_bytes_per_gpu(model, chunk_tokens, tp=tp),
+        activations_bytes=activation_bytes_per_gpu(model, tokens, tp=tp),
         capacity_bytes=float(capacity_bytes),
         usable_fraction=usable_fraction,
     )

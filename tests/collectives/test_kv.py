@@ -488,3 +488,57 @@ def test_the_largest_accepted_context_gives_exact_bytes() -> None:
     model = load_model("llama-3.1-70b")  # full attention on every layer: bytes = n x per token
     size = kv_size(model, MAX_TOKENS)
     assert size.kv_bytes_moved == MAX_TOKENS * kv_bytes_per_token(model)  # no int64 wrap
+
+
+# ---------------------------------------------- each GPU's own PCIe link (QA of `fabric kv`, 1-2)
+# PCIe Gen4 x16: 32 GB/s, Gen5 x16: 63 GB/s per direction (PCI-SIG, catalog links.pcie*x16);
+# pinned host-to-GPU copies reach 54 of Gen5's 63 GB/s (collectives.kv.PCIE_COPY_SHARE).
+
+
+@pytest.fixture(scope="module")
+def l40s_rail():
+    return topologies.build("rail-optimized", num_nodes=4, gpu="l40s", scaleup=None)
+
+
+@pytest.mark.parametrize("name, h100, l40s", [
+    ("dram", 54e9, 32e9 * 54 / 63), ("nvme", 54e9, 32e9 * 54 / 63), ("remote", 48e9, 32e9)])
+def test_tier_load_takes_the_gpus_own_pcie_link(rail, l40s_rail, name, h100, l40s):
+    size = kv.kv_size(load_model("llama-3.1-8b"), 131072)  # one GPU: its own path binds
+    gpus, where = ["node0/gpu0"], kv.tier(name, shared_bandwidth_bytes_per_s=1e15)
+    on_h100 = kv.fetch(size, where, G=rail, gpus=gpus)
+    on_l40s = kv.fetch(size, where, G=l40s_rail, gpus=gpus)
+    assert on_h100.bottleneck == on_l40s.bottleneck == "gpu path"
+    assert on_h100.bandwidth_bytes_per_s == pytest.approx(h100)
+    assert on_l40s.bandwidth_bytes_per_s == pytest.approx(l40s)
+
+
+def test_ttft_tier_load_on_a_pcie4_gpu_is_slower(l40s_rail):
+    m, c = load_model("llama-3.1-8b"), kv.compute_for("l40s", num_gpus=1)
+    base = dict(compute=c, where=kv.tier("dram"), gpus=["node0/gpu0"])
+    t = kv.ttft(m, 131072, G=l40s_rail, **base)
+    assert t.fetch_bandwidth_bytes_per_s == pytest.approx(32e9 * 54 / 63)
+
+
+def test_pd_transfer_rank_never_exceeds_its_pcie4_link(l40s_rail, rail):
+    m = load_model("llama-3.1-8b")
+    pcie4 = kv.pd_transfer(l40s_rail, m, 131072, tp=4, streaming="request")
+    per_rank = pcie4.kv_bytes_moved / 4 / (pcie4.fabric_time_s - pcie4.latency_s)
+    assert per_rank == pytest.approx(32e9, rel=1e-6)
+    assert pcie4.bottleneck.endswith("pcie4x16 host link")
+    assert pcie4.bandwidth_bytes_per_s / 4 < 32e9
+    # H100's Gen5 x16 (63 GB/s) is above its 400G NIC (50 GB/s): the rail still binds
+    h100 = kv.pd_transfer(rail, m, 131072, tp=4, streaming="request")
+    assert "host link" not in h100.bottleneck
+    assert h100.kv_bytes_moved / 4 / (h100.fabric_time_s - h100.latency_s) == pytest.approx(50e9)
+
+
+def test_ttft_loads_the_cached_prefix_in_whole_pages():
+    m, c = load_model("llama-3.1-70b"), kv.compute_for("h100", num_gpus=8)
+    one = kv.ttft(m, 300, compute=c, where=kv.tier("nvme"), tp=8)
+    paged = kv.ttft(m, 300, compute=c, where=kv.tier("nvme"), tp=8, page_tokens=256)
+    size = kv.kv_size(m, 300, tp=8, page_tokens=256)
+    assert size.context_tokens == 300 and size.kv_bytes == 512 * 327680  # two pages
+    assert paged.fetch_time_s - 100e-6 == pytest.approx(
+        (one.fetch_time_s - 100e-6) * 512 / 300)
+    assert paged.breakeven_bandwidth_bytes_per_s == pytest.approx(
+        one.breakeven_bandwidth_bytes_per_s * 512 / 300)

@@ -12,8 +12,10 @@ from click.testing import CliRunner
 from collectives.llm import load_model, model_from_config
 from collectives.memory import (
     USABLE_FRACTION,
+    GpuMemory,
     activation_bytes_per_gpu,
     gpu_memory,
+    prefill_pass_tokens,
     weight_bytes_per_gpu,
 )
 from fabric.catalog import load_catalog
@@ -114,3 +116,68 @@ def test_cli_prints_the_verdict_and_the_json_carries_every_part() -> None:
                           catch_exceptions=False)
     assert (json.loads(whole.output)["results"]["activations_bytes_per_gpu"]
             == pytest.approx(16 * data["activations_bytes_per_gpu"]))
+
+
+# --- QA of `fabric kv`, items 3, 6 and 7 ---------------------------------------------------------
+
+
+def test_activations_count_at_most_the_requests_tokens() -> None:
+    m = load_model("llama-3.1-70b")
+    assert prefill_pass_tokens(131072, 8192) == 8192 and prefill_pass_tokens(8192, 1000) == 1000
+    at_8k = gpu_memory(m, 1e9, capacity_bytes=80e9, tp=8, chunk_tokens=8192)
+    big_chunk = gpu_memory(m, 1e9, capacity_bytes=80e9, tp=8, chunk_tokens=131072,
+                           max_tokens=8192)
+    assert big_chunk.activations_bytes == at_8k.activations_bytes
+    short = gpu_memory(m, 1e9, capacity_bytes=80e9, tp=8, max_tokens=1000)
+    assert short.activations_bytes == pytest.approx(at_8k.activations_bytes * 1000 / 8192)
+    with pytest.raises(ValueError, match="max_tokens must be an integer >= 1"):
+        prefill_pass_tokens(8192, 0)
+
+
+def test_an_unknown_part_never_fits() -> None:
+    mem = GpuMemory(weights_bytes=None, kv_bytes=1e9, activations_bytes=None, capacity_bytes=80e9)
+    assert mem.fits_known_parts and not mem.fits
+    assert mem.unknown_parts == ("weights", "activations")
+
+
+# DeepSeek-V3 is published in FP8: its config.json has "quantization_config":
+# {"quant_method": "fp8", "fmt": "e4m3", ...}
+# (https://huggingface.co/deepseek-ai/DeepSeek-V3/blob/main/config.json, 2024-12)
+def test_deepseek_v3_weights_default_to_its_published_fp8() -> None:
+    m = load_model("deepseek-v3")
+    assert m.weight_dtype == m.default_weight_dtype == "fp8" and m.kv_dtype == "bf16"
+    assert "quant_method 'fp8'" in m.weight_dtype_note
+    mem = gpu_memory(m, 1e9, capacity_bytes=141e9, tp=8)
+    assert mem.weights_bytes == pytest.approx(m.num_params_total / 8)  # 1 byte per weight
+    assert gpu_memory(m, 1e9, capacity_bytes=141e9, tp=8, weight_dtype="bf16").weights_bytes \
+        == pytest.approx(m.num_params_total * 2 / 8)
+
+
+_DENSE = {"num_hidden_layers": 32, "num_attention_heads": 32, "hidden_size": 4096,
+          "intermediate_size": 11008, "vocab_size": 32000}
+
+
+@pytest.mark.parametrize("quantization, dtype", [
+    ({"quant_method": "fp8"}, "fp8"),
+    ({"fmt": "e4m3", "activation_scheme": "dynamic"}, "fp8"),
+    ({"quant_method": "awq", "bits": 4}, "int4"),
+    ({"quant_method": "gptq", "bits": 8}, "int8"),
+    ({"quant_method": "bitsandbytes"}, None),
+])
+def test_quantization_config_gives_the_weights_dtype(quantization, dtype) -> None:
+    m = model_from_config({**_DENSE, "quantization_config": quantization}, key="q")
+    assert m.weight_dtype == dtype
+    assert m.default_weight_dtype == (dtype or "bf16")
+    assert "quantization_config" in m.weight_dtype_note
+    if dtype is None:
+        assert "not read" in m.weight_dtype_note
+
+
+def test_a_dense_model_with_only_its_active_count_has_known_weights() -> None:
+    bare = {k: v for k, v in _DENSE.items() if k != "vocab_size"}
+    m = model_from_config({**bare, "num_params_active": 7e9}, key="a")
+    assert m.num_params_total == 7e9
+    assert weight_bytes_per_gpu(m, "bf16", tp=1, pp=1) == pytest.approx(14e9)
+    moe = model_from_config({**bare, "num_params_active": 7e9, "num_local_experts": 8,
+                             "num_experts_per_tok": 2}, key="moe")
+    assert moe.num_params_total is None  # the total of an MoE is not its active count
