@@ -22,8 +22,13 @@ The step model is deliberately simple (all terms per GPU, per step):
     with ``B_tp = micro_batch_size * sequence_length * hidden_size * activation_bytes``.
     Megatron tensor parallelism: two all-reduces in the forward and two in the backward pass of
     every layer (Shoeybi et al. 2019, "Megatron-LM", §3), not overlapped.
-``ep_s = 4 * (moe_layers / pp) * num_microbatches * T_a2a(B_tp * moe_top_k)``
-    MoE dispatch and combine all-to-alls, forward and backward, not overlapped.
+``ep_s = 4 * (moe_layers / pp) * num_microbatches * T_a2a(B_tp * moe_top_k / tp)``
+    MoE dispatch and combine all-to-alls, forward and backward, not overlapped. With
+    tensor parallelism each rank dispatches its own 1/tp of the tokens: Megatron-Core requires
+    sequence parallelism with TP and EP together ("When using expert parallelism and tensor
+    parallelism, sequence parallelism must be used", ``TransformerConfig`` in
+    megatron/core/transformer/transformer_config.py, https://github.com/NVIDIA/Megatron-LM,
+    read 2026-12), so the tp ranks of a replica run tp all-to-alls of 1/tp each at once.
 
 ``step_s = compute_s + bubble_s + dp_exposed_s + tp_s + ep_s``; GPU utilization =
 ``compute_s / step_s`` (so the model FLOPs utilization of the step is ``mfu * utilization``).
@@ -329,8 +334,9 @@ class Workload:
 
     @property
     def ep_message_bytes(self) -> int:
-        """Bytes one GPU sends in one MoE all-to-all (its tokens x top-k x width)."""
-        return self.tp_message_bytes * self.moe_top_k
+        """Bytes one GPU sends in one MoE all-to-all: its tokens x top-k x width, its tokens
+        being 1/tp of the micro-batch's under sequence parallelism (see the module notes)."""
+        return self.tp_message_bytes * self.moe_top_k // self.tensor_parallel
 
 
 _FIELDS = {f.name for f in dataclasses.fields(Workload)} - {"economics"}

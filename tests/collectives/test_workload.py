@@ -234,3 +234,12 @@ def test_a_micro_batch_round_larger_than_the_batch_is_refused():
         Workload(global_batch_size=100, micro_batch_size=2).parallelism(1024)
     # one sequence per micro-batch: more replicas than sequences grow the batch to one each
     assert Workload(global_batch_size=100).parallelism(1024).global_batch_size == 128
+
+
+def test_expert_all_to_all_carries_each_tensor_parallel_ranks_share():
+    # sequence parallelism (required by Megatron-Core with TP and EP together) splits the
+    # tokens over the TP ranks: each dispatches 1/tp of them, not all of them
+    one = Workload(tensor_parallel=1, moe_layers=4, expert_parallel=8)
+    eight = Workload(tensor_parallel=8, moe_layers=4, expert_parallel=8)
+    assert one.ep_message_bytes == 8 * eight.ep_message_bytes
+    assert one.ep_message_bytes == one.tp_message_bytes * one.moe_top_k
