@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 #: Link media inside a server (priced with it, never cabled).
-IN_NODE_MEDIA = ("nvlink", "pcie")
+IN_NODE_MEDIA = ("nvlink", "xgmi", "pcie")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -69,6 +69,7 @@ Four single-GPU servers on one QM9700 leaf in their rack: copper host links, no 
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -425,6 +426,56 @@ def _reserved_links(
     return total
 
 
+@dataclass(**_FROZEN)
+class _HostShare:
+    """What a server holds besides its GPUs and NICs, priced for a server of no catalog node."""
+
+    key: str
+    name: str
+    cost_usd: float
+    power_w: float
+    source: str
+    year: int
+
+
+def _host_share(cat: Catalog, gpus_per_node: int) -> _HostShare | None:
+    """The median non-GPU, non-NIC share (CPUs, memory, chassis, baseboard, power supplies) of
+    the catalog's nodes of ``gpus_per_node`` GPUs (node price less its GPUs and NICs at their
+    catalog prices), or that median per GPU of every node times ``gpus_per_node``; None when
+    no node gives a positive share. Without it, an H200 or MI300X cluster (no catalog node)
+    was priced as bare GPUs and came out cheaper than the same H100 cluster."""
+    shares = []
+    for node in cat.nodes.values():
+        gpu, nic = cat.gpus.get(node.gpu), cat.nics.get(node.nic)
+        if gpu is None or nic is None or node.cost_usd is None or node.power_w is None:
+            continue
+        cost = node.cost_usd - node.gpus_per_node * (gpu.cost_usd or 0.0) - (
+            node.nics_per_node * (nic.cost_usd or 0.0))
+        power = node.power_w - node.gpus_per_node * (gpu.power_w or 0.0) - (
+            node.nics_per_node * (nic.power_w or 0.0))
+        if cost > 0 and power > 0:
+            shares.append((node.gpus_per_node, node.key, cost, power))
+    same = [(c, p, k) for n, k, c, p in shares if n == gpus_per_node]
+    if same:
+        cost, power = statistics.median(c for c, _, _ in same), statistics.median(
+            p for _, p, _ in same)
+        keys = ", ".join(sorted(k for _, _, k in same))
+        how = f"the median of {keys}"
+    elif shares:
+        cost = gpus_per_node * statistics.median(c / n for n, _, c, _ in shares)
+        power = gpus_per_node * statistics.median(p / n for n, _, _, p in shares)
+        keys = ", ".join(sorted(k for _, k, _, _ in shares))
+        how = f"{gpus_per_node} x the median per GPU of {keys}"
+    else:
+        return None
+    return _HostShare(
+        key=f"host-{gpus_per_node}-gpu", name=f"the host of a {gpus_per_node}-GPU server",
+        cost_usd=float(cost), power_w=float(power),
+        source=(f"assumption: the non-GPU, non-NIC share of {how} (catalog node price and "
+                f"power less its GPUs and NICs at their catalog figures)"),
+        year=max((cat.nodes[k].year for _, k, _, _ in shares), default=0))
+
+
 def _entry_source(entry: Any) -> tuple[str, str, int]:
     return entry.name, entry.source, int(entry.year)
 
@@ -754,11 +805,18 @@ def bill_of_materials(
                 _price(f"gpu {gpu_key}", "power_w", gpu.power_w),
                 gpu,
             )
-            rules.append(
-                f"servers of {count} x {gpu_key} (scale-up {scaleup or 'none'}): no "
-                f"catalog node matches, so GPUs are priced alone (host CPUs, memory "
-                f"and chassis not counted)"
-            )
+            host = _host_share(cat, count)
+            if host is None:
+                rules.append(
+                    f"servers of {count} x {gpu_key} (scale-up {scaleup or 'none'}): no "
+                    f"catalog node matches and none gives a host share, so GPUs are priced "
+                    f"alone (host CPUs, memory and chassis not counted)")
+            else:
+                add("node", host.key, "server", num, host.cost_usd, host.power_w, host)
+                rules.append(
+                    f"servers of {count} x {gpu_key} (scale-up {scaleup or 'none'}): no "
+                    f"catalog node matches, so each is its GPUs plus {host.name} "
+                    f"({host.cost_usd:,.0f} USD, {host.power_w:,.0f} W; an assumption)")
 
     order = {c: i for i, c in enumerate(CATEGORIES)}
     tier_order = {"scale-up": 0, "leaf": 1, "spine": 2, "core": 3}

@@ -128,10 +128,30 @@ def test_rack_rule_decides_copper_or_optics():
     assert any("across racks" in r for r in spread.rules)
 
 
-def test_unmatched_servers_are_priced_as_gpus_and_say_so():
+def test_unmatched_servers_are_their_gpus_plus_a_host_share_and_say_so():
+    # no catalog node of 1 GPU: the GPU plus the median host share per GPU of the nodes
     bom = bill_of_materials(_tiny(2))
-    assert bom.quantity("gpu", "h100") == 2 and bom.quantity("node") == 0
-    assert any("no catalog node matches" in r for r in bom.rules)
+    assert bom.quantity("gpu", "h100") == 2 and bom.quantity("node", "host-1-gpu") == 2
+    assert any("no catalog node matches" in r and "an assumption" in r for r in bom.rules)
+
+
+def test_a_gpu_without_a_catalog_server_is_not_cheaper_than_one_with():
+    # H200 (no catalog node) was priced as bare GPUs: a cluster cheaper than the same H100 one
+    # (DGX H100), though an H200 costs more; its servers now carry the 8-GPU nodes' median host
+    cat = default_catalog()
+    h100, h200 = (bill_of_materials(topologies.build("clos", num_gpus=64, gpu=g))
+                  for g in ("h100", "h200"))
+    assert h200.cost_usd > h100.cost_usd
+    host = next(i for i in h200.items if i.category == "node")
+    assert (host.key, host.quantity) == ("host-8-gpu", 8)
+    assert 0 < host.unit_cost_usd < cat.nodes["dgx-h100"].cost_usd
+
+
+def test_in_server_xgmi_is_no_nic_or_cable():
+    # the MI300X's Infinity Fabric mesh is inside the server, as NVLink is: it was billed as
+    # 7 x 800G NICs and DAC cables per GPU
+    bom = bill_of_materials(topologies.build("clos", num_gpus=64, gpu="mi300x"))
+    assert bom.quantity("nic") == 64 and bom.quantity("cable", "dac") == 0
 
 
 def test_node_price_excludes_the_nics_counted_separately():
