@@ -81,9 +81,14 @@ DEFAULT_ALPHA_S = 0.6e-3
 #: at >= 4 GB in the Mooncake PD tables (https://github.com/kvcache-ai/Mooncake, 2025).
 DEFAULT_EFFICIENCY = 0.8
 #: Share of a GPU's PCIe link that host-to-GPU copies reach: 54 GB/s pinned H2D on PCIe Gen5 x16
-#: (gahow/agentic-kvc) of its 63 GB/s per direction (PCI-SIG PCIe 5.0, 2019,
-#: https://pcisig.com/specifications; catalog ``links.pcie5x16``). This project applies the same
-#: share to every GPU's own link (Gen4 x16: 27.4 of 32 GB/s); a derivation, not a measurement.
+#: of its 63 GB/s per direction (PCI-SIG PCIe 5.0, 2019, https://pcisig.com/specifications;
+#: catalog ``links.pcie5x16``). The 54 GB/s is an ASSUMPTION: it was credited to
+#: "gahow/agentic-kvc", which could not be found (no such public GitHub repository or page in
+#: a search on 2026-12-06). It rests on the copy reaching about 86% of the link, a little above
+#: the 81-82% that CUDA's bandwidthTest shows for pinned H2D on a PCIe Gen4 x16 A100 (25.8-26.2
+#: of 32 GB/s at 1 GB; https://github.com/jdh4/della-gpu-A100 README, read 2026-12-06). This
+#: project applies the same share to every GPU's own link (Gen4 x16: 27.4 of 32 GB/s); a
+#: derivation, not a measurement.
 PCIE_COPY_SHARE = 54e9 / 63e9
 
 
@@ -162,7 +167,8 @@ TIERS: dict[str, Tier] = {
         shared_bandwidth_bytes_per_s=282e9,
         shared_by="node",
         latency_s=10e-6,
-        source="PCIe Gen5 x16 ~54 GB/s pinned H2D (gahow/agentic-kvc), the same share of the "
+        source="PCIe Gen5 x16 ~54 GB/s pinned H2D (assumption: 86% of the link; "
+        "collectives.kv.PCIE_COPY_SHARE), the same share of the "
         "GPU's own PCIe link when it is known (catalog gpus.*.pcie); host DRAM "
         "282 GB/s per node (Xeon 8559C DDR5, Mooncake EFA transport doc, github.com/kvcache-ai/"
         "Mooncake, 2025); "

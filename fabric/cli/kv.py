@@ -6,23 +6,12 @@ A thin command over :func:`studies.kv.kv_scenario`; see ``docs/kv.md`` for worke
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Any
 
 import click
 
-from collectives import kv as kvm
-from collectives.llm import ModelSpec, load_model
-from collectives.memory import (
-    USABLE_FRACTION,
-    WEIGHT_DTYPE_BYTES,
-    GpuMemory,
-    gpu_memory,
-    prefill_pass_tokens,
-)
-from collectives.prefill import kv_size
+from collectives.memory import WEIGHT_DTYPE_BYTES, GpuMemory
 from fabric import units
-from fabric.catalog import Catalog, default_catalog
 from fabric.cli.common import (
     CountType,
     RateType,
@@ -33,16 +22,9 @@ from fabric.cli.common import (
     json_option,
 )
 from fabric.cli.options import design_from_options, fabric_options
-from studies.design import FabricDesign, build_fabric
-from studies.kv import KvScenario, default_kv_design, kv_scenario
+from studies.kv import KvScenario, kv_scenario, takes_default_size
 
 __all__ = ["kv"]
-
-#: Families whose size is a node count; the others are sized here by GPUs (``--gpus``).
-_NODE_SIZED = ("rail-optimized", "rail-only")
-_NO_PARAMS = ("weights, activations, prefill (TTFT), the PD transfer and tier loads need the "
-              "model's parameter count: give intermediate_size and vocab_size, or "
-              "num_params_active")
 
 
 def _fmt_count(value: float) -> str:
@@ -55,18 +37,6 @@ def _fmt_rate(bytes_per_s: float) -> str:
         if not math.isfinite(bytes_per_s) or bytes_per_s >= scale:
             return f"{bytes_per_s / scale:.2f} {unit}"
     return f"{bytes_per_s:.0f} B/s"
-
-
-def _fmt_share(share: float) -> str:
-    """A share as a percentage with the digits that show it: 37%, 0.49%, 0.0017%."""
-    percent = share * 100
-    if percent >= 1 or percent <= 0:
-        return f"{percent:.0f}%"
-    return f"{percent:.{1 - math.floor(math.log10(percent))}f}%"
-
-
-def _catalog(design: FabricDesign) -> Catalog:
-    return design.catalog if isinstance(design.catalog, Catalog) else default_catalog()
 
 
 def _memory_line(m: GpuMemory, capacity_bytes: float, weight_dtype: str) -> str:
@@ -88,118 +58,44 @@ def _memory_line(m: GpuMemory, capacity_bytes: float, weight_dtype: str) -> str:
             f"{m.usable_fraction:.0%}): {verdict}")
 
 
-def _why_nothing_fits(s: KvScenario, *, dtype: str | None, page_tokens: int,
-                      catalog: Catalog) -> str:
-    """Why no advice fits: the KV cache per GPU at the best TP or PP that studies.kv's
-    memory_advice tries (each alone, up to x128), against the largest catalog GPU."""
-    m, best, tried = s.model, None, {"tp": s.tp, "pp": s.pp}
-    for name, base in (("tp", s.tp), ("pp", s.pp)):
-        for k in range(8):
-            degree = base * 2**k
-            if name == "pp" and degree > m.num_layers:
-                break
-            change = {"tp": s.tp, "pp": s.pp, name: degree}
-            try:
-                size = kv_size(m, s.context_tokens, batch=s.batch, dtype=dtype,
-                               page_tokens=page_tokens, **change)
-            except ValueError:  # a TP that does not divide the heads
-                continue
-            tried[name] = degree
-            if best is None or size.kv_bytes_per_gpu < best[0]:
-                best = (size.kv_bytes_per_gpu, f"{name} {degree}")
-    gpus = [(g.memory_bytes, key) for key, g in catalog.gpus.items() if g.status != "announced"]
-    memory, largest = max(gpus) if gpus else (s.gpu_memory_bytes, s.gpu)
-    usable = memory * USABLE_FRACTION
-    ranges = f"tp up to {tried['tp']} and pp up to {tried['pp']} tried"
-    if best is not None and best[0] > usable:
-        return (f"nothing considered fits: the KV cache alone is {best[0] / 1e9:,.0f} GB per "
-                f"GPU even at {best[1]} ({ranges}), over the {usable / 1e9:.0f} GB usable of "
-                f"the largest catalog GPU ({largest}); shorten the context, or keep the KV "
-                f"cache on a tier (--tier dram|nvme) with enough TP or PP for the weights")
-    return (f"nothing considered fits: no single change of TP or PP ({ranges}), GPU or "
-            f"weight dtype is enough; combine them")
-
-
-def _advice(s: KvScenario, *, dtype: str | None, page_tokens: int,
-            catalog: Catalog) -> tuple[str, ...]:
-    """studies.kv's advice, its tier share printed with the digits that show it (0.49%, not
-    0%), and one line saying why when nothing considered fits."""
-    out = []
-    room, kv_bytes = s.memory.kv_room_bytes, s.memory.kv_bytes
-    for line in s.advice:
-        if line.startswith("the KV cache on a tier") and room > 0 and kv_bytes > 0:
-            line = (f"the KV cache on a tier, {_fmt_share(room / kv_bytes)} of it on the GPU "
-                    f"(--tier dram|nvme)")
-        out.append(line)
-    if not out and not s.memory.fits and s.memory.complete:
-        out.append(_why_nothing_fits(s, dtype=dtype, page_tokens=page_tokens, catalog=catalog))
-    return tuple(out)
-
-
-def _paged_ttft(s: KvScenario, design: FabricDesign, default_fabric: bool, *,
-                dtype: str | None, page_tokens: int, new_tokens: int, efficiency: float,
-                storage_at: str | None) -> KvScenario:
-    """The scenario with its tier load counted in whole pages, as its size and PD transfer are.
-
-    studies.kv.kv_scenario calls collectives.kv.ttft without the page size; this redoes that
-    call on the same fabric (the same design, so the same graph) with it.
-    """
-    cat = _catalog(design)
-    built = default_kv_design(s.size.num_gpus, design, cat) if default_fabric else design
-    G = build_fabric(built.replace(catalog=cat))
-    gpus = [(n, d) for n, d in G.nodes(data=True) if d.get("kind") == "gpu"]
-    storage = () if storage_at is None else tuple(
-        n for n, d in gpus if d.get("node") == int(storage_at))
-    first = G.nodes[s.transfer.prefill_gpus[0]].get("node")
-    per_node = max(1, sum(1 for _, d in gpus if d.get("node") == first))
-    t = kvm.ttft(s.model, s.context_tokens, compute=s.compute, where=s.tier,
-                 new_tokens=new_tokens, tp=s.tp, pp=s.pp, batch=s.batch, dtype=dtype,
-                 gpus_per_node=per_node, G=G, gpus=s.transfer.prefill_gpus,
-                 storage_gpus=storage, efficiency=efficiency, page_tokens=page_tokens)
-    return replace(s, ttft=t)
-
-
-def _kv_only(m: ModelSpec, context_tokens: int, *, batch: int, tp: int, pp: int,
-             dtype: str | None, page_tokens: int, weight_dtype: str, chunk_tokens: int,
-             design: FabricDesign, as_json: bool) -> None:
-    """What a model without parameter counts allows: the KV cache and whether it alone fits."""
-    cat = _catalog(design)
-    gpu = design.gpu or "h100"  # the default fabric's GPU
-    if gpu not in cat.gpus:
-        raise ValueError(f"unknown gpu {gpu!r}; known GPUs: {', '.join(sorted(cat.gpus))}")
-    size = kv_size(m, context_tokens, batch=batch, dtype=dtype, tp=tp, pp=pp,
-                   page_tokens=page_tokens)
-    capacity = cat.gpus[gpu].memory_bytes
-    mem = gpu_memory(m, size.kv_bytes_per_gpu, capacity_bytes=capacity, tp=tp, pp=pp,
-                     weight_dtype=weight_dtype, chunk_tokens=chunk_tokens)
-    note = f"KV cache only: {_NO_PARAMS}"
-    if as_json:
-        emit_result("kv", None, {
-            "model": m.key, "attention": m.attention_kind, "context_tokens": context_tokens,
-            "batch": batch, "tp": tp, "pp": pp, "dtype": size.dtype,
-            "kv_bytes_per_token": size.kv_bytes_per_token, "kv_bytes": size.kv_bytes,
-            "kv_bytes_moved": size.kv_bytes_moved, "kv_bytes_per_gpu": size.kv_bytes_per_gpu,
-            "replication_factor": size.replication_factor, "weight_dtype": weight_dtype,
-            "prefill_chunk_tokens": chunk_tokens, "weights_bytes_per_gpu": None,
-            "activations_bytes_per_gpu": None, "memory_bytes_per_gpu": mem.total_bytes,
-            "usable_memory_bytes": mem.usable_bytes, "fits_gpu_memory": mem.fits,
-            "memory_advice": [], "gpu": gpu, "gpu_memory_bytes": capacity, "topology": None,
-            "transfer_time_s": None, "ttft_recompute_s": None, "ttft_cached_s": None,
-            "breakeven_bandwidth_bytes_per_s": None, "note": note,
-        })
-        return
+def _rows(s: KvScenario) -> list[list[str]]:
+    """The table of a scenario: the cache and the memory it takes; then the transfer and the
+    load versus recompute, or, for a model without parameter counts, what was not computed."""
+    model, size = s.model, s.size
     rows = [
-        ["model", f"{m.name} ({m.attention_kind}, {m.num_layers} layers)"],
-        ["context x batch", f"{context_tokens} x {batch} tokens, {size.dtype}"],
+        ["model", f"{model.name} ({model.attention_kind}, {model.num_layers} layers)"],
+        ["context x batch", f"{s.context_tokens} x {s.batch} tokens, {size.dtype}"],
         ["KV per token", f"{size.kv_bytes_per_token:,} B"],
         ["KV (logical)", f"{size.kv_bytes / 1e9:.3f} GB"],
         ["KV moved (TP/PP copies)",
          f"{size.kv_bytes_moved / 1e9:.3f} GB (x{size.replication_factor:.2f})"],
         ["KV per GPU", f"{size.kv_bytes_per_gpu / 1e9:.3f} GB"],
-        ["memory per GPU", _memory_line(mem, capacity, weight_dtype)],
-        ["not computed", _NO_PARAMS],
     ]
-    click.echo(format_table(["quantity", "value"], rows, align="ll"))
+    pd, t, compute, where = s.transfer, s.ttft, s.compute, s.tier
+    if pd is None or t is None or compute is None or where is None:
+        return [*rows, ["memory per GPU", _memory_line(s.memory, s.gpu_memory_bytes,
+                                                       s.weight_dtype)],
+                ["not computed", s.not_computed]]
+    return [
+        *rows,
+        *([["weight dtype", f"{s.weight_dtype} ({s.weight_dtype_source})"]]
+          if s.weight_dtype_source != "torch_dtype" else []),
+        ["memory per GPU", _memory_line(s.memory, s.gpu_memory_bytes, s.weight_dtype)],
+        *([["would fit with", "; ".join(s.advice)]] if s.advice else []),
+        ["placement", f"{pd.prefill_gpus[0]}.. -> {pd.decode_gpus[0]}.. on {s.topology} "
+                      f"(tp {s.tp}, pp {s.pp})"],
+        ["PD transfer", f"{units.format_time(pd.transfer_time_s)} at "
+                        f"{_fmt_rate(pd.bandwidth_bytes_per_s)} "
+                        f"(bottleneck {pd.bottleneck})"],
+        [f"PD exposed ({s.streaming} streaming)", units.format_time(pd.exposed_time_s)],
+        ["prefill (recompute) TTFT", f"{units.format_time(t.ttft_recompute_s)} at "
+                                     f"{_fmt_count(compute.flops_per_s)} FLOP/s"],
+        ["PD TTFT (prefill + exposed)", units.format_time(pd.ttft_s)],
+        [f"load from {where.name}", f"{units.format_time(t.fetch_time_s)} "
+                                    f"({units.format_time(t.fetch_exposed_s)} exposed)"],
+        ["TTFT with cache", units.format_time(t.ttft_cached_s)],
+        ["break-even load rate", _fmt_rate(t.breakeven_bandwidth_bytes_per_s)],
+    ]
 
 
 @click.command("kv", context_settings={"help_option_names": ["-h", "--help"]})
@@ -278,67 +174,16 @@ def kv(model_name: str, context_tokens: int, batch: int, tp: int, pp: int, dtype
         raise click.UsageError("--tier-bandwidth applies to --tier dram, nvme or remote only "
                                "(hbm is resident: nothing is loaded)")
     design = design_from_options(topology or "rail-optimized", options)
-    import topologies  # the families (here, not at import: fabric's CLI loads fast)
-
-    unsized = design.num_nodes is None and design.num_gpus is None and design.k is None
-    default_fabric = topology is None or (unsized and design.family in topologies.FAMILIES)
-    if default_fabric and design.family not in _NODE_SIZED:
-        # studies.kv.default_kv_design sizes by nodes; size the other families by GPUs alike
-        per_node = design.gpus_per_node or 8
-        design = design.replace(num_gpus=per_node * max(4, 2 * -(-(tp * pp) // per_node)))
-    m = load_model(model_name)
-    wdtype = weight_dtype or m.default_weight_dtype
-    chunk = prefill_pass_tokens(chunk_tokens, context_tokens * batch)
-    if m.num_params_active_nonembedding is None:
-        _kv_only(m, context_tokens, batch=batch, tp=tp, pp=pp, dtype=dtype,
-                 page_tokens=page_tokens, weight_dtype=wdtype, chunk_tokens=chunk,
-                 design=design, as_json=as_json)
-        return
-    s = kv_scenario(m, context_tokens, design=design, default_fabric=default_fabric,
+    s = kv_scenario(model_name, context_tokens, design=design,
+                    default_fabric=topology is None or takes_default_size(design),
                     batch=batch, tp=tp, pp=pp, dtype=dtype, page_tokens=page_tokens,
                     prefill_at=prefill_at, decode_at=decode_at, streaming=streaming,
                     alpha_s=alpha_s, efficiency=efficiency, tier_name=tier_name,
                     tier_bandwidth_bytes_per_s=tier_bandwidth,
                     storage_node=None if storage_at is None else int(storage_at),
                     new_tokens=new_tokens, num_gpus=prefill_gpus, mfu=mfu,
-                    weight_dtype=wdtype, chunk_tokens=chunk)
-    if page_tokens > 1:
-        s = _paged_ttft(s, design, default_fabric, dtype=dtype, page_tokens=page_tokens,
-                        new_tokens=new_tokens, efficiency=efficiency, storage_at=storage_at)
-    s = replace(s, advice=_advice(s, dtype=dtype, page_tokens=page_tokens,
-                                  catalog=_catalog(design)))
-    source = "--weight-dtype" if weight_dtype is not None else (m.weight_dtype_note
-                                                                 or "torch_dtype")
-    data = {**s.as_dict(), "weight_dtype_source": source}
-    size, pd, t, compute, model, where = s.size, s.transfer, s.ttft, s.compute, s.model, s.tier
-    memory = s.gpu_memory_bytes
+                    weight_dtype=weight_dtype, chunk_tokens=chunk_tokens)
     if as_json:
-        emit_result("kv", None, data)
+        emit_result("kv", None, s.as_dict())
         return
-    rows = [
-        ["model", f"{model.name} ({model.attention_kind}, {model.num_layers} layers)"],
-        ["context x batch", f"{context_tokens} x {batch} tokens, {size.dtype}"],
-        ["KV per token", f"{size.kv_bytes_per_token:,} B"],
-        ["KV (logical)", f"{size.kv_bytes / 1e9:.3f} GB"],
-        ["KV moved (TP/PP copies)",
-         f"{size.kv_bytes_moved / 1e9:.3f} GB (x{size.replication_factor:.2f})"],
-        ["KV per GPU", f"{size.kv_bytes_per_gpu / 1e9:.3f} GB"],
-        *([["weight dtype", f"{s.weight_dtype} ({data['weight_dtype_source']})"]]
-          if m.weight_dtype_note or weight_dtype is not None else []),
-        ["memory per GPU", _memory_line(s.memory, memory, s.weight_dtype)],
-        *([["would fit with", "; ".join(s.advice)]] if s.advice else []),
-        ["placement", f"{pd.prefill_gpus[0]}.. -> {pd.decode_gpus[0]}.. on {data['topology']} "
-                      f"(tp {tp}, pp {pp})"],
-        ["PD transfer", f"{units.format_time(pd.transfer_time_s)} at "
-                        f"{_fmt_rate(pd.bandwidth_bytes_per_s)} "
-                        f"(bottleneck {pd.bottleneck})"],
-        [f"PD exposed ({streaming} streaming)", units.format_time(pd.exposed_time_s)],
-        ["prefill (recompute) TTFT", f"{units.format_time(t.ttft_recompute_s)} at "
-                                     f"{_fmt_count(compute.flops_per_s)} FLOP/s"],
-        ["PD TTFT (prefill + exposed)", units.format_time(pd.ttft_s)],
-        [f"load from {where.name}", f"{units.format_time(t.fetch_time_s)} "
-                                    f"({units.format_time(t.fetch_exposed_s)} exposed)"],
-        ["TTFT with cache", units.format_time(t.ttft_cached_s)],
-        ["break-even load rate", _fmt_rate(t.breakeven_bandwidth_bytes_per_s)],
-    ]
-    click.echo(format_table(["quantity", "value"], rows, align="ll"))
+    click.echo(format_table(["quantity", "value"], _rows(s), align="ll"))

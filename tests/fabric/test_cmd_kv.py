@@ -297,3 +297,15 @@ def test_a_tiny_share_on_the_gpu_is_printed_with_its_digits():
     assert 0.001 < share < 0.01
     assert tier == [f"the KV cache on a tier, {share * 100:.2f}% of it on the GPU "
                     f"(--tier dram|nvme)"]
+
+
+def test_a_catalog_file_that_changes_the_gpus_pcie_changes_the_tier_load(tmp_path):
+    path = tmp_path / "gen4.toml"
+    path.write_text('[gpus.h100]\npcie = "pcie4x16"\n')  # the H100 SXM on a Gen4 x16 link
+    args = ("--model", "llama-3.1-8b", "--context", "128k", "--tp", "4")
+    built_in = run_json(*args)
+    ours = run_json(*args, "--catalog", str(path))
+    assert built_in["fetch_bandwidth_bytes_per_s"] == pytest.approx(4 * 54e9)
+    assert ours["fetch_bandwidth_bytes_per_s"] == pytest.approx(4 * 32e9 * 54 / 63)
+    assert ours["fetch_time_s"] > built_in["fetch_time_s"]
+    assert ours["transfer_bottleneck"].endswith("pcie4x16 host link")
