@@ -51,7 +51,8 @@ def test_the_issues_case_does_not_fit_and_says_what_would() -> None:
     m = s.memory
     assert m.weights_bytes == pytest.approx(101.46e9, rel=1e-3)
     assert m.total_bytes == pytest.approx(m.weights_bytes + m.kv_bytes + m.activations_bytes)
-    assert m.usable_bytes == pytest.approx(80e9 * USABLE_FRACTION)
+    # 81,559 MiB, the H100 80GB's total as nvidia-smi reports it (catalog source)
+    assert m.usable_bytes == pytest.approx(81559 * 2**20 * USABLE_FRACTION)
     assert not s.fits_gpu_memory
     assert "tp 16" in s.advice and "pp 2" in s.advice
     assert any(a.startswith("h200 GPUs") for a in s.advice)
@@ -59,7 +60,7 @@ def test_the_issues_case_does_not_fit_and_says_what_would() -> None:
     # each piece of advice does fit
     assert kv_scenario("llama-3.1-405b", 128 * 1024, tp=8, weight_dtype="fp8").fits_gpu_memory
     assert kv_scenario("llama-3.1-405b", 128 * 1024, tp=16).fits_gpu_memory
-    assert m.capacity_bytes == 80e9  # the default fabric's H100
+    assert m.capacity_bytes == 81559 * 2**20  # the default fabric's H100, as nvidia-smi says
 
 
 def test_a_fitting_instance_has_no_advice() -> None:
