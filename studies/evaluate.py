@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
+import numpy as np
 
 from collectives.calibration import ModelCalibration
 from collectives.names import canonical
@@ -28,7 +29,7 @@ from collectives.workload import Workload, WorkloadResult, evaluate
 from fabric.catalog import Catalog, default_catalog, load_catalog
 from fabric.cost import BillOfMaterials, bill_of_materials
 from fabric.errors import InfeasibleError, first_line
-from fabric.graph import TopologySummary, summarize
+from fabric.graph import TopologySummary, fabric_arrays, summarize
 from studies.design import FabricDesign, build_fabric, design_label
 
 __all__ = [
@@ -212,6 +213,9 @@ def evaluate_fabric(
         notes.append(f"built {summary.num_gpus:,} GPUs for the {requested:,} asked "
                      f"({_size_text(G)}): {over}the workload and costs per GPU cover all "
                      f"{summary.num_gpus:,} built GPUs")
+    capped = _host_link_note(G, cat)
+    if capped:
+        notes.append(capped)
     bom: BillOfMaterials | None = None
     cost_error = ""
     try:
@@ -236,6 +240,31 @@ def evaluate_fabric(
         label=label or family, family=family, requested_gpus=requested,
         num_gpus=summary.num_gpus, params=dict(G.graph.get("params", {})), summary=summary,
         bom=bom, cost_error=cost_error, curves=curves, workload=result, notes=tuple(notes))
+
+
+def _host_link_note(G: nx.DiGraph, cat: Catalog) -> str:
+    """A note when the GPUs' scale-out cables carry less than their links' rate because the
+    GPU's host link bounds them (:func:`topologies.common.attach_gpus`), else ``""``: so that
+    faster NICs on a GPU that cannot feed them do not look like a free gain."""
+    a = fabric_arrays(G)
+    out = np.flatnonzero((a.code[a.src] == 0) & (a.code[a.dst] >= 3))
+    if not len(out):
+        return ""
+    rated = np.array([cat.links[k].bandwidth_bytes_per_s if k in cat.links else 0.0
+                      for k in a.link_names])[a.link[out]]
+    short = np.flatnonzero(a.bandwidth_bytes_per_s[out] < rated * (1 - 1e-9))
+    if not len(short):
+        return ""
+    edge, rate = int(out[short[0]]), float(rated[short[0]])
+    gpu = str(G.nodes[a.nodes[int(a.src[edge])]].get("model", ""))
+    link = a.link_names[int(a.link[edge])]
+    pcie = cat.links.get(cat.gpus[gpu].pcie) if gpu in cat.gpus else None
+    if pcie is None:
+        return ""
+    ports = int(np.count_nonzero(a.src[out] == a.src[edge]))
+    return (f"{gpu} GPUs drive {ports} x {link} ({ports * rate / 1e9:g} GB/s) through "
+            f"their {pcie.name} ({pcie.bandwidth_bytes_per_s / 1e9:g} GB/s): the network gets "
+            f"what the host link carries from GPU memory to the NICs")
 
 
 def _size_text(G: nx.DiGraph) -> str:

@@ -208,6 +208,7 @@ def clos(
                 for n in range(num_nodes)
                 for g in range(gpus_per_node)
             ),
+            per_gpu=planes,
         )
         spines_by_plane.append(add_upper_tiers(G, hw, plan, leaves, prefix=prefix,
                                                indices=plane))

@@ -11,6 +11,7 @@ architectures (H100 2023, B200 2024; https://docs.nvidia.com/dgx-superpod/).
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -270,9 +271,23 @@ def add_gpus(
                up_link, num_links=num_links, v_latency_s=up.latency_s)
 
 
-def attach_gpus(G: nx.DiGraph, hw: Hardware, pairs: Iterable[tuple[str, str]]) -> None:
-    """Cable each ``(gpu, switch)`` pair with one link of the switch's port link (the GPU's NIC)."""
-    add_cables(G, pairs, hw.link, v_latency_s=hw.switch.latency_s)
+def attach_gpus(G: nx.DiGraph, hw: Hardware, pairs: Iterable[tuple[str, str]], *,
+                per_gpu: int = 1) -> None:
+    """Cable each ``(gpu, switch)`` pair with one link of the switch's port link (the GPU's NIC).
+
+    ``per_gpu`` is how many such cables each GPU gets in all (its planes). What they carry
+    together is bounded by the GPU's host link (its catalog ``pcie``), which GPUDirect RDMA
+    crosses from GPU memory to the NIC: an H100 (PCIe Gen5 x16, 63 GB/s) behind two 800G ports
+    moves 63 GB/s, not 200, while a B300 (Gen6 x16 to its ConnectX-8) keeps its 100. The cable
+    stays the link's (its ``link`` key, so the bill of materials prices it); only the edge's
+    bandwidth is the GPU's share.
+    """
+    link = hw.link
+    pcie = hw.catalog.links.get(hw.gpu.pcie) if hw.gpu.pcie else None
+    if pcie is not None and link.bandwidth_bytes_per_s * per_gpu > pcie.bandwidth_bytes_per_s:
+        link = dataclasses.replace(link, bandwidth_bytes_per_s=pcie.bandwidth_bytes_per_s
+                                   / per_gpu)
+    add_cables(G, pairs, link, v_latency_s=hw.switch.latency_s)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

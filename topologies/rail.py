@@ -396,6 +396,7 @@ def rail_optimized(
                 for n in range(num_nodes)
                 for g in range(gpus_per_node)
             ),
+            per_gpu=planes,
         )
         spines_by_plane.append(add_upper_tiers(G, up, plan, leaves, prefix=prefix,
                                                indices=plane, leaf_latency_s=hw.switch.latency_s))

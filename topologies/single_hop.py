@@ -130,5 +130,6 @@ def single_hop(
             for g in range(gpus_per_node)
             for s in switches
         ),
+        per_gpu=planes,
     )
     return validate_graph(G)

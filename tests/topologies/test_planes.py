@@ -183,7 +183,25 @@ def test_clos_planes_are_independent_copies():
     # the record rebuilds the graph
     again = build("clos", **two.graph["params"])
     assert sorted(again.nodes) == sorted(two.nodes)
-    assert summarize(two).injection_bandwidth_bytes_per_s == pytest.approx(100e9)
+    # 2 x 400G per H100, but its PCIe Gen5 x16 carries 63 GB/s from GPU memory to the NICs
+    assert summarize(two).injection_bandwidth_bytes_per_s == pytest.approx(63e9)
+    assert summarize(clos(2048, planes=2, switch="sn5600-400", gpu="b300")
+                     ).injection_bandwidth_bytes_per_s == pytest.approx(100e9)  # PCIe Gen6
+
+
+def test_nic_ports_beyond_the_gpus_host_link_carry_its_rate_and_say_so():
+    # an H100 behind 800G (or 2 x 800G): what crosses its PCIe Gen5 x16, not the ports' sum;
+    # the cables and NICs stay in the bill of materials, and evaluate says why they idle
+    from studies.evaluate import evaluate_fabric
+
+    for G in (clos(64, switch="sn5600-800"), clos(64, planes=2, switch="sn5600-800")):
+        assert summarize(G).injection_bandwidth_bytes_per_s == pytest.approx(63e9)
+    fast = evaluate_fabric(clos(64, planes=2, switch="sn5600-800"), collectives=("all-reduce",))
+    assert any("h100 GPUs drive 2 x roce800 (200 GB/s) through their PCIe Gen5 x16 (63 GB/s)"
+               in n for n in fast.notes)
+    assert not any("PCIe" in n for n in evaluate_fabric(clos(64), collectives=()).notes)
+    # a 400G NIC on an H100 is below its host link: untouched
+    assert summarize(clos(64)).injection_bandwidth_bytes_per_s == pytest.approx(50e9)
 
 
 def test_one_plane_keeps_the_single_plane_ids():

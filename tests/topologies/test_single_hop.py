@@ -18,8 +18,9 @@ def test_every_gpu_on_every_plane(planes):
         assert G.out_degree(f"plane{p}") == 512  # th6-200: 512 x 200G, one port per GPU
         assert G.nodes[f"plane{p}"]["plane"] == p
     s = summarize(G, exact_bisection=False)
-    # per-GPU scale-out bandwidth = planes x link (200 Gb/s = 25 GB/s per plane)
-    assert s.injection_bandwidth_bytes_per_s == pytest.approx(planes * 25e9)
+    # per-GPU scale-out bandwidth = planes x link (200 Gb/s = 25 GB/s per plane), up to what
+    # the H100's PCIe Gen5 x16 carries to its NICs (63 GB/s: 4 planes give 63, not 100)
+    assert s.injection_bandwidth_bytes_per_s == pytest.approx(min(planes * 25e9, 63e9))
     assert s.hop_diameter == 1
     assert s.cables_by_tier == {"gpu-leaf": 512 * planes, "gpu-scale-up": 512 * 18}
 

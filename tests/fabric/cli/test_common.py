@@ -177,8 +177,9 @@ def test_the_console_script_loads_only_click_before_clicks_main() -> None:
 
 
 def test_ctrl_c_while_starting_is_one_line() -> None:
-    # SIGINT to the whole process group, as a terminal's Ctrl-C sends it, half a second in:
-    # while the libraries load or the first family builds, never a traceback
+    # SIGINT to the whole process group, as a terminal's Ctrl-C sends it, while the libraries
+    # load or the first family builds: never a traceback
+    import contextlib
     import os
     import shutil
     import signal
@@ -191,7 +192,15 @@ def test_ctrl_c_while_starting_is_one_line() -> None:
     assert fabric is not None
     run = subprocess.Popen([fabric, "compare", "--gpus", "65536"], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    time.sleep(0.5)
+    # wait until numpy is being loaded (its extension mapped): the command has been resolved
+    # and the libraries load inside click's main, however slow this machine is right now
+    maps = Path(f"/proc/{run.pid}/maps")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and run.poll() is None:
+        with contextlib.suppress(OSError):
+            if "_multiarray_umath" in maps.read_text():
+                break
+        time.sleep(0.01)
     os.killpg(run.pid, signal.SIGINT)
     _, err = run.communicate(timeout=60)
     assert (run.returncode, err.strip()) == (1, "Error: aborted")
