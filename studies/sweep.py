@@ -315,6 +315,7 @@ def run_sweep(space: SweepSpace, db_path: str | Path, *, scheduler: str | None =
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     designs = space.designs()
+    sweep_catalog(space.catalog)  # a catalog that cannot be read fails here, not in every design
     if space.workload_path is not None:  # a workload that fits no GPU count of the space
         from collectives.workload import fit_problem
 

@@ -75,14 +75,34 @@ class SweepSpace:
                 "catalog_sha256": _file_sha256(self.catalog)}
 
     def designs(self) -> list[dict[str, Any]]:
-        """Every design's inputs (``fixed`` merged with one combination of the axes)."""
+        """Every design's inputs (``fixed`` merged with one combination of the axes), without
+        the options its family does not take (``oversubscription`` on rail-optimized), each
+        design once: such an option built the same fabric again under a label it did not
+        have."""
         names = sorted(self.axes)
         out: list[dict[str, Any]] = []
+        seen: set[str] = set()
         for combo in itertools.product(*(self.axes[n] for n in names)):
             values = {**self.fixed, **dict(zip(names, combo, strict=True))}
-            if all(_keeps(rule, values) for rule in self.constraints):
+            if not all(_keeps(rule, values) for rule in self.constraints):
+                continue
+            values = _taken(values)
+            key = design_key(values)
+            if key not in seen:
+                seen.add(key)
                 out.append(values)
         return out
+
+
+def _taken(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` less the options its family does not take (all of them for an unknown
+    family, which fails when it is evaluated)."""
+    try:
+        record = family(str(values.get("family")))
+    except ValueError:
+        return values
+    return {k: v for k, v in values.items()
+            if k in ("family", "num_gpus", "num_nodes", "k") or record.accepts(k)}
 
 
 def _keeps(rule: Mapping[str, Any], values: Mapping[str, Any]) -> bool:

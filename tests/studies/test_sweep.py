@@ -395,3 +395,24 @@ def test_a_store_of_failed_rows_only_takes_another_context(tmp_path: Path) -> No
     assert (summary.written, summary.failed) == (1, 0)
     (row,) = _table(db)  # the failed row of the other context is gone
     assert row["family"] == "clos" and row["error"] == ""
+
+
+def test_an_option_a_family_does_not_take_makes_no_second_design() -> None:
+    # rail-optimized takes no oversubscription: it is one design, not two of the same fabric
+    # (the second used to be stored labelled "oversubscription: 3" with the 1:1 numbers)
+    space = space_from_dict({"axes": {"family": ["rail-optimized", "clos"], "num_gpus": [512],
+                                      "oversubscription": [1, 3]}})
+    assert space.designs() == [
+        {"family": "rail-optimized", "num_gpus": 512},
+        {"family": "clos", "num_gpus": 512, "oversubscription": 1},
+        {"family": "clos", "num_gpus": 512, "oversubscription": 3},
+    ]
+
+
+def test_a_catalog_that_cannot_be_read_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    space = tmp_path / "s.yaml"
+    space.write_text(f"axes: {{family: [clos], num_gpus: [64]}}\ncatalog: {tmp_path / 'no.toml'}\n")
+    db = tmp_path / "r.db"
+    result = CliRunner().invoke(cli, ["sweep", "run", str(space), "-o", str(db)])
+    assert result.exit_code == 1 and "cannot read catalog file" in result.output
+    assert not db.exists()
