@@ -28,6 +28,7 @@ import xml.etree.ElementTree as ET
 import networkx as nx
 
 from fabric import units
+from fabric.catalog import default_catalog
 from fabric.graph import gpu_nodes
 
 __all__ = ["nccl_topology_xml", "GPU_SM"]
@@ -36,7 +37,7 @@ __all__ = ["nccl_topology_xml", "GPU_SM"]
 GPU_SM = {
     "v100": 70, "v100-16gb": 70, "v100-32gb": 70, "t4": 75, "a100": 80, "a100-40gb": 80,
     "a100-80gb": 80, "a100-pcie": 80, "l40s": 89, "h100": 90, "h100-pcie": 90, "h200": 90,
-    "b200": 100, "gb200": 100,
+    "b200": 100, "gb200": 100, "b300": 103, "gb300": 103,
 }
 _NVSWITCH_BUSID = "0001:00:00.0"  # outside the GPUs' PCI domain
 
@@ -74,16 +75,21 @@ def nccl_topology_xml(G: nx.DiGraph, *, node: int | None = None) -> str:
                          f"capability; known: {', '.join(GPU_SM)}")
     root = ET.Element("system", version="1")
     cpu = ET.SubElement(root, "cpu", numaid="0", arch="x86_64", vendor="GenuineIntel")
+    links = default_catalog().links
+    dev = 0
     for i, gpu in enumerate(mine):
         nvlinks = 0
-        nic_mbps = 0.0
+        ports: list[float] = []  # Mb/s of each network port (one per plane)
         for _, peer, data in G.out_edges(gpu, data=True):
             peer_data = G.nodes[peer]
             if peer_data["kind"] == "switch" and peer_data["tier"] == 0:
                 nvlinks += int(data["num_links"])
             elif peer_data["kind"] != "gpu" or peer_data.get("node") != node:
-                nic_mbps = max(nic_mbps, units.bytes_per_s_to_gbps(
-                    data["bandwidth_bytes_per_s"]) * 1000)
+                # the port's rate is its link's (the edge may carry less: the GPU's PCIe)
+                link = links.get(str(data.get("link")))
+                rate = (link.bandwidth_bytes_per_s if link is not None
+                        else data["bandwidth_bytes_per_s"])
+                ports += [units.bytes_per_s_to_gbps(rate) * 1000] * int(data["num_links"])
         bridge = ET.SubElement(cpu, "pci", _pci(f"0000:{0x10 + 2 * i:02x}:00.0", "0x060400"))
         gpu_pci = ET.SubElement(bridge, "pci", _pci(f"0000:{0x11 + 2 * i:02x}:00.0", "0x030200"))
         element = ET.SubElement(gpu_pci, "gpu", dev=str(i), sm=str(GPU_SM[model]), rank=str(i),
@@ -91,11 +97,15 @@ def nccl_topology_xml(G: nx.DiGraph, *, node: int | None = None) -> str:
         if nvlinks:
             ET.SubElement(element, "nvlink", target=_NVSWITCH_BUSID, count=str(nvlinks),
                           tclass="0x068000")
-        if nic_mbps:
+        if ports:
+            # one NIC per GPU; a port per plane, each its own net device (a twin-planar
+            # 800G ConnectX-8 is two 400G ports), as NCCL lists a dual-port NIC's ports
             nic_pci = ET.SubElement(bridge, "pci",
                                     _pci(f"0000:{0x11 + 2 * i:02x}:01.0", "0x020000"))
             nic = ET.SubElement(nic_pci, "nic")
-            ET.SubElement(nic, "net", name=f"mlx5_{i}", dev=str(i), speed=f"{nic_mbps:.0f}",
-                          port="1", latency="0.000000", gdr="1")
+            for port, mbps in enumerate(ports, start=1):
+                ET.SubElement(nic, "net", name=f"mlx5_{dev}", dev=str(dev), speed=f"{mbps:.0f}",
+                              port=str(port), latency="0.000000", gdr="1")
+                dev += 1
     ET.indent(root, space="  ")
     return ET.tostring(root, encoding="unicode") + "\n"

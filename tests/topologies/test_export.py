@@ -145,3 +145,17 @@ def test_cli_exports_both_formats(tmp_path: Path) -> None:
                                  "--format", "nccl-xml", "--node", "1"], catch_exceptions=False)
     assert result.exit_code == 0
     assert parse_server(result.stdout, "nccl-xml").num_gpus == 8
+
+
+def test_nccl_xml_lists_a_port_per_plane_at_the_ports_rate() -> None:
+    # twin-planar B300: one 800G NIC as two 400G ports, each a net device NCCL can use; it was
+    # written as one 400G port, half the GPU's network
+    G = topologies.build("rail-optimized", num_nodes=8, planes=2, switch="sn5600-400", gpu="b300")
+    nets = ET.fromstring(nccl_topology_xml(G)).findall(".//net")
+    assert len(nets) == 16 and {n.get("speed") for n in nets} == {"400000"}
+    assert len({n.get("dev") for n in nets}) == 16
+    assert parse_server(nccl_topology_xml(G), "nccl-xml").num_nics == 16
+    # an H100 behind 800G carries its PCIe's 63 GB/s, but its port still runs at 800G
+    H = topologies.build("clos", num_gpus=64, switch="sn5600-800")
+    assert {n.get("speed") for n in ET.fromstring(nccl_topology_xml(H)).findall(".//net")} == {
+        "800000"}
