@@ -7,8 +7,7 @@ the same scale-up (tier-0) switch form a domain; a GPU without one is a domain o
 the index (rebuilt when the graph changes) and cannot go stale.
 
 >>> import topologies
->>> from fabric.errors import InfeasibleError
-from fabric.routing import fabric_index
+>>> from fabric.routing import fabric_index
 >>> G = topologies.build("rail-optimized", num_nodes=2)
 >>> c = communicator(fabric_index(G), ["node0/gpu0", "node0/gpu1", "node1/gpu0"])
 >>> c.n, [len(g) for g in c.groups]
