@@ -483,3 +483,25 @@ def test_pcie_inside_a_server_is_no_cable_in_compare(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     cables = [f["num_cables"] for f in json.loads(result.stdout)["results"]["fabrics"]]
     assert cables[0] == cables[1]  # the same cabling: host ports and leaf-spine links
+
+
+@pytest.mark.parametrize(("gpu", "sm", "switch"), [("b300", 103, "sn5600-400"),
+                                                    ("h100", 90, "qm9700")])
+def test_a_twin_planar_dump_gives_every_gpu_a_port_on_each_plane(gpu: str, sm: int,
+                                                                 switch: str) -> None:
+    # 16 cabled ports per 8-GPU server: half used to reach no GPU and each GPU sat on one plane
+    from collectives.predict import predict
+    from fabric.graph import summarize
+
+    G = topologies.build("clos", num_gpus=64, planes=2, switch=switch, gpu=gpu)
+    H = import_fabric_text(ibnetdiscover_text(G), server=parse_server(_hgx_xml(sm), "auto")
+                           ).graph
+    for g, d in H.nodes(data=True):
+        if d["kind"] == "gpu":  # switches keep their description's name: plane0_leaf0 ...
+            leaves = [v for v in H[g] if H.nodes[v]["kind"] == "switch" and H.nodes[v]["tier"]]
+            assert sorted(v.split("_")[0] for v in leaves) == ["plane0", "plane1"]
+    built, imported = summarize(G), summarize(H)
+    assert imported.injection_bandwidth_bytes_per_s == built.injection_bandwidth_bytes_per_s
+    assert imported.bisection_bandwidth_bytes_per_s == built.bisection_bandwidth_bytes_per_s
+    assert predict(H, "all-reduce", 1 << 30).time_s == pytest.approx(
+        predict(G, "all-reduce", 1 << 30).time_s, rel=1e-3)

@@ -417,6 +417,8 @@ def discovery_fabric(
     pcie = cat.links.get("pcie5x16")
     # servers numbered in natural order (gpu2 before gpu10): the builders' order, which packed
     # placement fills and the bisection halves follow; text order scattered a leaf's servers
+    plane_of = _planes(switch_adj, switch_keys)
+    multiport = 0
     for index, host in enumerate(sorted(host_ports, key=_natural)):
         ports = sorted(host_ports[host], key=lambda p: (p[0], _port_order(p[1])))
         num_gpus = server.num_gpus if server is not None else len(ports)
@@ -426,6 +428,12 @@ def discovery_fabric(
         if server is None or num_gpus == len(ports):
             for i, (dev_key, port, _) in enumerate(ports):
                 port_gpu[(dev_key, port)] = gpus[i]
+        elif len(ports) % num_gpus == 0:
+            # several ports per GPU (one per plane, or a multi-port NIC each): every GPU gets
+            # its share of each plane's ports, as the builders cable a multi-plane fabric
+            multiport += 1
+            for (dev_key, port), gid in _ports_to_gpus(ports, gpus, plane_of).items():
+                port_gpu[(dev_key, port)] = gid
         else:  # NICs shared by (or fewer than) the GPUs: each port a NIC node
             for j, (dev_key, port, _) in enumerate(ports):
                 nic = f"{host}/nic{j}"
@@ -450,12 +458,68 @@ def discovery_fabric(
     else:
         notes.append(f"servers: {server.num_gpus} x {server.gpu}, {server.nvlink_links_per_gpu} "
                      f"NVLink link(s) per GPU, from {server.source or 'the server description'}")
+    if multiport:
+        notes.append(f"{multiport} server(s) with more cabled ports than GPUs (planes or "
+                     f"multi-port NICs): each GPU takes an equal share of every plane's ports")
     _add_cables(G, discovery, names, port_gpu, switch_latency, default_rate_gbps)
+    _bound_by_host_link(G, cat)
     validate_graph(G)
     G.graph["import_notes"] = notes
     return ImportResult(graph=G, format=discovery.format, num_switches=len(switch_keys),
                         num_hosts=len(host_ports), num_cables=len(discovery.cables),
                         notes=notes)
+
+
+def _planes(switch_adj: dict[str, set[str]], switch_keys: list[str]) -> dict[str, int]:
+    """Each switch's plane: the connected component of the switch graph it is in (planes of a
+    multi-plane fabric share no switch), numbered in order of ``switch_keys``."""
+    plane: dict[str, int] = {}
+    for start in switch_keys:
+        if start in plane:
+            continue
+        number, todo = len(set(plane.values())), [start]
+        plane[start] = number
+        while todo:
+            for peer in switch_adj.get(todo.pop(), ()):
+                if peer not in plane:
+                    plane[peer] = number
+                    todo.append(peer)
+    return plane
+
+
+def _ports_to_gpus(ports: list[tuple[str, str, Cable]], gpus: list[str],
+                   plane_of: dict[str, int]) -> dict[tuple[str, str], str]:
+    """Host ports (in port order) to GPUs when there are k times as many as GPUs: each plane's
+    ports split over the GPUs in order, so that every GPU reaches every plane; ports in k
+    consecutive runs when the planes do not split evenly."""
+    by_plane: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for dev_key, port, cable in ports:
+        peer = cable.b if cable.a == dev_key else cable.a
+        by_plane[plane_of.get(peer, -1)].append((dev_key, port))
+    n = len(gpus)
+    if all(len(group) % n == 0 for group in by_plane.values()):
+        return {p: gpus[j * n // len(group)] for group in by_plane.values()
+                for j, p in enumerate(group)}
+    k = len(ports) // n
+    return {(dev_key, port): gpus[j // k] for j, (dev_key, port, _) in enumerate(ports)}
+
+
+def _bound_by_host_link(G: nx.DiGraph, cat: Catalog) -> None:
+    """Scale each GPU's scale-out cables down to what its host link (catalog ``pcie``) carries,
+    as the builders do (:func:`topologies.common.attach_gpus`): an H100 behind 2 x 400G moves
+    63 GB/s over its PCIe Gen5 x16."""
+    for g, data in list(G.nodes(data=True)):
+        if data["kind"] != "gpu" or data.get("model") not in cat.gpus:
+            continue
+        pcie = cat.links.get(cat.gpus[data["model"]].pcie)
+        out = [v for v in G[g] if G.nodes[v]["kind"] == "switch" and G.nodes[v]["tier"] >= 1]
+        total = sum(G[g][v]["bandwidth_bytes_per_s"] * G[g][v]["num_links"] for v in out)
+        if pcie is None or total <= pcie.bandwidth_bytes_per_s:
+            continue
+        scale = pcie.bandwidth_bytes_per_s / total
+        for v in out:
+            G[g][v]["bandwidth_bytes_per_s"] *= scale
+            G[v][g]["bandwidth_bytes_per_s"] *= scale
 
 
 def _natural(name: str) -> tuple[tuple[int, int | str], ...]:
