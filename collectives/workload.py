@@ -81,7 +81,6 @@ __all__ = [
     "default_workload",
     "load_workload",
     "workload_from_dict",
-    "fit_problem",
     "step_time",
     "cost_performance",
     "evaluate",
@@ -268,9 +267,8 @@ class Workload:
         Raises
         ------
         InfeasibleError
-            If tp x pp x dp != num_gpus, dp is not a multiple of ep, or one micro-batch of
-            more than one sequence per replica (dp x micro_batch_size) is more than the global
-            batch.
+            If tp x pp x dp != num_gpus, dp is not a multiple of ep, or micro-batches of more
+            than one sequence do not divide the global batch over the replicas.
 
         Notes
         -----
@@ -291,21 +289,22 @@ class Workload:
         if dp % ep:
             raise InfeasibleError(f"expert_parallel {ep} must divide data_parallel {dp}")
         per_step = dp * self.micro_batch_size
-        if per_step > self.global_batch_size and self.micro_batch_size > 1:
-            # one micro-batch on every replica is already more than the step's batch: rounding
-            # up would run a larger batch than the workload's (and make its compute look
-            # cheaper per byte of gradients), when a smaller micro-batch would not; Megatron-LM
-            # asserts the global batch divides by micro_batch_size x data_parallel
+        if self.micro_batch_size > 1 and self.global_batch_size % per_step:
+            # Megatron-LM asserts the global batch divides by micro_batch_size x data_parallel
             # (ConstantNumMicroBatchesCalculator, megatron/core/num_microbatches_calculator.py,
-            # https://github.com/NVIDIA/Megatron-LM, read 2026-12), which this model relaxes
-            # to rounding up within one such round. With micro-batches of one sequence, more
-            # replicas than sequences grow the batch to one each (said in the step's notes).
-            most = max(1, self.global_batch_size // dp)
+            # https://github.com/NVIDIA/Megatron-LM, read 2026-12): rounding up instead ran a
+            # larger batch than the workload's (up to twice, when the batch is just over one
+            # round) and made its compute look cheaper per byte of gradients. With
+            # micro-batches of one sequence the batch is rounded up to whole rounds (said in the
+            # step's notes): more replicas than sequences leave no smaller micro-batch.
+            fits = [b for b in range(self.micro_batch_size - 1, 0, -1)
+                    if self.global_batch_size % (dp * b) == 0]
+            hint = (f"micro_batch_size {fits[0]} divides it" if fits else
+                    f"micro_batch_size 1 rounds it up to whole rounds of {dp}")
             raise InfeasibleError(
+                f"global_batch_size {self.global_batch_size} is not a multiple of "
                 f"micro_batch_size x data_parallel = {self.micro_batch_size} x {dp} = "
-                f"{per_step} sequences per step exceed global_batch_size "
-                f"{self.global_batch_size}: lower micro_batch_size to at most {most} or raise "
-                f"global_batch_size")
+                f"{per_step}: {hint} (or give a global batch that is a multiple)")
         m = -(-self.global_batch_size // per_step)
         return Parallelism(num_gpus=num_gpus, data_parallel=dp, tensor_parallel=tp,
                            pipeline_parallel=pp, expert_parallel=ep, num_microbatches=m,
@@ -354,20 +353,6 @@ def _coerce(name: str, value: Any) -> Any:
         except ValueError:
             return value
     return value
-
-
-def fit_problem(workload: Workload, counts: Sequence[int]) -> str | None:
-    """Why ``workload`` runs on none of the GPU ``counts`` (the first count's reason), or None
-    when it runs on one of them: a user's workload that fits no cluster asked for is refused
-    before anything is built, rather than left out of every fabric in turn."""
-    first = None
-    for count in counts:
-        try:
-            workload.parallelism(int(count))
-            return None
-        except InfeasibleError as err:
-            first = first or f"{err} (on {int(count):,} GPUs)"
-    return first
 
 
 def workload_from_dict(data: Mapping[str, Any], *, origin: str = "workload") -> Workload:

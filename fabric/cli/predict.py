@@ -12,7 +12,7 @@ from click.core import ParameterSource
 
 from collectives.placement import PLACEMENTS
 from collectives.predict import predict_many
-from collectives.workload import default_workload, fit_problem, load_workload
+from collectives.workload import default_workload, load_workload
 from fabric import units
 from fabric.cli.common import (
     LOG,
@@ -414,9 +414,6 @@ def compare_command(gpus: int, families: str, collectives: str, sizes: list[int]
     base = design_from_options(None, options, catalog=catalog)
     cal = _load_calibration(calibration)
     w = load_workload(workload_path) if workload_path else default_workload()
-    problem = fit_problem(w, [gpus]) if workload_path else None
-    if problem is not None:  # the user's workload cannot run on the cluster asked for
-        raise click.BadParameter(f"{workload_path}: {problem}", param_hint="--workload")
     names = _split(families)
     with progress(len(names), "fabric compare") as advance:
         result = compare_fabrics(gpus, names, base=base, collectives=_split(collectives),
@@ -432,6 +429,13 @@ def compare_command(gpus: int, families: str, collectives: str, sizes: list[int]
     if result.num_built == 0:
         raise click.ClickException("no family could be built for "
                                    f"{gpus:,} GPUs (see the lines above)")
+    if workload_path and not any(f.workload is not None for f in result.fabrics):
+        # the user's workload ran on no fabric (each built its own GPU count: a fat-tree may
+        # hold more than asked): a failed request, not a table of dashes with exit 0
+        reason = next((n.removeprefix("workload not evaluated: ") for f in result.fabrics
+                       for n in f.notes if n.startswith("workload not evaluated")), "")
+        raise click.ClickException(f"the workload of {workload_path} ran on none of the "
+                                   f"fabrics: {reason}")
 
 
 def _print_comparison(gpus: int, sizes: list[int], placement: str, flavor: str,

@@ -16,7 +16,7 @@ from click.core import ParameterSource
 
 import topologies
 from collectives.names import canonical
-from collectives.workload import fit_problem, load_workload
+from collectives.workload import load_workload
 from fabric import units
 from fabric.cli.common import (
     FlagError,
@@ -232,10 +232,7 @@ def report(
                        also=[Path(f).name for f in families if is_spec_path(f)])
     ws = (tuple(load_workload(p) for p in workload_paths) if workload_paths
           else default_report_workloads())
-    for path, w in zip(workload_paths, ws, strict=False):  # a user's workload must fit a count
-        problem = fit_problem(w, counts)
-        if problem is not None:
-            raise click.BadParameter(f"{path}: {problem}", param_hint="--workload")
+
     cal = None if calibration is None else load_calibration(calibration)
     command = " ".join(
         ["fabric report", "--gpus", ",".join(map(str, counts)), "--families", ",".join(families),
@@ -259,6 +256,13 @@ def report(
         raise click.ClickException(
             f"no fabric could be built and priced, nothing written ({first.label} at "
             f"{first.requested_gpus:,} GPUs: {first.error or first.cost_error or 'not priced'})")
+    for path, run in zip(workload_paths, plan.all_runs, strict=False):
+        if not any(r is not None for r in run.results):
+            # a user's workload that ran on no fabric at any scale: nothing to plan with it
+            reason = next((e for e in run.errors if e), "").removeprefix(
+                "workload not evaluated: ")
+            raise click.ClickException(f"the workload of {path} ran on none of the fabrics at "
+                                       f"any scale, nothing written: {reason}")
     if output is not None:
         atomic_write_text(output, render_report(plan))
         status(f"wrote {output}")

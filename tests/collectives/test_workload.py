@@ -221,18 +221,18 @@ def test_a_bad_workload_file_is_named_in_one_line(tmp_path, name, content, messa
     assert str(err.value).startswith(str(path)) and message in str(err.value)
 
 
-def test_a_micro_batch_round_larger_than_the_batch_is_refused():
-    # dp 128 x micro_batch 64 = 8,192 sequences > the global batch of 4,096: rounding up would
-    # double the step's batch (and its compute per gradient byte); refused with the bound
-    w = Workload(micro_batch_size=64)
-    with pytest.raises(InfeasibleError, match=r"64 x 128 = 8192 sequences per step exceed "
-                                              r"global_batch_size 4096: lower micro_batch_size "
-                                              r"to at most 32"):
-        w.parallelism(1024)
+def test_micro_batches_that_do_not_divide_the_batch_are_refused():
+    # dp 128 x micro_batch 64 = 8,192 sequences a round against a batch of 4,096: rounding up
+    # would run twice the batch (and flatter utilization); Megatron-LM refuses it too
+    with pytest.raises(InfeasibleError, match=r"global_batch_size 4096 is not a multiple of "
+                                              r"micro_batch_size x data_parallel = 64 x 128 = "
+                                              r"8192: micro_batch_size 32 divides it"):
+        Workload(micro_batch_size=64).parallelism(1024)
     assert Workload(micro_batch_size=32).parallelism(1024).global_batch_size == 4096
-    with pytest.raises(InfeasibleError, match="lower micro_batch_size to at most 1"):
-        Workload(global_batch_size=100, micro_batch_size=2).parallelism(1024)
-    # one sequence per micro-batch: more replicas than sequences grow the batch to one each
+    # just over one round was accepted and nearly doubled (65 -> 128): refused as well
+    with pytest.raises(InfeasibleError, match="micro_batch_size 1 rounds it up"):
+        Workload(global_batch_size=65, micro_batch_size=4).parallelism(128)
+    # one sequence per micro-batch: rounded up to whole rounds, said in the notes
     assert Workload(global_batch_size=100).parallelism(1024).global_batch_size == 128
 
 

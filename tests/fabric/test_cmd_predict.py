@@ -177,22 +177,41 @@ def test_the_gpus_asked_leave_an_explicit_placement_alone():
 @pytest.mark.parametrize(("workload", "needle"), [
     ("tensor_parallel: 3\n", "1024 GPUs do not split into tensor_parallel x "
                              "pipeline_parallel = 3 x 1"),
-    ("micro_batch_size: 64\n", "64 x 128 = 8192 sequences per step exceed global_batch_size "
-                               "4096: lower micro_batch_size to at most 32"),
+    ("micro_batch_size: 64\n", "global_batch_size 4096 is not a multiple of micro_batch_size x "
+                               "data_parallel = 64 x 128"),
 ])
-def test_a_workload_that_fits_no_cluster_asked_is_refused_before_building(
+def test_a_workload_that_runs_on_no_fabric_is_an_error_not_a_table_of_dashes(
         tmp_path, workload: str, needle: str) -> None:
-    # compare and report used to build every family, leave the workload out of each with a note
-    # (report even marked one "recommended") and exit 0
+    # compare and report used to leave the workload out of every fabric with a note (report
+    # even marked one "recommended") and exit 0
     path = tmp_path / "w.yaml"
     path.write_text(workload)
     html = tmp_path / "r.html"
-    for args in (["compare", "--gpus", "1024", "--families", "clos"],
-                 ["report", "--gpus", "1024,2048", "--families", "clos", "-o", str(html)]):
-        result = run(*args, "--workload", str(path))
-        assert result.exit_code == 2, result.output
-        assert needle in result.output and result.output.count("\n") == 1
+    compared = run("compare", "--gpus", "1024", "--families", "clos", "--workload", str(path))
+    assert compared.exit_code == 1
+    assert f"Error: the workload of {path} ran on none of the fabrics: {needle}" in (
+        compared.output)
+    reported = run("report", "--gpus", "1024,2048", "--families", "clos", "-o", str(html),
+                   "--workload", str(path))
+    assert reported.exit_code == 1 and needle in reported.output
     assert not html.exists()
     # the default workload is no request: a cluster it does not fit still compares
     other = run("compare", "--gpus", "36", "--families", "clos", "--gpus-per-node", "6")
     assert other.exit_code == 0 and "workload not evaluated" in other.output
+
+
+def test_a_workload_judged_on_each_fabrics_own_gpus() -> None:
+    # 1,000 GPUs asked: the fat-tree holds 1,024, where TP 8 x PP 4 runs; clos holds 1,000,
+    # where it does not. The comparison stands (it used to be refused up front on the 1,000)
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "pp4.yaml"
+        path.write_text("tensor_parallel: 8\npipeline_parallel: 4\n")
+        result = run("compare", "--gpus", "1000", "--families", "fat-tree,clos", "--workload",
+                     str(path), "--json")
+    assert result.exit_code == 0, result.output
+    rows = {f["family"]: f for f in json.loads(result.stdout)["results"]["fabrics"]}
+    assert rows["fat-tree"]["gpu_utilization"] > 0
+    assert rows["clos"]["gpu_utilization"] is None
