@@ -281,8 +281,12 @@ def _check_context(con: Any, context: dict[str, Any], db_path: str | Path) -> No
                          "collectives and sizes were not recorded (an older version wrote "
                          "it); give a new -o path")
     changed = [name for name in ("workload_sha256", "catalog_sha256", "collectives",
-                                 "sizes_bytes") if stored.get(name) != context.get(name)]
-    what = ", ".join(n.removesuffix("_sha256") for n in changed) or "evaluation context"
+                                 "sizes_bytes", "builtin_catalog_sha256",
+                                 "fabric_modeler_version") if stored.get(name) != context.get(name)]
+    labels = {"builtin_catalog_sha256": "built-in catalog",
+              "fabric_modeler_version": "modeler version"}
+    what = ", ".join(labels.get(n, n.removesuffix("_sha256")) for n in changed) or (
+        "evaluation context")
     raise ValueError(f"{str(db_path)!r} holds results evaluated with another {what} than this "
                      f"space's; its rows would be taken for this space's results: give a new "
                      f"-o path, or the space those rows came from")

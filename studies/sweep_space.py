@@ -67,12 +67,22 @@ class SweepSpace:
 
     def context(self) -> dict[str, Any]:
         """What every design of this space is evaluated with besides its own inputs: the
-        collectives and sizes, and the workload and catalog files by their contents. A store
+        collectives and sizes, the workload and catalog files by their contents, the built-in
+        catalog by its contents and the modeler's version. A store
         holds the rows of one context (:func:`studies.sweep.run_sweep` refuses another), so
         that a design's key names its result."""
+        from importlib.resources import files
+
+        from fabric import __version__
+
+        builtin = hashlib.sha256(files("fabric").joinpath("data", "catalog.toml").read_bytes())
         return {"collectives": list(self.collectives), "sizes_bytes": list(self.sizes_bytes),
                 "workload_sha256": _file_sha256(self.workload_path),
-                "catalog_sha256": _file_sha256(self.catalog)}
+                "catalog_sha256": _file_sha256(self.catalog),
+                # the built-in catalog under any overlay, and the modeler's release: either
+                # changes the results of the same inputs
+                "builtin_catalog_sha256": builtin.hexdigest(),
+                "fabric_modeler_version": __version__}
 
     def designs(self) -> list[dict[str, Any]]:
         """Every design's inputs (``fixed`` merged with one combination of the axes), without

@@ -417,3 +417,21 @@ def test_a_catalog_that_cannot_be_read_is_refused_before_anything_runs(tmp_path:
     result = CliRunner().invoke(cli, ["sweep", "run", str(space), "-o", str(db)])
     assert result.exit_code == 1 and "cannot read catalog file" in result.output
     assert not db.exists()
+
+
+def test_a_store_of_another_built_in_catalog_or_release_is_refused(full_run: Path,
+                                                                   tmp_path: Path) -> None:
+    # an upgrade that changes the built-in catalog (or the modeler) changes the same inputs'
+    # results: the store says which it was made with
+    from studies.sweep_store import set_meta
+
+    for name, label in (("builtin_catalog_sha256", "built-in catalog"),
+                        ("fabric_modeler_version", "modeler version")):
+        db = tmp_path / f"{name}.db"
+        db.write_bytes(full_run.read_bytes())
+        con = open_store(db)
+        context = read_meta(con)["context"]
+        set_meta(con, {"context": {**context, name: "older"}})
+        con.close()
+        with pytest.raises(ValueError, match=f"another {label} than this space's"):
+            run_sweep(load_space(TINY), db, workers=1)
