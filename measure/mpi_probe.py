@@ -662,7 +662,7 @@ def run_mpi_probe(
     # reason on every rank, not with the out-of-memory killer halfway through the sweep
     problems = comm.allgather(memory_problem(
         ops, sizes, hosts=hosts, rank=rank, itemsize=np.dtype(dtype).itemsize,
-        available_bytes=available_memory_bytes()))
+        available_bytes=available_memory_bytes(), check=check))
     problem = next((p for p in problems if p is not None), None)
     if problem is not None:
         raise AgreedError(problem)

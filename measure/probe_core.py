@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ __all__ = [
     "ENV_PREFIXES",
     "CORRUPT_ENV",
     "HOSTNAME_ENV",
+    "MEMINFO_ENV",
     "parse_operations",
     "check_probe_arguments",
     "corrupting_rank",
@@ -89,6 +91,9 @@ the checks must fail (read by :func:`corrupting_rank` when a probe starts; never
 whose numbers matter)."""
 HOSTNAME_ENV = "FABRIC_HOSTNAME"
 """Overrides the host name a rank reports (network namespaces share the UTS host name)."""
+MEMINFO_ENV = "FABRIC_MEMINFO"
+"""A file read instead of ``/proc/meminfo`` for the memory a rank's host can give (tests give one
+rank a small one to check that every rank agrees on a size its host cannot hold)."""
 
 _PATTERN = (
     17  # values cycle through rank + 1 + (index % 17): exact in float32 up to ~2^24 / 17 ranks
@@ -794,15 +799,17 @@ def _overhead(measured: Any) -> dict[str, float]:
 
 
 def memory_per_rank_bytes(operations: Sequence[str], sizes: Sequence[int], *, num_ranks: int,
-                          itemsize: int, send_copies: int = 1) -> int:
+                          itemsize: int, send_copies: int = 1, check: bool = True) -> int:
     """Bytes one probe rank holds at once in host memory for its largest (operation, size):
     ``send_copies`` send buffers (the torch probe on CPU keeps a pristine copy too), the
-    receive buffer (none more for broadcast, which works in place) and the expected values
-    its result is checked against (:func:`expected_values`), each as :func:`buffer_layout`
-    lays them out (2 ranks for send-recv).
+    receive buffer (none more for broadcast, which works in place) and, with ``check``, the
+    expected values its result is checked against (:func:`expected_values`), each as
+    :func:`buffer_layout` lays them out (2 ranks for send-recv).
 
     >>> memory_per_rank_bytes(["all-reduce", "all-gather"], [1024], num_ranks=4, itemsize=4)
     3072
+    >>> memory_per_rank_bytes(["all-reduce"], [1024], num_ranks=4, itemsize=4, check=False)
+    2048
     """
     worst = 0
     for operation in operations:
@@ -811,13 +818,15 @@ def memory_per_rank_bytes(operations: Sequence[str], sizes: Sequence[int], *, nu
             got = buffer_layout(operation, int(size), num_ranks=ranks, itemsize=itemsize)
             buffers = (got.recv_count if canonical(operation) == "broadcast"
                        else send_copies * got.send_count + got.recv_count)
-            worst = max(worst, (buffers + got.recv_count) * itemsize)
+            worst = max(worst, (buffers + (got.recv_count if check else 0)) * itemsize)
     return worst
 
 
-def available_memory_bytes(meminfo: str = "/proc/meminfo") -> int | None:
-    """The memory this host can give without swapping (Linux ``MemAvailable``), or None where
-    the kernel does not say."""
+def available_memory_bytes(meminfo: str | None = None) -> int | None:
+    """The memory this host can give without swapping (Linux ``MemAvailable`` of ``meminfo``,
+    default :data:`MEMINFO_ENV`'s file or ``/proc/meminfo``), or None where it does not say."""
+    if meminfo is None:
+        meminfo = os.environ.get(MEMINFO_ENV) or "/proc/meminfo"
     try:
         with open(meminfo, encoding="ascii") as lines:
             for line in lines:
@@ -830,25 +839,32 @@ def available_memory_bytes(meminfo: str = "/proc/meminfo") -> int | None:
 
 def memory_problem(operations: Sequence[str], sizes: Sequence[int], *, hosts: Sequence[str],
                    rank: int, itemsize: int, available_bytes: int | None,
-                   send_copies: int = 1) -> str | None:
+                   send_copies: int = 1, check: bool = True) -> str | None:
     """Why the largest size cannot run on ``rank``'s host, or None: every rank of that host
-    holds :func:`memory_per_rank_bytes` at once, and more than ``available_bytes`` would swap
-    or wake the kernel's out-of-memory killer in the middle of a run. None when the available
+    holds :func:`memory_per_rank_bytes` at once for a collective (the two ranks of a pair for
+    send-recv, which runs one pair at a time), and more than ``available_bytes`` would swap or
+    wake the kernel's out-of-memory killer in the middle of a run. None when the available
     memory is unknown."""
     if available_bytes is None:
         return None
     on_host = sum(1 for h in hosts if h == hosts[rank])
-    per_rank = memory_per_rank_bytes(operations, sizes, num_ranks=len(hosts), itemsize=itemsize,
-                                     send_copies=send_copies)
-    if per_rank * on_host <= available_bytes:
+    need, ranks, per_rank = 0, 0, 0
+    for operation in operations:
+        held = memory_per_rank_bytes([operation], sizes, num_ranks=len(hosts), itemsize=itemsize,
+                                     send_copies=send_copies, check=check)
+        count = min(2, on_host) if canonical(operation) == "send-recv" else on_host
+        if held * count > need:
+            need, ranks, per_rank = held * count, count, held
+    if need <= available_bytes:
         return None
+
     def gib(size: float) -> str:
         return f"{size / 2**30:,.1f} GiB"
 
-    return (f"the largest size needs about {gib(per_rank * on_host)} on host {hosts[rank]!r} "
-            f"({on_host} rank{'s' if on_host != 1 else ''} x {gib(per_rank)} of send, receive "
-            f"and check buffers), more than its {gib(available_bytes)} available; measure "
-            f"smaller --sizes")
+    what = "send, receive and check buffers" if check else "send and receive buffers"
+    return (f"the largest size needs about {gib(need)} on host {hosts[rank]!r} ({ranks} "
+            f"rank{'s' if ranks != 1 else ''} x {gib(per_rank)} of {what}), more than its "
+            f"{gib(available_bytes)} available; measure smaller --sizes")
 
 
 def size_notes(operations: Sequence[str], sizes: Sequence[int], *, num_ranks: int,

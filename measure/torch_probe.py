@@ -440,7 +440,8 @@ def run_torch_probe(
     problems: list[Any] = [None] * n
     dist.all_gather_object(problems, memory_problem(
         ops, sizes, hosts=hosts, rank=rank, itemsize=np.dtype(dtype).itemsize,
-        available_bytes=available_memory_bytes(), send_copies=2 if device.type == "cpu" else 1))
+        available_bytes=available_memory_bytes(), send_copies=2 if device.type == "cpu" else 1,
+        check=check))
     problem = next((p for p in problems if p is not None), None)
     if problem is not None:
         raise ValueError(problem)

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from collectives.names import busbw_factor
 from fabric.cli import cli
-from measure.probe_core import CORRUPT_ENV, OPERATIONS, REGION_S
+from measure.probe_core import CORRUPT_ENV, MEMINFO_ENV, OPERATIONS, REGION_S
 from measure.records import read_records
 
 BIN = Path(sys.executable).parent
@@ -465,4 +465,24 @@ def test_a_size_the_host_cannot_hold_is_refused_before_any_buffer(tmp_path: Path
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert errors and errors[0].startswith("Error: the largest size needs about 6,144.0 GiB")
     assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+@mpi
+def test_every_rank_stops_when_one_hosts_memory_is_short(tmp_path: Path) -> None:
+    # rank 1 alone sees a host of 1 MiB available (MPMD: its own environment): rank 0, whose
+    # memory suffices, must stop too, not wait in the first collective for a rank that left
+    small = tmp_path / "meminfo"
+    small.write_text("MemTotal: 2048 kB\nMemAvailable: 1024 kB\n")
+    out = tmp_path / "run.jsonl"
+    args = [*FABRIC, "measure", "mpi", "--ops", "all-reduce", "--sizes", "1MiB", "--iters", "2",
+            "-o", str(out), "--timeout-s", "60"]
+    result = subprocess.run([str(MPIEXEC), "-n", "1", *args, ":", "-n", "1", "-env",
+                             MEMINFO_ENV, str(small), *args], capture_output=True, text=True,
+                            timeout=TIMEOUT_S, env=_env())
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    # one agreed line from rank 0, not a rank's own failure (that would say "rank N:")
+    assert len(errors) == 1 and errors[0].startswith("Error: the largest size needs about")
+    assert "more than its 0.0 GiB available" in errors[0] and "rank" not in errors[0][:12]
     assert not out.exists()

@@ -374,3 +374,19 @@ def test_filling_a_buffer_costs_the_buffer_alone() -> None:
     tracemalloc.stop()
     assert peak < 1.2 * (values.nbytes + expected.nbytes)
     assert values[:18].tolist() == [float(4 + i % 17) for i in range(18)]
+
+
+def test_memory_problem_counts_what_runs_at_once() -> None:
+    gib = 1 << 30
+    hosts = ["a"] * 8
+    # --no-check makes no expected-values buffer: 2 GiB a rank for a 1 GiB all-reduce
+    assert memory_problem(["all-reduce"], [gib], rank=0, hosts=hosts, itemsize=4,
+                          available_bytes=16 * gib, check=False) is None
+    assert memory_problem(["all-reduce"], [gib], rank=0, hosts=hosts, itemsize=4,
+                          available_bytes=16 * gib) is not None  # 8 x 3 GiB
+    # send-recv runs one pair at a time: two ranks' buffers on a host, not all eight
+    said = memory_problem(["send-recv"], [4 * gib], rank=0, hosts=hosts, itemsize=4,
+                          available_bytes=16 * gib)
+    assert said is not None and "(2 ranks x 12.0 GiB" in said
+    assert memory_problem(["send-recv"], [gib], rank=0, hosts=hosts, itemsize=4,
+                          available_bytes=16 * gib) is None
