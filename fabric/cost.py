@@ -456,6 +456,7 @@ def _host_share(cat: Catalog, gpus_per_node: int) -> _HostShare | None:
         if cost > 0 and power > 0:
             shares.append((node.gpus_per_node, node.key, cost, power))
     same = [(c, p, k) for n, k, c, p in shares if n == gpus_per_node]
+    used = [k for _, _, k in same] if same else [k for _, k, _, _ in shares]
     if same:
         cost, power = statistics.median(c for c, _, _ in same), statistics.median(
             p for _, p, _ in same)
@@ -473,7 +474,7 @@ def _host_share(cat: Catalog, gpus_per_node: int) -> _HostShare | None:
         cost_usd=float(cost), power_w=float(power),
         source=(f"assumption: the non-GPU, non-NIC share of {how} (catalog node price and "
                 f"power less its GPUs and NICs at their catalog figures)"),
-        year=max((cat.nodes[k].year for _, k, _, _ in shares), default=0))
+        year=max((cat.nodes[k].year for k in used), default=0))
 
 
 def _entry_source(entry: Any) -> tuple[str, str, int]:

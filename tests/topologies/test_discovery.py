@@ -505,3 +505,12 @@ def test_a_twin_planar_dump_gives_every_gpu_a_port_on_each_plane(gpu: str, sm: i
     assert imported.bisection_bandwidth_bytes_per_s == built.bisection_bandwidth_bytes_per_s
     assert predict(H, "all-reduce", 1 << 30).time_s == pytest.approx(
         predict(G, "all-reduce", 1 << 30).time_s, rel=1e-3)
+
+
+@pytest.mark.parametrize("gpu", ["l40s", "t4"])
+def test_an_nccl_dump_of_an_ada_or_turing_server_keeps_its_gpu(gpu: str) -> None:
+    # sm 89 and 75 were not mapped: the servers came back as H100s (and lost the PCIe cap)
+    from topologies.export_nccl import nccl_topology_xml
+
+    G = topologies.build("clos", num_gpus=16, gpu=gpu, gpus_per_node=4)
+    assert parse_server(nccl_topology_xml(G), "nccl-xml").gpu == gpu

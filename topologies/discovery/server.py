@@ -34,12 +34,13 @@ from topologies.discovery.model import DiscoveryError
 __all__ = ["parse_server", "looks_like_nccl_xml", "looks_like_nvidia_smi", "SM_TO_GPU"]
 
 #: NCCL's ``sm`` attribute (compute capability x 10) -> catalog GPU key.
-SM_TO_GPU = {70: "v100", 80: "a100", 90: "h100", 100: "b200", 103: "b300"}
+SM_TO_GPU = {70: "v100", 75: "t4", 80: "a100", 89: "l40s", 90: "h100", 100: "b200",
+             103: "b300"}
 #: The catalog GPUs of each compute capability (CUDA GPUs list,
 #: https://developer.nvidia.com/cuda-gpus, read 2026-12): a ``--gpu`` among them is kept, as the
 #: ``sm`` alone cannot tell an H200 from an H100.
-SM_FAMILY = {70: ("v100", "v100-16gb", "v100-32gb"),
-             80: ("a100", "a100-40gb", "a100-80gb", "a100-pcie"),
+SM_FAMILY = {70: ("v100", "v100-16gb", "v100-32gb"), 75: ("t4",),
+             80: ("a100", "a100-40gb", "a100-80gb", "a100-pcie"), 89: ("l40s",),
              90: ("h100", "h100-pcie", "h200"), 100: ("b200", "gb200"), 103: ("b300", "gb300")}
 _SMI_ROW = re.compile(r"^(GPU\d+|NIC\d+|mlx\d+_\d+)\s")
 _NV = re.compile(r"^NV(\d+)$")
