@@ -766,13 +766,15 @@ def _scaleout_injection(G: nx.DiGraph, gpu: str) -> tuple[float, float]:
         if vd["kind"] == "switch" and vd["tier"] == 0:
             up_bw += bw
         elif vd["kind"] == "nic":
+            # a NIC shared by several GPUs gives each its share of the NIC's network links
+            sharing = max(1, sum(1 for w in G.predecessors(v) if G.nodes[w]["kind"] == "gpu"))
             out_bw += min(
                 bw,
                 sum(
                     e["bandwidth_bytes_per_s"] * e["num_links"]
                     for _, w, e in G.out_edges(v, data=True)
                     if G.nodes[w]["kind"] == "switch"
-                ),
+                ) / sharing,
             )
         else:
             out_bw += bw

@@ -514,3 +514,13 @@ def test_an_nccl_dump_of_an_ada_or_turing_server_keeps_its_gpu(gpu: str) -> None
 
     G = topologies.build("clos", num_gpus=16, gpu=gpu, gpus_per_node=4)
     assert parse_server(nccl_topology_xml(G), "nccl-xml").gpu == gpu
+
+
+def test_gpus_sharing_a_nic_each_inject_their_share() -> None:
+    # 8 GPUs behind 4 NICs of 400G: 25 GB/s each, not the whole NIC's 50
+    from fabric.graph import summarize
+
+    G = topologies.build("clos", num_gpus=64, gpus_per_node=4)
+    H = import_fabric_text(ibnetdiscover_text(G), server=parse_server(_hgx_xml(90), "auto")
+                           ).graph
+    assert summarize(H).injection_bandwidth_bytes_per_s == pytest.approx(25e9)
