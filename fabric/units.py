@@ -367,8 +367,16 @@ def format_size(size_bytes: float) -> str:
 
 
 def format_rate(bandwidth_bytes_per_s: float) -> str:
-    """Format bytes/s as GB/s (1e9 bytes/s, the nccl-tests unit)."""
-    return f"{bandwidth_bytes_per_s / 1e9:.2f} GB/s"
+    """Format bytes/s as GB/s (1e9 bytes/s, the nccl-tests unit), or MB/s, KB/s or B/s for a
+    rate below 1 GB/s (an emulated link, a break-even rate), so that it does not read 0.00.
+
+    >>> format_rate(50e9), format_rate(115_123.0), format_rate(12.0)
+    ('50.00 GB/s', '115.12 KB/s', '12 B/s')
+    """
+    for unit, scale in (("GB/s", 1e9), ("MB/s", 1e6), ("KB/s", 1e3)):
+        if not math.isfinite(bandwidth_bytes_per_s) or bandwidth_bytes_per_s >= scale:
+            return f"{bandwidth_bytes_per_s / scale:.2f} {unit}"
+    return f"{bandwidth_bytes_per_s:.0f} B/s"
 
 
 def format_time(time_s: float) -> str:

@@ -5,7 +5,6 @@ A thin command over :func:`studies.kv.kv_scenario`; see ``docs/kv.md`` for worke
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import click
@@ -29,14 +28,6 @@ __all__ = ["kv"]
 
 def _fmt_count(value: float) -> str:
     return f"{value:.3g}"
-
-
-def _fmt_rate(bytes_per_s: float) -> str:
-    """A rate in the largest of GB/s, MB/s, KB/s that keeps it above 1 (B/s below 1 KB/s)."""
-    for unit, scale in (("GB/s", 1e9), ("MB/s", 1e6), ("KB/s", 1e3)):
-        if not math.isfinite(bytes_per_s) or bytes_per_s >= scale:
-            return f"{bytes_per_s / scale:.2f} {unit}"
-    return f"{bytes_per_s:.0f} B/s"
 
 
 def _memory_line(m: GpuMemory, capacity_bytes: float, weight_dtype: str) -> str:
@@ -85,7 +76,7 @@ def _rows(s: KvScenario) -> list[list[str]]:
         ["placement", f"{pd.prefill_gpus[0]}.. -> {pd.decode_gpus[0]}.. on {s.topology} "
                       f"(tp {s.tp}, pp {s.pp})"],
         ["PD transfer", f"{units.format_time(pd.transfer_time_s)} at "
-                        f"{_fmt_rate(pd.bandwidth_bytes_per_s)} "
+                        f"{units.format_rate(pd.bandwidth_bytes_per_s)} "
                         f"(bottleneck {pd.bottleneck})"],
         [f"PD exposed ({s.streaming} streaming)", units.format_time(pd.exposed_time_s)],
         ["prefill (recompute) TTFT", f"{units.format_time(t.ttft_recompute_s)} at "
@@ -94,7 +85,7 @@ def _rows(s: KvScenario) -> list[list[str]]:
         [f"load from {where.name}", f"{units.format_time(t.fetch_time_s)} "
                                     f"({units.format_time(t.fetch_exposed_s)} exposed)"],
         ["TTFT with cache", units.format_time(t.ttft_cached_s)],
-        ["break-even load rate", _fmt_rate(t.breakeven_bandwidth_bytes_per_s)],
+        ["break-even load rate", units.format_rate(t.breakeven_bandwidth_bytes_per_s)],
     ]
 
 

@@ -307,6 +307,7 @@ def test_named_conversions_round_trip() -> None:
 
 def test_formatting_picks_a_readable_unit() -> None:
     assert units.format_rate(50e9) == "50.00 GB/s"
+    assert units.format_rate(25e6) == "25.00 MB/s"  # a 200 Mbit/s emulated link, not 0.03 GB/s
     assert [format_time(t) for t in (0, 5e-9, 1.5e-6, 2.5e-3, 3.0, 600.0, 9000.0)] == [
         "0 s", "5.0 ns", "1.50 us", "2.50 ms", "3.00 s", "10.0 min", "2.50 h",
     ]
