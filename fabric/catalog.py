@@ -334,6 +334,20 @@ class Catalog:
                         f"node {node.key}: {attr} {getattr(node, attr)!r} is not in the catalog"
                     )
 
+    def host_link(self, gpu: str) -> LinkType | None:
+        """The host (PCIe) link of catalog GPU ``gpu``, or None (unknown GPU, or none stated):
+        what GPUDirect RDMA crosses between GPU memory and the NICs, so what the GPU's network
+        ports carry together at most."""
+        model = self.gpus.get(gpu)
+        return self.links.get(model.pcie) if model is not None and model.pcie else None
+
+    def cable_rate_bytes_per_s(self, edge: Mapping[str, Any]) -> float:
+        """The rate of the cable an edge stands for: its ``link``'s catalog rate, else the
+        edge's bandwidth (a GPU's edge may carry less than its cable, bounded by
+        :meth:`host_link`)."""
+        link = self.links.get(str(edge.get("link")))
+        return link.bandwidth_bytes_per_s if link is not None else edge["bandwidth_bytes_per_s"]
+
     def as_dict(self) -> dict[str, Any]:
         """The catalog as plain data (for JSON output)."""
         out: dict[str, Any] = {"version": self.version}

@@ -258,7 +258,7 @@ def _host_link_note(G: nx.DiGraph, cat: Catalog) -> str:
     edge, rate = int(out[short[0]]), float(rated[short[0]])
     gpu = str(G.nodes[a.nodes[int(a.src[edge])]].get("model", ""))
     link = a.link_names[int(a.link[edge])]
-    pcie = cat.links.get(cat.gpus[gpu].pcie) if gpu in cat.gpus else None
+    pcie = cat.host_link(gpu)
     if pcie is None:
         return ""
     ports = int(np.count_nonzero(a.src[out] == a.src[edge]))

@@ -283,7 +283,7 @@ def attach_gpus(G: nx.DiGraph, hw: Hardware, pairs: Iterable[tuple[str, str]], *
     bandwidth is the GPU's share.
     """
     link = hw.link
-    pcie = hw.catalog.links.get(hw.gpu.pcie) if hw.gpu.pcie else None
+    pcie = hw.catalog.host_link(hw.gpu.key)
     if pcie is not None and link.bandwidth_bytes_per_s * per_gpu > pcie.bandwidth_bytes_per_s:
         link = dataclasses.replace(link, bandwidth_bytes_per_s=pcie.bandwidth_bytes_per_s
                                    / per_gpu)

@@ -75,21 +75,18 @@ def nccl_topology_xml(G: nx.DiGraph, *, node: int | None = None) -> str:
                          f"capability; known: {', '.join(GPU_SM)}")
     root = ET.Element("system", version="1")
     cpu = ET.SubElement(root, "cpu", numaid="0", arch="x86_64", vendor="GenuineIntel")
-    links = default_catalog().links
+    cat = default_catalog()
     dev = 0
     for i, gpu in enumerate(mine):
         nvlinks = 0
-        ports: list[float] = []  # Mb/s of each network port (one per plane)
+        ports_mbps: list[float] = []  # each network port's rate (one per plane)
         for _, peer, data in G.out_edges(gpu, data=True):
             peer_data = G.nodes[peer]
             if peer_data["kind"] == "switch" and peer_data["tier"] == 0:
                 nvlinks += int(data["num_links"])
             elif peer_data["kind"] != "gpu" or peer_data.get("node") != node:
-                # the port's rate is its link's (the edge may carry less: the GPU's PCIe)
-                link = links.get(str(data.get("link")))
-                rate = (link.bandwidth_bytes_per_s if link is not None
-                        else data["bandwidth_bytes_per_s"])
-                ports += [units.bytes_per_s_to_gbps(rate) * 1000] * int(data["num_links"])
+                rate = units.bytes_per_s_to_gbps(cat.cable_rate_bytes_per_s(data)) * 1000
+                ports_mbps += [rate] * int(data["num_links"])
         bridge = ET.SubElement(cpu, "pci", _pci(f"0000:{0x10 + 2 * i:02x}:00.0", "0x060400"))
         gpu_pci = ET.SubElement(bridge, "pci", _pci(f"0000:{0x11 + 2 * i:02x}:00.0", "0x030200"))
         element = ET.SubElement(gpu_pci, "gpu", dev=str(i), sm=str(GPU_SM[model]), rank=str(i),
@@ -97,13 +94,13 @@ def nccl_topology_xml(G: nx.DiGraph, *, node: int | None = None) -> str:
         if nvlinks:
             ET.SubElement(element, "nvlink", target=_NVSWITCH_BUSID, count=str(nvlinks),
                           tclass="0x068000")
-        if ports:
+        if ports_mbps:
             # one NIC per GPU; a port per plane, each its own net device (a twin-planar
             # 800G ConnectX-8 is two 400G ports), as NCCL lists a dual-port NIC's ports
             nic_pci = ET.SubElement(bridge, "pci",
                                     _pci(f"0000:{0x11 + 2 * i:02x}:01.0", "0x020000"))
             nic = ET.SubElement(nic_pci, "nic")
-            for port, mbps in enumerate(ports, start=1):
+            for port, mbps in enumerate(ports_mbps, start=1):
                 ET.SubElement(nic, "net", name=f"mlx5_{dev}", dev=str(dev), speed=f"{mbps:.0f}",
                               port=str(port), latency="0.000000", gdr="1")
                 dev += 1

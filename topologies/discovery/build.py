@@ -509,12 +509,12 @@ def _bound_by_host_link(G: nx.DiGraph, cat: Catalog) -> None:
     as the builders do (:func:`topologies.common.attach_gpus`): an H100 behind 2 x 400G moves
     63 GB/s over its PCIe Gen5 x16."""
     for g, data in list(G.nodes(data=True)):
-        if data["kind"] != "gpu" or data.get("model") not in cat.gpus:
+        pcie = cat.host_link(str(data.get("model"))) if data["kind"] == "gpu" else None
+        if pcie is None:
             continue
-        pcie = cat.links.get(cat.gpus[data["model"]].pcie)
         out = [v for v in G[g] if G.nodes[v]["kind"] == "switch" and G.nodes[v]["tier"] >= 1]
         total = sum(G[g][v]["bandwidth_bytes_per_s"] * G[g][v]["num_links"] for v in out)
-        if pcie is None or total <= pcie.bandwidth_bytes_per_s:
+        if total <= pcie.bandwidth_bytes_per_s:
             continue
         scale = pcie.bandwidth_bytes_per_s / total
         for v in out:

@@ -80,14 +80,11 @@ def ibnetdiscover_text(G: nx.DiGraph) -> str:
         if _is_network_node(data):
             base = _SWITCH_GUID if data["kind"] == "switch" else _CA_GUID
             ids[n] = base + len(ids) + 1
-    links = default_catalog().links
+    cat = default_catalog()
     for u, v, data in G.edges(data=True):
         if u not in ids or v not in ids or str(u) > str(v):
             continue
-        # the cable's rate is its link's: a GPU's edge may carry less (its PCIe, attach_gpus)
-        link = links.get(str(data.get("link")))
-        rate = units.bytes_per_s_to_gbps(link.bandwidth_bytes_per_s if link is not None
-                                         else data["bandwidth_bytes_per_s"])
+        rate = units.bytes_per_s_to_gbps(cat.cable_rate_bytes_per_s(data))
         width, speed = ib_width_speed(round(rate, 6))
         for _ in range(data["num_links"]):
             ports[u] += 1
